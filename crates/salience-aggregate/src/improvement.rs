@@ -1,0 +1,201 @@
+//! Probability of Improvement, Expected Improvement and Contextual
+//! Improvement (Mahlau & Nolde 2022, eqs. 9–11).
+//!
+//! With μ, σ the pixel-wise mean and population standard deviation of the
+//! k maps and E⁺ = max over the sample's pixels of μ, the improvement
+//! margin at a pixel is d = μ − E⁺ − ε and Z = d / σ:
+//!
+//! * PI = Φ(Z)                    (eq. 9)
+//! * EI = d Φ(Z) + σ φ(Z)          (eq. 10)
+//! * CI = EI with ε = (1/(P E⁺)) Σ_pixels σ²   (eq. 11, Jasrasaria et al.)
+//!
+//! Where all k maps agree at a pixel (σ = 0) the functions take their
+//! σ → 0⁺ limits: PI = 1, ½ or 0 for d > 0, d = 0, d < 0, and
+//! EI = max(d, 0). E⁺ is per sample. Arithmetic is f64.
+
+use crate::kernel::{finish, map_chunks, sample_stats, Moments, SampleStats};
+use crate::normal::{cdf, cdf_integral};
+use crate::Aggregator;
+use salience_core::validate::check_param_finite;
+use salience_core::{AttributionBatch, DegenerateReason, Ensemble, Result, SalienceError};
+
+/// PI at one pixel for margin `d` and spread `sd`.
+pub(crate) fn pi(d: f64, sd: f64) -> f64 {
+    if sd > 0.0 {
+        cdf(d / sd)
+    } else if d > 0.0 {
+        1.0
+    } else if d < 0.0 {
+        0.0
+    } else {
+        0.5
+    }
+}
+
+/// EI at one pixel for margin `d` and spread `sd`, as σ·(ZΦ(Z) + φ(Z)),
+/// clamped at 0 (it is ≥ 0 exactly; rounding in the far lower tail could
+/// give −0.0-ish values).
+pub(crate) fn ei(d: f64, sd: f64) -> f64 {
+    if sd > 0.0 {
+        (sd * cdf_integral(d / sd)).max(0.0)
+    } else {
+        d.max(0.0)
+    }
+}
+
+/// Evaluates `f(d, σ)` at every pixel with d = μ − E⁺ − ε(sample).
+pub(crate) fn acquisition<F>(
+    ensemble: &Ensemble,
+    stats: &SampleStats,
+    name: &str,
+    epsilon: impl Fn(usize) -> f64 + Sync,
+    f: F,
+) -> Result<AttributionBatch>
+where
+    F: Fn(f64, f64) -> f64 + Sync,
+{
+    let out = map_chunks(ensemble, |c, out| {
+        let mut m = Moments::new();
+        m.compute(c, 0);
+        let shift = stats.best[c.sample] + epsilon(c.sample);
+        for ((o, &mu), &sd) in out.iter_mut().zip(&m.mean).zip(&m.std) {
+            *o = f(mu as f64 - shift, sd as f64) as f32;
+        }
+        Ok(())
+    })?;
+    finish(ensemble, out, name)
+}
+
+/// Probability of Improvement, eq. 9. Default ε = −4 (the paper's tuned
+/// value).
+///
+/// ```
+/// use ndarray::Array;
+/// use salience_aggregate::{Aggregator, Pi};
+/// use salience_core::Ensemble;
+/// // Two pixels; maps (0, 2) and (2, 2): μ = (1, 2), σ = (1, 0), E⁺ = 2.
+/// let e = Ensemble::from_stacked(
+///     Array::from_shape_vec((2, 1, 2), vec![0.0f32, 2.0, 2.0, 2.0]).unwrap().into_dyn(),
+///     None,
+/// ).unwrap();
+/// let p = Pi { epsilon: 0.0 }.aggregate(&e).unwrap();
+/// // Pixel 0: Φ((1 − 2)/1) = Φ(−1); pixel 1: σ = 0 and d = 0, so ½.
+/// assert!((p.view()[[0, 0]] - 0.158_655_25).abs() < 1e-6);
+/// assert_eq!(p.view()[[0, 1]], 0.5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pi {
+    /// Exploration rate ε.
+    pub epsilon: f64,
+}
+
+impl Default for Pi {
+    fn default() -> Self {
+        Pi { epsilon: -4.0 }
+    }
+}
+
+impl Aggregator for Pi {
+    fn name(&self) -> String {
+        format!("pi(eps={})", self.epsilon)
+    }
+    fn aggregate(&self, ensemble: &Ensemble) -> Result<AttributionBatch> {
+        check_param_finite("pi epsilon", self.epsilon)?;
+        acquisition(
+            ensemble,
+            &sample_stats(ensemble)?,
+            "pi",
+            |_| self.epsilon,
+            pi,
+        )
+    }
+}
+
+/// Expected Improvement, eq. 10. Default ε = −6 (the paper's tuned value).
+/// For ε → −∞ it ranks pixels as the mean does (§4.2.4).
+///
+/// ```
+/// use ndarray::Array;
+/// use salience_aggregate::{Aggregator, Ei};
+/// use salience_core::Ensemble;
+/// let e = Ensemble::from_stacked(
+///     Array::from_shape_vec((2, 1, 2), vec![0.0f32, 2.0, 2.0, 2.0]).unwrap().into_dyn(),
+///     None,
+/// ).unwrap();
+/// let v = Ei { epsilon: -1.0 }.aggregate(&e).unwrap();
+/// // Pixel 1: σ = 0, d = 2 − 2 + 1 = 1, so EI = max(d, 0) = 1.
+/// assert_eq!(v.view()[[0, 1]], 1.0);
+/// // Pixel 0: d = 0, σ = 1, so EI = φ(0) = 0.3989…
+/// assert!((v.view()[[0, 0]] - 0.398_942_3).abs() < 1e-6);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ei {
+    /// Exploration rate ε.
+    pub epsilon: f64,
+}
+
+impl Default for Ei {
+    fn default() -> Self {
+        Ei { epsilon: -6.0 }
+    }
+}
+
+impl Aggregator for Ei {
+    fn name(&self) -> String {
+        format!("ei(eps={})", self.epsilon)
+    }
+    fn aggregate(&self, ensemble: &Ensemble) -> Result<AttributionBatch> {
+        check_param_finite("ei epsilon", self.epsilon)?;
+        acquisition(
+            ensemble,
+            &sample_stats(ensemble)?,
+            "ei",
+            |_| self.epsilon,
+            ei,
+        )
+    }
+}
+
+/// Contextual Improvement: EI with the per-sample exploration rate
+/// ε = (1/(P E⁺)) Σ σ² of eq. 11 (P pixels). A sample whose E⁺ is 0 makes
+/// ε undefined: [`SalienceError::DegenerateMap`] with
+/// [`DegenerateReason::ZeroBestMean`].
+///
+/// ```
+/// use ndarray::Array;
+/// use salience_aggregate::{Aggregator, Ci, Ei};
+/// use salience_core::Ensemble;
+/// // μ = (1, 2), σ = (1, 0): E⁺ = 2 and ε = (1 + 0) / (2 · 2) = 0.25.
+/// let e = Ensemble::from_stacked(
+///     Array::from_shape_vec((2, 1, 2), vec![0.0f32, 2.0, 2.0, 2.0]).unwrap().into_dyn(),
+///     None,
+/// ).unwrap();
+/// let ci = Ci.aggregate(&e).unwrap();
+/// let ei = Ei { epsilon: 0.25 }.aggregate(&e).unwrap();
+/// assert_eq!(ci, ei);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Ci;
+
+impl Aggregator for Ci {
+    fn name(&self) -> String {
+        "ci".into()
+    }
+    fn aggregate(&self, ensemble: &Ensemble) -> Result<AttributionBatch> {
+        let stats = sample_stats(ensemble)?;
+        if let Some(sample) = stats.best.iter().position(|&b| b == 0.0) {
+            return Err(SalienceError::DegenerateMap {
+                sample,
+                map: 0,
+                reason: DegenerateReason::ZeroBestMean,
+            });
+        }
+        let eps: Vec<f64> = stats
+            .best
+            .iter()
+            .zip(&stats.mean_var)
+            .map(|(&b, &v)| v / b)
+            .collect();
+        acquisition(ensemble, &stats, "ci", |s| eps[s], ei)
+    }
+}

@@ -1,0 +1,46 @@
+//! # salience-core
+//!
+//! The shared vocabulary of the salience workspace, with no neural-network
+//! dependency:
+//!
+//! * [`AttributionBatch`] — N attribution maps (`[N, C, H, W]`, `[N, H, W]`
+//!   or `[N, D]`, f32) and channel reduction;
+//! * [`Ensemble`] — k maps for the same N inputs, one per method;
+//! * [`Normalization`] — per-sample, per-map normalizations with an explicit
+//!   [`DegeneratePolicy`];
+//! * the seams [`Model`] (a black-box classifier over ndarray batches) and
+//!   [`Explainer`] (inputs + targets → attributions), where candle, ort,
+//!   tract or burn models plug in;
+//! * [`SalienceError`], the seeding convention ([`seed`]) and `.npy` I/O
+//!   ([`npy`]).
+//!
+//! ```
+//! use ndarray::Array;
+//! use salience_core::{DegeneratePolicy, Ensemble, Normalization};
+//! // Three methods' maps for 2 images of 4x4 pixels, e.g. loaded from .npy.
+//! let stacked = Array::from_shape_fn((3, 2, 4, 4), |(k, n, i, j)| (k + n + i * j) as f32);
+//! let e = Ensemble::from_stacked(stacked.into_dyn(), None)?;
+//! let z = e.normalize(Normalization::ZScore, DegeneratePolicy::Error)?;
+//! assert_eq!(z.k(), 3);
+//! # Ok::<(), salience_core::SalienceError>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod attribution;
+pub mod ensemble;
+pub mod error;
+pub mod explainer;
+pub mod model;
+pub mod normalize;
+pub mod npy;
+pub mod seed;
+pub mod validate;
+
+pub use attribution::{AttributionBatch, ChannelReduction, Layout};
+pub use ensemble::Ensemble;
+pub use error::{DegenerateReason, Result, SalienceError};
+pub use explainer::{explain_ensemble, Explainer};
+pub use model::{FnModel, LinearModel, Model};
+pub use normalize::{DegeneratePolicy, Normalization};
+pub use seed::{derive_seed, Seeds};

@@ -1,0 +1,80 @@
+//! Small validation helpers used by every crate.
+
+use crate::error::{Result, SalienceError};
+use ndarray::{ArrayBase, Data, Dimension};
+
+/// Returns an error naming `context` if any value of `a` is NaN or infinite.
+///
+/// ```
+/// use ndarray::array;
+/// assert!(salience_core::validate::check_finite(&array![1.0f32, 2.0], "x").is_ok());
+/// assert!(salience_core::validate::check_finite(&array![1.0f32, f32::NAN], "x").is_err());
+/// ```
+pub fn check_finite<S, D>(a: &ArrayBase<S, D>, context: &str) -> Result<()>
+where
+    S: Data<Elem = f32>,
+    D: Dimension,
+{
+    if let Some((index, &value)) = a.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(SalienceError::NonFinite {
+            context: context.to_string(),
+            index,
+            value,
+        });
+    }
+    Ok(())
+}
+
+/// Returns an error if `shape` has a zero-size axis or is empty.
+///
+/// ```
+/// assert!(salience_core::validate::check_nonempty_shape(&[2, 3], "x").is_ok());
+/// assert!(salience_core::validate::check_nonempty_shape(&[2, 0], "x").is_err());
+/// ```
+pub fn check_nonempty_shape(shape: &[usize], context: &str) -> Result<()> {
+    if shape.is_empty() || shape.contains(&0) {
+        return Err(SalienceError::Empty(format!(
+            "{context} has shape {shape:?} (every axis must be non-empty)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that there is one target per input and that every target is a
+/// valid class index.
+///
+/// ```
+/// use salience_core::validate::check_targets;
+/// assert!(check_targets(&[0, 2], 2, 3).is_ok());
+/// assert!(check_targets(&[0, 3], 2, 3).is_err());
+/// assert!(check_targets(&[0], 2, 3).is_err());
+/// ```
+pub fn check_targets(targets: &[usize], n_inputs: usize, num_classes: usize) -> Result<()> {
+    if targets.len() != n_inputs {
+        return Err(SalienceError::TargetCount {
+            targets: targets.len(),
+            inputs: n_inputs,
+        });
+    }
+    if let Some((sample, &target)) = targets.iter().enumerate().find(|(_, &t)| t >= num_classes) {
+        return Err(SalienceError::TargetOutOfRange {
+            sample,
+            target,
+            num_classes,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that a float parameter is finite.
+///
+/// ```
+/// assert!(salience_core::validate::check_param_finite("eps", 0.5).is_ok());
+/// assert!(salience_core::validate::check_param_finite("eps", f64::NAN).is_err());
+/// ```
+pub fn check_param_finite(name: &str, value: f64) -> Result<()> {
+    if !value.is_finite() {
+        return Err(SalienceError::invalid(name, value, "must be finite"));
+    }
+    Ok(())
+}

@@ -1,0 +1,505 @@
+//! The aggregation QP: minimize wᵀGw subject to w ≥ 0, Σw = 1, solved with
+//! clarabel and polished on its active set.
+
+use crate::gram::Gram;
+use crate::query::check_finite_f64;
+use clarabel::algebra::CscMatrix;
+use clarabel::solver::{
+    DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus, ZeroConeT,
+};
+use ndarray::{Array2, ArrayView2};
+use salience_core::{Result, SalienceError};
+
+/// Convex aggregation weights: k values, each ≥ 0, summing to 1 (up to one
+/// rounding of the final renormalization).
+///
+/// ```
+/// use salience_optimize::Weights;
+/// let w = Weights::uniform(4).unwrap();
+/// assert_eq!(w.as_slice(), &[0.25; 4]);
+/// assert!(Weights::new(vec![0.5, 0.6]).is_err());
+/// assert!(Weights::new(vec![-0.1, 1.1]).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    values: Vec<f64>,
+}
+
+impl Weights {
+    /// Validates weights given by the caller: k ≥ 1, finite, ≥ 0 and
+    /// |Σw − 1| ≤ 1e-9; they are then renormalized to sum to 1.
+    ///
+    /// ```
+    /// let w = salience_optimize::Weights::new(vec![0.25, 0.75]).unwrap();
+    /// assert_eq!(w.len(), 2);
+    /// ```
+    pub fn new(values: Vec<f64>) -> Result<Weights> {
+        if values.is_empty() {
+            return Err(SalienceError::Empty("weights with k = 0".into()));
+        }
+        check_finite_f64(values.iter().copied(), "weights")?;
+        if let Some(v) = values.iter().find(|&&v| v < 0.0) {
+            return Err(SalienceError::invalid("weights", v, "must be ≥ 0"));
+        }
+        let s: f64 = values.iter().sum();
+        if (s - 1.0).abs() > 1e-9 {
+            return Err(SalienceError::invalid("sum of weights", s, "must be 1"));
+        }
+        Ok(Weights {
+            values: values.into_iter().map(|v| v / s).collect(),
+        })
+    }
+
+    /// Uniform weights 1/k (AGG_mean).
+    ///
+    /// ```
+    /// assert!(salience_optimize::Weights::uniform(0).is_err());
+    /// ```
+    pub fn uniform(k: usize) -> Result<Weights> {
+        if k == 0 {
+            return Err(SalienceError::Empty("weights with k = 0".into()));
+        }
+        Ok(Weights {
+            values: vec![1.0 / k as f64; k],
+        })
+    }
+
+    /// The weights.
+    ///
+    /// ```
+    /// assert_eq!(salience_optimize::Weights::uniform(1).unwrap().as_slice(), &[1.0]);
+    /// ```
+    pub fn as_slice(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// The weights, by value.
+    ///
+    /// ```
+    /// assert_eq!(salience_optimize::Weights::uniform(2).unwrap().into_vec(), vec![0.5, 0.5]);
+    /// ```
+    pub fn into_vec(self) -> Vec<f64> {
+        self.values
+    }
+
+    /// k.
+    ///
+    /// ```
+    /// assert_eq!(salience_optimize::Weights::uniform(3).unwrap().len(), 3);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Always false (k ≥ 1 is validated).
+    ///
+    /// ```
+    /// assert!(!salience_optimize::Weights::uniform(3).unwrap().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Builds weights from a solver iterate: negatives are clipped to 0 and
+    /// the rest renormalized to sum to 1.
+    pub(crate) fn from_clipped(mut values: Vec<f64>) -> Result<Weights> {
+        values.iter_mut().for_each(|v| *v = v.max(0.0));
+        let s: f64 = values.iter().sum();
+        if !(s.is_finite() && s > 0.0) {
+            return Err(SalienceError::Solver(format!(
+                "solution has no positive weight (sum {s})"
+            )));
+        }
+        values.iter_mut().for_each(|v| *v /= s);
+        Ok(Weights { values })
+    }
+}
+
+/// Settings of the QP solve. The defaults are the documented choices of the
+/// crate; they rarely need changing.
+///
+/// ```
+/// use salience_optimize::QpSettings;
+/// let s = QpSettings::default();
+/// assert_eq!(s.ridge, 1e-12);
+/// assert!(s.polish);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QpSettings {
+    /// Relative ridge: `ridge · trace(G)/k` is added to the diagonal of G so
+    /// that a singular G (duplicated or linearly dependent methods) gives a
+    /// unique, well-defined solution. It changes the optimal objective by at
+    /// most `ridge · trace(G)/k`. Default 1e-12. Exact duplicates share
+    /// their total weight equally in exact arithmetic; in f64 only the ridge
+    /// tells them apart, so the split is equal only to ~1e-4 (the aggregate
+    /// map, which is what matters, does not depend on the split).
+    pub ridge: f64,
+    /// clarabel's gap and feasibility tolerances (absolute and relative).
+    /// Default 1e-10.
+    pub tolerance: f64,
+    /// clarabel's iteration limit. Default 200.
+    pub max_iter: u32,
+    /// Refine clarabel's interior-point iterate by solving the
+    /// equality-constrained QP exactly on its support and checking the KKT
+    /// conditions (a few active-set steps if needed). Default true.
+    pub polish: bool,
+    /// G is rejected as not positive semidefinite when G/(trace/k) + tol·I is
+    /// not positive definite. Default 1e-9.
+    pub psd_tolerance: f64,
+}
+
+impl Default for QpSettings {
+    fn default() -> Self {
+        QpSettings {
+            ridge: 1e-12,
+            tolerance: 1e-10,
+            max_iter: 200,
+            polish: true,
+            psd_tolerance: 1e-9,
+        }
+    }
+}
+
+impl QpSettings {
+    fn validate(&self) -> Result<()> {
+        let pos = |name: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(SalienceError::invalid(name, v, "must be finite and ≥ 0"))
+            }
+        };
+        pos("ridge", self.ridge)?;
+        pos("psd_tolerance", self.psd_tolerance)?;
+        if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
+            return Err(SalienceError::invalid(
+                "tolerance",
+                self.tolerance,
+                "must be finite and > 0",
+            ));
+        }
+        if self.max_iter == 0 {
+            return Err(SalienceError::invalid("max_iter", 0, "must be ≥ 1"));
+        }
+        Ok(())
+    }
+}
+
+/// The solution of the aggregation QP with solver details.
+///
+/// ```
+/// use ndarray::array;
+/// use salience_optimize::{solve_qp, QpSettings};
+/// let sol = solve_qp(array![[1.0, 0.0], [0.0, 1.0]].view(), &QpSettings::default()).unwrap();
+/// assert!((sol.weights.as_slice()[0] - 0.5).abs() < 1e-12);
+/// assert!((sol.objective - 0.5).abs() < 1e-12);
+/// assert_eq!(sol.status, "Solved");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct QpSolution {
+    /// The optimal weights.
+    pub weights: Weights,
+    /// wᵀGw for the returned weights and the symmetrized G (no ridge).
+    pub objective: f64,
+    /// clarabel's status (`"Solved"`, `"AlmostSolved"`), or `"Trivial"`
+    /// when no solve was needed (k = 1, or G = 0 where every w is optimal
+    /// and uniform weights are returned).
+    pub status: String,
+    /// clarabel's iteration count (0 when not called).
+    pub iterations: u32,
+    /// Whether the active-set polish produced the returned weights (when
+    /// false they are clarabel's iterate, clipped and renormalized).
+    pub polished: bool,
+}
+
+/// Optimal convex weights for G with the default [`QpSettings`]:
+/// argmin_{w ≥ 0, Σw = 1} wᵀGw.
+///
+/// ```
+/// use ndarray::array;
+/// use salience_optimize::{optimal_weights, Gram};
+/// // Method 0 has twice the error of method 1; errors are independent.
+/// let g = Gram::from_matrix(array![[2.0, 0.0], [0.0, 1.0]])?;
+/// let w = optimal_weights(&g)?;
+/// assert!((w.as_slice()[0] - 1.0 / 3.0).abs() < 1e-9);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn optimal_weights(gram: &Gram) -> Result<Weights> {
+    Ok(solve_qp(gram.matrix(), &QpSettings::default())?.weights)
+}
+
+/// Solves min wᵀGw s.t. w ≥ 0, Σw = 1 for a k×k G.
+///
+/// Procedure (all in f64):
+/// 1. validate: square, k ≥ 1, finite; symmetrize G ← (G + Gᵀ)/2;
+/// 2. k = 1 → `[1.0]` without calling the solver; G = 0 → uniform weights;
+/// 3. scale by s = trace(G)/k (weights are scale-invariant), reject G if
+///    G/s + psd_tolerance·I is not positive definite, add the ridge
+///    `ridge·I` (i.e. `ridge·trace/k` in G's units);
+/// 4. clarabel: P = 2(G/s + ridge·I), q = 0, constraints
+///    `[1ᵀ; −I] w + s = [1; 0]` with cones `ZeroConeT(1) × NonnegativeConeT(k)`;
+///    any status other than `Solved`/`AlmostSolved` is a
+///    [`SalienceError::Solver`] carrying the status;
+/// 5. polish (default): take the support {i : w_i > 1e-7·max w}, solve the
+///    equality-constrained QP on it exactly (Cholesky), and check primal
+///    (w ≥ 0) and dual (μ_i = 2(Gw)_i − ν ≥ −1e-9) feasibility, adding or
+///    dropping one index per step for at most 2k steps; if that fails the
+///    clarabel iterate is used;
+/// 6. finally negatives (at most rounding-size) are clipped to 0 and the
+///    weights divided by their sum, so they lie exactly on the simplex up
+///    to one rounding.
+///
+/// ```
+/// use ndarray::array;
+/// use salience_optimize::{solve_qp, QpSettings};
+/// let s = QpSettings::default();
+/// assert_eq!(solve_qp(array![[3.0]].view(), &s).unwrap().weights.as_slice(), &[1.0]);
+/// assert!(solve_qp(array![[1.0, 0.0]].view(), &s).is_err());
+/// assert!(solve_qp(array![[1.0, 0.0], [0.0, -1.0]].view(), &s).is_err());
+/// ```
+pub fn solve_qp(g: ArrayView2<'_, f64>, settings: &QpSettings) -> Result<QpSolution> {
+    settings.validate()?;
+    let (r, c) = g.dim();
+    if r != c {
+        return Err(SalienceError::shape(
+            "Gram matrix",
+            "[k, k] (square)",
+            &[r, c],
+        ));
+    }
+    if r == 0 {
+        return Err(SalienceError::Empty(
+            "Gram matrix with k = 0 methods".into(),
+        ));
+    }
+    check_finite_f64(g.iter().copied(), "Gram matrix")?;
+    let k = r;
+    let sym: Array2<f64> = &g * 0.5 + &g.t() * 0.5;
+    let trivial = |weights: Weights| {
+        let objective = crate::gram::quad(&sym, weights.as_slice());
+        QpSolution {
+            weights,
+            objective,
+            status: "Trivial".into(),
+            iterations: 0,
+            polished: false,
+        }
+    };
+    if k == 1 {
+        return Ok(trivial(Weights { values: vec![1.0] }));
+    }
+    let trace: f64 = sym.diag().sum();
+    if sym.iter().all(|&v| v == 0.0) {
+        return Ok(trivial(Weights::uniform(k)?));
+    }
+    if trace.is_nan() || trace <= 0.0 {
+        return Err(not_psd(trace));
+    }
+    let scale = trace / k as f64;
+    let scaled = sym.mapv(|v| v / scale);
+    let mut probe = scaled.clone();
+    probe
+        .diag_mut()
+        .mapv_inplace(|v| v + settings.psd_tolerance);
+    if cholesky(&probe).is_none() {
+        return Err(not_psd(trace));
+    }
+    let mut p = scaled;
+    p.diag_mut().mapv_inplace(|v| v + settings.ridge);
+
+    let (x, status, iterations) = clarabel_solve(&p, settings)?;
+    let (values, polished) = if settings.polish {
+        match polish(&p, &x) {
+            Some(w) => (w, true),
+            None => (x, false),
+        }
+    } else {
+        (x, false)
+    };
+    let weights = Weights::from_clipped(values)?;
+    let objective = crate::gram::quad(&sym, weights.as_slice());
+    Ok(QpSolution {
+        weights,
+        objective,
+        status,
+        iterations,
+        polished,
+    })
+}
+
+fn not_psd(trace: f64) -> SalienceError {
+    SalienceError::invalid(
+        "Gram matrix",
+        format!("trace {trace}"),
+        "must be symmetric positive semidefinite (a Gram matrix or a λ ≥ 0 sum of them)",
+    )
+}
+
+/// Runs clarabel on min ½wᵀ(2P)w s.t. Σw = 1, w ≥ 0.
+fn clarabel_solve(p: &Array2<f64>, settings: &QpSettings) -> Result<(Vec<f64>, String, u32)> {
+    let k = p.nrows();
+    // Upper triangle of 2P in CSC (column-major, rows ascending).
+    let mut colptr = Vec::with_capacity(k + 1);
+    let mut rowval = Vec::with_capacity(k * (k + 1) / 2);
+    let mut nzval = Vec::with_capacity(k * (k + 1) / 2);
+    colptr.push(0);
+    for j in 0..k {
+        for i in 0..=j {
+            rowval.push(i);
+            nzval.push(2.0 * p[[i, j]]);
+        }
+        colptr.push(rowval.len());
+    }
+    let pm = CscMatrix::new(k, k, colptr, rowval, nzval);
+    // A = [1ᵀ; −I]: column j has +1 in row 0 and −1 in row 1 + j.
+    let mut a_colptr = Vec::with_capacity(k + 1);
+    let mut a_rowval = Vec::with_capacity(2 * k);
+    let mut a_nzval = Vec::with_capacity(2 * k);
+    a_colptr.push(0);
+    for j in 0..k {
+        a_rowval.extend([0, 1 + j]);
+        a_nzval.extend([1.0, -1.0]);
+        a_colptr.push(a_rowval.len());
+    }
+    let am = CscMatrix::new(k + 1, k, a_colptr, a_rowval, a_nzval);
+    let q = vec![0.0; k];
+    let mut b = vec![0.0; k + 1];
+    b[0] = 1.0;
+    let cones = [ZeroConeT(1), NonnegativeConeT(k)];
+    let s = DefaultSettings::<f64> {
+        verbose: false,
+        max_iter: settings.max_iter,
+        tol_gap_abs: settings.tolerance,
+        tol_gap_rel: settings.tolerance,
+        tol_feas: settings.tolerance,
+        ..Default::default()
+    };
+    let mut solver = DefaultSolver::new(&pm, &q, &am, &b, &cones, s)
+        .map_err(|e| SalienceError::Solver(format!("clarabel setup failed: {e}")))?;
+    solver.solve();
+    let sol = &solver.solution;
+    match sol.status {
+        SolverStatus::Solved | SolverStatus::AlmostSolved => {}
+        other => {
+            return Err(SalienceError::Solver(format!(
+                "clarabel status {other} after {} iterations",
+                sol.iterations
+            )))
+        }
+    }
+    if sol.x.len() != k || sol.x.iter().any(|v| !v.is_finite()) {
+        return Err(SalienceError::Solver(format!(
+            "clarabel returned a non-finite solution (status {})",
+            sol.status
+        )));
+    }
+    Ok((sol.x.clone(), sol.status.to_string(), sol.iterations))
+}
+
+/// Active-set polish of an interior-point iterate `x` for min wᵀPw on the
+/// simplex (P positive definite). Returns weights satisfying the KKT
+/// conditions to ~1e-9 (relative to trace(P)/k ≈ 1), or None.
+fn polish(p: &Array2<f64>, x: &[f64]) -> Option<Vec<f64>> {
+    let k = x.len();
+    let xmax = x.iter().copied().fold(0.0f64, f64::max);
+    let mut support: Vec<bool> = x.iter().map(|&v| v > 1e-7 * xmax).collect();
+    for _ in 0..2 * k {
+        let idx: Vec<usize> = (0..k).filter(|&i| support[i]).collect();
+        if idx.is_empty() {
+            return None;
+        }
+        let w_s = solve_on_support(p, &idx)?;
+        // Primal feasibility: drop the most negative weight.
+        if let Some((pos, _)) = w_s
+            .iter()
+            .enumerate()
+            .filter(|(_, &v)| v < 0.0)
+            .min_by(|a, b| a.1.total_cmp(b.1))
+        {
+            support[idx[pos]] = false;
+            continue;
+        }
+        let mut w = vec![0.0; k];
+        for (&i, &v) in idx.iter().zip(&w_s) {
+            w[i] = v;
+        }
+        // Dual: ν = 2(Pw)_i on the support; μ_j = 2(Pw)_j − ν off it.
+        let pw: Vec<f64> = p
+            .outer_iter()
+            .map(|row| row.iter().zip(&w).map(|(a, b)| a * b).sum())
+            .collect();
+        let nu = 2.0 * idx.iter().map(|&i| pw[i] * w[i]).sum::<f64>();
+        let worst = (0..k)
+            .filter(|&j| !support[j])
+            .map(|j| (j, 2.0 * pw[j] - nu))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        match worst {
+            Some((j, mu)) if mu < -1e-9 => support[j] = true,
+            _ => return Some(w),
+        }
+    }
+    None
+}
+
+/// Minimizes wᵀP_SS w s.t. 1ᵀw = 1: w = P_SS⁻¹1 / (1ᵀP_SS⁻¹1).
+fn solve_on_support(p: &Array2<f64>, idx: &[usize]) -> Option<Vec<f64>> {
+    let n = idx.len();
+    let sub = Array2::from_shape_fn((n, n), |(a, b)| p[[idx[a], idx[b]]]);
+    let l = cholesky(&sub)?;
+    let ones = vec![1.0; n];
+    let mut u = chol_solve(&l, &ones);
+    // One step of iterative refinement.
+    let r: Vec<f64> = (0..n)
+        .map(|a| 1.0 - (0..n).map(|b| sub[[a, b]] * u[b]).sum::<f64>())
+        .collect();
+    let du = chol_solve(&l, &r);
+    u.iter_mut().zip(&du).for_each(|(a, b)| *a += b);
+    let s: f64 = u.iter().sum();
+    if !(s.is_finite() && s > 0.0) {
+        return None;
+    }
+    Some(u.into_iter().map(|v| v / s).collect())
+}
+
+/// Lower Cholesky factor, or None if `a` is not (numerically) positive definite.
+fn cholesky(a: &Array2<f64>) -> Option<Array2<f64>> {
+    let n = a.nrows();
+    let mut l = Array2::<f64>::zeros((n, n));
+    for j in 0..n {
+        let mut d = a[[j, j]];
+        for t in 0..j {
+            d -= l[[j, t]] * l[[j, t]];
+        }
+        if d.is_nan() || d <= 0.0 || !d.is_finite() {
+            return None;
+        }
+        let dj = d.sqrt();
+        l[[j, j]] = dj;
+        for i in j + 1..n {
+            let mut v = a[[i, j]];
+            for t in 0..j {
+                v -= l[[i, t]] * l[[j, t]];
+            }
+            l[[i, j]] = v / dj;
+        }
+    }
+    Some(l)
+}
+
+fn chol_solve(l: &Array2<f64>, b: &[f64]) -> Vec<f64> {
+    let n = b.len();
+    let mut y = b.to_vec();
+    for i in 0..n {
+        for t in 0..i {
+            y[i] -= l[[i, t]] * y[t];
+        }
+        y[i] /= l[[i, i]];
+    }
+    for i in (0..n).rev() {
+        for t in i + 1..n {
+            y[i] -= l[[t, i]] * y[t];
+        }
+        y[i] /= l[[i, i]];
+    }
+    y
+}
