@@ -2,7 +2,7 @@
 //! eqs. 12–15): PI and EI averaged over exploration rates ε ∈ [a, b].
 
 use crate::improvement::{acquisition, ei, pi};
-use crate::kernel::sample_stats;
+use crate::kernel::{finish, map_chunks, sample_stats, Moments};
 use crate::normal::{cdf_integral, cdf_integral2};
 use crate::Aggregator;
 use salience_core::validate::check_param_finite;
@@ -68,23 +68,36 @@ fn averaged(
         Kind::Pi => "api",
         Kind::Ei => "aei",
     };
-    // d = μ − E⁺ is passed in (ε = 0 in the shared driver).
-    let f = move |c: f64, sd: f64| -> f64 {
-        if a == b {
-            return point(c - a, sd);
+    let stats = sample_stats(ensemble)?;
+    match rates {
+        _ if a == b => acquisition(ensemble, &stats, name, |_| a, point),
+        Rates::Exact => acquisition(
+            ensemble,
+            &stats,
+            name,
+            |_| 0.0,
+            |c, sd| exact(kind, c as f64, sd as f64, a, b) as f32,
+        ),
+        Rates::Grid(n) => {
+            // Rates outside, pixels inside: the pixel loop vectorizes.
+            let step = (b - a) / (n - 1) as f64;
+            let out = map_chunks(ensemble, |c, out| {
+                let mut m = Moments::new();
+                m.compute(c, 0);
+                out.iter_mut().for_each(|o| *o = 0.0);
+                for i in 0..n {
+                    let shift = (stats.best[c.sample] + a + i as f64 * step) as f32;
+                    for ((o, &mu), &sd) in out.iter_mut().zip(&m.mean).zip(&m.std) {
+                        *o += point(mu - shift, sd);
+                    }
+                }
+                let inv = 1.0 / n as f32;
+                out.iter_mut().for_each(|o| *o *= inv);
+                Ok(())
+            })?;
+            finish(ensemble, out, name)
         }
-        match rates {
-            Rates::Grid(n) => {
-                let step = (b - a) / (n - 1) as f64;
-                (0..n)
-                    .map(|i| point(c - (a + i as f64 * step), sd))
-                    .sum::<f64>()
-                    / n as f64
-            }
-            Rates::Exact => exact(kind, c, sd, a, b),
-        }
-    };
-    acquisition(ensemble, &sample_stats(ensemble)?, name, |_| 0.0, f)
+    }
 }
 
 /// The exact average over ε ∈ [a, b] (a < b) at margin c = μ − E⁺.

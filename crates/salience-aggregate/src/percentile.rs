@@ -1,6 +1,6 @@
 //! Percentile aggregation g_q (Mahlau & Nolde 2022, §3.2).
 
-use crate::kernel::{finish, map_chunks};
+use crate::kernel::{finish, map_chunks, Planes};
 use crate::Aggregator;
 use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 
@@ -54,20 +54,59 @@ impl Percentile {
     }
 }
 
-/// Sorts finite values; insertion sort for the small k of an ensemble.
-fn sort_small(v: &mut [f32]) {
-    if v.len() > 16 {
-        v.sort_unstable_by(f32::total_cmp);
-        return;
-    }
-    for i in 1..v.len() {
-        let x = v[i];
-        let mut j = i;
-        while j > 0 && v[j - 1] > x {
-            v[j] = v[j - 1];
-            j -= 1;
+/// Up to this k the order statistics are found by counting ranks (O(k²)
+/// branch-free comparisons per pixel, vectorized across pixels); above it,
+/// by sorting each pixel's values.
+const RANK_MAX_K: usize = 24;
+
+/// Writes v_lo + frac (v_hi − v_lo) where v_r is the value of rank r. The
+/// rank of map i at a pixel is #{j : v_j < v_i} + #{j < i : v_j = v_i}, a
+/// permutation of 0..k even with ties.
+fn by_rank(c: &Planes<'_>, out: &mut [f32], lo: usize, hi: usize, frac: f32) {
+    let len = out.len();
+    let mut rank = vec![0u32; len];
+    let mut v_lo = vec![0.0f32; len];
+    let mut v_hi = vec![0.0f32; len];
+    for (i, pi) in c.planes.iter().enumerate() {
+        rank.iter_mut().for_each(|r| *r = 0);
+        for (j, pj) in c.planes.iter().enumerate() {
+            let before = j < i;
+            for ((r, &a), &b) in rank.iter_mut().zip(pi.iter()).zip(pj.iter()) {
+                *r += u32::from(b < a || (before && b == a));
+            }
         }
-        v[j] = x;
+        for (((l, h), &r), &a) in v_lo
+            .iter_mut()
+            .zip(v_hi.iter_mut())
+            .zip(&rank)
+            .zip(pi.iter())
+        {
+            if r as usize == lo {
+                *l = a;
+            }
+            if r as usize == hi {
+                *h = a;
+            }
+        }
+    }
+    for ((o, &l), &h) in out.iter_mut().zip(&v_lo).zip(&v_hi) {
+        *o = if lo == hi { l } else { l + frac * (h - l) };
+    }
+}
+
+/// The same by sorting each pixel's k values.
+fn by_sort(c: &Planes<'_>, out: &mut [f32], lo: usize, hi: usize, frac: f32) {
+    let mut v = vec![0.0f32; c.k()];
+    for (i, o) in out.iter_mut().enumerate() {
+        for (slot, plane) in v.iter_mut().zip(&c.planes) {
+            *slot = plane[i];
+        }
+        v.sort_unstable_by(f32::total_cmp);
+        *o = if lo == hi {
+            v[lo]
+        } else {
+            v[lo] + frac * (v[hi] - v[lo])
+        };
     }
 }
 
@@ -84,17 +123,10 @@ impl Aggregator for Percentile {
         let hi = (h.ceil() as usize).min(k - 1);
         let frac = (h - lo as f64) as f32;
         let out = map_chunks(ensemble, |c, out| {
-            let mut v = vec![0.0f32; k];
-            for (i, o) in out.iter_mut().enumerate() {
-                for (slot, plane) in v.iter_mut().zip(&c.planes) {
-                    *slot = plane[i];
-                }
-                sort_small(&mut v);
-                *o = if lo == hi {
-                    v[lo]
-                } else {
-                    v[lo] + frac * (v[hi] - v[lo])
-                };
+            if k <= RANK_MAX_K {
+                by_rank(c, out, lo, hi, frac);
+            } else {
+                by_sort(c, out, lo, hi, frac);
             }
             Ok(())
         })?;

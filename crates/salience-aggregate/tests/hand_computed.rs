@@ -472,3 +472,28 @@ fn pearson(a: &[f32], b: &[f32]) -> f64 {
     let vb: f64 = b.iter().map(|&y| (y as f64 - mb).powi(2)).sum();
     cov / (va * vb).sqrt()
 }
+
+#[test]
+fn percentile_paths_agree_with_sorting_including_ties() {
+    // k = 5 (rank-count path) and k = 30 (sort path), values with many ties.
+    for k in [5usize, 30] {
+        let a = Array::from_shape_fn((k, 2, 17), |(m, n, p)| {
+            ((m * 7 + n * 3 + p * 5) % 6) as f32 - 2.0
+        });
+        let e = Ensemble::from_stacked(a.clone().into_dyn(), None).unwrap();
+        for q in [0.0, 10.0, 25.0, 50.0, 77.7, 100.0] {
+            let got = Percentile { q }.aggregate(&e).unwrap();
+            for n in 0..2 {
+                for p in 0..17 {
+                    let mut v: Vec<f64> = (0..k).map(|m| a[[m, n, p]] as f64).collect();
+                    v.sort_by(f64::total_cmp);
+                    let h = (k - 1) as f64 * q / 100.0;
+                    let (l, u) = (h.floor() as usize, h.ceil() as usize);
+                    let want = v[l] + (h - l as f64) * (v[u] - v[l]);
+                    let g = got.view()[[n, p]] as f64;
+                    assert!((g - want).abs() < 1e-6, "k={k} q={q}: {g} vs {want}");
+                }
+            }
+        }
+    }
+}
