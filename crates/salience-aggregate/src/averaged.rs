@@ -1,8 +1,8 @@
 //! Averaged Probability / Expected Improvement (Mahlau & Nolde 2022,
 //! eqs. 12–15): PI and EI averaged over exploration rates ε ∈ [a, b].
 
-use crate::improvement::{acquisition, ei, pi};
-use crate::kernel::{finish, map_chunks, sample_stats, Moments};
+use crate::improvement::{accumulate, acquisition, ei, pi};
+use crate::kernel::{finish, PixelMoments};
 use crate::normal::{cdf_integral, cdf_integral2};
 use crate::Aggregator;
 use salience_core::validate::check_param_finite;
@@ -60,20 +60,32 @@ fn averaged(
     rates: Rates,
 ) -> Result<AttributionBatch> {
     validate(a, b, rates)?;
-    let point = match kind {
-        Kind::Pi => pi,
-        Kind::Ei => ei,
-    };
-    let name = match kind {
-        Kind::Pi => "api",
-        Kind::Ei => "aei",
-    };
-    let stats = sample_stats(ensemble)?;
+    // Generic over the point function (not a fn pointer) so it inlines
+    // into the vectorized pixel loop.
+    match kind {
+        Kind::Pi => averaged_with(ensemble, kind, a, b, rates, "api", pi),
+        Kind::Ei => averaged_with(ensemble, kind, a, b, rates, "aei", ei),
+    }
+}
+
+fn averaged_with<P>(
+    ensemble: &Ensemble,
+    kind: Kind,
+    a: f64,
+    b: f64,
+    rates: Rates,
+    name: &str,
+    point: P,
+) -> Result<AttributionBatch>
+where
+    P: Fn(f32, f32) -> f32 + Sync + Copy,
+{
+    let pm = PixelMoments::new(ensemble)?;
     match rates {
-        _ if a == b => acquisition(ensemble, &stats, name, |_| a, point),
+        _ if a == b => acquisition(ensemble, &pm, name, |_| a, point),
         Rates::Exact => acquisition(
             ensemble,
-            &stats,
+            &pm,
             name,
             |_| 0.0,
             |c, sd| exact(kind, c as f64, sd as f64, a, b) as f32,
@@ -81,20 +93,14 @@ fn averaged(
         Rates::Grid(n) => {
             // Rates outside, pixels inside: the pixel loop vectorizes.
             let step = (b - a) / (n - 1) as f64;
-            let out = map_chunks(ensemble, |c, out| {
-                let mut m = Moments::new();
-                m.compute(c, 0);
-                out.iter_mut().for_each(|o| *o = 0.0);
+            let out = pm.map(|s, mean, std, out| {
                 for i in 0..n {
-                    let shift = (stats.best[c.sample] + a + i as f64 * step) as f32;
-                    for ((o, &mu), &sd) in out.iter_mut().zip(&m.mean).zip(&m.std) {
-                        *o += point(mu - shift, sd);
-                    }
+                    let shift = (pm.best[s] + a + i as f64 * step) as f32;
+                    accumulate(out, mean, std, shift, &point);
                 }
                 let inv = 1.0 / n as f32;
                 out.iter_mut().for_each(|o| *o *= inv);
-                Ok(())
-            })?;
+            });
             finish(ensemble, out, name)
         }
     }

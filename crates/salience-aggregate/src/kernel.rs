@@ -15,10 +15,8 @@ use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 /// Pixels per parallel work item.
 pub(crate) const CHUNK: usize = 4096;
 
-/// The k plane slices of one chunk, plus where the chunk sits.
+/// The k plane slices of one chunk.
 pub(crate) struct Planes<'a> {
-    /// Sample index within the batch.
-    pub sample: usize,
     /// `planes[j]` holds map j's values for this chunk's pixels.
     pub planes: Vec<&'a [f32]>,
 }
@@ -57,7 +55,7 @@ where
                     &data[base..base + len]
                 })
                 .collect();
-            f(&Planes { sample: s, planes }, oc)
+            f(&Planes { planes }, oc)
         })
     })?;
     Ok(out)
@@ -66,16 +64,15 @@ where
 /// Per-pixel mean and standard deviation of one chunk (population σ by
 /// default, eq. 7 of Mahlau & Nolde; `ddof = 1` gives the sample σ).
 ///
-/// The mean is accumulated in f32 over the k planes (k is small) and σ by a
-/// second pass over the deviations, which is accurate to a few ulp. A pixel
-/// on which all k maps agree exactly gets μ equal to that value and σ = 0
-/// exactly, so the σ = 0 limits of the acquisition functions apply
-/// reliably.
+/// One pass over the k planes with sums shifted by the first map's value
+/// (d = v − v₀): μ = v₀ + Σd/k and σ² = (Σd² − (Σd)²/k)/(k − ddof),
+/// clamped at 0. The shift keeps the usual one-pass cancellation away (d is
+/// of the order of σ), and a pixel on which all k maps agree gets d = 0
+/// exactly, hence μ equal to that value and σ = 0 exactly, so the σ = 0
+/// limits of the acquisition functions apply reliably.
 pub(crate) struct Moments {
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
-    min: Vec<f32>,
-    max: Vec<f32>,
 }
 
 impl Moments {
@@ -83,8 +80,6 @@ impl Moments {
         Moments {
             mean: Vec::with_capacity(CHUNK),
             std: Vec::with_capacity(CHUNK),
-            min: Vec::with_capacity(CHUNK),
-            max: Vec::with_capacity(CHUNK),
         }
     }
 
@@ -94,92 +89,131 @@ impl Moments {
     pub fn compute(&mut self, c: &Planes<'_>, ddof: usize) {
         let k = c.k();
         let first = c.planes[0];
-        for buf in [&mut self.mean, &mut self.min, &mut self.max] {
-            buf.clear();
-            buf.extend_from_slice(first);
-        }
+        let len = first.len();
+        // mean holds Σd, std holds Σd² until the final loop.
+        self.mean.clear();
+        self.mean.resize(len, 0.0);
+        self.std.clear();
+        self.std.resize(len, 0.0);
         for plane in &c.planes[1..] {
-            for (((m, lo), hi), &v) in self
+            for (((s1, s2), &v), &v0) in self
                 .mean
                 .iter_mut()
-                .zip(self.min.iter_mut())
-                .zip(self.max.iter_mut())
+                .zip(self.std.iter_mut())
                 .zip(plane.iter())
+                .zip(first.iter())
             {
-                *m += v;
-                *lo = lo.min(v);
-                *hi = hi.max(v);
+                let d = v - v0;
+                *s1 += d;
+                *s2 += d * d;
             }
         }
         let inv_k = 1.0 / k as f32;
-        for ((m, &lo), &hi) in self.mean.iter_mut().zip(&self.min).zip(&self.max) {
-            // Clamp: rounding may push the f32 mean just outside [min, max];
-            // identical values give exactly that value.
-            *m = if lo == hi {
-                lo
+        let inv = if k > ddof {
+            1.0 / (k - ddof) as f32
+        } else {
+            0.0
+        };
+        for ((m, s), &v0) in self
+            .mean
+            .iter_mut()
+            .zip(self.std.iter_mut())
+            .zip(first.iter())
+        {
+            let s1 = *m;
+            *m = v0 + s1 * inv_k;
+            // Σd² overflowing f32 means σ overflows: keep it infinite (the
+            // callers then report a typed overflow error) instead of letting
+            // inf − inf = NaN be clamped to 0.
+            let var = ((*s - (s1 * inv_k) * s1) * inv).max(0.0);
+            *s = if s.is_infinite() {
+                f32::INFINITY
             } else {
-                (*m * inv_k).clamp(lo, hi)
+                var.sqrt()
             };
-        }
-        self.std.clear();
-        self.std.resize(first.len(), 0.0);
-        if k <= ddof {
-            return;
-        }
-        for plane in &c.planes {
-            for ((s, &m), &v) in self.std.iter_mut().zip(&self.mean).zip(plane.iter()) {
-                let d = v - m;
-                *s += d * d;
-            }
-        }
-        let inv = 1.0 / (k - ddof) as f32;
-        for ((s, &lo), &hi) in self.std.iter_mut().zip(&self.min).zip(&self.max) {
-            *s = if lo == hi { 0.0 } else { (*s * inv).sqrt() };
         }
     }
 }
 
-/// Per-sample statistics of the pixel-wise moments: `best[s]` = E⁺ =
+/// The pixel-wise moments of a whole ensemble, computed once: μ and σ
+/// (population) per pixel, `[N * P]` each, and per sample `best[s]` = E⁺ =
 /// max over pixels of μ (Mahlau & Nolde, below eq. 10) and `mean_var[s]` =
-/// (1/P) Σ_pixels σ² (the numerator of eq. 11). Reduced in a fixed order,
-/// so independent of the thread count.
-pub(crate) struct SampleStats {
+/// (1/P) Σ_pixels σ² (the numerator of eq. 11). Per-sample reductions run
+/// in a fixed order, so they are independent of the thread count.
+pub(crate) struct PixelMoments {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
     pub best: Vec<f64>,
     pub mean_var: Vec<f64>,
+    p: usize,
 }
 
-pub(crate) fn sample_stats(e: &Ensemble) -> Result<SampleStats> {
-    let (data, k, n, p) = flat(e)?;
-    let per_sample: Vec<(f64, f64)> = (0..n)
-        .into_par_iter()
-        .map(|s| {
-            let chunks: Vec<(f32, f64)> = (0..p.div_ceil(CHUNK))
-                .into_par_iter()
-                .map(|c| {
-                    let start = c * CHUNK;
-                    let len = CHUNK.min(p - start);
-                    let planes = (0..k)
-                        .map(|j| {
-                            let base = (j * n + s) * p + start;
-                            &data[base..base + len]
-                        })
-                        .collect();
-                    let mut m = Moments::new();
-                    m.compute(&Planes { sample: s, planes }, 0);
-                    let best = m.mean.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let var: f64 = m.std.iter().map(|&v| (v as f64) * (v as f64)).sum();
-                    (best, var)
-                })
-                .collect();
-            let best = chunks.iter().map(|c| c.0).fold(f32::NEG_INFINITY, f32::max);
-            let var = chunks.iter().map(|c| c.1).sum::<f64>() / p as f64;
-            (best as f64, var)
+impl PixelMoments {
+    pub fn new(e: &Ensemble) -> Result<Self> {
+        let (data, k, n, p) = flat(e)?;
+        let mut mean = vec![0.0f32; n * p];
+        let mut std = vec![0.0f32; n * p];
+        let per_sample: Vec<(f64, f64)> = mean
+            .par_chunks_mut(p)
+            .zip(std.par_chunks_mut(p))
+            .enumerate()
+            .map(|(s, (ms, ss))| {
+                let parts: Vec<(f32, f64)> = ms
+                    .par_chunks_mut(CHUNK)
+                    .zip(ss.par_chunks_mut(CHUNK))
+                    .enumerate()
+                    .map(|(c, (mc, sc))| {
+                        let start = c * CHUNK;
+                        let len = mc.len();
+                        let planes = (0..k)
+                            .map(|j| {
+                                let base = (j * n + s) * p + start;
+                                &data[base..base + len]
+                            })
+                            .collect();
+                        let mut m = Moments::new();
+                        m.compute(&Planes { planes }, 0);
+                        mc.copy_from_slice(&m.mean);
+                        sc.copy_from_slice(&m.std);
+                        let best = m.mean.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        let var: f64 = m.std.iter().map(|&v| (v as f64) * (v as f64)).sum();
+                        (best, var)
+                    })
+                    .collect();
+                let best = parts.iter().map(|c| c.0).fold(f32::NEG_INFINITY, f32::max);
+                let var = parts.iter().map(|c| c.1).sum::<f64>() / p as f64;
+                (best as f64, var)
+            })
+            .collect();
+        Ok(PixelMoments {
+            mean,
+            std,
+            best: per_sample.iter().map(|v| v.0).collect(),
+            mean_var: per_sample.iter().map(|v| v.1).collect(),
+            p,
         })
-        .collect();
-    Ok(SampleStats {
-        best: per_sample.iter().map(|v| v.0).collect(),
-        mean_var: per_sample.iter().map(|v| v.1).collect(),
-    })
+    }
+
+    /// Runs `f(sample, mean, std, out)` over every chunk of every sample in
+    /// parallel, writing into a fresh `[N * P]` output.
+    pub fn map<F>(&self, f: F) -> Vec<f32>
+    where
+        F: Fn(usize, &[f32], &[f32], &mut [f32]) + Sync,
+    {
+        let p = self.p;
+        let mut out = vec![0.0f32; self.mean.len()];
+        out.par_chunks_mut(p)
+            .zip(self.mean.par_chunks(p))
+            .zip(self.std.par_chunks(p))
+            .enumerate()
+            .for_each(|(s, ((o, m), sd))| {
+                o.par_chunks_mut(CHUNK)
+                    .zip(m.par_chunks(CHUNK))
+                    .zip(sd.par_chunks(CHUNK))
+                    .for_each(|((oc, mc), sc)| f(s, mc, sc, oc));
+            });
+        out
+    }
 }
 
 /// Wraps an aggregate `[N * P]` buffer as a batch of the ensemble's map

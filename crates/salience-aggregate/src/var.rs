@@ -121,14 +121,13 @@ impl Aggregator for Var {
         self.validate()?;
         let (Spread::Std { ddof } | Spread::Variance { ddof }) = self.spread;
         let squared = matches!(self.spread, Spread::Variance { .. });
-        let (eps, delta) = (self.epsilon, self.delta);
+        let (eps, delta) = (self.epsilon as f32, self.delta as f32);
         let out = map_chunks(ensemble, |c, out| {
             let mut m = Moments::new();
             m.compute(c, ddof);
             for ((o, &mu), &sd) in out.iter_mut().zip(&m.mean).zip(&m.std) {
-                let sd = sd as f64;
                 let s = if squared { sd * sd } else { sd };
-                *o = (mu as f64 / (eps * s + delta)) as f32;
+                *o = mu / (eps * s + delta);
             }
             Ok(())
         })?;

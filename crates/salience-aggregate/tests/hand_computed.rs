@@ -413,6 +413,23 @@ fn overflow_is_a_typed_error_not_inf() {
         Ucb { epsilon: 2.0 }.aggregate(&e),
         Err(SalienceError::NonFinite { .. })
     ));
+    // Finite mean but σ² beyond f32: an error, never a silent σ = 0.
+    let v = vec![0.0f32, 1.0, 1e20, 1.0];
+    let e = Ensemble::from_stacked(
+        Array::from_shape_vec((2, 1, 2), v).unwrap().into_dyn(),
+        None,
+    )
+    .unwrap();
+    for agg in [
+        Aggregation::Ucb(Ucb::default()),
+        Aggregation::Ei(Ei::default()),
+    ] {
+        assert!(
+            matches!(agg.aggregate(&e), Err(SalienceError::NonFinite { .. })),
+            "{}",
+            agg.name()
+        );
+    }
 }
 
 #[test]
