@@ -1,0 +1,76 @@
+//! # salience-metrics
+//!
+//! Evaluation metrics for attribution maps. Every metric takes a batch
+//! ([`AttributionBatch`](salience_core::AttributionBatch), plus masks,
+//! boxes or a model) and returns per-sample [`Scores`] whose
+//! [`summary`](Scores::summary) is the mean ± std; bad input is a typed
+//! [`SalienceError`](salience_core::SalienceError), never a panic and never
+//! NaN. Formulas, defaults, directions and the relation to Quantus and
+//! Captum are in `docs/metrics.md`.
+//!
+//! | Metric | Function | Better |
+//! |---|---|---|
+//! | Gini sparseness (Chalasani et al.) | [`gini_sparseness`] | higher |
+//! | Entropy complexity (Bhatt et al.) | [`entropy_complexity`] | lower |
+//! | Pointing game (Zhang et al.) | [`pointing_game()`] | higher |
+//! | Relevance rank accuracy (Arras et al.) | [`relevance_rank_accuracy`] | higher |
+//! | Relevance mass accuracy (Arras et al.) | [`relevance_mass_accuracy`] | higher |
+//! | Ranking (ROC) AUC vs mask | [`ranking_auc()`] | higher |
+//! | Box localisation, IoU ≥ 0.5 (CAM) | [`box_localization()`] | higher |
+//! | Insertion AUC (Petsiuk et al.) | [`insertion`] | higher |
+//! | Deletion AUC (Petsiuk et al.) | [`deletion`] | lower |
+//! | Paired comparison | [`wilcoxon_signed_rank`] | p-value |
+//!
+//! ```
+//! use ndarray::array;
+//! use salience_core::AttributionBatch;
+//! use salience_metrics::{gini_sparseness, pointing_game, MaskBatch, PointingGameConfig, SparsenessConfig};
+//! let maps = AttributionBatch::from_pixel_maps(array![
+//!     [[0.0f32, 1.0], [0.0, 0.0]],
+//!     [[0.5, 0.5], [0.5, 0.6]],
+//! ])?;
+//! let masks = MaskBatch::from_f32(array![
+//!     [[0.0f32, 1.0], [0.0, 0.0]],
+//!     [[1.0, 0.0], [0.0, 0.0]],
+//! ].view())?;
+//! let pg = pointing_game(&maps, &masks, &PointingGameConfig::default())?;
+//! assert_eq!(pg.values(), &[1.0, 0.0]);
+//! let gini = gini_sparseness(&maps, &SparsenessConfig::default())?;
+//! println!("pointing accuracy {}, sparseness {}", pg.summary(), gini.summary());
+//! # Ok::<(), salience_core::SalienceError>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod baseline;
+pub mod bbox;
+pub mod box_localization;
+pub mod entropy;
+pub mod insertion_deletion;
+pub mod maps;
+pub mod mask;
+pub mod mass_accuracy;
+pub mod pointing_game;
+pub mod rank;
+pub mod rank_accuracy;
+pub mod ranking_auc;
+pub mod scores;
+pub mod sparseness;
+pub mod wilcoxon;
+
+pub use baseline::{make_baseline, Baseline};
+pub use bbox::BoundingBox;
+pub use box_localization::{box_localization, BoxLocalization, BoxLocalizationConfig};
+pub use entropy::{entropy_complexity, entropy_of, ComplexityConfig};
+pub use insertion_deletion::{deletion, insertion, CurveConfig, PerturbationCurves, ScoreKind};
+pub use maps::{pixel_maps, MapSign, PixelMapConfig};
+pub use mask::MaskBatch;
+pub use mass_accuracy::relevance_mass_accuracy;
+pub use pointing_game::{pointing_game, PointingGameConfig};
+pub use rank_accuracy::relevance_rank_accuracy;
+pub use ranking_auc::ranking_auc;
+pub use scores::{Scores, Summary};
+pub use sparseness::{gini_index, gini_sparseness, SparsenessConfig};
+pub use wilcoxon::{
+    wilcoxon_differences, wilcoxon_signed_rank, WilcoxonConfig, WilcoxonMethod, WilcoxonResult,
+};

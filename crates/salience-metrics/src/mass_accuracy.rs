@@ -1,0 +1,115 @@
+//! Relevance mass accuracy (Arras, Osman & Samek 2022; Quantus
+//! `RelevanceMassAccuracy`): the share of the total attribution that falls
+//! inside the ground-truth mask,
+//!
+//! `RMA = Σ_{p ∈ GT} a_p / Σ_p a_p`. **Higher is better.**
+//!
+//! With the default [`MapSign::Abs`](crate::MapSign::Abs) (or `Positive`)
+//! the map is non-negative and RMA ∈ [0, 1]; an all-zero map is
+//! [`SalienceError::DegenerateMap`]. With `Signed` maps RMA is only defined
+//! when the total is positive (otherwise
+//! [`SalienceError::InvalidParameter`]) and may leave [0, 1].
+
+use crate::maps::{plane, PixelMapConfig};
+use crate::mask::{maps_for_masks, MaskBatch};
+use crate::scores::Scores;
+use rayon::prelude::*;
+use salience_core::{AttributionBatch, DegenerateReason, Result, SalienceError};
+
+/// Relevance mass accuracy per sample; see the [module docs](self).
+///
+/// Errors: mask shape mismatch, empty mask, all-zero map, non-positive
+/// total (signed maps).
+///
+/// ```
+/// use ndarray::array;
+/// use salience_core::AttributionBatch;
+/// use salience_metrics::{relevance_mass_accuracy, MaskBatch, PixelMapConfig};
+/// let a = AttributionBatch::from_pixel_maps(array![[[3.0f32, 1.0], [0.0, -4.0]]])?;
+/// let m = MaskBatch::from_f32(array![[[1.0f32, 0.0], [0.0, 1.0]]].view())?;
+/// // |a| inside = 3 + 4 of a total 8.
+/// let s = relevance_mass_accuracy(&a, &m, &PixelMapConfig::default())?;
+/// assert_eq!(s.values(), &[0.875]);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn relevance_mass_accuracy(
+    attributions: &AttributionBatch,
+    masks: &MaskBatch,
+    config: &PixelMapConfig,
+) -> Result<Scores> {
+    let maps = maps_for_masks(attributions, masks, config)?;
+    let values = (0..masks.len())
+        .into_par_iter()
+        .map(|i| {
+            let m = plane(&maps, i);
+            let (mask, _) = masks.nonempty_plane(i)?;
+            if m.iter().all(|&v| v == 0.0) {
+                return Err(SalienceError::DegenerateMap {
+                    sample: i,
+                    map: 0,
+                    reason: DegenerateReason::AllZero,
+                });
+            }
+            let total: f64 = m.iter().map(|&v| v as f64).sum();
+            let inside: f64 = m
+                .iter()
+                .zip(mask.iter())
+                .filter(|(_, &b)| b)
+                .map(|(&v, _)| v as f64)
+                .sum();
+            if total <= 0.0 {
+                return Err(SalienceError::invalid(
+                    "map.sign",
+                    format!("Signed (sample {i} has total attribution {total})"),
+                    "relevance mass accuracy needs a positive total; use MapSign::Abs or Positive",
+                ));
+            }
+            Ok(inside / total)
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    Scores::new(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MapSign;
+    use ndarray::Array3;
+
+    #[test]
+    fn hand_computed_and_signs() {
+        let mut a = Array3::<f32>::zeros((1, 2, 2));
+        a[[0, 0, 0]] = 2.0;
+        a[[0, 0, 1]] = -1.0;
+        a[[0, 1, 1]] = 1.0;
+        let b = AttributionBatch::from_pixel_maps(a).unwrap();
+        let mut m = Array3::from_elem((1, 2, 2), false);
+        m[[0, 0, 0]] = true;
+        let masks = MaskBatch::from_bool(m).unwrap();
+        let abs = relevance_mass_accuracy(&b, &masks, &PixelMapConfig::default()).unwrap();
+        assert_eq!(abs.values(), &[0.5]); // 2 / 4
+        let pos = PixelMapConfig {
+            sign: MapSign::Positive,
+            ..Default::default()
+        };
+        let p = relevance_mass_accuracy(&b, &masks, &pos).unwrap();
+        assert!((p.values()[0] - 2.0 / 3.0).abs() < 1e-12);
+        let s = relevance_mass_accuracy(&b, &masks, &PixelMapConfig::signed()).unwrap();
+        assert_eq!(s.values(), &[1.0]); // 2 / 2
+    }
+
+    #[test]
+    fn degenerate_and_nonpositive_total() {
+        let masks = MaskBatch::from_bool(Array3::from_elem((1, 1, 2), true)).unwrap();
+        let zero = AttributionBatch::from_pixel_maps(Array3::<f32>::zeros((1, 1, 2))).unwrap();
+        assert!(matches!(
+            relevance_mass_accuracy(&zero, &masks, &PixelMapConfig::default()),
+            Err(SalienceError::DegenerateMap { .. })
+        ));
+        let neg = AttributionBatch::from_pixel_maps(Array3::from_elem((1, 1, 2), -1.0f32)).unwrap();
+        assert!(matches!(
+            relevance_mass_accuracy(&neg, &masks, &PixelMapConfig::signed()),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+    }
+}

@@ -1,0 +1,236 @@
+//! Pointing game (Zhang et al. 2016; Quantus `PointingGame`).
+//!
+//! A sample scores 1 (a *hit*) if a pixel of maximal attribution lies in
+//! the ground-truth mask, or within Euclidean distance `tolerance` pixels
+//! of it, and 0 otherwise. When several pixels tie for the maximum, a hit
+//! by any of them counts (as Quantus). The batch mean is the pointing
+//! accuracy. **Higher is better.**
+//!
+//! Zhang et al. use a 15-pixel tolerance ([`PointingGameConfig::zhang`]);
+//! Quantus uses none (tolerance 0, the default here). A constant map points
+//! nowhere: [`SalienceError::DegenerateMap`] (Quantus would count it as a
+//! hit, since every pixel is a maximum).
+
+use crate::maps::{plane, PixelMapConfig};
+use crate::mask::{check_not_constant, maps_for_masks, MaskBatch};
+use crate::scores::Scores;
+use rayon::prelude::*;
+use salience_core::validate::check_param_finite;
+use salience_core::{AttributionBatch, Result, SalienceError};
+
+/// Options of [`pointing_game`].
+///
+/// ```
+/// use salience_metrics::PointingGameConfig;
+/// assert_eq!(PointingGameConfig::default().tolerance, 0.0);
+/// assert_eq!(PointingGameConfig::zhang().tolerance, 15.0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PointingGameConfig {
+    /// How attributions become pixel maps (default: `SumAbs`, `Abs`).
+    pub map: PixelMapConfig,
+    /// Hit radius in pixels (Euclidean, inclusive; default 0 = the maximum
+    /// must be inside the mask).
+    pub tolerance: f64,
+}
+
+impl PointingGameConfig {
+    /// Zhang et al. (2016): 15-pixel tolerance.
+    ///
+    /// ```
+    /// let c = salience_metrics::PointingGameConfig::zhang();
+    /// assert_eq!(c.tolerance, 15.0);
+    /// ```
+    pub fn zhang() -> Self {
+        PointingGameConfig {
+            tolerance: 15.0,
+            ..Default::default()
+        }
+    }
+}
+
+/// Pointing-game hit (1.0) or miss (0.0) per sample; see the
+/// [module docs](self).
+///
+/// Errors: masks of another shape than the pixel maps
+/// ([`SalienceError::ShapeMismatch`]), a sample with an empty mask
+/// ([`SalienceError::Empty`]), a constant map
+/// ([`SalienceError::DegenerateMap`]), a negative or non-finite tolerance.
+///
+/// ```
+/// use ndarray::{array, Array3};
+/// use salience_core::AttributionBatch;
+/// use salience_metrics::{pointing_game, MaskBatch, PointingGameConfig};
+/// let a = AttributionBatch::from_pixel_maps(array![[[0.1f32, 0.9], [0.2, 0.3]]])?;
+/// let hit = MaskBatch::from_f32(array![[[0.0f32, 1.0], [0.0, 0.0]]].view())?;
+/// let miss = MaskBatch::from_f32(array![[[0.0f32, 0.0], [1.0, 0.0]]].view())?;
+/// let c = PointingGameConfig::default();
+/// assert_eq!(pointing_game(&a, &hit, &c)?.values(), &[1.0]);
+/// assert_eq!(pointing_game(&a, &miss, &c)?.values(), &[0.0]);
+/// // (0, 1) is √2 away from (1, 0): a hit with tolerance 1.5.
+/// let tol = PointingGameConfig { tolerance: 1.5, ..c };
+/// assert_eq!(pointing_game(&a, &miss, &tol)?.values(), &[1.0]);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn pointing_game(
+    attributions: &AttributionBatch,
+    masks: &MaskBatch,
+    config: &PointingGameConfig,
+) -> Result<Scores> {
+    check_param_finite("tolerance", config.tolerance)?;
+    if config.tolerance < 0.0 {
+        return Err(SalienceError::invalid(
+            "tolerance",
+            config.tolerance,
+            "must be ≥ 0",
+        ));
+    }
+    let maps = maps_for_masks(attributions, masks, &config.map)?;
+    let (n, h, w) = masks.shape();
+    let values = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let m = plane(&maps, i);
+            let (mask, _) = masks.nonempty_plane(i)?;
+            check_not_constant(&m, i)?;
+            let hit = is_hit(&m, &mask, h, w, config.tolerance);
+            Ok(if hit { 1.0 } else { 0.0 })
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    Scores::new(values)
+}
+
+fn is_hit(m: &[f32], mask: &[bool], h: usize, w: usize, tolerance: f64) -> bool {
+    let max = m.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let r = tolerance.floor() as isize;
+    let r2 = tolerance * tolerance;
+    m.iter()
+        .enumerate()
+        .filter(|(_, &v)| v == max)
+        .any(|(idx, _)| {
+            if mask[idx] {
+                return true;
+            }
+            if r == 0 {
+                return false;
+            }
+            let (y, x) = ((idx / w) as isize, (idx % w) as isize);
+            for dy in -r..=r {
+                let yy = y + dy;
+                if yy < 0 || yy >= h as isize {
+                    continue;
+                }
+                for dx in -r..=r {
+                    let xx = x + dx;
+                    if xx < 0 || xx >= w as isize || ((dy * dy + dx * dx) as f64) > r2 {
+                        continue;
+                    }
+                    if mask[yy as usize * w + xx as usize] {
+                        return true;
+                    }
+                }
+            }
+            false
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array3, Array4};
+
+    fn mask_with(h: usize, w: usize, pixels: &[(usize, usize)]) -> MaskBatch {
+        let mut m = Array3::from_elem((1, h, w), false);
+        for &(y, x) in pixels {
+            m[[0, y, x]] = true;
+        }
+        MaskBatch::from_bool(m).unwrap()
+    }
+
+    #[test]
+    fn hand_made_masks() {
+        // 5×5 map, maximum at (2, 3).
+        let mut a = Array3::<f32>::zeros((1, 5, 5));
+        a[[0, 2, 3]] = 1.0;
+        a[[0, 0, 0]] = 0.5;
+        let b = AttributionBatch::from_pixel_maps(a).unwrap();
+        let c = PointingGameConfig::default();
+        let on = mask_with(5, 5, &[(2, 3), (2, 4)]);
+        let off = mask_with(5, 5, &[(0, 0), (4, 0)]);
+        let near = mask_with(5, 5, &[(4, 4)]); // distance √5 ≈ 2.236 from (2,3)
+        assert_eq!(pointing_game(&b, &on, &c).unwrap().values(), &[1.0]);
+        assert_eq!(pointing_game(&b, &off, &c).unwrap().values(), &[0.0]);
+        assert_eq!(pointing_game(&b, &near, &c).unwrap().values(), &[0.0]);
+        let t2 = PointingGameConfig {
+            tolerance: 2.0,
+            ..c
+        };
+        assert_eq!(pointing_game(&b, &near, &t2).unwrap().values(), &[0.0]);
+        let t3 = PointingGameConfig {
+            tolerance: 2.25,
+            ..c
+        };
+        assert_eq!(pointing_game(&b, &near, &t3).unwrap().values(), &[1.0]);
+    }
+
+    #[test]
+    fn ties_hit_if_any_max_is_inside() {
+        let mut a = Array3::<f32>::zeros((1, 2, 3));
+        a[[0, 0, 0]] = 2.0;
+        a[[0, 1, 2]] = 2.0;
+        let b = AttributionBatch::from_pixel_maps(a).unwrap();
+        let m = mask_with(2, 3, &[(1, 2)]);
+        let s = pointing_game(&b, &m, &PointingGameConfig::default()).unwrap();
+        assert_eq!(s.values(), &[1.0]);
+    }
+
+    #[test]
+    fn sign_and_reduction_matter() {
+        // Channel 0 has a large negative value at (0,0); channel 1 a
+        // positive one at (0,1).
+        let mut a = Array4::<f32>::zeros((1, 2, 1, 2));
+        a[[0, 0, 0, 0]] = -5.0;
+        a[[0, 1, 0, 1]] = 1.0;
+        let b = AttributionBatch::from_images(a).unwrap();
+        let m = mask_with(1, 2, &[(0, 1)]);
+        let abs = pointing_game(&b, &m, &PointingGameConfig::default()).unwrap();
+        assert_eq!(abs.values(), &[0.0]);
+        let signed = PointingGameConfig {
+            map: PixelMapConfig::signed(),
+            ..Default::default()
+        };
+        assert_eq!(pointing_game(&b, &m, &signed).unwrap().values(), &[1.0]);
+    }
+
+    #[test]
+    fn bad_input() {
+        let b = AttributionBatch::from_pixel_maps(Array3::<f32>::ones((1, 2, 2))).unwrap();
+        let c = PointingGameConfig::default();
+        let m = mask_with(2, 2, &[(0, 0)]);
+        assert!(matches!(
+            pointing_game(&b, &m, &c),
+            Err(SalienceError::DegenerateMap { .. })
+        ));
+        let mut a = Array3::<f32>::zeros((1, 2, 2));
+        a[[0, 1, 1]] = 1.0;
+        let b = AttributionBatch::from_pixel_maps(a).unwrap();
+        let empty = mask_with(2, 2, &[]);
+        assert!(matches!(
+            pointing_game(&b, &empty, &c),
+            Err(SalienceError::Empty(_))
+        ));
+        let wrong = mask_with(2, 3, &[(0, 0)]);
+        assert!(matches!(
+            pointing_game(&b, &wrong, &c),
+            Err(SalienceError::ShapeMismatch { .. })
+        ));
+        let neg = PointingGameConfig {
+            tolerance: -1.0,
+            ..c
+        };
+        assert!(matches!(
+            pointing_game(&b, &m, &neg),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+    }
+}

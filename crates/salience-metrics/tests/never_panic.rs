@@ -1,0 +1,206 @@
+//! Property tests: random shapes and values thrown at every public metric
+//! must give `Err` or finite scores — never a panic, never NaN.
+
+use ndarray::{Array2, Array3, Array4, ArrayD, IxDyn};
+use proptest::prelude::*;
+use salience_core::{AttributionBatch, ChannelReduction, LinearModel, Seeds};
+use salience_metrics::*;
+
+fn value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        8 => -10.0f32..10.0,
+        3 => Just(0.0f32),
+        1 => Just(1.0f32),
+        1 => Just(f32::MAX),
+        1 => Just(-f32::MAX),
+        1 => Just(f32::MIN_POSITIVE),
+        1 => Just(1e30f32),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    vals: Vec<f32>,
+    mask: Vec<bool>,
+    mask_h: usize,
+    nan_at: Option<usize>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        1usize..4,
+        1usize..4,
+        1usize..6,
+        1usize..6,
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_flat_map(|(n, c, h, w, wrong_mask, nan)| {
+            let len = n * c * h * w;
+            let mask_h = if wrong_mask { h + 1 } else { h };
+            (
+                Just((n, c, h, w, mask_h)),
+                prop::collection::vec(value(), len),
+                prop::collection::vec(prop::bool::weighted(0.3), n * mask_h * w),
+                if nan {
+                    (0..len).prop_map(Some).boxed()
+                } else {
+                    Just(None).boxed()
+                },
+            )
+        })
+        .prop_map(|((n, c, h, w, mask_h), vals, mask, nan_at)| Case {
+            n,
+            c,
+            h,
+            w,
+            vals,
+            mask,
+            mask_h,
+            nan_at,
+        })
+}
+
+fn finite_scores(r: salience_core::Result<Scores>) {
+    if let Ok(s) = r {
+        assert!(s.values().iter().all(|v| v.is_finite()));
+        let m = s.summary();
+        assert!(m.mean.is_finite() && m.std.is_finite() && m.sem.is_finite());
+    }
+}
+
+fn batches(case: &Case) -> (AttributionBatch, AttributionBatch) {
+    let img = Array4::from_shape_vec((case.n, case.c, case.h, case.w), case.vals.clone()).unwrap();
+    let mut images = AttributionBatch::from_images(img).unwrap();
+    let mut pixels = AttributionBatch::from_pixel_maps(
+        Array3::from_shape_vec(
+            (case.n, case.h, case.w),
+            case.vals[..case.n * case.h * case.w].to_vec(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    if let Some(i) = case.nan_at {
+        // Break the finiteness invariant through the mutable view: the
+        // metrics must re-check.
+        if let Some(v) = images.view_mut().iter_mut().nth(i) {
+            *v = f32::NAN;
+        }
+        if let Some(v) = pixels
+            .view_mut()
+            .iter_mut()
+            .nth(i % (case.n * case.h * case.w))
+        {
+            *v = f32::NAN;
+        }
+    }
+    (images, pixels)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn complexity_and_localization_never_panic(case in case(), tol in 0.0f64..3.0, thr in 0.05f64..1.0) {
+        let (images, pixels) = batches(&case);
+        let masks = MaskBatch::from_bool(
+            Array3::from_shape_vec((case.n, case.mask_h, case.w), case.mask.clone()).unwrap(),
+        ).unwrap();
+        for a in [&images, &pixels] {
+            finite_scores(gini_sparseness(a, &SparsenessConfig::default()));
+            finite_scores(gini_sparseness(a, &SparsenessConfig::quantus()));
+            finite_scores(gini_sparseness(a, &SparsenessConfig { reduction: Some(ChannelReduction::L2), epsilon: 0.0 }));
+            finite_scores(entropy_complexity(a, &ComplexityConfig::default()));
+            finite_scores(entropy_complexity(a, &ComplexityConfig { reduction: Some(ChannelReduction::Sum), normalized: true }));
+            for map in [PixelMapConfig::default(), PixelMapConfig::signed(), PixelMapConfig { reduction: ChannelReduction::MaxAbs, sign: MapSign::Positive }] {
+                finite_scores(pointing_game(a, &masks, &PointingGameConfig { map, tolerance: tol }));
+                finite_scores(relevance_rank_accuracy(a, &masks, &map));
+                finite_scores(relevance_mass_accuracy(a, &masks, &map));
+                finite_scores(ranking_auc(a, &masks, &map));
+                let boxes: Vec<BoundingBox> = (0..case.n)
+                    .map(|i| BoundingBox { top: i % case.h, left: 0, bottom: case.h, right: case.w.max(1) })
+                    .collect();
+                let cfg = BoxLocalizationConfig { map, threshold: thr, ..Default::default() };
+                if let Ok(r) = box_localization(a, &boxes, &cfg) {
+                    prop_assert!(r.iou.values().iter().all(|v| (0.0..=1.0).contains(v)));
+                    prop_assert!(r.accuracy.is_finite());
+                }
+            }
+        }
+        // Float masks with arbitrary values.
+        let fm = Array3::from_shape_vec((case.n, case.h, case.w), case.vals[..case.n * case.h * case.w].to_vec()).unwrap();
+        let _ = MaskBatch::from_f32(fm.view());
+    }
+
+    #[test]
+    fn insertion_deletion_never_panic(
+        case in case(),
+        n_steps in 0usize..12,
+        baseline_kind in 0usize..5,
+        bs in 1usize..9,
+        softmax in any::<bool>(),
+        seed in any::<u64>(),
+        target in 0usize..3,
+    ) {
+        let (images, pixels) = batches(&case);
+        let features = case.c * case.h * case.w;
+        let w = Array2::from_shape_fn((2, features), |(k, j)| ((k * 5 + j * 3) % 7) as f32 - 3.0);
+        let model = LinearModel::new(w, ndarray::array![0.0f32, 1.0]).unwrap();
+        let x = ArrayD::from_shape_vec(IxDyn(&[case.n, case.c, case.h, case.w]), case.vals.iter().map(|v| v.clamp(-1e3, 1e3)).collect()).unwrap();
+        let baseline = match baseline_kind {
+            0 => Baseline::RandomNormal,
+            1 => Baseline::Constant(0.0),
+            2 => Baseline::ChannelMean,
+            3 => Baseline::Blur { sigma: 1.0, kernel_size: 3 },
+            _ => Baseline::Blur { sigma: 0.0, kernel_size: 2 },
+        };
+        let cfg = CurveConfig {
+            n_steps,
+            baseline,
+            score: if softmax { ScoreKind::Softmax } else { ScoreKind::Raw },
+            batch_size: Some(bs),
+            ..Default::default()
+        };
+        let targets = vec![target; case.n];
+        for a in [&images, &pixels] {
+            for r in [
+                insertion(&model, x.view(), a, &targets, &cfg, Seeds::base(seed)),
+                deletion(&model, x.view(), a, &targets, &cfg, Seeds::base(seed)),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                prop_assert!(r.curves.iter().all(|v| v.is_finite()));
+                prop_assert!(r.fractions.iter().all(|v| (0.0..=1.0).contains(v)));
+                prop_assert_eq!(r.curves.ncols(), r.fractions.len());
+                finite_scores(Ok(r.auc));
+            }
+        }
+    }
+
+    #[test]
+    fn statistics_never_panic(
+        x in prop::collection::vec(prop_oneof![-1e6f64..1e6, Just(0.0), Just(f64::MAX), Just(f64::NAN)], 0..40),
+        shift in -2.0f64..2.0,
+        method in 0usize..3,
+        cc in any::<bool>(),
+    ) {
+        let y: Vec<f64> = x.iter().map(|v| v * 0.5 + shift).collect();
+        let cfg = WilcoxonConfig {
+            method: [WilcoxonMethod::Auto, WilcoxonMethod::Exact, WilcoxonMethod::Normal][method],
+            continuity_correction: cc,
+            ..Default::default()
+        };
+        if let Ok(r) = wilcoxon_signed_rank(&x, &y, &cfg) {
+            prop_assert!((0.0..=1.0).contains(&r.p_value));
+            prop_assert!(r.statistic.is_finite() && r.w_plus.is_finite() && r.w_minus.is_finite());
+            prop_assert!(r.z.is_none_or(f64::is_finite));
+        }
+        let s = Scores::new(x.clone());
+        finite_scores(s);
+    }
+}
