@@ -8,14 +8,19 @@
 //! linear model f(x) = Σ w·x the exact attribution is w ⊙ x, and each
 //! "method" below is that truth corrupted the way real explainers corrupt
 //! it (noise, blur, a shift, sparsity, a map that ignores the input). Each
-//! aggregate is scored by its Pearson correlation with the truth, and
-//! written to `target/quickstart/` as .npy.
+//! map and aggregate is scored by its Pearson correlation with the truth,
+//! its ranking AUC against the ground-truth mask (the pixels carrying the
+//! largest 10% of |truth|) and its Gini sparseness, and written to
+//! `target/quickstart/` as .npy.
 
 use ndarray::{Array2, Array3};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use salience::aggregate::{Aggregation, Aggregator};
 use salience::core::{npy, AttributionBatch, DegeneratePolicy, Ensemble, Normalization};
+use salience::metrics::{
+    gini_sparseness, ranking_auc, MaskBatch, PixelMapConfig, SparsenessConfig,
+};
 use std::time::Instant;
 
 const N: usize = 32;
@@ -93,6 +98,17 @@ fn main() -> salience::core::Result<()> {
         .collect::<salience::core::Result<Vec<_>>>()?;
     let ensemble =
         Ensemble::new(maps)?.normalize(Normalization::ZScore, DegeneratePolicy::Zeros)?;
+    // Ground truth for localisation: the top 10% of |truth| in each sample.
+    let mask = Array3::from_shape_fn(truth.dim(), |(n, i, j)| {
+        let mut v: Vec<f32> = truth
+            .index_axis(ndarray::Axis(0), n)
+            .iter()
+            .map(|x| x.abs())
+            .collect();
+        v.sort_by(f32::total_cmp);
+        truth[[n, i, j]].abs() >= v[v.len() * 9 / 10]
+    });
+    let mask = MaskBatch::from_bool(mask)?;
     let truth = AttributionBatch::from_pixel_maps(truth)?;
     let out_dir = std::path::Path::new("target/quickstart");
     std::fs::create_dir_all(out_dir).map_err(|e| salience::SalienceError::Io {
@@ -101,36 +117,42 @@ fn main() -> salience::core::Result<()> {
         message: e.to_string(),
     })?;
 
-    let score = |b: &AttributionBatch| -> f64 {
+    let score = |b: &AttributionBatch| -> salience::core::Result<(f64, f64, f64)> {
         let (a, t) = (b.as_flat(), truth.as_flat());
-        a.outer_iter()
+        let corr = a
+            .outer_iter()
             .zip(t.outer_iter())
             .map(|(a, t)| pearson(&a.to_vec(), &t.to_vec()))
             .sum::<f64>()
-            / N as f64
+            / N as f64;
+        let auc = ranking_auc(b, &mask, &PixelMapConfig::default())?.mean();
+        let gini = gini_sparseness(b, &SparsenessConfig::default())?.mean();
+        Ok((corr, auc, gini))
     };
     println!(
         "salience quickstart: {N} samples of {S}x{S}, k = {} simulated methods, z-score normalized",
         ensemble.k()
     );
     println!("(simulated ensemble: the candle explainers and shipped model are not built yet)\n");
-    println!("{:<44} {:>12} {:>10}", "map", "corr(truth)", "time");
+    println!(
+        "{:<44} {:>12} {:>8} {:>7} {:>10}",
+        "map", "corr(truth)", "AUC", "Gini", "time"
+    );
     for i in 0..ensemble.k() {
+        let (c, a, g) = score(&ensemble.batch(i)?)?;
         println!(
-            "{:<44} {:>12.4} {:>10}",
-            format!("method: {}", ensemble.names()[i]),
-            score(&ensemble.batch(i)?),
-            ""
+            "{:<44} {c:>12.4} {a:>8.4} {g:>7.3}",
+            format!("method: {}", ensemble.names()[i])
         );
     }
     for agg in Aggregation::paper_defaults() {
         let t = Instant::now();
         let out = agg.aggregate(&ensemble)?;
         let dt = t.elapsed();
+        let (c, a, g) = score(&out)?;
         println!(
-            "{:<44} {:>12.4} {:>8.1}ms",
+            "{:<44} {c:>12.4} {a:>8.4} {g:>7.3} {:>8.1}ms",
             format!("aggregate: {}", agg.name()),
-            score(&out),
             dt.as_secs_f64() * 1e3
         );
         let file = agg.name().replace(
