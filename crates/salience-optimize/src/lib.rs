@@ -80,6 +80,20 @@
 //! ([`global_weights`]). [`apply_weights`] builds φ_w for an
 //! [`salience_core::Ensemble`].
 //!
+//! ## From a model and a panel of explainers
+//!
+//! [`robust_gram`] and [`faith_gram`] build the per-input Grams of AGG_robust
+//! and AGG_faith from any [`salience_core::Model`] and panel of
+//! [`salience_core::Explainer`]s (App. C.1: uniform noise U\[−0.1, 0.1\] for
+//! Average-Sensitivity; 20% of the pixels replaced by a blurred copy of the
+//! image for Infidelity; see [`UniformNoise`], [`PixelMasks`], [`Baseline`]).
+//! All perturbations of all inputs go through the model / explainers in
+//! chunks, each drawn from its own seed, so the Grams are bitwise identical
+//! for any chunk size or thread count. [`aggregate`] runs a [`Strategy`] end
+//! to end; [`held_out`] fits on m_agg = 50 and evaluates on m_eval = 200 fresh
+//! perturbations. Maps are abs-max normalized as in App. C.2
+//! ([`MapNormalization`]).
+//!
 //! ## Diagnostics
 //!
 //! [`Decomposition`] computes both sides of Theorem 4.2,
@@ -113,17 +127,27 @@
 
 #![deny(missing_docs)]
 
+mod aggregate;
 mod apply;
 mod diagnostics;
 mod exact;
 mod gram;
+mod metrics_grams;
+mod perturb;
 mod qp;
 mod query;
 mod strategy;
 
+pub use aggregate::{aggregate, held_out, AggregateConfig, Aggregated, HeldOut, MetricReport};
+
 pub use apply::{apply_weights, SampleWeights};
 pub use diagnostics::{BoundInputs, Decomposition, GeneralizationBound};
 pub use gram::{Gram, GramAccumulator, SampleStats};
+pub use metrics_grams::{
+    explain_panel, faith_gram, robust_gram, ExplainerSeeds, FaithConfig, MapNormalization,
+    RobustConfig,
+};
+pub use perturb::{Baseline, GaussianBlur, MaskShape, PixelMasks, SeedStream, UniformNoise};
 pub use qp::{optimal_weights, solve_qp, QpSettings, QpSolution, Weights};
 pub use query::{Mask, Query, SparseRow};
 pub use strategy::{
