@@ -1,0 +1,177 @@
+//! The differentiable [`Classifier`] interface and [`ModuleClassifier`],
+//! which makes any `candle_nn::Module` one.
+
+use candle_core::{Device, Module, Tensor};
+use std::sync::Arc;
+
+/// A differentiable classifier on candle: a batch `[N, ...]` (images
+/// `[N, C, H, W]`, tabular `[N, D]`) of f32 to logits `[N, classes]`.
+///
+/// Gradient explainers wrap the input in a [`candle_core::Var`] and call
+/// [`Classifier::logits`], so the implementation must be built from
+/// differentiable candle ops (note: candle's `max_pool2d` backward is
+/// wrong by a factor k², and pool backward needs kernel == stride; use a
+/// reshape + `max` pool). It must be deterministic (eval mode: no dropout,
+/// batch-norm in inference mode) and samples must not interact.
+///
+/// The method is called `logits`, not `forward`, so that a type can
+/// implement both this trait and `candle_nn::Module` without ambiguity.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_explain::Classifier;
+/// struct Sum;
+/// impl Classifier for Sum {
+///     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+///         x.flatten_from(1)?.sum_keepdim(1)
+///     }
+///     fn num_classes(&self) -> usize { 1 }
+///     fn device(&self) -> &Device { &Device::Cpu }
+/// }
+/// let x = Tensor::new(&[[1.0f32, 2.0]], &Device::Cpu).unwrap();
+/// assert_eq!(Sum.logits(&x).unwrap().to_vec2::<f32>().unwrap(), vec![vec![3.0]]);
+/// ```
+pub trait Classifier: Send + Sync {
+    /// Logits `[N, classes]` for a batch `[N, ...]`.
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor>;
+
+    /// Number of classes (the width of the logits).
+    fn num_classes(&self) -> usize;
+
+    /// The device the model's weights live on; inputs are created there.
+    fn device(&self) -> &Device;
+
+    /// The batch size the model runs best at (the default internal chunk
+    /// size of the black-box adapter).
+    fn preferred_batch_size(&self) -> usize {
+        64
+    }
+}
+
+impl<C: Classifier + ?Sized> Classifier for &C {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        (**self).logits(x)
+    }
+    fn num_classes(&self) -> usize {
+        (**self).num_classes()
+    }
+    fn device(&self) -> &Device {
+        (**self).device()
+    }
+    fn preferred_batch_size(&self) -> usize {
+        (**self).preferred_batch_size()
+    }
+}
+
+impl<C: Classifier + ?Sized> Classifier for Box<C> {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        (**self).logits(x)
+    }
+    fn num_classes(&self) -> usize {
+        (**self).num_classes()
+    }
+    fn device(&self) -> &Device {
+        (**self).device()
+    }
+    fn preferred_batch_size(&self) -> usize {
+        (**self).preferred_batch_size()
+    }
+}
+
+impl<C: Classifier + ?Sized> Classifier for Arc<C> {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        (**self).logits(x)
+    }
+    fn num_classes(&self) -> usize {
+        (**self).num_classes()
+    }
+    fn device(&self) -> &Device {
+        (**self).device()
+    }
+    fn preferred_batch_size(&self) -> usize {
+        (**self).preferred_batch_size()
+    }
+}
+
+/// Any `candle_nn::Module` (a layer, a closure `Fn(&Tensor) -> Result<Tensor>`,
+/// a user's network struct) as a [`Classifier`].
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_explain::{Classifier, ModuleClassifier};
+/// let w = Tensor::new(&[[1.0f32, 0.0], [0.0, 2.0]], &Device::Cpu).unwrap();
+/// let clf = ModuleClassifier::new(candle_nn::Linear::new(w, None), 2);
+/// let x = Tensor::new(&[[3.0f32, 4.0]], &Device::Cpu).unwrap();
+/// assert_eq!(clf.logits(&x).unwrap().to_vec2::<f32>().unwrap(), vec![vec![3.0, 8.0]]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ModuleClassifier<M> {
+    module: M,
+    num_classes: usize,
+    device: Device,
+    batch_size: usize,
+}
+
+impl<M: Module + Send + Sync> ModuleClassifier<M> {
+    /// Wraps `module`, which returns `num_classes` logits per input, on the
+    /// CPU. Use [`ModuleClassifier::on_device`] for a GPU.
+    pub fn new(module: M, num_classes: usize) -> Self {
+        ModuleClassifier {
+            module,
+            num_classes,
+            device: Device::Cpu,
+            batch_size: 64,
+        }
+    }
+
+    /// Sets the device the module's weights live on.
+    ///
+    /// ```
+    /// use salience_explain::{Classifier, ModuleClassifier};
+    /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3)
+    ///     .on_device(candle_core::Device::Cpu);
+    /// assert!(clf.device().is_cpu());
+    /// ```
+    pub fn on_device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Sets the preferred batch size (at least 1).
+    ///
+    /// ```
+    /// use salience_explain::{Classifier, ModuleClassifier};
+    /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3).with_batch_size(8);
+    /// assert_eq!(clf.preferred_batch_size(), 8);
+    /// ```
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// The wrapped module.
+    ///
+    /// ```
+    /// use salience_explain::ModuleClassifier;
+    /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3);
+    /// let _m = clf.module();
+    /// ```
+    pub fn module(&self) -> &M {
+        &self.module
+    }
+}
+
+impl<M: Module + Send + Sync> Classifier for ModuleClassifier<M> {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.module.forward(x)
+    }
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+    fn device(&self) -> &Device {
+        &self.device
+    }
+    fn preferred_batch_size(&self) -> usize {
+        self.batch_size
+    }
+}

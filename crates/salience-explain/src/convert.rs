@@ -1,0 +1,102 @@
+//! Conversions between ndarray and candle, and from candle errors.
+//!
+//! On the CPU, an owned standard-layout array becomes a tensor without a
+//! copy ([`tensor_from_owned`]: the `Vec` is moved into candle's storage);
+//! a borrowed view costs exactly one copy ([`tensor_from_view`]); a tensor
+//! becomes an owned array with exactly one copy ([`array_from_tensor`]).
+
+use candle_core::{DType, Device, Tensor};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use salience_core::{Result, SalienceError};
+
+/// Converts a candle error into [`SalienceError::Backend`], keeping only
+/// the first line of the message (candle appends a backtrace when
+/// `RUST_BACKTRACE` is set).
+///
+/// ```
+/// use salience_explain::convert::candle_error;
+/// let e = candle_error(candle_core::Error::Msg("boom".into()));
+/// assert!(matches!(e, salience_core::SalienceError::Backend(m) if m.contains("boom")));
+/// ```
+pub fn candle_error(e: candle_core::Error) -> SalienceError {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("").trim().to_string();
+    SalienceError::Backend(first)
+}
+
+/// An owned array as a tensor on `device`. On the CPU a standard-layout
+/// array is moved into the tensor without copying its data; other layouts
+/// are made contiguous first.
+///
+/// ```
+/// use candle_core::Device;
+/// use salience_explain::convert::{array_from_tensor, tensor_from_owned};
+/// let a = ndarray::Array::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f32).into_dyn();
+/// let t = tensor_from_owned(a.clone(), &Device::Cpu)?;
+/// assert_eq!(t.dims(), &[2, 3]);
+/// assert_eq!(array_from_tensor(&t)?, a);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn tensor_from_owned(a: ArrayD<f32>, device: &Device) -> Result<Tensor> {
+    let shape = a.shape().to_vec();
+    let a = if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    };
+    let (v, offset) = a.into_raw_vec_and_offset();
+    let v = match offset {
+        Some(0) | None => v,
+        // A standard-layout owned array that does not start at its
+        // allocation (e.g. after slicing): copy the live part once.
+        Some(o) => v[o..o + shape.iter().product::<usize>()].to_vec(),
+    };
+    Tensor::from_vec(v, shape, device).map_err(candle_error)
+}
+
+/// A borrowed array as a tensor on `device` (one copy; two if the view is
+/// not in standard layout).
+///
+/// ```
+/// use candle_core::Device;
+/// use salience_explain::convert::tensor_from_view;
+/// let a = ndarray::array![[1.0f32, 2.0], [3.0, 4.0]].into_dyn();
+/// let t = tensor_from_view(a.t(), &Device::Cpu)?; // transposed view
+/// assert_eq!(t.to_vec2::<f32>().unwrap(), vec![vec![1.0, 3.0], vec![2.0, 4.0]]);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn tensor_from_view(a: ArrayViewD<'_, f32>, device: &Device) -> Result<Tensor> {
+    let shape = a.shape().to_vec();
+    match a.as_slice() {
+        Some(s) => Tensor::from_slice(s, shape, device).map_err(candle_error),
+        None => tensor_from_owned(a.as_standard_layout().into_owned(), device),
+    }
+}
+
+/// A tensor (any device, any float dtype) as an owned f32 array, with one
+/// copy (plus a conversion if the tensor is not f32).
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_explain::convert::array_from_tensor;
+/// let t = Tensor::new(&[[1.0f32, 2.0]], &Device::Cpu).unwrap();
+/// assert_eq!(array_from_tensor(&t)?.shape(), &[1, 2]);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn array_from_tensor(t: &Tensor) -> Result<ArrayD<f32>> {
+    let dims = t.dims().to_vec();
+    let v = tensor_to_vec(t)?;
+    ArrayD::from_shape_vec(IxDyn(&dims), v).map_err(|e| SalienceError::Backend(e.to_string()))
+}
+
+/// A tensor's values, flattened row-major, as f32.
+pub(crate) fn tensor_to_vec(t: &Tensor) -> Result<Vec<f32>> {
+    let t = if t.dtype() == DType::F32 {
+        t.clone()
+    } else {
+        t.to_dtype(DType::F32).map_err(candle_error)?
+    };
+    t.flatten_all()
+        .and_then(|f| f.to_vec1::<f32>())
+        .map_err(candle_error)
+}
