@@ -61,79 +61,76 @@ where
     Ok(out)
 }
 
-/// Per-pixel mean and standard deviation of one chunk (population σ by
-/// default, eq. 7 of Mahlau & Nolde; `ddof = 1` gives the sample σ).
+/// Writes the per-pixel mean and standard deviation of one chunk into
+/// `mean` and `std` (population σ by default, eq. 7 of Mahlau & Nolde;
+/// `ddof = 1` gives the sample σ; with k ≤ ddof σ is taken as 0).
 ///
 /// One pass over the k planes with sums shifted by the first map's value
 /// (d = v − v₀): μ = v₀ + Σd/k and σ² = (Σd² − (Σd)²/k)/(k − ddof),
 /// clamped at 0. The shift keeps the usual one-pass cancellation away (d is
 /// of the order of σ), and a pixel on which all k maps agree gets d = 0
 /// exactly, hence μ equal to that value and σ = 0 exactly, so the σ = 0
-/// limits of the acquisition functions apply reliably.
-pub(crate) struct Moments {
-    pub mean: Vec<f32>,
-    pub std: Vec<f32>,
-}
-
-impl Moments {
-    pub fn new() -> Self {
-        Moments {
-            mean: Vec::with_capacity(CHUNK),
-            std: Vec::with_capacity(CHUNK),
-        }
-    }
-
-    /// Fills `mean` and `std` for the chunk. With `ddof = 1` and k = 1, σ
-    /// is undefined and taken as 0. (Iterator form, no bounds checks, so
-    /// the loops vectorize.)
-    pub fn compute(&mut self, c: &Planes<'_>, ddof: usize) {
-        let k = c.k();
-        let first = c.planes[0];
-        let len = first.len();
-        // mean holds Σd, std holds Σd² until the final loop.
-        self.mean.clear();
-        self.mean.resize(len, 0.0);
-        self.std.clear();
-        self.std.resize(len, 0.0);
+/// limits of the acquisition functions apply reliably. Pixels are processed
+/// in blocks of [`LANES`] with fixed-size accumulators, all k planes summed
+/// in registers, so the loops vectorize and nothing round-trips through
+/// memory.
+pub(crate) fn moments(c: &Planes<'_>, ddof: usize, mean: &mut [f32], std: &mut [f32]) {
+    let k = c.k();
+    let first = c.planes[0];
+    let len = first.len();
+    let inv_k = 1.0 / k as f32;
+    let inv = if k > ddof {
+        1.0 / (k - ddof) as f32
+    } else {
+        0.0
+    };
+    let finish = |s1: f32, s2: f32, v0: f32| -> (f32, f32) {
+        // Σd² overflowing f32 means σ overflows: keep it infinite (the
+        // callers then report a typed overflow error) instead of letting
+        // inf − inf = NaN be clamped to 0.
+        let var = ((s2 - (s1 * inv_k) * s1) * inv).max(0.0);
+        let sd = if s2.is_infinite() {
+            f32::INFINITY
+        } else {
+            var.sqrt()
+        };
+        (v0 + s1 * inv_k, sd)
+    };
+    let blocks = len / LANES;
+    for ((b, mo), so) in (0..blocks)
+        .zip(mean.chunks_exact_mut(LANES))
+        .zip(std.chunks_exact_mut(LANES))
+    {
+        let r = b * LANES..(b + 1) * LANES;
+        let mut v0 = [0.0f32; LANES];
+        v0.copy_from_slice(&first[r.clone()]);
+        let (mut s1, mut s2) = ([0.0f32; LANES], [0.0f32; LANES]);
         for plane in &c.planes[1..] {
-            for (((s1, s2), &v), &v0) in self
-                .mean
-                .iter_mut()
-                .zip(self.std.iter_mut())
-                .zip(plane.iter())
-                .zip(first.iter())
-            {
-                let d = v - v0;
-                *s1 += d;
-                *s2 += d * d;
+            let p = &plane[r.clone()];
+            for l in 0..LANES {
+                let d = p[l] - v0[l];
+                s1[l] += d;
+                s2[l] += d * d;
             }
         }
-        let inv_k = 1.0 / k as f32;
-        let inv = if k > ddof {
-            1.0 / (k - ddof) as f32
-        } else {
-            0.0
-        };
-        for ((m, s), &v0) in self
-            .mean
-            .iter_mut()
-            .zip(self.std.iter_mut())
-            .zip(first.iter())
-        {
-            let s1 = *m;
-            *m = v0 + s1 * inv_k;
-            // Σd² overflowing f32 means σ overflows: keep it infinite (the
-            // callers then report a typed overflow error) instead of letting
-            // inf − inf = NaN be clamped to 0.
-            let var = ((*s - (s1 * inv_k) * s1) * inv).max(0.0);
-            *s = if s.is_infinite() {
-                f32::INFINITY
-            } else {
-                var.sqrt()
-            };
+        for l in 0..LANES {
+            (mo[l], so[l]) = finish(s1[l], s2[l], v0[l]);
         }
     }
+    for i in blocks * LANES..len {
+        let v0 = first[i];
+        let (mut s1, mut s2) = (0.0f32, 0.0f32);
+        for plane in &c.planes[1..] {
+            let d = plane[i] - v0;
+            s1 += d;
+            s2 += d * d;
+        }
+        (mean[i], std[i]) = finish(s1, s2, v0);
+    }
 }
+
+/// Pixels per register block in [`moments`].
+const LANES: usize = 16;
 
 /// The pixel-wise moments of a whole ensemble, computed once: μ and σ
 /// (population) per pixel, `[N * P]` each, and per sample `best[s]` = E⁺ =
@@ -171,12 +168,9 @@ impl PixelMoments {
                                 &data[base..base + len]
                             })
                             .collect();
-                        let mut m = Moments::new();
-                        m.compute(&Planes { planes }, 0);
-                        mc.copy_from_slice(&m.mean);
-                        sc.copy_from_slice(&m.std);
-                        let best = m.mean.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                        let var: f64 = m.std.iter().map(|&v| (v as f64) * (v as f64)).sum();
+                        moments(&Planes { planes }, 0, mc, sc);
+                        let best = mc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        let var: f64 = sc.iter().map(|&v| (v as f64) * (v as f64)).sum();
                         (best, var)
                     })
                     .collect();

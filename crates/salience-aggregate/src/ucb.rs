@@ -1,6 +1,6 @@
 //! Upper Confidence Bound aggregation (Mahlau & Nolde 2022, eq. 8).
 
-use crate::kernel::{finish, map_chunks, Moments};
+use crate::kernel::{finish, map_chunks, moments};
 use crate::Aggregator;
 use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Ensemble, Result};
@@ -43,9 +43,11 @@ impl Aggregator for Ucb {
         check_param_finite("ucb epsilon", self.epsilon)?;
         let eps = self.epsilon as f32;
         let out = map_chunks(ensemble, |c, out| {
-            let mut m = Moments::new();
-            m.compute(c, 0);
-            for ((o, &mu), &sd) in out.iter_mut().zip(&m.mean).zip(&m.std) {
+            // μ straight into `out`, σ into one scratch buffer per chunk.
+            let mut std = vec![0.0f32; out.len()];
+            moments(c, 0, out, &mut std);
+            for (o, &sd) in out.iter_mut().zip(&std) {
+                let mu = *o;
                 *o = mu + eps * sd;
             }
             Ok(())

@@ -1,7 +1,7 @@
 //! Variance-weighted aggregation: Mahlau & Nolde's VAR (eq. 16) and the
 //! AGG_var of Rieger & Hansen (2020) used by Decker et al. (2024).
 
-use crate::kernel::{finish, map_chunks, Moments};
+use crate::kernel::{finish, map_chunks, moments};
 use crate::Aggregator;
 use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
@@ -123,9 +123,11 @@ impl Aggregator for Var {
         let squared = matches!(self.spread, Spread::Variance { .. });
         let (eps, delta) = (self.epsilon as f32, self.delta as f32);
         let out = map_chunks(ensemble, |c, out| {
-            let mut m = Moments::new();
-            m.compute(c, ddof);
-            for ((o, &mu), &sd) in out.iter_mut().zip(&m.mean).zip(&m.std) {
+            // μ straight into `out`, σ into one scratch buffer per chunk.
+            let mut std = vec![0.0f32; out.len()];
+            moments(c, ddof, out, &mut std);
+            for (o, &sd) in out.iter_mut().zip(&std) {
+                let mu = *o;
                 let s = if squared { sd * sd } else { sd };
                 *o = mu / (eps * s + delta);
             }
