@@ -2,6 +2,7 @@
 //! blurred copy of the input, per-channel random normal noise, or a given
 //! array.
 
+use crate::gradient::flat_slice;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
 use salience_core::seed::rng;
@@ -164,9 +165,7 @@ impl Baseline {
         seeds.check_len(n)?;
         self.check(n, &shape[1..])?;
         let xs = inputs.as_standard_layout();
-        let data = xs
-            .as_slice()
-            .ok_or_else(|| SalienceError::Backend("input not contiguous".into()))?;
+        let data = flat_slice(&xs)?;
         let f: usize = shape[1..].iter().product();
         let mut out = vec![0f32; data.len()];
         for (i, (xi, oi)) in data

@@ -21,7 +21,7 @@
 use crate::baseline::Baseline;
 use crate::classifier::Classifier;
 use crate::gradient::{
-    check_batch_size, contiguous, run_points, validate, PointSource, DEFAULT_BATCH_SIZE,
+    check_batch_size, contiguous, flat_slice, run_points, validate, PointSource, DEFAULT_BATCH_SIZE,
 };
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand_distr::{Distribution, StandardNormal, StandardUniform};
@@ -288,9 +288,7 @@ impl<C: Classifier> Explainer for ExpectedGradients<C> {
         self.check(info.n, &info.sample_shape)?;
         seeds.check_len(info.n)?;
         let xs = contiguous(&inputs);
-        let x = xs
-            .as_slice()
-            .ok_or_else(|| SalienceError::Backend("input not contiguous".into()))?;
+        let x = flat_slice(&xs)?;
         let refs_std = match &self.config.references {
             References::Samples(r) => Some(r.as_standard_layout()),
             References::Generated(_) => None,

@@ -65,9 +65,43 @@ pub(crate) fn check_batch_size(batch_size: usize) -> Result<()> {
     Ok(())
 }
 
-/// The inputs as one contiguous slice (borrowed when already contiguous).
+/// The inputs in standard layout (borrowed when already contiguous).
 pub(crate) fn contiguous<'a>(inputs: &'a ArrayViewD<'_, f32>) -> ndarray::CowArray<'a, f32, IxDyn> {
     inputs.as_standard_layout()
+}
+
+/// The flat values of a standard-layout array (what [`contiguous`] returns).
+pub(crate) fn flat_slice<'a>(a: &'a ndarray::CowArray<'_, f32, IxDyn>) -> Result<&'a [f32]> {
+    a.as_slice()
+        .ok_or_else(|| SalienceError::Backend("input not contiguous".into()))
+}
+
+/// The point source of plain input batches: point p is input p; keeps
+/// either each input's gradient (`grads`) or its target logit.
+struct InputRows<'a> {
+    data: &'a [f32],
+    f: usize,
+    targets: &'a [usize],
+    grads: bool,
+    out: Vec<f32>,
+}
+
+impl PointSource for InputRows<'_> {
+    fn fill(&mut self, p: usize, out: &mut [f32]) -> Result<()> {
+        out.copy_from_slice(&self.data[p * self.f..(p + 1) * self.f]);
+        Ok(())
+    }
+    fn target(&self, p: usize) -> usize {
+        self.targets[p]
+    }
+    fn consume(&mut self, p: usize, grad: &[f32], logit: f32) -> Result<()> {
+        if self.grads {
+            self.out[p * self.f..(p + 1) * self.f].copy_from_slice(grad);
+        } else {
+            self.out[p] = logit;
+        }
+        Ok(())
+    }
 }
 
 /// Produces the points of a gradient pass and consumes their gradients.
@@ -187,29 +221,11 @@ pub(crate) fn target_logits<C: Classifier + ?Sized>(
     targets: &[usize],
     batch_size: usize,
 ) -> Result<Vec<f32>> {
-    struct Src<'a> {
-        data: &'a [f32],
-        f: usize,
-        targets: &'a [usize],
-        out: Vec<f32>,
-    }
-    impl PointSource for Src<'_> {
-        fn fill(&mut self, p: usize, out: &mut [f32]) -> Result<()> {
-            out.copy_from_slice(&self.data[p * self.f..(p + 1) * self.f]);
-            Ok(())
-        }
-        fn target(&self, p: usize) -> usize {
-            self.targets[p]
-        }
-        fn consume(&mut self, p: usize, _: &[f32], logit: f32) -> Result<()> {
-            self.out[p] = logit;
-            Ok(())
-        }
-    }
-    let mut src = Src {
+    let mut src = InputRows {
         data,
         f: info.features,
         targets,
+        grads: false,
         out: vec![0.0; info.n],
     };
     run_points(clf, &info.sample_shape, info.n, batch_size, false, &mut src)?;
@@ -239,32 +255,12 @@ pub fn input_gradients<C: Classifier + ?Sized>(
     let info = validate(&inputs, targets, clf.num_classes())?;
     check_batch_size(batch_size)?;
     let x = contiguous(&inputs);
-    let data = x
-        .as_slice()
-        .ok_or_else(|| SalienceError::Backend("input not contiguous".into()))?;
-    struct Src<'a> {
-        data: &'a [f32],
-        f: usize,
-        targets: &'a [usize],
-        out: Vec<f32>,
-    }
-    impl PointSource for Src<'_> {
-        fn fill(&mut self, p: usize, out: &mut [f32]) -> Result<()> {
-            out.copy_from_slice(&self.data[p * self.f..(p + 1) * self.f]);
-            Ok(())
-        }
-        fn target(&self, p: usize) -> usize {
-            self.targets[p]
-        }
-        fn consume(&mut self, p: usize, grad: &[f32], _: f32) -> Result<()> {
-            self.out[p * self.f..(p + 1) * self.f].copy_from_slice(grad);
-            Ok(())
-        }
-    }
-    let mut src = Src {
+    let data = flat_slice(&x)?;
+    let mut src = InputRows {
         data,
         f: info.features,
         targets,
+        grads: true,
         out: vec![0.0; info.n * info.features],
     };
     run_points(clf, &info.sample_shape, info.n, batch_size, true, &mut src)?;

@@ -10,8 +10,8 @@
 use crate::baseline::Baseline;
 use crate::classifier::Classifier;
 use crate::gradient::{
-    check_batch_size, contiguous, run_points, target_logits, validate, BatchInfo, PointSource,
-    DEFAULT_BATCH_SIZE,
+    check_batch_size, contiguous, flat_slice, run_points, target_logits, validate, BatchInfo,
+    PointSource, DEFAULT_BATCH_SIZE,
 };
 use crate::quadrature::Quadrature;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
@@ -188,10 +188,7 @@ impl<C: Classifier> IntegratedGradients<C> {
         self.config.baseline.check(info.n, &info.sample_shape)?;
         let (alphas, weights) = self.config.quadrature.nodes_weights(self.config.n_steps)?;
         let xs = contiguous(inputs);
-        let x = xs
-            .as_slice()
-            .ok_or_else(|| SalienceError::Backend("input not contiguous".into()))?
-            .to_vec();
+        let x = flat_slice(&xs)?.to_vec();
         let f = info.features;
         let mut base = vec![0f32; x.len()];
         for i in 0..info.n {

@@ -24,7 +24,7 @@
 //! `derive_seed(seeds.for_sample(i), 2j + 1)`, so results do not depend on
 //! the batch size or on the other inputs of the batch.
 
-use crate::gradient::DEFAULT_BATCH_SIZE;
+use crate::gradient::{flat_slice, DEFAULT_BATCH_SIZE};
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
 use salience_core::seed::{derive_seed, rng};
@@ -309,9 +309,7 @@ impl<E: Explainer> Explainer for NoiseTunnel<E> {
         }
         seeds.check_len(n)?;
         let xs = inputs.as_standard_layout();
-        let x = xs
-            .as_slice()
-            .ok_or_else(|| SalienceError::Backend("input not contiguous".into()))?;
+        let x = flat_slice(&xs)?;
         let f: usize = shape[1..].iter().product();
         let sigmas: Vec<f32> = (0..n)
             .map(|i| match self.config.noise {
