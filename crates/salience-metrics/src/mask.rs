@@ -2,8 +2,10 @@
 //! localization metrics.
 
 use crate::bbox::BoundingBox;
-use crate::maps::{pixel_maps, PixelMapConfig};
+use crate::maps::{pixel_maps, plane, PixelMapConfig};
+use crate::scores::Scores;
 use ndarray::{Array3, ArrayView3, Axis};
+use rayon::prelude::*;
 use salience_core::{AttributionBatch, Result, SalienceError};
 use std::borrow::Cow;
 
@@ -195,6 +197,30 @@ pub(crate) fn maps_for_masks(
         ));
     }
     Ok(maps)
+}
+
+/// Scores every sample, in parallel, from its pixel map and its non-empty
+/// mask: `score(sample, map, mask, mask_size)`. The skeleton shared by the
+/// mask-based localisation metrics.
+pub(crate) fn score_per_sample<F>(
+    attributions: &AttributionBatch,
+    masks: &MaskBatch,
+    config: &PixelMapConfig,
+    score: F,
+) -> Result<Scores>
+where
+    F: Fn(usize, &[f32], &[bool], usize) -> Result<f64> + Sync,
+{
+    let maps = maps_for_masks(attributions, masks, config)?;
+    let values = (0..masks.len())
+        .into_par_iter()
+        .map(|i| {
+            let m = plane(&maps, i);
+            let (mask, k) = masks.nonempty_plane(i)?;
+            score(i, &m, &mask, k)
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    Scores::new(values)
 }
 
 /// Returns `DegenerateMap(Constant / AllZero)` if every value of `m` is equal.

@@ -10,10 +10,9 @@
 //! when the total is positive (otherwise
 //! [`SalienceError::InvalidParameter`]) and may leave [0, 1].
 
-use crate::maps::{plane, PixelMapConfig};
-use crate::mask::{maps_for_masks, MaskBatch};
+use crate::maps::PixelMapConfig;
+use crate::mask::{score_per_sample, MaskBatch};
 use crate::scores::Scores;
-use rayon::prelude::*;
 use salience_core::{AttributionBatch, DegenerateReason, Result, SalienceError};
 
 /// Relevance mass accuracy per sample; see the [module docs](self).
@@ -37,37 +36,30 @@ pub fn relevance_mass_accuracy(
     masks: &MaskBatch,
     config: &PixelMapConfig,
 ) -> Result<Scores> {
-    let maps = maps_for_masks(attributions, masks, config)?;
-    let values = (0..masks.len())
-        .into_par_iter()
-        .map(|i| {
-            let m = plane(&maps, i);
-            let (mask, _) = masks.nonempty_plane(i)?;
-            if m.iter().all(|&v| v == 0.0) {
-                return Err(SalienceError::DegenerateMap {
-                    sample: i,
-                    map: 0,
-                    reason: DegenerateReason::AllZero,
-                });
-            }
-            let total: f64 = m.iter().map(|&v| v as f64).sum();
-            let inside: f64 = m
-                .iter()
-                .zip(mask.iter())
-                .filter(|(_, &b)| b)
-                .map(|(&v, _)| v as f64)
-                .sum();
-            if total <= 0.0 {
-                return Err(SalienceError::invalid(
-                    "map.sign",
-                    format!("Signed (sample {i} has total attribution {total})"),
-                    "relevance mass accuracy needs a positive total; use MapSign::Abs or Positive",
-                ));
-            }
-            Ok(inside / total)
-        })
-        .collect::<Result<Vec<f64>>>()?;
-    Scores::new(values)
+    score_per_sample(attributions, masks, config, |i, m, mask, _| {
+        if m.iter().all(|&v| v == 0.0) {
+            return Err(SalienceError::DegenerateMap {
+                sample: i,
+                map: 0,
+                reason: DegenerateReason::AllZero,
+            });
+        }
+        let total: f64 = m.iter().map(|&v| v as f64).sum();
+        let inside: f64 = m
+            .iter()
+            .zip(mask.iter())
+            .filter(|(_, &b)| b)
+            .map(|(&v, _)| v as f64)
+            .sum();
+        if total <= 0.0 {
+            return Err(SalienceError::invalid(
+                "map.sign",
+                format!("Signed (sample {i} has total attribution {total})"),
+                "relevance mass accuracy needs a positive total; use MapSign::Abs or Positive",
+            ));
+        }
+        Ok(inside / total)
+    })
 }
 
 #[cfg(test)]

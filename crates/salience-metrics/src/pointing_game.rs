@@ -11,10 +11,9 @@
 //! nowhere: [`SalienceError::DegenerateMap`] (Quantus would count it as a
 //! hit, since every pixel is a maximum).
 
-use crate::maps::{plane, PixelMapConfig};
-use crate::mask::{check_not_constant, maps_for_masks, MaskBatch};
+use crate::maps::PixelMapConfig;
+use crate::mask::{check_not_constant, score_per_sample, MaskBatch};
 use crate::scores::Scores;
-use rayon::prelude::*;
 use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Result, SalienceError};
 
@@ -85,19 +84,12 @@ pub fn pointing_game(
             "must be ≥ 0",
         ));
     }
-    let maps = maps_for_masks(attributions, masks, &config.map)?;
-    let (n, h, w) = masks.shape();
-    let values = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let m = plane(&maps, i);
-            let (mask, _) = masks.nonempty_plane(i)?;
-            check_not_constant(&m, i)?;
-            let hit = is_hit(&m, &mask, h, w, config.tolerance);
-            Ok(if hit { 1.0 } else { 0.0 })
-        })
-        .collect::<Result<Vec<f64>>>()?;
-    Scores::new(values)
+    let (_, h, w) = masks.shape();
+    score_per_sample(attributions, masks, &config.map, |i, m, mask, _| {
+        check_not_constant(m, i)?;
+        let hit = is_hit(m, mask, h, w, config.tolerance);
+        Ok(if hit { 1.0 } else { 0.0 })
+    })
 }
 
 fn is_hit(m: &[f32], mask: &[bool], h: usize, w: usize, tolerance: f64) -> bool {

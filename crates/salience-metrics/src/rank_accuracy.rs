@@ -11,11 +11,10 @@
 //! its choice among tied pixels is unspecified. A constant map ranks
 //! nothing: [`SalienceError::DegenerateMap`](salience_core::SalienceError::DegenerateMap).
 
-use crate::maps::{plane, PixelMapConfig};
-use crate::mask::{check_not_constant, maps_for_masks, MaskBatch};
+use crate::maps::PixelMapConfig;
+use crate::mask::{check_not_constant, score_per_sample, MaskBatch};
 use crate::rank::descending_order;
 use crate::scores::Scores;
-use rayon::prelude::*;
 use salience_core::{AttributionBatch, Result};
 
 /// Relevance rank accuracy per sample; see the [module docs](self).
@@ -41,19 +40,12 @@ pub fn relevance_rank_accuracy(
     masks: &MaskBatch,
     config: &PixelMapConfig,
 ) -> Result<Scores> {
-    let maps = maps_for_masks(attributions, masks, config)?;
-    let values = (0..masks.len())
-        .into_par_iter()
-        .map(|i| {
-            let m = plane(&maps, i);
-            let (mask, k) = masks.nonempty_plane(i)?;
-            check_not_constant(&m, i)?;
-            let order = descending_order(&m);
-            let inside = order.iter().take(k).filter(|&&p| mask[p]).count();
-            Ok(inside as f64 / k as f64)
-        })
-        .collect::<Result<Vec<f64>>>()?;
-    Scores::new(values)
+    score_per_sample(attributions, masks, config, |i, m, mask, k| {
+        check_not_constant(m, i)?;
+        let order = descending_order(m);
+        let inside = order.iter().take(k).filter(|&&p| mask[p]).count();
+        Ok(inside as f64 / k as f64)
+    })
 }
 
 #[cfg(test)]

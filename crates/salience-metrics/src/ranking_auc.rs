@@ -12,11 +12,10 @@
 //! An empty mask is [`SalienceError::Empty`]; a mask covering every pixel
 //! leaves no negatives ([`SalienceError::InvalidParameter`]).
 
-use crate::maps::{plane, PixelMapConfig};
-use crate::mask::{maps_for_masks, MaskBatch};
+use crate::maps::PixelMapConfig;
+use crate::mask::{score_per_sample, MaskBatch};
 use crate::rank::average_ranks;
 use crate::scores::Scores;
-use rayon::prelude::*;
 use salience_core::{AttributionBatch, Result, SalienceError};
 
 /// Ranking (ROC) AUC per sample; see the [module docs](self).
@@ -37,34 +36,27 @@ pub fn ranking_auc(
     masks: &MaskBatch,
     config: &PixelMapConfig,
 ) -> Result<Scores> {
-    let maps = maps_for_masks(attributions, masks, config)?;
-    let values = (0..masks.len())
-        .into_par_iter()
-        .map(|i| {
-            let m = plane(&maps, i);
-            let (mask, k) = masks.nonempty_plane(i)?;
-            let p = m.len();
-            if k == p {
-                return Err(SalienceError::invalid(
-                    "masks",
-                    format!("sample {i} covers all {p} pixels"),
-                    "the ranking AUC needs pixels outside the mask",
-                ));
-            }
-            let scores: Vec<f64> = m.iter().map(|&v| v as f64).collect();
-            let ranks = average_ranks(&scores);
-            let pos_rank_sum: f64 = ranks
-                .iter()
-                .zip(mask.iter())
-                .filter(|(_, &b)| b)
-                .map(|(r, _)| r)
-                .sum();
-            let (kf, nf) = (k as f64, (p - k) as f64);
-            let auc = (pos_rank_sum - kf * (kf + 1.0) / 2.0) / (kf * nf);
-            Ok(auc.clamp(0.0, 1.0))
-        })
-        .collect::<Result<Vec<f64>>>()?;
-    Scores::new(values)
+    score_per_sample(attributions, masks, config, |i, m, mask, k| {
+        let p = m.len();
+        if k == p {
+            return Err(SalienceError::invalid(
+                "masks",
+                format!("sample {i} covers all {p} pixels"),
+                "the ranking AUC needs pixels outside the mask",
+            ));
+        }
+        let scores: Vec<f64> = m.iter().map(|&v| v as f64).collect();
+        let ranks = average_ranks(&scores);
+        let pos_rank_sum: f64 = ranks
+            .iter()
+            .zip(mask.iter())
+            .filter(|(_, &b)| b)
+            .map(|(r, _)| r)
+            .sum();
+        let (kf, nf) = (k as f64, (p - k) as f64);
+        let auc = (pos_rank_sum - kf * (kf + 1.0) / 2.0) / (kf * nf);
+        Ok(auc.clamp(0.0, 1.0))
+    })
 }
 
 #[cfg(test)]
