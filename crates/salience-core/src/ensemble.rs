@@ -179,16 +179,20 @@ impl Ensemble {
     /// assert!(e.select(&[]).is_err());
     /// ```
     pub fn select(&self, maps: &[usize]) -> Result<Ensemble> {
-        let list = maps
-            .iter()
-            .map(|&i| {
-                Ok((
-                    self.names.get(i).cloned().unwrap_or_default(),
-                    self.batch(i)?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ensemble::new(list)
+        if maps.is_empty() {
+            return Err(SalienceError::Empty("ensemble with k = 0 maps".into()));
+        }
+        if let Some(&bad) = maps.iter().find(|&&i| i >= self.k()) {
+            return Err(SalienceError::invalid(
+                "map",
+                bad,
+                &format!("ensemble has {} maps", self.k()),
+            ));
+        }
+        // One gather of the selected planes (no per-map copy first).
+        let data = self.data.select(Axis(0), maps);
+        let names = maps.iter().map(|&i| self.names[i].clone()).collect();
+        Ok(Ensemble::from_valid(data, names, self.layout))
     }
 
     /// The sub-ensemble restricted to samples `start .. start + len`.
