@@ -1,7 +1,7 @@
 //! Gram matrices of generalized L2 metrics and their streaming accumulation.
 
 use crate::exact::ExactSum;
-use crate::query::{check_finite_f64, Query};
+use crate::query::{check_finite_f64, check_gram_matrix, Query};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 use salience_core::validate::check_finite;
@@ -99,19 +99,7 @@ impl Gram {
     /// assert!(Gram::from_parts(array![[1.0]], array![0.5, 1.0], 2.0).is_err());
     /// ```
     pub fn from_parts(matrix: Array2<f64>, cross: Array1<f64>, target_sq: f64) -> Result<Gram> {
-        let (r, c) = matrix.dim();
-        if r != c {
-            return Err(SalienceError::shape(
-                "Gram matrix",
-                "[k, k] (square)",
-                &[r, c],
-            ));
-        }
-        if r == 0 {
-            return Err(SalienceError::Empty(
-                "Gram matrix with k = 0 methods".into(),
-            ));
-        }
+        let r = check_gram_matrix(matrix.view())?;
         if cross.len() != r {
             return Err(SalienceError::shape(
                 "Gram cross term",

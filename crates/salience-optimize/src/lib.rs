@@ -80,6 +80,17 @@
 //! ([`global_weights`]). [`apply_weights`] builds φ_w for an
 //! [`salience_core::Ensemble`].
 //!
+//! ## Other dimensions of quality (App. B)
+//!
+//! [`alignment_grams`] (to a target map γ⋆ or a region of interest),
+//! [`randomization_grams`] (the randomisation sanity check,
+//! −E‖φ_θ − φ_θ̃‖², negative semidefinite) and [`truncated_l2_gram`]
+//! (complexity, Σ min(|φ|, t)², minimized by majorize–minimize in
+//! [`truncated_l2_weights`]) build per-input Grams that [`combine`] with the
+//! others. A negative term can make the objective indefinite; the exact
+//! non-convex solver [`global_minimum`] (support enumeration, k ≤ 16)
+//! handles it.
+//!
 //! ## From a model and a panel of explainers
 //!
 //! [`robust_gram`] and [`faith_gram`] build the per-input Grams of AGG_robust
@@ -128,9 +139,11 @@
 #![deny(missing_docs)]
 
 mod aggregate;
+mod appendix_b;
 mod apply;
 mod diagnostics;
 mod exact;
+mod global_qp;
 mod gram;
 mod metrics_grams;
 mod perturb;
@@ -140,8 +153,13 @@ mod strategy;
 
 pub use aggregate::{aggregate, held_out, AggregateConfig, Aggregated, HeldOut, MetricReport};
 
+pub use appendix_b::{
+    alignment_grams, randomization_grams, truncated_l2_gram, truncated_l2_weights, AlignmentTarget,
+    TruncatedL2Fit,
+};
 pub use apply::{apply_weights, SampleWeights};
 pub use diagnostics::{BoundInputs, Decomposition, GeneralizationBound};
+pub use global_qp::{global_minimum, MAX_K_GLOBAL};
 pub use gram::{Gram, GramAccumulator, SampleStats};
 pub use metrics_grams::{
     explain_panel, faith_gram, robust_gram, ExplainerSeeds, FaithConfig, MapNormalization,

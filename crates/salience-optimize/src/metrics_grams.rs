@@ -276,7 +276,7 @@ fn check_common(
 }
 
 /// Φ of input i as an owned `[k, d]` array.
-fn phi_of(ensemble: &Ensemble, i: usize) -> Array2<f32> {
+pub(crate) fn phi_of(ensemble: &Ensemble, i: usize) -> Array2<f32> {
     ensemble
         .as_flat()
         .index_axis(Axis(1), i)

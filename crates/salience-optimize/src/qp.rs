@@ -2,7 +2,7 @@
 //! clarabel and polished on its active set.
 
 use crate::gram::Gram;
-use crate::query::check_finite_f64;
+use crate::query::{check_finite_f64, check_gram_matrix};
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
     DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus, ZeroConeT,
@@ -259,20 +259,7 @@ pub fn optimal_weights(gram: &Gram) -> Result<Weights> {
 /// ```
 pub fn solve_qp(g: ArrayView2<'_, f64>, settings: &QpSettings) -> Result<QpSolution> {
     settings.validate()?;
-    let (r, c) = g.dim();
-    if r != c {
-        return Err(SalienceError::shape(
-            "Gram matrix",
-            "[k, k] (square)",
-            &[r, c],
-        ));
-    }
-    if r == 0 {
-        return Err(SalienceError::Empty(
-            "Gram matrix with k = 0 methods".into(),
-        ));
-    }
-    check_finite_f64(g.iter().copied(), "Gram matrix")?;
+    let r = check_gram_matrix(g)?;
     let k = r;
     let sym: Array2<f64> = &g * 0.5 + &g.t() * 0.5;
     let trivial = |weights: Weights| {

@@ -461,3 +461,22 @@ fn mirror_upper(g: &mut [f64], k: usize) {
         }
     }
 }
+
+/// Checks that a Gram matrix is square, non-empty and finite; returns k.
+pub(crate) fn check_gram_matrix(g: ArrayView2<'_, f64>) -> Result<usize> {
+    let (r, c) = g.dim();
+    if r != c {
+        return Err(SalienceError::shape(
+            "Gram matrix",
+            "[k, k] (square)",
+            &[r, c],
+        ));
+    }
+    if r == 0 {
+        return Err(SalienceError::Empty(
+            "Gram matrix with k = 0 methods".into(),
+        ));
+    }
+    check_finite_f64(g.iter().copied(), "Gram matrix")?;
+    Ok(r)
+}
