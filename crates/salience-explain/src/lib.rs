@@ -56,6 +56,7 @@ pub mod noise_tunnel;
 pub mod quadrature;
 pub mod saliency;
 pub mod split;
+pub mod weight_map;
 
 pub use adapter::CandleModel;
 pub use baseline::Baseline;
@@ -69,3 +70,6 @@ pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
 pub use quadrature::Quadrature;
 pub use saliency::{Saliency, SaliencyConfig};
 pub use split::{LayerSplit, SequentialClassifier};
+pub use weight_map::{
+    CascadingRandomization, ModelBuilder, ParamFilter, Randomization, WeightMapModel,
+};
