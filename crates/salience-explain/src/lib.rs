@@ -52,6 +52,7 @@ pub mod expected_gradients;
 pub mod gradient;
 pub mod input_x_gradient;
 pub mod integrated_gradients;
+pub mod noise_grad;
 pub mod noise_tunnel;
 pub mod quadrature;
 pub mod saliency;
@@ -66,6 +67,7 @@ pub use input_x_gradient::InputXGradient;
 pub use integrated_gradients::{
     AttributionsWithDelta, IntegratedGradients, IntegratedGradientsConfig,
 };
+pub use noise_grad::{FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig};
 pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
 pub use quadrature::Quadrature;
 pub use saliency::{Saliency, SaliencyConfig};
