@@ -53,6 +53,7 @@ pub mod gradient;
 pub mod input_x_gradient;
 pub mod integrated_gradients;
 pub mod noise_grad;
+pub mod noise_sigma;
 pub mod noise_tunnel;
 pub mod quadrature;
 pub mod saliency;
@@ -68,6 +69,10 @@ pub use integrated_gradients::{
     AttributionsWithDelta, IntegratedGradients, IntegratedGradientsConfig,
 };
 pub use noise_grad::{FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig};
+pub use noise_sigma::{
+    fusiongrad_sigmas, noisegrad_sigma, FusionRule, FusionSigmas, NoiseSigmaConfig,
+    NoiseSigmaEstimate,
+};
 pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
 pub use quadrature::Quadrature;
 pub use saliency::{Saliency, SaliencyConfig};

@@ -13,7 +13,7 @@
 //!
 //! # Defaults
 //! The paper uses N = 10 ("sufficient for all methods") and sets σ_NG with
-//! the accuracy-drop heuristic (`noise_sigma`); Figure 5 finds
+//! the accuracy-drop heuristic ([`crate::noise_sigma`]); Figure 5 finds
 //! σ_NG ∈ [0.2, 0.4] good on CMNIST and the reference implementation
 //! defaults to 0.2, so [`NoiseGradConfig::default`] is N = 10, σ_NG = 0.2.
 //! For FusionGrad the paper halves both heuristics' σ: σ_NG = 0.1 and
@@ -69,7 +69,7 @@ impl Default for NoiseGradConfig {
 
 impl NoiseGradConfig {
     /// The paper's setting: N = 10 draws, σ_NG = 0.2 (use
-    /// `noise_sigma` to set σ by the accuracy-drop heuristic).
+    /// [`crate::noise_sigma`] to set σ by the accuracy-drop heuristic).
     ///
     /// ```
     /// assert_eq!(salience_explain::NoiseGradConfig::paper().n_models, 10);
