@@ -138,6 +138,11 @@ pub enum Randomization {
 /// [`LayerSplit`] when `M` does) by delegating to the built `M`. Cloning is
 /// cheap (the weights and the model are shared).
 ///
+/// The builder receives a `VarBuilder` of dtype f32 on the model's device
+/// (explainers work in f32); tensors stored in another dtype are converted
+/// when the model is built. Perturbed and randomised maps keep each
+/// tensor's dtype and device.
+///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
 /// use candle_nn::{Module, VarBuilder, VarMap};
@@ -393,20 +398,29 @@ impl<M: Classifier> WeightMapModel<M> {
                 out.insert(name.clone(), t.clone());
                 continue;
             }
-            let (mut v, dtype) = values(t)?;
+            // The noise is drawn on the host (seeded) and multiplied on the
+            // weights' device: one upload per tensor, no download.
             let mut g = rng(derive_seed(seed, name_stream(name)));
             let s = sigma as f64;
-            for x in v.iter_mut() {
-                let z: f64 = StandardNormal.sample(&mut g);
-                *x = (*x as f64 * (1.0 + s * z)) as f32;
-            }
-            out.insert(name.clone(), rebuild(v, t, dtype)?);
+            let eta: Vec<f32> = (0..t.elem_count())
+                .map(|_| {
+                    let z: f64 = StandardNormal.sample(&mut g);
+                    (1.0 + s * z) as f32
+                })
+                .collect();
+            let noisy = Tensor::from_vec(eta, t.shape(), t.device())
+                .and_then(|e| e.to_dtype(t.dtype()))
+                .and_then(|e| t.mul(&e))
+                .map_err(candle_error)?;
+            out.insert(name.clone(), noisy);
         }
         self.with_weights(out)
     }
 
-    /// `n` perturbed models, draw `j` from `derive_seed(seed, j)` (the
-    /// NoiseGrad model sample).
+    /// `n` perturbed models, draw `j` from `derive_seed(seed, j)`: the same
+    /// models as [`crate::NoiseGrad`] with `model_seed = seed` and the σ
+    /// search of [`crate::noise_sigma`] with the same seed. All `n` models
+    /// are held in memory (NoiseGrad itself builds one draw at a time).
     ///
     /// ```
     /// # use std::collections::HashMap;

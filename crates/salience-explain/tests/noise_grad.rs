@@ -275,3 +275,30 @@ fn bad_parameters_are_typed_errors() {
     )
     .is_err());
 }
+
+#[test]
+fn factory_may_return_boxed_explainers() {
+    // A panel described as data builds `Box<dyn Explainer>`s.
+    let m = lin(18, 4, 7);
+    let x = array(&[2, 2, 3, 3], 1.0, 14);
+    let boxed = NoiseGrad::new(
+        m.clone(),
+        |m| -> salience_core::Result<Box<dyn Explainer>> { Ok(Box::new(Saliency::new(m))) },
+    )
+    .unwrap()
+    .with_models(3);
+    let plain = NoiseGrad::new(m, |m| Ok(Saliency::new(m)))
+        .unwrap()
+        .with_models(3);
+    assert_eq!(boxed.name(), "noisegrad(saliency)");
+    assert_eq!(
+        boxed
+            .explain(x.view(), &[0, 1], Seeds::base(0))
+            .unwrap()
+            .view(),
+        plain
+            .explain(x.view(), &[0, 1], Seeds::base(0))
+            .unwrap()
+            .view()
+    );
+}
