@@ -302,3 +302,36 @@ fn factory_may_return_boxed_explainers() {
             .view()
     );
 }
+
+#[test]
+fn nested_chunking_fusiongrad_of_ig() {
+    // FusionGrad of IG with a random baseline: three levels of chunking
+    // (model draws, noisy inputs, IG path points) and three levels of seeds.
+    use salience_explain::{Baseline, IntegratedGradientsConfig};
+    let m = net();
+    let x = array(&[3, 2, 4, 4], 1.0, 15);
+    let t = [1, 0, 3];
+    let run = |ig_bs: usize, bs: usize| {
+        FusionGrad::new(m.clone(), move |m| {
+            Ok(IntegratedGradients::with_config(
+                m,
+                IntegratedGradientsConfig {
+                    n_steps: 8,
+                    baseline: Baseline::RandomNormal,
+                    batch_size: ig_bs,
+                    ..Default::default()
+                },
+            ))
+        })
+        .unwrap()
+        .with_models(2)
+        .with_inputs(3)
+        .with_batch_size(bs)
+        .explain(x.view(), &t, Seeds::base(8))
+        .unwrap()
+    };
+    let a = flat(&run(64, 64));
+    let b = flat(&run(3, 2));
+    close(&a, &b, 1e-6);
+    assert!(a.iter().any(|v| *v != 0.0));
+}
