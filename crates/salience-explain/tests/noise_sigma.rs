@@ -193,3 +193,30 @@ fn bad_input_is_a_typed_error() {
     )
     .is_err());
 }
+
+#[test]
+fn batch_size_does_not_change_the_search() {
+    let (d, k) = (10, 3);
+    let m = lin(d, k, 8);
+    let (x, y) = data(&m, 150, d);
+    assert_eq!(
+        accuracy(&m, x.view(), &y, 1).unwrap(),
+        accuracy(&m, x.view(), &y, 64).unwrap()
+    );
+    let cfg = NoiseSigmaConfig {
+        n_draws: 3,
+        ..Default::default()
+    };
+    let a = noisegrad_sigma(&m, x.view(), &y, &cfg).unwrap();
+    let b = noisegrad_sigma(
+        &m,
+        x.view(),
+        &y,
+        &NoiseSigmaConfig {
+            batch_size: 7,
+            ..cfg
+        },
+    )
+    .unwrap();
+    assert_eq!(a, b);
+}
