@@ -17,7 +17,19 @@
 //!   [`InputXGradient`], [`IntegratedGradients`] (Riemann and
 //!   Gauss–Legendre quadratures, five [`Baseline`]s, completeness delta),
 //!   [`NoiseTunnel`] (SmoothGrad, SmoothGrad², VarGrad around any
-//!   explainer), [`ExpectedGradients`] (and GradientSHAP).
+//!   explainer), [`ExpectedGradients`] (and GradientSHAP),
+//!   [`NoiseGrad`] and [`FusionGrad`] (Bykov et al. 2022: the base
+//!   explanation averaged over models with multiplicative weight noise, for
+//!   any base explainer).
+//! * The re-parameterizable model [`WeightMapModel`]: the user's model
+//!   rebuilt from a weight map with perturbed ([`WeightMapModel::perturbed`])
+//!   or randomised ([`WeightMapModel::cascading_randomization`], for the
+//!   Model Parameter Randomisation Test) weights.
+//! * The NoiseGrad noise-level heuristic ([`noise_sigma`]: σ_NG for a 5%
+//!   relative accuracy drop, and the FusionGrad rules).
+//! * Global explanation: activation maximization of a class logit
+//!   ([`maximize_class`]) or a neuron ([`maximize_neuron`]), optionally
+//!   averaged over NoiseGrad model draws.
 //!
 //! Everything runs on the device of the classifier ([`Classifier::device`]);
 //! the crate feature `cuda` enables candle's CUDA backend. Randomness
@@ -44,6 +56,7 @@
 
 #![deny(missing_docs)]
 
+pub mod activation_max;
 pub mod adapter;
 pub mod baseline;
 pub mod classifier;
@@ -52,11 +65,17 @@ pub mod expected_gradients;
 pub mod gradient;
 pub mod input_x_gradient;
 pub mod integrated_gradients;
+pub mod noise_grad;
+pub mod noise_sigma;
 pub mod noise_tunnel;
 pub mod quadrature;
 pub mod saliency;
 pub mod split;
+pub mod weight_map;
 
+pub use activation_max::{
+    maximize_class, maximize_neuron, ActivationMaxConfig, ActivationMaxResult,
+};
 pub use adapter::CandleModel;
 pub use baseline::Baseline;
 pub use classifier::{Classifier, ModuleClassifier};
@@ -65,7 +84,15 @@ pub use input_x_gradient::InputXGradient;
 pub use integrated_gradients::{
     AttributionsWithDelta, IntegratedGradients, IntegratedGradientsConfig,
 };
+pub use noise_grad::{FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig};
+pub use noise_sigma::{
+    fusiongrad_sigmas, noisegrad_sigma, FusionRule, FusionSigmas, NoiseSigmaConfig,
+    NoiseSigmaEstimate,
+};
 pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
 pub use quadrature::Quadrature;
 pub use saliency::{Saliency, SaliencyConfig};
 pub use split::{LayerSplit, SequentialClassifier};
+pub use weight_map::{
+    CascadingRandomization, ModelBuilder, ParamFilter, Randomization, WeightMapModel,
+};
