@@ -17,12 +17,16 @@
 //!   proper coalition, weighted by the Shapley kernel
 //!   `w(z) = (M − 1) / (C(M, |z|) |z| (M − |z|))`; the regression then
 //!   returns the exact Shapley values (Lundberg & Lee, Theorem 2);
-//! * **sampling** otherwise: `n_samples` coalitions in complementary pairs
-//!   (z, 1 − z); the size |z| = k is drawn with probability
-//!   ∝ (M − 1)/(k (M − k)) and the coalition uniformly among those of size
-//!   k, so the Shapley kernel is sampled and every sample has weight 1.
-//!   (`shap` additionally enumerates the smallest and largest sizes fully
-//!   when the budget allows; this implementation does not.)
+//! * **`shap`'s hybrid sampling** otherwise (`KernelExplainer`): coalition
+//!   sizes are visited from the outside in (sizes k and M − k together);
+//!   while the remaining budget covers all coalitions of a size pair in
+//!   proportion to its share of the kernel, that pair is enumerated with
+//!   its exact kernel weight; the rest of the budget draws sizes from the
+//!   remaining kernel mass and coalitions uniformly within a size, each
+//!   with its complement; a coalition drawn again is not re-evaluated but
+//!   gains weight; the drawn samples' weights are finally scaled to the
+//!   kernel mass left. Draws stop after 1000 × `n_samples` attempts
+//!   (never reached in practice).
 //!
 //! Model evaluations per input: 2 + min(n_samples, 2^M − 2).
 //!
@@ -173,12 +177,15 @@ struct Coalitions {
 
 fn coalitions(m: usize, n_samples: usize, seed: u64) -> Coalitions {
     let (count, exact) = plan(m, n_samples);
-    let mut z = vec![0u8; count * m];
-    let mut w = vec![1f64; count];
     if count == 0 {
-        return Coalitions { z, w };
+        return Coalitions {
+            z: Vec::new(),
+            w: Vec::new(),
+        };
     }
     if exact {
+        let mut z = vec![0u8; count * m];
+        let mut w = vec![1f64; count];
         for c in 0..count {
             let bits = c + 1;
             let mut size = 0;
@@ -191,33 +198,130 @@ fn coalitions(m: usize, n_samples: usize, seed: u64) -> Coalitions {
         }
         return Coalitions { z, w };
     }
-    // Sizes k = 1 .. m−1 with probability ∝ (m−1)/(k (m−k)).
-    let sw: Vec<f64> = (1..m).map(|k| 1.0 / (k * (m - k)) as f64).collect();
-    let total: f64 = sw.iter().sum();
-    let mut g = rng(derive_seed(seed, STREAM_PERTURB));
-    let mut idx: Vec<usize> = (0..m).collect();
-    let mut c = 0;
-    while c < count {
-        let u: f64 = g.random::<f64>() * total;
-        let mut acc = 0.0;
-        let mut k = m - 1;
-        for (t, v) in sw.iter().enumerate() {
-            acc += v;
-            if u < acc {
-                k = t + 1;
+    shap_hybrid(m, n_samples, seed)
+}
+
+/// `shap`'s `KernelExplainer` coalition scheme (see the module docs).
+fn shap_hybrid(m: usize, n_samples: usize, seed: u64) -> Coalitions {
+    let n_sizes = (m - 1).div_ceil(2);
+    let n_paired = (m - 1) / 2;
+    let mut wv: Vec<f64> = (1..=n_sizes)
+        .map(|k| (m - 1) as f64 / (k * (m - k)) as f64)
+        .collect();
+    for v in wv.iter_mut().take(n_paired) {
+        *v *= 2.0;
+    }
+    let total: f64 = wv.iter().sum();
+    wv.iter_mut().for_each(|v| *v /= total);
+    let mut z: Vec<u8> = Vec::new();
+    let mut w: Vec<f64> = Vec::new();
+    let mut left = n_samples;
+    let mut remaining = wv.clone();
+    let mut n_full = 0;
+    for k in 1..=n_sizes {
+        let paired = k <= n_paired;
+        let n_sub = binom(m, k) * if paired { 2.0 } else { 1.0 };
+        if left as f64 * remaining[k - 1] / n_sub < 1.0 - 1e-8 {
+            break;
+        }
+        n_full += 1;
+        left -= n_sub.round() as usize;
+        let r = remaining[k - 1];
+        if r < 1.0 {
+            remaining.iter_mut().for_each(|v| *v /= 1.0 - r);
+        }
+        let wt = wv[k - 1] / binom(m, k) / if paired { 2.0 } else { 1.0 };
+        let mut idx: Vec<usize> = (0..k).collect();
+        loop {
+            let mut row = vec![0u8; m];
+            for &j in &idx {
+                row[j] = 1;
+            }
+            if paired {
+                let comp: Vec<u8> = row.iter().map(|v| 1 - v).collect();
+                z.extend_from_slice(&row);
+                z.extend_from_slice(&comp);
+                w.extend_from_slice(&[wt, wt]);
+            } else {
+                z.extend_from_slice(&row);
+                w.push(wt);
+            }
+            // Next k-combination of 0..m in lexicographic order.
+            let mut t = k;
+            while t > 0 && idx[t - 1] == m - k + t - 1 {
+                t -= 1;
+            }
+            if t == 0 {
                 break;
             }
-        }
-        idx.shuffle(&mut g);
-        for &j in &idx[..k] {
-            z[c * m + j] = 1;
-        }
-        c += 1;
-        if c < count {
-            for j in 0..m {
-                z[c * m + j] = 1 - z[(c - 1) * m + j];
+            idx[t - 1] += 1;
+            for u in t..k {
+                idx[u] = idx[u - 1] + 1;
             }
-            c += 1;
+        }
+    }
+    let n_fixed = w.len();
+    if n_full < n_sizes && left > 0 {
+        let mut rw: Vec<f64> = wv.clone();
+        for v in rw.iter_mut().take(n_paired) {
+            *v /= 2.0;
+        }
+        let rw = &rw[n_full..];
+        let rtot: f64 = rw.iter().sum();
+        let mut g = rng(derive_seed(seed, STREAM_PERTURB));
+        let mut used: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
+        let mut perm: Vec<usize> = (0..m).collect();
+        let max_draws = n_samples.saturating_mul(1000);
+        let mut draws = 0usize;
+        while left > 0 && draws < max_draws {
+            draws += 1;
+            let u: f64 = g.random::<f64>() * rtot;
+            let mut acc = 0.0;
+            let mut ind = rw.len() - 1;
+            for (t, v) in rw.iter().enumerate() {
+                acc += v;
+                if u < acc {
+                    ind = t;
+                    break;
+                }
+            }
+            let k = ind + n_full + 1;
+            perm.shuffle(&mut g);
+            let mut row = vec![0u8; m];
+            for &j in &perm[..k] {
+                row[j] = 1;
+            }
+            let pos = used.get(&row).copied();
+            match pos {
+                None => {
+                    used.insert(row.clone(), w.len());
+                    z.extend_from_slice(&row);
+                    w.push(1.0);
+                    left -= 1;
+                }
+                Some(p) => w[p] += 1.0,
+            }
+            if left > 0 && k <= n_paired {
+                match pos {
+                    None => {
+                        z.extend(row.iter().map(|v| 1 - v));
+                        w.push(1.0);
+                        left -= 1;
+                    }
+                    Some(p) => {
+                        if let Some(v) = w.get_mut(p + 1) {
+                            *v += 1.0;
+                        }
+                    }
+                }
+            }
+        }
+        let weight_left: f64 = wv[n_full..].iter().sum();
+        let drawn: f64 = w[n_fixed..].iter().sum();
+        if drawn > 0.0 {
+            w[n_fixed..]
+                .iter_mut()
+                .for_each(|v| *v *= weight_left / drawn);
         }
     }
     Coalitions { z, w }
@@ -372,15 +476,27 @@ mod tests {
     }
 
     #[test]
-    fn sampled_coalitions_come_in_complementary_pairs() {
-        let c = coalitions(10, 8, 3);
-        assert_eq!(c.w.len(), 8);
-        for p in 0..4 {
-            for j in 0..10 {
-                assert_eq!(c.z[2 * p * 10 + j] + c.z[(2 * p + 1) * 10 + j], 1);
-            }
-            let size: u8 = c.z[2 * p * 10..2 * p * 10 + 10].iter().sum();
-            assert!((1..10).contains(&size));
-        }
+    fn hybrid_enumerates_outer_sizes_then_samples_in_pairs() {
+        // M = 10, 100 samples: sizes 1 and 9 (20 coalitions) fit in their
+        // kernel share, size 2 and 8 (90) do not.
+        let m = 10;
+        let c = coalitions(m, 100, 3);
+        assert_eq!(c.w.len(), 100);
+        let sizes: Vec<u8> = c.z.chunks_exact(m).map(|r| r.iter().sum()).collect();
+        assert!(sizes[..20].iter().all(|&s| s == 1 || s == 9));
+        assert!(sizes[..20].windows(2).step_by(2).all(|p| p[0] + p[1] == 10));
+        assert!(sizes[20..].iter().all(|&s| (2..=8).contains(&s)));
+        // Enumerated weights: kernel share of sizes {1, 9} split over 20.
+        let hm: f64 = (1..=4)
+            .map(|k| 2.0 * 9.0 / (k * (10 - k)) as f64)
+            .sum::<f64>()
+            + 9.0 / 25.0;
+        let share = 2.0 * 9.0 / 9.0 / hm;
+        assert!((c.w[0] - share / 20.0).abs() < 1e-12);
+        // All weights sum to the whole kernel mass (normalized to 1).
+        assert!((c.w.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        // Distinct coalitions.
+        let set: std::collections::HashSet<&[u8]> = c.z.chunks_exact(m).collect();
+        assert_eq!(set.len(), 100);
     }
 }
