@@ -40,8 +40,8 @@ use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
 use crate::linear_fit::{fit_weighted, Surrogate, MAX_SURROGATE_FEATURES};
 use crate::perturb::{
-    check_positive, prepare, run_perturbations, to_batch, PerturbationSource, AUTO_BATCH,
-    STREAM_PERTURB,
+    check_design_size, check_positive, prepare, run_perturbations, to_batch, PerturbationSource,
+    AUTO_BATCH, STREAM_PERTURB,
 };
 use ndarray::ArrayViewD;
 use rand::seq::SliceRandom;
@@ -427,6 +427,9 @@ impl<M: Model> Explainer for KernelShap<M> {
                 g.count(),
                 &format!("KernelSHAP supports at most {MAX_SURROGATE_FEATURES} groups; use patches or superpixels"),
             ));
+        }
+        for g in &groups {
+            check_design_size(plan(g.count(), self.config.n_samples).0, g.count())?;
         }
         let coal: Vec<Coalitions> = groups
             .iter()

@@ -37,8 +37,8 @@ use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
 use crate::linear_fit::{fit_weighted, Surrogate, MAX_SURROGATE_FEATURES};
 use crate::perturb::{
-    check_positive, prepare, run_perturbations, to_batch, PerturbationSource, AUTO_BATCH,
-    STREAM_PERTURB,
+    check_design_size, check_positive, prepare, run_perturbations, to_batch, PerturbationSource,
+    AUTO_BATCH, STREAM_PERTURB,
 };
 use crate::slic::SlicConfig;
 use ndarray::ArrayViewD;
@@ -372,6 +372,9 @@ impl<M: Model> Explainer for Lime<M> {
             ));
         }
         let n = cfg.n_samples;
+        for g in &groups {
+            check_design_size(n, g.count())?;
+        }
         let z: Vec<Vec<u8>> = groups
             .iter()
             .enumerate()

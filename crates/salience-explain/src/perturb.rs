@@ -185,3 +185,19 @@ pub(crate) fn check_positive(name: &str, v: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Largest design matrix (samples × interpretable features) LIME and
+/// KernelSHAP build per input.
+pub(crate) const MAX_DESIGN_CELLS: usize = 1 << 28;
+
+/// Checks that `n_samples × m` stays below [`MAX_DESIGN_CELLS`].
+pub(crate) fn check_design_size(n_samples: usize, m: usize) -> Result<()> {
+    match n_samples.checked_mul(m) {
+        Some(c) if c <= MAX_DESIGN_CELLS => Ok(()),
+        _ => Err(SalienceError::invalid(
+            "n_samples",
+            n_samples,
+            &format!("n_samples × {m} features exceeds {MAX_DESIGN_CELLS} design cells"),
+        )),
+    }
+}

@@ -26,7 +26,7 @@ use crate::perturb::{
 use ndarray::ArrayViewD;
 use rand::seq::SliceRandom;
 use salience_core::seed::{derive_seed, rng};
-use salience_core::{AttributionBatch, Explainer, Model, Result, Seeds};
+use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
 
 /// Configuration of [`ShapleyValueSampling`]. The default is Captum's
 /// (25 permutations, every element its own feature, zero baseline).
@@ -248,7 +248,16 @@ impl<M: Model> Explainer for ShapleyValueSampling<M> {
             .feature_mask
             .resolve(&p.x, p.n, &p.sample_shape)?;
         let np = self.config.n_permutations;
-        let counts: Vec<usize> = groups.iter().map(|g| 2 + np * (g.count() - 1)).collect();
+        let counts: Vec<usize> = groups
+            .iter()
+            .map(|g| {
+                np.checked_mul(g.count() - 1)
+                    .and_then(|c| c.checked_add(2))
+                    .ok_or_else(|| {
+                        SalienceError::invalid("n_permutations", np, "too many model evaluations")
+                    })
+            })
+            .collect::<Result<_>>()?;
         let empty = || PermCache {
             key: None,
             perm: Vec::new(),

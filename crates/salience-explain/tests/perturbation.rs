@@ -841,6 +841,30 @@ fn bad_input_gives_typed_errors() {
             ..Default::default()
         }
     ))));
+    // Budgets too large to hold (design matrix, evaluation count).
+    let patches3 = FeatureMask::Patches { size: 3 };
+    assert!(invalid(ok(&Lime::with_config(
+        &m,
+        LimeConfig {
+            n_samples: usize::MAX,
+            feature_mask: patches3.clone(),
+            ..Default::default()
+        }
+    ))));
+    assert!(invalid(ok(&KernelShap::with_config(
+        &m,
+        KernelShapConfig {
+            n_samples: usize::MAX,
+            ..Default::default()
+        }
+    ))));
+    assert!(invalid(ok(&ShapleyValueSampling::with_config(
+        &m,
+        ShapleySamplingConfig {
+            n_permutations: usize::MAX,
+            ..Default::default()
+        }
+    ))));
     // p outside (0, 1), grid finer than the image, bad λ, bad kernel width.
     for p in [0.0, 1.0, -0.1, 1.5, f64::NAN] {
         assert!(
