@@ -160,6 +160,45 @@ pub(crate) fn fit_weighted(
             }
         }
     }
+    // Fewer samples than features (LIME's usual regime): OLS and ridge
+    // through the n × n dual, β = Aᵀ (A Aᵀ + λI)⁺ b with A = W^½ Xc and
+    // b = W^½ yc, which is the same minimum-norm (or ridge) solution.
+    let lambda = match surrogate {
+        Surrogate::LinearRegression => Some(0.0),
+        Surrogate::Ridge { lambda } => Some(lambda),
+        Surrogate::Lasso { .. } => None,
+    };
+    if let (Some(lambda), true) = (lambda, n < m) {
+        let mut a = vec![0f64; n * m];
+        let mut bd = vec![0f64; n];
+        for k in 0..n {
+            let sq = w[k].sqrt();
+            for j in 0..m {
+                a[k * m + j] = sq * (x[k * m + j] - xm[j]);
+            }
+            bd[k] = sq * (y[k] - ym);
+        }
+        let mut kern = vec![0f64; n * n];
+        for p in 0..n {
+            for q in p..n {
+                let v: f64 = a[p * m..(p + 1) * m]
+                    .iter()
+                    .zip(&a[q * m..(q + 1) * m])
+                    .map(|(u, v)| u * v)
+                    .sum();
+                kern[p * n + q] = v;
+                kern[q * n + p] = v;
+            }
+        }
+        let alpha = solve_spd_or_pinv(&kern, &bd, n, lambda);
+        let mut beta = vec![0f64; m];
+        for k in 0..n {
+            for j in 0..m {
+                beta[j] += a[k * m + j] * alpha[k];
+            }
+        }
+        return finish(beta, &xm, ym, fit_intercept);
+    }
     // Gram G = Xcᵀ W Xc and b = Xcᵀ W yc.
     let mut g = vec![0f64; m * m];
     let mut b = vec![0f64; m];
@@ -194,6 +233,11 @@ pub(crate) fn fit_weighted(
         Surrogate::Ridge { lambda } => solve_spd_or_pinv(&g, &b, m, lambda),
         Surrogate::Lasso { lambda } => lasso_cd(&g, &b, m, sw, lambda),
     };
+    finish(beta, &xm, ym, fit_intercept)
+}
+
+/// Checks the coefficients and adds the intercept ȳ − x̄ᵀβ.
+fn finish(beta: Vec<f64>, xm: &[f64], ym: f64, fit_intercept: bool) -> Result<LinearFit> {
     if beta.iter().any(|v| !v.is_finite()) {
         return Err(SalienceError::Solver(
             "surrogate regression produced non-finite coefficients".into(),
@@ -440,6 +484,32 @@ mod tests {
         assert!((f.coefficients[1] - 0.5).abs() < 1e-9);
         let f = fit_weighted(&x, 4, 2, &y, &w, Surrogate::Lasso { lambda: 1.5 }, true).unwrap();
         assert!((f.coefficients[0] - 0.5).abs() < 1e-9 && f.coefficients[1] == 0.0);
+    }
+
+    #[test]
+    fn dual_path_gives_the_minimum_norm_and_ridge_solutions() {
+        // 3 samples, 5 features (n < m): compare with the primal solvers.
+        let x = vec![1., 0., 1., 0., 1., 0., 1., 1., 0., 0., 1., 1., 0., 1., 0.];
+        let y = vec![1.0, -2.0, 0.5];
+        let w = vec![1.0, 2.0, 0.5];
+        for s in [
+            Surrogate::LinearRegression,
+            Surrogate::Ridge { lambda: 0.3 },
+        ] {
+            let dual = fit_weighted(&x, 3, 5, &y, &w, s, true).unwrap();
+            // Primal on the same data: pad to n ≥ m with zero-weight rows.
+            let mut xp = x.clone();
+            xp.extend(std::iter::repeat_n(0.0, 15));
+            let mut yp = y.clone();
+            yp.extend([0.0; 3]);
+            let mut wp = w.clone();
+            wp.extend([0.0; 3]);
+            let primal = fit_weighted(&xp, 6, 5, &yp, &wp, s, true).unwrap();
+            for (a, b) in dual.coefficients.iter().zip(&primal.coefficients) {
+                assert!((a - b).abs() < 1e-9, "{s:?}: {a} vs {b}");
+            }
+            assert!((dual.intercept - primal.intercept).abs() < 1e-9);
+        }
     }
 
     #[test]
