@@ -15,8 +15,12 @@
 //!   may stop earlier; this solver converges further), at most 10 000
 //!   sweeps.
 //!
-//! Everything is computed in f64 from the weighted Gram matrix (m × m), so
-//! the cost is O(n m² + m³) for n samples and m features.
+//! Everything is computed in f64: OLS and ridge from the weighted Gram
+//! matrix (m × m; Cholesky, or a Jacobi eigendecomposition pseudo-inverse
+//! when singular), or, with fewer samples n than features m, from the
+//! n × n dual `β = Aᵀ (A Aᵀ + λI)⁺ b` (A = W^½ Xc), which gives the same
+//! solution; lasso from the Gram matrix. Cost O(min(n, m)² max(n, m) +
+//! min(n, m)³) for OLS and ridge.
 
 use ndarray::{ArrayView1, ArrayView2};
 use salience_core::{Result, SalienceError};
