@@ -75,6 +75,13 @@ pub struct FeatureAblation<M> {
 
 impl<M: Model> FeatureAblation<M> {
     /// Feature Ablation with the default (Captum) configuration.
+    ///
+    /// ```
+    /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
+    /// let e = salience_explain::FeatureAblation::new(m);
+    /// assert_eq!(e.config().feature_mask, salience_explain::FeatureMask::PerElement);
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
     pub fn new(model: M) -> Self {
         Self::with_config(model, FeatureAblationConfig::default())
     }

@@ -119,6 +119,13 @@ pub struct KernelShap<M> {
 
 impl<M: Model> KernelShap<M> {
     /// KernelSHAP with the default configuration.
+    ///
+    /// ```
+    /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
+    /// let e = salience_explain::KernelShap::new(m);
+    /// assert_eq!(e.config().n_samples, 25);
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
     pub fn new(model: M) -> Self {
         Self::with_config(model, KernelShapConfig::default())
     }

@@ -237,6 +237,13 @@ pub struct Lime<M> {
 
 impl<M: Model> Lime<M> {
     /// LIME with the default (Captum) configuration.
+    ///
+    /// ```
+    /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
+    /// let e = salience_explain::Lime::new(m);
+    /// assert_eq!(e.config().surrogate, salience_explain::Surrogate::Lasso { lambda: 0.01 });
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
     pub fn new(model: M) -> Self {
         Self::with_config(model, LimeConfig::default())
     }

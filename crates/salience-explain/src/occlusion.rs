@@ -97,6 +97,13 @@ pub struct Occlusion<M> {
 
 impl<M: Model> Occlusion<M> {
     /// Occlusion with the default configuration.
+    ///
+    /// ```
+    /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
+    /// let e = salience_explain::Occlusion::new(m);
+    /// assert_eq!(e.config().window, vec![4, 4]);
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
     pub fn new(model: M) -> Self {
         Self::with_config(model, OcclusionConfig::default())
     }

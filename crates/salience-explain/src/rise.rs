@@ -125,6 +125,13 @@ pub struct Rise<M> {
 
 impl<M: Model> Rise<M> {
     /// RISE with the default configuration.
+    ///
+    /// ```
+    /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
+    /// let e = salience_explain::Rise::new(m);
+    /// assert_eq!((e.config().n_masks, e.config().grid), (4000, 7));
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
     pub fn new(model: M) -> Self {
         Self::with_config(model, RiseConfig::default())
     }

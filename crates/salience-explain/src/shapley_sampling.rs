@@ -102,6 +102,13 @@ pub struct ShapleyValueSampling<M> {
 
 impl<M: Model> ShapleyValueSampling<M> {
     /// Shapley Value Sampling with the default (Captum) configuration.
+    ///
+    /// ```
+    /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
+    /// let e = salience_explain::ShapleyValueSampling::new(m);
+    /// assert_eq!(e.config().n_permutations, 25);
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
     pub fn new(model: M) -> Self {
         Self::with_config(model, ShapleySamplingConfig::default())
     }
