@@ -38,6 +38,7 @@
 
 use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
+use crate::integrated_gradients::AttributionsWithDelta;
 use crate::linear_fit::{fit_weighted, Surrogate, MAX_SURROGATE_FEATURES};
 use crate::perturb::{
     check_design_size, check_positive, prepare, run_perturbations, to_batch, PerturbationSource,
@@ -416,6 +417,36 @@ impl<M: Model> Explainer for KernelShap<M> {
         targets: &[usize],
         seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
+        Ok(self
+            .explain_with_delta(inputs, targets, seeds)?
+            .attributions)
+    }
+}
+
+impl<M: Model> KernelShap<M> {
+    /// Attributions with the efficiency check of every input:
+    /// `delta[i] = Σ_g φ_g − (f_t(x) − f_t(x′))` summed over the M groups
+    /// (each group's value is written to all its elements, so sum the
+    /// groups, not the elements), 0 up to rounding; `output_difference[i]`
+    /// is `f_t(x) − f_t(x′)`.
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use salience_core::{LinearModel, Seeds};
+    /// use salience_explain::{KernelShap, KernelShapConfig};
+    /// let m = LinearModel::new(array![[1.0f32, -2.0, 0.5, 3.0, 1.0, 1.0, -1.0, 2.0, 0.0, 1.0]], array![0.1f32])?;
+    /// let x = array![[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]].into_dyn();
+    /// let ks = KernelShap::with_config(m, KernelShapConfig { n_samples: 50, ..Default::default() });
+    /// let out = ks.explain_with_delta(x.view(), &[0], Seeds::base(0))?; // sampled: 2^10 − 2 > 50
+    /// assert!(out.delta[0].abs() < 1e-4);
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn explain_with_delta(
+        &self,
+        inputs: ArrayViewD<'_, f32>,
+        targets: &[usize],
+        seeds: Seeds<'_>,
+    ) -> Result<AttributionsWithDelta> {
         check_positive("n_samples", self.config.n_samples)?;
         let p = prepare(
             &inputs,
@@ -464,11 +495,20 @@ impl<M: Model> Explainer for KernelShap<M> {
         )?;
         let f = p.features;
         let mut out = vec![0f32; p.n * f];
+        let mut delta = Vec::with_capacity(p.n);
+        let mut output_difference = Vec::with_capacity(p.n);
         for (i, g) in groups.iter().enumerate() {
             let phi = solve(&coal[i], g.count(), &src.y[i], src.fb[i], src.fx[i])?;
+            let diff = src.fx[i] - src.fb[i];
+            delta.push((phi.iter().sum::<f64>() - diff) as f32);
+            output_difference.push(diff as f32);
             g.spread(&phi, &mut out[i * f..(i + 1) * f]);
         }
-        to_batch(out, p.n, &p.sample_shape)
+        Ok(AttributionsWithDelta {
+            attributions: to_batch(out, p.n, &p.sample_shape)?,
+            delta,
+            output_difference,
+        })
     }
 }
 

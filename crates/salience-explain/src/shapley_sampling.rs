@@ -19,6 +19,7 @@
 
 use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
+use crate::integrated_gradients::AttributionsWithDelta;
 use crate::perturb::{
     check_positive, prepare, run_perturbations, to_batch, PerturbationSource, AUTO_BATCH,
     STREAM_PERTURB,
@@ -242,6 +243,37 @@ impl<M: Model> Explainer for ShapleyValueSampling<M> {
         targets: &[usize],
         seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
+        Ok(self
+            .explain_with_delta(inputs, targets, seeds)?
+            .attributions)
+    }
+}
+
+impl<M: Model> ShapleyValueSampling<M> {
+    /// Attributions with the efficiency check of every input:
+    /// `delta[i] = Σ_g φ_g − (f_t(x) − f_t(x′))` summed over the M groups
+    /// (each group's value is written to all its elements, so sum the
+    /// groups, not the elements), 0 up to rounding; `output_difference[i]`
+    /// is `f_t(x) − f_t(x′)`.
+    ///
+    /// ```
+    /// use ndarray::{Array2, ArrayViewD};
+    /// use salience_core::{FnModel, Seeds};
+    /// use salience_explain::ShapleyValueSampling;
+    /// let m = FnModel::new(1, |x: ArrayViewD<'_, f32>| {
+    ///     Ok(Array2::from_shape_fn((x.shape()[0], 1), |(i, _)| x[[i, 0]] * x[[i, 1]] * x[[i, 2]]))
+    /// });
+    /// let x = ndarray::array![[1.0f32, 2.0, 3.0]].into_dyn();
+    /// let out = ShapleyValueSampling::new(m).explain_with_delta(x.view(), &[0], Seeds::base(0))?;
+    /// assert!(out.delta[0].abs() < 1e-5 && (out.output_difference[0] - 6.0).abs() < 1e-6);
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn explain_with_delta(
+        &self,
+        inputs: ArrayViewD<'_, f32>,
+        targets: &[usize],
+        seeds: Seeds<'_>,
+    ) -> Result<AttributionsWithDelta> {
         check_positive("n_permutations", self.config.n_permutations)?;
         let p = prepare(
             &inputs,
@@ -293,12 +325,21 @@ impl<M: Model> Explainer for ShapleyValueSampling<M> {
         )?;
         let f = p.features;
         let mut out = vec![0f32; p.n * f];
+        let mut delta = Vec::with_capacity(p.n);
+        let mut output_difference = Vec::with_capacity(p.n);
         for (i, g) in groups.iter().enumerate() {
             let m = g.count();
             let scale = if m == 1 { 1.0 } else { 1.0 / np as f64 };
             let phi: Vec<f64> = src.phi[i].iter().map(|v| v * scale).collect();
+            let diff = src.fx[i] - src.fb[i];
+            delta.push((phi.iter().sum::<f64>() - diff) as f32);
+            output_difference.push(diff as f32);
             g.spread(&phi, &mut out[i * f..(i + 1) * f]);
         }
-        to_batch(out, p.n, &p.sample_shape)
+        Ok(AttributionsWithDelta {
+            attributions: to_batch(out, p.n, &p.sample_shape)?,
+            delta,
+            output_difference,
+        })
     }
 }

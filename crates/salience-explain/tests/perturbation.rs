@@ -966,3 +966,47 @@ fn bad_input_gives_typed_errors() {
     .is_err());
     assert!(slic(array(&[6], 1.0, 37).view(), &SlicConfig::default()).is_err());
 }
+
+#[test]
+fn efficiency_deltas_are_reported_per_group() {
+    // A non-additive model over 1 × 6 × 6 images, 4 patches of 3 × 3.
+    let model =
+        scalar_model(|x| x[0] * x[20] + (x[7] + x[35]).tanh() * x[14] + x.iter().sum::<f32>());
+    let x = array(&[2, 1, 6, 6], 1.0, 41);
+    let patches = FeatureMask::Patches { size: 3 };
+    let ks = KernelShap::with_config(
+        &model,
+        KernelShapConfig {
+            feature_mask: patches.clone(),
+            baseline: Baseline::Constant(0.2),
+            ..Default::default()
+        },
+    );
+    let sv = ShapleyValueSampling::with_config(
+        &model,
+        ShapleySamplingConfig {
+            n_permutations: 2,
+            feature_mask: patches,
+            baseline: Baseline::Constant(0.2),
+            batch_size: 3,
+        },
+    );
+    let xs = x.as_slice().unwrap();
+    let f = |v: &[f32]| v[0] * v[20] + (v[7] + v[35]).tanh() * v[14] + v.iter().sum::<f32>();
+    for out in [
+        ks.explain_with_delta(x.view(), &[0, 1], Seeds::base(1))
+            .unwrap(),
+        sv.explain_with_delta(x.view(), &[0, 1], Seeds::base(1))
+            .unwrap(),
+    ] {
+        for i in 0..2 {
+            let sign = if i == 0 { 1.0 } else { -1.0 };
+            let diff = sign * (f(&xs[i * 36..(i + 1) * 36]) - f(&[0.2; 36]));
+            assert!((out.output_difference[i] - diff).abs() < 1e-4);
+            assert!(out.delta[i].abs() < 1e-4, "delta {}", out.delta[i]);
+            // The elements carry their group's value 9 times over.
+            let elem_sum: f32 = out.attributions.view().index_axis(Axis(0), i).sum();
+            assert!((elem_sum - 9.0 * diff).abs() < 1e-3);
+        }
+    }
+}
