@@ -233,7 +233,7 @@ fn shap_hybrid(m: usize, n_samples: usize, seed: u64) -> Coalitions {
             break;
         }
         n_full += 1;
-        left -= n_sub.round() as usize;
+        left = left.saturating_sub(n_sub.round() as usize);
         let r = remaining[k - 1];
         if r < 1.0 {
             remaining.iter_mut().for_each(|v| *v /= 1.0 - r);
