@@ -10,10 +10,10 @@
 //! * ridge (scikit-learn `Ridge(alpha=λ)`): `min Σ w_k r_k² + λ‖β‖²`;
 //! * lasso (scikit-learn `Lasso(alpha=λ)`):
 //!   `min (1 / (2 Σ w)) Σ w_k r_k² + λ‖β‖₁`, by cyclic coordinate descent
-//!   until the largest coefficient update is below 1e-10 × the largest
-//!   coefficient (scikit-learn stops at `tol=1e-4` on a duality gap, so it
-//!   may stop earlier; this solver converges further), at most 10 000
-//!   sweeps.
+//!   until the largest coefficient update of a sweep is below 1e-8 × the
+//!   largest coefficient, at most 1000 sweeps (scikit-learn's `max_iter`;
+//!   scikit-learn stops at a `tol=1e-4` duality gap, so it may stop
+//!   earlier).
 //!
 //! Everything is computed in f64: OLS and ridge from the weighted Gram
 //! matrix (m × m; Cholesky, or a Jacobi eigendecomposition pseudo-inverse
@@ -25,6 +25,11 @@
 
 use ndarray::{ArrayView1, ArrayView2};
 use salience_core::{Result, SalienceError};
+
+/// Coordinate-descent sweeps of the lasso (scikit-learn's `max_iter`).
+const LASSO_MAX_SWEEPS: usize = 1000;
+/// Relative coefficient change at which the lasso stops.
+const LASSO_TOL: f64 = 1e-8;
 
 /// Largest number of interpretable features a dense surrogate accepts.
 pub const MAX_SURROGATE_FEATURES: usize = 4096;
@@ -395,7 +400,7 @@ fn lasso_cd(g: &[f64], b: &[f64], m: usize, sw: f64, lambda: f64) -> Vec<f64> {
     let mut beta = vec![0f64; m];
     // grad_j = b_j − Σ_k G_jk β_k, kept up to date.
     let mut resid = b.to_vec();
-    for _sweep in 0..10_000 {
+    for _sweep in 0..LASSO_MAX_SWEEPS {
         let mut max_delta = 0f64;
         let mut max_beta = 0f64;
         for j in 0..m {
@@ -416,7 +421,7 @@ fn lasso_cd(g: &[f64], b: &[f64], m: usize, sw: f64, lambda: f64) -> Vec<f64> {
             max_delta = max_delta.max(delta.abs());
             max_beta = max_beta.max(new.abs());
         }
-        if max_beta == 0.0 || max_delta <= 1e-10 * max_beta {
+        if max_beta == 0.0 || max_delta <= LASSO_TOL * max_beta {
             break;
         }
     }
@@ -456,7 +461,7 @@ fn lasso_cd_residual(
         .collect();
     let mut r: Vec<f64> = y.iter().map(|v| v - ym).collect();
     let mut beta = vec![0f64; m];
-    for _sweep in 0..10_000 {
+    for _sweep in 0..LASSO_MAX_SWEEPS {
         let mut max_delta = 0f64;
         let mut max_beta = 0f64;
         for j in 0..m {
@@ -484,7 +489,7 @@ fn lasso_cd_residual(
             max_delta = max_delta.max(delta.abs());
             max_beta = max_beta.max(new.abs());
         }
-        if max_beta == 0.0 || max_delta <= 1e-10 * max_beta {
+        if max_beta == 0.0 || max_delta <= LASSO_TOL * max_beta {
             break;
         }
     }
