@@ -18,6 +18,10 @@ pub enum Baseline {
     Zeros,
     /// x′ = c everywhere.
     Constant(f32),
+    /// x′ = `values[k]` wherever the first per-sample axis has index k: one
+    /// value per channel of `[N, C, H, W]` inputs (e.g. the dataset mean
+    /// colour), one per row of `[N, H, W]`, one per feature of `[N, D]`.
+    PerChannel(Vec<f32>),
     /// x′ = the input blurred by a Gaussian of standard deviation `sigma`
     /// (pixels) truncated to `kernel_size × kernel_size` (odd), per channel,
     /// with reflect padding (as torchvision's `gaussian_blur`). Needs image
@@ -63,6 +67,7 @@ impl Baseline {
         match self {
             Baseline::Zeros => "zeros",
             Baseline::Constant(_) => "constant",
+            Baseline::PerChannel(_) => "per_channel",
             Baseline::Blur { .. } => "blur",
             Baseline::RandomNormal => "normal",
             Baseline::Given(_) => "given",
@@ -91,6 +96,24 @@ impl Baseline {
                         "must be finite",
                     ))
                 }
+            }
+            Baseline::PerChannel(v) => {
+                let c = sample_shape.first().copied().unwrap_or(0);
+                if v.len() != c {
+                    return Err(SalienceError::shape(
+                        "per-channel baseline",
+                        format!("[{c}] (one value per index of the first per-sample axis)"),
+                        &[v.len()],
+                    ));
+                }
+                if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+                    return Err(SalienceError::invalid(
+                        "per-channel baseline value",
+                        bad,
+                        "must be finite",
+                    ));
+                }
+                Ok(())
             }
             Baseline::Blur { sigma, kernel_size } => {
                 if !(sigma.is_finite() && *sigma > 0.0) {
@@ -193,6 +216,12 @@ impl Baseline {
         match self {
             Baseline::Zeros => out.fill(0.0),
             Baseline::Constant(c) => out.fill(*c),
+            Baseline::PerChannel(v) => {
+                let per = out.len() / v.len().max(1);
+                for (chunk, val) in out.chunks_mut(per.max(1)).zip(v) {
+                    chunk.fill(*val);
+                }
+            }
             Baseline::Blur { sigma, kernel_size } => {
                 let (planes, h, w) = match *sample_shape {
                     [c, h, w] => (c, h, w),

@@ -30,6 +30,12 @@
 //! * Global explanation: activation maximization of a class logit
 //!   ([`maximize_class`]) or a neuron ([`maximize_neuron`]), optionally
 //!   averaged over NoiseGrad model draws.
+//! * Black-box perturbation explainers over any [`salience_core::Model`]
+//!   (candle through [`CandleModel`], or any other backend), batched through
+//!   one chunked perturbation engine: [`Occlusion`], [`FeatureAblation`],
+//!   [`ShapleyValueSampling`], [`KernelShap`] (exact by enumeration for
+//!   few features), [`Lime`] (OLS / ridge / lasso surrogates, [`slic()`]
+//!   superpixels or patches via [`FeatureMask`]) and [`Rise`].
 //!
 //! Everything runs on the device of the classifier ([`Classifier::device`]);
 //! the crate feature `cuda` enables candle's CUDA backend. Randomness
@@ -62,14 +68,24 @@ pub mod baseline;
 pub mod classifier;
 pub mod convert;
 pub mod expected_gradients;
+pub mod feature_ablation;
+pub mod feature_mask;
 pub mod gradient;
 pub mod input_x_gradient;
 pub mod integrated_gradients;
+pub mod kernel_shap;
+pub mod lime;
+pub mod linear_fit;
 pub mod noise_grad;
 pub mod noise_sigma;
 pub mod noise_tunnel;
+pub mod occlusion;
+mod perturb;
 pub mod quadrature;
+pub mod rise;
 pub mod saliency;
+pub mod shapley_sampling;
+pub mod slic;
 pub mod split;
 pub mod weight_map;
 
@@ -80,18 +96,27 @@ pub use adapter::CandleModel;
 pub use baseline::Baseline;
 pub use classifier::{Classifier, ModuleClassifier};
 pub use expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
+pub use feature_ablation::{FeatureAblation, FeatureAblationConfig};
+pub use feature_mask::{FeatureGroups, FeatureMask};
 pub use input_x_gradient::InputXGradient;
 pub use integrated_gradients::{
     AttributionsWithDelta, IntegratedGradients, IntegratedGradientsConfig,
 };
+pub use kernel_shap::{KernelShap, KernelShapConfig};
+pub use lime::{Lime, LimeConfig, LimeDistance, LimeKernel, LimeSpace};
+pub use linear_fit::{LinearFit, Surrogate};
 pub use noise_grad::{FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig};
 pub use noise_sigma::{
     fusiongrad_sigmas, noisegrad_sigma, FusionRule, FusionSigmas, NoiseSigmaConfig,
     NoiseSigmaEstimate,
 };
 pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
+pub use occlusion::{Occlusion, OcclusionConfig};
 pub use quadrature::Quadrature;
+pub use rise::{Rise, RiseConfig};
 pub use saliency::{Saliency, SaliencyConfig};
+pub use shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
+pub use slic::{slic, SlicColor, SlicConfig};
 pub use split::{LayerSplit, SequentialClassifier};
 pub use weight_map::{
     CascadingRandomization, ModelBuilder, ParamFilter, Randomization, WeightMapModel,
