@@ -45,32 +45,47 @@
 pub mod baseline;
 pub mod bbox;
 pub mod box_localization;
+mod common;
 pub mod entropy;
+pub mod faithfulness_correlation;
+pub mod infidelity;
 pub mod insertion_deletion;
 pub mod maps;
 pub mod mask;
 pub mod mass_accuracy;
+pub mod perturbation;
 pub mod pointing_game;
 pub mod rank;
 pub mod rank_accuracy;
 pub mod ranking_auc;
 pub mod scores;
+pub mod sensitivity;
 pub mod sparseness;
+pub mod stability;
 pub mod wilcoxon;
 
 pub use baseline::{make_baseline, Baseline};
 pub use bbox::BoundingBox;
 pub use box_localization::{box_localization, BoxLocalization, BoxLocalizationConfig};
 pub use entropy::{entropy_complexity, entropy_of, ComplexityConfig};
+pub use faithfulness_correlation::{
+    faithfulness_correlation, faithfulness_correlation_with_segments, FaithfulnessCorrelationConfig,
+};
+pub use infidelity::{infidelity, infidelity_with_segments, InfidelityConfig};
 pub use insertion_deletion::{deletion, insertion, CurveConfig, PerturbationCurves, ScoreKind};
 pub use maps::{pixel_maps, MapSign, PixelMapConfig};
 pub use mask::MaskBatch;
 pub use mass_accuracy::relevance_mass_accuracy;
+pub use perturbation::{Perturbation, Projection};
 pub use pointing_game::{pointing_game, PointingGameConfig};
 pub use rank_accuracy::relevance_rank_accuracy;
 pub use ranking_auc::ranking_auc;
 pub use scores::{Scores, Summary};
+pub use sensitivity::{sensitivity, SensitivityConfig, SensitivityScores};
 pub use sparseness::{gini_index, gini_sparseness, SparsenessConfig};
+pub use stability::{
+    relative_stability, Representation, StabilityConfig, StabilityNoise, StabilityScores,
+};
 pub use wilcoxon::{
     wilcoxon_differences, wilcoxon_signed_rank, WilcoxonConfig, WilcoxonMethod, WilcoxonResult,
 };
