@@ -48,7 +48,7 @@ use salience_core::{Explainer, Model, Result, SalienceError, Seeds};
 /// use ndarray::{Array2, ArrayViewD, Axis};
 /// use salience_metrics::Representation;
 /// let sum = |x: ArrayViewD<'_, f32>| -> salience_core::Result<Array2<f32>> {
-///     Ok(x.sum_axis(Axis(1)).into_dimensionality().unwrap().insert_axis(Axis(1)))
+///     Ok(x.sum_axis(Axis(1)).into_dimensionality::<ndarray::Ix1>().unwrap().insert_axis(Axis(1)))
 /// };
 /// let r = sum.represent(ndarray::array![[1.0f32, 2.0]].into_dyn().view())?;
 /// assert_eq!(r, ndarray::array![[3.0]]);
@@ -455,9 +455,9 @@ mod tests {
             ..Default::default()
         };
         let rep = |x: ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
-            Ok(x.mapv(|v| 3.0 * v)
+            x.mapv(|v| 3.0 * v)
                 .into_dimensionality()
-                .map_err(|e| SalienceError::Backend(e.to_string()))?)
+                .map_err(|e| SalienceError::Backend(e.to_string()))
         };
         let s = relative_stability(
             &model,
