@@ -17,8 +17,7 @@ use salience::explain::{CandleModel, LayerSplit, Saliency, SequentialClassifier}
 use salience::metrics::{
     deletion, faithfulness_correlation, infidelity, insertion, mprt, noisy_linear_imputation,
     relative_stability, road, sensitivity, CurveConfig, FaithfulnessCorrelationConfig,
-    ImputationConfig, InfidelityConfig, MprtConfig, RoadConfig, SensitivityConfig,
-    StabilityConfig,
+    ImputationConfig, InfidelityConfig, MprtConfig, RoadConfig, SensitivityConfig, StabilityConfig,
 };
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -197,12 +196,8 @@ fn bench_metrics(c: &mut Criterion) {
     let curve = CurveConfig::default(); // 784 steps (1000 clamped)
     let repr = |x: ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
         let xs = x.as_standard_layout();
-        let t = Tensor::from_slice(
-            xs.as_slice().unwrap_or(&[]),
-            x.shape(),
-            &Device::Cpu,
-        )
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        let t = Tensor::from_slice(xs.as_slice().unwrap_or(&[]), x.shape(), &Device::Cpu)
+            .map_err(|e| SalienceError::Backend(e.to_string()))?;
         let a = clf
             .activations(&t, "flatten")
             .and_then(|a| a.to_dtype(DType::F32))
@@ -221,12 +216,20 @@ fn bench_metrics(c: &mut Criterion) {
     };
 
     println!("reference CNN 1x28x28 -> 10, N = {N} images per call");
-    share("infidelity (paper: m = 200, 20% <- blur)", &model.nanos, || {
-        infidelity(&model, xv.clone(), &a, &targets, &infd, s).expect("infd");
-    });
-    share("faithfulness correlation (Quantus: 224 px, 100 runs)", &model.nanos, || {
-        faithfulness_correlation(&model, xv.clone(), &a, &targets, &fcor, s).expect("fcor");
-    });
+    share(
+        "infidelity (paper: m = 200, 20% <- blur)",
+        &model.nanos,
+        || {
+            infidelity(&model, xv.clone(), &a, &targets, &infd, s).expect("infd");
+        },
+    );
+    share(
+        "faithfulness correlation (Quantus: 224 px, 100 runs)",
+        &model.nanos,
+        || {
+            faithfulness_correlation(&model, xv.clone(), &a, &targets, &fcor, s).expect("fcor");
+        },
+    );
     share("insertion (784 steps)", &model.nanos, || {
         insertion(&model, xv.clone(), &a, &targets, &curve, s).expect("ins");
     });
@@ -251,8 +254,16 @@ fn bench_metrics(c: &mut Criterion) {
         enanos.store(0, Ordering::Relaxed);
         model.nanos.store(0, Ordering::Relaxed);
         let t = Instant::now();
-        relative_stability(&model, &timed_sal, Some(&repr), xv.clone(), &targets, &stab, s)
-            .expect("stab");
+        relative_stability(
+            &model,
+            &timed_sal,
+            Some(&repr),
+            xv.clone(),
+            &targets,
+            &stab,
+            s,
+        )
+        .expect("stab");
         let total = t.elapsed().as_secs_f64();
         sum_both();
         println!(
@@ -293,7 +304,9 @@ fn bench_metrics(c: &mut Criterion) {
     });
     g.bench_function("mprt_saliency_3_stages", |b| {
         b.iter(|| {
-            black_box(mprt(&factory, 3, xv.clone(), &targets, &MprtConfig::default(), s).expect("mprt"))
+            black_box(
+                mprt(&factory, 3, xv.clone(), &targets, &MprtConfig::default(), s).expect("mprt"),
+            )
         })
     });
     g.finish();
@@ -324,8 +337,13 @@ fn bench_imputation(c: &mut Criterion) {
         g.bench_function(format!("morf_{pct}pct"), |b| {
             b.iter(|| {
                 black_box(
-                    noisy_linear_imputation(img.view(), mask.view(), &ImputationConfig::default(), 1)
-                        .expect("impute"),
+                    noisy_linear_imputation(
+                        img.view(),
+                        mask.view(),
+                        &ImputationConfig::default(),
+                        1,
+                    )
+                    .expect("impute"),
                 )
             })
         });
@@ -336,8 +354,13 @@ fn bench_imputation(c: &mut Criterion) {
     g.bench_function("random_50pct", |b| {
         b.iter(|| {
             black_box(
-                noisy_linear_imputation(img.view(), scattered.view(), &ImputationConfig::default(), 1)
-                    .expect("impute"),
+                noisy_linear_imputation(
+                    img.view(),
+                    scattered.view(),
+                    &ImputationConfig::default(),
+                    1,
+                )
+                .expect("impute"),
             )
         })
     });

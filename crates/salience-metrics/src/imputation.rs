@@ -20,9 +20,11 @@
 //! stencils, so every level stays symmetric positive definite), one forward
 //! Gauss–Seidel sweep before and one backward sweep after each coarse
 //! correction (a symmetric preconditioner), and a dense Cholesky solve once
-//! at most 128 unknowns are left. CG starts from a push-pull fill and needs
-//! a handful of iterations whatever the size of the holes (2–8 at
-//! 224×224, from scattered pixels to a 90 % block). The reference implementation uses a direct sparse solver
+//! at most 128 unknowns are left. CG starts from a push-pull fill; at
+//! 224×224 it needs 2–8 iterations for scattered pixels, discs and a 90 %
+//! square block, and 25 for a 90 % most-relevant-first removal of a smooth
+//! map (the kept pixels are then only in the corners), where plain Jacobi
+//! CG needed hundreds. The reference implementation uses a direct sparse solver
 //! (`scipy.sparse.linalg.spsolve`); CG reaches the same solution to the
 //! tolerance [`ImputationConfig::tolerance`] (relative residual), far below
 //! the added noise.
