@@ -6,7 +6,10 @@
 //! [`summary`](Scores::summary) is the mean ± std; bad input is a typed
 //! [`SalienceError`](salience_core::SalienceError), never a panic and never
 //! NaN. Formulas, defaults, directions and the relation to Quantus and
-//! Captum are in `docs/metrics.md`.
+//! Captum are in `docs/metrics.md`. Model-based metrics generate their
+//! perturbed inputs lazily and evaluate them in chunks (never one forward per
+//! perturbation), and draw sample `i`'s randomness from
+//! `seeds.for_sample(i)`, so scores do not depend on the chunk size.
 //!
 //! | Metric | Function | Better |
 //! |---|---|---|
@@ -19,6 +22,12 @@
 //! | Box localisation, IoU ≥ 0.5 (CAM) | [`box_localization()`] | higher |
 //! | Insertion AUC (Petsiuk et al.) | [`insertion`] | higher |
 //! | Deletion AUC (Petsiuk et al.) | [`deletion`] | lower |
+//! | Infidelity (Yeh et al.), with/without β | [`infidelity()`] | lower |
+//! | Faithfulness Correlation (Bhatt et al.) | [`faithfulness_correlation()`] | higher |
+//! | ROAD MoRF / LeRF (Rong et al.) | [`road()`] | MoRF lower, LeRF higher |
+//! | Average / Max Sensitivity (Yeh et al.) | [`sensitivity()`] | lower |
+//! | Relative Input / Output / Representation Stability (Agarwal et al.) | [`relative_stability`] | lower |
+//! | Model Parameter Randomisation Test (Adebayo et al.) | [`mprt()`] | lower similarity |
 //! | Paired comparison | [`wilcoxon_signed_rank`] | p-value |
 //!
 //! ```
@@ -45,32 +54,55 @@
 pub mod baseline;
 pub mod bbox;
 pub mod box_localization;
+mod common;
 pub mod entropy;
+pub mod faithfulness_correlation;
+pub mod imputation;
+pub mod infidelity;
 pub mod insertion_deletion;
 pub mod maps;
 pub mod mask;
 pub mod mass_accuracy;
+pub mod mprt;
+pub mod perturbation;
 pub mod pointing_game;
 pub mod rank;
 pub mod rank_accuracy;
 pub mod ranking_auc;
+pub mod road;
 pub mod scores;
+pub mod sensitivity;
+pub mod similarity;
 pub mod sparseness;
+pub mod stability;
 pub mod wilcoxon;
 
 pub use baseline::{make_baseline, Baseline};
 pub use bbox::BoundingBox;
 pub use box_localization::{box_localization, BoxLocalization, BoxLocalizationConfig};
 pub use entropy::{entropy_complexity, entropy_of, ComplexityConfig};
+pub use faithfulness_correlation::{
+    faithfulness_correlation, faithfulness_correlation_with_segments, FaithfulnessCorrelationConfig,
+};
+pub use imputation::{noisy_linear_imputation, ImputationConfig};
+pub use infidelity::{infidelity, infidelity_with_segments, InfidelityConfig};
 pub use insertion_deletion::{deletion, insertion, CurveConfig, PerturbationCurves, ScoreKind};
 pub use maps::{pixel_maps, MapSign, PixelMapConfig};
 pub use mask::MaskBatch;
 pub use mass_accuracy::relevance_mass_accuracy;
+pub use mprt::{mprt, MprtConfig, MprtResult};
+pub use perturbation::{Perturbation, Projection};
 pub use pointing_game::{pointing_game, PointingGameConfig};
 pub use rank_accuracy::relevance_rank_accuracy;
 pub use ranking_auc::ranking_auc;
+pub use road::{road, RoadConfig, RoadCurves, RoadOrder, RoadScore};
 pub use scores::{Scores, Summary};
+pub use sensitivity::{sensitivity, SensitivityConfig, SensitivityScores};
+pub use similarity::{spearman, ssim, SsimConfig, SsimWindow};
 pub use sparseness::{gini_index, gini_sparseness, SparsenessConfig};
+pub use stability::{
+    relative_stability, Representation, StabilityConfig, StabilityNoise, StabilityScores,
+};
 pub use wilcoxon::{
     wilcoxon_differences, wilcoxon_signed_rank, WilcoxonConfig, WilcoxonMethod, WilcoxonResult,
 };

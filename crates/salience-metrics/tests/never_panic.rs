@@ -183,6 +183,60 @@ proptest! {
     }
 
     #[test]
+    fn model_metrics_never_panic(
+        case in case(),
+        kind in 0usize..5,
+        m in 0usize..6,
+        bs in 1usize..9,
+        normalize in any::<bool>(),
+        pct in -10.0f64..110.0,
+        seed in any::<u64>(),
+        target in 0usize..3,
+    ) {
+        let (images, pixels) = batches(&case);
+        let features = case.c * case.h * case.w;
+        let w = Array2::from_shape_fn((2, features), |(k, j)| ((k * 5 + j * 3) % 7) as f32 - 3.0);
+        let model = LinearModel::new(w, ndarray::array![0.0f32, 1.0]).unwrap();
+        let x = ArrayD::from_shape_vec(IxDyn(&[case.n, case.c, case.h, case.w]), case.vals.iter().map(|v| v.clamp(-1e3, 1e3)).collect()).unwrap();
+        let perturbation = match kind {
+            0 => Perturbation::GaussianNoise { std: 0.1 },
+            1 => Perturbation::SquarePatch { size: 2, baseline: Baseline::Constant(0.0) },
+            2 => Perturbation::RandomPixels { share: 0.3, baseline: Baseline::Blur { sigma: 1.0, kernel_size: 3 } },
+            3 => Perturbation::RandomPixelCount { count: 3, baseline: Baseline::RandomNormal },
+            _ => Perturbation::RandomSegments { share: 0.5, baseline: Baseline::ChannelMean },
+        };
+        let segments = Array3::from_shape_fn((case.n, case.h, case.w), |(_, y, xx)| ((y + xx) % 3) as u32);
+        let targets = vec![target; case.n];
+        for a in [&images, &pixels] {
+            let infd = InfidelityConfig { perturbation, n_perturbations: m, normalize, batch_size: Some(bs), ..Default::default() };
+            finite_scores(infidelity(&model, x.view(), a, &targets, &infd, Seeds::base(seed)));
+            finite_scores(infidelity_with_segments(&model, x.view(), a, segments.view(), &targets, &infd, Seeds::base(seed)));
+            let fc = FaithfulnessCorrelationConfig { perturbation, n_runs: m, batch_size: Some(bs), ..Default::default() };
+            if let Ok(s) = faithfulness_correlation(&model, x.view(), a, &targets, &fc, Seeds::base(seed)) {
+                prop_assert!(s.values().iter().all(|v| (-1.0..=1.0).contains(v)));
+            }
+            let rc = RoadConfig { percentages: vec![pct, 50.0], batch_size: Some(bs), ..Default::default() };
+            if let Ok(r) = road(&model, x.view(), a, &targets, &rc, Seeds::base(seed)) {
+                prop_assert!(r.curves.iter().all(|v| v.is_finite()));
+                finite_scores(Ok(r.mean));
+            }
+        }
+        // Similarities of arbitrary maps.
+        let pm = pixels.view().into_dimensionality::<ndarray::Ix3>().unwrap();
+        let a0 = pm.index_axis(ndarray::Axis(0), 0);
+        let b0 = pm.index_axis(ndarray::Axis(0), case.n - 1);
+        let win = SsimConfig { window: SsimWindow::Uniform { size: 3 }, ..Default::default() };
+        if let Ok(v) = ssim(a0, b0, &win) {
+            prop_assert!(v.is_finite());
+        }
+        let av: Vec<f64> = a0.iter().map(|&v| v as f64).collect();
+        let bv: Vec<f64> = b0.iter().map(|&v| v as f64).collect();
+        if let Some(r) = spearman(&av, &bv) {
+            prop_assert!((-1.0..=1.0).contains(&r));
+        }
+    }
+
+    #[test]
     fn statistics_never_panic(
         x in prop::collection::vec(prop_oneof![-1e6f64..1e6, Just(0.0), Just(f64::MAX), Just(f64::NAN)], 0..40),
         shift in -2.0f64..2.0,

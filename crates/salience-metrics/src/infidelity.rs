@@ -1,0 +1,645 @@
+//! Infidelity (Yeh et al. 2019, "On the (in)fidelity and sensitivity of
+//! explanations"; seed 001 C.1).
+//!
+//! For a sample `x`, its attribution `Φ` and the target score `f`,
+//!
+//! ```text
+//! INFD(Φ, f, x) = E_I[(IᵀΦ − (f(x) − f(x̃)))²]
+//! ```
+//!
+//! estimated with `m` Monte Carlo perturbations `(x̃_j, I_j)` drawn by a
+//! [`Perturbation`] (see [`crate::perturbation`] for `I`). **Lower is
+//! better**; 0 means the attribution predicts every perturbation's effect
+//! exactly (for a linear model `f(x) = wᵀx`, `Φ = w` with
+//! [`Projection::Difference`], or `Φ = (x − x_b) ⊙ w` with
+//! [`Projection::Indicator`] and a fixed baseline `x_b`).
+//!
+//! With [`InfidelityConfig::normalize`] (Yeh et al.'s implementation,
+//! Captum's `normalize=True`, seed 001) the attribution is first rescaled
+//! by the per-sample least-squares factor
+//! `β = Σ_j a_j Δ_j / Σ_j a_j²` (`a_j = I_jᵀΦ`, `Δ_j = f(x) − f(x̃_j)`), so
+//! the score is `mean_j (β a_j − Δ_j)²` and does not depend on the scale of
+//! the map; a map with every `a_j = 0` is then degenerate (typed error).
+//!
+//! All `N·(m + 1)` model inputs are generated chunk by chunk and evaluated
+//! through [`salience_core::model::forward_generated`].
+
+use crate::baseline::Baseline;
+use crate::common::{check_batch_size, flat_inputs, flat_maps, geometry_with_maps};
+use crate::insertion_deletion::ScoreKind;
+use crate::perturbation::{draw_and_evaluate, McArgs, Perturbation, Projection};
+use crate::scores::Scores;
+use ndarray::{ArrayView3, ArrayViewD};
+use salience_core::validate::check_targets;
+use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceError, Seeds};
+
+/// Options of [`infidelity()`].
+///
+/// | preset | perturbation | `I` | m | β | score |
+/// |---|---|---|---|---|---|
+/// | [`Default`], [`paper`](Self::paper) (seed 001 C.1) | 20 % of the pixels ← blurred image (σ 5, kernel 11) | indicator | 200 | yes | raw |
+/// | [`captum`](Self::captum) | Gaussian noise σ = 0.003 (Captum's docs example; Captum has no default) | `x − x̃` | 10 | no | raw |
+/// | [`captum_normalized`](Self::captum_normalized) | as `captum` | `x − x̃` | 10 | yes | raw |
+/// | [`quantus`](Self::quantus) | one random 4×4 patch ← 0 ("black") | `x − x̃` | 10 | no | raw |
+///
+/// Quantus places its patches cumulatively in raster order (one forward per
+/// patch); here each perturbation is one patch at a random position, which
+/// is Yeh et al.'s "square removal" Monte Carlo estimate.
+///
+/// ```
+/// use salience_metrics::{InfidelityConfig, Projection};
+/// let c = InfidelityConfig::default();
+/// assert_eq!((c.n_perturbations, c.normalize, c.projection), (200, true, Projection::Indicator));
+/// assert!(!InfidelityConfig::captum().normalize);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InfidelityConfig {
+    /// How perturbations are drawn.
+    pub perturbation: Perturbation,
+    /// What `Φ` is projected on (ignored for Gaussian noise, where `I = ε`).
+    pub projection: Projection,
+    /// Perturbations per sample, `m` (≥ 1; ≥ 2 with `normalize`).
+    pub n_perturbations: usize,
+    /// Apply Yeh et al.'s β rescaling.
+    pub normalize: bool,
+    /// The target score `f`: raw output (default) or softmax probability.
+    pub score: ScoreKind,
+    /// Model batch size (default: the model's preferred batch size).
+    pub batch_size: Option<usize>,
+}
+
+impl Default for InfidelityConfig {
+    fn default() -> Self {
+        Self::paper()
+    }
+}
+
+impl InfidelityConfig {
+    /// Seed 001 C.1: binary perturbations of 20 % of the image area replaced
+    /// by a blurred copy (σ = 5, kernel 11 — the seed does not give the blur;
+    /// this is RISE's), indicator `I`, β normalisation, m = 200.
+    ///
+    /// ```
+    /// let c = salience_metrics::InfidelityConfig::paper();
+    /// assert_eq!(c.n_perturbations, 200);
+    /// ```
+    pub fn paper() -> Self {
+        InfidelityConfig {
+            perturbation: Perturbation::RandomPixels {
+                share: 0.2,
+                baseline: Baseline::Blur {
+                    sigma: 5.0,
+                    kernel_size: 11,
+                },
+            },
+            projection: Projection::Indicator,
+            n_perturbations: 200,
+            normalize: true,
+            score: ScoreKind::Raw,
+            batch_size: None,
+        }
+    }
+
+    /// Captum's `infidelity(..., n_perturb_samples=10, normalize=False)`
+    /// with the Gaussian `perturb_func` of its documentation (σ = 0.003).
+    ///
+    /// ```
+    /// let c = salience_metrics::InfidelityConfig::captum();
+    /// assert_eq!(c.n_perturbations, 10);
+    /// ```
+    pub fn captum() -> Self {
+        InfidelityConfig {
+            perturbation: Perturbation::GaussianNoise { std: 0.003 },
+            projection: Projection::Difference,
+            n_perturbations: 10,
+            normalize: false,
+            score: ScoreKind::Raw,
+            batch_size: None,
+        }
+    }
+
+    /// [`captum`](Self::captum) with `normalize=True`.
+    ///
+    /// ```
+    /// assert!(salience_metrics::InfidelityConfig::captum_normalized().normalize);
+    /// ```
+    pub fn captum_normalized() -> Self {
+        InfidelityConfig {
+            normalize: true,
+            ..Self::captum()
+        }
+    }
+
+    /// Quantus' `Infidelity` defaults: patch size 4, black baseline, 10
+    /// perturbations, squared error, no β.
+    ///
+    /// ```
+    /// use salience_metrics::{InfidelityConfig, Perturbation, Baseline};
+    /// let c = InfidelityConfig::quantus();
+    /// assert_eq!(c.perturbation, Perturbation::SquarePatch { size: 4, baseline: Baseline::Constant(0.0) });
+    /// ```
+    pub fn quantus() -> Self {
+        InfidelityConfig {
+            perturbation: Perturbation::SquarePatch {
+                size: 4,
+                baseline: Baseline::Constant(0.0),
+            },
+            projection: Projection::Difference,
+            n_perturbations: 10,
+            normalize: false,
+            score: ScoreKind::Raw,
+            batch_size: None,
+        }
+    }
+}
+
+/// Infidelity of each sample's attribution (lower is better); see the
+/// [module docs](self).
+///
+/// `inputs` `[N, C, H, W]`, `[N, H, W]` or `[N, D]`; `attributions`
+/// input-shaped, or pixel maps `[N, H, W]` of `[N, C, H, W]` inputs
+/// (broadcast over channels); one target per sample; `seeds` seeds the
+/// perturbations of each sample.
+///
+/// Errors: shape mismatches, NaN/Inf, `n_perturbations == 0`, invalid
+/// perturbation parameters (a patch larger than the image, segments
+/// missing: use [`infidelity_with_segments`]), bad targets, model failures,
+/// and, with `normalize`, a map whose projections are all 0.
+///
+/// ```
+/// use ndarray::array;
+/// use salience_core::{AttributionBatch, LinearModel, Seeds};
+/// use salience_metrics::{infidelity, InfidelityConfig};
+/// // f(x) = 2 x0 − x1: the gradient [2, −1] predicts every perturbation exactly.
+/// let model = LinearModel::new(array![[2.0f32, -1.0]], array![0.0f32])?;
+/// let x = array![[0.3f32, 0.7]];
+/// let exact = AttributionBatch::from_tabular(array![[2.0f32, -1.0]])?;
+/// let cfg = InfidelityConfig { normalize: false, ..InfidelityConfig::captum() };
+/// let s = infidelity(&model, x.view().into_dyn(), &exact, &[0], &cfg, Seeds::base(0))?;
+/// assert!(s.values()[0] < 1e-9);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn infidelity(
+    model: &dyn Model,
+    inputs: ArrayViewD<'_, f32>,
+    attributions: &AttributionBatch,
+    targets: &[usize],
+    config: &InfidelityConfig,
+    seeds: Seeds<'_>,
+) -> Result<Scores> {
+    run(model, inputs, attributions, None, targets, config, seeds)
+}
+
+/// [`infidelity()`] with a superpixel map `segments` `[N, H, W]` (any `u32`
+/// labels) for [`Perturbation::RandomSegments`].
+///
+/// ```
+/// use ndarray::{array, Array4};
+/// use salience_core::{AttributionBatch, LinearModel, Seeds};
+/// use salience_metrics::{infidelity_with_segments, Baseline, InfidelityConfig, Perturbation, Projection};
+/// let w = array![[1.0f32, 2.0, 3.0, 4.0]];
+/// let model = LinearModel::new(w.clone(), array![0.0f32])?;
+/// let x = Array4::from_elem((1, 1, 2, 2), 1.0f32);
+/// // Zero baseline, indicator I: the exact map is x ⊙ w.
+/// let a = AttributionBatch::from_pixel_maps(array![[[1.0f32, 2.0], [3.0, 4.0]]])?;
+/// let segments = array![[[0u32, 0], [1, 1]]];
+/// let cfg = InfidelityConfig {
+///     perturbation: Perturbation::RandomSegments { share: 0.5, baseline: Baseline::Constant(0.0) },
+///     projection: Projection::Indicator,
+///     n_perturbations: 8,
+///     normalize: false,
+///     ..Default::default()
+/// };
+/// let s = infidelity_with_segments(&model, x.view().into_dyn(), &a, segments.view(), &[0], &cfg, Seeds::base(3))?;
+/// assert!(s.values()[0] < 1e-9);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn infidelity_with_segments(
+    model: &dyn Model,
+    inputs: ArrayViewD<'_, f32>,
+    attributions: &AttributionBatch,
+    segments: ArrayView3<'_, u32>,
+    targets: &[usize],
+    config: &InfidelityConfig,
+    seeds: Seeds<'_>,
+) -> Result<Scores> {
+    run(
+        model,
+        inputs,
+        attributions,
+        Some(segments),
+        targets,
+        config,
+        seeds,
+    )
+}
+
+fn run(
+    model: &dyn Model,
+    inputs: ArrayViewD<'_, f32>,
+    attributions: &AttributionBatch,
+    segments: Option<ArrayView3<'_, u32>>,
+    targets: &[usize],
+    config: &InfidelityConfig,
+    seeds: Seeds<'_>,
+) -> Result<Scores> {
+    let m = config.n_perturbations;
+    if m == 0 {
+        return Err(SalienceError::invalid("n_perturbations", 0, "must be ≥ 1"));
+    }
+    if config.normalize && m < 2 {
+        return Err(SalienceError::invalid(
+            "n_perturbations",
+            m,
+            "must be ≥ 2 with normalize (β is fitted over the perturbations)",
+        ));
+    }
+    check_batch_size(config.batch_size)?;
+    let shape = inputs.shape().to_vec();
+    let g = geometry_with_maps(&shape, attributions, "infidelity inputs")?;
+    config.perturbation.check_for(&g, segments.as_ref())?;
+    check_targets(targets, g.n, model.num_classes())?;
+    seeds.check_len(g.n)?;
+    let x = flat_inputs(inputs, &g, "infidelity inputs")?;
+    let phi = flat_maps(attributions, "infidelity attributions")?;
+    let draws = draw_and_evaluate(McArgs {
+        model,
+        g,
+        sample_shape: &shape[1..],
+        x: x.view(),
+        phi: phi.view(),
+        segments,
+        targets,
+        perturbation: config.perturbation,
+        projection: config.projection,
+        m,
+        score: config.score,
+        batch_size: config.batch_size,
+        seeds,
+    })?;
+    let mut out = Vec::with_capacity(g.n);
+    for i in 0..g.n {
+        let a = draws.proj.row(i);
+        let d = draws.delta.row(i);
+        let beta = if config.normalize {
+            let aa: f64 = a.iter().map(|v| v * v).sum();
+            if aa <= 0.0 || !aa.is_finite() {
+                return Err(SalienceError::DegenerateMap {
+                    sample: i,
+                    map: 0,
+                    reason: DegenerateReason::AllZero,
+                });
+            }
+            a.iter().zip(d).map(|(x, y)| x * y).sum::<f64>() / aa
+        } else {
+            1.0
+        };
+        let infd = a
+            .iter()
+            .zip(d)
+            .map(|(x, y)| (beta * x - y).powi(2))
+            .sum::<f64>()
+            / m as f64;
+        out.push(infd);
+    }
+    Scores::new(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, Array2, Array4};
+    use salience_core::LinearModel;
+
+    fn linear_image() -> (LinearModel, Array4<f32>, Array2<f32>) {
+        // 2 classes over 2×3×3 images.
+        let w = Array2::from_shape_fn((2, 18), |(k, j)| ((k * 5 + j * 7) % 11) as f32 / 5.0 - 1.0);
+        let m = LinearModel::new(w.clone(), array![0.3f32, -0.2]).unwrap();
+        let x = Array4::from_shape_fn((3, 2, 3, 3), |(n, c, y, xx)| {
+            ((n * 13 + c * 5 + y * 3 + xx) % 9) as f32 / 9.0
+        });
+        (m, x, w)
+    }
+
+    #[test]
+    fn exact_linear_attribution_has_zero_infidelity() {
+        let (m, x, w) = linear_image();
+        let targets = [0usize, 1, 1];
+        // Φ = W[target] with I = x − x̃: zero for every perturbation kind.
+        let grad = Array4::from_shape_fn((3, 2, 3, 3), |(n, c, y, xx)| {
+            w[[targets[n], c * 9 + y * 3 + xx]]
+        });
+        let grad = AttributionBatch::from_images(grad).unwrap();
+        let kinds = [
+            Perturbation::GaussianNoise { std: 0.5 },
+            Perturbation::SquarePatch {
+                size: 2,
+                baseline: Baseline::Constant(0.3),
+            },
+            Perturbation::RandomPixels {
+                share: 0.2,
+                baseline: Baseline::Blur {
+                    sigma: 1.0,
+                    kernel_size: 3,
+                },
+            },
+            Perturbation::RandomPixelCount {
+                count: 4,
+                baseline: Baseline::RandomNormal,
+            },
+        ];
+        for p in kinds {
+            for normalize in [false, true] {
+                let cfg = InfidelityConfig {
+                    perturbation: p,
+                    projection: Projection::Difference,
+                    n_perturbations: 12,
+                    normalize,
+                    score: ScoreKind::Raw,
+                    batch_size: Some(5),
+                };
+                let s = infidelity(
+                    &m,
+                    x.view().into_dyn(),
+                    &grad,
+                    &targets,
+                    &cfg,
+                    Seeds::base(9),
+                )
+                .unwrap();
+                assert!(
+                    s.values().iter().all(|&v| v < 1e-9),
+                    "{p:?} {normalize}: {:?}",
+                    s.values()
+                );
+            }
+        }
+        // Indicator I with a fixed baseline: Φ = (x − x_b) ⊙ W is exact.
+        let xb = 0.3f32;
+        let ixg = Array4::from_shape_fn((3, 2, 3, 3), |(n, c, y, xx)| {
+            (x[[n, c, y, xx]] - xb) * w[[targets[n], c * 9 + y * 3 + xx]]
+        });
+        let ixg = AttributionBatch::from_images(ixg).unwrap();
+        let cfg = InfidelityConfig {
+            perturbation: Perturbation::RandomPixels {
+                share: 0.3,
+                baseline: Baseline::Constant(xb),
+            },
+            normalize: false,
+            n_perturbations: 20,
+            ..Default::default()
+        };
+        let s = infidelity(
+            &m,
+            x.view().into_dyn(),
+            &ixg,
+            &targets,
+            &cfg,
+            Seeds::base(1),
+        )
+        .unwrap();
+        assert!(s.values().iter().all(|&v| v < 1e-9), "{:?}", s.values());
+        // Twice the exact map: nonzero without β, zero with β.
+        let twice = AttributionBatch::from_images(
+            ixg.view().mapv(|v| 2.0 * v).into_dimensionality().unwrap(),
+        )
+        .unwrap();
+        let s = infidelity(
+            &m,
+            x.view().into_dyn(),
+            &twice,
+            &targets,
+            &cfg,
+            Seeds::base(1),
+        )
+        .unwrap();
+        assert!(s.values().iter().all(|&v| v > 1e-4));
+        let cfg_b = InfidelityConfig {
+            normalize: true,
+            ..cfg
+        };
+        let s = infidelity(
+            &m,
+            x.view().into_dyn(),
+            &twice,
+            &targets,
+            &cfg_b,
+            Seeds::base(1),
+        )
+        .unwrap();
+        assert!(s.values().iter().all(|&v| v < 1e-9), "{:?}", s.values());
+    }
+
+    #[test]
+    fn hand_computed_single_pixel_case() {
+        // f(x) = x0 + 2 x1 + 3 x2 on x = [1, 1, 1]; one pixel set to 0 per
+        // perturbation (count 1, black), indicator I, Φ = [1, 1, 1]:
+        // a = 1 and Δ ∈ {1, 2, 3} → squared errors {0, 1, 4}.
+        let m = LinearModel::new(array![[1.0f32, 2.0, 3.0]], array![0.0f32]).unwrap();
+        let x = array![[1.0f32, 1.0, 1.0]];
+        let a = AttributionBatch::from_tabular(array![[1.0f32, 1.0, 1.0]]).unwrap();
+        let cfg = InfidelityConfig {
+            perturbation: Perturbation::RandomPixelCount {
+                count: 1,
+                baseline: Baseline::Constant(0.0),
+            },
+            projection: Projection::Indicator,
+            n_perturbations: 300,
+            normalize: false,
+            score: ScoreKind::Raw,
+            batch_size: None,
+        };
+        let s = infidelity(&m, x.view().into_dyn(), &a, &[0], &cfg, Seeds::base(2)).unwrap();
+        // Each squared error is 0, 1 or 4, so 300·INFD is an integer; its
+        // expectation is 5/3.
+        let v = s.values()[0];
+        // Every pixel replaced (count = P): a = ΣΦ = 3, Δ = 6 − 0 = 6 → 9 exactly; β = 2 → 0.
+        let all = InfidelityConfig {
+            perturbation: Perturbation::RandomPixelCount {
+                count: 3,
+                baseline: Baseline::Constant(0.0),
+            },
+            n_perturbations: 2,
+            ..cfg
+        };
+        let s9 = infidelity(&m, x.view().into_dyn(), &a, &[0], &all, Seeds::base(2)).unwrap();
+        assert_eq!(s9.values(), &[9.0]);
+        let s0 = infidelity(
+            &m,
+            x.view().into_dyn(),
+            &a,
+            &[0],
+            &InfidelityConfig {
+                normalize: true,
+                ..all
+            },
+            Seeds::base(2),
+        )
+        .unwrap();
+        assert_eq!(s0.values(), &[0.0]);
+        assert!(((v * 300.0) - (v * 300.0).round()).abs() < 1e-9);
+        assert!((v - 5.0 / 3.0).abs() < 0.35, "{v}");
+        // With β: β = Σ aΔ / Σ a² = mean Δ, the score is the variance of Δ
+        // (population), 2/3 in expectation.
+        let sb = infidelity(
+            &m,
+            x.view().into_dyn(),
+            &a,
+            &[0],
+            &InfidelityConfig {
+                normalize: true,
+                ..cfg
+            },
+            Seeds::base(2),
+        )
+        .unwrap();
+        assert!(
+            sb.values()[0] < v && (sb.values()[0] - 2.0 / 3.0).abs() < 0.15,
+            "{}",
+            sb.values()[0]
+        );
+    }
+
+    #[test]
+    fn seeded_and_chunk_invariant() {
+        let (m, x, _) = linear_image();
+        let a = AttributionBatch::from_images(x.mapv(|v| v * v - 0.2)).unwrap();
+        let run = |bs: Option<usize>, seed: u64| {
+            let cfg = InfidelityConfig {
+                n_perturbations: 6,
+                batch_size: bs,
+                ..Default::default()
+            };
+            infidelity(
+                &m,
+                x.view().into_dyn(),
+                &a,
+                &[0, 1, 0],
+                &cfg,
+                Seeds::base(seed),
+            )
+            .unwrap()
+        };
+        let r = run(Some(1), 4);
+        for bs in [Some(2), Some(7), Some(64), None] {
+            assert_eq!(run(bs, 4), r);
+        }
+        assert_ne!(run(None, 5), r);
+        // A sub-batch with the same per-sample seeds gives the same score.
+        let seeds = [7u64, 8, 9];
+        let cfg = InfidelityConfig {
+            n_perturbations: 6,
+            perturbation: Perturbation::SquarePatch {
+                size: 2,
+                baseline: Baseline::Constant(0.0),
+            },
+            ..InfidelityConfig::quantus()
+        };
+        let full = infidelity(
+            &m,
+            x.view().into_dyn(),
+            &a,
+            &[0, 1, 0],
+            &cfg,
+            Seeds::per_sample(&seeds),
+        )
+        .unwrap();
+        let x2 = x.slice(ndarray::s![2..3, .., .., ..]).to_owned();
+        let a2 = AttributionBatch::from_images(
+            a.view()
+                .slice(ndarray::s![2..3, .., .., ..])
+                .to_owned()
+                .into_dimensionality()
+                .unwrap(),
+        )
+        .unwrap();
+        let one = infidelity(
+            &m,
+            x2.view().into_dyn(),
+            &a2,
+            &[0],
+            &cfg,
+            Seeds::per_sample(&seeds[2..]),
+        )
+        .unwrap();
+        assert_eq!(one.values()[0], full.values()[2]);
+    }
+
+    #[test]
+    fn bad_input_is_typed() {
+        let (m, x, _) = linear_image();
+        let a = AttributionBatch::from_images(x.clone()).unwrap();
+        let xv = x.view().into_dyn();
+        let s = Seeds::base(0);
+        let t = [0usize, 0, 0];
+        let zero = InfidelityConfig {
+            n_perturbations: 0,
+            ..Default::default()
+        };
+        assert!(matches!(
+            infidelity(&m, xv.clone(), &a, &t, &zero, s),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+        let big = InfidelityConfig {
+            perturbation: Perturbation::SquarePatch {
+                size: 4,
+                baseline: Baseline::Constant(0.0),
+            },
+            ..Default::default()
+        };
+        assert!(matches!(
+            infidelity(&m, xv.clone(), &a, &t, &big, s),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+        let seg = InfidelityConfig {
+            perturbation: Perturbation::RandomSegments {
+                share: 0.2,
+                baseline: Baseline::Constant(0.0),
+            },
+            ..Default::default()
+        };
+        assert!(matches!(
+            infidelity(&m, xv.clone(), &a, &t, &seg, s),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+        let segs = ndarray::Array3::<u32>::zeros((3, 2, 3));
+        assert!(matches!(
+            infidelity_with_segments(&m, xv.clone(), &a, segs.view(), &t, &seg, s),
+            Err(SalienceError::ShapeMismatch { .. })
+        ));
+        let wrong = AttributionBatch::from_pixel_maps(ndarray::Array3::zeros((3, 3, 2))).unwrap();
+        assert!(matches!(
+            infidelity(&m, xv.clone(), &wrong, &t, &Default::default(), s),
+            Err(SalienceError::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            infidelity(&m, xv.clone(), &a, &[0, 0, 2], &Default::default(), s),
+            Err(SalienceError::TargetOutOfRange { .. })
+        ));
+        let zeros = AttributionBatch::from_images(Array4::zeros((3, 2, 3, 3))).unwrap();
+        assert!(matches!(
+            infidelity(&m, xv.clone(), &zeros, &t, &Default::default(), s),
+            Err(SalienceError::DegenerateMap { .. })
+        ));
+        let mut xn = x.clone();
+        xn[[1, 0, 0, 0]] = f32::NAN;
+        assert!(matches!(
+            infidelity(&m, xn.view().into_dyn(), &a, &t, &Default::default(), s),
+            Err(SalienceError::NonFinite { .. })
+        ));
+        let tab = array![[1.0f32, 2.0]];
+        let lm = LinearModel::new(array![[1.0f32, 1.0]], array![0.0f32]).unwrap();
+        let ta = AttributionBatch::from_tabular(tab.clone()).unwrap();
+        assert!(matches!(
+            infidelity(
+                &lm,
+                tab.view().into_dyn(),
+                &ta,
+                &[0],
+                &Default::default(),
+                s
+            ),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+    }
+}

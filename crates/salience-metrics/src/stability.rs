@@ -1,0 +1,609 @@
+//! Relative Input, Output and Representation Stability (Agarwal et al.
+//! 2022, "Rethinking stability for attribution-based explanations"; seed
+//! 001 C.1).
+//!
+//! For a sample `x` with explanation `e_x`, `m` perturbed inputs `x'_j = x +
+//! ε_j` and their explanations `e_{x'}` (same target),
+//!
+//! ```text
+//! RIS = max_j ‖(e_x − e_x')/e_x‖₂ / max(‖(x − x')/x‖₂, ε_min)
+//! ROS = max_j ‖(e_x − e_x')/e_x‖₂ / max(‖(h(x) − h(x'))/h(x)‖₂, ε_min)     h: the model's outputs (logits)
+//! RRS = max_j ‖(e_x − e_x')/e_x‖₂ / max(‖(L(x) − L(x'))/L(x)‖₂, ε_min)     L: a [`Representation`]
+//! ```
+//!
+//! with element-wise divisions in which a zero divisor entry is replaced by
+//! `ε_min` (as Quantus does) and flattened L2 norms. **Lower is better.**
+//!
+//! Only perturbations that keep the model's predicted class (arg-max of
+//! `h(x')` equal to that of `h(x)`) enter the maximum: Agarwal et al.
+//! restrict `x'` to the neighbourhood with the same prediction, and Quantus
+//! marks the others NaN (`return_nan_when_prediction_changes=True`) and
+//! takes the max of the rest. A sample for which no perturbation keeps the
+//! prediction is a typed [`Empty`](salience_core::SalienceError::Empty)
+//! error. [`StabilityScores::kept`] reports how many were kept.
+//!
+//! The `N·m` perturbed copies are generated lazily and, chunk by chunk
+//! ([`StabilityConfig::batch_size`] copies), sent once to the model, once to
+//! the explainer and once to the representation. Noise `j` of sample `i`
+//! comes from `rng(derive_seed(derive_seed(seed_i, 3), j))`; the explainer
+//! explains every copy of sample `i` with the sample's own seed.
+
+use crate::common::{argmax, input_geometry};
+use crate::scores::Scores;
+use crate::sensitivity::{check_maps, explain_clean};
+use ndarray::{Array2, ArrayD, ArrayViewD, Axis, IxDyn};
+use rand::RngExt;
+use rand_distr::{Distribution, Normal};
+use salience_core::model::{check_model_output, forward_chunked};
+use salience_core::seed::{derive_seed, rng};
+use salience_core::validate::check_targets;
+use salience_core::{Explainer, Model, Result, SalienceError, Seeds};
+
+/// An internal representation `L(x)` of a batch `[N, ...]` as `[N, r]`
+/// (for instance the activations of the penultimate layer; salience-explain's
+/// layer-split models provide one). Any
+/// `Fn(ArrayViewD<f32>) -> Result<Array2<f32>>` is a `Representation`.
+///
+/// ```
+/// use ndarray::{Array2, ArrayViewD, Axis};
+/// use salience_metrics::Representation;
+/// let sum = |x: ArrayViewD<'_, f32>| -> salience_core::Result<Array2<f32>> {
+///     Ok(x.sum_axis(Axis(1)).into_dimensionality::<ndarray::Ix1>().unwrap().insert_axis(Axis(1)))
+/// };
+/// let r = sum.represent(ndarray::array![[1.0f32, 2.0]].into_dyn().view())?;
+/// assert_eq!(r, ndarray::array![[3.0]]);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub trait Representation: Send + Sync {
+    /// The representation `[N, r]` of `inputs` `[N, ...]`.
+    fn represent(&self, inputs: ArrayViewD<'_, f32>) -> Result<Array2<f32>>;
+}
+
+impl<F> Representation for F
+where
+    F: Fn(ArrayViewD<'_, f32>) -> Result<Array2<f32>> + Send + Sync,
+{
+    fn represent(&self, inputs: ArrayViewD<'_, f32>) -> Result<Array2<f32>> {
+        self(inputs)
+    }
+}
+
+/// The noise added to make `x'`.
+///
+/// ```
+/// use salience_metrics::StabilityNoise;
+/// assert_eq!(StabilityNoise::default(), StabilityNoise::Uniform { low: 0.02, high: 0.2 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StabilityNoise {
+    /// `ε ~ U[low, high]` i.i.d. per feature (Quantus: `U(0.02, 0.2)`, a
+    /// strictly positive shift; use `low = −high` for a symmetric ball).
+    Uniform {
+        /// Lower bound.
+        low: f32,
+        /// Upper bound (> low).
+        high: f32,
+    },
+    /// `ε ~ N(0, std²)` i.i.d. per feature (OpenXAI-style Gaussian noise).
+    Gaussian {
+        /// Standard deviation (> 0).
+        std: f32,
+    },
+}
+
+impl Default for StabilityNoise {
+    fn default() -> Self {
+        StabilityNoise::Uniform {
+            low: 0.02,
+            high: 0.2,
+        }
+    }
+}
+
+/// Options of [`relative_stability`].
+///
+/// Defaults are Quantus' (`nr_samples=200`, `U(0.02, 0.2)` noise,
+/// `eps_min=1e-6`); [`symmetric`](Self::symmetric) uses `U[−0.1, 0.1]`, the
+/// L∞ noise of seed 001's sensitivity metrics.
+///
+/// ```
+/// use salience_metrics::StabilityConfig;
+/// let c = StabilityConfig::default();
+/// assert_eq!((c.n_samples, c.eps_min), (200, 1e-6));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StabilityConfig {
+    /// Noise of the perturbations.
+    pub noise: StabilityNoise,
+    /// Perturbations per sample, `m` (≥ 1).
+    pub n_samples: usize,
+    /// `ε_min` (> 0): floor of the denominators and replacement of zero
+    /// divisor entries.
+    pub eps_min: f64,
+    /// Perturbed copies per model / explainer / representation call (≥ 1,
+    /// default 32).
+    pub batch_size: usize,
+}
+
+impl Default for StabilityConfig {
+    fn default() -> Self {
+        Self::quantus()
+    }
+}
+
+impl StabilityConfig {
+    /// Quantus' `RelativeInputStability` (and Output, Representation)
+    /// defaults.
+    ///
+    /// ```
+    /// assert_eq!(salience_metrics::StabilityConfig::quantus().n_samples, 200);
+    /// ```
+    pub fn quantus() -> Self {
+        StabilityConfig {
+            noise: StabilityNoise::default(),
+            n_samples: 200,
+            eps_min: 1e-6,
+            batch_size: 32,
+        }
+    }
+
+    /// Symmetric noise `U[−0.1, 0.1]`, otherwise as [`quantus`](Self::quantus).
+    ///
+    /// ```
+    /// use salience_metrics::{StabilityConfig, StabilityNoise};
+    /// assert_eq!(StabilityConfig::symmetric().noise, StabilityNoise::Uniform { low: -0.1, high: 0.1 });
+    /// ```
+    pub fn symmetric() -> Self {
+        StabilityConfig {
+            noise: StabilityNoise::Uniform {
+                low: -0.1,
+                high: 0.1,
+            },
+            ..Self::quantus()
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match self.noise {
+            StabilityNoise::Uniform { low, high } => {
+                if !(low.is_finite() && high.is_finite() && high > low) {
+                    return Err(SalienceError::invalid(
+                        "noise",
+                        format!("Uniform {{ low: {low}, high: {high} }}"),
+                        "bounds must be finite with low < high",
+                    ));
+                }
+            }
+            StabilityNoise::Gaussian { std } => {
+                if !(std.is_finite() && std > 0.0) {
+                    return Err(SalienceError::invalid(
+                        "noise.std",
+                        std,
+                        "must be finite and > 0",
+                    ));
+                }
+            }
+        }
+        if self.n_samples == 0 {
+            return Err(SalienceError::invalid("n_samples", 0, "must be ≥ 1"));
+        }
+        if !(self.eps_min.is_finite() && self.eps_min > 0.0) {
+            return Err(SalienceError::invalid(
+                "eps_min",
+                self.eps_min,
+                "must be finite and > 0",
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(SalienceError::invalid("batch_size", 0, "must be ≥ 1"));
+        }
+        Ok(())
+    }
+}
+
+/// RIS, ROS and (with a representation) RRS of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StabilityScores {
+    /// Relative Input Stability per sample (lower is better).
+    pub ris: Scores,
+    /// Relative Output Stability per sample (lower is better).
+    pub ros: Scores,
+    /// Relative Representation Stability per sample, when a representation
+    /// was given (lower is better).
+    pub rrs: Option<Scores>,
+    /// Number of perturbations per sample that kept the predicted class.
+    pub kept: Vec<usize>,
+}
+
+/// RIS, ROS and RRS of `explainer`'s maps for `inputs` `[N, ...]`; see the
+/// [module docs](self). `model` gives `h` and the predicted class,
+/// `representation` (optional) gives `L`; `targets` are the classes
+/// explained.
+///
+/// Errors: bad parameters or inputs, bad targets, model / explainer /
+/// representation failures or shape changes, and a sample with no
+/// perturbation that keeps its prediction.
+///
+/// ```
+/// use ndarray::{array, ArrayViewD};
+/// use salience_core::{AttributionBatch, Explainer, LinearModel, Result, Seeds};
+/// use salience_metrics::{relative_stability, StabilityConfig};
+/// // A constant-gradient explainer is perfectly stable: RIS = ROS = 0.
+/// struct Grad;
+/// impl Explainer for Grad {
+///     fn name(&self) -> &str { "grad" }
+///     fn explain(&self, x: ArrayViewD<'_, f32>, _: &[usize], _: Seeds<'_>) -> Result<AttributionBatch> {
+///         AttributionBatch::new(x.mapv(|_| 1.0))
+///     }
+/// }
+/// let model = LinearModel::new(array![[1.0f32, 1.0], [-1.0, -1.0]], array![0.0f32, 0.0])?;
+/// let x = array![[1.0f32, 2.0]];
+/// let cfg = StabilityConfig { n_samples: 10, ..Default::default() };
+/// let s = relative_stability(&model, &Grad, None, x.view().into_dyn(), &[0], &cfg, Seeds::base(0))?;
+/// assert_eq!((s.ris.values()[0], s.ros.values()[0], s.kept[0]), (0.0, 0.0, 10));
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn relative_stability(
+    model: &dyn Model,
+    explainer: &dyn Explainer,
+    representation: Option<&dyn Representation>,
+    inputs: ArrayViewD<'_, f32>,
+    targets: &[usize],
+    config: &StabilityConfig,
+    seeds: Seeds<'_>,
+) -> Result<StabilityScores> {
+    config.validate()?;
+    let shape = inputs.shape().to_vec();
+    let g = input_geometry(&shape, "stability inputs")?;
+    check_targets(targets, g.n, model.num_classes())?;
+    seeds.check_len(g.n)?;
+    let x = crate::common::flat_inputs(inputs, &g, "stability inputs")?;
+    let bs = config.batch_size;
+    let eps = config.eps_min;
+    let e_x = explain_clean(explainer, &x, &shape, targets, seeds, bs)?;
+    let x_dyn = x
+        .view()
+        .into_shape_with_order(IxDyn(&shape))
+        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+    let h_x = forward_chunked(model, x_dyn.view(), Some(bs))?;
+    let pred: Vec<usize> = h_x
+        .outer_iter()
+        .map(|r| argmax(&r.iter().copied().collect::<Vec<_>>()))
+        .collect();
+    let l_x = match representation {
+        Some(rep) => Some(represent_chunked(rep, x_dyn.view(), bs, g.n)?),
+        None => None,
+    };
+    let q = e_x.ncols();
+    let m = config.n_samples;
+    let total = g.n * m;
+    let mut ris = vec![f64::NEG_INFINITY; g.n];
+    let mut ros = vec![f64::NEG_INFINITY; g.n];
+    let mut rrs = vec![f64::NEG_INFINITY; g.n];
+    let mut kept = vec![0usize; g.n];
+    let mut start = 0;
+    while start < total {
+        let len = bs.min(total - start);
+        let mut chunk_shape = shape.clone();
+        chunk_shape[0] = len;
+        let mut buf = ArrayD::<f32>::zeros(IxDyn(&chunk_shape));
+        let mut tg = Vec::with_capacity(len);
+        let mut sd = Vec::with_capacity(len);
+        {
+            let flat = buf
+                .as_slice_mut()
+                .ok_or_else(|| SalienceError::Backend("non-contiguous buffer".into()))?;
+            for (k, row) in flat.chunks_mut(g.d).enumerate() {
+                let (i, j) = ((start + k) / m, (start + k) % m);
+                let mut rg = rng(derive_seed(derive_seed(seeds.for_sample(i), 3), j as u64));
+                match config.noise {
+                    StabilityNoise::Uniform { low, high } => {
+                        for (o, &xv) in row.iter_mut().zip(x.row(i)) {
+                            *o = xv + rg.random_range(low..=high);
+                        }
+                    }
+                    StabilityNoise::Gaussian { std } => {
+                        let nd = Normal::new(0.0f32, std).map_err(|e| {
+                            SalienceError::invalid("noise.std", std, &e.to_string())
+                        })?;
+                        for (o, &xv) in row.iter_mut().zip(x.row(i)) {
+                            *o = xv + nd.sample(&mut rg);
+                        }
+                    }
+                }
+                tg.push(targets[i]);
+                sd.push(seeds.for_sample(i));
+            }
+        }
+        salience_core::validate::check_finite(&buf, "perturbed inputs")?;
+        let h = model.forward(buf.view())?;
+        check_model_output(&h, len, model.num_classes())?;
+        let e = explainer.explain(buf.view(), &tg, Seeds::per_sample(&sd))?;
+        let e = check_maps(&e, len, q, "stability: explanation of perturbed inputs")?;
+        let l = match (representation, &l_x) {
+            (Some(rep), Some(lx)) => Some(checked_repr(rep, buf.view(), len, lx.ncols())?),
+            _ => None,
+        };
+        let xs = buf
+            .view()
+            .into_shape_with_order((len, g.d))
+            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        for k in 0..len {
+            let i = (start + k) / m;
+            let hk: Vec<f32> = h.row(k).iter().copied().collect();
+            if argmax(&hk) != pred[i] {
+                continue;
+            }
+            kept[i] += 1;
+            let num = rel_norm(e_x.row(i).iter(), e.row(k).iter(), eps);
+            let dx = rel_norm(x.row(i).iter(), xs.row(k).iter(), eps).max(eps);
+            let dh = rel_norm(h_x.row(i).iter(), h.row(k).iter(), eps).max(eps);
+            ris[i] = ris[i].max(num / dx);
+            ros[i] = ros[i].max(num / dh);
+            if let (Some(lx), Some(l)) = (&l_x, &l) {
+                let dl = rel_norm(lx.row(i).iter(), l.row(k).iter(), eps).max(eps);
+                rrs[i] = rrs[i].max(num / dl);
+            }
+        }
+        start += len;
+    }
+    if let Some(i) = kept.iter().position(|&k| k == 0) {
+        return Err(SalienceError::Empty(format!(
+            "stability of sample {i}: none of the {m} perturbations kept the predicted class (reduce the noise or draw more)"
+        )));
+    }
+    Ok(StabilityScores {
+        ris: Scores::new(ris)?,
+        ros: Scores::new(ros)?,
+        rrs: if representation.is_some() {
+            Some(Scores::new(rrs)?)
+        } else {
+            None
+        },
+        kept,
+    })
+}
+
+/// `‖(a − b) / a‖₂` with zero entries of `a` replaced by `eps` in the divisor.
+fn rel_norm<'a>(
+    a: impl Iterator<Item = &'a f32>,
+    b: impl Iterator<Item = &'a f32>,
+    eps: f64,
+) -> f64 {
+    a.zip(b)
+        .map(|(&a, &b)| {
+            let (a, b) = (a as f64, b as f64);
+            let div = if a == 0.0 { eps } else { a };
+            ((a - b) / div).powi(2)
+        })
+        .sum::<f64>()
+        .sqrt()
+}
+
+fn checked_repr(
+    rep: &dyn Representation,
+    x: ArrayViewD<'_, f32>,
+    len: usize,
+    r: usize,
+) -> Result<Array2<f32>> {
+    let l = rep.represent(x)?;
+    if l.nrows() != len || (r > 0 && l.ncols() != r) || l.ncols() == 0 {
+        return Err(SalienceError::shape(
+            "representation output",
+            format!("[{len}, r] with the same r for every call"),
+            l.shape(),
+        ));
+    }
+    salience_core::validate::check_finite(&l, "representation output")?;
+    Ok(l)
+}
+
+fn represent_chunked(
+    rep: &dyn Representation,
+    x: ArrayViewD<'_, f32>,
+    bs: usize,
+    n: usize,
+) -> Result<Array2<f32>> {
+    let mut out: Option<Array2<f32>> = None;
+    let mut start = 0;
+    while start < n {
+        let len = bs.min(n - start);
+        let chunk = x.slice_axis(Axis(0), (start..start + len).into());
+        let r = out.as_ref().map(|o| o.ncols()).unwrap_or(0);
+        let l = checked_repr(rep, chunk, len, r)?;
+        let o = out.get_or_insert_with(|| Array2::zeros((n, l.ncols())));
+        o.slice_axis_mut(Axis(0), (start..start + len).into())
+            .assign(&l);
+        start += len;
+    }
+    out.ok_or_else(|| SalienceError::Empty("inputs".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+    use salience_core::{AttributionBatch, LinearModel};
+
+    /// Φ(x) = x² (element-wise).
+    struct Square;
+    impl Explainer for Square {
+        fn name(&self) -> &str {
+            "square"
+        }
+        fn explain(
+            &self,
+            x: ArrayViewD<'_, f32>,
+            _: &[usize],
+            _: Seeds<'_>,
+        ) -> Result<AttributionBatch> {
+            AttributionBatch::new(x.mapv(|v| v * v))
+        }
+    }
+
+    #[test]
+    fn hand_case_single_feature() {
+        // x = 2, x' = 2 + ε with ε ∈ [0.02, 0.2]; e = x²:
+        // |(4 − (2+ε)²)/4| / |ε/2| = (4ε + ε²)/4 · 2/ε = 2 + ε/2, max at the largest ε.
+        // h(x) = [x, 0] and L(x) = 3x change relatively as x does (the zero
+        // logit does not change), so ROS = RRS = RIS.
+        let model = LinearModel::new(array![[1.0f32], [0.0]], array![0.0f32, 0.0]).unwrap();
+        let x = array![[2.0f32]];
+        let cfg = StabilityConfig {
+            n_samples: 50,
+            batch_size: 7,
+            ..Default::default()
+        };
+        let rep = |x: ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
+            x.mapv(|v| 3.0 * v)
+                .into_dimensionality()
+                .map_err(|e| SalienceError::Backend(e.to_string()))
+        };
+        let s = relative_stability(
+            &model,
+            &Square,
+            Some(&rep),
+            x.view().into_dyn(),
+            &[0],
+            &cfg,
+            Seeds::base(4),
+        )
+        .unwrap();
+        assert_eq!(s.kept, vec![50]);
+        let r = s.ris.values()[0];
+        assert!(r > 2.0 + 0.02 / 2.0 && r <= 2.0 + 0.2 / 2.0 + 1e-5, "{r}");
+        assert!((s.ros.values()[0] - r).abs() < 1e-5);
+        assert!((s.rrs.as_ref().unwrap().values()[0] - r).abs() < 1e-5);
+        // Chunk size and seed.
+        let other = relative_stability(
+            &model,
+            &Square,
+            Some(&rep),
+            x.view().into_dyn(),
+            &[0],
+            &StabilityConfig {
+                batch_size: 64,
+                ..cfg
+            },
+            Seeds::base(4),
+        )
+        .unwrap();
+        assert_eq!(other, s);
+        let reseeded = relative_stability(
+            &model,
+            &Square,
+            Some(&rep),
+            x.view().into_dyn(),
+            &[0],
+            &cfg,
+            Seeds::base(5),
+        )
+        .unwrap();
+        assert_ne!(reseeded.ris, s.ris);
+    }
+
+    #[test]
+    fn prediction_changes_are_excluded() {
+        // Class 0 iff x < 0.1: with x = 0 and positive noise every
+        // perturbation with ε ≥ 0.1 flips the prediction.
+        let model = LinearModel::new(array![[-1.0f32], [0.0]], array![0.1f32, 0.0]).unwrap();
+        let x = array![[0.0f32]];
+        let cfg = StabilityConfig {
+            n_samples: 40,
+            ..Default::default()
+        };
+        let s = relative_stability(
+            &model,
+            &Square,
+            None,
+            x.view().into_dyn(),
+            &[0],
+            &cfg,
+            Seeds::base(1),
+        )
+        .unwrap();
+        assert!(s.kept[0] > 0 && s.kept[0] < 40, "{:?}", s.kept);
+        assert!(s.rrs.is_none());
+        // Every perturbation flips: typed error.
+        let flip = StabilityConfig {
+            noise: StabilityNoise::Uniform {
+                low: 0.2,
+                high: 0.3,
+            },
+            ..cfg
+        };
+        assert!(matches!(
+            relative_stability(
+                &model,
+                &Square,
+                None,
+                x.view().into_dyn(),
+                &[0],
+                &flip,
+                Seeds::base(1)
+            ),
+            Err(SalienceError::Empty(_))
+        ));
+    }
+
+    #[test]
+    fn bad_input_is_typed() {
+        let model = LinearModel::new(array![[1.0f32, 1.0]], array![0.0f32]).unwrap();
+        let x = array![[1.0f32, 2.0]];
+        let xv = x.view().into_dyn();
+        let s = Seeds::base(0);
+        for cfg in [
+            StabilityConfig {
+                n_samples: 0,
+                ..Default::default()
+            },
+            StabilityConfig {
+                eps_min: 0.0,
+                ..Default::default()
+            },
+            StabilityConfig {
+                noise: StabilityNoise::Uniform {
+                    low: 0.2,
+                    high: 0.1,
+                },
+                ..Default::default()
+            },
+            StabilityConfig {
+                noise: StabilityNoise::Gaussian { std: f32::NAN },
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(
+                relative_stability(&model, &Square, None, xv.clone(), &[0], &cfg, s),
+                Err(SalienceError::InvalidParameter { .. })
+            ));
+        }
+        assert!(matches!(
+            relative_stability(
+                &model,
+                &Square,
+                None,
+                xv.clone(),
+                &[1],
+                &Default::default(),
+                s
+            ),
+            Err(SalienceError::TargetOutOfRange { .. })
+        ));
+        let bad_rep = |x: ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
+            Ok(Array2::zeros((x.shape()[0] + 1, 2)))
+        };
+        assert!(matches!(
+            relative_stability(
+                &model,
+                &Square,
+                Some(&bad_rep),
+                xv.clone(),
+                &[0],
+                &Default::default(),
+                s
+            ),
+            Err(SalienceError::ShapeMismatch { .. })
+        ));
+    }
+}
