@@ -18,6 +18,12 @@
 //!   Gauss–Legendre quadratures, five [`Baseline`]s, completeness delta),
 //!   [`NoiseTunnel`] (SmoothGrad, SmoothGrad², VarGrad around any
 //!   explainer), [`ExpectedGradients`] (and GradientSHAP).
+//! * Rule-based explainers for models that opt in through [`RuleForward`]
+//!   (their forward pass written with [`rules::LayerOps`];
+//!   [`RuleSequential`] is a ready container): [`GuidedBackprop`],
+//!   [`Deconvnet`], [`DeepLift`] (Rescale, with summation-to-delta
+//!   check), [`Lrp`] (ε, γ, αβ, z⁺, zᴮ, flat, w² rules assigned by a
+//!   [`Composite`] with Zennit's presets).
 //!
 //! Everything runs on the device of the classifier ([`Classifier::device`]);
 //! the crate feature `cuda` enables candle's CUDA backend. Randomness
@@ -48,24 +54,36 @@ pub mod adapter;
 pub mod baseline;
 pub mod classifier;
 pub mod convert;
+pub mod deeplift;
 pub mod expected_gradients;
 pub mod gradient;
+pub mod guided_backprop;
 pub mod input_x_gradient;
 pub mod integrated_gradients;
+pub mod lrp;
+pub mod lrp_rules;
 pub mod noise_tunnel;
 pub mod quadrature;
+pub mod rule_sequential;
+pub mod rules;
 pub mod saliency;
 pub mod split;
 
 pub use adapter::CandleModel;
 pub use baseline::Baseline;
 pub use classifier::{Classifier, ModuleClassifier};
+pub use deeplift::{DeepLift, DeepLiftConfig};
 pub use expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
+pub use guided_backprop::{Deconvnet, GuidedBackprop};
 pub use input_x_gradient::InputXGradient;
 pub use integrated_gradients::{
     AttributionsWithDelta, IntegratedGradients, IntegratedGradientsConfig,
 };
+pub use lrp::Lrp;
+pub use lrp_rules::{Composite, LayerKind, LrpRule};
 pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
 pub use quadrature::Quadrature;
+pub use rule_sequential::{RuleLayer, RuleSequential};
+pub use rules::{LayerOps, PlainOps, RuleForward};
 pub use saliency::{Saliency, SaliencyConfig};
 pub use split::{LayerSplit, SequentialClassifier};
