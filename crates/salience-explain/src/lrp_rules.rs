@@ -2,10 +2,11 @@
 //! layers, with Zennit's named composites as presets.
 //!
 //! Notation (Montavon et al. 2019, "Layer-wise relevance propagation: an
-//! overview"): a dense or convolutional layer computes `z_k = Σ_j a_j w_jk
-//! + b_k`; relevance `R_k` of its outputs is redistributed to its inputs
-//! `a_j`. `x⁺ = max(x, 0)`, `x⁻ = min(x, 0)`, and `stab(d) = d + 1e-6 ·
-//! (sign d, with sign 0 = 1)` is Zennit's stabiliser.
+//! overview"): a dense or convolutional layer computes
+//! `z_k = Σ_j a_j w_jk + b_k`; relevance `R_k` of its outputs is
+//! redistributed to its inputs `a_j`. `x⁺ = max(x, 0)`, `x⁻ = min(x, 0)`,
+//! and `stab(d) = d + 1e-6 · sign(d)` (with sign 0 = 1) is Zennit's
+//! stabiliser.
 
 use salience_core::{Result, SalienceError};
 
