@@ -89,10 +89,21 @@ impl Affine<'_> {
     }
 }
 
-/// `t⁺` and `t⁻` (with `t = t⁺ + t⁻`).
+/// `t⁺` and `t⁻` (with `t = t⁺ + t⁻`), for weights and biases.
 fn split(t: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
     let p = t.relu()?;
     let n = (t - &p)?;
+    Ok((p, n))
+}
+
+/// `x⁺ = x ⊙ 1[x > 0]` and `x⁻ = x ⊙ 1[x < 0]` for a layer input, with
+/// constant masks: each part's gradient is exactly its mask. (Writing
+/// `x⁻ = x − relu(x)` would route the gradient of `x⁻` through a
+/// subtraction that cancels catastrophically in f32 when one part's
+/// multiplier is large, e.g. behind a stabilised zero denominator.)
+fn split_input(x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    let p = (x * x.gt(0.0)?.to_dtype(x.dtype())?)?;
+    let n = (x * x.lt(0.0)?.to_dtype(x.dtype())?)?;
     Ok((p, n))
 }
 
@@ -148,7 +159,7 @@ impl LrpOps<'_> {
                 let (wp, wn) = split(w)?;
                 let w_up = (w + (&wp * g)?)?;
                 let w_down = (w + (&wn * g)?)?;
-                let (xp, xn) = split(x)?;
+                let (xp, xn) = split_input(x)?;
                 let p = (aff.apply(&w_up, None, &xp)? + aff.apply(&w_down, None, &xn)?)?;
                 let q = (aff.apply(&w_down, None, &xp)? + aff.apply(&w_up, None, &xn)?)?;
                 let (bp, bq) = match b {
@@ -205,7 +216,7 @@ fn alpha_beta(
 ) -> candle_core::Result<Tensor> {
     let w = aff.weight();
     let (wp, wn) = split(w)?;
-    let (xp, xn) = split(x)?;
+    let (xp, xn) = split_input(x)?;
     let (bp, bn) = match aff.bias() {
         Some(b) => {
             let (p, n) = split(b)?;

@@ -695,3 +695,247 @@ fn bad_input_gives_typed_errors() {
         Err(SalienceError::Backend(_))
     ));
 }
+
+// ------------------------------------ LRP against an explicit reference
+
+/// A dense layer as plain f64 matrices.
+struct DenseF64 {
+    w: Vec<Vec<f64>>,
+    b: Vec<f64>,
+}
+
+fn to_f64(l: &candle_nn::Linear) -> DenseF64 {
+    let w = l.weight().to_vec2::<f32>().unwrap();
+    let b = l.bias().unwrap().to_vec1::<f32>().unwrap();
+    DenseF64 {
+        w: w.iter()
+            .map(|r| r.iter().map(|&v| v as f64).collect())
+            .collect(),
+        b: b.iter().map(|&v| v as f64).collect(),
+    }
+}
+
+fn stab(d: f64, e: f64) -> f64 {
+    if d >= 0.0 {
+        d + e
+    } else {
+        d - e
+    }
+}
+
+fn pos(v: f64) -> f64 {
+    v.max(0.0)
+}
+
+fn neg(v: f64) -> f64 {
+    v.min(0.0)
+}
+
+/// `Σ_j m(w_kj) · inp_j` for every output k.
+fn mat(l: &DenseF64, m: impl Fn(f64) -> f64, inp: &[f64]) -> Vec<f64> {
+    l.w.iter()
+        .map(|r| r.iter().zip(inp).map(|(&w, &a)| m(w) * a).sum())
+        .collect()
+}
+
+/// `Σ_k m(w_kj) · s_k` for every input j.
+fn mat_t(l: &DenseF64, m: impl Fn(f64) -> f64, s: &[f64]) -> Vec<f64> {
+    let n = l.w[0].len();
+    (0..n)
+        .map(|j| l.w.iter().zip(s).map(|(r, &sk)| m(r[j]) * sk).sum())
+        .collect()
+}
+
+/// One explicit LRP step (Zennit's formulas, written out layer by layer).
+fn explicit_step(rule: &LrpRule, l: &DenseF64, a: &[f64], r: &[f64]) -> Vec<f64> {
+    const S: f64 = 1e-6;
+    let ap: Vec<f64> = a.iter().map(|&v| pos(v)).collect();
+    let an: Vec<f64> = a.iter().map(|&v| neg(v)).collect();
+    let z: Vec<f64> = mat(l, |w| w, a)
+        .iter()
+        .zip(&l.b)
+        .map(|(v, b)| v + b)
+        .collect();
+    let add =
+        |x: Vec<f64>, y: Vec<f64>| -> Vec<f64> { x.iter().zip(&y).map(|(a, b)| a + b).collect() };
+    let mul =
+        |x: &[f64], y: Vec<f64>| -> Vec<f64> { x.iter().zip(&y).map(|(a, b)| a * b).collect() };
+    match *rule {
+        LrpRule::Epsilon(e) => {
+            let s: Vec<f64> = z
+                .iter()
+                .zip(r)
+                .map(|(&zk, &rk)| rk / stab(zk, e as f64))
+                .collect();
+            mul(a, mat_t(l, |w| w, &s))
+        }
+        LrpRule::ZPlus | LrpRule::AlphaBeta { .. } => {
+            let (alpha, beta) = match *rule {
+                LrpRule::AlphaBeta { alpha, beta } => (alpha as f64, beta as f64),
+                _ => (1.0, 0.0),
+            };
+            let dp = add(mat(l, pos, &ap), mat(l, neg, &an));
+            let dq = add(mat(l, neg, &ap), mat(l, pos, &an));
+            let sp: Vec<f64> = (0..z.len())
+                .map(|k| r[k] / stab(dp[k] + pos(l.b[k]), S))
+                .collect();
+            let sq: Vec<f64> = (0..z.len())
+                .map(|k| r[k] / stab(dq[k] + neg(l.b[k]), S))
+                .collect();
+            let rp = add(mul(&ap, mat_t(l, pos, &sp)), mul(&an, mat_t(l, neg, &sp)));
+            let rq = add(mul(&ap, mat_t(l, neg, &sq)), mul(&an, mat_t(l, pos, &sq)));
+            rp.iter()
+                .zip(&rq)
+                .map(|(p, q)| alpha * p - beta * q)
+                .collect()
+        }
+        LrpRule::Gamma(g) => {
+            let g = g as f64;
+            let up = |w: f64| w + g * pos(w);
+            let down = |w: f64| w + g * neg(w);
+            let p = add(mat(l, up, &ap), mat(l, down, &an));
+            let q = add(mat(l, down, &ap), mat(l, up, &an));
+            let s0: Vec<f64> = (0..z.len())
+                .map(|k| {
+                    if z[k] > 0.0 {
+                        r[k] / stab(p[k] + l.b[k] + g * pos(l.b[k]), S)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let s1: Vec<f64> = (0..z.len())
+                .map(|k| {
+                    if z[k] < 0.0 {
+                        r[k] / stab(q[k] + l.b[k] + g * neg(l.b[k]), S)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            add(
+                mul(&ap, add(mat_t(l, up, &s0), mat_t(l, down, &s1))),
+                mul(&an, add(mat_t(l, down, &s0), mat_t(l, up, &s1))),
+            )
+        }
+        LrpRule::ZBox { low, high } => {
+            let (lo, hi) = (low as f64, high as f64);
+            let lv = vec![lo; a.len()];
+            let hv = vec![hi; a.len()];
+            let d: Vec<f64> = (0..z.len())
+                .map(|k| mat(l, |w| w, a)[k] - mat(l, pos, &lv)[k] - mat(l, neg, &hv)[k])
+                .collect();
+            let s: Vec<f64> = (0..z.len()).map(|k| r[k] / stab(d[k], S)).collect();
+            let x_part = mul(a, mat_t(l, |w| w, &s));
+            let l_part = mat_t(l, pos, &s);
+            let h_part = mat_t(l, neg, &s);
+            (0..a.len())
+                .map(|j| x_part[j] - lo * l_part[j] - hi * h_part[j])
+                .collect()
+        }
+        _ => unreachable!("not used in this test"),
+    }
+}
+
+#[test]
+fn lrp_matches_explicit_layer_by_layer_relevance_on_mlp_with_biases() {
+    let fc = [
+        candle_nn::Linear::new(tensor(&[6, 5], 0.7, 60), Some(tensor(&[6], 0.3, 61))),
+        candle_nn::Linear::new(tensor(&[4, 6], 0.7, 62), Some(tensor(&[4], 0.3, 63))),
+        candle_nn::Linear::new(tensor(&[3, 4], 0.7, 64), Some(tensor(&[3], 0.3, 65))),
+    ];
+    let m = RuleSequential::new(3)
+        .push("fc1", fc[0].clone())
+        .push("relu1", RuleLayer::Relu)
+        .push("fc2", fc[1].clone())
+        .push("relu2", RuleLayer::Relu)
+        .push("fc3", fc[2].clone());
+    let layers: Vec<DenseF64> = fc.iter().map(to_f64).collect();
+    // Mixed-sign inputs inside the box [−2, 2].
+    let x = array(&[4, 5], 0.8, 66).mapv(|v| v.clamp(-2.0, 2.0));
+    let targets = [0, 1, 2, 1];
+    let cases: Vec<(Vec<LrpRule>, Composite)> = vec![
+        (
+            vec![LrpRule::Epsilon(0.1); 3],
+            Composite::uniform(LrpRule::Epsilon(0.1)),
+        ),
+        (vec![LrpRule::ZPlus; 3], Composite::uniform(LrpRule::ZPlus)),
+        (
+            vec![
+                LrpRule::AlphaBeta {
+                    alpha: 2.0,
+                    beta: 1.0
+                };
+                3
+            ],
+            Composite::uniform(LrpRule::AlphaBeta {
+                alpha: 2.0,
+                beta: 1.0,
+            }),
+        ),
+        (
+            vec![LrpRule::Gamma(0.25); 3],
+            Composite::uniform(LrpRule::Gamma(0.25)),
+        ),
+        (
+            vec![
+                LrpRule::ZBox {
+                    low: -2.0,
+                    high: 2.0,
+                },
+                LrpRule::Gamma(0.5),
+                LrpRule::Epsilon(0.01),
+            ],
+            Composite {
+                first: Some(LrpRule::ZBox {
+                    low: -2.0,
+                    high: 2.0,
+                }),
+                conv: LrpRule::Gradient,
+                dense: LrpRule::Gamma(0.5),
+                layers: vec![],
+            }
+            .with_layer("fc3", LrpRule::Epsilon(0.01)),
+        ),
+    ];
+    for (rules, composite) in cases {
+        let got = Lrp::with_composite(&m, composite)
+            .explain(x.view(), &targets, Seeds::base(0))
+            .unwrap()
+            .into_inner();
+        for (i, &t) in targets.iter().enumerate() {
+            // Forward activations.
+            let mut acts = vec![x
+                .index_axis(Axis(0), i)
+                .iter()
+                .map(|&v| v as f64)
+                .collect::<Vec<f64>>()];
+            for (li, l) in layers.iter().enumerate() {
+                let a = acts.last().unwrap();
+                let z: Vec<f64> = mat(l, |w| w, a)
+                    .iter()
+                    .zip(&l.b)
+                    .map(|(v, b)| v + b)
+                    .collect();
+                acts.push(if li < 2 {
+                    z.iter().map(|&v| pos(v)).collect()
+                } else {
+                    z
+                });
+            }
+            let mut r = vec![0.0; 3];
+            r[t] = acts[3][t];
+            for li in (0..3).rev() {
+                r = explicit_step(&rules[li], &layers[li], &acts[li], &r);
+            }
+            let row = got.index_axis(Axis(0), i);
+            let scale = r.iter().fold(0f64, |m, v| m.max(v.abs()));
+            for (g, e) in row.iter().zip(&r) {
+                assert!(
+                    (*g as f64 - e).abs() <= 1e-4 * (1.0 + scale),
+                    "{rules:?} sample {i}: {g} vs {e}"
+                );
+            }
+        }
+    }
+}
