@@ -12,11 +12,11 @@
 //! `attr = (x − x′) ⊙ ∂/∂x`. By construction the attributions sum to
 //! `f_t(x) − f_t(x′)` (summation-to-delta), up to float rounding.
 //!
-//! Max pooling (kernel = stride) uses a Rescale rule over each window: the
-//! window's output difference `Δy` is split equally between the winner of
-//! x and the winner of x′ (ties share), and each share is divided by that
-//! position's `Δx`; shares falling on positions with `|Δx| < 1e-10` go to
-//! the other winner, so summation-to-delta holds through the pool too.
+//! Max pooling (kernel = stride) follows Captum's DeepLift: each window's
+//! output difference `Δy = max(x) − max(x′)` goes to the winner of x when
+//! `max(x) ≥ max(x′)`, else to the winner of x′ (ties share equally), with
+//! multiplier `Δy / Δx` there. At that position `|Δx| ≥ |Δy|`, so the
+//! rule is well defined and summation-to-delta holds through the pool.
 
 use crate::baseline::Baseline;
 use crate::convert::candle_error;
@@ -102,20 +102,13 @@ impl LayerOps for RescaleOps {
         let (ya, yr) = self.halves(&y)?;
         let dx = (&xa - &xr)?;
         let dy = (&ya - &yr)?;
-        let ok = dx.abs()?.ge(DELTA_EPS)?.to_dtype(x.dtype())?;
-        let share = ((&wa + &wr)? * 0.5)?;
-        let usable = (&share * &ok)?;
-        let total = usable.sum_keepdim(4)?;
-        let none = total.eq(0.0)?;
-        // Renormalise the shares onto positions with a usable Δx; if there
-        // are none, Δy is (numerically) zero and the gradient share is used.
-        let weights = none.broadcast_as(share.shape())?.where_cond(
-            &share,
-            &safe_div(&usable, &total.broadcast_as(share.shape())?)?,
-        )?;
+        // Δy goes to the winner of x if max(x) ≥ max(x′), else to the
+        // winner of x′; there |Δx| ≥ |Δy|, so the division is safe.
+        let x_wins = ya.ge(&yr)?.broadcast_as(wa.shape())?;
+        let weights = x_wins.where_cond(&wa, &wr)?;
         let rescale = safe_div(&weights.broadcast_mul(&dy)?, &dx)?;
-        let okb = ok.ne(0.0)?;
-        let m = okb.where_cond(&rescale, &weights)?;
+        let ok = dx.abs()?.ge(DELTA_EPS)?;
+        let m = ok.where_cond(&rescale, &weights)?;
         let m = Tensor::cat(&[&m, &m], 0)?;
         // Value: the max; gradient with respect to the window: m.
         let lin = (&win * m.detach())?.sum(4)?;

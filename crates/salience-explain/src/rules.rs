@@ -26,7 +26,7 @@
 //! |---|---|---|---|
 //! | `linear`, `conv2d` | plain | plain (linear) | the composite's rule |
 //! | `relu` | modified ReLU gradient | multiplier Δy/Δx | pass (plain gradient) |
-//! | `max_pool2d` | plain (winner) | Rescale over the two winners | winner-take-all |
+//! | `max_pool2d` | plain (winner) | Δy to the winner of the larger max (Captum) | winner-take-all |
 //! | `avg_pool2d`, `global_avg_pool`, `add` | plain | plain (linear) | proportional (Zennit's `Norm`) |
 //! | `batch_norm` | plain | plain (affine) | plain (= LRP-0 on the affine map; fold it into the conv for Zennit's canonizer) |
 //! | `flatten` | plain | plain | plain (tracks the input for first-layer rules) |

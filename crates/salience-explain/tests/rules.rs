@@ -291,8 +291,8 @@ fn deeplift_max_pool_rule_conserves_with_different_winners() {
     let m = RuleSequential::new(1)
         .push("pool", RuleLayer::MaxPool2d(2))
         .push("flatten", RuleLayer::Flatten);
-    let x = array![[[[3.0f32, 1.0], [0.0, 2.0]]]].into_dyn();
-    let b = array![[[[0.0f32, 1.0], [0.0, 5.0]]]].into_dyn();
+    let x = array![[[[3.0f32, 1.0], [0.0, 2.0]]], [[[5.0, 1.0], [0.0, 2.0]]]].into_dyn();
+    let b = array![[[[0.0f32, 1.0], [0.0, 5.0]]], [[[0.0, 1.0], [0.0, 3.0]]]].into_dyn();
     let out = DeepLift::with_config(
         &m,
         DeepLiftConfig {
@@ -300,15 +300,16 @@ fn deeplift_max_pool_rule_conserves_with_different_winners() {
             batch_size: 1,
         },
     )
-    .explain_with_delta(x.view(), &[0], Seeds::base(0))
+    .explain_with_delta(x.view(), &[0, 0], Seeds::base(0))
     .unwrap();
-    // Δy = 3 − 5 = −2, split equally between the winner of x (Δx = 3)
-    // and of x′ (Δx = −3): attributions −1 and −1.
+    // Sample 0: Δy = 3 − 5 = −2; max(x′) wins, so Δy goes to the winner of x′
+    // (Δx = 2 − 5 = −3, multiplier 2/3): attribution −2 there, 0 elsewhere.
+    // Sample 1: Δy = 5 − 3 = 2; max(x) wins: all of it on x's winner.
     assert_eq!(
         out.attributions.view(),
-        array![[[[-1.0f32, 0.0], [0.0, -1.0]]]].into_dyn()
+        array![[[[0.0f32, 0.0], [0.0, -2.0]]], [[[2.0, 0.0], [0.0, 0.0]]]].into_dyn()
     );
-    assert_eq!(out.output_difference, vec![-2.0]);
+    assert_eq!(out.output_difference, vec![-2.0, 2.0]);
 }
 
 #[test]
