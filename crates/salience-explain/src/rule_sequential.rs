@@ -3,6 +3,7 @@
 
 use crate::classifier::Classifier;
 use crate::rules::{LayerOps, PlainOps, RuleForward};
+use crate::split::LayerSplit;
 use candle_core::{Device, Tensor};
 
 /// One layer of a [`RuleSequential`].
@@ -61,12 +62,13 @@ impl RuleLayer {
 
 /// A sequential network of named [`RuleLayer`]s; a [`Classifier`] and a
 /// [`RuleForward`] model, so every rule-based explainer accepts it.
+/// It is also a [`LayerSplit`] (split at any named layer, for CAMs).
 /// Residual networks need their own type implementing [`RuleForward`]
 /// (with [`LayerOps::add`] for the sums).
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use salience_explain::{Classifier, RuleLayer, RuleSequential};
+/// use salience_explain::{Classifier, LayerSplit, RuleLayer, RuleSequential};
 /// let w = Tensor::new(&[[1.0f32, -1.0]], &Device::Cpu).unwrap();
 /// let m = RuleSequential::new(1)
 ///     .push("flatten", RuleLayer::Flatten)
@@ -75,6 +77,8 @@ impl RuleLayer {
 /// let x = Tensor::new(&[[[3.0f32, 1.0]]], &Device::Cpu).unwrap();
 /// assert_eq!(m.logits(&x).unwrap().to_vec2::<f32>().unwrap(), vec![vec![2.0]]);
 /// assert_eq!(m.layer_names(), vec!["flatten", "fc", "relu"]);
+/// let a = m.activations(&x, "flatten").unwrap();
+/// assert_eq!(m.head(&a, "flatten").unwrap().to_vec2::<f32>().unwrap(), vec![vec![2.0]]);
 /// ```
 #[derive(Debug, Clone)]
 pub struct RuleSequential {
@@ -123,9 +127,35 @@ impl RuleSequential {
         self
     }
 
-    /// The layer names, in forward order.
-    pub fn layer_names(&self) -> Vec<&str> {
-        self.layers.iter().map(|(n, _)| n.as_str()).collect()
+    fn position(&self, layer: &str) -> candle_core::Result<usize> {
+        self.layers
+            .iter()
+            .position(|(n, _)| n == layer)
+            .ok_or_else(|| candle_core::Error::Msg(format!("unknown layer `{layer}`")))
+    }
+}
+
+impl LayerSplit for RuleSequential {
+    fn layer_names(&self) -> Vec<String> {
+        self.layers.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    fn activations(&self, x: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+        let end = self.position(layer)?;
+        let mut h = x.clone();
+        for (name, l) in &self.layers[..=end] {
+            h = l.apply(name, &PlainOps, &h)?;
+        }
+        Ok(h)
+    }
+
+    fn head(&self, a: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+        let start = self.position(layer)?;
+        let mut h = a.clone();
+        for (name, l) in &self.layers[start + 1..] {
+            h = l.apply(name, &PlainOps, &h)?;
+        }
+        Ok(h)
     }
 }
 

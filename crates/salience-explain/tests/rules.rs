@@ -940,3 +940,20 @@ fn lrp_matches_explicit_layer_by_layer_relevance_on_mlp_with_biases() {
         }
     }
 }
+
+#[test]
+fn rule_sequential_layer_split_agrees_with_logits() {
+    use salience_explain::LayerSplit;
+    let m = relu_cnn(true);
+    let x = cnn_input();
+    let xt = Tensor::from_slice(x.as_slice().unwrap(), x.shape(), &Device::Cpu).unwrap();
+    let direct = m.logits(&xt).unwrap().to_vec2::<f32>().unwrap();
+    for layer in m.layer_names() {
+        let a = m.activations(&xt, &layer).unwrap();
+        assert_eq!(
+            m.head(&a, &layer).unwrap().to_vec2::<f32>().unwrap(),
+            direct
+        );
+    }
+    assert!(m.check_layer("conv9").is_err());
+}
