@@ -101,10 +101,35 @@ fn split(t: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
 /// `x⁻ = x − relu(x)` would route the gradient of `x⁻` through a
 /// subtraction that cancels catastrophically in f32 when one part's
 /// multiplier is large, e.g. behind a stabilised zero denominator.)
-fn split_input(x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+/// `x⁻` is `None` when the input has no negative entry (any layer after a
+/// ReLU), which saves the layer evaluations on it.
+fn split_input(x: &Tensor) -> candle_core::Result<(Tensor, Option<Tensor>)> {
     let p = (x * x.gt(0.0)?.to_dtype(x.dtype())?)?;
-    let n = (x * x.lt(0.0)?.to_dtype(x.dtype())?)?;
+    let min = x
+        .min_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_scalar::<f64>()?;
+    let n = if min < 0.0 {
+        Some((x * x.lt(0.0)?.to_dtype(x.dtype())?)?)
+    } else {
+        None
+    };
     Ok((p, n))
+}
+
+/// `W_a x⁺ + W_b x⁻` (the second term skipped when `x⁻` is absent).
+fn apply_split(
+    aff: Affine<'_>,
+    w_pos_in: &Tensor,
+    w_neg_in: &Tensor,
+    xp: &Tensor,
+    xn: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
+    let p = aff.apply(w_pos_in, None, xp)?;
+    match xn {
+        Some(xn) => p + aff.apply(w_neg_in, None, xn)?,
+        None => Ok(p),
+    }
 }
 
 #[derive(Default)]
@@ -160,8 +185,8 @@ impl LrpOps<'_> {
                 let w_up = (w + (&wp * g)?)?;
                 let w_down = (w + (&wn * g)?)?;
                 let (xp, xn) = split_input(x)?;
-                let p = (aff.apply(&w_up, None, &xp)? + aff.apply(&w_down, None, &xn)?)?;
-                let q = (aff.apply(&w_down, None, &xp)? + aff.apply(&w_up, None, &xn)?)?;
+                let p = apply_split(aff, &w_up, &w_down, &xp, xn.as_ref())?;
+                let q = apply_split(aff, &w_down, &w_up, &xp, xn.as_ref())?;
                 let (bp, bq) = match b {
                     Some(b) => {
                         let (b_pos, b_neg) = split(b)?;
@@ -224,13 +249,13 @@ fn alpha_beta(
         }
         None => (None, None),
     };
-    let p = (aff.apply(&wp, None, &xp)? + aff.apply(&wn, None, &xn)?)?;
+    let p = apply_split(aff, &wp, &wn, &xp, xn.as_ref())?;
     let dp = stab(&aff.add_bias(&p, bp.as_ref())?, STAB)?;
     let y = grad_trick(z, &p, &((z / dp)? * alpha)?)?;
     if beta == 0.0 {
         return Ok(y);
     }
-    let q = (aff.apply(&wn, None, &xp)? + aff.apply(&wp, None, &xn)?)?;
+    let q = apply_split(aff, &wn, &wp, &xp, xn.as_ref())?;
     let dq = stab(&aff.add_bias(&q, bn.as_ref())?, STAB)?;
     let mq = ((z / dq)? * beta)?;
     y - (&q - q.detach())? * mq.detach()
