@@ -79,7 +79,7 @@ impl LayerOps for RescaleOps {
         let dx = (&a - &r)?;
         let dy = (a.relu()? - r.relu()?)?;
         let small = dx.abs()?.lt(DELTA_EPS)?;
-        let grad = a.ge(0.0)?.to_dtype(x.dtype())?;
+        let grad = a.gt(0.0)?.to_dtype(x.dtype())?;
         let m = small.where_cond(&grad, &safe_div(&dy, &dx)?)?;
         let m = Tensor::cat(&[&m, &m], 0)?;
         grad_trick(&x.relu()?, x, &m)
