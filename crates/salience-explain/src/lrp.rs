@@ -204,16 +204,28 @@ impl LrpOps<'_> {
                 y + (&q - q.detach())? * mq.detach()
             }
             LrpRule::ZBox { low, high } => {
-                let l = Var::from_tensor(&x.ones_like()?.affine(low as f64, 0.0)?)?;
-                let h = Var::from_tensor(&x.ones_like()?.affine(high as f64, 0.0)?)?;
-                let (wp, wn) = split(w)?;
-                let d = ((aff.apply(w, None, x)? - aff.apply(&wp, None, l.as_tensor())?)?
-                    - aff.apply(&wn, None, h.as_tensor())?)?;
-                let m = (&z / stab(&d, STAB)?)?;
-                let mut s = self.state.borrow_mut();
-                s.leaves.push(l);
-                s.leaves.push(h);
-                grad_trick(&z, &d, &m)
+                let l = x.ones_like()?.affine(low as f64, 0.0)?;
+                let h = x.ones_like()?.affine(high as f64, 0.0)?;
+                self.zbox(aff, &z, x, l, h)
+            }
+            LrpRule::ZBoxChannels { ref low, ref high } => {
+                let c = low.len();
+                if x.rank() < 2 || x.dim(1)? != c {
+                    candle_core::bail!(
+                        "per-channel zB bounds for {c} channels, but layer `{name}` takes input of shape {:?} \
+                         (channels on axis 1)",
+                        x.dims()
+                    );
+                }
+                let mut shape = vec![1usize; x.rank()];
+                shape[1] = c;
+                let bound = |v: &[f32]| {
+                    Tensor::from_slice(v, shape.as_slice(), x.device())?
+                        .to_dtype(x.dtype())?
+                        .broadcast_as(x.shape())?
+                        .contiguous()
+                };
+                self.zbox(aff, &z, x, bound(low)?, bound(high)?)
             }
             LrpRule::Flat | LrpRule::WSquare => {
                 let ones = Var::from_tensor(&x.ones_like()?)?;
@@ -228,6 +240,30 @@ impl LrpOps<'_> {
                 grad_trick(&z, &d, &m)
             }
         }
+    }
+}
+
+impl LrpOps<'_> {
+    /// The zᴮ rule with bounds `l`, `h` shaped like the input `x`.
+    fn zbox(
+        &self,
+        aff: Affine<'_>,
+        z: &Tensor,
+        x: &Tensor,
+        l: Tensor,
+        h: Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let l = Var::from_tensor(&l)?;
+        let h = Var::from_tensor(&h)?;
+        let w = aff.weight();
+        let (wp, wn) = split(w)?;
+        let d = ((aff.apply(w, None, x)? - aff.apply(&wp, None, l.as_tensor())?)?
+            - aff.apply(&wn, None, h.as_tensor())?)?;
+        let m = (z / stab(&d, STAB)?)?;
+        let mut s = self.state.borrow_mut();
+        s.leaves.push(l);
+        s.leaves.push(h);
+        grad_trick(z, &d, &m)
     }
 }
 

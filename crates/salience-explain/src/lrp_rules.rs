@@ -38,13 +38,22 @@ pub enum LrpRule {
     /// The zᴮ (box) rule for a first layer whose inputs lie in
     /// `[low, high]`: `R_j = (x_j w_jk − l w_jk⁺ − h w_jk⁻) R_k /
     /// stab(Σ_j x_j w_jk − l w_jk⁺ − h w_jk⁻)` (Zennit's `ZBox`; the
-    /// bias cancels). Bounds are scalars here (Zennit also accepts
-    /// per-channel tensors).
+    /// bias cancels), with scalar bounds.
     ZBox {
         /// Lowest possible input value.
         low: f32,
         /// Highest possible input value (≥ `low`).
         high: f32,
+    },
+    /// zᴮ with one `[low, high]` pair per channel (axis 1 of the layer
+    /// input, e.g. the bounds of normalised image channels,
+    /// `(0 − mean_c) / std_c` and `(1 − mean_c) / std_c`); Zennit's `ZBox`
+    /// with `(1, C, 1, 1)` tensors.
+    ZBoxChannels {
+        /// Lowest possible value of each channel.
+        low: Vec<f32>,
+        /// Highest possible value of each channel.
+        high: Vec<f32>,
     },
     /// The flat rule (Lapuschkin et al. 2019): relevance is spread
     /// uniformly over each output's receptive field, `R_j = Σ_k R_k / |RF_k|`,
@@ -102,6 +111,19 @@ impl LrpRule {
                 }
                 Ok(())
             }
+            LrpRule::ZBoxChannels { ref low, ref high } => {
+                if low.is_empty() || low.len() != high.len() {
+                    return Err(SalienceError::invalid(
+                        "zbox channel bounds",
+                        format!("{} lows, {} highs", low.len(), high.len()),
+                        "need one (low, high) pair per channel, at least one",
+                    ));
+                }
+                for (l, h) in low.iter().zip(high) {
+                    LrpRule::ZBox { low: *l, high: *h }.check()?;
+                }
+                Ok(())
+            }
             LrpRule::ZPlus | LrpRule::Flat | LrpRule::WSquare | LrpRule::Gradient => Ok(()),
         }
     }
@@ -111,7 +133,7 @@ impl LrpRule {
     pub(crate) fn needs_input(&self) -> bool {
         matches!(
             self,
-            LrpRule::ZBox { .. } | LrpRule::Flat | LrpRule::WSquare
+            LrpRule::ZBox { .. } | LrpRule::ZBoxChannels { .. } | LrpRule::Flat | LrpRule::WSquare
         )
     }
 }
@@ -212,6 +234,21 @@ impl Composite {
             conv: LrpRule::Gamma(0.25),
             dense: LrpRule::Epsilon(1e-6),
             layers: Vec::new(),
+        }
+    }
+
+    /// `EpsilonGammaBox` with per-channel bounds
+    /// ([`LrpRule::ZBoxChannels`]), e.g. for normalised images.
+    ///
+    /// ```
+    /// use salience_explain::{Composite, LrpRule};
+    /// let c = Composite::epsilon_gamma_box_channels(vec![-2.0, -1.0], vec![2.0, 1.0]);
+    /// assert!(matches!(c.first, Some(LrpRule::ZBoxChannels { .. })));
+    /// ```
+    pub fn epsilon_gamma_box_channels(low: Vec<f32>, high: Vec<f32>) -> Self {
+        Composite {
+            first: Some(LrpRule::ZBoxChannels { low, high }),
+            ..Self::epsilon_gamma_box(0.0, 1.0)
         }
     }
 

@@ -957,3 +957,60 @@ fn rule_sequential_layer_split_agrees_with_logits() {
     }
     assert!(m.check_layer("conv9").is_err());
 }
+
+#[test]
+fn lrp_zbox_per_channel_bounds() {
+    // Dense layer, bounds per feature (axis 1): l = (−1, 0), h = (1, 0.5);
+    // w = (1, −2), b = 0.3, x = (0.5, 0.25): z = 0.3, denominator
+    // 0 + 1 + 1 = 2, numerators (1.5, 0.5): R = 0.3 · (1.5, 0.5) / 2.
+    let m = RuleSequential::new(1).push("fc", dense(&[&[1.0, -2.0]], Some(&[0.3])));
+    let x = array![[0.5f32, 0.25]].into_dyn();
+    let c = Composite::epsilon_gamma_box_channels(vec![-1.0, 0.0], vec![1.0, 0.5]);
+    let r = Lrp::with_composite(&m, c)
+        .explain(x.view(), &[0], Seeds::base(0))
+        .unwrap()
+        .into_inner();
+    assert!(max_abs_diff(&r, &array![[0.225f32, 0.075]].into_dyn()) < 1e-5);
+    // On the CNN: equal per-channel bounds = scalar bounds; different ones
+    // change the map.
+    let cnn = relu_cnn(true);
+    let x = cnn_input();
+    let run = |c: Composite| {
+        Lrp::with_composite(&cnn, c)
+            .explain(x.view(), &CT, Seeds::base(0))
+            .unwrap()
+            .into_inner()
+    };
+    let scalar = run(Composite::epsilon_gamma_box(-3.0, 3.0));
+    let same = run(Composite::epsilon_gamma_box_channels(
+        vec![-3.0, -3.0],
+        vec![3.0, 3.0],
+    ));
+    assert!(max_abs_diff(&scalar, &same) <= 1e-6 * (1.0 + max_abs(&scalar)));
+    let other = run(Composite::epsilon_gamma_box_channels(
+        vec![-3.0, -1.0],
+        vec![3.0, 5.0],
+    ));
+    assert!(max_abs_diff(&scalar, &other) > 1e-4);
+    // Bounds for the wrong number of channels; invalid bounds.
+    let s = Seeds::base(0);
+    let three = Composite::epsilon_gamma_box_channels(vec![0.0; 3], vec![1.0; 3]);
+    assert!(matches!(
+        Lrp::with_composite(&cnn, three).explain(x.view(), &CT, s),
+        Err(SalienceError::Backend(_))
+    ));
+    for (lo, hi) in [
+        (vec![0.0], vec![1.0, 2.0]),
+        (vec![], vec![]),
+        (vec![2.0, 0.0], vec![1.0, 1.0]),
+    ] {
+        assert!(matches!(
+            Lrp::with_composite(&cnn, Composite::epsilon_gamma_box_channels(lo, hi)).explain(
+                x.view(),
+                &CT,
+                s
+            ),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+    }
+}
