@@ -353,6 +353,30 @@ pub struct Lrp<M> {
     model: M,
     composite: Composite,
     batch_size: usize,
+    name: &'static str,
+}
+
+/// `lrp_<preset>` for Zennit's named composites, `lrp` otherwise.
+fn composite_name(c: &Composite) -> &'static str {
+    let box_first = matches!(
+        c.first,
+        Some(LrpRule::ZBox { .. }) | Some(LrpRule::ZBoxChannels { .. })
+    );
+    let gamma_box = Composite {
+        first: c.first.clone(),
+        ..Composite::epsilon_gamma_box(0.0, 1.0)
+    };
+    if *c == Composite::epsilon_plus() {
+        "lrp_epsilon_plus"
+    } else if *c == Composite::epsilon_plus_flat() {
+        "lrp_epsilon_plus_flat"
+    } else if *c == Composite::epsilon_alpha2_beta1() {
+        "lrp_epsilon_alpha2_beta1"
+    } else if box_first && *c == gamma_box {
+        "lrp_epsilon_gamma_box"
+    } else {
+        "lrp"
+    }
 }
 
 impl<M: RuleForward> Lrp<M> {
@@ -370,6 +394,7 @@ impl<M: RuleForward> Lrp<M> {
     pub fn with_composite(model: M, composite: Composite) -> Self {
         Lrp {
             model,
+            name: composite_name(&composite),
             composite,
             batch_size: DEFAULT_BATCH_SIZE,
         }
@@ -398,8 +423,10 @@ impl<M: RuleForward> Lrp<M> {
 }
 
 impl<M: RuleForward> Explainer for Lrp<M> {
+    /// `lrp_epsilon_plus`, `lrp_epsilon_gamma_box`, `lrp_epsilon_plus_flat`,
+    /// `lrp_epsilon_alpha2_beta1` for the presets, `lrp` for other composites.
     fn name(&self) -> &str {
-        "lrp"
+        self.name
     }
 
     fn explain(

@@ -175,6 +175,14 @@ fn guided_backprop_and_deconvnet_by_hand_on_two_layer_net() {
         .unwrap();
     assert_eq!(d.view(), array![[12.0f32, -13.0], [-1.0, 0.0]].into_dyn());
     assert_eq!(GuidedBackprop::new(&m).name(), "guided_backprop");
+    assert_eq!(Lrp::new(&m).name(), "lrp_epsilon_plus");
+    let gb = Lrp::with_composite(
+        &m,
+        Composite::epsilon_gamma_box_channels(vec![0.0], vec![1.0]),
+    );
+    assert_eq!(gb.name(), "lrp_epsilon_gamma_box");
+    let eps = Lrp::with_composite(&m, Composite::uniform(LrpRule::Epsilon(0.0)));
+    assert_eq!(eps.name(), "lrp");
     assert_eq!(Deconvnet::new(&m).name(), "deconvnet");
 }
 
