@@ -36,6 +36,12 @@
 //!   [`ShapleyValueSampling`], [`KernelShap`] (exact by enumeration for
 //!   few features), [`Lime`] (OLS / ridge / lasso surrogates, [`slic()`]
 //!   superpixels or patches via [`FeatureMask`]) and [`Rise`].
+//! * Rule-based explainers for models that opt in through [`RuleForward`]
+//!   (their forward pass written with [`rules::LayerOps`];
+//!   [`RuleSequential`] is a ready container): [`GuidedBackprop`],
+//!   [`Deconvnet`], [`DeepLift`] (Rescale, with summation-to-delta
+//!   check), [`Lrp`] (ε, γ, αβ, z⁺, zᴮ, flat, w² rules assigned by a
+//!   [`Composite`] with Zennit's presets).
 //!
 //! Everything runs on the device of the classifier ([`Classifier::device`]);
 //! the crate feature `cuda` enables candle's CUDA backend. Randomness
@@ -67,15 +73,19 @@ pub mod adapter;
 pub mod baseline;
 pub mod classifier;
 pub mod convert;
+pub mod deeplift;
 pub mod expected_gradients;
 pub mod feature_ablation;
 pub mod feature_mask;
 pub mod gradient;
+pub mod guided_backprop;
 pub mod input_x_gradient;
 pub mod integrated_gradients;
 pub mod kernel_shap;
 pub mod lime;
 pub mod linear_fit;
+pub mod lrp;
+pub mod lrp_rules;
 pub mod noise_grad;
 pub mod noise_sigma;
 pub mod noise_tunnel;
@@ -83,6 +93,8 @@ pub mod occlusion;
 mod perturb;
 pub mod quadrature;
 pub mod rise;
+pub mod rule_sequential;
+pub mod rules;
 pub mod saliency;
 pub mod shapley_sampling;
 pub mod slic;
@@ -95,9 +107,11 @@ pub use activation_max::{
 pub use adapter::CandleModel;
 pub use baseline::Baseline;
 pub use classifier::{Classifier, ModuleClassifier};
+pub use deeplift::{DeepLift, DeepLiftConfig};
 pub use expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
 pub use feature_ablation::{FeatureAblation, FeatureAblationConfig};
 pub use feature_mask::{FeatureGroups, FeatureMask};
+pub use guided_backprop::{Deconvnet, GuidedBackprop};
 pub use input_x_gradient::InputXGradient;
 pub use integrated_gradients::{
     AttributionsWithDelta, IntegratedGradients, IntegratedGradientsConfig,
@@ -105,6 +119,8 @@ pub use integrated_gradients::{
 pub use kernel_shap::{KernelShap, KernelShapConfig};
 pub use lime::{Lime, LimeConfig, LimeDistance, LimeKernel, LimeSpace};
 pub use linear_fit::{LinearFit, Surrogate};
+pub use lrp::Lrp;
+pub use lrp_rules::{Composite, LayerKind, LrpRule};
 pub use noise_grad::{FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig};
 pub use noise_sigma::{
     fusiongrad_sigmas, noisegrad_sigma, FusionRule, FusionSigmas, NoiseSigmaConfig,
@@ -114,6 +130,8 @@ pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
 pub use occlusion::{Occlusion, OcclusionConfig};
 pub use quadrature::Quadrature;
 pub use rise::{Rise, RiseConfig};
+pub use rule_sequential::{RuleLayer, RuleSequential};
+pub use rules::{LayerOps, PlainOps, RuleForward};
 pub use saliency::{Saliency, SaliencyConfig};
 pub use shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
 pub use slic::{slic, SlicColor, SlicConfig};

@@ -1,0 +1,289 @@
+//! How a model opts in to the rule-based explainers ([`GuidedBackprop`],
+//! [`Deconvnet`], [`DeepLift`], [`Lrp`]): the [`LayerOps`] /
+//! [`RuleForward`] seam.
+//!
+//! candle has no module hooks and a network cannot be introspected, so a
+//! rule-based explainer cannot find a model's ReLUs or linear layers by
+//! itself. Instead the model writes its forward pass once, in terms of a
+//! small set of layer operations supplied by the caller:
+//!
+//! ```text
+//! fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+//!     let h = ops.conv2d("conv1", &self.conv1, x)?;
+//!     let h = ops.relu(&h)?;
+//!     let h = ops.max_pool2d(&h, 2)?;
+//!     let h = ops.flatten(&h)?;
+//!     ops.linear("fc", &self.fc, &h)
+//! }
+//! ```
+//!
+//! [`PlainOps`] computes the ordinary forward pass (the model's
+//! `Classifier::logits` is just `self.forward_with(x, &PlainOps)`); each
+//! explainer passes its own implementation that keeps the forward values
+//! but changes the backward pass:
+//!
+//! | op | Guided Backprop / Deconvnet | DeepLIFT Rescale | LRP |
+//! |---|---|---|---|
+//! | `linear`, `conv2d` | plain | plain (linear) | the composite's rule |
+//! | `relu` | modified ReLU gradient | multiplier Δy/Δx | pass (plain gradient) |
+//! | `max_pool2d` | plain (winner) | Δy to the winner of the larger max (Captum) | winner-take-all |
+//! | `avg_pool2d`, `global_avg_pool`, `add` | plain | plain (linear) | proportional (Zennit's `Norm`) |
+//! | `batch_norm` | plain | plain (affine) | plain (= LRP-0 on the affine map; fold it into the conv for Zennit's canonizer) |
+//! | `flatten` | plain | plain | plain (tracks the input for first-layer rules) |
+//!
+//! Anything a model computes *outside* these ops (a `tanh`, a softmax, a
+//! hand-written `relu()`) keeps its plain gradient, so the explainers are
+//! exact only for models written entirely with the ops. [`RuleSequential`]
+//! is a ready-made container.
+//!
+//! [`GuidedBackprop`]: crate::GuidedBackprop
+//! [`Deconvnet`]: crate::Deconvnet
+//! [`DeepLift`]: crate::DeepLift
+//! [`Lrp`]: crate::Lrp
+//! [`RuleSequential`]: crate::RuleSequential
+
+use crate::classifier::Classifier;
+use crate::convert::{candle_error, tensor_to_vec};
+use candle_core::backprop::GradStore;
+use candle_core::{Module, ModuleT, Tensor};
+use salience_core::{Result, SalienceError};
+
+/// The layer operations a rule-capable network is written with. Every
+/// method has the plain (ordinary forward) behaviour as its default, so an
+/// implementation overrides only what its rule changes.
+///
+/// Inputs are batches: `[N, D]` for `linear`, `[N, C, H, W]` for the
+/// image ops. `name` identifies a layer for per-layer rule overrides
+/// ([`crate::Composite::with_layer`]).
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_explain::rules::{LayerOps, PlainOps};
+/// let x = Tensor::new(&[[-1.0f32, 2.0]], &Device::Cpu).unwrap();
+/// let y = PlainOps.relu(&x).unwrap();
+/// assert_eq!(y.to_vec2::<f32>().unwrap(), vec![vec![0.0, 2.0]]);
+/// ```
+pub trait LayerOps {
+    /// A dense layer `x Wᵀ + b`.
+    fn linear(
+        &self,
+        name: &str,
+        layer: &candle_nn::Linear,
+        x: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let _ = name;
+        layer.forward(x)
+    }
+
+    /// A 2-D convolution (any padding, stride, dilation, groups).
+    fn conv2d(
+        &self,
+        name: &str,
+        layer: &candle_nn::Conv2d,
+        x: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let _ = name;
+        layer.forward(x)
+    }
+
+    /// The rectifier `max(x, 0)`.
+    fn relu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.relu()
+    }
+
+    /// Max pooling with kernel = stride = `k` (H and W divisible by `k`),
+    /// computed by a reshape and `max`, whose backward is exact (candle's
+    /// own `max_pool2d` backward is not).
+    fn max_pool2d(&self, x: &Tensor, k: usize) -> candle_core::Result<Tensor> {
+        let (n, c, h, w) = pool_dims(x, k)?;
+        x.reshape((n, c, h / k, k, w / k, k))?.max(5)?.max(3)
+    }
+
+    /// Average pooling with kernel = stride = `k` (H and W divisible by `k`).
+    fn avg_pool2d(&self, x: &Tensor, k: usize) -> candle_core::Result<Tensor> {
+        let (n, c, h, w) = pool_dims(x, k)?;
+        x.reshape((n, c, h / k, k, w / k, k))?.mean(5)?.mean(3)
+    }
+
+    /// Global average pooling `[N, C, H, W] → [N, C]`.
+    fn global_avg_pool(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.flatten_from(2)?.mean(2)
+    }
+
+    /// Batch normalisation in inference mode (running statistics).
+    fn batch_norm(
+        &self,
+        name: &str,
+        layer: &candle_nn::BatchNorm,
+        x: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let _ = name;
+        layer.forward_t(x, false)
+    }
+
+    /// An element-wise sum of two branches (residual connections).
+    fn add(&self, a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+        a + b
+    }
+
+    /// Flattens all dimensions after the batch: `[N, ...] → [N, D]`.
+    fn flatten(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.flatten_from(1)
+    }
+}
+
+/// The ordinary forward pass: every [`LayerOps`] method with its plain
+/// behaviour.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_explain::rules::{LayerOps, PlainOps};
+/// let x = Tensor::new(&[[[[1.0f32, 3.0], [2.0, 0.0]]]], &Device::Cpu).unwrap();
+/// let m = PlainOps.max_pool2d(&x, 2).unwrap();
+/// assert_eq!(m.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![3.0]);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlainOps;
+
+impl LayerOps for PlainOps {}
+
+/// A network that writes its forward pass with [`LayerOps`], so that
+/// rule-based explainers can substitute their rules. Implement
+/// [`Classifier::logits`] as `self.forward_with(x, &PlainOps)`.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_explain::rules::{LayerOps, PlainOps, RuleForward};
+/// use salience_explain::Classifier;
+/// struct Mlp { fc1: candle_nn::Linear, fc2: candle_nn::Linear }
+/// impl RuleForward for Mlp {
+///     fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+///         let h = ops.flatten(x)?;
+///         let h = ops.relu(&ops.linear("fc1", &self.fc1, &h)?)?;
+///         ops.linear("fc2", &self.fc2, &h)
+///     }
+/// }
+/// impl Classifier for Mlp {
+///     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> { self.forward_with(x, &PlainOps) }
+///     fn num_classes(&self) -> usize { 1 }
+///     fn device(&self) -> &Device { &Device::Cpu }
+/// }
+/// let w1 = Tensor::new(&[[1.0f32, -1.0], [0.5, 0.5]], &Device::Cpu).unwrap();
+/// let w2 = Tensor::new(&[[1.0f32, 2.0]], &Device::Cpu).unwrap();
+/// let m = Mlp { fc1: candle_nn::Linear::new(w1, None), fc2: candle_nn::Linear::new(w2, None) };
+/// let x = Tensor::new(&[[2.0f32, 4.0]], &Device::Cpu).unwrap();
+/// assert_eq!(m.logits(&x).unwrap().to_vec2::<f32>().unwrap(), vec![vec![6.0]]);
+/// ```
+pub trait RuleForward: Classifier {
+    /// The forward pass (logits `[N, classes]`) written with `ops`.
+    fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor>;
+}
+
+impl<M: RuleForward + ?Sized> RuleForward for &M {
+    fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        (**self).forward_with(x, ops)
+    }
+}
+
+impl<M: RuleForward + ?Sized> RuleForward for Box<M> {
+    fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        (**self).forward_with(x, ops)
+    }
+}
+
+impl<M: RuleForward + ?Sized> RuleForward for std::sync::Arc<M> {
+    fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        (**self).forward_with(x, ops)
+    }
+}
+
+/// Checks a pooling input `[N, C, H, W]` with H, W divisible by `k ≥ 1`.
+pub(crate) fn pool_dims(x: &Tensor, k: usize) -> candle_core::Result<(usize, usize, usize, usize)> {
+    let (n, c, h, w) = x.dims4()?;
+    if k == 0 || h % k != 0 || w % k != 0 {
+        candle_core::bail!(
+            "pooling with kernel = stride = {k} needs H ({h}) and W ({w}) divisible by {k}"
+        );
+    }
+    Ok((n, c, h, w))
+}
+
+/// `x / d` where `d ≠ 0`, and 0 where `d == 0`.
+pub(crate) fn safe_div(x: &Tensor, d: &Tensor) -> candle_core::Result<Tensor> {
+    let zero = d.eq(0.0)?;
+    let ones = d.ones_like()?;
+    let d1 = zero.where_cond(&ones, d)?;
+    let q = (x / d1)?;
+    zero.where_cond(&q.zeros_like()?, &q)
+}
+
+/// The stop-gradient trick: a tensor with the value of `value` whose
+/// gradient with respect to the inputs is that of `path` scaled
+/// element-wise by `factor` (`value.detach() + (path − path.detach()) ⊙
+/// factor.detach()`).
+pub(crate) fn grad_trick(
+    value: &Tensor,
+    path: &Tensor,
+    factor: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let delta = (path - path.detach())?;
+    value.detach() + delta * factor.detach()
+}
+
+/// Logits of `x` (rows: `targets.len()`) through `model` with `ops`, the
+/// target logit of every row, and the gradients of the sum of the first
+/// `grad_rows` target logits.
+pub(crate) fn backward_targets<M: RuleForward + ?Sized>(
+    model: &M,
+    ops: &dyn LayerOps,
+    x: &Tensor,
+    targets: &[usize],
+    grad_rows: usize,
+) -> Result<(Vec<f32>, GradStore)> {
+    let rows = targets.len();
+    let k = model.num_classes();
+    let logits = model.forward_with(x, ops).map_err(candle_error)?;
+    if logits.dims() != [rows, k] {
+        return Err(SalienceError::Model(format!(
+            "model returned logits of shape {:?} for a batch of {rows} (expected [{rows}, {k}])",
+            logits.dims()
+        )));
+    }
+    let idx = targets
+        .iter()
+        .map(|&t| u32::try_from(t).map_err(|_| SalienceError::invalid("target", t, "exceeds u32")))
+        .collect::<Result<Vec<u32>>>()?;
+    let idx = Tensor::from_vec(idx, (rows, 1), x.device()).map_err(candle_error)?;
+    let picked = logits.gather(&idx, 1).map_err(candle_error)?;
+    let values = tensor_to_vec(&picked)?;
+    if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(SalienceError::NonFinite {
+            context: "model logits".into(),
+            index,
+            value,
+        });
+    }
+    let grads = picked
+        .narrow(0, 0, grad_rows)
+        .and_then(|p| p.sum_all())
+        .and_then(|s| s.backward())
+        .map_err(candle_error)?;
+    Ok((values, grads))
+}
+
+/// The gradient of `t` in `grads` as a flat vector (zeros when the output
+/// does not depend on `t`), checked finite.
+pub(crate) fn grad_vec(grads: &GradStore, t: &Tensor) -> Result<Vec<f32>> {
+    let g = match grads.get(t) {
+        Some(g) => tensor_to_vec(g)?,
+        None => vec![0f32; t.elem_count()],
+    };
+    if let Some((index, &value)) = g.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(SalienceError::NonFinite {
+            context: "rule-modified gradient".into(),
+            index,
+            value,
+        });
+    }
+    Ok(g)
+}
