@@ -17,7 +17,10 @@
 //!   [`InputXGradient`], [`IntegratedGradients`] (Riemann and
 //!   Gauss–Legendre quadratures, five [`Baseline`]s, completeness delta),
 //!   [`NoiseTunnel`] (SmoothGrad, SmoothGrad², VarGrad around any
-//!   explainer), [`ExpectedGradients`] (and GradientSHAP).
+//!   explainer), [`ExpectedGradients`] (and GradientSHAP), and the CAM
+//!   family over a [`LayerSplit`] ([`cam`]): [`GradCam`],
+//!   [`GradCamPlusPlus`], [`EigenCam`], [`PolyCam`], upsampled to the
+//!   input with the differentiable bilinear op of [`ops`].
 //!
 //! Everything runs on the device of the classifier ([`Classifier::device`]);
 //! the crate feature `cuda` enables candle's CUDA backend. Randomness
@@ -46,14 +49,19 @@
 
 pub mod adapter;
 pub mod baseline;
+pub mod cam;
 pub mod classifier;
 pub mod convert;
+pub mod eigen_cam;
 pub mod expected_gradients;
+pub mod grad_cam;
+pub mod grad_cam_plus_plus;
 pub mod gradient;
 pub mod input_x_gradient;
 pub mod integrated_gradients;
 pub mod noise_tunnel;
 pub mod ops;
+pub mod poly_cam;
 pub mod quadrature;
 pub mod saliency;
 pub mod split;
@@ -61,12 +69,16 @@ pub mod split;
 pub use adapter::CandleModel;
 pub use baseline::Baseline;
 pub use classifier::{Classifier, ModuleClassifier};
+pub use eigen_cam::{EigenCam, EigenCamConfig};
 pub use expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
+pub use grad_cam::{GradCam, GradCamConfig};
+pub use grad_cam_plus_plus::GradCamPlusPlus;
 pub use input_x_gradient::InputXGradient;
 pub use integrated_gradients::{
     AttributionsWithDelta, IntegratedGradients, IntegratedGradientsConfig,
 };
 pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
+pub use poly_cam::{PolyCam, PolyCamConfig, PolyCamVariant};
 pub use quadrature::Quadrature;
 pub use saliency::{Saliency, SaliencyConfig};
 pub use split::{LayerSplit, SequentialClassifier};
