@@ -63,6 +63,7 @@ pub mod noise_tunnel;
 pub mod ops;
 pub mod poly_cam;
 pub mod quadrature;
+pub mod registry;
 pub mod saliency;
 pub mod split;
 
@@ -80,5 +81,6 @@ pub use integrated_gradients::{
 pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
 pub use poly_cam::{PolyCam, PolyCamConfig, PolyCamVariant};
 pub use quadrature::Quadrature;
+pub use registry::{ExplainerSpec, Registry};
 pub use saliency::{Saliency, SaliencyConfig};
 pub use split::{LayerSplit, SequentialClassifier};
