@@ -7,7 +7,7 @@
 //!
 //! `α_k(i, j) = g² / (2 g² + (Σ_ab A_k(a, b)) · g³ + ε)` (0 where g = 0),
 //!
-//! with `ε = 1e-7`; the channel weights are `w_k = Σ_ij α_k(i, j) ·
+//! with `ε = 10⁻⁶` (pytorch-grad-cam's value); the channel weights are `w_k = Σ_ij α_k(i, j) ·
 //! ReLU(g_k(i, j))` and the map is `ReLU(Σ_k w_k A_k)`, upsampled to the
 //! input (see [`crate::cam`]). The gradient is that of the logit `y_c`
 //! (pytorch-grad-cam's `ClassifierOutputTarget`).
@@ -19,7 +19,7 @@ use ndarray::ArrayViewD;
 use salience_core::{AttributionBatch, Explainer, Result, Seeds};
 
 /// The ε of the α denominator (pytorch-grad-cam's value).
-pub const GRAD_CAM_PLUS_PLUS_EPS: f64 = 1e-7;
+pub const GRAD_CAM_PLUS_PLUS_EPS: f64 = 1e-6;
 
 /// The Grad-CAM++ explainer; configured like Grad-CAM ([`GradCamConfig`]:
 /// layer, final ReLU, batch size). Deterministic (ignores seeds).
