@@ -27,13 +27,17 @@
 //!
 //! # Cost and chunking
 //! Every channel of every layer costs one (PCAM⁺, PCAM⁻) or two (PCAM±)
-//! forward passes per input: `Σ_l K_l` masked inputs per input, evaluated
-//! `batch_size` at a time (forward only, no gradients), so memory does not
-//! grow with the number of channels.
+//! masked inputs per input (`Σ_l K_l` or `2 Σ_l K_l`). The masked inputs
+//! of all inputs and channels of a layer are generated point by point
+//! (each mask upsampled when its point is built) and evaluated
+//! `batch_size` at a time, forward only; layer activations are computed
+//! `batch_size` inputs at a time. Memory holds one chunk of masked inputs
+//! and the layer activations, whatever the number of channels.
 
 use crate::cam::{check_finite_slice, chunk_tensor, validate_images, ImageInfo};
 use crate::convert::{candle_error, tensor_to_vec};
 use crate::gradient::{check_batch_size, contiguous, flat_slice, DEFAULT_BATCH_SIZE};
+use crate::ops::upsample::interpolation_matrix;
 use crate::split::LayerSplit;
 use candle_core::{Device, Tensor};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
@@ -172,39 +176,43 @@ impl<M: LayerSplit> PolyCam<M> {
         let xs = contiguous(&inputs);
         let data = flat_slice(&xs)?;
         let base = self.scores_of(data, info.n, &info, targets, None)?;
-        let mut out = Vec::new();
-        for i in 0..info.n {
-            let x = self.sample(data, i, &info)?;
-            let acts = self.layer_acts(&x, layer)?;
-            out.extend(self.weights(data, i, &info, targets[i], base[i], &acts)?);
-        }
-        Ok(out)
+        let acts = self.layer_acts(data, &info, layer)?;
+        self.weights(data, &info, targets, &base, &acts)
     }
 
-    fn sample(&self, data: &[f32], i: usize, info: &ImageInfo) -> Result<Tensor> {
+    /// Activations of every input at `layer`, `[N, k, h, w]`, computed
+    /// `batch_size` inputs at a time.
+    fn layer_acts(&self, data: &[f32], info: &ImageInfo, layer: &str) -> Result<Acts> {
         let f = info.features();
-        chunk_tensor(&data[i * f..(i + 1) * f], 1, info, self.model.device())
-    }
-
-    /// One sample's activations at `layer`: (values `[k, h, w]`, k, h, w).
-    fn layer_acts(&self, x: &Tensor, layer: &str) -> Result<Acts> {
-        let a = self.model.activations(x, layer).map_err(candle_error)?;
-        let (_, k, h, w) = a.dims4().map_err(|_| {
-            SalienceError::shape(
-                &format!("activations of layer `{layer}`"),
-                "[1, K, h, w]",
-                a.dims(),
-            )
-        })?;
-        if k * h * w == 0 {
-            return Err(SalienceError::shape(
-                &format!("activations of layer `{layer}`"),
-                "non-empty [1, K, h, w]",
-                a.dims(),
-            ));
+        let ctx = format!("activations of layer `{layer}`");
+        let mut v = Vec::new();
+        let mut dims: Option<(usize, usize, usize)> = None;
+        let mut start = 0;
+        while start < info.n {
+            let len = (info.n - start).min(self.config.batch_size);
+            let x = chunk_tensor(
+                &data[start * f..(start + len) * f],
+                len,
+                info,
+                self.model.device(),
+            )?;
+            let a = self.model.activations(&x, layer).map_err(candle_error)?;
+            let (n, k, h, w) = a
+                .dims4()
+                .map_err(|_| SalienceError::shape(&ctx, "[N, K, h, w]", a.dims()))?;
+            if n != len || k * h * w == 0 || dims.is_some_and(|d| d != (k, h, w)) {
+                return Err(SalienceError::shape(
+                    &ctx,
+                    format!("non-empty [{len}, K, h, w]"),
+                    a.dims(),
+                ));
+            }
+            dims = Some((k, h, w));
+            v.extend(tensor_to_vec(&a)?);
+            start += len;
         }
-        let v = tensor_to_vec(&a)?;
-        check_finite_slice(&v, &format!("activations of layer `{layer}`"))?;
+        check_finite_slice(&v, &ctx)?;
+        let (k, h, w) = dims.ok_or_else(|| SalienceError::Empty("inputs".into()))?;
         Ok(Acts { v, k, h, w })
     }
 
@@ -243,63 +251,105 @@ impl<M: LayerSplit> PolyCam<M> {
         Ok(out)
     }
 
-    /// Channel weights of one input (index `i`) at one layer.
+    /// Channel weights `[N, k]` of every input at one layer: the masked
+    /// inputs of all inputs and channels are evaluated `batch_size` at a
+    /// time; each mask is upsampled when its point is generated.
     fn weights(
         &self,
         data: &[f32],
-        i: usize,
         info: &ImageInfo,
-        target: usize,
-        base: f64,
+        targets: &[usize],
+        base: &[f64],
         acts: &Acts,
     ) -> Result<Vec<f64>> {
         let f = info.features();
         let hw = info.h * info.w;
-        let x = &data[i * f..(i + 1) * f];
-        // Channel masks at the input size: [k, H·W].
+        let (k, h, w) = (acts.k, acts.h, acts.w);
+        // Normalised channel masks at the layer resolution: [N, k, h·w].
         let mut small = Vec::with_capacity(acts.v.len());
-        for a_k in acts.v.chunks_exact(acts.h * acts.w) {
+        for a_k in acts.v.chunks_exact(h * w) {
             small.extend(percentile_normalize(a_k).into_iter().map(|v| v as f32));
         }
-        let masks = crate::cam::upsample_maps(
-            small,
-            acts.k,
-            (acts.h, acts.w),
-            (info.h, info.w),
-            self.model.device(),
-        )?;
-        let k = acts.k;
-        let (n_points, variant) = match self.config.variant {
-            PolyCamVariant::PlusMinus => (2 * k, self.config.variant),
-            v => (k, v),
+        let ah = interpolation_matrix(h, info.h, false)?;
+        let aw = interpolation_matrix(w, info.w, false)?;
+        let variant = self.config.variant;
+        let per_input = if variant == PolyCamVariant::PlusMinus {
+            2 * k
+        } else {
+            k
         };
-        // Point p: channel p % k; p < k keeps the mask (except PCAM⁻),
-        // p ≥ k (PCAM±) or PCAM⁻ removes it.
+        // Point p: input p / per_input, j = p % per_input, channel j % k;
+        // PCAM⁺ and the first k points of PCAM± keep the mask, PCAM⁻ and
+        // the last k of PCAM± remove it.
         let fill = |p: usize, out: &mut [f32]| {
-            let ch = p % k;
+            let (i, j) = (p / per_input, p % per_input);
+            let ch = j % k;
             let keep = match variant {
                 PolyCamVariant::Plus => true,
                 PolyCamVariant::Minus => false,
-                PolyCamVariant::PlusMinus => p < k,
+                PolyCamVariant::PlusMinus => j < k,
             };
-            let m = &masks[ch * hw..(ch + 1) * hw];
+            let m = &small[(i * k + ch) * h * w..(i * k + ch + 1) * h * w];
+            let up = upsample_one(m, (h, w), (info.h, info.w), &ah, &aw);
+            let x = &data[i * f..(i + 1) * f];
             for (c_out, c_in) in out.chunks_exact_mut(hw).zip(x.chunks_exact(hw)) {
-                for ((o, &xv), &mv) in c_out.iter_mut().zip(c_in).zip(m) {
+                for ((o, &xv), &mv) in c_out.iter_mut().zip(c_in).zip(&up) {
                     *o = if keep { xv * mv } else { xv * (1.0 - mv) };
                 }
             }
         };
-        let targets = vec![target; n_points];
-        let s = self.scores_of(&[], n_points, info, &targets, Some(&fill))?;
-        Ok(match variant {
-            PolyCamVariant::Plus => s,
-            PolyCamVariant::Minus => s.iter().map(|r| (base - r).max(0.0)).collect(),
-            PolyCamVariant::PlusMinus => {
-                (0..k).map(|c| (s[c] + base - s[k + c]).max(0.0)).collect()
+        let n_points = info.n * per_input;
+        let point_targets: Vec<usize> = (0..n_points).map(|p| targets[p / per_input]).collect();
+        let s = self.scores_of(&[], n_points, info, &point_targets, Some(&fill))?;
+        let mut out = Vec::with_capacity(info.n * k);
+        for (s_i, &b) in s.chunks_exact(per_input).zip(base) {
+            match variant {
+                PolyCamVariant::Plus => out.extend_from_slice(s_i),
+                PolyCamVariant::Minus => out.extend(s_i.iter().map(|r| (b - r).max(0.0))),
+                PolyCamVariant::PlusMinus => {
+                    out.extend((0..k).map(|c| (s_i[c] + b - s_i[k + c]).max(0.0)))
+                }
             }
-        })
+        }
+        Ok(out)
     }
 }
+
+/// Bilinear resampling of one `[h, w]` map with the per-axis matrices
+/// `ah` `[H, h]` and `aw` `[W, w]` (`A_h · m · A_wᵀ`).
+fn upsample_one(
+    m: &[f32],
+    (h, w): (usize, usize),
+    (oh, ow): (usize, usize),
+    ah: &[f32],
+    aw: &[f32],
+) -> Vec<f32> {
+    if (h, w) == (oh, ow) {
+        return m.to_vec();
+    }
+    let mut tmp = vec![0f32; h * ow];
+    for a in 0..h {
+        for c in 0..ow {
+            tmp[a * ow + c] = (0..w).map(|b| aw[c * w + b] * m[a * w + b]).sum();
+        }
+    }
+    let mut out = vec![0f32; oh * ow];
+    for r in 0..oh {
+        for a in 0..h {
+            let wr = ah[r * h + a];
+            if wr == 0.0 {
+                continue;
+            }
+            for c in 0..ow {
+                out[r * ow + c] += wr * tmp[a * ow + c];
+            }
+        }
+    }
+    out
+}
+
+/// A map and its `(h, w)`.
+type SizedMap = (Vec<f64>, (usize, usize));
 
 /// Writes masked point `p` into a buffer row.
 type FillFn<'a> = dyn Fn(usize, &mut [f32]) + 'a;
@@ -414,17 +464,17 @@ impl<M: LayerSplit> Explainer for PolyCam<M> {
         let data = flat_slice(&xs)?;
         let device = self.model.device();
         let base = self.scores_of(data, info.n, &info, targets, None)?;
-        let mut out = Vec::with_capacity(info.n * info.h * info.w);
-        for i in 0..info.n {
-            let x = self.sample(data, i, &info)?;
-            let mut prev: Option<(Vec<f64>, (usize, usize))> = None;
-            for layer in self.config.layers.iter().rev() {
-                let acts = self.layer_acts(&x, layer)?;
-                let w = self.weights(data, i, &info, targets[i], base[i], &acts)?;
-                let hw = acts.h * acts.w;
-                let size = (acts.h, acts.w);
-                let mut m = crate::cam::weighted_sum(&acts.v, &w, hw, true);
-                prev = Some(match prev {
+        // Per input: the running map P and its size.
+        let mut prev: Vec<Option<SizedMap>> = vec![None; info.n];
+        for layer in self.config.layers.iter().rev() {
+            let acts = self.layer_acts(data, &info, layer)?;
+            let w = self.weights(data, &info, targets, &base, &acts)?;
+            let (k, hw) = (acts.k, acts.h * acts.w);
+            let size = (acts.h, acts.w);
+            for (i, p_i) in prev.iter_mut().enumerate() {
+                let a_i = &acts.v[i * k * hw..(i + 1) * k * hw];
+                let mut m = crate::cam::weighted_sum(a_i, &w[i * k..(i + 1) * k], hw, true);
+                *p_i = Some(match p_i.take() {
                     None => (m, size),
                     Some((p, psize)) => {
                         if self.config.lnorm {
@@ -440,7 +490,10 @@ impl<M: LayerSplit> Explainer for PolyCam<M> {
                     }
                 });
             }
-            let (p, psize) = prev.ok_or_else(|| SalienceError::invalid("layers", "[]", "empty"))?;
+        }
+        let mut out = Vec::with_capacity(info.n * info.h * info.w);
+        for p_i in prev {
+            let (p, psize) = p_i.ok_or_else(|| SalienceError::invalid("layers", "[]", "empty"))?;
             let normed = percentile_normalize_f64(&p);
             out.extend(
                 resample(&normed, psize, (info.h, info.w), device)?

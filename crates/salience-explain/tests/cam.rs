@@ -364,20 +364,32 @@ fn poly_cam_multi_layer_sanity() {
             .fold(0f32, |m, &v| m.max(v));
         assert!(mx == 0.0 || mx > 0.9, "{mx}");
     }
-    let b = PolyCam::with_config(
-        &m,
-        PolyCamConfig {
-            batch_size: 3,
-            ..PolyCamConfig::new(&["tanh", "pool"])
-        },
-    )
-    .explain(x.view(), &t, Seeds::base(1))
-    .unwrap();
-    close(
-        &flat(&a.view().to_owned()),
-        &flat(&b.view().to_owned()),
-        1e-6,
-    );
+    for bs in [1, 5, 7] {
+        let b = PolyCam::with_config(
+            &m,
+            PolyCamConfig {
+                batch_size: bs,
+                ..PolyCamConfig::new(&["tanh", "pool"])
+            },
+        )
+        .explain(x.view(), &t, Seeds::base(1))
+        .unwrap();
+        close(
+            &flat(&a.view().to_owned()),
+            &flat(&b.view().to_owned()),
+            1e-6,
+        );
+    }
+    // Per-input independence: explaining one input alone gives its map.
+    let one = e
+        .explain(
+            x.slice(ndarray::s![1..2, .., .., ..]).into_dyn(),
+            &t[1..2],
+            Seeds::base(0),
+        )
+        .unwrap();
+    let a1: Vec<f32> = a.view().index_axis(Axis(0), 1).iter().copied().collect();
+    close(&flat(&one.view().to_owned()), &a1, 1e-6);
 }
 
 fn cam_with_batch(m: &SequentialClassifier, which: usize, bs: usize) -> Box<dyn Explainer + '_> {
