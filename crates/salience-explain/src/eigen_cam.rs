@@ -245,7 +245,7 @@ fn leading_eigen(g: &[f64], n: usize) -> (f64, Vec<f64>) {
         .unwrap_or(0);
     let mut v: Vec<f64> = (0..n).map(|i| m[i * n + j0]).collect();
     normalize(&mut v);
-    for _ in 0..10_000 {
+    for _ in 0..2_000 {
         let mut nv = matvec(&m, &v, n);
         if !normalize(&mut nv) {
             break;
@@ -256,7 +256,7 @@ fn leading_eigen(g: &[f64], n: usize) -> (f64, Vec<f64>) {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
         v = nv;
-        if diff < 1e-13 {
+        if diff < 1e-12 {
             break;
         }
     }
