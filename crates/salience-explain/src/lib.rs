@@ -42,6 +42,9 @@
 //!   [`Deconvnet`], [`DeepLift`] (Rescale, with summation-to-delta
 //!   check), [`Lrp`] (ε, γ, αβ, z⁺, zᴮ, flat, w² rules assigned by a
 //!   [`Composite`] with Zennit's presets).
+//! * The CAM family over a [`LayerSplit`] ([`cam`]): [`GradCam`],
+//!   [`GradCamPlusPlus`], [`EigenCam`], [`PolyCam`], upsampled to the
+//!   input with the differentiable bilinear op of [`ops`].
 //!
 //! Everything runs on the device of the classifier ([`Classifier::device`]);
 //! the crate feature `cuda` enables candle's CUDA backend. Randomness
@@ -71,12 +74,16 @@
 pub mod activation_max;
 pub mod adapter;
 pub mod baseline;
+pub mod cam;
 pub mod classifier;
 pub mod convert;
 pub mod deeplift;
+pub mod eigen_cam;
 pub mod expected_gradients;
 pub mod feature_ablation;
 pub mod feature_mask;
+pub mod grad_cam;
+pub mod grad_cam_plus_plus;
 pub mod gradient;
 pub mod guided_backprop;
 pub mod input_x_gradient;
@@ -90,8 +97,11 @@ pub mod noise_grad;
 pub mod noise_sigma;
 pub mod noise_tunnel;
 pub mod occlusion;
+pub mod ops;
 mod perturb;
+pub mod poly_cam;
 pub mod quadrature;
+pub mod registry;
 pub mod rise;
 pub mod rule_sequential;
 pub mod rules;
@@ -108,9 +118,12 @@ pub use adapter::CandleModel;
 pub use baseline::Baseline;
 pub use classifier::{Classifier, ModuleClassifier};
 pub use deeplift::{DeepLift, DeepLiftConfig};
+pub use eigen_cam::{EigenCam, EigenCamConfig};
 pub use expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
 pub use feature_ablation::{FeatureAblation, FeatureAblationConfig};
 pub use feature_mask::{FeatureGroups, FeatureMask};
+pub use grad_cam::{GradCam, GradCamConfig};
+pub use grad_cam_plus_plus::GradCamPlusPlus;
 pub use guided_backprop::{Deconvnet, GuidedBackprop};
 pub use input_x_gradient::InputXGradient;
 pub use integrated_gradients::{
@@ -128,7 +141,9 @@ pub use noise_sigma::{
 };
 pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
 pub use occlusion::{Occlusion, OcclusionConfig};
+pub use poly_cam::{PolyCam, PolyCamConfig, PolyCamVariant};
 pub use quadrature::Quadrature;
+pub use registry::{ExplainerSpec, Registry};
 pub use rise::{Rise, RiseConfig};
 pub use rule_sequential::{RuleLayer, RuleSequential};
 pub use rules::{LayerOps, PlainOps, RuleForward};

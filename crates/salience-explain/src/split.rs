@@ -186,3 +186,24 @@ impl LayerSplit for SequentialClassifier {
         Ok(h)
     }
 }
+
+macro_rules! forward_layer_split {
+    ($($t:ty),*) => {$(
+        impl<M: LayerSplit + ?Sized> LayerSplit for $t {
+            fn layer_names(&self) -> Vec<String> {
+                (**self).layer_names()
+            }
+            fn activations(&self, x: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+                (**self).activations(x, layer)
+            }
+            fn head(&self, a: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+                (**self).head(a, layer)
+            }
+        }
+    )*};
+}
+
+// References and smart pointers to a split model are split models, so
+// explainers can borrow or share one model (`GradCam::new(&m, …)`,
+// `Arc<M>` in the registry).
+forward_layer_split!(&M, Box<M>, std::sync::Arc<M>);

@@ -1,0 +1,105 @@
+//! Peak resident memory of Integrated Gradients as n_steps grows, at a
+//! fixed internal chunk size: memory must stay flat (the path points are
+//! generated chunk by chunk; only an `[N, ...]` accumulator is kept).
+//!
+//! One measurement per process (peak RSS cannot be reset):
+//!
+//! ```text
+//! cargo run --release --example ig_memory -- 50
+//! cargo run --release --example ig_memory -- 500
+//! ```
+//!
+//! Prints `n_steps`, the batch size, VmHWM (peak RSS) before and after IG,
+//! and the wall time. Results are recorded in docs/performance.md.
+
+use candle_core::{Device, Tensor};
+use ndarray::{ArrayD, IxDyn};
+use rand_distr::{Distribution, StandardNormal};
+use salience::explain::{IntegratedGradients, IntegratedGradientsConfig, SequentialClassifier};
+use salience::{Explainer, Seeds};
+use std::time::Instant;
+
+fn randn(n: usize, scale: f32, seed: u64) -> Vec<f32> {
+    let mut g = salience::core::seed::rng(seed);
+    (0..n)
+        .map(|_| {
+            let z: f32 = StandardNormal.sample(&mut g);
+            z * scale
+        })
+        .collect()
+}
+
+fn tensor(shape: &[usize], scale: f32, seed: u64) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::from_vec(randn(n, scale, seed), shape.to_vec(), &Device::Cpu).expect("tensor")
+}
+
+fn max_pool2(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    x.reshape((n, c, h / 2, 2, w / 2, 2))?.max(5)?.max(3)
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let n_steps: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(50);
+    let batch_size: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(64);
+    let conv = |cin: usize, cout: usize, seed: u64| {
+        candle_nn::Conv2d::new(
+            tensor(&[cout, cin, 3, 3], (2.0 / (9 * cin) as f32).sqrt(), seed),
+            Some(tensor(&[cout], 0.01, seed + 1)),
+            candle_nn::Conv2dConfig {
+                padding: 1,
+                ..Default::default()
+            },
+        )
+    };
+    let m = SequentialClassifier::new(10)
+        .push("conv1", conv(1, 16, 1))
+        .push("relu1", |x: &Tensor| x.relu())
+        .push("pool1", max_pool2)
+        .push("conv2", conv(16, 32, 3))
+        .push("relu2", |x: &Tensor| x.relu())
+        .push("pool2", max_pool2)
+        .push("flatten", |x: &Tensor| x.flatten_from(1))
+        .push(
+            "fc",
+            candle_nn::Linear::new(tensor(&[10, 1568], 0.025, 5), Some(tensor(&[10], 0.01, 6))),
+        );
+    let n = 16;
+    let x = ArrayD::from_shape_vec(IxDyn(&[n, 1, 28, 28]), randn(n * 784, 1.0, 7)).expect("x");
+    let t: Vec<usize> = (0..n).map(|i| i % 10).collect();
+    let before = vm_hwm_kib();
+    let ig = IntegratedGradients::with_config(
+        &m,
+        IntegratedGradientsConfig {
+            n_steps,
+            batch_size,
+            ..Default::default()
+        },
+    );
+    let start = Instant::now();
+    let a = ig.explain(x.view(), &t, Seeds::base(0)).expect("IG");
+    let secs = start.elapsed().as_secs_f64();
+    let after = vm_hwm_kib();
+    let s: f32 = a.view().iter().map(|v| v.abs()).sum();
+    println!(
+        "n_steps={n_steps} batch_size={batch_size} inputs={n} VmHWM_before_kib={before} VmHWM_after_kib={after} seconds={secs:.2} checksum={s:.4}"
+    );
+}
