@@ -26,6 +26,20 @@
 //! | `grad_cam_plus_plus` (`grad_cam_pp`) | as `grad_cam` |
 //! | `eigen_cam` | `layer` (required), `center` (true), `relu` (true), `batch_size` |
 //! | `poly_cam` | `layers` (required, forward order, separated by `\|`), `variant` = `plus_minus` \| `plus` \| `minus`, `lnorm` (true), `batch_size` |
+//! | `occlusion` | `window` (4), `stride` (1) (square, all channels), baseline keys (`zeros`), `batch_size` |
+//! | `feature_ablation` | feature-mask keys (`element`), baseline keys, `batch_size` |
+//! | `shapley_sampling` | `n_permutations` (25), feature-mask keys, baseline keys, `batch_size` |
+//! | `kernel_shap` | `n_samples` (25), feature-mask keys, baseline keys, `batch_size` |
+//! | `lime` | `n_samples` (25), `surrogate` = `ols` \| `ridge` \| `lasso` (Captum's lasso λ = 0.01), `lambda`, feature-mask keys, baseline keys, `batch_size` |
+//! | `rise` | `n_masks` (4000), `grid` (7), `p_keep` (0.5), baseline keys, `batch_size` |
+//!
+//! The perturbation methods run the model as a black box through
+//! [`CandleModel`]. Feature-mask keys: `feature_mask` = `element` \|
+//! `patches` (`patch_size`, 4) \| `slic` (`n_segments`, `compactness`).
+//! NoiseGrad / FusionGrad need a [`crate::WeightMapModel`] and the
+//! rule-based methods a [`crate::RuleForward`] model, which a plain
+//! [`LayerSplit`] is not: register them with [`Registry::register`] and a
+//! closure that captures such a model.
 //!
 //! Baseline keys: `baseline` = `zeros` \| `constant` \| `blur` \| `normal`,
 //! with `value` (constant, 0), `sigma` and `kernel_size` (blur, seed
@@ -51,17 +65,27 @@
 //! unknown keys), the model, and the registry (to build an `inner`
 //! explainer with [`Registry::build_inner`]).
 
+use crate::adapter::CandleModel;
 use crate::baseline::Baseline;
 use crate::eigen_cam::{EigenCam, EigenCamConfig};
 use crate::expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
+use crate::feature_ablation::{FeatureAblation, FeatureAblationConfig};
+use crate::feature_mask::FeatureMask;
 use crate::grad_cam::{GradCam, GradCamConfig};
 use crate::grad_cam_plus_plus::GradCamPlusPlus;
 use crate::input_x_gradient::InputXGradient;
 use crate::integrated_gradients::{IntegratedGradients, IntegratedGradientsConfig};
+use crate::kernel_shap::{KernelShap, KernelShapConfig};
+use crate::lime::{Lime, LimeConfig};
+use crate::linear_fit::Surrogate;
 use crate::noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
+use crate::occlusion::{Occlusion, OcclusionConfig};
 use crate::poly_cam::{PolyCam, PolyCamConfig, PolyCamVariant};
 use crate::quadrature::Quadrature;
+use crate::rise::{Rise, RiseConfig};
 use crate::saliency::{Saliency, SaliencyConfig};
+use crate::shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
+use crate::slic::SlicConfig;
 use crate::split::LayerSplit;
 use salience_core::{Explainer, Result, SalienceError};
 use std::collections::BTreeMap;
@@ -474,8 +498,12 @@ impl<M: LayerSplit + 'static> Registry<M> {
         ] {
             r.alias(alias, name);
         }
-        // Hooks for methods implemented elsewhere (NoiseGrad, FusionGrad,
-        // perturbation methods): `r.register("noisegrad", ...)` here.
+        register_perturbation(&mut r);
+        // NoiseGrad / FusionGrad need a `WeightMapModel` (the model's weight
+        // map and builder), and the rule-based methods a `RuleForward`
+        // model; neither can be built from a plain `LayerSplit`, so register
+        // them with a closure that captures such a model:
+        // `r.register("noisegrad", Arc::new(move |p, _, reg| ...))`.
         r
     }
 
@@ -635,4 +663,140 @@ fn grad_cam_config(p: &mut Params) -> Result<GradCamConfig> {
         batch_size: batch(p)?,
         ..GradCamConfig::new(&layer)
     })
+}
+
+/// Parses `feature_mask=element|patches|slic` (with `patch_size`,
+/// `n_segments`, `compactness`).
+fn feature_mask(p: &mut Params, default: FeatureMask) -> Result<FeatureMask> {
+    Ok(match p.take("feature_mask").as_deref() {
+        None => default,
+        Some("element") | Some("per_element") => FeatureMask::PerElement,
+        Some("patches") => FeatureMask::Patches {
+            size: p.get_or("patch_size", 4)?,
+        },
+        Some("slic") => {
+            let d = SlicConfig::default();
+            FeatureMask::Slic(SlicConfig {
+                n_segments: p.get_or("n_segments", d.n_segments)?,
+                compactness: p.get_or("compactness", d.compactness)?,
+                ..d
+            })
+        }
+        Some(v) => return Err(bad("feature_mask", v, "expected element, patches or slic")),
+    })
+}
+
+/// The black-box perturbation methods, run on the model through
+/// [`CandleModel`]: `occlusion` (`window`, `stride`: square sizes over all
+/// channels), `feature_ablation`, `shapley_sampling` (`n_permutations`),
+/// `kernel_shap` (`n_samples`), `lime` (`n_samples`, `surrogate=ols|ridge|lasso`,
+/// `lambda`) and `rise` (`n_masks`, `grid`, `p_keep`); all take
+/// `baseline=…` and `batch_size`, the group-based ones `feature_mask=…`.
+fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
+    r.register(
+        "occlusion",
+        Arc::new(|p, m, _| {
+            let mut cfg = OcclusionConfig::square(p.get_or("window", 4)?, p.get_or("stride", 1)?);
+            cfg.baseline = baseline(p, Baseline::Zeros)?;
+            cfg.batch_size = p.get_or("batch_size", cfg.batch_size)?;
+            Ok(Box::new(Occlusion::with_config(
+                CandleModel::new(m.clone()),
+                cfg,
+            )))
+        }),
+    );
+    r.register(
+        "feature_ablation",
+        Arc::new(|p, m, _| {
+            let d = FeatureAblationConfig::default();
+            let cfg = FeatureAblationConfig {
+                feature_mask: feature_mask(p, d.feature_mask.clone())?,
+                baseline: baseline(p, d.baseline.clone())?,
+                batch_size: p.get_or("batch_size", d.batch_size)?,
+            };
+            Ok(Box::new(FeatureAblation::with_config(
+                CandleModel::new(m.clone()),
+                cfg,
+            )))
+        }),
+    );
+    r.register(
+        "shapley_sampling",
+        Arc::new(|p, m, _| {
+            let d = ShapleySamplingConfig::default();
+            let cfg = ShapleySamplingConfig {
+                n_permutations: p.get_or("n_permutations", d.n_permutations)?,
+                feature_mask: feature_mask(p, d.feature_mask.clone())?,
+                baseline: baseline(p, d.baseline.clone())?,
+                batch_size: p.get_or("batch_size", d.batch_size)?,
+            };
+            Ok(Box::new(ShapleyValueSampling::with_config(
+                CandleModel::new(m.clone()),
+                cfg,
+            )))
+        }),
+    );
+    r.register(
+        "kernel_shap",
+        Arc::new(|p, m, _| {
+            let d = KernelShapConfig::default();
+            let cfg = KernelShapConfig {
+                n_samples: p.get_or("n_samples", d.n_samples)?,
+                feature_mask: feature_mask(p, d.feature_mask.clone())?,
+                baseline: baseline(p, d.baseline.clone())?,
+                batch_size: p.get_or("batch_size", d.batch_size)?,
+                ..d
+            };
+            Ok(Box::new(KernelShap::with_config(
+                CandleModel::new(m.clone()),
+                cfg,
+            )))
+        }),
+    );
+    r.register(
+        "lime",
+        Arc::new(|p, m, _| {
+            let d = LimeConfig::default();
+            let surrogate = match p.take("surrogate").as_deref() {
+                None => d.surrogate,
+                Some("ols") | Some("linear") => Surrogate::LinearRegression,
+                Some("ridge") => Surrogate::Ridge {
+                    lambda: p.get_or("lambda", 1.0)?,
+                },
+                Some("lasso") => Surrogate::Lasso {
+                    lambda: p.get_or("lambda", 0.01)?,
+                },
+                Some(v) => return Err(bad("surrogate", v, "expected ols, ridge or lasso")),
+            };
+            let cfg = LimeConfig {
+                n_samples: p.get_or("n_samples", d.n_samples)?,
+                feature_mask: feature_mask(p, d.feature_mask.clone())?,
+                surrogate,
+                baseline: baseline(p, d.baseline.clone())?,
+                batch_size: p.get_or("batch_size", d.batch_size)?,
+                ..d
+            };
+            Ok(Box::new(Lime::with_config(
+                CandleModel::new(m.clone()),
+                cfg,
+            )))
+        }),
+    );
+    r.register(
+        "rise",
+        Arc::new(|p, m, _| {
+            let d = RiseConfig::default();
+            let cfg = RiseConfig {
+                n_masks: p.get_or("n_masks", d.n_masks)?,
+                grid: p.get_or("grid", d.grid)?,
+                p_keep: p.get_or("p_keep", d.p_keep)?,
+                baseline: baseline(p, d.baseline.clone())?,
+                batch_size: p.get_or("batch_size", d.batch_size)?,
+            };
+            Ok(Box::new(Rise::with_config(
+                CandleModel::new(m.clone()),
+                cfg,
+            )))
+        }),
+    );
 }

@@ -208,3 +208,76 @@ fn registry_errors_are_typed() {
         .build(&"twice_saliency:other=1".parse().unwrap(), &m)
         .is_err());
 }
+
+#[test]
+fn perturbation_methods_build_from_specs() {
+    use salience_explain::{
+        CandleModel, FeatureMask, KernelShap, KernelShapConfig, Lime, LimeConfig, Occlusion,
+        OcclusionConfig, Rise, RiseConfig, Surrogate,
+    };
+    let m = Arc::new(cnn());
+    let r = Registry::with_builtins();
+    let build = |s: &str| r.build(&s.parse().unwrap(), &m).unwrap();
+    let cm = || CandleModel::new(m.clone());
+    same(
+        build("occlusion:window=2,stride=2").as_ref(),
+        &Occlusion::with_config(cm(), OcclusionConfig::square(2, 2)),
+    );
+    same(
+        build("kernel_shap:n_samples=30,feature_mask=patches,patch_size=2").as_ref(),
+        &KernelShap::with_config(
+            cm(),
+            KernelShapConfig {
+                n_samples: 30,
+                feature_mask: FeatureMask::Patches { size: 2 },
+                ..KernelShapConfig::default()
+            },
+        ),
+    );
+    same(
+        build("lime:n_samples=40,surrogate=ridge,lambda=0.1,feature_mask=patches,patch_size=2")
+            .as_ref(),
+        &Lime::with_config(
+            cm(),
+            LimeConfig {
+                n_samples: 40,
+                surrogate: Surrogate::Ridge { lambda: 0.1 },
+                feature_mask: FeatureMask::Patches { size: 2 },
+                ..LimeConfig::default()
+            },
+        ),
+    );
+    same(
+        build("rise:n_masks=16,grid=2,p_keep=0.3").as_ref(),
+        &Rise::with_config(
+            cm(),
+            RiseConfig {
+                n_masks: 16,
+                grid: 2,
+                p_keep: 0.3,
+                ..RiseConfig::default()
+            },
+        ),
+    );
+    for s in [
+        "feature_ablation:feature_mask=patches,patch_size=2",
+        "shapley_sampling:n_permutations=2",
+    ] {
+        let e = build(s);
+        let x = array(&[2, 2, 4, 4], 1.0, 80);
+        assert_eq!(
+            e.explain(x.view(), &[2, 0], Seeds::base(5))
+                .unwrap()
+                .shape(),
+            &[2, 2, 4, 4]
+        );
+    }
+    for bad in [
+        "lime:surrogate=svm",
+        "occlusion:window=x",
+        "kernel_shap:feature_mask=hex",
+        "rise:bogus=1",
+    ] {
+        assert!(r.build(&bad.parse().unwrap(), &m).is_err(), "{bad}");
+    }
+}
