@@ -745,7 +745,6 @@ fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
                 feature_mask: feature_mask(p, d.feature_mask.clone())?,
                 baseline: baseline(p, d.baseline.clone())?,
                 batch_size: p.get_or("batch_size", d.batch_size)?,
-                ..d
             };
             Ok(Box::new(KernelShap::with_config(
                 CandleModel::new(m.clone()),
