@@ -53,6 +53,7 @@ pub mod gradient;
 pub mod input_x_gradient;
 pub mod integrated_gradients;
 pub mod noise_tunnel;
+pub mod ops;
 pub mod quadrature;
 pub mod saliency;
 pub mod split;
