@@ -40,7 +40,8 @@ use salience_core::SalienceError;
 pub struct LocalizationConfig {
     /// Side of the square canvas (default 64).
     pub canvas: usize,
-    /// Smallest side of the pasted item in pixels (default 24).
+    /// Smallest side of the pasted item in pixels (default 28, the native
+    /// Fashion-MNIST size).
     pub min_side: usize,
     /// Largest side of the pasted item (default 44; at most `canvas`).
     pub max_side: usize,
@@ -53,7 +54,7 @@ pub struct LocalizationConfig {
     pub distractor_min_side: usize,
     /// Largest side of a distractor crop (default 14).
     pub distractor_max_side: usize,
-    /// Opacity of the distractors in `[0, 1]` (default 0.6).
+    /// Opacity of the distractors in `[0, 1]` (default 0.5).
     pub distractor_opacity: f32,
     /// Standard deviation of the final pixel noise (default 0.03).
     pub pixel_noise_std: f32,
@@ -63,13 +64,13 @@ impl Default for LocalizationConfig {
     fn default() -> Self {
         LocalizationConfig {
             canvas: 64,
-            min_side: 24,
+            min_side: 28,
             max_side: 44,
             interpolation: Interpolation::Bilinear,
             max_distractors: 2,
             distractor_min_side: 8,
             distractor_max_side: 14,
-            distractor_opacity: 0.6,
+            distractor_opacity: 0.5,
             pixel_noise_std: 0.03,
         }
     }

@@ -8,9 +8,9 @@ use salience_explain::{Classifier, LayerSplit};
 /// The layers [`SmallCnn`] can be split at, in forward order.
 pub const SMALL_CNN_LAYERS: [&str; 6] = ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2"];
 
-/// conv 1→32 3×3 pad 1, ReLU (`conv1`), 2×2 max pool (`pool1`), conv
-/// 32→64 3×3 pad 1, ReLU (`conv2`), 2×2 max pool (`pool2`), flatten,
-/// linear 3136→128, ReLU (`fc1`), linear 128→10 (`fc2`, the logits).
+/// conv 1→16 3×3 pad 1, ReLU (`conv1`), 2×2 max pool (`pool1`), conv
+/// 16→32 3×3 pad 1, ReLU (`conv2`), 2×2 max pool (`pool2`), flatten,
+/// linear 1568→128, ReLU (`fc1`), linear 128→10 (`fc2`, the logits).
 /// Inputs `[N, 1, 28, 28]` in `[0, 1]`.
 ///
 /// Tensors: `conv1.{weight,bias}`, `conv2.{weight,bias}`,
@@ -23,7 +23,7 @@ pub const SMALL_CNN_LAYERS: [&str; 6] = ["conv1", "pool1", "conv2", "pool2", "fc
 /// let m = SmallCnn::seeded(0, &Device::Cpu).unwrap();
 /// let x = Tensor::zeros((2, 1, 28, 28), candle_core::DType::F32, &Device::Cpu).unwrap();
 /// assert_eq!(m.logits(&x).unwrap().dims(), &[2, 10]);
-/// assert_eq!(m.activations(&x, "conv2").unwrap().dims(), &[2, 64, 14, 14]);
+/// assert_eq!(m.activations(&x, "conv2").unwrap().dims(), &[2, 32, 14, 14]);
 /// ```
 #[derive(Debug, Clone)]
 pub struct SmallCnn {
@@ -43,9 +43,9 @@ impl SmallCnn {
             ..Default::default()
         };
         Ok(SmallCnn {
-            conv1: candle_nn::conv2d(1, 32, 3, cfg, vb.pp("conv1"))?,
-            conv2: candle_nn::conv2d(32, 64, 3, cfg, vb.pp("conv2"))?,
-            fc1: candle_nn::linear(64 * 7 * 7, 128, vb.pp("fc1"))?,
+            conv1: candle_nn::conv2d(1, 16, 3, cfg, vb.pp("conv1"))?,
+            conv2: candle_nn::conv2d(16, 32, 3, cfg, vb.pp("conv2"))?,
+            fc1: candle_nn::linear(32 * 7 * 7, 128, vb.pp("fc1"))?,
             fc2: candle_nn::linear(128, 10, vb.pp("fc2"))?,
             device: vb.device().clone(),
         })
@@ -59,11 +59,11 @@ impl SmallCnn {
     /// ```
     pub fn tensor_shapes() -> Vec<(String, Vec<usize>)> {
         [
-            ("conv1.weight", vec![32, 1, 3, 3]),
-            ("conv1.bias", vec![32]),
-            ("conv2.weight", vec![64, 32, 3, 3]),
-            ("conv2.bias", vec![64]),
-            ("fc1.weight", vec![128, 64 * 7 * 7]),
+            ("conv1.weight", vec![16, 1, 3, 3]),
+            ("conv1.bias", vec![16]),
+            ("conv2.weight", vec![32, 16, 3, 3]),
+            ("conv2.bias", vec![32]),
+            ("fc1.weight", vec![128, 32 * 7 * 7]),
             ("fc1.bias", vec![128]),
             ("fc2.weight", vec![10, 128]),
             ("fc2.bias", vec![10]),
