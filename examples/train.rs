@@ -3,8 +3,8 @@
 //! package `dataset-fashion-mnist`, or `SALIENCE_FASHION_MNIST=<dir>`).
 //!
 //! ```text
-//! cargo run --release --example train -- cnn     [--epochs 3] [--seed 0] [--out PATH]
-//! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--out PATH]
+//! cargo run --release --example train -- cnn     [--epochs 3] [--seed 0] [--lr 2e-3] [--max-seconds S] [--init PATH] [--out PATH]
+//! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--lr 3e-3] [--max-seconds S] [--init PATH] [--out PATH]
 //! cargo run --release --example train -- samples [--out-dir crates/salience-data/assets]
 //! ```
 //!
@@ -106,9 +106,15 @@ fn train_cnn(args: &[String]) -> Res<()> {
     let train = load_default(Split::Train)?;
     let test = load_default(Split::Test)?;
     let n = train.len().min(limit);
-    let vm = VarMap::new();
+    let mut vm = VarMap::new();
     let model = SmallCnn::new(VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
     reseed_varmap(&vm, seed)?;
+    let init: String = arg(args, "--init", String::new());
+    if !init.is_empty() {
+        // Continue training from saved weights.
+        vm.load(&init)?;
+        println!("starting from {init}");
+    }
     let mut opt = AdamW::new(
         vm.all_vars(),
         ParamsAdamW {
@@ -191,13 +197,23 @@ fn train_resnet(args: &[String]) -> Res<()> {
     let dev = Device::Cpu;
     let train = load_default(Split::Train)?;
     let test = load_default(Split::Test)?;
-    let cfg = LocalizationConfig::default();
+    let cfg = if arg(args, "--easy", 0u8) == 1 {
+        LocalizationConfig::easy()
+    } else {
+        LocalizationConfig::default()
+    };
     let gen_train = LocalizationGenerator::new(&train, cfg.clone())?;
     let gen_test = LocalizationGenerator::new(&test, cfg)?;
     let config = ResNetConfig::small();
-    let vm = VarMap::new();
+    let mut vm = VarMap::new();
     let model = ResNet::new(VarBuilder::from_varmap(&vm, DType::F32, &dev), &config)?;
     reseed_varmap(&vm, seed)?;
+    let init: String = arg(args, "--init", String::new());
+    if !init.is_empty() {
+        // Continue training from saved weights.
+        vm.load(&init)?;
+        println!("starting from {init}");
+    }
     let mut opt = AdamW::new(
         vm.all_vars(),
         ParamsAdamW {
@@ -306,7 +322,12 @@ fn samples(args: &[String]) -> Res<()> {
     candle_core::safetensors::save(&t, format!("{dir}/fashion_mnist_test_sample.safetensors"))?;
     // Localization: images 0..LOCALIZATION_SAMPLE_LEN of the test-pool stream.
     let m = LOCALIZATION_SAMPLE_LEN;
-    let gen = LocalizationGenerator::new(&test, LocalizationConfig::default())?;
+    let cfg = if arg(args, "--easy", 0u8) == 1 {
+        LocalizationConfig::easy()
+    } else {
+        LocalizationConfig::default()
+    };
+    let gen = LocalizationGenerator::new(&test, cfg)?;
     let set = gen.generate(LOCALIZATION_SAMPLE_SEED, 0, m)?;
     let c = gen.config().canvas;
     let images: Vec<u8> = set

@@ -13,6 +13,18 @@
 //! * [`models`]: a small CNN (Fashion-MNIST), a small ResNet
 //!   (localization set) and torchvision's ResNet-18 layout, as
 //!   [`salience_explain::Classifier`] + [`salience_explain::LayerSplit`].
+//! * [`assets`]: shipped, embedded data and weights — a Fashion-MNIST test
+//!   sample, a localization sample with masks and boxes, the trained small
+//!   CNN and small ResNet — so everything works without the dataset.
+//!
+//! ```
+//! use salience_explain::Classifier;
+//! let sample = salience_data::assets::fashion_mnist_sample()?;
+//! let cnn = salience_data::assets::small_cnn(&candle_core::Device::Cpu)?;
+//! let x = sample.tensor(0, 8, cnn.device())?;
+//! assert_eq!(cnn.logits(&x)?.dims(), &[8, 10]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ```
 //! use salience_data::{GrayImages, LocalizationConfig, LocalizationGenerator};
