@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! cargo run --release --example train -- cnn     [--epochs 3] [--seed 0] [--lr 2e-3] [--max-seconds S] [--init PATH] [--out PATH]
-//! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--lr 3e-3] [--max-seconds S] [--init PATH] [--out PATH]
-//! cargo run --release --example train -- samples [--out-dir crates/salience-data/assets]
+//! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--lr 3e-3] [--easy 1] [--max-seconds S] [--init PATH] [--out PATH]
+//! cargo run --release --example train -- samples [--easy 1] [--out-dir crates/salience-data/assets]
 //! ```
 //!
 //! Everything is seeded: weights start from `salience_data::models::init`

@@ -27,7 +27,8 @@ pub const LOCALIZATION_SAMPLE_LEN: usize = 200;
 
 /// Seed of the shipped localization sample (images `0 ..
 /// LOCALIZATION_SAMPLE_LEN` of this stream, items from the Fashion-MNIST
-/// test split, [`crate::LocalizationConfig::default`]).
+/// test split, [`crate::LocalizationConfig::easy`], the configuration the
+/// shipped small ResNet was trained on).
 pub const LOCALIZATION_SAMPLE_SEED: u64 = 2024;
 
 /// Seed of the generated training stream of the shipped small ResNet
@@ -128,8 +129,9 @@ pub fn fashion_mnist_sample() -> Result<LabelledImages> {
 }
 
 /// The shipped localization sample: `[200, 3, 64, 64]` images in `[0, 1]`
-/// (stored as bytes, so within 1/510 of the generator's floats), labels,
-/// exact masks, boxes and placements.
+/// (generated with [`crate::LocalizationConfig::easy`] and stored as
+/// bytes, so within 1/510 of the generator's floats), labels, exact
+/// masks, boxes and placements.
 ///
 /// ```
 /// let s = salience_data::assets::localization_sample().unwrap();
