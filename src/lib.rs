@@ -11,6 +11,7 @@
 //! | [`aggregate`] | salience-aggregate | pixel-wise aggregators (Mahlau & Nolde 2022) |
 //! | [`optimize`] | salience-optimize | optimal convex aggregation (Decker et al. 2024) |
 //! | [`metrics`] | salience-metrics | evaluation metrics |
+//! | [`data`] | salience-data | offline data and trained models: Fashion-MNIST IDX reader, a localization set with ground-truth masks, small CNN / ResNet / ResNet-18, shipped weights and samples |
 //! | [`explain`] | salience-explain | candle explainers: Saliency, Input×Gradient, Integrated Gradients, SmoothGrad/SmoothGrad²/VarGrad, Expected Gradients/GradientSHAP |
 //!
 //! ```
@@ -24,6 +25,7 @@
 
 pub use salience_aggregate as aggregate;
 pub use salience_core as core;
+pub use salience_data as data;
 pub use salience_explain as explain;
 pub use salience_metrics as metrics;
 pub use salience_optimize as optimize;

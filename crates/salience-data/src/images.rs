@@ -1,0 +1,166 @@
+//! In-memory labelled image sets: raw bytes ([`GrayImages`]) and
+//! model-ready floats ([`LabelledImages`]).
+
+use crate::error::{DataError, Result};
+use candle_core::{Device, Tensor};
+use ndarray::{Array3, Array4, Axis};
+use salience_core::SalienceError;
+
+/// Grey-scale images as stored in IDX files: `images[[i, row, col]]` in
+/// `0..=255`, with one class label per image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrayImages {
+    /// `[n, rows, cols]` bytes.
+    pub images: Array3<u8>,
+    /// One label per image.
+    pub labels: Vec<u8>,
+}
+
+impl GrayImages {
+    /// Pairs images and labels, checking that their counts agree and that
+    /// the set is not empty.
+    ///
+    /// ```
+    /// use salience_data::GrayImages;
+    /// let g = GrayImages::new(ndarray::Array3::zeros((2, 4, 4)), vec![1, 2]).unwrap();
+    /// assert_eq!(g.len(), 2);
+    /// assert!(GrayImages::new(ndarray::Array3::zeros((2, 4, 4)), vec![1]).is_err());
+    /// ```
+    pub fn new(images: Array3<u8>, labels: Vec<u8>) -> Result<Self> {
+        if images.len_of(Axis(0)) != labels.len() {
+            return Err(DataError::format(
+                "labelled images",
+                format!(
+                    "{} images but {} labels",
+                    images.len_of(Axis(0)),
+                    labels.len()
+                ),
+            ));
+        }
+        if labels.is_empty() || images.is_empty() {
+            return Err(SalienceError::Empty("labelled images: no image".into()).into());
+        }
+        Ok(GrayImages { images, labels })
+    }
+
+    /// The number of images.
+    ///
+    /// ```
+    /// let g = salience_data::GrayImages::new(ndarray::Array3::zeros((3, 2, 2)), vec![0; 3]).unwrap();
+    /// assert_eq!(g.len(), 3);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there is no image (never true for a set built by
+    /// [`GrayImages::new`]).
+    ///
+    /// ```
+    /// let g = salience_data::GrayImages::new(ndarray::Array3::zeros((1, 2, 2)), vec![0]).unwrap();
+    /// assert!(!g.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Images `start .. start + len` as model inputs: `[len, 1, rows,
+    /// cols]` floats in `[0, 1]` (byte / 255).
+    ///
+    /// ```
+    /// let g = salience_data::GrayImages::new(ndarray::Array3::from_elem((3, 2, 2), 255u8), vec![0, 1, 2]).unwrap();
+    /// let l = g.to_labelled(1, 2).unwrap();
+    /// assert_eq!(l.images.shape(), &[2, 1, 2, 2]);
+    /// assert_eq!(l.labels, vec![1, 2]);
+    /// assert_eq!(l.images[[0, 0, 0, 0]], 1.0);
+    /// ```
+    pub fn to_labelled(&self, start: usize, len: usize) -> Result<LabelledImages> {
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= self.len())
+            .ok_or_else(|| {
+                SalienceError::invalid(
+                    "len",
+                    len,
+                    &format!("range {start}..{start}+{len} exceeds {} images", self.len()),
+                )
+            })?;
+        let (_, rows, cols) = self.images.dim();
+        let part = self.images.slice(ndarray::s![start..end, .., ..]);
+        let images = part
+            .mapv(|v| f32::from(v) / 255.0)
+            .into_shape_with_order((len, 1, rows, cols))
+            .map_err(|e| DataError::format("images", e.to_string()))?;
+        Ok(LabelledImages {
+            images,
+            labels: self.labels[start..end]
+                .iter()
+                .map(|&l| l as usize)
+                .collect(),
+        })
+    }
+}
+
+/// Model-ready images: `[n, channels, height, width]` floats in `[0, 1]`
+/// with one class label per image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledImages {
+    /// NCHW floats in `[0, 1]`.
+    pub images: Array4<f32>,
+    /// One class index per image.
+    pub labels: Vec<usize>,
+}
+
+impl LabelledImages {
+    /// The number of images.
+    ///
+    /// ```
+    /// let l = salience_data::LabelledImages { images: ndarray::Array4::zeros((2, 1, 3, 3)), labels: vec![0, 1] };
+    /// assert_eq!(l.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there is no image.
+    ///
+    /// ```
+    /// let l = salience_data::LabelledImages { images: ndarray::Array4::zeros((0, 1, 3, 3)), labels: vec![] };
+    /// assert!(l.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Images `start .. start + len` as a candle tensor on `device`.
+    ///
+    /// ```
+    /// let l = salience_data::LabelledImages { images: ndarray::Array4::ones((3, 1, 2, 2)), labels: vec![0, 1, 2] };
+    /// let t = l.tensor(1, 2, &candle_core::Device::Cpu).unwrap();
+    /// assert_eq!(t.dims(), &[2, 1, 2, 2]);
+    /// ```
+    pub fn tensor(&self, start: usize, len: usize, device: &Device) -> Result<Tensor> {
+        images_tensor(&self.images, start, len, device)
+    }
+}
+
+/// Rows `start .. start + len` of an NCHW array as a tensor on `device`.
+pub(crate) fn images_tensor(
+    images: &Array4<f32>,
+    start: usize,
+    len: usize,
+    device: &Device,
+) -> Result<Tensor> {
+    let n = images.len_of(Axis(0));
+    let end = start.checked_add(len).filter(|&e| e <= n).ok_or_else(|| {
+        SalienceError::invalid(
+            "len",
+            len,
+            &format!("range {start}..{start}+{len} exceeds {n} images"),
+        )
+    })?;
+    let part = images.slice(ndarray::s![start..end, .., .., ..]);
+    let (_, c, h, w) = part.dim();
+    let data: Vec<f32> = part.iter().copied().collect();
+    Ok(Tensor::from_vec(data, (len, c, h, w), device)?)
+}

@@ -1,0 +1,446 @@
+//! ResNets with basic residual blocks in torchvision's tensor layout:
+//! [`ResNetConfig::resnet18`] (ImageNet, 224×224, 1000 classes) and
+//! [`ResNetConfig::small`] (the 64×64×3 localization set).
+//!
+//! Tensor names follow torchvision's `state_dict`: `conv1.weight`,
+//! `bn1.{weight,bias,running_mean,running_var}`,
+//! `layer{i}.{j}.conv{1,2}.weight`, `layer{i}.{j}.bn{1,2}.*`,
+//! `layer{i}.{j}.downsample.0.weight`, `layer{i}.{j}.downsample.1.*`,
+//! `fc.weight`, `fc.bias` (extra tensors such as `num_batches_tracked`
+//! are ignored), so a torchvision ResNet-18 converted to safetensors
+//! loads as is. Batch norm runs in inference mode (running statistics)
+//! in [`Classifier::logits`]; [`ResNet::forward_t`] with `train = true`
+//! uses batch statistics and updates the running ones, for training.
+
+use candle_core::{bail, Device, Tensor};
+use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, Module, ModuleT, VarBuilder};
+use salience_explain::ops::max_pool2d;
+use salience_explain::{Classifier, LayerSplit};
+
+/// The stem of a [`ResNet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stem {
+    /// ImageNet stem: 7×7 convolution stride 2 pad 3, BN, ReLU, 3×3 max
+    /// pool stride 2 pad 1 (a 4× reduction).
+    ImageNet,
+    /// Small-image stem: 3×3 convolution pad 1 with the given stride, BN,
+    /// ReLU, then a `pool × pool` max pool of stride `pool` (none when
+    /// `pool <= 1`).
+    Small {
+        /// Stride of the stem convolution.
+        stride: usize,
+        /// Kernel and stride of the stem max pool (0 or 1: no pool).
+        pool: usize,
+    },
+}
+
+/// The shape of a [`ResNet`] with basic blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResNetConfig {
+    /// Input channels (3).
+    pub in_channels: usize,
+    /// The stem.
+    pub stem: Stem,
+    /// Output channels of the stem.
+    pub stem_channels: usize,
+    /// Channels of each stage (`layer1`, `layer2`, ...); every stage after
+    /// the first halves the resolution.
+    pub widths: Vec<usize>,
+    /// Basic blocks per stage.
+    pub blocks: Vec<usize>,
+    /// Number of classes.
+    pub num_classes: usize,
+}
+
+impl ResNetConfig {
+    /// torchvision's ResNet-18: ImageNet stem with 64 channels, stages of
+    /// 64/128/256/512 channels with 2 blocks each, `num_classes` outputs
+    /// (1000 for ImageNet).
+    ///
+    /// ```
+    /// let c = salience_data::models::ResNetConfig::resnet18(1000);
+    /// assert_eq!(c.widths, vec![64, 128, 256, 512]);
+    /// ```
+    pub fn resnet18(num_classes: usize) -> Self {
+        ResNetConfig {
+            in_channels: 3,
+            stem: Stem::ImageNet,
+            stem_channels: 64,
+            widths: vec![64, 128, 256, 512],
+            blocks: vec![2, 2, 2, 2],
+            num_classes,
+        }
+    }
+
+    /// The small ResNet of the localization set: 3×3 stride-2 stem with 16
+    /// channels and a 2×2 max pool, three stages of 16/32/64 channels with
+    /// one block each, 10 classes (64×64 input → 16, 16, 8, 4 pixel
+    /// feature maps at `stem`, `layer1`, `layer2`, `layer3`). Small enough
+    /// to train on two CPU cores in minutes.
+    ///
+    /// ```
+    /// let c = salience_data::models::ResNetConfig::small();
+    /// assert_eq!(c.blocks, vec![1, 1, 1]);
+    /// ```
+    pub fn small() -> Self {
+        ResNetConfig {
+            in_channels: 3,
+            stem: Stem::Small { stride: 2, pool: 2 },
+            stem_channels: 16,
+            widths: vec![16, 32, 64],
+            blocks: vec![1, 1, 1],
+            num_classes: 10,
+        }
+    }
+
+    fn validate(&self) -> candle_core::Result<()> {
+        if self.widths.is_empty() || self.widths.len() != self.blocks.len() {
+            bail!(
+                "ResNetConfig: widths {:?} and blocks {:?} must be non-empty and of equal length",
+                self.widths,
+                self.blocks
+            );
+        }
+        if self.blocks.contains(&0)
+            || self.widths.contains(&0)
+            || self.in_channels == 0
+            || self.stem_channels == 0
+            || self.num_classes == 0
+        {
+            bail!("ResNetConfig: every size must be at least 1 ({self:?})");
+        }
+        if let Stem::Small { stride: 0, .. } = self.stem {
+            bail!("ResNetConfig: the stem stride must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The names and shapes of all tensors, in torchvision's naming.
+    ///
+    /// ```
+    /// let s = salience_data::models::ResNetConfig::resnet18(1000).tensor_shapes();
+    /// let n: usize = s.iter().map(|(_, d)| d.iter().product::<usize>()).sum();
+    /// assert_eq!(s.iter().find(|(k, _)| k == "layer2.0.downsample.0.weight").unwrap().1, vec![128, 64, 1, 1]);
+    /// assert_eq!(n, 11_699_112); // parameters + batch-norm running statistics
+    /// ```
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut v: Vec<(String, Vec<usize>)> = Vec::new();
+        let bn = |v: &mut Vec<(String, Vec<usize>)>, p: &str, c: usize| {
+            for leaf in ["weight", "bias", "running_mean", "running_var"] {
+                v.push((format!("{p}.{leaf}"), vec![c]));
+            }
+        };
+        let k = match self.stem {
+            Stem::ImageNet => 7,
+            Stem::Small { .. } => 3,
+        };
+        v.push((
+            "conv1.weight".into(),
+            vec![self.stem_channels, self.in_channels, k, k],
+        ));
+        bn(&mut v, "bn1", self.stem_channels);
+        let mut cin = self.stem_channels;
+        for (s, (&w, &nb)) in self.widths.iter().zip(&self.blocks).enumerate() {
+            for b in 0..nb {
+                let p = format!("layer{}.{b}", s + 1);
+                let stride = if b == 0 && s > 0 { 2 } else { 1 };
+                v.push((format!("{p}.conv1.weight"), vec![w, cin, 3, 3]));
+                bn(&mut v, &format!("{p}.bn1"), w);
+                v.push((format!("{p}.conv2.weight"), vec![w, w, 3, 3]));
+                bn(&mut v, &format!("{p}.bn2"), w);
+                if stride != 1 || cin != w {
+                    v.push((format!("{p}.downsample.0.weight"), vec![w, cin, 1, 1]));
+                    bn(&mut v, &format!("{p}.downsample.1"), w);
+                }
+                cin = w;
+            }
+        }
+        v.push(("fc.weight".into(), vec![self.num_classes, cin]));
+        v.push(("fc.bias".into(), vec![self.num_classes]));
+        v
+    }
+
+    /// The layer names of the network: `stem`, `layer1` … `layerK`,
+    /// `avgpool`, `fc`.
+    ///
+    /// ```
+    /// let n = salience_data::models::ResNetConfig::small().layer_names();
+    /// assert_eq!(n, vec!["stem", "layer1", "layer2", "layer3", "avgpool", "fc"]);
+    /// ```
+    pub fn layer_names(&self) -> Vec<String> {
+        let mut v = vec!["stem".to_string()];
+        v.extend((1..=self.widths.len()).map(|i| format!("layer{i}")));
+        v.push("avgpool".into());
+        v.push("fc".into());
+        v
+    }
+}
+
+/// A basic residual block: conv3×3 (stride) – BN – ReLU – conv3×3 – BN,
+/// plus the (projected) input, ReLU.
+#[derive(Debug, Clone)]
+struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    downsample: Option<(Conv2d, BatchNorm)>,
+}
+
+fn bn(c: usize, vb: VarBuilder) -> candle_core::Result<BatchNorm> {
+    candle_nn::batch_norm(
+        c,
+        candle_nn::BatchNormConfig {
+            eps: 1e-5,
+            ..Default::default()
+        },
+        vb,
+    )
+}
+
+fn conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+    vb: VarBuilder,
+) -> candle_core::Result<Conv2d> {
+    candle_nn::conv2d_no_bias(
+        cin,
+        cout,
+        k,
+        Conv2dConfig {
+            padding,
+            stride,
+            ..Default::default()
+        },
+        vb,
+    )
+}
+
+impl BasicBlock {
+    fn new(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        let downsample = if stride != 1 || cin != cout {
+            Some((
+                conv(cin, cout, 1, stride, 0, vb.pp("downsample.0"))?,
+                bn(cout, vb.pp("downsample.1"))?,
+            ))
+        } else {
+            None
+        };
+        Ok(BasicBlock {
+            conv1: conv(cin, cout, 3, stride, 1, vb.pp("conv1"))?,
+            bn1: bn(cout, vb.pp("bn1"))?,
+            conv2: conv(cout, cout, 3, 1, 1, vb.pp("conv2"))?,
+            bn2: bn(cout, vb.pp("bn2"))?,
+            downsample,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let h = self.bn1.forward_t(&self.conv1.forward(x)?, train)?.relu()?;
+        let h = self.bn2.forward_t(&self.conv2.forward(&h)?, train)?;
+        let skip = match &self.downsample {
+            Some((c, b)) => b.forward_t(&c.forward(x)?, train)?,
+            None => x.clone(),
+        };
+        (h + skip)?.relu()
+    }
+}
+
+/// A ResNet with basic blocks (see the module docs), a [`Classifier`] and
+/// a [`LayerSplit`] at `stem`, `layer1` … `layerK`, `avgpool`, `fc`.
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use salience_data::models::{ResNet, ResNetConfig};
+/// use salience_explain::{Classifier, LayerSplit};
+/// let m = ResNet::seeded(&ResNetConfig::small(), 0, &Device::Cpu).unwrap();
+/// let x = Tensor::zeros((2, 3, 64, 64), DType::F32, &Device::Cpu).unwrap();
+/// assert_eq!(m.logits(&x).unwrap().dims(), &[2, 10]);
+/// assert_eq!(m.activations(&x, "layer3").unwrap().dims(), &[2, 64, 4, 4]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ResNet {
+    config: ResNetConfig,
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    layers: Vec<Vec<BasicBlock>>,
+    fc: Linear,
+    device: Device,
+}
+
+impl ResNet {
+    /// Builds the network described by `config` from `vb` (torchvision
+    /// names, see the module docs).
+    pub fn new(vb: VarBuilder, config: &ResNetConfig) -> candle_core::Result<Self> {
+        config.validate()?;
+        let conv1 = match config.stem {
+            Stem::ImageNet => conv(
+                config.in_channels,
+                config.stem_channels,
+                7,
+                2,
+                3,
+                vb.pp("conv1"),
+            )?,
+            Stem::Small { stride, .. } => conv(
+                config.in_channels,
+                config.stem_channels,
+                3,
+                stride,
+                1,
+                vb.pp("conv1"),
+            )?,
+        };
+        let bn1 = bn(config.stem_channels, vb.pp("bn1"))?;
+        let mut cin = config.stem_channels;
+        let mut layers = Vec::with_capacity(config.widths.len());
+        for (s, (&w, &nb)) in config.widths.iter().zip(&config.blocks).enumerate() {
+            let vs = vb.pp(format!("layer{}", s + 1));
+            let mut blocks = Vec::with_capacity(nb);
+            for b in 0..nb {
+                let stride = if b == 0 && s > 0 { 2 } else { 1 };
+                blocks.push(BasicBlock::new(cin, w, stride, vs.pp(b.to_string()))?);
+                cin = w;
+            }
+            layers.push(blocks);
+        }
+        let fc = candle_nn::linear(cin, config.num_classes, vb.pp("fc"))?;
+        Ok(ResNet {
+            config: config.clone(),
+            conv1,
+            bn1,
+            layers,
+            fc,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// An untrained network with seeded weights (Kaiming normal
+    /// convolutions and linear layer, unit batch-norm scales, zero biases;
+    /// see [`crate::models::init`]).
+    pub fn seeded(config: &ResNetConfig, seed: u64, device: &Device) -> candle_core::Result<Self> {
+        let t = super::init::seeded_tensors(&config.tensor_shapes(), seed, device)?;
+        Self::new(
+            VarBuilder::from_tensors(t, candle_core::DType::F32, device),
+            config,
+        )
+    }
+
+    /// torchvision's ResNet-18 (1000 classes) from a safetensors file with
+    /// torchvision's tensor names.
+    ///
+    /// ```
+    /// let e = salience_data::models::ResNet::resnet18_from_safetensors("/nonexistent.safetensors", &candle_core::Device::Cpu);
+    /// assert!(e.is_err());
+    /// ```
+    pub fn resnet18_from_safetensors(
+        path: impl AsRef<std::path::Path>,
+        device: &Device,
+    ) -> crate::Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| crate::DataError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let vb = VarBuilder::from_buffered_safetensors(bytes, candle_core::DType::F32, device)?;
+        Ok(Self::new(vb, &ResNetConfig::resnet18(1000))?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ResNetConfig {
+        &self.config
+    }
+
+    /// The logits with batch norm in training mode (`train = true`: batch
+    /// statistics, running statistics updated) or inference mode.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.run(x, 0, self.num_stages(), train)
+    }
+
+    fn num_stages(&self) -> usize {
+        self.layers.len() + 3
+    }
+
+    fn stage(&self, k: usize, h: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let nl = self.layers.len();
+        if k == 0 {
+            let h = self.bn1.forward_t(&self.conv1.forward(h)?, train)?.relu()?;
+            return match self.config.stem {
+                Stem::ImageNet => max_pool2d(&h, 3, 2, 1),
+                Stem::Small { pool, .. } if pool > 1 => max_pool2d(&h, pool, pool, 0),
+                Stem::Small { .. } => Ok(h),
+            };
+        }
+        if k <= nl {
+            let mut h = h.clone();
+            for b in &self.layers[k - 1] {
+                h = b.forward_t(&h, train)?;
+            }
+            return Ok(h);
+        }
+        if k == nl + 1 {
+            return h.mean((2, 3));
+        }
+        if k == nl + 2 {
+            return self.fc.forward(h);
+        }
+        bail!("stage {k} out of range")
+    }
+
+    fn run(&self, x: &Tensor, from: usize, to: usize, train: bool) -> candle_core::Result<Tensor> {
+        let mut h = x.clone();
+        for k in from..to {
+            h = self.stage(k, &h, train)?;
+        }
+        Ok(h)
+    }
+
+    fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
+        match x.dims() {
+            [_, c, h, w] if *c == self.config.in_channels && *h >= 8 && *w >= 8 => Ok(()),
+            d => bail!(
+                "the ResNet expects [N, {}, H, W] inputs (H, W >= 8), got {d:?}",
+                self.config.in_channels
+            ),
+        }
+    }
+
+    fn position(&self, layer: &str) -> candle_core::Result<usize> {
+        let names = self.config.layer_names();
+        match names.iter().position(|n| n == layer) {
+            Some(p) => Ok(p),
+            None => bail!("unknown layer `{layer}`; the ResNet has {names:?}"),
+        }
+    }
+}
+
+impl Classifier for ResNet {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.check_input(x)?;
+        self.forward_t(x, false)
+    }
+    fn num_classes(&self) -> usize {
+        self.config.num_classes
+    }
+    fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl LayerSplit for ResNet {
+    fn layer_names(&self) -> Vec<String> {
+        self.config.layer_names()
+    }
+    fn activations(&self, x: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+        let p = self.position(layer)?;
+        self.check_input(x)?;
+        self.run(x, 0, p + 1, false)
+    }
+    fn head(&self, a: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+        let p = self.position(layer)?;
+        self.run(a, p + 1, self.num_stages(), false)
+    }
+}

@@ -1,0 +1,140 @@
+//! A small CNN for 1×28×28 Fashion-MNIST.
+
+use candle_core::{bail, Device, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, Linear, Module, VarBuilder};
+use salience_explain::ops::max_pool2d;
+use salience_explain::{Classifier, LayerSplit};
+
+/// The layers [`SmallCnn`] can be split at, in forward order.
+pub const SMALL_CNN_LAYERS: [&str; 6] = ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2"];
+
+/// conv 1→16 3×3 pad 1, ReLU (`conv1`), 2×2 max pool (`pool1`), conv
+/// 16→32 3×3 pad 1, ReLU (`conv2`), 2×2 max pool (`pool2`), flatten,
+/// linear 1568→128, ReLU (`fc1`), linear 128→10 (`fc2`, the logits).
+/// Inputs `[N, 1, 28, 28]` in `[0, 1]`.
+///
+/// Tensors: `conv1.{weight,bias}`, `conv2.{weight,bias}`,
+/// `fc1.{weight,bias}`, `fc2.{weight,bias}` (PyTorch layout).
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_data::models::SmallCnn;
+/// use salience_explain::{Classifier, LayerSplit};
+/// let m = SmallCnn::seeded(0, &Device::Cpu).unwrap();
+/// let x = Tensor::zeros((2, 1, 28, 28), candle_core::DType::F32, &Device::Cpu).unwrap();
+/// assert_eq!(m.logits(&x).unwrap().dims(), &[2, 10]);
+/// assert_eq!(m.activations(&x, "conv2").unwrap().dims(), &[2, 32, 14, 14]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SmallCnn {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    fc1: Linear,
+    fc2: Linear,
+    device: Device,
+}
+
+impl SmallCnn {
+    /// Builds the network from `vb` (a safetensors file, a `VarMap` for
+    /// training, or any weight map).
+    pub fn new(vb: VarBuilder) -> candle_core::Result<Self> {
+        let cfg = Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        Ok(SmallCnn {
+            conv1: candle_nn::conv2d(1, 16, 3, cfg, vb.pp("conv1"))?,
+            conv2: candle_nn::conv2d(16, 32, 3, cfg, vb.pp("conv2"))?,
+            fc1: candle_nn::linear(32 * 7 * 7, 128, vb.pp("fc1"))?,
+            fc2: candle_nn::linear(128, 10, vb.pp("fc2"))?,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// The names and shapes of all tensors.
+    ///
+    /// ```
+    /// let s = salience_data::models::SmallCnn::tensor_shapes();
+    /// assert_eq!(s.len(), 8);
+    /// ```
+    pub fn tensor_shapes() -> Vec<(String, Vec<usize>)> {
+        [
+            ("conv1.weight", vec![16, 1, 3, 3]),
+            ("conv1.bias", vec![16]),
+            ("conv2.weight", vec![32, 16, 3, 3]),
+            ("conv2.bias", vec![32]),
+            ("fc1.weight", vec![128, 32 * 7 * 7]),
+            ("fc1.bias", vec![128]),
+            ("fc2.weight", vec![10, 128]),
+            ("fc2.bias", vec![10]),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s))
+        .collect()
+    }
+
+    /// An untrained network with seeded Kaiming weights (see
+    /// [`crate::models::init`]).
+    pub fn seeded(seed: u64, device: &Device) -> candle_core::Result<Self> {
+        let t = super::init::seeded_tensors(&Self::tensor_shapes(), seed, device)?;
+        Self::new(VarBuilder::from_tensors(t, candle_core::DType::F32, device))
+    }
+
+    fn position(layer: &str) -> candle_core::Result<usize> {
+        match SMALL_CNN_LAYERS.iter().position(|&n| n == layer) {
+            Some(p) => Ok(p),
+            None => bail!("unknown layer `{layer}`; the small CNN has {SMALL_CNN_LAYERS:?}"),
+        }
+    }
+
+    fn stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
+        match k {
+            0 => self.conv1.forward(h)?.relu(),
+            1 | 3 => max_pool2d(h, 2, 2, 0),
+            2 => self.conv2.forward(h)?.relu(),
+            4 => self.fc1.forward(&h.flatten_from(1)?)?.relu(),
+            5 => self.fc2.forward(h),
+            _ => bail!("stage {k} out of range"),
+        }
+    }
+
+    fn run(&self, x: &Tensor, from: usize, to: usize) -> candle_core::Result<Tensor> {
+        let mut h = x.clone();
+        for k in from..to {
+            h = self.stage(k, &h)?;
+        }
+        Ok(h)
+    }
+}
+
+impl Classifier for SmallCnn {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match x.dims() {
+            [_, 1, 28, 28] => self.run(x, 0, SMALL_CNN_LAYERS.len()),
+            d => bail!("the small CNN expects [N, 1, 28, 28] inputs, got {d:?}"),
+        }
+    }
+    fn num_classes(&self) -> usize {
+        10
+    }
+    fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl LayerSplit for SmallCnn {
+    fn layer_names(&self) -> Vec<String> {
+        SMALL_CNN_LAYERS.iter().map(|s| s.to_string()).collect()
+    }
+    fn activations(&self, x: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+        let p = Self::position(layer)?;
+        match x.dims() {
+            [_, 1, 28, 28] => self.run(x, 0, p + 1),
+            d => bail!("the small CNN expects [N, 1, 28, 28] inputs, got {d:?}"),
+        }
+    }
+    fn head(&self, a: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+        let p = Self::position(layer)?;
+        self.run(a, p + 1, SMALL_CNN_LAYERS.len())
+    }
+}

@@ -1,0 +1,106 @@
+//! Image resizing (nearest neighbour and bilinear, half-pixel centres as
+//! PyTorch's `interpolate(..., align_corners=False)` without antialiasing).
+
+use crate::error::Result;
+use ndarray::{Array2, ArrayView2};
+use salience_core::SalienceError;
+
+/// How [`resize`] interpolates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Interpolation {
+    /// The source pixel whose centre is nearest (PyTorch's `nearest-exact`).
+    Nearest,
+    /// Bilinear between the four nearest source pixel centres, edges
+    /// clamped (PyTorch's `bilinear`, `align_corners=False`).
+    #[default]
+    Bilinear,
+}
+
+/// Resizes a single-channel image to `out_h × out_w`.
+///
+/// Errors when the source or the target is empty.
+///
+/// ```
+/// use ndarray::array;
+/// use salience_data::resize::{resize, Interpolation};
+/// let a = array![[0.0f32, 1.0], [2.0, 3.0]];
+/// let n = resize(a.view(), 4, 4, Interpolation::Nearest).unwrap();
+/// assert_eq!(n.row(0).to_vec(), vec![0.0, 0.0, 1.0, 1.0]);
+/// let b = resize(a.view(), 4, 4, Interpolation::Bilinear).unwrap();
+/// assert_eq!(b.row(0).to_vec(), vec![0.0, 0.25, 0.75, 1.0]);
+/// assert_eq!(resize(a.view(), 2, 2, Interpolation::Bilinear).unwrap(), a);
+/// ```
+pub fn resize(
+    src: ArrayView2<'_, f32>,
+    out_h: usize,
+    out_w: usize,
+    interpolation: Interpolation,
+) -> Result<Array2<f32>> {
+    let (h, w) = src.dim();
+    if h == 0 || w == 0 {
+        return Err(SalienceError::Empty("resize: empty source image".into()).into());
+    }
+    if out_h == 0 || out_w == 0 {
+        return Err(SalienceError::invalid(
+            "out_h, out_w",
+            format!("{out_h}x{out_w}"),
+            "the target size must be at least 1x1",
+        )
+        .into());
+    }
+    let sy = h as f64 / out_h as f64;
+    let sx = w as f64 / out_w as f64;
+    let out = match interpolation {
+        Interpolation::Nearest => Array2::from_shape_fn((out_h, out_w), |(i, j)| {
+            let r = (((i as f64 + 0.5) * sy) as usize).min(h - 1);
+            let c = (((j as f64 + 0.5) * sx) as usize).min(w - 1);
+            src[[r, c]]
+        }),
+        Interpolation::Bilinear => {
+            let axis = |o: usize, scale: f64, n: usize| -> (usize, usize, f32) {
+                let p = ((o as f64 + 0.5) * scale - 0.5).max(0.0);
+                let p0 = (p.floor() as usize).min(n - 1);
+                let p1 = (p0 + 1).min(n - 1);
+                (p0, p1, (p - p0 as f64).clamp(0.0, 1.0) as f32)
+            };
+            let rows: Vec<_> = (0..out_h).map(|i| axis(i, sy, h)).collect();
+            let cols: Vec<_> = (0..out_w).map(|j| axis(j, sx, w)).collect();
+            Array2::from_shape_fn((out_h, out_w), |(i, j)| {
+                let (r0, r1, fy) = rows[i];
+                let (c0, c1, fx) = cols[j];
+                let top = src[[r0, c0]] * (1.0 - fx) + src[[r0, c1]] * fx;
+                let bottom = src[[r1, c0]] * (1.0 - fx) + src[[r1, c1]] * fx;
+                top * (1.0 - fy) + bottom * fy
+            })
+        }
+    };
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn bilinear_downsampling_by_two_averages_pairs() {
+        let a = array![[0.0f32, 2.0, 4.0, 6.0]];
+        let b = resize(a.view(), 1, 2, Interpolation::Bilinear).unwrap();
+        assert_eq!(b, array![[1.0f32, 5.0]]);
+        let n = resize(a.view(), 1, 2, Interpolation::Nearest).unwrap();
+        assert_eq!(n, array![[2.0f32, 6.0]]);
+    }
+
+    #[test]
+    fn constant_images_stay_constant_and_zeros_stay_zero() {
+        let a = ndarray::Array2::from_elem((5, 7), 0.3f32);
+        for m in [Interpolation::Nearest, Interpolation::Bilinear] {
+            let r = resize(a.view(), 11, 3, m).unwrap();
+            assert!(r.iter().all(|&v| (v - 0.3).abs() < 1e-6));
+        }
+        let z = ndarray::Array2::<f32>::zeros((3, 3));
+        assert!(resize(z.view(), 0, 3, Interpolation::Bilinear).is_err());
+        let e = ndarray::Array2::<f32>::zeros((0, 3));
+        assert!(resize(e.view(), 2, 2, Interpolation::Nearest).is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! The shipped assets: trained models reach their stated accuracy on the
+//! shipped samples, and the shipped ground truth is exact.
+
+use candle_core::{Device, D};
+use salience_data::assets::{
+    fashion_mnist_sample, fashion_mnist_sample_gray, localization_sample, resnet_small, small_cnn,
+    FASHION_SAMPLE_LEN, LOCALIZATION_SAMPLE_LEN,
+};
+use salience_data::{BoundingBox, LocalizationConfig, LocalizationGenerator};
+use salience_explain::Classifier;
+
+/// The accuracy the shipped small ResNet reaches on the shipped
+/// localization sample (see docs/data.md).
+const RESNET_THRESHOLD: f64 = 0.62;
+
+fn accuracy<C: Classifier>(m: &C, x: &candle_core::Tensor, labels: &[usize]) -> f64 {
+    let pred: Vec<u32> = m
+        .logits(x)
+        .unwrap()
+        .argmax(D::Minus1)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    pred.iter()
+        .zip(labels)
+        .filter(|(p, l)| **p as usize == **l)
+        .count() as f64
+        / labels.len() as f64
+}
+
+#[test]
+fn shipped_small_cnn_reaches_88_percent_on_the_shipped_fashion_sample() {
+    let s = fashion_mnist_sample().unwrap();
+    assert_eq!(s.len(), FASHION_SAMPLE_LEN);
+    let m = small_cnn(&Device::Cpu).unwrap();
+    let mut correct = 0.0;
+    for start in (0..s.len()).step_by(250) {
+        let x = s.tensor(start, 250, &Device::Cpu).unwrap();
+        correct += accuracy(&m, &x, &s.labels[start..start + 250]) * 250.0;
+    }
+    let acc = correct / s.len() as f64;
+    println!("small CNN accuracy on the shipped sample: {acc:.4}");
+    assert!(acc >= 0.88, "accuracy {acc}");
+}
+
+#[test]
+fn shipped_resnet_reaches_its_stated_accuracy_on_the_shipped_localization_sample() {
+    let s = localization_sample().unwrap();
+    let m = resnet_small(&Device::Cpu).unwrap();
+    let mut correct = 0.0;
+    for start in (0..s.len()).step_by(100) {
+        let x = s.tensor(start, 100, &Device::Cpu).unwrap();
+        correct += accuracy(&m, &x, &s.labels[start..start + 100]) * 100.0;
+    }
+    let acc = correct / s.len() as f64;
+    println!("small ResNet accuracy on the shipped localization sample: {acc:.4}");
+    assert!(acc >= RESNET_THRESHOLD, "accuracy {acc}");
+}
+
+#[test]
+fn shipped_fashion_sample_is_well_formed() {
+    let s = fashion_mnist_sample().unwrap();
+    assert!(s.images.iter().all(|v| (0.0..=1.0).contains(v)));
+    // Every class is present (the test split is balanced).
+    for c in 0..10 {
+        assert!(
+            s.labels.iter().filter(|&&l| l == c).count() >= 70,
+            "class {c}"
+        );
+    }
+    // When the Debian package is installed, the sample is exactly the first
+    // images of the official test split.
+    if let Ok(test) =
+        salience_data::fashion_mnist::load_default(salience_data::fashion_mnist::Split::Test)
+    {
+        let g = fashion_mnist_sample_gray().unwrap();
+        assert_eq!(
+            g.images,
+            test.images.slice(ndarray::s![..FASHION_SAMPLE_LEN, .., ..])
+        );
+        assert_eq!(g.labels[..], test.labels[..FASHION_SAMPLE_LEN]);
+    }
+}
+
+#[test]
+fn shipped_localization_ground_truth_is_exact() {
+    let s = localization_sample().unwrap();
+    assert_eq!(s.len(), LOCALIZATION_SAMPLE_LEN);
+    for k in 0..s.len() {
+        let m = s.masks.index_axis(ndarray::Axis(0), k);
+        assert_eq!(BoundingBox::of_mask(m), Some(s.boxes[k]), "image {k}");
+        assert!(s.labels[k] < 10);
+    }
+    // Items whose source is among the shipped Fashion-MNIST test images can
+    // be re-rendered: their masks must be the resized item's non-zero pixels.
+    let pool = fashion_mnist_sample_gray().unwrap();
+    let g = LocalizationGenerator::new(&pool, LocalizationConfig::default()).unwrap();
+    let mut checked = 0;
+    for (k, p) in s.placements.iter().enumerate() {
+        if p.source >= FASHION_SAMPLE_LEN {
+            continue;
+        }
+        assert_eq!(s.labels[k], pool.labels[p.source] as usize);
+        let alpha = g.item_alpha(p.source, p.side).unwrap();
+        for i in 0..64 {
+            for j in 0..64 {
+                let inside =
+                    (p.top..p.top + p.side).contains(&i) && (p.left..p.left + p.side).contains(&j);
+                let want = inside && alpha[[i - p.top, j - p.left]] > 0.0;
+                assert_eq!(s.masks[[k, i, j]], want, "image {k} pixel ({i}, {j})");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} items re-rendered");
+}

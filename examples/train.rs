@@ -1,0 +1,368 @@
+//! Trains the models shipped in `crates/salience-data/assets/` on the CPU
+//! and writes the shipped data samples. Needs Fashion-MNIST (Debian
+//! package `dataset-fashion-mnist`, or `SALIENCE_FASHION_MNIST=<dir>`).
+//!
+//! ```text
+//! cargo run --release --example train -- cnn     [--epochs 3] [--seed 0] [--lr 2e-3] [--max-seconds S] [--init PATH] [--out PATH]
+//! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--lr 3e-3] [--easy 1] [--max-seconds S] [--init PATH] [--out PATH]
+//! cargo run --release --example train -- samples [--easy 1] [--out-dir crates/salience-data/assets]
+//! ```
+//!
+//! Everything is seeded: weights start from `salience_data::models::init`
+//! (never candle's RNG), shuffling and generated images from
+//! `salience_core::seed`.
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use rand::seq::SliceRandom;
+use salience::core::seed::{derive_seed, rng};
+use salience::data::assets::{
+    FASHION_SAMPLE_LEN, LOCALIZATION_SAMPLE_LEN, LOCALIZATION_SAMPLE_SEED, RESNET_TEST_SEED,
+    RESNET_TRAIN_SEED,
+};
+use salience::data::fashion_mnist::{load_default, Split};
+use salience::data::models::init::reseed_varmap;
+use salience::data::models::{ResNet, ResNetConfig, SmallCnn};
+use salience::data::{GrayImages, LocalizationConfig, LocalizationGenerator};
+use salience::explain::Classifier;
+use std::collections::HashMap;
+use std::time::Instant;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("cnn") => train_cnn(&args),
+        Some("resnet") => train_resnet(&args),
+        Some("samples") => samples(&args),
+        _ => {
+            eprintln!("usage: train (cnn | resnet | samples) [options]; see the source header");
+            Ok(())
+        }
+    }
+}
+
+/// Images `idx` of a grey set as a `[b, 1, h, w]` tensor in [0, 1] and
+/// their labels as u32.
+fn gray_batch(set: &GrayImages, idx: &[usize], dev: &Device) -> Res<(Tensor, Tensor)> {
+    let (_, h, w) = set.images.dim();
+    let mut x = Vec::with_capacity(idx.len() * h * w);
+    let mut y = Vec::with_capacity(idx.len());
+    for &i in idx {
+        x.extend(
+            set.images
+                .index_axis(ndarray::Axis(0), i)
+                .iter()
+                .map(|&v| f32::from(v) / 255.0),
+        );
+        y.push(u32::from(set.labels[i]));
+    }
+    Ok((
+        Tensor::from_vec(x, (idx.len(), 1, h, w), dev)?,
+        Tensor::from_vec(y, idx.len(), dev)?,
+    ))
+}
+
+fn correct(logits: &Tensor, y: &Tensor) -> Res<usize> {
+    let pred = logits.argmax(D::Minus1)?;
+    Ok(pred
+        .eq(y)?
+        .to_dtype(DType::U32)?
+        .sum_all()?
+        .to_scalar::<u32>()? as usize)
+}
+
+/// Cosine decay over the larger of the step fraction and the time-budget
+/// fraction (so a run cut by `--max-seconds` still anneals).
+fn cosine_lr(base: f64, step: usize, total: usize, elapsed: f64, budget: f64) -> f64 {
+    let t = (step as f64 / total.max(1) as f64)
+        .max(elapsed / budget)
+        .min(1.0);
+    base * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()).max(0.02)
+}
+
+fn train_cnn(args: &[String]) -> Res<()> {
+    let epochs: usize = arg(args, "--epochs", 3);
+    let seed: u64 = arg(args, "--seed", 0);
+    let batch: usize = arg(args, "--batch", 128);
+    let lr: f64 = arg(args, "--lr", 2e-3);
+    let limit: usize = arg(args, "--limit", usize::MAX);
+    let budget: f64 = arg(args, "--max-seconds", f64::INFINITY);
+    let out: String = arg(
+        args,
+        "--out",
+        "crates/salience-data/assets/small_cnn.safetensors".to_string(),
+    );
+    let dev = Device::Cpu;
+    let train = load_default(Split::Train)?;
+    let test = load_default(Split::Test)?;
+    let n = train.len().min(limit);
+    let mut vm = VarMap::new();
+    let model = SmallCnn::new(VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
+    reseed_varmap(&vm, seed)?;
+    let init: String = arg(args, "--init", String::new());
+    if !init.is_empty() {
+        // Continue training from saved weights.
+        vm.load(&init)?;
+        println!("starting from {init}");
+    }
+    let mut opt = AdamW::new(
+        vm.all_vars(),
+        ParamsAdamW {
+            lr,
+            weight_decay: 1e-4,
+            ..Default::default()
+        },
+    )?;
+    let steps_per_epoch = n.div_ceil(batch);
+    let total = epochs * steps_per_epoch;
+    let t0 = Instant::now();
+    let mut step = 0;
+    for epoch in 0..epochs {
+        if t0.elapsed().as_secs_f64() > budget {
+            break;
+        }
+        let mut perm: Vec<usize> = (0..n).collect();
+        perm.shuffle(&mut rng(derive_seed(seed, 1000 + epoch as u64)));
+        let (mut loss_sum, mut hits) = (0.0, 0);
+        for chunk in perm.chunks(batch) {
+            if t0.elapsed().as_secs_f64() > budget {
+                break;
+            }
+            opt.set_learning_rate(cosine_lr(
+                lr,
+                step,
+                total,
+                t0.elapsed().as_secs_f64(),
+                budget,
+            ));
+            let (x, y) = gray_batch(&train, chunk, &dev)?;
+            let logits = model.logits(&x)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            opt.backward_step(&loss)?;
+            loss_sum += loss.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+            hits += correct(&logits, &y)?;
+            step += 1;
+        }
+        println!(
+            "cnn epoch {} loss {:.4} train acc {:.4} ({:.0} s)",
+            epoch + 1,
+            loss_sum / n as f64,
+            hits as f64 / n as f64,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    let train_s = t0.elapsed().as_secs_f64();
+    println!("trained {step} steps of {total} planned");
+    let idx: Vec<usize> = (0..test.len()).collect();
+    let mut hits = 0;
+    for chunk in idx.chunks(1000) {
+        let (x, y) = gray_batch(&test, chunk, &dev)?;
+        hits += correct(&model.logits(&x)?, &y)?;
+    }
+    println!(
+        "small CNN: test accuracy {:.4} on {} images; training {:.0} s ({epochs} epochs x {n} images, batch {batch})",
+        hits as f64 / test.len() as f64,
+        test.len(),
+        train_s
+    );
+    vm.save(&out)?;
+    println!("saved {out}");
+    Ok(())
+}
+
+fn train_resnet(args: &[String]) -> Res<()> {
+    let epochs: usize = arg(args, "--epochs", 4);
+    let n: usize = arg(args, "--train-images", 20_000);
+    let n_test: usize = arg(args, "--test-images", 5_000);
+    let seed: u64 = arg(args, "--seed", 0);
+    let batch: usize = arg(args, "--batch", 64);
+    let lr: f64 = arg(args, "--lr", 3e-3);
+    let fresh: bool = arg(args, "--fresh", 1u8) == 1;
+    let budget: f64 = arg(args, "--max-seconds", f64::INFINITY);
+    let out: String = arg(
+        args,
+        "--out",
+        "crates/salience-data/assets/resnet_small.safetensors".to_string(),
+    );
+    let dev = Device::Cpu;
+    let train = load_default(Split::Train)?;
+    let test = load_default(Split::Test)?;
+    let cfg = if arg(args, "--easy", 0u8) == 1 {
+        LocalizationConfig::easy()
+    } else {
+        LocalizationConfig::default()
+    };
+    let gen_train = LocalizationGenerator::new(&train, cfg.clone())?;
+    let gen_test = LocalizationGenerator::new(&test, cfg)?;
+    let config = ResNetConfig::small();
+    let mut vm = VarMap::new();
+    let model = ResNet::new(VarBuilder::from_varmap(&vm, DType::F32, &dev), &config)?;
+    reseed_varmap(&vm, seed)?;
+    let init: String = arg(args, "--init", String::new());
+    if !init.is_empty() {
+        // Continue training from saved weights.
+        vm.load(&init)?;
+        println!("starting from {init}");
+    }
+    let mut opt = AdamW::new(
+        vm.all_vars(),
+        ParamsAdamW {
+            lr,
+            weight_decay: 1e-4,
+            ..Default::default()
+        },
+    )?;
+    let steps_per_epoch = n.div_ceil(batch);
+    let total = epochs * steps_per_epoch;
+    let t0 = Instant::now();
+    let mut step = 0;
+    for epoch in 0..epochs {
+        if t0.elapsed().as_secs_f64() > budget {
+            break;
+        }
+        let (mut loss_sum, mut hits) = (0.0, 0);
+        // Fresh images every epoch (an endless stream) unless --fresh 0.
+        let base = if fresh { epoch * n } else { 0 };
+        for b in 0..steps_per_epoch {
+            if t0.elapsed().as_secs_f64() > budget {
+                break;
+            }
+            opt.set_learning_rate(cosine_lr(
+                lr,
+                step,
+                total,
+                t0.elapsed().as_secs_f64(),
+                budget,
+            ));
+            let start = b * batch;
+            let len = batch.min(n - start);
+            let set = gen_train.generate(RESNET_TRAIN_SEED ^ seed, base + start, len)?;
+            let x = set.tensor(0, len, &dev)?;
+            let y = Tensor::from_vec(
+                set.labels.iter().map(|&l| l as u32).collect::<Vec<_>>(),
+                len,
+                &dev,
+            )?;
+            let logits = model.forward_t(&x, true)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            opt.backward_step(&loss)?;
+            loss_sum += loss.to_scalar::<f32>()? as f64 * len as f64;
+            hits += correct(&logits, &y)?;
+            step += 1;
+            if b % 50 == 0 {
+                println!(
+                    "  epoch {} step {b}/{steps_per_epoch} ({:.0} s)",
+                    epoch + 1,
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+        }
+        println!(
+            "resnet epoch {} loss {:.4} train acc {:.4} ({:.0} s)",
+            epoch + 1,
+            loss_sum / n as f64,
+            hits as f64 / n as f64,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    let train_s = t0.elapsed().as_secs_f64();
+    println!("trained {step} steps of {total} planned");
+    let mut hits = 0;
+    for start in (0..n_test).step_by(500) {
+        let len = 500.min(n_test - start);
+        let set = gen_test.generate(RESNET_TEST_SEED, start, len)?;
+        let y = Tensor::from_vec(
+            set.labels.iter().map(|&l| l as u32).collect::<Vec<_>>(),
+            len,
+            &dev,
+        )?;
+        hits += correct(&model.logits(&set.tensor(0, len, &dev)?)?, &y)?;
+    }
+    println!(
+        "small ResNet: held-out accuracy {:.4} on {n_test} generated images; training {:.0} s ({epochs} epochs x {n} images, batch {batch})",
+        hits as f64 / n_test as f64,
+        train_s
+    );
+    vm.save(&out)?;
+    println!("saved {out}");
+    Ok(())
+}
+
+fn samples(args: &[String]) -> Res<()> {
+    let dir: String = arg(args, "--out-dir", "crates/salience-data/assets".to_string());
+    let dev = Device::Cpu;
+    let test = load_default(Split::Test)?;
+    // Fashion-MNIST: the first FASHION_SAMPLE_LEN test images.
+    let k = FASHION_SAMPLE_LEN;
+    let im: Vec<u8> = test
+        .images
+        .slice(ndarray::s![..k, .., ..])
+        .iter()
+        .copied()
+        .collect();
+    let mut t = HashMap::new();
+    t.insert(
+        "images".to_string(),
+        Tensor::from_vec(im, (k, 28, 28), &dev)?,
+    );
+    t.insert(
+        "labels".to_string(),
+        Tensor::from_vec(test.labels[..k].to_vec(), k, &dev)?,
+    );
+    candle_core::safetensors::save(&t, format!("{dir}/fashion_mnist_test_sample.safetensors"))?;
+    // Localization: images 0..LOCALIZATION_SAMPLE_LEN of the test-pool stream.
+    let m = LOCALIZATION_SAMPLE_LEN;
+    let cfg = if arg(args, "--easy", 0u8) == 1 {
+        LocalizationConfig::easy()
+    } else {
+        LocalizationConfig::default()
+    };
+    let gen = LocalizationGenerator::new(&test, cfg)?;
+    let set = gen.generate(LOCALIZATION_SAMPLE_SEED, 0, m)?;
+    let c = gen.config().canvas;
+    let images: Vec<u8> = set
+        .images
+        .iter()
+        .map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
+        .collect();
+    let masks: Vec<u8> = set.masks.iter().map(|&b| u8::from(b)).collect();
+    let boxes: Vec<u32> = set
+        .boxes
+        .iter()
+        .flat_map(|b| [b.top, b.left, b.bottom, b.right].map(|v| v as u32))
+        .collect();
+    let placements: Vec<u32> = set
+        .placements
+        .iter()
+        .flat_map(|p| [p.source, p.top, p.left, p.side].map(|v| v as u32))
+        .collect();
+    let labels: Vec<u8> = set.labels.iter().map(|&l| l as u8).collect();
+    let mut t = HashMap::new();
+    t.insert(
+        "images".to_string(),
+        Tensor::from_vec(images, (m, 3, c, c), &dev)?,
+    );
+    t.insert("labels".to_string(), Tensor::from_vec(labels, m, &dev)?);
+    t.insert(
+        "masks".to_string(),
+        Tensor::from_vec(masks, (m, c, c), &dev)?,
+    );
+    t.insert("boxes".to_string(), Tensor::from_vec(boxes, (m, 4), &dev)?);
+    t.insert(
+        "placements".to_string(),
+        Tensor::from_vec(placements, (m, 4), &dev)?,
+    );
+    candle_core::safetensors::save(&t, format!("{dir}/localization_sample.safetensors"))?;
+    println!("wrote {dir}/fashion_mnist_test_sample.safetensors ({k} images) and {dir}/localization_sample.safetensors ({m} images)");
+    Ok(())
+}
