@@ -18,12 +18,11 @@
 //! evaluated in chunks.
 
 use crate::baseline::Baseline;
-use crate::common::{check_batch_size, flat_inputs, flat_maps, geometry_with_maps, pearson};
+use crate::common::pearson;
 use crate::insertion_deletion::ScoreKind;
-use crate::perturbation::{draw_and_evaluate, McArgs, Perturbation, Projection};
+use crate::perturbation::{checked_draws, McSettings, Perturbation, Projection};
 use crate::scores::Scores;
 use ndarray::{ArrayView3, ArrayViewD};
-use salience_core::validate::check_targets;
 use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceError, Seeds};
 
 /// Options of [`faithfulness_correlation()`].
@@ -197,29 +196,23 @@ fn run(
             "must be ≥ 2 (a correlation needs two runs)",
         ));
     }
-    check_batch_size(config.batch_size)?;
-    let shape = inputs.shape().to_vec();
-    let g = geometry_with_maps(&shape, attributions, "faithfulness correlation inputs")?;
-    config.perturbation.check_for(&g, segments.as_ref())?;
-    check_targets(targets, g.n, model.num_classes())?;
-    seeds.check_len(g.n)?;
-    let x = flat_inputs(inputs, &g, "faithfulness correlation inputs")?;
-    let phi = flat_maps(attributions, "faithfulness correlation attributions")?;
-    let draws = draw_and_evaluate(McArgs {
-        model,
-        g,
-        sample_shape: &shape[1..],
-        x: x.view(),
-        phi: phi.view(),
-        segments,
-        targets,
+    let settings = McSettings {
         perturbation: config.perturbation,
         projection: config.projection,
         m: config.n_runs,
         score: config.score,
         batch_size: config.batch_size,
+        metric: "faithfulness correlation",
+    };
+    let (g, draws) = checked_draws(
+        model,
+        inputs,
+        attributions,
+        segments,
+        targets,
+        settings,
         seeds,
-    })?;
+    )?;
     let mut out = Vec::with_capacity(g.n);
     for i in 0..g.n {
         let a: Vec<f64> = draws.proj.row(i).to_vec();

@@ -25,12 +25,10 @@
 //! through [`salience_core::model::forward_generated`].
 
 use crate::baseline::Baseline;
-use crate::common::{check_batch_size, flat_inputs, flat_maps, geometry_with_maps};
 use crate::insertion_deletion::ScoreKind;
-use crate::perturbation::{draw_and_evaluate, McArgs, Perturbation, Projection};
+use crate::perturbation::{checked_draws, McSettings, Perturbation, Projection};
 use crate::scores::Scores;
 use ndarray::{ArrayView3, ArrayViewD};
-use salience_core::validate::check_targets;
 use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceError, Seeds};
 
 /// Options of [`infidelity()`].
@@ -254,29 +252,23 @@ fn run(
             "must be ≥ 2 with normalize (β is fitted over the perturbations)",
         ));
     }
-    check_batch_size(config.batch_size)?;
-    let shape = inputs.shape().to_vec();
-    let g = geometry_with_maps(&shape, attributions, "infidelity inputs")?;
-    config.perturbation.check_for(&g, segments.as_ref())?;
-    check_targets(targets, g.n, model.num_classes())?;
-    seeds.check_len(g.n)?;
-    let x = flat_inputs(inputs, &g, "infidelity inputs")?;
-    let phi = flat_maps(attributions, "infidelity attributions")?;
-    let draws = draw_and_evaluate(McArgs {
-        model,
-        g,
-        sample_shape: &shape[1..],
-        x: x.view(),
-        phi: phi.view(),
-        segments,
-        targets,
+    let settings = McSettings {
         perturbation: config.perturbation,
         projection: config.projection,
         m,
         score: config.score,
         batch_size: config.batch_size,
+        metric: "infidelity",
+    };
+    let (g, draws) = checked_draws(
+        model,
+        inputs,
+        attributions,
+        segments,
+        targets,
+        settings,
         seeds,
-    })?;
+    )?;
     let mut out = Vec::with_capacity(g.n);
     for i in 0..g.n {
         let a = draws.proj.row(i);

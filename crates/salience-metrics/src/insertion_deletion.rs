@@ -24,6 +24,7 @@
 //! scores do not depend on the chunk size.
 
 use crate::baseline::{fill_baseline, Baseline};
+use crate::common::target_score;
 use crate::rank::descending_order;
 use crate::scores::Scores;
 use ndarray::{Array2, ArrayViewD, Axis};
@@ -446,19 +447,6 @@ struct State {
     cur: Vec<f32>,
     end: Vec<f32>,
     order: Vec<usize>,
-}
-
-/// The target's raw score or softmax probability (f64, max-shifted).
-fn target_score(out: &[f32], target: usize, kind: ScoreKind) -> f64 {
-    let z = out.get(target).copied().unwrap_or(0.0) as f64;
-    match kind {
-        ScoreKind::Raw => z,
-        ScoreKind::Softmax => {
-            let max = out.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-            let denom: f64 = out.iter().map(|&v| (v as f64 - max).exp()).sum();
-            (z - max).exp() / denom
-        }
-    }
 }
 
 #[cfg(test)]

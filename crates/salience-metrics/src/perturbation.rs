@@ -18,14 +18,17 @@
 //! batch composition nor on the chunk size.
 
 use crate::baseline::{fill_baseline, Baseline};
-use crate::common::{target_score, Geometry};
+use crate::common::{
+    check_batch_size, flat_inputs, flat_maps, geometry_with_maps, target_score, Geometry,
+};
 use crate::insertion_deletion::ScoreKind;
-use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array2, ArrayView2, ArrayView3, ArrayViewD, Axis};
 use rand::RngExt;
 use rand_distr::{Distribution, Normal};
 use salience_core::model::forward_generated;
 use salience_core::seed::{derive_seed, rng};
-use salience_core::{Model, Result, SalienceError, Seeds};
+use salience_core::validate::check_targets;
+use salience_core::{AttributionBatch, Model, Result, SalienceError, Seeds};
 
 /// How a Monte Carlo perturbation is drawn.
 ///
@@ -229,6 +232,59 @@ pub(crate) struct McArgs<'a> {
     pub score: ScoreKind,
     pub batch_size: Option<usize>,
     pub seeds: Seeds<'a>,
+}
+
+/// The settings of a Monte-Carlo metric run, as in [`McArgs`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct McSettings {
+    pub perturbation: Perturbation,
+    pub projection: Projection,
+    pub m: usize,
+    pub score: ScoreKind,
+    pub batch_size: Option<usize>,
+    /// The metric's name, for error contexts.
+    pub metric: &'static str,
+}
+
+/// The shared front of the Monte-Carlo metrics: checks the batch size,
+/// geometry, perturbation, targets and seeds, flattens the inputs and
+/// attributions (error contexts `"{metric} inputs"` and
+/// `"{metric} attributions"`) and runs [`draw_and_evaluate`].
+pub(crate) fn checked_draws(
+    model: &dyn Model,
+    inputs: ArrayViewD<'_, f32>,
+    attributions: &AttributionBatch,
+    segments: Option<ArrayView3<'_, u32>>,
+    targets: &[usize],
+    settings: McSettings,
+    seeds: Seeds<'_>,
+) -> Result<(Geometry, Draws)> {
+    let metric = settings.metric;
+    check_batch_size(settings.batch_size)?;
+    let inputs_ctx = format!("{metric} inputs");
+    let shape = inputs.shape().to_vec();
+    let g = geometry_with_maps(&shape, attributions, &inputs_ctx)?;
+    settings.perturbation.check_for(&g, segments.as_ref())?;
+    check_targets(targets, g.n, model.num_classes())?;
+    seeds.check_len(g.n)?;
+    let x = flat_inputs(inputs, &g, &inputs_ctx)?;
+    let phi = flat_maps(attributions, &format!("{metric} attributions"))?;
+    let draws = draw_and_evaluate(McArgs {
+        model,
+        g,
+        sample_shape: &shape[1..],
+        x: x.view(),
+        phi: phi.view(),
+        segments,
+        targets,
+        perturbation: settings.perturbation,
+        projection: settings.projection,
+        m: settings.m,
+        score: settings.score,
+        batch_size: settings.batch_size,
+        seeds,
+    })?;
+    Ok((g, draws))
 }
 
 struct SampleState {

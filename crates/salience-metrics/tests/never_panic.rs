@@ -73,6 +73,20 @@ fn finite_scores(r: salience_core::Result<Scores>) {
     }
 }
 
+/// A two-class linear model over the case's features, and the case's values
+/// (clamped to ±1e3) as `[N, C, H, W]` inputs.
+fn model_and_inputs(case: &Case) -> (LinearModel, ArrayD<f32>) {
+    let features = case.c * case.h * case.w;
+    let w = Array2::from_shape_fn((2, features), |(k, j)| ((k * 5 + j * 3) % 7) as f32 - 3.0);
+    let model = LinearModel::new(w, ndarray::array![0.0f32, 1.0]).unwrap();
+    let x = ArrayD::from_shape_vec(
+        IxDyn(&[case.n, case.c, case.h, case.w]),
+        case.vals.iter().map(|v| v.clamp(-1e3, 1e3)).collect(),
+    )
+    .unwrap();
+    (model, x)
+}
+
 fn batches(case: &Case) -> (AttributionBatch, AttributionBatch) {
     let img = Array4::from_shape_vec((case.n, case.c, case.h, case.w), case.vals.clone()).unwrap();
     let mut images = AttributionBatch::from_images(img).unwrap();
@@ -147,10 +161,7 @@ proptest! {
         target in 0usize..3,
     ) {
         let (images, pixels) = batches(&case);
-        let features = case.c * case.h * case.w;
-        let w = Array2::from_shape_fn((2, features), |(k, j)| ((k * 5 + j * 3) % 7) as f32 - 3.0);
-        let model = LinearModel::new(w, ndarray::array![0.0f32, 1.0]).unwrap();
-        let x = ArrayD::from_shape_vec(IxDyn(&[case.n, case.c, case.h, case.w]), case.vals.iter().map(|v| v.clamp(-1e3, 1e3)).collect()).unwrap();
+        let (model, x) = model_and_inputs(&case);
         let baseline = match baseline_kind {
             0 => Baseline::RandomNormal,
             1 => Baseline::Constant(0.0),
@@ -194,10 +205,7 @@ proptest! {
         target in 0usize..3,
     ) {
         let (images, pixels) = batches(&case);
-        let features = case.c * case.h * case.w;
-        let w = Array2::from_shape_fn((2, features), |(k, j)| ((k * 5 + j * 3) % 7) as f32 - 3.0);
-        let model = LinearModel::new(w, ndarray::array![0.0f32, 1.0]).unwrap();
-        let x = ArrayD::from_shape_vec(IxDyn(&[case.n, case.c, case.h, case.w]), case.vals.iter().map(|v| v.clamp(-1e3, 1e3)).collect()).unwrap();
+        let (model, x) = model_and_inputs(&case);
         let perturbation = match kind {
             0 => Perturbation::GaussianNoise { std: 0.1 },
             1 => Perturbation::SquarePatch { size: 2, baseline: Baseline::Constant(0.0) },
