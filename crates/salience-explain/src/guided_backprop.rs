@@ -114,6 +114,57 @@ fn relu_rule_gradients<M: RuleForward + ?Sized>(
     AttributionBatch::new(a)
 }
 
+// Defines a public ReLU-rule explainer: the struct (a model and a batch
+// size), its `new`/`with_batch_size` builder and its `Explainer` impl,
+// which runs `relu_rule_gradients` with `$rule`.
+macro_rules! relu_rule_explainer {
+    ($(#[$doc:meta])* $ty:ident, $label:literal, $rule:expr, $name:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $ty<M> {
+            model: M,
+            batch_size: usize,
+        }
+
+        impl<M: RuleForward> $ty<M> {
+            #[doc = concat!($label, " with the default batch size (64).")]
+            pub fn new(model: M) -> Self {
+                $ty {
+                    model,
+                    batch_size: DEFAULT_BATCH_SIZE,
+                }
+            }
+
+            /// Sets the number of inputs per forward/backward pass.
+            ///
+            /// ```
+            #[doc = concat!("use salience_explain::{", stringify!($ty), ", RuleSequential};")]
+            #[doc = concat!("let _e = ", stringify!($ty), "::new(RuleSequential::new(2)).with_batch_size(8);")]
+            /// ```
+            pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+                self.batch_size = batch_size;
+                self
+            }
+        }
+
+        impl<M: RuleForward> Explainer for $ty<M> {
+            fn name(&self) -> &str {
+                $name
+            }
+
+            fn explain(
+                &self,
+                inputs: ArrayViewD<'_, f32>,
+                targets: &[usize],
+                _seeds: Seeds<'_>,
+            ) -> Result<AttributionBatch> {
+                relu_rule_gradients(&self.model, $rule, self.batch_size, inputs, targets)
+            }
+        }
+    };
+}
+
+relu_rule_explainer!(
 /// Guided Backpropagation: the gradient with every ReLU's backward
 /// replaced by `max(g, 0) ⊙ 1[x > 0]`. Deterministic (ignores seeds).
 ///
@@ -134,54 +185,13 @@ fn relu_rule_gradients<M: RuleForward + ?Sized>(
 /// assert_eq!(a.view(), ndarray::array![[1.0f32, 0.0]].into_dyn());
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct GuidedBackprop<M> {
-    model: M,
-    batch_size: usize,
-}
+    GuidedBackprop,
+    "Guided Backprop",
+    ReluRule::Guided,
+    "guided_backprop"
+);
 
-impl<M: RuleForward> GuidedBackprop<M> {
-    /// Guided Backprop with the default batch size (64).
-    pub fn new(model: M) -> Self {
-        GuidedBackprop {
-            model,
-            batch_size: DEFAULT_BATCH_SIZE,
-        }
-    }
-
-    /// Sets the number of inputs per forward/backward pass.
-    ///
-    /// ```
-    /// use salience_explain::{GuidedBackprop, RuleSequential};
-    /// let _e = GuidedBackprop::new(RuleSequential::new(2)).with_batch_size(8);
-    /// ```
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
-        self
-    }
-}
-
-impl<M: RuleForward> Explainer for GuidedBackprop<M> {
-    fn name(&self) -> &str {
-        "guided_backprop"
-    }
-
-    fn explain(
-        &self,
-        inputs: ArrayViewD<'_, f32>,
-        targets: &[usize],
-        _seeds: Seeds<'_>,
-    ) -> Result<AttributionBatch> {
-        relu_rule_gradients(
-            &self.model,
-            ReluRule::Guided,
-            self.batch_size,
-            inputs,
-            targets,
-        )
-    }
-}
-
+relu_rule_explainer!(
 /// Deconvnet: the gradient with every ReLU's backward replaced by
 /// `max(g, 0)` (the forward activation pattern is ignored). Deterministic.
 ///
@@ -202,50 +212,8 @@ impl<M: RuleForward> Explainer for GuidedBackprop<M> {
 /// assert_eq!(a.view(), ndarray::array![[1.0f32, 0.0]].into_dyn());
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct Deconvnet<M> {
-    model: M,
-    batch_size: usize,
-}
-
-impl<M: RuleForward> Deconvnet<M> {
-    /// Deconvnet with the default batch size (64).
-    pub fn new(model: M) -> Self {
-        Deconvnet {
-            model,
-            batch_size: DEFAULT_BATCH_SIZE,
-        }
-    }
-
-    /// Sets the number of inputs per forward/backward pass.
-    ///
-    /// ```
-    /// use salience_explain::{Deconvnet, RuleSequential};
-    /// let _e = Deconvnet::new(RuleSequential::new(2)).with_batch_size(8);
-    /// ```
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
-        self
-    }
-}
-
-impl<M: RuleForward> Explainer for Deconvnet<M> {
-    fn name(&self) -> &str {
-        "deconvnet"
-    }
-
-    fn explain(
-        &self,
-        inputs: ArrayViewD<'_, f32>,
-        targets: &[usize],
-        _seeds: Seeds<'_>,
-    ) -> Result<AttributionBatch> {
-        relu_rule_gradients(
-            &self.model,
-            ReluRule::Deconv,
-            self.batch_size,
-            inputs,
-            targets,
-        )
-    }
-}
+    Deconvnet,
+    "Deconvnet",
+    ReluRule::Deconv,
+    "deconvnet"
+);

@@ -153,6 +153,48 @@ impl FusionGradConfig {
     }
 }
 
+/// What [`NoiseGrad`] and [`FusionGrad`] hold: the unperturbed model, the
+/// factory of the base explainer, the configuration and the display name
+/// `prefix(base name)`.
+struct Drawn<M, F, C> {
+    model: WeightMapModel<M>,
+    factory: F,
+    config: C,
+    name: String,
+}
+
+impl<M: Classifier, F, C> Drawn<M, F, C> {
+    /// Builds the base explainer once on the unperturbed model (for its
+    /// name), so a failing factory is reported here.
+    fn new<E: Explainer>(
+        model: WeightMapModel<M>,
+        factory: F,
+        config: C,
+        prefix: &str,
+    ) -> Result<Self>
+    where
+        F: Fn(WeightMapModel<M>) -> Result<E>,
+    {
+        let name = format!("{prefix}({})", factory(model.clone())?.name());
+        Ok(Drawn {
+            model,
+            factory,
+            config,
+            name,
+        })
+    }
+}
+
+impl<M, F, C: std::fmt::Debug> Drawn<M, F, C> {
+    /// The `Debug` output of the public wrapper `ty`.
+    fn fmt_as(&self, ty: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(ty)
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
 fn check_draws(n_models: usize, sigma: f32) -> Result<()> {
     if n_models == 0 {
         return Err(SalienceError::invalid("n_models", 0, "must be at least 1"));
@@ -251,19 +293,11 @@ where
 /// assert_eq!(a.shape(), &[1, 2]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct NoiseGrad<M, F> {
-    model: WeightMapModel<M>,
-    factory: F,
-    config: NoiseGradConfig,
-    name: String,
-}
+pub struct NoiseGrad<M, F>(Drawn<M, F, NoiseGradConfig>);
 
 impl<M, F> std::fmt::Debug for NoiseGrad<M, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NoiseGrad")
-            .field("name", &self.name)
-            .field("config", &self.config)
-            .finish()
+        self.0.fmt_as("NoiseGrad", f)
     }
 }
 
@@ -299,41 +333,35 @@ where
         factory: F,
         config: NoiseGradConfig,
     ) -> Result<Self> {
-        let name = format!("noisegrad({})", factory(model.clone())?.name());
-        Ok(NoiseGrad {
-            model,
-            factory,
-            config,
-            name,
-        })
+        Drawn::new(model, factory, config, "noisegrad").map(NoiseGrad)
     }
 
     /// Sets the number of model draws.
     pub fn with_models(mut self, n_models: usize) -> Self {
-        self.config.n_models = n_models;
+        self.0.config.n_models = n_models;
         self
     }
 
     /// Sets σ_NG.
     pub fn with_sigma(mut self, sigma: f32) -> Self {
-        self.config.sigma = sigma;
+        self.0.config.sigma = sigma;
         self
     }
 
     /// Sets the seed of the model draws.
     pub fn with_model_seed(mut self, seed: u64) -> Self {
-        self.config.model_seed = seed;
+        self.0.config.model_seed = seed;
         self
     }
 
     /// The configuration.
     pub fn config(&self) -> &NoiseGradConfig {
-        &self.config
+        &self.0.config
     }
 
     /// The unperturbed model.
     pub fn model(&self) -> &WeightMapModel<M> {
-        &self.model
+        &self.0.model
     }
 }
 
@@ -344,7 +372,7 @@ where
     E: Explainer,
 {
     fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     fn explain(
@@ -353,14 +381,14 @@ where
         targets: &[usize],
         seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
-        let c = &self.config;
+        let c = &self.0.config;
         average_over_draws(
-            &self.model,
+            &self.0.model,
             c.n_models,
             c.sigma,
             &c.filter,
             c.model_seed,
-            &|m| (self.factory)(m),
+            &|m| (self.0.factory)(m),
             inputs,
             targets,
             seeds,
@@ -387,19 +415,11 @@ where
 /// assert_eq!(fg.explain(x.view(), &[0], Seeds::base(0))?.shape(), &[1, 2]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct FusionGrad<M, F> {
-    model: WeightMapModel<M>,
-    factory: F,
-    config: FusionGradConfig,
-    name: String,
-}
+pub struct FusionGrad<M, F>(Drawn<M, F, FusionGradConfig>);
 
 impl<M, F> std::fmt::Debug for FusionGrad<M, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FusionGrad")
-            .field("name", &self.name)
-            .field("config", &self.config)
-            .finish()
+        self.0.fmt_as("FusionGrad", f)
     }
 }
 
@@ -433,62 +453,56 @@ where
         factory: F,
         config: FusionGradConfig,
     ) -> Result<Self> {
-        let name = format!("fusiongrad({})", factory(model.clone())?.name());
-        Ok(FusionGrad {
-            model,
-            factory,
-            config,
-            name,
-        })
+        Drawn::new(model, factory, config, "fusiongrad").map(FusionGrad)
     }
 
     /// Sets the number of model draws N.
     pub fn with_models(mut self, n_models: usize) -> Self {
-        self.config.n_models = n_models;
+        self.0.config.n_models = n_models;
         self
     }
 
     /// Sets the number of input draws M per model.
     pub fn with_inputs(mut self, n_inputs: usize) -> Self {
-        self.config.n_inputs = n_inputs;
+        self.0.config.n_inputs = n_inputs;
         self
     }
 
     /// Sets σ_NG.
     pub fn with_sigma_ng(mut self, sigma: f32) -> Self {
-        self.config.sigma_ng = sigma;
+        self.0.config.sigma_ng = sigma;
         self
     }
 
     /// Sets σ_SG.
     pub fn with_noise(mut self, noise: NoiseScale) -> Self {
-        self.config.noise = noise;
+        self.0.config.noise = noise;
         self
     }
 
     /// Sets the number of noisy inputs per call of the base explainer.
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.config.batch_size = batch_size;
+        self.0.config.batch_size = batch_size;
         self
     }
 
     /// Sets the seed of the model draws.
     pub fn with_model_seed(mut self, seed: u64) -> Self {
-        self.config.model_seed = seed;
+        self.0.config.model_seed = seed;
         self
     }
 
     /// The configuration.
     pub fn config(&self) -> &FusionGradConfig {
-        &self.config
+        &self.0.config
     }
 
     fn tunnel_config(&self) -> NoiseTunnelConfig {
         NoiseTunnelConfig {
             kind: NoiseKind::SmoothGrad,
-            n_samples: self.config.n_inputs,
-            noise: self.config.noise,
-            batch_size: self.config.batch_size,
+            n_samples: self.0.config.n_inputs,
+            noise: self.0.config.noise,
+            batch_size: self.0.config.batch_size,
         }
     }
 }
@@ -500,7 +514,7 @@ where
     E: Explainer,
 {
     fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     fn explain(
@@ -509,7 +523,7 @@ where
         targets: &[usize],
         seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
-        let c = &self.config;
+        let c = &self.0.config;
         if c.n_inputs == 0 {
             return Err(SalienceError::invalid("n_inputs", 0, "must be at least 1"));
         }
@@ -522,12 +536,12 @@ where
         }
         let tc = self.tunnel_config();
         average_over_draws(
-            &self.model,
+            &self.0.model,
             c.n_models,
             c.sigma_ng,
             &c.filter,
             c.model_seed,
-            &|m| Ok(NoiseTunnel::new((self.factory)(m)?, tc.clone())),
+            &|m| Ok(NoiseTunnel::new((self.0.factory)(m)?, tc.clone())),
             inputs,
             targets,
             seeds,
