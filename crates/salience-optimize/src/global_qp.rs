@@ -36,9 +36,19 @@ use salience_core::{Result, SalienceError};
 pub const MAX_K_GLOBAL: usize = 16;
 
 /// The global minimizer of wᵀGw s.t. w ≥ 0, Σw = 1 for any symmetric G
-/// (G is symmetrized first), by exhaustive support enumeration; see the
-/// [module documentation](self). Ties between supports are broken towards
-/// the first support in bitmask order, so the result is deterministic.
+/// (G is symmetrized first), by exhaustive support enumeration.
+///
+/// Every point of the simplex lies in the relative interior of exactly one
+/// face F_S = {w ≥ 0, Σw = 1, w_i = 0 for i ∉ S}. A minimizer in the
+/// relative interior of F_S is a stationary point of wᵀG_S w on the face's
+/// affine hull, i.e. it solves [2G_S 1; 1ᵀ 0][w; ν] = [0; 1]; when that
+/// system is singular the minimum over the face is also attained on a
+/// smaller face. So the best feasible (w ≥ 0) stationary point over all
+/// 2^k − 1 supports (the vertices among them) is the global minimum, at
+/// O(2^k k³) cost (k ≤ [`MAX_K_GLOBAL`]). For a positive semidefinite G it
+/// equals [`crate::solve_qp`]'s optimum. Ties between supports are broken
+/// towards the first support in bitmask order, so the result is
+/// deterministic.
 ///
 /// The returned [`QpSolution`] has status `"Enumerated"` and
 /// `iterations` = the number of supports examined.
