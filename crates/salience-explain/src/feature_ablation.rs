@@ -170,13 +170,7 @@ impl<M: Model> Explainer for FeatureAblation<M> {
             fx: vec![0.0; p.n],
             per_group: groups.iter().map(|g| vec![0.0; g.count()]).collect(),
         };
-        p.run(
-            &self.model,
-            &counts,
-            targets,
-            self.config.batch_size,
-            &mut src,
-        )?;
+        p.run(&self.model, &counts, self.config.batch_size, &mut src)?;
         p.spread(&groups, &src.per_group)
     }
 }

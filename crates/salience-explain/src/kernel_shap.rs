@@ -475,13 +475,7 @@ impl<M: Model> KernelShap<M> {
             fx: vec![0.0; p.n],
             y: coal.iter().map(|c| vec![0.0; c.w.len()]).collect(),
         };
-        p.run(
-            &self.model,
-            &counts,
-            targets,
-            self.config.batch_size,
-            &mut src,
-        )?;
+        p.run(&self.model, &counts, self.config.batch_size, &mut src)?;
         let phi = groups
             .iter()
             .enumerate()

@@ -390,13 +390,7 @@ impl<M: Model> Explainer for Lime<M> {
             weights: vec![vec![0.0; n]; p.n],
             y: vec![vec![0.0; n]; p.n],
         };
-        p.run(
-            &self.model,
-            &vec![n; p.n],
-            targets,
-            cfg.batch_size,
-            &mut src,
-        )?;
+        p.run(&self.model, &vec![n; p.n], cfg.batch_size, &mut src)?;
         let mut coefficients = Vec::with_capacity(p.n);
         for (i, g) in groups.iter().enumerate() {
             let design: Vec<f64> = z[i].iter().map(|&v| v as f64).collect();

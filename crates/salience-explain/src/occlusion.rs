@@ -284,13 +284,7 @@ impl<M: Model> Explainer for Occlusion<M> {
             cover: vec![0; p.features],
         };
         let counts = vec![1 + g.n_windows; p.n];
-        p.run(
-            &self.model,
-            &counts,
-            targets,
-            self.config.batch_size,
-            &mut src,
-        )?;
+        p.run(&self.model, &counts, self.config.batch_size, &mut src)?;
         let f = p.features;
         let out: Vec<f32> = src
             .acc

@@ -51,6 +51,8 @@ pub(crate) struct Prepared {
     pub x: Vec<f32>,
     /// Baselines, `n * features`, row-major.
     pub base: Vec<f32>,
+    /// Target class of each sample.
+    pub targets: Vec<usize>,
 }
 
 impl Prepared {
@@ -59,16 +61,22 @@ impl Prepared {
         mask.resolve(&self.x, self.n, &self.sample_shape)
     }
 
-    /// [`run_perturbations`] over these inputs' per-sample shape.
+    /// [`run_perturbations`] over these inputs' per-sample shape and targets.
     pub(crate) fn run<S: PerturbationSource>(
         &self,
         model: &dyn Model,
         counts: &[usize],
-        targets: &[usize],
         batch_size: usize,
         src: &mut S,
     ) -> Result<()> {
-        run_perturbations(model, &self.sample_shape, counts, targets, batch_size, src)
+        run_perturbations(
+            model,
+            &self.sample_shape,
+            counts,
+            &self.targets,
+            batch_size,
+            src,
+        )
     }
 
     /// Wraps flat attributions `[n * features]` into an input-shaped batch.
@@ -163,6 +171,7 @@ pub(crate) fn prepare(
         features,
         x,
         base,
+        targets: targets.to_vec(),
     })
 }
 

@@ -325,13 +325,7 @@ impl<M: Model> Explainer for Rise<M> {
             acc: vec![0.0; p.n * hw],
         };
         let counts = vec![self.config.n_masks; p.n];
-        p.run(
-            &self.model,
-            &counts,
-            targets,
-            self.config.batch_size,
-            &mut src,
-        )?;
+        p.run(&self.model, &counts, self.config.batch_size, &mut src)?;
         let norm = 1.0 / (self.config.n_masks as f64 * self.config.p_keep);
         let f = p.features;
         let mut out = vec![0f32; p.n * f];

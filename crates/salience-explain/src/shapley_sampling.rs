@@ -303,13 +303,7 @@ impl<M: Model> ShapleyValueSampling<M> {
             prev: 0.0,
             phi: groups.iter().map(|g| vec![0.0; g.count()]).collect(),
         };
-        p.run(
-            &self.model,
-            &counts,
-            targets,
-            self.config.batch_size,
-            &mut src,
-        )?;
+        p.run(&self.model, &counts, self.config.batch_size, &mut src)?;
         let phi: Vec<Vec<f64>> = groups
             .iter()
             .zip(&src.phi)
