@@ -7,7 +7,7 @@
 
 use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
-use crate::perturb::{prepare, run_perturbations, to_batch, PerturbationSource};
+use crate::perturb::{prepare, PerturbationSource};
 use ndarray::ArrayViewD;
 use salience_core::{AttributionBatch, Explainer, Model, Result, Seeds};
 
@@ -159,17 +159,8 @@ impl<M: Model> Explainer for FeatureAblation<M> {
         targets: &[usize],
         seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
-        let p = prepare(
-            &inputs,
-            targets,
-            self.model.num_classes(),
-            &self.config.baseline,
-            seeds,
-        )?;
-        let groups = self
-            .config
-            .feature_mask
-            .resolve(&p.x, p.n, &p.sample_shape)?;
+        let p = prepare(&inputs, targets, &self.model, &self.config.baseline, seeds)?;
+        let groups = p.groups(&self.config.feature_mask)?;
         let counts: Vec<usize> = groups.iter().map(|g| 1 + g.count()).collect();
         let mut src = Source {
             groups: &groups,
@@ -179,19 +170,7 @@ impl<M: Model> Explainer for FeatureAblation<M> {
             fx: vec![0.0; p.n],
             per_group: groups.iter().map(|g| vec![0.0; g.count()]).collect(),
         };
-        run_perturbations(
-            &self.model,
-            &p.sample_shape,
-            &counts,
-            targets,
-            self.config.batch_size,
-            &mut src,
-        )?;
-        let f = p.features;
-        let mut out = vec![0f32; p.n * f];
-        for (i, g) in groups.iter().enumerate() {
-            g.spread(&src.per_group[i], &mut out[i * f..(i + 1) * f]);
-        }
-        to_batch(out, p.n, &p.sample_shape)
+        p.run(&self.model, &counts, self.config.batch_size, &mut src)?;
+        p.spread(&groups, &src.per_group)
     }
 }

@@ -41,8 +41,7 @@ use crate::feature_mask::{FeatureGroups, FeatureMask};
 use crate::integrated_gradients::AttributionsWithDelta;
 use crate::linear_fit::{fit_weighted, Surrogate, MAX_SURROGATE_FEATURES};
 use crate::perturb::{
-    check_design_size, check_positive, prepare, run_perturbations, to_batch, PerturbationSource,
-    AUTO_BATCH, STREAM_PERTURB,
+    check_design_size, check_positive, prepare, PerturbationSource, AUTO_BATCH, STREAM_PERTURB,
 };
 use ndarray::ArrayViewD;
 use rand::seq::SliceRandom;
@@ -448,17 +447,8 @@ impl<M: Model> KernelShap<M> {
         seeds: Seeds<'_>,
     ) -> Result<AttributionsWithDelta> {
         check_positive("n_samples", self.config.n_samples)?;
-        let p = prepare(
-            &inputs,
-            targets,
-            self.model.num_classes(),
-            &self.config.baseline,
-            seeds,
-        )?;
-        let groups = self
-            .config
-            .feature_mask
-            .resolve(&p.x, p.n, &p.sample_shape)?;
+        let p = prepare(&inputs, targets, &self.model, &self.config.baseline, seeds)?;
+        let groups = p.groups(&self.config.feature_mask)?;
         if let Some(g) = groups.iter().find(|g| g.count() > MAX_SURROGATE_FEATURES) {
             return Err(SalienceError::invalid(
                 "feature groups",
@@ -485,30 +475,13 @@ impl<M: Model> KernelShap<M> {
             fx: vec![0.0; p.n],
             y: coal.iter().map(|c| vec![0.0; c.w.len()]).collect(),
         };
-        run_perturbations(
-            &self.model,
-            &p.sample_shape,
-            &counts,
-            targets,
-            self.config.batch_size,
-            &mut src,
-        )?;
-        let f = p.features;
-        let mut out = vec![0f32; p.n * f];
-        let mut delta = Vec::with_capacity(p.n);
-        let mut output_difference = Vec::with_capacity(p.n);
-        for (i, g) in groups.iter().enumerate() {
-            let phi = solve(&coal[i], g.count(), &src.y[i], src.fb[i], src.fx[i])?;
-            let diff = src.fx[i] - src.fb[i];
-            delta.push((phi.iter().sum::<f64>() - diff) as f32);
-            output_difference.push(diff as f32);
-            g.spread(&phi, &mut out[i * f..(i + 1) * f]);
-        }
-        Ok(AttributionsWithDelta {
-            attributions: to_batch(out, p.n, &p.sample_shape)?,
-            delta,
-            output_difference,
-        })
+        p.run(&self.model, &counts, self.config.batch_size, &mut src)?;
+        let phi = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| solve(&coal[i], g.count(), &src.y[i], src.fb[i], src.fx[i]))
+            .collect::<Result<Vec<_>>>()?;
+        p.with_delta(&groups, &phi, &src.fx, &src.fb)
     }
 }
 

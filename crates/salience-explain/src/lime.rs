@@ -37,8 +37,7 @@ use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
 use crate::linear_fit::{fit_weighted, Surrogate, MAX_SURROGATE_FEATURES};
 use crate::perturb::{
-    check_design_size, check_positive, prepare, run_perturbations, to_batch, PerturbationSource,
-    AUTO_BATCH, STREAM_PERTURB,
+    check_design_size, check_positive, prepare, PerturbationSource, AUTO_BATCH, STREAM_PERTURB,
 };
 use crate::slic::SlicConfig;
 use ndarray::ArrayViewD;
@@ -363,14 +362,8 @@ impl<M: Model> Explainer for Lime<M> {
         check_positive("n_samples", cfg.n_samples)?;
         cfg.kernel.check()?;
         cfg.surrogate.check()?;
-        let p = prepare(
-            &inputs,
-            targets,
-            self.model.num_classes(),
-            &cfg.baseline,
-            seeds,
-        )?;
-        let groups = cfg.feature_mask.resolve(&p.x, p.n, &p.sample_shape)?;
+        let p = prepare(&inputs, targets, &self.model, &cfg.baseline, seeds)?;
+        let groups = p.groups(&cfg.feature_mask)?;
         if let Some(g) = groups.iter().find(|g| g.count() > MAX_SURROGATE_FEATURES) {
             return Err(SalienceError::invalid(
                 "feature groups",
@@ -397,30 +390,21 @@ impl<M: Model> Explainer for Lime<M> {
             weights: vec![vec![0.0; n]; p.n],
             y: vec![vec![0.0; n]; p.n],
         };
-        run_perturbations(
-            &self.model,
-            &p.sample_shape,
-            &vec![n; p.n],
-            targets,
-            cfg.batch_size,
-            &mut src,
-        )?;
-        let f = p.features;
-        let mut out = vec![0f32; p.n * f];
+        p.run(&self.model, &vec![n; p.n], cfg.batch_size, &mut src)?;
+        let mut coefficients = Vec::with_capacity(p.n);
         for (i, g) in groups.iter().enumerate() {
-            let m = g.count();
             let design: Vec<f64> = z[i].iter().map(|&v| v as f64).collect();
             let fit = fit_weighted(
                 &design,
                 n,
-                m,
+                g.count(),
                 &src.y[i],
                 &src.weights[i],
                 cfg.surrogate,
                 true,
             )?;
-            g.spread(&fit.coefficients, &mut out[i * f..(i + 1) * f]);
+            coefficients.push(fit.coefficients);
         }
-        to_batch(out, p.n, &p.sample_shape)
+        p.spread(&groups, &coefficients)
     }
 }

@@ -14,7 +14,7 @@
 //! Captum's `(C, kh, kw)`).
 
 use crate::baseline::Baseline;
-use crate::perturb::{prepare, run_perturbations, to_batch, PerturbationSource, AUTO_BATCH};
+use crate::perturb::{prepare, PerturbationSource, AUTO_BATCH};
 use ndarray::ArrayViewD;
 use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
 
@@ -272,13 +272,7 @@ impl<M: Model> Explainer for Occlusion<M> {
         targets: &[usize],
         seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
-        let p = prepare(
-            &inputs,
-            targets,
-            self.model.num_classes(),
-            &self.config.baseline,
-            seeds,
-        )?;
+        let p = prepare(&inputs, targets, &self.model, &self.config.baseline, seeds)?;
         let g = Geometry::new(&self.config, &p.sample_shape)?;
         let mut src = Source {
             g: &g,
@@ -290,14 +284,7 @@ impl<M: Model> Explainer for Occlusion<M> {
             cover: vec![0; p.features],
         };
         let counts = vec![1 + g.n_windows; p.n];
-        run_perturbations(
-            &self.model,
-            &p.sample_shape,
-            &counts,
-            targets,
-            self.config.batch_size,
-            &mut src,
-        )?;
+        p.run(&self.model, &counts, self.config.batch_size, &mut src)?;
         let f = p.features;
         let out: Vec<f32> = src
             .acc
@@ -312,6 +299,6 @@ impl<M: Model> Explainer for Occlusion<M> {
                 }
             })
             .collect();
-        to_batch(out, p.n, &p.sample_shape)
+        p.batch(out)
     }
 }

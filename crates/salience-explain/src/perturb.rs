@@ -12,6 +12,8 @@
 //! scores, however many perturbations there are.
 
 use crate::baseline::Baseline;
+use crate::feature_mask::{FeatureGroups, FeatureMask};
+use crate::integrated_gradients::AttributionsWithDelta;
 use ndarray::ArrayViewD;
 use salience_core::model::forward_generated;
 use salience_core::validate::{check_finite, check_nonempty_shape, check_targets};
@@ -49,18 +51,91 @@ pub(crate) struct Prepared {
     pub x: Vec<f32>,
     /// Baselines, `n * features`, row-major.
     pub base: Vec<f32>,
+    /// Target class of each sample.
+    pub targets: Vec<usize>,
 }
 
-/// Checks inputs (rank 2–4, non-empty, finite), targets, seeds and the
-/// baseline, and materializes inputs and baselines (sample i's baseline
-/// from `seeds.for_sample(i)`, as the gradient explainers do).
+impl Prepared {
+    /// Resolves `mask` into the feature groups of every sample.
+    pub(crate) fn groups(&self, mask: &FeatureMask) -> Result<Vec<FeatureGroups>> {
+        mask.resolve(&self.x, self.n, &self.sample_shape)
+    }
+
+    /// [`run_perturbations`] over these inputs' per-sample shape and targets.
+    pub(crate) fn run<S: PerturbationSource>(
+        &self,
+        model: &dyn Model,
+        counts: &[usize],
+        batch_size: usize,
+        src: &mut S,
+    ) -> Result<()> {
+        run_perturbations(
+            model,
+            &self.sample_shape,
+            counts,
+            &self.targets,
+            batch_size,
+            src,
+        )
+    }
+
+    /// Wraps flat attributions `[n * features]` into an input-shaped batch.
+    pub(crate) fn batch(&self, v: Vec<f32>) -> Result<salience_core::AttributionBatch> {
+        to_batch(v, self.n, &self.sample_shape)
+    }
+
+    /// Writes each group's value `values[i][g]` to every element of group g
+    /// of sample i and wraps the result into an input-shaped batch.
+    pub(crate) fn spread(
+        &self,
+        groups: &[FeatureGroups],
+        values: &[Vec<f64>],
+    ) -> Result<salience_core::AttributionBatch> {
+        let f = self.features;
+        let mut out = vec![0f32; self.n * f];
+        for (i, g) in groups.iter().enumerate() {
+            g.spread(&values[i], &mut out[i * f..(i + 1) * f]);
+        }
+        self.batch(out)
+    }
+
+    /// Per-group Shapley values `phi[i]` spread over their groups, with the
+    /// efficiency check of every sample: `delta[i] = Σ_g φ_g − (fx[i] −
+    /// fb[i])` and `output_difference[i] = fx[i] − fb[i]`.
+    pub(crate) fn with_delta(
+        &self,
+        groups: &[FeatureGroups],
+        phi: &[Vec<f64>],
+        fx: &[f64],
+        fb: &[f64],
+    ) -> Result<AttributionsWithDelta> {
+        let mut delta = Vec::with_capacity(self.n);
+        let mut output_difference = Vec::with_capacity(self.n);
+        for i in 0..groups.len() {
+            let diff = fx[i] - fb[i];
+            delta.push((phi[i].iter().sum::<f64>() - diff) as f32);
+            output_difference.push(diff as f32);
+        }
+        Ok(AttributionsWithDelta {
+            attributions: self.spread(groups, phi)?,
+            delta,
+            output_difference,
+        })
+    }
+}
+
+/// Checks inputs (rank 2–4, non-empty, finite), targets (against `model`'s
+/// classes), seeds and the baseline, and materializes inputs and baselines
+/// (sample i's baseline from `seeds.for_sample(i)`, as the gradient
+/// explainers do).
 pub(crate) fn prepare(
     inputs: &ArrayViewD<'_, f32>,
     targets: &[usize],
-    num_classes: usize,
+    model: &dyn Model,
     baseline: &Baseline,
     seeds: Seeds<'_>,
 ) -> Result<Prepared> {
+    let num_classes = model.num_classes();
     let shape = inputs.shape();
     if !(2..=4).contains(&shape.len()) {
         return Err(SalienceError::shape(
@@ -96,6 +171,7 @@ pub(crate) fn prepare(
         features,
         x,
         base,
+        targets: targets.to_vec(),
     })
 }
 

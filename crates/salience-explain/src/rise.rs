@@ -24,9 +24,7 @@
 //! Model evaluations per input: `n_masks`.
 
 use crate::baseline::Baseline;
-use crate::perturb::{
-    check_positive, prepare, run_perturbations, PerturbationSource, AUTO_BATCH, STREAM_PERTURB,
-};
+use crate::perturb::{check_positive, prepare, PerturbationSource, AUTO_BATCH, STREAM_PERTURB};
 use ndarray::ArrayViewD;
 use rand::RngExt;
 use salience_core::seed::{derive_seed, rng};
@@ -314,13 +312,7 @@ impl<M: Model> Explainer for Rise<M> {
             }
         };
         self.config.check(h, w)?;
-        let p = prepare(
-            &inputs,
-            targets,
-            self.model.num_classes(),
-            &self.config.baseline,
-            seeds,
-        )?;
+        let p = prepare(&inputs, targets, &self.model, &self.config.baseline, seeds)?;
         let gen = MaskGen::new(self.config.grid, self.config.p_keep, h, w);
         let hw = h * w;
         let mut src = Source {
@@ -332,14 +324,8 @@ impl<M: Model> Explainer for Rise<M> {
             mask: vec![0.0; hw],
             acc: vec![0.0; p.n * hw],
         };
-        run_perturbations(
-            &self.model,
-            &p.sample_shape,
-            &vec![self.config.n_masks; p.n],
-            targets,
-            self.config.batch_size,
-            &mut src,
-        )?;
+        let counts = vec![self.config.n_masks; p.n];
+        p.run(&self.model, &counts, self.config.batch_size, &mut src)?;
         let norm = 1.0 / (self.config.n_masks as f64 * self.config.p_keep);
         let f = p.features;
         let mut out = vec![0f32; p.n * f];
@@ -348,6 +334,6 @@ impl<M: Model> Explainer for Rise<M> {
                 out[i * f + e] = (src.acc[i * hw + e % hw] * norm) as f32;
             }
         }
-        crate::perturb::to_batch(out, p.n, &p.sample_shape)
+        p.batch(out)
     }
 }

@@ -20,10 +20,7 @@
 use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
 use crate::integrated_gradients::AttributionsWithDelta;
-use crate::perturb::{
-    check_positive, prepare, run_perturbations, to_batch, PerturbationSource, AUTO_BATCH,
-    STREAM_PERTURB,
-};
+use crate::perturb::{check_positive, prepare, PerturbationSource, AUTO_BATCH, STREAM_PERTURB};
 use ndarray::ArrayViewD;
 use rand::seq::SliceRandom;
 use salience_core::seed::{derive_seed, rng};
@@ -275,17 +272,8 @@ impl<M: Model> ShapleyValueSampling<M> {
         seeds: Seeds<'_>,
     ) -> Result<AttributionsWithDelta> {
         check_positive("n_permutations", self.config.n_permutations)?;
-        let p = prepare(
-            &inputs,
-            targets,
-            self.model.num_classes(),
-            &self.config.baseline,
-            seeds,
-        )?;
-        let groups = self
-            .config
-            .feature_mask
-            .resolve(&p.x, p.n, &p.sample_shape)?;
+        let p = prepare(&inputs, targets, &self.model, &self.config.baseline, seeds)?;
+        let groups = p.groups(&self.config.feature_mask)?;
         let np = self.config.n_permutations;
         let counts: Vec<usize> = groups
             .iter()
@@ -315,31 +303,15 @@ impl<M: Model> ShapleyValueSampling<M> {
             prev: 0.0,
             phi: groups.iter().map(|g| vec![0.0; g.count()]).collect(),
         };
-        run_perturbations(
-            &self.model,
-            &p.sample_shape,
-            &counts,
-            targets,
-            self.config.batch_size,
-            &mut src,
-        )?;
-        let f = p.features;
-        let mut out = vec![0f32; p.n * f];
-        let mut delta = Vec::with_capacity(p.n);
-        let mut output_difference = Vec::with_capacity(p.n);
-        for (i, g) in groups.iter().enumerate() {
-            let m = g.count();
-            let scale = if m == 1 { 1.0 } else { 1.0 / np as f64 };
-            let phi: Vec<f64> = src.phi[i].iter().map(|v| v * scale).collect();
-            let diff = src.fx[i] - src.fb[i];
-            delta.push((phi.iter().sum::<f64>() - diff) as f32);
-            output_difference.push(diff as f32);
-            g.spread(&phi, &mut out[i * f..(i + 1) * f]);
-        }
-        Ok(AttributionsWithDelta {
-            attributions: to_batch(out, p.n, &p.sample_shape)?,
-            delta,
-            output_difference,
-        })
+        p.run(&self.model, &counts, self.config.batch_size, &mut src)?;
+        let phi: Vec<Vec<f64>> = groups
+            .iter()
+            .zip(&src.phi)
+            .map(|(g, phi)| {
+                let scale = if g.count() == 1 { 1.0 } else { 1.0 / np as f64 };
+                phi.iter().map(|v| v * scale).collect()
+            })
+            .collect();
+        p.with_delta(&groups, &phi, &src.fx, &src.fb)
     }
 }
