@@ -204,7 +204,25 @@ fn train_resnet(args: &[String]) -> Res<()> {
     };
     let gen_train = LocalizationGenerator::new(&train, cfg.clone())?;
     let gen_test = LocalizationGenerator::new(&test, cfg)?;
-    let config = ResNetConfig::small();
+    let mut config = ResNetConfig::small();
+    // Architecture overrides (for exploring; the shipped net records its flags).
+    let list = |name: &str| -> Option<Vec<usize>> {
+        let v: String = arg(args, name, String::new());
+        (!v.is_empty()).then(|| v.split(',').filter_map(|t| t.parse().ok()).collect())
+    };
+    if let Some(w) = list("--widths") {
+        config.blocks = vec![1; w.len()];
+        config.widths = w;
+    }
+    if let Some(b) = list("--blocks") {
+        config.blocks = b;
+    }
+    config.stem_channels = arg(args, "--stem-channels", config.stem_channels);
+    config.stem = salience::data::models::Stem::Small {
+        stride: arg(args, "--stem-stride", 2),
+        pool: arg(args, "--stem-pool", 2),
+    };
+    println!("config {config:?}");
     let mut vm = VarMap::new();
     let model = ResNet::new(VarBuilder::from_varmap(&vm, DType::F32, &dev), &config)?;
     reseed_varmap(&vm, seed)?;

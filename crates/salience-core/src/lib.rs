@@ -12,7 +12,9 @@
 //!   [`Explainer`] (inputs + targets → attributions), where candle, ort,
 //!   tract or burn models plug in;
 //! * [`SalienceError`], the seeding convention ([`seed`]) and `.npy` I/O
-//!   ([`npy`]).
+//!   ([`npy`]);
+//! * dataset-scale runs: [`Shard`] (`--shard i/n`, per-sample seeds) and
+//!   [`records`] (JSON-lines results per shard, and their exact merge).
 //!
 //! ```
 //! use ndarray::Array;
@@ -34,7 +36,9 @@ pub mod explainer;
 pub mod model;
 pub mod normalize;
 pub mod npy;
+pub mod records;
 pub mod seed;
+pub mod shard;
 pub mod validate;
 
 pub use attribution::{AttributionBatch, ChannelReduction, Layout};
@@ -44,3 +48,4 @@ pub use explainer::{explain_ensemble, Explainer};
 pub use model::{FnModel, LinearModel, Model};
 pub use normalize::{DegeneratePolicy, Normalization};
 pub use seed::{derive_seed, Seeds};
+pub use shard::Shard;

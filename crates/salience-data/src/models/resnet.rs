@@ -13,8 +13,9 @@
 //! uses batch statistics and updates the running ones, for training.
 
 use candle_core::{bail, Device, Tensor};
-use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{BatchNorm, Linear, Module, ModuleT, VarBuilder};
 use salience_explain::ops::max_pool2d;
+use salience_explain::ops::Conv2d;
 use salience_explain::{Classifier, LayerSplit};
 
 /// The stem of a [`ResNet`].
@@ -206,17 +207,7 @@ fn conv(
     padding: usize,
     vb: VarBuilder,
 ) -> candle_core::Result<Conv2d> {
-    candle_nn::conv2d_no_bias(
-        cin,
-        cout,
-        k,
-        Conv2dConfig {
-            padding,
-            stride,
-            ..Default::default()
-        },
-        vb,
-    )
+    Conv2d::new(cin, cout, k, stride, padding, false, vb)
 }
 
 impl BasicBlock {

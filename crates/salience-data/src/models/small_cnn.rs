@@ -1,8 +1,8 @@
 //! A small CNN for 1×28×28 Fashion-MNIST.
 
 use candle_core::{bail, Device, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Linear, Module, VarBuilder};
-use salience_explain::ops::max_pool2d;
+use candle_nn::{Linear, Module, VarBuilder};
+use salience_explain::ops::{max_pool2d, Conv2d};
 use salience_explain::{Classifier, LayerSplit};
 
 /// The layers [`SmallCnn`] can be split at, in forward order.
@@ -38,13 +38,9 @@ impl SmallCnn {
     /// Builds the network from `vb` (a safetensors file, a `VarMap` for
     /// training, or any weight map).
     pub fn new(vb: VarBuilder) -> candle_core::Result<Self> {
-        let cfg = Conv2dConfig {
-            padding: 1,
-            ..Default::default()
-        };
         Ok(SmallCnn {
-            conv1: candle_nn::conv2d(1, 16, 3, cfg, vb.pp("conv1"))?,
-            conv2: candle_nn::conv2d(16, 32, 3, cfg, vb.pp("conv2"))?,
+            conv1: Conv2d::new(1, 16, 3, 1, 1, true, vb.pp("conv1"))?,
+            conv2: Conv2d::new(16, 32, 3, 1, 1, true, vb.pp("conv2"))?,
             fc1: candle_nn::linear(32 * 7 * 7, 128, vb.pp("fc1"))?,
             fc2: candle_nn::linear(128, 10, vb.pp("fc2"))?,
             device: vb.device().clone(),

@@ -1,9 +1,12 @@
 //! Differentiable tensor operations that candle lacks (or whose backward
 //! pass candle gets wrong or does not implement): bilinear resampling and
-//! max pooling with any kernel, stride and padding.
+//! max pooling with any kernel, stride and padding, and a convolution
+//! whose forward and backward passes are matrix products.
 
+pub mod conv2d;
 pub mod max_pool;
 pub mod upsample;
 
+pub use conv2d::{conv2d, Conv2d};
 pub use max_pool::max_pool2d;
 pub use upsample::upsample_bilinear2d;
