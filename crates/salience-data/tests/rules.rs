@@ -372,11 +372,10 @@ fn resnet_small_rule_forward_matches_and_deeplift_sums_to_delta() {
 
 #[test]
 fn resnet18_layout_with_strided_stem_pool_sums_to_delta() {
-    // torchvision's ResNet-18 layout (7×7/2 stem, 3×3 / stride 2 / pad 1
-    // max pool, downsampling blocks) with seeded weights at 32×32.
-    let mut cfg = ResNetConfig::resnet18(10);
-    cfg.widths = vec![8, 16, 16, 32];
-    let m = ResNet::seeded(&cfg, 7, &CPU).unwrap();
+    // torchvision's ResNet-18 (7×7/2 stem, 3×3 / stride 2 / pad 1 max
+    // pool, downsampling blocks, 1000 classes) with seeded weights, at
+    // 32×32 so that it stays cheap.
+    let m = ResNet::seeded(&ResNetConfig::resnet18(1000), 7, &CPU).unwrap();
     let x = ArrayD::from_shape_vec(
         IxDyn(&[2, 3, 32, 32]),
         (0..2 * 3 * 32 * 32)
@@ -384,14 +383,17 @@ fn resnet18_layout_with_strided_stem_pool_sums_to_delta() {
             .collect(),
     )
     .unwrap();
+    // Twenty merged conv + BN pairs: rounding differences add up, so the
+    // bound is relative to the row's largest logit.
     let a = logits(&m, &x);
     let b = rule_logits(&m, &x);
     for (ra, rb) in a.iter().zip(&b) {
+        let scale = ra.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         for (p, q) in ra.iter().zip(rb) {
-            assert!((p - q).abs() <= 1e-5 * (1.0 + p.abs()), "{p} vs {q}");
+            assert!((p - q).abs() <= 1e-4 * scale, "{p} vs {q}");
         }
     }
-    let targets = [1, 4];
+    let targets = [1, 404];
     let base = ArrayD::<f32>::from_elem(x.raw_dim(), 0.25);
     let dl = DeepLift::with_config(
         &m,

@@ -439,6 +439,22 @@ fn lrp_max_pool_ties_keep_relevance_conserved() {
         assert_eq!(total, 2.0 * outputs as f32, "k={k}");
         assert_eq!(a.view().iter().filter(|&&v| v != 0.0).count(), outputs);
     }
+    // RuleSequential's strided pool is the same op.
+    let m = RuleSequential::new(4)
+        .push(
+            "pool",
+            RuleLayer::MaxPool2dStrided {
+                kernel: 3,
+                stride: 2,
+                padding: 1,
+            },
+        )
+        .push("flatten", RuleLayer::Flatten);
+    let a = Lrp::new(&m)
+        .explain(x.view(), &[3], Seeds::base(0))
+        .unwrap();
+    let total: f32 = a.view().iter().sum();
+    assert_eq!(total, 2.0);
     // The kernel = stride op of RuleSequential too.
     let m = RuleSequential::new(4)
         .push("pool", RuleLayer::MaxPool2d(2))

@@ -25,7 +25,10 @@ use candle_core::{bail, Tensor};
 /// stride` and `padding == 0`, remainder rows and columns dropped; the
 /// `k × k` shifted, strided views of the padded input otherwise) and the
 /// first arg-max of each window is selected, so the gradient of a window
-/// goes to that entry only.
+/// goes to that entry only. When no gradient can flow to `x` (it is not a
+/// variable and does not depend on one) a cheaper value-only pool is used
+/// (reshape + `max`, or the element-wise maximum of the shifted views):
+/// the values are identical.
 ///
 /// Errors (a candle error with a message) when `x` is not rank 4,
 /// `kernel` or `stride` is 0, `padding > kernel / 2` (as PyTorch), or
@@ -46,9 +49,42 @@ pub fn max_pool2d(
     stride: usize,
     padding: usize,
 ) -> candle_core::Result<Tensor> {
+    if !x.track_op() {
+        // No gradient will be asked for: the cheaper value-only pool.
+        return max_value(x, kernel, stride, padding);
+    }
     let win = pool_windows(x, kernel, stride, padding, f32::NEG_INFINITY)?;
     let one_hot = first_winners(&win)?;
     one_hot.where_cond(&win, &win.zeros_like()?)?.sum(4)
+}
+
+/// The max pool's value only (a reshape and `max` when `kernel ==
+/// stride` and `padding == 0`, else the element-wise maximum of the
+/// shifted views), for inputs no gradient flows to.
+fn max_value(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> candle_core::Result<Tensor> {
+    let g = PoolGeometry::new(x, kernel, stride, padding)?;
+    if kernel == stride && padding == 0 {
+        let PoolGeometry { n, c, oh, ow, .. } = g;
+        let k = kernel;
+        let x = x.narrow(2, 0, oh * k)?.narrow(3, 0, ow * k)?;
+        return x.reshape((n, c, oh, k, ow, k))?.max(5)?.max(3);
+    }
+    let mut out: Option<Tensor> = None;
+    for v in g.shifted_views(x, f32::NEG_INFINITY)? {
+        out = Some(match out {
+            None => v,
+            Some(m) => m.maximum(&v)?,
+        });
+    }
+    match out {
+        Some(o) => Ok(o),
+        None => bail!("max_pool2d: empty kernel"),
+    }
 }
 
 /// A `u8` mask over windows `[.., k²]` selecting, in each window, the
@@ -269,6 +305,10 @@ mod tests {
                 want,
                 "k={k} s={s} p={p}"
             );
+            // The tracked (gradient-routing) path gives the same values.
+            let v = Var::from_tensor(&x).unwrap();
+            let yt = max_pool2d(v.as_tensor(), k, s, p).unwrap();
+            assert_eq!(yt.flatten_all().unwrap().to_vec1::<f64>().unwrap(), want);
             // f32 too.
             let y32 = max_pool2d(&x.to_dtype(DType::F32).unwrap(), k, s, p).unwrap();
             let got: Vec<f32> = y32.flatten_all().unwrap().to_vec1().unwrap();
