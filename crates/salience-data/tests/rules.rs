@@ -420,3 +420,42 @@ fn resnet18_layout_with_strided_stem_pool_sums_to_delta() {
         );
     }
 }
+
+#[test]
+fn every_lrp_preset_and_relu_rule_runs_on_the_shipped_resnet() {
+    // The canonized ResNet takes every composite, including the zᴮ first
+    // layer (its stem convolution reads the model input directly), and the
+    // ReLU rules; results are finite, non-trivial and chunk-invariant.
+    let m = assets::resnet_small(&CPU).unwrap();
+    let (x, labels) = localization(3);
+    let presets = [
+        Composite::epsilon_plus(),
+        Composite::epsilon_gamma_box(0.0, 1.0),
+        Composite::epsilon_plus_flat(),
+        Composite::epsilon_alpha2_beta1(),
+    ];
+    for c in presets {
+        let whole = Lrp::with_composite(&m, c.clone())
+            .explain(x.view(), &labels, Seeds::base(0))
+            .unwrap()
+            .view()
+            .to_owned();
+        assert!(whole.iter().all(|v| v.is_finite()), "{c:?}");
+        assert!(max_abs(&whole) > 0.0, "{c:?}");
+        let chunked = Lrp::with_composite(&m, c.clone())
+            .with_batch_size(2)
+            .explain(x.view(), &labels, Seeds::base(0))
+            .unwrap()
+            .view()
+            .to_owned();
+        assert!(
+            max_abs_diff(&whole, &chunked) <= 1e-5 * max_abs(&whole),
+            "{c:?}"
+        );
+    }
+    let g = GuidedBackprop::new(&m)
+        .explain(x.view(), &labels, Seeds::base(0))
+        .unwrap();
+    assert!(g.view().iter().all(|v| v.is_finite()));
+    assert!(max_abs(&g.view().to_owned()) > 0.0);
+}
