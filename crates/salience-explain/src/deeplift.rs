@@ -14,14 +14,22 @@
 //!
 //! Max pooling (kernel = stride) follows Captum's DeepLift: each window's
 //! output difference `Δy = max(x) − max(x′)` goes to the winner of x when
-//! `max(x) ≥ max(x′)`, else to the winner of x′ (ties share equally), with
+//! `max(x) ≥ max(x′)`, else to the winner of x′ (the first maximum of the
+//! window where several tie, as PyTorch's pooling indices), with
 //! multiplier `Δy / Δx` there. At that position `|Δx| ≥ |Δy|`, so the
 //! rule is well defined and summation-to-delta holds through the pool.
+//! The same rule covers [`LayerOps::max_pool2d_strided`] (any kernel,
+//! stride and padding, e.g. ResNet's 3×3 / 2 / 1 stem pool): where windows
+//! overlap, a pixel's multiplier is the sum of the contributions of the
+//! windows it wins (Captum routes the same `Δy` through `max_unpool2d`,
+//! which overwrites instead of adding, so its sums can miss Δf there),
+//! and padded entries never win.
 
 use crate::baseline::Baseline;
 use crate::convert::candle_error;
 use crate::gradient::{check_batch_size, contiguous, flat_slice, validate, DEFAULT_BATCH_SIZE};
 use crate::integrated_gradients::AttributionsWithDelta;
+use crate::ops::max_pool::{first_winners, pool_windows};
 use crate::rules::{
     backward_targets, grad_trick, grad_vec, pool_dims, safe_div, LayerOps, RuleForward,
 };
@@ -86,19 +94,42 @@ impl LayerOps for RescaleOps {
     }
 
     fn max_pool2d(&self, x: &Tensor, k: usize) -> candle_core::Result<Tensor> {
-        let (n, c, h, w) = pool_dims(x, k)?;
-        // Windows as the last axis: [2n, c, h/k, w/k, k*k].
-        let win = x
-            .reshape((n, c, h / k, k, w / k, k))?
-            .permute((0, 1, 2, 4, 3, 5))?
-            .reshape((n, c, h / k, w / k, k * k))?
-            .contiguous()?;
+        pool_dims(x, k)?;
+        let win = pool_windows(x, k, k, 0, f32::NEG_INFINITY)?;
+        self.rescale_max(&win, &win)
+    }
+
+    fn max_pool2d_strided(
+        &self,
+        x: &Tensor,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> candle_core::Result<Tensor> {
+        if padding == 0 {
+            let win = pool_windows(x, kernel, stride, 0, f32::NEG_INFINITY)?;
+            return self.rescale_max(&win, &win);
+        }
+        let win = pool_windows(x, kernel, stride, padding, f32::NEG_INFINITY)?;
+        let lin = pool_windows(x, kernel, stride, padding, 0.0)?;
+        self.rescale_max(&win, &lin)
+    }
+}
+
+impl RescaleOps {
+    /// Captum's max-pool rule on windows `[2n, c, oh, ow, k²]` of the
+    /// inputs and baselines: `win` padded with -inf (finds the maxima and
+    /// winners), `lin` the same windows padded with 0 (carries the
+    /// gradient; padded entries get multiplier 0). Overlapping windows
+    /// (stride < kernel) add their multipliers at shared pixels, so
+    /// summation-to-delta still holds.
+    fn rescale_max(&self, win: &Tensor, lin: &Tensor) -> candle_core::Result<Tensor> {
         let y = win.max_keepdim(4)?;
-        // One-hot (tie-shared) winner weights per window.
-        let winners = win.broadcast_eq(&y)?.to_dtype(x.dtype())?;
-        let winners = winners.broadcast_div(&winners.sum_keepdim(4)?)?;
+        // One-hot winner weights per window (the first maximum, as the
+        // indices of PyTorch's pool that Captum unpools with).
+        let winners = first_winners(win)?.to_dtype(win.dtype())?;
         let (wa, wr) = self.halves(&winners)?;
-        let (xa, xr) = self.halves(&win)?;
+        let (xa, xr) = self.halves(lin)?;
         let (ya, yr) = self.halves(&y)?;
         let dx = (&xa - &xr)?;
         let dy = (&ya - &yr)?;
@@ -111,7 +142,7 @@ impl LayerOps for RescaleOps {
         let m = ok.where_cond(&rescale, &weights)?;
         let m = Tensor::cat(&[&m, &m], 0)?;
         // Value: the max; gradient with respect to the window: m.
-        let lin = (&win * m.detach())?.sum(4)?;
+        let lin = (lin * m.detach())?.sum(4)?;
         y.squeeze(4)?.detach() + (&lin - lin.detach())?
     }
 }

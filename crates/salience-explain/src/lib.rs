@@ -75,6 +75,7 @@ pub mod activation_max;
 pub mod adapter;
 pub mod baseline;
 pub mod cam;
+pub mod canonize;
 pub mod classifier;
 pub mod convert;
 pub mod deeplift;
@@ -116,6 +117,7 @@ pub use activation_max::{
 };
 pub use adapter::CandleModel;
 pub use baseline::Baseline;
+pub use canonize::fuse_conv_batch_norm;
 pub use classifier::{Classifier, ModuleClassifier};
 pub use deeplift::{DeepLift, DeepLiftConfig};
 pub use eigen_cam::{EigenCam, EigenCamConfig};

@@ -68,9 +68,10 @@ impl Affine<'_> {
     fn apply(&self, w: &Tensor, b: Option<&Tensor>, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Affine::Dense(_) => candle_nn::Linear::new(w.clone(), b.cloned()).forward(x),
-            Affine::Conv(l) => {
-                candle_nn::Conv2d::new(w.clone(), b.cloned(), *l.config()).forward(x)
-            }
+            Affine::Conv(l) => crate::ops::conv2d_layer(
+                &candle_nn::Conv2d::new(w.clone(), b.cloned(), *l.config()),
+                x,
+            ),
         }
     }
     /// `t + b` broadcast over the output (no-op without a bias).

@@ -17,6 +17,16 @@ pub enum RuleLayer {
     Relu,
     /// Max pooling with kernel = stride.
     MaxPool2d(usize),
+    /// Max pooling with any square kernel, stride and padding
+    /// ([`LayerOps::max_pool2d_strided`]).
+    MaxPool2dStrided {
+        /// Window side.
+        kernel: usize,
+        /// Step between windows.
+        stride: usize,
+        /// Padding on every side (at most `kernel / 2`; never wins).
+        padding: usize,
+    },
     /// Average pooling with kernel = stride.
     AvgPool2d(usize),
     /// Global average pooling `[N, C, H, W] → [N, C]`.
@@ -52,6 +62,11 @@ impl RuleLayer {
             RuleLayer::Conv2d(l) => ops.conv2d(name, l, x),
             RuleLayer::Relu => ops.relu(x),
             RuleLayer::MaxPool2d(k) => ops.max_pool2d(x, *k),
+            RuleLayer::MaxPool2dStrided {
+                kernel,
+                stride,
+                padding,
+            } => ops.max_pool2d_strided(x, *kernel, *stride, *padding),
             RuleLayer::AvgPool2d(k) => ops.avg_pool2d(x, *k),
             RuleLayer::GlobalAvgPool => ops.global_avg_pool(x),
             RuleLayer::BatchNorm(l) => ops.batch_norm(name, l, x),

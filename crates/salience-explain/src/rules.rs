@@ -26,9 +26,9 @@
 //! |---|---|---|---|
 //! | `linear`, `conv2d` | plain | plain (linear) | the composite's rule |
 //! | `relu` | modified ReLU gradient | multiplier Δy/Δx | pass (plain gradient) |
-//! | `max_pool2d` | plain (winner) | Δy to the winner of the larger max (Captum) | winner-take-all |
+//! | `max_pool2d`, `max_pool2d_strided` | plain (winner) | Δy to the winner of the larger max (Captum) | winner-take-all |
 //! | `avg_pool2d`, `global_avg_pool`, `add` | plain | plain (linear) | proportional (Zennit's `Norm`) |
-//! | `batch_norm` | plain | plain (affine) | plain (= LRP-0 on the affine map; fold it into the conv for Zennit's canonizer) |
+//! | `batch_norm` | plain | plain (affine) | plain (= LRP-0 on the affine map; fold it into the conv with [`fuse_conv_batch_norm`], Zennit's canonizer) |
 //! | `flatten` | plain | plain | plain (tracks the input for first-layer rules) |
 //!
 //! Anything a model computes *outside* these ops (a `tanh`, a softmax, a
@@ -41,6 +41,7 @@
 //! [`DeepLift`]: crate::DeepLift
 //! [`Lrp`]: crate::Lrp
 //! [`RuleSequential`]: crate::RuleSequential
+//! [`fuse_conv_batch_norm`]: crate::canonize::fuse_conv_batch_norm
 
 use crate::classifier::Classifier;
 use crate::convert::{candle_error, tensor_to_vec};
@@ -83,7 +84,7 @@ pub trait LayerOps {
         x: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let _ = name;
-        layer.forward(x)
+        crate::ops::conv2d_layer(layer, x)
     }
 
     /// The rectifier `max(x, 0)`.
@@ -92,11 +93,36 @@ pub trait LayerOps {
     }
 
     /// Max pooling with kernel = stride = `k` (H and W divisible by `k`),
-    /// computed by a reshape and `max`, whose backward is exact (candle's
-    /// own `max_pool2d` backward is not).
+    /// [`crate::ops::max_pool2d`]: each window's gradient goes to its
+    /// first maximum (candle's own `max_pool2d` backward is wrong, and its
+    /// `max` reduction gives the gradient to every tied maximum).
     fn max_pool2d(&self, x: &Tensor, k: usize) -> candle_core::Result<Tensor> {
-        let (n, c, h, w) = pool_dims(x, k)?;
-        x.reshape((n, c, h / k, k, w / k, k))?.max(5)?.max(3)
+        pool_dims(x, k)?;
+        crate::ops::max_pool2d(x, k, k, 0)
+    }
+
+    /// Max pooling with any square `kernel`, `stride` and `padding`
+    /// (padded entries never win; floor mode), e.g. the 3×3 / stride 2 /
+    /// padding 1 pool of ResNet stems. The plain behaviour is
+    /// [`crate::ops::max_pool2d`]: the gradient of each window goes to its
+    /// winner (the first maximum where several tie), summed over
+    /// overlapping windows, which is LRP's winner-take-all redistribution.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use salience_explain::rules::{LayerOps, PlainOps};
+    /// let x = Tensor::arange(0f32, 16., &Device::Cpu).unwrap().reshape((1, 1, 4, 4)).unwrap();
+    /// let y = PlainOps.max_pool2d_strided(&x, 3, 2, 1).unwrap();
+    /// assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![5., 7., 13., 15.]);
+    /// ```
+    fn max_pool2d_strided(
+        &self,
+        x: &Tensor,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> candle_core::Result<Tensor> {
+        crate::ops::max_pool2d(x, kernel, stride, padding)
     }
 
     /// Average pooling with kernel = stride = `k` (H and W divisible by `k`).

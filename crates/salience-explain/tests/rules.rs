@@ -320,6 +320,152 @@ fn deeplift_max_pool_rule_conserves_with_different_winners() {
     assert_eq!(out.output_difference, vec![-2.0, 2.0]);
 }
 
+/// `max_pool2d_strided(kernel, stride, padding)` → flatten → sum (a
+/// single logit), for `[N, 1, H, W]` inputs.
+struct StridedPool {
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    fc: candle_nn::Linear,
+}
+
+impl StridedPool {
+    fn new(kernel: usize, stride: usize, padding: usize, outputs: usize) -> Self {
+        let fc = dense(&[&vec![1.0f32; outputs]], None);
+        StridedPool {
+            kernel,
+            stride,
+            padding,
+            fc,
+        }
+    }
+}
+
+impl RuleForward for StridedPool {
+    fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        let h = ops.max_pool2d_strided(x, self.kernel, self.stride, self.padding)?;
+        let h = ops.flatten(&h)?;
+        ops.linear("fc", &self.fc, &h)
+    }
+}
+
+impl Classifier for StridedPool {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_with(x, &PlainOps)
+    }
+    fn num_classes(&self) -> usize {
+        1
+    }
+    fn device(&self) -> &Device {
+        &Device::Cpu
+    }
+}
+
+#[test]
+fn deeplift_overlapping_max_pool_adds_the_windows_a_pixel_wins() {
+    // 2×2 windows with stride 1 on a 2×3 image: windows {cols 0,1} and
+    // {cols 1,2} share the centre column. The pixel 5 wins both: Δy = 5 in
+    // each, so its multiplier is (5 + 5) / 5 = 2 and its attribution 10 =
+    // Δf (Captum's max_unpool would write one window's Δy over the other's
+    // and give 5).
+    let m = StridedPool::new(2, 1, 0, 2);
+    let x = array![[[[0.0f32, 5.0, 0.0], [1.0, 0.0, 2.0]]]].into_dyn();
+    let out = DeepLift::new(&m)
+        .explain_with_delta(x.view(), &[0], Seeds::base(0))
+        .unwrap();
+    assert_eq!(
+        out.attributions.view(),
+        array![[[[0.0f32, 10.0, 0.0], [0.0, 0.0, 0.0]]]].into_dyn()
+    );
+    assert_eq!(out.output_difference, vec![10.0]);
+    // The baseline wins one window: x′ = 6 at the bottom right.
+    let b = array![[[[0.0f32, 0.0, 0.0], [0.0, 0.0, 6.0]]]].into_dyn();
+    let out = DeepLift::with_config(
+        &m,
+        DeepLiftConfig {
+            baseline: Baseline::Given(b),
+            batch_size: 1,
+        },
+    )
+    .explain_with_delta(x.view(), &[0], Seeds::base(0))
+    .unwrap();
+    // Window 1: Δy = 5 − 0 to x's winner (5). Window 2: max(x) = 5 <
+    // max(x′) = 6, Δy = −1 to x′'s winner (Δx = 2 − 6 = −4).
+    assert_eq!(
+        out.attributions.view(),
+        array![[[[0.0f32, 5.0, 0.0], [0.0, 0.0, -1.0]]]].into_dyn()
+    );
+    assert_eq!(out.output_difference, vec![4.0]);
+}
+
+#[test]
+fn deeplift_strided_pool_with_padding_sums_to_delta() {
+    // ResNet's stem pool: 3×3, stride 2, padding 1, on random maps.
+    let m = StridedPool::new(3, 2, 1, 9);
+    let x = array(&[3, 1, 5, 6], 1.0, 300);
+    for baseline in [Baseline::Zeros, Baseline::Constant(0.3)] {
+        let out = DeepLift::with_config(
+            &m,
+            DeepLiftConfig {
+                baseline: baseline.clone(),
+                batch_size: 2,
+            },
+        )
+        .explain_with_delta(x.view(), &[0, 0, 0], Seeds::base(0))
+        .unwrap();
+        for (d, df) in out.delta.iter().zip(&out.output_difference) {
+            assert!(df.abs() > 1e-2);
+            assert!(
+                d.abs() <= 1e-5 * df.abs().max(1.0),
+                "{baseline:?}: {d} vs {df}"
+            );
+        }
+        assert!(out.attributions.view().iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn lrp_max_pool_ties_keep_relevance_conserved() {
+    // A flat image: every window is a tie. Winner-take-all sends each
+    // window's relevance to one entry, so Σ R = f(x) (candle's `max`
+    // would give every tied entry the full gradient: 4× the relevance).
+    let x = ArrayD::from_elem(IxDyn(&[1, 1, 4, 4]), 2.0f32);
+    for (k, s, p, outputs) in [(2, 2, 0, 4), (3, 2, 1, 4)] {
+        let m = StridedPool::new(k, s, p, outputs);
+        let a = Lrp::with_composite(&m, Composite::uniform(LrpRule::Epsilon(0.0)))
+            .explain(x.view(), &[0], Seeds::base(0))
+            .unwrap();
+        let total: f32 = a.view().iter().sum();
+        assert_eq!(total, 2.0 * outputs as f32, "k={k}");
+        assert_eq!(a.view().iter().filter(|&&v| v != 0.0).count(), outputs);
+    }
+    // RuleSequential's strided pool is the same op.
+    let m = RuleSequential::new(4)
+        .push(
+            "pool",
+            RuleLayer::MaxPool2dStrided {
+                kernel: 3,
+                stride: 2,
+                padding: 1,
+            },
+        )
+        .push("flatten", RuleLayer::Flatten);
+    let a = Lrp::new(&m)
+        .explain(x.view(), &[3], Seeds::base(0))
+        .unwrap();
+    let total: f32 = a.view().iter().sum();
+    assert_eq!(total, 2.0);
+    // The kernel = stride op of RuleSequential too.
+    let m = RuleSequential::new(4)
+        .push("pool", RuleLayer::MaxPool2d(2))
+        .push("flatten", RuleLayer::Flatten);
+    let a = Lrp::new(&m)
+        .explain(x.view(), &[1], Seeds::base(0))
+        .unwrap();
+    let total: f32 = a.view().iter().sum();
+    assert_eq!(total, 2.0);
+}
+
 #[test]
 fn deeplift_residual_user_model() {
     let m = Residual::new(true);

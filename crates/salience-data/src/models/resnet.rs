@@ -11,11 +11,26 @@
 //! loads as is. Batch norm runs in inference mode (running statistics)
 //! in [`Classifier::logits`]; [`ResNet::forward_t`] with `train = true`
 //! uses batch statistics and updates the running ones, for training.
+//!
+//! [`ResNet`] implements [`RuleForward`] for the rule-based explainers
+//! (Guided Backprop, Deconvnet, DeepLIFT, LRP). Its rule forward pass is
+//! *canonized*: every batch norm (inference mode) is merged into the
+//! convolution before it ([`fuse_conv_batch_norm`], as Zennit's
+//! `ResNetCanonizer` does), so each conv + BN pair is one convolution with
+//! bias, named after the convolution (`conv1`, `layer{i}.{j}.conv{1,2}`,
+//! `layer{i}.{j}.downsample.0`; the dense layer is `fc`). Residual sums
+//! are [`LayerOps::add`] (LRP splits relevance in proportion to the two
+//! branches' contributions), the stem max pool is
+//! [`LayerOps::max_pool2d_strided`] (3×3 / stride 2 / padding 1 for
+//! ResNet-18) and the head is [`LayerOps::global_avg_pool`]. The logits
+//! equal [`Classifier::logits`] up to float rounding (the merged affine
+//! map rounds differently).
 
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{BatchNorm, Linear, Module, ModuleT, VarBuilder};
-use salience_explain::ops::max_pool2d;
-use salience_explain::ops::Conv2d;
+use salience_explain::canonize::fuse_conv_batch_norm;
+use salience_explain::ops::{max_pool2d, Conv2d};
+use salience_explain::rules::{LayerOps, RuleForward};
 use salience_explain::{Classifier, LayerSplit};
 
 /// The stem of a [`ResNet`].
@@ -238,6 +253,28 @@ impl BasicBlock {
         };
         (h + skip)?.relu()
     }
+
+    /// The block written with [`LayerOps`], batch norms merged into the
+    /// convolutions; `prefix` is `layer{i}.{j}`.
+    fn forward_with(
+        &self,
+        prefix: &str,
+        x: &Tensor,
+        ops: &dyn LayerOps,
+    ) -> candle_core::Result<Tensor> {
+        let c1 = fuse_conv_batch_norm(&self.conv1.to_candle(), &self.bn1)?;
+        let h = ops.relu(&ops.conv2d(&format!("{prefix}.conv1"), &c1, x)?)?;
+        let c2 = fuse_conv_batch_norm(&self.conv2.to_candle(), &self.bn2)?;
+        let h = ops.conv2d(&format!("{prefix}.conv2"), &c2, &h)?;
+        let skip = match &self.downsample {
+            Some((c, b)) => {
+                let d = fuse_conv_batch_norm(&c.to_candle(), b)?;
+                ops.conv2d(&format!("{prefix}.downsample.0"), &d, x)?
+            }
+            None => x.clone(),
+        };
+        ops.relu(&ops.add(&h, &skip)?)
+    }
 }
 
 /// A ResNet with basic blocks (see the module docs), a [`Classifier`] and
@@ -418,6 +455,43 @@ impl Classifier for ResNet {
     }
     fn device(&self) -> &Device {
         &self.device
+    }
+}
+
+/// The canonized forward pass (batch norms merged into the convolutions,
+/// see the module docs) written with [`LayerOps`].
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use salience_core::{Explainer, Seeds};
+/// use salience_data::models::{ResNet, ResNetConfig};
+/// use salience_explain::{Classifier, DeepLift, PlainOps, RuleForward};
+/// let m = ResNet::seeded(&ResNetConfig::small(), 0, &Device::Cpu).unwrap();
+/// let x = Tensor::full(0.5f32, (1, 3, 64, 64), &Device::Cpu).unwrap();
+/// let a: Vec<Vec<f32>> = m.logits(&x).unwrap().to_vec2().unwrap();
+/// let b: Vec<Vec<f32>> = m.forward_with(&x, &PlainOps).unwrap().to_vec2().unwrap();
+/// assert!(a[0].iter().zip(&b[0]).all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs())));
+/// let xs = ndarray::Array4::<f32>::from_elem((1, 3, 64, 64), 0.5).into_dyn();
+/// let out = DeepLift::new(&m).explain_with_delta(xs.view(), &[1], Seeds::base(0)).unwrap();
+/// assert!(out.delta[0].abs() <= 1e-4 * (1.0 + out.output_difference[0].abs()));
+/// ```
+impl RuleForward for ResNet {
+    fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        self.check_input(x)?;
+        let stem = fuse_conv_batch_norm(&self.conv1.to_candle(), &self.bn1)?;
+        let mut h = ops.relu(&ops.conv2d("conv1", &stem, x)?)?;
+        h = match self.config.stem {
+            Stem::ImageNet => ops.max_pool2d_strided(&h, 3, 2, 1)?,
+            Stem::Small { pool, .. } if pool > 1 => ops.max_pool2d_strided(&h, pool, pool, 0)?,
+            Stem::Small { .. } => h,
+        };
+        for (s, blocks) in self.layers.iter().enumerate() {
+            for (b, block) in blocks.iter().enumerate() {
+                h = block.forward_with(&format!("layer{}.{b}", s + 1), &h, ops)?;
+            }
+        }
+        let h = ops.global_avg_pool(&h)?;
+        ops.linear("fc", &self.fc, &h)
     }
 }
 

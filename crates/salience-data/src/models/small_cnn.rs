@@ -3,6 +3,7 @@
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 use salience_explain::ops::{max_pool2d, Conv2d};
+use salience_explain::rules::{LayerOps, RuleForward};
 use salience_explain::{Classifier, LayerSplit};
 
 /// The layers [`SmallCnn`] can be split at, in forward order.
@@ -12,6 +13,11 @@ pub const SMALL_CNN_LAYERS: [&str; 6] = ["conv1", "pool1", "conv2", "pool2", "fc
 /// 16→32 3×3 pad 1, ReLU (`conv2`), 2×2 max pool (`pool2`), flatten,
 /// linear 1568→128, ReLU (`fc1`), linear 128→10 (`fc2`, the logits).
 /// Inputs `[N, 1, 28, 28]` in `[0, 1]`.
+///
+/// It implements [`RuleForward`] (layer names `conv1`, `conv2`, `fc1`,
+/// `fc2`), so the rule-based explainers (Guided Backprop, Deconvnet,
+/// DeepLIFT, LRP) explain it; its rule forward pass computes exactly the
+/// logits of [`Classifier::logits`].
 ///
 /// Tensors: `conv1.{weight,bias}`, `conv2.{weight,bias}`,
 /// `fc1.{weight,bias}`, `fc2.{weight,bias}` (PyTorch layout).
@@ -115,6 +121,39 @@ impl Classifier for SmallCnn {
     }
     fn device(&self) -> &Device {
         &self.device
+    }
+}
+
+/// The forward pass written with [`LayerOps`]: conv1 → relu → 2×2 max
+/// pool → conv2 → relu → 2×2 max pool → flatten → fc1 → relu → fc2.
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use salience_core::{Explainer, Seeds};
+/// use salience_data::models::SmallCnn;
+/// use salience_explain::{DeepLift, Lrp};
+/// let m = SmallCnn::seeded(0, &Device::Cpu).unwrap();
+/// let x = ndarray::Array4::<f32>::from_elem((1, 1, 28, 28), 0.5).into_dyn();
+/// let out = DeepLift::new(&m).explain_with_delta(x.view(), &[3], Seeds::base(0)).unwrap();
+/// assert!(out.delta[0].abs() <= 1e-4 * (1.0 + out.output_difference[0].abs()));
+/// let lrp = Lrp::new(&m).explain(x.view(), &[3], Seeds::base(0)).unwrap();
+/// assert_eq!(lrp.view().shape(), &[1, 1, 28, 28]);
+/// ```
+impl RuleForward for SmallCnn {
+    fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        if !matches!(x.dims(), [_, 1, 28, 28]) {
+            bail!(
+                "the small CNN expects [N, 1, 28, 28] inputs, got {:?}",
+                x.dims()
+            );
+        }
+        let h = ops.relu(&ops.conv2d("conv1", &self.conv1.to_candle(), x)?)?;
+        let h = ops.max_pool2d(&h, 2)?;
+        let h = ops.relu(&ops.conv2d("conv2", &self.conv2.to_candle(), &h)?)?;
+        let h = ops.max_pool2d(&h, 2)?;
+        let h = ops.flatten(&h)?;
+        let h = ops.relu(&ops.linear("fc1", &self.fc1, &h)?)?;
+        ops.linear("fc2", &self.fc2, &h)
     }
 }
 

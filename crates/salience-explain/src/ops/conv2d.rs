@@ -372,6 +372,56 @@ impl Conv2d {
     pub fn padding(&self) -> usize {
         self.padding
     }
+
+    /// The same layer as a `candle_nn::Conv2d` (sharing the tensors), for
+    /// APIs that take candle-nn layers such as
+    /// [`crate::rules::LayerOps::conv2d`].
+    ///
+    /// ```
+    /// use candle_core::{DType, Device};
+    /// use candle_nn::{VarBuilder, VarMap};
+    /// let vm = VarMap::new();
+    /// let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+    /// let conv = salience_explain::ops::Conv2d::new(3, 8, 3, 2, 1, true, vb).unwrap();
+    /// assert_eq!(conv.to_candle().config().stride, 2);
+    /// ```
+    pub fn to_candle(&self) -> candle_nn::Conv2d {
+        candle_nn::Conv2d::new(
+            self.weight.clone(),
+            self.bias.clone(),
+            candle_nn::Conv2dConfig {
+                padding: self.padding,
+                stride: self.stride,
+                ..Default::default()
+            },
+        )
+    }
+}
+
+/// Runs a `candle_nn::Conv2d` through [`conv2d`] (the fast path) when it
+/// has `dilation = 1` and `groups = 1`, and through candle's own
+/// convolution otherwise. Users' candle-nn models can call this in their
+/// forward pass to get the faster backward pass without changing their
+/// weights.
+///
+/// ```
+/// use candle_core::{DType, Device, Module, Tensor};
+/// let dev = Device::Cpu;
+/// let w = Tensor::ones((2, 1, 3, 3), DType::F32, &dev).unwrap();
+/// let layer = candle_nn::Conv2d::new(w, None, candle_nn::Conv2dConfig { padding: 1, ..Default::default() });
+/// let x = Tensor::ones((1, 1, 5, 5), DType::F32, &dev).unwrap();
+/// let a = salience_explain::ops::conv2d_layer(&layer, &x).unwrap();
+/// let b = layer.forward(&x).unwrap();
+/// assert_eq!(a.to_vec3::<f32>().is_err(), true); // rank 4
+/// assert_eq!(a.flatten_all().unwrap().to_vec1::<f32>().unwrap(), b.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+/// ```
+pub fn conv2d_layer(layer: &candle_nn::Conv2d, x: &Tensor) -> candle_core::Result<Tensor> {
+    let cfg = layer.config();
+    if cfg.dilation == 1 && cfg.groups == 1 && cfg.cudnn_fwd_algo.is_none() {
+        conv2d(x, layer.weight(), layer.bias(), cfg.stride, cfg.padding)
+    } else {
+        layer.forward(x)
+    }
 }
 
 impl Module for Conv2d {

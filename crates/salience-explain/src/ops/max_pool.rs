@@ -4,12 +4,15 @@
 //! scaled by k²) and its backward fails when `kernel != stride`, which
 //! rules out the 3×3 / stride 2 / padding 1 pool of ResNet stems. This
 //! pool is built only from differentiable candle ops (`narrow`,
-//! `reshape`, `cat`, `max`, `maximum`), so gradients flow to the input
-//! exactly like PyTorch's `max_pool2d` (floor mode, no dilation). Where
-//! several entries of a window tie for the maximum, the gradient is split
-//! between them (candle's `maximum`/`max` rule) instead of going to a
-//! single arg-max as in PyTorch; ties are measure-zero for real-valued
-//! inputs.
+//! `reshape`, `cat`, `where_cond`, `sum`), so gradients flow to the input
+//! exactly like PyTorch's `max_pool2d` (floor mode, no dilation): each
+//! window's gradient goes to **one** winner, the first maximum in
+//! row-major window order (PyTorch's CPU kernel makes the same choice).
+//! Ties are common in practice (flat image regions, zero background, the
+//! bias-only output of a convolution over zeros), and candle's own `max`
+//! reduction would give the *full* gradient to every tied entry, which
+//! over-counts it (an LRP winner-take-all pass would then create
+//! relevance).
 
 use candle_core::{bail, Tensor};
 
@@ -18,10 +21,14 @@ use candle_core::{bail, Tensor};
 /// The output is `[N, C, (H + 2p − k) / s + 1, (W + 2p − k) / s + 1]`
 /// (floor mode).
 ///
-/// When `kernel == stride` and `padding == 0` the pool is a reshape and
-/// a `max` over the window axes (remainder rows and columns dropped);
-/// otherwise it is the element-wise maximum of the `k × k` shifted,
-/// strided views of the padded input.
+/// The windows are gathered into a last axis (a reshape when `kernel ==
+/// stride` and `padding == 0`, remainder rows and columns dropped; the
+/// `k × k` shifted, strided views of the padded input otherwise) and the
+/// first arg-max of each window is selected, so the gradient of a window
+/// goes to that entry only. When no gradient can flow to `x` (it is not a
+/// variable and does not depend on one) a cheaper value-only pool is used
+/// (reshape + `max`, or the element-wise maximum of the shifted views):
+/// the values are identical.
 ///
 /// Errors (a candle error with a message) when `x` is not rank 4,
 /// `kernel` or `stride` is 0, `padding > kernel / 2` (as PyTorch), or
@@ -42,52 +49,37 @@ pub fn max_pool2d(
     stride: usize,
     padding: usize,
 ) -> candle_core::Result<Tensor> {
-    let (n, c, h, w) = match x.dims() {
-        &[n, c, h, w] => (n, c, h, w),
-        d => bail!("max_pool2d expects a [N, C, H, W] tensor, got shape {d:?}"),
-    };
-    if kernel == 0 || stride == 0 {
-        bail!("max_pool2d: kernel ({kernel}) and stride ({stride}) must be at least 1");
+    if !x.track_op() {
+        // No gradient will be asked for: the cheaper value-only pool.
+        return max_value(x, kernel, stride, padding);
     }
-    if 2 * padding > kernel {
-        bail!("max_pool2d: padding ({padding}) must be at most half the kernel ({kernel})");
-    }
-    if h + 2 * padding < kernel || w + 2 * padding < kernel {
-        bail!(
-            "max_pool2d: input {h}x{w} with padding {padding} is smaller than the kernel {kernel}"
-        );
-    }
-    let oh = (h + 2 * padding - kernel) / stride + 1;
-    let ow = (w + 2 * padding - kernel) / stride + 1;
+    let win = pool_windows(x, kernel, stride, padding, f32::NEG_INFINITY)?;
+    let one_hot = first_winners(&win)?;
+    one_hot.where_cond(&win, &win.zeros_like()?)?.sum(4)
+}
 
+/// The max pool's value only (a reshape and `max` when `kernel ==
+/// stride` and `padding == 0`, else the element-wise maximum of the
+/// shifted views), for inputs no gradient flows to.
+fn max_value(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> candle_core::Result<Tensor> {
+    let g = PoolGeometry::new(x, kernel, stride, padding)?;
     if kernel == stride && padding == 0 {
+        let PoolGeometry { n, c, oh, ow, .. } = g;
         let k = kernel;
         let x = x.narrow(2, 0, oh * k)?.narrow(3, 0, ow * k)?;
         return x.reshape((n, c, oh, k, ow, k))?.max(5)?.max(3);
     }
-
-    // Pad with -inf: `padding` before, and after as much as the last
-    // shifted view of length `o * stride` needs.
-    let hp = (h + 2 * padding).max(kernel - 1 + oh * stride);
-    let wp = (w + 2 * padding).max(kernel - 1 + ow * stride);
-    let xp = pad_neg_inf(x, 2, padding, hp - h - padding)?;
-    let xp = pad_neg_inf(&xp, 3, padding, wp - w - padding)?;
-
     let mut out: Option<Tensor> = None;
-    for di in 0..kernel {
-        for dj in 0..kernel {
-            let v = xp
-                .narrow(2, di, oh * stride)?
-                .narrow(3, dj, ow * stride)?
-                .reshape((n, c, oh, stride, ow, stride))?
-                .narrow(5, 0, 1)?
-                .narrow(3, 0, 1)?
-                .reshape((n, c, oh, ow))?;
-            out = Some(match out {
-                None => v,
-                Some(m) => m.maximum(&v)?,
-            });
-        }
+    for v in g.shifted_views(x, f32::NEG_INFINITY)? {
+        out = Some(match out {
+            None => v,
+            Some(m) => m.maximum(&v)?,
+        });
     }
     match out {
         Some(o) => Ok(o),
@@ -95,8 +87,137 @@ pub fn max_pool2d(
     }
 }
 
-/// Pads `x` along `dim` with `before` and `after` entries of -inf.
-fn pad_neg_inf(x: &Tensor, dim: usize, before: usize, after: usize) -> candle_core::Result<Tensor> {
+/// A `u8` mask over windows `[.., k²]` selecting, in each window, the
+/// first entry (lowest index) holding the window's maximum.
+pub(crate) fn first_winners(win: &Tensor) -> candle_core::Result<Tensor> {
+    let kk = win.dim(4)?;
+    let idx = win.argmax_keepdim(4)?;
+    let pos = Tensor::arange(0u32, kk as u32, win.device())?.reshape((1, 1, 1, 1, kk))?;
+    pos.broadcast_eq(&idx)
+}
+
+/// The pooling windows of `x` `[N, C, H, W]` as a last axis: `[N, C, OH,
+/// OW, kernel²]` (row-major within a window), with padded entries set to
+/// `pad` (floor mode, as [`max_pool2d`]). Differentiable: the gradient of
+/// a window entry flows to its input pixel (summed over overlapping
+/// windows). Used by rules that need every window's members (DeepLIFT's
+/// max-pool rule).
+pub(crate) fn pool_windows(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    pad: f32,
+) -> candle_core::Result<Tensor> {
+    let g = PoolGeometry::new(x, kernel, stride, padding)?;
+    let PoolGeometry { n, c, oh, ow, .. } = g;
+    if kernel == stride && padding == 0 {
+        let k = kernel;
+        return x
+            .narrow(2, 0, oh * k)?
+            .narrow(3, 0, ow * k)?
+            .reshape((n, c, oh, k, ow, k))?
+            .permute((0, 1, 2, 4, 3, 5))?
+            .reshape((n, c, oh, ow, k * k))?
+            .contiguous();
+    }
+    let views = g
+        .shifted_views(x, pad)?
+        .into_iter()
+        .map(|v| v.unsqueeze(4))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Tensor::cat(&views, 4)?.contiguous()
+}
+
+/// Validated sizes of a max pool: input `[n, c, h, w]`, output `oh × ow`.
+#[derive(Debug, Clone, Copy)]
+struct PoolGeometry {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl PoolGeometry {
+    fn new(x: &Tensor, kernel: usize, stride: usize, padding: usize) -> candle_core::Result<Self> {
+        let (n, c, h, w) = match x.dims() {
+            &[n, c, h, w] => (n, c, h, w),
+            d => bail!("max_pool2d expects a [N, C, H, W] tensor, got shape {d:?}"),
+        };
+        if kernel == 0 || stride == 0 {
+            bail!("max_pool2d: kernel ({kernel}) and stride ({stride}) must be at least 1");
+        }
+        if 2 * padding > kernel {
+            bail!("max_pool2d: padding ({padding}) must be at most half the kernel ({kernel})");
+        }
+        if h + 2 * padding < kernel || w + 2 * padding < kernel {
+            bail!(
+                "max_pool2d: input {h}x{w} with padding {padding} is smaller than the kernel {kernel}"
+            );
+        }
+        Ok(PoolGeometry {
+            n,
+            c,
+            h,
+            w,
+            oh: (h + 2 * padding - kernel) / stride + 1,
+            ow: (w + 2 * padding - kernel) / stride + 1,
+            kernel,
+            stride,
+            padding,
+        })
+    }
+
+    /// The `kernel²` shifted, strided views `[n, c, oh, ow]` of `x` padded
+    /// with `pad`: view `(di, dj)` holds entry `(di, dj)` of every window.
+    fn shifted_views(&self, x: &Tensor, pad: f32) -> candle_core::Result<Vec<Tensor>> {
+        let PoolGeometry {
+            n,
+            c,
+            h,
+            w,
+            oh,
+            ow,
+            kernel,
+            stride,
+            padding,
+        } = *self;
+        // Pad `padding` before, and after as much as the last shifted view
+        // of length `o * stride` needs.
+        let hp = (h + 2 * padding).max(kernel - 1 + oh * stride);
+        let wp = (w + 2 * padding).max(kernel - 1 + ow * stride);
+        let xp = pad_const(x, 2, padding, hp - h - padding, pad)?;
+        let xp = pad_const(&xp, 3, padding, wp - w - padding, pad)?;
+        let mut views = Vec::with_capacity(kernel * kernel);
+        for di in 0..kernel {
+            for dj in 0..kernel {
+                views.push(
+                    xp.narrow(2, di, oh * stride)?
+                        .narrow(3, dj, ow * stride)?
+                        .reshape((n, c, oh, stride, ow, stride))?
+                        .narrow(5, 0, 1)?
+                        .narrow(3, 0, 1)?
+                        .reshape((n, c, oh, ow))?,
+                );
+            }
+        }
+        Ok(views)
+    }
+}
+
+/// Pads `x` along `dim` with `before` and `after` entries of `value`.
+fn pad_const(
+    x: &Tensor,
+    dim: usize,
+    before: usize,
+    after: usize,
+    value: f32,
+) -> candle_core::Result<Tensor> {
     if before == 0 && after == 0 {
         return Ok(x.clone());
     }
@@ -104,7 +225,7 @@ fn pad_neg_inf(x: &Tensor, dim: usize, before: usize, after: usize) -> candle_co
     let block = |len: usize| -> candle_core::Result<Tensor> {
         let mut shape = x.dims().to_vec();
         shape[dim] = len;
-        Tensor::full(f32::NEG_INFINITY, shape, x.device())?.to_dtype(x.dtype())
+        Tensor::full(value, shape, x.device())?.to_dtype(x.dtype())
     };
     if before > 0 {
         parts.push(block(before)?);
@@ -184,6 +305,10 @@ mod tests {
                 want,
                 "k={k} s={s} p={p}"
             );
+            // The tracked (gradient-routing) path gives the same values.
+            let v = Var::from_tensor(&x).unwrap();
+            let yt = max_pool2d(v.as_tensor(), k, s, p).unwrap();
+            assert_eq!(yt.flatten_all().unwrap().to_vec1::<f64>().unwrap(), want);
             // f32 too.
             let y32 = max_pool2d(&x.to_dtype(DType::F32).unwrap(), k, s, p).unwrap();
             let got: Vec<f32> = y32.flatten_all().unwrap().to_vec1().unwrap();
@@ -227,6 +352,90 @@ mod tests {
                     grad[i]
                 );
             }
+        }
+    }
+
+    #[test]
+    fn windows_hold_every_window_entry() {
+        for &(k, s, p, h, w) in &[(3, 2, 1, 7, 8), (2, 2, 0, 7, 5), (3, 1, 1, 5, 4)] {
+            let data = distinct(2 * h * w);
+            let x = Tensor::from_vec(data.clone(), (1, 2, h, w), &Device::Cpu).unwrap();
+            let win = pool_windows(&x, k, s, p, -100.0).unwrap();
+            let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+            assert_eq!(win.dims(), &[1, 2, oh, ow, k * k]);
+            let got: Vec<f64> = win.flatten_all().unwrap().to_vec1().unwrap();
+            let mut want = Vec::new();
+            for ch in 0..2 {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        for di in 0..k {
+                            for dj in 0..k {
+                                let r = (i * s + di) as isize - p as isize;
+                                let q = (j * s + dj) as isize - p as isize;
+                                let inside =
+                                    r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < w;
+                                want.push(if inside {
+                                    data[ch * h * w + r as usize * w + q as usize]
+                                } else {
+                                    -100.0
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            assert_eq!(got, want, "k={k} s={s} p={p}");
+            // The window maxima are the pool.
+            let m: Vec<f64> = win
+                .max(4)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let pool: Vec<f64> = max_pool2d(&x, k, s, p)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert_eq!(m, pool);
+        }
+    }
+
+    #[test]
+    fn tied_maxima_pass_the_gradient_to_the_first_winner_only() {
+        // A flat 4×4 image: every window is a four-way tie. PyTorch sends
+        // each window's gradient to its first entry; so do we (candle's
+        // `max` would send it to all four: a 4× larger gradient).
+        for &(k, s, p) in &[(2, 2, 0), (3, 2, 1)] {
+            let x =
+                Var::from_tensor(&Tensor::ones((1, 1, 4, 4), DType::F32, &Device::Cpu).unwrap())
+                    .unwrap();
+            let y = max_pool2d(x.as_tensor(), k, s, p).unwrap();
+            assert!(y
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .all(|&v| v == 1.0));
+            let g = y.sum_all().unwrap().backward().unwrap();
+            let g: Vec<f32> = g.get(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            // The gradient sums to the number of windows (one per window).
+            assert_eq!(g.iter().sum::<f32>(), y.elem_count() as f32, "k={k}");
+            let want: Vec<f32> = match (k, s, p) {
+                // Windows start at (0,0), (0,2), (2,0), (2,2).
+                (2, 2, 0) => vec![
+                    1., 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0.,
+                ],
+                // Windows start at (-1,-1), (-1,1), (1,-1), (1,1): the first
+                // real entries are (0,0), (0,1), (1,0), (1,1).
+                _ => vec![
+                    1., 1., 0., 0., 1., 1., 0., 0., 0., 0., 0., 0., 0., 0., 0., 0.,
+                ],
+            };
+            assert_eq!(g, want, "k={k} s={s} p={p}");
         }
     }
 

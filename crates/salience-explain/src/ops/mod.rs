@@ -7,6 +7,6 @@ pub mod conv2d;
 pub mod max_pool;
 pub mod upsample;
 
-pub use conv2d::{conv2d, Conv2d};
+pub use conv2d::{conv2d, conv2d_layer, Conv2d};
 pub use max_pool::max_pool2d;
 pub use upsample::upsample_bilinear2d;
