@@ -288,8 +288,13 @@ pub struct IGosOutput {
     /// which can raise the loss slightly, e.g. at the kink of `|1 − M|` at
     /// the initial M = 1 when λ₁ is large).
     pub objective: Vec<Vec<f32>>,
-    /// Model inputs evaluated in total (gradient passes count once).
+    /// Model inputs evaluated in total (forward passes, with or without a
+    /// backward pass).
     pub model_evaluations: usize,
+    /// Of these, the inputs evaluated with a backward pass (the
+    /// integrated-gradient passes); the rest are forward-only line-search
+    /// evaluations.
+    pub gradient_evaluations: usize,
 }
 
 /// The iGOS++ explainer over a differentiable [`Classifier`]. See the
@@ -459,6 +464,7 @@ impl<C: Classifier> IGosPlusPlus<C> {
             weights: &weights,
             noise_seeds: &noise_seeds,
             evaluations: 0,
+            gradient_evaluations: 0,
         };
         let ss = s * s;
         let mut md = vec![vec![1f64; ss]; n];
@@ -558,6 +564,7 @@ impl<C: Classifier> IGosPlusPlus<C> {
             insertion_masks: to_arr(&mi)?,
             objective,
             model_evaluations: opt.evaluations,
+            gradient_evaluations: opt.gradient_evaluations,
         })
     }
 }
@@ -862,6 +869,7 @@ struct Optimiser<'a, C> {
     weights: &'a [BtvWeights],
     noise_seeds: &'a [u64],
     evaluations: usize,
+    gradient_evaluations: usize,
 }
 
 impl<C: Classifier> Optimiser<'_, C> {
@@ -946,6 +954,9 @@ impl<C: Classifier> Optimiser<'_, C> {
         )?;
         let PathPoints { score, grads, .. } = src;
         self.evaluations += n_points;
+        if with_grad {
+            self.gradient_evaluations += n_points;
+        }
         let mut loss = score;
         for (j, &i) in list.iter().enumerate() {
             let m: Vec<f64> = md[j].iter().zip(&mi[j]).map(|(a, b)| a * b).collect();
