@@ -400,3 +400,55 @@ fn bad_input_and_config_give_typed_errors() {
         SalienceError::ShapeMismatch { .. }
     ));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// Any valid configuration on any finite image gives finite maps in
+    /// [0, 1] that equal 1 − up(M_d ⊙ M_i) at the mask's grid points
+    /// (mask = image size), masks in [0, 1] and a finite loss trace.
+    #[test]
+    fn maps_and_masks_stay_in_range(
+        seed in 0u64..1000,
+        s in 2usize..=5,
+        iterations in 1usize..=3,
+        steps in 1usize..=3,
+        l1 in 0.0f32..5.0,
+        l2 in 0.0f32..5.0,
+        noise in 0.0f32..0.5,
+    ) {
+        let wv = common::randn(&[25], 0.5, seed);
+        let x = common::array(&[2, 1, 5, 5], 1.0, seed + 1);
+        let cfg = IGosConfig {
+            mask_size: s,
+            iterations,
+            ig_steps: steps,
+            l1,
+            l2,
+            noise_std: noise,
+            baseline: Baseline::RandomNormal,
+            ..IGosConfig::default()
+        };
+        let out = IGosPlusPlus::with_config(linear_logit(wv), cfg)
+            .explain_with_trace(x.view(), &[0, 1], Seeds::base(seed))
+            .unwrap();
+        let a = out.attributions.view();
+        proptest::prop_assert!(a.iter().all(|v| (0.0..=1.0).contains(v)));
+        for m in [&out.deletion_masks, &out.insertion_masks] {
+            proptest::prop_assert!(m.iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+        for l in &out.objective {
+            proptest::prop_assert_eq!(l.len(), iterations + 1);
+            proptest::prop_assert!(l.iter().all(|v| v.is_finite()));
+        }
+        if s == 5 {
+            for i in 0..2 {
+                for p in 0..25 {
+                    let m = out.deletion_masks[[i, p / 5, p % 5]]
+                        * out.insertion_masks[[i, p / 5, p % 5]];
+                    proptest::prop_assert!((a[[i, 0, p / 5, p % 5]] - (1.0 - m)).abs() < 1e-5);
+                }
+            }
+        }
+    }
+}
