@@ -470,70 +470,20 @@ impl<C: Classifier> IGosPlusPlus<C> {
         let mut md = vec![vec![1f64; ss]; n];
         let mut mi = vec![vec![1f64; ss]; n];
         let mut objective = vec![Vec::with_capacity(cfg.iterations + 1); n];
-        let all: Vec<usize> = (0..n).collect();
         for it in 0..cfg.iterations {
             let stream = |phase: u64| derive_seed(it as u64, phase);
-            // Integrated gradient of the score terms, plus the regulariser's.
-            let ev = opt.evaluate(&all, &md, &mi, true, stream(0))?;
-            let mut grads = Vec::with_capacity(n);
-            for i in 0..n {
-                let (gu_d, gu_i) = ev.grads.get(i).ok_or_else(internal)?;
-                let mut gd = up.adjoint(gu_d);
-                let mut gi = up.adjoint(gu_i);
-                for v in gd.iter_mut().chain(gi.iter_mut()) {
-                    *v *= 0.5;
-                }
-                let m: Vec<f64> = md[i].iter().zip(&mi[i]).map(|(a, b)| a * b).collect();
-                let (_, gm) = opt.regulariser(i, &m, true)?;
-                for q in 0..ss {
-                    gd[q] += gm[q] * mi[i][q];
-                    gi[q] += gm[q] * md[i][q];
-                }
-                grads.push((gd, gi));
-            }
-            // Line search (Armijo), per image, from α_max down by `decay`.
-            let base_loss = opt.evaluate(&all, &md, &mi, false, stream(1))?.loss;
+            let grads = opt.direction(&md, &mi, stream(0))?;
+            let search = opt.line_search(&md, &mi, &grads, stream)?;
             if it == 0 {
-                for (o, l) in objective.iter_mut().zip(&base_loss) {
+                for (o, l) in objective.iter_mut().zip(&search.base_loss) {
                     o.push(*l as f32);
                 }
             }
-            let t: Vec<f64> = grads
-                .iter()
-                .map(|(gd, gi)| {
-                    -(cfg.armijo as f64) * gd.iter().chain(gi).map(|v| v * v).sum::<f64>()
-                })
-                .collect();
-            let mut alpha = vec![cfg.alpha_max as f64; n];
-            let mut accepted = vec![0f64; n];
-            let mut active = all.clone();
-            let mut trial = 0u64;
-            while !active.is_empty() {
-                let mut td = Vec::with_capacity(active.len());
-                let mut ti = Vec::with_capacity(active.len());
-                for &i in &active {
-                    let (gd, gi) = grads.get(i).ok_or_else(internal)?;
-                    td.push(step(&md[i], gd, alpha[i]));
-                    ti.push(step(&mi[i], gi, alpha[i]));
-                }
-                let losses = opt.evaluate_subset(&active, &td, &ti, stream(2 + trial))?;
-                let mut still = Vec::new();
-                for (&i, &l) in active.iter().zip(&losses) {
-                    if l > base_loss[i] + alpha[i] * t[i] && alpha[i] >= cfg.alpha_min as f64 {
-                        alpha[i] *= cfg.decay as f64;
-                        still.push(i);
-                    } else {
-                        accepted[i] = l;
-                    }
-                }
-                active = still;
-                trial += 1;
-            }
             for i in 0..n {
                 let (gd, gi) = grads.get(i).ok_or_else(internal)?;
-                md[i] = step(&md[i], gd, alpha[i]);
-                mi[i] = step(&mi[i], gi, alpha[i]);
-                objective[i].push(accepted[i] as f32);
+                md[i] = step(&md[i], gd, search.alpha[i]);
+                mi[i] = step(&mi[i], gi, search.alpha[i]);
+                objective[i].push(search.accepted[i] as f32);
             }
         }
         // Output: 1 − up(M_d ⊙ M_i), in every channel.
@@ -847,6 +797,16 @@ fn regulariser(
     (loss, gm)
 }
 
+/// The outcome of one line search, per image.
+struct LineSearch {
+    /// The step size taken.
+    alpha: Vec<f64>,
+    /// The loss at the step taken.
+    accepted: Vec<f64>,
+    /// The loss at the current masks.
+    base_loss: Vec<f64>,
+}
+
 /// The results of one evaluation pass.
 struct Evaluation {
     /// Per listed image, the loss `L` (score terms + regulariser).
@@ -873,6 +833,86 @@ struct Optimiser<'a, C> {
 }
 
 impl<C: Classifier> Optimiser<'_, C> {
+    /// The descent direction of every image, `(g_d, g_i)` on the
+    /// low-resolution masks: half the integrated gradient of the four score
+    /// terms (one gradient pass over all path points) plus `∇R(M_d ⊙ M_i)`.
+    fn direction(
+        &mut self,
+        md: &[Vec<f64>],
+        mi: &[Vec<f64>],
+        stream: u64,
+    ) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
+        let all: Vec<usize> = (0..md.len()).collect();
+        let ev = self.evaluate(&all, md, mi, true, stream)?;
+        let mut grads = Vec::with_capacity(md.len());
+        for (i, ((gu_d, gu_i), (d, ins))) in ev.grads.iter().zip(md.iter().zip(mi)).enumerate() {
+            let mut gd = self.up.adjoint(gu_d);
+            let mut gi = self.up.adjoint(gu_i);
+            for v in gd.iter_mut().chain(gi.iter_mut()) {
+                *v *= 0.5;
+            }
+            let m: Vec<f64> = d.iter().zip(ins).map(|(a, b)| a * b).collect();
+            let (_, gm) = self.regulariser(i, &m, true)?;
+            for (q, g) in gm.iter().enumerate() {
+                gd[q] += g * ins[q];
+                gi[q] += g * d[q];
+            }
+            grads.push((gd, gi));
+        }
+        Ok(grads)
+    }
+
+    /// The backtracking (Armijo) line search of every image along
+    /// `−grads`: from α_max down by `decay` until
+    /// `L(clamp(M − α g)) ≤ L(M) − α c ‖g‖²` or α < α_min. Each round
+    /// evaluates the images still searching together.
+    fn line_search(
+        &mut self,
+        md: &[Vec<f64>],
+        mi: &[Vec<f64>],
+        grads: &[(Vec<f64>, Vec<f64>)],
+        stream: impl Fn(u64) -> u64,
+    ) -> Result<LineSearch> {
+        let cfg = self.cfg;
+        let n = md.len();
+        let all: Vec<usize> = (0..n).collect();
+        let base_loss = self.evaluate(&all, md, mi, false, stream(1))?.loss;
+        let t: Vec<f64> = grads
+            .iter()
+            .map(|(gd, gi)| -(cfg.armijo as f64) * gd.iter().chain(gi).map(|v| v * v).sum::<f64>())
+            .collect();
+        let mut alpha = vec![cfg.alpha_max as f64; n];
+        let mut accepted = vec![0f64; n];
+        let mut active = all;
+        let mut trial = 0u64;
+        while !active.is_empty() {
+            let mut td = Vec::with_capacity(active.len());
+            let mut ti = Vec::with_capacity(active.len());
+            for &i in &active {
+                let (gd, gi) = grads.get(i).ok_or_else(internal)?;
+                td.push(step(&md[i], gd, alpha[i]));
+                ti.push(step(&mi[i], gi, alpha[i]));
+            }
+            let losses = self.run(&active, &td, &ti, false, stream(2 + trial))?.loss;
+            let mut still = Vec::new();
+            for (&i, &l) in active.iter().zip(&losses) {
+                if l > base_loss[i] + alpha[i] * t[i] && alpha[i] >= cfg.alpha_min as f64 {
+                    alpha[i] *= cfg.decay as f64;
+                    still.push(i);
+                } else {
+                    accepted[i] = l;
+                }
+            }
+            active = still;
+            trial += 1;
+        }
+        Ok(LineSearch {
+            alpha,
+            accepted,
+            base_loss,
+        })
+    }
+
     /// `R(M)` of image `i` and (with `grad`) its gradient with respect to
     /// the low-resolution mask.
     fn regulariser(&self, i: usize, m: &[f64], grad: bool) -> Result<(f64, Vec<f64>)> {
@@ -896,17 +936,6 @@ impl<C: Classifier> Optimiser<'_, C> {
                 .collect()
         };
         self.run(list, &sel(md)?, &sel(mi)?, with_grad, stream)
-    }
-
-    /// Loss of the images `list` with masks given per listed image.
-    fn evaluate_subset(
-        &mut self,
-        list: &[usize],
-        md: &[Vec<f64>],
-        mi: &[Vec<f64>],
-        stream: u64,
-    ) -> Result<Vec<f64>> {
-        Ok(self.run(list, md, mi, false, stream)?.loss)
     }
 
     fn run(
