@@ -452,3 +452,126 @@ proptest::proptest! {
         }
     }
 }
+
+/// Reference values from a float64 numpy transliteration of the authors'
+/// `iGOS_pp` (line search, noise off), with its gradients taken by central
+/// finite differences of the transliterated loss (independent of the
+/// analytic gradients here): 2 images of 2×4×4, 3 classes (linear logits
+/// `W vec(x)`, softmax), constant baseline 0.1, 3 × 3 masks, 2 iterations,
+/// 3 integration steps, λ₁ = 0.5, λ₂ = 0.7, α_max = 5, σ = 0.5, β = 2.
+/// Image 1's second step hits α < α_min (the failing-step path).
+#[test]
+fn matches_a_transliteration_of_the_reference_code() {
+    let w: Vec<f32> = vec![
+        1.02, -1.28, 0.21, -0.28, -0.23, -0.11, -1.01, -0.12, -0.43, 1.66, 0.11, -0.18, -0.14,
+        -0.33, -0.53, -0.2, 0.24, -0.12, 0.48, -0.1, 0.01, 0.77, 0.27, -0.25, -0.09, 0.27, 0.97,
+        -0.13, -0.12, 0.5, -0.44, -0.15, 0.44, 0.29, 0.05, 0.34, -1.41, 0.51, -0.48, -0.83, 0.14,
+        0.35, -0.22, -0.54, 0.01, -0.03, 0.7, 0.37, 0.1, 0.56, -0.1, -0.46, 0.29, 0.29, -0.11,
+        -0.39, 0.11, -1.25, 0.35, 0.25, -0.82, 0.03, -0.48, 0.38, -1.02, -0.46, 0.35, 0.58, -1.08,
+        -0.25, 0.16, -0.3, 0.8, -0.6, 0.18, -0.52, 0.7, -0.01, -0.19, -0.86, 0.84, 0.38, 0.38,
+        0.57, 0.17, -0.32, -0.4, -0.4, 0.69, -0.73, -0.3, -0.16, 0.11, 0.29, -0.62, -0.87,
+    ];
+    let x: Vec<f32> = vec![
+        -0.0, 1.21, 0.76, 0.22, -0.32, 0.29, -0.24, 0.82, -0.79, 0.13, -0.11, 0.54, 0.22, 2.55,
+        1.5, 1.5, -2.04, -0.34, -0.61, 0.53, -2.28, 1.17, 1.07, -1.3, -0.98, -0.8, 0.04, 0.64,
+        2.05, -0.2, 0.77, 0.16, 1.76, 0.74, 1.37, -1.08, -0.19, -0.81, 1.5, 0.66, -0.31, -0.45,
+        0.48, -0.7, -0.93, 0.48, 2.46, -0.25, -0.56, -1.17, -1.34, 0.52, 0.85, 0.01, 0.33, 0.12,
+        0.14, -1.53, -0.46, 0.11, -0.78, -0.48, -0.82, -0.33,
+    ];
+    let md: [[f32; 9]; 2] = [
+        [
+            0.932469577,
+            1.000000000,
+            0.989841332,
+            0.721545223,
+            0.924984268,
+            0.950758738,
+            0.510374607,
+            1.000000000,
+            1.000000000,
+        ],
+        [
+            1.000000000,
+            0.947962617,
+            0.990866360,
+            0.983937537,
+            0.518354219,
+            0.799262402,
+            1.000000000,
+            0.999999781,
+            0.784220110,
+        ],
+    ];
+    let mi: [[f32; 9]; 2] = [
+        [
+            0.928744621,
+            1.000000000,
+            1.000000000,
+            0.532719950,
+            0.914740769,
+            0.891598981,
+            0.405932329,
+            1.000000000,
+            1.000000000,
+        ],
+        [
+            1.000000000,
+            0.899526017,
+            0.999999905,
+            0.941063714,
+            0.220267877,
+            0.698251091,
+            1.000000000,
+            0.999999914,
+            0.652113277,
+        ],
+    ];
+    let obj: [[f32; 3]; 2] = [
+        [-0.234826361, -0.355438080, -0.363931418],
+        [-0.182581983, -0.297055903, -0.297055899],
+    ];
+    let wt = Tensor::from_vec(w, (3, 32), &Device::Cpu).unwrap();
+    let fc = candle_nn::Linear::new(wt, None);
+    let clf = ModuleClassifier::new(
+        move |x: &Tensor| candle_core::Module::forward(&fc, &x.flatten_from(1)?),
+        3,
+    );
+    let cfg = IGosConfig {
+        mask_size: 3,
+        iterations: 2,
+        ig_steps: 3,
+        l1: 0.5,
+        l2: 0.7,
+        alpha_max: 5.0,
+        tv_sigma: 0.5,
+        noise_std: 0.0,
+        baseline: Baseline::Constant(0.1),
+        ..IGosConfig::default()
+    };
+    let x = ArrayD::from_shape_vec(IxDyn(&[2, 2, 4, 4]), x).unwrap();
+    let out = IGosPlusPlus::with_config(clf, cfg)
+        .explain_with_trace(x.view(), &[0, 2], Seeds::base(0))
+        .unwrap();
+    for i in 0..2 {
+        for q in 0..9 {
+            let (gd, gi) = (
+                out.deletion_masks[[i, q / 3, q % 3]],
+                out.insertion_masks[[i, q / 3, q % 3]],
+            );
+            assert!(
+                (gd - md[i][q]).abs() < 1e-5,
+                "M_d[{i}][{q}]: {gd} vs {}",
+                md[i][q]
+            );
+            assert!(
+                (gi - mi[i][q]).abs() < 1e-5,
+                "M_i[{i}][{q}]: {gi} vs {}",
+                mi[i][q]
+            );
+        }
+        for (k, want) in obj[i].iter().enumerate() {
+            let got = out.objective[i][k];
+            assert!((got - want).abs() < 1e-6, "L[{i}][{k}]: {got} vs {want}");
+        }
+    }
+}
