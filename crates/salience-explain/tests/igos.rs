@@ -478,7 +478,7 @@ fn matches_a_transliteration_of_the_reference_code() {
         0.48, -0.7, -0.93, 0.48, 2.46, -0.25, -0.56, -1.17, -1.34, 0.52, 0.85, 0.01, 0.33, 0.12,
         0.14, -1.53, -0.46, 0.11, -0.78, -0.48, -0.82, -0.33,
     ];
-    let md: [[f32; 9]; 2] = [
+    let md: [[f64; 9]; 2] = [
         [
             0.932469577,
             1.000000000,
@@ -502,7 +502,7 @@ fn matches_a_transliteration_of_the_reference_code() {
             0.784220110,
         ],
     ];
-    let mi: [[f32; 9]; 2] = [
+    let mi: [[f64; 9]; 2] = [
         [
             0.928744621,
             1.000000000,
@@ -526,7 +526,7 @@ fn matches_a_transliteration_of_the_reference_code() {
             0.652113277,
         ],
     ];
-    let obj: [[f32; 3]; 2] = [
+    let obj: [[f64; 3]; 2] = [
         [-0.234826361, -0.355438080, -0.363931418],
         [-0.182581983, -0.297055903, -0.297055899],
     ];
@@ -555,8 +555,8 @@ fn matches_a_transliteration_of_the_reference_code() {
     for i in 0..2 {
         for q in 0..9 {
             let (gd, gi) = (
-                out.deletion_masks[[i, q / 3, q % 3]],
-                out.insertion_masks[[i, q / 3, q % 3]],
+                out.deletion_masks[[i, q / 3, q % 3]] as f64,
+                out.insertion_masks[[i, q / 3, q % 3]] as f64,
             );
             assert!(
                 (gd - md[i][q]).abs() < 1e-5,
@@ -570,7 +570,7 @@ fn matches_a_transliteration_of_the_reference_code() {
             );
         }
         for (k, want) in obj[i].iter().enumerate() {
-            let got = out.objective[i][k];
+            let got = out.objective[i][k] as f64;
             assert!((got - want).abs() < 1e-6, "L[{i}][{k}]: {got} vs {want}");
         }
     }
