@@ -85,7 +85,7 @@
 use crate::baseline::Baseline;
 use crate::classifier::Classifier;
 use crate::gradient::{
-    check_batch_size, contiguous, flat_slice, run_points, validate, PointSource, DEFAULT_BATCH_SIZE,
+    contiguous, flat_slice, run_points, validate, PointSource, DEFAULT_BATCH_SIZE,
 };
 use crate::ops::upsample::interpolation_matrix;
 use candle_core::{Device, Tensor};
@@ -403,7 +403,6 @@ impl<C: Classifier> IGosPlusPlus<C> {
     ) -> Result<IGosOutput> {
         let cfg = &self.config;
         cfg.check()?;
-        check_batch_size(cfg.batch_size)?;
         let info = validate(&inputs, targets, self.classifier.num_classes())?;
         let (c, h, w) = match *info.sample_shape.as_slice() {
             [c, h, w] => (c, h, w),
