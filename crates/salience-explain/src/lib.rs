@@ -87,6 +87,7 @@ pub mod grad_cam;
 pub mod grad_cam_plus_plus;
 pub mod gradient;
 pub mod guided_backprop;
+pub mod igos;
 pub mod input_x_gradient;
 pub mod integrated_gradients;
 pub mod kernel_shap;
@@ -127,6 +128,7 @@ pub use feature_mask::{FeatureGroups, FeatureMask};
 pub use grad_cam::{GradCam, GradCamConfig};
 pub use grad_cam_plus_plus::GradCamPlusPlus;
 pub use guided_backprop::{Deconvnet, GuidedBackprop};
+pub use igos::{IGosConfig, IGosOutput, IGosPlusPlus};
 pub use input_x_gradient::InputXGradient;
 pub use integrated_gradients::{
     AttributionsWithDelta, IntegratedGradients, IntegratedGradientsConfig,

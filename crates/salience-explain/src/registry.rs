@@ -32,6 +32,7 @@
 //! | `kernel_shap` | `n_samples` (25), feature-mask keys, baseline keys, `batch_size` |
 //! | `lime` | `n_samples` (25), `surrogate` = `ols` \| `ridge` \| `lasso` (Captum's lasso λ = 0.01), `lambda`, feature-mask keys, baseline keys, `batch_size` |
 //! | `rise` | `n_masks` (4000), `grid` (7), `p_keep` (0.5), baseline keys, `batch_size` |
+//! | `igos_pp` (`igos++`, `igospp`) | `preset` = `seed000` (App. A, default) \| `reference` (authors' code), then overrides: `mask_size` (50), `iterations` (20), `ig_steps` (25), `l1` (20), `l2` (30), `alpha_max` (10), `alpha_min` (1e-5), `armijo` (1e-4), `decay` (0.2), `tv_beta` (2), `tv_sigma` (0.01), `noise_std` (0.2), `softmax` (true), baseline keys (`normal`; `blur` σ 50, 51 × 51 for `reference`), `batch_size` |
 //!
 //! The perturbation methods run the model as a black box through
 //! [`CandleModel`]. Feature-mask keys: `feature_mask` = `element` \|
@@ -73,6 +74,7 @@ use crate::feature_ablation::{FeatureAblation, FeatureAblationConfig};
 use crate::feature_mask::FeatureMask;
 use crate::grad_cam::{GradCam, GradCamConfig};
 use crate::grad_cam_plus_plus::GradCamPlusPlus;
+use crate::igos::{IGosConfig, IGosPlusPlus};
 use crate::input_x_gradient::InputXGradient;
 use crate::integrated_gradients::{IntegratedGradients, IntegratedGradientsConfig};
 use crate::kernel_shap::{KernelShap, KernelShapConfig};
@@ -798,4 +800,64 @@ fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
             )))
         }),
     );
+    r.register(
+        "igos_pp",
+        Arc::new(|p, m, _| {
+            let d = match p.take("preset").as_deref() {
+                None | Some("seed000") | Some("default") => IGosConfig::seed000(),
+                Some("reference") => IGosConfig::reference(),
+                Some(v) => return Err(bad("preset", v, "expected seed000 or reference")),
+            };
+            let cfg = IGosConfig {
+                mask_size: p.get_or("mask_size", d.mask_size)?,
+                iterations: p.get_or("iterations", d.iterations)?,
+                ig_steps: p.get_or("ig_steps", d.ig_steps)?,
+                l1: p.get_or("l1", d.l1)?,
+                l2: p.get_or("l2", d.l2)?,
+                alpha_max: p.get_or("alpha_max", d.alpha_max)?,
+                alpha_min: p.get_or("alpha_min", d.alpha_min)?,
+                armijo: p.get_or("armijo", d.armijo)?,
+                decay: p.get_or("decay", d.decay)?,
+                tv_beta: p.get_or("tv_beta", d.tv_beta)?,
+                tv_sigma: p.get_or("tv_sigma", d.tv_sigma)?,
+                noise_std: p.get_or("noise_std", d.noise_std)?,
+                softmax: p.get_or("softmax", d.softmax)?,
+                baseline: igos_baseline(p, d.baseline.clone())?,
+                batch_size: p.get_or("batch_size", d.batch_size)?,
+            };
+            cfg.check()?;
+            Ok(Box::new(IGosPlusPlus::with_config(m.clone(), cfg)))
+        }),
+    );
+    r.alias("igos++", "igos_pp");
+    r.alias("igospp", "igos_pp");
+}
+
+/// The baseline keys for iGOS++: as [`baseline`], except that `blur`
+/// defaults to the preset's blur (the reference's σ = 50, 51 × 51) when the
+/// preset has one.
+fn igos_baseline(p: &mut Params, default: Baseline) -> Result<Baseline> {
+    let (s0, k0) = match (default.clone(), Baseline::blur_seed000()) {
+        (Baseline::Blur { sigma, kernel_size }, _) | (_, Baseline::Blur { sigma, kernel_size }) => {
+            (sigma, kernel_size)
+        }
+        _ => (20.0, 25),
+    };
+    Ok(match p.take("baseline").as_deref() {
+        None => default,
+        Some("zeros") | Some("zero") => Baseline::Zeros,
+        Some("constant") => Baseline::Constant(p.get_or("value", 0.0)?),
+        Some("blur") => Baseline::Blur {
+            sigma: p.get_or("sigma", s0)?,
+            kernel_size: p.get_or("kernel_size", k0)?,
+        },
+        Some("normal") | Some("random_normal") => Baseline::RandomNormal,
+        Some(v) => {
+            return Err(bad(
+                "baseline",
+                v,
+                "expected zeros, constant, blur or normal",
+            ))
+        }
+    })
 }
