@@ -521,7 +521,7 @@ fn chunk_maps(a: &Tensor, (k, hw): (usize, usize), center: bool, relu: bool) -> 
         } else {
             x
         };
-        let xt = x.transpose(1, 2)?.contiguous()?;
+        let xt = x.transpose(1, 2)?;
         let g = if primal {
             x.matmul(&xt)?
         } else {
