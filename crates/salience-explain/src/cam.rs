@@ -72,6 +72,33 @@ pub(crate) fn check_layer<M: LayerSplit + ?Sized>(model: &M, layer: &str) -> Res
     model.check_layer(layer)
 }
 
+/// The detached activations `[len, k, h, w]` of one chunk `x` at `layer`,
+/// with their per-sample dims `(k, h, w)` (typed error for another rank,
+/// another batch size, or an empty layer).
+pub(crate) fn layer_activations<M: LayerSplit + ?Sized>(
+    model: &M,
+    x: &Tensor,
+    layer: &str,
+) -> Result<(Tensor, (usize, usize, usize))> {
+    let len = x.dims().first().copied().unwrap_or(0);
+    let a = model.activations(x, layer).map_err(candle_error)?.detach();
+    let (n, k, h, w) = a.dims4().map_err(|_| {
+        SalienceError::shape(
+            &format!("activations of layer `{layer}`"),
+            "[N, K, h, w]",
+            a.dims(),
+        )
+    })?;
+    if n != len || k * h * w == 0 {
+        return Err(SalienceError::shape(
+            &format!("activations of layer `{layer}`"),
+            format!("non-empty [{len}, K, h, w]"),
+            a.dims(),
+        ));
+    }
+    Ok((a, (k, h, w)))
+}
+
 /// Activations (and optionally the target-logit gradients) at one layer
 /// for one chunk of `len` inputs, as flat row-major `[len, k, h, w]`.
 pub(crate) struct LayerChunk {
@@ -109,21 +136,7 @@ pub(crate) fn layer_pass<M: LayerSplit + ?Sized>(
     targets: Option<&[usize]>,
 ) -> Result<LayerChunk> {
     let len = x.dims().first().copied().unwrap_or(0);
-    let a = model.activations(x, layer).map_err(candle_error)?.detach();
-    let (n, k, h, w) = a.dims4().map_err(|_| {
-        SalienceError::shape(
-            &format!("activations of layer `{layer}`"),
-            "[N, K, h, w]",
-            a.dims(),
-        )
-    })?;
-    if n != len || k * h * w == 0 {
-        return Err(SalienceError::shape(
-            &format!("activations of layer `{layer}`"),
-            format!("non-empty [{len}, K, h, w]"),
-            a.dims(),
-        ));
-    }
+    let (a, (k, h, w)) = layer_activations(model, x, layer)?;
     let (acts, grads) = match targets {
         None => (tensor_to_vec(&a)?, Vec::new()),
         Some(t) => {
