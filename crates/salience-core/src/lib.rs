@@ -34,6 +34,7 @@ pub mod explainer;
 pub mod model;
 pub mod normalize;
 pub mod npy;
+pub mod render;
 pub mod seed;
 pub mod validate;
 

@@ -30,6 +30,9 @@
 //! | Model Parameter Randomisation Test (Adebayo et al.) | [`mprt()`] | lower similarity |
 //! | Paired comparison | [`wilcoxon_signed_rank`] | p-value |
 //!
+//! [`ScoreTable`] collects method × metric summaries for reports (text and
+//! Markdown).
+//!
 //! ```
 //! use ndarray::array;
 //! use salience_core::AttributionBatch;
@@ -75,6 +78,7 @@ pub mod sensitivity;
 pub mod similarity;
 pub mod sparseness;
 pub mod stability;
+pub mod table;
 pub mod wilcoxon;
 
 pub use baseline::{make_baseline, Baseline};
@@ -103,6 +107,7 @@ pub use sparseness::{gini_index, gini_sparseness, SparsenessConfig};
 pub use stability::{
     relative_stability, Representation, StabilityConfig, StabilityNoise, StabilityScores,
 };
+pub use table::{Better, ScoreTable};
 pub use wilcoxon::{
     wilcoxon_differences, wilcoxon_signed_rank, WilcoxonConfig, WilcoxonMethod, WilcoxonResult,
 };
