@@ -21,23 +21,24 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array4, ArrayViewD, Axis};
 use salience::aggregate::{Aggregation, Aggregator};
 use salience::core::render::{
-    gray_image, grid, heatmap, overlay, upscale_nearest, MapSign, RgbImage,
+    colorize, gray_image, grid, heatmap, normalize_unsigned, overlay_weighted, upscale_nearest,
+    Colormap, MapSign, RgbImage,
 };
-use salience::core::{derive_seed, AttributionBatch, ChannelReduction, Layout, Model};
+use salience::core::{derive_seed, AttributionBatch, ChannelReduction, Model, PixelMaps};
 use salience::data::models::SmallCnn;
 use salience::data::{assets, LabelledImages};
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::{CandleModel, ExpectedGradients, ExpectedGradientsConfig, References};
 use salience::metrics::{
-    deletion, faithfulness_correlation, gini_sparseness, infidelity, insertion, sensitivity,
-    Better, CurveConfig, FaithfulnessCorrelationConfig, InfidelityConfig, ScoreTable, Scores,
-    SensitivityConfig, SparsenessConfig, Summary,
+    deletion, faithfulness_correlation, gini_sparseness, infidelity, insertion, on_defined_samples,
+    sensitivity, Better, CurveConfig, FaithfulnessCorrelationConfig, InfidelityConfig,
+    SampleSubset, ScoreTable, Scores, SensitivityConfig, SparsenessConfig, Summary,
 };
 use salience::optimize::{
     apply_weights, faith_gram, robust_gram, FaithConfig, MapNormalization, MetricGrams, OptConfig,
     QpSettings, RobustConfig, SampleWeights, Strategy, Weights,
 };
-use salience::{DegeneratePolicy, Ensemble, Explainer, Normalization, SalienceError, Seeds};
+use salience::{DegeneratePolicy, Ensemble, Explainer, Normalization, Seeds};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,10 +113,10 @@ fn main() -> Result<()> {
 
     let specs = ExplainerSpec::parse_list(PANEL)?;
     let references = reference_images(&data, &chosen)?;
-    let panel: Vec<PixelMaps> = registry(references)
+    let panel: Vec<PixelMaps<Box<dyn Explainer>>> = registry(references)
         .build_panel(&specs, &cnn)?
         .into_iter()
-        .map(PixelMaps)
+        .map(|e| PixelMaps::new(e, ChannelReduction::Sum))
         .collect();
     let k = panel.len();
     let n_aggregates = Aggregation::paper_defaults().len() + 5;
@@ -302,12 +303,12 @@ fn output_dir() -> Result<PathBuf> {
     Ok(out)
 }
 
+/// An image's index in the shipped sample and its (predicted = true) class.
+type ImageId = (usize, usize);
+
 /// `N_IMAGES` correctly classified images from a seeded shuffle of the
 /// shipped sample: their (index, class) and the batch `[N, 1, 28, 28]`.
-fn pick_images(
-    model: &dyn Model,
-    data: &LabelledImages,
-) -> Result<(Vec<(usize, usize)>, Array4<f32>)> {
+fn pick_images(model: &dyn Model, data: &LabelledImages) -> Result<(Vec<ImageId>, Array4<f32>)> {
     use rand::seq::SliceRandom;
     let mut order: Vec<usize> = (0..data.len()).collect();
     order.shuffle(&mut salience::core::seed::rng(SEED));
@@ -369,74 +370,23 @@ fn registry(references: ndarray::ArrayD<f32>) -> Registry<SmallCnn> {
     registry
 }
 
-/// An explainer whose `[N, 1, H, W]` maps are reduced to pixel maps
-/// `[N, H, W]` (CAM maps already are), so all methods stack into one
-/// ensemble.
-struct PixelMaps(Box<dyn Explainer>);
-
-impl Explainer for PixelMaps {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn explain(
-        &self,
-        inputs: ArrayViewD<'_, f32>,
-        targets: &[usize],
-        seeds: Seeds<'_>,
-    ) -> salience::core::Result<AttributionBatch> {
-        let maps = self.0.explain(inputs, targets, seeds)?;
-        match maps.layout() {
-            Layout::Image { .. } => maps.reduce_channels(ChannelReduction::Sum),
-            _ => Ok(maps),
-        }
-    }
-}
-
 /// Per-image seeds for metric number `tag` (the same for every method).
 fn metric_seeds(seeds: &[u64], tag: u64) -> Vec<u64> {
     seeds.iter().map(|&s| derive_seed(s, 1000 + tag)).collect()
 }
 
-/// The images a metric is computed on, and what it needs of them.
-struct Subset {
-    x: ndarray::ArrayD<f32>,
-    maps: AttributionBatch,
-    targets: Vec<usize>,
-    seeds: Vec<u64>,
-}
-
-/// Runs `metric` on every image; when a map is degenerate for it (an
-/// all-zero Grad-CAM map has no Gini index or correlation), drops that
-/// image and runs it on the others. Per-image seeds make each image's score
-/// independent of which other images are in the batch. Returns the summary
-/// (its `n` says how many images it covers), `None` if no image is left.
-fn on_defined_images(
+/// A metric's summary over the images it is defined for (an all-zero
+/// Grad-CAM map has no Gini index or correlation; those images are left
+/// out and the summary's `n` says how many remain), `None` if none is.
+fn summary_where_defined(
     x: ArrayViewD<'_, f32>,
     maps: &AttributionBatch,
     targets: &[usize],
     seeds: &[u64],
-    metric: impl Fn(&Subset) -> salience::core::Result<Scores>,
+    metric: &dyn Fn(&SampleSubset) -> salience::core::Result<Scores>,
 ) -> Result<Option<Summary>> {
-    let mut keep: Vec<usize> = (0..targets.len()).collect();
-    while !keep.is_empty() {
-        let subset = Subset {
-            x: x.select(Axis(0), &keep),
-            maps: AttributionBatch::new(maps.view().select(Axis(0), &keep))?,
-            targets: keep
-                .iter()
-                .filter_map(|&i| targets.get(i).copied())
-                .collect(),
-            seeds: keep.iter().filter_map(|&i| seeds.get(i).copied()).collect(),
-        };
-        match metric(&subset) {
-            Ok(scores) => return Ok(Some(scores.summary())),
-            Err(SalienceError::DegenerateMap { sample, .. }) if sample < keep.len() => {
-                keep.remove(sample);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(None)
+    let scored = on_defined_samples(x, maps, targets, seeds, metric)?;
+    Ok(scored.map(|(scores, _)| scores.summary()))
 }
 
 /// The model-based metrics and Gini of one batch of maps (sensitivity is
@@ -466,16 +416,16 @@ fn evaluate(
         ..FaithfulnessCorrelationConfig::paper()
     };
     // Metric number `tag` draws from its own per-image stream.
-    let seeded = |s: &Subset, tag: u64| metric_seeds(&s.seeds, tag);
-    let run = |metric: &dyn Fn(&Subset) -> salience::core::Result<Scores>| {
-        on_defined_images(x.view(), maps, targets, seeds, metric)
+    let seeded = |s: &SampleSubset, tag: u64| metric_seeds(&s.seeds, tag);
+    let run = |metric: &dyn Fn(&SampleSubset) -> salience::core::Result<Scores>| {
+        summary_where_defined(x.view(), maps, targets, seeds, metric)
     };
     Ok(vec![
         run(&|s| {
             let sd = seeded(s, 0);
             let c = insertion(
                 model,
-                s.x.view(),
+                s.inputs.view(),
                 &s.maps,
                 &s.targets,
                 &ins_cfg,
@@ -487,7 +437,7 @@ fn evaluate(
             let sd = seeded(s, 1);
             let c = deletion(
                 model,
-                s.x.view(),
+                s.inputs.view(),
                 &s.maps,
                 &s.targets,
                 &del_cfg,
@@ -499,7 +449,7 @@ fn evaluate(
             let sd = seeded(s, 2);
             infidelity(
                 model,
-                s.x.view(),
+                s.inputs.view(),
                 &s.maps,
                 &s.targets,
                 &inf_cfg,
@@ -510,7 +460,7 @@ fn evaluate(
             let sd = seeded(s, 3);
             faithfulness_correlation(
                 model,
-                s.x.view(),
+                s.inputs.view(),
                 &s.maps,
                 &s.targets,
                 &fc_cfg,
@@ -597,18 +547,20 @@ fn render(
         while tiles.len() % columns != 0 {
             tiles.push(RgbImage::filled(w, h, [255, 255, 255])?);
         }
-        let mut last = None;
         for (_, batch) in aggregates {
-            let heat = tile(batch)?;
-            tiles.push(upscale_nearest(&heat, SCALE)?);
-            last = Some(heat);
+            tiles.push(upscale_nearest(&tile(batch)?, SCALE)?);
         }
         let grid_file = format!("grid_{i:02}_class{class}.png");
         grid(&tiles, columns, 2, [255, 255, 255])?.write_png(out.join(&grid_file))?;
         files.push(grid_file);
-        // The last aggregate is AGG_opt.
-        let heat = last.ok_or("no maps to overlay")?;
-        let over = upscale_nearest(&overlay(&input, &heat, 0.55)?, 2 * SCALE)?;
+        // AGG_opt (the last aggregate, abs-max maps ≥ 0) over the input,
+        // opaque where the map is large.
+        let opt = aggregates.last().ok_or("no aggregate to overlay")?;
+        let map = opt.1.sample(i)?.into_dimensionality()?;
+        let weights = normalize_unsigned(map.view(), 99.0)?;
+        let heat = colorize(weights.view(), Colormap::Viridis)?;
+        let over = overlay_weighted(&input, &heat, weights.view(), 0.8)?;
+        let over = upscale_nearest(&over, 2 * SCALE)?;
         let over_file = format!("overlay_{i:02}_class{class}.png");
         over.write_png(out.join(&over_file))?;
         files.push(over_file);

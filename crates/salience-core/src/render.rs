@@ -10,7 +10,7 @@
 //! 2. [`colorize`] with [`Colormap::Diverging`] (blue–white–red, for signed
 //!    maps; −1 → blue, 0 → white, 1 → red) or [`Colormap::Viridis`]
 //!    (perceptually uniform, for unsigned maps);
-//! 3. optionally [`overlay`] on the input ([`gray_image`] / [`rgb_image`]),
+//! 3. optionally [`overlay`] (or [`overlay_weighted`]) on the input ([`gray_image`] / [`rgb_image`]),
 //!    [`upscale_nearest`] so small images are visible, [`grid`] to put
 //!    several side by side, and [`RgbImage::write_png`].
 //!
@@ -523,6 +523,68 @@ pub fn overlay(base: &RgbImage, top: &RgbImage, alpha: f32) -> Result<RgbImage> 
         .iter()
         .zip(&top.data)
         .map(|(&b, &t)| ((1.0 - alpha) * b as f32 + alpha * t as f32).round() as u8)
+        .collect();
+    RgbImage::from_raw(base.width, base.height, data)
+}
+
+/// Blends `top` over `base` with a per-pixel opacity: α(x, y) =
+/// `max_alpha` · `weights`\[y, x\] (weights clamped to \[0, 1\]), so a
+/// heatmap shows where the map is large and the input stays visible
+/// elsewhere. Pass the normalized map's magnitude as `weights`
+/// ([`normalize_unsigned`], or |·| of [`normalize_signed`]).
+///
+/// ```
+/// use ndarray::array;
+/// use salience_core::render::{overlay_weighted, RgbImage};
+/// let base = RgbImage::filled(2, 1, [0, 0, 0])?;
+/// let top = RgbImage::filled(2, 1, [200, 200, 200])?;
+/// let out = overlay_weighted(&base, &top, array![[0.0f32, 1.0]].view(), 0.5)?;
+/// assert_eq!(out.pixel(0, 0), Some([0, 0, 0]));
+/// assert_eq!(out.pixel(1, 0), Some([100, 100, 100]));
+/// assert!(overlay_weighted(&base, &top, array![[1.0f32]].view(), 0.5).is_err());
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn overlay_weighted(
+    base: &RgbImage,
+    top: &RgbImage,
+    weights: ArrayView2<'_, f32>,
+    max_alpha: f32,
+) -> Result<RgbImage> {
+    if !(0.0..=1.0).contains(&max_alpha) {
+        return Err(SalienceError::invalid(
+            "max_alpha",
+            max_alpha,
+            "must be in [0, 1]",
+        ));
+    }
+    if (base.width, base.height) != (top.width, top.height) {
+        return Err(SalienceError::shape(
+            "overlay",
+            format!("{}×{} (the base image)", base.width, base.height),
+            &[top.width, top.height],
+        ));
+    }
+    if weights.dim() != (base.height, base.width) {
+        return Err(SalienceError::shape(
+            "overlay weights",
+            format!(
+                "[{}, {}] (the image's height, width)",
+                base.height, base.width
+            ),
+            weights.shape(),
+        ));
+    }
+    check_finite(&weights, "overlay weights")?;
+    let data = base
+        .data
+        .chunks_exact(3)
+        .zip(top.data.chunks_exact(3))
+        .zip(weights.iter())
+        .flat_map(|((b, t), &w)| {
+            let a = max_alpha * w.clamp(0.0, 1.0);
+            let mix = |x: u8, y: u8| ((1.0 - a) * x as f32 + a * y as f32).round() as u8;
+            [mix(b[0], t[0]), mix(b[1], t[1]), mix(b[2], t[2])]
+        })
         .collect();
     RgbImage::from_raw(base.width, base.height, data)
 }

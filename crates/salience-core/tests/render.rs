@@ -5,7 +5,7 @@
 use ndarray::{array, Array2};
 use salience_core::render::{
     colorize, gray_image, grid, heatmap, normalize_signed, normalize_unsigned, overlay,
-    upscale_nearest, Colormap, MapSign, RgbImage,
+    overlay_weighted, upscale_nearest, Colormap, MapSign, RgbImage,
 };
 use salience_core::SalienceError;
 
@@ -206,4 +206,49 @@ fn png_round_trip_matches_pixels() {
         img.write_png("/nonexistent-dir/x.png"),
         Err(SalienceError::Io { .. })
     ));
+}
+
+#[test]
+fn weighted_overlay_follows_the_weights() {
+    let base = gray_image(array![[0.2f32, 0.4], [0.6, 0.8]].view()).unwrap();
+    let top = heatmap(
+        array![[-1.0f32, 0.5], [1.0, 0.0]].view(),
+        MapSign::Signed,
+        100.0,
+    )
+    .unwrap();
+    // Zero weights: the base; unit weights with max α = 1: the top.
+    let zeros = Array2::<f32>::zeros((2, 2));
+    let ones = Array2::<f32>::ones((2, 2));
+    assert_eq!(
+        overlay_weighted(&base, &top, zeros.view(), 0.8).unwrap(),
+        base
+    );
+    assert_eq!(
+        overlay_weighted(&base, &top, ones.view(), 1.0).unwrap(),
+        top
+    );
+    // Constant weights w give the plain overlay with α = max_alpha · w.
+    let half = Array2::<f32>::from_elem((2, 2), 0.5);
+    assert_eq!(
+        overlay_weighted(&base, &top, half.view(), 0.6).unwrap(),
+        overlay(&base, &top, 0.3).unwrap()
+    );
+    // Per pixel: only the weighted pixel changes; weights are clamped.
+    let w = array![[0.0f32, 0.0], [0.0, 7.0]];
+    let out = overlay_weighted(&base, &top, w.view(), 1.0).unwrap();
+    assert_eq!(out.pixel(0, 0), base.pixel(0, 0));
+    assert_eq!(out.pixel(1, 1), top.pixel(1, 1));
+    // Wrong weight shape (transposed), NaN weights, bad α.
+    let wide = Array2::<f32>::zeros((1, 4));
+    assert!(matches!(
+        overlay_weighted(&base, &top, wide.view(), 0.5),
+        Err(SalienceError::ShapeMismatch { .. })
+    ));
+    let nan = array![[0.0f32, f32::NAN], [0.0, 0.0]];
+    assert!(matches!(
+        overlay_weighted(&base, &top, nan.view(), 0.5),
+        Err(SalienceError::NonFinite { .. })
+    ));
+    assert!(overlay_weighted(&base, &top, ones.view(), -0.1).is_err());
 }

@@ -31,7 +31,8 @@
 //! | Paired comparison | [`wilcoxon_signed_rank`] | p-value |
 //!
 //! [`ScoreTable`] collects method × metric summaries for reports (text and
-//! Markdown).
+//! Markdown); [`on_defined_samples`] scores the samples a metric is defined
+//! for when some maps are degenerate.
 //!
 //! ```
 //! use ndarray::array;
@@ -58,6 +59,7 @@ pub mod baseline;
 pub mod bbox;
 pub mod box_localization;
 mod common;
+pub mod defined;
 pub mod entropy;
 pub mod faithfulness_correlation;
 pub mod imputation;
@@ -84,6 +86,7 @@ pub mod wilcoxon;
 pub use baseline::{make_baseline, Baseline};
 pub use bbox::BoundingBox;
 pub use box_localization::{box_localization, BoxLocalization, BoxLocalizationConfig};
+pub use defined::{on_defined_samples, SampleSubset};
 pub use entropy::{entropy_complexity, entropy_of, ComplexityConfig};
 pub use faithfulness_correlation::{
     faithfulness_correlation, faithfulness_correlation_with_segments, FaithfulnessCorrelationConfig,

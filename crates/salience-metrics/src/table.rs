@@ -215,7 +215,7 @@ impl ScoreTable {
     /// let mut t = ScoreTable::new(&[("a", Better::Higher)])?;
     /// t.push_row("m", vec![Some(Summary::of(&[1.0, 3.0]))])?;
     /// let lines: Vec<String> = t.to_text(2).lines().map(String::from).collect();
-    /// assert_eq!(lines[0], "method            a ↑");
+    /// assert_eq!(lines[0], "method          a ↑");
     /// assert_eq!(lines[2], "m       2.00 ± 1.41");
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
