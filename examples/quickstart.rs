@@ -65,7 +65,7 @@ expected_gradients_data:n_samples=8,n_steps=2
 /// The one seed every random draw derives from.
 const SEED: u64 = 2024;
 /// Number of test images explained.
-const N_IMAGES: usize = 12;
+const N_IMAGES: usize = 10;
 /// Perturbations per image for the AGG_robust Gram (m_agg; the paper uses
 /// 50, each one re-explains the image with the whole panel).
 const M_ROBUST: usize = 6;
@@ -74,7 +74,7 @@ const M_FAITH: usize = 50;
 /// Perturbations per image for Infidelity and Faithfulness Correlation.
 const M_METRIC: usize = 32;
 /// Noise samples per image for Average/Max Sensitivity.
-const M_SENSITIVITY: usize = 6;
+const M_SENSITIVITY: usize = 5;
 /// Reference images (after the explained ones) for Expected Gradients.
 const N_REFERENCES: usize = 64;
 /// Nearest-neighbour upscaling of 28×28 tiles in the PNGs.
@@ -122,97 +122,18 @@ fn main() -> Result<()> {
     let n_aggregates = Aggregation::paper_defaults().len() + 5;
     let progress = progress_bar((k + 2 + (k + n_aggregates) + k) as u64)?;
 
-    // 1. Attribute: each method on all images at once (batched inside).
-    let mut maps = Vec::with_capacity(k);
-    for (m, e) in panel.iter().enumerate() {
-        progress.set_message(format!("explaining: {}", e.name()));
-        let t = Instant::now();
-        // Method m of image i gets derive_seed(seed_i, m), as
-        // `explain_ensemble` and the optimizer's Grams expect.
-        let own: Vec<u64> = seeds.iter().map(|&s| derive_seed(s, m as u64)).collect();
-        maps.push((
-            e.name().to_string(),
-            e.explain(x.view(), &targets, Seeds::per_sample(&own))?,
-        ));
-        timings.push((format!("explain {}", e.name()), t.elapsed()));
-        progress.inc(1);
-    }
-    let raw = Ensemble::new(maps)?;
-
-    // 2. Aggregate.
-    let t = Instant::now();
-    let mut aggregates: Vec<(String, AttributionBatch)> = Vec::new();
-    let z = raw.normalize(Normalization::ZScore, DegeneratePolicy::Zeros)?;
-    for agg in Aggregation::paper_defaults() {
-        aggregates.push((agg.name(), agg.aggregate(&z)?));
-    }
-    let abs_max = MapNormalization {
-        method: Normalization::AbsMax,
-        degenerate: DegeneratePolicy::Zeros,
-    };
-    let phi = raw.normalize(abs_max.method, abs_max.degenerate)?;
-    let agg_var: Aggregation = "agg-var".parse()?;
-    aggregates.push(("AGG_var".into(), agg_var.aggregate(&phi)?));
-    timings.push(("aggregate (Mahlau & Nolde, AGG_var)".into(), t.elapsed()));
-
-    progress.set_message("AGG_robust Gram (re-explains perturbed images)");
-    let t = Instant::now();
-    let robust_cfg = RobustConfig {
-        samples: M_ROBUST,
-        normalization: abs_max,
-        ..Default::default()
-    };
-    let robust = robust_gram(
-        &panel,
-        &phi,
-        x.view(),
-        &targets,
-        &robust_cfg,
-        Seeds::per_sample(&seeds),
-    )?;
-    timings.push(("AGG_robust Gram".into(), t.elapsed()));
-    progress.inc(1);
-    progress.set_message("AGG_faith Gram");
-    let t = Instant::now();
-    let faith_cfg = FaithConfig {
-        samples: M_FAITH,
-        ..Default::default()
-    };
-    let faith = faith_gram(
+    // 1. Attribute, 2. aggregate (and optimize).
+    let raw = attribute(&panel, x.view(), &targets, &seeds, &progress, &mut timings)?;
+    let (aggregates, opt_weights) = aggregate_all(
         &model,
-        &phi,
+        &panel,
+        &raw,
         x.view(),
         &targets,
-        &faith_cfg,
-        Seeds::per_sample(&seeds),
+        &seeds,
+        &progress,
+        &mut timings,
     )?;
-    timings.push(("AGG_faith Gram".into(), t.elapsed()));
-    progress.inc(1);
-    let strategies = [
-        ("AGG_mean", Strategy::Mean),
-        ("AGG_robust", Strategy::Robust),
-        ("AGG_faith", Strategy::Faith),
-        ("AGG_opt", Strategy::Opt(OptConfig::paper())),
-    ];
-    let mut opt_weights: Vec<Weights> = Vec::new();
-    for (name, strategy) in strategies {
-        let weights = robust
-            .iter()
-            .zip(&faith)
-            .map(|(r, f)| {
-                let grams = MetricGrams {
-                    robust: Some(r),
-                    faith: Some(f),
-                };
-                strategy.weights(k, &grams, &QpSettings::default())
-            })
-            .collect::<salience::core::Result<Vec<_>>>()?;
-        aggregates.push((
-            name.into(),
-            apply_weights(&phi, SampleWeights::PerSample(&weights))?,
-        ));
-        opt_weights = weights; // AGG_opt comes last
-    }
 
     // 3. Evaluate every base method and every aggregate.
     let mut table = ScoreTable::new(&METRICS)?;
@@ -280,6 +201,112 @@ fn main() -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// Runs every method of the panel on all images at once (each explainer
+/// batches internally); method m of image i gets the seed
+/// `derive_seed(seed_i, m)`, as `explain_ensemble` and the optimizer's Grams
+/// expect.
+fn attribute(
+    panel: &[PixelMaps<Box<dyn Explainer>>],
+    x: ArrayViewD<'_, f32>,
+    targets: &[usize],
+    seeds: &[u64],
+    progress: &ProgressBar,
+    timings: &mut Vec<(String, Duration)>,
+) -> Result<Ensemble> {
+    let mut maps = Vec::with_capacity(panel.len());
+    for (m, e) in panel.iter().enumerate() {
+        progress.set_message(format!("explaining: {}", e.name()));
+        let t = Instant::now();
+        let own: Vec<u64> = seeds.iter().map(|&s| derive_seed(s, m as u64)).collect();
+        let batch = e.explain(x.view(), targets, Seeds::per_sample(&own))?;
+        maps.push((e.name().to_string(), batch));
+        timings.push((format!("explain {}", e.name()), t.elapsed()));
+        progress.inc(1);
+    }
+    Ok(Ensemble::new(maps)?)
+}
+
+/// A method's or aggregate's name and its maps.
+type NamedMaps = (String, AttributionBatch);
+
+/// Every aggregate, in table order: the Mahlau & Nolde aggregators on
+/// z-scored maps, then on abs-max maps AGG_var and the Decker et al.
+/// strategies with per-image QP weights (AGG_opt last). Also returns the
+/// AGG_opt weights.
+#[allow(clippy::too_many_arguments)]
+fn aggregate_all(
+    model: &dyn Model,
+    panel: &[PixelMaps<Box<dyn Explainer>>],
+    raw: &Ensemble,
+    x: ArrayViewD<'_, f32>,
+    targets: &[usize],
+    seeds: &[u64],
+    progress: &ProgressBar,
+    timings: &mut Vec<(String, Duration)>,
+) -> Result<(Vec<NamedMaps>, Vec<Weights>)> {
+    let t = Instant::now();
+    let mut aggregates: Vec<NamedMaps> = Vec::new();
+    let z = raw.normalize(Normalization::ZScore, DegeneratePolicy::Zeros)?;
+    for agg in Aggregation::paper_defaults() {
+        aggregates.push((agg.name(), agg.aggregate(&z)?));
+    }
+    let abs_max = MapNormalization {
+        method: Normalization::AbsMax,
+        degenerate: DegeneratePolicy::Zeros,
+    };
+    let phi = raw.normalize(abs_max.method, abs_max.degenerate)?;
+    let agg_var: Aggregation = "agg-var".parse()?;
+    aggregates.push(("AGG_var".into(), agg_var.aggregate(&phi)?));
+    timings.push(("aggregate (Mahlau & Nolde, AGG_var)".into(), t.elapsed()));
+
+    // The Gram matrices of Average-Sensitivity (re-explains perturbed
+    // images with the whole panel) and Infidelity (model calls only).
+    progress.set_message("AGG_robust Gram (re-explains perturbed images)");
+    let t = Instant::now();
+    let robust_cfg = RobustConfig {
+        samples: M_ROBUST,
+        normalization: abs_max,
+        ..Default::default()
+    };
+    let seeds = Seeds::per_sample(seeds);
+    let robust = robust_gram(panel, &phi, x.view(), targets, &robust_cfg, seeds)?;
+    timings.push(("AGG_robust Gram".into(), t.elapsed()));
+    progress.inc(1);
+    progress.set_message("AGG_faith Gram");
+    let t = Instant::now();
+    let faith_cfg = FaithConfig {
+        samples: M_FAITH,
+        ..Default::default()
+    };
+    let faith = faith_gram(model, &phi, x.view(), targets, &faith_cfg, seeds)?;
+    timings.push(("AGG_faith Gram".into(), t.elapsed()));
+    progress.inc(1);
+
+    let strategies = [
+        ("AGG_mean", Strategy::Mean),
+        ("AGG_robust", Strategy::Robust),
+        ("AGG_faith", Strategy::Faith),
+        ("AGG_opt", Strategy::Opt(OptConfig::paper())),
+    ];
+    let mut weights = Vec::new();
+    for (name, strategy) in strategies {
+        weights = robust
+            .iter()
+            .zip(&faith)
+            .map(|(r, f)| {
+                let grams = MetricGrams {
+                    robust: Some(r),
+                    faith: Some(f),
+                };
+                strategy.weights(raw.k(), &grams, &QpSettings::default())
+            })
+            .collect::<salience::core::Result<Vec<_>>>()?;
+        let maps = apply_weights(&phi, SampleWeights::PerSample(&weights))?;
+        aggregates.push((name.into(), maps));
+    }
+    Ok((aggregates, weights))
 }
 
 /// The output folder: `--out DIR` or `target/quickstart`.
@@ -524,7 +551,7 @@ fn render(
     x: ArrayViewD<'_, f32>,
     targets: &[usize],
     raw: &Ensemble,
-    aggregates: &[(String, AttributionBatch)],
+    aggregates: &[NamedMaps],
 ) -> Result<Vec<String>> {
     let mut files = Vec::new();
     let columns = (1 + raw.k()).max(aggregates.len());
@@ -575,7 +602,7 @@ struct ReportInput<'a> {
     chosen: &'a [(usize, usize)],
     weights: &'a [Weights],
     names: &'a [String],
-    aggregates: &'a [(String, AttributionBatch)],
+    aggregates: &'a [NamedMaps],
     timings: &'a [(String, Duration)],
     pngs: &'a [String],
     notes: &'a [String],
@@ -655,11 +682,24 @@ fn report_md(r: &ReportInput<'_>) -> String {
         "\nMachine: {} logical CPU cores available to this process, CPU candle backend.\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     ));
-    md.push_str("\n## Heatmaps\n\nEach grid: first row the input and");
-    for n in r.names.iter().chain(r.aggregates.iter().map(|a| &a.0)) {
-        md.push_str(&format!(" `{n}`,"));
-    }
-    md.push_str(" (the methods, then from the second row on the aggregates), left to right (signed maps: blue < 0 < red; unsigned: viridis). Each overlay: AGG_opt over the input.\n\n");
+    let quoted = |names: Vec<&String>| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    md.push_str(&format!(
+        "\n## Heatmaps\n\nEach grid: first row the input, then the methods ({}); \
+         second row the aggregates ({})",
+        quoted(r.names.iter().collect()),
+        quoted(r.aggregates.iter().map(|a| &a.0).collect())
+    ));
+    md.push_str(
+        ", left to right. Signed maps: blue < 0 < red (RdBu); unsigned maps: viridis; \
+         each clipped at its 99th percentile. Each overlay: the AGG_opt map over the input, \
+         opaque where it is large.\n\n",
+    );
     for f in r.pngs {
         md.push_str(&format!("* [{f}]({f})\n"));
     }
