@@ -75,7 +75,8 @@ const M_FAITH: usize = 50;
 const M_METRIC: usize = 32;
 /// Noise samples per image for Average/Max Sensitivity.
 const M_SENSITIVITY: usize = 5;
-/// Reference images (after the explained ones) for Expected Gradients.
+/// Reference images (the first ones of the sample that are not explained)
+/// for Expected Gradients.
 const N_REFERENCES: usize = 64;
 /// Nearest-neighbour upscaling of 28×28 tiles in the PNGs.
 const SCALE: usize = 4;
@@ -673,6 +674,11 @@ fn report_md(r: &ReportInput<'_>) -> String {
     ));
     md.push_str(&format!(
         "Seeds: every draw derives from `SEED = {SEED}` (per image: `derive_seed(SEED, index)`).\n"
+    ));
+    md.push_str(&format!(
+        "\nBudget (constants of `examples/quickstart.rs`): N_IMAGES = {N_IMAGES}, \
+         M_ROBUST = {M_ROBUST}, M_FAITH = {M_FAITH}, M_METRIC = {M_METRIC}, \
+         M_SENSITIVITY = {M_SENSITIVITY}, N_REFERENCES = {N_REFERENCES}.\n"
     ));
     md.push_str("\n## Timing\n\n| stage | seconds |\n|---|---:|\n");
     for (stage, d) in r.timings {
