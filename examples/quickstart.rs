@@ -667,10 +667,12 @@ fn report_md(r: &ReportInput<'_>) -> String {
     md.push_str(&format!(
         "* insertion / deletion AUC: softmax of the target, 28 steps of 28 pixels, blur (σ = 5, \
            kernel 11) / black baselines (Petsiuk et al.);\n\
-         * infidelity: 50 perturbations of 20 % of the pixels by a blurred copy, β-normalized (seed 001 C.1);\n\
-         * faithfulness correlation: the same perturbations, 50 runs, Pearson;\n\
+         * infidelity: {M_METRIC} perturbations of 20 % of the pixels by a blurred copy, β-normalized (seed 001 C.1);\n\
+         * faithfulness correlation: the same kind of perturbations, {M_METRIC} runs, Pearson;\n\
          * average / max sensitivity: {M_SENSITIVITY} draws of U[−0.1, 0.1], relative to ‖φ(x)‖;\n\
-         * Gini: Quantus' (|φ|, ε = 1e-7). A `—` marks a metric undefined for a map (all zero).\n\n"
+         * Gini: Quantus' (|φ|, ε = 1e-7).\n\n\
+         A `—` is a metric not computed (sensitivity of the aggregates); images whose map is \
+         all zero are left out of the metrics undefined for them (listed under the table).\n\n"
     ));
     md.push_str(&format!(
         "Seeds: every draw derives from `SEED = {SEED}` (per image: `derive_seed(SEED, index)`).\n"
