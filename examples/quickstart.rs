@@ -1,170 +1,715 @@
-//! Quickstart: normalize and aggregate an ensemble of attribution maps.
+//! Quickstart: the whole pipeline — attribute, aggregate, optimize,
+//! evaluate, render — on the shipped Fashion-MNIST CNN and test images.
 //!
-//! `cargo run --release --example quickstart`
+//! `cargo run --release --example quickstart [-- --out DIR]`
 //!
-//! The candle explainers, the shipped model and the metric panel are still
-//! being built (see the README). Until they land, this quickstart runs the
-//! aggregation stage on a *simulated* ensemble with a known answer: for a
-//! linear model f(x) = Σ w·x the exact attribution is w ⊙ x, and each
-//! "method" below is that truth corrupted the way real explainers corrupt
-//! it (noise, blur, a shift, sparsity, a map that ignores the input). Each
-//! map and aggregate is scored by its Pearson correlation with the truth,
-//! its ranking AUC against the ground-truth mask (the pixels carrying the
-//! largest 10% of |truth|) and its Gini sparseness, and written to
-//! `target/quickstart/` as .npy.
+//! 1. Picks `N_IMAGES` correctly classified test images (a seeded shuffle of
+//!    the shipped sample) and explains the predicted class.
+//! 2. Runs a panel of explainers built from text specs (`PANEL`).
+//! 3. Aggregates the maps with every aggregator of Mahlau & Nolde (z-scored
+//!    maps), AGG_var (Rieger & Hansen) and Decker et al.'s AGG_mean /
+//!    AGG_robust / AGG_faith / AGG_opt (abs-max maps, per-image QP weights).
+//! 4. Evaluates every method and aggregate: insertion and deletion AUC,
+//!    infidelity, faithfulness correlation, average/max sensitivity (base
+//!    methods only: it re-explains every perturbed input) and Gini.
+//! 5. Prints the table (mean ± std over the images) and writes heatmap PNGs
+//!    and `report.md` to the output folder (default `target/quickstart/`).
+//!
+//! Every random draw comes from `SEED`: two runs print identical tables.
 
-use ndarray::{Array2, Array3};
-use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array4, ArrayViewD, Axis};
 use salience::aggregate::{Aggregation, Aggregator};
-use salience::core::{npy, AttributionBatch, DegeneratePolicy, Ensemble, Normalization};
-use salience::metrics::{
-    gini_sparseness, ranking_auc, MaskBatch, PixelMapConfig, SparsenessConfig,
+use salience::core::render::{
+    colorize, gray_image, grid, heatmap, normalize_unsigned, overlay_weighted, upscale_nearest,
+    Colormap, MapSign, RgbImage,
 };
-use std::time::Instant;
+use salience::core::{derive_seed, AttributionBatch, ChannelReduction, Model, PixelMaps};
+use salience::data::models::SmallCnn;
+use salience::data::{assets, LabelledImages};
+use salience::explain::registry::{ExplainerSpec, Registry};
+use salience::explain::{CandleModel, ExpectedGradients, ExpectedGradientsConfig, References};
+use salience::metrics::{
+    deletion, faithfulness_correlation, gini_sparseness, infidelity, insertion, on_defined_samples,
+    sensitivity, Better, CurveConfig, FaithfulnessCorrelationConfig, InfidelityConfig,
+    SampleSubset, ScoreTable, Scores, SensitivityConfig, SparsenessConfig, Summary,
+};
+use salience::optimize::{
+    apply_weights, faith_gram, robust_gram, FaithConfig, MapNormalization, MetricGrams, OptConfig,
+    QpSettings, RobustConfig, SampleWeights, Strategy, Weights,
+};
+use salience::{DegeneratePolicy, Ensemble, Explainer, Normalization, Seeds};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-const N: usize = 32;
-const S: usize = 32;
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-fn pearson(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len() as f64;
-    let ma = a.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let mb = b.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let (mut c, mut va, mut vb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (dx, dy) = (x as f64 - ma, y as f64 - mb);
-        c += dx * dy;
-        va += dx * dx;
-        vb += dy * dy;
-    }
-    c / (va * vb).sqrt().max(f64::MIN_POSITIVE)
-}
+/// The explainer panel, one registry spec per line (`name:key=value,...`;
+/// see `salience_explain::registry`). Lines starting with `#` are skipped.
+const PANEL: &str = "\
+saliency
+input_x_gradient
+integrated_gradients:n_steps=16
+smoothgrad:n_samples=12,sigma=0.15
+grad_cam:layer=conv2
+occlusion:window=4,stride=2
+kernel_shap:n_samples=128,feature_mask=patches,patch_size=4
+expected_gradients_data:n_samples=8,n_steps=2
+# Rule-based methods need `RuleForward` for SmallCnn: once it lands,
+# uncomment these (and register their builders in `registry()`):
+# deeplift
+# lrp:composite=epsilon_plus
+";
 
-fn main() -> salience::core::Result<()> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    let noise =
-        Normal::new(0.0f32, 1.0).map_err(|e| salience::SalienceError::Backend(e.to_string()))?;
-    // Weights: two Gaussian blobs, one positive and one negative.
-    let w = Array2::from_shape_fn((S, S), |(i, j)| {
-        let g = |ci: f32, cj: f32, s: f32| {
-            (-((i as f32 - ci).powi(2) + (j as f32 - cj).powi(2)) / (2.0 * s * s)).exp()
-        };
-        g(10.0, 12.0, 4.0) - 0.6 * g(22.0, 20.0, 3.0)
-    });
-    let x = Array3::from_shape_fn((N, S, S), |_| 1.0 + 0.5 * noise.sample(&mut rng));
-    let truth = &x * &w.clone().insert_axis(ndarray::Axis(0));
-    let blur = |a: &Array3<f32>| {
-        Array3::from_shape_fn(a.dim(), |(n, i, j)| {
-            let (mut s, mut c) = (0.0, 0.0);
-            for di in -2i32..=2 {
-                for dj in -2i32..=2 {
-                    let (ii, jj) = (i as i32 + di, j as i32 + dj);
-                    if (0..S as i32).contains(&ii) && (0..S as i32).contains(&jj) {
-                        s += a[[n, ii as usize, jj as usize]];
-                        c += 1.0;
-                    }
-                }
-            }
-            s / c
-        })
-    };
-    let methods: Vec<(&str, Array3<f32>)> = vec![
-        ("noisy", truth.mapv(|v| v + 0.15 * noise.sample(&mut rng))),
-        ("blurred", blur(&truth)),
-        (
-            "shifted",
-            Array3::from_shape_fn((N, S, S), |(n, i, j)| truth[[n, (i + 2).min(S - 1), j]]),
-        ),
-        (
-            "sparse",
-            truth.mapv(|v| if v.abs() > 0.4 { v } else { 0.0 }),
-        ),
-        (
-            "input-blind",
-            Array3::from_shape_fn((N, S, S), |(_, i, j)| w[[i, j]].abs()),
-        ),
-        (
-            "very-noisy",
-            truth.mapv(|v| v + 0.6 * noise.sample(&mut rng)),
-        ),
-        (
-            "gradient",
-            Array3::from_shape_fn((N, S, S), |(_, i, j)| w[[i, j]]),
-        ),
-    ];
-    let maps = methods
+/// The one seed every random draw derives from.
+const SEED: u64 = 2024;
+/// Number of test images explained.
+const N_IMAGES: usize = 10;
+/// Perturbations per image for the AGG_robust Gram (m_agg; the paper uses
+/// 50, each one re-explains the image with the whole panel).
+const M_ROBUST: usize = 6;
+/// Perturbations per image for the AGG_faith Gram (model calls only).
+const M_FAITH: usize = 50;
+/// Perturbations per image for Infidelity and Faithfulness Correlation.
+const M_METRIC: usize = 32;
+/// Noise samples per image for Average/Max Sensitivity.
+const M_SENSITIVITY: usize = 5;
+/// Reference images (the first ones of the sample that are not explained)
+/// for Expected Gradients.
+const N_REFERENCES: usize = 64;
+/// Nearest-neighbour upscaling of 28×28 tiles in the PNGs.
+const SCALE: usize = 4;
+
+/// The metric columns of the table and their directions.
+const METRICS: [(&str, Better); 7] = [
+    ("insertion", Better::Higher),
+    ("deletion", Better::Lower),
+    ("infidelity", Better::Lower),
+    ("faith-corr", Better::Higher),
+    ("avg-sens", Better::Lower),
+    ("max-sens", Better::Lower),
+    ("gini", Better::Higher),
+];
+
+fn main() -> Result<()> {
+    let out = output_dir()?;
+    std::fs::create_dir_all(&out)?;
+    let started = Instant::now();
+    let mut timings: Vec<(String, Duration)> = Vec::new();
+
+    // The shipped model and images: nothing is downloaded.
+    let cnn = Arc::new(assets::small_cnn(&candle_core::Device::Cpu)?);
+    let model = CandleModel::new(cnn.clone());
+    let data = assets::fashion_mnist_sample()?;
+    let (chosen, x) = pick_images(&model, &data)?;
+    let targets: Vec<usize> = chosen.iter().map(|&(_, label)| label).collect();
+    // Per-image seeds, derived from the image's index in the sample: an
+    // image gets the same random numbers whatever else is explained.
+    let seeds: Vec<u64> = chosen
+        .iter()
+        .map(|&(i, _)| derive_seed(SEED, i as u64))
+        .collect();
+    let x = x.into_dyn();
+
+    let specs = ExplainerSpec::parse_list(PANEL)?;
+    let references = reference_images(&data, &chosen)?;
+    let panel: Vec<PixelMaps<Box<dyn Explainer>>> = registry(references)
+        .build_panel(&specs, &cnn)?
         .into_iter()
-        .map(|(n, m)| Ok((n.to_string(), AttributionBatch::from_pixel_maps(m)?)))
-        .collect::<salience::core::Result<Vec<_>>>()?;
-    let ensemble =
-        Ensemble::new(maps)?.normalize(Normalization::ZScore, DegeneratePolicy::Zeros)?;
-    // Ground truth for localisation: the top 10% of |truth| in each sample.
-    let mask = Array3::from_shape_fn(truth.dim(), |(n, i, j)| {
-        let mut v: Vec<f32> = truth
-            .index_axis(ndarray::Axis(0), n)
-            .iter()
-            .map(|x| x.abs())
-            .collect();
-        v.sort_by(f32::total_cmp);
-        truth[[n, i, j]].abs() >= v[v.len() * 9 / 10]
-    });
-    let mask = MaskBatch::from_bool(mask)?;
-    let truth = AttributionBatch::from_pixel_maps(truth)?;
-    let out_dir = std::path::Path::new("target/quickstart");
-    std::fs::create_dir_all(out_dir).map_err(|e| salience::SalienceError::Io {
-        action: "writing",
-        path: out_dir.into(),
-        message: e.to_string(),
-    })?;
+        .map(|e| PixelMaps::new(e, ChannelReduction::Sum))
+        .collect();
+    let k = panel.len();
+    let n_aggregates = Aggregation::paper_defaults().len() + 5;
+    let progress = progress_bar((k + 2 + (k + n_aggregates) + k) as u64)?;
 
-    let score = |b: &AttributionBatch| -> salience::core::Result<(f64, f64, f64)> {
-        let (a, t) = (b.as_flat(), truth.as_flat());
-        let corr = a
-            .outer_iter()
-            .zip(t.outer_iter())
-            .map(|(a, t)| pearson(&a.to_vec(), &t.to_vec()))
-            .sum::<f64>()
-            / N as f64;
-        let auc = ranking_auc(b, &mask, &PixelMapConfig::default())?.mean();
-        let gini = gini_sparseness(b, &SparsenessConfig::default())?.mean();
-        Ok((corr, auc, gini))
-    };
-    println!(
-        "salience quickstart: {N} samples of {S}x{S}, k = {} simulated methods, z-score normalized",
-        ensemble.k()
-    );
-    println!("(simulated ensemble: the candle explainers and shipped model are not built yet)\n");
-    println!(
-        "{:<44} {:>12} {:>8} {:>7} {:>10}",
-        "map", "corr(truth)", "AUC", "Gini", "time"
-    );
-    for i in 0..ensemble.k() {
-        let (c, a, g) = score(&ensemble.batch(i)?)?;
-        println!(
-            "{:<44} {c:>12.4} {a:>8.4} {g:>7.3}",
-            format!("method: {}", ensemble.names()[i])
-        );
+    // 1. Attribute, 2. aggregate (and optimize).
+    let raw = attribute(&panel, x.view(), &targets, &seeds, &progress, &mut timings)?;
+    let (aggregates, opt_weights) = aggregate_all(
+        &model,
+        &panel,
+        &raw,
+        x.view(),
+        &targets,
+        &seeds,
+        &progress,
+        &mut timings,
+    )?;
+
+    // 3. Evaluate every base method and every aggregate.
+    let mut table = ScoreTable::new(&METRICS)?;
+    let t = Instant::now();
+    let rows = panel
+        .iter()
+        .enumerate()
+        .map(|(m, e)| Ok((e.name().to_string(), raw.batch(m)?, Some(e))))
+        .chain(
+            aggregates
+                .iter()
+                .map(|(n, b)| Ok((n.clone(), b.clone(), None))),
+        )
+        .collect::<Result<Vec<_>>>()?;
+    for (name, map, explainer) in &rows {
+        progress.set_message(format!("evaluating: {name}"));
+        let mut cells = evaluate(&model, x.view(), &targets, &seeds, map)?;
+        progress.inc(1);
+        if let Some(e) = explainer {
+            // Sensitivity re-explains M_SENSITIVITY noisy copies of each image.
+            progress.set_message(format!("sensitivity: {name}"));
+            let (avg, max) = sensitivity_cells(e, x.view(), &targets, &seeds)?;
+            if let Some(slots) = cells.get_mut(4..6) {
+                slots.copy_from_slice(&[avg, max]);
+            }
+            progress.inc(1);
+        }
+        table.push_row(name, cells)?;
     }
-    for agg in Aggregation::paper_defaults() {
-        let t = Instant::now();
-        let out = agg.aggregate(&ensemble)?;
-        let dt = t.elapsed();
-        let (c, a, g) = score(&out)?;
-        println!(
-            "{:<44} {c:>12.4} {a:>8.4} {g:>7.3} {:>8.1}ms",
-            format!("aggregate: {}", agg.name()),
-            dt.as_secs_f64() * 1e3
-        );
-        let file = agg.name().replace(
-            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.',
-            "_",
-        );
-        npy::write_batch(out_dir.join(format!("{file}.npy")), &out)?;
-    }
-    npy::write_ensemble(out_dir.join("ensemble.npy"), &ensemble)?;
+    timings.push(("metrics".into(), t.elapsed()));
+    progress.finish_and_clear();
+
+    // 4. Report.
     println!(
-        "\nwrote the ensemble and every aggregate to {}/ (.npy)",
-        out_dir.display()
+        "salience quickstart: small CNN, {} Fashion-MNIST test images, {k} methods, {} aggregates (mean ± std over images)\n",
+        targets.len(),
+        aggregates.len()
+    );
+    println!("{}", table.to_text(4));
+    let notes = partial_notes(&table, targets.len());
+    for note in &notes {
+        println!("note: {note}");
+    }
+    let t = Instant::now();
+    let pngs = render(&out, x.view(), &targets, &raw, &aggregates)?;
+    timings.push(("render PNGs".into(), t.elapsed()));
+    timings.push(("total".into(), started.elapsed()));
+    let report = report_md(&ReportInput {
+        table: &table,
+        specs: &specs,
+        chosen: &chosen,
+        weights: &opt_weights,
+        names: raw.names(),
+        aggregates: &aggregates,
+        timings: &timings,
+        pngs: &pngs,
+        notes: &notes,
+    });
+    let path = out.join("report.md");
+    std::fs::write(&path, report)?;
+    println!(
+        "wrote {} and {} PNGs to {}",
+        path.display(),
+        pngs.len(),
+        out.display()
     );
     Ok(())
+}
+
+/// Runs every method of the panel on all images at once (each explainer
+/// batches internally); method m of image i gets the seed
+/// `derive_seed(seed_i, m)`, as `explain_ensemble` and the optimizer's Grams
+/// expect.
+fn attribute(
+    panel: &[PixelMaps<Box<dyn Explainer>>],
+    x: ArrayViewD<'_, f32>,
+    targets: &[usize],
+    seeds: &[u64],
+    progress: &ProgressBar,
+    timings: &mut Vec<(String, Duration)>,
+) -> Result<Ensemble> {
+    let mut maps = Vec::with_capacity(panel.len());
+    for (m, e) in panel.iter().enumerate() {
+        progress.set_message(format!("explaining: {}", e.name()));
+        let t = Instant::now();
+        let own: Vec<u64> = seeds.iter().map(|&s| derive_seed(s, m as u64)).collect();
+        let batch = e.explain(x.view(), targets, Seeds::per_sample(&own))?;
+        maps.push((e.name().to_string(), batch));
+        timings.push((format!("explain {}", e.name()), t.elapsed()));
+        progress.inc(1);
+    }
+    Ok(Ensemble::new(maps)?)
+}
+
+/// A method's or aggregate's name and its maps.
+type NamedMaps = (String, AttributionBatch);
+
+/// Every aggregate, in table order: the Mahlau & Nolde aggregators on
+/// z-scored maps, then on abs-max maps AGG_var and the Decker et al.
+/// strategies with per-image QP weights (AGG_opt last). Also returns the
+/// AGG_opt weights.
+#[allow(clippy::too_many_arguments)]
+fn aggregate_all(
+    model: &dyn Model,
+    panel: &[PixelMaps<Box<dyn Explainer>>],
+    raw: &Ensemble,
+    x: ArrayViewD<'_, f32>,
+    targets: &[usize],
+    seeds: &[u64],
+    progress: &ProgressBar,
+    timings: &mut Vec<(String, Duration)>,
+) -> Result<(Vec<NamedMaps>, Vec<Weights>)> {
+    let t = Instant::now();
+    let mut aggregates: Vec<NamedMaps> = Vec::new();
+    let z = raw.normalize(Normalization::ZScore, DegeneratePolicy::Zeros)?;
+    for agg in Aggregation::paper_defaults() {
+        aggregates.push((agg.name(), agg.aggregate(&z)?));
+    }
+    let abs_max = MapNormalization {
+        method: Normalization::AbsMax,
+        degenerate: DegeneratePolicy::Zeros,
+    };
+    let phi = raw.normalize(abs_max.method, abs_max.degenerate)?;
+    let agg_var: Aggregation = "agg-var".parse()?;
+    aggregates.push(("AGG_var".into(), agg_var.aggregate(&phi)?));
+    timings.push(("aggregate (Mahlau & Nolde, AGG_var)".into(), t.elapsed()));
+
+    // The Gram matrices of Average-Sensitivity (re-explains perturbed
+    // images with the whole panel) and Infidelity (model calls only).
+    progress.set_message("AGG_robust Gram (re-explains perturbed images)");
+    let t = Instant::now();
+    let robust_cfg = RobustConfig {
+        samples: M_ROBUST,
+        normalization: abs_max,
+        ..Default::default()
+    };
+    let seeds = Seeds::per_sample(seeds);
+    let robust = robust_gram(panel, &phi, x.view(), targets, &robust_cfg, seeds)?;
+    timings.push(("AGG_robust Gram".into(), t.elapsed()));
+    progress.inc(1);
+    progress.set_message("AGG_faith Gram");
+    let t = Instant::now();
+    let faith_cfg = FaithConfig {
+        samples: M_FAITH,
+        ..Default::default()
+    };
+    let faith = faith_gram(model, &phi, x.view(), targets, &faith_cfg, seeds)?;
+    timings.push(("AGG_faith Gram".into(), t.elapsed()));
+    progress.inc(1);
+
+    let strategies = [
+        ("AGG_mean", Strategy::Mean),
+        ("AGG_robust", Strategy::Robust),
+        ("AGG_faith", Strategy::Faith),
+        ("AGG_opt", Strategy::Opt(OptConfig::paper())),
+    ];
+    let mut weights = Vec::new();
+    for (name, strategy) in strategies {
+        weights = robust
+            .iter()
+            .zip(&faith)
+            .map(|(r, f)| {
+                let grams = MetricGrams {
+                    robust: Some(r),
+                    faith: Some(f),
+                };
+                strategy.weights(raw.k(), &grams, &QpSettings::default())
+            })
+            .collect::<salience::core::Result<Vec<_>>>()?;
+        let maps = apply_weights(&phi, SampleWeights::PerSample(&weights))?;
+        aggregates.push((name.into(), maps));
+    }
+    Ok((aggregates, weights))
+}
+
+/// The output folder: `--out DIR` or `target/quickstart`.
+fn output_dir() -> Result<PathBuf> {
+    let mut args = std::env::args().skip(1);
+    let mut out = PathBuf::from("target/quickstart");
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--out" => out = args.next().ok_or("--out needs a folder")?.into(),
+            "-h" | "--help" => {
+                println!("usage: quickstart [--out DIR]   (default target/quickstart)");
+                std::process::exit(0);
+            }
+            other => {
+                return Err(
+                    format!("unknown argument `{other}`; usage: quickstart [--out DIR]").into(),
+                )
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An image's index in the shipped sample and its (predicted = true) class.
+type ImageId = (usize, usize);
+
+/// `N_IMAGES` correctly classified images from a seeded shuffle of the
+/// shipped sample: their (index, class) and the batch `[N, 1, 28, 28]`.
+fn pick_images(model: &dyn Model, data: &LabelledImages) -> Result<(Vec<ImageId>, Array4<f32>)> {
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.shuffle(&mut salience::core::seed::rng(SEED));
+    // Classify a generous prefix in one batched call.
+    let candidates: Vec<usize> = order.into_iter().take(4 * N_IMAGES).collect();
+    let batch = data.images.select(Axis(0), &candidates);
+    let scores = model.forward(batch.view().into_dyn())?;
+    let mut chosen = Vec::new();
+    for (row, &i) in scores.outer_iter().zip(&candidates) {
+        let predicted = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(c, _)| c);
+        match (predicted, data.labels.get(i)) {
+            (Some(p), Some(&label)) if p == label && chosen.len() < N_IMAGES => {
+                chosen.push((i, label))
+            }
+            _ => {}
+        }
+    }
+    if chosen.len() < N_IMAGES {
+        return Err(format!("only {} correctly classified candidates", chosen.len()).into());
+    }
+    let idx: Vec<usize> = chosen.iter().map(|&(i, _)| i).collect();
+    Ok((chosen, data.images.select(Axis(0), &idx)))
+}
+
+/// Expected Gradients' reference distribution: `N_REFERENCES` images of the
+/// sample that are not explained.
+fn reference_images(
+    data: &LabelledImages,
+    chosen: &[(usize, usize)],
+) -> Result<ndarray::ArrayD<f32>> {
+    let idx: Vec<usize> = (0..data.len())
+        .filter(|i| !chosen.iter().any(|&(c, _)| c == *i))
+        .take(N_REFERENCES)
+        .collect();
+    Ok(data.images.select(Axis(0), &idx).into_dyn())
+}
+
+/// The built-in registry plus `expected_gradients_data` (Expected Gradients
+/// with real images as references, which a text spec cannot carry). Register
+/// DeepLIFT / LRP builders here once `SmallCnn` implements `RuleForward`.
+fn registry(references: ndarray::ArrayD<f32>) -> Registry<SmallCnn> {
+    let mut registry = Registry::<SmallCnn>::with_builtins();
+    registry.register(
+        "expected_gradients_data",
+        Arc::new(move |p, m, _| {
+            let cfg = ExpectedGradientsConfig {
+                n_samples: p.get_or("n_samples", 16)?,
+                n_steps: p.get_or("n_steps", 2)?,
+                references: References::Samples(references.clone()),
+                ..ExpectedGradientsConfig::seed000()
+            };
+            Ok(Box::new(ExpectedGradients::new(m.clone(), cfg)) as Box<dyn Explainer>)
+        }),
+    );
+    registry
+}
+
+/// Per-image seeds for metric number `tag` (the same for every method).
+fn metric_seeds(seeds: &[u64], tag: u64) -> Vec<u64> {
+    seeds.iter().map(|&s| derive_seed(s, 1000 + tag)).collect()
+}
+
+/// A metric's summary over the images it is defined for (an all-zero
+/// Grad-CAM map has no Gini index or correlation; those images are left
+/// out and the summary's `n` says how many remain), `None` if none is.
+fn summary_where_defined(
+    x: ArrayViewD<'_, f32>,
+    maps: &AttributionBatch,
+    targets: &[usize],
+    seeds: &[u64],
+    metric: &dyn Fn(&SampleSubset) -> salience::core::Result<Scores>,
+) -> Result<Option<Summary>> {
+    let scored = on_defined_samples(x, maps, targets, seeds, metric)?;
+    Ok(scored.map(|(scores, _)| scores.summary()))
+}
+
+/// The model-based metrics and Gini of one batch of maps (sensitivity is
+/// left empty: it needs the explainer, see [`sensitivity_cells`]).
+fn evaluate(
+    model: &dyn Model,
+    x: ArrayViewD<'_, f32>,
+    targets: &[usize],
+    seeds: &[u64],
+    maps: &AttributionBatch,
+) -> Result<Vec<Option<Summary>>> {
+    // 28 steps of 28 pixels; Petsiuk et al.'s baselines (blur / black).
+    let ins_cfg = CurveConfig {
+        n_steps: 28,
+        ..CurveConfig::petsiuk_insertion()
+    };
+    let del_cfg = CurveConfig {
+        n_steps: 28,
+        ..CurveConfig::petsiuk_deletion()
+    };
+    let inf_cfg = InfidelityConfig {
+        n_perturbations: M_METRIC,
+        ..InfidelityConfig::paper()
+    };
+    let fc_cfg = FaithfulnessCorrelationConfig {
+        n_runs: M_METRIC,
+        ..FaithfulnessCorrelationConfig::paper()
+    };
+    // Metric number `tag` draws from its own per-image stream.
+    let seeded = |s: &SampleSubset, tag: u64| metric_seeds(&s.seeds, tag);
+    let run = |metric: &dyn Fn(&SampleSubset) -> salience::core::Result<Scores>| {
+        summary_where_defined(x.view(), maps, targets, seeds, metric)
+    };
+    Ok(vec![
+        run(&|s| {
+            let sd = seeded(s, 0);
+            let c = insertion(
+                model,
+                s.inputs.view(),
+                &s.maps,
+                &s.targets,
+                &ins_cfg,
+                Seeds::per_sample(&sd),
+            );
+            c.map(|c| c.auc)
+        })?,
+        run(&|s| {
+            let sd = seeded(s, 1);
+            let c = deletion(
+                model,
+                s.inputs.view(),
+                &s.maps,
+                &s.targets,
+                &del_cfg,
+                Seeds::per_sample(&sd),
+            );
+            c.map(|c| c.auc)
+        })?,
+        run(&|s| {
+            let sd = seeded(s, 2);
+            infidelity(
+                model,
+                s.inputs.view(),
+                &s.maps,
+                &s.targets,
+                &inf_cfg,
+                Seeds::per_sample(&sd),
+            )
+        })?,
+        run(&|s| {
+            let sd = seeded(s, 3);
+            faithfulness_correlation(
+                model,
+                s.inputs.view(),
+                &s.maps,
+                &s.targets,
+                &fc_cfg,
+                Seeds::per_sample(&sd),
+            )
+        })?,
+        None,
+        None,
+        run(&|s| gini_sparseness(&s.maps, &SparsenessConfig::quantus()))?,
+    ])
+}
+
+/// One line per cell that covers fewer than `n` images (maps degenerate
+/// for that metric).
+fn partial_notes(table: &ScoreTable, n: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (name, cells) in table.rows() {
+        for ((metric, _), c) in table.columns().iter().zip(cells) {
+            match c {
+                Some(s) if s.n < n => notes.push(format!(
+                    "{name} / {metric}: over {} of {n} images (the others' maps are all zero)",
+                    s.n
+                )),
+                _ => {}
+            }
+        }
+    }
+    notes
+}
+
+/// Average and Max Sensitivity of an explainer (relative, U[−0.1, 0.1]
+/// noise, `M_SENSITIVITY` samples per image).
+fn sensitivity_cells(
+    explainer: &dyn Explainer,
+    x: ArrayViewD<'_, f32>,
+    targets: &[usize],
+    seeds: &[u64],
+) -> Result<(Option<Summary>, Option<Summary>)> {
+    let cfg = SensitivityConfig {
+        n_samples: M_SENSITIVITY,
+        ..SensitivityConfig::paper()
+    };
+    let s = metric_seeds(seeds, 4);
+    let sens = sensitivity(explainer, x, targets, &cfg, Seeds::per_sample(&s))?;
+    Ok((Some(sens.average.summary()), Some(sens.max.summary())))
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+fn progress_bar(len: u64) -> Result<ProgressBar> {
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
+    )?);
+    Ok(bar)
+}
+
+/// Writes, per image, `grid_XX.png` (input, every method, every aggregate)
+/// and `overlay_XX.png` (AGG_opt over the input); returns the file names.
+fn render(
+    out: &std::path::Path,
+    x: ArrayViewD<'_, f32>,
+    targets: &[usize],
+    raw: &Ensemble,
+    aggregates: &[NamedMaps],
+) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    let columns = (1 + raw.k()).max(aggregates.len());
+    for (i, &class) in targets.iter().enumerate() {
+        // The single channel of image i, [28, 28].
+        let sample = x.index_axis(Axis(0), i);
+        let input = gray_image(sample.index_axis(Axis(0), 0).into_dimensionality()?)?;
+        let tile = |batch: &AttributionBatch| -> Result<_> {
+            let map = batch.sample(i)?.into_dimensionality()?;
+            Ok(heatmap(map.view(), MapSign::of(map.view()), 99.0)?)
+        };
+        // Row 1: the input and the methods (padded with blanks); row 2 on:
+        // the aggregates.
+        let first = upscale_nearest(&input, SCALE)?;
+        let (w, h) = (first.width(), first.height());
+        let mut tiles = vec![first];
+        for m in 0..raw.k() {
+            tiles.push(upscale_nearest(&tile(&raw.batch(m)?)?, SCALE)?);
+        }
+        while tiles.len() % columns != 0 {
+            tiles.push(RgbImage::filled(w, h, [255, 255, 255])?);
+        }
+        for (_, batch) in aggregates {
+            tiles.push(upscale_nearest(&tile(batch)?, SCALE)?);
+        }
+        let grid_file = format!("grid_{i:02}_class{class}.png");
+        grid(&tiles, columns, 2, [255, 255, 255])?.write_png(out.join(&grid_file))?;
+        files.push(grid_file);
+        // AGG_opt (the last aggregate, abs-max maps ≥ 0) over the input,
+        // opaque where the map is large.
+        let opt = aggregates.last().ok_or("no aggregate to overlay")?;
+        let map = opt.1.sample(i)?.into_dimensionality()?;
+        let weights = normalize_unsigned(map.view(), 99.0)?;
+        let heat = colorize(weights.view(), Colormap::Viridis)?;
+        let over = overlay_weighted(&input, &heat, weights.view(), 0.8)?;
+        let over = upscale_nearest(&over, 2 * SCALE)?;
+        let over_file = format!("overlay_{i:02}_class{class}.png");
+        over.write_png(out.join(&over_file))?;
+        files.push(over_file);
+    }
+    Ok(files)
+}
+
+/// What goes into `report.md`.
+struct ReportInput<'a> {
+    table: &'a ScoreTable,
+    specs: &'a [ExplainerSpec],
+    chosen: &'a [(usize, usize)],
+    weights: &'a [Weights],
+    names: &'a [String],
+    aggregates: &'a [NamedMaps],
+    timings: &'a [(String, Duration)],
+    pngs: &'a [String],
+    notes: &'a [String],
+}
+
+/// The Markdown report.
+fn report_md(r: &ReportInput<'_>) -> String {
+    let mut md = String::from("# salience quickstart report\n\n");
+    md.push_str(&format!(
+        "Small CNN (Fashion-MNIST, shipped weights), {} correctly classified test images \
+         (indices {:?} of the shipped sample, chosen by a shuffle seeded with {SEED}); \
+         the predicted class is explained. Mean ± std over the images; the best of each \
+         column is in bold.\n\n",
+        r.chosen.len(),
+        r.chosen.iter().map(|c| c.0).collect::<Vec<_>>()
+    ));
+    md.push_str(&r.table.to_markdown(4));
+    md.push_str(
+        "\nSensitivity (it re-explains every noisy copy) is computed for the base methods only.\n",
+    );
+    for note in r.notes {
+        md.push_str(&format!("\n* {note}"));
+    }
+    md.push('\n');
+    md.push_str("\n## Explainers (registry specs)\n\n```text\n");
+    for s in r.specs {
+        md.push_str(&format!("{s}\n"));
+    }
+    md.push_str("```\n\nAll maps are reduced to pixel maps (sum over the single channel).\n");
+    md.push_str("\n## Aggregation\n\n");
+    md.push_str("* Mahlau & Nolde aggregators (paper defaults) on z-scored maps: ");
+    md.push_str(
+        &r.aggregates
+            .iter()
+            .take(10)
+            .map(|a| format!("`{}`", a.0))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    md.push_str(&format!(
+        ".\n* AGG_var (Rieger & Hansen, `agg-var`) and Decker et al.'s AGG_mean / AGG_robust / \
+         AGG_faith / AGG_opt (λ_robust = λ_faith = 1, each Gram scaled by its Frobenius norm) on abs-max maps; per-image QP weights \
+         fitted on m = {M_ROBUST} sensitivity perturbations (U[−0.1, 0.1], shared explainer seeds) \
+         and m = {M_FAITH} infidelity perturbations (20 % pixels → Gaussian blur σ = 10).\n\n"
+    ));
+    md.push_str("Mean AGG_opt weight per method: ");
+    let k = r.names.len();
+    let mean_w: Vec<String> = (0..k)
+        .map(|m| {
+            let w = r
+                .weights
+                .iter()
+                .filter_map(|w| w.as_slice().get(m))
+                .sum::<f64>()
+                / r.weights.len().max(1) as f64;
+            format!("{} {w:.3}", r.names[m])
+        })
+        .collect();
+    md.push_str(&mean_w.join(", "));
+    md.push_str("\n\n## Metrics\n\n");
+    md.push_str(&format!(
+        "* insertion / deletion AUC: softmax of the target, 28 steps of 28 pixels, blur (σ = 5, \
+           kernel 11) / black baselines (Petsiuk et al.);\n\
+         * infidelity: {M_METRIC} perturbations of 20 % of the pixels by a blurred copy, β-normalized (seed 001 C.1);\n\
+         * faithfulness correlation: the same kind of perturbations, {M_METRIC} runs, Pearson;\n\
+         * average / max sensitivity: {M_SENSITIVITY} draws of U[−0.1, 0.1], relative to ‖φ(x)‖;\n\
+         * Gini: Quantus' (|φ|, ε = 1e-7).\n\n\
+         A `—` is a metric not computed (sensitivity of the aggregates); images whose map is \
+         all zero are left out of the metrics undefined for them (listed under the table).\n\n"
+    ));
+    md.push_str(&format!(
+        "Seeds: every draw derives from `SEED = {SEED}` (per image: `derive_seed(SEED, index)`).\n"
+    ));
+    md.push_str(&format!(
+        "\nBudget (constants of `examples/quickstart.rs`): N_IMAGES = {N_IMAGES}, \
+         M_ROBUST = {M_ROBUST}, M_FAITH = {M_FAITH}, M_METRIC = {M_METRIC}, \
+         M_SENSITIVITY = {M_SENSITIVITY}, N_REFERENCES = {N_REFERENCES}.\n"
+    ));
+    md.push_str("\n## Timing\n\n| stage | seconds |\n|---|---:|\n");
+    for (stage, d) in r.timings {
+        md.push_str(&format!("| {stage} | {:.2} |\n", d.as_secs_f64()));
+    }
+    md.push_str(&format!(
+        "\nMachine: {} logical CPU cores available to this process, CPU candle backend.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    ));
+    let quoted = |names: Vec<&String>| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    md.push_str(&format!(
+        "\n## Heatmaps\n\nEach grid: first row the input, then the methods ({}); \
+         second row the aggregates ({})",
+        quoted(r.names.iter().collect()),
+        quoted(r.aggregates.iter().map(|a| &a.0).collect())
+    ));
+    md.push_str(
+        ", left to right. Signed maps: blue < 0 < red (RdBu); unsigned maps: viridis; \
+         each clipped at its 99th percentile. Each overlay: the AGG_opt map over the input, \
+         opaque where it is large.\n\n",
+    );
+    for f in r.pngs {
+        md.push_str(&format!("* [{f}]({f})\n"));
+    }
+    md
 }

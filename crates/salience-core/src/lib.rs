@@ -14,7 +14,9 @@
 //! * [`SalienceError`], the seeding convention ([`seed`]) and `.npy` I/O
 //!   ([`npy`]);
 //! * dataset-scale runs: [`Shard`] (`--shard i/n`, per-sample seeds) and
-//!   [`records`] (JSON-lines results per shard, and their exact merge).
+//!   [`records`] (JSON-lines results per shard, and their exact merge);
+//! * [`PixelMaps`] (an explainer wrapper reducing channels) and [`render`]
+//!   (colormaps, overlays, grids, PNG heatmaps).
 //!
 //! ```
 //! use ndarray::Array;
@@ -36,7 +38,9 @@ pub mod explainer;
 pub mod model;
 pub mod normalize;
 pub mod npy;
+pub mod pixel_maps;
 pub mod records;
+pub mod render;
 pub mod seed;
 pub mod shard;
 pub mod validate;
@@ -47,5 +51,6 @@ pub use error::{DegenerateReason, Result, SalienceError};
 pub use explainer::{explain_ensemble, Explainer};
 pub use model::{FnModel, LinearModel, Model};
 pub use normalize::{DegeneratePolicy, Normalization};
+pub use pixel_maps::PixelMaps;
 pub use seed::{derive_seed, Seeds};
 pub use shard::Shard;

@@ -30,6 +30,10 @@
 //! | Model Parameter Randomisation Test (Adebayo et al.) | [`mprt()`] | lower similarity |
 //! | Paired comparison | [`wilcoxon_signed_rank`] | p-value |
 //!
+//! [`ScoreTable`] collects method × metric summaries for reports (text and
+//! Markdown); [`on_defined_samples`] scores the samples a metric is defined
+//! for when some maps are degenerate.
+//!
 //! ```
 //! use ndarray::array;
 //! use salience_core::AttributionBatch;
@@ -55,6 +59,7 @@ pub mod baseline;
 pub mod bbox;
 pub mod box_localization;
 mod common;
+pub mod defined;
 pub mod entropy;
 pub mod faithfulness_correlation;
 pub mod imputation;
@@ -75,11 +80,13 @@ pub mod sensitivity;
 pub mod similarity;
 pub mod sparseness;
 pub mod stability;
+pub mod table;
 pub mod wilcoxon;
 
 pub use baseline::{make_baseline, Baseline};
 pub use bbox::BoundingBox;
 pub use box_localization::{box_localization, BoxLocalization, BoxLocalizationConfig};
+pub use defined::{on_defined_samples, SampleSubset};
 pub use entropy::{entropy_complexity, entropy_of, ComplexityConfig};
 pub use faithfulness_correlation::{
     faithfulness_correlation, faithfulness_correlation_with_segments, FaithfulnessCorrelationConfig,
@@ -103,6 +110,7 @@ pub use sparseness::{gini_index, gini_sparseness, SparsenessConfig};
 pub use stability::{
     relative_stability, Representation, StabilityConfig, StabilityNoise, StabilityScores,
 };
+pub use table::{Better, ScoreTable};
 pub use wilcoxon::{
     wilcoxon_differences, wilcoxon_signed_rank, WilcoxonConfig, WilcoxonMethod, WilcoxonResult,
 };
