@@ -19,12 +19,12 @@
 //! docs/performance.md.
 //!
 //! `cargo bench --bench explain -- --warm-up-time 1 --measurement-time 3`
-//! (`SALIENCE_BENCH_SUMMARY_ONLY=1` skips criterion and prints only the
+//! (`SALIENCE_BENCH_PARTS=summary` skips criterion, `=criterion` the
 //! summary).
 
 mod common;
 
-use common::{images, median_secs, raw_fwd, raw_fwd_bwd, small_cnn, target_tensor, Counted};
+use common::{images, raw_fwd, raw_fwd_bwd, small_cnn, target_tensor, wall_and_cpu, Counted};
 use criterion::Criterion;
 use ndarray::Array4;
 use salience::data::models::SmallCnn;
@@ -130,26 +130,21 @@ fn benches(c: &mut Criterion, s: &Setup) {
     g.finish();
 }
 
-/// Raw chunk times (forward + backward, forward), medians of 9 runs.
-fn raw(s: &Setup) -> (f64, f64) {
-    let fb = median_secs(
+/// Raw chunk times: (forward + backward, forward), each as (median wall,
+/// mean CPU) of 9 runs.
+fn raw(s: &Setup) -> ((f64, f64), (f64, f64)) {
+    let fb = wall_and_cpu(
         || {
             black_box(raw_fwd_bwd(&s.m.inner, &s.xs, &s.tt, CHUNK));
         },
         9,
     );
-    let f = median_secs(
-        || {
-            black_box(raw_fwd(&s.m.inner, &s.xs, CHUNK));
-        },
-        9,
-    );
-    (fb, f)
+    (fb, raw_f(s))
 }
 
-/// Raw forward time of one chunk, median of 9 runs.
-fn raw_f(s: &Setup) -> f64 {
-    median_secs(
+/// Raw forward time of one chunk, (median wall, mean CPU) of 9 runs.
+fn raw_f(s: &Setup) -> (f64, f64) {
+    wall_and_cpu(
         || {
             black_box(raw_fwd(&s.m.inner, &s.xs, CHUNK));
         },
@@ -159,22 +154,24 @@ fn raw_f(s: &Setup) -> f64 {
 
 fn summary(s: &Setup) {
     println!(
-        "\n## explainer overhead, shipped small CNN (N = {N}, chunk = {CHUNK}, median of timed runs; load average {})",
+        "\n## explainer overhead, shipped small CNN (N = {N}, chunk = {CHUNK}; wall: medians, CPU: means of timed runs; load average {})",
         common::load_average()
     );
     let (fb, f) = raw(s);
     println!(
-        "raw forward+backward of one chunk: {:.2} ms; raw forward: {:.2} ms",
-        fb * 1e3,
-        f * 1e3
+        "raw forward+backward of one chunk: {:.2} ms wall, {:.2} ms CPU; raw forward: {:.2} ms wall, {:.2} ms CPU",
+        fb.0 * 1e3,
+        fb.1 * 1e3,
+        f.0 * 1e3,
+        f.1 * 1e3
     );
-    println!("| explainer | time (ms) | model evaluations (chunks) | raw (ms) | ratio |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| explainer | time (ms) | model evaluations (chunks) | raw (ms) | ratio (wall) | ratio (CPU time) |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for (spec, evals, fwd_only) in gradient_panel() {
         let e = registry::build(spec, &s.m).expect("spec");
-        let runs = if evals > 20.0 { 3 } else { 9 };
-        let (fb, f) = raw(s);
-        let secs = median_secs(
+        let runs = if evals > 20.0 { 3 } else { 7 };
+        let (fb0, f0) = raw(s);
+        let (secs, cpu) = wall_and_cpu(
             || {
                 drop(black_box(
                     e.explain(s.x.view().into_dyn(), &s.t, Seeds::base(0))
@@ -183,46 +180,57 @@ fn summary(s: &Setup) {
             },
             runs,
         );
-        let raw = evals * if fwd_only { f } else { fb };
+        let (fb1, f1) = raw(s);
+        let one = if fwd_only { (f0, f1) } else { (fb0, fb1) };
+        let (raw, raw_cpu) = (
+            evals * 0.5 * (one.0 .0 + one.1 .0),
+            evals * 0.5 * (one.0 .1 + one.1 .1),
+        );
         println!(
-            "| `{spec}` | {:.1} | {evals:.0}{} | {:.1} | {:.2} |",
+            "| `{spec}` | {:.1} | {evals:.0}{} | {:.1} | {:.2} | {:.2} |",
             secs * 1e3,
             if fwd_only { " fwd" } else { " fwd+bwd" },
             raw * 1e3,
-            secs / raw
+            secs / raw,
+            cpu / raw_cpu
         );
     }
     println!(
         "\n## perturbation methods (forward only; evaluated inputs counted; load average {})",
         common::load_average()
     );
-    println!("| explainer | time (ms) | inputs evaluated (model calls) | raw fwd of one chunk (ms) | raw (ms) | ratio | time inside the model's forward in the same call (ms) | ratio to it |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| explainer | time (ms) | inputs evaluated (model calls) | raw fwd of one chunk (ms) | raw (ms) | ratio (wall) | ratio (CPU time) | time inside the model's forward in the same call (ms) | ratio to it |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for spec in perturbation_panel() {
         let e = registry::build(spec, &s.m).expect("spec");
         let run = || {
             s.m.reset();
+            let c0 = common::cpu_secs();
             let (secs, a) = common::timed(|| {
                 e.explain(s.x.view().into_dyn(), &s.t, Seeds::base(0))
                     .unwrap()
             });
+            let cpu = common::cpu_secs() - c0;
             drop(black_box(a));
-            (secs, s.m.inside_secs(), s.m.counts())
+            (secs, cpu, s.m.inside_secs(), s.m.counts())
         };
-        let (_, _, (calls, rows)) = run();
+        let (_, _, _, (calls, rows)) = run();
         let f0 = raw_f(s);
-        let mut runs: Vec<(f64, f64, (u64, u64))> = (0..3).map(|_| run()).collect();
+        let mut runs: Vec<(f64, f64, f64, (u64, u64))> = (0..3).map(|_| run()).collect();
         let f1 = raw_f(s);
+        let cpu = runs.iter().map(|r| r.1).sum::<f64>() / runs.len() as f64;
         runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (secs, inside, _) = runs[runs.len() / 2];
-        let f = 0.5 * (f0 + f1);
-        let raw = rows as f64 / CHUNK as f64 * f;
+        let (secs, _, inside, _) = runs[runs.len() / 2];
+        let chunks = rows as f64 / CHUNK as f64;
+        let (f, f_cpu) = (0.5 * (f0.0 + f1.0), 0.5 * (f0.1 + f1.1));
+        let raw = chunks * f;
         println!(
-            "| `{spec}` | {:.1} | {rows} ({calls}) | {:.2} | {:.1} | {:.2} | {:.1} | {:.3} |",
+            "| `{spec}` | {:.1} | {rows} ({calls}) | {:.2} | {:.1} | {:.2} | {:.2} | {:.1} | {:.3} |",
             secs * 1e3,
             f * 1e3,
             raw * 1e3,
             secs / raw,
+            cpu / (chunks * f_cpu),
             inside * 1e3,
             secs / inside
         );
@@ -231,10 +239,13 @@ fn summary(s: &Setup) {
 
 fn main() {
     let s = setup();
-    if std::env::var_os("SALIENCE_BENCH_SUMMARY_ONLY").is_none() {
+    let (run_criterion, run_summary) = common::parts();
+    if run_criterion {
         let mut c = Criterion::default().configure_from_args();
         benches(&mut c, &s);
         c.final_summary();
     }
-    summary(&s);
+    if run_summary {
+        summary(&s);
+    }
 }

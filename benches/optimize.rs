@@ -10,7 +10,8 @@
 //!   uniformly perturbed copies of every image for the sensitivity Gram,
 //!   m_agg = 50 masked copies through the model for the infidelity Gram,
 //!   the QP, and φ_w, with the time of each part (printed after the
-//!   criterion groups; `SALIENCE_BENCH_SUMMARY_ONLY=1` prints only it).
+//!   criterion groups; `SALIENCE_BENCH_PARTS=summary` prints only it,
+//!   `=criterion` skips it).
 //!
 //! Results are recorded in docs/performance.md.
 //!
@@ -339,12 +340,15 @@ fn agg_opt_end_to_end() {
 }
 
 fn main() {
-    if std::env::var_os("SALIENCE_BENCH_SUMMARY_ONLY").is_none() {
+    let (run_criterion, run_summary) = common::parts();
+    if run_criterion {
         let mut c = Criterion::default().configure_from_args();
         bench_qp(&mut c);
         bench_gram(&mut c);
         bench_faith_end_to_end(&mut c);
         c.final_summary();
     }
-    agg_opt_end_to_end();
+    if run_summary {
+        agg_opt_end_to_end();
+    }
 }

@@ -55,6 +55,41 @@ pub fn median_secs(mut f: impl FnMut(), runs: usize) -> f64 {
     v[v.len() / 2]
 }
 
+/// CPU time (user + system, all threads) this process has used so far,
+/// in seconds (`/proc/self/stat`, in clock ticks of 10 ms). On a loaded
+/// machine it is far less sensitive to the other processes than wall time.
+pub fn cpu_secs() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the line, i.e. 12 and 13
+    // after the parenthesised command name.
+    let rest = s.rsplit_once(')').map(|r| r.1).unwrap_or("");
+    let ticks: f64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse::<f64>().unwrap_or(0.0))
+        .sum();
+    ticks / 100.0
+}
+
+/// Median wall time and mean CPU time (seconds) of `runs` calls of `f`,
+/// after one warm-up call.
+pub fn wall_and_cpu(mut f: impl FnMut(), runs: usize) -> (f64, f64) {
+    f();
+    let runs = runs.max(1);
+    let c0 = cpu_secs();
+    let mut v: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    let cpu = (cpu_secs() - c0) / runs as f64;
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], cpu)
+}
+
 /// Wall time of one call (seconds) and its result.
 pub fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
     let t = Instant::now();
@@ -270,6 +305,18 @@ impl Explainer for TimedExplainer {
         self.nanos
             .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         y
+    }
+}
+
+/// Which parts of a bench to run, from `SALIENCE_BENCH_PARTS`:
+/// `criterion` (only the criterion groups), `summary` (only the printed
+/// summary tables), anything else or unset: both. Returns (criterion,
+/// summary).
+pub fn parts() -> (bool, bool) {
+    match std::env::var("SALIENCE_BENCH_PARTS").as_deref() {
+        Ok("criterion") => (true, false),
+        Ok("summary") => (false, true),
+        _ => (true, true),
     }
 }
 
