@@ -1,19 +1,24 @@
-//! Evaluation metrics per image on a small reference CNN (1×28×28, conv
-//! 1→16→32 with ReLU and 2×2 max pooling, fc → 10; seeded random weights),
-//! and ROAD's noisy linear imputation at 224×224×3. Besides criterion's
-//! timings, each model-based metric is run once with a timing wrapper
-//! around the model (and the explainer) and the share of the wall time
-//! spent inside them is printed. Results are recorded in
-//! docs/performance.md.
+//! Evaluation metrics per image on the shipped trained small CNN
+//! (Fashion-MNIST 1×28×28 → 10, `salience_data::assets::small_cnn`) and
+//! the first shipped test images, and ROAD's noisy linear imputation at
+//! 224×224×3 (synthetic image and map). Besides criterion's timings, each
+//! model-based metric is run once with a timing wrapper around the model
+//! (and the explainer) and the share of the wall time spent inside them is
+//! printed. Results are recorded in docs/performance.md.
 //!
 //! `cargo bench --bench metrics -- --warm-up-time 1 --measurement-time 3`
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
+use common::{images, predicted, small_cnn, TimedExplainer, TimedModel};
 use criterion::{criterion_group, criterion_main, Criterion};
 use ndarray::{Array2, Array3, Array4, ArrayViewD};
 use rand::{RngExt, SeedableRng};
-use salience::core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
-use salience::explain::{CandleModel, LayerSplit, Saliency, SequentialClassifier};
+use salience::core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience::data::models::init::seeded_tensors;
+use salience::data::models::SmallCnn;
+use salience::explain::{CandleModel, LayerSplit, Saliency};
 use salience::metrics::{
     deletion, faithfulness_correlation, infidelity, insertion, mprt, noisy_linear_imputation,
     relative_stability, road, sensitivity, CurveConfig, FaithfulnessCorrelationConfig,
@@ -21,6 +26,7 @@ use salience::metrics::{
 };
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Images per metric call; times are reported per image.
@@ -30,116 +36,43 @@ fn rng(seed: u64) -> rand_chacha::ChaCha8Rng {
     rand_chacha::ChaCha8Rng::seed_from_u64(seed)
 }
 
-fn tensor(seed: u64, shape: &[usize], scale: f32) -> Tensor {
-    let mut g = rng(seed);
-    let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n).map(|_| g.random_range(-scale..scale)).collect();
-    Tensor::from_vec(v, shape, &Device::Cpu).expect("tensor")
-}
-
-fn pool(x: &Tensor) -> candle_core::Result<Tensor> {
-    let (n, c, h, w) = x.dims4()?;
-    x.reshape((n, c, h / 2, 2, w / 2, 2))?.max(5)?.max(3)
-}
-
-/// The reference CNN; layer `l` (0: conv1, 1: conv2, 2: fc) takes its
-/// weights from `seeds[l]` (MPRT re-seeds the top layers).
-fn cnn(seeds: [u64; 3]) -> SequentialClassifier {
-    let cfg = candle_nn::Conv2dConfig {
-        padding: 1,
-        ..Default::default()
-    };
-    let conv1 = candle_nn::Conv2d::new(
-        tensor(seeds[0], &[16, 1, 3, 3], 1.0 / 3.0),
-        Some(tensor(seeds[0] + 100, &[16], 0.1)),
-        cfg,
-    );
-    let conv2 = candle_nn::Conv2d::new(
-        tensor(seeds[1], &[32, 16, 3, 3], 1.0 / 12.0),
-        Some(tensor(seeds[1] + 100, &[32], 0.1)),
-        cfg,
-    );
-    let fc = candle_nn::Linear::new(
-        tensor(seeds[2], &[10, 32 * 7 * 7], 1.0 / 40.0),
-        Some(tensor(seeds[2] + 100, &[10], 0.1)),
-    );
-    SequentialClassifier::new(10)
-        .push("conv1", conv1)
-        .push("relu1", |x: &Tensor| x.relu())
-        .push("pool1", pool)
-        .push("conv2", conv2)
-        .push("relu2", |x: &Tensor| x.relu())
-        .push("pool2", pool)
-        .push("flatten", |x: &Tensor| x.flatten_from(1))
-        .push("fc", fc)
-}
-
-const TRAINED: [u64; 3] = [11, 12, 13];
-
-/// Accumulates the time spent inside `forward`.
-struct Timed<M> {
-    inner: M,
-    nanos: AtomicU64,
-}
-impl<M: Model> Model for Timed<M> {
-    fn forward(&self, x: ArrayViewD<'_, f32>) -> Result<Array2<f32>> {
-        let t = Instant::now();
-        let y = self.inner.forward(x);
-        self.nanos
-            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        y
+/// The shipped CNN with its top `k` layers (of `fc2`, `fc1`, `conv2`)
+/// re-initialized with seeded Kaiming weights (MPRT's cascading
+/// randomization).
+fn randomized_top(k: usize) -> candle_core::Result<SmallCnn> {
+    let mut t = candle_core::safetensors::load_buffer(
+        salience::data::assets::SMALL_CNN_SAFETENSORS,
+        &Device::Cpu,
+    )?;
+    let fresh = seeded_tensors(&SmallCnn::tensor_shapes(), 1000 + k as u64, &Device::Cpu)?;
+    for layer in ["fc2", "fc1", "conv2"].iter().take(k) {
+        for p in ["weight", "bias"] {
+            let name = format!("{layer}.{p}");
+            if let Some(v) = fresh.get(&name) {
+                t.insert(name, v.clone());
+            }
+        }
     }
-    fn num_classes(&self) -> usize {
-        self.inner.num_classes()
-    }
-    fn preferred_batch_size(&self) -> usize {
-        self.inner.preferred_batch_size()
-    }
+    SmallCnn::new(candle_nn::VarBuilder::from_tensors(
+        t,
+        DType::F32,
+        &Device::Cpu,
+    ))
 }
 
-/// Accumulates the time spent inside `explain` (gradients: the model).
-struct TimedExplainer<'a> {
-    inner: &'a dyn Explainer,
-    nanos: &'a AtomicU64,
-}
-impl Explainer for TimedExplainer<'_> {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn explain(
-        &self,
-        x: ArrayViewD<'_, f32>,
-        t: &[usize],
-        s: Seeds<'_>,
-    ) -> Result<AttributionBatch> {
-        let t0 = Instant::now();
-        let y = self.inner.explain(x, t, s);
-        self.nanos
-            .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        y
-    }
-}
-
-fn images() -> Array4<f32> {
-    Array4::from_shape_fn((N, 1, 28, 28), |(n, _, y, x)| {
-        let (dy, dx) = (y as f32 - 14.0 - n as f32, x as f32 - 12.0 + n as f32);
-        (-(dy * dy + dx * dx) / 60.0).exp() + 0.1 * ((y * 7 + x * 3 + n) % 5) as f32 / 5.0
-    })
-}
-
-fn attributions(model: &SequentialClassifier, x: &Array4<f32>, t: &[usize]) -> AttributionBatch {
+fn attributions(model: &SmallCnn, x: &Array4<f32>, t: &[usize]) -> AttributionBatch {
     Saliency::new(model)
         .explain(x.view().into_dyn(), t, Seeds::base(0))
         .expect("saliency")
 }
 
 /// Runs `f` once and prints the share of its wall time inside the model.
-fn share(name: &str, nanos: &AtomicU64, f: impl FnOnce()) {
-    nanos.store(0, Ordering::Relaxed);
+fn share(name: &str, model: &TimedModel<CandleModel<Arc<SmallCnn>>>, f: impl FnOnce()) {
+    model.take_secs();
     let t = Instant::now();
     f();
     let total = t.elapsed().as_secs_f64();
-    let inside = nanos.load(Ordering::Relaxed) as f64 * 1e-9;
+    let inside = model.take_secs();
     println!(
         "[model share] {name}: {:.1} ms per image, {:.1}% inside the model",
         total * 1e3 / N as f64,
@@ -148,39 +81,15 @@ fn share(name: &str, nanos: &AtomicU64, f: impl FnOnce()) {
 }
 
 fn bench_metrics(c: &mut Criterion) {
-    let clf = cnn(TRAINED);
-    let model = Timed {
-        inner: CandleModel::new(cnn(TRAINED)),
-        nanos: AtomicU64::new(0),
-    };
-    let x = images();
+    let clf = Arc::new(small_cnn());
+    let model = TimedModel::new(CandleModel::new(clf.clone()));
+    let (x, _labels) = images(N);
     let xv = x.view().into_dyn();
-    let logits = model.inner.forward(xv.clone()).expect("forward");
-    let targets: Vec<usize> = logits
-        .outer_iter()
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
-                .0
-        })
-        .collect();
+    let targets = predicted(&clf, &x);
     let a = attributions(&clf, &x, &targets);
     let s = Seeds::base(7);
-    let sal = Saliency::new(&clf);
-    let enanos = AtomicU64::new(0);
-    let timed_sal = TimedExplainer {
-        inner: &sal,
-        nanos: &enanos,
-    };
-    // The explainer-based metrics count explainer + model time.
-    let both = AtomicU64::new(0);
-    let sum_both = || {
-        both.store(
-            model.nanos.load(Ordering::Relaxed) + enanos.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        )
-    };
+    let sal = Saliency::new(clf.clone());
+    let timed_sal = TimedExplainer::new(Box::new(Saliency::new(clf.clone())));
 
     let infd = InfidelityConfig::paper(); // m = 200, 20 % ← blur
     let fcor = FaithfulnessCorrelationConfig::quantus(); // 224 px, 100 runs
@@ -194,65 +103,66 @@ fn bench_metrics(c: &mut Criterion) {
     };
     let roadc = RoadConfig::quantus(); // 50 percentages
     let curve = CurveConfig::default(); // 784 steps (1000 clamped)
+    let repr_nanos = AtomicU64::new(0);
     let repr = |x: ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
+        let t0 = Instant::now();
         let xs = x.as_standard_layout();
         let t = Tensor::from_slice(xs.as_slice().unwrap_or(&[]), x.shape(), &Device::Cpu)
             .map_err(|e| SalienceError::Backend(e.to_string()))?;
         let a = clf
-            .activations(&t, "flatten")
+            .activations(&t, "fc1")
             .and_then(|a| a.to_dtype(DType::F32))
             .and_then(|a| a.to_vec2::<f32>())
             .map_err(|e| SalienceError::Backend(e.to_string()))?;
         let r = a.first().map(|v| v.len()).unwrap_or(0);
-        Array2::from_shape_vec((a.len(), r), a.concat())
-            .map_err(|e| SalienceError::Backend(e.to_string()))
+        let out = Array2::from_shape_vec((a.len(), r), a.concat())
+            .map_err(|e| SalienceError::Backend(e.to_string()));
+        repr_nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        out
     };
     let factory = |k: usize| -> Result<Box<dyn Explainer>> {
-        let mut seeds = TRAINED;
-        for (l, s) in seeds.iter_mut().rev().take(k).enumerate() {
-            *s = 1000 + l as u64;
-        }
-        Ok(Box::new(Saliency::new(cnn(seeds))))
+        let m = randomized_top(k).map_err(|e| SalienceError::Backend(e.to_string()))?;
+        Ok(Box::new(Saliency::new(m)))
     };
 
-    println!("reference CNN 1x28x28 -> 10, N = {N} images per call");
-    share(
-        "infidelity (paper: m = 200, 20% <- blur)",
-        &model.nanos,
-        || {
-            infidelity(&model, xv.clone(), &a, &targets, &infd, s).expect("infd");
-        },
+    println!(
+        "shipped small CNN 1x28x28 -> 10, N = {N} shipped images per call (load average {})",
+        common::load_average()
     );
+    share("infidelity (paper: m = 200, 20% <- blur)", &model, || {
+        infidelity(&model, xv.clone(), &a, &targets, &infd, s).expect("infd");
+    });
     share(
         "faithfulness correlation (Quantus: 224 px, 100 runs)",
-        &model.nanos,
+        &model,
         || {
             faithfulness_correlation(&model, xv.clone(), &a, &targets, &fcor, s).expect("fcor");
         },
     );
-    share("insertion (784 steps)", &model.nanos, || {
+    share("insertion (784 steps)", &model, || {
         insertion(&model, xv.clone(), &a, &targets, &curve, s).expect("ins");
     });
-    share("deletion (784 steps)", &model.nanos, || {
+    share("deletion (784 steps)", &model, || {
         deletion(&model, xv.clone(), &a, &targets, &curve, s).expect("del");
     });
-    share("ROAD (Quantus: 50 percentages)", &model.nanos, || {
+    share("ROAD (Quantus: 50 percentages)", &model, || {
         road(&model, xv.clone(), &a, &targets, &roadc, s).expect("road");
     });
     {
-        enanos.store(0, Ordering::Relaxed);
+        timed_sal.take_secs();
         let t = Instant::now();
         sensitivity(&timed_sal, xv.clone(), &targets, &sens, s).expect("sens");
         let total = t.elapsed().as_secs_f64();
         println!(
             "[model share] sensitivity (saliency, m = 50): {:.1} ms per image, {:.1}% inside the explainer",
             total * 1e3 / N as f64,
-            100.0 * enanos.load(Ordering::Relaxed) as f64 * 1e-9 / total
+            100.0 * timed_sal.take_secs() / total
         );
     }
     {
-        enanos.store(0, Ordering::Relaxed);
-        model.nanos.store(0, Ordering::Relaxed);
+        timed_sal.take_secs();
+        model.take_secs();
+        repr_nanos.store(0, Ordering::Relaxed);
         let t = Instant::now();
         relative_stability(
             &model,
@@ -265,15 +175,17 @@ fn bench_metrics(c: &mut Criterion) {
         )
         .expect("stab");
         let total = t.elapsed().as_secs_f64();
-        sum_both();
+        let (e, m) = (timed_sal.take_secs(), model.take_secs());
+        let r = repr_nanos.load(Ordering::Relaxed) as f64 * 1e-9;
         println!(
-            "[model share] RIS/ROS/RRS (saliency, m = 50): {:.1} ms per image, {:.1}% inside model + explainer (representation not counted)",
+            "[model share] RIS/ROS/RRS (saliency, m = 50): {:.1} ms per image, {:.1}% inside model + explainer, {:.1}% with the representation (fc1) calls",
             total * 1e3 / N as f64,
-            100.0 * both.load(Ordering::Relaxed) as f64 * 1e-9 / total
+            100.0 * (e + m) / total,
+            100.0 * (e + m + r) / total
         );
     }
 
-    let mut g = c.benchmark_group("metrics_cnn28_per_call_of_4_images");
+    let mut g = c.benchmark_group("metrics_small_cnn_per_call_of_4_images");
     g.sample_size(10);
     g.bench_function("infidelity_paper_m200", |b| {
         b.iter(|| black_box(infidelity(&model, xv.clone(), &a, &targets, &infd, s).expect("infd")))
