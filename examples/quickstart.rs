@@ -28,7 +28,9 @@ use salience::core::{derive_seed, AttributionBatch, ChannelReduction, Model, Pix
 use salience::data::models::SmallCnn;
 use salience::data::{assets, LabelledImages};
 use salience::explain::registry::{ExplainerSpec, Registry};
-use salience::explain::{CandleModel, ExpectedGradients, ExpectedGradientsConfig, References};
+use salience::explain::{
+    CandleModel, Composite, DeepLift, ExpectedGradients, ExpectedGradientsConfig, Lrp, References,
+};
 use salience::metrics::{
     deletion, faithfulness_correlation, gini_sparseness, infidelity, insertion, on_defined_samples,
     sensitivity, Better, CurveConfig, FaithfulnessCorrelationConfig, InfidelityConfig,
@@ -56,10 +58,8 @@ grad_cam:layer=conv2
 occlusion:window=4,stride=2
 kernel_shap:n_samples=128,feature_mask=patches,patch_size=4
 expected_gradients_data:n_samples=8,n_steps=2
-# Rule-based methods need `RuleForward` for SmallCnn: once it lands,
-# uncomment these (and register their builders in `registry()`):
-# deeplift
-# lrp:composite=epsilon_plus
+deeplift
+lrp:composite=epsilon_gamma_box
 ";
 
 /// The one seed every random draw derives from.
@@ -393,6 +393,34 @@ fn registry(references: ndarray::ArrayD<f32>) -> Registry<SmallCnn> {
                 ..ExpectedGradientsConfig::seed000()
             };
             Ok(Box::new(ExpectedGradients::new(m.clone(), cfg)) as Box<dyn Explainer>)
+        }),
+    );
+    // The rule-based methods need the model's `RuleForward` (the shipped
+    // SmallCnn has one); the registry's builtins only know `LayerSplit`.
+    registry.register(
+        "deeplift",
+        Arc::new(|_, m, _| Ok(Box::new(DeepLift::new(m.clone())) as Box<dyn Explainer>)),
+    );
+    registry.register(
+        "lrp",
+        Arc::new(|p, m, _| {
+            // Inputs lie in [0, 1]: the zᴮ bounds of the first layer.
+            let composite = match p
+                .get_or("composite", "epsilon_gamma_box".to_string())?
+                .as_str()
+            {
+                "epsilon_plus" => Composite::epsilon_plus(),
+                "epsilon_plus_flat" => Composite::epsilon_plus_flat(),
+                "epsilon_gamma_box" => Composite::epsilon_gamma_box(0.0, 1.0),
+                other => {
+                    return Err(salience::SalienceError::invalid(
+                        "lrp composite",
+                        other,
+                        "epsilon_plus, epsilon_plus_flat or epsilon_gamma_box",
+                    ))
+                }
+            };
+            Ok(Box::new(Lrp::with_composite(m.clone(), composite)) as Box<dyn Explainer>)
         }),
     );
     registry
