@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example train -- cnn     [--epochs 3] [--seed 0] [--lr 2e-3] [--max-seconds S] [--init PATH] [--out PATH]
 //! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--lr 3e-3] [--easy 1] [--max-seconds S] [--init PATH] [--out PATH]
+//!                                                  [--widths 16,32,64] [--blocks 1,1,1] [--stem-channels 16] [--stem-stride 2] [--stem-pool 1]  (ResNetConfig::small() by default)
 //! cargo run --release --example train -- samples [--easy 1] [--out-dir crates/salience-data/assets]
 //! ```
 //!
@@ -218,10 +219,12 @@ fn train_resnet(args: &[String]) -> Res<()> {
         config.blocks = b;
     }
     config.stem_channels = arg(args, "--stem-channels", config.stem_channels);
-    config.stem = salience::data::models::Stem::Small {
-        stride: arg(args, "--stem-stride", 2),
-        pool: arg(args, "--stem-pool", 2),
-    };
+    if let salience::data::models::Stem::Small { stride, pool } = config.stem {
+        config.stem = salience::data::models::Stem::Small {
+            stride: arg(args, "--stem-stride", stride),
+            pool: arg(args, "--stem-pool", pool),
+        };
+    }
     println!("config {config:?}");
     let mut vm = VarMap::new();
     let model = ResNet::new(VarBuilder::from_varmap(&vm, DType::F32, &dev), &config)?;

@@ -64,8 +64,11 @@ fn small_resnet_split_is_exact_at_every_layer() {
     let m = ResNet::seeded(&ResNetConfig::small(), 5, &Device::Cpu).unwrap();
     let x = uniform_input(&[2, 3, 64, 64], 2);
     assert_split_exact(&m, &x);
-    assert_eq!(m.activations(&x, "stem").unwrap().dims(), &[2, 16, 16, 16]);
-    assert_eq!(m.activations(&x, "layer2").unwrap().dims(), &[2, 32, 8, 8]);
+    assert_eq!(m.activations(&x, "stem").unwrap().dims(), &[2, 16, 32, 32]);
+    assert_eq!(
+        m.activations(&x, "layer2").unwrap().dims(),
+        &[2, 32, 16, 16]
+    );
     assert_eq!(m.activations(&x, "avgpool").unwrap().dims(), &[2, 64]);
     assert!(m.logits(&uniform_input(&[2, 1, 64, 64], 0)).is_err());
     // Inference mode ignores the batch: a sample's logits do not depend on

@@ -89,10 +89,12 @@ impl ResNetConfig {
     }
 
     /// The small ResNet of the localization set: 3×3 stride-2 stem with 16
-    /// channels and a 2×2 max pool, three stages of 16/32/64 channels with
-    /// one block each, 10 classes (64×64 input → 16, 16, 8, 4 pixel
-    /// feature maps at `stem`, `layer1`, `layer2`, `layer3`). Small enough
-    /// to train on two CPU cores in minutes.
+    /// channels and no pool, three stages of 16/32/64 channels with one
+    /// block each, 10 classes (64×64 input → 32, 32, 16, 8 pixel feature
+    /// maps at `stem`, `layer1`, `layer2`, `layer3`). Small enough to
+    /// train on two CPU cores (see docs/data.md). An earlier version had a
+    /// 2×2 stem pool (16×16 maps after the stem); it learned the item's
+    /// fine detail much more slowly.
     ///
     /// ```
     /// let c = salience_data::models::ResNetConfig::small();
@@ -101,7 +103,7 @@ impl ResNetConfig {
     pub fn small() -> Self {
         ResNetConfig {
             in_channels: 3,
-            stem: Stem::Small { stride: 2, pool: 2 },
+            stem: Stem::Small { stride: 2, pool: 1 },
             stem_channels: 16,
             widths: vec![16, 32, 64],
             blocks: vec![1, 1, 1],
@@ -287,7 +289,7 @@ impl BasicBlock {
 /// let m = ResNet::seeded(&ResNetConfig::small(), 0, &Device::Cpu).unwrap();
 /// let x = Tensor::zeros((2, 3, 64, 64), DType::F32, &Device::Cpu).unwrap();
 /// assert_eq!(m.logits(&x).unwrap().dims(), &[2, 10]);
-/// assert_eq!(m.activations(&x, "layer3").unwrap().dims(), &[2, 64, 4, 4]);
+/// assert_eq!(m.activations(&x, "layer3").unwrap().dims(), &[2, 64, 8, 8]);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ResNet {
