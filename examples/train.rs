@@ -91,6 +91,26 @@ fn cosine_lr(base: f64, step: usize, total: usize, elapsed: f64, budget: f64) ->
     base * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()).max(0.02)
 }
 
+/// Seeds the model's weights (or loads `--init PATH` to continue a run)
+/// and builds the AdamW optimizer (weight decay 1e-4) over them.
+fn init_and_optimizer(vm: &mut VarMap, args: &[String], seed: u64, lr: f64) -> Res<AdamW> {
+    reseed_varmap(vm, seed)?;
+    let init: String = arg(args, "--init", String::new());
+    if !init.is_empty() {
+        // Continue training from saved weights.
+        vm.load(&init)?;
+        println!("starting from {init}");
+    }
+    Ok(AdamW::new(
+        vm.all_vars(),
+        ParamsAdamW {
+            lr,
+            weight_decay: 1e-4,
+            ..Default::default()
+        },
+    )?)
+}
+
 fn train_cnn(args: &[String]) -> Res<()> {
     let epochs: usize = arg(args, "--epochs", 3);
     let seed: u64 = arg(args, "--seed", 0);
@@ -109,21 +129,7 @@ fn train_cnn(args: &[String]) -> Res<()> {
     let n = train.len().min(limit);
     let mut vm = VarMap::new();
     let model = SmallCnn::new(VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
-    reseed_varmap(&vm, seed)?;
-    let init: String = arg(args, "--init", String::new());
-    if !init.is_empty() {
-        // Continue training from saved weights.
-        vm.load(&init)?;
-        println!("starting from {init}");
-    }
-    let mut opt = AdamW::new(
-        vm.all_vars(),
-        ParamsAdamW {
-            lr,
-            weight_decay: 1e-4,
-            ..Default::default()
-        },
-    )?;
+    let mut opt = init_and_optimizer(&mut vm, args, seed, lr)?;
     let steps_per_epoch = n.div_ceil(batch);
     let total = epochs * steps_per_epoch;
     let t0 = Instant::now();
@@ -228,21 +234,7 @@ fn train_resnet(args: &[String]) -> Res<()> {
     println!("config {config:?}");
     let mut vm = VarMap::new();
     let model = ResNet::new(VarBuilder::from_varmap(&vm, DType::F32, &dev), &config)?;
-    reseed_varmap(&vm, seed)?;
-    let init: String = arg(args, "--init", String::new());
-    if !init.is_empty() {
-        // Continue training from saved weights.
-        vm.load(&init)?;
-        println!("starting from {init}");
-    }
-    let mut opt = AdamW::new(
-        vm.all_vars(),
-        ParamsAdamW {
-            lr,
-            weight_decay: 1e-4,
-            ..Default::default()
-        },
-    )?;
+    let mut opt = init_and_optimizer(&mut vm, args, seed, lr)?;
     let steps_per_epoch = n.div_ceil(batch);
     let total = epochs * steps_per_epoch;
     let t0 = Instant::now();
