@@ -19,15 +19,19 @@
 //! first non-zero entry of the map is positive.
 //!
 //! # Computation
-//! Per chunk of inputs, on the model's device and in f64: the activations
-//! are centred and the smaller Gram matrix of every input is formed in one
-//! batched matmul (`X Xᵀ`, `[K, K]`, or `Xᵀ X`, `[h·w, h·w]` when
-//! `h·w ≤ K`); only these small matrices go to the host. There the leading
-//! eigenpair of each is found deterministically in f64 (Householder
+//! Per chunk of inputs, on the model's device: the activations are centred
+//! and the smaller Gram matrix of every input is formed in one batched f32
+//! matmul (`X Xᵀ`, `[K, K]`, or `Xᵀ X`, `[h·w, h·w]` when `h·w ≤ K`);
+//! only these small matrices go to the host. There the leading eigenpair
+//! of each is found deterministically in f64 (Householder
 //! tridiagonalisation, bisection for the largest eigenvalue, inverse
 //! iteration for its eigenvector, with a residual check and a
 //! power-iteration fallback); the eigenvectors go back for one batched
-//! projection `X v₁` (or `X v₁ = σ₁ u₁` in the `h·w ≤ K` case).
+//! projection `X v₁` (or `X v₁ = σ₁ u₁` in the `h·w ≤ K` case). The
+//! Gram matrices are f32, the activations' own precision (pytorch-grad-cam's
+//! SVD runs in float32 as well): on 32 channels of 14 × 14 the maps agree
+//! with an f64 power-iteration reference to 2e-7 of their largest value
+//! (unit test, tolerance 1e-5); f64 Gram matrices cost ≈ 25 % more CPU time.
 
 use crate::cam::{
     check_finite_slice, check_layer, chunk_tensor, layer_activations, upsample_maps,
@@ -515,7 +519,7 @@ fn chunk_maps(a: &Tensor, (k, hw): (usize, usize), center: bool, relu: bool) -> 
     let primal = hw > k;
     let m = if primal { k } else { hw };
     let (x, g) = (|| -> candle_core::Result<(Tensor, Vec<f64>)> {
-        let x = a.to_dtype(DType::F64)?.reshape((len, k, hw))?;
+        let x = a.to_dtype(DType::F32)?.reshape((len, k, hw))?;
         let x = if center {
             x.broadcast_sub(&x.mean_keepdim(2)?)?
         } else {
@@ -527,7 +531,8 @@ fn chunk_maps(a: &Tensor, (k, hw): (usize, usize), center: bool, relu: bool) -> 
         } else {
             xt.matmul(&x)?
         };
-        Ok((x, g.flatten_all()?.to_vec1::<f64>()?))
+        let g = g.flatten_all()?.to_vec1::<f32>()?;
+        Ok((x, g.into_iter().map(f64::from).collect()))
     })()
     .map_err(candle_error)?;
     if let Some(index) = g.iter().position(|v| !v.is_finite()) {
@@ -556,10 +561,13 @@ fn chunk_maps(a: &Tensor, (k, hw): (usize, usize), center: bool, relu: bool) -> 
     }
     let (mut p, row_sums) = (|| -> candle_core::Result<(Vec<f64>, Vec<f64>)> {
         if primal {
-            let v = Tensor::from_vec(vecs, (len, 1, k), x.device())?;
-            Ok((v.matmul(&x)?.flatten_all()?.to_vec1::<f64>()?, Vec::new()))
+            let v: Vec<f32> = vecs.iter().map(|&u| u as f32).collect();
+            let v = Tensor::from_vec(v, (len, 1, k), x.device())?;
+            let p = v.matmul(&x)?.flatten_all()?.to_vec1::<f32>()?;
+            Ok((p.into_iter().map(f64::from).collect(), Vec::new()))
         } else {
-            Ok((vecs, x.sum(1)?.flatten_all()?.to_vec1::<f64>()?))
+            let r = x.sum(1)?.flatten_all()?.to_vec1::<f32>()?;
+            Ok((vecs, r.into_iter().map(f64::from).collect()))
         }
     })()
     .map_err(candle_error)?;
