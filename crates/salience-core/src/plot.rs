@@ -68,7 +68,7 @@ pub fn palette_color(i: usize) -> [u8; 3] {
 }
 
 /// The largest image side accepted (pixels).
-const MAX_SIDE: usize = 16_384;
+const MAX_SIDE: usize = 8192;
 const WHITE: [u8; 3] = [255, 255, 255];
 const INK: [u8; 3] = [40, 40, 40];
 const AXIS: [u8; 3] = [90, 90, 90];
@@ -209,7 +209,8 @@ impl PlotArea {
     /// ```
     pub fn col(&self, x: f64) -> Option<usize> {
         let f = self.x_frac(x);
-        in_unit(f).then(|| self.left + (f * (self.width as f64 - 1.0)).round() as usize)
+        let span = self.width.saturating_sub(1) as f64;
+        in_unit(f).then(|| self.left.saturating_add((f * span).round() as usize))
     }
 
     /// The pixel row of `y` (`None` outside the y range or not finite).
@@ -222,7 +223,8 @@ impl PlotArea {
     /// ```
     pub fn row(&self, y: f64) -> Option<usize> {
         let f = self.y_frac(y);
-        in_unit(f).then(|| self.top + ((1.0 - f) * (self.height as f64 - 1.0)).round() as usize)
+        let span = self.height.saturating_sub(1) as f64;
+        in_unit(f).then(|| self.top.saturating_add(((1.0 - f) * span).round() as usize))
     }
 
     fn x_frac(&self, x: f64) -> f64 {
@@ -239,13 +241,12 @@ impl PlotArea {
     }
 
     /// Unclamped pixel coordinates (for drawing).
+    /// Clamped far outside any image, so drawing stays finite.
     fn px(&self, x: f64, y: f64) -> (i64, i64) {
         let fx = self.x_frac(x) * (self.width as f64 - 1.0);
         let fy = (1.0 - self.y_frac(y)) * (self.height as f64 - 1.0);
-        (
-            self.left as i64 + fx.round() as i64,
-            self.top as i64 + fy.round() as i64,
-        )
+        let c = |f: f64| f.round().clamp(-65_536.0, 65_536.0) as i64;
+        (self.left as i64 + c(fx), self.top as i64 + c(fy))
     }
 
     fn y_px(&self, y: f64) -> i64 {
@@ -298,9 +299,16 @@ impl Ticks {
     pub fn labels(&self) -> Vec<String> {
         let mag = self.lo.abs().max(self.hi.abs());
         let step_exp = (self.step.log10() + 1e-9).floor() as i32;
-        if mag >= 1e6 || self.step < 1e-4 {
-            let p = ((mag.log10() + 1e-9).floor() as i32 - step_exp).clamp(0, 6) as usize;
-            self.values.iter().map(|v| format!("{v:.p$e}")).collect()
+        if mag >= 1e6 || step_exp < -5 {
+            let p = ((mag.log10() + 1e-9).floor() as i32 - step_exp).clamp(0, 16) as usize;
+            let sci = |v: &f64| {
+                if *v == 0.0 {
+                    "0".to_string()
+                } else {
+                    format!("{v:.p$e}")
+                }
+            };
+            self.values.iter().map(sci).collect()
         } else {
             let d = (-step_exp).max(0) as usize;
             self.values.iter().map(|v| format!("{v:.d$}")).collect()
@@ -331,9 +339,13 @@ fn check_range(lo: f64, hi: f64) -> Result<(f64, f64)> {
     if lo > hi {
         return Err(SalienceError::invalid("lo", lo, "must be ≤ hi"));
     }
-    // A constant (or numerically constant) range is padded.
-    if hi - lo <= 1e-12 * lo.abs().max(hi.abs()) {
-        let pad = if lo == 0.0 { 1.0 } else { 0.1 * lo.abs() };
+    // A constant (or numerically constant, or subnormal) range is padded.
+    if hi - lo <= 1e-12 * lo.abs().max(hi.abs()) || hi - lo < 1e-250 {
+        let pad = if lo.abs() < 1e-250 {
+            1.0
+        } else {
+            0.1 * lo.abs()
+        };
         return Ok((lo - pad, hi + pad));
     }
     Ok((lo, hi))
@@ -361,19 +373,23 @@ pub fn nice_ticks(lo: f64, hi: f64) -> Result<Ticks> {
             "axis range too large",
         ));
     }
-    let k0 = (span / 7.0).log10().floor() as i32 - 1;
+    let k0 = (span / 7.0).log10().floor().clamp(-400.0, 400.0) as i32 - 1;
     for k in k0..k0 + 8 {
         for m in [1.0, 2.0, 5.0] {
             let step = scaled(m, k);
             let jlo = (lo / step + 1e-9).floor();
             let jhi = (hi / step - 1e-9).ceil();
-            if jhi - jlo + 1.0 <= 8.0 {
+            if step > 0.0 && jhi - jlo + 1.0 <= 8.0 {
                 let values: Vec<f64> = (0..=(jhi - jlo) as i64)
                     .map(|i| scaled((jlo + i as f64) * m, k))
                     .collect();
+                let (lo, hi) = (scaled(jlo * m, k), scaled(jhi * m, k));
+                if !(lo.is_finite() && hi.is_finite()) {
+                    break;
+                }
                 return Ok(Ticks {
-                    lo: scaled(jlo * m, k),
-                    hi: scaled(jhi * m, k),
+                    lo,
+                    hi,
                     step,
                     values,
                 });
@@ -453,9 +469,17 @@ fn log_axis(lo: f64, hi: f64) -> Result<AxisTicks> {
         }
     }
     let (values, labels) = ticks.into_iter().unzip();
+    let (lo, hi) = (scaled(1.0, lo_k), scaled(1.0, hi_k));
+    if !(lo > 0.0 && hi.is_finite()) {
+        return Err(SalienceError::invalid(
+            "x",
+            format!("{lo}..{hi}"),
+            "log axis range outside f64",
+        ));
+    }
     Ok(AxisTicks {
-        lo: scaled(1.0, lo_k),
-        hi: scaled(1.0, hi_k),
+        lo,
+        hi,
         values,
         labels,
     })
@@ -633,7 +657,7 @@ fn check_size(width: usize, height: usize) -> Result<()> {
     }
     for (name, v) in [("width", width), ("height", height)] {
         if v > MAX_SIDE {
-            return Err(SalienceError::invalid(name, v, "must be at most 16384"));
+            return Err(SalienceError::invalid(name, v, "must be at most 8192"));
         }
     }
     Ok(())
@@ -695,6 +719,8 @@ struct Decor<'a> {
     x_tick_rows: usize,
     /// Right margin the x tick labels need.
     right: usize,
+    /// Left margin the first x tick label needs.
+    left_min: usize,
     legend: &'a [Entry],
 }
 
@@ -730,7 +756,7 @@ fn place(d: &Decor<'_>) -> Result<Placed> {
     if rows > 0 {
         bottom += rows * LEGEND_ROW + 4;
     }
-    let left = 8 + d.y_tick_w + 8;
+    let left = (8 + d.y_tick_w + 8).max(d.left_min);
     let right = d.right.max(12);
     let pw = d.width.saturating_sub(left + right);
     let ph = d.height.saturating_sub(top + bottom);
@@ -848,7 +874,11 @@ fn draw_category_ticks(c: &mut Canvas, area: &PlotArea, labels: &[String], rows:
         let y = area.bottom() + 1;
         c.rect((x, y + 1), (x, y + 4), AXIS);
         let row = if rows == 2 { i % 2 } else { 0 };
-        c.text_centered(x, y + 7 + 12 * row as i64, label, 1, INK);
+        // Keep the label inside the image (the outer labels' room ends
+        // at the image's edges).
+        let edge = x.min(c.w as i64 - 1 - x).max(0) as usize;
+        let label = fit(label, 2 * edge.saturating_sub(2), 1);
+        c.text_centered(x, y + 7 + 12 * row as i64, &label, 1, INK);
     }
 }
 
@@ -922,8 +952,7 @@ impl LineChart {
         let entries: Vec<Entry> = (self.series.iter().enumerate())
             .map(|(i, s)| (s.label.clone(), palette_color(i), Some(i)))
             .collect();
-        let last_x_w = x.labels.last().map_or(0, |l| text_width(l, 1));
-        let decor = self.decor(&y, last_x_w / 2 + 8, &entries);
+        let decor = self.decor(&y, &x, &entries);
         let p = place(&decor)?;
         let area = PlotArea {
             left: p.left,
@@ -937,7 +966,9 @@ impl LineChart {
         Ok((area, p, x, y, entries))
     }
 
-    fn decor<'a>(&'a self, y: &AxisTicks, right: usize, legend: &'a [Entry]) -> Decor<'a> {
+    fn decor<'a>(&'a self, y: &AxisTicks, x: &AxisTicks, legend: &'a [Entry]) -> Decor<'a> {
+        let half = |l: Option<&String>| l.map_or(0, |l| text_width(l, 1) / 2 + 4);
+        let (left_min, right) = (half(x.labels.first()), half(x.labels.last()) + 4);
         Decor {
             width: self.width,
             height: self.height,
@@ -947,6 +978,7 @@ impl LineChart {
             y_tick_w: y_tick_width(y),
             x_tick_rows: 1,
             right,
+            left_min,
             legend,
         }
     }
@@ -980,7 +1012,7 @@ impl LineChart {
     pub fn render(&self) -> Result<RgbImage> {
         let (area, p, x, y, entries) = self.layout()?;
         let mut c = Canvas::new(self.width, self.height);
-        let decor = self.decor(&y, 0, &entries);
+        let decor = self.decor(&y, &x, &entries);
         for v in &x.values {
             let col = area.px(*v, y.lo).0;
             c.rect((col, area.top as i64), (col, area.bottom()), GRID);
@@ -994,8 +1026,8 @@ impl LineChart {
             .windows(2)
             .map(|w| w[1].0 - w[0].0)
             .min()
-            .unwrap_or(i64::MAX);
-        let gap = gap.max(1);
+            .unwrap_or(1 << 20)
+            .max(1);
         let stride = ((widest as i64 + 8 + gap - 1) / gap).max(1) as usize;
         for (i, (col, label)) in labels.iter().enumerate() {
             c.rect((*col, area.bottom() + 2), (*col, area.bottom() + 5), AXIS);
@@ -1248,6 +1280,7 @@ impl BoxPlot {
             y_tick_w: y_tick_width(y),
             x_tick_rows: rows,
             right: 12,
+            left_min: 0,
             legend: &[],
         }
     }
@@ -1489,6 +1522,7 @@ impl BarChart {
             y_tick_w: y_tick_width(y),
             x_tick_rows: rows,
             right: 12,
+            left_min: 0,
             legend,
         }
     }

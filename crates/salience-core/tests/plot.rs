@@ -494,3 +494,97 @@ proptest! {
         prop_assert_eq!(labels.len(), dedup.len());
     }
 }
+
+fn keep(img: &RgbImage, name: &str) {
+    if let Ok(dir) = std::env::var("SALIENCE_PLOT_SAMPLES") {
+        img.write_png(std::path::Path::new(&dir).join(format!("{name}.png")))
+            .unwrap();
+    }
+}
+
+#[test]
+fn edge_cases_render_or_error_without_panicking() {
+    // Extreme ranges: an error or a picture, never a panic or a hang.
+    for (lo, hi) in [
+        (1e307, 1.7e308),
+        (-1.7e308, 1.7e308),
+        (0.0, 1e-320),
+        (5e-324, 1e-323),
+    ] {
+        let c = line_chart(vec![Series::new("s", vec![(0.0, lo), (1.0, hi)])]);
+        let _ = c.render();
+    }
+    let wide_log = LineChart {
+        log_x: true,
+        ..line_chart(vec![Series::new("s", vec![(1e-300, 0.0), (1e300, 1.0)])])
+    };
+    let img = wide_log.render().unwrap();
+    keep(&img, "edge_wide_log");
+    let extreme_log = LineChart {
+        log_x: true,
+        ..line_chart(vec![Series::new("s", vec![(5e-324, 0.0), (f64::MAX, 1.0)])])
+    };
+    let _ = extreme_log.render();
+    // A hand-made PlotArea with silly fields.
+    let area = PlotArea {
+        left: usize::MAX,
+        top: usize::MAX,
+        width: 0,
+        height: 0,
+        x_range: (1.0, 1.0),
+        y_range: (0.0, 1.0),
+        log_x: true,
+    };
+    assert_eq!(area.col(1.0), None);
+    let _ = area.row(0.5);
+
+    // Small image, long texts, many series: legend wraps, text is cut.
+    let many: Vec<Series> = (0..12)
+        .map(|k| {
+            Series::new(
+                format!("a rather long series label number {k}"),
+                vec![(0.0, k as f64), (1e-5, k as f64 + 0.5)],
+            )
+        })
+        .collect();
+    let small = LineChart {
+        title: "A very long title that cannot fit into a small image at all".into(),
+        x_label: "a long x label that is cut".into(),
+        y_label: "and a long y label that is cut as well".into(),
+        series: many,
+        width: 320,
+        height: 400,
+        ..Default::default()
+    };
+    let img = small.render().unwrap();
+    keep(&img, "edge_small");
+    // The legend lists 12 entries in rows: colors of series 10 and 11
+    // (palette wraps around) are present below the plot.
+    let area = small.area().unwrap();
+    assert!(count_color(&img, PALETTE[1], plot_bottom(&area) + 4..img.height()) >= 20);
+    // Too many legend rows for a short image: a typed error.
+    let short = LineChart {
+        height: 150,
+        ..small
+    };
+    assert!(matches!(
+        short.render(),
+        Err(SalienceError::InvalidParameter { .. })
+    ));
+
+    // Many categories with long names, one value each.
+    let names: Vec<String> = (0..14).map(|i| format!("category-{i}-long-name")).collect();
+    let bars = BarChart {
+        title: "Many categories".into(),
+        y_label: "v".into(),
+        series: vec![BarSeries {
+            label: String::new(),
+            values: (0..14).map(|i| 1e-6 * i as f64).collect(),
+            err: None,
+        }],
+        categories: names,
+        ..Default::default()
+    };
+    let img = bars.render().unwrap();
+    keep(&img, "edge_bars");
+}
