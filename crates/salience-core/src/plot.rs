@@ -119,7 +119,8 @@ impl Series {
     }
 }
 
-/// A line chart of one or more [`Series`], with markers on the points.
+/// A line chart of one or more [`Series`], with markers on the points
+/// (left out for series too dense for them: more than one point per 8 px).
 ///
 /// ```
 /// use salience_core::plot::{LineChart, Series};
@@ -1046,8 +1047,11 @@ impl LineChart {
             for w in pts.windows(2) {
                 c.line(w[0], w[1], palette_color(i));
             }
-            for &pt in &pts {
-                c.marker(pt, i, palette_color(i));
+            // Markers only where they stay apart (≥ 8 px per point).
+            if pts.len() * 8 <= area.width {
+                for &pt in &pts {
+                    c.marker(pt, i, palette_color(i));
+                }
             }
         }
         c.into_image()

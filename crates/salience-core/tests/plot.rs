@@ -87,6 +87,20 @@ fn band_is_shaded_between_lo_and_hi() {
 }
 
 #[test]
+fn dense_series_have_no_markers() {
+    let pts: Vec<(f64, f64)> = (0..1000).map(|i| (i as f64, 0.5)).collect();
+    let dense = line_chart(vec![Series::new("d", pts)]);
+    let (img, area) = (dense.render().unwrap(), dense.area().unwrap());
+    let row = area.row(0.5).unwrap();
+    // The 2 px line only: nothing of its color 3 rows above it.
+    assert_eq!(img.pixel(area.col(500.0).unwrap(), row), Some(PALETTE[0]));
+    assert_eq!(count_color(&img, PALETTE[0], row - 3..row - 2), 0);
+    let sparse = line_chart(vec![Series::new("s", vec![(0.0, 0.5), (999.0, 0.5)])]);
+    let img = sparse.render().unwrap();
+    assert!(count_color(&img, PALETTE[0], row - 3..row - 2) > 0);
+}
+
+#[test]
 fn log_x_places_decades_evenly() {
     let chart = LineChart {
         log_x: true,
