@@ -595,8 +595,10 @@ fn score_chunk(
         let ent = entropy_complexity(&maps, &ComplexityConfig::default())?;
         timings.add("localization, faithfulness, Gini, entropy (all methods)", t);
         let t = Instant::now();
-        // Sensitivity re-explains every perturbed copy with the image's own
-        // explainer seed (`own`), so only the input perturbation is measured.
+        // Sensitivity explains x and every perturbed copy with one seed per
+        // image and method (`own ^ ss`; it also seeds the perturbations), so
+        // SG/FG reuse their input noise and only the input perturbation is
+        // measured.
         let ss = tagged(&chunk.seeds, 11);
         let sens_seeds: Vec<u64> = own.iter().zip(&ss).map(|(&a, &b)| a ^ b).collect();
         let sens = sensitivity(
