@@ -1,0 +1,902 @@
+//! Reproduction of Bykov et al. (AAAI 2022), "NoiseGrad — Enhancing
+//! Explanations by Introducing Stochasticity to Model Weights" (seed 003),
+//! on the shipped small ResNet and the shipped 64×64 localization sample
+//! (the paper's CMNIST counterpart: a Fashion-MNIST item on a random
+//! background, with its exact mask).
+//!
+//! ```text
+//! cargo run --release --example reproduce_bykov2022 [-- --n-images N] [--shard i/n]
+//!     [--out DIR] [--merge] [--results DIR] [--paper]
+//! ```
+//!
+//! * **Table 1 analogue**: Baseline (Saliency: |∇ logit| summed over the
+//!   colour channels, as the authors' `saliency_explainer`), SmoothGrad,
+//!   NoiseGrad and FusionGrad with the paper's noise heuristics (σ_NG by
+//!   the 5 % relative accuracy drop of eq. 5 on a labelled set; α_SG = 0.2;
+//!   FusionGrad halves both), scored by localization (relevance rank
+//!   accuracy, the paper's metric, plus ranking AUC, relevance mass
+//!   accuracy and the pointing game), faithfulness correlation, max/avg
+//!   sensitivity, Gini and entropy; Wilcoxon signed-rank tests of NG and
+//!   FG against Baseline and SG.
+//! * **Figures 3 and 9 analogues**: ranking AUC and rank accuracy against
+//!   σ_NG (NoiseGrad), α_SG (SmoothGrad) and both (FusionGrad), the
+//!   model's accuracy under weight noise against σ_NG, and AUC against the
+//!   relative accuracy drop.
+//! * One PNG grid of example explanations.
+//!
+//! Images: the correctly classified images of the shipped sample (the
+//! model is 72.5 % accurate on it), in sample order; the label (= the
+//! predicted class) is explained. Per-sample results are JSON-lines
+//! records (`--out`, default `target/reproduce_bykov2022/`); tables and
+//! charts are computed from the merged records only (`--merge` after a
+//! sharded run; a plain run does both).
+
+mod charts;
+mod report;
+
+use charts::{write_charts, ChartInput};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{s, Array3, Array4, ArrayViewD, Axis};
+use rand_distr::{Distribution, StandardNormal};
+use report::{report_md, ReportInput};
+use salience::core::records::{self, merge, shard_files, write_records, Record, RunHeader};
+use salience::core::render::{gray_image, grid, heatmap, rgb_image, upscale_nearest, MapSign};
+use salience::core::seed::rng;
+use salience::core::{derive_seed, AttributionBatch, ChannelReduction, PixelMaps, Shard};
+use salience::data::models::{ResNet, ResNetConfig};
+use salience::data::{assets, LocalizationConfig, LocalizationGenerator, LocalizationSet};
+use salience::explain::noise_sigma::{accuracy, noisegrad_sigma, relative_accuracy_drop};
+use salience::explain::noise_sigma::{NoiseSigmaConfig, NoiseSigmaEstimate};
+use salience::explain::{
+    CandleModel, FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig, NoiseKind, NoiseScale,
+    NoiseTunnel, NoiseTunnelConfig, ParamFilter, Saliency, WeightMapModel,
+};
+use salience::metrics::{
+    entropy_complexity, faithfulness_correlation, gini_sparseness, pointing_game, ranking_auc,
+    relevance_mass_accuracy, relevance_rank_accuracy, sensitivity, Baseline, Better,
+    ComplexityConfig, FaithfulnessCorrelationConfig, MaskBatch, Perturbation, PixelMapConfig,
+    PointingGameConfig, Projection, ScoreKind, Scores, SensitivityConfig, SparsenessConfig,
+};
+use salience::{Explainer, Model, Seeds};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+/// The shipped small ResNet as a re-parameterizable model.
+type Net = WeightMapModel<ResNet>;
+
+/// The run's name (records file stem).
+const RUN: &str = "bykov2022";
+/// Every random draw derives from this seed.
+const RUN_SEED: u64 = 2022;
+/// Images explained per batch (memory stays flat in the number of images).
+const CHUNK: usize = 8;
+/// Images shown in the example grid.
+const N_EXAMPLES: usize = 4;
+/// Nearest-neighbour upscaling of the 64×64 tiles in the grid PNG.
+const SCALE: usize = 3;
+
+/// The four methods of Table 1, in table order.
+const METHODS: [&str; 4] = ["Baseline", "SG", "NG", "FG"];
+
+/// The metric columns of Table 1: (record name, header, direction).
+const METRICS: [(&str, &str, Better); 9] = [
+    ("rra", "Loc: rank acc.", Better::Higher),
+    ("auc", "Loc: ranking AUC", Better::Higher),
+    ("rma", "Loc: mass acc.", Better::Higher),
+    ("pg", "Loc: pointing game", Better::Higher),
+    ("fcor", "Faith. corr.", Better::Higher),
+    ("max_sens", "Rob.: max-sens.", Better::Lower),
+    ("avg_sens", "Rob.: avg-sens.", Better::Lower),
+    ("gini", "Sparseness (Gini)", Better::Higher),
+    ("entropy", "Complexity (entropy)", Better::Lower),
+];
+
+/// The budget-setting counts. `Default` = this machine's ≤ 10 min budget;
+/// `paper()` = the paper's settings (documented, not run).
+#[derive(Debug, Clone)]
+struct Budget {
+    /// Images (correctly classified ones of the shipped sample, in order).
+    n_images: usize,
+    /// SmoothGrad noise draws N.
+    n_sg: usize,
+    /// NoiseGrad model draws N.
+    n_ng: usize,
+    /// FusionGrad model draws N and input draws M.
+    fg_n: usize,
+    fg_m: usize,
+    /// Generated labelled images for the σ heuristic and the accuracy curve.
+    n_labelled: usize,
+    /// Model draws per σ in the heuristic and the accuracy curve.
+    sigma_draws: usize,
+    /// Faithfulness correlation: runs and subset size |S| (black baseline).
+    faith_runs: usize,
+    faith_subset: usize,
+    /// Max-sensitivity: perturbations and L∞ radius.
+    sens_samples: usize,
+    sens_radius: f32,
+    /// Draws of NG / SG in the noise sweeps, and N = M of FG there.
+    sweep_n: usize,
+    sweep_fg: usize,
+    /// σ_NG grid of the sweeps, as multiples of the heuristic σ*.
+    sweep_ng_factors: Vec<f32>,
+    /// α_SG grid of the SmoothGrad sweep.
+    sweep_sg: Vec<f32>,
+    /// FusionGrad grid: α_SG values × σ_NG multiples of σ*.
+    sweep_fg_alpha: Vec<f32>,
+    sweep_fg_factors: Vec<f32>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            n_images: 24,
+            n_sg: 10,
+            n_ng: 10,
+            fg_n: 5,
+            fg_m: 5,
+            n_labelled: 400,
+            sigma_draws: 4,
+            faith_runs: 50,
+            faith_subset: 32,
+            sens_samples: 5,
+            sens_radius: 0.2,
+            sweep_n: 5,
+            sweep_fg: 3,
+            sweep_ng_factors: vec![0.25, 0.5, 1.0, 2.0, 3.0, 4.0],
+            sweep_sg: vec![0.05, 0.1, 0.2, 0.3, 0.5],
+            sweep_fg_alpha: vec![0.05, 0.1, 0.2],
+            sweep_fg_factors: vec![0.25, 0.5, 1.0],
+        }
+    }
+}
+
+impl Budget {
+    /// The paper's settings: 256 images, N = 10 (SG, NG), N = M = 10
+    /// (FG), faithfulness correlation 100 runs of |S| = 32, max-sensitivity
+    /// 10 draws of radius 0.2; sweeps at the Table 1 draw counts.
+    fn paper() -> Self {
+        Budget {
+            n_images: 256,
+            n_sg: 10,
+            n_ng: 10,
+            fg_n: 10,
+            fg_m: 10,
+            n_labelled: 2000,
+            sigma_draws: 10,
+            faith_runs: 100,
+            faith_subset: 32,
+            sens_samples: 10,
+            sens_radius: 0.2,
+            sweep_n: 10,
+            sweep_fg: 10,
+            ..Budget::default()
+        }
+    }
+}
+
+/// Command-line options.
+struct Args {
+    shard: Shard,
+    out: PathBuf,
+    results: PathBuf,
+    merge_only: bool,
+    budget: Budget,
+}
+
+fn parse_args() -> Result<Args> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let shard = Shard::from_args(&args)?;
+    let mut out = PathBuf::from("target/reproduce_bykov2022");
+    let mut results = PathBuf::from("docs/results");
+    let mut n_images: Option<usize> = None;
+    let mut merge_only = false;
+    let mut paper = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = it.next().ok_or("--out needs a folder")?.into(),
+            "--results" => results = it.next().ok_or("--results needs a folder")?.into(),
+            "--n-images" => n_images = Some(it.next().ok_or("--n-images needs N")?.parse()?),
+            "--merge" => merge_only = true,
+            "--paper" => paper = true,
+            "--shard" => {
+                it.next();
+            }
+            s if s.starts_with("--shard=") => {}
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    let mut budget = if paper {
+        Budget::paper()
+    } else {
+        Budget::default()
+    };
+    if let Some(n) = n_images {
+        if n == 0 {
+            return Err("--n-images must be at least 1".into());
+        }
+        budget.n_images = n;
+    }
+    Ok(Args {
+        shard,
+        out,
+        results,
+        merge_only,
+        budget,
+    })
+}
+
+/// The noise levels chosen by the paper's heuristics.
+#[derive(Debug, Clone)]
+struct Heuristics {
+    /// The σ_NG search (eq. 5, 5 % relative accuracy drop).
+    search: NoiseSigmaEstimate,
+    /// NoiseGrad's σ_NG (= the search's σ*).
+    sigma_ng: f32,
+    /// SmoothGrad's α_SG (eq. 4; the paper's 0.2).
+    alpha_sg: f32,
+    /// FusionGrad: σ*/2 and α_SG/2.
+    fg_sigma_ng: f32,
+    fg_alpha: f32,
+}
+
+/// Everything a run (shard or merge) shares.
+struct Setup {
+    net: Net,
+    /// The chosen images `[n, 3, 64, 64]`, labels, masks and their indices
+    /// in the shipped sample.
+    images: Array4<f32>,
+    labels: Vec<usize>,
+    masks: Array3<bool>,
+    index: Vec<usize>,
+    /// Correctly classified images of the shipped sample (of 200).
+    n_correct: usize,
+    labelled: LocalizationSet,
+    heur: Heuristics,
+    /// Seed of the NoiseGrad model draws (shared by every image, as in the
+    /// paper).
+    model_seed: u64,
+    budget: Budget,
+}
+
+impl Setup {
+    fn config_string(&self) -> String {
+        format!(
+            "{:?}; sigma_ng={}; alpha_sg={}; fg_sigma_ng={}; fg_alpha={}; model_seed={}",
+            self.budget,
+            self.heur.sigma_ng,
+            self.heur.alpha_sg,
+            self.heur.fg_sigma_ng,
+            self.heur.fg_alpha,
+            self.model_seed
+        )
+    }
+
+    fn n(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+fn load_net() -> Result<Net> {
+    let dev = candle_core::Device::Cpu;
+    let weights = candle_core::safetensors::load_buffer(assets::RESNET_SMALL_SAFETENSORS, &dev)?;
+    Ok(WeightMapModel::new(weights, &dev, |vb| {
+        ResNet::new(vb, &ResNetConfig::small())
+    })?)
+}
+
+fn setup(budget: Budget) -> Result<Setup> {
+    let net = load_net()?;
+    let model = CandleModel::new(net.clone());
+    let sample = assets::localization_sample()?;
+    let logits = model.forward(sample.images.view().into_dyn())?;
+    let correct: Vec<usize> = (0..sample.len())
+        .filter(|&i| sample.labels.get(i) == Some(&argmax(logits.row(i).iter().copied())))
+        .collect();
+    if budget.n_images > correct.len() {
+        return Err(format!(
+            "--n-images {} exceeds the {} correctly classified shipped images",
+            budget.n_images,
+            correct.len()
+        )
+        .into());
+    }
+    let index: Vec<usize> = correct[..budget.n_images].to_vec();
+    let images = sample.images.select(Axis(0), &index);
+    let masks = sample.masks.select(Axis(0), &index);
+    let labels: Vec<usize> = index.iter().map(|&i| sample.labels[i]).collect();
+
+    // The labelled set of the σ heuristic: fresh generated images (held-out
+    // seed, items from the shipped Fashion-MNIST test images).
+    let pool = assets::fashion_mnist_sample_gray()?;
+    let gen = LocalizationGenerator::new(&pool, LocalizationConfig::easy())?;
+    let labelled = gen.generate(assets::RESNET_TEST_SEED, 0, budget.n_labelled)?;
+    let cfg = sigma_config(&budget);
+    let search = noisegrad_sigma(
+        &net,
+        labelled.images.view().into_dyn(),
+        &labelled.labels,
+        &cfg,
+    )?;
+    let alpha_sg = 0.2;
+    let heur = Heuristics {
+        sigma_ng: search.sigma,
+        alpha_sg,
+        fg_sigma_ng: search.sigma / 2.0,
+        fg_alpha: alpha_sg / 2.0,
+        search,
+    };
+    Ok(Setup {
+        net,
+        images,
+        labels,
+        masks,
+        index,
+        n_correct: correct.len(),
+        labelled,
+        heur,
+        model_seed: derive_seed(RUN_SEED, 0x5EED_0003),
+        budget,
+    })
+}
+
+fn sigma_config(budget: &Budget) -> NoiseSigmaConfig {
+    NoiseSigmaConfig {
+        n_draws: budget.sigma_draws,
+        tolerance: 0.01,
+        seed: derive_seed(RUN_SEED, 0x51_6A),
+        ..NoiseSigmaConfig::default()
+    }
+}
+
+/// The base explanation of every method: |∇ logit| summed over channels.
+fn base(m: Net) -> PixelMaps<Saliency<Net>> {
+    PixelMaps::new(Saliency::new(m), ChannelReduction::SumAbs)
+}
+
+/// One explanation method with its noise levels.
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Baseline,
+    Sg {
+        alpha: f32,
+        n: usize,
+    },
+    Ng {
+        sigma: f32,
+        n: usize,
+    },
+    Fg {
+        sigma: f32,
+        alpha: f32,
+        n: usize,
+        m: usize,
+    },
+}
+
+fn build(net: &Net, method: Method, model_seed: u64) -> Result<Box<dyn Explainer>> {
+    Ok(match method {
+        Method::Baseline => Box::new(base(net.clone())),
+        Method::Sg { alpha, n } => Box::new(NoiseTunnel::new(
+            base(net.clone()),
+            NoiseTunnelConfig {
+                kind: NoiseKind::SmoothGrad,
+                n_samples: n,
+                noise: NoiseScale::Relative(alpha),
+                ..NoiseTunnelConfig::default()
+            },
+        )),
+        Method::Ng { sigma, n } => Box::new(NoiseGrad::with_config(
+            net.clone(),
+            |m| Ok(base(m)),
+            NoiseGradConfig {
+                n_models: n,
+                sigma,
+                filter: ParamFilter::Parameters,
+                model_seed,
+            },
+        )?),
+        Method::Fg { sigma, alpha, n, m } => Box::new(FusionGrad::with_config(
+            net.clone(),
+            |m| Ok(base(m)),
+            FusionGradConfig {
+                n_models: n,
+                sigma_ng: sigma,
+                n_inputs: m,
+                noise: NoiseScale::Relative(alpha),
+                filter: ParamFilter::Parameters,
+                model_seed,
+                ..FusionGradConfig::default()
+            },
+        )?),
+    })
+}
+
+/// The Table 1 methods at the heuristic noise levels.
+fn table_methods(setup: &Setup) -> [(&'static str, Method); 4] {
+    let (h, b) = (&setup.heur, &setup.budget);
+    [
+        (METHODS[0], Method::Baseline),
+        (
+            METHODS[1],
+            Method::Sg {
+                alpha: h.alpha_sg,
+                n: b.n_sg,
+            },
+        ),
+        (
+            METHODS[2],
+            Method::Ng {
+                sigma: h.sigma_ng,
+                n: b.n_ng,
+            },
+        ),
+        (
+            METHODS[3],
+            Method::Fg {
+                sigma: h.fg_sigma_ng,
+                alpha: h.fg_alpha,
+                n: b.fg_n,
+                m: b.fg_m,
+            },
+        ),
+    ]
+}
+
+/// The sweep methods: (record name, method).
+fn sweep_methods(setup: &Setup) -> Vec<(String, Method)> {
+    let (h, b) = (&setup.heur, &setup.budget);
+    let mut v = Vec::new();
+    for &f in &b.sweep_ng_factors {
+        let sigma = f * h.sigma_ng;
+        v.push((
+            format!("ng@{sigma}"),
+            Method::Ng {
+                sigma,
+                n: b.sweep_n,
+            },
+        ));
+    }
+    for &alpha in &b.sweep_sg {
+        v.push((
+            format!("sg@{alpha}"),
+            Method::Sg {
+                alpha,
+                n: b.sweep_n,
+            },
+        ));
+    }
+    for &alpha in &b.sweep_fg_alpha {
+        for &f in &b.sweep_fg_factors {
+            let sigma = f * h.sigma_ng;
+            v.push((
+                format!("fg@{sigma}@{alpha}"),
+                Method::Fg {
+                    sigma,
+                    alpha,
+                    n: b.sweep_fg,
+                    m: b.sweep_fg,
+                },
+            ));
+        }
+    }
+    v
+}
+
+/// Per-image seed of metric `tag` (the same for every method: paired
+/// comparisons see the same perturbations).
+fn tagged(seeds: &[u64], tag: u64) -> Vec<u64> {
+    seeds.iter().map(|&s| derive_seed(s, 1000 + tag)).collect()
+}
+
+/// The inputs of one chunk of images.
+struct Chunk<'a> {
+    /// Run-level sample indices.
+    samples: std::ops::Range<usize>,
+    x: ArrayViewD<'a, f32>,
+    targets: &'a [usize],
+    masks: MaskBatch,
+    seeds: Vec<u64>,
+}
+
+fn localization_records(
+    chunk: &Chunk<'_>,
+    method: &str,
+    maps: &AttributionBatch,
+    full: bool,
+    out: &mut Vec<Record>,
+) -> Result<()> {
+    let px = PixelMapConfig::default();
+    let mut cols: Vec<(&str, Scores)> = vec![
+        ("rra", relevance_rank_accuracy(maps, &chunk.masks, &px)?),
+        ("auc", ranking_auc(maps, &chunk.masks, &px)?),
+    ];
+    if full {
+        cols.push(("rma", relevance_mass_accuracy(maps, &chunk.masks, &px)?));
+        cols.push((
+            "pg",
+            pointing_game(maps, &chunk.masks, &PointingGameConfig::default())?,
+        ));
+    }
+    push_scores(chunk, method, &cols, out);
+    Ok(())
+}
+
+fn push_scores(chunk: &Chunk<'_>, method: &str, cols: &[(&str, Scores)], out: &mut Vec<Record>) {
+    for (k, sample) in chunk.samples.clone().enumerate() {
+        for (metric, scores) in cols {
+            if let Some(&v) = scores.values().get(k) {
+                out.push(Record::new(sample, method, metric, v));
+            }
+        }
+    }
+}
+
+/// Wall-clock seconds per stage, summed over chunks.
+#[derive(Debug, Default)]
+struct Timings(Vec<(String, f64)>);
+
+impl Timings {
+    fn add(&mut self, stage: &str, t: Instant) {
+        let s = t.elapsed().as_secs_f64();
+        match self.0.iter_mut().find(|(n, _)| n == stage) {
+            Some(e) => e.1 += s,
+            None => self.0.push((stage.to_string(), s)),
+        }
+    }
+}
+
+/// Table 1 metrics and the sweeps for one chunk of images.
+fn score_chunk(
+    setup: &Setup,
+    chunk: &Chunk<'_>,
+    progress: &ProgressBar,
+    timings: &mut Timings,
+) -> Result<Vec<Record>> {
+    let b = &setup.budget;
+    let model = CandleModel::new(setup.net.clone());
+    let mut out = Vec::new();
+    let fcor_cfg = FaithfulnessCorrelationConfig {
+        perturbation: Perturbation::RandomPixelCount {
+            count: b.faith_subset,
+            baseline: Baseline::Constant(0.0),
+        },
+        projection: Projection::Indicator,
+        n_runs: b.faith_runs,
+        score: ScoreKind::Raw,
+        batch_size: None,
+    };
+    let sens_cfg = SensitivityConfig {
+        radius: b.sens_radius,
+        n_samples: b.sens_samples,
+        relative: true,
+        batch_size: 32,
+    };
+    for (m, (name, method)) in table_methods(setup).into_iter().enumerate() {
+        progress.set_message(format!("Table 1: {name}"));
+        let t = Instant::now();
+        let e = build(&setup.net, method, setup.model_seed)?;
+        let own = tagged(&chunk.seeds, m as u64);
+        let maps = e.explain(chunk.x.view(), chunk.targets, Seeds::per_sample(&own))?;
+        timings.add(&format!("explain {name}"), t);
+        let t = Instant::now();
+        localization_records(chunk, name, &maps, true, &mut out)?;
+        let fs = tagged(&chunk.seeds, 10);
+        let fcor = faithfulness_correlation(
+            &model,
+            chunk.x.view(),
+            &maps,
+            chunk.targets,
+            &fcor_cfg,
+            Seeds::per_sample(&fs),
+        )?;
+        let gini = gini_sparseness(&maps, &SparsenessConfig::quantus())?;
+        let ent = entropy_complexity(&maps, &ComplexityConfig::default())?;
+        timings.add("localization, faithfulness, Gini, entropy (all methods)", t);
+        let t = Instant::now();
+        // Sensitivity explains x and every perturbed copy with one seed per
+        // image and method (`own ^ ss`; it also seeds the perturbations), so
+        // SG/FG reuse their input noise and only the input perturbation is
+        // measured.
+        let ss = tagged(&chunk.seeds, 11);
+        let sens_seeds: Vec<u64> = own.iter().zip(&ss).map(|(&a, &b)| a ^ b).collect();
+        let sens = sensitivity(
+            e.as_ref(),
+            chunk.x.view(),
+            chunk.targets,
+            &sens_cfg,
+            Seeds::per_sample(&sens_seeds),
+        )?;
+        timings.add(&format!("sensitivity {name}"), t);
+        push_scores(
+            chunk,
+            name,
+            &[
+                ("fcor", fcor),
+                ("max_sens", sens.max),
+                ("avg_sens", sens.average),
+                ("gini", gini),
+                ("entropy", ent),
+            ],
+            &mut out,
+        );
+        progress.inc(1);
+    }
+    for (k, (name, method)) in sweep_methods(setup).into_iter().enumerate() {
+        progress.set_message(format!("sweep: {name}"));
+        let t = Instant::now();
+        let e = build(&setup.net, method, setup.model_seed)?;
+        let own = tagged(&chunk.seeds, 100 + k as u64);
+        let maps = e.explain(chunk.x.view(), chunk.targets, Seeds::per_sample(&own))?;
+        localization_records(chunk, &name, &maps, false, &mut out)?;
+        let stage = match method {
+            Method::Ng { .. } => "sweep NG",
+            Method::Sg { .. } => "sweep SG",
+            _ => "sweep FG",
+        };
+        timings.add(stage, t);
+    }
+    progress.inc(1);
+    Ok(out)
+}
+
+/// Computes this shard's records and writes them; returns the file.
+fn run_shard(
+    setup: &Setup,
+    shard: Shard,
+    out_dir: &Path,
+    timings: &mut Timings,
+) -> Result<PathBuf> {
+    let n = setup.n();
+    let range = shard.range(n);
+    let chunks: Vec<std::ops::Range<usize>> = range
+        .clone()
+        .step_by(CHUNK)
+        .map(|s| s..(s + CHUNK).min(range.end))
+        .collect();
+    let progress = progress_bar((chunks.len() * 5) as u64)?;
+    let mut records = Vec::new();
+    for c in chunks {
+        let x = setup.images.slice(s![c.clone(), .., .., ..]).into_dyn();
+        let masks = MaskBatch::from_bool(setup.masks.slice(s![c.clone(), .., ..]).to_owned())?;
+        let seeds: Vec<u64> = setup.index[c.clone()]
+            .iter()
+            .map(|&i| Shard::sample_seed(RUN_SEED, i))
+            .collect();
+        let chunk = Chunk {
+            samples: c.clone(),
+            x,
+            targets: &setup.labels[c.clone()],
+            masks,
+            seeds,
+        };
+        records.extend(score_chunk(setup, &chunk, &progress, timings)?);
+    }
+    progress.finish_and_clear();
+    let header = RunHeader::new(RUN, n, RUN_SEED, shard, &setup.config_string());
+    Ok(write_records(out_dir, &header, &records)?)
+}
+
+/// ACC(σ) (mean over the heuristic's model draws, the same draws as the
+/// search) on the labelled set, for each σ.
+fn accuracy_curve(setup: &Setup, sigmas: &[f32]) -> Result<Vec<(f32, f32, f32)>> {
+    let cfg = sigma_config(&setup.budget);
+    let x = setup.labelled.images.view().into_dyn();
+    let y = &setup.labelled.labels;
+    let clean = setup.heur.search.accuracy_clean;
+    let chance = setup.heur.search.chance;
+    let mut out = Vec::new();
+    for &sigma in sigmas {
+        let mut acc = 0.0f32;
+        for d in 0..cfg.n_draws {
+            let m =
+                setup
+                    .net
+                    .perturbed_with(sigma, derive_seed(cfg.seed, d as u64), &cfg.filter)?;
+            acc += accuracy(&m, x.view(), y, cfg.batch_size)?;
+        }
+        acc /= cfg.n_draws as f32;
+        out.push((sigma, acc, relative_accuracy_drop(acc, clean, chance)?));
+    }
+    Ok(out)
+}
+
+/// Explains the first `N_EXAMPLES` images with the four methods and writes
+/// the grid: input, mask, Baseline, SG, NG, FG per row.
+fn example_grid(setup: &Setup, path: &Path) -> Result<()> {
+    let k = N_EXAMPLES.min(setup.n());
+    let x = setup.images.slice(s![..k, .., .., ..]).into_dyn();
+    let targets = &setup.labels[..k];
+    let seeds: Vec<u64> = setup.index[..k]
+        .iter()
+        .map(|&i| Shard::sample_seed(RUN_SEED, i))
+        .collect();
+    let mut maps = Vec::new();
+    for (m, (_, method)) in table_methods(setup).into_iter().enumerate() {
+        let e = build(&setup.net, method, setup.model_seed)?;
+        let own = tagged(&seeds, m as u64);
+        maps.push(e.explain(x.view(), targets, Seeds::per_sample(&own))?);
+    }
+    let mut tiles = Vec::new();
+    for i in 0..k {
+        let input = rgb_image(setup.images.index_axis(Axis(0), i))?;
+        tiles.push(upscale_nearest(&input, SCALE)?);
+        let mask = setup
+            .masks
+            .index_axis(Axis(0), i)
+            .mapv(|b| if b { 1.0f32 } else { 0.0 });
+        tiles.push(upscale_nearest(&gray_image(mask.view())?, SCALE)?);
+        for batch in &maps {
+            let map = batch.sample(i)?.into_dimensionality()?;
+            tiles.push(upscale_nearest(
+                &heatmap(map.view(), MapSign::Unsigned, 99.0)?,
+                SCALE,
+            )?);
+        }
+    }
+    grid(&tiles, 2 + maps.len(), 3, [255, 255, 255])?.write_png(path)?;
+    Ok(())
+}
+
+fn progress_bar(len: u64) -> Result<ProgressBar> {
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
+    )?);
+    Ok(bar)
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let started = Instant::now();
+    let load_start = load_average();
+    let mut timings = Timings::default();
+    eprintln!("setting up: model, images, σ_NG heuristic on the labelled set …");
+    let t = Instant::now();
+    let setup = setup(args.budget.clone())?;
+    timings.add("setup: pick images, σ_NG search (eq. 5)", t);
+    let h = &setup.heur;
+    eprintln!(
+        "σ_NG* = {:.4} (AD {:.4}, ACC {:.4} → {:.4}); {} correctly classified images of 200; explaining {}",
+        h.sigma_ng,
+        h.search.relative_drop,
+        h.search.accuracy_clean,
+        h.search.accuracy_noisy,
+        setup.n_correct,
+        setup.n()
+    );
+    let files = if args.merge_only {
+        shard_files(&args.out, RUN)?
+    } else {
+        let path = run_shard(&setup, args.shard, &args.out, &mut timings)?;
+        if args.shard.count > 1 {
+            println!(
+                "wrote shard {} records to {}; run with --merge when every shard is done",
+                args.shard,
+                path.display()
+            );
+            return Ok(());
+        }
+        vec![path]
+    };
+    let merged = merge(&files)?;
+    if merged.header.config != setup.config_string() {
+        return Err("the records were written with another budget or noise levels".into());
+    }
+    std::fs::create_dir_all(&args.results)?;
+    let t = Instant::now();
+    let grid_file = "bykov2022_examples.png";
+    example_grid(&setup, &args.results.join(grid_file))?;
+    timings.add("example grid PNG", t);
+    let t = Instant::now();
+    let mut sigmas: Vec<f32> = vec![0.0];
+    sigmas.extend(sweep_values(&setup.budget.sweep_ng_factors, h.sigma_ng));
+    let acc = accuracy_curve(&setup, &sigmas)?;
+    let input_acc = input_noise_accuracy(&setup, &setup.budget.sweep_sg)?;
+    timings.add("accuracy under weight / input noise", t);
+    let pngs = write_charts(&ChartInput {
+        merged: &merged,
+        sigma_star: h.sigma_ng,
+        sweep_ng: &sweep_values(&setup.budget.sweep_ng_factors, h.sigma_ng),
+        sweep_sg: &setup.budget.sweep_sg,
+        fg_alpha: &setup.budget.sweep_fg_alpha,
+        fg_sigma: &sweep_values(&setup.budget.sweep_fg_factors, h.sigma_ng),
+        accuracy: &acc,
+        dir: &args.results,
+    })?;
+    // The records next to the report, so the tables can be re-derived.
+    let jsonl = args.results.join("bykov2022.jsonl");
+    records::write_records(&args.results, &merged.header, &merged.records)?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let report = report_md(&ReportInput {
+        setup: &setup,
+        merged: &merged,
+        accuracy: &acc,
+        input_noise_accuracy: &input_acc,
+        cpu_s: cpu_seconds(),
+        load: (load_start, load_average()),
+        pngs: &pngs,
+        grid_file,
+        timings: &timings.0,
+        wall_s,
+        merged_from: files.len(),
+        command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+    })?;
+    let md = args.results.join("bykov2022.md");
+    std::fs::write(&md, report)?;
+    println!(
+        "wrote {}, {} and {} PNGs in {wall_s:.1} s",
+        md.display(),
+        jsonl.display(),
+        pngs.len() + 1,
+    );
+    Ok(())
+}
+
+/// The 1-, 5- and 15-minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" / "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// User + system CPU seconds of this process (Linux, 100 ticks/s).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Accuracy on the labelled set with Gaussian input noise of std
+/// α·(max − min) per image (SmoothGrad's noise), one draw per image.
+fn input_noise_accuracy(setup: &Setup, alphas: &[f32]) -> Result<Vec<(f32, f32)>> {
+    let model = CandleModel::new(setup.net.clone());
+    let set = &setup.labelled;
+    let mut out = Vec::new();
+    for (k, &alpha) in alphas.iter().enumerate() {
+        let mut x = set.images.clone();
+        for (i, mut img) in x.outer_iter_mut().enumerate() {
+            let (lo, hi) = img
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
+            let std = alpha * (hi - lo);
+            let mut g = rng(derive_seed(
+                derive_seed(RUN_SEED, 0xA1FA + k as u64),
+                i as u64,
+            ));
+            img.mapv_inplace(|v| {
+                let z: f32 = StandardNormal.sample(&mut g);
+                v + std * z
+            });
+        }
+        let logits = model.forward(x.view().into_dyn())?;
+        let hits = logits
+            .outer_iter()
+            .zip(&set.labels)
+            .filter(|(row, &y)| argmax(row.iter().copied()) == y)
+            .count();
+        out.push((alpha, hits as f32 / set.len().max(1) as f32));
+    }
+    Ok(out)
+}
+
+/// Index of the first maximum.
+fn argmax(values: impl Iterator<Item = f32>) -> usize {
+    values
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |b, (k, v)| if v > b.1 { (k, v) } else { b },
+        )
+        .0
+}
+
+fn sweep_values(factors: &[f32], sigma: f32) -> Vec<f32> {
+    factors.iter().map(|f| f * sigma).collect()
+}
