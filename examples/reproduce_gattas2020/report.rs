@@ -864,7 +864,31 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
             )
         })
         .collect();
-    let _ = writeln!(md, "2. **The largest-component rule and perforated maps** (the thesis' critique of CAM's metric, after Dabkowski & Gal): box IoU from the largest component → from all pixels above the threshold: {}. A method is penalised by the rule where the all-pixel box is better; where it is worse, the scattered pixels above the threshold lie off the item and the rule was helping it — so the critique holds only for the methods marked.", comp.join(", "));
+    let penalised: Vec<&str> = PANEL_KEYS
+        .iter()
+        .filter(|k| mean(loc, k, "box_iou_all") > mean(loc, k, "box_iou") + 0.01)
+        .map(|k| display(k))
+        .collect();
+    let helped: Vec<&str> = PANEL_KEYS
+        .iter()
+        .filter(|k| mean(loc, k, "box_iou_all") + 0.01 < mean(loc, k, "box_iou"))
+        .map(|k| display(k))
+        .collect();
+    let _ = writeln!(
+        md,
+        "2. **The largest-component rule and perforated maps** (the thesis' critique of CAM's metric, after Dabkowski & Gal): box IoU from the largest component → from all pixels above the threshold: {}. {} {}",
+        comp.join(", "),
+        if penalised.is_empty() {
+            "No method is penalised by the rule here — the critique does not show on these images.".to_string()
+        } else {
+            format!("Penalised by the rule (the critique holds): {}.", penalised.join(", "))
+        },
+        if helped.is_empty() {
+            String::new()
+        } else {
+            format!("The rule helps {}: its scattered pixels above the threshold lie mostly off the item, and boxing all of them covers the background.", helped.join(", "))
+        }
+    );
     // 3. MPRT.
     let last = MPRT_GROUPS.len();
     // Verdicts on the mean Spearman of |map| (Adebayo et al. judge
@@ -891,7 +915,30 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
             )
         })
         .collect();
-    let _ = writeln!(md, "3. **Model-parameter randomisation** (Adebayo et al., whom the thesis follows in Section 2.5; {} images): mean Spearman of |map| with only `fc` randomised → with every layer randomised: {}. Adebayo et al. found Grad-CAM sensitive to the weights (it passes) and methods that multiply by the input (gradient ⊙ input, Integrated Gradients — DeepLIFT's family) to keep the input's structure; LIME and SHAP were not in their panel. Grad-CAM: agrees. DeepLIFT: its rank correlation falls, but it keeps more of the original than Grad-CAM at every stage (SSIM table), in line with their finding for input-multiplied methods. KernelSHAP and LIME: their similarity barely moves after `fc` is randomised and stays near the similarity of two seeds of the *unrandomised* explanation — at this budget the sampling noise (the MPRT reuses the same coalitions at every stage) and the superpixel layout (with a black baseline the large, bright superpixels change any network's output most; see the example grid) dominate what these maps share, so the test cannot separate them from noise; a larger budget (`--paper`) is needed to judge them.", t.n_mprt, rows.join(", "));
+    let full = |k: &str, m: &str| mean(loc, k, &format!("{m}_{last}"));
+    let gc_text = if full("grad_cam", "mprt_spearman") < 0.3 {
+        "Grad-CAM passes: agrees."
+    } else {
+        "Grad-CAM does not fall to near zero: disagrees."
+    };
+    let dl_above = (1..=last).all(|k| {
+        mean(loc, "deeplift", &format!("mprt_ssim_{k}"))
+            > mean(loc, "grad_cam", &format!("mprt_ssim_{k}"))
+    });
+    let dl_text = if dl_above {
+        "DeepLIFT's similarity falls too, but it keeps more of the original than Grad-CAM at every stage (SSIM table), in line with their finding for input-multiplied methods."
+    } else {
+        "DeepLIFT's similarity falls as far as Grad-CAM's at some stage (SSIM table): better than their finding for input-multiplied methods."
+    };
+    let near_seed = ["kernel_shap", "lime"]
+        .iter()
+        .all(|k| (full(k, "mprt_spearman") - mean(loc, k, "seed_spearman_1")).abs() < 0.15);
+    let pert_text = if near_seed {
+        "KernelSHAP and LIME: after `fc` their similarity barely moves and stays near that of two seeds of the *unrandomised* explanation — at this budget the sampling noise (the MPRT reuses the same coalitions at every stage) and the superpixel layout (with a black baseline, the large bright superpixels move any network's output most; see the example grid) dominate what their maps share, so the test cannot tell them from noise; a larger budget (`--paper`) is needed to judge them."
+    } else {
+        "KernelSHAP and LIME: compare their last column with the similarity of two seeds of the unrandomised explanation (seed-stability table) — the test is only informative below that level."
+    };
+    let _ = writeln!(md, "3. **Model-parameter randomisation** (Adebayo et al., whom the thesis follows in Section 2.5; {} images): mean Spearman of |map| with only `fc` randomised → with every layer randomised: {}. Adebayo et al. found Grad-CAM sensitive to the weights (it passes) and methods that multiply by the input (gradient ⊙ input, Integrated Gradients — DeepLIFT's family) to keep the input's structure; LIME and SHAP were not in their panel. {} {} {}", t.n_mprt, rows.join(", "), gc_text, dl_text, pert_text);
     // 4. Data randomisation.
     let rows: Vec<String> = PANEL_KEYS
         .iter()
@@ -900,7 +947,7 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
             format!("{} {v:.2} ({})", name(k), verdict(v))
         })
         .collect();
-    let _ = writeln!(md, "4. **Data randomisation** (Adebayo et al.'s second test; {} images): Spearman between the real CNN's and the permuted-label CNN's explanation of the same class: {} (the permuted CNN predicts the true class of {:.1} % of these images). High similarity means the map mostly reflects the input, not what the model learned from the labels: DeepLIFT's maps (multiplied by the input) stay close to those of a model that learned nothing about the classes — Adebayo et al. report the same for gradient ⊙ input and Integrated Gradients; Grad-CAM changes — as they report; KernelSHAP and LIME (not in their panel) change too.", t.n_data, rows.join(", "), 100.0 * t.perm_accuracy);
+    let _ = writeln!(md, "4. **Data randomisation** (Adebayo et al.'s second test; {} images): Spearman between the real CNN's and the permuted-label CNN's explanation of the same class: {} (the permuted CNN predicts the true class of {:.1} % of these images). High similarity means the map mostly reflects the input, not what the model learned from the labels. Adebayo et al. report that gradient ⊙ input and Integrated Gradients (DeepLIFT's family) stay similar and that Grad-CAM changes: {}", t.n_data, rows.join(", "), 100.0 * t.perm_accuracy, if mean(data, "deeplift", "spearman_1") >= 0.6 && mean(data, "grad_cam", "spearman_1") < 0.3 { "this run agrees on both." } else { "see the verdicts above for where this run differs." });
     // 5. Seeds.
     let rows: Vec<String> = PANEL_KEYS
         .iter()
