@@ -31,8 +31,10 @@
 //! `target/reproduce_gattas2020/`); `--merge` reads every shard and writes
 //! `docs/results/gattas2020.md` and the PNGs (`--results DIR`). A plain run
 //! is shard 0/1 followed by the merge. Every random draw derives from
-//! `Shard::sample_seed(SEED, sample)`, so the split does not change any
-//! number.
+//! `Shard::sample_seed(SEED, sample)`, so the split does not change the
+//! random numbers; the perturbation methods batch the perturbed images of
+//! all samples of a shard together, so their maps can differ in the last
+//! bits of f32 between splits (the CPU matmul rounds per batch shape).
 
 mod loc;
 mod report;
