@@ -4,10 +4,17 @@
 //!
 //! ```text
 //! cargo run --release --example train -- cnn     [--epochs 3] [--seed 0] [--lr 2e-3] [--max-seconds S] [--init PATH] [--out PATH]
+//!                                                  [--limit N] [--permute-labels SEED]
 //! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--lr 3e-3] [--easy 1] [--max-seconds S] [--init PATH] [--out PATH]
 //!                                                  [--widths 16,32,64] [--blocks 1,1,1] [--stem-channels 16] [--stem-stride 2] [--stem-pool 1]  (ResNetConfig::small() by default)
 //! cargo run --release --example train -- samples [--easy 1] [--out-dir crates/salience-data/assets]
 //! ```
+//!
+//! `--permute-labels SEED` trains on randomly permuted labels (Adebayo et
+//! al.'s data randomization test): the labels of the training images used
+//! (the first `--limit` ones) are shuffled across the images with a
+//! permutation seeded by SEED; the training accuracy is reported against
+//! the permuted labels, the test accuracy against the true ones (≈ 10 %).
 //!
 //! Everything is seeded: weights start from `salience_data::models::init`
 //! (never candle's RNG), shuffling and generated images from
@@ -123,10 +130,25 @@ fn train_cnn(args: &[String]) -> Res<()> {
         "--out",
         "crates/salience-data/assets/small_cnn.safetensors".to_string(),
     );
+    let permute: Option<u64> = args
+        .iter()
+        .position(|a| a == "--permute-labels")
+        .map(|i| {
+            args.get(i + 1)
+                .and_then(|v| v.parse().ok())
+                .ok_or("--permute-labels needs a seed (u64)")
+        })
+        .transpose()?;
     let dev = Device::Cpu;
     let train = load_default(Split::Train)?;
     let test = load_default(Split::Test)?;
     let n = train.len().min(limit);
+    // Data randomization: the first n training images keep their pixels,
+    // their labels are a seeded permutation of their own labels.
+    let train = match permute {
+        Some(p) => permuted_labels(&train, n, p)?,
+        None => train,
+    };
     let mut vm = VarMap::new();
     let model = SmallCnn::new(VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
     let mut opt = init_and_optimizer(&mut vm, args, seed, lr)?;
@@ -170,6 +192,19 @@ fn train_cnn(args: &[String]) -> Res<()> {
     }
     let train_s = t0.elapsed().as_secs_f64();
     println!("trained {step} steps of {total} planned");
+    if permute.is_some() {
+        // Memorisation of the random labels, measured in inference mode.
+        let idx: Vec<usize> = (0..n).collect();
+        let mut hits = 0;
+        for chunk in idx.chunks(1000) {
+            let (x, y) = gray_batch(&train, chunk, &dev)?;
+            hits += correct(&model.logits(&x)?, &y)?;
+        }
+        println!(
+            "train accuracy on the permuted labels {:.4} ({n} images)",
+            hits as f64 / n as f64
+        );
+    }
     let idx: Vec<usize> = (0..test.len()).collect();
     let mut hits = 0;
     for chunk in idx.chunks(1000) {
@@ -177,7 +212,7 @@ fn train_cnn(args: &[String]) -> Res<()> {
         hits += correct(&model.logits(&x)?, &y)?;
     }
     println!(
-        "small CNN: test accuracy {:.4} on {} images; training {:.0} s ({epochs} epochs x {n} images, batch {batch})",
+        "small CNN: test accuracy {:.4} (true labels) on {} images; training {:.0} s ({epochs} epochs x {n} images, batch {batch})",
         hits as f64 / test.len() as f64,
         test.len(),
         train_s
@@ -185,6 +220,15 @@ fn train_cnn(args: &[String]) -> Res<()> {
     vm.save(&out)?;
     println!("saved {out}");
     Ok(())
+}
+
+/// The first `n` images of `set` with their labels shuffled across them by
+/// a permutation seeded with `seed` (the rest of the set is dropped).
+fn permuted_labels(set: &GrayImages, n: usize, seed: u64) -> Res<GrayImages> {
+    let mut labels: Vec<u8> = set.labels.iter().take(n).copied().collect();
+    labels.shuffle(&mut rng(derive_seed(seed, 0x5045_524d)));
+    let images = set.images.slice(ndarray::s![..n, .., ..]).to_owned();
+    Ok(GrayImages::new(images, labels)?)
 }
 
 fn train_resnet(args: &[String]) -> Res<()> {

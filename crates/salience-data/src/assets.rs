@@ -7,6 +7,7 @@
 //! | [`fashion_mnist_sample`] | the first [`FASHION_SAMPLE_LEN`] Fashion-MNIST test images and labels |
 //! | [`localization_sample`] | [`LOCALIZATION_SAMPLE_LEN`] localization images with labels, masks, boxes |
 //! | [`small_cnn`] | the trained [`SmallCnn`] (Fashion-MNIST) |
+//! | [`small_cnn_permuted_labels`] | a [`SmallCnn`] trained on randomly permuted Fashion-MNIST labels (data randomization test) |
 //! | [`resnet_small`] | the trained small [`ResNet`] (localization set) |
 
 use crate::error::{DataError, Result};
@@ -43,6 +44,13 @@ pub const RESNET_TEST_SEED: u64 = 4242;
 pub const SMALL_CNN_SAFETENSORS: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/assets/small_cnn.safetensors"
+));
+
+/// The weights of the small CNN trained on permuted labels (safetensors,
+/// same names as [`SMALL_CNN_SAFETENSORS`]).
+pub const SMALL_CNN_PERMUTED_LABELS_SAFETENSORS: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/small_cnn_permuted_labels.safetensors"
 ));
 
 /// The trained small ResNet's weights (safetensors, torchvision names).
@@ -198,6 +206,28 @@ pub fn localization_sample() -> Result<LocalizationSet> {
 pub fn small_cnn(device: &Device) -> Result<SmallCnn> {
     let vb =
         VarBuilder::from_buffered_safetensors(SMALL_CNN_SAFETENSORS.to_vec(), DType::F32, device)?;
+    Ok(SmallCnn::new(vb)?)
+}
+
+/// The small CNN of the data randomization test (Adebayo et al. 2018):
+/// the [`SmallCnn`] architecture trained on the first 5000 Fashion-MNIST
+/// training images with their labels shuffled across the images (a
+/// seeded permutation), so it memorises labels that carry no information
+/// about the image. It fits part of its random training labels and is at
+/// chance (≈ 10 %) on the true test labels. `assets/README.md` gives the
+/// command that trained it and `docs/data.md` its accuracies.
+///
+/// ```
+/// use salience_explain::Classifier;
+/// let m = salience_data::assets::small_cnn_permuted_labels(&candle_core::Device::Cpu).unwrap();
+/// assert_eq!(m.num_classes(), 10);
+/// ```
+pub fn small_cnn_permuted_labels(device: &Device) -> Result<SmallCnn> {
+    let vb = VarBuilder::from_buffered_safetensors(
+        SMALL_CNN_PERMUTED_LABELS_SAFETENSORS.to_vec(),
+        DType::F32,
+        device,
+    )?;
     Ok(SmallCnn::new(vb)?)
 }
 

@@ -4,7 +4,7 @@
 use candle_core::{Device, D};
 use salience_data::assets::{
     fashion_mnist_sample, fashion_mnist_sample_gray, localization_sample, resnet_small, small_cnn,
-    FASHION_SAMPLE_LEN, LOCALIZATION_SAMPLE_LEN,
+    small_cnn_permuted_labels, FASHION_SAMPLE_LEN, LOCALIZATION_SAMPLE_LEN,
 };
 use salience_data::{BoundingBox, LocalizationConfig, LocalizationGenerator};
 use salience_explain::Classifier;
@@ -41,6 +41,37 @@ fn shipped_small_cnn_reaches_88_percent_on_the_shipped_fashion_sample() {
     let acc = correct / s.len() as f64;
     println!("small CNN accuracy on the shipped sample: {acc:.4}");
     assert!(acc >= 0.88, "accuracy {acc}");
+}
+
+/// The data-randomization model: trained on permuted labels, it must be
+/// near chance (10 %) on the true labels of the shipped sample and must
+/// not agree with the real CNN more than chance would.
+#[test]
+fn shipped_permuted_label_cnn_is_near_chance_on_the_shipped_fashion_sample() {
+    let s = fashion_mnist_sample().unwrap();
+    let real = small_cnn(&Device::Cpu).unwrap();
+    let perm = small_cnn_permuted_labels(&Device::Cpu).unwrap();
+    assert_eq!(perm.num_classes(), 10);
+    let (mut correct, mut agree) = (0.0, 0.0);
+    for start in (0..s.len()).step_by(250) {
+        let x = s.tensor(start, 250, &Device::Cpu).unwrap();
+        correct += accuracy(&perm, &x, &s.labels[start..start + 250]) * 250.0;
+        let real_pred: Vec<usize> = real
+            .logits(&x)
+            .unwrap()
+            .argmax(D::Minus1)
+            .unwrap()
+            .to_vec1::<u32>()
+            .unwrap()
+            .into_iter()
+            .map(|p| p as usize)
+            .collect();
+        agree += accuracy(&perm, &x, &real_pred) * 250.0;
+    }
+    let (acc, agree) = (correct / s.len() as f64, agree / s.len() as f64);
+    println!("permuted-label CNN: accuracy {acc:.4}, agreement with the real CNN {agree:.4}");
+    assert!((0.03..=0.2).contains(&acc), "accuracy {acc}");
+    assert!(agree <= 0.2, "agreement {agree}");
 }
 
 #[test]

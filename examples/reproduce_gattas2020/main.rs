@@ -1,0 +1,259 @@
+//! Reproduction of Gattas (2020), "Evaluating feature attribution methods"
+//! (seed 002): a panel of four attribution methods — DeepLIFT, Grad-CAM,
+//! KernelSHAP, LIME — evaluated by weakly-supervised localisation against
+//! ground-truth masks and boxes, plus Adebayo et al.'s sanity checks the
+//! thesis discusses (cascading model-parameter randomisation and data
+//! randomisation).
+//!
+//! ```text
+//! cargo run --release --example reproduce_gattas2020 -- [--n-images N] [--shard i/n] [--out DIR] [--results DIR] [--merge] [--paper]
+//! ```
+//!
+//! * Localisation: the shipped small ResNet on the shipped 64 × 64
+//!   localization sample (restricted to the images it classifies
+//!   correctly, so the explained class is both the predicted and the true
+//!   one); pointing game, relevance mass / rank accuracy, CAM's box IoU
+//!   (20 % threshold, largest component) and the pixel-wise mask IoU at the
+//!   same threshold; a uniform-random map and the full-image box as
+//!   baselines.
+//! * Parameter randomisation (MPRT, `salience_metrics::mprt`): the top
+//!   layers of the ResNet re-initialised cascading from `fc` down to the
+//!   stem; Spearman (|map|) and SSIM to the original explanation per stage.
+//! * Data randomisation: the same panel on the shipped Fashion-MNIST CNN
+//!   and on the CNN trained on permuted labels
+//!   (`assets::small_cnn_permuted_labels`), compared by Spearman and SSIM.
+//!
+//! The "attributer / evaluator" abstraction of the thesis is the loop
+//! `panel (registry specs, data) × metric panel (named closures)`.
+//!
+//! Sharded runs: `--shard i/n` computes samples `Shard::range(n)` of both
+//! runs and writes their records to `--out` (default
+//! `target/reproduce_gattas2020/`); `--merge` reads every shard and writes
+//! `docs/results/gattas2020.md` and the PNGs (`--results DIR`). A plain run
+//! is shard 0/1 followed by the merge. Every random draw derives from
+//! `Shard::sample_seed(SEED, sample)`, so the split does not change the
+//! random numbers; the perturbation methods batch the perturbed images of
+//! all samples of a shard together, so their maps can differ in the last
+//! bits of f32 between splits (the CPU matmul rounds per batch shape).
+
+mod loc;
+mod report;
+mod sanity;
+
+use salience::core::Shard;
+use std::path::PathBuf;
+use std::time::Instant;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The run seed; every per-sample seed derives from it.
+pub const SEED: u64 = 2020;
+/// Name of the localisation + MPRT run (records file stem).
+pub const RUN_LOC: &str = "gattas2020-loc";
+/// Name of the data-randomisation run.
+pub const RUN_DATA: &str = "gattas2020-data";
+
+/// The budgets (images, perturbation samples). `Budget::default()` is the
+/// shipped ≈ 10-minute run, `Budget::paper()` the thesis' / reference
+/// libraries' settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// Correctly classified localization images evaluated.
+    pub n_images: usize,
+    /// Of those, how many also go through the MPRT (the first ones).
+    pub n_mprt: usize,
+    /// Correctly classified Fashion-MNIST test images for the data
+    /// randomisation test.
+    pub n_fmnist: usize,
+    /// KernelSHAP coalitions per image.
+    pub shap_samples: usize,
+    /// LIME perturbations per image.
+    pub lime_samples: usize,
+    /// SLIC superpixels of the 64 × 64 images (LIME / KernelSHAP features).
+    pub n_segments: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            n_images: 48,
+            n_mprt: 10,
+            n_fmnist: 48,
+            shap_samples: 200,
+            lime_samples: 200,
+            n_segments: 50,
+        }
+    }
+}
+
+impl Budget {
+    /// The reference budgets: every correctly classified image, the `shap`
+    /// package's automatic KernelSHAP budget (2M + 2048 coalitions for M
+    /// features), the `lime` package's 1000 samples.
+    pub fn paper() -> Self {
+        Budget {
+            n_images: usize::MAX,
+            n_mprt: usize::MAX,
+            n_fmnist: 500,
+            shap_samples: 2 * 50 + 2048,
+            lime_samples: 1000,
+            n_segments: 50,
+        }
+    }
+
+    /// The localisation panel, one registry spec per line.
+    pub fn loc_panel(&self) -> String {
+        format!(
+            "deeplift\n\
+             grad_cam:layer=layer3\n\
+             kernel_shap:n_samples={},feature_mask=slic,n_segments={}\n\
+             lime:n_samples={},feature_mask=slic,n_segments={},surrogate=ridge\n",
+            self.shap_samples, self.n_segments, self.lime_samples, self.n_segments
+        )
+    }
+
+    /// The Fashion-MNIST panel (the same methods; 4 × 4 patches as
+    /// features of the 28 × 28 images, Grad-CAM on the last conv layer).
+    pub fn fmnist_panel(&self) -> String {
+        format!(
+            "deeplift\n\
+             grad_cam:layer=conv2\n\
+             kernel_shap:n_samples={},feature_mask=patches,patch_size=4\n\
+             lime:n_samples={},feature_mask=patches,patch_size=4,surrogate=ridge\n",
+            self.shap_samples, self.lime_samples
+        )
+    }
+
+    /// The configuration string of the records headers (shards of
+    /// different budgets do not merge).
+    pub fn config(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// Command-line options.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// This process's shard.
+    pub shard: Shard,
+    /// Whether `--shard` was given (then only records are written).
+    pub sharded: bool,
+    /// Records folder.
+    pub out: PathBuf,
+    /// Results folder (Markdown + PNGs).
+    pub results: PathBuf,
+    /// Merge the shard files in `out` and write the results.
+    pub merge: bool,
+    /// The budgets.
+    pub budget: Budget,
+    /// The command line as given (for the results file).
+    pub command: String,
+}
+
+fn parse_args() -> Result<Args> {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let shard = Shard::from_args(&raw)?;
+    let sharded = raw
+        .iter()
+        .any(|a| a == "--shard" || a.starts_with("--shard="));
+    let mut out = PathBuf::from("target/reproduce_gattas2020");
+    let mut results = PathBuf::from("docs/results");
+    let mut merge = false;
+    let mut budget = Budget::default();
+    let mut n_images: Option<usize> = None;
+    let mut it = raw.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = it.next().ok_or("--out needs a folder")?.into(),
+            "--results" => results = it.next().ok_or("--results needs a folder")?.into(),
+            "--merge" => merge = true,
+            "--paper" => budget = Budget::paper(),
+            "--n-images" => {
+                n_images = Some(it.next().ok_or("--n-images needs a number")?.parse()?);
+            }
+            "--shard" => {
+                it.next();
+            }
+            s if s.starts_with("--shard=") => {}
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`; expected --n-images N, --shard i/n, --out DIR, \
+                     --results DIR, --merge, --paper"
+                )
+                .into())
+            }
+        }
+    }
+    if let Some(n) = n_images {
+        if n == 0 {
+            return Err("--n-images must be at least 1".into());
+        }
+        // A smaller run scales every image count down together.
+        budget.n_images = n;
+        budget.n_mprt = budget.n_mprt.min(n.div_ceil(4).max(1));
+        budget.n_fmnist = budget.n_fmnist.min(n);
+    }
+    if merge && sharded {
+        return Err("--merge reads every shard: do not combine it with --shard".into());
+    }
+    let command = format!(
+        "cargo run --release --example reproduce_gattas2020{}{}",
+        if raw.is_empty() { "" } else { " -- " },
+        raw.join(" ")
+    );
+    Ok(Args {
+        shard,
+        sharded,
+        out,
+        results,
+        merge,
+        budget,
+        command,
+    })
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let started = Instant::now();
+    if !args.merge {
+        let load_start = report::load_average();
+        let mut timings: Vec<(String, f64)> = Vec::new();
+        let files = compute_shard(&args, &mut timings)?;
+        for f in &files {
+            eprintln!("wrote {}", f.display());
+        }
+        let info = report::ShardInfo {
+            shard: args.shard,
+            command: args.command.clone(),
+            commit: report::git_commit(),
+            wall_s: started.elapsed().as_secs_f64(),
+            cpu_s: report::cpu_seconds(),
+            load: format!("{load_start} → {}", report::load_average()),
+            timings,
+        };
+        eprintln!("wrote {}", info.write(&args.out)?.display());
+        if args.sharded {
+            return Ok(());
+        }
+    }
+    let t = Instant::now();
+    report::write_results(&args, args.merge)?;
+    eprintln!(
+        "results written to {} ({:.1} s for the report)",
+        args.results.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Computes this process's shard of both runs and writes their records.
+fn compute_shard(args: &Args, timings: &mut Vec<(String, f64)>) -> Result<Vec<PathBuf>> {
+    let progress = indicatif::ProgressBar::new(0);
+    progress.set_style(indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
+    )?);
+    let loc = loc::run(args, &progress, timings)?;
+    let data = sanity::data_randomization(args, &progress, timings)?;
+    progress.finish_and_clear();
+    Ok(vec![loc, data])
+}
