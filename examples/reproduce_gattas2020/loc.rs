@@ -7,7 +7,9 @@ use crate::{Args, Result, RUN_LOC, SEED};
 use indicatif::ProgressBar;
 use ndarray::{s, Array3, Array4, ArrayViewD, Axis};
 use salience::core::records::{write_records, Record, RunHeader};
-use salience::core::{derive_seed, AttributionBatch, DegenerateReason, Explainer, Seeds, Shard};
+use salience::core::{
+    derive_seed, AttributionBatch, DegenerateReason, Explainer, PerInput, Seeds, Shard,
+};
 use salience::data::assets;
 use salience::data::models::ResNet;
 use salience::explain::registry::{ExplainerSpec, Registry};
@@ -308,7 +310,12 @@ pub fn run(
     let reg = registry::<ResNet>();
     let mut panel: Vec<(String, Box<dyn Explainer>)> = specs
         .iter()
-        .map(|s| Ok((s.name.clone(), reg.build(s, &resnet)?)))
+        .map(|s| {
+            // One image per call: no model batch mixes images, so a
+            // sharded run merges to the unsharded records bit for bit.
+            let e: Box<dyn Explainer> = Box::new(PerInput(reg.build(s, &resnet)?));
+            Ok((s.name.clone(), e))
+        })
         .collect::<salience::core::Result<_>>()?;
     panel.push(("random".into(), Box::new(RandomMap)));
     progress.set_length((panel.len() + 3 * specs.len() + 4 * specs.len()) as u64);

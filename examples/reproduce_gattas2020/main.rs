@@ -32,9 +32,9 @@
 //! `docs/results/gattas2020.md` and the PNGs (`--results DIR`). A plain run
 //! is shard 0/1 followed by the merge. Every random draw derives from
 //! `Shard::sample_seed(SEED, sample)`, so the split does not change the
-//! random numbers; the perturbation methods batch the perturbed images of
-//! all samples of a shard together, so their maps can differ in the last
-//! bits of f32 between splits (the CPU matmul rounds per batch shape).
+//! random numbers, and every method explains one image per call
+//! (`salience::core::PerInput`), so no model batch mixes images and the
+//! merged records equal the unsharded run's bit for bit.
 
 mod loc;
 mod report;

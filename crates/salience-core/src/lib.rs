@@ -50,7 +50,7 @@ pub mod validate;
 pub use attribution::{AttributionBatch, ChannelReduction, Layout};
 pub use ensemble::Ensemble;
 pub use error::{DegenerateReason, Result, SalienceError};
-pub use explainer::{explain_ensemble, Explainer};
+pub use explainer::{explain_ensemble, Explainer, PerInput};
 pub use model::{FnModel, LinearModel, Model};
 pub use normalize::{DegeneratePolicy, Normalization};
 pub use pixel_maps::PixelMaps;
