@@ -697,7 +697,7 @@ fn markdown(
     let _ = writeln!(md, "* tables and PNGs written by: `{}` at git `{}` ({report_s:.0} s wall, {report_cpu_s:.0} s CPU in all for this process, including the example grids, which re-explain {N_EXAMPLES} + {N_MPRT_EXAMPLES} × 6 stages images)", args.command, git_commit());
     let _ = writeln!(
         md,
-        "* machine: 2-vCPU AMD EPYC, shared with four other helpers' builds and runs (see the load averages: 2 would be a fully busy idle machine), CPU candle backend, release build, `nice -n 10`. On a loaded machine the wall time is several times the CPU time; on an idle 2-core machine the run takes about its CPU time or less"
+        "* machine: 2-vCPU AMD EPYC, CPU candle backend, release build; other jobs may have shared it (the 1-min load averages above: 2 is a fully busy machine with nothing else running). On a loaded machine the wall time is several times the CPU time; on an idle 2-core machine the run takes about its CPU time or less"
     );
     let _ = writeln!(md, "* seeds: every draw derives from `SEED = {SEED}` per sample (`Shard::sample_seed`), so any `--shard i/n` split draws the same random numbers; every method explains one image per call (`PerInput`), so no model batch mixes images; checked with `--n-images 3` as 1 and as 2 shards: the merged records are bit-identical\n");
     md.push_str("## Setup and budgets\n\n");
