@@ -50,7 +50,10 @@ fn verdict(b: &Better, expect_better: bool) -> &'static str {
 }
 
 fn fmt_better(b: &Better, what: &str) -> String {
-    format!("{what}: Δ = {:+.4} in favour of the first, p = {:.3}", b.delta, b.p)
+    format!(
+        "{what}: Δ = {:+.4} in favour of the first, p = {:.3}",
+        b.delta, b.p
+    )
 }
 
 /// Rank (1 = best) of `key` among `keys` by the mean of `col`.
@@ -104,7 +107,12 @@ fn sweep_means(data: &Data, stem: &str, col: Col) -> Result<Vec<(f64, f64)>> {
 fn argbest(points: &[(f64, f64)], col: Col) -> (f64, f64) {
     let mut best = (f64::NAN, f64::NAN);
     for &(x, v) in points {
-        let is_better = best.1.is_nan() || if col == Col::Del { v < best.1 } else { v > best.1 };
+        let is_better = best.1.is_nan()
+            || if col == Col::Del {
+                v < best.1
+            } else {
+                v > best.1
+            };
         if is_better {
             best = (x, v);
         }
@@ -139,7 +147,7 @@ pub fn section(data: &Data) -> Result<String> {
     let r = rank(data, &avg, &method_keys, Col::Del)?;
     let b = better(data, &avg, &catalogue::method_key(bd), Col::Del)?;
     push(
-        "§4.1: the Average's deletion is not better than every base attribution, but close to the best",
+        "§4.1: the Average's deletion is not better than every base attribution, but close to the best (here: within 25 % of the best base AUC)",
         format!(
             "Average {:.4}, rank {r} of 8 among the base methods and the Average; best base {} {:.4}; {}",
             mean(data, &avg, Col::Del)?,
@@ -180,7 +188,11 @@ pub fn section(data: &Data) -> Result<String> {
     push(
         "Table 1: VAR (ε = 10⁻⁷) is within ~0.001 of the Average",
         fmt_better(&b_var, "VAR − Average, insertion"),
-        if b_var.delta.abs() < 1e-3 { "agrees" } else { "disagrees" },
+        if b_var.delta.abs() < 1e-3 {
+            "agrees"
+        } else {
+            "disagrees"
+        },
     );
     for col in [Col::Ins, Col::Del] {
         let r = rank(data, &z("ci"), &aggs, col)?;
@@ -191,7 +203,11 @@ pub fn section(data: &Data) -> Result<String> {
                 "Table 1: CI is the worst aggregator (deletion)"
             },
             format!("CI ranks {r} of {} aggregators", aggs.len()),
-            if r == aggs.len() { "agrees" } else { "disagrees" },
+            if r == aggs.len() {
+                "agrees"
+            } else {
+                "disagrees"
+            },
         );
     }
     let mut beat = Vec::new();
@@ -207,9 +223,16 @@ pub fn section(data: &Data) -> Result<String> {
         if beat.is_empty() {
             "no aggregator is significantly better than the Average in either metric".into()
         } else {
-            format!("significantly better than the Average in at least one metric: {}", beat.join(", "))
+            format!(
+                "significantly better than the Average in at least one metric: {}",
+                beat.join(", ")
+            )
         },
-        if beat.len() <= 2 { "agrees" } else { "disagrees" },
+        if beat.len() <= 2 {
+            "agrees"
+        } else {
+            "disagrees"
+        },
     );
 
     // §4.2 sweeps.
@@ -232,7 +255,11 @@ pub fn section(data: &Data) -> Result<String> {
     let (ei_, ei_v) = argbest(&u_ins, Col::Ins);
     let (ed, _) = argbest(&u_del, Col::Del);
     let span = |v: &[(f64, f64)]| {
-        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| (l.min(p.1), h.max(p.1)));
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+                (l.min(p.1), h.max(p.1))
+            });
         hi - lo
     };
     push(
@@ -276,7 +303,10 @@ pub fn section(data: &Data) -> Result<String> {
     let v_ins = sweep_means(data, "fig9_var", Col::Ins)?;
     let v_del = sweep_means(data, "fig9_var", Col::Del)?;
     let (vi, _) = argbest(&v_ins, Col::Ins);
-    let small = v_ins.iter().filter(|p| p.0 <= 1e-2).fold(0.0f64, |m, p| m.max((p.1 - avg_ins).abs()));
+    let small = v_ins
+        .iter()
+        .filter(|p| p.0 <= 1e-2)
+        .fold(0.0f64, |m, p| m.max((p.1 - avg_ins).abs()));
     push(
         "§4.2.5, Fig. 9: VAR ≈ Average for small ε (10⁻¹⁰ … 10⁻²); deletion improves with larger ε",
         format!(
@@ -332,7 +362,12 @@ pub fn section(data: &Data) -> Result<String> {
             _ => "partly",
         },
     );
-    let none = better(data, &norm_key(Normalization::ZScore), &norm_key(Normalization::None), Col::Diff)?;
+    let none = better(
+        data,
+        &norm_key(Normalization::ZScore),
+        &norm_key(Normalization::None),
+        Col::Diff,
+    )?;
     push(
         "§3.1, §4.3: normalizing is necessary (z-scored Average better than the unnormalized one)",
         fmt_better(&none, "z-score − none, insertion − deletion"),
@@ -344,7 +379,12 @@ pub fn section(data: &Data) -> Result<String> {
         let a = ablation(data, "mean", col)?;
         let u = ablation(data, "ucb:eps=-0.5", col)?;
         let pick = |s: &[Summary]| {
-            let pts: Vec<(f64, f64)> = s.iter().enumerate().skip(1).map(|(i, v)| ((i + 1) as f64, v.mean)).collect();
+            let pts: Vec<(f64, f64)> = s
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(i, v)| ((i + 1) as f64, v.mean))
+                .collect();
             argbest(&pts, col).0
         };
         let gap = |k: usize| -> f64 {

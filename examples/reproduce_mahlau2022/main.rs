@@ -38,6 +38,7 @@ use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::CandleModel;
 use salience::metrics::{deletion, insertion, CurveConfig};
 use salience::{AttributionBatch, DegeneratePolicy, Ensemble, Explainer, Normalization, Seeds};
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,7 +78,7 @@ impl Budget {
     /// The shipped run: ≤ ~10 minutes on 2 idle cores in release.
     pub fn default_run() -> Self {
         Budget {
-            n_images: 40,
+            n_images: 32,
             sg_samples: 64,
             ig_steps: 30,
             eg_samples: 10,
@@ -236,7 +237,13 @@ fn main() -> Result<()> {
             load_after: report::load_average(),
             cpu: report::cpu_seconds(),
         };
-        report::write(&merged, budget, &args.results, Some(timing), args.note.as_deref())?;
+        report::write(
+            &merged,
+            budget,
+            &args.results,
+            Some(timing),
+            args.note.as_deref(),
+        )?;
     } else {
         eprintln!(
             "shard {} done in {:.1} s; run with --merge once every shard is done",
@@ -381,7 +388,11 @@ fn run_shard(budget: &Budget, shard: Shard) -> Result<Vec<Record>> {
 /// (as they are: insertion and deletion only use their pixel order), then
 /// every aggregate of the catalogue. Maps whose normalization is undefined
 /// (an all-zero Grad-CAM) become zeros. Returns the keys and `[M, H, W]`.
-fn image_maps(one: &Ensemble, variants: &[Variant], seed: u64) -> Result<(Vec<String>, Array3<f32>)> {
+fn image_maps(
+    one: &Ensemble,
+    variants: &[Variant],
+    seed: u64,
+) -> Result<(Vec<String>, Array3<f32>)> {
     let shape = one.map_shape();
     let (h, w) = match shape.as_slice() {
         [_, h, w] => (*h, *w),
@@ -401,10 +412,10 @@ fn image_maps(one: &Ensemble, variants: &[Variant], seed: u64) -> Result<(Vec<St
             let e = normalize(one, v.norm)?;
             normalized.insert(name, e);
         }
-        if !selected.contains_key(&(name, v.subset)) {
+        if let Entry::Vacant(slot) = selected.entry((name, v.subset)) {
             let base = normalized.get(name).ok_or("normalized ensemble")?;
             let idx: Vec<usize> = (0..one.k()).filter(|m| v.subset >> m & 1 == 1).collect();
-            selected.insert((name, v.subset), base.select(&idx)?);
+            slot.insert(base.select(&idx)?);
         }
         let e = selected.get(&(name, v.subset)).ok_or("selected ensemble")?;
         // RBM's generator: this image's own stream (sample 0 of a batch of 1).

@@ -90,6 +90,23 @@ impl Data {
         Ok(m.values().copied().collect())
     }
 
+    /// The mean over images of a recorded curve (`ins_curve` or
+    /// `del_curve`), point by point.
+    pub fn mean_curve(&self, key: &str, prefix: &str) -> Result<Vec<f64>> {
+        let mut out = Vec::new();
+        loop {
+            let metric = format!("{prefix}@{:04}", out.len());
+            if !self.values.contains_key(&(key.to_string(), metric.clone())) {
+                break;
+            }
+            out.push(Summary::of(&self.get(key, &metric)?).mean);
+        }
+        if out.is_empty() {
+            return Err(format!("no {prefix} records for {key}").into());
+        }
+        Ok(out)
+    }
+
     /// insertion − deletion per image.
     pub fn diff(&self, key: &str) -> Result<Vec<f64>> {
         let i = self.get(key, "insertion")?;
@@ -302,13 +319,17 @@ pub fn ablation(data: &Data, spec: &str, col: Col) -> Result<Ablation> {
     };
     for k in 1..=n {
         let top: u32 = order.iter().take(k).map(|&m| 1u32 << m).sum();
-        out.top.push(Summary::of(&data.column(&subset_key(spec, top), col)?));
+        out.top
+            .push(Summary::of(&data.column(&subset_key(spec, top), col)?));
         let subsets: Vec<u32> = (1..=catalogue::ALL)
             .filter(|s| s.count_ones() as usize == k)
             .collect();
         let mut per_image = vec![0.0; data.samples.len()];
         for &s in &subsets {
-            for (acc, v) in per_image.iter_mut().zip(data.column(&subset_key(spec, s), col)?) {
+            for (acc, v) in per_image
+                .iter_mut()
+                .zip(data.column(&subset_key(spec, s), col)?)
+            {
                 *acc += v / subsets.len() as f64;
             }
         }
@@ -436,15 +457,64 @@ fn markdown(
     md.push_str("\n### Budgets (ours vs. the paper's)\n\n| what | paper (App. A, §4) | this run |\n|---|---|---|\n");
     let p = Budget::paper();
     let rows = [
-        ("images", "2000 (ImageNet / GTSRB validation)".to_string(), format!("{}", budget.n_images)),
-        ("SmoothGrad samples, σ", "256, 0.1".into(), format!("{}, 0.1 (relative to the input range, = absolute on [0, 1])", budget.sg_samples)),
-        ("Integrated Gradients steps, baseline", "30, blur σ = 20, 25 × 25 (224 px)".into(), format!("{} (Gauss–Legendre), blur σ = 2.5, 3 × 3 (scaled ÷ 8 to 28 px)", budget.ig_steps)),
-        ("Expected Gradients samples × steps, baseline", "20 × 30, Normal".into(), format!("{} × {}, Normal", budget.eg_samples, budget.eg_steps)),
-        ("Grad-CAM", "last conv layer".into(), "`conv2` (the last conv layer)".into()),
-        ("PolyCAM", "channel-wise variation of confidence".into(), "PCAM± over `conv1`, `conv2`".into()),
-        ("iGOS++ mask, iterations, IG steps", "50 × 50, 20, 25 (λ₁ = 20, λ₂ = 30, …), Normal".into(), format!("7 × 7, {}, {} (other parameters as App. A), Normal", budget.igos_iterations, budget.igos_ig_steps)),
-        ("RISE masks, grid", "5000, 10 × 10".into(), format!("{}, 10 × 10, p = 0.5", budget.rise_masks)),
-        ("insertion / deletion steps", "1000 (≈ 64 px per step on ImageNet, ≈ 16 on GTSRB)".into(), format!("{} ({} px per step of 784)", budget.curve_steps, 784usize.div_ceil(budget.curve_steps.min(784)))),
+        (
+            "images",
+            "2000 (ImageNet / GTSRB validation)".to_string(),
+            format!("{}", budget.n_images),
+        ),
+        (
+            "SmoothGrad samples, σ",
+            "256, 0.1".into(),
+            format!(
+                "{}, 0.1 (relative to the input range, = absolute on [0, 1])",
+                budget.sg_samples
+            ),
+        ),
+        (
+            "Integrated Gradients steps, baseline",
+            "30, blur σ = 20, 25 × 25 (224 px)".into(),
+            format!(
+                "{} (Gauss–Legendre), blur σ = 2.5, 3 × 3 (scaled ÷ 8 to 28 px)",
+                budget.ig_steps
+            ),
+        ),
+        (
+            "Expected Gradients samples × steps, baseline",
+            "20 × 30, Normal".into(),
+            format!("{} × {}, Normal", budget.eg_samples, budget.eg_steps),
+        ),
+        (
+            "Grad-CAM",
+            "last conv layer".into(),
+            "`conv2` (the last conv layer)".into(),
+        ),
+        (
+            "PolyCAM",
+            "channel-wise variation of confidence".into(),
+            "PCAM± over `conv1`, `conv2`".into(),
+        ),
+        (
+            "iGOS++ mask, iterations, IG steps",
+            "50 × 50, 20, 25 (λ₁ = 20, λ₂ = 30, …), Normal".into(),
+            format!(
+                "7 × 7, {}, {} (other parameters as App. A), Normal",
+                budget.igos_iterations, budget.igos_ig_steps
+            ),
+        ),
+        (
+            "RISE masks, grid",
+            "5000, 10 × 10".into(),
+            format!("{}, 10 × 10, p = 0.5", budget.rise_masks),
+        ),
+        (
+            "insertion / deletion steps",
+            "1000 (≈ 64 px per step on ImageNet, ≈ 16 on GTSRB)".into(),
+            format!(
+                "{} ({} px per step of 784)",
+                budget.curve_steps,
+                784usize.div_ceil(budget.curve_steps.min(784))
+            ),
+        ),
     ];
     for (w, a, b) in rows {
         let _ = writeln!(md, "| {w} | {a} | {b} |");
@@ -494,7 +564,11 @@ fn markdown(
     // §4.2 sweeps.
     md.push_str("## §4.2 analogue: hyperparameter sweeps (Figures 5–9)\n\nZ-scored maps, all seven methods; mean over images (standard error in parentheses). The charts also show the Average and the best base method (dashed levels).\n\n");
     for sweep in catalogue::sweeps() {
-        let _ = writeln!(md, "### {} — {} ({})\n", sweep.figure, sweep.name, sweep.param);
+        let _ = writeln!(
+            md,
+            "### {} — {} ({})\n",
+            sweep.figure, sweep.name, sweep.param
+        );
         if let Some((_, f)) = pngs.iter().find(|(s, _)| s == sweep.stem) {
             let _ = writeln!(md, "![{} sweep]({f})\n", sweep.name);
         }
