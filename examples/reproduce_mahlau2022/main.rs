@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Flags: `--shard i/n`, `--out DIR` (records, default
-//! `target/reproduce_mahlau2022`), `--n-images N`, `--merge`, `--results DIR`
+//! `target/reproduce_mahlau2022`), `--n-images N`, `--merge` (tables and
+//! charts from the shard files in `--out`, or from a plain run's records
+//! there), `--results DIR`
 //! (tables and PNGs, default `docs/results`), `--paper` (the paper's
 //! explainer and metric budgets; documented, far beyond 10 minutes here),
 //! `--note TEXT` (a line on the machine's load for the results file).
@@ -220,7 +222,15 @@ fn main() -> Result<()> {
         &budget.describe(),
     );
     if args.merge {
-        let files = records::shard_files(&args.out, RUN)?;
+        // The shards' files, or else a plain run's records (re-rendering
+        // the tables and charts without recomputing anything).
+        let files = match records::shard_files(&args.out, RUN) {
+            Ok(f) => f,
+            Err(_) if args.out.join(Shard::all().file_name(RUN)).exists() => {
+                vec![args.out.join(Shard::all().file_name(RUN))]
+            }
+            Err(e) => return Err(e.into()),
+        };
         let merged = records::merge(&files)?;
         return report::write(&merged, budget, &args.results, None, args.note.as_deref());
     }

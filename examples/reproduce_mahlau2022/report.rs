@@ -208,7 +208,8 @@ fn fmt_paired(p: &Paired) -> String {
     )
 }
 
-fn fmt_p(p: f64) -> String {
+/// A p-value for a table cell.
+pub fn fmt_p(p: f64) -> String {
     if p < 1e-3 {
         format!("{p:.1e}")
     } else {
@@ -401,7 +402,19 @@ fn markdown(
          Optimization Techniques*. Example: `examples/reproduce_mahlau2022/` (generated file — rerun the \
          command below to regenerate it).\n\n## Run\n\n",
     );
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Shell-quoted, so the line can be pasted.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            if a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c))
+            {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
     let _ = writeln!(
         md,
         "* Command: `cargo run --release --example reproduce_mahlau2022{}{}`",
@@ -562,7 +575,7 @@ fn markdown(
     }
 
     // §4.2 sweeps.
-    md.push_str("## §4.2 analogue: hyperparameter sweeps (Figures 5–9)\n\nZ-scored maps, all seven methods; mean over images (standard error in parentheses). The charts also show the Average and the best base method (dashed levels).\n\n");
+    md.push_str("## §4.2 analogue: hyperparameter sweeps (Figures 5–9)\n\nZ-scored maps, all seven methods; mean over images (standard error in parentheses). The charts also show the Average and the best base method as horizontal lines; the band is ± one standard error.\n\n");
     for sweep in catalogue::sweeps() {
         let _ = writeln!(
             md,
