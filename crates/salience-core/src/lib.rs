@@ -16,7 +16,8 @@
 //! * dataset-scale runs: [`Shard`] (`--shard i/n`, per-sample seeds) and
 //!   [`records`] (JSON-lines results per shard, and their exact merge);
 //! * [`PixelMaps`] (an explainer wrapper reducing channels) and [`render`]
-//!   (colormaps, overlays, grids, PNG heatmaps).
+//!   (colormaps, overlays, grids, PNG heatmaps);
+//! * [`plot`]: line charts, box plots and bar charts as PNG, with text.
 //!
 //! ```
 //! use ndarray::Array;
@@ -39,6 +40,7 @@ pub mod model;
 pub mod normalize;
 pub mod npy;
 pub mod pixel_maps;
+pub mod plot;
 pub mod records;
 pub mod render;
 pub mod seed;
