@@ -48,17 +48,15 @@ pub struct PanelCache<'a> {
 
 impl<'a> PanelCache<'a> {
     /// An empty cache over `panel`.
-    pub fn new(panel: &'a [PixelMaps<Box<dyn Explainer>>], normalization: MapNormalization) -> Self {
+    pub fn new(
+        panel: &'a [PixelMaps<Box<dyn Explainer>>],
+        normalization: MapNormalization,
+    ) -> Self {
         PanelCache {
             panel,
             normalization,
             maps: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// Number of methods.
-    pub fn k(&self) -> usize {
-        self.panel.len()
     }
 
     /// Stores Φ(x) computed elsewhere (the clean inputs), so the metrics use

@@ -30,7 +30,10 @@ pub const SLIC_SEGMENTS: usize = 64;
 /// (App. C.2): λ_high = 0.1, λ_medium = 0.01, none = ordinary least squares.
 pub fn variants() -> Vec<(String, String)> {
     let masks = [
-        ("SLIC", format!("feature_mask=slic,n_segments={SLIC_SEGMENTS}")),
+        (
+            "SLIC",
+            format!("feature_mask=slic,n_segments={SLIC_SEGMENTS}"),
+        ),
         ("Patch", format!("feature_mask=patches,patch_size={PATCH}")),
     ];
     let sparsity = [
@@ -102,7 +105,10 @@ pub fn run(b: &Budget, shard: Shard, out: &std::path::Path) -> Result<()> {
         let src: Vec<usize> = idx.iter().map(|&i| chosen[i].0).collect();
         let x = set.images.select(Axis(0), &src).into_dyn();
         let targets: Vec<usize> = idx.iter().map(|&i| chosen[i].1).collect();
-        let seeds: Vec<u64> = idx.iter().map(|&i| Shard::sample_seed(RUN_SEED + 1, i)).collect();
+        let seeds: Vec<u64> = idx
+            .iter()
+            .map(|&i| Shard::sample_seed(RUN_SEED + 1, i))
+            .collect();
         let sd = Seeds::per_sample(&seeds);
         bar.set_message("explaining (6 LIME variants)");
         let phi = explain_panel(&panel, x.view(), &targets, &abs_max(), sd)?;
@@ -147,7 +153,12 @@ pub fn run(b: &Budget, shard: Shard, out: &std::path::Path) -> Result<()> {
             ] {
                 let w = strategy.weights(names.len(), &grams, &QpSettings::default())?;
                 for (name, &v) in names.iter().zip(w.as_slice()) {
-                    records.push(Record::new(i, &format!("LIME/{label}"), &format!("w:{name}"), v));
+                    records.push(Record::new(
+                        i,
+                        &format!("LIME/{label}"),
+                        &format!("w:{name}"),
+                        v,
+                    ));
                 }
             }
             // How much of each variant's clean map is non-zero (an
@@ -177,7 +188,11 @@ pub fn run(b: &Budget, shard: Shard, out: &std::path::Path) -> Result<()> {
     let config = format!(
         "{}; variants: {}",
         b.describe(),
-        specs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" | ")
+        specs
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(" | ")
     );
     let header = RunHeader::new(RUN_LIME, b.n_lime, RUN_SEED + 1, shard, &config);
     write_records(out, &header, &records)?;

@@ -18,12 +18,12 @@ use salience::data::assets;
 use salience::data::models::SmallCnn;
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::{CandleModel, DeepLift, GuidedBackprop, LayerSplit};
+use salience::metrics::Baseline as MetricBaseline;
 use salience::metrics::{
     faithfulness_correlation, infidelity, on_defined_samples, relative_stability, road,
-    sensitivity, FaithfulnessCorrelationConfig, InfidelityConfig, Perturbation, RoadConfig,
-    RoadOrder, Representation, SampleSubset, Scores, SensitivityConfig, StabilityConfig,
+    sensitivity, FaithfulnessCorrelationConfig, InfidelityConfig, Perturbation, Representation,
+    RoadConfig, RoadOrder, SampleSubset, Scores, SensitivityConfig, StabilityConfig,
 };
-use salience::metrics::Baseline as MetricBaseline;
 use salience::optimize::{
     explain_panel, faith_gram, robust_gram, Baseline, FaithConfig, GaussianBlur, Gram,
     MapNormalization, MetricGrams, OptConfig, QpSettings, RobustConfig, SeedStream, Strategy,
@@ -177,9 +177,6 @@ pub fn experiments() -> Vec<Experiment> {
     v
 }
 
-/// Column names of the records (see the report for their definitions).
-pub const CORE_METRICS: [&str; 5] = ["SENS_avg", "SENS_max", "INFD", "FCOR", "INFD_Q"];
-
 /// Index of a method in [`PANEL`].
 pub fn panel_index(name: &str) -> Result<usize> {
     PANEL
@@ -317,14 +314,27 @@ pub fn run(b: &Budget, shard: Shard, out: &std::path::Path) -> Result<()> {
         let idx: Vec<usize> = (start..end).collect();
         let x = x_all.select(Axis(0), &idx).into_dyn();
         let targets: Vec<usize> = idx.iter().map(|&i| chosen[i].1).collect();
-        let seeds: Vec<u64> = idx.iter().map(|&i| Shard::sample_seed(RUN_SEED, i)).collect();
+        let seeds: Vec<u64> = idx
+            .iter()
+            .map(|&i| Shard::sample_seed(RUN_SEED, i))
+            .collect();
         let ctx = Chunk {
             idx: &idx,
             x: x.view(),
             targets: &targets,
             seeds: &seeds,
         };
-        chunk_records(b, &ctx, &panel, &plain, &model, &cache, &repr, &bar, &mut records)?;
+        chunk_records(
+            b,
+            &ctx,
+            &panel,
+            &plain,
+            &model,
+            &cache,
+            &repr,
+            &bar,
+            &mut records,
+        )?;
         cache.clear()?;
         model.clear()?;
         bar.inc((end - start) as u64);
@@ -444,13 +454,22 @@ fn chunk_records(
                 for (&m, &v) in sub.iter().zip(w.as_slice()) {
                     full_w[m] = v;
                     if *s != Strat::Mean {
-                        records.push(Record::new(c.idx[i], &name, &format!("w:{}", PANEL[m].0), v));
+                        records.push(Record::new(
+                            c.idx[i],
+                            &name,
+                            &format!("w:{}", PANEL[m].0),
+                            v,
+                        ));
                     }
                 }
                 per_image.push(full_w);
             }
-            let by_seed: HashMap<u64, Vec<f64>> =
-                c.seeds.iter().copied().zip(per_image.iter().cloned()).collect();
+            let by_seed: HashMap<u64, Vec<f64>> = c
+                .seeds
+                .iter()
+                .copied()
+                .zip(per_image.iter().cloned())
+                .collect();
             rows.push(Row {
                 name,
                 combine: Combine::Weights(Arc::new(by_seed)),
@@ -510,12 +529,26 @@ fn chunk_records(
         push("SENS_max", pick(&sens, 1));
         let faith_variants: Vec<(&str, &str, MetricBaseline)> = if row.full {
             vec![
-                ("INFD", "FCOR", MetricBaseline::Blur { sigma: 5.0, kernel_size: 11 }),
+                (
+                    "INFD",
+                    "FCOR",
+                    MetricBaseline::Blur {
+                        sigma: 5.0,
+                        kernel_size: 11,
+                    },
+                ),
                 ("INFD_0", "FCOR_0", MetricBaseline::Constant(0.0)),
                 ("INFD_mean", "FCOR_mean", MetricBaseline::ChannelMean),
             ]
         } else {
-            vec![("INFD", "FCOR", MetricBaseline::Blur { sigma: 5.0, kernel_size: 11 })]
+            vec![(
+                "INFD",
+                "FCOR",
+                MetricBaseline::Blur {
+                    sigma: 5.0,
+                    kernel_size: 11,
+                },
+            )]
         };
         for (t, (infd_name, fcor_name, baseline)) in faith_variants.into_iter().enumerate() {
             let perturbation = Perturbation::RandomPixels {
@@ -542,7 +575,14 @@ fn chunk_records(
             push(
                 fcor_name,
                 defined(c, &maps, tag + 1, &|s, sd| {
-                    faithfulness_correlation(model, s.inputs.view(), &s.maps, &s.targets, &fcor_cfg, sd)
+                    faithfulness_correlation(
+                        model,
+                        s.inputs.view(),
+                        &s.maps,
+                        &s.targets,
+                        &fcor_cfg,
+                        sd,
+                    )
                 })?,
             );
         }
@@ -563,7 +603,11 @@ fn chunk_records(
                 &stab_cfg,
                 Seeds::per_sample(&c.seeds[i..i + 1]),
             )?;
-            Ok(vec![first(&s.ris), s.rrs.as_ref().map_or(f64::NAN, first), first(&s.ros)])
+            Ok(vec![
+                first(&s.ris),
+                s.rrs.as_ref().map_or(f64::NAN, first),
+                first(&s.ros),
+            ])
         })?;
         push("RIS", pick(&stab, 0));
         push("RRS", pick(&stab, 1));
@@ -574,7 +618,14 @@ fn chunk_records(
                 ..RoadConfig::paper()
             };
             let sd = metric_seeds(c.seeds, 50);
-            let curves = road(model, c.x.view(), &maps, c.targets, &cfg, Seeds::per_sample(&sd))?;
+            let curves = road(
+                model,
+                c.x.view(),
+                &maps,
+                c.targets,
+                &cfg,
+                Seeds::per_sample(&sd),
+            )?;
             let change = curves.change();
             for (p_i, p) in cfg.percentages.iter().enumerate() {
                 let vals = (0..n)
@@ -626,7 +677,10 @@ fn defined(
         metric(s, Seeds::per_sample(&sd))
     })?;
     Ok(match scored {
-        Some((scores, kept)) => kept.into_iter().zip(scores.values().iter().copied()).collect(),
+        Some((scores, kept)) => kept
+            .into_iter()
+            .zip(scores.values().iter().copied())
+            .collect(),
         None => Vec::new(),
     })
 }

@@ -2,7 +2,7 @@
 //! records only.
 
 use crate::lime_sizes::{variants, PATCH, SLIC_SEGMENTS};
-use crate::main_tables::{experiments, Strat, FAITH_PANEL, PANEL, ROBUST_PANEL};
+use crate::main_tables::{Strat, FAITH_PANEL, PANEL, ROBUST_PANEL};
 use crate::{Budget, Result, RUN_LIME, RUN_MAIN};
 use salience::core::records::{merge, shard_files, Merged};
 use salience::core::Shard;
@@ -63,7 +63,10 @@ fn table(data: &Data, rows: &[(String, String)], metrics: &[&str]) -> Result<Sco
     let cols: Vec<(&str, Better)> = metrics.iter().map(|m| (*m, direction(m))).collect();
     let mut t = ScoreTable::new(&cols)?;
     for (label, key) in rows {
-        t.push_row(label, metrics.iter().map(|m| data.summary(key, m)).collect())?;
+        t.push_row(
+            label,
+            metrics.iter().map(|m| data.summary(key, m)).collect(),
+        )?;
     }
     Ok(t)
 }
@@ -86,7 +89,10 @@ fn panel_rows(exp_id: &str, methods: &[&str], strats: &[Strat]) -> Vec<(String, 
 fn rank(data: &Data, rows: &[(String, String)], key: &str, metric: &str) -> Option<(usize, usize)> {
     let higher = matches!(direction(metric), Better::Higher);
     let mine = data.mean(key, metric)?;
-    let means: Vec<f64> = rows.iter().filter_map(|(_, k)| data.mean(k, metric)).collect();
+    let means: Vec<f64> = rows
+        .iter()
+        .filter_map(|(_, k)| data.mean(k, metric))
+        .collect();
     let better = means
         .iter()
         .filter(|&&m| if higher { m > mine } else { m < mine })
@@ -251,17 +257,42 @@ pub fn write(
     let main = Data::from(&merged(out, RUN_MAIN, compute_secs.is_some())?);
     let lime = Data::from(&merged(out, RUN_LIME, compute_secs.is_some())?);
     let mut md = String::new();
-    let _ = writeln!(md, "# Reproduction: Decker et al. 2024 (seed 001), optimized aggregation\n");
+    let _ = writeln!(
+        md,
+        "# Reproduction: Decker et al. 2024 (seed 001), optimized aggregation\n"
+    );
     md.push_str(&header_section(b, paper, compute_secs, &main, &lime));
 
     // Tables 1–3 analogues, one block per panel.
     let core = ["SENS_avg", "SENS_max", "INFD", "FCOR", "INFD_Q"];
-    let extra = ["RIS", "RRS", "ROS", "INFD_0", "INFD_mean", "FCOR_0", "FCOR_mean"];
+    let extra = [
+        "RIS",
+        "RRS",
+        "ROS",
+        "INFD_0",
+        "INFD_mean",
+        "FCOR_0",
+        "FCOR_mean",
+    ];
     let road = ["MoRF10", "MoRF20", "MoRF30", "LeRF10", "LeRF20", "LeRF30"];
-    let all_strats = [Strat::Mean, Strat::Var, Strat::Faith, Strat::Opt, Strat::Robust];
+    let all_strats = [
+        Strat::Mean,
+        Strat::Var,
+        Strat::Faith,
+        Strat::Opt,
+        Strat::Robust,
+    ];
     for (exp, methods, title) in [
-        ("T1", &ROBUST_PANEL, "Table 1 and Table 3 panel (the seven gradient methods of Tables 1, 3 and 8)"),
-        ("T2", &FAITH_PANEL, "Table 2 panel (GradSHAP, IG, I×G, SmoothGrad and three CAMs)"),
+        (
+            "T1",
+            &ROBUST_PANEL,
+            "Table 1 and Table 3 panel (the seven gradient methods of Tables 1, 3 and 8)",
+        ),
+        (
+            "T2",
+            &FAITH_PANEL,
+            "Table 2 panel (GradSHAP, IG, I×G, SmoothGrad and three CAMs)",
+        ),
     ] {
         let rows = panel_rows(exp, methods, &all_strats);
         let _ = writeln!(md, "## {title}\n");
@@ -272,7 +303,10 @@ pub fn write(
         );
         let _ = writeln!(md, "### Robustness and faithfulness (Tables 1 and 2)\n");
         md.push_str(&table(&main, &rows, &core)?.to_markdown(4));
-        let _ = writeln!(md, "\n### Stability and alternative corruptions (Table 3)\n");
+        let _ = writeln!(
+            md,
+            "\n### Stability and alternative corruptions (Table 3)\n"
+        );
         md.push_str(&table(&main, &rows, &extra)?.to_markdown(3));
         let _ = writeln!(md, "\n### ROAD (Table 3 / Table 4; change of the target probability in percentage points)\n");
         md.push_str(&table(&main, &rows, &road)?.to_markdown(2));
@@ -331,7 +365,10 @@ fn header_section(
             let _ = writeln!(md, "* Wall time of the computation: {s:.0} s");
         }
         None => {
-            let _ = writeln!(md, "* Tables written by `--merge` from shard files (wall time: see the shards' logs)");
+            let _ = writeln!(
+                md,
+                "* Tables written by `--merge` from shard files (wall time: see the shards' logs)"
+            );
         }
     }
     let _ = writeln!(
@@ -341,16 +378,43 @@ fn header_section(
         main.n_samples, lime.n_samples
     );
     let _ = writeln!(md, "## Budgets (this run vs. the paper)\n");
-    let _ = writeln!(md, "| quantity | this run | paper (`--paper`) |\n|---|---:|---:|");
+    let _ = writeln!(
+        md,
+        "| quantity | this run | paper (`--paper`) |\n|---|---:|---:|"
+    );
     for (what, ours, theirs) in [
-        ("images, Tables 1–3 (ImageNet → Fashion-MNIST)", main.n_samples, p.n_images),
+        (
+            "images, Tables 1–3 (ImageNet → Fashion-MNIST)",
+            main.n_samples,
+            p.n_images,
+        ),
         ("m_agg (both Grams)", b.m_agg, p.m_agg),
-        ("m_eval, SENS_avg / SENS_max (fresh noise)", b.m_sens, p.m_sens),
+        (
+            "m_eval, SENS_avg / SENS_max (fresh noise)",
+            b.m_sens,
+            p.m_sens,
+        ),
         ("m_eval, RIS / RRS / ROS (fresh noise)", b.m_stab, p.m_stab),
-        ("m_eval, INFD / FCOR / INFD_Q (fresh masks)", b.m_faith_eval, p.m_faith_eval),
-        ("images, §5.3 (200 per size group in the paper)", lime.n_samples, p.n_lime),
-        ("m_agg of the §5.3 sensitivity Gram", b.m_agg_lime, p.m_agg_lime),
-        ("LIME samples per explanation, §5.3", b.lime_samples, p.lime_samples),
+        (
+            "m_eval, INFD / FCOR / INFD_Q (fresh masks)",
+            b.m_faith_eval,
+            p.m_faith_eval,
+        ),
+        (
+            "images, §5.3 (200 per size group in the paper)",
+            lime.n_samples,
+            p.n_lime,
+        ),
+        (
+            "m_agg of the §5.3 sensitivity Gram",
+            b.m_agg_lime,
+            p.m_agg_lime,
+        ),
+        (
+            "LIME samples per explanation, §5.3",
+            b.lime_samples,
+            p.lime_samples,
+        ),
     ] {
         let _ = writeln!(md, "| {what} | {ours} | {theirs} |");
     }
@@ -414,7 +478,9 @@ fn weights_section(data: &Data, exp: &str, methods: &[&str], results: &Path) -> 
             / n;
         let _ = writeln!(md, " {active:.2} | {:.0} % |", 100.0 * dominant);
     }
-    md.push_str(&crate::charts::weight_boxplots(data, exp, methods, results)?);
+    md.push_str(&crate::charts::weight_boxplots(
+        data, exp, methods, results,
+    )?);
     md.push('\n');
     Ok(md)
 }
@@ -458,8 +524,14 @@ fn ablation_section(data: &Data, results: &Path) -> Result<String> {
     md.push_str(&crate::charts::count_lines(data, results)?);
     let mut types = ScoreTable::new(&spec)?;
     for (label, id) in [
-        ("gradient-based (DeepLift, SmoothGrad, InputxGrad)", "D4-grad"),
-        ("perturbation-based (LIME, ShapleyValues, FeatureAblation)", "D4-pert"),
+        (
+            "gradient-based (DeepLift, SmoothGrad, InputxGrad)",
+            "D4-grad",
+        ),
+        (
+            "perturbation-based (LIME, ShapleyValues, FeatureAblation)",
+            "D4-pert",
+        ),
         ("both (6)", "D4-both"),
     ] {
         types.push_row(
@@ -471,13 +543,14 @@ fn ablation_section(data: &Data, results: &Path) -> Result<String> {
     }
     md.push_str("\n### Types of methods (Tables 10–11)\n\n");
     md.push_str(&types.to_markdown(4));
-    let _ = experiments;
     md.push('\n');
     Ok(md)
 }
 
 fn lime_section(data: &Data, results: &Path) -> Result<String> {
-    let mut md = String::from("## §5.3: AGG_opt over six LIME variants, by object size (Figure 5 analogue)\n\n");
+    let mut md = String::from(
+        "## §5.3: AGG_opt over six LIME variants, by object size (Figure 5 analogue)\n\n",
+    );
     let Some(r) = lime_result(data, "AGG_opt") else {
         md.push_str("No §5.3 records.\n\n");
         return Ok(md);
@@ -518,7 +591,12 @@ fn lime_section(data: &Data, results: &Path) -> Result<String> {
         if let Some(nz) = data.get("LIME/map", &format!("nonzero:{v}")) {
             let vals: Vec<f64> = nz.values().copied().collect();
             let zero = vals.iter().filter(|&&x| x == 0.0).count();
-            let _ = writeln!(md, "| {v} | {:.3} | {zero} of {} |", Summary::of(&vals).mean, vals.len());
+            let _ = writeln!(
+                md,
+                "| {v} | {:.3} | {zero} of {} |",
+                Summary::of(&vals).mean,
+                vals.len()
+            );
         }
     }
     md.push_str(&crate::charts::lime_bars(&r, results)?);
@@ -541,10 +619,17 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
          see the Wilcoxon tables for significance). Small models on 28×28 / 64×64 images differ from ImageNet models; \
          nothing was tuned to make a claim hold.\n\n",
     );
-    let all = [Strat::Mean, Strat::Var, Strat::Faith, Strat::Opt, Strat::Robust];
+    let all = [
+        Strat::Mean,
+        Strat::Var,
+        Strat::Faith,
+        Strat::Opt,
+        Strat::Robust,
+    ];
     let t1 = panel_rows("T1", &ROBUST_PANEL, &all);
     let t2 = panel_rows("T2", &FAITH_PANEL, &all);
-    let show = |r: Option<(usize, usize)>| r.map_or("—".to_string(), |(a, b)| format!("{a} of {b}"));
+    let show =
+        |r: Option<(usize, usize)>| r.map_or("—".to_string(), |(a, b)| format!("{a} of {b}"));
     // Table 1.
     for metric in ["SENS_avg", "SENS_max"] {
         let rr = rank(data, &t1, "T1/AGG_robust", metric);
@@ -570,7 +655,18 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
         );
     }
     // Table 3.
-    for metric in ["RIS", "RRS", "ROS", "INFD_0", "INFD_mean", "FCOR_0", "FCOR_mean", "MoRF10", "MoRF20", "MoRF30"] {
+    for metric in [
+        "RIS",
+        "RRS",
+        "ROS",
+        "INFD_0",
+        "INFD_mean",
+        "FCOR_0",
+        "FCOR_mean",
+        "MoRF10",
+        "MoRF20",
+        "MoRF30",
+    ] {
         let ranks: Vec<(Strat, Option<(usize, usize)>)> = [Strat::Robust, Strat::Faith, Strat::Opt]
             .iter()
             .map(|s| (*s, rank(data, &t1, &format!("T1/{}", s.name()), metric)))
@@ -585,22 +681,66 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
             verdict(best_ours == Some(1) && ro.is_some_and(|r| r.0 <= 2))
         );
     }
-    // Figure 4.
-    let _ = writeln!(
-        md,
-        "* Figure 4: \"weights vary substantially across images, often over the whole range [0, 1]\" — see the \
-         per-image weight tables and box plots (std of the weights and the share of images dominated by one method)."
-    );
+    // Figure 4 and §5.2.
+    for (exp, methods) in [("T1", &ROBUST_PANEL), ("T2", &FAITH_PANEL)] {
+        let key = format!("{exp}/AGG_opt");
+        let mut ranges = Vec::new();
+        let mut per_image: BTreeMap<usize, usize> = BTreeMap::new();
+        for m in methods.iter() {
+            let Some(w) = data.get(&key, &format!("w:{m}")) else {
+                continue;
+            };
+            let v: Vec<f64> = w.values().copied().collect();
+            let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let (lo, hi) = v
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                    (a.min(x), b.max(x))
+                });
+            if mean > 0.01 {
+                ranges.push(hi - lo);
+            }
+            for (&i, &x) in w {
+                *per_image.entry(i).or_default() += usize::from(x > 0.01);
+            }
+        }
+        ranges.sort_by(f64::total_cmp);
+        let median = ranges.get(ranges.len() / 2).copied().unwrap_or(0.0);
+        let active = per_image.values().sum::<usize>() as f64 / per_image.len().max(1) as f64;
+        let _ = writeln!(
+            md,
+            "* Figure 4 (panel {exp}): \"AGG_opt weights vary substantially across images, often over most of [0, 1]\" — \
+             median range (max − min over images) of the weights of the methods with mean weight > 0.01: {median:.2} \
+             ({} methods): {}.",
+            ranges.len(),
+            verdict(median >= 0.5)
+        );
+        let _ = writeln!(
+            md,
+            "* §5.2 / Figure 2 (panel {exp}): \"AGG_opt selects methods (deteriorated ones get zero weight)\" — on average \
+             {active:.2} of {} methods get weight > 0.01: {}.",
+            methods.len(),
+            verdict(active < methods.len() as f64 / 2.0)
+        );
+    }
     // D.4 count.
     let seq = |s: &str, m: &str| -> Vec<f64> {
         (2..=ROBUST_PANEL.len())
             .filter_map(|n| {
-                let id = if n == ROBUST_PANEL.len() { "T1".to_string() } else { format!("D4-n{n}") };
+                let id = if n == ROBUST_PANEL.len() {
+                    "T1".to_string()
+                } else {
+                    format!("D4-n{n}")
+                };
                 data.mean(&format!("{id}/{s}"), m)
             })
             .collect()
     };
-    for (s, m) in [("AGG_robust", "SENS_avg"), ("AGG_faith", "INFD"), ("AGG_opt", "INFD_Q")] {
+    for (s, m) in [
+        ("AGG_robust", "SENS_avg"),
+        ("AGG_faith", "INFD"),
+        ("AGG_opt", "INFD_Q"),
+    ] {
         let v = seq(s, m);
         let better = v.first().zip(v.last()).is_some_and(|(a, z)| z <= a);
         let _ = writeln!(
@@ -611,7 +751,11 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
         );
     }
     // D.4 types.
-    for (s, m) in [("AGG_robust", "SENS_avg"), ("AGG_faith", "INFD"), ("AGG_faith", "FCOR")] {
+    for (s, m) in [
+        ("AGG_robust", "SENS_avg"),
+        ("AGG_faith", "INFD"),
+        ("AGG_faith", "FCOR"),
+    ] {
         let g = data.mean(&format!("D4-grad/{s}"), m);
         let p = data.mean(&format!("D4-pert/{s}"), m);
         let both = data.mean(&format!("D4-both/{s}"), m);
@@ -658,7 +802,36 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
             }
         );
     }
-    let _ = writeln!(md, "\nPanel methods (registry specs): {}", PANEL.iter().map(|p| format!("`{}`", p.1)).collect::<Vec<_>>().join(", "));
+    md.push_str(
+        "\n### Why some rows are not comparable\n\n\
+         * **INFD (β-normalized) vs INFD_Q.** AGG_faith minimizes the un-normalized infidelity of the abs-max maps \
+           (wᵀGw, App. C.2); its held-out value is INFD_Q, where the guarantee of Theorem 4.3 applies. The β-normalized \
+           INFD the paper reports (\"normalization utilized by the authors\") rescales every map by its own least-squares \
+           factor, which is not a generalized L2 metric of φ_w (a ratio of quadratics in w), so the QP optimizes it only \
+           indirectly. On 0/1-scaled maps against logit differences the un-normalized objective mostly rewards maps whose \
+           masked sums match the logit drops in scale, which favours sparse maps (IG, Input×Gradient here).\n\
+         * **RIS / RRS / ROS** divide element-wise by x, e_x, L(x) and h(x) (OpenXAI/Quantus formulas, zero entries \
+           replaced by ε_min = 1e-6). Fashion-MNIST has a black background (x = 0) and most abs-max maps have exact zeros \
+           (ReLU-clipped CAMs, IG/I×G on black pixels), so these ratios are dominated by the ε_min replacement: RIS is \
+           ≈ 0 whenever x has zeros, RRS/ROS explode for maps with zeros. The ranks are reported as computed, but they \
+           measure zero patterns more than stability.\n\
+         * **ROAD** on 28×28 images removes 78–235 pixels per step and imputes them from neighbours; the small CNN's \
+           confidence changes are far larger than on ImageNet (tens of percentage points).\n\
+         * **Sensitivity of sparse maps.** Abs-max normalized sparse or all-zero maps (Grad-CAM on some inputs, \
+           strongly regularized LIME) are nearly invariant under input noise, so AGG_robust concentrates on them; the \
+           paper's ImageNet CAMs are smooth and rarely zero.\n\
+         * Scale: n images per table here vs 500 in the paper; differences within one standard error are not \
+           meaningful (see the Wilcoxon tables).\n",
+    );
+    let _ = writeln!(
+        md,
+        "\nPanel methods (registry specs): {}",
+        PANEL
+            .iter()
+            .map(|p| format!("`{}`", p.1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     md
 }
 
