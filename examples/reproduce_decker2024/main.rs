@@ -36,7 +36,7 @@ use std::time::Instant;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// The run seed every per-image seed derives from.
-pub const RUN_SEED: u64 = 2024_001;
+pub const RUN_SEED: u64 = 2_024_001;
 /// Record-run name of the Fashion-MNIST experiments (Tables 1–3, Fig. 4, D.4).
 pub const RUN_MAIN: &str = "decker2024";
 /// Record-run name of the §5.3 LIME experiment.

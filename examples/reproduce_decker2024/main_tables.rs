@@ -217,9 +217,12 @@ fn registry() -> Registry<SmallCnn> {
     r
 }
 
+/// An image's index in the shipped sample and its (predicted = true) class.
+type ImageId = (usize, usize);
+
 /// The first `n` correctly classified images of a seeded shuffle of the
 /// shipped sample (independent of the shard): (index, label) and `[n, 1, 28, 28]`.
-fn pick_images(model: &dyn Model, n: usize) -> Result<(Vec<(usize, usize)>, Array4<f32>)> {
+fn pick_images(model: &dyn Model, n: usize) -> Result<(Vec<ImageId>, Array4<f32>)> {
     use rand::seq::SliceRandom;
     let data = assets::fashion_mnist_sample()?;
     let mut order: Vec<usize> = (0..data.len()).collect();
@@ -556,7 +559,7 @@ fn chunk_records(
                 baseline,
             };
             let infd_cfg = InfidelityConfig {
-                perturbation: perturbation.clone(),
+                perturbation,
                 n_perturbations: b.m_faith_eval,
                 ..InfidelityConfig::paper()
             };
