@@ -293,3 +293,129 @@ impl<M: Model> Model for CachedModel<M> {
         self.inner.preferred_batch_size()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, Array2, ArrayD};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn arc(a: Array2<f32>) -> Arc<Array2<f32>> {
+        Arc::new(a)
+    }
+
+    #[test]
+    fn one_hot_and_weights_combine_the_rows_by_hand() {
+        let maps = vec![
+            arc(array![[1.0, 0.0, 2.0], [0.0, 4.0, 2.0]]),
+            arc(array![[0.5, 0.5, 0.5], [1.0, 0.0, 0.0]]),
+        ];
+        let one = combine_maps(&Combine::OneHot(1), &maps, &[7, 8]).unwrap();
+        assert_eq!(one, array![[0.0, 4.0, 2.0], [1.0, 0.0, 0.0]]);
+        let w: HashMap<u64, Vec<f64>> = [(7, vec![0.25, 0.75]), (8, vec![1.0, 0.0])].into();
+        let agg = combine_maps(&Combine::Weights(Arc::new(w)), &maps, &[7, 8]).unwrap();
+        assert_eq!(agg, array![[0.25, 3.0, 2.0], [0.5, 0.5, 0.5]]);
+        // Unknown image seed: a typed error, not a panic.
+        assert!(combine_maps(&Combine::Weights(Arc::new(HashMap::new())), &maps, &[7, 8]).is_err());
+    }
+
+    #[test]
+    fn agg_var_of_identical_maps_is_the_map_over_delta() {
+        // Sample variance 0 at every pixel: AGG_var = mean / 0.226.
+        let maps = vec![arc(array![[1.0, 0.5], [1.0, 0.5]])];
+        let v = combine_maps(&Combine::AggVar(vec![0, 1]), &maps, &[1]).unwrap();
+        for (got, want) in v.iter().zip([1.0f32, 0.5]) {
+            assert!(
+                (got - want / 0.226).abs() < 1e-5,
+                "{got} vs {}",
+                want / 0.226
+            );
+        }
+    }
+
+    struct Counting {
+        rows: AtomicUsize,
+    }
+    impl Model for Counting {
+        fn forward(&self, x: ArrayViewD<'_, f32>) -> salience::core::Result<Array2<f32>> {
+            let n = x.shape()[0];
+            self.rows.fetch_add(n, Ordering::Relaxed);
+            Ok(Array2::from_shape_fn((n, 2), |(i, c)| {
+                x.index_axis(Axis(0), i).sum() * (c as f32 + 1.0)
+            }))
+        }
+        fn num_classes(&self) -> usize {
+            2
+        }
+    }
+
+    #[test]
+    fn cached_model_evaluates_each_input_once_and_returns_the_same_logits() {
+        let m = CachedModel::new(Counting {
+            rows: AtomicUsize::new(0),
+        });
+        let x: ArrayD<f32> = array![[1.0f32, 2.0], [3.0, 4.0], [1.0, 2.0]].into_dyn();
+        let a = m.forward(x.view()).unwrap();
+        assert_eq!(a, array![[3.0, 6.0], [7.0, 14.0], [3.0, 6.0]]);
+        // Rows 0 and 2 are the same input: 3 rows asked, 3 evaluated the
+        // first time (one batch), none the second time.
+        let first = m.inner.rows.load(Ordering::Relaxed);
+        assert_eq!(first, 3);
+        let b = m.forward(x.view()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(m.inner.rows.load(Ordering::Relaxed), first);
+        m.clear().unwrap();
+        m.forward(x.slice(ndarray::s![0..1, ..]).into_dyn())
+            .unwrap();
+        assert_eq!(m.inner.rows.load(Ordering::Relaxed), first + 1);
+    }
+
+    struct Twice {
+        calls: Arc<AtomicUsize>,
+    }
+    impl Explainer for Twice {
+        fn name(&self) -> &str {
+            "twice"
+        }
+        fn explain(
+            &self,
+            x: ArrayViewD<'_, f32>,
+            _: &[usize],
+            _: Seeds<'_>,
+        ) -> salience::core::Result<AttributionBatch> {
+            self.calls.fetch_add(x.shape()[0], Ordering::Relaxed);
+            AttributionBatch::new(x.mapv(|v| 2.0 * v))
+        }
+    }
+
+    #[test]
+    fn panel_cache_runs_the_panel_once_per_input_and_seed() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let panel: Vec<PixelMaps<Box<dyn Explainer>>> = vec![PixelMaps::new(
+            Box::new(Twice {
+                calls: calls.clone(),
+            }),
+            salience::core::ChannelReduction::Sum,
+        )];
+        let cache = PanelCache::new(&panel, MapNormalization::default());
+        let x = ndarray::Array4::from_shape_fn((2, 1, 1, 2), |(i, _, _, j)| (i + j + 1) as f32);
+        let row = RowExplainer {
+            name: "t".into(),
+            cache: &cache,
+            combine: Combine::OneHot(0),
+        };
+        let a = row
+            .explain(x.view().into_dyn(), &[0, 0], Seeds::per_sample(&[1, 2]))
+            .unwrap();
+        // Abs-max normalized 2x: [1/2, 1] and [2/3, 1].
+        assert_eq!(a.as_flat(), array![[0.5, 1.0], [2.0 / 3.0, 1.0]]);
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        row.explain(x.view().into_dyn(), &[0, 0], Seeds::per_sample(&[1, 2]))
+            .unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        // Another seed is another entry.
+        row.explain(x.view().into_dyn(), &[0, 0], Seeds::per_sample(&[1, 3]))
+            .unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 3);
+    }
+}

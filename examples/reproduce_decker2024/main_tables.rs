@@ -687,3 +687,32 @@ fn defined(
         None => Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn a_sub_gram_gives_the_full_objective_of_the_zero_padded_weights() {
+        let m = array![[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]];
+        let g = Gram::from_parts(m, array![0.3, -0.1, 0.7], 5.0).unwrap();
+        let sub = sub_gram(&g, &[2, 0]).unwrap();
+        assert_eq!(sub.matrix(), array![[2.0, 0.5], [0.5, 4.0]]);
+        for w in [[0.3, 0.7], [1.0, 0.0], [0.6, 0.6]] {
+            let full = [w[1], 0.0, w[0]];
+            assert!((sub.q(&w).unwrap() - g.q(&full).unwrap()).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn every_experiment_names_panel_methods() {
+        for e in experiments() {
+            assert!(e.methods.len() >= 2, "{}", e.id);
+            for m in &e.methods {
+                assert!(panel_index(m).is_ok(), "{m}");
+            }
+        }
+        assert!(panel_index("nope").is_err());
+    }
+}
