@@ -44,6 +44,7 @@ pub fn weight_boxplots(data: &Data, exp: &str, methods: &[&str], results: &Path)
             ),
             y_label: "weight".into(),
             groups,
+            width: 760,
             ..Default::default()
         }
         .write_png(results.join(&file))?;

@@ -672,7 +672,7 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
         let ro = rank(data, &t2, "T2/AGG_opt", metric);
         let _ = writeln!(
             md,
-            "* Table 2 ({metric}): \"AGG_faith best, AGG_opt second or comparable\" — AGG_faith ranks {}, AGG_opt {}: {}.",
+            "* Table 2 ({metric}): \"AGG_faith best, AGG_opt second or comparable\" (rank ≤ 3 taken as comparable) — AGG_faith ranks {}, AGG_opt {}: {}.",
             show(rf),
             show(ro),
             verdict(rf.is_some_and(|r| r.0 == 1) && ro.is_some_and(|r| r.0 <= 3))
