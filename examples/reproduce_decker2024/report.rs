@@ -370,7 +370,7 @@ fn header_section(
     let flag = if paper { " --paper" } else { "" };
     let _ = writeln!(
         md,
-        "* Command: `nice -n 10 cargo run --release --example reproduce_decker2024{}` (computes everything and \
+        "* Command: `cargo run --release --example reproduce_decker2024{}` (computes everything and \
          writes this file), or, sharded, `… -- --shard i/n{flag}` for i = 0…n−1 followed by `… -- --merge{flag}`; \
          the merged records equal the unsharded run's byte for byte (every image is computed alone, from its own seed).",
         if paper { " -- --paper" } else { "" }
@@ -378,7 +378,7 @@ fn header_section(
     let _ = writeln!(md, "* Git commit of the code: `{commit}`");
     let _ = writeln!(
         md,
-        "* Machine: {cores}-vCPU AMD EPYC, CPU candle backend, shared with other jobs (load average at the end: {})",
+        "* Machine: {cores}-vCPU AMD EPYC, CPU candle backend (1-min / 5-min / 15-min load average when the tables were written: {}; 2 is a fully busy machine with nothing else running)",
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     match compute_secs {
