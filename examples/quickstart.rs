@@ -17,7 +17,8 @@
 //!
 //! Every random draw comes from `SEED`: two runs print identical tables.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use common::progress_bar;
+use indicatif::ProgressBar;
 use ndarray::{Array4, ArrayViewD, Axis};
 use salience::aggregate::{Aggregation, Aggregator};
 use salience::core::render::{
@@ -44,6 +45,8 @@ use salience::{DegeneratePolicy, Ensemble, Explainer, Normalization, Seeds};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod common;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -638,15 +641,6 @@ fn sensitivity_cells(
     let s = metric_seeds(seeds, 4);
     let sens = sensitivity(explainer, x, targets, &cfg, Seeds::per_sample(&s))?;
     Ok((Some(sens.average.summary()), Some(sens.max.summary())))
-}
-
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-fn progress_bar(len: u64) -> Result<ProgressBar> {
-    let bar = ProgressBar::new(len);
-    bar.set_style(ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
-    )?);
-    Ok(bar)
 }
 
 /// Writes, per image, `grid_XX.png` (input, every method, every aggregate)

@@ -32,10 +32,13 @@
 //! sharded run; a plain run does both).
 
 mod charts;
+#[path = "../common/mod.rs"]
+mod common;
 mod report;
 
 use charts::{write_charts, ChartInput};
-use indicatif::{ProgressBar, ProgressStyle};
+use common::{argmax, cpu_seconds, load_average, progress_bar};
+use indicatif::ProgressBar;
 use ndarray::{s, Array3, Array4, ArrayViewD, Axis};
 use rand_distr::{Distribution, StandardNormal};
 use report::{report_md, ReportInput};
@@ -739,14 +742,6 @@ fn example_grid(setup: &Setup, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn progress_bar(len: u64) -> Result<ProgressBar> {
-    let bar = ProgressBar::new(len);
-    bar.set_style(ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
-    )?);
-    Ok(bar)
-}
-
 fn main() -> Result<()> {
     let args = parse_args()?;
     let started = Instant::now();
@@ -834,23 +829,6 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// The 1-, 5- and 15-minute load averages.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" / "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-/// User + system CPU seconds of this process (Linux, 100 ticks/s).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = f.get(11)?.parse().ok()?;
-    let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
 /// Accuracy on the labelled set with Gaussian input noise of std
 /// α·(max − min) per image (SmoothGrad's noise), one draw per image.
 fn input_noise_accuracy(setup: &Setup, alphas: &[f32]) -> Result<Vec<(f32, f32)>> {
@@ -884,17 +862,6 @@ fn input_noise_accuracy(setup: &Setup, alphas: &[f32]) -> Result<Vec<(f32, f32)>
         out.push((alpha, hits as f32 / set.len().max(1) as f32));
     }
     Ok(out)
-}
-
-/// Index of the first maximum.
-fn argmax(values: impl Iterator<Item = f32>) -> usize {
-    values
-        .enumerate()
-        .fold(
-            (0, f32::NEG_INFINITY),
-            |b, (k, v)| if v > b.1 { (k, v) } else { b },
-        )
-        .0
 }
 
 fn sweep_values(factors: &[f32], sigma: f32) -> Vec<f32> {

@@ -116,7 +116,10 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
          (records merged from {} file(s)).\n",
         r.command, r.merged_from
     ));
-    md.push_str(&format!("* Git commit: `{}`.\n", git_commit()));
+    md.push_str(&format!(
+        "* Git commit: `{}`.\n",
+        crate::common::git_commit()
+    ));
     md.push_str(&format!(
         "* Machine: 2-vCPU AMD EPYC ({} logical cores visible), CPU candle backend, **shared** with \
          other jobs (four other helpers' builds/runs and a training run); load average at start {}, \
@@ -468,28 +471,3 @@ Baseline and NG, the opposite of the paper's ordering; NG and Baseline are indis
 * **Robustness** improves with any averaging (NG, FG and SG all lower the sensitivity of the \
 map), as in the paper; SG's strong smoothing makes it the most robust here, unlike the paper.
 ";
-
-/// `git rev-parse HEAD` (with `+dirty` when the tree has changes), or
-/// "unknown".
-fn git_commit() -> String {
-    let run = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match run(&["rev-parse", "HEAD"]) {
-        Some(h) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{h} (+ uncommitted changes)")
-            } else {
-                h
-            }
-        }
-        None => "unknown".into(),
-    }
-}

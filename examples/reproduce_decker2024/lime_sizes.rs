@@ -3,7 +3,8 @@
 //! ResNet and localization sample; records the per-image weights and the
 //! object's box area (the report bins the images into terciles of area).
 
-use crate::main_tables::{abs_max, argmax, fit_blur};
+use crate::common::argmax;
+use crate::main_tables::{abs_max, fit_blur};
 use crate::{Budget, Result, RUN_LIME, RUN_SEED};
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};

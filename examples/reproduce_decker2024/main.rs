@@ -25,6 +25,8 @@
 
 mod cache;
 mod charts;
+#[path = "../common/mod.rs"]
+mod common;
 mod lime_sizes;
 mod main_tables;
 mod report;

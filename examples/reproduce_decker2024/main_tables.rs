@@ -8,6 +8,7 @@
 //! (see `cache`).
 
 use crate::cache::{combine_maps, CachedModel, Combine, PanelCache, RowExplainer};
+use crate::common::argmax;
 use crate::{Budget, Result, RUN_MAIN, RUN_SEED};
 use candle_core::{DType, Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -241,12 +242,6 @@ fn pick_images(model: &dyn Model, n: usize) -> Result<(Vec<ImageId>, Array4<f32>
     }
     let idx: Vec<usize> = chosen.iter().map(|c| c.0).collect();
     Ok((chosen, data.images.select(Axis(0), &idx)))
-}
-
-pub fn argmax(v: impl Iterator<Item = f32>) -> usize {
-    v.enumerate()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(0, |(c, _)| c)
 }
 
 /// A Gram restricted to the methods `idx`.

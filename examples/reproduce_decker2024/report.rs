@@ -1,6 +1,7 @@
 //! Tables, charts and `docs/results/decker2024.md`, computed from the merged
 //! records only.
 
+use crate::common::fmt_p;
 use crate::lime_sizes::{variants, PATCH, SLIC_SEGMENTS};
 use crate::main_tables::{Strat, FAITH_PANEL, PANEL, ROBUST_PANEL};
 use crate::{Budget, Result, RUN_LIME, RUN_MAIN};
@@ -213,14 +214,6 @@ fn lime_result(data: &Data, strategy: &str) -> Option<LimeResult> {
         cuts,
         counts,
     })
-}
-
-fn fmt_p(p: f64) -> String {
-    if p < 1e-3 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.3}")
-    }
 }
 
 fn mean_ci(v: &[f64]) -> (f64, f64) {

@@ -36,6 +36,8 @@
 //! (`salience::core::PerInput`), so no model batch mixes images and the
 //! merged records equal the unsharded run's bit for bit.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod loc;
 mod report;
 mod sanity;
@@ -216,7 +218,7 @@ fn main() -> Result<()> {
     let args = parse_args()?;
     let started = Instant::now();
     if !args.merge {
-        let load_start = report::load_average();
+        let load_start = common::load_average();
         let mut timings: Vec<(String, f64)> = Vec::new();
         let files = compute_shard(&args, &mut timings)?;
         for f in &files {
@@ -225,10 +227,10 @@ fn main() -> Result<()> {
         let info = report::ShardInfo {
             shard: args.shard,
             command: args.command.clone(),
-            commit: report::git_commit(),
+            commit: common::git_commit(),
             wall_s: started.elapsed().as_secs_f64(),
-            cpu_s: report::cpu_seconds(),
-            load: format!("{load_start} → {}", report::load_average()),
+            cpu_s: common::cpu_seconds().unwrap_or(0.0),
+            load: format!("{load_start} → {}", common::load_average()),
             timings,
         };
         eprintln!("wrote {}", info.write(&args.out)?.display());
@@ -248,10 +250,7 @@ fn main() -> Result<()> {
 
 /// Computes this process's shard of both runs and writes their records.
 fn compute_shard(args: &Args, timings: &mut Vec<(String, f64)>) -> Result<Vec<PathBuf>> {
-    let progress = indicatif::ProgressBar::new(0);
-    progress.set_style(indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
-    )?);
+    let progress = common::progress_bar(0)?;
     let loc = loc::run(args, &progress, timings)?;
     let data = sanity::data_randomization(args, &progress, timings)?;
     progress.finish_and_clear();

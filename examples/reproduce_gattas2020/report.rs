@@ -140,21 +140,6 @@ impl ShardInfo {
     }
 }
 
-/// CPU time (user + system, all threads) of this process so far, in
-/// seconds (Linux `/proc/self/stat`, 100 ticks per second; 0 elsewhere).
-pub fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the parenthesised command name.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-            Some(ticks / 100.0)
-        })
-        .unwrap_or(0.0)
-}
-
 fn summary(v: &[f64]) -> Option<Summary> {
     (!v.is_empty()).then(|| Summary::of(v))
 }
@@ -190,7 +175,7 @@ pub fn write_results(args: &Args, from_shards: bool) -> Result<()> {
         &data,
         &infos,
         report_s,
-        cpu_seconds(),
+        crate::common::cpu_seconds().unwrap_or(0.0),
         &pngs,
     )?;
     std::fs::write(args.results.join("gattas2020.md"), md)?;
@@ -639,25 +624,6 @@ fn grids(dir: &Path, budget: &Budget, loc: &Merged) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// The 1-minute load average (`/proc/loadavg`).
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-/// `git describe --always --dirty` of the working directory.
-pub fn git_commit() -> String {
-    std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// The mean of a (method, metric) pair, NaN-free (0 when absent).
 fn mean(m: &Merged, key: &str, metric: &str) -> f64 {
     summary(&m.values(key, metric)).map_or(0.0, |s| s.mean)
@@ -694,7 +660,7 @@ fn markdown(
     if infos.is_empty() {
         md.push_str("* computed by: (no shard info files found next to the records)\n");
     }
-    let _ = writeln!(md, "* tables and PNGs written by: `{}` at git `{}` ({report_s:.0} s wall, {report_cpu_s:.0} s CPU in all for this process, including the example grids, which re-explain {N_EXAMPLES} + {N_MPRT_EXAMPLES} × 6 stages images)", args.command, git_commit());
+    let _ = writeln!(md, "* tables and PNGs written by: `{}` at git `{}` ({report_s:.0} s wall, {report_cpu_s:.0} s CPU in all for this process, including the example grids, which re-explain {N_EXAMPLES} + {N_MPRT_EXAMPLES} × 6 stages images)", args.command, crate::common::git_commit());
     let _ = writeln!(
         md,
         "* machine: 2-vCPU AMD EPYC, CPU candle backend, release build; other jobs may have shared it (the 1-min load averages above: 2 is a fully busy machine with nothing else running). On a loaded machine the wall time is several times the CPU time; on an idle 2-core machine the run takes about its CPU time or less"

@@ -3,7 +3,8 @@
 //! hand, so they follow the data of whatever run produced the file.
 
 use crate::catalogue::{self, METHODS};
-use crate::report::{ablation, fmt_p, fmt_param, Col, Data};
+use crate::common::fmt_p;
+use crate::report::{ablation, fmt_param, Col, Data};
 use salience::metrics::{wilcoxon_signed_rank, Summary, WilcoxonConfig};
 use salience::Normalization;
 use std::fmt::Write as _;

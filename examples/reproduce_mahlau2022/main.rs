@@ -26,11 +26,13 @@
 
 mod agreement;
 mod catalogue;
+#[path = "../common/mod.rs"]
+mod common;
 mod plots;
 mod report;
 
 use catalogue::{Variant, METHODS};
-use indicatif::{ProgressBar, ProgressStyle};
+use common::progress_bar;
 use ndarray::{Array3, Array4, Axis};
 use salience::aggregate::{Aggregation, Aggregator};
 use salience::core::records::{self, Record, RunHeader};
@@ -235,7 +237,7 @@ fn main() -> Result<()> {
         return report::write(&merged, budget, &args.results, None, args.note.as_deref());
     }
     let started = Instant::now();
-    let load_before = report::load_average();
+    let load_before = common::load_average();
     let recs = run_shard(budget, args.shard)?;
     let path = records::write_records(&args.out, &header, &recs)?;
     eprintln!("wrote {} records to {}", recs.len(), path.display());
@@ -244,8 +246,8 @@ fn main() -> Result<()> {
         let timing = report::Timing {
             wall: started.elapsed(),
             load_before,
-            load_after: report::load_average(),
-            cpu: report::cpu_seconds(),
+            load_after: common::load_average(),
+            cpu: common::cpu_seconds(),
         };
         report::write(
             &merged,
@@ -446,13 +448,4 @@ fn image_maps(
 
 fn normalize(e: &Ensemble, n: Normalization) -> Result<Ensemble> {
     Ok(e.normalize(n, DegeneratePolicy::Zeros)?)
-}
-
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-fn progress_bar(len: u64) -> Result<ProgressBar> {
-    let bar = ProgressBar::new(len);
-    bar.set_style(ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
-    )?);
-    Ok(bar)
 }

@@ -3,6 +3,7 @@
 //! paper, and the PNGs.
 
 use crate::catalogue::{self, METHODS};
+use crate::common::fmt_p;
 use crate::Budget;
 use salience::core::records::Merged;
 use salience::metrics::{wilcoxon_signed_rank, Summary, WilcoxonConfig};
@@ -24,28 +25,6 @@ pub struct Timing {
     pub load_after: String,
     /// User + system CPU seconds of the process, if known.
     pub cpu: Option<f64>,
-}
-
-/// User + system CPU seconds of this process (Linux `/proc/self/stat`,
-/// 100 clock ticks per second), if readable.
-pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses).
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the full line (1-based);
-    // `rest` starts at field 3.
-    let ut: f64 = f.get(11)?.parse().ok()?;
-    let st: f64 = f.get(12)?.parse().ok()?;
-    Some((ut + st) / 100.0)
-}
-
-/// The 1-, 5- and 15-minute load averages, or `unknown`.
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Per-image values by (key, metric), in sample order.
@@ -206,15 +185,6 @@ fn fmt_paired(p: &Paired) -> String {
         p.losses,
         fmt_p(p.p)
     )
-}
-
-/// A p-value for a table cell.
-pub fn fmt_p(p: f64) -> String {
-    if p < 1e-3 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.3}")
-    }
 }
 
 /// A Markdown table of rows (label, key) with the three columns and,

@@ -1,0 +1,87 @@
+//! Helpers shared by the examples (quickstart and the reproductions):
+//! the predicted class, a progress bar, and the provenance lines of the
+//! reports (commit, load average, CPU time).
+//!
+//! Included with `#[path = "../common/mod.rs"] mod common;` (or
+//! `mod common;` from `examples/quickstart.rs`); not every example uses
+//! every helper.
+#![allow(dead_code)]
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Index of the first maximum (0 for an empty row; NaN never wins).
+pub fn argmax(values: impl Iterator<Item = f32>) -> usize {
+    values
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |b, (k, v)| if v > b.1 { (k, v) } else { b },
+        )
+        .0
+}
+
+/// A progress bar of `len` steps on stderr (hidden when stderr is not a
+/// terminal).
+pub fn progress_bar(len: u64) -> Result<ProgressBar, indicatif::style::TemplateError> {
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
+    )?);
+    Ok(bar)
+}
+
+/// `git rev-parse HEAD` of the working directory, followed by
+/// ` (+ uncommitted changes)` when tracked files differ from it, or
+/// `unknown` outside a git checkout.
+pub fn git_commit() -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "HEAD"]) {
+        Some(h) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{h} (+ uncommitted changes)")
+            } else {
+                h
+            }
+        }
+        None => "unknown".into(),
+    }
+}
+
+/// The 1-, 5- and 15-minute load averages (`/proc/loadavg`) as
+/// `a / b / c`, or `unknown`.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" / "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// User + system CPU seconds of this process, all threads (Linux
+/// `/proc/self/stat`, 100 clock ticks per second), if readable.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the parenthesised command name start at field 3,
+    // so utime and stime (fields 14 and 15) are at 11 and 12.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// A p-value for a table cell: three decimals, scientific below 0.001.
+pub fn fmt_p(p: f64) -> String {
+    if p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
