@@ -24,8 +24,8 @@
 //!   relative accuracy drop.
 //! * One PNG grid of example explanations.
 //!
-//! Images: the correctly classified images of the shipped sample (the
-//! model is 72.5 % accurate on it), in sample order; the label (= the
+//! Images: the correctly classified images of the shipped sample, in
+//! sample order; the label (= the
 //! predicted class) is explained. Per-sample results are JSON-lines
 //! records (`--out`, default `target/reproduce_bykov2022/`); tables and
 //! charts are computed from the merged records only (`--merge` after a

@@ -668,7 +668,8 @@ fn markdown(
     let _ = writeln!(md, "* seeds: every draw derives from `SEED = {SEED}` per sample (`Shard::sample_seed`), so any `--shard i/n` split draws the same random numbers; every method explains one image per call (`PerInput`), so no model batch mixes images; checked with `--n-images 3` as 1 and as 2 shards: the merged records are bit-identical\n");
     md.push_str("## Setup and budgets\n\n");
     md.push_str("The thesis evaluates DeepLIFT, Grad-CAM, SHAP and LIME on ImageNet validation images with VGG16 (ResNet50 and InceptionV3 as support) by weakly supervised object localisation (WSOL) against the ground-truth boxes, and discusses Adebayo et al.'s sanity checks. Its Results chapter is empty (the text is an unfinished skeleton), so the claims checked below are those of its method and evaluation chapters. Here:\n\n");
-    md.push_str("* **model / data**: the shipped small ResNet (`ResNetConfig::small()`, 75 % held-out accuracy) on the shipped localization sample (200 images of 3 × 64 × 64, one Fashion-MNIST item on a textured background, exact masks and boxes). Only the images the ResNet classifies **correctly** are used (the explained class is then both the true and the predicted one), in sample order;\n");
+    let held_out = 100.0 * salience::data::assets::RESNET_SMALL_HELD_OUT_ACCURACY;
+    let _ = writeln!(md, "* **model / data**: the shipped small ResNet (`ResNetConfig::small()`, {held_out:.1} % held-out accuracy) on the shipped localization sample (200 images of 3 × 64 × 64, one Fashion-MNIST item on a textured background, exact masks and boxes). Only the images the ResNet classifies **correctly** are used (the explained class is then both the true and the predicted one), in sample order;");
     md.push_str("* **panel** (registry specs — the thesis' *attributer*):\n\n```text\n");
     md.push_str(&b.loc_panel());
     md.push_str("```\n\n  DeepLIFT: Rescale rule, zero reference; Grad-CAM on the last residual stage (8 × 8, bilinearly upsampled); KernelSHAP and LIME over SLIC superpixels, zero (black) baseline for absent superpixels, LIME with a ridge surrogate (the `lime` package's default);\n");
@@ -803,11 +804,12 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
     let gc_best = by_mass.first().map(|(k, _)| *k) == Some("grad_cam");
     let _ = writeln!(
         md,
-        "1. **Which methods localise best.** The thesis has no results table; from the literature it expects Grad-CAM's coarse maps to \"roughly approximate class-associated regions\" and CAM-style thresholded boxes to localise objects. Relevance mass accuracy (the share of |map| on the item): {ranking} (random map {:.2} = the item's share of the image). Metrics (of {}) on which each method beats the random map: {beats}. CAM box IoU: {} (full-image box {:.2}). {} Not comparable in absolute terms with ImageNet numbers: 64 × 64 synthetic images, one item covering ≈ 15–45 % of the canvas, a 75 %-accurate small ResNet.",
+        "1. **Which methods localise best.** The thesis has no results table; from the literature it expects Grad-CAM's coarse maps to \"roughly approximate class-associated regions\" and CAM-style thresholded boxes to localise objects. Relevance mass accuracy (the share of |map| on the item): {ranking} (random map {:.2} = the item's share of the image). Metrics (of {}) on which each method beats the random map: {beats}. CAM box IoU: {} (full-image box {:.2}). {} Not comparable in absolute terms with ImageNet numbers: 64 × 64 synthetic images, one item covering ≈ 15–45 % of the canvas, a {:.0} %-accurate small ResNet.",
         mean(loc, "random", "mass_accuracy"),
         LOC_METRICS.len(),
         PANEL_KEYS.iter().map(|k| format!("{} {:.2}", name(k), mean(loc, k, "box_iou"))).collect::<Vec<_>>().join(", "),
         mean(loc, "full_box", "box_iou"),
+        100.0 * salience::data::assets::RESNET_SMALL_HELD_OUT_ACCURACY,
         if gc_best {
             "Grad-CAM localises best here — agrees with the expectation."
         } else {
