@@ -5,8 +5,8 @@
 //! ```text
 //! cargo run --release --example train -- cnn     [--epochs 3] [--seed 0] [--lr 2e-3] [--max-seconds S] [--init PATH] [--out PATH]
 //!                                                  [--limit N] [--permute-labels SEED]
-//! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--lr 3e-3] [--easy 1] [--max-seconds S] [--init PATH] [--out PATH]
-//!                                                  [--widths 16,32,64] [--blocks 1,1,1] [--stem-channels 16] [--stem-stride 2] [--stem-pool 1]  (ResNetConfig::small() by default)
+//! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--lr 3e-3] [--easy 1] [--max-seconds S] [--init PATH [--grow 1]] [--out PATH]
+//!                                                  [--widths 16,32,64] [--blocks 1,1,3] [--stem-channels 16] [--stem-stride 2] [--stem-pool 1]  (ResNetConfig::small() by default)
 //! cargo run --release --example train -- samples [--easy 1] [--out-dir crates/salience-data/assets]
 //! ```
 //!
@@ -15,6 +15,11 @@
 //! (the first `--limit` ones) are shuffled across the images with a
 //! permutation seeded by SEED; the training accuracy is reported against
 //! the permuted labels, the test accuracy against the true ones (≈ 10 %).
+//!
+//! `--init PATH --grow 1` deepens a trained net: the architecture may have
+//! more blocks than the saved one; saved tensors are loaded, new ones keep
+//! their seeded initialisation, and each new block's `bn2.weight` is zero,
+//! so every new residual block starts as the identity (docs/data.md).
 //!
 //! Everything is seeded: weights start from `salience_data::models::init`
 //! (never candle's RNG), shuffling and generated images from
@@ -103,7 +108,29 @@ fn cosine_lr(base: f64, step: usize, total: usize, elapsed: f64, budget: f64) ->
 fn init_and_optimizer(vm: &mut VarMap, args: &[String], seed: u64, lr: f64) -> Res<AdamW> {
     reseed_varmap(vm, seed)?;
     let init: String = arg(args, "--init", String::new());
-    if !init.is_empty() {
+    if !init.is_empty() && arg(args, "--grow", 0u8) == 1 {
+        // Deepen a trained net: tensors in the file are loaded, new ones
+        // keep their seeded init, and every new block's last batch-norm
+        // scale is zero, so each new residual block starts as the
+        // identity and the grown net computes what the saved one did.
+        let saved = candle_core::safetensors::load(&init, &Device::Cpu)?;
+        let vars = vm.data().lock().map_err(|_| "poisoned VarMap lock")?;
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        for name in names {
+            let var = &vars[name];
+            match saved.get(name) {
+                Some(t) => var.set(t)?,
+                None => {
+                    if name.ends_with("bn2.weight") {
+                        var.set(&var.zeros_like()?)?;
+                    }
+                    println!("  new tensor {name} {:?}", var.shape());
+                }
+            }
+        }
+        println!("grown from {init}");
+    } else if !init.is_empty() {
         // Continue training from saved weights.
         vm.load(&init)?;
         println!("starting from {init}");

@@ -804,17 +804,17 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
     let gc_best = by_mass.first().map(|(k, _)| *k) == Some("grad_cam");
     let _ = writeln!(
         md,
-        "1. **Which methods localise best.** The thesis has no results table; from the literature it expects Grad-CAM's coarse maps to \"roughly approximate class-associated regions\" and CAM-style thresholded boxes to localise objects. Relevance mass accuracy (the share of |map| on the item): {ranking} (random map {:.2} = the item's share of the image). Metrics (of {}) on which each method beats the random map: {beats}. CAM box IoU: {} (full-image box {:.2}). {} Not comparable in absolute terms with ImageNet numbers: 64 × 64 synthetic images, one item covering ≈ 15–45 % of the canvas, a {:.0} %-accurate small ResNet.",
+        "1. **Which methods localise best.** The thesis has no results table; from the literature it expects Grad-CAM's coarse maps to \"roughly approximate class-associated regions\" and CAM-style thresholded boxes to localise objects. Relevance mass accuracy (the share of |map| on the item): {ranking} (random map {:.2} = the item's share of the image). Metrics (of {}) on which each method beats the random map: {beats}. CAM box IoU: {} (full-image box {:.2}). {} Not comparable in absolute terms with ImageNet numbers: 64 × 64 synthetic images, one item covering ≈ 15–45 % of the canvas, a {:.1} %-accurate small ResNet (held-out).",
         mean(loc, "random", "mass_accuracy"),
         LOC_METRICS.len(),
         PANEL_KEYS.iter().map(|k| format!("{} {:.2}", name(k), mean(loc, k, "box_iou"))).collect::<Vec<_>>().join(", "),
         mean(loc, "full_box", "box_iou"),
-        100.0 * salience::data::assets::RESNET_SMALL_HELD_OUT_ACCURACY,
         if gc_best {
             "Grad-CAM localises best here — agrees with the expectation."
         } else {
             "Grad-CAM is not the best localiser here — disagrees with the expectation (see the table for the margins)."
-        }
+        },
+        100.0 * salience::data::assets::RESNET_SMALL_HELD_OUT_ACCURACY,
     );
     // 2. The connected-component rule.
     let comp: Vec<String> = PANEL_KEYS

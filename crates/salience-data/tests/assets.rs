@@ -10,9 +10,9 @@ use salience_data::assets::{
 use salience_data::{BoundingBox, LocalizationConfig, LocalizationGenerator};
 use salience_explain::Classifier;
 
-/// The accuracy the shipped small ResNet reaches on the shipped
-/// localization sample (see docs/data.md).
-const RESNET_THRESHOLD: f64 = 0.70;
+/// A floor under the accuracy the shipped small ResNet reaches on the
+/// shipped localization sample (83.0 %, 166 of 200; see docs/data.md).
+const RESNET_THRESHOLD: f64 = 0.80;
 
 fn accuracy<C: Classifier>(m: &C, x: &candle_core::Tensor, labels: &[usize]) -> f64 {
     let pred: Vec<u32> = m
