@@ -31,7 +31,8 @@ pub fn progress_bar(len: u64) -> Result<ProgressBar, indicatif::style::TemplateE
 }
 
 /// `git rev-parse HEAD` of the working directory, followed by
-/// ` (+ uncommitted changes)` when tracked files differ from it, or
+/// ` (+ uncommitted changes)` when tracked files outside `docs/results`
+/// differ from it, or
 /// `unknown` outside a git checkout.
 pub fn git_commit() -> String {
     let run = |args: &[&str]| {
@@ -44,8 +45,17 @@ pub fn git_commit() -> String {
     };
     match run(&["rev-parse", "HEAD"]) {
         Some(h) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
+            // The examples' own outputs (docs/results) do not count: a run
+            // that rewrites them must still cite a clean commit.
+            let dirty = run(&[
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)docs/results",
+            ])
+            .is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{h} (+ uncommitted changes)")
             } else {

@@ -343,14 +343,8 @@ fn header_section(
     main: &Data,
     lime: &Data,
 ) -> String {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let commit = crate::common::git_commit();
+    let load = crate::common::load_average();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let p = Budget::paper();
     let mut md = String::new();
@@ -371,8 +365,7 @@ fn header_section(
     let _ = writeln!(md, "* Git commit of the code: `{commit}`");
     let _ = writeln!(
         md,
-        "* Machine: {cores}-vCPU AMD EPYC, CPU candle backend (1-min / 5-min / 15-min load average when the tables were written: {}; 2 is a fully busy machine with nothing else running)",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        "* Machine: {cores}-vCPU AMD EPYC, CPU candle backend (1-min / 5-min / 15-min load average when the tables were written: {load}; 2 is a fully busy machine with nothing else running)"
     );
     match compute_secs {
         Some(s) => {
