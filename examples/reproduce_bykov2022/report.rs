@@ -121,9 +121,9 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         crate::common::git_commit()
     ));
     md.push_str(&format!(
-        "* Machine: 2-vCPU AMD EPYC ({} logical cores visible), CPU candle backend, **shared** with \
-         other jobs (four other helpers' builds/runs and a training run); load average at start {}, \
-         at the end {}.\n",
+        "* Machine: 2-vCPU AMD EPYC ({} logical cores visible), CPU candle backend; load average \
+         at start {}, at the end {} (this run alone keeps it near the core count; more means other \
+         jobs shared the machine).\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         r.load.0,
         r.load.1
@@ -442,7 +442,7 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         100.0 * s.n_correct as f64 / salience::data::assets::LOCALIZATION_SAMPLE_LEN as f64,
     ));
 
-    md.push_str("\n## Timing (wall seconds, shared machine)\n\n| stage | s |\n|---|---:|\n");
+    md.push_str("\n## Timing (wall seconds)\n\n| stage | s |\n|---|---:|\n");
     for (stage, t) in r.timings {
         md.push_str(&format!("| {stage} | {t:.1} |\n"));
     }
