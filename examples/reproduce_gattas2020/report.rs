@@ -760,7 +760,7 @@ fn markdown(
     md.push_str("## Agreement with the paper\n\n");
     md.push_str(&agreement(t, loc, data, infos));
 
-    md.push_str("\n## Timing (wall seconds per stage, on the shared machine)\n\n| stage | seconds |\n|---|---:|\n");
+    md.push_str("\n## Timing (wall seconds per stage; the load averages in the run header say whether other jobs shared the machine)\n\n| stage | seconds |\n|---|---:|\n");
     for i in infos {
         for (stage, s) in &i.timings {
             let _ = writeln!(md, "| {stage} (shard {}) | {s:.1} |", i.shard);
@@ -804,7 +804,7 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
     let gc_best = by_mass.first().map(|(k, _)| *k) == Some("grad_cam");
     let _ = writeln!(
         md,
-        "1. **Which methods localise best.** The thesis has no results table; from the literature it expects Grad-CAM's coarse maps to \"roughly approximate class-associated regions\" and CAM-style thresholded boxes to localise objects. Relevance mass accuracy (the share of |map| on the item): {ranking} (random map {:.2} = the item's share of the image). Metrics (of {}) on which each method beats the random map: {beats}. CAM box IoU: {} (full-image box {:.2}). {} Not comparable in absolute terms with ImageNet numbers: 64 × 64 synthetic images, one item covering ≈ 15–45 % of the canvas, a {:.1} %-accurate small ResNet (held-out).",
+        "1. **Which methods localise best.** The thesis has no results table; from the literature it expects Grad-CAM's coarse maps to \"roughly approximate class-associated regions\" and CAM-style thresholded boxes to localise objects. Relevance mass accuracy (the share of |map| on the item): {ranking} (random map {:.2} = the item's share of the image). Metrics (of {}) on which each method beats the random map: {beats}. CAM box IoU: {} (full-image box {:.2}). {} Not comparable in absolute terms with ImageNet numbers: 64 × 64 synthetic images, one item covering ≈ 15–45 % of the canvas, a small ResNet with {:.1} % held-out accuracy.",
         mean(loc, "random", "mass_accuracy"),
         LOC_METRICS.len(),
         PANEL_KEYS.iter().map(|k| format!("{} {:.2}", name(k), mean(loc, k, "box_iou"))).collect::<Vec<_>>().join(", "),
@@ -950,6 +950,6 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
         .iter()
         .filter_map(|k| per_image(k).map(|v| format!("{} {v:.3} s", name(k))))
         .collect();
-    let _ = writeln!(md, "6. **Cost** (thesis: DeepLIFT \"extremely fast\", one backward pass; LIME \"extremely performance costly\"): wall seconds per image on the shared machine: {}. The gradient methods need one forward and backward pass; KernelSHAP and LIME one forward pass per perturbation ({} and {} here) — agrees.", costs.join(", "), t.shap_samples, t.lime_samples);
+    let _ = writeln!(md, "6. **Cost** (thesis: DeepLIFT \"extremely fast\", one backward pass; LIME \"extremely performance costly\"): wall seconds per image (see the load averages in the run header): {}. The gradient methods need one forward and backward pass; KernelSHAP and LIME one forward pass per perturbation ({} and {} here) — agrees.", costs.join(", "), t.shap_samples, t.lime_samples);
     md
 }
