@@ -47,7 +47,7 @@ pub const RESNET_TEST_SEED: u64 = 4242;
 /// `examples/train.rs` when the shipped weights were trained. Reports
 /// quote it; `tests/assets.rs` re-measures it on 1000 fresh held-out
 /// images generated from the items of [`fashion_mnist_sample_gray`].
-pub const RESNET_SMALL_HELD_OUT_ACCURACY: f64 = 0.847;
+pub const RESNET_SMALL_HELD_OUT_ACCURACY: f64 = 0.8535;
 
 /// The trained small CNN's weights (safetensors).
 pub const SMALL_CNN_SAFETENSORS: &[u8] = include_bytes!(concat!(
