@@ -854,7 +854,11 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
         if helped.is_empty() {
             String::new()
         } else {
-            format!("The rule helps {}: its scattered pixels above the threshold lie mostly off the item, and boxing all of them covers the background.", helped.join(", "))
+            format!(
+                "The rule helps {}: {} scattered pixels above the threshold lie mostly off the item, and boxing all of them covers the background.",
+                helped.join(", "),
+                if helped.len() == 1 { "its" } else { "their" }
+            )
         }
     );
     // 3. MPRT.
