@@ -469,7 +469,7 @@ fn registry(references: ndarray::ArrayD<f32>) -> Registry<SmallCnn> {
                 n_samples: p.get_or("n_samples", 16)?,
                 n_steps: p.get_or("n_steps", 2)?,
                 references: References::Samples(references.clone()),
-                ..ExpectedGradientsConfig::seed000()
+                ..ExpectedGradientsConfig::mahlau2022()
             };
             Ok(Box::new(ExpectedGradients::new(m.clone(), cfg)) as Box<dyn Explainer>)
         }),

@@ -12,7 +12,7 @@
 //! | [`optimize`] | salience-optimize | optimal convex aggregation (Decker et al. 2024) |
 //! | [`metrics`] | salience-metrics | evaluation metrics |
 //! | [`data`] | salience-data | offline data and trained models: Fashion-MNIST IDX reader, a localization set with ground-truth masks, small CNN / ResNet / ResNet-18, shipped weights and samples |
-//! | [`explain`] | salience-explain | candle explainers: Saliency, Input×Gradient, Integrated Gradients, SmoothGrad/SmoothGrad²/VarGrad, Expected Gradients/GradientSHAP |
+//! | [`explain`] | salience-explain | explainers: gradient methods on candle (Saliency, Input×Gradient, Integrated Gradients, SmoothGrad/SmoothGrad²/VarGrad, Expected Gradients/GradientSHAP, NoiseGrad/FusionGrad), the CAM family (Grad-CAM, Grad-CAM++, EigenCAM, PolyCAM), rule-based methods (Guided Backprop, Deconvnet, DeepLIFT, LRP), black-box perturbation methods over any model (Occlusion, Feature Ablation, Shapley sampling, KernelSHAP, LIME, RISE), iGOS++, a registry of text specs, and a gradient check |
 //!
 //! ```
 //! use salience::core::{Ensemble, Normalization, DegeneratePolicy};
@@ -21,6 +21,48 @@
 //! let z = e.normalize(Normalization::ZScore, DegeneratePolicy::Error)?;
 //! assert_eq!(z.k(), 2);
 //! # Ok::<(), salience::core::SalienceError>(())
+//! ```
+//!
+//! # Explain your own candle model
+//!
+//! Any `candle_nn::Module` is a [`explain::Classifier`] through
+//! [`explain::ModuleClassifier`]; for CAM methods, name its layers with
+//! [`explain::SequentialClassifier`] (or implement [`explain::LayerSplit`]).
+//! Two candle 0.11 traps give silently wrong gradients: `max_pool2d`
+//! (use [`explain::ops::max_pool2d`]) and candle-nn's fused `layer_norm` /
+//! `rms_norm` / `softmax_last_dim` (use [`explain::ops`]' versions). A
+//! detached gradient is always an error; run the gradient check once on
+//! your model to catch a wrong one.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//! use candle_nn::{conv2d, linear, Conv2dConfig, VarBuilder, VarMap};
+//! use salience::core::{ChannelReduction, Explainer, PixelMaps, Seeds};
+//! use salience::explain::gradient_check::{check_gradients, GradientCheckConfig};
+//! use salience::explain::{ops, GradCam, IntegratedGradients, SequentialClassifier};
+//!
+//! // Your layers (fresh here; VarBuilder::from_mmaped_safetensors loads trained ones).
+//! let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
+//! let cfg = Conv2dConfig { padding: 1, ..Default::default() };
+//! let model = SequentialClassifier::new(10)
+//!     .push("conv1", conv2d(3, 8, 3, cfg, vb.pp("conv1"))?)
+//!     .push("relu1", |x: &Tensor| x.relu())
+//!     .push("pool1", |x: &Tensor| ops::max_pool2d(x, 2, 2, 0)) // not x.max_pool2d(2)
+//!     .push("conv2", conv2d(8, 16, 3, cfg, vb.pp("conv2"))?)
+//!     .push("relu2", |x: &Tensor| x.relu())
+//!     .push("gap", |x: &Tensor| x.mean((2, 3)))
+//!     .push("fc", linear(16, 10, vb.pp("fc"))?);
+//! let x = ndarray::Array4::from_shape_fn((2, 3, 32, 32), |(n, c, i, j)| ((n + c + i * j) % 7) as f32 / 7.0);
+//! let (x, targets) = (x.into_dyn(), [3, 7]);
+//! // Once per model: are its input gradients right? The error names the op to swap.
+//! check_gradients(&model, x.view(), &targets, &GradientCheckConfig::default())?.ensure()?;
+//! // Gradient methods take any Classifier; PixelMaps sums channels to [N, H, W].
+//! let ig = PixelMaps::new(IntegratedGradients::new(&model), ChannelReduction::Sum);
+//! let ig_maps = ig.explain(x.view(), &targets, Seeds::base(0))?;
+//! // CAMs at any named layer, upsampled to the input: [N, H, W] as well.
+//! let cam = GradCam::new(&model, "relu2").explain(x.view(), &targets, Seeds::base(0))?;
+//! assert_eq!(ig_maps.shape(), cam.shape());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub use salience_aggregate as aggregate;

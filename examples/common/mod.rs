@@ -95,3 +95,10 @@ pub fn fmt_p(p: f64) -> String {
         format!("{p:.3}")
     }
 }
+
+/// Where a reproduction writes its report and charts unless `--results DIR`
+/// says otherwise: `target/<example>/results`, so a run never rewrites the
+/// committed `docs/results/` unless asked to (`--results docs/results`).
+pub fn default_results(example: &str) -> std::path::PathBuf {
+    std::path::Path::new("target").join(example).join("results")
+}

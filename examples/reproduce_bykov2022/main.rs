@@ -191,7 +191,7 @@ fn parse_args() -> Result<Args> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let shard = Shard::from_args(&args)?;
     let mut out = PathBuf::from("target/reproduce_bykov2022");
-    let mut results = PathBuf::from("docs/results");
+    let mut results = common::default_results("reproduce_bykov2022");
     let mut n_images: Option<usize> = None;
     let mut merge_only = false;
     let mut paper = false;

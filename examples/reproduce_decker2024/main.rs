@@ -15,7 +15,7 @@
 //! `--n-lime N` (localization images for §5.3), `--part all|main|lime`
 //! (compute only one experiment; the tables need both record files),
 //! `--merge`, `--results DIR`
-//! (default `docs/results`), `--paper` (the paper's budgets; documented,
+//! (default `target/reproduce_decker2024/results`; `--results docs/results` updates the committed report), `--paper` (the paper's budgets; documented,
 //! far beyond 10 minutes on 2 cores).
 //!
 //! Every random draw derives from the image's own seed
@@ -144,7 +144,7 @@ fn parse_args() -> Result<Args> {
     let mut a = Args {
         shard: None,
         out: PathBuf::from("target/reproduce_decker2024"),
-        results: PathBuf::from("docs/results"),
+        results: common::default_results("reproduce_decker2024"),
         merge: false,
         budget: Budget::default(),
         paper: false,

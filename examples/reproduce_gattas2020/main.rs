@@ -29,7 +29,9 @@
 //! Sharded runs: `--shard i/n` computes samples `Shard::range(n)` of both
 //! runs and writes their records to `--out` (default
 //! `target/reproduce_gattas2020/`); `--merge` reads every shard and writes
-//! `docs/results/gattas2020.md` and the PNGs (`--results DIR`). A plain run
+//! `gattas2020.md` and the PNGs to `--results DIR` (default
+//! `target/reproduce_gattas2020/results`; `--results docs/results` updates
+//! the committed report) and prints the report to stdout. A plain run
 //! is shard 0/1 followed by the merge. Every random draw derives from
 //! `Shard::sample_seed(SEED, sample)`, so the split does not change the
 //! random numbers, and every method explains one image per call
@@ -159,7 +161,7 @@ fn parse_args() -> Result<Args> {
         .iter()
         .any(|a| a == "--shard" || a.starts_with("--shard="));
     let mut out = PathBuf::from("target/reproduce_gattas2020");
-    let mut results = PathBuf::from("docs/results");
+    let mut results = common::default_results("reproduce_gattas2020");
     let mut merge = false;
     let mut budget = Budget::default();
     let mut n_images: Option<usize> = None;

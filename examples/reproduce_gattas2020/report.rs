@@ -178,7 +178,8 @@ pub fn write_results(args: &Args, from_shards: bool) -> Result<()> {
         crate::common::cpu_seconds().unwrap_or(0.0),
         &pngs,
     )?;
-    std::fs::write(args.results.join("gattas2020.md"), md)?;
+    std::fs::write(args.results.join("gattas2020.md"), &md)?;
+    println!("{md}");
     Ok(())
 }
 

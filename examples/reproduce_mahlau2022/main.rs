@@ -15,7 +15,7 @@
 //! `target/reproduce_mahlau2022`), `--n-images N`, `--merge` (tables and
 //! charts from the shard files in `--out`, or from a plain run's records
 //! there), `--results DIR`
-//! (tables and PNGs, default `docs/results`), `--paper` (the paper's
+//! (tables and PNGs, default `target/reproduce_mahlau2022/results`; `--results docs/results` updates the committed report), `--paper` (the paper's
 //! explainer and metric budgets; documented, far beyond 10 minutes here),
 //! `--note TEXT` (a line on the machine's load for the results file).
 //!
@@ -171,7 +171,7 @@ fn parse_args() -> Result<Args> {
     let mut args = Args {
         shard,
         out: PathBuf::from("target/reproduce_mahlau2022"),
-        results: PathBuf::from("docs/results"),
+        results: common::default_results("reproduce_mahlau2022"),
         merge: false,
         budget: Budget::default_run(),
         paper: false,

@@ -86,6 +86,47 @@ pub enum ChannelReduction {
     L2,
 }
 
+impl ChannelReduction {
+    /// The name [`str::parse`] accepts: `sum`, `sumabs`, `maxabs`, `l2`.
+    ///
+    /// ```
+    /// use salience_core::ChannelReduction;
+    /// for r in [ChannelReduction::Sum, ChannelReduction::SumAbs, ChannelReduction::MaxAbs, ChannelReduction::L2] {
+    ///     assert_eq!(r.name().parse::<ChannelReduction>()?, r);
+    /// }
+    /// assert!("mean".parse::<ChannelReduction>().is_err());
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelReduction::Sum => "sum",
+            ChannelReduction::SumAbs => "sumabs",
+            ChannelReduction::MaxAbs => "maxabs",
+            ChannelReduction::L2 => "l2",
+        }
+    }
+}
+
+impl std::str::FromStr for ChannelReduction {
+    type Err = SalienceError;
+
+    /// Parses `sum`, `sumabs` (or `sum_abs`), `maxabs` (or `max_abs`) or
+    /// `l2`, case-insensitively.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sum" => Ok(ChannelReduction::Sum),
+            "sumabs" | "sum_abs" => Ok(ChannelReduction::SumAbs),
+            "maxabs" | "max_abs" => Ok(ChannelReduction::MaxAbs),
+            "l2" => Ok(ChannelReduction::L2),
+            _ => Err(SalienceError::invalid(
+                "channel reduction",
+                s,
+                "expected sum, sumabs, maxabs or l2",
+            )),
+        }
+    }
+}
+
 /// A batch of N attribution maps of identical shape, stored f32 in standard
 /// (row-major) layout: images `[N, C, H, W]`, pixel maps `[N, H, W]`,
 /// tabular `[N, D]`.

@@ -37,7 +37,10 @@ impl Ensemble {
             if m.shape() != shape.as_slice() {
                 return Err(SalienceError::shape(
                     &format!("ensemble map {i} ('{name}')"),
-                    format!("{shape:?} (the shape of map 0)"),
+                    format!(
+                        "{shape:?} (the shape of map 0){}",
+                        channel_hint(&shape, m.shape())
+                    ),
                     m.shape(),
                 ));
             }
@@ -232,5 +235,23 @@ impl Ensemble {
         let arr = ArrayD::from_shape_vec(IxDyn(&shape), values)
             .map_err(|e| SalienceError::Backend(e.to_string()))?;
         AttributionBatch::new(arr)
+    }
+}
+
+/// When two map shapes differ only by a channel axis (`[N, C, H, W]` against
+/// `[N, H, W]` or `[N, C', H, W]`), how to make them agree.
+fn channel_hint(a: &[usize], b: &[usize]) -> &'static str {
+    let pixels = |s: &[usize]| match s.len() {
+        3 => Some((s[0], s[1], s[2])),
+        4 => Some((s[0], s[2], s[3])),
+        _ => None,
+    };
+    if a.len().max(b.len()) == 4 && pixels(a).is_some() && pixels(a) == pixels(b) {
+        "; the maps differ only in their channel axis (e.g. Integrated Gradients' \
+         [N, C, H, W] against Grad-CAM's [N, H, W]): reduce every map to [N, H, W] first \
+         with AttributionBatch::reduce_channels, the PixelMaps explainer adapter, \
+         `reduce=` in a registry spec, or aggregate_npy's --reduce"
+    } else {
+        ""
     }
 }

@@ -118,6 +118,44 @@ pub enum SalienceError {
     /// A backend (candle, ...) error.
     #[error("backend error: {0}")]
     Backend(String),
+    /// An input gradient is missing, or a gradient check showed it wrong:
+    /// a gradient explainer never returns a map computed from it.
+    #[error("gradient {fault}: {detail}")]
+    Gradient {
+        /// What is wrong with the gradient.
+        fault: GradientFault,
+        /// The evidence and the way out (which op to replace, by what).
+        detail: String,
+    },
+}
+
+/// What is wrong with an input gradient ([`SalienceError::Gradient`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GradientFault {
+    /// The output depends on the input, but the autodiff graph does not
+    /// reach it: an op without a backward pass cut it (for candle:
+    /// `candle_nn::ops::layer_norm`, `rms_norm`, `softmax_last_dim`, the
+    /// fused paths of `candle_nn::LayerNorm` / `RmsNorm`, a `detach`).
+    Detached,
+    /// The output does not depend on the input at all (it did not change
+    /// when the input was perturbed): every input gradient is exactly 0, so
+    /// no attribution is meaningful.
+    InputIndependent,
+    /// The gradient exists but disagrees with finite differences or with
+    /// Integrated Gradients' completeness (for candle: `max_pool2d`, whose
+    /// backward divides by k²).
+    CheckFailed,
+}
+
+impl std::fmt::Display for GradientFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GradientFault::Detached => "does not reach the input",
+            GradientFault::InputIndependent => "is zero: the output does not depend on the input",
+            GradientFault::CheckFailed => "failed its check",
+        })
+    }
 }
 
 impl SalienceError {

@@ -49,7 +49,7 @@ pub mod validate;
 
 pub use attribution::{AttributionBatch, ChannelReduction, Layout};
 pub use ensemble::Ensemble;
-pub use error::{DegenerateReason, Result, SalienceError};
+pub use error::{DegenerateReason, GradientFault, Result, SalienceError};
 pub use explainer::{explain_ensemble, Explainer, PerInput};
 pub use model::{FnModel, LinearModel, Model};
 pub use normalize::{DegeneratePolicy, Normalization};

@@ -49,6 +49,7 @@ fn cnn() -> candle_core::Result<SequentialClassifier> {
     };
     Ok(SequentialClassifier::new(10)
         .with_batch_size(CHUNK)
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?
         .push("conv1", conv(1, 16, 1)?)
         .push("relu1", |x: &Tensor| x.relu())
         .push("pool1", max_pool2)

@@ -2,7 +2,7 @@
 //! [`Model`], for perturbation-based explainers, metrics and the optimizer.
 
 use crate::classifier::Classifier;
-use crate::convert::{candle_error, tensor_from_view, tensor_to_vec};
+use crate::convert::{model_call_error, tensor_from_view, tensor_to_vec};
 use ndarray::{s, Array2, ArrayViewD, Axis};
 use salience_core::{Model, Result, SalienceError};
 
@@ -37,18 +37,21 @@ impl<C: Classifier> CandleModel<C> {
         }
     }
 
-    /// Sets the chunk size (at least 1).
+    /// Sets the chunk size; 0 is an error
+    /// ([`salience_core::SalienceError::InvalidParameter`]).
     ///
     /// ```
     /// use salience_core::Model;
     /// use salience_explain::{CandleModel, ModuleClassifier};
     /// let m = CandleModel::new(ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 2))
-    ///     .with_batch_size(3);
+    ///     .with_batch_size(3)?;
     /// assert_eq!(m.preferred_batch_size(), 3);
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
-        self
+    pub fn with_batch_size(mut self, batch_size: usize) -> salience_core::Result<Self> {
+        crate::gradient::check_batch_size(batch_size)?;
+        self.batch_size = batch_size;
+        Ok(self)
     }
 
     /// The wrapped classifier.
@@ -84,7 +87,7 @@ impl<C: Classifier> Model for CandleModel<C> {
                 .classifier
                 .logits(&x)
                 .and_then(|y| y.detach().contiguous())
-                .map_err(candle_error)?;
+                .map_err(|e| model_call_error(e, x.dims()))?;
             if y.dims() != [end - start, k] {
                 return Err(SalienceError::Model(format!(
                     "classifier returned logits of shape {:?} for a batch of {} (expected [{}, {k}])",

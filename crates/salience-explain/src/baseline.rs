@@ -25,8 +25,8 @@ pub enum Baseline {
     /// x′ = the input blurred by a Gaussian of standard deviation `sigma`
     /// (pixels) truncated to `kernel_size × kernel_size` (odd), per channel,
     /// with reflect padding (as torchvision's `gaussian_blur`). Needs image
-    /// inputs `[N, C, H, W]` or `[N, H, W]`. Seed `000` uses σ = 20,
-    /// 25 × 25 ([`Baseline::blur_seed000`]).
+    /// inputs `[N, C, H, W]` or `[N, H, W]`. Mahlau & Nolde (2022) uses σ = 20,
+    /// 25 × 25 ([`Baseline::blur_mahlau2022`]).
     Blur {
         /// Standard deviation in pixels (> 0).
         sigma: f32,
@@ -35,7 +35,7 @@ pub enum Baseline {
     },
     /// x′ drawn pixel by pixel from N(μ_c, σ_c²), with μ_c and σ_c the mean
     /// and (population) standard deviation of channel c of the input
-    /// (seed `000`'s "Normal" baseline). Channels are axis 1 of
+    /// (Mahlau & Nolde (2022)'s "Normal" baseline). Channels are axis 1 of
     /// `[N, C, H, W]`; other ranks have one channel. Sample i draws from
     /// its own seed, so the baseline does not depend on the batch.
     RandomNormal,
@@ -45,13 +45,13 @@ pub enum Baseline {
 }
 
 impl Baseline {
-    /// The blur baseline of seed `000` (σ = 20, 25 × 25 kernel).
+    /// The blur baseline of Mahlau & Nolde (2022) (σ = 20, 25 × 25 kernel).
     ///
     /// ```
     /// use salience_explain::Baseline;
-    /// assert_eq!(Baseline::blur_seed000(), Baseline::Blur { sigma: 20.0, kernel_size: 25 });
+    /// assert_eq!(Baseline::blur_mahlau2022(), Baseline::Blur { sigma: 20.0, kernel_size: 25 });
     /// ```
-    pub fn blur_seed000() -> Self {
+    pub fn blur_mahlau2022() -> Self {
         Baseline::Blur {
             sigma: 20.0,
             kernel_size: 25,

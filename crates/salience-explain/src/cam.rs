@@ -21,7 +21,7 @@
 //! construction of the method.
 
 use crate::convert::{candle_error, tensor_to_vec};
-use crate::gradient::{check_batch_size, contiguous, flat_slice, validate};
+use crate::gradient::{check_batch_size, contiguous, flat_slice, missing_gradient, validate};
 use crate::ops::upsample_bilinear2d;
 use crate::split::LayerSplit;
 use candle_core::{Device, Tensor, Var};
@@ -163,7 +163,18 @@ pub(crate) fn layer_pass<M: LayerSplit + ?Sized>(
                 .map_err(candle_error)?;
             let g = match grads.get(var.as_tensor()) {
                 Some(g) => tensor_to_vec(g)?,
-                None => vec![0f32; len * k * h * w],
+                None => {
+                    let logits_of = |t: &Tensor| model.head(t, layer);
+                    let picked = logits.gather(&idx, 1).map_err(candle_error)?;
+                    let what = format!("activation of layer `{layer}`");
+                    return Err(missing_gradient(
+                        &logits_of,
+                        var.as_tensor(),
+                        &idx,
+                        &picked,
+                        &what,
+                    ));
+                }
             };
             (tensor_to_vec(var.as_tensor())?, g)
         }

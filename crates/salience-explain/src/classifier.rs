@@ -1,6 +1,7 @@
 //! The differentiable [`Classifier`] interface and [`ModuleClassifier`],
 //! which makes any `candle_nn::Module` one.
 
+use crate::gradient_check::{check_gradients, GradientCheckConfig};
 use candle_core::{Device, Module, Tensor};
 use std::sync::Arc;
 
@@ -9,9 +10,15 @@ use std::sync::Arc;
 ///
 /// Gradient explainers wrap the input in a [`candle_core::Var`] and call
 /// [`Classifier::logits`], so the implementation must be built from
-/// differentiable candle ops (note: candle's `max_pool2d` backward is
-/// wrong by a factor k², and pool backward needs kernel == stride; use a
-/// reshape + `max` pool). It must be deterministic (eval mode: no dropout,
+/// differentiable candle ops. candle 0.11 has two traps: `max_pool2d`'s
+/// backward is wrong by a factor k² (and pool backward needs kernel ==
+/// stride), and candle-nn's fused `layer_norm` / `rms_norm` /
+/// `softmax_last_dim` detach their output. Use [`crate::ops::max_pool2d`],
+/// [`crate::ops::layer_norm`], [`crate::ops::rms_norm`] and
+/// [`crate::ops::softmax`] instead. A detached gradient is always an error
+/// ([`salience_core::GradientFault::Detached`]); a wrong one is caught by
+/// [`crate::gradient_check::check_gradients`] (or
+/// [`ModuleClassifier::verified`]), which every model should pass once. It must be deterministic (eval mode: no dropout,
 /// batch-norm in inference mode) and samples must not interact.
 ///
 /// The method is called `logits`, not `forward`, so that a type can
@@ -137,16 +144,48 @@ impl<M: Module + Send + Sync> ModuleClassifier<M> {
         self
     }
 
-    /// Sets the preferred batch size (at least 1).
+    /// Sets the preferred batch size; 0 is an error
+    /// ([`salience_core::SalienceError::InvalidParameter`]).
     ///
     /// ```
     /// use salience_explain::{Classifier, ModuleClassifier};
-    /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3).with_batch_size(8);
+    /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3).with_batch_size(8)?;
     /// assert_eq!(clf.preferred_batch_size(), 8);
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
-        self
+    pub fn with_batch_size(mut self, batch_size: usize) -> salience_core::Result<Self> {
+        crate::gradient::check_batch_size(batch_size)?;
+        self.batch_size = batch_size;
+        Ok(self)
+    }
+
+    /// Checks the module's input gradients on a few `probe` inputs (for
+    /// their `targets`) with [`check_gradients`] at the default settings
+    /// and returns the classifier only if they pass: a module built with
+    /// candle's `max_pool2d` or a detaching candle-nn op is refused with an
+    /// error that names the op and its replacement in [`crate::ops`].
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use salience_explain::ModuleClassifier;
+    /// let w = Tensor::new(&[[1.0f32, -1.0, 2.0, 0.5]], &Device::Cpu).unwrap();
+    /// let probe = ndarray::Array4::from_shape_fn((1, 1, 4, 4), |(_, _, i, j)| (i * 4 + j) as f32 / 16.0).into_dyn();
+    /// let w2 = w.clone();
+    /// let good = ModuleClassifier::new(
+    ///     move |x: &Tensor| salience_explain::ops::max_pool2d(x, 2, 2, 0)?.flatten_from(1)?.matmul(&w.t()?),
+    ///     1,
+    /// );
+    /// assert!(good.verified(probe.view(), &[0]).is_ok());
+    /// let bad = ModuleClassifier::new(move |x: &Tensor| x.max_pool2d(2)?.flatten_from(1)?.matmul(&w2.t()?), 1);
+    /// assert!(bad.verified(probe.view(), &[0]).is_err());
+    /// ```
+    pub fn verified(
+        self,
+        probe: ndarray::ArrayViewD<'_, f32>,
+        targets: &[usize],
+    ) -> salience_core::Result<Self> {
+        check_gradients(&self, probe, targets, &GradientCheckConfig::default())?.ensure()?;
+        Ok(self)
     }
 
     /// The wrapped module.

@@ -24,6 +24,28 @@ pub fn candle_error(e: candle_core::Error) -> SalienceError {
     SalienceError::Backend(first)
 }
 
+/// Like [`candle_error`], for an error of a model call on a batch of
+/// `shape`: when the batch looks channel-last (`[N, H, W, C]` with C of 1,
+/// 3 or 4 and H > 4), the message says so and how to fix it, since a
+/// candle convolution reports it only as an `in_channel` mismatch.
+///
+/// ```
+/// use salience_explain::convert::model_call_error;
+/// let e = model_call_error(candle_core::Error::Msg("in_channel mismatch".into()), &[2, 32, 32, 3]);
+/// assert!(e.to_string().contains("channel-last"));
+/// ```
+pub fn model_call_error(e: candle_core::Error, shape: &[usize]) -> SalienceError {
+    let looks_nhwc = shape.len() == 4 && matches!(shape[3], 1 | 3 | 4) && shape[1] > 4;
+    match candle_error(e) {
+        SalienceError::Backend(m) if looks_nhwc => SalienceError::Backend(format!(
+            "{m} (the input {shape:?} looks channel-last [N, H, W, C]; candle models take \
+             [N, C, H, W]: permute it, e.g. `x.permuted_axes([0, 3, 1, 2])` in ndarray or \
+             `x.permute((0, 3, 1, 2))` in candle)"
+        )),
+        other => other,
+    }
+}
+
 /// An owned array as a tensor on `device`. On the CPU a standard-layout
 /// array is moved into the tensor without copying its data; other layouts
 /// are made contiguous first.

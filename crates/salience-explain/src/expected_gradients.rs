@@ -9,8 +9,8 @@
 //! `EG(x) = mean_{j,t} (x̃_j − x′_j) ⊙ ∇f_t(x′_j + α_{jt} (x̃_j − x′_j))`.
 //!
 //! * Erion et al.'s estimator: `n_steps = 1`, many samples.
-//! * Seed `000` (App. A): 20 samples × 30 steps, random-normal baseline
-//!   ([`ExpectedGradientsConfig::seed000`], the default).
+//! * Mahlau & Nolde (2022) (App. A): 20 samples × 30 steps, random-normal baseline
+//!   ([`ExpectedGradientsConfig::mahlau2022`], the default).
 //! * GradientSHAP as in Captum: `n_samples = 5`, `n_steps = 1`, baselines
 //!   from a given set, input noise `stdevs = 0`
 //!   ([`ExpectedGradientsConfig::gradient_shap`]).
@@ -47,7 +47,7 @@ pub struct ExpectedGradientsConfig {
     pub n_samples: usize,
     /// Random path points per baseline draw (≥ 1). Default 30.
     pub n_steps: usize,
-    /// The baselines. Default: generated random normal (seed `000`).
+    /// The baselines. Default: generated random normal (Mahlau & Nolde (2022)).
     pub references: References,
     /// Standard deviation of Gaussian noise added to the input per draw
     /// (absolute, Captum's `stdevs`). Default 0.
@@ -58,18 +58,18 @@ pub struct ExpectedGradientsConfig {
 
 impl Default for ExpectedGradientsConfig {
     fn default() -> Self {
-        Self::seed000()
+        Self::mahlau2022()
     }
 }
 
 impl ExpectedGradientsConfig {
-    /// Seed `000`'s setting: 20 samples × 30 steps, random-normal baseline.
+    /// Mahlau & Nolde (2022)'s setting: 20 samples × 30 steps, random-normal baseline.
     ///
     /// ```
-    /// let c = salience_explain::ExpectedGradientsConfig::seed000();
+    /// let c = salience_explain::ExpectedGradientsConfig::mahlau2022();
     /// assert_eq!((c.n_samples, c.n_steps), (20, 30));
     /// ```
-    pub fn seed000() -> Self {
+    pub fn mahlau2022() -> Self {
         ExpectedGradientsConfig {
             n_samples: 20,
             n_steps: 30,
@@ -143,7 +143,7 @@ impl<C: Classifier> ExpectedGradients<C> {
     /// ```
     /// use salience_explain::{ExpectedGradients, ExpectedGradientsConfig, ModuleClassifier};
     /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 2);
-    /// let eg = ExpectedGradients::new(clf, ExpectedGradientsConfig::seed000());
+    /// let eg = ExpectedGradients::new(clf, ExpectedGradientsConfig::mahlau2022());
     /// assert_eq!(eg.config().n_steps, 30);
     /// ```
     pub fn config(&self) -> &ExpectedGradientsConfig {

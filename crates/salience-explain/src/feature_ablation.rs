@@ -35,13 +35,13 @@ impl FeatureAblationConfig {
         Self::default()
     }
 
-    /// Seed `001`'s setting: Captum's defaults over 16 × 16 patches.
+    /// Decker et al. (2024)'s setting: Captum's defaults over 16 × 16 patches.
     ///
     /// ```
     /// use salience_explain::{FeatureAblationConfig, FeatureMask};
-    /// assert_eq!(FeatureAblationConfig::seed001().feature_mask, FeatureMask::Patches { size: 16 });
+    /// assert_eq!(FeatureAblationConfig::decker2024().feature_mask, FeatureMask::Patches { size: 16 });
     /// ```
-    pub fn seed001() -> Self {
+    pub fn decker2024() -> Self {
         FeatureAblationConfig {
             feature_mask: FeatureMask::Patches { size: 16 },
             ..Self::default()

@@ -18,7 +18,7 @@ pub enum FeatureMask {
     /// Square `size × size` patches of the image plane, shared by all
     /// channels, laid out from the top-left corner (patches at the right and
     /// bottom edges are cropped). Needs `[N, C, H, W]` or `[N, H, W]`
-    /// inputs. Seed `001` uses 16 × 16 patches for Feature Ablation, Shapley
+    /// inputs. Decker et al. (2024) uses 16 × 16 patches for Feature Ablation, Shapley
     /// Value Sampling and LIME's patch variant.
     Patches {
         /// Patch side in pixels (≥ 1).
@@ -26,7 +26,7 @@ pub enum FeatureMask {
     },
     /// [`crate::slic()`] superpixels of each input (computed from the input
     /// itself), shared by all channels. Needs `[N, C, H, W]` or `[N, H, W]`
-    /// inputs. Seed `001` uses about 100 superpixels.
+    /// inputs. Decker et al. (2024) uses about 100 superpixels.
     Slic(SlicConfig),
     /// Given group ids, as Captum's `feature_mask`: an array of one
     /// sample's shape, of `[N, ...]` (one mask per input), or, for

@@ -11,11 +11,12 @@
 //! to row `b` is the gradient of row `b`'s own target logit.
 
 use crate::classifier::Classifier;
-use crate::convert::{candle_error, tensor_to_vec};
+use crate::convert::{candle_error, model_call_error, tensor_to_vec};
 use candle_core::{Tensor, Var};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use rand_distr::{Distribution, StandardNormal};
 use salience_core::validate::{check_finite, check_nonempty_shape, check_targets};
-use salience_core::{Result, SalienceError};
+use salience_core::{GradientFault, Result, SalienceError};
 
 /// The default internal batch size (points per forward/backward pass).
 pub const DEFAULT_BATCH_SIZE: usize = 64;
@@ -155,7 +156,9 @@ pub(crate) fn run_points<C: Classifier + ?Sized>(
         let idx_t = Tensor::from_vec(idx, (len, 1), device).map_err(candle_error)?;
         let (picked, grad) = if with_grad {
             let x = Var::from_vec(buf, shape, device).map_err(candle_error)?;
-            let logits = clf.logits(x.as_tensor()).map_err(candle_error)?;
+            let logits = clf
+                .logits(x.as_tensor())
+                .map_err(|e| model_call_error(e, x.dims()))?;
             check_logits(&logits, len, k)?;
             let picked = logits.gather(&idx_t, 1).map_err(candle_error)?;
             let grads = picked
@@ -164,13 +167,22 @@ pub(crate) fn run_points<C: Classifier + ?Sized>(
                 .map_err(candle_error)?;
             let g = match grads.get(x.as_tensor()) {
                 Some(g) => tensor_to_vec(g)?,
-                // The logits do not depend on the input: the gradient is 0.
-                None => vec![0f32; len * features],
+                // No gradient reached the input: never read that as 0.
+                None => {
+                    let logits_of = |t: &Tensor| clf.logits(t);
+                    return Err(missing_gradient(
+                        &logits_of,
+                        x.as_tensor(),
+                        &idx_t,
+                        &picked,
+                        "input",
+                    ));
+                }
             };
             (picked, g)
         } else {
             let x = Tensor::from_vec(buf, shape, device).map_err(candle_error)?;
-            let logits = clf.logits(&x).map_err(candle_error)?;
+            let logits = clf.logits(&x).map_err(|e| model_call_error(e, x.dims()))?;
             check_logits(&logits, len, k)?;
             let picked = logits.gather(&idx_t, 1).map_err(candle_error)?;
             (picked, Vec::new())
@@ -202,6 +214,70 @@ pub(crate) fn run_points<C: Classifier + ?Sized>(
     }
     Ok(())
 }
+
+/// Why no gradient reached `x` (the input, or a layer's activations for
+/// `what` = "layer `name`") of a chunk whose target logits (`logits_of(x)`
+/// gathered at `idx`) are `picked`: they are recomputed on a perturbed copy of `x`
+/// (fixed-seed Gaussian noise of 10 % of the chunk's largest magnitude, at
+/// least 0.1). If any changes, the output depends on the input through an
+/// op without a backward pass ([`GradientFault::Detached`]); otherwise the
+/// output ignores the input ([`GradientFault::InputIndependent`]).
+pub(crate) fn missing_gradient(
+    logits_of: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+    x: &Tensor,
+    idx: &Tensor,
+    picked: &Tensor,
+    what: &str,
+) -> SalienceError {
+    let probe = || -> Result<bool> {
+        let values = tensor_to_vec(x)?;
+        let scale = 0.1 * values.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let mut g = salience_core::seed::rng(PROBE_SEED);
+        let noisy: Vec<f32> = values
+            .iter()
+            .map(|v| {
+                let z: f32 = StandardNormal.sample(&mut g);
+                v + scale * z
+            })
+            .collect::<Vec<f32>>();
+        let xt = Tensor::from_vec(noisy, x.dims(), x.device()).map_err(candle_error)?;
+        let other = logits_of(&xt)
+            .and_then(|l| l.gather(idx, 1))
+            .map_err(candle_error)?;
+        let (a, b) = (tensor_to_vec(picked)?, tensor_to_vec(&other)?);
+        Ok(a.iter().zip(&b).any(|(a, b)| a != b))
+    };
+    match probe() {
+        Ok(true) => SalienceError::Gradient {
+            fault: GradientFault::Detached,
+            detail: format!(
+                "the target logits change when the {what} is perturbed, but no gradient \
+                 reaches the {what}: an op without a backward pass cuts the graph. In candle \
+                 0.11 these are {NO_BACKWARD_OPS}; use {DIFFERENTIABLE_REPLACEMENTS} instead"
+            ),
+        },
+        Ok(false) => SalienceError::Gradient {
+            fault: GradientFault::InputIndependent,
+            detail: format!(
+                "the target logits did not change when the {what} was perturbed and no \
+                 gradient path reaches the {what}, so every attribution would be 0"
+            ),
+        },
+        Err(e) => e,
+    }
+}
+
+/// The seed of the perturbation [`missing_gradient`] probes with.
+const PROBE_SEED: u64 = 0x9AD_C0DE;
+
+/// candle 0.11 ops that silently detach their output from the graph.
+pub(crate) const NO_BACKWARD_OPS: &str = "candle_nn::ops::layer_norm, rms_norm and \
+     softmax_last_dim, the fused paths of candle_nn::LayerNorm / RmsNorm, rotary embeddings, \
+     and Tensor::detach";
+
+/// The project's differentiable replacements of [`NO_BACKWARD_OPS`].
+pub(crate) const DIFFERENTIABLE_REPLACEMENTS: &str = "salience_explain::ops::layer_norm, \
+     ops::rms_norm and ops::softmax (built from differentiable primitives)";
 
 fn check_logits(logits: &Tensor, n: usize, k: usize) -> Result<()> {
     if logits.dims() != [n, k] {

@@ -69,7 +69,7 @@
 //! batch.
 //!
 //! # Presets
-//! `Default` is seed `000`'s App. A setting (50 × 50 mask, λ₁ = 20,
+//! `Default` is Mahlau & Nolde (2022)'s App. A setting (50 × 50 mask, λ₁ = 20,
 //! λ₂ = 30, 20 iterations, 25 integration steps, α_max = 10,
 //! α_min = 10⁻⁵, decay 0.2, Armijo constant 10⁻⁴, β = 2, σ = 0.01,
 //! "Normal" baseline). App. A labels the Armijo constant "β = 2" and the
@@ -97,8 +97,8 @@ use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 /// The stream (derived from a sample's seed) of iGOS++'s path noise.
 const NOISE_STREAM: u64 = 0x1605_0000;
 
-/// Configuration of [`IGosPlusPlus`]. `Default` = seed `000`'s App. A
-/// setting ([`IGosConfig::seed000`]); [`IGosConfig::reference`] = the
+/// Configuration of [`IGosPlusPlus`]. `Default` = Mahlau & Nolde (2022)'s App. A
+/// setting ([`IGosConfig::mahlau2022`]); [`IGosConfig::reference`] = the
 /// authors' code. See the [module docs](self) for the formulas.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IGosConfig {
@@ -162,14 +162,14 @@ impl Default for IGosConfig {
 }
 
 impl IGosConfig {
-    /// Seed `000`'s App. A setting (= `Default`).
+    /// Mahlau & Nolde (2022)'s App. A setting (= `Default`).
     ///
     /// ```
     /// use salience_explain::IGosConfig;
-    /// assert_eq!(IGosConfig::seed000(), IGosConfig::default());
-    /// assert_eq!((IGosConfig::seed000().l1, IGosConfig::seed000().l2), (20.0, 30.0));
+    /// assert_eq!(IGosConfig::mahlau2022(), IGosConfig::default());
+    /// assert_eq!((IGosConfig::mahlau2022().l1, IGosConfig::mahlau2022().l2), (20.0, 30.0));
     /// ```
-    pub fn seed000() -> Self {
+    pub fn mahlau2022() -> Self {
         Self::default()
     }
 

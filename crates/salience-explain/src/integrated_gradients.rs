@@ -66,15 +66,15 @@ impl IntegratedGradientsConfig {
         }
     }
 
-    /// Seed `000`'s setting: blur baseline (σ = 20, 25 × 25), 30 steps.
+    /// Mahlau & Nolde (2022)'s setting: blur baseline (σ = 20, 25 × 25), 30 steps.
     ///
     /// ```
-    /// assert_eq!(salience_explain::IntegratedGradientsConfig::seed000().n_steps, 30);
+    /// assert_eq!(salience_explain::IntegratedGradientsConfig::mahlau2022().n_steps, 30);
     /// ```
-    pub fn seed000() -> Self {
+    pub fn mahlau2022() -> Self {
         IntegratedGradientsConfig {
             n_steps: 30,
-            baseline: Baseline::blur_seed000(),
+            baseline: Baseline::blur_mahlau2022(),
             ..Self::default()
         }
     }
@@ -125,7 +125,7 @@ impl<C: Classifier> IntegratedGradients<C> {
     /// ```
     /// use salience_explain::{IntegratedGradients, IntegratedGradientsConfig, ModuleClassifier};
     /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 2);
-    /// let _ig = IntegratedGradients::with_config(clf, IntegratedGradientsConfig::seed000());
+    /// let _ig = IntegratedGradients::with_config(clf, IntegratedGradientsConfig::mahlau2022());
     /// ```
     pub fn with_config(classifier: C, config: IntegratedGradientsConfig) -> Self {
         IntegratedGradients { classifier, config }

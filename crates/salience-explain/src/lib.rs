@@ -86,6 +86,7 @@ pub mod feature_mask;
 pub mod grad_cam;
 pub mod grad_cam_plus_plus;
 pub mod gradient;
+pub mod gradient_check;
 pub mod guided_backprop;
 pub mod igos;
 pub mod input_x_gradient;

@@ -25,7 +25,7 @@
 //!
 //! Defaults ([`LimeConfig::default`] = [`LimeConfig::captum`]): 25 samples,
 //! every element its own feature, cosine distance in input space with
-//! width 1, lasso λ = 0.01, zero baseline. Presets: [`LimeConfig::seed001`]
+//! width 1, lasso λ = 0.01, zero baseline. Presets: [`LimeConfig::decker2024`]
 //! (SLIC ≈ 100 superpixels or 16 × 16 patches, lasso λ ∈ {0.1, 0.01} or OLS)
 //! and [`LimeConfig::lime_image`] (the `lime` package's image explainer:
 //! 1000 samples, the first one the unperturbed input, cosine distance in
@@ -167,16 +167,16 @@ impl LimeConfig {
         Self::default()
     }
 
-    /// Seed `001`'s variants: Captum's LIME over `feature_mask` (SLIC with
+    /// Decker et al. (2024)'s variants: Captum's LIME over `feature_mask` (SLIC with
     /// about 100 superpixels, or 16 × 16 patches) with the given surrogate
     /// (lasso λ = 0.1 "high", λ = 0.01 "medium", or OLS "none").
     ///
     /// ```
     /// use salience_explain::{FeatureMask, LimeConfig, SlicConfig, Surrogate};
-    /// let c = LimeConfig::seed001(FeatureMask::Slic(SlicConfig::default()), Surrogate::Lasso { lambda: 0.1 });
+    /// let c = LimeConfig::decker2024(FeatureMask::Slic(SlicConfig::default()), Surrogate::Lasso { lambda: 0.1 });
     /// assert_eq!(c.n_samples, 25);
     /// ```
-    pub fn seed001(feature_mask: FeatureMask, surrogate: Surrogate) -> Self {
+    pub fn decker2024(feature_mask: FeatureMask, surrogate: Surrogate) -> Self {
         LimeConfig {
             feature_mask,
             surrogate,

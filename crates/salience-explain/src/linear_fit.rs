@@ -45,7 +45,7 @@ pub enum Surrogate {
         lambda: f64,
     },
     /// Lasso with penalty λ ≥ 0 on the l1 norm, scikit-learn's scaling
-    /// (`Lasso(alpha=λ)`). Seed `001` uses λ = 0.1 and 0.01; Captum's
+    /// (`Lasso(alpha=λ)`). Decker et al. (2024) uses λ = 0.1 and 0.01; Captum's
     /// `Lime` default is λ = 0.01.
     Lasso {
         /// The penalty λ (≥ 0).

@@ -1,6 +1,6 @@
 //! PolyCAM (Englebert, Cornu & De Vleeschouwer 2022, "Poly-CAM: high
 //! resolution class activation map for convolutional neural networks"),
-//! the variant used in seed `000` ("channel-wise variation of confidence as
+//! the variant used in Mahlau & Nolde (2022) ("channel-wise variation of confidence as
 //! activation map weights").
 //!
 //! # Definition (as in the authors' reference implementation)

@@ -1,6 +1,6 @@
 //! The explainer registry: build any explainer from a name and
 //! parameters, so that a panel of methods can be described as data (a
-//! list, a config file) — the "attributer" of seed `002`.
+//! list, a config file) — the "attributer" of Gattas (2020).
 //!
 //! # Spec syntax
 //! An [`ExplainerSpec`] is `name` or `name:key=value,key=value,...`
@@ -32,7 +32,12 @@
 //! | `kernel_shap` | `n_samples` (25), feature-mask keys, baseline keys, `batch_size` |
 //! | `lime` | `n_samples` (25), `surrogate` = `ols` \| `ridge` \| `lasso` (Captum's lasso λ = 0.01), `lambda`, feature-mask keys, baseline keys, `batch_size` |
 //! | `rise` | `n_masks` (4000), `grid` (7), `p_keep` (0.5), baseline keys, `batch_size` |
-//! | `igos_pp` (`igos++`, `igospp`) | `preset` = `seed000` (App. A, default) \| `reference` (authors' code), then overrides: `mask_size` (50), `iterations` (20), `ig_steps` (25), `l1` (20), `l2` (30), `alpha_max` (10), `alpha_min` (1e-5), `armijo` (1e-4), `decay` (0.2), `tv_beta` (2), `tv_sigma` (0.01), `noise_std` (0.2), `softmax` (true), baseline keys (`normal`; `blur` σ 50, 51 × 51 for `reference`), `batch_size` |
+//! | `igos_pp` (`igos++`, `igospp`) | `preset` = `mahlau2022` (Mahlau & Nolde 2022, App. A; default) \| `reference` (authors' code), then overrides: `mask_size` (50), `iterations` (20), `ig_steps` (25), `l1` (20), `l2` (30), `alpha_max` (10), `alpha_min` (1e-5), `armijo` (1e-4), `decay` (0.2), `tv_beta` (2), `tv_sigma` (0.01), `noise_std` (0.2), `softmax` (true), baseline keys (`normal`; `blur` σ 50, 51 × 51 for `reference`), `batch_size` |
+//!
+//! Every method also takes `reduce` = `sum` \| `sumabs` \| `maxabs` \|
+//! `l2`: its `[N, C, H, W]` maps are reduced to `[N, H, W]` pixel maps
+//! (the [`PixelMaps`] adapter), so that they stack with the CAM methods'
+//! `[N, H, W]` maps in one ensemble: `ig:n_steps=16,reduce=sum; grad_cam:layer=conv2`.
 //!
 //! The perturbation methods run the model as a black box through
 //! [`CandleModel`]. Feature-mask keys: `feature_mask` = `element` \|
@@ -89,7 +94,7 @@ use crate::saliency::{Saliency, SaliencyConfig};
 use crate::shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
 use crate::slic::SlicConfig;
 use crate::split::LayerSplit;
-use salience_core::{Explainer, Result, SalienceError};
+use salience_core::{ChannelReduction, Explainer, PixelMaps, Result, SalienceError};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -114,32 +119,59 @@ pub struct ExplainerSpec {
 }
 
 impl ExplainerSpec {
-    /// A spec with no parameters.
-    ///
-    /// ```
-    /// assert_eq!(salience_explain::registry::ExplainerSpec::new("saliency").to_string(), "saliency");
-    /// ```
-    pub fn new(name: &str) -> Self {
-        ExplainerSpec {
-            name: name.trim().to_ascii_lowercase(),
-            params: Vec::new(),
-        }
-    }
-
-    /// Adds (or replaces) parameter `key`.
+    /// A spec with no parameters. The name is trimmed and lower-cased and
+    /// must be what the parser accepts (ASCII letters, digits, `_`, `-`,
+    /// `+`), so that every spec prints back to text that parses to it.
     ///
     /// ```
     /// use salience_explain::registry::ExplainerSpec;
-    /// let s = ExplainerSpec::new("grad_cam").with("layer", "conv2");
-    /// assert_eq!(s.to_string(), "grad_cam:layer=conv2");
+    /// assert_eq!(ExplainerSpec::new("Saliency")?.to_string(), "saliency");
+    /// assert!(ExplainerSpec::new("a:b").is_err());
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
-    pub fn with(mut self, key: &str, value: &str) -> Self {
-        let key = key.trim().to_ascii_lowercase();
-        match self.params.iter_mut().find(|(k, _)| *k == key) {
-            Some(p) => p.1 = value.trim().to_string(),
-            None => self.params.push((key, value.trim().to_string())),
+    pub fn new(name: &str) -> Result<Self> {
+        let name = name.trim().to_ascii_lowercase();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
+        {
+            return Err(bad(
+                "explainer",
+                &name,
+                "a method name is ASCII letters, digits, `_`, `-` or `+`",
+            ));
         }
-        self
+        Ok(ExplainerSpec {
+            name,
+            params: Vec::new(),
+        })
+    }
+
+    /// Adds (or replaces) parameter `key` (trimmed, lower-cased) with
+    /// `value` (trimmed). Both must be non-empty; the key may not contain
+    /// `=`, and neither may contain `,`, `;`, `#` or a line break (the
+    /// separators of the spec and panel syntax), so the spec prints back
+    /// to text that parses to it.
+    ///
+    /// ```
+    /// use salience_explain::registry::ExplainerSpec;
+    /// let s = ExplainerSpec::new("grad_cam")?.with("layer", "conv2")?;
+    /// assert_eq!(s.to_string(), "grad_cam:layer=conv2");
+    /// assert!(s.clone().with("", "x").is_err());
+    /// assert!(s.with("layers", "a,b").is_err());
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn with(mut self, key: &str, value: &str) -> Result<Self> {
+        let key = key.trim().to_ascii_lowercase();
+        let value = value.trim();
+        check_token(&key, "explainer parameter name", "=,;#\n\r")?;
+        check_token(value, &key, ",;#\n\r")?;
+        match self.params.iter_mut().find(|(k, _)| *k == key) {
+            Some(p) => p.1 = value.to_string(),
+            None => self.params.push((key, value.to_string())),
+        }
+        Ok(self)
     }
 
     /// Parses a panel: specs separated by `;` or new lines (blank entries
@@ -164,6 +196,21 @@ fn bad(key: &str, value: &str, reason: &str) -> SalienceError {
     SalienceError::invalid(key, value, reason)
 }
 
+/// Checks that a key or value is non-empty and free of `forbidden`.
+fn check_token(token: &str, what: &str, forbidden: &str) -> Result<()> {
+    if token.is_empty() {
+        return Err(bad(what, "<empty>", "must not be empty"));
+    }
+    if let Some(c) = token.chars().find(|c| forbidden.contains(*c)) {
+        return Err(bad(
+            what,
+            token,
+            &format!("contains {c:?}, a separator of the spec syntax"),
+        ));
+    }
+    Ok(())
+}
+
 impl std::str::FromStr for ExplainerSpec {
     type Err = SalienceError;
 
@@ -172,19 +219,8 @@ impl std::str::FromStr for ExplainerSpec {
             Some((n, p)) => (n, p),
             None => (spec, ""),
         };
-        let name = name.trim().to_ascii_lowercase();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
-        {
-            return Err(bad(
-                "explainer",
-                spec,
-                "expected name or name:key=value,...",
-            ));
-        }
-        let mut out = ExplainerSpec::new(&name);
+        let mut out = ExplainerSpec::new(name)
+            .map_err(|_| bad("explainer", spec, "expected name or name:key=value,..."))?;
         for kv in params.split(',').filter(|s| !s.trim().is_empty()) {
             let (k, v) = kv
                 .split_once('=')
@@ -196,7 +232,7 @@ impl std::str::FromStr for ExplainerSpec {
             if out.params.iter().any(|(key, _)| *key == k) {
                 return Err(bad(&k, v.trim(), "parameter given twice"));
             }
-            out.params.push((k, v.trim().to_string()));
+            out = out.with(&k, v)?;
         }
         Ok(out)
     }
@@ -414,13 +450,13 @@ impl<M: LayerSplit + 'static> Registry<M> {
             );
         }
         for (name, preset) in [
-            ("expected_gradients", ExpectedGradientsConfig::seed000()),
+            ("expected_gradients", ExpectedGradientsConfig::mahlau2022()),
             (
                 "gradient_shap",
                 ExpectedGradientsConfig {
                     n_samples: 5,
                     n_steps: 1,
-                    ..ExpectedGradientsConfig::seed000()
+                    ..ExpectedGradientsConfig::mahlau2022()
                 },
             ),
         ] {
@@ -533,9 +569,16 @@ impl<M: LayerSplit + 'static> Registry<M> {
             )
         })?;
         let mut params = Params::new(spec);
+        let reduce = params
+            .take("reduce")
+            .map(|r| r.parse::<ChannelReduction>())
+            .transpose()?;
         let e = builder(&mut params, model, self)?;
         params.finish()?;
-        Ok(e)
+        Ok(match reduce {
+            None => e,
+            Some(r) => Box::new(PixelMaps::new(e, r)),
+        })
     }
 
     /// Builds the inner explainer of a wrapper from the `inner` key
@@ -549,7 +592,7 @@ impl<M: LayerSplit + 'static> Registry<M> {
         let name = params.take("inner").unwrap_or_else(|| default.to_string());
         let mut spec: ExplainerSpec = name.parse()?;
         for (k, v) in params.take_prefixed("inner") {
-            spec = spec.with(&k, &v);
+            spec = spec.with(&k, &v)?;
         }
         self.build(&spec, model)
     }
@@ -633,7 +676,7 @@ fn quadrature(p: &mut Params) -> Result<Quadrature> {
 }
 
 fn baseline(p: &mut Params, default: Baseline) -> Result<Baseline> {
-    let seed = Baseline::blur_seed000();
+    let seed = Baseline::blur_mahlau2022();
     let (s0, k0) = match seed {
         Baseline::Blur { sigma, kernel_size } => (sigma, kernel_size),
         _ => (20.0, 25),
@@ -804,9 +847,9 @@ fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
         "igos_pp",
         Arc::new(|p, m, _| {
             let d = match p.take("preset").as_deref() {
-                None | Some("seed000") | Some("default") => IGosConfig::seed000(),
+                None | Some("mahlau2022") | Some("default") => IGosConfig::mahlau2022(),
                 Some("reference") => IGosConfig::reference(),
-                Some(v) => return Err(bad("preset", v, "expected seed000 or reference")),
+                Some(v) => return Err(bad("preset", v, "expected mahlau2022 or reference")),
             };
             let cfg = IGosConfig {
                 mask_size: p.get_or("mask_size", d.mask_size)?,
@@ -837,7 +880,7 @@ fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
 /// defaults to the preset's blur (the reference's σ = 50, 51 × 51) when the
 /// preset has one.
 fn igos_baseline(p: &mut Params, default: Baseline) -> Result<Baseline> {
-    let (s0, k0) = match (default.clone(), Baseline::blur_seed000()) {
+    let (s0, k0) = match (default.clone(), Baseline::blur_mahlau2022()) {
         (Baseline::Blur { sigma, kernel_size }, _) | (_, Baseline::Blur { sigma, kernel_size }) => {
             (sigma, kernel_size)
         }

@@ -60,14 +60,14 @@ impl Default for RiseConfig {
 }
 
 impl RiseConfig {
-    /// Seed `000`'s setting (App. A): 5000 masks on a 10 × 10 grid (p_keep
+    /// Mahlau & Nolde (2022)'s setting (App. A): 5000 masks on a 10 × 10 grid (p_keep
     /// is not stated there; 0.5 as in the paper).
     ///
     /// ```
-    /// let c = salience_explain::RiseConfig::seed000();
+    /// let c = salience_explain::RiseConfig::mahlau2022();
     /// assert_eq!((c.n_masks, c.grid), (5000, 10));
     /// ```
-    pub fn seed000() -> Self {
+    pub fn mahlau2022() -> Self {
         RiseConfig {
             n_masks: 5000,
             grid: 10,

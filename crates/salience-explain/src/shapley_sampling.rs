@@ -63,13 +63,13 @@ impl ShapleySamplingConfig {
         Self::default()
     }
 
-    /// Seed `001`'s setting: Captum's defaults over 16 × 16 patches.
+    /// Decker et al. (2024)'s setting: Captum's defaults over 16 × 16 patches.
     ///
     /// ```
     /// use salience_explain::{FeatureMask, ShapleySamplingConfig};
-    /// assert_eq!(ShapleySamplingConfig::seed001().feature_mask, FeatureMask::Patches { size: 16 });
+    /// assert_eq!(ShapleySamplingConfig::decker2024().feature_mask, FeatureMask::Patches { size: 16 });
     /// ```
-    pub fn seed001() -> Self {
+    pub fn decker2024() -> Self {
         ShapleySamplingConfig {
             feature_mask: FeatureMask::Patches { size: 16 },
             ..Self::default()

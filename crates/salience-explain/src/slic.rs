@@ -1,6 +1,6 @@
 //! SLIC superpixels (Achanta et al. 2012, "SLIC superpixels compared to
 //! state-of-the-art superpixel methods"), the segmentation behind LIME's
-//! interpretable features in seed `001` (about 100 superpixels).
+//! interpretable features in Decker et al. (2024) (about 100 superpixels).
 //!
 //! No maintained Rust crate segments f32 tensors (the `superpixel` and
 //! `simple_clustering` crates take 8-bit `image`/`palette` buffers), so the
@@ -50,7 +50,7 @@ pub enum SlicColor {
 /// Configuration of [`slic`]. The default is scikit-image's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlicConfig {
-    /// Approximate number of superpixels (≥ 1). Default 100 (also seed `001`).
+    /// Approximate number of superpixels (≥ 1). Default 100 (also Decker et al. (2024)).
     pub n_segments: usize,
     /// Compactness m (> 0): larger values give squarer superpixels. Default 10.
     pub compactness: f32,

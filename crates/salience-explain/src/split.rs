@@ -125,15 +125,19 @@ impl SequentialClassifier {
         self
     }
 
-    /// Sets the preferred batch size (at least 1).
+    /// Sets the preferred batch size; 0 is an error
+    /// ([`salience_core::SalienceError::InvalidParameter`]).
     ///
     /// ```
     /// use salience_explain::{Classifier, SequentialClassifier};
-    /// assert_eq!(SequentialClassifier::new(1).with_batch_size(4).preferred_batch_size(), 4);
+    /// assert_eq!(SequentialClassifier::new(1).with_batch_size(4)?.preferred_batch_size(), 4);
+    /// assert!(SequentialClassifier::new(1).with_batch_size(0).is_err());
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
-        self
+    pub fn with_batch_size(mut self, batch_size: usize) -> salience_core::Result<Self> {
+        crate::gradient::check_batch_size(batch_size)?;
+        self.batch_size = batch_size;
+        Ok(self)
     }
 
     fn position(&self, layer: &str) -> candle_core::Result<usize> {

@@ -455,7 +455,7 @@ fn lime_over_slic_is_constant_on_superpixels() {
     let (m, _) = linear(1, 3 * 144, 17);
     let sc = SlicConfig::with_segments(4);
     let labels = slic(x.index_axis(Axis(0), 0), &sc).unwrap();
-    let cfg = LimeConfig::seed001(FeatureMask::Slic(sc), Surrogate::Lasso { lambda: 0.01 });
+    let cfg = LimeConfig::decker2024(FeatureMask::Slic(sc), Surrogate::Lasso { lambda: 0.01 });
     let a = Lime::with_config(&m, cfg)
         .explain(x.view(), &[0], Seeds::base(3))
         .unwrap();

@@ -107,7 +107,7 @@ fn built_explainers_equal_direct_ones() {
             ExpectedGradientsConfig {
                 n_samples: 3,
                 n_steps: 2,
-                ..ExpectedGradientsConfig::seed000()
+                ..ExpectedGradientsConfig::mahlau2022()
             },
         ),
     );
@@ -279,5 +279,82 @@ fn perturbation_methods_build_from_specs() {
         "rise:bogus=1",
     ] {
         assert!(r.build(&bad.parse().unwrap(), &m).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn reduce_key_makes_pixel_maps_that_stack_with_cams() {
+    let m = Arc::new(cnn());
+    let reg = Registry::with_builtins();
+    let x = array(&[2, 2, 4, 4], 1.0, 81);
+    let t = [1, 2];
+    let specs = ExplainerSpec::parse_list("ig:n_steps=4,reduce=sum; grad_cam:layer=conv").unwrap();
+    let panel = reg.build_panel(&specs, &m).unwrap();
+    let e = salience_core::explain_ensemble(&panel, x.view(), &t, Seeds::base(0)).unwrap();
+    assert_eq!(e.map_shape(), &[2, 4, 4]);
+    // The reduced map is the channel sum of the plain one.
+    let plain = IntegratedGradients::with_config(
+        Arc::clone(&m),
+        IntegratedGradientsConfig {
+            n_steps: 4,
+            ..Default::default()
+        },
+    )
+    .explain(x.view(), &t, Seeds::base(0))
+    .unwrap();
+    let summed = plain.view().sum_axis(ndarray::Axis(1));
+    let reduced = e.batch(0).unwrap();
+    for (a, b) in reduced.view().iter().zip(summed.iter()) {
+        assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    // Without `reduce` the shapes differ and the error says how to fix it.
+    let specs = ExplainerSpec::parse_list("ig:n_steps=4; grad_cam:layer=conv").unwrap();
+    let panel = reg.build_panel(&specs, &m).unwrap();
+    let err = salience_core::explain_ensemble(&panel, x.view(), &t, Seeds::base(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("reduce_channels") && err.contains("PixelMaps"),
+        "{err}"
+    );
+    // Unknown reductions are typed errors.
+    let bad: ExplainerSpec = "saliency:reduce=mean".parse().unwrap();
+    assert!(matches!(
+        reg.build(&bad, &m),
+        Err(SalienceError::InvalidParameter { .. })
+    ));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+    /// Whatever the builders accept prints back to text that parses to the
+    /// same spec, alone and inside a panel.
+    #[test]
+    fn built_specs_round_trip(
+        name in "\\PC{0,12}",
+        params in proptest::collection::vec(("\\PC{0,8}", "\\PC{0,10}"), 0..4),
+    ) {
+        let Ok(mut spec) = ExplainerSpec::new(&name) else { return Ok(()) };
+        for (k, v) in &params {
+            match spec.clone().with(k, v) {
+                Ok(s) => spec = s,
+                Err(e) => {
+                    let typed = matches!(e, SalienceError::InvalidParameter { .. });
+                    proptest::prop_assert!(typed, "{e:?}");
+                }
+            }
+        }
+        let text = spec.to_string();
+        proptest::prop_assert_eq!(&text.parse::<ExplainerSpec>().unwrap(), &spec);
+        let panel = ExplainerSpec::parse_list(&format!("{text}; {text}")).unwrap();
+        proptest::prop_assert_eq!(panel, vec![spec.clone(), spec]);
+    }
+
+    /// The parser never panics, and what it accepts round-trips.
+    #[test]
+    fn parsed_specs_round_trip(text in "\\PC{0,40}") {
+        if let Ok(spec) = text.parse::<ExplainerSpec>() {
+            proptest::prop_assert_eq!(spec.to_string().parse::<ExplainerSpec>().unwrap(), spec);
+        }
     }
 }
