@@ -567,6 +567,36 @@ mod tests {
     }
 
     #[test]
+    fn one_channel_maps_equal_pixel_maps() {
+        // [N, 1, H, W] maps of 2-channel inputs are broadcast like [N, H, W]
+        // ones (before: ShapeMismatch).
+        let (m, x, _) = linear_image();
+        let px = ndarray::Array3::from_shape_fn((3, 3, 3), |(n, y, xx)| {
+            (n + 2 * y + xx) as f32 / 4.0 - 1.0
+        });
+        let one = AttributionBatch::from_images(px.clone().insert_axis(ndarray::Axis(1))).unwrap();
+        let px = AttributionBatch::from_pixel_maps(px).unwrap();
+        let patch = Perturbation::SquarePatch {
+            size: 2,
+            baseline: Baseline::Constant(0.0),
+        };
+        let quantus = InfidelityConfig {
+            perturbation: patch,
+            ..InfidelityConfig::quantus()
+        };
+        for cfg in [quantus, InfidelityConfig::paper()] {
+            let cfg = InfidelityConfig {
+                n_perturbations: 6,
+                ..cfg
+            };
+            let go = |a: &AttributionBatch| {
+                infidelity(&m, x.view().into_dyn(), a, &[0, 1, 0], &cfg, Seeds::base(4)).unwrap()
+            };
+            assert_eq!(go(&one), go(&px));
+        }
+    }
+
+    #[test]
     fn cumulative_hand_computed() {
         // f = w·x, w = [1, 2, 3, 4] on a 1×2×2 image of ones, Φ = 1, 1×1
         // patches in raster order 0, 1, 2, 3: Δ_k = 1, 3, 6, 10 and
