@@ -179,12 +179,12 @@ fn main() -> Result<()> {
         targets.len(),
         aggregates.len()
     );
-    println!("{}", table.to_text(4));
+    println!("{}", table.to_text(4)?);
     println!(
         "Decker et al.'s generalized L2 metrics on fresh perturbations (m = {M_ROBUST} / {M_EVAL} per image; \
          the aggregates' weights were fitted on other draws):\n"
     );
-    println!("{}", heldout.to_text(4));
+    println!("{}", heldout.to_text(4)?);
     let notes = partial_notes(&table, targets.len());
     for note in &notes {
         println!("note: {note}");
@@ -204,7 +204,7 @@ fn main() -> Result<()> {
         timings: &timings,
         pngs: &pngs,
         notes: &notes,
-    });
+    })?;
     let path = out.join("report.md");
     std::fs::write(&path, report)?;
     println!(
@@ -709,7 +709,7 @@ struct ReportInput<'a> {
 }
 
 /// The Markdown report.
-fn report_md(r: &ReportInput<'_>) -> String {
+fn report_md(r: &ReportInput<'_>) -> Result<String> {
     let mut md = String::from("# salience quickstart report\n\n");
     md.push_str(&format!(
         "Small CNN (Fashion-MNIST, shipped weights), {} correctly classified test images \
@@ -719,7 +719,7 @@ fn report_md(r: &ReportInput<'_>) -> String {
         r.chosen.len(),
         r.chosen.iter().map(|c| c.0).collect::<Vec<_>>()
     ));
-    md.push_str(&r.table.to_markdown(4));
+    md.push_str(&r.table.to_markdown(4)?);
     md.push_str(
         "\nSensitivity (it re-explains every noisy copy) is computed for the base methods only.\n",
     );
@@ -736,7 +736,7 @@ fn report_md(r: &ReportInput<'_>) -> String {
          weight vector. AGG_robust should lead the first column, AGG_faith the second, AGG_opt be \
          good in both (Theorems 4.2 and 4.3).\n\n"
     ));
-    md.push_str(&r.heldout.to_markdown(4));
+    md.push_str(&r.heldout.to_markdown(4)?);
     md.push_str("\n## Explainers (registry specs)\n\n```text\n");
     for s in r.specs {
         md.push_str(&format!("{s}\n"));
@@ -820,5 +820,5 @@ fn report_md(r: &ReportInput<'_>) -> String {
     for f in r.pngs {
         md.push_str(&format!("* [{f}]({f})\n"));
     }
-    md
+    Ok(md)
 }

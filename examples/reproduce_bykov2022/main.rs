@@ -512,14 +512,20 @@ fn localization_records(
 ) -> Result<()> {
     let px = PixelMapConfig::default();
     let mut cols: Vec<(&str, Scores)> = vec![
-        ("rra", relevance_rank_accuracy(maps, &chunk.masks, &px)?),
-        ("auc", ranking_auc(maps, &chunk.masks, &px)?),
+        (
+            "rra",
+            relevance_rank_accuracy(maps, &chunk.masks, &px)?.strict()?,
+        ),
+        ("auc", ranking_auc(maps, &chunk.masks, &px)?.strict()?),
     ];
     if full {
-        cols.push(("rma", relevance_mass_accuracy(maps, &chunk.masks, &px)?));
+        cols.push((
+            "rma",
+            relevance_mass_accuracy(maps, &chunk.masks, &px)?.strict()?,
+        ));
         cols.push((
             "pg",
-            pointing_game(maps, &chunk.masks, &PointingGameConfig::default())?,
+            pointing_game(maps, &chunk.masks, &PointingGameConfig::default())?.strict()?,
         ));
     }
     push_scores(chunk, method, &cols, out);

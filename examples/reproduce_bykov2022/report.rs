@@ -234,7 +234,7 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
             .collect();
         table.push_row(meth, cells)?;
     }
-    md.push_str(&table.to_markdown(4));
+    md.push_str(&table.to_markdown(4)?);
     md.push_str(
         "\nPaper (CMNIST, ResNet-9, Saliency, 256 images): Localization (rank accuracy) 0.7315 / \
          0.8263 / 0.8349 / **0.8435**; Faithfulness 0.3413 / 0.3465 / **0.3635** / **0.3697**; \

@@ -24,6 +24,7 @@ use salience::metrics::{
     faithfulness_correlation, infidelity, on_defined_samples, relative_stability, road,
     sensitivity, FaithfulnessCorrelationConfig, InfidelityConfig, Perturbation, Representation,
     RoadConfig, RoadOrder, SampleSubset, Scores, SensitivityConfig, StabilityConfig,
+    StabilityFormula,
 };
 use salience::optimize::{
     explain_panel, faith_gram, robust_gram, Baseline, FaithConfig, GaussianBlur, Gram,
@@ -589,6 +590,10 @@ fn chunk_records(
         }
         let stab_cfg = StabilityConfig {
             n_samples: b.m_stab,
+            // The relative-change ROS this reproduction has always used
+            // (seed 001 computes the stabilities with OpenXAI's relative
+            // changes), not Quantus' absolute logit change.
+            formula: StabilityFormula::Relative,
             ..StabilityConfig::symmetric()
         };
         let stab = per_image(n, |i| {
@@ -601,11 +606,13 @@ fn chunk_records(
                 &stab_cfg,
                 Seeds::per_sample(&c.seeds[i..i + 1]),
             )?;
-            Ok(vec![
-                first(&s.ris),
-                s.rrs.as_ref().map_or(f64::NAN, first),
-                first(&s.ros),
-            ])
+            // Strict: an image none of whose perturbations keeps the
+            // prediction is `Empty`, i.e. no value (see `per_image`).
+            let rrs = match &s.rrs {
+                Some(r) => first(&r.strict()?),
+                None => f64::NAN,
+            };
+            Ok(vec![first(&s.ris.strict()?), rrs, first(&s.ros.strict()?)])
         })?;
         push("RIS", pick(&stab, 0));
         push("RRS", pick(&stab, 1));

@@ -311,14 +311,14 @@ pub fn write(
              Weights fitted per image on the fitting stream, every metric on fresh perturbations.\n"
         );
         let _ = writeln!(md, "### Robustness and faithfulness (Tables 1 and 2)\n");
-        md.push_str(&table(&main, &rows, &core)?.to_markdown(4));
+        md.push_str(&table(&main, &rows, &core)?.to_markdown(4)?);
         let _ = writeln!(
             md,
             "\n### Stability and alternative corruptions (Table 3)\n"
         );
-        md.push_str(&table(&main, &rows, &extra)?.to_markdown(3));
+        md.push_str(&table(&main, &rows, &extra)?.to_markdown(3)?);
         let _ = writeln!(md, "\n### ROAD (Table 3 / Table 4; change of the target probability in percentage points)\n");
-        md.push_str(&table(&main, &rows, &road)?.to_markdown(2));
+        md.push_str(&table(&main, &rows, &road)?.to_markdown(2)?);
         let _ = writeln!(
             md,
             "\n### Wilcoxon signed-rank test: AGG_opt vs the best single method of the panel\n"
@@ -530,7 +530,7 @@ fn ablation_section(data: &Data, results: &Path) -> Result<String> {
     md.push_str(
         "### Number of methods (Tables 8–9): the first n of DeepLift, VarGrad, GuidedBP, SmoothGrad, IntGrad, InputxGrad, Saliency\n\n",
     );
-    md.push_str(&count.to_markdown(4));
+    md.push_str(&count.to_markdown(4)?);
     md.push_str(&crate::charts::count_lines(data, results)?);
     let mut types = ScoreTable::new(&spec)?;
     for (label, id) in [
@@ -552,7 +552,7 @@ fn ablation_section(data: &Data, results: &Path) -> Result<String> {
         )?;
     }
     md.push_str("\n### Types of methods (Tables 10–11)\n\n");
-    md.push_str(&types.to_markdown(4));
+    md.push_str(&types.to_markdown(4)?);
     md.push('\n');
     Ok(md)
 }

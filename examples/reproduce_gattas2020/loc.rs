@@ -197,27 +197,47 @@ pub type LocMetric = (
 /// The evaluator: the localisation metric panel, as data.
 pub const LOC_METRICS: [LocMetric; 7] = [
     ("pointing_game", |a, m, _| {
-        first(pointing_game(a, m, &PointingGameConfig::default())?.values())
+        first(
+            pointing_game(a, m, &PointingGameConfig::default())?
+                .strict()?
+                .values(),
+        )
     }),
     ("mass_accuracy", |a, m, _| {
-        first(relevance_mass_accuracy(a, m, &PixelMapConfig::default())?.values())
+        first(
+            relevance_mass_accuracy(a, m, &PixelMapConfig::default())?
+                .strict()?
+                .values(),
+        )
     }),
     ("rank_accuracy", |a, m, _| {
-        first(relevance_rank_accuracy(a, m, &PixelMapConfig::default())?.values())
+        first(
+            relevance_rank_accuracy(a, m, &PixelMapConfig::default())?
+                .strict()?
+                .values(),
+        )
     }),
     ("box_iou", |a, _, b| {
-        first(box_localization(a, b, &box_config())?.iou.values())
+        first(
+            box_localization(a, b, &box_config())?
+                .iou
+                .strict()?
+                .values(),
+        )
     }),
     ("box_loc", |a, _, b| {
         let r = box_localization(a, b, &box_config())?;
-        Ok(f64::from(u8::from(r.localized.first() == Some(&true))))
+        r.iou.strict()?;
+        Ok(f64::from(u8::from(
+            r.localized.first() == Some(&Some(true)),
+        )))
     }),
     ("box_iou_all", |a, _, b| {
         let cfg = BoxLocalizationConfig {
             largest_component_only: false,
             ..box_config()
         };
-        first(box_localization(a, b, &cfg)?.iou.values())
+        first(box_localization(a, b, &cfg)?.iou.strict()?.values())
     }),
     ("mask_iou", |a, m, _| mask_iou(a, m, THRESHOLD)),
 ];

@@ -721,7 +721,7 @@ fn markdown(
         "## Localisation ({} images, mean ± std; best in bold)\n",
         t.n_loc
     );
-    md.push_str(&t.loc.to_markdown(3));
+    md.push_str(&t.loc.to_markdown(3)?);
     md.push_str("\n![localisation](gattas2020_localization.png)\n\n");
     md.push_str("Per class:\n");
     md.push_str(&t.per_class);
@@ -733,13 +733,13 @@ fn markdown(
         t.n_mprt
     );
     md.push_str("`salience_metrics::mprt` on the ResNet with its layers re-initialised top-down (PyTorch's `reset_parameters()`, as Quantus; batch norms reset), column k = the top k layer groups randomised. Similarity of |map| (channel sum) to the original: Spearman rank correlation and SSIM (max-normalised maps, 7 × 7 window). Lower = the explanation depends more on the learned weights (passes).\n\n**Spearman**\n\n");
-    md.push_str(&t.mprt_spearman.to_markdown(3));
+    md.push_str(&t.mprt_spearman.to_markdown(3)?);
     md.push_str("\n**SSIM**\n\n");
-    md.push_str(&t.mprt_ssim.to_markdown(3));
+    md.push_str(&t.mprt_ssim.to_markdown(3)?);
     md.push_str("\n![MPRT Spearman](gattas2020_mprt_spearman.png)\n![MPRT SSIM](gattas2020_mprt_ssim.png)\n\n");
     md.push_str("Examples (per image, one row per method — DeepLIFT, Grad-CAM, KernelSHAP, LIME —: input, the original |map|, then 1 … 5 layer groups randomised):\n\n![MPRT examples](gattas2020_mprt_examples.png)\n\n");
     md.push_str("**Seed stability** (the thesis: LIME's \"instability from random sampling makes an explanation undesirably non-deterministic\"): the same model explained twice with two seeds, similarity of |map| (1 = identical).\n\n");
-    md.push_str(&t.seed.to_markdown(3));
+    md.push_str(&t.seed.to_markdown(3)?);
 
     let _ = writeln!(
         md,
@@ -748,7 +748,7 @@ fn markdown(
     );
     let _ = writeln!(md, "The same methods on the shipped Fashion-MNIST CNN and on `assets::small_cnn_permuted_labels()` (same architecture, trained on permuted labels; it predicts the true class of {:.1} % of these images). Panel:\n\n```text\n{}```\n", 100.0 * t.perm_accuracy, b.fmnist_panel());
     md.push_str("Each image's true (= the real CNN's predicted) class is explained in both models; similarity of |map| between the two (lower = the explanation depends on what the model learned from the labels; passes).\n\n");
-    md.push_str(&t.data.to_markdown(3));
+    md.push_str(&t.data.to_markdown(3)?);
     md.push_str("\n![data randomisation](gattas2020_data_randomization.png)\n\nExamples (input, then per method the real CNN's and the permuted CNN's map):\n\n![data randomisation examples](gattas2020_data_randomization_examples.png)\n\n");
     if !t.notes.is_empty() {
         md.push_str("Notes:\n\n");

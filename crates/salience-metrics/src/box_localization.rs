@@ -8,8 +8,9 @@
 //! Per-sample score: the IoU (**higher is better**); the batch
 //! localisation accuracy is the fraction of samples with IoU ≥ 0.5.
 //! Largest-component ties go to the component met first in row-major
-//! order. A constant map has no min-max normalisation:
-//! [`SalienceError::DegenerateMap`].
+//! order. A constant map has no min-max normalisation: that sample is
+//! undefined ([`Undefined::DegenerateMap`](crate::Undefined)); the others
+//! keep their scores.
 //!
 //! Neither Quantus nor Captum implements this metric. Seed 002 notes its
 //! bias against scattered maps (only one component counts); Dabkowski &
@@ -19,7 +20,7 @@
 use crate::bbox::BoundingBox;
 use crate::maps::{pixel_maps, plane, PixelMapConfig};
 use crate::mask::check_not_constant;
-use crate::scores::Scores;
+use crate::scores::{Outcome, Outcomes};
 use rayon::prelude::*;
 use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Result, SalienceError};
@@ -67,19 +68,22 @@ impl Default for BoxLocalizationConfig {
 /// let b = AttributionBatch::from_pixel_maps(a)?;
 /// let gt = [BoundingBox::new(1, 1, 3, 3)?];
 /// let r = box_localization(&b, &gt, &BoxLocalizationConfig::default())?;
-/// assert_eq!(r.boxes, gt.to_vec());
-/// assert_eq!((r.iou.values(), r.accuracy), (&[1.0][..], 1.0));
+/// assert_eq!(r.boxes, vec![Some(gt[0])]);
+/// assert_eq!((r.iou.get(0), r.accuracy), (Some(1.0), 1.0));
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoxLocalization {
-    /// IoU of the predicted box with the ground-truth box, per sample.
-    pub iou: Scores,
-    /// Whether each sample is localised (IoU ≥ `iou_threshold`).
-    pub localized: Vec<bool>,
-    /// The predicted box of each sample.
-    pub boxes: Vec<BoundingBox>,
-    /// Fraction of localised samples.
+    /// IoU of the predicted box with the ground-truth box, per sample
+    /// (undefined for a constant map).
+    pub iou: Outcomes,
+    /// Whether each sample is localised (IoU ≥ `iou_threshold`); `None`
+    /// where the sample is undefined.
+    pub localized: Vec<Option<bool>>,
+    /// The predicted box of each sample; `None` where undefined.
+    pub boxes: Vec<Option<BoundingBox>>,
+    /// Fraction of the defined samples that are localised (0 when no
+    /// sample is defined; `iou.n_defined()` says how many were).
     pub accuracy: f64,
 }
 
@@ -89,8 +93,9 @@ pub struct BoxLocalization {
 ///
 /// Errors: `boxes.len() != N` or a box outside the map
 /// ([`SalienceError::ShapeMismatch`] / [`SalienceError::InvalidParameter`]),
-/// a constant map ([`SalienceError::DegenerateMap`]), thresholds out of
-/// range, tabular attributions.
+/// thresholds out of
+/// range, tabular attributions. A constant map makes its sample undefined
+/// (`iou.strict()` gives the former [`SalienceError::DegenerateMap`]).
 ///
 /// ```
 /// use ndarray::Array3;
@@ -103,9 +108,9 @@ pub struct BoxLocalization {
 /// let b = AttributionBatch::from_pixel_maps(a)?;
 /// let gt = [BoundingBox::new(0, 0, 2, 2)?];
 /// let r = box_localization(&b, &gt, &BoxLocalizationConfig::default())?;
-/// assert_eq!(r.boxes[0], BoundingBox::new(0, 0, 2, 3)?);
-/// assert!((r.iou.values()[0] - 4.0 / 6.0).abs() < 1e-12);
-/// assert_eq!(r.localized, vec![true]);
+/// assert_eq!(r.boxes[0], Some(BoundingBox::new(0, 0, 2, 3)?));
+/// assert!((r.iou.strict()?.values()[0] - 4.0 / 6.0).abs() < 1e-12);
+/// assert_eq!(r.localized, vec![Some(true)]);
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn box_localization(
@@ -141,21 +146,37 @@ pub fn box_localization(
     for (i, b) in boxes.iter().enumerate() {
         b.check_within(h, w, i)?;
     }
-    let predicted = (0..n)
+    let predicted: Vec<std::result::Result<BoundingBox, crate::Undefined>> = (0..n)
         .into_par_iter()
         .map(|i| {
             let m = plane(&maps, i);
-            check_not_constant(&m, i)?;
+            check_not_constant(&m)?;
             Ok(predict_box(&m, h, w, config))
         })
-        .collect::<Result<Vec<BoundingBox>>>()?;
-    let ious: Vec<f64> = predicted.iter().zip(boxes).map(|(p, g)| p.iou(g)).collect();
-    let localized: Vec<bool> = ious.iter().map(|&v| v >= config.iou_threshold).collect();
-    let accuracy = localized.iter().filter(|&&b| b).count() as f64 / n as f64;
+        .collect();
+    let outcomes: Vec<Outcome> = predicted
+        .iter()
+        .zip(boxes)
+        .map(|(p, g)| match p {
+            Ok(p) => Outcome::Score(p.iou(g)),
+            Err(r) => Outcome::Undefined(*r),
+        })
+        .collect();
+    let localized: Vec<Option<bool>> = outcomes
+        .iter()
+        .map(|o| o.score().map(|v| v >= config.iou_threshold))
+        .collect();
+    let n_defined = localized.iter().flatten().count();
+    let hits = localized.iter().flatten().filter(|&&b| b).count();
+    let accuracy = if n_defined == 0 {
+        0.0
+    } else {
+        hits as f64 / n_defined as f64
+    };
     Ok(BoxLocalization {
-        iou: Scores::new(ious)?,
+        iou: Outcomes::new(outcomes)?,
         localized,
-        boxes: predicted,
+        boxes: predicted.into_iter().map(|p| p.ok()).collect(),
         accuracy,
     })
 }
@@ -250,7 +271,7 @@ mod tests {
         let b = AttributionBatch::from_pixel_maps(a).unwrap();
         let gt = [BoundingBox::new(0, 2, 1, 4).unwrap()];
         let r = box_localization(&b, &gt, &BoxLocalizationConfig::default()).unwrap();
-        assert_eq!(r.boxes[0], gt[0]);
+        assert_eq!(r.boxes[0], Some(gt[0]));
         assert_eq!(r.accuracy, 1.0);
     }
 
@@ -263,8 +284,8 @@ mod tests {
         let b = AttributionBatch::from_pixel_maps(a).unwrap();
         let gt = [BoundingBox::new(0, 2, 4, 4).unwrap()];
         let r = box_localization(&b, &gt, &BoxLocalizationConfig::default()).unwrap();
-        assert!((r.iou.values()[0] - 1.0 / 3.0).abs() < 1e-12);
-        assert_eq!((r.localized.clone(), r.accuracy), (vec![false], 0.0));
+        assert!((r.iou.strict().unwrap().values()[0] - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((r.localized.clone(), r.accuracy), (vec![Some(false)], 0.0));
     }
 
     #[test]
@@ -279,9 +300,25 @@ mod tests {
             ..Default::default()
         };
         let r = box_localization(&b, &gt, &cfg).unwrap();
-        assert_eq!(r.boxes[0], gt[0]);
+        assert_eq!(r.boxes[0], Some(gt[0]));
         let r = box_localization(&b, &gt, &BoxLocalizationConfig::default()).unwrap();
-        assert_eq!(r.boxes[0], BoundingBox::new(0, 0, 1, 1).unwrap());
+        assert_eq!(r.boxes[0], Some(BoundingBox::new(0, 0, 1, 1).unwrap()));
+    }
+
+    #[test]
+    fn constant_map_is_undefined_for_its_sample_only() {
+        // Sample 0 constant (before: the whole batch failed), sample 1 a
+        // perfectly boxed blob.
+        let mut a = Array3::<f32>::ones((2, 3, 3));
+        a.slice_mut(ndarray::s![1, 0..2, 0..2]).fill(5.0);
+        let b = AttributionBatch::from_pixel_maps(a).unwrap();
+        let gt = [BoundingBox::new(0, 0, 2, 2).unwrap(); 2];
+        let r = box_localization(&b, &gt, &BoxLocalizationConfig::default()).unwrap();
+        assert_eq!(r.iou.get(0), None);
+        assert_eq!(r.iou.get(1), Some(1.0));
+        assert_eq!(r.localized, vec![None, Some(true)]);
+        assert_eq!(r.boxes, vec![None, Some(gt[1])]);
+        assert_eq!((r.accuracy, r.iou.n_defined()), (1.0, 1));
     }
 
     #[test]
@@ -290,7 +327,7 @@ mod tests {
         let gt = [BoundingBox::new(0, 0, 1, 1).unwrap()];
         let c = BoxLocalizationConfig::default();
         assert!(matches!(
-            box_localization(&b, &gt, &c),
+            box_localization(&b, &gt, &c).unwrap().iou.strict(),
             Err(SalienceError::DegenerateMap { .. })
         ));
         assert!(matches!(

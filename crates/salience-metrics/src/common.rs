@@ -65,7 +65,8 @@ pub(crate) fn input_geometry(shape: &[usize], context: &str) -> Result<Geometry>
 }
 
 /// The geometry of `inputs` with `attributions` that are either
-/// input-shaped or, for `[N, C, H, W]` inputs, pixel maps `[N, H, W]`.
+/// input-shaped or, for `[N, C, H, W]` inputs, pixel maps `[N, H, W]` or
+/// `[N, 1, H, W]` (broadcast over the channels).
 pub(crate) fn geometry_with_maps(
     shape: &[usize],
     attributions: &AttributionBatch,
@@ -76,13 +77,15 @@ pub(crate) fn geometry_with_maps(
     if a == shape {
         return Ok(g);
     }
-    if shape.len() == 4 && a == [g.n, g.h, g.w] {
+    if shape.len() == 4 && (a == [g.n, g.h, g.w] || a == [g.n, 1, g.h, g.w]) {
         g.per_pixel = true;
         return Ok(g);
     }
     Err(SalienceError::shape(
         &format!("{context} attributions"),
-        format!("the inputs' shape {shape:?}, or [N, H, W] pixel maps of image inputs"),
+        format!(
+            "the inputs' shape {shape:?}, or [N, H, W] / [N, 1, H, W] pixel maps of image inputs"
+        ),
         a,
     ))
 }

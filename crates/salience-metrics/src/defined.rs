@@ -5,7 +5,12 @@
 //! ReLU removed everything) — and report that as
 //! [`SalienceError::DegenerateMap`] naming the sample. For a table over a
 //! batch it is more useful to score the other samples and say how many were
-//! scored than to lose the whole cell. Every metric of this crate draws
+//! scored than to lose the whole cell. (The metrics that return
+//! [`Outcomes`](crate::Outcomes) — localisation, relative stability —
+//! already report undefined samples per sample and need no wrapper; this
+//! function is for the metrics that return [`Scores`], and it skips only
+//! [`SalienceError::DegenerateMap`] failures, which name their sample.)
+//! Every metric of this crate draws
 //! sample `i`'s randomness from its own seed, so a sample's score does not
 //! change when other samples are dropped.
 

@@ -21,7 +21,7 @@ use crate::baseline::Baseline;
 use crate::common::pearson;
 use crate::insertion_deletion::ScoreKind;
 use crate::perturbation::{checked_draws, McSettings, Perturbation, Projection};
-use crate::scores::Scores;
+use crate::scores::{McScores, Scores};
 use ndarray::{ArrayView3, ArrayViewD};
 use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceError, Seeds};
 
@@ -64,7 +64,10 @@ impl Default for FaithfulnessCorrelationConfig {
 
 impl FaithfulnessCorrelationConfig {
     /// Quantus' `FaithfulnessCorrelation` defaults: `subset_size=224`,
-    /// `nr_runs=100`, `perturb_baseline="black"`, Pearson.
+    /// `nr_runs=100`, `perturb_baseline="black"`, Pearson. Quantus'
+    /// `subset_size` counts `C·H·W` features, [`Perturbation::RandomPixelCount`]
+    /// counts pixels (all channels): identical for single-channel images,
+    /// not for RGB (see [`Perturbation::RandomPixelCount`]).
     ///
     /// ```
     /// use salience_metrics::{FaithfulnessCorrelationConfig, Perturbation, Baseline};
@@ -137,6 +140,47 @@ pub fn faithfulness_correlation(
     config: &FaithfulnessCorrelationConfig,
     seeds: Seeds<'_>,
 ) -> Result<Scores> {
+    Ok(run(model, inputs, attributions, None, targets, config, seeds)?.scores)
+}
+
+/// [`faithfulness_correlation()`] with each correlation's standard error
+/// over its `n_runs` runs, `SE(r) = √((1 − r²) / (n_runs − 2))` (the
+/// usual large-sample standard error of a Pearson correlation; it needs
+/// `n_runs ≥ 3`, [`SalienceError::InvalidParameter`] otherwise). The scores
+/// are bit-identical to [`faithfulness_correlation()`]'s.
+///
+/// ```
+/// use ndarray::{array, Array4};
+/// use salience_core::{AttributionBatch, LinearModel, Seeds};
+/// use salience_metrics::{faithfulness_correlation_detailed, FaithfulnessCorrelationConfig};
+/// let model = LinearModel::new(array![[1.0f32, -2.0, 3.0, 0.5]], array![0.0f32])?;
+/// let x = Array4::from_elem((1, 1, 2, 2), 1.0f32);
+/// let a = AttributionBatch::from_pixel_maps(array![[[1.0f32, 1.0], [1.0, 0.0]]])?;
+/// let cfg = FaithfulnessCorrelationConfig { n_runs: 20, ..Default::default() };
+/// let cfg = FaithfulnessCorrelationConfig {
+///     perturbation: salience_metrics::Perturbation::RandomPixelCount { count: 2, baseline: salience_metrics::Baseline::Constant(0.0) },
+///     ..cfg
+/// };
+/// let d = faithfulness_correlation_detailed(&model, x.view().into_dyn(), &a, &[0], &cfg, Seeds::base(0))?;
+/// let r = d.scores.values()[0];
+/// assert!((d.sem[0] - ((1.0 - r * r) / 18.0).sqrt()).abs() < 1e-12);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn faithfulness_correlation_detailed(
+    model: &dyn Model,
+    inputs: ArrayViewD<'_, f32>,
+    attributions: &AttributionBatch,
+    targets: &[usize],
+    config: &FaithfulnessCorrelationConfig,
+    seeds: Seeds<'_>,
+) -> Result<McScores> {
+    if config.n_runs < 3 {
+        return Err(SalienceError::invalid(
+            "n_runs",
+            config.n_runs,
+            "must be ≥ 3 for the standard error of a correlation",
+        ));
+    }
     run(model, inputs, attributions, None, targets, config, seeds)
 }
 
@@ -169,7 +213,7 @@ pub fn faithfulness_correlation_with_segments(
     config: &FaithfulnessCorrelationConfig,
     seeds: Seeds<'_>,
 ) -> Result<Scores> {
-    run(
+    Ok(run(
         model,
         inputs,
         attributions,
@@ -177,7 +221,8 @@ pub fn faithfulness_correlation_with_segments(
         targets,
         config,
         seeds,
-    )
+    )?
+    .scores)
 }
 
 fn run(
@@ -188,7 +233,7 @@ fn run(
     targets: &[usize],
     config: &FaithfulnessCorrelationConfig,
     seeds: Seeds<'_>,
-) -> Result<Scores> {
+) -> Result<McScores> {
     if config.n_runs < 2 {
         return Err(SalienceError::invalid(
             "n_runs",
@@ -224,7 +269,22 @@ fn run(
         })?;
         out.push(r);
     }
-    Scores::new(out)
+    let m = config.n_runs;
+    let sem = out
+        .iter()
+        .map(|r| {
+            if m > 2 {
+                ((1.0 - r * r).max(0.0) / (m - 2) as f64).sqrt()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Ok(McScores {
+        scores: Scores::new(out)?,
+        sem,
+        draws: m,
+    })
 }
 
 #[cfg(test)]

@@ -162,8 +162,8 @@ enum Mode {
 ///
 /// `inputs` are the images `[N, C, H, W]` (also accepted: `[N, H, W]`
 /// single-channel images and tabular `[N, D]`), `attributions` are
-/// `[N, C, H, W]` (reduced) or `[N, H, W]` for images and `[N, D]` for
-/// tabular inputs, `targets` has one class per sample, and `seeds` seeds
+/// `[N, C, H, W]` (reduced) or `[N, H, W]` / `[N, 1, H, W]` pixel maps for
+/// images and `[N, D]` for tabular inputs, `targets` has one class per sample, and `seeds` seeds
 /// the random baseline (sample `i` uses `seeds.for_sample(i)`).
 ///
 /// Errors: shape mismatches, NaN/Inf inputs, `n_steps == 0`, invalid
@@ -272,6 +272,8 @@ fn geometry(
         (2, Layout::Tabular { d }) => d == w,
         (3, Layout::PixelMap { h: ah, w: aw }) => (ah, aw) == (h, w),
         (4, Layout::PixelMap { h: ah, w: aw }) => (ah, aw) == (h, w),
+        // A one-channel map of multi-channel images is a pixel map.
+        (4, Layout::Image { c: 1, h: ah, w: aw }) if c > 1 => (ah, aw) == (h, w),
         (
             4,
             Layout::Image {
@@ -288,10 +290,16 @@ fn geometry(
     Ok((c, h, w, h * w))
 }
 
-/// The pixel maps `[N, P]` by which pixels are ordered.
-fn order_maps(attributions: &AttributionBatch, reduction: ChannelReduction) -> Result<Array2<f32>> {
+/// The pixel maps `[N, P]` by which pixels are ordered: input-shaped image
+/// maps reduced, pixel maps (`[N, H, W]`, or `[N, 1, H, W]` of inputs with
+/// `c > 1` channels) as they are.
+fn order_maps(
+    attributions: &AttributionBatch,
+    reduction: ChannelReduction,
+    c: usize,
+) -> Result<Array2<f32>> {
     let flat = match attributions.layout() {
-        Layout::Image { .. } => attributions
+        Layout::Image { c: ac, .. } if !(ac == 1 && c > 1) => attributions
             .reduce_channels(reduction)?
             .as_flat()
             .to_owned(),
@@ -336,7 +344,7 @@ fn curves(
         .view()
         .into_shape_with_order((n, c * p))
         .map_err(|e| SalienceError::Backend(e.to_string()))?;
-    let maps = order_maps(attributions, config.reduction)?;
+    let maps = order_maps(attributions, config.reduction, c)?;
 
     let s = config.n_steps.min(p);
     let points = s + 1;
@@ -567,6 +575,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.curves.row(0).to_vec(), vec![0.0, 5.0, 5.0]);
+    }
+
+    #[test]
+    fn one_channel_maps_of_two_channel_images_are_pixel_maps() {
+        // Before: [N, 1, H, W] maps of 2-channel inputs were a ShapeMismatch.
+        // The map [−1, 0] is used as it is (pixel 1 first), exactly like the
+        // [N, H, W] map; a SumAbs reduction would have put pixel 0 first.
+        let mut w = ndarray::Array2::<f32>::zeros((2, 4));
+        w[[0, 3]] = 5.0;
+        let m = LinearModel::new(w, array![0.0f32, 0.0]).unwrap();
+        let x = Array4::<f32>::ones((1, 2, 1, 2));
+        let one = AttributionBatch::from_images(
+            Array4::from_shape_vec((1, 1, 1, 2), vec![-1.0f32, 0.0]).unwrap(),
+        )
+        .unwrap();
+        let px = AttributionBatch::from_pixel_maps(array![[[-1.0f32, 0.0]]]).unwrap();
+        let run = |a: &AttributionBatch| {
+            insertion(
+                &m,
+                x.view().into_dyn(),
+                a,
+                &[0],
+                &raw_black(2),
+                Seeds::base(0),
+            )
+            .unwrap()
+        };
+        let r = run(&one);
+        assert_eq!(r.curves.row(0).to_vec(), vec![0.0, 5.0, 5.0]);
+        assert_eq!(r, run(&px));
     }
 
     #[test]

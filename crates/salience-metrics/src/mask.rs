@@ -3,7 +3,7 @@
 
 use crate::bbox::BoundingBox;
 use crate::maps::{pixel_maps, plane, PixelMapConfig};
-use crate::scores::Scores;
+use crate::scores::{Outcome, Outcomes, Undefined};
 use ndarray::{Array3, ArrayView3, Axis};
 use rayon::prelude::*;
 use salience_core::{AttributionBatch, Result, SalienceError};
@@ -11,8 +11,9 @@ use std::borrow::Cow;
 
 /// N boolean ground-truth masks of shape `[H, W]` (`true` = pixel belongs
 /// to the object). Construction checks that no axis is empty; an individual
-/// sample's mask may be empty, which the metrics report as
-/// [`SalienceError::Empty`] naming the sample.
+/// sample's mask may be empty, which the metrics report as the outcome
+/// [`Undefined::EmptyMask`] for that sample (and
+/// [`Outcomes::strict`] as [`SalienceError::Empty`] naming it).
 ///
 /// ```
 /// use ndarray::{array, Array3};
@@ -165,14 +166,15 @@ impl MaskBatch {
         }
     }
 
-    /// Sample `i`'s mask, or [`SalienceError::Empty`] if it has no pixel.
-    pub(crate) fn nonempty_plane(&self, i: usize) -> Result<(Cow<'_, [bool]>, usize)> {
+    /// Sample `i`'s mask and its pixel count, or [`Undefined::EmptyMask`].
+    pub(crate) fn nonempty_plane(
+        &self,
+        i: usize,
+    ) -> std::result::Result<(Cow<'_, [bool]>, usize), Undefined> {
         let p = self.plane(i);
         let k = p.iter().filter(|&&b| b).count();
         if k == 0 {
-            return Err(SalienceError::Empty(format!(
-                "ground-truth mask of sample {i} has no pixel"
-            )));
+            return Err(Undefined::EmptyMask);
         }
         Ok((p, k))
     }
@@ -200,31 +202,38 @@ pub(crate) fn maps_for_masks(
 }
 
 /// Scores every sample, in parallel, from its pixel map and its non-empty
-/// mask: `score(sample, map, mask, mask_size)`. The skeleton shared by the
-/// mask-based localisation metrics.
+/// mask: `score(map, mask, mask_size)`, a finite score or the reason the
+/// sample is undefined. An empty mask is [`Undefined::EmptyMask`]. The
+/// skeleton shared by the mask-based localisation metrics.
 pub(crate) fn score_per_sample<F>(
     attributions: &AttributionBatch,
     masks: &MaskBatch,
     config: &PixelMapConfig,
     score: F,
-) -> Result<Scores>
+) -> Result<Outcomes>
 where
-    F: Fn(usize, &[f32], &[bool], usize) -> Result<f64> + Sync,
+    F: Fn(&[f32], &[bool], usize) -> std::result::Result<f64, Undefined> + Sync,
 {
     let maps = maps_for_masks(attributions, masks, config)?;
-    let values = (0..masks.len())
+    let outcomes = (0..masks.len())
         .into_par_iter()
         .map(|i| {
             let m = plane(&maps, i);
-            let (mask, k) = masks.nonempty_plane(i)?;
-            score(i, &m, &mask, k)
+            let scored = masks
+                .nonempty_plane(i)
+                .and_then(|(mask, k)| score(&m, &mask, k));
+            match scored {
+                Ok(v) => Outcome::Score(v),
+                Err(r) => Outcome::Undefined(r),
+            }
         })
-        .collect::<Result<Vec<f64>>>()?;
-    Scores::new(values)
+        .collect::<Vec<Outcome>>();
+    Outcomes::new(outcomes)
 }
 
-/// Returns `DegenerateMap(Constant / AllZero)` if every value of `m` is equal.
-pub(crate) fn check_not_constant(m: &[f32], sample: usize) -> Result<()> {
+/// [`Undefined::DegenerateMap`] (`Constant` / `AllZero`) if every value of
+/// `m` is equal.
+pub(crate) fn check_not_constant(m: &[f32]) -> std::result::Result<(), Undefined> {
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
     for &v in m {
         lo = lo.min(v);
@@ -236,11 +245,7 @@ pub(crate) fn check_not_constant(m: &[f32], sample: usize) -> Result<()> {
         } else {
             salience_core::DegenerateReason::Constant
         };
-        return Err(SalienceError::DegenerateMap {
-            sample,
-            map: 0,
-            reason,
-        });
+        return Err(Undefined::DegenerateMap(reason));
     }
     Ok(())
 }

@@ -5,20 +5,23 @@
 //! `RMA = Σ_{p ∈ GT} a_p / Σ_p a_p`. **Higher is better.**
 //!
 //! With the default [`MapSign::Abs`](crate::MapSign::Abs) (or `Positive`)
-//! the map is non-negative and RMA ∈ [0, 1]; an all-zero map is
-//! [`SalienceError::DegenerateMap`]. With `Signed` maps RMA is only defined
-//! when the total is positive (otherwise
-//! [`SalienceError::InvalidParameter`]) and may leave [0, 1].
+//! the map is non-negative and RMA ∈ [0, 1]; for an all-zero map the
+//! sample is undefined ([`Undefined::DegenerateMap`]). With `Signed` maps
+//! RMA is only defined when the total is positive (otherwise
+//! [`Undefined::NonPositiveTotal`]) and may leave [0, 1]. Quantus returns a
+//! number for a non-positive total.
 
 use crate::maps::PixelMapConfig;
 use crate::mask::{score_per_sample, MaskBatch};
-use crate::scores::Scores;
-use salience_core::{AttributionBatch, DegenerateReason, Result, SalienceError};
+use crate::scores::{Outcomes, Undefined};
+use salience_core::{AttributionBatch, DegenerateReason, Result};
 
-/// Relevance mass accuracy per sample; see the [module docs](self).
+/// Relevance mass accuracy per sample, as [`Outcomes`]; see the
+/// [module docs](self). An empty mask, an all-zero map or (signed maps) a
+/// non-positive total makes that sample undefined; [`Outcomes::strict`]
+/// gives the former errors (`Empty`, `DegenerateMap`, `InvalidParameter`).
 ///
-/// Errors: mask shape mismatch, empty mask, all-zero map, non-positive
-/// total (signed maps).
+/// Errors: mask shape mismatch.
 ///
 /// ```
 /// use ndarray::array;
@@ -28,21 +31,17 @@ use salience_core::{AttributionBatch, DegenerateReason, Result, SalienceError};
 /// let m = MaskBatch::from_f32(array![[[1.0f32, 0.0], [0.0, 1.0]]].view())?;
 /// // |a| inside = 3 + 4 of a total 8.
 /// let s = relevance_mass_accuracy(&a, &m, &PixelMapConfig::default())?;
-/// assert_eq!(s.values(), &[0.875]);
+/// assert_eq!(s.get(0), Some(0.875));
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn relevance_mass_accuracy(
     attributions: &AttributionBatch,
     masks: &MaskBatch,
     config: &PixelMapConfig,
-) -> Result<Scores> {
-    score_per_sample(attributions, masks, config, |i, m, mask, _| {
+) -> Result<Outcomes> {
+    score_per_sample(attributions, masks, config, |m, mask, _| {
         if m.iter().all(|&v| v == 0.0) {
-            return Err(SalienceError::DegenerateMap {
-                sample: i,
-                map: 0,
-                reason: DegenerateReason::AllZero,
-            });
+            return Err(Undefined::DegenerateMap(DegenerateReason::AllZero));
         }
         let total: f64 = m.iter().map(|&v| v as f64).sum();
         let inside: f64 = m
@@ -52,11 +51,7 @@ pub fn relevance_mass_accuracy(
             .map(|(&v, _)| v as f64)
             .sum();
         if total <= 0.0 {
-            return Err(SalienceError::invalid(
-                "map.sign",
-                format!("Signed (sample {i} has total attribution {total})"),
-                "relevance mass accuracy needs a positive total; use MapSign::Abs or Positive",
-            ));
+            return Err(Undefined::NonPositiveTotal);
         }
         Ok(inside / total)
     })
@@ -67,6 +62,7 @@ mod tests {
     use super::*;
     use crate::MapSign;
     use ndarray::Array3;
+    use salience_core::SalienceError;
 
     #[test]
     fn hand_computed_and_signs() {
@@ -78,15 +74,24 @@ mod tests {
         let mut m = Array3::from_elem((1, 2, 2), false);
         m[[0, 0, 0]] = true;
         let masks = MaskBatch::from_bool(m).unwrap();
-        let abs = relevance_mass_accuracy(&b, &masks, &PixelMapConfig::default()).unwrap();
+        let abs = relevance_mass_accuracy(&b, &masks, &PixelMapConfig::default())
+            .unwrap()
+            .strict()
+            .unwrap();
         assert_eq!(abs.values(), &[0.5]); // 2 / 4
         let pos = PixelMapConfig {
             sign: MapSign::Positive,
             ..Default::default()
         };
-        let p = relevance_mass_accuracy(&b, &masks, &pos).unwrap();
+        let p = relevance_mass_accuracy(&b, &masks, &pos)
+            .unwrap()
+            .strict()
+            .unwrap();
         assert!((p.values()[0] - 2.0 / 3.0).abs() < 1e-12);
-        let s = relevance_mass_accuracy(&b, &masks, &PixelMapConfig::signed()).unwrap();
+        let s = relevance_mass_accuracy(&b, &masks, &PixelMapConfig::signed())
+            .unwrap()
+            .strict()
+            .unwrap();
         assert_eq!(s.values(), &[1.0]); // 2 / 2
     }
 
@@ -95,12 +100,16 @@ mod tests {
         let masks = MaskBatch::from_bool(Array3::from_elem((1, 1, 2), true)).unwrap();
         let zero = AttributionBatch::from_pixel_maps(Array3::<f32>::zeros((1, 1, 2))).unwrap();
         assert!(matches!(
-            relevance_mass_accuracy(&zero, &masks, &PixelMapConfig::default()),
+            relevance_mass_accuracy(&zero, &masks, &PixelMapConfig::default())
+                .unwrap()
+                .strict(),
             Err(SalienceError::DegenerateMap { .. })
         ));
         let neg = AttributionBatch::from_pixel_maps(Array3::from_elem((1, 1, 2), -1.0f32)).unwrap();
         assert!(matches!(
-            relevance_mass_accuracy(&neg, &masks, &PixelMapConfig::signed()),
+            relevance_mass_accuracy(&neg, &masks, &PixelMapConfig::signed())
+                .unwrap()
+                .strict(),
             Err(SalienceError::InvalidParameter { .. })
         ));
     }

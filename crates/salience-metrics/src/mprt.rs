@@ -14,8 +14,10 @@
 //! builds the randomised models). Before the comparison each map is turned
 //! into a pixel map (channel reduction and sign, default: channel sum then
 //! `|·|`, Quantus' `abs=True`) and, with [`MprtConfig::normalize`], divided
-//! by its maximum |value| (Quantus' `normalise=True`; Spearman does not
-//! change, SSIM does).
+//! by its **own** maximum |value| (Spearman does not change, SSIM does).
+//! Quantus' `normalise=True` (`normalise_by_max`) divides by the maximum
+//! over the whole *batch* instead, so its SSIM depends on which other
+//! images share the batch; the two agree for a batch of one.
 
 use crate::maps::{pixel_maps, MapSign, PixelMapConfig};
 use crate::scores::Scores;

@@ -63,7 +63,11 @@ pub enum Perturbation {
         baseline: Baseline,
     },
     /// Exactly `count` pixels drawn uniformly without replacement, set to
-    /// the baseline (Quantus' `subset_size`).
+    /// the baseline, all channels of each. Quantus' `subset_size` counts
+    /// *features* of the flattened `C·H·W` input (single channel values),
+    /// so the two agree only for single-channel images: on RGB, Quantus'
+    /// 224 features touch ≈ 224 distinct pixels in one channel each, this
+    /// replaces 224 whole pixels (672 values).
     RandomPixelCount {
         /// Number of pixels (1 ≤ count ≤ H·W).
         count: usize,

@@ -8,12 +8,15 @@
 //!
 //! Zhang et al. use a 15-pixel tolerance ([`PointingGameConfig::zhang`]);
 //! Quantus uses none (tolerance 0, the default here). A constant map points
-//! nowhere: [`SalienceError::DegenerateMap`] (Quantus would count it as a
-//! hit, since every pixel is a maximum).
+//! nowhere: the sample is [`Undefined::DegenerateMap`](crate::Undefined)
+//! (Quantus would count it as a hit, since every pixel is a maximum). An
+//! empty mask is [`Undefined::EmptyMask`](crate::Undefined) — Quantus 0.6
+//! returns `True` (a hit) for an empty mask, a bug: nothing can be pointed
+//! at in an empty mask.
 
 use crate::maps::PixelMapConfig;
 use crate::mask::{check_not_constant, score_per_sample, MaskBatch};
-use crate::scores::Scores;
+use crate::scores::Outcomes;
 use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Result, SalienceError};
 
@@ -48,13 +51,14 @@ impl PointingGameConfig {
     }
 }
 
-/// Pointing-game hit (1.0) or miss (0.0) per sample; see the
-/// [module docs](self).
+/// Pointing-game hit (1.0) or miss (0.0) per sample, as [`Outcomes`]; see
+/// the [module docs](self). A sample with an empty mask or a constant map
+/// is undefined (the others keep their scores);
+/// [`Outcomes::strict`] turns it into [`SalienceError::Empty`] /
+/// [`SalienceError::DegenerateMap`].
 ///
 /// Errors: masks of another shape than the pixel maps
-/// ([`SalienceError::ShapeMismatch`]), a sample with an empty mask
-/// ([`SalienceError::Empty`]), a constant map
-/// ([`SalienceError::DegenerateMap`]), a negative or non-finite tolerance.
+/// ([`SalienceError::ShapeMismatch`]), a negative or non-finite tolerance.
 ///
 /// ```
 /// use ndarray::{array, Array3};
@@ -64,18 +68,18 @@ impl PointingGameConfig {
 /// let hit = MaskBatch::from_f32(array![[[0.0f32, 1.0], [0.0, 0.0]]].view())?;
 /// let miss = MaskBatch::from_f32(array![[[0.0f32, 0.0], [1.0, 0.0]]].view())?;
 /// let c = PointingGameConfig::default();
-/// assert_eq!(pointing_game(&a, &hit, &c)?.values(), &[1.0]);
-/// assert_eq!(pointing_game(&a, &miss, &c)?.values(), &[0.0]);
+/// assert_eq!(pointing_game(&a, &hit, &c)?.strict()?.values(), &[1.0]);
+/// assert_eq!(pointing_game(&a, &miss, &c)?.get(0), Some(0.0));
 /// // (0, 1) is √2 away from (1, 0): a hit with tolerance 1.5.
 /// let tol = PointingGameConfig { tolerance: 1.5, ..c };
-/// assert_eq!(pointing_game(&a, &miss, &tol)?.values(), &[1.0]);
+/// assert_eq!(pointing_game(&a, &miss, &tol)?.get(0), Some(1.0));
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn pointing_game(
     attributions: &AttributionBatch,
     masks: &MaskBatch,
     config: &PointingGameConfig,
-) -> Result<Scores> {
+) -> Result<Outcomes> {
     check_param_finite("tolerance", config.tolerance)?;
     if config.tolerance < 0.0 {
         return Err(SalienceError::invalid(
@@ -85,8 +89,8 @@ pub fn pointing_game(
         ));
     }
     let (_, h, w) = masks.shape();
-    score_per_sample(attributions, masks, &config.map, |i, m, mask, _| {
-        check_not_constant(m, i)?;
+    score_per_sample(attributions, masks, &config.map, |m, mask, _| {
+        check_not_constant(m)?;
         let hit = is_hit(m, mask, h, w, config.tolerance);
         Ok(if hit { 1.0 } else { 0.0 })
     })
@@ -131,6 +135,11 @@ mod tests {
     use super::*;
     use ndarray::{Array3, Array4};
 
+    /// Sample 0's score.
+    fn first(b: &AttributionBatch, m: &MaskBatch, c: &PointingGameConfig) -> Option<f64> {
+        pointing_game(b, m, c).unwrap().get(0)
+    }
+
     fn mask_with(h: usize, w: usize, pixels: &[(usize, usize)]) -> MaskBatch {
         let mut m = Array3::from_elem((1, h, w), false);
         for &(y, x) in pixels {
@@ -150,19 +159,19 @@ mod tests {
         let on = mask_with(5, 5, &[(2, 3), (2, 4)]);
         let off = mask_with(5, 5, &[(0, 0), (4, 0)]);
         let near = mask_with(5, 5, &[(4, 4)]); // distance √5 ≈ 2.236 from (2,3)
-        assert_eq!(pointing_game(&b, &on, &c).unwrap().values(), &[1.0]);
-        assert_eq!(pointing_game(&b, &off, &c).unwrap().values(), &[0.0]);
-        assert_eq!(pointing_game(&b, &near, &c).unwrap().values(), &[0.0]);
+        assert_eq!(first(&b, &on, &c), Some(1.0));
+        assert_eq!(first(&b, &off, &c), Some(0.0));
+        assert_eq!(first(&b, &near, &c), Some(0.0));
         let t2 = PointingGameConfig {
             tolerance: 2.0,
             ..c
         };
-        assert_eq!(pointing_game(&b, &near, &t2).unwrap().values(), &[0.0]);
+        assert_eq!(first(&b, &near, &t2), Some(0.0));
         let t3 = PointingGameConfig {
             tolerance: 2.25,
             ..c
         };
-        assert_eq!(pointing_game(&b, &near, &t3).unwrap().values(), &[1.0]);
+        assert_eq!(first(&b, &near, &t3), Some(1.0));
     }
 
     #[test]
@@ -173,7 +182,7 @@ mod tests {
         let b = AttributionBatch::from_pixel_maps(a).unwrap();
         let m = mask_with(2, 3, &[(1, 2)]);
         let s = pointing_game(&b, &m, &PointingGameConfig::default()).unwrap();
-        assert_eq!(s.values(), &[1.0]);
+        assert_eq!(s.strict().unwrap().values(), &[1.0]);
     }
 
     #[test]
@@ -186,12 +195,45 @@ mod tests {
         let b = AttributionBatch::from_images(a).unwrap();
         let m = mask_with(1, 2, &[(0, 1)]);
         let abs = pointing_game(&b, &m, &PointingGameConfig::default()).unwrap();
-        assert_eq!(abs.values(), &[0.0]);
+        assert_eq!(abs.strict().unwrap().values(), &[0.0]);
         let signed = PointingGameConfig {
             map: PixelMapConfig::signed(),
             ..Default::default()
         };
-        assert_eq!(pointing_game(&b, &m, &signed).unwrap().values(), &[1.0]);
+        assert_eq!(first(&b, &m, &signed), Some(1.0));
+    }
+
+    #[test]
+    fn undefined_samples_do_not_cost_the_others() {
+        // Sample 0: constant map; sample 1: empty mask; sample 2: a hit;
+        // sample 3: a miss. Before, the whole batch failed at sample 0.
+        let mut a = Array3::<f32>::ones((4, 2, 2));
+        a[[1, 0, 0]] = 2.0;
+        a[[2, 1, 1]] = 2.0;
+        a[[3, 0, 1]] = 2.0;
+        let b = AttributionBatch::from_pixel_maps(a).unwrap();
+        let mut m = Array3::from_elem((4, 2, 2), false);
+        m[[0, 0, 0]] = true;
+        m[[2, 1, 1]] = true;
+        m[[3, 1, 1]] = true;
+        let o = pointing_game(
+            &b,
+            &MaskBatch::from_bool(m).unwrap(),
+            &PointingGameConfig::default(),
+        )
+        .unwrap();
+        use crate::{Outcome, Undefined};
+        use salience_core::DegenerateReason;
+        assert_eq!(
+            o.outcomes(),
+            &[
+                Outcome::Undefined(Undefined::DegenerateMap(DegenerateReason::Constant)),
+                Outcome::Undefined(Undefined::EmptyMask),
+                Outcome::Score(1.0),
+                Outcome::Score(0.0),
+            ]
+        );
+        assert_eq!((o.summary().n, o.summary().mean), (2, 0.5));
     }
 
     #[test]
@@ -200,7 +242,7 @@ mod tests {
         let c = PointingGameConfig::default();
         let m = mask_with(2, 2, &[(0, 0)]);
         assert!(matches!(
-            pointing_game(&b, &m, &c),
+            pointing_game(&b, &m, &c).unwrap().strict(),
             Err(SalienceError::DegenerateMap { .. })
         ));
         let mut a = Array3::<f32>::zeros((1, 2, 2));
@@ -208,7 +250,7 @@ mod tests {
         let b = AttributionBatch::from_pixel_maps(a).unwrap();
         let empty = mask_with(2, 2, &[]);
         assert!(matches!(
-            pointing_game(&b, &empty, &c),
+            pointing_game(&b, &empty, &c).unwrap().strict(),
             Err(SalienceError::Empty(_))
         ));
         let wrong = mask_with(2, 3, &[(0, 0)]);

@@ -9,20 +9,23 @@
 //! Ties at the K-th value are broken deterministically by pixel index
 //! (row-major, lower first) — Quantus uses NumPy's unstable `argsort`, so
 //! its choice among tied pixels is unspecified. A constant map ranks
-//! nothing: [`SalienceError::DegenerateMap`](salience_core::SalienceError::DegenerateMap).
+//! nothing and an empty mask has no K: such samples are undefined
+//! ([`Undefined`](crate::Undefined)); the others keep their scores.
 
 use crate::maps::PixelMapConfig;
 use crate::mask::{check_not_constant, score_per_sample, MaskBatch};
 use crate::rank::descending_order;
-use crate::scores::Scores;
+use crate::scores::Outcomes;
 use salience_core::{AttributionBatch, Result};
 
-/// Relevance rank accuracy per sample; see the [module docs](self).
+/// Relevance rank accuracy per sample, as [`Outcomes`]; see the
+/// [module docs](self). An empty mask or a constant map makes that sample
+/// undefined ([`Outcomes::strict`] gives the former errors
+/// [`SalienceError::Empty`](salience_core::SalienceError::Empty) /
+/// [`SalienceError::DegenerateMap`](salience_core::SalienceError::DegenerateMap)).
 ///
 /// Errors: masks of another shape than the pixel maps
-/// ([`SalienceError::ShapeMismatch`](salience_core::SalienceError::ShapeMismatch)), an empty mask
-/// ([`SalienceError::Empty`](salience_core::SalienceError::Empty)), a constant map
-/// ([`SalienceError::DegenerateMap`](salience_core::SalienceError::DegenerateMap)).
+/// ([`SalienceError::ShapeMismatch`](salience_core::SalienceError::ShapeMismatch)).
 ///
 /// ```
 /// use ndarray::array;
@@ -32,16 +35,16 @@ use salience_core::{AttributionBatch, Result};
 /// // K = 2; the top-2 pixels are (0,0) and (1,0); one is in the mask.
 /// let m = MaskBatch::from_f32(array![[[1.0f32, 0.0], [0.0, 1.0]]].view())?;
 /// let s = relevance_rank_accuracy(&a, &m, &PixelMapConfig::default())?;
-/// assert_eq!(s.values(), &[0.5]);
+/// assert_eq!(s.get(0), Some(0.5));
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn relevance_rank_accuracy(
     attributions: &AttributionBatch,
     masks: &MaskBatch,
     config: &PixelMapConfig,
-) -> Result<Scores> {
-    score_per_sample(attributions, masks, config, |i, m, mask, k| {
-        check_not_constant(m, i)?;
+) -> Result<Outcomes> {
+    score_per_sample(attributions, masks, config, |m, mask, k| {
+        check_not_constant(m)?;
         let order = descending_order(m);
         let inside = order.iter().take(k).filter(|&&p| mask[p]).count();
         Ok(inside as f64 / k as f64)
@@ -63,17 +66,26 @@ mod tests {
         // Mask = bottom row: the top-3 pixels are exactly the bottom row.
         let mut m = Array3::from_elem((1, 3, 3), false);
         m.slice_mut(ndarray::s![0, 2, ..]).fill(true);
-        let s = relevance_rank_accuracy(&b, &MaskBatch::from_bool(m).unwrap(), &c).unwrap();
+        let s = relevance_rank_accuracy(&b, &MaskBatch::from_bool(m).unwrap(), &c)
+            .unwrap()
+            .strict()
+            .unwrap();
         assert_eq!(s.values(), &[1.0]);
         // Mask = left column {0, 3, 6}: top-3 = {8, 7, 6}: 1 of 3.
         let mut m = Array3::from_elem((1, 3, 3), false);
         m.slice_mut(ndarray::s![0, .., 0]).fill(true);
-        let s = relevance_rank_accuracy(&b, &MaskBatch::from_bool(m).unwrap(), &c).unwrap();
+        let s = relevance_rank_accuracy(&b, &MaskBatch::from_bool(m).unwrap(), &c)
+            .unwrap()
+            .strict()
+            .unwrap();
         assert!((s.values()[0] - 1.0 / 3.0).abs() < 1e-12);
         // Mask = top-left pixel only: top-1 is pixel 8 → 0.
         let mut m = Array3::from_elem((1, 3, 3), false);
         m[[0, 0, 0]] = true;
-        let s = relevance_rank_accuracy(&b, &MaskBatch::from_bool(m).unwrap(), &c).unwrap();
+        let s = relevance_rank_accuracy(&b, &MaskBatch::from_bool(m).unwrap(), &c)
+            .unwrap()
+            .strict()
+            .unwrap();
         assert_eq!(s.values(), &[0.0]);
     }
 
@@ -91,6 +103,8 @@ mod tests {
             &MaskBatch::from_bool(m).unwrap(),
             &PixelMapConfig::default(),
         )
+        .unwrap()
+        .strict()
         .unwrap();
         assert_eq!(s.values(), &[0.0]);
     }
@@ -100,7 +114,9 @@ mod tests {
         let b = AttributionBatch::from_pixel_maps(Array3::<f32>::zeros((1, 2, 2))).unwrap();
         let m = MaskBatch::from_bool(Array3::from_elem((1, 2, 2), true)).unwrap();
         assert!(matches!(
-            relevance_rank_accuracy(&b, &m, &PixelMapConfig::default()),
+            relevance_rank_accuracy(&b, &m, &PixelMapConfig::default())
+                .unwrap()
+                .strict(),
             Err(SalienceError::DegenerateMap { .. })
         ));
         let m = MaskBatch::from_bool(Array3::from_elem((2, 2, 2), true)).unwrap();

@@ -9,16 +9,22 @@
 //!
 //! `K = |GT|`, `P` the number of pixels. 1 = every mask pixel outranks every
 //! other pixel, 0.5 = chance (or a constant map). **Higher is better.**
-//! An empty mask is [`SalienceError::Empty`]; a mask covering every pixel
-//! leaves no negatives ([`SalienceError::InvalidParameter`]).
+//! An empty mask makes the sample undefined
+//! ([`Undefined::EmptyMask`](crate::Undefined)), and so does a mask
+//! covering every pixel, which leaves no negatives
+//! ([`Undefined::FullMask`](crate::Undefined)).
 
 use crate::maps::PixelMapConfig;
 use crate::mask::{score_per_sample, MaskBatch};
 use crate::rank::average_ranks;
-use crate::scores::Scores;
-use salience_core::{AttributionBatch, Result, SalienceError};
+use crate::scores::{Outcomes, Undefined};
+use salience_core::{AttributionBatch, Result};
 
-/// Ranking (ROC) AUC per sample; see the [module docs](self).
+/// Ranking (ROC) AUC per sample, as [`Outcomes`]; see the
+/// [module docs](self). [`Outcomes::strict`] gives the former errors
+/// (`Empty` for an empty mask, `InvalidParameter` for a full one).
+///
+/// Errors: mask shape mismatch.
 ///
 /// ```
 /// use ndarray::array;
@@ -28,22 +34,18 @@ use salience_core::{AttributionBatch, Result, SalienceError};
 /// let m = MaskBatch::from_f32(array![[[1.0f32, 0.0], [1.0, 0.0]]].view())?;
 /// // Positives {0.9, 0.5}, negatives {0.1, 0.5}: pairs won 1 + 1 + 1 + ½ of 4.
 /// let s = ranking_auc(&a, &m, &PixelMapConfig::default())?;
-/// assert_eq!(s.values(), &[0.875]);
+/// assert_eq!(s.get(0), Some(0.875));
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn ranking_auc(
     attributions: &AttributionBatch,
     masks: &MaskBatch,
     config: &PixelMapConfig,
-) -> Result<Scores> {
-    score_per_sample(attributions, masks, config, |i, m, mask, k| {
+) -> Result<Outcomes> {
+    score_per_sample(attributions, masks, config, |m, mask, k| {
         let p = m.len();
         if k == p {
-            return Err(SalienceError::invalid(
-                "masks",
-                format!("sample {i} covers all {p} pixels"),
-                "the ranking AUC needs pixels outside the mask",
-            ));
+            return Err(Undefined::FullMask);
         }
         let scores: Vec<f64> = m.iter().map(|&v| v as f64).collect();
         let ranks = average_ranks(&scores);
@@ -63,6 +65,7 @@ pub fn ranking_auc(
 mod tests {
     use super::*;
     use ndarray::Array3;
+    use salience_core::SalienceError;
 
     fn brute_force(scores: &[f32], mask: &[bool]) -> f64 {
         let (mut won, mut pairs) = (0.0, 0.0);
@@ -91,6 +94,8 @@ mod tests {
             &MaskBatch::from_bool(m).unwrap(),
             &PixelMapConfig::default(),
         )
+        .unwrap()
+        .strict()
         .unwrap();
         assert!((s.values()[0] - brute_force(&vals, &mask)).abs() < 1e-12);
     }
@@ -109,6 +114,8 @@ mod tests {
             &MaskBatch::from_bool(m).unwrap(),
             &PixelMapConfig::default(),
         )
+        .unwrap()
+        .strict()
         .unwrap();
         assert_eq!(s.values(), &[1.0, 0.5]);
     }
@@ -120,11 +127,11 @@ mod tests {
         let empty = MaskBatch::from_bool(Array3::from_elem((1, 2, 2), false)).unwrap();
         let c = PixelMapConfig::default();
         assert!(matches!(
-            ranking_auc(&a, &full, &c),
+            ranking_auc(&a, &full, &c).unwrap().strict(),
             Err(SalienceError::InvalidParameter { .. })
         ));
         assert!(matches!(
-            ranking_auc(&a, &empty, &c),
+            ranking_auc(&a, &empty, &c).unwrap().strict(),
             Err(SalienceError::Empty(_))
         ));
     }

@@ -190,7 +190,8 @@ impl RoadCurves {
 ///
 /// `inputs` `[N, C, H, W]` or `[N, H, W]` (images: the imputation needs
 /// neighbours); `attributions` input-shaped (reduced with
-/// [`RoadConfig::reduction`]) or pixel maps `[N, H, W]`.
+/// [`RoadConfig::reduction`]) or pixel maps `[N, H, W]` — for
+/// multi-channel inputs also `[N, 1, H, W]` — used as they are.
 ///
 /// Errors: percentages empty or outside (0, 100), shape mismatches,
 /// NaN/Inf, tabular inputs, bad targets, solver or model failures.
@@ -248,8 +249,10 @@ pub fn road(
     check_targets(targets, g.n, model.num_classes())?;
     seeds.check_len(g.n)?;
     let x = flat_inputs(inputs, &g, "ROAD inputs")?;
+    // Pixel maps ([N, H, W], or [N, 1, H, W] of multi-channel inputs) are
+    // used as they are; input-shaped maps are reduced.
     let maps = match attributions.layout() {
-        Layout::Image { .. } => attributions
+        Layout::Image { .. } if !g.per_pixel => attributions
             .reduce_channels(config.reduction)?
             .as_flat()
             .to_owned(),
@@ -425,6 +428,35 @@ mod tests {
             .curves
             .iter()
             .all(|&v| v == 1.0));
+    }
+
+    #[test]
+    fn one_channel_maps_of_rgb_inputs_are_pixel_maps() {
+        // Before: [N, 1, H, W] maps of 3-channel inputs were a ShapeMismatch.
+        let w: Vec<f32> = (0..3 * 36).map(|i| (i % 7) as f32 - 3.0).collect();
+        let m = LinearModel::new(
+            ndarray::Array2::from_shape_vec((1, 108), w).unwrap(),
+            array![0.0f32],
+        )
+        .unwrap();
+        let x = Array4::from_shape_fn((2, 3, 6, 6), |(n, c, y, xx)| {
+            ((n + c + y * 6 + xx) % 5) as f32 / 4.0
+        });
+        let px = Array3::from_shape_fn((2, 6, 6), |(n, y, xx)| {
+            ((n * 7 + y * 6 + xx) % 11) as f32 - 5.0
+        });
+        let flat = AttributionBatch::from_pixel_maps(px.clone()).unwrap();
+        let one = AttributionBatch::from_images(px.insert_axis(Axis(1))).unwrap();
+        assert_eq!(one.shape(), &[2, 1, 6, 6]);
+        let cfg = RoadConfig {
+            percentages: vec![20.0, 50.0],
+            score: RoadScore::Raw,
+            ..Default::default()
+        };
+        let xv = x.view().into_dyn();
+        let a = road(&m, xv.clone(), &flat, &[0, 0], &cfg, Seeds::base(3)).unwrap();
+        let b = road(&m, xv, &one, &[0, 0], &cfg, Seeds::base(3)).unwrap();
+        assert_eq!(a, b);
     }
 
     #[test]

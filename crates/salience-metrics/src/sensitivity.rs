@@ -147,6 +147,10 @@ pub struct SensitivityScores {
     pub average: Scores,
     /// `SENS_MAX` per sample (lower is better).
     pub max: Scores,
+    /// Standard error of each `SENS_AVG` over its `m` draws (std with
+    /// ddof = 1 of the per-draw values, / √m; 0 when `m = 1`). A maximum
+    /// has no standard error.
+    pub average_sem: Vec<f64>,
 }
 
 /// Average and Max Sensitivity of `explainer` on `inputs` `[N, ...]`; see
@@ -204,6 +208,10 @@ pub fn sensitivity(
     let total = g.n * m;
     let mut sum = vec![0.0f64; g.n];
     let mut max = vec![0.0f64; g.n];
+    // Welford's running mean and sum of squared deviations, per sample.
+    let mut run_mean = vec![0.0f64; g.n];
+    let mut run_m2 = vec![0.0f64; g.n];
+    let mut seen = vec![0usize; g.n];
     let mut start = 0;
     let r = config.radius;
     while start < total {
@@ -245,12 +253,27 @@ pub fn sensitivity(
             let v = diff / nu;
             sum[i] += v;
             max[i] = max[i].max(v);
+            seen[i] += 1;
+            let delta = v - run_mean[i];
+            run_mean[i] += delta / seen[i] as f64;
+            run_m2[i] += delta * (v - run_mean[i]);
         }
         start += len;
     }
+    let average_sem = run_m2
+        .iter()
+        .map(|&m2| {
+            if m > 1 {
+                (m2.max(0.0) / (m - 1) as f64).sqrt() / (m as f64).sqrt()
+            } else {
+                0.0
+            }
+        })
+        .collect();
     Ok(SensitivityScores {
         average: Scores::new(sum.iter().map(|s| s / m as f64).collect())?,
         max: Scores::new(max)?,
+        average_sem,
     })
 }
 
@@ -360,6 +383,36 @@ mod tests {
         assert_eq!(s.average.values(), &[0.0; 3]);
         // One call for the 3 clean inputs, ⌈30 / 8⌉ = 4 for the copies.
         assert_eq!(e.calls.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn average_standard_error_hand_checked() {
+        // With two draws v₁, v₂: SEM = (|v₁ − v₂|/√2)/√2 = |v₁ − v₂|/2 =
+        // max − mean. With one draw it is 0; with m draws of the constant
+        // gradient every v_j = 0, so it is 0.
+        let e = Poly {
+            power: 1,
+            calls: AtomicUsize::new(0),
+        };
+        let x = array![[3.0f32, 4.0], [1.0, -2.0]];
+        let cfg = SensitivityConfig {
+            radius: 0.5,
+            n_samples: 2,
+            relative: false,
+            batch_size: 3,
+        };
+        let s = sensitivity(&e, x.view().into_dyn(), &[0, 0], &cfg, Seeds::base(5)).unwrap();
+        for i in 0..2 {
+            let expect = s.max.values()[i] - s.average.values()[i];
+            assert!(expect > 0.0);
+            assert!((s.average_sem[i] - expect).abs() < 1e-12, "{s:?}");
+        }
+        let one = SensitivityConfig {
+            n_samples: 1,
+            ..cfg
+        };
+        let s1 = sensitivity(&e, x.view().into_dyn(), &[0, 0], &one, Seeds::base(5)).unwrap();
+        assert_eq!(s1.average_sem, vec![0.0, 0.0]);
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub struct SparsenessConfig {
 impl SparsenessConfig {
     /// Quantus's `Sparseness` defaults (`normalise=True`, `abs=True`, +1e-7).
     ///
+    /// Here each map is divided by its own maximum before the `1e-7` is
+    /// added; Quantus' `normalise_by_max` divides by the maximum of the
+    /// whole batch, so for a map whose maximum is below the batch's the
+    /// `1e-7` weighs relatively more in Quantus (a difference of order
+    /// `1e-7 · batch max / map max`).
+    ///
     /// ```
     /// let c = salience_metrics::SparsenessConfig::quantus();
     /// assert!(c.reduction.is_none());

@@ -6,21 +6,39 @@
 //! ε_j` and their explanations `e_{x'}` (same target),
 //!
 //! ```text
-//! RIS = max_j ‖(e_x − e_x')/e_x‖₂ / max(‖(x − x')/x‖₂, ε_min)
-//! ROS = max_j ‖(e_x − e_x')/e_x‖₂ / max(‖(h(x) − h(x'))/h(x)‖₂, ε_min)     h: the model's outputs (logits)
-//! RRS = max_j ‖(e_x − e_x')/e_x‖₂ / max(‖(L(x) − L(x'))/L(x)‖₂, ε_min)     L: a [`Representation`]
+//! RIS = max_j ‖(e_x − e_x')/e_x‖₂ / floor(‖(x − x')/x‖₂)
+//! ROS = max_j ‖(e_x − e_x')/e_x‖₂ / floor(‖h(x) − h(x')‖₂)                [`StabilityFormula::Quantus`], the default
+//! ROS = max_j ‖(e_x − e_x')/e_x‖₂ / floor(‖(h(x) − h(x'))/h(x)‖₂)         [`StabilityFormula::Relative`]
+//! RRS = max_j ‖(e_x − e_x')/e_x‖₂ / floor(‖(L(x) − L(x'))/L(x)‖₂)         L: a [`Representation`]
 //! ```
 //!
-//! with element-wise divisions in which a zero divisor entry is replaced by
-//! `ε_min` (as Quantus does) and flattened L2 norms. **Lower is better.**
+//! `h` are the model's outputs (logits). Divisions inside the norms are
+//! element-wise, a zero divisor entry replaced by `ε_min`; norms are
+//! flattened L2 norms. **Lower is better.** The two formulas
+//! ([`StabilityConfig::formula`]):
+//!
+//! - [`StabilityFormula::Quantus`] (default, [`StabilityConfig::quantus`]):
+//!   exactly Quantus 0.6's `relative_*_stability_objective`: ROS divides by
+//!   the *absolute* change of the logits, and `floor(d) = d`, or `ε_min`
+//!   when `d == 0` exactly.
+//! - [`StabilityFormula::Relative`] ([`StabilityConfig::relative`]): every
+//!   denominator is a relative (percent) change, as in Agarwal et al.'s
+//!   RIS and RRS, ROS included (`(h(x) − h(x'))/h(x)` element-wise), and
+//!   `floor(d) = max(d, ε_min)` (the paper's form). This was salience's
+//!   only formula before; on the shipped CNN its ROS is ≈ 2.75× Quantus'.
 //!
 //! Only perturbations that keep the model's predicted class (arg-max of
 //! `h(x')` equal to that of `h(x)`) enter the maximum: Agarwal et al.
-//! restrict `x'` to the neighbourhood with the same prediction, and Quantus
-//! marks the others NaN (`return_nan_when_prediction_changes=True`) and
-//! takes the max of the rest. A sample for which no perturbation keeps the
-//! prediction is a typed [`Empty`](salience_core::SalienceError::Empty)
-//! error. [`StabilityScores::kept`] reports how many were kept.
+//! restrict `x'` to the neighbourhood with the same prediction. Quantus
+//! (`return_nan_when_prediction_changes=True`) sets such a perturbation's
+//! value to NaN and then takes `np.max`, which propagates the NaN: in
+//! Quantus **one** flipped prediction makes the whole sample NaN. Here the
+//! maximum is over the kept perturbations, and a sample for which no
+//! perturbation keeps the prediction is undefined
+//! ([`Undefined::NoKeptPerturbation`]) without failing the batch
+//! ([`Outcomes::strict`] gives the former
+//! [`Empty`](salience_core::SalienceError::Empty) error).
+//! [`StabilityScores::kept`] reports how many were kept.
 //!
 //! The `N·m` perturbed copies are generated lazily and, chunk by chunk
 //! ([`StabilityConfig::batch_size`] copies), sent once to the model, once to
@@ -29,7 +47,7 @@
 //! explains every copy of sample `i` with the sample's own seed.
 
 use crate::common::{argmax, input_geometry};
-use crate::scores::Scores;
+use crate::scores::{Outcome, Outcomes, Undefined};
 use crate::sensitivity::{check_maps, explain_clean};
 use ndarray::{Array2, ArrayD, ArrayViewD, Axis, IxDyn};
 use rand::RngExt;
@@ -100,16 +118,39 @@ impl Default for StabilityNoise {
     }
 }
 
-/// Options of [`relative_stability`].
-///
-/// Defaults are Quantus' (`nr_samples=200`, `U(0.02, 0.2)` noise,
-/// `eps_min=1e-6`); [`symmetric`](Self::symmetric) uses `U[−0.1, 0.1]`, the
-/// L∞ noise of seed 001's sensitivity metrics.
+/// Which denominators [`relative_stability`] uses; see the
+/// [module docs](self).
 ///
 /// ```
-/// use salience_metrics::StabilityConfig;
+/// use salience_metrics::{StabilityConfig, StabilityFormula};
+/// assert_eq!(StabilityFormula::default(), StabilityFormula::Quantus);
+/// assert_eq!(StabilityConfig::relative().formula, StabilityFormula::Relative);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StabilityFormula {
+    /// Quantus 0.6 exactly (default): ROS divides by `‖h(x) − h(x')‖₂`;
+    /// a denominator that is exactly 0 becomes `ε_min`.
+    #[default]
+    Quantus,
+    /// Relative change in every denominator, ROS by
+    /// `‖(h(x) − h(x'))/h(x)‖₂` (element-wise); denominators floored at
+    /// `ε_min` by `max` (Agarwal et al.'s form; salience's formula before
+    /// the Quantus preset was corrected).
+    Relative,
+}
+
+/// Options of [`relative_stability`].
+///
+/// `default()` = [`quantus`](Self::quantus): Quantus' formula and defaults
+/// (`nr_samples=200`, `U(0.02, 0.2)` noise, `eps_min=1e-6`);
+/// [`relative`](Self::relative) is the same with
+/// [`StabilityFormula::Relative`]; [`symmetric`](Self::symmetric) uses
+/// `U[−0.1, 0.1]`, the L∞ noise of seed 001's sensitivity metrics.
+///
+/// ```
+/// use salience_metrics::{StabilityConfig, StabilityFormula};
 /// let c = StabilityConfig::default();
-/// assert_eq!((c.n_samples, c.eps_min), (200, 1e-6));
+/// assert_eq!((c.n_samples, c.eps_min, c.formula), (200, 1e-6, StabilityFormula::Quantus));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StabilityConfig {
@@ -123,6 +164,8 @@ pub struct StabilityConfig {
     /// Perturbed copies per model / explainer / representation call (≥ 1,
     /// default 32).
     pub batch_size: usize,
+    /// The denominators' formula (default [`StabilityFormula::Quantus`]).
+    pub formula: StabilityFormula,
 }
 
 impl Default for StabilityConfig {
@@ -133,7 +176,7 @@ impl Default for StabilityConfig {
 
 impl StabilityConfig {
     /// Quantus' `RelativeInputStability` (and Output, Representation)
-    /// defaults.
+    /// formula and defaults.
     ///
     /// ```
     /// assert_eq!(salience_metrics::StabilityConfig::quantus().n_samples, 200);
@@ -144,6 +187,22 @@ impl StabilityConfig {
             n_samples: 200,
             eps_min: 1e-6,
             batch_size: 32,
+            formula: StabilityFormula::Quantus,
+        }
+    }
+
+    /// [`StabilityFormula::Relative`] (relative change in every
+    /// denominator, ROS included; Agarwal et al.'s form), otherwise as
+    /// [`quantus`](Self::quantus).
+    ///
+    /// ```
+    /// use salience_metrics::{StabilityConfig, StabilityFormula};
+    /// assert_eq!(StabilityConfig::relative().formula, StabilityFormula::Relative);
+    /// ```
+    pub fn relative() -> Self {
+        StabilityConfig {
+            formula: StabilityFormula::Relative,
+            ..Self::quantus()
         }
     }
 
@@ -201,16 +260,18 @@ impl StabilityConfig {
     }
 }
 
-/// RIS, ROS and (with a representation) RRS of a batch.
+/// RIS, ROS and (with a representation) RRS of a batch, per sample; a
+/// sample none of whose perturbations kept the prediction is
+/// [`Undefined::NoKeptPerturbation`] in all three.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StabilityScores {
     /// Relative Input Stability per sample (lower is better).
-    pub ris: Scores,
+    pub ris: Outcomes,
     /// Relative Output Stability per sample (lower is better).
-    pub ros: Scores,
+    pub ros: Outcomes,
     /// Relative Representation Stability per sample, when a representation
     /// was given (lower is better).
-    pub rrs: Option<Scores>,
+    pub rrs: Option<Outcomes>,
     /// Number of perturbations per sample that kept the predicted class.
     pub kept: Vec<usize>,
 }
@@ -221,8 +282,8 @@ pub struct StabilityScores {
 /// explained.
 ///
 /// Errors: bad parameters or inputs, bad targets, model / explainer /
-/// representation failures or shape changes, and a sample with no
-/// perturbation that keeps its prediction.
+/// representation failures or shape changes. A sample with no perturbation
+/// that keeps its prediction is undefined, not an error.
 ///
 /// ```
 /// use ndarray::{array, ArrayViewD};
@@ -240,7 +301,7 @@ pub struct StabilityScores {
 /// let x = array![[1.0f32, 2.0]];
 /// let cfg = StabilityConfig { n_samples: 10, ..Default::default() };
 /// let s = relative_stability(&model, &Grad, None, x.view().into_dyn(), &[0], &cfg, Seeds::base(0))?;
-/// assert_eq!((s.ris.values()[0], s.ros.values()[0], s.kept[0]), (0.0, 0.0, 10));
+/// assert_eq!((s.ris.get(0), s.ros.get(0), s.kept[0]), (Some(0.0), Some(0.0), 10));
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn relative_stability(
@@ -335,33 +396,64 @@ pub fn relative_stability(
                 continue;
             }
             kept[i] += 1;
+            let f = config.formula;
             let num = rel_norm(e_x.row(i).iter(), e.row(k).iter(), eps);
-            let dx = rel_norm(x.row(i).iter(), xs.row(k).iter(), eps).max(eps);
-            let dh = rel_norm(h_x.row(i).iter(), h.row(k).iter(), eps).max(eps);
+            let dx = floor(f, rel_norm(x.row(i).iter(), xs.row(k).iter(), eps), eps);
+            let dh = match f {
+                StabilityFormula::Quantus => abs_norm(h_x.row(i).iter(), h.row(k).iter()),
+                StabilityFormula::Relative => rel_norm(h_x.row(i).iter(), h.row(k).iter(), eps),
+            };
             ris[i] = ris[i].max(num / dx);
-            ros[i] = ros[i].max(num / dh);
+            ros[i] = ros[i].max(num / floor(f, dh, eps));
             if let (Some(lx), Some(l)) = (&l_x, &l) {
-                let dl = rel_norm(lx.row(i).iter(), l.row(k).iter(), eps).max(eps);
+                let dl = floor(f, rel_norm(lx.row(i).iter(), l.row(k).iter(), eps), eps);
                 rrs[i] = rrs[i].max(num / dl);
             }
         }
         start += len;
     }
-    if let Some(i) = kept.iter().position(|&k| k == 0) {
-        return Err(SalienceError::Empty(format!(
-            "stability of sample {i}: none of the {m} perturbations kept the predicted class (reduce the noise or draw more)"
-        )));
-    }
+    let outcomes = |v: Vec<f64>| {
+        Outcomes::new(
+            v.into_iter()
+                .zip(&kept)
+                .map(|(v, &k)| {
+                    if k == 0 {
+                        Outcome::Undefined(Undefined::NoKeptPerturbation)
+                    } else {
+                        Outcome::Score(v)
+                    }
+                })
+                .collect(),
+        )
+    };
     Ok(StabilityScores {
-        ris: Scores::new(ris)?,
-        ros: Scores::new(ros)?,
+        ris: outcomes(ris)?,
+        ros: outcomes(ros)?,
         rrs: if representation.is_some() {
-            Some(Scores::new(rrs)?)
+            Some(outcomes(rrs)?)
         } else {
             None
         },
         kept,
     })
+}
+
+/// A denominator `d` floored as `formula` says: Quantus replaces an exact
+/// 0 by `eps`, the relative form takes `max(d, eps)`.
+fn floor(formula: StabilityFormula, d: f64, eps: f64) -> f64 {
+    match formula {
+        StabilityFormula::Quantus if d == 0.0 => eps,
+        StabilityFormula::Quantus => d,
+        StabilityFormula::Relative => d.max(eps),
+    }
+}
+
+/// `‖a − b‖₂`.
+fn abs_norm<'a>(a: impl Iterator<Item = &'a f32>, b: impl Iterator<Item = &'a f32>) -> f64 {
+    a.zip(b)
+        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// `‖(a − b) / a‖₂` with zero entries of `a` replaced by `eps` in the divisor.
@@ -441,12 +533,25 @@ mod tests {
         }
     }
 
+    /// RIS / ROS of `Square` without a representation.
+    fn stab(
+        model: &LinearModel,
+        x: &Array2<f32>,
+        targets: &[usize],
+        cfg: &StabilityConfig,
+        seed: u64,
+    ) -> StabilityScores {
+        let x = x.view().into_dyn();
+        relative_stability(model, &Square, None, x, targets, cfg, Seeds::base(seed)).unwrap()
+    }
+
     #[test]
     fn hand_case_single_feature() {
         // x = 2, x' = 2 + ε with ε ∈ [0.02, 0.2]; e = x²:
         // |(4 − (2+ε)²)/4| / |ε/2| = (4ε + ε²)/4 · 2/ε = 2 + ε/2, max at the largest ε.
-        // h(x) = [x, 0] and L(x) = 3x change relatively as x does (the zero
-        // logit does not change), so ROS = RRS = RIS.
+        // L(x) = 3x changes relatively as x does, so RRS = RIS. h(x) = [x, 0]:
+        // Quantus' ROS divides by |Δh| = ε, i.e. ((4ε + ε²)/4)/ε = 1 + ε/4 =
+        // RIS / 2; the relative formula divides by |Δh/h| = ε/2, so ROS = RIS.
         let model = LinearModel::new(array![[1.0f32], [0.0]], array![0.0f32, 0.0]).unwrap();
         let x = array![[2.0f32]];
         let cfg = StabilityConfig {
@@ -459,47 +564,93 @@ mod tests {
                 .into_dimensionality()
                 .map_err(|e| SalienceError::Backend(e.to_string()))
         };
-        let s = relative_stability(
-            &model,
-            &Square,
-            Some(&rep),
-            x.view().into_dyn(),
-            &[0],
-            &cfg,
-            Seeds::base(4),
-        )
-        .unwrap();
+        let run = |cfg: &StabilityConfig, seed: u64| {
+            relative_stability(
+                &model,
+                &Square,
+                Some(&rep),
+                x.view().into_dyn(),
+                &[0],
+                cfg,
+                Seeds::base(seed),
+            )
+            .unwrap()
+        };
+        let s = run(&cfg, 4);
         assert_eq!(s.kept, vec![50]);
-        let r = s.ris.values()[0];
+        let r = s.ris.strict().unwrap().values()[0];
         assert!(r > 2.0 + 0.02 / 2.0 && r <= 2.0 + 0.2 / 2.0 + 1e-5, "{r}");
-        assert!((s.ros.values()[0] - r).abs() < 1e-5);
-        assert!((s.rrs.as_ref().unwrap().values()[0] - r).abs() < 1e-5);
+        // Changed on purpose (issue 24): the default (Quantus) ROS is RIS/2
+        // here; it was RIS under the former per-element h(x) division.
+        assert!((s.ros.get(0).unwrap() - r / 2.0).abs() < 1e-5);
+        assert!((s.rrs.as_ref().unwrap().get(0).unwrap() - r).abs() < 1e-5);
+        let rel = run(
+            &StabilityConfig {
+                formula: StabilityFormula::Relative,
+                ..cfg
+            },
+            4,
+        );
+        assert_eq!(rel.ris, s.ris);
+        assert!((rel.ros.get(0).unwrap() - r).abs() < 1e-5);
         // Chunk size and seed.
-        let other = relative_stability(
-            &model,
-            &Square,
-            Some(&rep),
-            x.view().into_dyn(),
-            &[0],
+        let other = run(
             &StabilityConfig {
                 batch_size: 64,
                 ..cfg
             },
-            Seeds::base(4),
-        )
-        .unwrap();
+            4,
+        );
         assert_eq!(other, s);
-        let reseeded = relative_stability(
-            &model,
-            &Square,
-            Some(&rep),
-            x.view().into_dyn(),
-            &[0],
-            &cfg,
-            Seeds::base(5),
-        )
-        .unwrap();
+        let reseeded = run(&cfg, 5);
         assert_ne!(reseeded.ris, s.ris);
+    }
+
+    #[test]
+    fn quantus_and_relative_ros_hand_computed() {
+        // One perturbation with ε ≈ 0.1 (U[0.1, 0.1 + 1e-6]); x = 2, e = x²,
+        // h(x) = [x + 1, 1]: Δe/e = (4ε + ε²)/4 = 0.1025.
+        // Quantus: ‖Δh‖ = ε → ROS = 0.1025 / 0.1 = 1.025.
+        // Relative: ‖Δh/h‖ = ε/3 → ROS = 0.1025 · 30 = 3.075 (ratio 3).
+        let model = LinearModel::new(array![[1.0f32], [0.0]], array![1.0f32, 1.0]).unwrap();
+        let x = array![[2.0f32]];
+        let noise = StabilityNoise::Uniform {
+            low: 0.1,
+            high: 0.100001,
+        };
+        let q = StabilityConfig {
+            noise,
+            n_samples: 1,
+            ..StabilityConfig::quantus()
+        };
+        let r = StabilityConfig {
+            formula: StabilityFormula::Relative,
+            ..q
+        };
+        let go = |c: &StabilityConfig| stab(&model, &x, &[0], c, 2);
+        let (sq, sr) = (go(&q), go(&r));
+        assert!(
+            (sq.ros.get(0).unwrap() - 1.025).abs() < 2e-4,
+            "{:?}",
+            sq.ros
+        );
+        assert!(
+            (sr.ros.get(0).unwrap() - 3.075).abs() < 5e-4,
+            "{:?}",
+            sr.ros
+        );
+        // RIS is the same in both: 0.1025 / (ε/2) = 2.05.
+        assert!((sq.ris.get(0).unwrap() - 2.05).abs() < 2e-4);
+        assert_eq!(sq.ris, sr.ris);
+        assert_eq!(StabilityConfig::default(), StabilityConfig::quantus());
+    }
+
+    #[test]
+    fn quantus_floor_replaces_only_exact_zero() {
+        assert_eq!(floor(StabilityFormula::Quantus, 0.0, 1e-6), 1e-6);
+        assert_eq!(floor(StabilityFormula::Quantus, 1e-9, 1e-6), 1e-9);
+        assert_eq!(floor(StabilityFormula::Relative, 1e-9, 1e-6), 1e-6);
+        assert_eq!(floor(StabilityFormula::Relative, 0.5, 1e-6), 0.5);
     }
 
     #[test]
@@ -512,19 +663,11 @@ mod tests {
             n_samples: 40,
             ..Default::default()
         };
-        let s = relative_stability(
-            &model,
-            &Square,
-            None,
-            x.view().into_dyn(),
-            &[0],
-            &cfg,
-            Seeds::base(1),
-        )
-        .unwrap();
+        let s = stab(&model, &x, &[0], &cfg, 1);
         assert!(s.kept[0] > 0 && s.kept[0] < 40, "{:?}", s.kept);
         assert!(s.rrs.is_none());
-        // Every perturbation flips: typed error.
+        // Every perturbation flips: the sample is undefined; strict gives
+        // the former typed error.
         let flip = StabilityConfig {
             noise: StabilityNoise::Uniform {
                 low: 0.2,
@@ -532,18 +675,40 @@ mod tests {
             },
             ..cfg
         };
+        let all_flip = stab(&model, &x, &[0], &flip, 1);
+        assert_eq!(all_flip.kept, vec![0]);
+        assert_eq!(
+            all_flip.ros.outcomes(),
+            &[Outcome::Undefined(Undefined::NoKeptPerturbation)]
+        );
         assert!(matches!(
-            relative_stability(
-                &model,
-                &Square,
-                None,
-                x.view().into_dyn(),
-                &[0],
-                &flip,
-                Seeds::base(1)
-            ),
+            all_flip.ris.strict(),
             Err(SalienceError::Empty(_))
         ));
+    }
+
+    #[test]
+    fn one_flipping_sample_does_not_fail_the_batch() {
+        // Class 0 iff x < 0.1. Sample 0 (x = 0) flips under U[0.2, 0.3]
+        // noise, sample 1 (x = −5) never does. Before: Empty for the batch.
+        let model = LinearModel::new(array![[-1.0f32], [0.0]], array![0.1f32, 0.0]).unwrap();
+        let x = array![[0.0f32], [-5.0]];
+        let cfg = StabilityConfig {
+            noise: StabilityNoise::Uniform {
+                low: 0.2,
+                high: 0.3,
+            },
+            n_samples: 8,
+            ..Default::default()
+        };
+        let s = stab(&model, &x, &[0, 0], &cfg, 1);
+        assert_eq!(s.kept, vec![0, 8]);
+        assert_eq!(s.ris.get(0), None);
+        assert_eq!(s.ris.summary().n, 1);
+        // e = x², x = −5, x' = −5 + ε: RIS = |(25 − (5 − ε)²)/25| / (ε/5)
+        // = (10 − ε)/5 ∈ [1.94, 1.96].
+        let r = s.ris.get(1).unwrap();
+        assert!((1.94 - 1e-5..=1.96 + 1e-5).contains(&r), "{r}");
     }
 
     #[test]

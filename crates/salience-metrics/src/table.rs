@@ -11,15 +11,32 @@
 //! let mut t = ScoreTable::new(&[("insertion", Better::Higher), ("deletion", Better::Lower)])?;
 //! let ins = Scores::new(vec![0.5, 0.7])?;
 //! t.push_row("saliency", vec![Some(ins.summary()), None])?;
-//! let text = t.to_text(3);
+//! let text = t.to_text(3)?;
 //! assert!(text.contains("insertion ↑"));
 //! assert!(text.contains("0.600 ± 0.141"));
-//! assert!(t.to_markdown(3).starts_with("| method | insertion ↑ | deletion ↓ |"));
+//! assert!(t.to_markdown(3)?.starts_with("| method | insertion ↑ | deletion ↓ |"));
 //! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
 use crate::scores::Summary;
 use salience_core::{Result, SalienceError};
+
+/// The most decimals [`ScoreTable::to_text`] and
+/// [`ScoreTable::to_markdown`] print (an f64 has at most 17 significant
+/// digits; larger requests are a typed error, where they used to panic in
+/// the formatter beyond 65 535).
+pub const MAX_DECIMALS: usize = 64;
+
+fn check_decimals(decimals: usize) -> Result<()> {
+    if decimals > MAX_DECIMALS {
+        return Err(SalienceError::invalid(
+            "decimals",
+            decimals,
+            &format!("must be ≤ {MAX_DECIMALS}"),
+        ));
+    }
+    Ok(())
+}
 
 /// Which direction of a metric is better.
 ///
@@ -99,7 +116,8 @@ impl ScoreTable {
     /// let mut t = ScoreTable::new(&[("a", Better::Higher)])?;
     /// t.push_row("m", vec![Some(Summary::of(&[1.0]))])?;
     /// assert!(t.push_row("m2", vec![None, None]).is_err());
-    /// assert!(t.push_row("m3", vec![Some(Summary::of(&[f64::NAN]))]).is_err());
+    /// let nan = Summary { n: 1, mean: f64::NAN, std: 0.0, sem: 0.0 };
+    /// assert!(t.push_row("m3", vec![Some(nan)]).is_err());
     /// assert_eq!(t.rows().len(), 1);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
@@ -208,18 +226,21 @@ impl ScoreTable {
 
     /// Aligned plain text: a header, a rule and one line per row, cells as
     /// `mean ± std` with `decimals` decimals (the method column left-aligned,
-    /// the others right-aligned).
+    /// the others right-aligned). Errors: `decimals` >
+    /// [`MAX_DECIMALS`] ([`SalienceError::InvalidParameter`]).
     ///
     /// ```
     /// use salience_metrics::{Better, ScoreTable, Summary};
     /// let mut t = ScoreTable::new(&[("a", Better::Higher)])?;
     /// t.push_row("m", vec![Some(Summary::of(&[1.0, 3.0]))])?;
-    /// let lines: Vec<String> = t.to_text(2).lines().map(String::from).collect();
+    /// let lines: Vec<String> = t.to_text(2)?.lines().map(String::from).collect();
     /// assert_eq!(lines[0], "method          a ↑");
     /// assert_eq!(lines[2], "m       2.00 ± 1.41");
+    /// assert!(t.to_text(70_000).is_err());
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
-    pub fn to_text(&self, decimals: usize) -> String {
+    pub fn to_text(&self, decimals: usize) -> Result<String> {
+        check_decimals(decimals)?;
         let header = self.header();
         let body = self.cells(decimals);
         let width = |c: usize| {
@@ -254,23 +275,25 @@ impl ScoreTable {
             out.push_str(&line(r));
         }
         out.push('\n');
-        out
+        Ok(out)
     }
 
     /// A Markdown table (GitHub flavour); the best mean of each column is
-    /// in bold.
+    /// in bold. Errors: `decimals` > [`MAX_DECIMALS`].
     ///
     /// ```
     /// use salience_metrics::{Better, ScoreTable, Summary};
     /// let mut t = ScoreTable::new(&[("a", Better::Higher)])?;
     /// t.push_row("x", vec![Some(Summary::of(&[1.0]))])?;
     /// t.push_row("y", vec![Some(Summary::of(&[2.0]))])?;
-    /// let md = t.to_markdown(1);
+    /// let md = t.to_markdown(1)?;
     /// assert_eq!(md.lines().nth(1), Some("|---|---:|"));
     /// assert_eq!(md.lines().nth(3), Some("| y | **2.0 ± 0.0** |"));
+    /// assert!(t.to_markdown(65_536).is_err());
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
-    pub fn to_markdown(&self, decimals: usize) -> String {
+    pub fn to_markdown(&self, decimals: usize) -> Result<String> {
+        check_decimals(decimals)?;
         let header = self.header();
         let body = self.cells(decimals);
         let best: Vec<Option<usize>> = (0..self.columns.len()).map(|c| self.best(c)).collect();
@@ -291,6 +314,6 @@ impl ScoreTable {
             out.push_str(&format!("\n| {} |", cells.join(" | ")));
         }
         out.push('\n');
-        out
+        Ok(out)
     }
 }

@@ -73,6 +73,26 @@ fn finite_scores(r: salience_core::Result<Scores>) {
     }
 }
 
+fn finite_outcomes(r: salience_core::Result<Outcomes>, n: usize, lo: f64, hi: f64) {
+    if let Ok(o) = r {
+        assert_eq!(o.len(), n);
+        assert!(
+            o.defined_values()
+                .iter()
+                .all(|v| v.is_finite() && (lo..=hi).contains(v)),
+            "{o:?}"
+        );
+        let m = o.summary();
+        assert_eq!(m.n, o.n_defined());
+        assert!(m.mean.is_finite() && m.std.is_finite() && m.sem.is_finite());
+        if o.n_undefined() == 0 {
+            assert!(o.strict().is_ok());
+        } else {
+            assert!(o.strict().is_err());
+        }
+    }
+}
+
 /// A two-class linear model over the case's features, and the case's values
 /// (clamped to ±1e3) as `[N, C, H, W]` inputs.
 fn model_and_inputs(case: &Case) -> (LinearModel, ArrayD<f32>) {
@@ -131,16 +151,23 @@ proptest! {
             finite_scores(entropy_complexity(a, &ComplexityConfig::default()));
             finite_scores(entropy_complexity(a, &ComplexityConfig { reduction: Some(ChannelReduction::Sum), normalized: true }));
             for map in [PixelMapConfig::default(), PixelMapConfig::signed(), PixelMapConfig { reduction: ChannelReduction::MaxAbs, sign: MapSign::Positive }] {
-                finite_scores(pointing_game(a, &masks, &PointingGameConfig { map, tolerance: tol }));
-                finite_scores(relevance_rank_accuracy(a, &masks, &map));
-                finite_scores(relevance_mass_accuracy(a, &masks, &map));
-                finite_scores(ranking_auc(a, &masks, &map));
+                finite_outcomes(pointing_game(a, &masks, &PointingGameConfig { map, tolerance: tol }), case.n, 0.0, 1.0);
+                finite_outcomes(relevance_rank_accuracy(a, &masks, &map), case.n, 0.0, 1.0);
+                finite_outcomes(relevance_mass_accuracy(a, &masks, &map), case.n, f64::MIN, f64::MAX);
+                finite_outcomes(ranking_auc(a, &masks, &map), case.n, 0.0, 1.0);
+                for k in [1, 3, 1000] {
+                    for concept_influence in [false, true] {
+                        let c = TopKConfig { map, k, concept_influence };
+                        finite_outcomes(top_k_intersection(a, &masks, &c), case.n, 0.0, f64::MAX);
+                    }
+                }
                 let boxes: Vec<BoundingBox> = (0..case.n)
                     .map(|i| BoundingBox { top: i % case.h, left: 0, bottom: case.h, right: case.w.max(1) })
                     .collect();
                 let cfg = BoxLocalizationConfig { map, threshold: thr, ..Default::default() };
                 if let Ok(r) = box_localization(a, &boxes, &cfg) {
-                    prop_assert!(r.iou.values().iter().all(|v| (0.0..=1.0).contains(v)));
+                    prop_assert!(r.iou.defined_values().iter().all(|v| (0.0..=1.0).contains(v)));
+                    prop_assert_eq!(r.localized.iter().flatten().count(), r.iou.n_defined());
                     prop_assert!(r.accuracy.is_finite());
                 }
             }
@@ -227,6 +254,26 @@ proptest! {
             if let Ok(r) = road(&model, x.view(), a, &targets, &rc, Seeds::base(seed)) {
                 prop_assert!(r.curves.iter().all(|v| v.is_finite()));
                 finite_scores(Ok(r.mean));
+            }
+            if let Ok(d) = infidelity_detailed(&model, x.view(), a, &targets, &infd, Seeds::base(seed)) {
+                prop_assert!(d.sem.iter().all(|v| v.is_finite() && *v >= 0.0));
+                finite_scores(Ok(d.scores));
+            }
+            if let Ok(d) = faithfulness_correlation_detailed(&model, x.view(), a, &targets, &fc, Seeds::base(seed)) {
+                prop_assert!(d.sem.iter().all(|v| v.is_finite() && *v >= 0.0));
+            }
+            let cum = CumulativeInfidelityConfig { patch_size: 1 + m % 3, batch_size: Some(bs), ..Default::default() };
+            finite_scores(infidelity_cumulative(&model, x.view(), a, &targets, &cum));
+        }
+        // [N, 1, H, W] maps of multi-channel inputs are accepted as pixel maps.
+        let one = pixels.view().to_owned().into_shape_with_order((case.n, 1, case.h, case.w)).unwrap();
+        if let Ok(one) = AttributionBatch::from_images(one) {
+            let rc = RoadConfig { percentages: vec![pct, 50.0], batch_size: Some(bs), ..Default::default() };
+            let r_one = road(&model, x.view(), &one, &targets, &rc, Seeds::base(seed));
+            let r_px = road(&model, x.view(), &pixels, &targets, &rc, Seeds::base(seed));
+            prop_assert_eq!(r_one.is_ok(), r_px.is_ok());
+            if let (Ok(a), Ok(b)) = (r_one, r_px) {
+                prop_assert_eq!(a, b);
             }
         }
         // Similarities of arbitrary maps.

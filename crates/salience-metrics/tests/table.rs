@@ -21,7 +21,7 @@ fn table() -> ScoreTable {
 
 #[test]
 fn text_is_aligned_with_mean_and_sample_std() {
-    let text = table().to_text(3);
+    let text = table().to_text(3).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4);
     // Every line has the same display width.
@@ -37,7 +37,7 @@ fn text_is_aligned_with_mean_and_sample_std() {
 
 #[test]
 fn markdown_marks_the_best_of_each_column() {
-    let md = table().to_markdown(2);
+    let md = table().to_markdown(2).unwrap();
     let lines: Vec<&str> = md.lines().collect();
     assert_eq!(lines[0], "| method | insertion ↑ | deletion ↓ |");
     assert_eq!(lines[1], "|---|---:|---:|");
@@ -72,4 +72,29 @@ fn bad_rows_are_typed_errors() {
     };
     assert!(t.push_row("x", vec![Some(nan), None]).is_err());
     assert_eq!(t.rows().len(), 2);
+}
+
+#[test]
+fn huge_precision_is_a_typed_error_not_a_panic() {
+    // Before: to_text / to_markdown panicked in the formatter above 65 535.
+    let t = table();
+    for d in [
+        salience_metrics::table::MAX_DECIMALS + 1,
+        65_536,
+        usize::MAX,
+    ] {
+        assert!(matches!(
+            t.to_text(d),
+            Err(salience_core::SalienceError::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            t.to_markdown(d),
+            Err(salience_core::SalienceError::InvalidParameter { .. })
+        ));
+    }
+    let md = t
+        .to_markdown(salience_metrics::table::MAX_DECIMALS)
+        .unwrap();
+    // Two cells of mean ± std with 64 decimals each.
+    assert!(md.lines().nth(2).unwrap().len() > 4 * 64, "{md}");
 }
