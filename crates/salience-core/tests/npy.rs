@@ -35,6 +35,15 @@ fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
+/// Writes `bytes` to `dir/name` and returns `read_array`'s error, as text.
+fn read_err(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
+    let p = write(dir, name, bytes);
+    match npy::read_array(&p) {
+        Ok(a) => panic!("{name} read as {a:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn f32_le(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -53,17 +62,12 @@ fn huge_header_shapes_are_errors_not_aborts() {
         "{e}"
     );
     assert!(npy::read_batch(&p).is_err());
-    let p = write(
-        &dir,
-        "i4.npy",
-        &npy_bytes("<i4", false, "(268435456, 268435456)", &[0; 36]),
-    );
-    let e = npy::read_array(&p).unwrap_err().to_string();
+    let i4 = npy_bytes("<i4", false, "(268435456, 268435456)", &[0; 36]);
+    let e = read_err(&dir, "i4.npy", &i4);
     assert!(e.contains("dtype '<i4'") && e.contains("i4.npy"), "{e}");
     // The element count overflows usize.
     let shape = "(18446744073709551615, 18446744073709551615)";
-    let p = write(&dir, "ovf.npy", &npy_bytes("<f4", false, shape, &[0; 8]));
-    let e = npy::read_array(&p).unwrap_err().to_string();
+    let e = read_err(&dir, "ovf.npy", &npy_bytes("<f4", false, shape, &[0; 8]));
     assert!(e.contains("overflows"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -73,23 +77,14 @@ fn huge_header_shapes_are_errors_not_aborts() {
 #[test]
 fn truncated_files_say_how_much_data_is_missing() {
     let dir = tmp("trunc");
-    let p = write(
-        &dir,
-        "t.npy",
-        &npy_bytes("<f4", false, "(2, 3)", &f32_le(&[1.0; 5])),
-    );
-    let e = npy::read_array(&p).unwrap_err().to_string();
+    let data = f32_le(&[1.0; 5]);
+    let e = read_err(&dir, "t.npy", &npy_bytes("<f4", false, "(2, 3)", &data));
     assert!(e.contains("truncated: header says 24 bytes of data"), "{e}");
     assert!(e.contains("file has 20"), "{e}");
     // A header cut short, and a file too short for the preamble.
     let full = npy_bytes("<f4", false, "(1,)", &f32_le(&[1.0]));
-    let p = write(&dir, "h.npy", &full[..30]);
-    assert!(npy::read_array(&p)
-        .unwrap_err()
-        .to_string()
-        .contains("truncated"));
-    let p = write(&dir, "p.npy", &full[..5]);
-    assert!(npy::read_array(&p).is_err());
+    assert!(read_err(&dir, "h.npy", &full[..30]).contains("truncated"));
+    assert!(read_err(&dir, "p.npy", &full[..5]).contains("p.npy"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -119,8 +114,7 @@ fn non_finite_and_out_of_range_values_are_errors_naming_file_and_index() {
         .iter()
         .flat_map(|x| x.to_le_bytes())
         .collect();
-    let p = write(&dir, "big.npy", &npy_bytes("<f8", false, "(2,)", &f64s));
-    let e = npy::read_array(&p).unwrap_err().to_string();
+    let e = read_err(&dir, "big.npy", &npy_bytes("<f8", false, "(2,)", &f64s));
     assert!(e.contains("flat index 1") && e.contains("big.npy"), "{e}");
     let f64s: Vec<u8> = [f64::INFINITY]
         .iter()
