@@ -771,7 +771,7 @@ fn main() -> Result<()> {
         shard_files(&args.out, RUN)?
     } else {
         let path = run_shard(&setup, args.shard, &args.out, &mut timings)?;
-        if args.shard.count > 1 {
+        if args.shard.count() > 1 {
             println!(
                 "wrote shard {} records to {}; run with --merge when every shard is done",
                 args.shard,

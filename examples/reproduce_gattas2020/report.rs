@@ -82,7 +82,7 @@ pub struct ShardInfo {
 
 impl ShardInfo {
     fn file_name(shard: Shard) -> String {
-        format!("gattas2020-info.{}-of-{}.tsv", shard.index, shard.count)
+        format!("gattas2020-info.{}-of-{}.tsv", shard.index(), shard.count())
     }
 
     /// Writes the file into `dir`.

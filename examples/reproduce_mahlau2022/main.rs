@@ -241,7 +241,7 @@ fn main() -> Result<()> {
     let recs = run_shard(budget, args.shard)?;
     let path = records::write_records(&args.out, &header, &recs)?;
     eprintln!("wrote {} records to {}", recs.len(), path.display());
-    if args.shard.count == 1 {
+    if args.shard.count() == 1 {
         let merged = records::merge(&[path])?;
         let timing = report::Timing {
             wall: started.elapsed(),

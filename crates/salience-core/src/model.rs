@@ -177,9 +177,19 @@ impl LinearModel {
 }
 
 impl Model for LinearModel {
+    /// `W · vec(x) + b` per sample. Errors on a non-finite input
+    /// ([`SalienceError::NonFinite`] naming "LinearModel input") and when
+    /// finite inputs overflow f32 in the product (e.g. 1e38 · 2), so no
+    /// NaN or infinity is ever returned as a score.
     fn forward(&self, inputs: ArrayViewD<'_, f32>) -> Result<Array2<f32>> {
         let x = flatten_batch(inputs, self.weights.ncols(), "LinearModel input")?;
-        Ok(x.dot(&self.weights.t()) + &self.bias)
+        check_finite(&x, "LinearModel input")?;
+        let y = x.dot(&self.weights.t()) + &self.bias;
+        check_finite(
+            &y,
+            "LinearModel output (finite inputs overflowed f32 in W·x + b)",
+        )?;
+        Ok(y)
     }
     fn num_classes(&self) -> usize {
         self.weights.nrows()
@@ -220,6 +230,8 @@ pub fn flatten_batch<'a>(
 
 /// Evaluates `model` on `inputs` in chunks of `batch_size` (default: the
 /// model's preferred size), checking the output shape and finiteness.
+/// `Some(0)` is an error ([`SalienceError::InvalidParameter`] naming
+/// `batch_size`), as everywhere else in the workspace.
 ///
 /// ```
 /// use ndarray::array;
@@ -234,6 +246,7 @@ pub fn forward_chunked(
     inputs: ArrayViewD<'_, f32>,
     batch_size: Option<usize>,
 ) -> Result<Array2<f32>> {
+    check_batch_size(batch_size)?;
     let n = inputs.shape().first().copied().unwrap_or(0);
     if n == 0 {
         return Err(SalienceError::Empty("model inputs".into()));
@@ -259,7 +272,8 @@ pub fn forward_chunked(
 /// that are *generated* chunk by chunk: `fill(start, buf)` writes inputs
 /// `start .. start + buf.len_of(Axis(0))` into `buf`. One chunk buffer is
 /// allocated and reused, so memory stays flat however many perturbations
-/// are evaluated. Returns the scores `[n_total, classes]`.
+/// are evaluated. Returns the scores `[n_total, classes]`. `Some(0)` as
+/// `batch_size` is an error.
 ///
 /// ```
 /// use ndarray::array;
@@ -286,6 +300,7 @@ pub fn forward_generated<F>(
 where
     F: FnMut(usize, ArrayViewMutD<'_, f32>) -> Result<()>,
 {
+    check_batch_size(batch_size)?;
     if n_total == 0 {
         return Err(SalienceError::Empty(
             "zero model evaluations requested".into(),
@@ -297,6 +312,18 @@ where
     let c = model.num_classes();
     let mut shape = vec![bs];
     shape.extend_from_slice(sample_shape);
+    let fits = |dims: &[usize]| {
+        dims.iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .is_some_and(|len| len <= isize::MAX as usize / 4)
+    };
+    if !fits(&shape) || !fits(&[n_total, c]) {
+        return Err(SalienceError::invalid(
+            "n_total, sample_shape",
+            format!("{n_total}, {sample_shape:?}"),
+            "the chunk buffer or the score matrix would overflow the address space",
+        ));
+    }
     let mut buf = ArrayD::<f32>::zeros(IxDyn(&shape));
     let mut out = Array2::<f32>::zeros((n_total, c));
     let mut start = 0;
@@ -316,6 +343,19 @@ where
     Ok(out)
 }
 
+/// An error for an explicit chunk size of 0 (`None` means the model's
+/// preferred size).
+fn check_batch_size(batch_size: Option<usize>) -> Result<()> {
+    if batch_size == Some(0) {
+        return Err(SalienceError::invalid(
+            "batch_size",
+            0,
+            "must be at least 1 (or None for the model's preferred size)",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a model's output: shape `[n, classes]`, all finite.
 pub fn check_model_output(y: &Array2<f32>, n: usize, classes: usize) -> Result<()> {
     if y.shape() != [n, classes] {
@@ -325,4 +365,56 @@ pub fn check_model_output(y: &Array2<f32>, n: usize, classes: usize) -> Result<(
         )));
     }
     check_finite(y, "model output")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn model() -> LinearModel {
+        LinearModel::new(array![[2.0f32, 1.0]], array![0.5f32]).unwrap()
+    }
+
+    /// Issue 19: NaN or 1e38 inputs gave non-finite logits as Ok.
+    #[test]
+    fn linear_model_rejects_non_finite_inputs_and_overflow() {
+        let m = model();
+        let nan = array![[1.0f32, f32::NAN]].into_dyn();
+        match m.forward(nan.view()) {
+            Err(SalienceError::NonFinite { context, index, .. }) => {
+                assert!(context.contains("input"), "{context}");
+                assert_eq!(index, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        let big = array![[1e38f32, 2e38]].into_dyn(); // 2e38 + 2e38 overflows
+        match m.forward(big.view()) {
+            Err(SalienceError::NonFinite { context, .. }) => {
+                assert!(context.contains("output"), "{context}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let ok = array![[1.0f32, 3.0]].into_dyn();
+        assert_eq!(m.forward(ok.view()).unwrap(), array![[5.5f32]]);
+    }
+
+    /// Issue 19: `forward_chunked(.., Some(0))` silently used chunks of 1.
+    #[test]
+    fn a_chunk_size_of_zero_is_an_error() {
+        let m = model();
+        let x = array![[1.0f32, 3.0], [0.0, 0.0]].into_dyn();
+        for r in [
+            forward_chunked(&m, x.view(), Some(0)),
+            forward_generated(&m, 2, &[2], Some(0), |_, _| Ok(())),
+        ] {
+            match r {
+                Err(SalienceError::InvalidParameter { name, .. }) => assert_eq!(name, "batch_size"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let y = forward_chunked(&m, x.view(), Some(1)).unwrap();
+        assert_eq!(y, array![[5.5f32], [0.5]]);
+        assert!(forward_generated(&m, usize::MAX, &[usize::MAX], None, |_, _| Ok(())).is_err());
+    }
 }

@@ -44,6 +44,7 @@
 
 use crate::error::{Result, SalienceError};
 use crate::shard::Shard;
+use crate::validate::check_file_name;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -77,8 +78,8 @@ pub struct ShardId {
 impl From<Shard> for ShardId {
     fn from(s: Shard) -> Self {
         ShardId {
-            index: s.index,
-            count: s.count,
+            index: s.index(),
+            count: s.count(),
         }
     }
 }
@@ -163,8 +164,11 @@ fn io_err(action: &'static str, path: &Path, e: impl std::fmt::Display) -> Salie
 /// Writes `records` of one shard to `dir/<shard file name>` (creating
 /// `dir`), with the header and the footer, and returns the path.
 ///
-/// Errors: a record outside the shard's range of `0..n_samples`, a
-/// non-finite value, an invalid shard in the header, or an I/O failure.
+/// Errors: a run name that is not a plain file name (empty, or with `/`,
+/// `\`, NUL or `..`; see [`crate::validate::check_file_name`]), so the
+/// file is always written inside `dir`; a record outside the shard's range
+/// of `0..n_samples`, a non-finite value, an invalid shard in the header,
+/// or an I/O failure.
 ///
 /// ```
 /// use salience_core::records::{write_records, Record, RunHeader};
@@ -178,19 +182,10 @@ fn io_err(action: &'static str, path: &Path, e: impl std::fmt::Display) -> Salie
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn write_records(dir: &Path, header: &RunHeader, records: &[Record]) -> Result<PathBuf> {
+    check_file_name(&header.run, "run name")?;
     let shard = header.shard()?;
-    let range = shard.range(header.n_samples);
     for r in records {
-        if !range.contains(&r.sample) {
-            return Err(SalienceError::invalid(
-                "record sample",
-                r.sample,
-                &format!(
-                    "shard {shard} of a run over {} samples holds samples {range:?}",
-                    header.n_samples
-                ),
-            ));
-        }
+        check_in_shard(header, shard, r)?;
         if !r.value.is_finite() {
             return Err(SalienceError::NonFinite {
                 context: format!(
@@ -225,6 +220,23 @@ pub fn write_records(dir: &Path, header: &RunHeader, records: &[Record]) -> Resu
     Ok(path)
 }
 
+/// An error unless `r.sample` lies in `shard`'s range of the run's
+/// `0..n_samples`.
+fn check_in_shard(header: &RunHeader, shard: Shard, r: &Record) -> Result<()> {
+    let range = shard.range(header.n_samples);
+    if range.contains(&r.sample) {
+        return Ok(());
+    }
+    Err(SalienceError::invalid(
+        "record sample",
+        r.sample,
+        &format!(
+            "shard {shard} of a run over {} samples holds samples {range:?}",
+            header.n_samples
+        ),
+    ))
+}
+
 mod erased {
     /// Object-safe serialization to one JSON line.
     pub trait Json {
@@ -239,7 +251,11 @@ mod erased {
 
 /// Reads one shard file: its header and records. Errors if the file is
 /// missing, malformed, lacks its header or footer (an interrupted run),
-/// or its footer's count disagrees with the records read.
+/// its footer's count disagrees with the records read, its header's shard
+/// is invalid (`count = 0` or `index ≥ count`), or a record lies outside
+/// the shard's range of `0..n_samples` (the checks [`merge`] relies on).
+/// Blank lines are skipped anywhere; the header is the first non-blank
+/// line, and line numbers in errors count every line of the file.
 ///
 /// ```
 /// use salience_core::records::{read_records, write_records, Record, RunHeader};
@@ -253,7 +269,7 @@ mod erased {
 /// ```
 pub fn read_records(path: &Path) -> Result<(RunHeader, Vec<Record>)> {
     let file = std::fs::File::open(path).map_err(|e| io_err("reading", path, e))?;
-    let mut header: Option<RunHeader> = None;
+    let mut header: Option<(RunHeader, Shard)> = None;
     let mut records = Vec::new();
     let mut footer: Option<usize> = None;
     for (k, line) in BufReader::new(file).lines().enumerate() {
@@ -265,19 +281,27 @@ pub fn read_records(path: &Path) -> Result<(RunHeader, Vec<Record>)> {
         if footer.is_some() {
             return Err(bad("content after the footer"));
         }
-        if k == 0 {
+        let Some((h, shard)) = &header else {
             let h: HeaderLine =
                 serde_json::from_str(&line).map_err(|e| bad(&format!("not a run header ({e})")))?;
-            header = Some(h.run_header);
-        } else if let Ok(f) = serde_json::from_str::<FooterLine>(&line) {
+            let shard = h
+                .run_header
+                .shard()
+                .map_err(|e| bad(&format!("invalid run header ({e})")))?;
+            header = Some((h.run_header, shard));
+            continue;
+        };
+        if let Ok(f) = serde_json::from_str::<FooterLine>(&line) {
             footer = Some(f.run_footer.records);
         } else {
             let r: Record =
                 serde_json::from_str(&line).map_err(|e| bad(&format!("not a record ({e})")))?;
+            check_in_shard(h, *shard, &r).map_err(|e| bad(&e.to_string()))?;
             records.push(r);
         }
     }
-    let header = header.ok_or_else(|| io_err("reading", path, "empty file (no run header)"))?;
+    let (header, _) =
+        header.ok_or_else(|| io_err("reading", path, "empty file (no run header)"))?;
     match footer {
         Some(n) if n == records.len() => Ok((header, records)),
         Some(n) => Err(io_err(
@@ -360,17 +384,7 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged> {
         } else {
             reference = Some(h.clone());
         }
-        let range = shard.range(h.n_samples);
-        if let Some(r) = recs.iter().find(|r| !range.contains(&r.sample)) {
-            return Err(io_err(
-                "reading",
-                path,
-                format!(
-                    "record of sample {} outside shard {shard} ({range:?})",
-                    r.sample
-                ),
-            ));
-        }
+        // read_records has checked that every record lies in its shard.
         if parts.iter().any(|(s, _)| *s == shard) {
             return Err(io_err(
                 "reading",
@@ -385,7 +399,7 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged> {
     let count = header.shard.count;
     if parts.len() != count {
         let missing: Vec<usize> = (0..count)
-            .filter(|i| !parts.iter().any(|(s, _)| s.index == *i))
+            .filter(|i| !parts.iter().any(|(s, _)| s.index() == *i))
             .collect();
         return Err(SalienceError::invalid(
             "shards",
@@ -393,7 +407,7 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged> {
             &format!("every shard must be merged; missing: {missing:?}"),
         ));
     }
-    parts.sort_by_key(|(s, _)| s.index);
+    parts.sort_by_key(|(s, _)| s.index());
     let mut records: Vec<Record> = parts.into_iter().flat_map(|(_, r)| r).collect();
     records.sort_by_key(|r| r.sample);
     header.shard = Shard::all().into();

@@ -43,6 +43,12 @@ use crate::validate::check_finite;
 use ndarray::ArrayView2;
 use std::path::Path;
 
+/// The largest image this module builds, in pixels (2^28, e.g.
+/// 16384 × 16384; 768 MiB of RGB). Every constructor and operation checks
+/// its output size against it (overflow-checked) before allocating, and
+/// reports a larger one as [`SalienceError::InvalidParameter`].
+pub const MAX_IMAGE_PIXELS: usize = 1 << 28;
+
 /// An 8-bit RGB raster, row-major, 3 bytes per pixel.
 ///
 /// ```
@@ -60,10 +66,13 @@ pub struct RgbImage {
 }
 
 impl RgbImage {
-    /// An image of one color. Errors when a side is 0.
+    /// An image of one color. Errors when a side is 0 or the image has
+    /// more than [`MAX_IMAGE_PIXELS`] pixels.
     ///
     /// ```
-    /// assert!(salience_core::render::RgbImage::filled(0, 2, [0; 3]).is_err());
+    /// use salience_core::render::RgbImage;
+    /// assert!(RgbImage::filled(0, 2, [0; 3]).is_err());
+    /// assert!(RgbImage::filled(usize::MAX, 2, [0; 3]).is_err());
     /// ```
     pub fn filled(width: usize, height: usize, color: [u8; 3]) -> Result<Self> {
         check_size(width, height, "RgbImage")?;
@@ -85,6 +94,7 @@ impl RgbImage {
     /// ```
     pub fn from_raw(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
         check_size(width, height, "RgbImage")?;
+        // check_size bounds width · height by MAX_IMAGE_PIXELS: no overflow below.
         if data.len() != width * height * 3 {
             return Err(SalienceError::shape(
                 "RgbImage raw data",
@@ -187,11 +197,23 @@ impl RgbImage {
     }
 }
 
+/// An error unless `1 ≤ width, height` and `width · height ≤
+/// MAX_IMAGE_PIXELS` (overflow-checked).
 fn check_size(width: usize, height: usize, context: &str) -> Result<()> {
     if width == 0 || height == 0 {
         return Err(SalienceError::Empty(format!(
             "{context} of size {width}×{height}"
         )));
+    }
+    if width
+        .checked_mul(height)
+        .is_none_or(|p| p > MAX_IMAGE_PIXELS)
+    {
+        return Err(SalienceError::invalid(
+            &format!("{context} size"),
+            format!("{width}×{height}"),
+            &format!("at most MAX_IMAGE_PIXELS = {MAX_IMAGE_PIXELS} pixels"),
+        ));
     }
     Ok(())
 }
@@ -299,7 +321,8 @@ fn percentile(values: &mut [f32], q: f64) -> f32 {
     let lo = (h.floor() as usize).min(n - 1);
     let hi = (lo + 1).min(n - 1);
     let f = (h - lo as f64) as f32;
-    values[lo] + f * (values[hi] - values[lo])
+    // In f64: the difference of two f32 values of opposite signs can overflow f32.
+    (f64::from(values[lo]) + f64::from(f) * (f64::from(values[hi]) - f64::from(values[lo]))) as f32
 }
 
 fn check_map(map: &ArrayView2<'_, f32>, context: &str) -> Result<()> {
@@ -348,7 +371,8 @@ pub fn normalize_signed(
 
 /// Scales a map to \[0, 1\]: (v − lo)/(hi − lo) clipped, where hi is the
 /// `percentile`-th and lo the (100 − `percentile`)-th percentile of the
-/// values. A constant map (hi = lo) gives zeros.
+/// values. A constant map (hi = lo) gives zeros. Computed in f64, so a
+/// map spanning ±[`f32::MAX`] still normalizes to finite values.
 ///
 /// ```
 /// use ndarray::array;
@@ -366,11 +390,12 @@ pub fn normalize_unsigned(
     let mut v: Vec<f32> = map.iter().copied().collect();
     let hi = percentile(&mut v, percentile_q);
     let lo = percentile(&mut v, 100.0 - percentile_q);
-    let span = hi - lo;
+    // In f64: hi − lo overflows f32 for maps spanning ±f32::MAX.
+    let (lo, span) = (f64::from(lo), f64::from(hi) - f64::from(lo));
     if span.is_nan() || span <= 0.0 {
         return Ok(map.mapv(|_| 0.0));
     }
-    Ok(map.mapv(|x| ((x - lo) / span).clamp(0.0, 1.0)))
+    Ok(map.mapv(|x| ((f64::from(x) - lo) / span).clamp(0.0, 1.0) as f32))
 }
 
 /// Colors a map whose values are already in the colormap's domain
@@ -610,7 +635,11 @@ pub fn upscale_nearest(image: &RgbImage, factor: usize) -> Result<RgbImage> {
             "must be in 1..=64",
         ));
     }
-    let (w, h) = (image.width * factor, image.height * factor);
+    let (w, h) = (
+        image.width.saturating_mul(factor),
+        image.height.saturating_mul(factor),
+    );
+    check_size(w, h, "upscaled image")?;
     let mut data = Vec::with_capacity(w * h * 3);
     for row in image.data.chunks_exact(image.width * 3) {
         let mut line = Vec::with_capacity(w * 3);
@@ -663,8 +692,16 @@ pub fn grid(
     }
     let cols = columns.min(tiles.len());
     let rows = tiles.len().div_ceil(columns);
-    let w = cols * tw + (cols + 1) * padding;
-    let h = rows * th + (rows + 1) * padding;
+    // n · side + (n + 1) · padding, overflow-checked (saturating to a size
+    // that check_size rejects).
+    let extent = |n: usize, side: usize| {
+        n.checked_mul(side)
+            .zip(n.checked_add(1).and_then(|m| m.checked_mul(padding)))
+            .and_then(|(a, b)| a.checked_add(b))
+            .unwrap_or(usize::MAX)
+    };
+    let (w, h) = (extent(cols, tw), extent(rows, th));
+    check_size(w, h, "grid")?;
     let mut out = RgbImage::filled(w, h, background)?;
     for (k, tile) in tiles.iter().enumerate() {
         let x0 = padding + (k % columns) * (tw + padding);

@@ -24,12 +24,14 @@ use crate::error::{Result, SalienceError};
 use std::ops::Range;
 
 /// One shard of a run: shard `index` (0-based) of `count`.
+///
+/// The fields are private so that a `Shard` cannot be built invalid: use
+/// [`Shard::new`], [`Shard::parse`] or [`Shard::all`]; every `Shard`
+/// satisfies `1 ≤ count` and `index < count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Shard {
-    /// Which shard, `0 ≤ index < count`.
-    pub index: usize,
-    /// How many shards the run is split into, at least 1.
-    pub count: usize,
+    index: usize,
+    count: usize,
 }
 
 impl Default for Shard {
@@ -81,6 +83,26 @@ impl Shard {
             ));
         }
         Ok(Shard { index, count })
+    }
+
+    /// Which shard, `0 ≤ index < count`.
+    ///
+    /// ```
+    /// assert_eq!(salience_core::Shard::new(2, 5)?.index(), 2);
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// How many shards the run is split into, at least 1.
+    ///
+    /// ```
+    /// assert_eq!(salience_core::Shard::new(2, 5)?.count(), 5);
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn count(&self) -> usize {
+        self.count
     }
 
     /// Parses `"i/n"` (0-based `i`), as given to `--shard i/n`.
@@ -200,7 +222,7 @@ mod tests {
         fn shards_partition_the_samples(n in 0usize..500, count in 1usize..40) {
             let mut next = 0;
             for i in 0..count {
-                let r = Shard { index: i, count }.range(n);
+                let r = Shard::new(i, count).unwrap().range(n);
                 prop_assert_eq!(r.start, next);
                 prop_assert!(r.len() == n / count || r.len() == n / count + 1);
                 next = r.end;
@@ -216,8 +238,37 @@ mod tests {
         }
         assert_eq!(
             Shard::parse(" 2 / 5 ").ok(),
-            Some(Shard { index: 2, count: 5 })
+            Some(Shard::new(2, 5).unwrap())
         );
         assert!(Shard::from_args(&["--shard".to_string()]).is_err());
+    }
+
+    /// Issue 19: `Shard { index: 0, count: 0 }` divided by zero in
+    /// `range` and `Shard { index: 5, count: 2 }` gave `25..30` of 10
+    /// samples; neither can be built any more.
+    #[test]
+    fn invalid_shards_cannot_be_built() {
+        assert!(Shard::new(0, 0).is_err());
+        assert!(Shard::new(5, 2).is_err());
+        assert!(Shard::new(usize::MAX, usize::MAX).is_err());
+        let s = Shard::new(usize::MAX - 1, usize::MAX).unwrap();
+        assert!(s.range(10).is_empty());
+        assert_eq!(s.range(usize::MAX), usize::MAX - 1..usize::MAX);
+    }
+
+    proptest! {
+        #[test]
+        fn new_accepts_exactly_the_valid_shards(index in any::<usize>(), count in any::<usize>(), n in any::<usize>()) {
+            match Shard::new(index, count) {
+                Ok(s) => {
+                    prop_assert!(count >= 1 && index < count);
+                    prop_assert_eq!((s.index(), s.count()), (index, count));
+                    let r = s.range(n);
+                    prop_assert!(r.start <= r.end && r.end <= n);
+                    prop_assert_eq!(Shard::parse(&s.to_string()).unwrap(), s);
+                }
+                Err(_) => prop_assert!(count == 0 || index >= count),
+            }
+        }
     }
 }

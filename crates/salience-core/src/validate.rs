@@ -78,3 +78,39 @@ pub fn check_param_finite(name: &str, value: f64) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checks that `name` can be used as (the stem of) a file name inside a
+/// directory the user gave, so that a write stays in that directory. An
+/// error names `context` (e.g. "ensemble map name", "run name") unless
+/// the name is non-empty and contains no `/`, no `\`, no NUL, no `..`,
+/// and is not an absolute path (on Windows, no `:` either, which could
+/// name a drive).
+///
+/// ```
+/// use salience_core::validate::check_file_name;
+/// assert!(check_file_name("integrated_gradients", "map name").is_ok());
+/// assert!(check_file_name("ig:steps=32", "map name").is_ok());
+/// for bad in ["", "../escaped", "a/b", "a\\b", "a\0b", "..", "/etc/passwd"] {
+///     assert!(check_file_name(bad, "map name").is_err(), "{bad:?}");
+/// }
+/// ```
+pub fn check_file_name(name: &str, context: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "must not be empty"
+    } else if name.contains(['/', '\\']) {
+        "must not contain a path separator (`/` or `\\`)"
+    } else if name.contains('\0') {
+        "must not contain a NUL character"
+    } else if name.contains("..") {
+        "must not contain `..`"
+    } else if std::path::Path::new(name).is_absolute() || (cfg!(windows) && name.contains(':')) {
+        "must not be an absolute path (or, on Windows, contain a drive prefix `:`)"
+    } else {
+        return Ok(());
+    };
+    Err(SalienceError::invalid(
+        context,
+        format!("{name:?}"),
+        &format!("{reason}: it becomes a file name inside the output directory"),
+    ))
+}

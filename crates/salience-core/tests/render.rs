@@ -252,3 +252,120 @@ fn weighted_overlay_follows_the_weights() {
     ));
     assert!(overlay_weighted(&base, &top, ones.view(), -0.1).is_err());
 }
+
+/// Issue 19: `RgbImage::filled(usize::MAX, 2, c)` overflowed capacity;
+/// sizes are now bounded by `MAX_IMAGE_PIXELS` before allocating.
+#[test]
+fn image_sizes_are_bounded_before_allocating() {
+    use salience_core::render::{grid, upscale_nearest, RgbImage, MAX_IMAGE_PIXELS};
+    use salience_core::SalienceError;
+    for (w, h) in [
+        (usize::MAX, 2),
+        (2, usize::MAX),
+        (1 << 32, 1 << 32),
+        (MAX_IMAGE_PIXELS + 1, 1),
+    ] {
+        match RgbImage::filled(w, h, [1, 2, 3]) {
+            Err(SalienceError::InvalidParameter { reason, .. }) => {
+                assert!(reason.contains("MAX_IMAGE_PIXELS"), "{reason}")
+            }
+            other => panic!("{w}x{h}: {other:?}"),
+        }
+        assert!(RgbImage::from_raw(w, h, vec![0; 6]).is_err());
+    }
+    assert!(RgbImage::filled(MAX_IMAGE_PIXELS, 1, [0; 3]).is_ok_and(|i| i.width() == 1 << 28));
+    let t = RgbImage::filled(2, 2, [0; 3]).unwrap();
+    assert!(grid(std::slice::from_ref(&t), 1, usize::MAX, [0; 3]).is_err());
+    assert!(grid(std::slice::from_ref(&t), 1, 1 << 20, [0; 3]).is_err());
+    let wide = RgbImage::filled(1 << 14, 1 << 10, [0; 3]).unwrap();
+    assert!(upscale_nearest(&wide, 64).is_err());
+    assert_eq!(upscale_nearest(&t, 64).unwrap().width(), 128);
+}
+
+/// Issue 19: `normalize_unsigned` on ±f32::MAX returned non-finite values
+/// (hi − lo overflowed f32).
+#[test]
+fn normalize_unsigned_of_extreme_values_is_finite() {
+    use salience_core::render::{normalize_signed, normalize_unsigned};
+    let m = ndarray::array![[-f32::MAX, 0.0], [f32::MAX, f32::MAX]];
+    let n = normalize_unsigned(m.view(), 100.0).unwrap();
+    assert_eq!(n, ndarray::array![[0.0, 0.5], [1.0, 1.0]]);
+    // 50th percentile of 4 values interpolates between 0 and MAX.
+    let n = normalize_unsigned(m.view(), 50.0).unwrap();
+    assert!(n.iter().all(|v| v.is_finite()), "{n:?}");
+    let s = normalize_signed(m.view(), 100.0).unwrap();
+    assert_eq!(s, ndarray::array![[-1.0, 0.0], [1.0, 1.0]]);
+}
+
+mod fuzz {
+    use proptest::prelude::*;
+    use salience_core::render::{
+        colorize, grid, heatmap, normalize_signed, normalize_unsigned, upscale_nearest, Colormap,
+        MapSign, RgbImage,
+    };
+
+    fn value() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            -10.0f32..10.0,
+            Just(f32::MAX),
+            Just(-f32::MAX),
+            Just(f32::MIN_POSITIVE),
+            Just(f32::NAN),
+            Just(f32::INFINITY),
+            Just(0.0),
+        ]
+    }
+
+    fn side() -> impl Strategy<Value = usize> {
+        prop_oneof![
+            0usize..6,
+            Just(usize::MAX),
+            Just(1usize << 32),
+            any::<usize>()
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Arbitrary sizes: an image of that size, or a typed error.
+        #[test]
+        fn sizes_never_panic(w in side(), h in side(), f in side(), pad in side(), cols in side()) {
+            match RgbImage::filled(w, h, [9, 9, 9]) {
+                Ok(img) => {
+                    prop_assert_eq!(img.as_raw().len(), w * h * 3);
+                    if let Ok(u) = upscale_nearest(&img, f) {
+                        prop_assert_eq!((u.width(), u.height()), (w * f, h * f));
+                    }
+                    let _ = grid(&[img.clone(), img], cols, pad, [0; 3]);
+                }
+                Err(_) => prop_assert!(w == 0 || h == 0 || w.saturating_mul(h) > 1 << 28),
+            }
+        }
+
+        /// Arbitrary values: normalized maps lie in their range, or a typed
+        /// error for non-finite input.
+        #[test]
+        fn normalizing_and_coloring_never_panic(
+            v in proptest::collection::vec(value(), 1..30),
+            cols in 1usize..6,
+            q in prop_oneof![0.0f64..=100.0, Just(f64::NAN), Just(-1.0), Just(1e300)],
+        ) {
+            let w = cols.min(v.len());
+            let h = v.len() / w;
+            let m = ndarray::Array2::from_shape_vec((h, w), v[..h * w].to_vec()).unwrap();
+            let finite = m.iter().all(|x| x.is_finite());
+            let q_ok = q > 0.0 && q <= 100.0;
+            match normalize_unsigned(m.view(), q) {
+                Ok(n) => prop_assert!(n.iter().all(|x| (0.0..=1.0).contains(x))),
+                Err(_) => prop_assert!(!finite || !q_ok),
+            }
+            match normalize_signed(m.view(), q) {
+                Ok(n) => prop_assert!(n.iter().all(|x| (-1.0..=1.0).contains(x))),
+                Err(_) => prop_assert!(!finite || !q_ok),
+            }
+            prop_assert_eq!(heatmap(m.view(), MapSign::of(m.view()), q).is_ok(), finite && q_ok);
+            prop_assert_eq!(colorize(m.view(), Colormap::Viridis).is_ok(), finite);
+        }
+    }
+}

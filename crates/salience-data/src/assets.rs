@@ -15,7 +15,6 @@ use crate::images::{GrayImages, LabelledImages};
 use crate::localization::{BoundingBox, LocalizationSet, Placement};
 use crate::models::{ResNet, ResNetConfig, SmallCnn};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use ndarray::{Array3, Array4};
 use std::collections::HashMap;
 
@@ -213,9 +212,7 @@ pub fn localization_sample() -> Result<LocalizationSet> {
 /// assert_eq!(m.num_classes(), 10);
 /// ```
 pub fn small_cnn(device: &Device) -> Result<SmallCnn> {
-    let vb =
-        VarBuilder::from_buffered_safetensors(SMALL_CNN_SAFETENSORS.to_vec(), DType::F32, device)?;
-    Ok(SmallCnn::new(vb)?)
+    SmallCnn::from_safetensors_bytes(SMALL_CNN_SAFETENSORS, "small_cnn.safetensors", device)
 }
 
 /// The small CNN of the data randomization test (Adebayo et al. 2018):
@@ -232,12 +229,11 @@ pub fn small_cnn(device: &Device) -> Result<SmallCnn> {
 /// assert_eq!(m.num_classes(), 10);
 /// ```
 pub fn small_cnn_permuted_labels(device: &Device) -> Result<SmallCnn> {
-    let vb = VarBuilder::from_buffered_safetensors(
-        SMALL_CNN_PERMUTED_LABELS_SAFETENSORS.to_vec(),
-        DType::F32,
+    SmallCnn::from_safetensors_bytes(
+        SMALL_CNN_PERMUTED_LABELS_SAFETENSORS,
+        "small_cnn_permuted_labels.safetensors",
         device,
-    )?;
-    Ok(SmallCnn::new(vb)?)
+    )
 }
 
 /// The trained small ResNet ([`ResNetConfig::small`]) for the
@@ -249,10 +245,10 @@ pub fn small_cnn_permuted_labels(device: &Device) -> Result<SmallCnn> {
 /// assert_eq!(m.layer_names()[1], "layer1");
 /// ```
 pub fn resnet_small(device: &Device) -> Result<ResNet> {
-    let vb = VarBuilder::from_buffered_safetensors(
-        RESNET_SMALL_SAFETENSORS.to_vec(),
-        DType::F32,
+    ResNet::from_safetensors_bytes(
+        RESNET_SMALL_SAFETENSORS,
+        &ResNetConfig::small(),
+        "resnet_small.safetensors",
         device,
-    )?;
-    Ok(ResNet::new(vb, &ResNetConfig::small())?)
+    )
 }

@@ -34,8 +34,20 @@ use rand_distr::{Distribution, StandardNormal};
 use salience_core::seed::{derive_seed, rng, SalienceRng};
 use salience_core::SalienceError;
 
+/// Largest [`LocalizationConfig::canvas`] side (4096 pixels).
+pub const MAX_CANVAS: usize = 4096;
+
+/// Largest [`LocalizationConfig::max_distractors`] (1024 per image).
+pub const MAX_DISTRACTORS: usize = 1024;
+
+/// Largest number of f32 values (`n · 3 · canvas²`) one
+/// [`LocalizationGenerator::generate`] call builds (2^30, 4 GiB): generate
+/// larger sets in several calls (`start` continues the stream).
+pub const MAX_GENERATE_VALUES: usize = 1 << 30;
+
 /// Parameters of the generator. `Default` is the configuration the shipped
-/// ResNet was trained on.
+/// ResNet was trained on. [`LocalizationConfig::validate`] documents the
+/// valid ranges (with upper limits [`MAX_CANVAS`] and [`MAX_DISTRACTORS`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalizationConfig {
     /// Side of the square canvas (default 64).
@@ -104,7 +116,11 @@ impl LocalizationConfig {
         }
     }
 
-    /// Checks every field against its valid range.
+    /// Checks every field against its valid range: `8 ≤ canvas ≤`
+    /// [`MAX_CANVAS`], `1 ≤ min_side ≤ max_side ≤ canvas`,
+    /// `max_distractors ≤` [`MAX_DISTRACTORS`], `1 ≤ distractor_min_side ≤
+    /// distractor_max_side ≤ canvas`, opacities and contrast in `[0, 1]`,
+    /// `pixel_noise_std` finite and ≥ 0.
     ///
     /// ```
     /// use salience_data::LocalizationConfig;
@@ -116,8 +132,19 @@ impl LocalizationConfig {
         let fail = |name: &str, value: String, reason: &str| -> Result<()> {
             Err(SalienceError::invalid(name, value, reason).into())
         };
-        if self.canvas < 8 {
-            return fail("canvas", self.canvas.to_string(), "must be at least 8");
+        if !(8..=MAX_CANVAS).contains(&self.canvas) {
+            return fail(
+                "canvas",
+                self.canvas.to_string(),
+                &format!("must be in 8..=MAX_CANVAS ({MAX_CANVAS})"),
+            );
+        }
+        if self.max_distractors > MAX_DISTRACTORS {
+            return fail(
+                "max_distractors",
+                self.max_distractors.to_string(),
+                &format!("must be at most MAX_DISTRACTORS ({MAX_DISTRACTORS})"),
+            );
         }
         if self.min_side == 0 || self.min_side > self.max_side || self.max_side > self.canvas {
             return fail(
@@ -126,11 +153,14 @@ impl LocalizationConfig {
                 "need 1 <= min_side <= max_side <= canvas",
             );
         }
-        if self.distractor_min_side == 0 || self.distractor_min_side > self.distractor_max_side {
+        if self.distractor_min_side == 0
+            || self.distractor_min_side > self.distractor_max_side
+            || self.distractor_max_side > self.canvas
+        {
             return fail(
                 "distractor_min_side, distractor_max_side",
                 format!("{}, {}", self.distractor_min_side, self.distractor_max_side),
-                "need 1 <= distractor_min_side <= distractor_max_side",
+                "need 1 <= distractor_min_side <= distractor_max_side <= canvas",
             );
         }
         if !(0.0..=1.0).contains(&self.distractor_opacity) {
@@ -332,8 +362,10 @@ impl<'a> LocalizationGenerator<'a> {
     /// Images `start .. start + n` of the stream of `seed`: image `i` is
     /// drawn from `derive_seed(seed, i)` alone.
     ///
-    /// Errors when `n == 0`, or when a drawn item (after 64 redraws) is all
-    /// zero.
+    /// Errors when `n == 0`, when `n · 3 · canvas²` exceeds
+    /// [`MAX_GENERATE_VALUES`] or `start + n` overflows (checked before
+    /// anything is allocated), or when a drawn item (after 64 redraws) is
+    /// all zero.
     ///
     /// ```
     /// # use salience_data::*;
@@ -348,6 +380,20 @@ impl<'a> LocalizationGenerator<'a> {
             return Err(SalienceError::Empty("generate: n = 0 images".into()).into());
         }
         let c = self.config.canvas;
+        let values = n
+            .checked_mul(3 * c * c)
+            .filter(|&v| v <= MAX_GENERATE_VALUES);
+        if values.is_none() || start.checked_add(n).is_none() {
+            return Err(SalienceError::invalid(
+                "n",
+                n,
+                &format!(
+                    "start + n must not overflow and n · 3 · canvas² (canvas {c}) must be at most \
+                     MAX_GENERATE_VALUES ({MAX_GENERATE_VALUES}); generate in several calls"
+                ),
+            )
+            .into());
+        }
         let mut images = Array4::<f32>::zeros((n, 3, c, c));
         let mut masks = Array3::<bool>::from_elem((n, c, c), false);
         let mut labels = Vec::with_capacity(n);
@@ -695,8 +741,39 @@ mod tests {
         ] {
             assert!(LocalizationGenerator::new(&p, cfg).is_err());
         }
+        // Issue 19: canvas 2^20 aborted (26 TB allocation), max_distractors
+        // usize::MAX hung, distractors larger than the canvas underflowed.
+        for (canvas, max_distractors, min_side) in [
+            (1 << 20, 2, 28),
+            (64, usize::MAX, 28),
+            (64, MAX_DISTRACTORS + 1, 28),
+            (10, 2, 8),
+        ] {
+            let cfg = LocalizationConfig {
+                canvas,
+                max_distractors,
+                min_side,
+                max_side: min_side.max(10),
+                ..Default::default()
+            };
+            let e = LocalizationGenerator::new(&p, cfg)
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                e.is_some_and(|e| e.contains("invalid parameter")),
+                "{canvas} {max_distractors}"
+            );
+        }
         let g = LocalizationGenerator::new(&p, LocalizationConfig::default()).unwrap();
         assert!(g.generate(0, 0, 0).is_err());
+        // n · 3 · 64² beyond MAX_GENERATE_VALUES, and start + n overflowing.
+        let e = g.generate(0, 0, usize::MAX / 2).unwrap_err().to_string();
+        assert!(e.contains("MAX_GENERATE_VALUES"), "{e}");
+        assert!(g
+            .generate(0, 0, MAX_GENERATE_VALUES / (3 * 64 * 64) + 1)
+            .is_err());
+        assert!(g.generate(0, usize::MAX, 1).is_err());
+        assert!(g.item_alpha(0, 1 << 20).is_err());
         assert!(g.item_alpha(2, 10).is_err());
         let zeros = GrayImages::new(Array3::zeros((2, 28, 28)), vec![0, 1]).unwrap();
         let gz = LocalizationGenerator::new(&zeros, LocalizationConfig::default()).unwrap();

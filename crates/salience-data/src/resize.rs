@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use ndarray::{Array2, ArrayView2};
+use salience_core::validate::check_finite;
 use salience_core::SalienceError;
 
 /// How [`resize`] interpolates.
@@ -16,9 +17,19 @@ pub enum Interpolation {
     Bilinear,
 }
 
+/// The largest output [`resize`] builds, in pixels (2^28, 1 GiB of f32):
+/// a larger `out_h × out_w` (overflow-checked) is an error before anything
+/// is allocated.
+pub const MAX_RESIZE_PIXELS: usize = 1 << 28;
+
 /// Resizes a single-channel image to `out_h × out_w`.
 ///
-/// Errors when the source or the target is empty.
+/// Errors when the source or the target is empty, when the target has
+/// more than [`MAX_RESIZE_PIXELS`] pixels, and when the source holds a
+/// NaN or infinity ([`SalienceError::NonFinite`] naming "resize source").
+/// Bilinear interpolation of finite values within a few ulps of
+/// ±[`f32::MAX`] can round past it; that is reported as a non-finite
+/// "resize output" instead of returning an infinity.
 ///
 /// ```
 /// use ndarray::array;
@@ -48,6 +59,18 @@ pub fn resize(
         )
         .into());
     }
+    if out_h
+        .checked_mul(out_w)
+        .is_none_or(|p| p > MAX_RESIZE_PIXELS)
+    {
+        return Err(SalienceError::invalid(
+            "out_h, out_w",
+            format!("{out_h}x{out_w}"),
+            &format!("the target may have at most MAX_RESIZE_PIXELS = {MAX_RESIZE_PIXELS} pixels"),
+        )
+        .into());
+    }
+    check_finite(&src, "resize source")?;
     let sy = h as f64 / out_h as f64;
     let sx = w as f64 / out_w as f64;
     let out = match interpolation {
@@ -74,6 +97,11 @@ pub fn resize(
             })
         }
     };
+    // A convex combination of finite values can still round past f32::MAX.
+    check_finite(
+        &out,
+        "resize output (finite source values near f32::MAX overflowed)",
+    )?;
     Ok(out)
 }
 
@@ -81,6 +109,69 @@ pub fn resize(
 mod tests {
     use super::*;
     use ndarray::array;
+    use proptest::prelude::*;
+
+    /// Issue 19: a (2^40, 2^40) target panicked or aborted, and NaN input
+    /// came back as NaN output with Ok.
+    #[test]
+    fn huge_targets_and_non_finite_sources_are_errors() {
+        let a = array![[0.0f32, 1.0], [2.0, 3.0]];
+        for m in [Interpolation::Nearest, Interpolation::Bilinear] {
+            for (h, w) in [
+                (1 << 40, 1 << 40),
+                (usize::MAX, 2),
+                (MAX_RESIZE_PIXELS + 1, 1),
+            ] {
+                let e = resize(a.view(), h, w, m).unwrap_err().to_string();
+                assert!(e.contains("MAX_RESIZE_PIXELS"), "{e}");
+            }
+            let nan = array![[0.0f32, f32::NAN]];
+            match resize(nan.view(), 3, 3, m) {
+                Err(crate::DataError::Invalid(SalienceError::NonFinite {
+                    context, index, ..
+                })) => {
+                    assert_eq!((context.as_str(), index), ("resize source", 1));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Arbitrary sizes and values: a finite image of the target size
+        /// whose values lie within the source's range, or a typed error.
+        #[test]
+        fn resize_never_panics(
+            v in proptest::collection::vec(
+                prop_oneof![-1e3f32..1e3, Just(f32::MAX), Just(-f32::MAX), Just(f32::NAN)],
+                1..20,
+            ),
+            w in 1usize..5,
+            oh in prop_oneof![0usize..40, Just(1usize << 40), Just(usize::MAX)],
+            ow in prop_oneof![0usize..40, Just(1usize << 40), Just(usize::MAX)],
+            bilinear in any::<bool>(),
+        ) {
+            let w = w.min(v.len());
+            let src = Array2::from_shape_vec((v.len() / w, w), v[..v.len() / w * w].to_vec()).unwrap();
+            let m = if bilinear { Interpolation::Bilinear } else { Interpolation::Nearest };
+            match resize(src.view(), oh, ow, m) {
+                Ok(out) => {
+                    prop_assert_eq!(out.dim(), (oh, ow));
+                    let lo = src.iter().copied().fold(f32::INFINITY, f32::min);
+                    let hi = src.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let tol = 1e-5 * hi.abs().max(lo.abs());
+                    prop_assert!(out.iter().all(|&x| x.is_finite() && x >= lo - tol && x <= hi + tol));
+                }
+                Err(e) => prop_assert!(
+                    oh == 0 || ow == 0 || oh.saturating_mul(ow) > MAX_RESIZE_PIXELS
+                        || src.iter().any(|x| !x.is_finite())
+                        || e.to_string().contains("resize output")
+                ),
+            }
+        }
+    }
 
     #[test]
     fn bilinear_downsampling_by_two_averages_pairs() {

@@ -280,3 +280,73 @@ fn seeded_resnet18_runs_and_is_deterministic() {
     let b = ResNet::seeded(&config, 7, &Device::Cpu).unwrap();
     assert_eq!(la, b.logits(&x).unwrap().to_vec2::<f32>().unwrap());
 }
+
+/// Issue 19: weights were loaded without checking dtypes (a tensor whose
+/// dtype was changed to I32 ran on garbage) and problems were reported one
+/// at a time. A synthetic safetensors file, written here, with one tensor
+/// missing, one extra, one of another dtype and one of another shape:
+/// one error names all four.
+#[test]
+fn safetensors_loading_reports_missing_unexpected_and_mismatched_tensors() {
+    let dev = Device::Cpu;
+    let good = seeded_tensors(&SmallCnn::tensor_shapes(), 3, &dev).unwrap();
+    let dir = std::env::temp_dir().join(format!("salience-st-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cnn.safetensors");
+    candle_core::safetensors::save(&good, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let m = SmallCnn::from_safetensors_bytes(&bytes, "cnn", &dev).unwrap();
+    let want = SmallCnn::new(VarBuilder::from_tensors(good.clone(), DType::F32, &dev)).unwrap();
+    let x = uniform_input(&[2, 1, 28, 28], 1);
+    let (a, b): (Vec<Vec<f32>>, Vec<Vec<f32>>) = (
+        m.logits(&x).unwrap().to_vec2().unwrap(),
+        want.logits(&x).unwrap().to_vec2().unwrap(),
+    );
+    assert_eq!(a, b);
+
+    let mut bad: HashMap<String, Tensor> = good.clone();
+    bad.remove("fc2.bias");
+    bad.insert(
+        "fc3.weight".into(),
+        Tensor::zeros(4, DType::F32, &dev).unwrap(),
+    );
+    let conv1 = bad["conv1.weight"].to_dtype(DType::U32).unwrap();
+    bad.insert("conv1.weight".into(), conv1);
+    bad.insert(
+        "fc1.bias".into(),
+        Tensor::zeros(127, DType::F32, &dev).unwrap(),
+    );
+    candle_core::safetensors::save(&bad, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let e = SmallCnn::from_safetensors_bytes(&bytes, "cnn.safetensors", &dev)
+        .unwrap_err()
+        .to_string();
+    for part in [
+        "cnn.safetensors",
+        "missing: fc2.bias",
+        "unexpected: fc3.weight",
+        "conv1.weight is U32 [16, 1, 3, 3], expected F32 [16, 1, 3, 3]",
+        "fc1.bias is F32 [127], expected F32 [128]",
+    ] {
+        assert!(e.contains(part), "{part:?} not in {e}");
+    }
+    // The same checks on the ResNet path, for a dtype change alone.
+    let mut r = seeded_tensors(&ResNetConfig::small().tensor_shapes(), 1, &dev).unwrap();
+    let fc = r["fc.bias"].to_dtype(DType::I64).unwrap();
+    r.insert("fc.bias".into(), fc);
+    r.insert(
+        "bn1.num_batches_tracked".into(),
+        Tensor::new(&[3i64], &dev).unwrap(),
+    );
+    candle_core::safetensors::save(&r, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let e = ResNet::from_safetensors_bytes(&bytes, &ResNetConfig::small(), "r", &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("fc.bias is I64") && !e.contains("num_batches"),
+        "{e}"
+    );
+    assert!(SmallCnn::from_safetensors_bytes(b"not safetensors", "x", &dev).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}

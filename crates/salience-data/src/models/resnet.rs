@@ -380,8 +380,41 @@ impl ResNet {
         )
     }
 
+    /// The network of `config` from safetensors `bytes`; `what` names
+    /// the source in errors. Every tensor is checked against
+    /// [`ResNetConfig::tensor_shapes`] first (F32, exact shape; see
+    /// [`crate::models::check_tensors`]): missing, unexpected and
+    /// mismatched tensors are reported together, by name. Tensors named
+    /// `*.num_batches_tracked` (torchvision's batch counters) are ignored.
+    ///
+    /// ```
+    /// use salience_data::models::{ResNet, ResNetConfig};
+    /// let bytes = salience_data::assets::RESNET_SMALL_SAFETENSORS;
+    /// let dev = candle_core::Device::Cpu;
+    /// assert!(ResNet::from_safetensors_bytes(bytes, &ResNetConfig::small(), "r", &dev).is_ok());
+    /// let e = ResNet::from_safetensors_bytes(bytes, &ResNetConfig::resnet18(10), "r", &dev);
+    /// assert!(e.unwrap_err().to_string().contains("missing: "));
+    /// ```
+    pub fn from_safetensors_bytes(
+        bytes: &[u8],
+        config: &ResNetConfig,
+        what: &str,
+        device: &Device,
+    ) -> crate::Result<Self> {
+        config.validate()?;
+        let vb = super::checked_var_builder(
+            bytes,
+            &config.tensor_shapes(),
+            &[".num_batches_tracked"],
+            what,
+            device,
+        )?;
+        Ok(Self::new(vb, config)?)
+    }
+
     /// torchvision's ResNet-18 (1000 classes) from a safetensors file with
-    /// torchvision's tensor names.
+    /// torchvision's tensor names, checked as in
+    /// [`ResNet::from_safetensors_bytes`].
     ///
     /// ```
     /// let e = salience_data::models::ResNet::resnet18_from_safetensors("/nonexistent.safetensors", &candle_core::Device::Cpu);
@@ -396,8 +429,8 @@ impl ResNet {
             path: path.to_path_buf(),
             source: e,
         })?;
-        let vb = VarBuilder::from_buffered_safetensors(bytes, candle_core::DType::F32, device)?;
-        Ok(Self::new(vb, &ResNetConfig::resnet18(1000))?)
+        let what = path.display().to_string();
+        Self::from_safetensors_bytes(&bytes, &ResNetConfig::resnet18(1000), &what, device)
     }
 
     /// The configuration.

@@ -75,6 +75,29 @@ impl SmallCnn {
         .collect()
     }
 
+    /// The network from safetensors `bytes` (the format of the shipped
+    /// weights); `what` names the source in errors. Every tensor is
+    /// checked against [`SmallCnn::tensor_shapes`] first (F32, exact
+    /// shape, no missing or extra tensors; see
+    /// [`crate::models::check_tensors`]), so a file with a changed dtype or
+    /// shape is an error naming the tensors, never a model running on
+    /// garbage.
+    ///
+    /// ```
+    /// use salience_data::models::SmallCnn;
+    /// let bytes = salience_data::assets::SMALL_CNN_SAFETENSORS;
+    /// assert!(SmallCnn::from_safetensors_bytes(bytes, "cnn", &candle_core::Device::Cpu).is_ok());
+    /// assert!(SmallCnn::from_safetensors_bytes(&bytes[..100], "cnn", &candle_core::Device::Cpu).is_err());
+    /// ```
+    pub fn from_safetensors_bytes(
+        bytes: &[u8],
+        what: &str,
+        device: &Device,
+    ) -> crate::Result<Self> {
+        let vb = super::checked_var_builder(bytes, &Self::tensor_shapes(), &[], what, device)?;
+        Ok(Self::new(vb)?)
+    }
+
     /// An untrained network with seeded Kaiming weights (see
     /// [`crate::models::init`]).
     pub fn seeded(seed: u64, device: &Device) -> candle_core::Result<Self> {
