@@ -21,7 +21,8 @@ fn agg_opt_is_the_frobenius_normalized_sum() {
         faith: Some(&fai),
     };
     let g = Strategy::default().objective(&grams).unwrap().unwrap();
-    let expect = &rob.matrix() / frobenius(&rob) + &fai.matrix() / frobenius(&fai);
+    let expect =
+        &rob.matrix() / frobenius(&rob).unwrap() + &fai.matrix() / frobenius(&fai).unwrap();
     for (x, y) in g.matrix().iter().zip(expect.iter()) {
         assert!((x - y).abs() < 1e-14);
     }
@@ -355,4 +356,83 @@ proptest! {
             let _ = salience_optimize::optimal_weights(&gram);
         }
     }
+}
+
+/// Issue 19: NaN/Inf returned as success, and a metric silently dropped.
+#[test]
+fn overflow_is_an_error_or_handled_never_ok_non_finite() {
+    use salience_optimize::{GaussianBlur, UniformNoise};
+    let is_overflow = |e: SalienceError| matches!(&e, SalienceError::NonFinite { context, .. } if context.contains("overflow"));
+    // Gram::q and objective with huge weights.
+    let g = Gram::from_parts(Array2::eye(2), Array1::from_vec(vec![-1.0, 0.5]), 1.0).unwrap();
+    assert!(is_overflow(g.q(&[1e200, 1e200]).unwrap_err()));
+    assert!(is_overflow(g.objective(&[1e200, 0.0]).unwrap_err()));
+    assert_eq!(g.q(&[1.0, 0.0]).unwrap(), 1.0); // s = 1: Q = wᵀGw
+                                                // frobenius on 1e200 Grams: 2e200 (was ∞), and overflow beyond f64.
+    let big = Gram::from_matrix(Array2::eye(4) * 1e200).unwrap();
+    assert_eq!(frobenius(&big).unwrap(), 2e200);
+    let huge = Gram::from_matrix(Array2::from_elem((2, 2), 1.5e308)).unwrap();
+    assert!(is_overflow(frobenius(&huge).unwrap_err()));
+    // combine(.., Frobenius) keeps the 1e308 term (was dropped): the result
+    // is ½·ones + ½·I/1 for the two unit-norm terms.
+    let eye = Gram::from_matrix(Array2::eye(2)).unwrap();
+    let c = combine(&[(1.0, &huge), (1.0, &eye)], Scaling::Frobenius).unwrap();
+    let want = Array2::<f64>::from_elem((2, 2), 0.5) + Array2::<f64>::eye(2) / 2f64.sqrt();
+    for (a, b) in c.matrix().iter().zip(want.iter()) {
+        assert!((a - b).abs() < 1e-15, "{c:?}");
+    }
+    // Gram::mean of two 1e308 Grams is 1e308 (was "NaN in the Gram").
+    let m = Gram::from_matrix(Array2::eye(2) * 1e308).unwrap();
+    let mean = Gram::mean(&[m.clone(), m.clone()]).unwrap();
+    assert_eq!(mean.matrix()[[0, 0]], 1e308);
+    // A combination that does overflow says so.
+    assert!(is_overflow(
+        combine(&[(1.0, &m), (1.0, &m)], Scaling::None).unwrap_err()
+    ));
+    // The Theorem 4.3 bound with a subnormal δ is finite: ln(16k/δ) =
+    // ln(16k) − ln δ.
+    let b = BoundInputs {
+        c1: 1.0,
+        c2: 1.0,
+        g: 1,
+        k: 2,
+        m: 400,
+        delta: 1e-320,
+    }
+    .bound()
+    .unwrap();
+    // C = max{4·1·√(2·1·1), 5·1} = 4√2.
+    let want = 4.0 * 2f64.sqrt() * (4.0 * ((32.0f64).ln() - 1e-320f64.ln()) / 400.0).sqrt();
+    assert!((b.bound - want).abs() < 1e-12 * want, "{b:?}");
+    assert!(b.bound.is_finite() && b.unmerged.is_finite());
+    let b = BoundInputs {
+        c1: 1e300,
+        c2: 1e300,
+        g: 1,
+        k: 2,
+        m: 1,
+        delta: 0.1,
+    }
+    .bound();
+    assert!(is_overflow(b.unwrap_err()));
+    // Perturbations reject NaN input instead of returning NaN.
+    let mut out = [0.0f32; 3];
+    let noise = UniformNoise::default();
+    assert!(matches!(
+        noise.apply(&[1.0, f32::NAN, 0.0], &mut out, 1),
+        Err(SalienceError::NonFinite { index: 1, .. })
+    ));
+    let wide = UniformNoise { radius: f32::MAX };
+    assert!(is_overflow(
+        wide.apply(&[f32::MAX; 3], &mut out, 1).unwrap_err()
+    ));
+    let mut x = Array::<f32, _>::zeros((1, 1, 4, 4)).into_dyn();
+    x[[0, 0, 2, 2]] = f32::NAN;
+    assert!(matches!(
+        GaussianBlur::default().apply(x.view()),
+        Err(SalienceError::NonFinite { .. })
+    ));
+    let x = Array::<f32, _>::from_elem((1, 1, 4, 4), f32::MAX).into_dyn();
+    let y = GaussianBlur::default().apply(x.view()).unwrap();
+    assert!(y.iter().all(|v| v.is_finite()));
 }
