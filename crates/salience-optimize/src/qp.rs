@@ -2,7 +2,7 @@
 //! clarabel and polished on its active set.
 
 use crate::gram::Gram;
-use crate::query::{check_finite_f64, check_gram_matrix};
+use crate::query::{check_finite_f64, check_gram_matrix, overflow_checked};
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
     DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus, ZeroConeT,
@@ -289,21 +289,22 @@ pub fn solve_qp(g: ArrayView2<'_, f64>, settings: &QpSettings) -> Result<QpSolut
     let r = check_gram_matrix(g)?;
     let k = r;
     let sym: Array2<f64> = &g * 0.5 + &g.t() * 0.5;
-    let trivial = |weights: Weights| {
-        let objective = crate::gram::quad(&sym, weights.as_slice());
-        QpSolution {
+    let objective =
+        |w: &Weights| overflow_checked(crate::gram::quad(&sym, w.as_slice()), "QP objective");
+    let trivial = |weights: Weights| -> Result<QpSolution> {
+        Ok(QpSolution {
+            objective: objective(&weights)?,
             weights,
-            objective,
             status: "Trivial".into(),
             iterations: 0,
             polished: false,
-        }
+        })
     };
     if k == 1 {
-        return Ok(trivial(Weights { values: vec![1.0] }));
+        return trivial(Weights { values: vec![1.0] });
     }
     if sym.iter().all(|&v| v == 0.0) {
-        return Ok(trivial(Weights::uniform(k)?));
+        return trivial(Weights::uniform(k)?);
     }
     let diag: Vec<f64> = sym.diag().to_vec();
     if let Some(&d) = diag.iter().find(|&&d| d < 0.0) {
@@ -330,7 +331,7 @@ pub fn solve_qp(g: ArrayView2<'_, f64>, settings: &QpSettings) -> Result<QpSolut
         for &i in &zero_error {
             values[i] = 1.0 / zero_error.len() as f64;
         }
-        return Ok(trivial(Weights { values }));
+        return trivial(Weights { values });
     }
     // c_i = √(d_min / G_ii) ∈ (0, 1]: w = c ∘ v keeps v of order 1.
     let d_min = diag.iter().copied().fold(f64::INFINITY, f64::min);
@@ -349,10 +350,9 @@ pub fn solve_qp(g: ArrayView2<'_, f64>, settings: &QpSettings) -> Result<QpSolut
     };
     let values: Vec<f64> = v.iter().zip(&c).map(|(v, c)| v * c).collect();
     let weights = Weights::from_clipped(values)?;
-    let objective = crate::gram::quad(&sym, weights.as_slice());
     Ok(QpSolution {
+        objective: objective(&weights)?,
         weights,
-        objective,
         status,
         iterations,
         polished,

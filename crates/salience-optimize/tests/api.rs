@@ -436,3 +436,80 @@ fn overflow_is_an_error_or_handled_never_ok_non_finite() {
     let y = GaussianBlur::default().apply(x.view()).unwrap();
     assert!(y.iter().all(|v| v.is_finite()));
 }
+
+/// Any f64: [`weird`]'s values plus −∞, 1e300 and a subnormal.
+fn any_f64() -> impl proptest::strategy::Strategy<Value = f64> {
+    prop_oneof![7 => weird(), 1 => Just(f64::NEG_INFINITY), 1 => Just(1e300), 1 => Just(1e-320)]
+}
+
+/// Mostly `usual` (so that most cases get past validation), else any f64.
+fn usual_or_any(usual: f64) -> impl proptest::strategy::Strategy<Value = f64> {
+    prop_oneof![2 => Just(usual), 1 => any_f64()]
+}
+
+/// A scale spanning 10^±300 (ill-conditioned, overflowing and underflowing
+/// Grams).
+fn any_scale() -> impl proptest::strategy::Strategy<Value = f64> {
+    prop_oneof![3 => Just(1.0), 2 => proptest::strategy::Strategy::prop_map(-300i32..300, |e| 10f64.powi(e))]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    /// The QP and the Gram entry points with arbitrary matrices (PSD with
+    /// per-method scales 10^±300, or arbitrary entries) and arbitrary
+    /// settings, weights, λ and bound inputs (huge counts included): a
+    /// typed Err, or Ok with finite values (weights on the simplex).
+    #[test]
+    fn any_input_gives_err_or_finite(
+        k in 1usize..6,
+        rows in 1usize..8,
+        entries in prop::collection::vec(any_f64(), 48),
+        scales in prop::collection::vec(any_scale(), 6),
+        psd_form in prop_oneof![3 => Just(true), 1 => Just(false)],
+        (ridge, tol, lam) in (usual_or_any(1e-12), usual_or_any(1e-9), any_f64()),
+        max_iter in prop_oneof![Just(0u32), Just(1), Just(200), Just(u32::MAX)],
+        polish in any::<bool>(),
+        w in prop::collection::vec(any_f64(), 6),
+        (c1, c2, delta) in (any_f64(), any_f64(), any_f64()),
+        (bg, bk, bm) in (any::<usize>(), any::<usize>(), any::<usize>()),
+    ) {
+        let g = if psd_form {
+            // D·XᵀX·D with finite X: PSD (up to rounding), any condition.
+            let x = Array2::from_shape_fn((rows, k), |(i, j)| {
+                let v = entries[(i * k + j) % 48];
+                if v.is_finite() { v } else { 1.0 }
+            });
+            let xtx = x.t().dot(&x);
+            Array2::from_shape_fn((k, k), |(i, j)| scales[i] * xtx[[i, j]] * scales[j])
+        } else {
+            Array2::from_shape_fn((k, k), |(i, j)| entries[(i * k + j) % 48])
+        };
+        let settings = QpSettings { ridge: ridge.abs(), tolerance: 1e-10, max_iter, polish, psd_tolerance: tol.abs() };
+        for s in [QpSettings::default(), settings] {
+            if let Ok(sol) = solve_qp(g.view(), &s) {
+                let ws = sol.weights.as_slice();
+                prop_assert!(ws.iter().all(|&v| v.is_finite() && v >= 0.0));
+                prop_assert!((ws.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+                prop_assert!(sol.objective.is_finite());
+            }
+        }
+        let w = &w[..k];
+        if let Ok(gram) = Gram::from_parts(g.clone(), Array1::from_vec(entries[..k].to_vec()), entries[47]) {
+            for v in [gram.q(w), gram.objective(w), frobenius(&gram)].into_iter().flatten() {
+                prop_assert!(v.is_finite());
+            }
+            let mean = Gram::mean(&[gram.clone(), gram.clone()]);
+            prop_assert!(mean.is_ok(), "the mean of finite Grams is finite");
+            for s in [Scaling::None, Scaling::Frobenius] {
+                if let Ok(c) = combine(&[(lam, &gram), (1.0, &gram)], s) {
+                    prop_assert!(c.matrix().iter().all(|v| v.is_finite()));
+                    prop_assert!(c.cross().iter().all(|v| v.is_finite()));
+                }
+            }
+        }
+        let b = BoundInputs { c1, c2, g: bg, k: bk, m: bm, delta }.bound();
+        if let Ok(b) = b {
+            prop_assert!(b.bound.is_finite() && b.unmerged.is_finite() && b.constant.is_finite());
+        }
+    }
+}
