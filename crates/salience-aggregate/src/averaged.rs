@@ -13,7 +13,7 @@ use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 pub enum Rates {
     /// The paper's approximation (eqs. 14–15): the mean over N evenly
     /// spaced rates ε_i = a + i(b − a)/(N − 1), i = 0 … N − 1 (N ≥ 2 when
-    /// a < b).
+    /// a < b, N ≤ [`MAX_RATES`]).
     Grid(usize),
     /// The integral of eqs. 12–13 in closed form. With c = μ − E⁺ and
     /// u_ε = (c − ε)/σ, API = σ[F(u_a) − F(u_b)]/(b − a) and
@@ -30,8 +30,13 @@ enum Kind {
     Ei,
 }
 
+/// The largest accepted number of rates of [`Rates::Grid`] (10⁵: the
+/// grid's error is O(1/N²), far below f32 resolution long before that;
+/// [`Rates::Exact`] is the N → ∞ limit at the cost of a few rates).
+pub const MAX_RATES: usize = 100_000;
+
 /// The shared parameters of [`Api`] and [`Aei`].
-fn validate(a: f64, b: f64, rates: Rates) -> Result<()> {
+pub(crate) fn validate(a: f64, b: f64, rates: Rates) -> Result<()> {
     check_param_finite("a", a)?;
     check_param_finite("b", b)?;
     if a > b {
@@ -42,6 +47,12 @@ fn validate(a: f64, b: f64, rates: Rates) -> Result<()> {
         ));
     }
     match rates {
+        Rates::Grid(n) if n > MAX_RATES => crate::check_count_limit(
+            "rates",
+            n,
+            MAX_RATES,
+            " (use Rates::Exact, `exact=true`, for the integral)",
+        ),
         Rates::Grid(0) => Err(SalienceError::invalid("rates", 0, "need N ≥ 1 rates")),
         Rates::Grid(1) if a < b => Err(SalienceError::invalid(
             "rates",

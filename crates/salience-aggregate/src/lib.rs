@@ -61,16 +61,29 @@ mod spec;
 mod ucb;
 mod var;
 
-pub use averaged::{Aei, Api, Rates};
+pub use averaged::{Aei, Api, Rates, MAX_RATES};
 pub use improvement::{Ci, Ei, Pi};
 pub use mean::Mean;
 pub use percentile::Percentile;
-pub use rbm::{Chain, Rbm};
+pub use rbm::{Chain, Rbm, MAX_RBM_BATCH_SIZE, MAX_RBM_ITERS};
 pub use spec::Aggregation;
 pub use ucb::Ucb;
 pub use var::{Spread, Var};
 
-use salience_core::{AttributionBatch, Ensemble, Result};
+use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
+
+/// Checks a user-given count against its documented upper limit: a typed
+/// [`SalienceError::InvalidParameter`] naming the parameter and the limit.
+pub(crate) fn check_count_limit(name: &str, value: usize, max: usize, hint: &str) -> Result<()> {
+    if value > max {
+        return Err(SalienceError::invalid(
+            name,
+            value,
+            &format!("must be ≤ {max}{hint}"),
+        ));
+    }
+    Ok(())
+}
 
 /// A pixel-wise aggregator: an ensemble of k maps → one map per sample,
 /// of the ensemble's map shape.

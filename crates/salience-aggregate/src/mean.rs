@@ -4,7 +4,10 @@ use crate::kernel::{finish, map_chunks};
 use crate::Aggregator;
 use salience_core::{AttributionBatch, Ensemble, Result};
 
-/// g_avg(E) = (1/k) Σ_e e, pixel by pixel.
+/// g_avg(E) = (1/k) Σ_e e, pixel by pixel. Summed in f32 (at memory
+/// speed); where the f32 sum overflows, the chunk is summed again in f64,
+/// so the mean of finite maps is always finite (k maps all equal to 3e38
+/// give 3e38).
 ///
 /// ```
 /// use ndarray::Array;
@@ -36,6 +39,15 @@ impl Aggregator for Mean {
             }
             for o in out.iter_mut() {
                 *o *= inv_k;
+            }
+            // The f32 sum can overflow although the mean of finite values
+            // is representable (k maps all equal to 3e38): redo such a
+            // chunk in f64, whose sum of finite f32 values cannot overflow.
+            if out.iter().any(|o| !o.is_finite()) {
+                let k = c.planes.len() as f64;
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = (c.planes.iter().map(|p| f64::from(p[i])).sum::<f64>() / k) as f32;
+                }
             }
             Ok(())
         })?;

@@ -74,9 +74,11 @@ pub enum Chain {
 pub struct Rbm {
     /// Learning rate α.
     pub learning_rate: f64,
-    /// Training epochs over the sample's pixels.
+    /// Training epochs over the sample's pixels, 1 ≤ n_iter ≤
+    /// [`MAX_RBM_ITERS`].
     pub n_iter: usize,
-    /// Mini-batch size.
+    /// Mini-batch size, 1 ≤ batch_size ≤ [`MAX_RBM_BATCH_SIZE`] (a batch
+    /// larger than the sample's pixel count P acts as P).
     pub batch_size: usize,
     /// Persistent CD or CD-1.
     pub chain: Chain,
@@ -103,8 +105,20 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// The largest accepted [`Rbm::n_iter`] (10⁵ epochs; the paper uses 100).
+pub const MAX_RBM_ITERS: usize = 100_000;
+/// The largest accepted [`Rbm::batch_size`] (2²⁴; the default is 10).
+pub const MAX_RBM_BATCH_SIZE: usize = 1 << 24;
+
 impl Rbm {
+    /// Checks the counts against their limits (also used by the spec parser).
+    pub(crate) fn check_counts(&self) -> Result<()> {
+        crate::check_count_limit("rbm n_iter", self.n_iter, MAX_RBM_ITERS, "")?;
+        crate::check_count_limit("rbm batch_size", self.batch_size, MAX_RBM_BATCH_SIZE, "")
+    }
+
     fn validate(&self) -> Result<()> {
+        self.check_counts()?;
         check_param_finite("rbm learning_rate", self.learning_rate)?;
         check_param_finite("rbm init_std", self.init_std)?;
         if self.learning_rate <= 0.0 {
@@ -144,8 +158,10 @@ impl Rbm {
         let mut w: Vec<f64> = (0..k).map(|_| normal.sample(rng)).collect();
         let mut b = vec![0.0f64; k];
         let mut c = 0.0f64;
-        let n_batches = p.div_ceil(self.batch_size);
-        let mut chain = vec![0.0f64; self.batch_size];
+        // A batch larger than P acts as P: the chain never needs more.
+        let batch = self.batch_size.min(p).max(1);
+        let n_batches = p.div_ceil(batch);
+        let mut chain = vec![0.0f64; batch];
         let mut vneg = vec![0.0f64; k];
         let (mut gw, mut gb) = (vec![0.0f64; k], vec![0.0f64; k]);
         let hidden = |row: &[f64], w: &[f64], c: f64| -> f64 {
@@ -153,7 +169,9 @@ impl Rbm {
         };
         for _ in 0..self.n_iter {
             for bi in 0..n_batches {
-                let (start, end) = (bi * p / n_batches, (bi + 1) * p / n_batches);
+                // In u128: bi·P cannot overflow.
+                let bound = |i: usize| (i as u128 * p as u128 / n_batches as u128) as usize;
+                let (start, end) = (bound(bi), bound(bi + 1));
                 let len = end - start;
                 gw.iter_mut().for_each(|g| *g = 0.0);
                 gb.iter_mut().for_each(|g| *g = 0.0);

@@ -2,6 +2,7 @@
 
 use crate::{
     Aei, Aggregator, Api, Chain, Ci, Ei, Mean, Percentile, Pi, Rates, Rbm, Spread, Ucb, Var,
+    MAX_RATES,
 };
 use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 
@@ -17,9 +18,9 @@ use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 /// | `ucb` | `eps` |
 /// | `pi`, `ei` | `eps` |
 /// | `ci` | |
-/// | `api`, `aei` | `a`, `b`, `n` (number of rates) or `exact=true` |
+/// | `api`, `aei` | `a`, `b`, `n` (number of rates, ≤ [`MAX_RATES`](crate::MAX_RATES)) or `exact=true` |
 /// | `var` (Mahlau & Nolde), `agg-var` (Rieger & Hansen preset) | `eps`, `delta`, `spread` = `std`/`var`, `ddof` |
-/// | `rbm` | `lr`, `iters`, `batch`, `chain` = `persistent`/`cd1`, `init_std`, `seed` |
+/// | `rbm` | `lr`, `iters` (≤ [`MAX_RBM_ITERS`](crate::MAX_RBM_ITERS)), `batch` (≤ [`MAX_RBM_BATCH_SIZE`](crate::MAX_RBM_BATCH_SIZE)), `chain` = `persistent`/`cd1`, `init_std`, `seed` |
 ///
 /// `eps` may also be written `epsilon`.
 ///
@@ -163,7 +164,16 @@ impl std::str::FromStr for Aggregation {
                 (
                     Aggregation::Api(Api { rates, .. }) | Aggregation::Aei(Aei { rates, .. }),
                     "n",
-                ) => *rates = Rates::Grid(num(k, v)?),
+                ) => {
+                    let n = num(k, v)?;
+                    crate::check_count_limit(
+                        "n",
+                        n,
+                        MAX_RATES,
+                        " (use exact=true for the integral)",
+                    )?;
+                    *rates = Rates::Grid(n)
+                }
                 (
                     Aggregation::Api(Api { rates, .. }) | Aggregation::Aei(Aei { rates, .. }),
                     "exact",
@@ -190,8 +200,14 @@ impl std::str::FromStr for Aggregation {
                     }
                 }
                 (Aggregation::Rbm(r), "lr") => r.learning_rate = num(k, v)?,
-                (Aggregation::Rbm(r), "iters" | "n_iter") => r.n_iter = num(k, v)?,
-                (Aggregation::Rbm(r), "batch" | "batch_size") => r.batch_size = num(k, v)?,
+                (Aggregation::Rbm(r), "iters" | "n_iter") => {
+                    r.n_iter = num(k, v)?;
+                    r.check_counts()?
+                }
+                (Aggregation::Rbm(r), "batch" | "batch_size") => {
+                    r.batch_size = num(k, v)?;
+                    r.check_counts()?
+                }
                 (Aggregation::Rbm(r), "init_std") => r.init_std = num(k, v)?,
                 (Aggregation::Rbm(r), "seed") => r.seed = num(k, v)?,
                 (Aggregation::Rbm(r), "chain") => {

@@ -514,3 +514,91 @@ fn percentile_paths_agree_with_sorting_including_ties() {
         }
     }
 }
+
+/// Issue 19: counts from a spec or a config that used to hang or abort
+/// (`api:n=2⁶⁴−1`, `aei:n=10¹¹`, `rbm:iters=2⁶⁴−1`, `rbm:batch=10¹²`,
+/// `batch_size: usize::MAX`) are typed errors naming the parameter and
+/// its limit, checked before anything is allocated or looped.
+#[test]
+fn huge_counts_are_typed_errors_naming_the_limit() {
+    let limit_error = |r: Result<Aggregation, SalienceError>, name: &str, max: usize| match r {
+        Err(SalienceError::InvalidParameter {
+            name: n, reason, ..
+        }) => {
+            assert_eq!(n, name);
+            assert!(reason.contains(&max.to_string()), "{reason}");
+        }
+        other => panic!("expected a limit error for {name}, got {other:?}"),
+    };
+    limit_error("api:n=18446744073709551615".parse(), "n", MAX_RATES);
+    limit_error("aei:n=100000000000".parse(), "n", MAX_RATES);
+    limit_error(
+        "rbm:iters=18446744073709551615".parse(),
+        "rbm n_iter",
+        MAX_RBM_ITERS,
+    );
+    limit_error(
+        "rbm:batch=1000000000000".parse(),
+        "rbm batch_size",
+        MAX_RBM_BATCH_SIZE,
+    );
+    let e = ensemble();
+    let by_struct = [
+        Aggregation::Api(Api {
+            rates: Rates::Grid(usize::MAX),
+            ..Api::default()
+        }),
+        Aggregation::Aei(Aei {
+            rates: Rates::Grid(MAX_RATES + 1),
+            ..Aei::default()
+        }),
+        Aggregation::Rbm(Rbm {
+            batch_size: usize::MAX,
+            ..Rbm::default()
+        }),
+        Aggregation::Rbm(Rbm {
+            n_iter: usize::MAX,
+            ..Rbm::default()
+        }),
+    ];
+    for agg in by_struct {
+        assert!(
+            matches!(
+                agg.aggregate(&e),
+                Err(SalienceError::InvalidParameter { .. })
+            ),
+            "{}",
+            agg.name()
+        );
+    }
+    // At the limit: a batch larger than the pixel count acts as that count
+    // (no allocation of the batch size).
+    let p = e.stacked().len() / e.k() / e.stacked().shape()[1];
+    let rbm = |batch_size| Rbm {
+        batch_size,
+        n_iter: 5,
+        learning_rate: 0.1,
+        ..Rbm::default()
+    };
+    assert_eq!(
+        rbm(MAX_RBM_BATCH_SIZE).aggregate(&e).unwrap(),
+        rbm(p).aggregate(&e).unwrap()
+    );
+}
+
+/// Issue 19: the mean of maps all equal to 3e38 is 3e38 (the f32 sum
+/// overflowed and the mean failed with "overflow").
+#[test]
+fn mean_of_huge_maps_is_representable() {
+    let e = Ensemble::from_stacked(Array::from_elem((3, 2, 4), 3e38f32).into_dyn(), None).unwrap();
+    let m = Mean.aggregate(&e).unwrap();
+    assert!(m.view().iter().all(|&v| v == 3e38), "{m:?}");
+    let v = vec![f32::MAX, f32::MAX, -f32::MAX, f32::MAX];
+    let e = Ensemble::from_stacked(
+        Array::from_shape_vec((4, 1, 1), v).unwrap().into_dyn(),
+        None,
+    )
+    .unwrap();
+    let m = Mean.aggregate(&e).unwrap();
+    assert_eq!(m.view()[[0, 0]], (f64::from(f32::MAX) / 2.0) as f32);
+}

@@ -176,3 +176,103 @@ proptest! {
         }
     }
 }
+
+/// Any f64 parameter: ordinary, huge, tiny, subnormal, zero, NaN, ±∞.
+fn any_param() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        6 => -20.0f64..20.0,
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(f64::NEG_INFINITY),
+        1 => Just(1e300),
+        1 => Just(-1e300),
+        1 => Just(1e-320),
+        1 => Just(0.0),
+    ]
+}
+
+/// Any count: small, at and just past the documented limits, huge.
+fn any_count() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        4 => 0usize..12,
+        1 => Just(MAX_RATES + 1),
+        1 => Just(MAX_RBM_ITERS + 1),
+        1 => Just(MAX_RBM_BATCH_SIZE),
+        1 => Just(MAX_RBM_BATCH_SIZE + 1),
+        1 => Just(100_000_000_000usize),
+        1 => Just(usize::MAX),
+    ]
+}
+
+/// Any f32 map value: ordinary, near f32's range, subnormal, NaN, ±∞.
+fn any_value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        8 => -10.0f32..10.0,
+        1 => Just(3e38f32),
+        1 => Just(-f32::MAX),
+        1 => Just(1e-40f32),
+        1 => Just(f32::NAN),
+        1 => Just(f32::INFINITY),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Every aggregator with arbitrary parameters (huge counts, NaN, ±∞,
+    /// 1e300, subnormals) on arbitrary values (near f32::MAX, NaN, ±∞):
+    /// a typed Err or an Ok whose values are all finite; never a panic,
+    /// abort or hang. Counts within the limits are kept small enough to
+    /// run (an RBM with 10⁵ epochs is valid but not run here).
+    #[test]
+    fn any_parameters_give_err_or_finite(
+        (k, n, p) in (1usize..4, 1usize..3, 1usize..12),
+        raw in proptest::collection::vec(any_value(), 1..64),
+        (x, y) in (any_param(), any_param()),
+        count in any_count(),
+        small in 1usize..6,
+        exact in any::<bool>(),
+    ) {
+        let data: Vec<f32> = (0..k * n * p).map(|i| raw[i % raw.len()]).collect();
+        let a = ArrayD::from_shape_vec(IxDyn(&[k, n, p]), data).unwrap();
+        let Ok(e) = Ensemble::from_stacked(a, None) else { return Ok(()); };
+        let rates = if exact { Rates::Exact } else { Rates::Grid(count) };
+        let aggs = [
+            Aggregation::Mean(Mean),
+            Aggregation::Percentile(Percentile { q: x }),
+            Aggregation::Ucb(Ucb { epsilon: x }),
+            Aggregation::Pi(Pi { epsilon: x }),
+            Aggregation::Ei(Ei { epsilon: x }),
+            Aggregation::Ci(Ci),
+            Aggregation::Api(Api { a: x, b: y, rates }),
+            Aggregation::Aei(Aei { a: x.min(y), b: x.max(y), rates }),
+            Aggregation::Var(Var { epsilon: x, delta: y, ..Var::default() }),
+            Aggregation::Var(Var { spread: Spread::Variance { ddof: count }, ..Var::rieger_hansen() }),
+            Aggregation::Rbm(Rbm { learning_rate: x, init_std: y, n_iter: small, ..Rbm::default() }),
+            Aggregation::Rbm(Rbm { n_iter: small, batch_size: count, ..Rbm::default() }),
+            Aggregation::Rbm(Rbm { n_iter: count.max(MAX_RBM_ITERS + 1), ..Rbm::default() }),
+        ];
+        for agg in aggs {
+            if let Ok(out) = agg.aggregate(&e) {
+                prop_assert!(out.view().iter().all(|v| v.is_finite()), "{}", agg.name());
+            }
+        }
+        // The same through specs: parse errors are typed, and whatever
+        // parses aggregates to Err or finite values.
+        for spec in [
+            format!("api:a={x},b={y},n={count}"),
+            format!("aei:n={count}"),
+            format!("rbm:iters={count},batch={count}"),
+            format!("rbm:batch={count},iters={small}"),
+            format!("ei:eps={x}"),
+            format!("percentile:q={x}"),
+            format!("var:eps={x},delta={y},ddof={count}"),
+        ] {
+            let Ok(agg) = spec.parse::<Aggregation>() else { continue; };
+            if matches!(agg, Aggregation::Rbm(r) if r.n_iter > 64) { continue; }
+            if let Ok(out) = agg.aggregate(&e) {
+                prop_assert!(out.view().iter().all(|v| v.is_finite()), "{spec}");
+            }
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! Theorem 4.3 generalization bound.
 
 use crate::gram::{quad, Gram};
-use crate::query::check_finite_f64;
+use crate::query::{check_finite_f64, overflow_checked};
 use salience_core::{Result, SalienceError};
 
 /// The Theorem 4.2 decomposition for given weights w,
@@ -251,13 +251,16 @@ impl BoundInputs {
         let a = 4.0 * self.c1 * (2.0 * g * self.c2).sqrt();
         let b = 5.0 * self.c2;
         let constant = a.max(b);
-        let bound = constant * (4.0 * (16.0 * k / self.delta).ln() / m).sqrt();
+        // ln(16k/δ) = ln(16k) − ln δ: finite for every δ > 0, also a
+        // subnormal δ for which 16k/δ would overflow to ∞.
+        let ln_delta = self.delta.ln();
+        let bound = constant * (4.0 * ((16.0 * k).ln() - ln_delta) / m).sqrt();
         let unmerged =
-            a * (2.0 * (2.0 * k).ln() / m).sqrt() + b * (2.0 * (8.0 / self.delta).ln() / m).sqrt();
+            a * (2.0 * (2.0 * k).ln() / m).sqrt() + b * (2.0 * (8.0f64.ln() - ln_delta) / m).sqrt();
         Ok(GeneralizationBound {
-            constant,
-            bound,
-            unmerged,
+            constant: overflow_checked(constant, "bound constant C")?,
+            bound: overflow_checked(bound, "Theorem 4.3 bound")?,
+            unmerged: overflow_checked(unmerged, "Theorem 4.3 bound (unmerged form)")?,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Gram matrices of generalized L2 metrics and their streaming accumulation.
 
 use crate::exact::ExactSum;
-use crate::query::{check_finite_f64, check_gram_matrix, Query};
+use crate::query::{check_finite_f64, check_gram_matrix, overflow_checked, Query};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 use salience_core::validate::check_finite;
@@ -223,7 +223,7 @@ impl Gram {
     /// ```
     pub fn objective(&self, w: &[f64]) -> Result<f64> {
         self.check_w(w)?;
-        Ok(quad(&self.matrix, w))
+        overflow_checked(quad(&self.matrix, w), "Gram::objective")
     }
 
     /// Q(φ_w) = E‖γ1Φw − γ2‖² for any w (not only on the simplex):
@@ -237,11 +237,15 @@ impl Gram {
     /// assert_eq!(g.q(&[1.0]).unwrap(), 1.0);
     /// assert_eq!(g.q(&[3.0]).unwrap(), 1.0);
     /// ```
+    ///
+    /// Weights so large that Q overflows f64 are a
+    /// [`SalienceError::NonFinite`] saying so (never Ok(∞) or Ok(NaN)).
     pub fn q(&self, w: &[f64]) -> Result<f64> {
         self.check_w(w)?;
         let s1 = w.iter().sum::<f64>() - 1.0;
         let hw: f64 = self.cross.iter().zip(w).map(|(h, w)| h * w).sum();
-        Ok(quad(&self.matrix, w) + 2.0 * s1 * hw + s1 * s1 * self.target_sq)
+        let v = quad(&self.matrix, w) + 2.0 * s1 * hw + s1 * s1 * self.target_sq;
+        overflow_checked(v, "Gram::q")
     }
 
     /// The mean of several Grams of the same k (e.g. the per-input Grams of
@@ -258,14 +262,28 @@ impl Gram {
     /// assert_eq!(Gram::mean(&[a, b]).unwrap().matrix()[[0, 0]], 2.0);
     /// assert!(Gram::mean(&[]).is_err());
     /// ```
+    ///
+    /// When the sum overflows f64 (two Grams of 1e308), the parts are
+    /// divided by n before the exact summation, so the mean of finite Grams
+    /// is always finite.
     pub fn mean(grams: &[Gram]) -> Result<Gram> {
-        let refs: Vec<(f64, &Gram)> = grams.iter().map(|g| (1.0, g)).collect();
         let n = grams.len();
-        let mut out = weighted_sum(&refs, "Gram::mean")?;
         let inv = 1.0 / n as f64;
-        out.matrix.mapv_inplace(|v| v * inv);
-        out.cross.mapv_inplace(|v| v * inv);
-        out.target_sq *= inv;
+        let refs: Vec<(f64, &Gram)> = grams.iter().map(|g| (1.0, g)).collect();
+        let mut out = match weighted_sum(&refs, "Gram::mean") {
+            Ok(mut out) => {
+                out.matrix.mapv_inplace(|v| v * inv);
+                out.cross.mapv_inplace(|v| v * inv);
+                out.target_sq *= inv;
+                out
+            }
+            Err(SalienceError::NonFinite { .. }) => {
+                // Overflow of the sum (every Gram is finite by construction).
+                let scaled: Vec<(f64, &Gram)> = grams.iter().map(|g| (inv, g)).collect();
+                weighted_sum(&scaled, "Gram::mean")?
+            }
+            Err(e) => return Err(e),
+        };
         out.samples = grams.iter().map(|g| g.samples).sum::<Option<usize>>();
         out.stats = grams.iter().try_fold(SampleStats::default(), |mut acc, g| {
             g.stats.map(|s| {
@@ -321,10 +339,18 @@ pub(crate) fn weighted_sum(terms: &[(f64, &Gram)], context: &str) -> Result<Gram
         }
         c.add(lambda * gram.target_sq);
     }
-    let matrix = Array2::from_shape_vec((k, k), g.iter().map(ExactSum::value).collect())
+    // Every Gram is finite by construction, so a non-finite sum is an
+    // overflow: say so, rather than "NaN in the Gram".
+    let what = format!("{context}: the weighted sum of Gram matrices");
+    let values = |s: &[ExactSum]| -> Result<Vec<f64>> {
+        s.iter()
+            .map(|e| overflow_checked(e.value(), &what))
+            .collect()
+    };
+    let matrix = Array2::from_shape_vec((k, k), values(&g)?)
         .map_err(|e| SalienceError::Backend(e.to_string()))?;
-    let cross = Array1::from_iter(h.iter().map(ExactSum::value));
-    let out = Gram::from_parts(matrix, cross, c.value())?;
+    let cross = Array1::from_vec(values(&h)?);
+    let out = Gram::from_parts(matrix, cross, overflow_checked(c.value(), &what)?)?;
     Ok(out)
 }
 

@@ -45,10 +45,13 @@
 //! ## The QP
 //!
 //! [`solve_qp`] / [`optimal_weights`] minimize wᵀGw s.t. w ≥ 0, Σw = 1 with
-//! clarabel (f64): G is symmetrized, scaled by trace(G)/k, checked PSD, and
-//! gets a ridge of `1e-12·trace(G)/k` on its diagonal so that a singular G
-//! (duplicated methods) has a unique minimizer (duplicates share their
-//! weight; the split does not change φ_w). clarabel's iterate is then *polished*: the equality-constrained
+//! clarabel (f64): G is symmetrized, Jacobi-equilibrated
+//! (D^{-1/2} G D^{-1/2}, D = diag(G), so methods whose error variances span
+//! many orders of magnitude are solved as accurately as equal ones), checked
+//! PSD, and gets a ridge of `1e-12` on the equilibrated diagonal (i.e.
+//! `1e-12·G_ii` on each G_ii) so that a singular G (duplicated methods) has
+//! a unique minimizer (duplicates share their weight; the split does not
+//! change φ_w). clarabel's iterate is then *polished*: the equality-constrained
 //! QP is solved exactly on its support and the KKT conditions checked (see
 //! [`solve_qp`]). Finally negatives are clipped to 0 and the weights
 //! renormalized to sum to 1 (aggopt clips but does not renormalize). Solver
@@ -166,7 +169,9 @@ pub use metrics_grams::{
     RobustConfig,
 };
 pub use perturb::{Baseline, GaussianBlur, MaskShape, PixelMasks, SeedStream, UniformNoise};
-pub use qp::{optimal_weights, solve_qp, QpSettings, QpSolution, Weights};
+pub use qp::{
+    optimal_weights, solve_qp, QpSettings, QpSolution, Weights, MAX_PSD_TOLERANCE, MAX_RIDGE,
+};
 pub use query::{Mask, Query, SparseRow};
 pub use strategy::{
     combine, frobenius, global_weights, per_sample_weights, MetricGrams, OptConfig, Scaling,

@@ -106,6 +106,8 @@ impl UniformNoise {
     }
 
     /// Writes x + ε into `out` (same length as `x`), ε drawn from `seed`.
+    /// Non-finite values in `x`, and x + ε overflowing f32, are a
+    /// [`SalienceError::NonFinite`] (`out` may then be partly written).
     ///
     /// ```
     /// let mut out = [0.0f32; 2];
@@ -120,11 +122,25 @@ impl UniformNoise {
                 &[out.len()],
             ));
         }
+        if let Some((index, &value)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(SalienceError::NonFinite {
+                context: "noise input x".into(),
+                index,
+                value,
+            });
+        }
         let mut g = rng(seed);
         let r = self.radius;
         for (o, &v) in out.iter_mut().zip(x) {
             let u: f32 = g.random();
             *o = v + r * (2.0 * u - 1.0);
+        }
+        if let Some((index, &value)) = out.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(SalienceError::NonFinite {
+                context: "noisy input x + ε (overflow: x or the radius too large for f32)".into(),
+                index,
+                value,
+            });
         }
         Ok(())
     }
@@ -207,7 +223,9 @@ impl GaussianBlur {
     }
 
     /// Blurs every channel of a batch `[N, C, H, W]` or `[N, H, W]` over its
-    /// last two axes (accumulating in f64).
+    /// last two axes (accumulating in f64). Non-finite input is a
+    /// [`SalienceError::NonFinite`]; the output of finite input is finite
+    /// (each value is a convex combination of input values).
     ///
     /// ```
     /// use ndarray::Array;
@@ -223,6 +241,7 @@ impl GaussianBlur {
                 &shape,
             ));
         }
+        check_finite(&x, "blurred input")?;
         let k = self.kernel()?;
         let (h, w) = (shape[shape.len() - 2], shape[shape.len() - 1]);
         let mut out = x.as_standard_layout().into_owned();

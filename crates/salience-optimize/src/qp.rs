@@ -2,7 +2,7 @@
 //! clarabel and polished on its active set.
 
 use crate::gram::Gram;
-use crate::query::{check_finite_f64, check_gram_matrix};
+use crate::query::{check_finite_f64, check_gram_matrix, overflow_checked};
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
     DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus, ZeroConeT,
@@ -126,13 +126,19 @@ impl Weights {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QpSettings {
-    /// Relative ridge: `ridge · trace(G)/k` is added to the diagonal of G so
+    /// Relative ridge: `ridge · G_ii` is added to each diagonal entry of G
+    /// (`ridge · I` on the Jacobi-equilibrated G, whose diagonal is 1) so
     /// that a singular G (duplicated or linearly dependent methods) gives a
-    /// unique, well-defined solution. It changes the optimal objective by at
-    /// most `ridge · trace(G)/k`. Default 1e-12. Exact duplicates share
-    /// their total weight equally in exact arithmetic; in f64 only the ridge
-    /// tells them apart, so the split is equal only to ~1e-4 (the aggregate
-    /// map, which is what matters, does not depend on the split).
+    /// unique, well-defined solution. Being relative to each method's own
+    /// error variance, it moves the weights by O(ridge) relatively however
+    /// far the variances are spread (a ridge relative to trace(G)/k moved
+    /// them by 1.35·10⁻³ when the variances spanned 12 orders of
+    /// magnitude, issue 24). It changes the optimal objective by at most
+    /// `ridge · max_i G_ii`. Must lie in [0, 1]; default 1e-12. Exact
+    /// duplicates share their total weight equally in exact arithmetic; in
+    /// f64 only the ridge tells them apart, so the split is equal only to
+    /// ~1e-4 (the aggregate map, which is what matters, does not depend on
+    /// the split).
     pub ridge: f64,
     /// clarabel's gap and feasibility tolerances (absolute and relative).
     /// Default 1e-10.
@@ -143,8 +149,13 @@ pub struct QpSettings {
     /// equality-constrained QP exactly on its support and checking the KKT
     /// conditions (a few active-set steps if needed). Default true.
     pub polish: bool,
-    /// G is rejected as not positive semidefinite when G/(trace/k) + tol·I is
-    /// not positive definite. Default 1e-9.
+    /// G is rejected as not positive semidefinite when
+    /// D^{-1/2} G D^{-1/2} + tol·I is not positive definite (D = diag(G),
+    /// so the equilibrated matrix has unit diagonal and the tolerance is
+    /// relative to each method's own scale). Must lie in [0, 10⁻³]: a larger
+    /// tolerance would accept clearly indefinite matrices (with tol ≥ 1,
+    /// any symmetric matrix with a positive diagonal and off-diagonal
+    /// correlations ≤ 1). Default 1e-9.
     pub psd_tolerance: f64,
 }
 
@@ -160,17 +171,27 @@ impl Default for QpSettings {
     }
 }
 
+/// Largest accepted [`QpSettings::ridge`].
+pub const MAX_RIDGE: f64 = 1.0;
+/// Largest accepted [`QpSettings::psd_tolerance`].
+pub const MAX_PSD_TOLERANCE: f64 = 1e-3;
+
 impl QpSettings {
     fn validate(&self) -> Result<()> {
-        let pos = |name: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
+        let in_range = |name: &str, v: f64, max: f64, reason: &str| {
+            if v.is_finite() && (0.0..=max).contains(&v) {
                 Ok(())
             } else {
-                Err(SalienceError::invalid(name, v, "must be finite and ≥ 0"))
+                Err(SalienceError::invalid(name, v, reason))
             }
         };
-        pos("ridge", self.ridge)?;
-        pos("psd_tolerance", self.psd_tolerance)?;
+        in_range("ridge", self.ridge, MAX_RIDGE, "must lie in [0, 1]")?;
+        in_range(
+            "psd_tolerance",
+            self.psd_tolerance,
+            MAX_PSD_TOLERANCE,
+            "must lie in [0, 1e-3] (it is relative to each method's error variance)",
+        )?;
         if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
             return Err(SalienceError::invalid(
                 "tolerance",
@@ -233,21 +254,27 @@ pub fn optimal_weights(gram: &Gram) -> Result<Weights> {
 /// Procedure (all in f64):
 /// 1. validate: square, k ≥ 1, finite; symmetrize G ← (G + Gᵀ)/2;
 /// 2. k = 1 → `[1.0]` without calling the solver; G = 0 → uniform weights;
-/// 3. scale by s = trace(G)/k (weights are scale-invariant), reject G if
-///    G/s + psd_tolerance·I is not positive definite, add the ridge
-///    `ridge·I` (i.e. `ridge·trace/k` in G's units);
-/// 4. clarabel: P = 2(G/s + ridge·I), q = 0, constraints
-///    `[1ᵀ; −I] w + s = [1; 0]` with cones `ZeroConeT(1) × NonnegativeConeT(k)`;
-///    any status other than `Solved`/`AlmostSolved` is a
-///    [`SalienceError::Solver`] carrying the status;
-/// 5. polish (default): take the support {i : w_i > 1e-7·max w}, solve the
+/// 3. Jacobi equilibration: with D = diag(G) (a zero diagonal entry, whose
+///    row must then be zero, is given scale 1), S = D^{-1/2} G D^{-1/2}
+///    has unit diagonal (weights do not depend on how each method's errors
+///    are scaled); reject G if S + psd_tolerance·I is not positive
+///    definite, or if a diagonal entry is negative;
+/// 4. methods with zero error (G_ii = 0) make the optimum 0: uniform
+///    weights on them are returned (`"Trivial"`);
+/// 5. substitute w_i = c_i v_i with c_i = √(d_min/G_ii) ∈ (0, 1]: the
+///    problem becomes min vᵀ(S + ridge·I)v s.t. cᵀv = 1, v ≥ 0, solved by
+///    clarabel (P = 2(S + ridge·I), q = 0, constraints `[cᵀ; −I] v + s =
+///    [1; 0]` with cones `ZeroConeT(1) × NonnegativeConeT(k)`); any status
+///    other than `Solved`/`AlmostSolved` is a [`SalienceError::Solver`]
+///    carrying the status;
+/// 6. polish (default): take the support {i : v_i > 1e-7·max v}, solve the
 ///    equality-constrained QP on it exactly (Cholesky), and check primal
-///    (w ≥ 0) and dual (μ_i = 2(Gw)_i − ν ≥ −1e-9) feasibility, adding or
-///    dropping one index per step for at most 2k steps; if that fails the
-///    clarabel iterate is used;
-/// 6. finally negatives (at most rounding-size) are clipped to 0 and the
-///    weights divided by their sum, so they lie exactly on the simplex up
-///    to one rounding.
+///    (v ≥ 0) and dual (μ_i = 2(Sv)_i − ν c_i ≥ −1e-9) feasibility, adding
+///    or dropping one index per step for at most 2k steps; if that fails
+///    the clarabel iterate is used;
+/// 7. finally w = c ∘ v, negatives (at most rounding-size) are clipped to 0
+///    and the weights divided by their sum, so they lie exactly on the
+///    simplex up to one rounding.
 ///
 /// ```
 /// use ndarray::array;
@@ -262,68 +289,90 @@ pub fn solve_qp(g: ArrayView2<'_, f64>, settings: &QpSettings) -> Result<QpSolut
     let r = check_gram_matrix(g)?;
     let k = r;
     let sym: Array2<f64> = &g * 0.5 + &g.t() * 0.5;
-    let trivial = |weights: Weights| {
-        let objective = crate::gram::quad(&sym, weights.as_slice());
-        QpSolution {
+    let objective =
+        |w: &Weights| overflow_checked(crate::gram::quad(&sym, w.as_slice()), "QP objective");
+    let trivial = |weights: Weights| -> Result<QpSolution> {
+        Ok(QpSolution {
+            objective: objective(&weights)?,
             weights,
-            objective,
             status: "Trivial".into(),
             iterations: 0,
             polished: false,
-        }
+        })
     };
     if k == 1 {
-        return Ok(trivial(Weights { values: vec![1.0] }));
+        return trivial(Weights { values: vec![1.0] });
     }
-    let trace: f64 = sym.diag().sum();
     if sym.iter().all(|&v| v == 0.0) {
-        return Ok(trivial(Weights::uniform(k)?));
+        return trivial(Weights::uniform(k)?);
     }
-    if trace.is_nan() || trace <= 0.0 {
-        return Err(not_psd(trace));
+    let diag: Vec<f64> = sym.diag().to_vec();
+    if let Some(&d) = diag.iter().find(|&&d| d < 0.0) {
+        return Err(not_psd(d));
     }
-    let scale = trace / k as f64;
-    let scaled = sym.mapv(|v| v / scale);
-    let mut probe = scaled.clone();
+    // D^{-1/2}, with scale 1 for a zero diagonal entry.
+    let inv_sqrt: Vec<f64> = diag
+        .iter()
+        .map(|&d| if d > 0.0 { 1.0 / d.sqrt() } else { 1.0 })
+        .collect();
+    // S_ij = G_ij / √G_ii / √G_jj (no product of diagonals: no overflow).
+    let equilibrated =
+        Array2::from_shape_fn((k, k), |(i, j)| sym[[i, j]] * inv_sqrt[i] * inv_sqrt[j]);
+    let mut probe = equilibrated.clone();
     probe
         .diag_mut()
         .mapv_inplace(|v| v + settings.psd_tolerance);
     if cholesky(&probe).is_none() {
-        return Err(not_psd(trace));
+        return Err(not_psd(diag.iter().copied().fold(f64::INFINITY, f64::min)));
     }
-    let mut p = scaled;
+    let zero_error: Vec<usize> = (0..k).filter(|&i| diag[i] == 0.0).collect();
+    if !zero_error.is_empty() {
+        let mut values = vec![0.0; k];
+        for &i in &zero_error {
+            values[i] = 1.0 / zero_error.len() as f64;
+        }
+        return trivial(Weights { values });
+    }
+    // c_i = √(d_min / G_ii) ∈ (0, 1]: w = c ∘ v keeps v of order 1.
+    let d_min = diag.iter().copied().fold(f64::INFINITY, f64::min);
+    let c: Vec<f64> = inv_sqrt.iter().map(|&s| s * d_min.sqrt()).collect();
+    let mut p = equilibrated;
     p.diag_mut().mapv_inplace(|v| v + settings.ridge);
 
-    let (x, status, iterations) = clarabel_solve(&p, settings)?;
-    let (values, polished) = if settings.polish {
-        match polish(&p, &x) {
-            Some(w) => (w, true),
+    let (x, status, iterations) = clarabel_solve(&p, &c, settings)?;
+    let (v, polished) = if settings.polish {
+        match polish(&p, &c, &x) {
+            Some(v) => (v, true),
             None => (x, false),
         }
     } else {
         (x, false)
     };
+    let values: Vec<f64> = v.iter().zip(&c).map(|(v, c)| v * c).collect();
     let weights = Weights::from_clipped(values)?;
-    let objective = crate::gram::quad(&sym, weights.as_slice());
     Ok(QpSolution {
+        objective: objective(&weights)?,
         weights,
-        objective,
         status,
         iterations,
         polished,
     })
 }
 
-fn not_psd(trace: f64) -> SalienceError {
+fn not_psd(min_diag: f64) -> SalienceError {
     SalienceError::invalid(
         "Gram matrix",
-        format!("trace {trace}"),
+        format!("smallest diagonal entry {min_diag}"),
         "must be symmetric positive semidefinite (a Gram matrix or a λ ≥ 0 sum of them)",
     )
 }
 
-/// Runs clarabel on min ½wᵀ(2P)w s.t. Σw = 1, w ≥ 0.
-fn clarabel_solve(p: &Array2<f64>, settings: &QpSettings) -> Result<(Vec<f64>, String, u32)> {
+/// Runs clarabel on min ½vᵀ(2P)v s.t. cᵀv = 1, v ≥ 0.
+fn clarabel_solve(
+    p: &Array2<f64>,
+    c: &[f64],
+    settings: &QpSettings,
+) -> Result<(Vec<f64>, String, u32)> {
     let k = p.nrows();
     // Upper triangle of 2P in CSC (column-major, rows ascending).
     let mut colptr = Vec::with_capacity(k + 1);
@@ -338,14 +387,14 @@ fn clarabel_solve(p: &Array2<f64>, settings: &QpSettings) -> Result<(Vec<f64>, S
         colptr.push(rowval.len());
     }
     let pm = CscMatrix::new(k, k, colptr, rowval, nzval);
-    // A = [1ᵀ; −I]: column j has +1 in row 0 and −1 in row 1 + j.
+    // A = [cᵀ; −I]: column j has c_j in row 0 and −1 in row 1 + j.
     let mut a_colptr = Vec::with_capacity(k + 1);
     let mut a_rowval = Vec::with_capacity(2 * k);
     let mut a_nzval = Vec::with_capacity(2 * k);
     a_colptr.push(0);
-    for j in 0..k {
+    for (j, &cj) in c.iter().enumerate() {
         a_rowval.extend([0, 1 + j]);
-        a_nzval.extend([1.0, -1.0]);
+        a_nzval.extend([cj, -1.0]);
         a_colptr.push(a_rowval.len());
     }
     let am = CscMatrix::new(k + 1, k, a_colptr, a_rowval, a_nzval);
@@ -383,10 +432,10 @@ fn clarabel_solve(p: &Array2<f64>, settings: &QpSettings) -> Result<(Vec<f64>, S
     Ok((sol.x.clone(), sol.status.to_string(), sol.iterations))
 }
 
-/// Active-set polish of an interior-point iterate `x` for min wᵀPw on the
-/// simplex (P positive definite). Returns weights satisfying the KKT
-/// conditions to ~1e-9 (relative to trace(P)/k ≈ 1), or None.
-fn polish(p: &Array2<f64>, x: &[f64]) -> Option<Vec<f64>> {
+/// Active-set polish of an interior-point iterate `x` for min vᵀPv s.t.
+/// cᵀv = 1, v ≥ 0 (P positive definite with unit-order diagonal). Returns
+/// a point satisfying the KKT conditions to ~1e-9, or None.
+fn polish(p: &Array2<f64>, c: &[f64], x: &[f64]) -> Option<Vec<f64>> {
     let k = x.len();
     let xmax = x.iter().copied().fold(0.0f64, f64::max);
     let mut support: Vec<bool> = x.iter().map(|&v| v > 1e-7 * xmax).collect();
@@ -395,7 +444,7 @@ fn polish(p: &Array2<f64>, x: &[f64]) -> Option<Vec<f64>> {
         if idx.is_empty() {
             return None;
         }
-        let w_s = solve_on_support(p, &idx)?;
+        let w_s = solve_on_support(p, c, &idx)?;
         // Primal feasibility: drop the most negative weight.
         if let Some((pos, _)) = w_s
             .iter()
@@ -410,7 +459,8 @@ fn polish(p: &Array2<f64>, x: &[f64]) -> Option<Vec<f64>> {
         for (&i, &v) in idx.iter().zip(&w_s) {
             w[i] = v;
         }
-        // Dual: ν = 2(Pw)_i on the support; μ_j = 2(Pw)_j − ν off it.
+        // Dual: 2(Pw)_i = ν c_i on the support, so ν = 2wᵀPw (cᵀw = 1);
+        // μ_j = 2(Pw)_j − ν c_j off it.
         let pw: Vec<f64> = p
             .outer_iter()
             .map(|row| row.iter().zip(&w).map(|(a, b)| a * b).sum())
@@ -418,7 +468,7 @@ fn polish(p: &Array2<f64>, x: &[f64]) -> Option<Vec<f64>> {
         let nu = 2.0 * idx.iter().map(|&i| pw[i] * w[i]).sum::<f64>();
         let worst = (0..k)
             .filter(|&j| !support[j])
-            .map(|j| (j, 2.0 * pw[j] - nu))
+            .map(|j| (j, 2.0 * pw[j] - nu * c[j]))
             .min_by(|a, b| a.1.total_cmp(&b.1));
         match worst {
             Some((j, mu)) if mu < -1e-9 => support[j] = true,
@@ -428,20 +478,20 @@ fn polish(p: &Array2<f64>, x: &[f64]) -> Option<Vec<f64>> {
     None
 }
 
-/// Minimizes wᵀP_SS w s.t. 1ᵀw = 1: w = P_SS⁻¹1 / (1ᵀP_SS⁻¹1).
-fn solve_on_support(p: &Array2<f64>, idx: &[usize]) -> Option<Vec<f64>> {
+/// Minimizes vᵀP_SS v s.t. c_Sᵀv = 1: v = P_SS⁻¹c_S / (c_Sᵀ P_SS⁻¹ c_S).
+fn solve_on_support(p: &Array2<f64>, c: &[f64], idx: &[usize]) -> Option<Vec<f64>> {
     let n = idx.len();
     let sub = Array2::from_shape_fn((n, n), |(a, b)| p[[idx[a], idx[b]]]);
     let l = cholesky(&sub)?;
-    let ones = vec![1.0; n];
-    let mut u = chol_solve(&l, &ones);
+    let rhs: Vec<f64> = idx.iter().map(|&i| c[i]).collect();
+    let mut u = chol_solve(&l, &rhs);
     // One step of iterative refinement.
     let r: Vec<f64> = (0..n)
-        .map(|a| 1.0 - (0..n).map(|b| sub[[a, b]] * u[b]).sum::<f64>())
+        .map(|a| rhs[a] - (0..n).map(|b| sub[[a, b]] * u[b]).sum::<f64>())
         .collect();
     let du = chol_solve(&l, &r);
     u.iter_mut().zip(&du).for_each(|(a, b)| *a += b);
-    let s: f64 = u.iter().sum();
+    let s: f64 = u.iter().zip(&rhs).map(|(u, c)| u * c).sum();
     if !(s.is_finite() && s > 0.0) {
         return None;
     }

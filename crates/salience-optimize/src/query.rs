@@ -363,6 +363,20 @@ pub(crate) fn check_finite_f64(values: impl Iterator<Item = f64>, context: &str)
     Ok(())
 }
 
+/// `v` if finite, else a [`SalienceError::NonFinite`] saying that `what`
+/// overflowed f64 (its inputs were finite).
+pub(crate) fn overflow_checked(v: f64, what: &str) -> Result<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(SalienceError::NonFinite {
+            context: format!("{what} (overflow: the result exceeds f64's range)"),
+            index: 0,
+            value: v as f32,
+        })
+    }
+}
+
 /// Adds one row: a = γ1-row applied to each method, y = target.
 /// Only the upper triangle of the Gram is written (mirrored at the end).
 fn add_row(a: &[f64], y: f64, out: &mut SampleContribution) {

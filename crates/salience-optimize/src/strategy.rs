@@ -3,6 +3,7 @@
 
 use crate::gram::{weighted_sum, Gram};
 use crate::qp::{solve_qp, QpSettings, Weights};
+use crate::query::overflow_checked;
 use rayon::prelude::*;
 use salience_core::{Result, SalienceError};
 
@@ -19,6 +20,9 @@ pub enum Scaling {
     /// Divide each term by the Frobenius norm of its (averaged) matrix:
     /// Σ λ_t G_t / ‖G_t‖_F, as in the paper's App. C.2 for AGG_opt. A term
     /// with ‖G_t‖_F = 0 contributes nothing (it is the same for every w).
+    /// The factor 1/‖G_t‖_F is computed with G_t scaled by its largest
+    /// entry, so a norm beyond f64's range (entries near 1e308) still
+    /// scales its term instead of dropping it.
     #[default]
     Frobenius,
 }
@@ -53,9 +57,17 @@ pub fn combine(terms: &[(f64, &Gram)], scaling: Scaling) -> Result<Gram> {
         let factor = match scaling {
             Scaling::None => 1.0,
             Scaling::Frobenius => {
-                let f = frobenius(g);
-                if f > 0.0 {
-                    1.0 / f
+                let (m, rel) = scaled_frobenius(g);
+                if m > 0.0 {
+                    let f = (1.0 / m) / rel;
+                    if !(f.is_finite() && f > 0.0) {
+                        return Err(SalienceError::invalid(
+                            &format!("Gram {t}"),
+                            format!("‖G‖_F = {m:e}·{rel}"),
+                            "1/‖G‖_F is outside f64's range; rescale the maps",
+                        ));
+                    }
+                    f
                 } else {
                     0.0
                 }
@@ -66,15 +78,38 @@ pub fn combine(terms: &[(f64, &Gram)], scaling: Scaling) -> Result<Gram> {
     weighted_sum(&scaled, "combine")
 }
 
-/// ‖G‖_F of a Gram's matrix.
+/// ‖G‖_F of a Gram's matrix, computed as m·√Σ(G_ij/m)² with m = max|G_ij|
+/// so that squaring never overflows (entries of 1e200 are fine). A norm
+/// beyond f64's range (k² entries near 1e308) is a
+/// [`SalienceError::NonFinite`] saying it overflows.
 ///
 /// ```
 /// use ndarray::Array2;
 /// let g = salience_optimize::Gram::from_matrix(Array2::eye(4)).unwrap();
-/// assert_eq!(salience_optimize::frobenius(&g), 2.0);
+/// assert_eq!(salience_optimize::frobenius(&g)?, 2.0);
+/// let big = salience_optimize::Gram::from_matrix(Array2::eye(4) * 1e200).unwrap();
+/// assert_eq!(salience_optimize::frobenius(&big)?, 2e200);
+/// # Ok::<(), salience_core::SalienceError>(())
 /// ```
-pub fn frobenius(g: &Gram) -> f64 {
-    g.matrix().iter().map(|v| v * v).sum::<f64>().sqrt()
+pub fn frobenius(g: &Gram) -> Result<f64> {
+    let (m, rel) = scaled_frobenius(g);
+    overflow_checked(m * rel, "frobenius")
+}
+
+/// (m, r) with ‖G‖_F = m·r, m = max|G_ij| and r = √Σ(G_ij/m)² ∈ [1, k]
+/// ((0, 0) for G = 0).
+fn scaled_frobenius(g: &Gram) -> (f64, f64) {
+    let m = g.matrix().iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if m == 0.0 {
+        return (0.0, 0.0);
+    }
+    let rel = g
+        .matrix()
+        .iter()
+        .map(|v| (v / m) * (v / m))
+        .sum::<f64>()
+        .sqrt();
+    (m, rel)
 }
 
 /// The λ's and scaling of AGG_opt.

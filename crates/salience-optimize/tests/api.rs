@@ -21,7 +21,8 @@ fn agg_opt_is_the_frobenius_normalized_sum() {
         faith: Some(&fai),
     };
     let g = Strategy::default().objective(&grams).unwrap().unwrap();
-    let expect = &rob.matrix() / frobenius(&rob) + &fai.matrix() / frobenius(&fai);
+    let expect =
+        &rob.matrix() / frobenius(&rob).unwrap() + &fai.matrix() / frobenius(&fai).unwrap();
     for (x, y) in g.matrix().iter().zip(expect.iter()) {
         assert!((x - y).abs() < 1e-14);
     }
@@ -353,6 +354,162 @@ proptest! {
         if let Ok(gram) = acc.finish() {
             prop_assert!(gram.matrix().iter().all(|v| v.is_finite()));
             let _ = salience_optimize::optimal_weights(&gram);
+        }
+    }
+}
+
+/// Issue 19: NaN/Inf returned as success, and a metric silently dropped.
+#[test]
+fn overflow_is_an_error_or_handled_never_ok_non_finite() {
+    use salience_optimize::{GaussianBlur, UniformNoise};
+    let is_overflow = |e: SalienceError| matches!(&e, SalienceError::NonFinite { context, .. } if context.contains("overflow"));
+    // Gram::q and objective with huge weights.
+    let g = Gram::from_parts(Array2::eye(2), Array1::from_vec(vec![-1.0, 0.5]), 1.0).unwrap();
+    assert!(is_overflow(g.q(&[1e200, 1e200]).unwrap_err()));
+    assert!(is_overflow(g.objective(&[1e200, 0.0]).unwrap_err()));
+    assert_eq!(g.q(&[1.0, 0.0]).unwrap(), 1.0); // s = 1: Q = wᵀGw
+                                                // frobenius on 1e200 Grams: 2e200 (was ∞), and overflow beyond f64.
+    let big = Gram::from_matrix(Array2::eye(4) * 1e200).unwrap();
+    assert_eq!(frobenius(&big).unwrap(), 2e200);
+    let huge = Gram::from_matrix(Array2::from_elem((2, 2), 1.5e308)).unwrap();
+    assert!(is_overflow(frobenius(&huge).unwrap_err()));
+    // combine(.., Frobenius) keeps the 1e308 term (was dropped): the result
+    // is ½·ones + ½·I/1 for the two unit-norm terms.
+    let eye = Gram::from_matrix(Array2::eye(2)).unwrap();
+    let c = combine(&[(1.0, &huge), (1.0, &eye)], Scaling::Frobenius).unwrap();
+    let want = Array2::<f64>::from_elem((2, 2), 0.5) + Array2::<f64>::eye(2) / 2f64.sqrt();
+    for (a, b) in c.matrix().iter().zip(want.iter()) {
+        assert!((a - b).abs() < 1e-15, "{c:?}");
+    }
+    // Gram::mean of two 1e308 Grams is 1e308 (was "NaN in the Gram").
+    let m = Gram::from_matrix(Array2::eye(2) * 1e308).unwrap();
+    let mean = Gram::mean(&[m.clone(), m.clone()]).unwrap();
+    assert_eq!(mean.matrix()[[0, 0]], 1e308);
+    // A combination that does overflow says so.
+    assert!(is_overflow(
+        combine(&[(1.0, &m), (1.0, &m)], Scaling::None).unwrap_err()
+    ));
+    // The Theorem 4.3 bound with a subnormal δ is finite: ln(16k/δ) =
+    // ln(16k) − ln δ.
+    let b = BoundInputs {
+        c1: 1.0,
+        c2: 1.0,
+        g: 1,
+        k: 2,
+        m: 400,
+        delta: 1e-320,
+    }
+    .bound()
+    .unwrap();
+    // C = max{4·1·√(2·1·1), 5·1} = 4√2.
+    let want = 4.0 * 2f64.sqrt() * (4.0 * ((32.0f64).ln() - 1e-320f64.ln()) / 400.0).sqrt();
+    assert!((b.bound - want).abs() < 1e-12 * want, "{b:?}");
+    assert!(b.bound.is_finite() && b.unmerged.is_finite());
+    let b = BoundInputs {
+        c1: 1e300,
+        c2: 1e300,
+        g: 1,
+        k: 2,
+        m: 1,
+        delta: 0.1,
+    }
+    .bound();
+    assert!(is_overflow(b.unwrap_err()));
+    // Perturbations reject NaN input instead of returning NaN.
+    let mut out = [0.0f32; 3];
+    let noise = UniformNoise::default();
+    assert!(matches!(
+        noise.apply(&[1.0, f32::NAN, 0.0], &mut out, 1),
+        Err(SalienceError::NonFinite { index: 1, .. })
+    ));
+    let wide = UniformNoise { radius: f32::MAX };
+    assert!(is_overflow(
+        wide.apply(&[f32::MAX; 3], &mut out, 1).unwrap_err()
+    ));
+    let mut x = Array::<f32, _>::zeros((1, 1, 4, 4)).into_dyn();
+    x[[0, 0, 2, 2]] = f32::NAN;
+    assert!(matches!(
+        GaussianBlur::default().apply(x.view()),
+        Err(SalienceError::NonFinite { .. })
+    ));
+    let x = Array::<f32, _>::from_elem((1, 1, 4, 4), f32::MAX).into_dyn();
+    let y = GaussianBlur::default().apply(x.view()).unwrap();
+    assert!(y.iter().all(|v| v.is_finite()));
+}
+
+/// Any f64: [`weird`]'s values plus −∞, 1e300 and a subnormal.
+fn any_f64() -> impl proptest::strategy::Strategy<Value = f64> {
+    prop_oneof![7 => weird(), 1 => Just(f64::NEG_INFINITY), 1 => Just(1e300), 1 => Just(1e-320)]
+}
+
+/// Mostly `usual` (so that most cases get past validation), else any f64.
+fn usual_or_any(usual: f64) -> impl proptest::strategy::Strategy<Value = f64> {
+    prop_oneof![2 => Just(usual), 1 => any_f64()]
+}
+
+/// A scale spanning 10^±300 (ill-conditioned, overflowing and underflowing
+/// Grams).
+fn any_scale() -> impl proptest::strategy::Strategy<Value = f64> {
+    prop_oneof![3 => Just(1.0), 2 => proptest::strategy::Strategy::prop_map(-300i32..300, |e| 10f64.powi(e))]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    /// The QP and the Gram entry points with arbitrary matrices (PSD with
+    /// per-method scales 10^±300, or arbitrary entries) and arbitrary
+    /// settings, weights, λ and bound inputs (huge counts included): a
+    /// typed Err, or Ok with finite values (weights on the simplex).
+    #[test]
+    fn any_input_gives_err_or_finite(
+        k in 1usize..6,
+        rows in 1usize..8,
+        entries in prop::collection::vec(any_f64(), 48),
+        scales in prop::collection::vec(any_scale(), 6),
+        psd_form in prop_oneof![3 => Just(true), 1 => Just(false)],
+        (ridge, tol, lam) in (usual_or_any(1e-12), usual_or_any(1e-9), any_f64()),
+        max_iter in prop_oneof![Just(0u32), Just(1), Just(200), Just(u32::MAX)],
+        polish in any::<bool>(),
+        w in prop::collection::vec(any_f64(), 6),
+        (c1, c2, delta) in (any_f64(), any_f64(), any_f64()),
+        (bg, bk, bm) in (any::<usize>(), any::<usize>(), any::<usize>()),
+    ) {
+        let g = if psd_form {
+            // D·XᵀX·D with finite X: PSD (up to rounding), any condition.
+            let x = Array2::from_shape_fn((rows, k), |(i, j)| {
+                let v = entries[(i * k + j) % 48];
+                if v.is_finite() { v } else { 1.0 }
+            });
+            let xtx = x.t().dot(&x);
+            Array2::from_shape_fn((k, k), |(i, j)| scales[i] * xtx[[i, j]] * scales[j])
+        } else {
+            Array2::from_shape_fn((k, k), |(i, j)| entries[(i * k + j) % 48])
+        };
+        let settings = QpSettings { ridge: ridge.abs(), tolerance: 1e-10, max_iter, polish, psd_tolerance: tol.abs() };
+        for s in [QpSettings::default(), settings] {
+            if let Ok(sol) = solve_qp(g.view(), &s) {
+                let ws = sol.weights.as_slice();
+                prop_assert!(ws.iter().all(|&v| v.is_finite() && v >= 0.0));
+                prop_assert!((ws.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+                prop_assert!(sol.objective.is_finite());
+            }
+        }
+        let w = &w[..k];
+        if let Ok(gram) = Gram::from_parts(g.clone(), Array1::from_vec(entries[..k].to_vec()), entries[47]) {
+            for v in [gram.q(w), gram.objective(w), frobenius(&gram)].into_iter().flatten() {
+                prop_assert!(v.is_finite());
+            }
+            let mean = Gram::mean(&[gram.clone(), gram.clone()]);
+            prop_assert!(mean.is_ok(), "the mean of finite Grams is finite");
+            for s in [Scaling::None, Scaling::Frobenius] {
+                if let Ok(c) = combine(&[(lam, &gram), (1.0, &gram)], s) {
+                    prop_assert!(c.matrix().iter().all(|v| v.is_finite()));
+                    prop_assert!(c.cross().iter().all(|v| v.is_finite()));
+                }
+            }
+        }
+        let b = BoundInputs { c1, c2, g: bg, k: bk, m: bm, delta }.bound();
+        if let Ok(b) = b {
+            prop_assert!(b.bound.is_finite() && b.unmerged.is_finite() && b.constant.is_finite());
         }
     }
 }

@@ -240,3 +240,108 @@ fn gram_from_matrix_roundtrip() {
     let w = optimal_weights(&g).unwrap();
     assert!(w.as_slice().iter().all(|v| (v - 0.5).abs() < 1e-15));
 }
+
+/// Solves G with the default settings and checks each weight against its
+/// analytic value to 1e-6 relative (a zero weight exactly) and the
+/// objective against the analytic optimum to 1e-9 relative.
+fn assert_analytic_optimum(g: &Array2<f64>, want: &[f64], opt: f64, what: &str) {
+    let sol = solve_qp(g.view(), &QpSettings::default()).unwrap();
+    let got = sol.weights.as_slice();
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-6 * w.abs(),
+            "{what}: w[{i}] = {g:e}, analytic {w:e} (all: {got:?})"
+        );
+    }
+    assert!(
+        sol.objective <= opt * (1.0 + 1e-9),
+        "{what}: objective {:e} vs analytic {opt:e}",
+        sol.objective
+    );
+}
+
+/// Issue 24: with error variances spanning 7–11 orders of magnitude the
+/// old ridge (1e-12·trace/k) was as large as the smallest variances. On a
+/// diagonal Gram the optimum is w_i ∝ 1/q_ii with objective 1/Σ(1/q_ii).
+#[test]
+fn ill_conditioned_diagonal_grams_match_analytic_optimum() {
+    for log_cond in [7, 9, 11] {
+        for unit in [3.7e-5, 1.0, 2.9e8] {
+            let c = 10f64.powi(log_cond);
+            let q = [unit, unit * c.sqrt(), unit * c, unit * c.powf(0.25) * 1.7];
+            let g = Array2::from_diag(&ndarray::arr1(&q));
+            let inv_sum: f64 = q.iter().map(|v| 1.0 / v).sum();
+            let want: Vec<f64> = q.iter().map(|v| 1.0 / v / inv_sum).collect();
+            let what = format!("cond 1e{log_cond}, unit {unit:e}");
+            assert_analytic_optimum(&g, &want, 1.0 / inv_sum, &what);
+        }
+    }
+}
+
+/// 2×2 G = [[a, b], [b, d]]: on the segment w = (t, 1 − t) the objective
+/// is minimized at t = (d − b)/(a + d − 2b) with value
+/// (ad − b²)/(a + d − 2b) when that t lies in [0, 1], else at the vertex
+/// of the smaller diagonal entry. Condition numbers 1e7–1e11.
+#[test]
+fn ill_conditioned_2x2_matches_hand_solution() {
+    for log_cond in [7, 9, 11] {
+        let (a, d) = (1e-6, 1e-6 * 10f64.powi(log_cond));
+        let s = (a * d).sqrt();
+        // Negative, tiny positive (interior) and larger positive (vertex)
+        // correlations.
+        for rho in [-0.5, -1e-3, 0.3 * (a / d).sqrt(), 0.3] {
+            let b = rho * s;
+            let g = ndarray::arr2(&[[a, b], [b, d]]);
+            let den = a + d - 2.0 * b;
+            let t = (d - b) / den;
+            let (want, opt) = if (0.0..=1.0).contains(&t) {
+                (vec![t, (a - b) / den], (a * d - b * b) / den)
+            } else {
+                (vec![1.0, 0.0], a)
+            };
+            let what = format!("cond 1e{log_cond}, rho {rho:e}");
+            assert_analytic_optimum(&g, &want, opt, &what);
+        }
+    }
+}
+
+/// Issue 19: `psd_tolerance: 1e300` "solved" an indefinite matrix. Absurd
+/// tolerances and ridges are rejected by name; the largest accepted
+/// tolerance still rejects a clearly indefinite G.
+#[test]
+fn absurd_tolerances_are_rejected() {
+    use salience_core::SalienceError;
+    use salience_optimize::{MAX_PSD_TOLERANCE, MAX_RIDGE};
+    let indefinite = ndarray::arr2(&[[1.0, 2.0], [2.0, 1.0]]);
+    for (tol, ridge, name) in [
+        (1e300, 1e-12, "psd_tolerance"),
+        (f64::INFINITY, 1e-12, "psd_tolerance"),
+        (2e-3, 1e-12, "psd_tolerance"),
+        (1e-9, 1e300, "ridge"),
+        (1e-9, 1.5, "ridge"),
+    ] {
+        let s = QpSettings {
+            psd_tolerance: tol,
+            ridge,
+            ..QpSettings::default()
+        };
+        match solve_qp(indefinite.view(), &s) {
+            Err(SalienceError::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("tol {tol:e}, ridge {ridge:e}: {other:?}"),
+        }
+    }
+    let s = QpSettings {
+        psd_tolerance: MAX_PSD_TOLERANCE,
+        ridge: MAX_RIDGE,
+        ..QpSettings::default()
+    };
+    assert!(matches!(
+        solve_qp(indefinite.view(), &s),
+        Err(SalienceError::InvalidParameter { .. })
+    ));
+    // A zero-error method takes all the weight (objective exactly 0).
+    let g = ndarray::arr2(&[[0.0, 0.0, 0.0], [0.0, 1.0, 0.5], [0.0, 0.5, 2.0]]);
+    let sol = solve_qp(g.view(), &QpSettings::default()).unwrap();
+    assert_eq!(sol.weights.as_slice(), &[1.0, 0.0, 0.0]);
+    assert_eq!(sol.objective, 0.0);
+}
