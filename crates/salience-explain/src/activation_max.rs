@@ -446,6 +446,16 @@ fn run<C: LayerSplitOrClassifier>(
                 for (xv, gv) in xq.iter_mut().zip(&g) {
                     let nx = (*xv as f64 + scale * *gv as f64) * (1.0 - cfg.l2_decay as f64);
                     *xv = nx as f32;
+                    if !xv.is_finite() {
+                        return Err(SalienceError::invalid(
+                            "learning_rate",
+                            cfg.learning_rate,
+                            &format!(
+                                "the image diverged to a non-finite value at step {step}; \
+                                 use a smaller learning rate or clip the image"
+                            ),
+                        ));
+                    }
                 }
             }
             if cfg.blur_every > 0 && (step + 1) % cfg.blur_every == 0 {

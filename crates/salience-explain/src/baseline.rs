@@ -81,6 +81,7 @@ impl Baseline {
     /// use salience_explain::Baseline;
     /// assert!(Baseline::Blur { sigma: 1.0, kernel_size: 3 }.check(2, &[1, 4, 4]).is_ok());
     /// assert!(Baseline::Blur { sigma: 1.0, kernel_size: 4 }.check(2, &[1, 4, 4]).is_err());
+    /// assert!(Baseline::Blur { sigma: 1.0, kernel_size: usize::MAX }.check(2, &[1, 4, 4]).is_err());
     /// assert!(Baseline::Blur { sigma: 1.0, kernel_size: 3 }.check(2, &[16]).is_err());
     /// ```
     pub fn check(&self, n: usize, sample_shape: &[usize]) -> Result<()> {
@@ -123,11 +124,11 @@ impl Baseline {
                         "must be finite and > 0",
                     ));
                 }
-                if kernel_size % 2 == 0 {
+                if kernel_size % 2 == 0 || *kernel_size > MAX_BLUR_KERNEL {
                     return Err(SalienceError::invalid(
                         "kernel_size",
                         kernel_size,
-                        "must be odd",
+                        "must be odd and at most MAX_BLUR_KERNEL (4095)",
                     ));
                 }
                 if !(2..=3).contains(&sample_shape.len()) {
@@ -278,6 +279,11 @@ impl Baseline {
         Ok(())
     }
 }
+
+/// The largest accepted blur kernel side (odd): far beyond any image side
+/// a blur is useful for, small enough that the kernel is never a large
+/// allocation.
+pub const MAX_BLUR_KERNEL: usize = 4095;
 
 /// The normalized 1-D Gaussian kernel of side `k` (torchvision's
 /// `_get_gaussian_kernel1d`).

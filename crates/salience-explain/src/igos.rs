@@ -401,6 +401,33 @@ impl<C: Classifier> IGosPlusPlus<C> {
         targets: &[usize],
         seeds: Seeds<'_>,
     ) -> Result<IGosOutput> {
+        let shape = inputs.shape().to_vec();
+        // The model only ever sees internal batches of path points and
+        // masked copies: say which inputs of the user's they came from.
+        self.run(inputs, targets, seeds).map_err(|e| match e {
+            SalienceError::Model(m) | SalienceError::Backend(m) => SalienceError::Model(format!(
+                "{m} (while optimising the iGOS++ masks of inputs {shape:?}: the model is run \
+                 on batches of masked copies and path points of them)"
+            )),
+            SalienceError::ShapeMismatch {
+                context,
+                expected,
+                found,
+            } => SalienceError::ShapeMismatch {
+                context: format!("{context} (iGOS++ on inputs {shape:?})"),
+                expected,
+                found,
+            },
+            other => other,
+        })
+    }
+
+    fn run(
+        &self,
+        inputs: ArrayViewD<'_, f32>,
+        targets: &[usize],
+        seeds: Seeds<'_>,
+    ) -> Result<IGosOutput> {
         let cfg = &self.config;
         cfg.check()?;
         let info = validate(&inputs, targets, self.classifier.num_classes())?;

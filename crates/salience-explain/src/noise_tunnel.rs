@@ -346,6 +346,16 @@ impl<E: Explainer> Explainer for NoiseTunnel<E> {
                 for (o, &v) in row.iter_mut().zip(&x[i * f..(i + 1) * f]) {
                     let z: f64 = StandardNormal.sample(&mut g);
                     *o = (v as f64 + sigma * z) as f32;
+                    if !o.is_finite() {
+                        return Err(SalienceError::invalid(
+                            "sigma",
+                            sigma,
+                            &format!(
+                                "the noisy copy of input {i} (value {v} plus sigma times a \
+                                 standard normal draw) overflows f32; use a smaller noise level"
+                            ),
+                        ));
+                    }
                 }
                 tg.push(targets[i]);
                 inner_seeds.push(derive_seed(si, 2 * j + 1));

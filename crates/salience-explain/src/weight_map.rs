@@ -263,6 +263,21 @@ impl<M: Classifier> WeightMapModel<M> {
         if weights.is_empty() {
             return Err(SalienceError::Empty("weight map".into()));
         }
+        // VarBuilder::from_tensors converts any dtype to f32 silently: an
+        // integer tensor would become garbage weights, so only float
+        // tensors are accepted.
+        let mut bad: Vec<String> = weights
+            .iter()
+            .filter(|(_, t)| !t.dtype().is_float())
+            .map(|(name, t)| format!("{name} ({:?})", t.dtype()))
+            .collect();
+        if !bad.is_empty() {
+            bad.sort();
+            return Err(SalienceError::Model(format!(
+                "weight map: tensors of a non-float dtype: {}",
+                bad.join(", ")
+            )));
+        }
         let weights = Arc::new(weights);
         let model = Self::build(&weights, device, &builder)?;
         Ok(WeightMapModel {

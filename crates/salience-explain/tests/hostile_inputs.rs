@@ -1,0 +1,107 @@
+//! Issue 19 in salience-explain: sizes bounded before allocating, no
+//! non-finite value returned as success, errors that speak of what the user
+//! passed.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use common::{array, cnn};
+use salience_core::{Explainer, SalienceError, Seeds};
+use salience_explain::baseline::gaussian_blur;
+use salience_explain::{
+    maximize_class, ActivationMaxConfig, IGosConfig, IGosPlusPlus, ModuleClassifier, NoiseScale,
+    NoiseTunnel, Saliency, WeightMapModel,
+};
+use std::collections::HashMap;
+
+#[test]
+fn huge_blur_kernels_are_errors_not_capacity_overflows() {
+    let x = array(&[1, 1, 4, 4], 1.0, 1);
+    for k in [usize::MAX, usize::MAX - 1, 4097] {
+        assert!(matches!(
+            gaussian_blur(x.view(), 1.0, k),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+    }
+    assert!(gaussian_blur(x.view(), 1.0, 4095).is_ok());
+}
+
+#[test]
+fn smoothgrad_overflow_names_sigma_not_the_users_inputs() {
+    let m = cnn();
+    let x = array(&[1, 2, 4, 4], 1.0, 2);
+    let sg = NoiseTunnel::smoothgrad(Saliency::new(&m))
+        .with_samples(4)
+        .with_noise(NoiseScale::Absolute(f32::MAX));
+    match sg.explain(x.view(), &[0], Seeds::base(0)) {
+        Err(SalienceError::InvalidParameter { name, reason, .. }) => {
+            assert_eq!(name, "sigma");
+            assert!(reason.contains("noisy copy"), "{reason}");
+        }
+        other => panic!("expected a sigma error, got {other:?}"),
+    }
+}
+
+#[test]
+fn diverging_activation_maximization_is_an_error() {
+    let w = Tensor::new(&[[1.0f32, -1.0, 0.5, 0.0]], &Device::Cpu).unwrap();
+    let clf = ModuleClassifier::new(
+        move |x: &Tensor| x.flatten_from(1)?.sqr()?.matmul(&w.t()?),
+        1,
+    );
+    let cfg = ActivationMaxConfig {
+        // One step: the image diverges in the last update, which no later
+        // objective evaluation would catch.
+        steps: 1,
+        learning_rate: f32::MAX,
+        normalize_gradient: true,
+        clip: None,
+        blur_every: 0,
+        jitter: 0,
+        ..ActivationMaxConfig::default()
+    };
+    match maximize_class(&[clf], &[1, 2, 2], &[0], &cfg, Seeds::base(0)) {
+        Err(SalienceError::InvalidParameter { name, .. }) => assert_eq!(name, "learning_rate"),
+        other => panic!("expected an error, got {:?}", other.map(|r| r.inputs)),
+    }
+}
+
+#[test]
+fn integer_weights_are_refused_by_name() {
+    let w = Tensor::new(&[[1u32, 2]], &Device::Cpu).unwrap();
+    let b = Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap();
+    let map = HashMap::from([("fc.weight".to_string(), w), ("fc.bias".to_string(), b)]);
+    let r = WeightMapModel::new(map, &Device::Cpu, |vb| {
+        let fc = candle_nn::linear(2, 1, vb.pp("fc"))?;
+        Ok(ModuleClassifier::new(fc, 1))
+    });
+    let e = r
+        .err()
+        .expect("an integer weight must be refused")
+        .to_string();
+    assert!(e.contains("fc.weight") && e.contains("U32"), "{e}");
+}
+
+#[test]
+fn igos_model_errors_name_the_users_input_shape() {
+    // The model only accepts 3 × 3 images; the user passes 2 × 2.
+    let clf = ModuleClassifier::new(
+        |x: &Tensor| {
+            let s = x.flatten_from(1)?.reshape((x.dim(0)?, 9))?.sum_keepdim(1)?;
+            Tensor::cat(&[&s, &s.zeros_like()?], 1)
+        },
+        2,
+    );
+    let cfg = IGosConfig {
+        mask_size: 2,
+        iterations: 1,
+        ig_steps: 3,
+        ..IGosConfig::default()
+    };
+    let x = array(&[2, 1, 2, 2], 1.0, 3);
+    let e = IGosPlusPlus::with_config(clf, cfg)
+        .explain(x.view(), &[0, 1], Seeds::base(0))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[2, 1, 2, 2]"), "{e}");
+}
