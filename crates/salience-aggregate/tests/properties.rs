@@ -47,7 +47,7 @@ fn values(a: &dyn Aggregator, e: &Ensemble) -> Option<Vec<f32>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(64)))]
 
     #[test]
     fn invariant_to_map_order(e in ensemble(), rot in 0usize..6) {
@@ -217,7 +217,7 @@ fn any_value() -> impl Strategy<Value = f32> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(48)))]
 
     /// Every aggregator with arbitrary parameters (huge counts, NaN, ±∞,
     /// 1e300, subnormals) on arbitrary values (near f32::MAX, NaN, ±∞):

@@ -114,3 +114,22 @@ pub fn check_file_name(name: &str, context: &str) -> Result<()> {
         &format!("{reason}: it becomes a file name inside the output directory"),
     ))
 }
+
+/// The number of cases a property test (fuzz test) runs: `default` times
+/// the environment variable `SALIENCE_FUZZ_SCALE` (a positive integer;
+/// default 1, capped so the product fits in `u32`). The suite's
+/// cheap-enough-for-CI counts are the defaults; a long fuzz run is one
+/// command: `SALIENCE_FUZZ_SCALE=100 cargo test --workspace --release`.
+///
+/// ```
+/// assert_eq!(salience_core::validate::fuzz_cases(0), 0);
+/// assert!(salience_core::validate::fuzz_cases(64) >= 64);
+/// ```
+pub fn fuzz_cases(default: u32) -> u32 {
+    let scale = std::env::var("SALIENCE_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|&s| s >= 1)
+        .unwrap_or(1);
+    default.saturating_mul(scale)
+}

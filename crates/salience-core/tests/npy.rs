@@ -223,7 +223,7 @@ fn dim() -> impl Strategy<Value = u64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(256)))]
 
     /// Arbitrary bytes: never a panic; an error or a finite array.
     #[test]

@@ -326,7 +326,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(256)))]
 
         /// Arbitrary sizes: an image of that size, or a typed error.
         #[test]

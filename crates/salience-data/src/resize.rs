@@ -138,7 +138,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(128))]
+        #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(128)))]
 
         /// Arbitrary sizes and values: a finite image of the target size
         /// whose values lie within the source's range, or a typed error.

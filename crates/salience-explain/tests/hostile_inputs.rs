@@ -75,10 +75,10 @@ fn integer_weights_are_refused_by_name() {
         let fc = candle_nn::linear(2, 1, vb.pp("fc"))?;
         Ok(ModuleClassifier::new(fc, 1))
     });
-    let e = r
-        .err()
-        .expect("an integer weight must be refused")
-        .to_string();
+    let Err(e) = r else {
+        panic!("an integer weight must be refused")
+    };
+    let e = e.to_string();
     assert!(e.contains("fc.weight") && e.contains("U32"), "{e}");
 }
 

@@ -402,7 +402,7 @@ fn bad_input_and_config_give_typed_errors() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(salience_core::validate::fuzz_cases(12)))]
 
     /// Any valid configuration on any finite image gives finite maps in
     /// [0, 1] that equal 1 − up(M_d ⊙ M_i) at the mask's grid points

@@ -57,7 +57,7 @@ fn brute_shapley(f: &dyn Fn(&[f32]) -> f32, x: &[f32]) -> Vec<f64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(24)))]
 
     /// Occlusion on a linear model equals a naive sliding-window loop.
     #[test]

@@ -326,7 +326,7 @@ fn reduce_key_makes_pixel_maps_that_stack_with_cams() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(salience_core::validate::fuzz_cases(512)))]
     /// Whatever the builders accept prints back to text that parses to the
     /// same spec, alone and inside a panel.
     #[test]

@@ -136,7 +136,7 @@ fn batches(case: &Case) -> (AttributionBatch, AttributionBatch) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(200)))]
 
     #[test]
     fn complexity_and_localization_never_panic(case in case(), tol in 0.0f64..3.0, thr in 0.05f64..1.0) {

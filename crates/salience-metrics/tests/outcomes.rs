@@ -101,7 +101,7 @@ fn metrics() -> Vec<(&'static str, Metric)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(300)))]
 
     #[test]
     fn outcomes_are_per_sample_and_finite((case, nan_at) in case()) {

@@ -322,7 +322,7 @@ fn weird() -> impl proptest::strategy::Strategy<Value = f64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(128)))]
     /// Random shapes and values (NaN, ±Inf, huge, indefinite): every entry
     /// point returns Ok or a typed Err, never panics; NaN always errors.
     #[test]
@@ -454,7 +454,7 @@ fn any_scale() -> impl proptest::strategy::Strategy<Value = f64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(96)))]
     /// The QP and the Gram entry points with arbitrary matrices (PSD with
     /// per-method scales 10^±300, or arbitrary entries) and arbitrary
     /// settings, weights, λ and bound inputs (huge counts included): a

@@ -38,7 +38,7 @@ fn assert_kkt(g: &Array2<f64>, w: &[f64], tol: f64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(48)))]
 
     /// For a PSD G the exhaustive non-convex solve and the convex QP agree.
     #[test]

@@ -270,7 +270,7 @@ fn direct(samples: &[(Array2<f64>, Array2<f64>, Array1<f64>)], w: &[f64]) -> (f6
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(96)))]
     /// Theorem 4.2 on random instances: both sides of the Gram-based
     /// decomposition agree, and agree with the raw-sample computation.
     #[test]
