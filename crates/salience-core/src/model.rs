@@ -107,10 +107,27 @@ where
         }
     }
 
-    /// Sets the preferred batch size.
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
-        self
+    /// Sets the preferred batch size; 0 is an error
+    /// ([`SalienceError::InvalidParameter`]).
+    ///
+    /// ```
+    /// use salience_core::{FnModel, Model};
+    /// let m = FnModel::new(1, |x| Ok(ndarray::Array2::zeros((x.shape()[0], 1))));
+    /// assert_eq!(m.with_batch_size(8)?.preferred_batch_size(), 8);
+    /// let m = FnModel::new(1, |x| Ok(ndarray::Array2::zeros((x.shape()[0], 1))));
+    /// assert!(m.with_batch_size(0).is_err());
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn with_batch_size(mut self, batch_size: usize) -> Result<Self> {
+        if batch_size == 0 {
+            return Err(SalienceError::invalid(
+                "batch_size",
+                0,
+                "must be at least 1",
+            ));
+        }
+        self.batch_size = batch_size;
+        Ok(self)
     }
 }
 

@@ -133,3 +133,29 @@ pub fn fuzz_cases(default: u32) -> u32 {
         .unwrap_or(1);
     default.saturating_mul(scale)
 }
+
+/// The largest count a user may ask for (steps, samples, draws, masks,
+/// iterations, batch sizes): 2²⁴ ≈ 16.8 million. Far beyond any useful
+/// setting, small enough that products with per-sample sizes do not
+/// overflow and that no accepted parameter means an endless run.
+pub const MAX_COUNT: usize = 1 << 24;
+
+/// Checks that a count parameter is in `1..=`[`MAX_COUNT`]; the error names
+/// the parameter and the limit.
+///
+/// ```
+/// use salience_core::validate::{check_count, MAX_COUNT};
+/// assert!(check_count("n_steps", 50).is_ok());
+/// assert!(check_count("n_steps", 0).is_err());
+/// assert!(check_count("n_steps", MAX_COUNT + 1).is_err());
+/// ```
+pub fn check_count(name: &str, value: usize) -> Result<()> {
+    if !(1..=MAX_COUNT).contains(&value) {
+        return Err(SalienceError::invalid(
+            name,
+            value,
+            "must be in 1..=MAX_COUNT (16777216)",
+        ));
+    }
+    Ok(())
+}

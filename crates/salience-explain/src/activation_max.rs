@@ -102,9 +102,7 @@ impl ActivationMaxConfig {
 
     fn check(&self, sample_shape: &[usize]) -> Result<()> {
         let c = self;
-        if c.steps == 0 {
-            return Err(SalienceError::invalid("steps", 0, "must be at least 1"));
-        }
+        salience_core::validate::check_count("steps", c.steps)?;
         if !(c.learning_rate.is_finite() && c.learning_rate > 0.0) {
             return Err(SalienceError::invalid(
                 "learning_rate",

@@ -152,12 +152,8 @@ impl<C: Classifier> ExpectedGradients<C> {
 
     fn check(&self, n: usize, sample_shape: &[usize]) -> Result<()> {
         let c = &self.config;
-        if c.n_samples == 0 {
-            return Err(SalienceError::invalid("n_samples", 0, "must be at least 1"));
-        }
-        if c.n_steps == 0 {
-            return Err(SalienceError::invalid("n_steps", 0, "must be at least 1"));
-        }
+        salience_core::validate::check_count("n_samples", c.n_samples)?;
+        salience_core::validate::check_count("n_steps", c.n_steps)?;
         check_batch_size(c.batch_size)?;
         if !(c.noise_std.is_finite() && c.noise_std >= 0.0) {
             return Err(SalienceError::invalid(

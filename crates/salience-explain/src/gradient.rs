@@ -56,14 +56,7 @@ pub(crate) fn validate(
 
 /// Checks an internal batch size.
 pub(crate) fn check_batch_size(batch_size: usize) -> Result<()> {
-    if batch_size == 0 {
-        return Err(SalienceError::invalid(
-            "batch_size",
-            batch_size,
-            "must be at least 1",
-        ));
-    }
-    Ok(())
+    salience_core::validate::check_count("batch_size", batch_size)
 }
 
 /// The inputs in standard layout (borrowed when already contiguous).

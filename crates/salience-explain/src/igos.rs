@@ -213,9 +213,7 @@ impl IGosConfig {
             ("batch_size", self.batch_size),
         ];
         for (name, v) in positive_int {
-            if v == 0 {
-                return Err(SalienceError::invalid(name, v, "must be at least 1"));
-            }
+            salience_core::validate::check_count(name, v)?;
         }
         if self.mask_size < 2 {
             return Err(SalienceError::invalid(

@@ -196,9 +196,7 @@ impl<M, F, C: std::fmt::Debug> Drawn<M, F, C> {
 }
 
 fn check_draws(n_models: usize, sigma: f32) -> Result<()> {
-    if n_models == 0 {
-        return Err(SalienceError::invalid("n_models", 0, "must be at least 1"));
-    }
+    salience_core::validate::check_count("n_models", n_models)?;
     if !(sigma.is_finite() && sigma >= 0.0) {
         return Err(SalienceError::invalid(
             "sigma_ng",

@@ -257,16 +257,8 @@ impl<E: Explainer> NoiseTunnel<E> {
 
     fn check_config(&self) -> Result<()> {
         let c = &self.config;
-        if c.n_samples == 0 {
-            return Err(SalienceError::invalid("n_samples", 0, "must be at least 1"));
-        }
-        if c.batch_size == 0 {
-            return Err(SalienceError::invalid(
-                "batch_size",
-                0,
-                "must be at least 1",
-            ));
-        }
+        salience_core::validate::check_count("n_samples", c.n_samples)?;
+        salience_core::validate::check_count("batch_size", c.batch_size)?;
         let (name, v) = match c.noise {
             NoiseScale::Absolute(s) => ("noise (absolute sigma)", s),
             NoiseScale::Relative(r) => ("noise (relative sigma)", r),

@@ -254,12 +254,9 @@ pub(crate) fn to_batch(
     salience_core::AttributionBatch::new(a)
 }
 
-/// Checks a count parameter is at least 1.
+/// Checks a count parameter is in `1..=MAX_COUNT`.
 pub(crate) fn check_positive(name: &str, v: usize) -> Result<()> {
-    if v == 0 {
-        return Err(SalienceError::invalid(name, v, "must be at least 1"));
-    }
-    Ok(())
+    salience_core::validate::check_count(name, v)
 }
 
 /// Largest design matrix (samples × interpretable features) LIME and

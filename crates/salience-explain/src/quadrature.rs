@@ -36,9 +36,7 @@ impl Quadrature {
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn nodes_weights(self, n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-        if n == 0 {
-            return Err(SalienceError::invalid("n_steps", n, "must be at least 1"));
-        }
+        salience_core::validate::check_count("n_steps", n)?;
         let nf = n as f64;
         Ok(match self {
             Quadrature::RiemannLeft => ((0..n).map(|k| k as f64 / nf).collect(), vec![1.0 / nf; n]),

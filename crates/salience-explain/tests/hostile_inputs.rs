@@ -105,3 +105,126 @@ fn igos_model_errors_name_the_users_input_shape() {
         .to_string();
     assert!(e.contains("[2, 1, 2, 2]"), "{e}");
 }
+
+const METHODS: &[&str] = &[
+    "saliency",
+    "ixg",
+    "ig",
+    "smoothgrad",
+    "smoothgrad_sq",
+    "vargrad",
+    "eg",
+    "gradient_shap",
+    "grad_cam",
+    "grad_cam_pp",
+    "eigen_cam",
+    "poly_cam",
+    "occlusion",
+    "feature_ablation",
+    "shapley_sampling",
+    "kernel_shap",
+    "lime",
+    "rise",
+    "igos_pp",
+];
+const KEYS: &[&str] = &[
+    "n_steps",
+    "n_samples",
+    "sigma",
+    "window",
+    "stride",
+    "n_masks",
+    "grid",
+    "p_keep",
+    "iterations",
+    "mask_size",
+    "ig_steps",
+    "batch_size",
+    "baseline",
+    "value",
+    "feature_mask",
+    "patch_size",
+    "n_segments",
+    "n_permutations",
+    "reduce",
+    "abs",
+    "quadrature",
+    "noise",
+];
+const VALUES: &[&str] = &[
+    "0",
+    "1",
+    "2",
+    "3",
+    "-1",
+    "0.5",
+    "1e12",
+    "18446744073709551615",
+    "nan",
+    "inf",
+    "1e38",
+    "zeros",
+    "blur",
+    "normal",
+    "constant",
+    "patches",
+    "slic",
+    "sum",
+    "true",
+    "riemann_left",
+    "absolute",
+    "x",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+        salience_core::validate::fuzz_cases(64)
+    ))]
+    /// Any registry spec over the builtin methods, with hostile values:
+    /// a typed error, or finite maps — never a panic, a hang or NaN.
+    #[test]
+    fn any_registry_spec_is_an_error_or_finite_maps(
+        method in 0..METHODS.len(),
+        params in proptest::collection::vec((0..KEYS.len(), 0..VALUES.len()), 0..4),
+        seed in 0u64..1000,
+    ) {
+        let m = std::sync::Arc::new(cnn());
+        let mut text = METHODS[method].to_string();
+        let mut sep = ':';
+        let mut seen = std::collections::HashSet::new();
+        // CAM methods need their layer; cap the cheap budgets so a valid
+        // spec runs in milliseconds.
+        let mut fixed = vec![];
+        match METHODS[method] {
+            "grad_cam" | "grad_cam_pp" | "eigen_cam" => fixed.push(("layer", "conv")),
+            "poly_cam" => fixed.push(("layers", "conv")),
+            "rise" => fixed.push(("n_masks", "8")),
+            "igos_pp" => fixed.extend([("iterations", "1"), ("ig_steps", "2"), ("mask_size", "2")]),
+            _ => {}
+        }
+        for (k, v) in fixed.iter().copied().chain(params.iter().map(|&(k, v)| (KEYS[k], VALUES[v]))) {
+            if seen.insert(k) {
+                text.push(sep);
+                text.push_str(&format!("{k}={v}"));
+                sep = ',';
+            }
+        }
+        let spec = match text.parse::<salience_explain::registry::ExplainerSpec>() {
+            Ok(s) => s,
+            Err(e) => {
+                let typed = matches!(e, SalienceError::InvalidParameter { .. });
+                proptest::prop_assert!(typed, "{e:?}");
+                return Ok(());
+            }
+        };
+        let x = array(&[2, 2, 4, 4], 1.0, seed);
+        let built = salience_explain::registry::Registry::with_builtins().build(&spec, &m);
+        let e = match built {
+            Ok(e) => e,
+            Err(_) => return Ok(()),
+        };
+        if let Ok(maps) = e.explain(x.view(), &[0, 2], Seeds::base(seed)) {
+            proptest::prop_assert!(maps.view().iter().all(|v| v.is_finite()), "{text}");
+        }
+    }
+}
