@@ -321,7 +321,7 @@ fn aggregate_all(
         all_weights.push((name.into(), weights));
     }
 
-    // Held-out check of the QP (seed 001's protocol): the same two
+    // Held-out check of the QP (Decker et al. (2024)'s protocol): the same two
     // generalized L2 metrics on fresh perturbations (the `Eval` stream),
     // Q(φ_w) = wᵀ G_eval w per image, for every base method (a one-hot w)
     // and every convex aggregate.
@@ -776,7 +776,7 @@ fn report_md(r: &ReportInput<'_>) -> Result<String> {
     md.push_str(&format!(
         "* insertion / deletion AUC: softmax of the target, 28 steps of 28 pixels, blur (σ = 5, \
            kernel 11) / black baselines (Petsiuk et al.);\n\
-         * infidelity: {M_METRIC} perturbations of 20 % of the pixels by a blurred copy, β-normalized (seed 001 C.1);\n\
+         * infidelity: {M_METRIC} perturbations of 20 % of the pixels by a blurred copy, β-normalized (Decker et al. (2024) C.1);\n\
          * faithfulness correlation: the same kind of perturbations, {M_METRIC} runs, Pearson;\n\
          * average / max sensitivity: {M_SENSITIVITY} draws of U[−0.1, 0.1], relative to ‖φ(x)‖;\n\
          * Gini: Quantus' (|φ|, ε = 1e-7).\n\n\

@@ -1,5 +1,5 @@
 //! Reproduction of Bykov et al. (AAAI 2022), "NoiseGrad — Enhancing
-//! Explanations by Introducing Stochasticity to Model Weights" (seed 003),
+//! Explanations by Introducing Stochasticity to Model Weights" (Bykov et al. (2022)),
 //! on the shipped small ResNet and the shipped 64×64 localization sample
 //! (the paper's CMNIST counterpart: a Fashion-MNIST item on a random
 //! background, with its exact mask).

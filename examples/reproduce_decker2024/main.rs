@@ -1,5 +1,5 @@
 //! Reproduction of Decker et al. (ICML 2024), "Provably better explanations
-//! with optimized aggregation of feature attributions" (seed 001), on the
+//! with optimized aggregation of feature attributions" (Decker et al. (2024)), on the
 //! shipped models: Tables 1–3 (robustness, faithfulness, stability, ROAD),
 //! Figure 4 (per-image QP weights), §5.3 (AGG_opt over six LIME variants by
 //! object size) and the App. D.4 ablations.
@@ -45,7 +45,7 @@ pub const RUN_MAIN: &str = "decker2024";
 pub const RUN_LIME: &str = "decker2024_lime";
 
 /// Budgets. `Default` fits the ~10-minute wall budget on 2 idle cores;
-/// `paper()` is what seed 001 uses (App. C).
+/// `paper()` is what Decker et al. (2024) uses (App. C).
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     /// Fashion-MNIST test images (paper: 500 ImageNet images; 100 for D.4).
@@ -88,7 +88,7 @@ impl Default for Budget {
 }
 
 impl Budget {
-    /// Seed 001's budgets (App. C): 500 images, m_agg = 50, m_eval = 200.
+    /// Decker et al. (2024)'s budgets (App. C): 500 images, m_agg = 50, m_eval = 200.
     pub fn paper() -> Self {
         Budget {
             n_images: 500,

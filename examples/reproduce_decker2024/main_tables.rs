@@ -591,7 +591,7 @@ fn chunk_records(
         let stab_cfg = StabilityConfig {
             n_samples: b.m_stab,
             // The relative-change ROS this reproduction has always used
-            // (seed 001 computes the stabilities with OpenXAI's relative
+            // (Decker et al. (2024) computes the stabilities with OpenXAI's relative
             // changes), not Quantus' absolute logit change.
             formula: StabilityFormula::Relative,
             ..StabilityConfig::symmetric()

@@ -259,7 +259,7 @@ pub fn write(
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Reproduction: Decker et al. 2024 (seed 001), optimized aggregation\n"
+        "# Reproduction: Decker et al. 2024, optimized aggregation\n"
     );
     // A hand-written run log (shard wall and CPU times), if present.
     let note = std::fs::read_to_string(out.join("run_note.md")).ok();
@@ -445,7 +445,7 @@ fn header_section(
            RIS/RRS/ROS: U[−0.1, 0.1] noise (OpenXAI's exact parameters are not reproduced), RRS on the `fc1` activations \
            (the layer before the classifier), perturbations that flip the prediction excluded.\n\
          * ROAD: noisy linear imputation, softmax probability of the target, reported as 100 × (p_removed − p_clean) \
-           (seed 001 reports the MoRF change; LeRF added).\n\
+           (Decker et al. (2024) reports the MoRF change; LeRF added).\n\
          * Every row of a table is scored on the same fresh perturbations of an image (common random numbers); \
            aggregates' sensitivity re-explains the perturbed input with the whole panel and applies the image's weights.\n",
         main.config

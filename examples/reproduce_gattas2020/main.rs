@@ -1,5 +1,5 @@
 //! Reproduction of Gattas (2020), "Evaluating feature attribution methods"
-//! (seed 002): a panel of four attribution methods — DeepLIFT, Grad-CAM,
+//! (Gattas (2020)): a panel of four attribution methods — DeepLIFT, Grad-CAM,
 //! KernelSHAP, LIME — evaluated by weakly-supervised localisation against
 //! ground-truth masks and boxes, plus Adebayo et al.'s sanity checks the
 //! thesis discusses (cascading model-parameter randomisation and data

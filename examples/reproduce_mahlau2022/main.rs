@@ -134,7 +134,7 @@ impl Budget {
         )
     }
 
-    /// The insertion / deletion settings: seed 000's (random-normal
+    /// The insertion / deletion settings: Mahlau & Nolde (2022)'s (random-normal
     /// baseline per channel, softmax probability of the explained class)
     /// with `curve_steps` steps.
     pub fn curves(&self) -> CurveConfig {

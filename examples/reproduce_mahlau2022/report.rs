@@ -509,7 +509,7 @@ fn markdown(
         p.n_images, p.sg_samples, p.eg_samples, p.eg_steps, p.igos_iterations, p.igos_ig_steps, p.rise_masks, p.curve_steps
     );
     md.push_str(
-        "\nInsertion / deletion: `salience_metrics::{insertion, deletion}` with `CurveConfig::default()` (seed 000's \
+        "\nInsertion / deletion: `salience_metrics::{insertion, deletion}` with `CurveConfig::default()` (Mahlau & Nolde (2022)'s \
          setting: the random-normal baseline — per channel N(μ_c, σ_c²) of the image, pixel by pixel — softmax \
          probability of the explained class, trapezoid AUC over the fraction of pixels), only `n_steps` reduced. \
          Pixels are ordered by the signed map (largest first; ties by pixel index). Base methods are scored on their raw \

@@ -75,10 +75,10 @@ impl Layout {
 /// How a `[N, C, H, W]` attribution is reduced to a `[N, H, W]` pixel map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChannelReduction {
-    /// Σ_c a_c (signed; seed 001 and Captum's visualisation default).
+    /// Σ_c a_c (signed; Decker et al. (2024) and Captum's visualisation default).
     #[default]
     Sum,
-    /// Σ_c |a_c| (seed 000 and most saliency papers).
+    /// Σ_c |a_c| (Mahlau & Nolde (2022) and most saliency papers).
     SumAbs,
     /// max_c |a_c| (Simonyan et al.'s saliency map).
     MaxAbs,

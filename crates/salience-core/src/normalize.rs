@@ -21,7 +21,7 @@ pub enum Normalization {
     /// Linear min-max, `(e − min e) / (max e − min e)` ∈ [0, 1] (eq. 1).
     MinMax,
     /// Z-score, `(e − μ(e)) / σ(e)` with the population σ (ddof = 0,
-    /// NumPy's default) (eq. 2). Seed 000's recommended choice.
+    /// NumPy's default) (eq. 2). Mahlau & Nolde (2022)'s recommended choice.
     #[default]
     ZScore,
     /// `e / ‖e‖₁` (eq. 3).

@@ -1,5 +1,5 @@
 //! A localization set with exact ground truth, in the spirit of the
-//! controlled CMNIST of seed 003: a Fashion-MNIST item at a random
+//! controlled CMNIST of Bykov et al. (2022): a Fashion-MNIST item at a random
 //! position and scale on a `canvas × canvas × 3` image whose background
 //! carries no class information.
 //!

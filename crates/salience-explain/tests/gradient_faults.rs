@@ -331,3 +331,62 @@ fn zero_batch_sizes_are_rejected_not_clamped() {
     assert!(SequentialClassifier::new(2).with_batch_size(0).is_err());
     let _ = Device::Cpu;
 }
+
+/// The reproductions of docs/candle-bugs.md, as written there: if candle
+/// fixes one, this test says so (and the docs and workarounds can go).
+#[test]
+fn candle_bugs_are_as_documented() {
+    use candle_core::Var;
+    let x = Var::new(&[[[[1f32, 2.], [3., 4.]]]], &Device::Cpu).unwrap();
+    let y = x.as_tensor().max_pool2d(2).unwrap().sum_all().unwrap();
+    let g = y
+        .backward()
+        .unwrap()
+        .get(x.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap();
+    assert_eq!(g.to_vec1::<f32>().unwrap(), vec![0., 0., 0., 0.25]);
+    // Ours routes the gradient to the maximum.
+    let y = ops::max_pool2d(x.as_tensor(), 2, 2, 0)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let g = y
+        .backward()
+        .unwrap()
+        .get(x.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap();
+    assert_eq!(g.to_vec1::<f32>().unwrap(), vec![0., 0., 0., 1.]);
+
+    let x = Var::new(
+        &[[[[1f32, 2., 3.], [4., 5., 6.], [7., 8., 9.]]]],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let y = x
+        .as_tensor()
+        .max_pool2d_with_stride(3, 2)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    assert!(y.backward().is_err());
+
+    let x = Var::new(&[[1f32, 2., 4.]], &Device::Cpu).unwrap();
+    let y = candle_nn::ops::softmax_last_dim(x.as_tensor())
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    assert!(y.backward().unwrap().get(x.as_tensor()).is_none());
+    let y = ops::softmax(x.as_tensor(), 1)
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    assert!(y.backward().unwrap().get(x.as_tensor()).is_some());
+}

@@ -58,7 +58,7 @@ pub(crate) fn perturbation_seed(
     derive_seed(derive_seed(sample_seed, tag), j as u64)
 }
 
-/// Uniform L∞ noise ε ~ U\[−r, r\]^d (seed 001, App. C.1: r = 0.1), added to
+/// Uniform L∞ noise ε ~ U\[−r, r\]^d (Decker et al. (2024), App. C.1: r = 0.1), added to
 /// every input feature (all channels).
 ///
 /// ```
