@@ -7,181 +7,12 @@
 //! differs (documented in the metric's rustdoc and `docs/metrics.md`), the
 //! test asserts the documented difference exactly.
 
-use ndarray::{Array2, Array3, ArrayD, ArrayViewD, Axis, IxDyn};
+use ndarray::{Array2, Array3, ArrayD, ArrayViewD, Axis};
 use salience_core::{AttributionBatch, Explainer, LinearModel, Model, Result, Seeds};
 use salience_metrics::*;
 
-mod json {
-    //! A minimal JSON reader for the fixtures (no dependency needed).
-
-    /// A parsed JSON value.
-    #[derive(Debug, Clone)]
-    pub enum Json {
-        Null,
-        Bool(bool),
-        Num(f64),
-        Str(String),
-        Arr(Vec<Json>),
-        Obj(Vec<(String, Json)>),
-    }
-
-    impl Json {
-        /// The member `key` of an object.
-        pub fn get(&self, key: &str) -> &Json {
-            match self {
-                Json::Obj(m) => m
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .map(|(_, v)| v)
-                    .unwrap_or_else(|| panic!("fixture has no key {key:?}")),
-                _ => panic!("not an object (looking for {key:?})"),
-            }
-        }
-
-        /// A number (`null` is NaN, booleans are 0 / 1).
-        pub fn num(&self) -> f64 {
-            match self {
-                Json::Num(v) => *v,
-                Json::Null => f64::NAN,
-                Json::Bool(b) => f64::from(u8::from(*b)),
-                other => panic!("not a number: {other:?}"),
-            }
-        }
-
-        /// The elements of an array.
-        pub fn items(&self) -> &[Json] {
-            match self {
-                Json::Arr(v) => v,
-                other => panic!("not an array: {other:?}"),
-            }
-        }
-
-        /// A string.
-        pub fn str(&self) -> &str {
-            match self {
-                Json::Str(s) => s,
-                other => panic!("not a string: {other:?}"),
-            }
-        }
-    }
-
-    /// Parses a whole JSON document.
-    pub fn parse(text: &str) -> Json {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            i: 0,
-        };
-        let v = p.value();
-        p.ws();
-        assert_eq!(p.i, p.s.len(), "trailing characters in fixture");
-        v
-    }
-
-    struct Parser<'a> {
-        s: &'a [u8],
-        i: usize,
-    }
-
-    impl Parser<'_> {
-        fn ws(&mut self) {
-            while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-                self.i += 1;
-            }
-        }
-
-        fn eat(&mut self, lit: &str) {
-            assert!(
-                self.s[self.i..].starts_with(lit.as_bytes()),
-                "expected {lit:?} at byte {}",
-                self.i
-            );
-            self.i += lit.len();
-        }
-
-        fn value(&mut self) -> Json {
-            self.ws();
-            match self.s[self.i] {
-                open @ (b'{' | b'[') => {
-                    let (is_obj, close) = (open == b'{', if open == b'{' { b'}' } else { b']' });
-                    self.i += 1;
-                    let (mut members, mut items) = (Vec::new(), Vec::new());
-                    loop {
-                        self.ws();
-                        if self.s[self.i] == close {
-                            self.i += 1;
-                            return if is_obj {
-                                Json::Obj(members)
-                            } else {
-                                Json::Arr(items)
-                            };
-                        }
-                        if is_obj {
-                            let key = self.string();
-                            self.ws();
-                            self.eat(":");
-                            members.push((key, self.value()));
-                        } else {
-                            items.push(self.value());
-                        }
-                        self.ws();
-                        if self.s[self.i] == b',' {
-                            self.i += 1;
-                        }
-                    }
-                }
-                b'"' => Json::Str(self.string()),
-                b'n' => {
-                    self.eat("null");
-                    Json::Null
-                }
-                b't' => {
-                    self.eat("true");
-                    Json::Bool(true)
-                }
-                b'f' => {
-                    self.eat("false");
-                    Json::Bool(false)
-                }
-                _ => {
-                    let start = self.i;
-                    while self.i < self.s.len()
-                        && matches!(
-                            self.s[self.i],
-                            b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
-                        )
-                    {
-                        self.i += 1;
-                    }
-                    let tok = std::str::from_utf8(&self.s[start..self.i]).expect("ascii number");
-                    Json::Num(tok.parse().unwrap_or_else(|_| panic!("bad number {tok:?}")))
-                }
-            }
-        }
-
-        fn string(&mut self) -> String {
-            self.eat("\"");
-            let mut out = String::new();
-            while self.s[self.i] != b'"' {
-                if self.s[self.i] == b'\\' {
-                    self.i += 1;
-                    out.push(match self.s[self.i] {
-                        b'n' => '\n',
-                        b't' => '\t',
-                        c => c as char,
-                    });
-                    self.i += 1;
-                } else {
-                    let rest = std::str::from_utf8(&self.s[self.i..]).expect("utf-8 fixture");
-                    let c = rest.chars().next().expect("unterminated string");
-                    out.push(c);
-                    self.i += c.len_utf8();
-                }
-            }
-            self.i += 1;
-            out
-        }
-    }
-}
+#[path = "support/json.rs"]
+mod json;
 
 use json::Json;
 
@@ -189,37 +20,14 @@ use json::Json;
 const REL: f64 = 1e-5;
 
 fn fixture(name: &str) -> Json {
-    let path = format!(
-        "{}/tests/fixtures/quantus/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let j = json::parse(&text);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quantus");
+    let j = json::read(&format!("{dir}/{name}"));
     assert_eq!(j.get("versions").get("quantus").str(), "0.6.0");
     j
 }
 
-/// An array `{"shape", "data"}` as f64 values (null → NaN).
-fn values(j: &Json, key: &str) -> (Vec<usize>, Vec<f64>) {
-    let a = j.get(key);
-    let shape = a
-        .get("shape")
-        .items()
-        .iter()
-        .map(|v| v.num() as usize)
-        .collect();
-    (shape, a.get("data").items().iter().map(Json::num).collect())
-}
-
-/// A float32 array (the fixture holds the exact value of each f32).
-fn f32_array(j: &Json, key: &str) -> ArrayD<f32> {
-    let (shape, data) = values(j, key);
-    ArrayD::from_shape_vec(IxDyn(&shape), data.iter().map(|&v| v as f32).collect())
-        .expect("fixture shape")
-}
-
 fn f64s(j: &Json, key: &str) -> Vec<f64> {
-    values(j, key).1
+    j.array(key).1
 }
 
 fn assert_close(ours: f64, quantus: f64, what: &str) {
@@ -231,8 +39,8 @@ fn assert_close(ours: f64, quantus: f64, what: &str) {
 }
 
 fn linear(j: &Json) -> LinearModel {
-    let w = f32_array(j, "w").into_dimensionality().expect("w [K, D]");
-    let b = f32_array(j, "b").into_dimensionality().expect("b [K]");
+    let w = j.f32_array("w").into_dimensionality().expect("w [K, D]");
+    let b = j.f32_array("b").into_dimensionality().expect("b [K]");
     LinearModel::new(w, b).expect("linear model")
 }
 
@@ -243,7 +51,7 @@ fn targets(j: &Json) -> Vec<usize> {
 /// A fixture with a linear model: (fixture, model, inputs `x`, targets).
 fn model_case(name: &str) -> (Json, LinearModel, ArrayD<f32>, Vec<usize>) {
     let j = fixture(name);
-    let (model, x, t) = (linear(&j), f32_array(&j, "x"), targets(&j));
+    let (model, x, t) = (linear(&j), j.f32_array("x"), targets(&j));
     (j, model, x, t)
 }
 
@@ -254,7 +62,7 @@ fn images(a: ArrayD<f32>) -> AttributionBatch {
 
 /// Quantus' `[N, 1, H, W]` masks as a [`MaskBatch`].
 fn masks(j: &Json) -> MaskBatch {
-    let s = f32_array(j, "s").index_axis_move(Axis(1), 0);
+    let s = j.f32_array("s").index_axis_move(Axis(1), 0);
     let s: Array3<f32> = s.into_dimensionality().expect("[N, H, W]");
     MaskBatch::from_f32(s.view()).expect("masks")
 }
@@ -328,12 +136,12 @@ impl Explainer for SquareTimesWeight {
 fn relative_stability_equals_quantus_on_its_own_perturbations() {
     let (j, model, x, t) = model_case("relative_stability.json");
     // Quantus' draws are [m, N, ...]; salience takes [N, m, ...].
-    let xs = f32_array(&j, "xs");
+    let xs = j.f32_array("xs");
     let m = xs.shape()[0];
     let mut axes: Vec<usize> = (0..xs.ndim()).collect();
     axes.swap(0, 1);
     let xs = xs.permuted_axes(axes).as_standard_layout().into_owned();
-    let w: Array2<f32> = f32_array(&j, "w").into_dimensionality().expect("w");
+    let w: Array2<f32> = j.f32_array("w").into_dimensionality().expect("w");
     let explainer = SquareTimesWeight(w);
     // Quantus' default representation hooks every layer of
     // Sequential(Flatten, Linear): L(x) = [flatten(x), logits].
@@ -372,7 +180,7 @@ fn relative_stability_equals_quantus_on_its_own_perturbations() {
     // the max over the kept draws (module docs of `stability`). That max
     // must equal the max of Quantus' own per-draw objectives over the
     // draws that kept the class.
-    let (fshape, flipped) = values(&j, "flipped");
+    let (fshape, flipped) = j.array("flipped");
     let n = fshape[1];
     let flipped = &flipped;
     let kept_draws = |i: usize| (0..m).filter(move |&jj| flipped[jj * n + i] == 0.0);
@@ -415,7 +223,7 @@ fn relative_stability_equals_quantus_on_its_own_perturbations() {
 #[test]
 fn localisation_metrics_equal_quantus() {
     let j = fixture("localisation.json");
-    let a = images(f32_array(&j, "a"));
+    let a = images(j.f32_array("a"));
     let s = masks(&j);
     let empty = 4;
     let nan = f64::NAN;
@@ -474,7 +282,7 @@ fn localisation_metrics_equal_quantus() {
     assert_outcomes(&rra, &f64s(&j, "rank_accuracy"), &empty_undefined, "rra");
     // Sample 0's signed total is negative: salience leaves it undefined
     // (mass_accuracy module docs), Quantus returns inside / total anyway.
-    let raw = f32_array(&j, "a");
+    let raw = j.f32_array("a");
     let mask_view = s.view();
     let (m0, s0) = (raw.index_axis(Axis(0), 0), mask_view.index_axis(Axis(0), 0));
     let (inside, total) = m0
@@ -512,7 +320,7 @@ fn localisation_metrics_equal_quantus() {
 #[test]
 fn sparseness_and_complexity_equal_quantus() {
     let j = fixture("complexity.json");
-    let raw = f32_array(&j, "a");
+    let raw = j.f32_array("a");
     let a = images(raw.clone());
     let n = raw.shape()[0];
     let ours = gini_sparseness(&a, &SparsenessConfig::quantus()).expect("gini");
@@ -554,7 +362,7 @@ fn sparseness_and_complexity_equal_quantus() {
 fn cumulative_infidelity_equals_quantus() {
     let (j, model, x, t) = model_case("infidelity.json");
     for map in ["full", "pixel"] {
-        let a = images(f32_array(&j, &format!("a_{map}")));
+        let a = images(j.f32_array(&format!("a_{map}")));
         for patch in [4usize, 2] {
             for (baseline, name) in [
                 (CumulativeBaseline::SampleMin, "black"),
