@@ -340,21 +340,42 @@ fn run(
     })
 }
 
+/// The value [`infidelity_cumulative`] sets the patches to.
+///
+/// ```
+/// use salience_metrics::CumulativeBaseline;
+/// assert_eq!(CumulativeBaseline::default(), CumulativeBaseline::SampleMin);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum CumulativeBaseline {
+    /// Quantus' `perturb_baseline="black"` (default): the minimum of the
+    /// sample over all its channels and pixels (Quantus'
+    /// `get_baseline_value("black")` is `arr.min()` of each sample, not 0).
+    /// It equals `Constant(0.0)` only for inputs whose minimum is 0; on
+    /// standardised inputs the two differ a lot (parity fixture, 3×8×8
+    /// N(0, 1) inputs: 1188 vs 84.8).
+    #[default]
+    SampleMin,
+    /// A constant in every channel (Quantus: a number as
+    /// `perturb_baseline`, e.g. `0.0`).
+    Constant(f32),
+}
+
 /// Options of [`infidelity_cumulative`] (Quantus' `Infidelity`).
 ///
 /// ```
-/// let c = salience_metrics::CumulativeInfidelityConfig::default();
-/// assert_eq!((c.patch_size, c.baseline), (4, 0.0));
+/// use salience_metrics::{CumulativeBaseline, CumulativeInfidelityConfig};
+/// let c = CumulativeInfidelityConfig::default();
+/// assert_eq!((c.patch_size, c.baseline), (4, CumulativeBaseline::SampleMin));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CumulativeInfidelityConfig {
     /// Side of the square patches (Quantus `perturb_patch_sizes=[4]`);
     /// must divide the image height and width.
     pub patch_size: usize,
-    /// The value patches are set to, in every channel (Quantus
-    /// `perturb_baseline="black"`, 0 here as for the other "black"
-    /// baselines of this crate).
-    pub baseline: f32,
+    /// The value patches are set to, in every channel (default
+    /// [`CumulativeBaseline::SampleMin`], Quantus' `"black"`).
+    pub baseline: CumulativeBaseline,
     /// The target score `f`: raw output (default, Quantus' logits) or
     /// softmax probability.
     pub score: ScoreKind,
@@ -366,7 +387,7 @@ impl Default for CumulativeInfidelityConfig {
     fn default() -> Self {
         CumulativeInfidelityConfig {
             patch_size: 4,
-            baseline: 0.0,
+            baseline: CumulativeBaseline::SampleMin,
             score: ScoreKind::Raw,
             batch_size: None,
         }
@@ -376,7 +397,8 @@ impl Default for CumulativeInfidelityConfig {
 /// Quantus' cumulative Infidelity of each sample's attribution (lower is
 /// better). With `B` patches of `patch_size²` pixels in raster order
 /// (left to right, then top to bottom) and `x_k` the input with patches
-/// `1..=k` set to `baseline` in every channel,
+/// `1..=k` set to the baseline value in every channel (by default the
+/// sample's minimum, Quantus' `"black"`; see [`CumulativeBaseline`]),
 ///
 /// ```text
 /// INFD_cum = (1/B) Σ_{k=1..B} ((f(x) − f(x_k)) − Σ Φ ⊙ (x − x_k))²
@@ -389,19 +411,27 @@ impl Default for CumulativeInfidelityConfig {
 /// `attributions` input-shaped or pixel maps `[N, H, W]` / `[N, 1, H, W]`
 /// (broadcast over the channels, as Quantus' `np.broadcast_to`).
 ///
+/// Equal to Quantus 0.6's `Infidelity` (`perturb_patch_sizes=[s]`, the
+/// same baseline) to 1e-5 relative on the parity fixture
+/// (`tests/quantus_parity.rs`), for input-shaped and `[N, 1, H, W]` maps.
+///
 /// Errors: `patch_size` 0 or not dividing H and W, a non-finite
-/// baseline, tabular inputs, shape mismatches, NaN/Inf, bad targets, model
+/// constant baseline, tabular inputs, shape mismatches, NaN/Inf, bad targets, model
 /// failures.
 ///
 /// ```
 /// use ndarray::{array, Array4};
 /// use salience_core::{AttributionBatch, LinearModel};
-/// use salience_metrics::{infidelity_cumulative, CumulativeInfidelityConfig};
+/// use salience_metrics::{infidelity_cumulative, CumulativeBaseline, CumulativeInfidelityConfig};
 /// // f = Σ w ⊙ x on a 1×2×2 image, 1×1 patches, zero baseline: Φ = w is exact.
 /// let model = LinearModel::new(array![[1.0f32, 2.0, 3.0, 4.0]], array![0.0f32])?;
 /// let x = Array4::from_elem((1, 1, 2, 2), 1.0f32);
 /// let a = AttributionBatch::from_pixel_maps(array![[[1.0f32, 2.0], [3.0, 4.0]]])?;
-/// let cfg = CumulativeInfidelityConfig { patch_size: 1, ..Default::default() };
+/// let cfg = CumulativeInfidelityConfig {
+///     patch_size: 1,
+///     baseline: CumulativeBaseline::Constant(0.0),
+///     ..Default::default()
+/// };
 /// let s = infidelity_cumulative(&model, x.view().into_dyn(), &a, &[0], &cfg)?;
 /// assert_eq!(s.values(), &[0.0]);
 /// # Ok::<(), salience_core::SalienceError>(())
@@ -414,12 +444,14 @@ pub fn infidelity_cumulative(
     config: &CumulativeInfidelityConfig,
 ) -> Result<Scores> {
     check_batch_size(config.batch_size)?;
-    if !config.baseline.is_finite() {
-        return Err(SalienceError::invalid(
-            "baseline",
-            config.baseline,
-            "must be finite",
-        ));
+    if let CumulativeBaseline::Constant(v) = config.baseline {
+        if !v.is_finite() {
+            return Err(SalienceError::invalid(
+                "baseline",
+                format!("Constant({v})"),
+                "must be finite",
+            ));
+        }
     }
     let shape = inputs.shape().to_vec();
     let g = geometry_with_maps(&shape, attributions, "infidelity inputs")?;
@@ -451,7 +483,13 @@ pub fn infidelity_cumulative(
     let total =
         g.n.checked_mul(per)
             .ok_or_else(|| SalienceError::invalid("inputs", g.n, "too many model evaluations"))?;
-    let baseline = config.baseline;
+    // The value each sample's patches are set to.
+    let baselines: Vec<f32> = (0..g.n)
+        .map(|i| match config.baseline {
+            CumulativeBaseline::Constant(v) => v,
+            CumulativeBaseline::SampleMin => x.row(i).iter().copied().fold(f32::INFINITY, f32::min),
+        })
+        .collect();
     let outputs = forward_generated(
         model,
         total,
@@ -469,7 +507,7 @@ pub fn infidelity_cumulative(
                 for b in 0..k {
                     for px in block_pixels(b) {
                         for ch in 0..g.c {
-                            out[ch * g.p + px] = baseline;
+                            out[ch * g.p + px] = baselines[i];
                         }
                     }
                 }
@@ -491,7 +529,7 @@ pub fn infidelity_cumulative(
             for px in block_pixels(b) {
                 for ch in 0..g.c {
                     let k = ch * g.p + px;
-                    proj += g.phi(phi_i, k) as f64 * (xi[k] as f64 - baseline as f64);
+                    proj += g.phi(phi_i, k) as f64 * (xi[k] as f64 - baselines[i] as f64);
                 }
             }
             let delta = f0 - target_score(&row(i * per + b + 1), t, config.score);
@@ -608,6 +646,7 @@ mod tests {
             .unwrap();
         let c1 = CumulativeInfidelityConfig {
             patch_size: 1,
+            baseline: CumulativeBaseline::Constant(0.0),
             ..Default::default()
         };
         let s = infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &c1).unwrap();
@@ -615,6 +654,7 @@ mod tests {
         // One 2×2 patch: (10 − 4)² = 36.
         let c2 = CumulativeInfidelityConfig {
             patch_size: 2,
+            baseline: CumulativeBaseline::Constant(0.0),
             ..Default::default()
         };
         let s = infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &c2).unwrap();
@@ -622,6 +662,41 @@ mod tests {
         // The default 4×4 patch does not divide 2×2: typed error.
         assert!(matches!(
             infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &Default::default()),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+    }
+
+    #[test]
+    fn cumulative_default_baseline_is_the_sample_minimum() {
+        // Quantus' "black" is each sample's minimum, not 0. f = w·x,
+        // w = [1, 2, 3, 4], x = [2, 1, 3, 5] (min 1), Φ = 1, 1×1 patches:
+        // x − x_k gains 1, 0, 2, 4 → projections 1, 1, 3, 7; Δ gains
+        // 1·1, 2·0, 3·2, 4·4 → 1, 1, 7, 23; errors 0, 0, 4, 16 →
+        // (0 + 0 + 16 + 256)/4 = 68 (a 0 baseline gives 133.5, below).
+        let m = LinearModel::new(array![[1.0f32, 2.0, 3.0, 4.0]], array![0.0f32]).unwrap();
+        let x = Array4::from_shape_vec((1, 1, 2, 2), vec![2.0f32, 1.0, 3.0, 5.0]).unwrap();
+        let a = AttributionBatch::from_pixel_maps(ndarray::Array3::from_elem((1, 2, 2), 1.0f32))
+            .unwrap();
+        let c = CumulativeInfidelityConfig {
+            patch_size: 1,
+            ..Default::default()
+        };
+        let s = infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &c).unwrap();
+        assert_eq!(s.values(), &[68.0]);
+        // Zero baseline: projections 2, 3, 6, 11; Δ 2, 4, 13, 33; errors
+        // 0, 1, 7, 22 → (0 + 1 + 49 + 484)/4 = 133.5.
+        let zero = CumulativeInfidelityConfig {
+            baseline: CumulativeBaseline::Constant(0.0),
+            ..c
+        };
+        let s = infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &zero).unwrap();
+        assert_eq!(s.values(), &[133.5]);
+        let nan = CumulativeInfidelityConfig {
+            baseline: CumulativeBaseline::Constant(f32::NAN),
+            ..c
+        };
+        assert!(matches!(
+            infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &nan),
             Err(SalienceError::InvalidParameter { .. })
         ));
     }
@@ -635,6 +710,7 @@ mod tests {
         let x = Array4::from_elem((1, 2, 1, 2), 1.0f32);
         let c = CumulativeInfidelityConfig {
             patch_size: 1,
+            baseline: CumulativeBaseline::Constant(0.0),
             ..Default::default()
         };
         let px = AttributionBatch::from_pixel_maps(array![[[1.0f32, 0.0]]]).unwrap();

@@ -102,7 +102,7 @@ pub use faithfulness_correlation::{
 pub use imputation::{noisy_linear_imputation, ImputationConfig};
 pub use infidelity::{
     infidelity, infidelity_cumulative, infidelity_detailed, infidelity_with_segments,
-    CumulativeInfidelityConfig, InfidelityConfig,
+    CumulativeBaseline, CumulativeInfidelityConfig, InfidelityConfig,
 };
 pub use insertion_deletion::{deletion, insertion, CurveConfig, PerturbationCurves, ScoreKind};
 pub use maps::{pixel_maps, MapSign, PixelMapConfig};
@@ -119,8 +119,8 @@ pub use sensitivity::{sensitivity, SensitivityConfig, SensitivityScores};
 pub use similarity::{spearman, ssim, SsimConfig, SsimWindow};
 pub use sparseness::{gini_index, gini_sparseness, SparsenessConfig};
 pub use stability::{
-    relative_stability, Representation, StabilityConfig, StabilityFormula, StabilityNoise,
-    StabilityScores,
+    relative_stability, relative_stability_with_perturbations, Representation, StabilityConfig,
+    StabilityFormula, StabilityNoise, StabilityScores,
 };
 pub use table::{Better, ScoreTable};
 pub use top_k::{top_k_intersection, TopKConfig};

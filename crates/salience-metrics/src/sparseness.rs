@@ -41,8 +41,13 @@ impl SparsenessConfig {
     /// Here each map is divided by its own maximum before the `1e-7` is
     /// added; Quantus' `normalise_by_max` divides by the maximum of the
     /// whole batch, so for a map whose maximum is below the batch's the
-    /// `1e-7` weighs relatively more in Quantus (a difference of order
-    /// `1e-7 · batch max / map max`).
+    /// `1e-7` weighs relatively more in Quantus. Exactly, with `G₀` the
+    /// index without ε, `n` values and `S = Σ|a| / M`:
+    /// `G = G₀ · S / (S + n·1e-7)`, `M` the batch maximum in Quantus and the
+    /// map's own maximum here. Measured on the parity fixture (3×8×8 maps):
+    /// 6.7e-3 relative for a map whose maximum is 1e-3 of the batch's, ≤ 6e-6
+    /// for the others; Quantus with a per-sample `normalise_by_max`
+    /// (`normalise_axes=[1, 2, 3]`) equals this preset to 1.1e-7.
     ///
     /// ```
     /// let c = salience_metrics::SparsenessConfig::quantus();

@@ -40,6 +40,13 @@
 //! [`Empty`](salience_core::SalienceError::Empty) error).
 //! [`StabilityScores::kept`] reports how many were kept.
 //!
+//! [`StabilityConfig::quantus`] equals Quantus 0.6 on Quantus' own draws:
+//! replaying (with [`relative_stability_with_perturbations`]) the seeded
+//! perturbations Quantus drew for a linear model, RIS, ROS and RRS agree to
+//! 6.8e-8, 9.5e-7 and 1.3e-7 relative, and a sample with flipped
+//! predictions, NaN in Quantus, gets the maximum of Quantus' own per-draw
+//! objectives over its kept draws (`tests/quantus_parity.rs`).
+//!
 //! The `N·m` perturbed copies are generated lazily and, chunk by chunk
 //! ([`StabilityConfig::batch_size`] copies), sent once to the model, once to
 //! the explainer and once to the representation. Noise `j` of sample `i`
@@ -49,7 +56,7 @@
 use crate::common::{argmax, input_geometry};
 use crate::scores::{Outcome, Outcomes, Undefined};
 use crate::sensitivity::{check_maps, explain_clean};
-use ndarray::{Array2, ArrayD, ArrayViewD, Axis, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView1, ArrayViewD, Axis, IxDyn};
 use rand::RngExt;
 use rand_distr::{Distribution, Normal};
 use salience_core::model::{check_model_output, forward_chunked};
@@ -313,6 +320,137 @@ pub fn relative_stability(
     config: &StabilityConfig,
     seeds: Seeds<'_>,
 ) -> Result<StabilityScores> {
+    let fill = |i: usize, j: usize, x_i: ArrayView1<'_, f32>, row: &mut [f32]| -> Result<()> {
+        let mut rg = rng(derive_seed(derive_seed(seeds.for_sample(i), 3), j as u64));
+        match config.noise {
+            StabilityNoise::Uniform { low, high } => {
+                for (o, &xv) in row.iter_mut().zip(x_i) {
+                    *o = xv + rg.random_range(low..=high);
+                }
+            }
+            StabilityNoise::Gaussian { std } => {
+                let nd = Normal::new(0.0f32, std)
+                    .map_err(|e| SalienceError::invalid("noise.std", std, &e.to_string()))?;
+                for (o, &xv) in row.iter_mut().zip(x_i) {
+                    *o = xv + nd.sample(&mut rg);
+                }
+            }
+        }
+        Ok(())
+    };
+    let parts = (model, explainer, representation);
+    run(
+        parts,
+        inputs,
+        targets,
+        config,
+        seeds,
+        config.n_samples,
+        &fill,
+    )
+}
+
+/// [`relative_stability`] with given perturbed inputs instead of drawn
+/// ones: `perturbed` `[N, m, ...]` holds the `m ≥ 1` perturbed copies
+/// `x'_ij` of each sample `x_i` `[...]` (`inputs` `[N, ...]`).
+/// [`StabilityConfig::noise`] and [`StabilityConfig::n_samples`] are not
+/// used; the formula, `ε_min` and the batch size are. `seeds` only seed the
+/// explainer (sample `i`'s copies with the sample's own seed).
+///
+/// This replays perturbations drawn elsewhere, for instance the exact noise
+/// Quantus drew (salience's parity tests do so), or scores several
+/// explainers on the very same perturbations.
+///
+/// Errors: as [`relative_stability`], and
+/// [`SalienceError::ShapeMismatch`] when `perturbed` is not
+/// `[N, m ≥ 1, ...]` with the inputs' `N` and `...`,
+/// [`SalienceError::NonFinite`] for NaN/Inf in it.
+///
+/// ```
+/// use ndarray::{array, Array3, ArrayViewD};
+/// use salience_core::{AttributionBatch, Explainer, LinearModel, Result, Seeds};
+/// use salience_metrics::{relative_stability_with_perturbations, StabilityConfig};
+/// /// Φ(x) = x².
+/// struct Square;
+/// impl Explainer for Square {
+///     fn name(&self) -> &str { "square" }
+///     fn explain(&self, x: ArrayViewD<'_, f32>, _: &[usize], _: Seeds<'_>) -> Result<AttributionBatch> {
+///         AttributionBatch::new(x.mapv(|v| v * v))
+///     }
+/// }
+/// let model = LinearModel::new(array![[1.0f32], [0.0]], array![0.0f32, 0.0])?;
+/// let x = array![[2.0f32]];
+/// // One copy x' = 2.5: |Δe/e| = |4 − 6.25| / 4 = 0.5625, |Δx/x| = 0.25.
+/// let xs = Array3::from_elem((1, 1, 1), 2.5f32);
+/// let s = relative_stability_with_perturbations(
+///     &model, &Square, None, x.view().into_dyn(), xs.view().into_dyn(), &[0],
+///     &StabilityConfig::quantus(), Seeds::base(0))?;
+/// assert!((s.ris.get(0).unwrap() - 2.25).abs() < 1e-12);
+/// // Quantus' ROS divides by |Δh| = 0.5.
+/// assert!((s.ros.get(0).unwrap() - 1.125).abs() < 1e-12);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn relative_stability_with_perturbations(
+    model: &dyn Model,
+    explainer: &dyn Explainer,
+    representation: Option<&dyn Representation>,
+    inputs: ArrayViewD<'_, f32>,
+    perturbed: ArrayViewD<'_, f32>,
+    targets: &[usize],
+    config: &StabilityConfig,
+    seeds: Seeds<'_>,
+) -> Result<StabilityScores> {
+    let (shape, ps) = (inputs.shape(), perturbed.shape());
+    if shape.is_empty()
+        || ps.len() != shape.len() + 1
+        || ps[0] != shape[0]
+        || ps[2..] != shape[1..]
+        || ps[1] == 0
+    {
+        return Err(SalienceError::shape(
+            "stability perturbed inputs",
+            format!("[N, m ≥ 1, ...] for inputs {shape:?} = [N, ...]"),
+            ps,
+        ));
+    }
+    salience_core::validate::check_finite(&perturbed, "stability perturbed inputs")?;
+    let (n, m) = (ps[0], ps[1]);
+    let d: usize = shape[1..].iter().product();
+    let standard = perturbed.as_standard_layout();
+    let given = standard
+        .view()
+        .into_shape_with_order((n, m, d))
+        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+    let fill = |i: usize, j: usize, _: ArrayView1<'_, f32>, row: &mut [f32]| -> Result<()> {
+        for (o, &v) in row.iter_mut().zip(given.slice(ndarray::s![i, j, ..])) {
+            *o = v;
+        }
+        Ok(())
+    };
+    let parts = (model, explainer, representation);
+    run(parts, inputs, targets, config, seeds, m, &fill)
+}
+
+/// Writes copy `j` of sample `i` (given `x_i`) into a row of the chunk.
+type FillCopy<'a> = dyn Fn(usize, usize, ArrayView1<'_, f32>, &mut [f32]) -> Result<()> + 'a;
+
+/// The model, the explainer and the optional representation.
+type Parts<'a> = (
+    &'a dyn Model,
+    &'a dyn Explainer,
+    Option<&'a dyn Representation>,
+);
+
+fn run(
+    (model, explainer, representation): Parts<'_>,
+    inputs: ArrayViewD<'_, f32>,
+    targets: &[usize],
+    config: &StabilityConfig,
+    seeds: Seeds<'_>,
+    m: usize,
+    fill: &FillCopy<'_>,
+) -> Result<StabilityScores> {
     config.validate()?;
     let shape = inputs.shape().to_vec();
     let g = input_geometry(&shape, "stability inputs")?;
@@ -336,8 +474,9 @@ pub fn relative_stability(
         None => None,
     };
     let q = e_x.ncols();
-    let m = config.n_samples;
-    let total = g.n * m;
+    let total =
+        g.n.checked_mul(m)
+            .ok_or_else(|| SalienceError::invalid("n_samples", m, "too many perturbed copies"))?;
     let mut ris = vec![f64::NEG_INFINITY; g.n];
     let mut ros = vec![f64::NEG_INFINITY; g.n];
     let mut rrs = vec![f64::NEG_INFINITY; g.n];
@@ -356,22 +495,7 @@ pub fn relative_stability(
                 .ok_or_else(|| SalienceError::Backend("non-contiguous buffer".into()))?;
             for (k, row) in flat.chunks_mut(g.d).enumerate() {
                 let (i, j) = ((start + k) / m, (start + k) % m);
-                let mut rg = rng(derive_seed(derive_seed(seeds.for_sample(i), 3), j as u64));
-                match config.noise {
-                    StabilityNoise::Uniform { low, high } => {
-                        for (o, &xv) in row.iter_mut().zip(x.row(i)) {
-                            *o = xv + rg.random_range(low..=high);
-                        }
-                    }
-                    StabilityNoise::Gaussian { std } => {
-                        let nd = Normal::new(0.0f32, std).map_err(|e| {
-                            SalienceError::invalid("noise.std", std, &e.to_string())
-                        })?;
-                        for (o, &xv) in row.iter_mut().zip(x.row(i)) {
-                            *o = xv + nd.sample(&mut rg);
-                        }
-                    }
-                }
+                fill(i, j, x.row(i), row)?;
                 tg.push(targets[i]);
                 sd.push(seeds.for_sample(i));
             }
@@ -709,6 +833,52 @@ mod tests {
         // = (10 − ε)/5 ∈ [1.94, 1.96].
         let r = s.ris.get(1).unwrap();
         assert!((1.94 - 1e-5..=1.96 + 1e-5).contains(&r), "{r}");
+    }
+
+    #[test]
+    fn given_perturbations_hand_computed_and_checked() {
+        // x = [2, 4], copies x' = [2.5, 4] and [2, 3] (class 0 kept: h =
+        // [x0 + x1, 0]). e = x²: copy 0 |Δe/e| = 0.5625, |Δx/x| = 0.25 → 2.25;
+        // copy 1 |Δe/e| = 7/16 = 0.4375, |Δx/x| = 0.25 → 1.75. RIS = 2.25.
+        let model =
+            LinearModel::new(array![[1.0f32, 1.0], [0.0, 0.0]], array![0.0f32, 0.0]).unwrap();
+        let x = array![[2.0f32, 4.0]];
+        let xs = ndarray::Array3::from_shape_vec((1, 2, 2), vec![2.5f32, 4.0, 2.0, 3.0]).unwrap();
+        let go = |xs: ArrayViewD<'_, f32>| {
+            relative_stability_with_perturbations(
+                &model,
+                &Square,
+                None,
+                x.view().into_dyn(),
+                xs,
+                &[0],
+                &StabilityConfig::quantus(),
+                Seeds::base(0),
+            )
+        };
+        let s = go(xs.view().into_dyn()).unwrap();
+        assert_eq!(s.kept, vec![2]);
+        assert!((s.ris.get(0).unwrap() - 2.25).abs() < 1e-12);
+        // ROS: copy 0 0.5625 / |Δh| 0.5 = 1.125, copy 1 0.4375 / 1; max 1.125.
+        assert!((s.ros.get(0).unwrap() - 1.125).abs() < 1e-12);
+        // Wrong N, wrong feature shape, m = 0, NaN: typed errors.
+        for bad in [
+            ndarray::Array3::<f32>::zeros((2, 2, 2)).into_dyn(),
+            ndarray::Array3::<f32>::zeros((1, 2, 3)).into_dyn(),
+            ndarray::Array3::<f32>::zeros((1, 0, 2)).into_dyn(),
+            ndarray::Array2::<f32>::zeros((1, 2)).into_dyn(),
+        ] {
+            assert!(matches!(
+                go(bad.view()),
+                Err(SalienceError::ShapeMismatch { .. })
+            ));
+        }
+        let mut nan = xs.clone();
+        nan[[0, 1, 1]] = f32::NAN;
+        assert!(matches!(
+            go(nan.view().into_dyn()),
+            Err(SalienceError::NonFinite { .. })
+        ));
     }
 
     #[test]

@@ -6,8 +6,14 @@
 //!
 //! With [`TopKConfig::concept_influence`] the score is multiplied by
 //! `P / |GT|` (`P` pixels), Quantus' `concept_influence=True`. `k` defaults
-//! to Quantus' 1000 and must not exceed the number of pixels (Quantus
-//! asserts the same); a map with fewer pixels needs a smaller `k`.
+//! to Quantus' 1000 and must not exceed the number of pixels; a map with
+//! fewer pixels needs a smaller `k`. Quantus 0.6 requires `k < P` strictly
+//! (a `ValueError` for `k = P`, measured); here `k = P` is allowed and
+//! scores `|GT| / P`.
+//!
+//! [`TopKConfig::quantus`] equals Quantus 0.6's `TopKIntersection` exactly
+//! on the parity fixture (`tests/quantus_parity.rs`: `[N, 1, 8, 8]` maps,
+//! k = 1, 5, 20, 63, with and without concept influence).
 //!
 //! Ties at the k-th value are broken by pixel index (row-major, lower
 //! first), as in [`relevance_rank_accuracy`](crate::relevance_rank_accuracy);
