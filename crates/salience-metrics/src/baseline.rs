@@ -16,7 +16,7 @@ use salience_core::{Result, SalienceError};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Baseline {
-    /// Seed 000's baseline (default): every value of channel `c` drawn
+    /// Mahlau & Nolde (2022)'s baseline (default): every value of channel `c` drawn
     /// independently from `N(μ_c, σ_c)`, the mean and (population) standard
     /// deviation of that channel of the image itself. Seeded: the same
     /// seed gives the same baseline.
@@ -29,7 +29,7 @@ pub enum Baseline {
     /// The image blurred channel by channel with a normalised Gaussian
     /// kernel of odd size `kernel_size` and standard deviation `sigma`
     /// (pixels), borders replicated (Petsiuk et al.'s insertion baseline:
-    /// kernel 11, σ = 5; seed 000's IG blur: kernel 25, σ = 20).
+    /// kernel 11, σ = 5; Mahlau & Nolde (2022)'s IG blur: kernel 25, σ = 20).
     Blur {
         /// Standard deviation in pixels (> 0).
         sigma: f32,

@@ -1,4 +1,4 @@
-//! Weakly supervised box localisation (Zhou et al. 2016, CAM; seed 002
+//! Weakly supervised box localisation (Zhou et al. 2016, CAM; Gattas (2020)
 //! §2.5): min-max normalise the pixel map, keep the pixels at or above
 //! `threshold` (default 20 %) of the maximum, take the largest
 //! 4-connected component of those pixels, and compare its bounding box
@@ -12,7 +12,7 @@
 //! undefined ([`Undefined::DegenerateMap`](crate::Undefined)); the others
 //! keep their scores.
 //!
-//! Neither Quantus nor Captum implements this metric. Seed 002 notes its
+//! Neither Quantus nor Captum implements this metric. Gattas (2020) notes its
 //! bias against scattered maps (only one component counts); Dabkowski &
 //! Gal's variant boxes the entire salient region — set
 //! [`BoxLocalizationConfig::largest_component_only`] to false for it.

@@ -1,5 +1,5 @@
 //! Faithfulness Correlation (Bhatt et al. 2020, "Evaluating and aggregating
-//! feature-based model explanations"; seed 001 C.1).
+//! feature-based model explanations"; Decker et al. (2024) C.1).
 //!
 //! For a sample `x` with attribution `Φ`, draw `m` random subsets `S_j` of
 //! pixels, replace them with a baseline to get `x̃_j`, and correlate
@@ -30,7 +30,7 @@ use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceE
 /// | preset | subsets | baseline | runs | score |
 /// |---|---|---|---|---|
 /// | [`Default`], [`quantus`](Self::quantus) | 224 random pixels | black (0) | 100 | raw |
-/// | [`paper`](Self::paper) (seed 001 C.1) | 20 % of the pixels | blurred image (σ 5, kernel 11) | 200 | raw |
+/// | [`paper`](Self::paper) (Decker et al. (2024) C.1) | 20 % of the pixels | blurred image (σ 5, kernel 11) | 200 | raw |
 ///
 /// Quantus also normalises maps by their maximum |value| first; Pearson's
 /// correlation is scale-invariant, so this changes nothing.
@@ -87,7 +87,7 @@ impl FaithfulnessCorrelationConfig {
         }
     }
 
-    /// Seed 001 C.1: the Infidelity perturbations (20 % of the area replaced
+    /// Decker et al. (2024) C.1: the Infidelity perturbations (20 % of the area replaced
     /// by a blurred image), m = 200, Pearson.
     ///
     /// ```

@@ -1,5 +1,5 @@
 //! Infidelity (Yeh et al. 2019, "On the (in)fidelity and sensitivity of
-//! explanations"; seed 001 C.1).
+//! explanations"; Decker et al. (2024) C.1).
 //!
 //! For a sample `x`, its attribution `Φ` and the target score `f`,
 //!
@@ -15,7 +15,7 @@
 //! [`Projection::Indicator`] and a fixed baseline `x_b`).
 //!
 //! With [`InfidelityConfig::normalize`] (Yeh et al.'s implementation,
-//! Captum's `normalize=True`, seed 001) the attribution is first rescaled
+//! Captum's `normalize=True`, Decker et al. (2024)) the attribution is first rescaled
 //! by the per-sample least-squares factor
 //! `β = Σ_j a_j Δ_j / Σ_j a_j²` (`a_j = I_jᵀΦ`, `Δ_j = f(x) − f(x̃_j)`), so
 //! the score is `mean_j (β a_j − Δ_j)²` and does not depend on the scale of
@@ -43,7 +43,7 @@ use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceE
 ///
 /// | preset | perturbation | `I` | m | β | score |
 /// |---|---|---|---|---|---|
-/// | [`Default`], [`paper`](Self::paper) (seed 001 C.1) | 20 % of the pixels ← blurred image (σ 5, kernel 11) | indicator | 200 | yes | raw |
+/// | [`Default`], [`paper`](Self::paper) (Decker et al. (2024) C.1) | 20 % of the pixels ← blurred image (σ 5, kernel 11) | indicator | 200 | yes | raw |
 /// | [`captum`](Self::captum) | Gaussian noise σ = 0.003 (Captum's docs example; Captum has no default) | `x − x̃` | 10 | no | raw |
 /// | [`captum_normalized`](Self::captum_normalized) | as `captum` | `x − x̃` | 10 | yes | raw |
 /// | [`quantus`](Self::quantus) | one random 4×4 patch ← 0 ("black") | `x − x̃` | 10 | no | raw |
@@ -82,7 +82,7 @@ impl Default for InfidelityConfig {
 }
 
 impl InfidelityConfig {
-    /// Seed 001 C.1: binary perturbations of 20 % of the image area replaced
+    /// Decker et al. (2024) C.1: binary perturbations of 20 % of the image area replaced
     /// by a blurred copy (σ = 5, kernel 11 — the seed does not give the blur;
     /// this is RISE's), indicator `I`, β normalisation, m = 200.
     ///

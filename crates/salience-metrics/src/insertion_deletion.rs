@@ -1,9 +1,9 @@
 //! Insertion and deletion curves and their AUC (Petsiuk et al. 2018, RISE;
-//! seed 000 §4).
+//! Mahlau & Nolde (2022) §4).
 //!
 //! Pixels are ordered by the attribution pixel map, largest first (image
 //! attributions are reduced with [`CurveConfig::reduction`]; ties are broken
-//! by pixel index, lower first — seed 000 inserts tied pixels "in random
+//! by pixel index, lower first — Mahlau & Nolde (2022) inserts tied pixels "in random
 //! order", we keep it deterministic). With `P` pixels and
 //! `S = min(n_steps, P)` steps, after step `k` the first
 //! `m_k = ⌊k·P/S⌋` pixels of the order (all channels of each) are changed:
@@ -16,7 +16,7 @@
 //!
 //! The curve is the model's score for the target class at the `S + 1`
 //! points `x_k = m_k / P ∈ [0, 1]` (both ends included); the score is the
-//! softmax probability by default (seed 000 and RISE use probabilities) or
+//! softmax probability by default (Mahlau & Nolde (2022) and RISE use probabilities) or
 //! the raw output ([`ScoreKind`]). The AUC is the trapezoid rule over
 //! `x_k`. All `N·(S + 1)` perturbed inputs are generated chunk by chunk into
 //! one reused buffer and evaluated through
@@ -53,7 +53,7 @@ pub enum ScoreKind {
 
 /// Options of [`insertion`] and [`deletion`].
 ///
-/// Defaults follow seed 000: 1000 steps (clamped to the number of pixels),
+/// Defaults follow Mahlau & Nolde (2022): 1000 steps (clamped to the number of pixels),
 /// the per-channel random-normal baseline, softmax probability, image
 /// attributions reduced with `SumAbs`, chunks of the model's preferred
 /// batch size.

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MapSign {
-    /// `|a|` (default; seed 003 scores the absolute value of attributions).
+    /// `|a|` (default; Bykov et al. (2022) scores the absolute value of attributions).
     #[default]
     Abs,
     /// `max(a, 0)`: only positive evidence counts (LRP-style relevance).
@@ -45,7 +45,7 @@ impl MapSign {
 /// channels with `reduction`, then `sign` is applied (pixel maps `[N, H, W]`
 /// only get `sign`). Tabular batches are a shape error.
 ///
-/// Default: [`ChannelReduction::SumAbs`] (seed 000 and most saliency
+/// Default: [`ChannelReduction::SumAbs`] (Mahlau & Nolde (2022) and most saliency
 /// papers; every channel's evidence counts whatever its sign) and
 /// [`MapSign::Abs`]. Quantus sums channels of signed attributions and uses
 /// `abs=False` for most localisation metrics: use [`PixelMapConfig::signed`]

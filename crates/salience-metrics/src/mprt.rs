@@ -1,5 +1,5 @@
 //! Model Parameter Randomisation Test (Adebayo et al. 2018, "Sanity checks
-//! for saliency maps"; seed 002), cascading from the top layer.
+//! for saliency maps"; Gattas (2020)), cascading from the top layer.
 //!
 //! Stage 0 is the trained model; stage `k` has the top `k` layers
 //! re-initialised at random (cascading: stage `k + 1` randomises one more

@@ -7,7 +7,7 @@
 //! `f(x) − f(x̃)`. Replacement perturbations choose a set `S` of pixels (all
 //! channels of each pixel; features of tabular inputs) and set them to a
 //! [`Baseline`] image `x_b`; [`Projection`] says whether `I` is the
-//! indicator of `S` (seed 001 C.1, Bhatt et al.'s Faithfulness
+//! indicator of `S` (Decker et al. (2024) C.1, Bhatt et al.'s Faithfulness
 //! Correlation: `IᵀΦ = Σ_{i∈S} Φ_i`) or the difference `x − x̃` (Yeh et
 //! al.'s `I`, Captum and Quantus' Infidelity). Gaussian noise always uses
 //! `I = x − x̃ = ε`.
@@ -34,7 +34,7 @@ use salience_core::{AttributionBatch, Model, Result, SalienceError, Seeds};
 ///
 /// ```
 /// use salience_metrics::{Baseline, Perturbation};
-/// // Seed 001 C.1: 20 % of the pixels replaced by a blurred image.
+/// // Decker et al. (2024) C.1: 20 % of the pixels replaced by a blurred image.
 /// let p = Perturbation::RandomPixels { share: 0.2, baseline: Baseline::Blur { sigma: 5.0, kernel_size: 11 } };
 /// assert!(p.validate().is_ok());
 /// assert!(Perturbation::RandomPixels { share: 0.0, baseline: Baseline::Constant(0.0) }.validate().is_err());

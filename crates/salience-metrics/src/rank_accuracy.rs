@@ -1,4 +1,4 @@
-//! Relevance rank accuracy (Arras, Osman & Samek 2022; seed 003 eq. 7;
+//! Relevance rank accuracy (Arras, Osman & Samek 2022; Bykov et al. (2022) eq. 7;
 //! Quantus `RelevanceRankAccuracy`).
 //!
 //! With `K = |GT|` the number of mask pixels and `P_topK` the K pixels of

@@ -1,4 +1,4 @@
-//! ROAD — RemOve And Debias (Rong et al. 2022; seed 001 C.1).
+//! ROAD — RemOve And Debias (Rong et al. 2022; Decker et al. (2024) C.1).
 //!
 //! For each sample and each percentage `p` of a list, the `⌊p/100 · P⌋`
 //! pixels (all channels) that come first in the order of the attribution
@@ -59,7 +59,7 @@ pub enum RoadScore {
     /// 1 if the arg-max of the model output is the target, else 0 (Quantus).
     #[default]
     Accuracy,
-    /// Softmax probability of the target (pytorch-grad-cam, seed 001).
+    /// Softmax probability of the target (pytorch-grad-cam, Decker et al. (2024)).
     Probability,
     /// Raw output for the target.
     Raw,
@@ -70,7 +70,7 @@ pub enum RoadScore {
 /// | preset | percentages | score |
 /// |---|---|---|
 /// | [`Default`], [`quantus`](Self::quantus) | 1, 3, …, 99 | accuracy |
-/// | [`paper`](Self::paper) (seed 001, via pytorch-grad-cam) | 10, 20, 30 | probability |
+/// | [`paper`](Self::paper) (Decker et al. (2024), via pytorch-grad-cam) | 10, 20, 30 | probability |
 /// | [`grad_cam`](Self::grad_cam) (`ROAD*Average`) | 10, 20, …, 90 | probability |
 ///
 /// All use ROAD's imputation noise σ = 0.01 and the MoRF order.
@@ -122,7 +122,7 @@ impl RoadConfig {
         }
     }
 
-    /// Seed 001 Table 1: MoRF at 10, 20 and 30 %, softmax probability
+    /// Decker et al. (2024) Table 1: MoRF at 10, 20 and 30 %, softmax probability
     /// (report `change()`: the decrease in confidence).
     ///
     /// ```
@@ -165,7 +165,7 @@ pub struct RoadCurves {
 }
 
 impl RoadCurves {
-    /// `curves − clean`: the change of the score (seed 001's MoRF_p is the
+    /// `curves − clean`: the change of the score (Decker et al. (2024)'s MoRF_p is the
     /// mean over samples of this at `p`).
     ///
     /// ```

@@ -34,8 +34,8 @@ use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 ///
 /// | preset | radius r | m | relative |
 /// |---|---|---|---|
-/// | [`Default`], [`paper`](Self::paper) (seed 001 C.1, evaluated with Quantus) | 0.1 | 200 | yes |
-/// | [`yeh`](Self::yeh) (the formula as written in seed 001 / Yeh et al.) | 0.1 | 200 | no |
+/// | [`Default`], [`paper`](Self::paper) (Decker et al. (2024) C.1, evaluated with Quantus) | 0.1 | 200 | yes |
+/// | [`yeh`](Self::yeh) (the formula as written in Decker et al. (2024) / Yeh et al.) | 0.1 | 200 | no |
 /// | [`captum`](Self::captum) (`sensitivity_max`) | 0.02 | 10 | yes |
 /// | [`quantus`](Self::quantus) (`MaxSensitivity`) | 0.2 | 200 | yes |
 ///
@@ -64,7 +64,7 @@ impl Default for SensitivityConfig {
 }
 
 impl SensitivityConfig {
-    /// Seed 001 C.1: ε ~ U[−0.1, 0.1], m = 200, computed with Quantus'
+    /// Decker et al. (2024) C.1: ε ~ U[−0.1, 0.1], m = 200, computed with Quantus'
     /// implementation (relative to `‖Φ(x)‖`).
     ///
     /// ```
@@ -79,7 +79,7 @@ impl SensitivityConfig {
         }
     }
 
-    /// Yeh et al.'s absolute sensitivity (the formula of seed 001 C.1):
+    /// Yeh et al.'s absolute sensitivity (the formula of Decker et al. (2024) C.1):
     /// r = 0.1, m = 200, not divided by `‖Φ(x)‖`.
     ///
     /// ```

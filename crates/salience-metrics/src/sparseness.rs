@@ -6,7 +6,7 @@
 //! `G = Σ_i (2i − n − 1) a_(i) / (n Σ_i a_(i))`, `G ∈ [0, 1 − 1/n]`.
 //!
 //! 0 for a uniform map, `1 − 1/n` for a one-hot map. **Higher is sparser**
-//! (better, in seed 003's reading). An all-zero map has no Gini index:
+//! (better, in Bykov et al. (2022)'s reading). An all-zero map has no Gini index:
 //! [`SalienceError::DegenerateMap`] with [`DegenerateReason::AllZero`].
 
 use crate::maps::{flat_values, row};

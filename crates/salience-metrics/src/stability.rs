@@ -152,7 +152,7 @@ pub enum StabilityFormula {
 /// (`nr_samples=200`, `U(0.02, 0.2)` noise, `eps_min=1e-6`);
 /// [`relative`](Self::relative) is the same with
 /// [`StabilityFormula::Relative`]; [`symmetric`](Self::symmetric) uses
-/// `U[−0.1, 0.1]`, the L∞ noise of seed 001's sensitivity metrics.
+/// `U[−0.1, 0.1]`, the L∞ noise of Decker et al. (2024)'s sensitivity metrics.
 ///
 /// ```
 /// use salience_metrics::{StabilityConfig, StabilityFormula};

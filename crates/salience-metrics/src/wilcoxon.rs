@@ -1,6 +1,6 @@
 //! The Wilcoxon signed-rank test for paired comparisons of per-sample
 //! scores (e.g. two attribution methods scored on the same images, as in
-//! seed 003's tables: "not significantly outperformed … according to the
+//! Bykov et al. (2022)'s tables: "not significantly outperformed … according to the
 //! Wilcoxon signed-rank test for p = 0.05").
 //!
 //! Conventions (documented choices):
