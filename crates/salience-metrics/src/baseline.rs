@@ -23,8 +23,10 @@ pub enum Baseline {
     #[default]
     RandomNormal,
     /// Every value set to a constant; `Constant(0.0)` is the black image
-    /// (Petsiuk et al.'s deletion baseline, Quantus's `"black"` for
-    /// zero-centred inputs).
+    /// (Petsiuk et al.'s deletion baseline). Quantus 0.6's `"black"` is
+    /// each sample's *minimum* (its source), which equals 0 only for inputs
+    /// whose darkest value is 0; `infidelity_cumulative`'s
+    /// `CumulativeBaseline::SampleMin` is that convention.
     Constant(f32),
     /// The image blurred channel by channel with a normalised Gaussian
     /// kernel of odd size `kernel_size` and standard deviation `sigma`
@@ -36,8 +38,9 @@ pub enum Baseline {
         /// Odd kernel width ≥ 1.
         kernel_size: usize,
     },
-    /// Every value of channel `c` set to the channel mean `μ_c`
-    /// (Quantus's `"mean"`).
+    /// Every value of channel `c` set to the channel mean `μ_c`. Quantus
+    /// 0.6's `"mean"` takes the mean over the whole sample (all channels,
+    /// per its source): the same for one-channel inputs, not for RGB.
     ChannelMean,
 }
 
