@@ -32,12 +32,19 @@ fn fixture() -> std::path::PathBuf {
 fn current() -> ArrayD<f32> {
     let cnn = Arc::new(salience_data::assets::small_cnn(&Device::Cpu).unwrap());
     let sample = salience_data::assets::fashion_mnist_sample().unwrap();
-    let x = sample.images.slice(s![0..4, .., .., ..]).to_owned().into_dyn();
+    let x = sample
+        .images
+        .slice(s![0..4, .., .., ..])
+        .to_owned()
+        .into_dyn();
     let t = &sample.labels[0..4];
     let reg = Registry::with_builtins();
     let mut panel: Vec<Box<dyn Explainer>> = SPECS
         .iter()
-        .map(|s| reg.build(&s.parse::<ExplainerSpec>().unwrap(), &cnn).unwrap())
+        .map(|s| {
+            reg.build(&s.parse::<ExplainerSpec>().unwrap(), &cnn)
+                .unwrap()
+        })
         .collect();
     panel.push(Box::new(GuidedBackprop::new(Arc::clone(&cnn))));
     panel.push(Box::new(Deconvnet::new(Arc::clone(&cnn))));
@@ -65,13 +72,22 @@ fn deterministic_explainers_match_their_pinned_outputs() {
     }
     let pinned = npy::read_array(fixture()).unwrap();
     assert_eq!(pinned.shape(), now.shape());
-    let names: Vec<&str> =
-        SPECS.iter().copied().chain(["guided_backprop", "deconvnet", "lrp", "deeplift"]).collect();
+    let names: Vec<&str> = SPECS
+        .iter()
+        .copied()
+        .chain(["guided_backprop", "deconvnet", "lrp", "deeplift"])
+        .collect();
     for (k, name) in names.iter().enumerate() {
         let (a, b) = (pinned.index_axis(Axis(0), k), now.index_axis(Axis(0), k));
         let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(scale > 0.0, "{name}: pinned map is all zero");
-        let worst = a.iter().zip(b.iter()).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
-        assert!(worst <= 1e-6 * scale, "{name}: moved by {worst} (scale {scale})");
+        let worst = a
+            .iter()
+            .zip(b.iter())
+            .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        assert!(
+            worst <= 1e-6 * scale,
+            "{name}: moved by {worst} (scale {scale})"
+        );
     }
 }

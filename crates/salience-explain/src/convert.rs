@@ -21,6 +21,17 @@ use salience_core::{Result, SalienceError};
 pub fn candle_error(e: candle_core::Error) -> SalienceError {
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("").trim().to_string();
+    // candle's pool backward only supports kernel == stride: say how out.
+    if first.contains("backward not supported for maxpool2d")
+        || first.contains("backward not supported for avgpool2d")
+    {
+        return SalienceError::Backend(format!(
+            "{first} (candle 0.11's pool backward needs kernel == stride, and its max-pool \
+             gradient is also k² too small; build the model's pooling with \
+             salience_explain::ops::max_pool2d, which takes any kernel, stride and padding \
+             with PyTorch's gradient: docs/candle-bugs.md)"
+        ));
+    }
     SalienceError::Backend(first)
 }
 

@@ -390,3 +390,24 @@ fn candle_bugs_are_as_documented() {
         .unwrap();
     assert!(y.backward().unwrap().get(x.as_tensor()).is_some());
 }
+
+#[test]
+fn candle_pool_backward_failures_say_how_out() {
+    let m = ModuleClassifier::new(
+        |x: &Tensor| {
+            x.max_pool2d_with_stride(3, 2)?
+                .flatten_from(1)?
+                .sum_keepdim(1)
+        },
+        1,
+    );
+    let x = array(&[1, 1, 7, 7], 1.0, 50);
+    let e = Saliency::new(m)
+        .explain(x.view(), &[0], Seeds::base(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("ops::max_pool2d") && e.contains("kernel == stride"),
+        "{e}"
+    );
+}
