@@ -27,7 +27,7 @@
 //! optimum (tested).
 
 use crate::gram::quad;
-use crate::qp::{QpSolution, Weights};
+use crate::qp::{QpSolution, QpStatus, Weights};
 use crate::query::check_gram_matrix;
 use ndarray::{Array2, ArrayView2};
 use salience_core::{Result, SalienceError};
@@ -85,7 +85,7 @@ pub fn global_minimum(g: ArrayView2<'_, f64>) -> Result<QpSolution> {
         return Ok(QpSolution {
             weights,
             objective: 0.0,
-            status: "Trivial".into(),
+            status: QpStatus::Trivial,
             iterations: 0,
             polished: false,
         });
@@ -131,7 +131,7 @@ pub fn global_minimum(g: ArrayView2<'_, f64>) -> Result<QpSolution> {
     Ok(QpSolution {
         weights,
         objective,
-        status: "Enumerated".into(),
+        status: QpStatus::Enumerated,
         iterations: n_supports,
         polished: false,
     })

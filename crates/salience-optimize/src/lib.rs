@@ -170,7 +170,8 @@ pub use metrics_grams::{
 };
 pub use perturb::{Baseline, GaussianBlur, MaskShape, PixelMasks, SeedStream, UniformNoise};
 pub use qp::{
-    optimal_weights, solve_qp, QpSettings, QpSolution, Weights, MAX_PSD_TOLERANCE, MAX_RIDGE,
+    optimal_weights, solve_qp, QpSettings, QpSolution, QpStatus, Weights, MAX_PSD_TOLERANCE,
+    MAX_RIDGE,
 };
 pub use query::{Mask, Query, SparseRow};
 pub use strategy::{

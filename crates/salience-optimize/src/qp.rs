@@ -206,6 +206,33 @@ impl QpSettings {
     }
 }
 
+/// How a [`QpSolution`] was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QpStatus {
+    /// clarabel converged to its tolerances.
+    Solved,
+    /// clarabel converged to its reduced ("almost") tolerances.
+    AlmostSolved,
+    /// No solve was needed: k = 1, every error is 0, or G = 0 (every w is
+    /// optimal and uniform weights are returned).
+    Trivial,
+    /// The global minimum of a non-convex objective, by enumerating the
+    /// supports ([`crate::global_minimum`]).
+    Enumerated,
+}
+
+impl std::fmt::Display for QpStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            QpStatus::Solved => "Solved",
+            QpStatus::AlmostSolved => "AlmostSolved",
+            QpStatus::Trivial => "Trivial",
+            QpStatus::Enumerated => "Enumerated",
+        })
+    }
+}
+
 /// The solution of the aggregation QP with solver details.
 ///
 /// ```
@@ -214,7 +241,7 @@ impl QpSettings {
 /// let sol = solve_qp(array![[1.0, 0.0], [0.0, 1.0]].view(), &QpSettings::default()).unwrap();
 /// assert!((sol.weights.as_slice()[0] - 0.5).abs() < 1e-12);
 /// assert!((sol.objective - 0.5).abs() < 1e-12);
-/// assert_eq!(sol.status, "Solved");
+/// assert_eq!(sol.status, salience_optimize::QpStatus::Solved);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct QpSolution {
@@ -222,10 +249,8 @@ pub struct QpSolution {
     pub weights: Weights,
     /// wᵀGw for the returned weights and the symmetrized G (no ridge).
     pub objective: f64,
-    /// clarabel's status (`"Solved"`, `"AlmostSolved"`), or `"Trivial"`
-    /// when no solve was needed (k = 1, or G = 0 where every w is optimal
-    /// and uniform weights are returned).
-    pub status: String,
+    /// How the weights were obtained.
+    pub status: QpStatus,
     /// clarabel's iteration count (0 when not called).
     pub iterations: u32,
     /// Whether the active-set polish produced the returned weights (when
@@ -295,7 +320,7 @@ pub fn solve_qp(g: ArrayView2<'_, f64>, settings: &QpSettings) -> Result<QpSolut
         Ok(QpSolution {
             objective: objective(&weights)?,
             weights,
-            status: "Trivial".into(),
+            status: QpStatus::Trivial,
             iterations: 0,
             polished: false,
         })
@@ -372,7 +397,7 @@ fn clarabel_solve(
     p: &Array2<f64>,
     c: &[f64],
     settings: &QpSettings,
-) -> Result<(Vec<f64>, String, u32)> {
+) -> Result<(Vec<f64>, QpStatus, u32)> {
     let k = p.nrows();
     // Upper triangle of 2P in CSC (column-major, rows ascending).
     let mut colptr = Vec::with_capacity(k + 1);
@@ -429,7 +454,11 @@ fn clarabel_solve(
             sol.status
         )));
     }
-    Ok((sol.x.clone(), sol.status.to_string(), sol.iterations))
+    let status = match sol.status {
+        SolverStatus::Solved => QpStatus::Solved,
+        _ => QpStatus::AlmostSolved,
+    };
+    Ok((sol.x.clone(), status, sol.iterations))
 }
 
 /// Active-set polish of an interior-point iterate `x` for min vᵀPv s.t.
