@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod attribution;
+pub mod bbox;
 pub mod ensemble;
 pub mod error;
 pub mod explainer;
@@ -48,6 +49,7 @@ pub mod shard;
 pub mod validate;
 
 pub use attribution::{AttributionBatch, ChannelReduction, Layout};
+pub use bbox::BoundingBox;
 pub use ensemble::Ensemble;
 pub use error::{DegenerateReason, GradientFault, Result, SalienceError};
 pub use explainer::{explain_ensemble, Explainer, PerInput};

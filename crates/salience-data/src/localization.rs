@@ -188,51 +188,9 @@ impl LocalizationConfig {
     }
 }
 
-/// An axis-aligned box: rows `top .. bottom`, columns `left .. right`
-/// (half-open; the convention of `salience_metrics::BoundingBox`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BoundingBox {
-    /// First row.
-    pub top: usize,
-    /// First column.
-    pub left: usize,
-    /// One past the last row.
-    pub bottom: usize,
-    /// One past the last column.
-    pub right: usize,
-}
-
-impl BoundingBox {
-    /// The tight box of the `true` pixels of a mask, `None` if there is
-    /// none.
-    ///
-    /// ```
-    /// use salience_data::BoundingBox;
-    /// let mut m = ndarray::Array2::from_elem((4, 5), false);
-    /// m[[1, 2]] = true;
-    /// m[[2, 3]] = true;
-    /// let b = BoundingBox::of_mask(m.view()).unwrap();
-    /// assert_eq!(b, BoundingBox { top: 1, left: 2, bottom: 3, right: 4 });
-    /// ```
-    pub fn of_mask(mask: ndarray::ArrayView2<'_, bool>) -> Option<BoundingBox> {
-        let mut b: Option<BoundingBox> = None;
-        for ((r, c), &on) in mask.indexed_iter() {
-            if on {
-                let x = b.get_or_insert(BoundingBox {
-                    top: r,
-                    left: c,
-                    bottom: r + 1,
-                    right: c + 1,
-                });
-                x.top = x.top.min(r);
-                x.left = x.left.min(c);
-                x.bottom = x.bottom.max(r + 1);
-                x.right = x.right.max(c + 1);
-            }
-        }
-        b
-    }
-}
+/// The ground-truth box type: salience-core's [`BoundingBox`] (the one the
+/// localisation metrics take).
+pub use salience_core::BoundingBox;
 
 /// Where the item of an image came from and where it went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
