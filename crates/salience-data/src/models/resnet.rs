@@ -29,7 +29,7 @@
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{BatchNorm, Linear, Module, ModuleT, VarBuilder};
 use salience_explain::canonize::fuse_conv_batch_norm;
-use salience_explain::ops::{max_pool2d, Conv2d};
+use salience_explain::ops::{linear, max_pool2d, relu, Conv2d};
 use salience_explain::rules::{LayerOps, RuleForward};
 use salience_explain::{Classifier, LayerSplit};
 
@@ -268,13 +268,13 @@ impl BasicBlock {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let h = self.bn1.forward_t(&self.conv1.forward(x)?, train)?.relu()?;
+        let h = relu(&self.bn1.forward_t(&self.conv1.forward(x)?, train)?)?;
         let h = self.bn2.forward_t(&self.conv2.forward(&h)?, train)?;
         let skip = match &self.downsample {
             Some((c, b)) => b.forward_t(&c.forward(x)?, train)?,
             None => x.clone(),
         };
-        (h + skip)?.relu()
+        relu(&(h + skip)?)
     }
 
     /// The block written with [`LayerOps`], batch norms merged into the
@@ -451,7 +451,7 @@ impl ResNet {
     fn stage(&self, k: usize, h: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let nl = self.layers.len();
         if k == 0 {
-            let h = self.bn1.forward_t(&self.conv1.forward(h)?, train)?.relu()?;
+            let h = relu(&self.bn1.forward_t(&self.conv1.forward(h)?, train)?)?;
             return match self.config.stem {
                 Stem::ImageNet => max_pool2d(&h, 3, 2, 1),
                 Stem::Small { pool, .. } if pool > 1 => max_pool2d(&h, pool, pool, 0),
@@ -469,7 +469,7 @@ impl ResNet {
             return h.mean((2, 3));
         }
         if k == nl + 2 {
-            return self.fc.forward(h);
+            return linear(&self.fc, h);
         }
         bail!("stage {k} out of range")
     }

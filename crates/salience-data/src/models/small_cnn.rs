@@ -2,7 +2,7 @@
 
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
-use salience_explain::ops::{max_pool2d, Conv2d};
+use salience_explain::ops::{linear, max_pool2d, relu, Conv2d};
 use salience_explain::rules::{LayerOps, RuleForward};
 use salience_explain::{Classifier, LayerSplit};
 
@@ -114,11 +114,11 @@ impl SmallCnn {
 
     fn stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
         match k {
-            0 => self.conv1.forward(h)?.relu(),
+            0 => relu(&self.conv1.forward(h)?),
             1 | 3 => max_pool2d(h, 2, 2, 0),
-            2 => self.conv2.forward(h)?.relu(),
-            4 => self.fc1.forward(&h.flatten_from(1)?)?.relu(),
-            5 => self.fc2.forward(h),
+            2 => relu(&self.conv2.forward(h)?),
+            4 => relu(&linear(&self.fc1, &h.flatten_from(1)?)?),
+            5 => linear(&self.fc2, h),
             _ => bail!("stage {k} out of range"),
         }
     }

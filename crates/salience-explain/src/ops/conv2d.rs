@@ -7,15 +7,25 @@
 //! `C_in`. This convolution gathers the `k_h × k_w` shifted (and, for
 //! stride > 1, strided) views of the zero-padded input into a
 //! `[N, C·k_h·k_w, H_out·W_out]` column tensor and multiplies it by the
-//! `[C_out, C·k_h·k_w]` weight matrix, so the backward pass is two matrix
-//! products plus the adjoint of the gather (col2im). On the CPU the
-//! gather is one custom op (a copy loop, with col2im as its backward);
-//! on other devices it is built from differentiable candle ops
-//! (`pad_with_zeros`, `narrow`, `reshape`, `stack`). The result equals
-//! candle's `conv2d` up to the rounding of a different summation order.
+//! `[C_out, C·k_h·k_w]` weight matrix, so the backward pass is matrix
+//! products plus the adjoint of the gather (col2im).
+//!
+//! On the CPU (f32, f64) the whole layer is one custom op on
+//! `(x, weight[, bias])` whose backward pass computes only the gradients
+//! candle will ask for: the input gradient `col2im(Wᵀ·G)`, and the weight
+//! and bias gradients only when those are `Var`s or depend on one
+//! (training). candle's generic matmul and broadcast-add backward compute
+//! both operands' gradients unconditionally, which made an attribution
+//! pass through constant weights pay for a weight gradient it discarded.
+//! The op also frees the column buffer as soon as the forward product is
+//! done. On other devices the gather is built from differentiable candle
+//! ops (`pad_with_zeros`, `narrow`, `reshape`, `stack`) and candle's own
+//! backward runs. The result equals candle's `conv2d` up to the rounding
+//! of a different summation order.
 
+use super::{by_float, layer_op_impls, needs_grad, LayerGrads, LayerOp};
 use candle_core::backend::BackendStorage;
-use candle_core::{bail, CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Module, Shape, Tensor, WithDType};
 use candle_nn::VarBuilder;
 
 /// Cross-correlation of `x` (`[N, C, H, W]`) with `weight`
@@ -83,24 +93,175 @@ pub fn conv2d(
         oh,
         ow,
     };
-    let out = if kh == 1 && kw == 1 && stride == 1 && padding == 0 {
-        // A 1×1 convolution is a plain channel-mixing product.
-        let cols = x.reshape((n, c, h * w))?;
-        weight.reshape((co, c))?.broadcast_matmul(&cols)?
-    } else {
-        let cols = if x.device().is_cpu() {
-            x.contiguous()?.apply_op1(geom)?
-        } else {
-            geom.gather_views(x)?
+    if x.device().is_cpu()
+        && matches!(x.dtype(), DType::F32 | DType::F64)
+        && weight.dtype() == x.dtype()
+        && bias.is_none_or(|b| b.dtype() == x.dtype())
+    {
+        // One op whose backward computes only the gradients that are
+        // needed (see [`ConvOp`]).
+        let op = ConvOp { geom, co };
+        let (x, w) = (x.contiguous()?, weight.contiguous()?);
+        return match bias {
+            Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
+            None => x.apply_op2(&w, op),
         };
-        weight.reshape((co, c * kh * kw))?.broadcast_matmul(&cols)?
+    }
+    conv2d_views(x, weight, bias, geom, co)
+}
+
+/// The convolution from differentiable candle ops (any device and
+/// dtype): the gathered views times the weight matrix, plus the bias.
+fn conv2d_views(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    geom: Im2Col,
+    co: usize,
+) -> candle_core::Result<Tensor> {
+    let (n, k, _) = geom.cols_shape();
+    let cols = if geom.is_direct() {
+        // A 1×1 convolution is a plain channel-mixing product.
+        x.reshape(geom.cols_shape())?
+    } else {
+        geom.gather_views(x)?
     };
-    let out = out.reshape((n, co, oh, ow))?;
+    let out = weight
+        .reshape((co, k))?
+        .broadcast_matmul(&cols)?
+        .reshape((n, co, geom.oh, geom.ow))?;
     match bias {
         Some(b) => out.broadcast_add(&b.reshape((1, co, 1, 1))?),
         None => Ok(out),
     }
 }
+
+/// The CPU convolution as one op on `(x, weight[, bias])`: the forward
+/// pass gathers the im2col columns into a temporary buffer (freed when
+/// the op returns; a stride-1 unpadded 1×1 kernel reads `x` directly),
+/// multiplies them by the weight matrix and adds the bias in place.
+///
+/// Its backward pass returns the input gradient `col2im(Wᵀ·G)` when `x`
+/// is tracked, and the weight gradient `Σ_b G_b·cols_bᵀ` (the columns
+/// rebuilt from `x`) and bias gradient only when the weight or bias is a
+/// `Var` or depends on one ([`needs_grad`]). candle's generic matmul
+/// backward computes both operands' gradients unconditionally, so an
+/// attribution pass through constant weights used to pay for a weight
+/// gradient it then discarded. All backward products are differentiable
+/// candle ops, so second derivatives still work.
+#[derive(Debug, Clone, Copy)]
+struct ConvOp {
+    geom: Im2Col,
+    co: usize,
+}
+
+impl ConvOp {
+    /// `[N, C_out, P] = W·cols (+ b)` on the CPU.
+    fn cpu<T: WithDType + Default>(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bias: Option<(&CpuStorage, &Layout)>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.geom;
+        let (n, k, p) = g.cols_shape();
+        let co = self.co;
+        let (wa, _) = match wl.contiguous_offsets() {
+            Some(o) => o,
+            None => bail!("conv2d: the weight must be contiguous"),
+        };
+        let w_layout = Layout::contiguous_with_offset((co, k), wa).broadcast_as((n, co, k))?;
+        let out = if g.is_direct() {
+            let (xa, _) = match xl.contiguous_offsets() {
+                Some(o) => o,
+                None => bail!("conv2d: im2col needs a contiguous tensor"),
+            };
+            let cols_layout = Layout::contiguous_with_offset((n, k, p), xa);
+            ws.matmul(xs, (n, co, p, k), &w_layout, &cols_layout)?
+        } else {
+            let x = contiguous_slice(T::cpu_storage_as_slice(xs)?, xl)?;
+            let cols = T::to_cpu_storage_owned(g.gather(x));
+            ws.matmul(
+                &cols,
+                (n, co, p, k),
+                &w_layout,
+                &Layout::contiguous((n, k, p)),
+            )?
+        };
+        let out = match bias {
+            Some((bs, bl)) => {
+                let b = contiguous_slice(T::cpu_storage_as_slice(bs)?, bl)?;
+                let mut v = T::cpu_storage_data(out)?;
+                for (row, &bo) in v.chunks_exact_mut(p).zip(b.iter().cycle()) {
+                    for y in row {
+                        *y += bo;
+                    }
+                }
+                T::to_cpu_storage_owned(v)
+            }
+            None => out,
+        };
+        Ok((out, Shape::from((n, co, g.oh, g.ow))))
+    }
+}
+
+impl LayerOp for ConvOp {
+    fn forward(
+        &self,
+        (xs, xl): (&CpuStorage, &Layout),
+        (ws, wl): (&CpuStorage, &Layout),
+        bias: Option<(&CpuStorage, &Layout)>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        by_float(
+            xs,
+            "conv2d",
+            || self.cpu::<f32>(xs, xl, ws, wl, bias),
+            || self.cpu::<f64>(xs, xl, ws, wl, bias),
+        )
+    }
+
+    fn grads(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        grad: &Tensor,
+    ) -> candle_core::Result<LayerGrads> {
+        let g = self.geom;
+        let (n, k, p) = g.cols_shape();
+        let grad = grad.reshape((n, self.co, p))?;
+        let w2 = weight.reshape((self.co, k))?;
+        let gx = if x.track_op() {
+            let cols_grad = w2.t()?.broadcast_matmul(&grad)?;
+            Some(if g.is_direct() {
+                cols_grad.reshape(x.shape())?
+            } else {
+                cols_grad.contiguous()?.apply_op1(Col2Im(g))?
+            })
+        } else {
+            None
+        };
+        let gw = if needs_grad(weight) {
+            let cols = if g.is_direct() {
+                x.reshape((n, k, p))?
+            } else {
+                x.contiguous()?.apply_op1(g)?
+            };
+            Some(grad.matmul(&cols.t()?)?.sum(0)?.reshape(weight.shape())?)
+        } else {
+            None
+        };
+        let gb = match bias {
+            Some(b) if needs_grad(b) => Some(grad.sum((0, 2))?),
+            _ => None,
+        };
+        Ok((gx, gw, gb))
+    }
+}
+
+layer_op_impls!(ConvOp, "salience-conv2d", "salience-conv2d-bias");
 
 /// The geometry of an im2col gather: input `[n, c, h, w]`, kernel
 /// `kh × kw`, output positions `oh × ow`.
@@ -119,6 +280,11 @@ struct Im2Col {
 }
 
 impl Im2Col {
+    /// A stride-1 unpadded 1×1 kernel: the columns are the input itself.
+    fn is_direct(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.padding == 0
+    }
+
     fn cols_shape(&self) -> (usize, usize, usize) {
         (self.n, self.c * self.kh * self.kw, self.oh * self.ow)
     }
@@ -438,23 +604,24 @@ impl Module for Conv2d {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::seeded;
     use super::*;
     use candle_core::{DType, Device, Var};
 
-    fn seeded(shape: &[usize], seed: u64) -> Tensor {
-        let n: usize = shape.iter().product();
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let v: Vec<f32> = (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-            })
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).expect("shape")
+    /// The gather of a `[2, 3, h, w]` input by a `k × k` kernel.
+    fn geometry(h: usize, w: usize, k: usize, s: usize, p: usize) -> Im2Col {
+        Im2Col {
+            n: 2,
+            c: 3,
+            h,
+            w,
+            kh: k,
+            kw: k,
+            stride: s,
+            padding: p,
+            oh: (h + 2 * p - k) / s + 1,
+            ow: (w + 2 * p - k) / s + 1,
+        }
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -559,6 +726,158 @@ mod tests {
         }
     }
 
+    /// ⟨conv(x, w, b), g⟩ in f64 and the gradients backward gives for the
+    /// tensors that are `Var`s (`None` for the others).
+    fn loss_and_grads(
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        g: &Tensor,
+        (s, p): (usize, usize),
+        vars: [bool; 3],
+    ) -> (f64, [Option<Vec<f64>>; 3], usize) {
+        let wrap = |t: &Tensor, v: bool| -> (Tensor, Option<Var>) {
+            if v {
+                let var = Var::from_tensor(t).expect("var");
+                (var.as_tensor().clone(), Some(var))
+            } else {
+                (t.clone(), None)
+            }
+        };
+        let (xt, xv) = wrap(x, vars[0]);
+        let (wt, wv) = wrap(w, vars[1]);
+        let (bt, bv) = wrap(b, vars[2]);
+        let loss = conv2d(&xt, &wt, Some(&bt), s, p)
+            .and_then(|y| (y * g)?.sum_all())
+            .expect("loss");
+        let value = loss.to_scalar::<f64>().expect("scalar");
+        let store = loss.backward().expect("backward");
+        let get = |v: &Option<Var>| {
+            v.as_ref().map(|v| {
+                store
+                    .get(v.as_tensor())
+                    .and_then(|t| t.flatten_all().ok())
+                    .and_then(|t| t.to_vec1::<f64>().ok())
+                    .expect("gradient of a Var")
+            })
+        };
+        let grads = [get(&xv), get(&wv), get(&bv)];
+        // candle's multiply backward also leaves a gradient for the constant g.
+        let entries = store.get_ids().filter(|&&id| id != g.id()).count();
+        (value, grads, entries)
+    }
+
+    /// Each gradient asked for (any subset of x, weight, bias as `Var`s,
+    /// 3×3 stride 2 and the direct 1×1 path) is the exact change of the
+    /// bilinear loss under a unit step of every coordinate (f64), and the
+    /// gradient store holds an entry for the `Var`s only: no weight or
+    /// bias gradient is computed for constant weights (candle's matmul and
+    /// broadcast-add backward used to leave one for each).
+    #[test]
+    fn only_the_gradients_of_vars_are_computed_and_they_are_exact() {
+        for &(k, s, p, h, w) in &[(3, 2, 1, 7, 6), (1, 1, 0, 4, 5), (3, 1, 1, 5, 5)] {
+            let f64t =
+                |shape: &[usize], seed| seeded(shape, seed).to_dtype(DType::F64).expect("f64");
+            let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+            let x = f64t(&[2, 2, h, w], 21);
+            let wt = f64t(&[3, 2, k, k], 22);
+            let b = f64t(&[3], 23);
+            let g = f64t(&[2, 3, oh, ow], 24);
+            for vars in [
+                [true, false, false],
+                [false, true, false],
+                [false, false, true],
+                [true, true, true],
+                [false, true, true],
+            ] {
+                let (l0, grads, entries) = loss_and_grads(&x, &wt, &b, &g, (s, p), vars);
+                assert_eq!(
+                    entries,
+                    vars.iter().filter(|&&v| v).count(),
+                    "k{k} s{s} vars {vars:?}: only the Vars' gradients are kept"
+                );
+                for (which, grad) in grads.iter().enumerate() {
+                    let Some(grad) = grad else { continue };
+                    let t = [&x, &wt, &b][which];
+                    let base: Vec<f64> = t.flatten_all().and_then(|t| t.to_vec1()).expect("v");
+                    for (i, gi) in grad.iter().enumerate() {
+                        let mut v = base.clone();
+                        v[i] += 1.0;
+                        let tb = Tensor::from_vec(v, t.dims(), &Device::Cpu).expect("t");
+                        let mut args = [x.clone(), wt.clone(), b.clone()];
+                        args[which] = tb;
+                        let (l1, _, _) =
+                            loss_and_grads(&args[0], &args[1], &args[2], &g, (s, p), [false; 3]);
+                        assert!(
+                            (l1 - l0 - gi).abs() < 1e-9,
+                            "k{k} s{s} arg {which} coordinate {i}: {} vs {gi}",
+                            l1 - l0
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A weight computed from a `Var` (weight noise, a folded batch norm
+    /// during training) still receives its gradient through the op.
+    #[test]
+    fn a_weight_derived_from_a_var_gets_its_gradient() {
+        let x = seeded(&[1, 2, 5, 5], 31);
+        let wv = Var::from_tensor(&seeded(&[3, 2, 3, 3], 32)).expect("var");
+        let g = seeded(&[1, 3, 5, 5], 33);
+        let loss = |w: &Tensor| {
+            conv2d(&x, w, None, 1, 1)
+                .and_then(|y| (y * &g)?.sum_all())
+                .expect("loss")
+        };
+        let store = loss(&(wv.as_tensor() * 2.0).expect("scaled"))
+            .backward()
+            .expect("backward");
+        let ours = store.get(wv.as_tensor()).expect("weight gradient");
+        // d⟨conv(x, 2w), g⟩/dw = 2 · d⟨conv(x, w), g⟩/dw, the latter from
+        // candle's own convolution.
+        let wv2 = Var::from_tensor(wv.as_tensor()).expect("var");
+        let theirs = x
+            .conv2d(wv2.as_tensor(), 1, 1, 1, 1)
+            .and_then(|y| (y * &g)?.sum_all())
+            .and_then(|l| l.backward())
+            .expect("candle");
+        let theirs = (theirs.get(wv2.as_tensor()).expect("grad") * 2.0).expect("x2");
+        assert!(max_diff(ours, &theirs) < 1e-4);
+    }
+
+    /// The CPU op and the device-generic path (used off the CPU) give the
+    /// same output and input gradient.
+    #[test]
+    fn cpu_op_equals_the_generic_path() {
+        for &(k, s, p, h, w) in &[
+            (3, 1, 1, 7, 6),
+            (3, 2, 1, 7, 8),
+            (1, 1, 0, 5, 4),
+            (1, 2, 0, 6, 5),
+        ] {
+            let x = seeded(&[2, 3, h, w], 41);
+            let wt = seeded(&[4, 3, k, k], 42);
+            let b = seeded(&[4], 43);
+            let geom = geometry(h, w, k, s, p);
+            let run = |f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>| {
+                let xv = Var::from_tensor(&x).expect("var");
+                let y = f(xv.as_tensor()).expect("forward");
+                let gx = y
+                    .sqr()
+                    .and_then(|q| q.sum_all())
+                    .and_then(|l| l.backward())
+                    .expect("backward");
+                (y, gx.get(xv.as_tensor()).expect("grad").clone())
+            };
+            let (y1, g1) = run(&|t| conv2d(t, &wt, Some(&b), s, p));
+            let (y2, g2) = run(&|t| conv2d_views(t, &wt, Some(&b), geom, 4));
+            assert!(max_diff(&y1, &y2) < 1e-5, "k{k} s{s} p{p}");
+            assert!(max_diff(&g1, &g2) < 1e-4, "k{k} s{s} p{p}");
+        }
+    }
+
     /// The CPU op and the device-generic view path build the same columns.
     #[test]
     fn cpu_gather_equals_view_gather() {
@@ -569,18 +888,7 @@ mod tests {
             (3, 3, 0, 10, 9),
         ] {
             let x = seeded(&[2, 3, h, w], 11);
-            let g = Im2Col {
-                n: 2,
-                c: 3,
-                h,
-                w,
-                kh: k,
-                kw: k,
-                stride: s,
-                padding: p,
-                oh: (h + 2 * p - k) / s + 1,
-                ow: (w + 2 * p - k) / s + 1,
-            };
+            let g = geometry(h, w, k, s, p);
             let a = x.apply_op1_no_bwd(&g).expect("op");
             let b = g.gather_views(&x).expect("views");
             assert_eq!(a.dims(), b.dims());

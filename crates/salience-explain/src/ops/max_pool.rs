@@ -14,7 +14,10 @@
 //! over-counts it (an LRP winner-take-all pass would then create
 //! relevance).
 
-use candle_core::{bail, Tensor};
+use super::by_float;
+use candle_core::{
+    bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, WithDType,
+};
 
 /// Max pool of a `[N, C, H, W]` tensor with a square `kernel`, `stride`
 /// and zero-cost `padding` (padded entries never win, as in PyTorch).
@@ -28,7 +31,11 @@ use candle_core::{bail, Tensor};
 /// goes to that entry only. When no gradient can flow to `x` (it is not a
 /// variable and does not depend on one) a cheaper value-only pool is used
 /// (reshape + `max`, or the element-wise maximum of the shifted views):
-/// the values are identical.
+/// the values are identical. On the CPU (f32, f64) the pool is instead
+/// one custom op that loops over the windows once, and its backward pass
+/// one scatter of the output gradient to each window's first maximum (the
+/// same winner), instead of the dozen full-size temporaries of the
+/// view-based graph.
 ///
 /// Errors (a candle error with a message) when `x` is not rank 4,
 /// `kernel` or `stride` is 0, `padding > kernel / 2` (as PyTorch), or
@@ -44,6 +51,21 @@ use candle_core::{bail, Tensor};
 /// assert_eq!(z.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![5., 7., 13., 15.]);
 /// ```
 pub fn max_pool2d(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+        // One loop over the windows forward, one scatter backward.
+        let g = PoolGeometry::new(x, kernel, stride, padding)?;
+        return x.contiguous()?.apply_op1(PoolOp(g));
+    }
+    max_pool2d_views(x, kernel, stride, padding)
+}
+
+/// The max pool from differentiable candle ops (any device and dtype).
+fn max_pool2d_views(
     x: &Tensor,
     kernel: usize,
     stride: usize,
@@ -207,6 +229,143 @@ impl PoolGeometry {
             }
         }
         Ok(views)
+    }
+}
+
+impl PoolGeometry {
+    /// Calls `f(o, i)` for every window: `o` its flat output index, `i` the
+    /// flat index in `x` of its first maximum in row-major window order
+    /// (padded entries never win; a window always holds a real entry, as
+    /// `padding ≤ kernel / 2`).
+    fn for_each_winner<T: WithDType>(&self, x: &[T], mut f: impl FnMut(usize, usize)) {
+        let (h, w, oh, ow) = (self.h, self.w, self.oh, self.ow);
+        let (kernel, stride, padding) = (self.kernel, self.stride, self.padding);
+        let span = |o: usize, len: usize| {
+            let lo = (o * stride).max(padding) - padding;
+            let hi = (o * stride + kernel).min(len + padding) - padding;
+            lo..hi
+        };
+        for plane in 0..self.n * self.c {
+            let xp = &x[plane * h * w..][..h * w];
+            for i in 0..oh {
+                let rows = span(i, h);
+                for j in 0..ow {
+                    let cols = span(j, w);
+                    let mut best = rows.start * w + cols.start;
+                    for r in rows.clone() {
+                        for q in cols.clone() {
+                            if xp[r * w + q] > xp[best] {
+                                best = r * w + q;
+                            }
+                        }
+                    }
+                    f((plane * oh + i) * ow + j, plane * h * w + best);
+                }
+            }
+        }
+    }
+
+    fn out_len(&self) -> usize {
+        self.n * self.c * self.oh * self.ow
+    }
+}
+
+fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&T::cpu_storage_as_slice(s)?[a..b]),
+        None => bail!("max_pool2d needs a contiguous tensor"),
+    }
+}
+
+/// The CPU max pool (see [`max_pool2d`]).
+#[derive(Debug, Clone, Copy)]
+struct PoolOp(PoolGeometry);
+
+impl PoolOp {
+    fn pool<T: WithDType>(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<CpuStorage> {
+        let x = slice::<T>(s, l)?;
+        let mut out = vec![T::zero(); self.0.out_len()];
+        self.0.for_each_winner(x, |o, i| out[o] = x[i]);
+        Ok(T::to_cpu_storage_owned(out))
+    }
+}
+
+impl CustomOp1 for PoolOp {
+    fn name(&self) -> &'static str {
+        "salience-max-pool2d"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        let out = by_float(
+            s,
+            "max_pool2d",
+            || self.pool::<f32>(s, l),
+            || self.pool::<f64>(s, l),
+        )?;
+        Ok((out, Shape::from((g.n, g.c, g.oh, g.ow))))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(arg.apply_op2_no_bwd(
+            &grad.contiguous()?,
+            &PoolGrad(self.0),
+        )?))
+    }
+}
+
+/// The max pool's backward pass: `(x, grad)` → each window's gradient
+/// added at its winner.
+#[derive(Debug, Clone, Copy)]
+struct PoolGrad(PoolGeometry);
+
+impl PoolGrad {
+    fn scatter<T: WithDType>(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> candle_core::Result<CpuStorage> {
+        let (x, g) = (slice::<T>(xs, xl)?, slice::<T>(gs, gl)?);
+        if g.len() != self.0.out_len() {
+            bail!(
+                "max_pool2d backward: gradient of {} values, expected {}",
+                g.len(),
+                self.0.out_len()
+            );
+        }
+        let mut dx = vec![T::zero(); x.len()];
+        self.0.for_each_winner(x, |o, i| dx[i] += g[o]);
+        Ok(T::to_cpu_storage_owned(dx))
+    }
+}
+
+impl CustomOp2 for PoolGrad {
+    fn name(&self) -> &'static str {
+        "salience-max-pool2d-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        let dx = by_float(
+            xs,
+            "max_pool2d",
+            || self.scatter::<f32>(xs, xl, gs, gl),
+            || self.scatter::<f64>(xs, xl, gs, gl),
+        )?;
+        Ok((dx, Shape::from((g.n, g.c, g.h, g.w))))
     }
 }
 
@@ -436,6 +595,34 @@ mod tests {
                 ],
             };
             assert_eq!(g, want, "k={k} s={s} p={p}");
+        }
+    }
+
+    /// The CPU op and the view-based graph (used off the CPU) give the same
+    /// values and route every window's gradient to the same entry, also
+    /// with many ties (small integers).
+    #[test]
+    fn cpu_op_equals_the_view_path_with_ties() {
+        for &(k, s, p, h, w) in &[
+            (2, 2, 0, 7, 6),
+            (3, 2, 1, 8, 7),
+            (3, 1, 1, 5, 6),
+            (3, 3, 0, 9, 8),
+        ] {
+            let data: Vec<f64> = (0..2 * 3 * h * w).map(|i| ((i * 37) % 5) as f64).collect();
+            let x = Tensor::from_vec(data, (2, 3, h, w), &Device::Cpu).unwrap();
+            let run = |f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>| {
+                let v = Var::from_tensor(&x).unwrap();
+                let y = f(v.as_tensor()).unwrap();
+                let wts: Vec<f64> = (0..y.elem_count()).map(|i| 1.0 + i as f64).collect();
+                let wt = Tensor::from_vec(wts, y.dims(), &Device::Cpu).unwrap();
+                let g = (&y * &wt).unwrap().sum_all().unwrap().backward().unwrap();
+                let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                (flat(&y), flat(g.get(&v).unwrap()))
+            };
+            let ours = run(&|t| max_pool2d(t, k, s, p));
+            let views = run(&|t| max_pool2d_views(t, k, s, p));
+            assert_eq!(ours, views, "k={k} s={s} p={p}");
         }
     }
 
