@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example train -- cnn     [--epochs 3] [--seed 0] [--lr 2e-3] [--max-seconds S] [--init PATH] [--out PATH]
 //!                                                  [--limit N] [--permute-labels SEED]
+//! cargo run --release --example train -- vit     [--epochs 3] [--seed 0] [--lr 1e-3] [--max-seconds S] [--init PATH] [--out PATH] [--limit N]  (VitConfig::fashion_mnist())
 //! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--lr 3e-3] [--easy 1] [--max-seconds S] [--init PATH [--grow 1]] [--out PATH]
 //!                                                  [--widths 16,32,64] [--blocks 1,1,3] [--stem-channels 16] [--stem-stride 2] [--stem-pool 1]  (ResNetConfig::small() by default)
 //! cargo run --release --example train -- samples [--easy 1] [--out-dir crates/salience-data/assets]
@@ -35,7 +36,7 @@ use salience::data::assets::{
 };
 use salience::data::fashion_mnist::{load_default, Split};
 use salience::data::models::init::reseed_varmap;
-use salience::data::models::{ResNet, ResNetConfig, SmallCnn};
+use salience::data::models::{ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig};
 use salience::data::{GrayImages, LocalizationConfig, LocalizationGenerator};
 use salience::explain::Classifier;
 use std::collections::HashMap;
@@ -55,10 +56,13 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("cnn") => train_cnn(&args),
+        Some("vit") => train_vit(&args),
         Some("resnet") => train_resnet(&args),
         Some("samples") => samples(&args),
         _ => {
-            eprintln!("usage: train (cnn | resnet | samples) [options]; see the source header");
+            eprintln!(
+                "usage: train (cnn | vit | resnet | samples) [options]; see the source header"
+            );
             Ok(())
         }
     }
@@ -146,17 +150,41 @@ fn init_and_optimizer(vm: &mut VarMap, args: &[String], seed: u64, lr: f64) -> R
 }
 
 fn train_cnn(args: &[String]) -> Res<()> {
+    train_gray(
+        args,
+        "small CNN",
+        "crates/salience-data/assets/small_cnn.safetensors",
+        2e-3,
+        |vb| Ok(SmallCnn::new(vb)?),
+    )
+}
+
+fn train_vit(args: &[String]) -> Res<()> {
+    train_gray(
+        args,
+        "ViT",
+        "crates/salience-data/assets/vit_fashion.safetensors",
+        1e-3,
+        |vb| Ok(VisionTransformer::new(vb, &VitConfig::fashion_mnist())?),
+    )
+}
+
+/// Trains a Fashion-MNIST classifier built by `build` (cross-entropy,
+/// AdamW, cosine decay) and saves its weights.
+fn train_gray<M: Classifier>(
+    args: &[String],
+    name: &str,
+    default_out: &str,
+    default_lr: f64,
+    build: impl Fn(VarBuilder) -> Res<M>,
+) -> Res<()> {
     let epochs: usize = arg(args, "--epochs", 3);
     let seed: u64 = arg(args, "--seed", 0);
     let batch: usize = arg(args, "--batch", 128);
-    let lr: f64 = arg(args, "--lr", 2e-3);
+    let lr: f64 = arg(args, "--lr", default_lr);
     let limit: usize = arg(args, "--limit", usize::MAX);
     let budget: f64 = arg(args, "--max-seconds", f64::INFINITY);
-    let out: String = arg(
-        args,
-        "--out",
-        "crates/salience-data/assets/small_cnn.safetensors".to_string(),
-    );
+    let out: String = arg(args, "--out", default_out.to_string());
     let permute: Option<u64> = args
         .iter()
         .position(|a| a == "--permute-labels")
@@ -177,7 +205,7 @@ fn train_cnn(args: &[String]) -> Res<()> {
         None => train,
     };
     let mut vm = VarMap::new();
-    let model = SmallCnn::new(VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
+    let model = build(VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
     let mut opt = init_and_optimizer(&mut vm, args, seed, lr)?;
     let steps_per_epoch = n.div_ceil(batch);
     let total = epochs * steps_per_epoch;
@@ -210,7 +238,7 @@ fn train_cnn(args: &[String]) -> Res<()> {
             step += 1;
         }
         println!(
-            "cnn epoch {} loss {:.4} train acc {:.4} ({:.0} s)",
+            "{name} epoch {} loss {:.4} train acc {:.4} ({:.0} s)",
             epoch + 1,
             loss_sum / n as f64,
             hits as f64 / n as f64,
@@ -239,7 +267,7 @@ fn train_cnn(args: &[String]) -> Res<()> {
         hits += correct(&model.logits(&x)?, &y)?;
     }
     println!(
-        "small CNN: test accuracy {:.4} (true labels) on {} images; training {:.0} s ({epochs} epochs x {n} images, batch {batch})",
+        "{name}: test accuracy {:.4} (true labels) on {} images; training {:.0} s ({epochs} epochs x {n} images, batch {batch})",
         hits as f64 / test.len() as f64,
         test.len(),
         train_s

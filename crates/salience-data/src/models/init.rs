@@ -6,6 +6,9 @@
 //!   the first (He et al. 2015; torchvision's ResNet uses the fan-out
 //!   variant, which differs only in scale);
 //! * `weight` of rank 1 (batch-norm scale) and `running_var`: 1;
+//! * a transformer's `pos_embed` and `cls_token`: `N(0, 0.02²)` (timm's
+//!   truncation at ±2 is not applied: at 100 standard deviations it never
+//!   binds);
 //! * anything else (`bias`, `running_mean`): 0.
 //!
 //! Tensor `k` of the list, in name order, draws from
@@ -31,18 +34,21 @@ use std::collections::HashMap;
 pub fn initial_values(name: &str, shape: &[usize], seed: u64) -> Vec<f32> {
     let n: usize = shape.iter().product();
     let leaf = name.rsplit('.').next().unwrap_or(name);
+    let normal = |std: f64| {
+        let mut g = rng(seed);
+        (0..n)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(&mut g);
+                (std * z) as f32
+            })
+            .collect()
+    };
     match (leaf, shape.len()) {
         ("weight", r) if r >= 2 => {
             let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
-            let std = (2.0 / fan_in as f64).sqrt();
-            let mut g = rng(seed);
-            (0..n)
-                .map(|_| {
-                    let z: f64 = StandardNormal.sample(&mut g);
-                    (std * z) as f32
-                })
-                .collect()
+            normal((2.0 / fan_in as f64).sqrt())
         }
+        ("pos_embed", _) | ("cls_token", _) => normal(0.02),
         ("weight", _) | ("running_var", _) => vec![1.0; n],
         _ => vec![0.0; n],
     }

@@ -7,14 +7,19 @@
 //! * [`ResNet`] with [`ResNetConfig::small`]: the localization set,
 //!   3×64×64 → 10; with [`ResNetConfig::resnet18`]: torchvision's
 //!   ResNet-18 layout and names, 3×224×224 → 1000.
+//! * [`VisionTransformer`]: timm's ViT / DeiT layout and names, with
+//!   [`VitConfig::timm_vit_tiny_patch16_224`] and the shipped
+//!   [`VitConfig::fashion_mnist`] shape.
 //! * [`init`]: seeded weights (never candle's RNG).
 
 pub mod init;
 pub mod resnet;
 pub mod small_cnn;
+pub mod vit;
 
 pub use resnet::{ResNet, ResNetConfig, Stem};
 pub use small_cnn::{SmallCnn, SMALL_CNN_LAYERS};
+pub use vit::{VisionTransformer, VitConfig, VitPool, MAX_VIT_DIM};
 
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;

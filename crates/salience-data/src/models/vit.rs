@@ -1,0 +1,550 @@
+//! A Vision Transformer with timm's `VisionTransformer` layout and tensor
+//! names (Dosovitskiy et al. 2021; DeiT, Touvron et al. 2021, is the same
+//! network), so a timm `state_dict` saved as safetensors loads as it is.
+//!
+//! The forward pass is timm's with its default options: patch embedding by
+//! a stride-`patch` convolution, a class token, learned position embeddings
+//! added to every token (class token included), pre-norm blocks
+//! `x + attn(norm1(x))`, `x + mlp(norm2(x))` with exact (erf) GELU,
+//! LayerNorm ε = 1e-6, a final norm and the class token's features
+//! ([`VitPool::Token`]), or the mean of the patch tokens followed by
+//! `fc_norm` ([`VitPool::Avg`]), then the linear head. Every op has a
+//! backward pass (LayerNorm and softmax through
+//! [`salience_explain::ops`], since candle-nn's fused ones are detached).
+//!
+//! Not covered: DeiT's distillation token, LayerScale, relative position
+//! biases, resizing position embeddings for another image size.
+
+use candle_core::{bail, Device, Tensor, D};
+use candle_nn::{Linear, VarBuilder};
+use salience_explain::ops::{conv2d_layer, layer_norm, linear, softmax};
+use salience_explain::{Classifier, LayerSplit};
+
+/// How the token features become the head's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VitPool {
+    /// The class token after the final `norm` (timm's `global_pool='token'`).
+    Token,
+    /// The mean of the patch tokens, then `fc_norm` (timm's
+    /// `global_pool='avg'`); no class token.
+    Avg,
+}
+
+/// The shape of a [`VisionTransformer`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct VitConfig {
+    /// Input height and width (square inputs).
+    pub image_size: usize,
+    /// Patch height and width; divides `image_size`.
+    pub patch_size: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Token width; divisible by `num_heads`.
+    pub embed_dim: usize,
+    /// Number of transformer blocks.
+    pub depth: usize,
+    /// Attention heads per block.
+    pub num_heads: usize,
+    /// Hidden width of each block's MLP (timm: `embed_dim · mlp_ratio`).
+    pub mlp_dim: usize,
+    /// Whether the query/key/value projection has a bias (timm: yes).
+    pub qkv_bias: bool,
+    /// Pooling before the head.
+    pub pool: VitPool,
+    /// Number of classes.
+    pub num_classes: usize,
+}
+
+/// The largest token width, depth, head count, MLP width or image side a
+/// [`VitConfig`] accepts (far above ViT-Huge), so a hostile config cannot
+/// request an absurd allocation.
+pub const MAX_VIT_DIM: usize = 1 << 14;
+
+impl VitConfig {
+    /// timm's `vit_tiny_patch16_224` (also `deit_tiny_patch16_224`):
+    /// 224² RGB, 16² patches, width 192, 12 blocks of 3 heads, MLP 768,
+    /// class-token pooling; 5 717 416 parameters with 1000 classes.
+    ///
+    /// ```
+    /// let c = salience_data::models::VitConfig::timm_vit_tiny_patch16_224(1000);
+    /// assert_eq!(c.num_parameters(), 5_717_416);
+    /// ```
+    pub fn timm_vit_tiny_patch16_224(num_classes: usize) -> Self {
+        VitConfig {
+            image_size: 224,
+            patch_size: 16,
+            in_channels: 3,
+            embed_dim: 192,
+            depth: 12,
+            num_heads: 3,
+            mlp_dim: 768,
+            qkv_bias: true,
+            pool: VitPool::Token,
+            num_classes,
+        }
+    }
+
+    /// timm's `vit_small_patch16_224` (also `deit_small_patch16_224`):
+    /// width 384, 12 blocks of 6 heads, MLP 1536; 22 050 664 parameters
+    /// with 1000 classes.
+    ///
+    /// ```
+    /// let c = salience_data::models::VitConfig::timm_vit_small_patch16_224(1000);
+    /// assert_eq!(c.num_parameters(), 22_050_664);
+    /// ```
+    pub fn timm_vit_small_patch16_224(num_classes: usize) -> Self {
+        VitConfig {
+            embed_dim: 384,
+            num_heads: 6,
+            mlp_dim: 1536,
+            ..Self::timm_vit_tiny_patch16_224(num_classes)
+        }
+    }
+
+    /// The shipped Fashion-MNIST ViT's shape: 1×28×28 inputs, 4×4 patches
+    /// (49 tokens and a class token), width 64, 4 blocks of 4 heads,
+    /// MLP 128, 10 classes; 139 018 parameters (as timm counts it).
+    ///
+    /// ```
+    /// let c = salience_data::models::VitConfig::fashion_mnist();
+    /// assert_eq!(c.num_parameters(), 139_018);
+    /// ```
+    pub fn fashion_mnist() -> Self {
+        VitConfig {
+            image_size: 28,
+            patch_size: 4,
+            in_channels: 1,
+            embed_dim: 64,
+            depth: 4,
+            num_heads: 4,
+            mlp_dim: 128,
+            qkv_bias: true,
+            pool: VitPool::Token,
+            num_classes: 10,
+        }
+    }
+
+    /// Patches per side.
+    pub fn grid(&self) -> usize {
+        self.image_size / self.patch_size.max(1)
+    }
+
+    /// Tokens per input: the patches, plus the class token with
+    /// [`VitPool::Token`].
+    pub fn num_tokens(&self) -> usize {
+        self.grid() * self.grid() + usize::from(self.pool == VitPool::Token)
+    }
+
+    /// The number of parameters (every tensor of
+    /// [`VitConfig::tensor_shapes`]).
+    pub fn num_parameters(&self) -> usize {
+        self.tensor_shapes()
+            .iter()
+            .map(|(_, d)| d.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Checks the sizes: all positive and at most [`MAX_VIT_DIM`], the
+    /// patch dividing the image and the heads dividing the width.
+    pub fn validate(&self) -> candle_core::Result<()> {
+        let sizes = [
+            ("image_size", self.image_size),
+            ("patch_size", self.patch_size),
+            ("in_channels", self.in_channels),
+            ("embed_dim", self.embed_dim),
+            ("depth", self.depth),
+            ("num_heads", self.num_heads),
+            ("mlp_dim", self.mlp_dim),
+            ("num_classes", self.num_classes),
+        ];
+        for (name, v) in sizes {
+            if v == 0 || v > MAX_VIT_DIM {
+                bail!("ViT config: {name} = {v} is outside 1..={MAX_VIT_DIM}");
+            }
+        }
+        if self.image_size % self.patch_size != 0 {
+            bail!(
+                "ViT config: patch_size {} does not divide image_size {}",
+                self.patch_size,
+                self.image_size
+            );
+        }
+        if self.embed_dim % self.num_heads != 0 {
+            bail!(
+                "ViT config: num_heads {} does not divide embed_dim {}",
+                self.num_heads,
+                self.embed_dim
+            );
+        }
+        Ok(())
+    }
+
+    /// The names (timm's) and shapes of all tensors.
+    ///
+    /// ```
+    /// let s = salience_data::models::VitConfig::fashion_mnist().tensor_shapes();
+    /// assert!(s.iter().any(|(n, d)| n == "blocks.3.attn.qkv.weight" && d == &vec![192, 64]));
+    /// assert!(s.iter().any(|(n, d)| n == "pos_embed" && d == &vec![1, 50, 64]));
+    /// ```
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let (d, m, p, c) = (
+            self.embed_dim,
+            self.mlp_dim,
+            self.patch_size,
+            self.in_channels,
+        );
+        let mut s = vec![
+            ("patch_embed.proj.weight".to_string(), vec![d, c, p, p]),
+            ("patch_embed.proj.bias".to_string(), vec![d]),
+            ("pos_embed".to_string(), vec![1, self.num_tokens(), d]),
+        ];
+        if self.pool == VitPool::Token {
+            s.push(("cls_token".to_string(), vec![1, 1, d]));
+        }
+        let vec_ = |n: String, k: usize| (n, vec![k]);
+        for b in 0..self.depth {
+            let n = |x: &str| format!("blocks.{b}.{x}");
+            s.push(vec_(n("norm1.weight"), d));
+            s.push(vec_(n("norm1.bias"), d));
+            s.push((n("attn.qkv.weight"), vec![3 * d, d]));
+            if self.qkv_bias {
+                s.push(vec_(n("attn.qkv.bias"), 3 * d));
+            }
+            s.push((n("attn.proj.weight"), vec![d, d]));
+            s.push(vec_(n("attn.proj.bias"), d));
+            s.push(vec_(n("norm2.weight"), d));
+            s.push(vec_(n("norm2.bias"), d));
+            s.push((n("mlp.fc1.weight"), vec![m, d]));
+            s.push(vec_(n("mlp.fc1.bias"), m));
+            s.push((n("mlp.fc2.weight"), vec![d, m]));
+            s.push(vec_(n("mlp.fc2.bias"), d));
+        }
+        let norm = match self.pool {
+            VitPool::Token => "norm",
+            VitPool::Avg => "fc_norm",
+        };
+        s.push(vec_(format!("{norm}.weight"), d));
+        s.push(vec_(format!("{norm}.bias"), d));
+        s.push(("head.weight".to_string(), vec![self.num_classes, d]));
+        s.push(vec_("head.bias".to_string(), self.num_classes));
+        s
+    }
+
+    /// The layers a [`VisionTransformer`] can be split at, in forward
+    /// order: `patch_embed` (tokens with position embeddings, `[N, T, D]`),
+    /// `blocks.0` … `blocks.{depth-1}` (`[N, T, D]`), `norm` (with
+    /// [`VitPool::Token`]), `pre_logits` (the head's input, `[N, D]`) and
+    /// `head` (the logits).
+    pub fn layer_names(&self) -> Vec<String> {
+        let mut v = vec!["patch_embed".to_string()];
+        v.extend((0..self.depth).map(|b| format!("blocks.{b}")));
+        if self.pool == VitPool::Token {
+            v.push("norm".to_string());
+        }
+        v.push("pre_logits".to_string());
+        v.push("head".to_string());
+        v
+    }
+}
+
+/// A LayerNorm's affine parameters.
+#[derive(Debug, Clone)]
+struct Norm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Norm {
+    fn new(d: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(Norm {
+            weight: vb.get(d, "weight")?,
+            bias: vb.get(d, "bias")?,
+        })
+    }
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        layer_norm(x, &self.weight, Some(&self.bias), 1e-6)
+    }
+}
+
+/// A linear layer over the last dimension of `[N, T, D]` tokens (as one
+/// `[N·T, D]` product, the fast path of [`salience_explain::ops::linear`]).
+fn token_linear(layer: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, t, d) = x.dims3()?;
+    let y = linear(layer, &x.reshape((n * t, d))?)?;
+    let out = y.dim(1)?;
+    y.reshape((n, t, out))
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    norm1: Norm,
+    qkv: Linear,
+    proj: Linear,
+    norm2: Norm,
+    fc1: Linear,
+    fc2: Linear,
+    heads: usize,
+}
+
+impl Block {
+    fn new(c: &VitConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let d = c.embed_dim;
+        let attn = vb.pp("attn");
+        let qkv = if c.qkv_bias {
+            candle_nn::linear(d, 3 * d, attn.pp("qkv"))?
+        } else {
+            candle_nn::linear_no_bias(d, 3 * d, attn.pp("qkv"))?
+        };
+        Ok(Block {
+            norm1: Norm::new(d, vb.pp("norm1"))?,
+            qkv,
+            proj: candle_nn::linear(d, d, attn.pp("proj"))?,
+            norm2: Norm::new(d, vb.pp("norm2"))?,
+            fc1: candle_nn::linear(d, c.mlp_dim, vb.pp("mlp").pp("fc1"))?,
+            fc2: candle_nn::linear(c.mlp_dim, d, vb.pp("mlp").pp("fc2"))?,
+            heads: c.num_heads,
+        })
+    }
+
+    /// Multi-head self-attention of `[N, T, D]` tokens; also returns the
+    /// attention weights `[N, heads, T, T]`.
+    fn attention(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let (n, t, d) = x.dims3()?;
+        let hd = d / self.heads;
+        let qkv = token_linear(&self.qkv, x)?
+            .reshape((n, t, 3, self.heads, hd))?
+            .permute((2, 0, 3, 1, 4))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let q = (qkv.get(0)?.contiguous()? * scale)?;
+        let k = qkv.get(1)?.contiguous()?;
+        let v = qkv.get(2)?.contiguous()?;
+        let attn = softmax(&q.matmul(&k.t()?.contiguous()?)?, D::Minus1)?;
+        let o = attn.matmul(&v)?.transpose(1, 2)?.reshape((n, t, d))?;
+        Ok((token_linear(&self.proj, &o)?, attn))
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (a, _) = self.attention(&self.norm1.forward(x)?)?;
+        let x = (x + a)?;
+        let h = token_linear(&self.fc1, &self.norm2.forward(&x)?)?.gelu_erf()?;
+        &x + token_linear(&self.fc2, &h)?
+    }
+}
+
+/// A Vision Transformer (see the module docs), implementing
+/// [`Classifier`] and [`LayerSplit`] (layers of
+/// [`VitConfig::layer_names`]), so every gradient, perturbation and
+/// representation method accepts it.
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use salience_data::models::{VisionTransformer, VitConfig};
+/// use salience_explain::{Classifier, LayerSplit};
+/// let m = VisionTransformer::seeded(&VitConfig::fashion_mnist(), 0, &Device::Cpu).unwrap();
+/// let x = Tensor::zeros((2, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
+/// assert_eq!(m.logits(&x).unwrap().dims(), &[2, 10]);
+/// assert_eq!(m.activations(&x, "blocks.3").unwrap().dims(), &[2, 50, 64]);
+/// assert_eq!(m.activations(&x, "pre_logits").unwrap().dims(), &[2, 64]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct VisionTransformer {
+    config: VitConfig,
+    patch: candle_nn::Conv2d,
+    cls_token: Option<Tensor>,
+    pos_embed: Tensor,
+    blocks: Vec<Block>,
+    norm: Norm,
+    head: Linear,
+    device: Device,
+}
+
+impl VisionTransformer {
+    /// Builds the network of `config` from `vb` (timm's names).
+    pub fn new(vb: VarBuilder, config: &VitConfig) -> candle_core::Result<Self> {
+        config.validate()?;
+        let d = config.embed_dim;
+        let p = config.patch_size;
+        let pe = vb.pp("patch_embed").pp("proj");
+        let patch = candle_nn::Conv2d::new(
+            pe.get((d, config.in_channels, p, p), "weight")?,
+            Some(pe.get(d, "bias")?),
+            candle_nn::Conv2dConfig {
+                stride: p,
+                ..Default::default()
+            },
+        );
+        let cls_token = match config.pool {
+            VitPool::Token => Some(vb.get((1, 1, d), "cls_token")?),
+            VitPool::Avg => None,
+        };
+        let pos_embed = vb.get((1, config.num_tokens(), d), "pos_embed")?;
+        let blocks = (0..config.depth)
+            .map(|b| Block::new(config, vb.pp("blocks").pp(b.to_string())))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let norm = match config.pool {
+            VitPool::Token => Norm::new(d, vb.pp("norm"))?,
+            VitPool::Avg => Norm::new(d, vb.pp("fc_norm"))?,
+        };
+        let head = candle_nn::linear(d, config.num_classes, vb.pp("head"))?;
+        Ok(VisionTransformer {
+            config: config.clone(),
+            patch,
+            cls_token,
+            pos_embed,
+            blocks,
+            norm,
+            head,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// An untrained network with seeded weights (see
+    /// [`crate::models::init`]).
+    pub fn seeded(config: &VitConfig, seed: u64, device: &Device) -> candle_core::Result<Self> {
+        config.validate()?;
+        let t = super::init::seeded_tensors(&config.tensor_shapes(), seed, device)?;
+        Self::new(
+            VarBuilder::from_tensors(t, candle_core::DType::F32, device),
+            config,
+        )
+    }
+
+    /// The network of `config` from safetensors `bytes` (e.g. a timm
+    /// `state_dict` saved with `safetensors.torch.save_file`); `what`
+    /// names the source in errors. Missing, unexpected and wrongly-shaped
+    /// tensors are reported together, by name
+    /// ([`crate::models::check_tensors`]).
+    ///
+    /// ```
+    /// use salience_data::models::{VisionTransformer, VitConfig};
+    /// let e = VisionTransformer::from_safetensors_bytes(
+    ///     salience_data::assets::SMALL_CNN_SAFETENSORS,
+    ///     &VitConfig::fashion_mnist(),
+    ///     "cnn.safetensors",
+    ///     &candle_core::Device::Cpu,
+    /// );
+    /// assert!(e.unwrap_err().to_string().contains("missing: blocks.0.attn.proj.bias"));
+    /// ```
+    pub fn from_safetensors_bytes(
+        bytes: &[u8],
+        config: &VitConfig,
+        what: &str,
+        device: &Device,
+    ) -> crate::Result<Self> {
+        config.validate()?;
+        let vb = super::checked_var_builder(bytes, &config.tensor_shapes(), &[], what, device)?;
+        Ok(Self::new(vb, config)?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VitConfig {
+        &self.config
+    }
+
+    /// The attention weights `[N, heads, T, T]` of every block for inputs
+    /// `x` (rows: queries, columns: keys; token 0 is the class token with
+    /// [`VitPool::Token`]), for attention rollout and similar methods.
+    pub fn attention_maps(&self, x: &Tensor) -> candle_core::Result<Vec<Tensor>> {
+        self.check_input(x)?;
+        let mut h = self.embed(x)?;
+        let mut maps = Vec::with_capacity(self.blocks.len());
+        for b in &self.blocks {
+            let (_, a) = b.attention(&b.norm1.forward(&h)?)?;
+            maps.push(a);
+            h = b.forward(&h)?;
+        }
+        Ok(maps)
+    }
+
+    fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
+        let c = &self.config;
+        match x.dims() {
+            [_, ch, h, w] if *ch == c.in_channels && *h == c.image_size && *w == c.image_size => {
+                Ok(())
+            }
+            d => bail!(
+                "this ViT expects [N, {}, {}, {}] inputs, got {d:?}",
+                c.in_channels,
+                c.image_size,
+                c.image_size
+            ),
+        }
+    }
+
+    /// Patch embedding, class token and position embeddings: `[N, T, D]`.
+    fn embed(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let n = x.dim(0)?;
+        let d = self.config.embed_dim;
+        let h = conv2d_layer(&self.patch, x)?
+            .flatten_from(2)?
+            .transpose(1, 2)?;
+        let h = match &self.cls_token {
+            Some(c) => Tensor::cat(&[&c.broadcast_as((n, 1, d))?, &h], 1)?,
+            None => h.contiguous()?,
+        };
+        h.broadcast_add(&self.pos_embed)
+    }
+
+    fn position(&self, layer: &str) -> candle_core::Result<usize> {
+        match self.config.layer_names().iter().position(|l| l == layer) {
+            Some(p) => Ok(p),
+            None => bail!(
+                "unknown layer {layer:?}; the ViT has {:?}",
+                self.config.layer_names()
+            ),
+        }
+    }
+
+    /// Stage `k` of [`VitConfig::layer_names`] applied to `h`.
+    fn stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
+        let depth = self.blocks.len();
+        let token = self.config.pool == VitPool::Token;
+        match k {
+            0 => self.embed(h),
+            k if k <= depth => self.blocks[k - 1].forward(h),
+            k if token && k == depth + 1 => self.norm.forward(h),
+            k if k == depth + 1 + usize::from(token) => match self.config.pool {
+                VitPool::Token => h.narrow(1, 0, 1)?.squeeze(1),
+                VitPool::Avg => self.norm.forward(&h.mean(1)?),
+            },
+            k if k == depth + 2 + usize::from(token) => linear(&self.head, h),
+            _ => bail!("ViT stage {k} out of range"),
+        }
+    }
+
+    fn run(&self, x: &Tensor, from: usize, to: usize) -> candle_core::Result<Tensor> {
+        let mut h = x.clone();
+        for k in from..to {
+            h = self.stage(k, &h)?;
+        }
+        Ok(h)
+    }
+}
+
+impl Classifier for VisionTransformer {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.check_input(x)?;
+        self.run(x, 0, self.config.layer_names().len())
+    }
+    fn num_classes(&self) -> usize {
+        self.config.num_classes
+    }
+    fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl LayerSplit for VisionTransformer {
+    fn layer_names(&self) -> Vec<String> {
+        self.config.layer_names()
+    }
+    fn activations(&self, x: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+        let p = self.position(layer)?;
+        self.check_input(x)?;
+        self.run(x, 0, p + 1)
+    }
+    fn head(&self, a: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+        let p = self.position(layer)?;
+        self.run(a, p + 1, self.config.layer_names().len())
+    }
+}

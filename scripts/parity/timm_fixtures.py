@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Records timm Vision Transformers' logits, attention maps, input gradients
+and Captum's Integrated Gradients as fixtures for
+crates/salience-data/tests/timm_parity.rs.
+
+Developers run it (CI does not): it needs PyTorch, timm, safetensors, Captum
+and NumPy, e.g.
+
+    python3 -m venv /tmp/pyref && /tmp/pyref/bin/pip install torch timm safetensors captum numpy
+    /tmp/pyref/bin/python scripts/parity/timm_fixtures.py
+
+Two reduced `timm.models.vision_transformer.VisionTransformer`s (32x32 RGB,
+8x8 patches, width 48, 2 blocks of 3 heads, MLP 96, 5 classes): one with a
+class token and token pooling (ViT / DeiT's default), one without a class
+token and with average pooling + fc_norm. Their seeded weights (every
+parameter, LayerNorm scales and position embeddings included, drawn from
+N(0, 0.2^2) or around 1 for scales, so no parameter is trivially zero or
+one) go to `<name>.safetensors` with timm's names; inputs, targets and
+outputs to `<name>.json` (flat row-major lists with their shapes; float32
+values written with 9 significant digits, which read back as the same
+float32).
+"""
+
+import json
+import os
+import platform
+
+import numpy as np
+import torch
+import timm
+from timm.models.vision_transformer import VisionTransformer
+from safetensors.torch import save_file
+
+import captum
+from captum.attr import IntegratedGradients
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "crates", "salience-data", "tests", "fixtures", "timm")
+IG_STEPS = 16
+
+
+def arr(a):
+    # 9 significant digits read back as the same float32.
+    a = np.asarray(a, dtype=np.float32)
+    return {"shape": list(a.shape), "data": [float(f"{v:.9g}") for v in a.ravel()]}
+
+
+def model(pool):
+    m = VisionTransformer(
+        img_size=32,
+        patch_size=8,
+        in_chans=3,
+        num_classes=5,
+        embed_dim=48,
+        depth=2,
+        num_heads=3,
+        mlp_ratio=2.0,
+        qkv_bias=True,
+        class_token=(pool == "token"),
+        global_pool=pool,
+    )
+    g = torch.Generator().manual_seed(0 if pool == "token" else 1)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            noise = torch.randn(p.shape, generator=g) * 0.2
+            if name.endswith("norm1.weight") or name.endswith("norm2.weight") or name.endswith("norm.weight"):
+                p.copy_(1.0 + noise)
+            else:
+                p.copy_(noise)
+    return m.eval()
+
+
+def record(pool):
+    torch.manual_seed(42)
+    m = model(pool)
+    name = f"vit_{pool}"
+    state = {k: v.detach().contiguous() for k, v in m.state_dict().items()}
+    save_file(state, os.path.join(OUT, f"{name}.safetensors"))
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        logits = m(x)
+    targets = [int(t) for t in logits.argmax(1)]
+    targets[1] = (targets[1] + 1) % 5  # one non-argmax target
+    xg = x.clone().requires_grad_(True)
+    out = m(xg)
+    out[torch.arange(2), torch.tensor(targets)].sum().backward()
+    grad = xg.grad.detach()
+    # Attention maps of every block: the softmax output, via a forward hook
+    # on the attention module's input (recomputed as timm does).
+    maps = []
+
+    def hook(mod, inp, _out):
+        (h,) = inp
+        b, n, c = h.shape
+        qkv = mod.qkv(h).reshape(b, n, 3, mod.num_heads, c // mod.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, _ = qkv.unbind(0)
+        maps.append(((q * mod.scale) @ k.transpose(-2, -1)).softmax(-1).detach())
+
+    hooks = [blk.attn.register_forward_hook(hook) for blk in m.blocks]
+    with torch.no_grad():
+        m(x)
+    for h in hooks:
+        h.remove()
+    ig = IntegratedGradients(m)
+    attr, delta = ig.attribute(
+        x,
+        baselines=torch.zeros_like(x),
+        target=targets,
+        n_steps=IG_STEPS,
+        method="gausslegendre",
+        return_convergence_delta=True,
+    )
+    doc = {
+        "versions": {
+            "torch": torch.__version__,
+            "timm": timm.__version__,
+            "captum": captum.__version__,
+            "python": platform.python_version(),
+        },
+        "config": {"img_size": 32, "patch_size": 8, "in_chans": 3, "num_classes": 5,
+                   "embed_dim": 48, "depth": 2, "num_heads": 3, "mlp_dim": 96, "pool": pool},
+        "x": arr(x.numpy()),
+        "targets": arr(np.array(targets, dtype=np.float64)),
+        "logits": arr(logits.numpy()),
+        "input_gradient": arr(grad.numpy()),
+        "attention": arr(torch.stack(maps).numpy()),
+        "ig_steps": IG_STEPS,
+        "ig_gausslegendre": arr(attr.detach().numpy()),
+        "ig_delta": arr(delta.detach().numpy()),
+    }
+    with open(os.path.join(OUT, f"{name}.json"), "w") as f:
+        json.dump(doc, f)
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    for pool in ["token", "avg"]:
+        record(pool)
+    print("wrote", OUT)
