@@ -204,3 +204,268 @@ fn mismatched_weights_are_named() {
     wide.num_heads = 0;
     assert!(VisionTransformer::seeded(&wide, 0, &Device::Cpu).is_err());
 }
+
+/// `a · b` for row-major `t × t` matrices.
+fn matmul(a: &[f64], b: &[f64], t: usize) -> Vec<f64> {
+    let mut c = vec![0.0; t * t];
+    for i in 0..t {
+        for k in 0..t {
+            for j in 0..t {
+                c[i * t + j] += a[i * t + k] * b[k * t + j];
+            }
+        }
+    }
+    c
+}
+
+/// The read-out row of `R` (row 0 with a class token, else the mean of all
+/// rows) restricted to the patch tokens.
+fn readout(r: &[f64], t: usize, prefix: usize) -> Vec<f64> {
+    (prefix..t)
+        .map(|j| {
+            if prefix > 0 {
+                r[j]
+            } else {
+                (0..t).map(|i| r[i * t + j]).sum::<f64>() / t as f64
+            }
+        })
+        .collect()
+}
+
+/// Block `b`, sample `s` of `[blocks, N, heads, T, T]` attention (or
+/// gradients) in f64, as `heads` matrices.
+fn heads_of(a: &ArrayD<f32>, b: usize, s: usize) -> Vec<Vec<f64>> {
+    let sub = a.index_axis(ndarray::Axis(0), b);
+    let sub = sub.index_axis(ndarray::Axis(0), s);
+    sub.outer_iter()
+        .map(|h| h.iter().map(|&v| v as f64).collect())
+        .collect()
+}
+
+fn max_abs_diff(a: &[f64], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, &y)| (x - y as f64).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn attention_rollout_matches_a_full_matrix_rollout_of_timms_attention() {
+    use salience_explain::{AttentionModel, AttentionRollout};
+    for c in [token(), avg()] {
+        let att = c.j.f32_array("attention"); // [blocks, N, heads, T, T]
+        let (blocks, heads, t) = c.model.attention_shape();
+        let prefix = c.model.prefix_tokens();
+        let maps = AttentionRollout::new(&c.model)
+            .token_maps(c.x.view(), &c.targets)
+            .expect("rollout");
+        for s in 0..c.targets.len() {
+            let mut r: Vec<f64> = (0..t * t)
+                .map(|i| if i % (t + 1) == 0 { 1.0 } else { 0.0 })
+                .collect();
+            for b in 0..blocks {
+                let hs = heads_of(&att, b, s);
+                let a: Vec<f64> = (0..t * t)
+                    .map(|i| {
+                        let mean = hs.iter().map(|h| h[i]).sum::<f64>() / heads as f64;
+                        0.5 * mean + if i % (t + 1) == 0 { 0.5 } else { 0.0 }
+                    })
+                    .collect();
+                r = matmul(&a, &r, t);
+            }
+            let want = readout(&r, t, prefix);
+            let got: Vec<f32> = maps
+                .index_axis(ndarray::Axis(0), s)
+                .iter()
+                .copied()
+                .collect();
+            let d = max_abs_diff(&want, &got);
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(d < 1e-5 * scale, "sample {s}: rollout differs by {d:.2e}");
+            // R is row-stochastic, so the patch entries of the read-out row
+            // are non-negative and sum to at most 1.
+            assert!(got.iter().all(|&v| v >= 0.0));
+            assert!(got.iter().map(|&v| v as f64).sum::<f64>() <= 1.0 + 1e-6);
+        }
+        // Pixel maps: the token grid upsampled to the input.
+        let px = AttentionRollout::new(&c.model)
+            .explain(c.x.view(), &c.targets, Seeds::base(0))
+            .expect("explain");
+        assert_eq!(px.view().shape(), &[2, 32, 32]);
+    }
+}
+
+#[test]
+fn attention_gradients_match_finite_differences() {
+    use salience_explain::AttentionModel;
+    let c = token();
+    let x = tensor(&c.x);
+    let (blocks, heads, t) = c.model.attention_shape();
+    let dev = Device::Cpu;
+    let zeros: Vec<candle_core::Var> = (0..blocks)
+        .map(|_| candle_core::Var::zeros((2, heads, t, t), candle_core::DType::F32, &dev).unwrap())
+        .collect();
+    let offs: Vec<Tensor> = zeros.iter().map(|v| v.as_tensor().clone()).collect();
+    let (logits, _) = c.model.attention_forward(&x, Some(&offs)).expect("forward");
+    let target = c.targets[0];
+    let y = logits.get(0).unwrap().get(target).unwrap();
+    let grads = y.backward().expect("backward");
+    let value = |offs: &[Tensor]| -> f64 {
+        let (l, _) = c.model.attention_forward(&x, Some(offs)).expect("forward");
+        l.to_dtype(candle_core::DType::F64)
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .get(target)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    };
+    let eps = 1e-2f32;
+    for (b, h, i, j) in [(0, 0, 0, 3), (1, 2, 5, 0), (1, 1, 0, 0), (0, 2, 16, 9)] {
+        let g = grads.get(&offs[b]).expect("gradient reaches the attention");
+        let g = g
+            .get(0)
+            .unwrap()
+            .get(h)
+            .unwrap()
+            .get(i)
+            .unwrap()
+            .get(j)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64;
+        let bump = |sign: f32| -> Vec<Tensor> {
+            let mut v = vec![0f32; 2 * heads * t * t];
+            v[((h * t) + i) * t + j] = sign * eps;
+            let mut o = offs.clone();
+            o[b] = Tensor::from_vec(v, (2, heads, t, t), &dev).unwrap();
+            o
+        };
+        let fd = (value(&bump(1.0)) - value(&bump(-1.0))) / (2.0 * eps as f64);
+        assert!(
+            (fd - g).abs() < 2e-3 * (1.0 + g.abs()),
+            "block {b} head {h} ({i},{j}): fd {fd} vs grad {g}"
+        );
+    }
+}
+
+#[test]
+fn gradient_rollout_is_the_product_of_identity_plus_weighted_attention() {
+    use salience_explain::{AttentionModel, GradientRollout};
+    for c in [token(), avg()] {
+        let x = tensor(&c.x);
+        let (blocks, heads, t) = c.model.attention_shape();
+        let prefix = c.model.prefix_tokens();
+        let maps = GradientRollout::new(&c.model)
+            .token_maps(c.x.view(), &c.targets)
+            .expect("gradient rollout");
+        // Reference: per sample, gradients of that sample's target logit.
+        let dev = Device::Cpu;
+        let offs: Vec<Tensor> = (0..blocks)
+            .map(|_| {
+                candle_core::Var::zeros((2, heads, t, t), candle_core::DType::F32, &dev)
+                    .unwrap()
+                    .as_tensor()
+                    .clone()
+            })
+            .collect();
+        let (logits, att) = c.model.attention_forward(&x, Some(&offs)).expect("forward");
+        for s in 0..2 {
+            let y = logits.get(s).unwrap().get(c.targets[s]).unwrap();
+            let grads = y.backward().expect("backward");
+            let mut r: Vec<f64> = (0..t * t)
+                .map(|i| if i % (t + 1) == 0 { 1.0 } else { 0.0 })
+                .collect();
+            for b in 0..blocks {
+                let a = to_array(&att[b].get(s).unwrap());
+                let g = to_array(&grads.get(&offs[b]).unwrap().get(s).unwrap());
+                let abar: Vec<f64> = (0..t * t)
+                    .map(|i| {
+                        let mut acc = 0.0;
+                        for h in 0..heads {
+                            acc += (a.as_slice().unwrap()[h * t * t + i] as f64
+                                * g.as_slice().unwrap()[h * t * t + i] as f64)
+                                .max(0.0);
+                        }
+                        acc / heads as f64
+                    })
+                    .collect();
+                let mut next = r.clone();
+                let ar = matmul(&abar, &r, t);
+                for (n, v) in next.iter_mut().zip(ar) {
+                    *n += v;
+                }
+                r = next;
+            }
+            let want = readout(&r, t, prefix);
+            let got: Vec<f32> = maps
+                .index_axis(ndarray::Axis(0), s)
+                .iter()
+                .copied()
+                .collect();
+            let d = max_abs_diff(&want, &got);
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(
+                d < 1e-5 * scale.max(1e-12),
+                "sample {s}: {d:.2e} of {scale:.2e}"
+            );
+        }
+        // Class-specific: another target gives another map.
+        let other: Vec<usize> = c.targets.iter().map(|&k| (k + 1) % 5).collect();
+        let m2 = GradientRollout::new(&c.model)
+            .token_maps(c.x.view(), &other)
+            .expect("other");
+        assert!(m2 != maps);
+        // Chunking does not change the maps.
+        let one = GradientRollout::with_config(
+            &c.model,
+            salience_explain::GradientRolloutConfig { batch_size: 1 },
+        )
+        .token_maps(c.x.view(), &c.targets)
+        .expect("chunk 1");
+        let d = one
+            .iter()
+            .zip(maps.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(d < 1e-6, "chunking changed the maps by {d}");
+    }
+}
+
+#[test]
+fn attention_explainers_reject_bad_input() {
+    use salience_explain::{AttentionRollout, AttentionRolloutConfig, GradientRollout, HeadFusion};
+    let c = token();
+    let bad_ratio = AttentionRollout::with_config(
+        &c.model,
+        AttentionRolloutConfig {
+            discard_ratio: 1.0,
+            ..Default::default()
+        },
+    );
+    assert!(bad_ratio.token_maps(c.x.view(), &c.targets).is_err());
+    assert!(GradientRollout::new(&c.model)
+        .token_maps(c.x.view(), &[0, 5])
+        .is_err());
+    let wrong = ndarray::ArrayD::<f32>::zeros(vec![1, 3, 16, 16]);
+    assert!(AttentionRollout::new(&c.model)
+        .token_maps(wrong.view(), &[0])
+        .is_err());
+    let zero_batch = salience_explain::GradientRolloutConfig { batch_size: 0 };
+    assert!(GradientRollout::with_config(&c.model, zero_batch)
+        .token_maps(c.x.view(), &c.targets)
+        .is_err());
+    // Max fusion with discarding keeps the maps finite and non-negative.
+    let m = AttentionRollout::with_config(
+        &c.model,
+        AttentionRolloutConfig {
+            head_fusion: HeadFusion::Max,
+            discard_ratio: 0.9,
+            ..Default::default()
+        },
+    )
+    .token_maps(c.x.view(), &c.targets)
+    .expect("max fusion");
+    assert!(m.iter().all(|v| v.is_finite() && *v >= 0.0));
+}

@@ -73,6 +73,7 @@
 
 pub mod activation_max;
 pub mod adapter;
+pub mod attention;
 pub mod baseline;
 pub mod cam;
 pub mod canonize;
@@ -118,6 +119,10 @@ pub use activation_max::{
     maximize_class, maximize_neuron, ActivationMaxConfig, ActivationMaxResult,
 };
 pub use adapter::CandleModel;
+pub use attention::{
+    AttentionModel, AttentionRollout, AttentionRolloutConfig, GradientRollout,
+    GradientRolloutConfig, HeadFusion,
+};
 pub use baseline::Baseline;
 pub use canonize::fuse_conv_batch_norm;
 pub use classifier::{Classifier, ModuleClassifier};

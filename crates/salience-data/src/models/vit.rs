@@ -18,7 +18,7 @@
 use candle_core::{bail, Device, Tensor, D};
 use candle_nn::{Linear, VarBuilder};
 use salience_explain::ops::{conv2d_layer, layer_norm, linear, softmax};
-use salience_explain::{Classifier, LayerSplit};
+use salience_explain::{AttentionModel, Classifier, LayerSplit};
 
 /// How the token features become the head's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,8 +307,13 @@ impl Block {
     }
 
     /// Multi-head self-attention of `[N, T, D]` tokens; also returns the
-    /// attention weights `[N, heads, T, T]`.
-    fn attention(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    /// attention weights `[N, heads, T, T]`. `offset` is added to the
+    /// weights before they weight the values (see [`AttentionModel`]).
+    fn attention(
+        &self,
+        x: &Tensor,
+        offset: Option<&Tensor>,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let (n, t, d) = x.dims3()?;
         let hd = d / self.heads;
         let qkv = token_linear(&self.qkv, x)?
@@ -319,32 +324,47 @@ impl Block {
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
         let attn = softmax(&q.matmul(&k.t()?.contiguous()?)?, D::Minus1)?;
-        let o = attn.matmul(&v)?.transpose(1, 2)?.reshape((n, t, d))?;
+        let used = match offset {
+            Some(o) => (&attn + o)?,
+            None => attn.clone(),
+        };
+        let o = used.matmul(&v)?.transpose(1, 2)?.reshape((n, t, d))?;
         Ok((token_linear(&self.proj, &o)?, attn))
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (a, _) = self.attention(&self.norm1.forward(x)?)?;
+    /// The block's output and its attention weights.
+    fn forward_attention(
+        &self,
+        x: &Tensor,
+        offset: Option<&Tensor>,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let (a, attn) = self.attention(&self.norm1.forward(x)?, offset)?;
         let x = (x + a)?;
         let h = token_linear(&self.fc1, &self.norm2.forward(&x)?)?.gelu_erf()?;
-        &x + token_linear(&self.fc2, &h)?
+        Ok(((&x + token_linear(&self.fc2, &h)?)?, attn))
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(self.forward_attention(x, None)?.0)
     }
 }
 
 /// A Vision Transformer (see the module docs), implementing
-/// [`Classifier`] and [`LayerSplit`] (layers of
-/// [`VitConfig::layer_names`]), so every gradient, perturbation and
-/// representation method accepts it.
+/// [`Classifier`], [`LayerSplit`] (layers of [`VitConfig::layer_names`])
+/// and [`AttentionModel`], so every gradient, perturbation and
+/// representation method, attention rollout and Chefer et al.'s
+/// gradient-weighted rollout accept it.
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
 /// use salience_data::models::{VisionTransformer, VitConfig};
-/// use salience_explain::{Classifier, LayerSplit};
+/// use salience_explain::{AttentionModel, Classifier, LayerSplit};
 /// let m = VisionTransformer::seeded(&VitConfig::fashion_mnist(), 0, &Device::Cpu).unwrap();
 /// let x = Tensor::zeros((2, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
 /// assert_eq!(m.logits(&x).unwrap().dims(), &[2, 10]);
 /// assert_eq!(m.activations(&x, "blocks.3").unwrap().dims(), &[2, 50, 64]);
 /// assert_eq!(m.activations(&x, "pre_logits").unwrap().dims(), &[2, 64]);
+/// assert_eq!(m.attention_shape(), (4, 4, 50)); // blocks, heads, tokens
 /// ```
 #[derive(Debug, Clone)]
 pub struct VisionTransformer {
@@ -445,15 +465,7 @@ impl VisionTransformer {
     /// `x` (rows: queries, columns: keys; token 0 is the class token with
     /// [`VitPool::Token`]), for attention rollout and similar methods.
     pub fn attention_maps(&self, x: &Tensor) -> candle_core::Result<Vec<Tensor>> {
-        self.check_input(x)?;
-        let mut h = self.embed(x)?;
-        let mut maps = Vec::with_capacity(self.blocks.len());
-        for b in &self.blocks {
-            let (_, a) = b.attention(&b.norm1.forward(&h)?)?;
-            maps.push(a);
-            h = b.forward(&h)?;
-        }
-        Ok(maps)
+        Ok(self.attention_forward(x, None)?.1)
     }
 
     fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
@@ -531,6 +543,51 @@ impl Classifier for VisionTransformer {
     }
     fn device(&self) -> &Device {
         &self.device
+    }
+}
+
+impl AttentionModel for VisionTransformer {
+    fn attention_shape(&self) -> (usize, usize, usize) {
+        (
+            self.config.depth,
+            self.config.num_heads,
+            self.config.num_tokens(),
+        )
+    }
+
+    fn attention_forward(
+        &self,
+        x: &Tensor,
+        offsets: Option<&[Tensor]>,
+    ) -> candle_core::Result<(Tensor, Vec<Tensor>)> {
+        self.check_input(x)?;
+        if let Some(o) = offsets {
+            if o.len() != self.blocks.len() {
+                bail!(
+                    "{} attention offsets for {} blocks",
+                    o.len(),
+                    self.blocks.len()
+                );
+            }
+        }
+        let mut h = self.embed(x)?;
+        let mut maps = Vec::with_capacity(self.blocks.len());
+        for (b, block) in self.blocks.iter().enumerate() {
+            let (next, a) = block.forward_attention(&h, offsets.map(|o| &o[b]))?;
+            maps.push(a);
+            h = next;
+        }
+        let depth = self.blocks.len();
+        let logits = self.run(&h, depth + 1, self.config.layer_names().len())?;
+        Ok((logits, maps))
+    }
+
+    fn prefix_tokens(&self) -> usize {
+        usize::from(self.config.pool == VitPool::Token)
+    }
+
+    fn token_grid(&self) -> (usize, usize) {
+        (self.config.grid(), self.config.grid())
     }
 }
 
