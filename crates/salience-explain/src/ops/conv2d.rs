@@ -27,6 +27,7 @@ use super::{by_float, layer_op_impls, needs_grad, LayerGrads, LayerOp};
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Module, Shape, Tensor, WithDType};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 
 /// Cross-correlation of `x` (`[N, C, H, W]`) with `weight`
 /// (`[C_out, C, k_h, k_w]`), plus an optional `bias` (`[C_out]`), with
@@ -265,6 +266,10 @@ layer_op_impls!(ConvOp, "salience-conv2d", "salience-conv2d-bias");
 
 /// The geometry of an im2col gather: input `[n, c, h, w]`, kernel
 /// `kh × kw`, output positions `oh × ow`.
+/// Below this many output values im2col / col2im run on the calling
+/// thread (the rayon hand-off costs more than it saves).
+const PARALLEL_MIN: usize = 1 << 15;
+
 #[derive(Debug, Clone, Copy)]
 struct Im2Col {
     n: usize,
@@ -297,65 +302,92 @@ impl Im2Col {
             .filter(|&y| y < self.h)
     }
 
-    fn src_col(&self, j: usize, q: usize) -> Option<usize> {
-        (q * self.stride + j)
-            .checked_sub(self.padding)
-            .filter(|&x| x < self.w)
+    /// The output columns `q` whose input column `q·s + j − p` lies inside
+    /// the image, as a range.
+    fn valid_cols(&self, j: usize) -> std::ops::Range<usize> {
+        let (s, p) = (self.stride, self.padding);
+        let lo = if j >= p { 0 } else { (p - j).div_ceil(s) };
+        let hi = if self.w + p > j {
+            ((self.w - 1 + p - j) / s + 1).min(self.ow)
+        } else {
+            0
+        };
+        lo..hi.max(lo)
     }
 
     /// cols[b, (ci, i, j), (r, q)] = x[b, ci, r·s + i − p, q·s + j − p]
-    /// (0 outside the image).
-    fn gather<T: Copy + Default>(&self, x: &[T]) -> Vec<T> {
+    /// (0 outside the image). Planes `(b, ci)` are gathered in parallel
+    /// (each writes its own rows of `cols`), so the result does not depend
+    /// on the thread count.
+    fn gather<T: Copy + Default + Send + Sync>(&self, x: &[T]) -> Vec<T> {
         let (n, rows, pos) = self.cols_shape();
         let mut out = vec![T::default(); n * rows * pos];
-        for b in 0..n {
-            for ci in 0..self.c {
-                let plane = &x[(b * self.c + ci) * self.h * self.w..][..self.h * self.w];
-                for i in 0..self.kh {
-                    for j in 0..self.kw {
-                        let row = (ci * self.kh + i) * self.kw + j;
-                        let dst = &mut out[(b * rows + row) * pos..][..pos];
-                        for r in 0..self.oh {
-                            let Some(y) = self.src_row(i, r) else {
-                                continue;
-                            };
-                            for q in 0..self.ow {
-                                if let Some(xx) = self.src_col(j, q) {
-                                    dst[r * self.ow + q] = plane[y * self.w + xx];
-                                }
+        let block = self.kh * self.kw * pos;
+        let hw = self.h * self.w;
+        let fill = |(plane_index, dst): (usize, &mut [T])| {
+            let plane = &x[plane_index * hw..][..hw];
+            for i in 0..self.kh {
+                for j in 0..self.kw {
+                    let dst = &mut dst[(i * self.kw + j) * pos..][..pos];
+                    let qs = self.valid_cols(j);
+                    for r in 0..self.oh {
+                        let Some(y) = self.src_row(i, r) else {
+                            continue;
+                        };
+                        let src = &plane[y * self.w..][..self.w];
+                        let row = &mut dst[r * self.ow..][..self.ow];
+                        if self.stride == 1 {
+                            let x0 = qs.start + j - self.padding;
+                            row[qs.clone()].copy_from_slice(&src[x0..x0 + qs.len()]);
+                        } else {
+                            for q in qs.clone() {
+                                row[q] = src[q * self.stride + j - self.padding];
                             }
                         }
                     }
                 }
             }
+        };
+        if out.len() >= PARALLEL_MIN {
+            out.par_chunks_mut(block).enumerate().for_each(fill);
+        } else {
+            out.chunks_mut(block).enumerate().for_each(fill);
         }
         out
     }
 
     /// The adjoint of [`Im2Col::gather`]: scatter-add the columns back.
-    fn scatter<T: Copy + Default + std::ops::AddAssign>(&self, cols: &[T]) -> Vec<T> {
+    /// Planes `(b, ci)` are filled in parallel, each summing its own
+    /// columns in a fixed order, so the result does not depend on the
+    /// thread count.
+    fn scatter<T: Copy + Default + std::ops::AddAssign + Send + Sync>(&self, cols: &[T]) -> Vec<T> {
         let (n, rows, pos) = self.cols_shape();
-        let mut out = vec![T::default(); n * self.c * self.h * self.w];
-        for b in 0..n {
-            for ci in 0..self.c {
-                let plane = &mut out[(b * self.c + ci) * self.h * self.w..][..self.h * self.w];
-                for i in 0..self.kh {
-                    for j in 0..self.kw {
-                        let row = (ci * self.kh + i) * self.kw + j;
-                        let src = &cols[(b * rows + row) * pos..][..pos];
-                        for r in 0..self.oh {
-                            let Some(y) = self.src_row(i, r) else {
-                                continue;
-                            };
-                            for q in 0..self.ow {
-                                if let Some(xx) = self.src_col(j, q) {
-                                    plane[y * self.w + xx] += src[r * self.ow + q];
-                                }
-                            }
+        let hw = self.h * self.w;
+        let mut out = vec![T::default(); n * self.c * hw];
+        let fill = |(plane_index, plane): (usize, &mut [T])| {
+            let (b, ci) = (plane_index / self.c, plane_index % self.c);
+            for i in 0..self.kh {
+                for j in 0..self.kw {
+                    let row = (ci * self.kh + i) * self.kw + j;
+                    let src = &cols[(b * rows + row) * pos..][..pos];
+                    let qs = self.valid_cols(j);
+                    for r in 0..self.oh {
+                        let Some(y) = self.src_row(i, r) else {
+                            continue;
+                        };
+                        let dst = &mut plane[y * self.w..][..self.w];
+                        let s_row = &src[r * self.ow..][..self.ow];
+                        for q in qs.clone() {
+                            dst[q * self.stride + j - self.padding] += s_row[q];
                         }
                     }
                 }
             }
+        };
+        if out.len() >= PARALLEL_MIN {
+            out.par_chunks_mut(hw).enumerate().for_each(fill);
+        } else {
+            out.chunks_mut(hw).enumerate().for_each(fill);
         }
         out
     }
@@ -609,6 +641,33 @@ mod tests {
     use candle_core::{DType, Device, Var};
 
     /// The gather of a `[2, 3, h, w]` input by a `k × k` kernel.
+    /// col2im is the adjoint of im2col, `⟨gather(x), y⟩ = ⟨x, scatter(y)⟩`,
+    /// on the serial and the parallel path.
+    #[test]
+    fn scatter_is_the_adjoint_of_gather() {
+        for &(k, s, p, h, w) in &[
+            (3, 1, 1, 7, 6),
+            (4, 3, 2, 9, 11),
+            (3, 1, 1, 64, 64),
+            (5, 2, 2, 61, 47),
+        ] {
+            let g = geometry(h, w, k, s, p);
+            let (n, rows, pos) = g.cols_shape();
+            let x: Vec<f64> = (0..n * g.c * h * w)
+                .map(|i| ((i * 37 % 101) as f64) / 50.0 - 1.0)
+                .collect();
+            let y: Vec<f64> = (0..n * rows * pos)
+                .map(|i| ((i * 53 % 97) as f64) / 48.0 - 1.0)
+                .collect();
+            let lhs: f64 = g.gather(&x).iter().zip(&y).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.iter().zip(g.scatter(&y)).map(|(a, b)| a * b).sum();
+            assert!(
+                (lhs - rhs).abs() < 1e-9 * lhs.abs().max(1.0),
+                "k{k} s{s} p{p}: {lhs} vs {rhs}"
+            );
+        }
+    }
+
     fn geometry(h: usize, w: usize, k: usize, s: usize, p: usize) -> Im2Col {
         Im2Col {
             n: 2,
@@ -886,6 +945,10 @@ mod tests {
             (3, 2, 1, 7, 8),
             (7, 2, 3, 13, 11),
             (3, 3, 0, 10, 9),
+            // Large enough for the parallel path (≥ PARALLEL_MIN values).
+            (3, 1, 1, 64, 64),
+            (5, 2, 0, 61, 47),
+            (1, 2, 0, 200, 190),
         ] {
             let x = seeded(&[2, 3, h, w], 11);
             let g = geometry(h, w, k, s, p);
