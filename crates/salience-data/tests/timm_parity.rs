@@ -469,3 +469,53 @@ fn attention_explainers_reject_bad_input() {
     .expect("max fusion");
     assert!(m.iter().all(|v| v.is_finite() && *v >= 0.0));
 }
+
+#[test]
+fn the_registry_builds_the_attention_methods() {
+    use salience_explain::registry::Registry;
+    use salience_explain::{AttentionRollout, AttentionRolloutConfig, HeadFusion};
+    let c = token();
+    let m = std::sync::Arc::new(c.model.clone());
+    let r = Registry::with_builtins().with_attention();
+    let e = r
+        .build(
+            &"rollout:head_fusion=max,discard_ratio=0.5".parse().unwrap(),
+            &m,
+        )
+        .expect("rollout");
+    let direct = AttentionRollout::with_config(
+        &c.model,
+        AttentionRolloutConfig {
+            head_fusion: HeadFusion::Max,
+            discard_ratio: 0.5,
+            ..Default::default()
+        },
+    );
+    let a = e
+        .explain(c.x.view(), &c.targets, Seeds::base(0))
+        .expect("built");
+    let b = direct
+        .explain(c.x.view(), &c.targets, Seeds::base(0))
+        .expect("direct");
+    assert_eq!(a.view(), b.view());
+    assert!(r.build(&"chefer2021".parse().unwrap(), &m).is_ok());
+    assert!(r
+        .build(&"rollout:head_fusion=median".parse().unwrap(), &m)
+        .is_err());
+    // Gradient methods from the same registry run on the ViT too.
+    let panel = r
+        .build_panel(
+            &salience_explain::registry::ExplainerSpec::parse_list(
+                "saliency; ig:n_steps=4; gradient_rollout",
+            )
+            .unwrap(),
+            &m,
+        )
+        .expect("panel");
+    for e in panel {
+        let out = e
+            .explain(c.x.view(), &c.targets, Seeds::base(0))
+            .expect("explain");
+        assert!(out.view().iter().all(|v| v.is_finite()));
+    }
+}

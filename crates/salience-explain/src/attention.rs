@@ -60,26 +60,39 @@ pub trait AttentionModel: Classifier {
     fn token_grid(&self) -> (usize, usize);
 }
 
-impl<M: AttentionModel + ?Sized> AttentionModel for &M {
-    fn attention_shape(&self) -> (usize, usize, usize) {
-        (**self).attention_shape()
-    }
-    fn attention_forward(
-        &self,
-        x: &Tensor,
-        offsets: Option<&[Tensor]>,
-    ) -> candle_core::Result<(Tensor, Vec<Tensor>)> {
-        (**self).attention_forward(x, offsets)
-    }
-    fn prefix_tokens(&self) -> usize {
-        (**self).prefix_tokens()
-    }
-    fn token_grid(&self) -> (usize, usize) {
-        (**self).token_grid()
-    }
+macro_rules! forward_attention_model {
+    ($($ptr:ty),*) => {$(
+        impl<M: AttentionModel + ?Sized> AttentionModel for $ptr {
+            fn attention_shape(&self) -> (usize, usize, usize) {
+                (**self).attention_shape()
+            }
+            fn attention_forward(
+                &self,
+                x: &Tensor,
+                offsets: Option<&[Tensor]>,
+            ) -> candle_core::Result<(Tensor, Vec<Tensor>)> {
+                (**self).attention_forward(x, offsets)
+            }
+            fn prefix_tokens(&self) -> usize {
+                (**self).prefix_tokens()
+            }
+            fn token_grid(&self) -> (usize, usize) {
+                (**self).token_grid()
+            }
+        }
+    )*};
 }
 
-/// How [`AttentionRollout`] fuses a block's heads.
+forward_attention_model!(&M, Box<M>, std::sync::Arc<M>);
+
+/// How [`AttentionRollout`] fuses a block's heads; parses from `mean`,
+/// `max` or `min`.
+///
+/// ```
+/// use salience_explain::HeadFusion;
+/// assert_eq!("max".parse::<HeadFusion>().unwrap(), HeadFusion::Max);
+/// assert!("median".parse::<HeadFusion>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HeadFusion {
     /// The mean over heads (Abnar & Zuidema).
@@ -89,6 +102,22 @@ pub enum HeadFusion {
     Max,
     /// The element-wise minimum over heads.
     Min,
+}
+
+impl std::str::FromStr for HeadFusion {
+    type Err = SalienceError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "mean" => Ok(HeadFusion::Mean),
+            "max" => Ok(HeadFusion::Max),
+            "min" => Ok(HeadFusion::Min),
+            _ => Err(SalienceError::invalid(
+                "head_fusion",
+                s,
+                "expected mean, max or min",
+            )),
+        }
+    }
 }
 
 /// Configuration of [`AttentionRollout`].

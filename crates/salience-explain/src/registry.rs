@@ -47,6 +47,9 @@
 //! [`LayerSplit`] is not: register them with [`Registry::register`] and a
 //! closure that captures such a model.
 //!
+//! Transformers ([`AttentionModel`]) add `attention_rollout` and
+//! `gradient_rollout` with [`Registry::with_attention`].
+//!
 //! Baseline keys: `baseline` = `zeros` \| `constant` \| `blur` \| `normal`,
 //! with `value` (constant, 0), `sigma` and `kernel_size` (blur, seed
 //! `000`'s 20 and 25). Tensor-valued parameters (a given baseline, a
@@ -72,6 +75,10 @@
 //! explainer with [`Registry::build_inner`]).
 
 use crate::adapter::CandleModel;
+use crate::attention::{
+    AttentionModel, AttentionRollout, AttentionRolloutConfig, GradientRollout,
+    GradientRolloutConfig, HeadFusion,
+};
 use crate::baseline::Baseline;
 use crate::eigen_cam::{EigenCam, EigenCamConfig};
 use crate::expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
@@ -614,6 +621,39 @@ impl<M: LayerSplit + 'static> Registry<M> {
         model: &Arc<M>,
     ) -> Result<Vec<Box<dyn Explainer>>> {
         specs.iter().map(|s| self.build(s, model)).collect()
+    }
+}
+
+impl<M: LayerSplit + AttentionModel + 'static> Registry<M> {
+    /// Adds the attention methods of transformer models
+    /// ([`AttentionModel`]): `attention_rollout` (keys `head_fusion` =
+    /// `mean` \| `max` \| `min` (mean), `discard_ratio` (0), `batch_size`)
+    /// and `gradient_rollout` (`batch_size`); aliases `rollout` and
+    /// `chefer2021`.
+    pub fn with_attention(mut self) -> Self {
+        self.register(
+            "attention_rollout",
+            Arc::new(|p, m, _| {
+                let cfg = AttentionRolloutConfig {
+                    head_fusion: p.get_or("head_fusion", HeadFusion::Mean)?,
+                    discard_ratio: p.get_or("discard_ratio", 0.0)?,
+                    batch_size: batch(p)?,
+                };
+                Ok(Box::new(AttentionRollout::with_config(m.clone(), cfg)))
+            }),
+        );
+        self.register(
+            "gradient_rollout",
+            Arc::new(|p, m, _| {
+                let cfg = GradientRolloutConfig {
+                    batch_size: batch(p)?,
+                };
+                Ok(Box::new(GradientRollout::with_config(m.clone(), cfg)))
+            }),
+        );
+        self.alias("rollout", "attention_rollout");
+        self.alias("chefer2021", "gradient_rollout");
+        self
     }
 }
 
