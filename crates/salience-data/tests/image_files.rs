@@ -382,3 +382,34 @@ fn folder_never_follows_a_link_outside_itself() {
         std::fs::remove_dir_all(p).unwrap();
     }
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(64)))]
+
+        /// Damaged files (bytes overwritten, then cut anywhere) decode to
+        /// an image in [0, 1] or a typed error: never a panic.
+        #[test]
+        fn damaged_files_never_panic(
+            jpeg in any::<bool>(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let name = if jpeg { "photo.jpg" } else { "palette.png" };
+            let mut bytes = std::fs::read(fixtures().join(name)).unwrap();
+            for (at, v) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = v;
+            }
+            let keep = 1 + cut.index(bytes.len());
+            bytes.truncate(keep);
+            match decode_image(&bytes, name, &LoadOptions::default()) {
+                Ok(x) => prop_assert!(x.iter().all(|v| (0.0..=1.0).contains(v))),
+                Err(e) => prop_assert!(matches!(e, DataError::Image { .. } | DataError::Io { .. }), "{e:?}"),
+            }
+        }
+    }
+}
