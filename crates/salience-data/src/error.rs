@@ -48,6 +48,62 @@ pub enum DataError {
     /// A candle operation failed.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    /// An image file cannot be decoded ([`crate::image_file`]).
+    #[error("image {path}: {fault}: {detail}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        fault: ImageFault,
+        /// The decoder's or the check's words.
+        detail: String,
+    },
+    /// Files of an image folder cannot be read ([`crate::ImageFolder`]):
+    /// every one of them, with its reason.
+    #[error("{} file(s) in {folder} cannot be read: {}", files.len(), list_files(files))]
+    UnreadableImages {
+        /// The folder.
+        folder: PathBuf,
+        /// Each unreadable file and why.
+        files: Vec<(PathBuf, String)>,
+    },
+}
+
+/// What is wrong with an image file ([`DataError::Image`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImageFault {
+    /// The file has zero bytes, or is not a regular file.
+    Empty,
+    /// The data ends before the image does.
+    Truncated,
+    /// The data is not a valid PNG or JPEG.
+    Corrupt,
+    /// Not PNG or JPEG, or a variant of them the decoder does not support.
+    Unsupported,
+    /// The header declares more pixels (or the file has more bytes) than
+    /// the cap of [`crate::LoadOptions`].
+    TooLarge,
+}
+
+impl std::fmt::Display for ImageFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ImageFault::Empty => "empty file",
+            ImageFault::Truncated => "truncated",
+            ImageFault::Corrupt => "corrupt",
+            ImageFault::Unsupported => "unsupported format",
+            ImageFault::TooLarge => "too large",
+        })
+    }
+}
+
+fn list_files(files: &[(PathBuf, String)]) -> String {
+    let v: Vec<String> = files
+        .iter()
+        .map(|(p, why)| format!("{} ({why})", p.display()))
+        .collect();
+    v.join("; ")
 }
 
 impl DataError {
@@ -81,6 +137,20 @@ impl From<DataError> for SalienceError {
                 SalienceError::invalid(&what, "file contents", &reason)
             }
             DataError::Candle(c) => SalienceError::Backend(c.to_string()),
+            DataError::Image {
+                path,
+                fault,
+                detail,
+            } => SalienceError::Io {
+                action: "reading",
+                path,
+                message: format!("{fault}: {detail}"),
+            },
+            DataError::UnreadableImages { folder, files } => SalienceError::Io {
+                action: "reading",
+                path: folder,
+                message: list_files(&files),
+            },
         }
     }
 }

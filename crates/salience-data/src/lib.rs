@@ -13,6 +13,10 @@
 //! * [`models`]: a small CNN (Fashion-MNIST), a small ResNet
 //!   (localization set) and torchvision's ResNet-18 layout, as
 //!   [`salience_explain::Classifier`] + [`salience_explain::LayerSplit`].
+//! * [`image_file`] / [`transform`] / [`imagenet`]: PNG/JPEG files and
+//!   folders in, torchvision's evaluation transform (`Resize(256)`,
+//!   `CenterCrop(224)`, `Normalize`, matching torchvision on PIL images)
+//!   and its inverse, the 1000 ImageNet class names.
 //! * [`assets`]: shipped, embedded data and weights — a Fashion-MNIST test
 //!   sample, a localization sample with masks and boxes, the trained small
 //!   CNN and small ResNet — so everything works without the dataset.
@@ -41,14 +45,25 @@ pub mod assets;
 pub mod error;
 pub mod fashion_mnist;
 pub mod idx;
+pub mod image_file;
+pub mod imagenet;
 pub mod images;
 pub mod localization;
 pub mod models;
+pub mod resample;
 pub mod resize;
+pub mod transform;
 
-pub use error::{DataError, Result};
+pub use error::{DataError, ImageFault, Result};
+pub use image_file::{
+    decode_image, image_dimensions, load_image, ColorMode, ImageBatch, ImageBatches, ImageFolder,
+    LoadOptions,
+};
+pub use imagenet::imagenet_class_name;
 pub use images::{GrayImages, LabelledImages};
 pub use localization::{
     BoundingBox, LocalizationConfig, LocalizationGenerator, LocalizationSet, Placement,
 };
+pub use resample::ResizeArithmetic;
 pub use resize::Interpolation;
+pub use transform::{ImageTransform, Normalize};

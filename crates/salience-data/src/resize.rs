@@ -22,6 +22,27 @@ pub enum Interpolation {
 /// is allocated.
 pub const MAX_RESIZE_PIXELS: usize = 1 << 28;
 
+/// Errors for an empty source or a zero target side (shared by
+/// [`resize`] and [`crate::resample::resize_antialiased`]).
+pub(crate) fn check_sizes(
+    what: &str,
+    (h, w): (usize, usize),
+    (out_h, out_w): (usize, usize),
+) -> Result<()> {
+    if h == 0 || w == 0 {
+        return Err(SalienceError::Empty(format!("{what}: empty source image")).into());
+    }
+    if out_h == 0 || out_w == 0 {
+        return Err(SalienceError::invalid(
+            "out_h, out_w",
+            format!("{out_h}x{out_w}"),
+            "the target size must be at least 1x1",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Resizes a single-channel image to `out_h × out_w`.
 ///
 /// Errors when the source or the target is empty, when the target has
@@ -48,17 +69,7 @@ pub fn resize(
     interpolation: Interpolation,
 ) -> Result<Array2<f32>> {
     let (h, w) = src.dim();
-    if h == 0 || w == 0 {
-        return Err(SalienceError::Empty("resize: empty source image".into()).into());
-    }
-    if out_h == 0 || out_w == 0 {
-        return Err(SalienceError::invalid(
-            "out_h, out_w",
-            format!("{out_h}x{out_w}"),
-            "the target size must be at least 1x1",
-        )
-        .into());
-    }
+    check_sizes("resize", (h, w), (out_h, out_w))?;
     if out_h
         .checked_mul(out_w)
         .is_none_or(|p| p > MAX_RESIZE_PIXELS)
