@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Records timm Vision Transformers' logits, attention maps, input gradients
-and Captum's Integrated Gradients as fixtures for
+"""Records timm and Hugging Face Vision Transformers' logits, attention maps,
+input gradients and Captum's Integrated Gradients as fixtures for
 crates/salience-data/tests/timm_parity.rs.
 
 Developers run it (CI does not): it needs PyTorch, timm, safetensors, Captum
@@ -15,7 +15,10 @@ class token and token pooling (ViT / DeiT's default), one without a class
 token and with average pooling + fc_norm. Their seeded weights (every
 parameter, LayerNorm scales and position embeddings included, drawn from
 N(0, 0.2^2) or around 1 for scales, so no parameter is trivially zero or
-one) go to `<name>.safetensors` with timm's names; inputs, targets and
+one) go to `<name>.safetensors` with timm's names; `vit_hf` is the same
+shape as a Hugging Face `ViTForImageClassification` (LayerNorm eps 1e-12,
+its own tensor names: the layout of google/vit-base-patch16-224, which
+candle-transformers' `vit` loads); inputs, targets and
 outputs to `<name>.json` (flat row-major lists with their shapes; float32
 values written with 9 significant digits, which read back as the same
 float32).
@@ -74,19 +77,70 @@ def record(pool):
     torch.manual_seed(42)
     m = model(pool)
     name = f"vit_{pool}"
-    state = {k: v.detach().contiguous() for k, v in m.state_dict().items()}
-    save_file(state, os.path.join(OUT, f"{name}.safetensors"))
-    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    write(m, m.state_dict(), name, dict(CONFIG, pool=pool, layer_norm_eps=1e-6),
+          {"timm": timm.__version__}, timm_attentions)
+
+
+CONFIG = {"img_size": 32, "patch_size": 8, "in_chans": 3, "num_classes": 5,
+          "embed_dim": 48, "depth": 2, "num_heads": 3, "mlp_dim": 96}
+
+
+def hub_names(state):
+    """transformers 5 `state_dict` names -> the names of the checkpoints on
+    the hub (google/vit-base-patch16-224), which candle-transformers loads."""
+    out = {}
+    for k, v in state.items():
+        for new, old in [("attention.q_proj", "attention.attention.query"),
+                         ("attention.k_proj", "attention.attention.key"),
+                         ("attention.v_proj", "attention.attention.value"),
+                         ("attention.o_proj", "attention.output.dense"),
+                         ("mlp.fc1", "intermediate.dense"),
+                         ("mlp.fc2", "output.dense")]:
+            k = k.replace(new, old)
+        out[k.replace("vit.layers.", "vit.encoder.layer.")] = v
+    return out
+
+
+def record_hf():
+    import transformers
+
+    torch.manual_seed(42)
+    inner = hf_model()
+    write(LogitsOnly(inner).eval(), hub_names(inner.state_dict()), "vit_hf",
+          dict(CONFIG, pool="token", layer_norm_eps=1e-12),
+          {"transformers": transformers.__version__}, hf_attentions)
+
+
+def hf_model():
+    """A reduced Hugging Face ViTForImageClassification (the layout of
+    google/vit-base-patch16-224, which candle-transformers' vit loads)."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    cfg = ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=48,
+                    num_hidden_layers=2, num_attention_heads=3, intermediate_size=96,
+                    num_labels=5, layer_norm_eps=1e-12, hidden_act="gelu",
+                    attn_implementation="eager")
+    m = ViTForImageClassification(cfg)
+    g = torch.Generator().manual_seed(2)
     with torch.no_grad():
-        logits = m(x)
-    targets = [int(t) for t in logits.argmax(1)]
-    targets[1] = (targets[1] + 1) % 5  # one non-argmax target
-    xg = x.clone().requires_grad_(True)
-    out = m(xg)
-    out[torch.arange(2), torch.tensor(targets)].sum().backward()
-    grad = xg.grad.detach()
-    # Attention maps of every block: the softmax output, via a forward hook
-    # on the attention module's input (recomputed as timm does).
+        for name, p in m.named_parameters():
+            noise = torch.randn(p.shape, generator=g) * 0.2
+            p.copy_(1.0 + noise if "layernorm" in name and name.endswith("weight") else noise)
+    return m.eval()
+
+
+class LogitsOnly(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return self.m(pixel_values=x).logits
+
+
+def timm_attentions(m, x):
+    """Every block's softmax output, via a forward hook on the attention
+    module's input (recomputed as timm does)."""
     maps = []
 
     def hook(mod, inp, _out):
@@ -101,6 +155,27 @@ def record(pool):
         m(x)
     for h in hooks:
         h.remove()
+    return maps
+
+
+def hf_attentions(m, x):
+    with torch.no_grad():
+        return list(m.m(pixel_values=x, output_attentions=True).attentions)
+
+
+def write(m, state, name, config, versions, attentions):
+    save_file({k: v.detach().contiguous() for k, v in state.items()},
+              os.path.join(OUT, f"{name}.safetensors"))
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        logits = m(x)
+    targets = [int(t) for t in logits.argmax(1)]
+    targets[1] = (targets[1] + 1) % 5  # one non-argmax target
+    xg = x.clone().requires_grad_(True)
+    out = m(xg)
+    out[torch.arange(2), torch.tensor(targets)].sum().backward()
+    grad = xg.grad.detach()
+    maps = attentions(m, x)
     ig = IntegratedGradients(m)
     attr, delta = ig.attribute(
         x,
@@ -111,14 +186,9 @@ def record(pool):
         return_convergence_delta=True,
     )
     doc = {
-        "versions": {
-            "torch": torch.__version__,
-            "timm": timm.__version__,
-            "captum": captum.__version__,
-            "python": platform.python_version(),
-        },
-        "config": {"img_size": 32, "patch_size": 8, "in_chans": 3, "num_classes": 5,
-                   "embed_dim": 48, "depth": 2, "num_heads": 3, "mlp_dim": 96, "pool": pool},
+        "versions": dict(versions, torch=torch.__version__, captum=captum.__version__,
+                         python=platform.python_version()),
+        "config": config,
         "x": arr(x.numpy()),
         "targets": arr(np.array(targets, dtype=np.float64)),
         "logits": arr(logits.numpy()),
@@ -136,4 +206,5 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     for pool in ["token", "avg"]:
         record(pool)
+    record_hf()
     print("wrote", OUT)

@@ -41,6 +41,7 @@ fn config(j: &Json) -> VitConfig {
             _ => VitPool::Avg,
         },
         num_classes: u("num_classes"),
+        layer_norm_eps: c.get("layer_norm_eps").num(),
     }
 }
 
@@ -49,9 +50,15 @@ fn case(name: &str, weights: &[u8]) -> Case {
         "{}/tests/fixtures/timm/{name}.json",
         env!("CARGO_MANIFEST_DIR")
     ));
-    assert_eq!(j.get("versions").get("timm").str(), "1.0.31");
-    let model = VisionTransformer::from_safetensors_bytes(weights, &config(&j), name, &Device::Cpu)
-        .expect("timm's state_dict loads by its own names");
+    let model = if name == "vit_hf" {
+        assert_eq!(j.get("versions").get("transformers").str(), "5.25.0");
+        VisionTransformer::from_hf_safetensors_bytes(weights, &config(&j), name, &Device::Cpu)
+            .expect("the Hugging Face state_dict loads by its own names")
+    } else {
+        assert_eq!(j.get("versions").get("timm").str(), "1.0.31");
+        VisionTransformer::from_safetensors_bytes(weights, &config(&j), name, &Device::Cpu)
+            .expect("timm's state_dict loads by its own names")
+    };
     let x = j.f32_array("x");
     let targets = j.array("targets").1.iter().map(|&t| t as usize).collect();
     Case {
@@ -74,6 +81,12 @@ fn avg() -> Case {
         "vit_avg",
         include_bytes!("fixtures/timm/vit_avg.safetensors"),
     )
+}
+
+/// Hugging Face `ViTForImageClassification` names and LayerNorm ε 1e-12
+/// (the layout candle-transformers' `vit` loads).
+fn hf() -> Case {
+    case("vit_hf", include_bytes!("fixtures/timm/vit_hf.safetensors"))
 }
 
 fn to_array(t: &Tensor) -> ArrayD<f32> {
@@ -101,7 +114,7 @@ fn rel_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
 
 #[test]
 fn logits_match_timm() {
-    for c in [token(), avg()] {
+    for c in [token(), avg(), hf()] {
         let logits = to_array(&c.model.logits(&tensor(&c.x)).expect("logits"));
         let d = rel_diff(&logits, &c.j.f32_array("logits"));
         eprintln!("logits vs timm: {d:.2e}");
@@ -111,7 +124,7 @@ fn logits_match_timm() {
 
 #[test]
 fn attention_maps_match_timm() {
-    for c in [token(), avg()] {
+    for c in [token(), avg(), hf()] {
         let maps = c.model.attention_maps(&tensor(&c.x)).expect("maps");
         let stacked = Tensor::stack(&maps, 0).expect("stack");
         let d = rel_diff(&to_array(&stacked), &c.j.f32_array("attention"));
@@ -122,7 +135,7 @@ fn attention_maps_match_timm() {
 
 #[test]
 fn input_gradients_match_pytorch_autograd() {
-    for c in [token(), avg()] {
+    for c in [token(), avg(), hf()] {
         let g = Saliency::new(&c.model)
             .explain(c.x.view(), &c.targets, Seeds::base(0))
             .expect("saliency");
@@ -134,7 +147,7 @@ fn input_gradients_match_pytorch_autograd() {
 
 #[test]
 fn integrated_gradients_match_captum_gauss_legendre() {
-    for c in [token(), avg()] {
+    for c in [token(), avg(), hf()] {
         let cfg = IntegratedGradientsConfig {
             n_steps: c.j.get("ig_steps").num() as usize,
             quadrature: Quadrature::GaussLegendre,
@@ -163,7 +176,7 @@ fn integrated_gradients_match_captum_gauss_legendre() {
 
 #[test]
 fn every_split_recomposes_the_logits() {
-    for c in [token(), avg()] {
+    for c in [token(), avg(), hf()] {
         let x = tensor(&c.x);
         let want = to_array(&c.model.logits(&x).expect("logits"));
         for layer in c.model.layer_names() {
@@ -172,6 +185,67 @@ fn every_split_recomposes_the_logits() {
             assert!(rel_diff(&y, &want) < 1e-6, "split at {layer}");
         }
     }
+}
+
+#[test]
+fn hugging_face_names_are_checked_too() {
+    let j = json::read(&format!(
+        "{}/tests/fixtures/timm/vit_hf.json",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    // timm names pass through the renaming unchanged, so a timm file loads too.
+    let e = VisionTransformer::from_hf_safetensors_bytes(
+        include_bytes!("fixtures/timm/vit_token.safetensors"),
+        &config(&j),
+        "vit_token",
+        &Device::Cpu,
+    );
+    assert!(e.is_ok(), "timm names pass through the renaming unchanged");
+    let mut deeper = config(&j);
+    deeper.depth = 3;
+    let e = VisionTransformer::from_hf_safetensors_bytes(
+        include_bytes!("fixtures/timm/vit_hf.safetensors"),
+        &deeper,
+        "vit_hf",
+        &Device::Cpu,
+    )
+    .expect_err("a missing block is named")
+    .to_string();
+    assert!(e.contains("missing: blocks.2.attn.proj.bias"), "{e}");
+    // transformers 5 renamed the tensors of its state_dict: they load too.
+    let hub = candle_core::safetensors::load_buffer(
+        include_bytes!("fixtures/timm/vit_hf.safetensors"),
+        &Device::Cpu,
+    )
+    .expect("fixture");
+    let v5: std::collections::HashMap<String, Tensor> = hub
+        .into_iter()
+        .map(|(k, v)| {
+            let mut k = k.replace("vit.encoder.layer.", "vit.layers.");
+            for (old, new) in [
+                ("attention.attention.query", "attention.q_proj"),
+                ("attention.attention.key", "attention.k_proj"),
+                ("attention.attention.value", "attention.v_proj"),
+                ("attention.output.dense", "attention.o_proj"),
+                ("intermediate.dense", "mlp.fc1"),
+                ("output.dense", "mlp.fc2"),
+            ] {
+                k = k.replace(old, new);
+            }
+            (k, v)
+        })
+        .collect();
+    assert!(v5.contains_key("vit.layers.1.attention.k_proj.weight"));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vit_hf_v5.safetensors");
+    candle_core::safetensors::save(&v5, &path).expect("write");
+    let bytes = std::fs::read(&path).expect("read");
+    let m5 = VisionTransformer::from_hf_safetensors_bytes(&bytes, &config(&j), "v5", &Device::Cpu)
+        .expect("transformers 5 names");
+    let c = hf();
+    let x = tensor(&c.x);
+    let a = to_array(&m5.logits(&x).expect("logits"));
+    let b = to_array(&c.model.logits(&x).expect("logits"));
+    assert_eq!(a, b);
 }
 
 #[test]

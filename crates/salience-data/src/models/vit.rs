@@ -53,6 +53,8 @@ pub struct VitConfig {
     pub pool: VitPool,
     /// Number of classes.
     pub num_classes: usize,
+    /// LayerNorm ε (timm: 1e-6; Hugging Face `transformers`: 1e-12).
+    pub layer_norm_eps: f64,
 }
 
 /// The largest token width, depth, head count, MLP width or image side a
@@ -81,6 +83,27 @@ impl VitConfig {
             qkv_bias: true,
             pool: VitPool::Token,
             num_classes,
+            layer_norm_eps: 1e-6,
+        }
+    }
+
+    /// Hugging Face's `google/vit-base-patch16-224` (`ViTForImageClassification`,
+    /// the model candle-transformers' `vit` runs): width 768, 12 blocks of
+    /// 12 heads, MLP 3072, LayerNorm ε = 1e-12; 86 567 656 parameters with
+    /// 1000 classes. Load its weights with
+    /// [`VisionTransformer::from_hf_safetensors_bytes`].
+    ///
+    /// ```
+    /// let c = salience_data::models::VitConfig::hf_vit_base_patch16_224(1000);
+    /// assert_eq!(c.num_parameters(), 86_567_656);
+    /// ```
+    pub fn hf_vit_base_patch16_224(num_classes: usize) -> Self {
+        VitConfig {
+            embed_dim: 768,
+            num_heads: 12,
+            mlp_dim: 3072,
+            layer_norm_eps: 1e-12,
+            ..Self::timm_vit_tiny_patch16_224(num_classes)
         }
     }
 
@@ -121,6 +144,7 @@ impl VitConfig {
             qkv_bias: true,
             pool: VitPool::Token,
             num_classes: 10,
+            layer_norm_eps: 1e-6,
         }
     }
 
@@ -161,6 +185,12 @@ impl VitConfig {
             if v == 0 || v > MAX_VIT_DIM {
                 bail!("ViT config: {name} = {v} is outside 1..={MAX_VIT_DIM}");
             }
+        }
+        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
+            bail!(
+                "ViT config: layer_norm_eps = {} is outside (0, 1)",
+                self.layer_norm_eps
+            );
         }
         if self.image_size % self.patch_size != 0 {
             bail!(
@@ -247,22 +277,24 @@ impl VitConfig {
     }
 }
 
-/// A LayerNorm's affine parameters.
+/// A LayerNorm's affine parameters and ε.
 #[derive(Debug, Clone)]
 struct Norm {
     weight: Tensor,
     bias: Tensor,
+    eps: f64,
 }
 
 impl Norm {
-    fn new(d: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+    fn new(d: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Norm {
             weight: vb.get(d, "weight")?,
             bias: vb.get(d, "bias")?,
+            eps,
         })
     }
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        layer_norm(x, &self.weight, Some(&self.bias), 1e-6)
+        layer_norm(x, &self.weight, Some(&self.bias), self.eps)
     }
 }
 
@@ -296,10 +328,10 @@ impl Block {
             candle_nn::linear_no_bias(d, 3 * d, attn.pp("qkv"))?
         };
         Ok(Block {
-            norm1: Norm::new(d, vb.pp("norm1"))?,
+            norm1: Norm::new(d, c.layer_norm_eps, vb.pp("norm1"))?,
             qkv,
             proj: candle_nn::linear(d, d, attn.pp("proj"))?,
-            norm2: Norm::new(d, vb.pp("norm2"))?,
+            norm2: Norm::new(d, c.layer_norm_eps, vb.pp("norm2"))?,
             fc1: candle_nn::linear(d, c.mlp_dim, vb.pp("mlp").pp("fc1"))?,
             fc2: candle_nn::linear(c.mlp_dim, d, vb.pp("mlp").pp("fc2"))?,
             heads: c.num_heads,
@@ -401,9 +433,10 @@ impl VisionTransformer {
         let blocks = (0..config.depth)
             .map(|b| Block::new(config, vb.pp("blocks").pp(b.to_string())))
             .collect::<candle_core::Result<Vec<_>>>()?;
+        let eps = config.layer_norm_eps;
         let norm = match config.pool {
-            VitPool::Token => Norm::new(d, vb.pp("norm"))?,
-            VitPool::Avg => Norm::new(d, vb.pp("fc_norm"))?,
+            VitPool::Token => Norm::new(d, eps, vb.pp("norm"))?,
+            VitPool::Avg => Norm::new(d, eps, vb.pp("fc_norm"))?,
         };
         let head = candle_nn::linear(d, config.num_classes, vb.pp("head"))?;
         Ok(VisionTransformer {
@@ -453,6 +486,31 @@ impl VisionTransformer {
     ) -> crate::Result<Self> {
         config.validate()?;
         let vb = super::checked_var_builder(bytes, &config.tensor_shapes(), &[], what, device)?;
+        Ok(Self::new(vb, config)?)
+    }
+
+    /// The network of `config` from safetensors `bytes` with Hugging Face
+    /// `transformers` `ViTForImageClassification` names (as
+    /// `google/vit-base-patch16-224`, the weights candle-transformers'
+    /// `vit` loads): the tensors are renamed to timm's (the separate
+    /// query / key / value projections concatenated into `qkv`) and then
+    /// checked as in [`VisionTransformer::from_safetensors_bytes`]. Use a
+    /// config with `layer_norm_eps: 1e-12` and [`VitPool::Token`], e.g.
+    /// [`VitConfig::hf_vit_base_patch16_224`]. Names outside the
+    /// classification model (`vit.pooler.*`) are reported as unexpected.
+    pub fn from_hf_safetensors_bytes(
+        bytes: &[u8],
+        config: &VitConfig,
+        what: &str,
+        device: &Device,
+    ) -> crate::Result<Self> {
+        config.validate()?;
+        let tensors = candle_core::safetensors::load_buffer(bytes, device)
+            .map_err(|e| crate::DataError::format(what, e.to_string()))?;
+        let tensors = hf_to_timm_names(tensors, config.depth)
+            .map_err(|e| crate::DataError::format(what, e.to_string()))?;
+        super::check_tensors(&tensors, &config.tensor_shapes(), &[], what)?;
+        let vb = VarBuilder::from_tensors(tensors, candle_core::DType::F32, device);
         Ok(Self::new(vb, config)?)
     }
 
@@ -531,6 +589,93 @@ impl VisionTransformer {
         }
         Ok(h)
     }
+}
+
+/// Renames Hugging Face `ViTForImageClassification` tensors to timm's,
+/// from either the hub checkpoints' names (`vit.encoder.layer.{i}.…`) or
+/// transformers 5's (`vit.layers.{i}.…`); names it does not know pass
+/// through unchanged (so the check that follows reports them).
+fn hf_to_timm_names(
+    mut t: std::collections::HashMap<String, Tensor>,
+    depth: usize,
+) -> candle_core::Result<std::collections::HashMap<String, Tensor>> {
+    let mut out = std::collections::HashMap::with_capacity(t.len());
+    let fixed = [
+        ("vit.embeddings.cls_token", "cls_token"),
+        ("vit.embeddings.position_embeddings", "pos_embed"),
+        (
+            "vit.embeddings.patch_embeddings.projection.weight",
+            "patch_embed.proj.weight",
+        ),
+        (
+            "vit.embeddings.patch_embeddings.projection.bias",
+            "patch_embed.proj.bias",
+        ),
+        ("vit.layernorm.weight", "norm.weight"),
+        ("vit.layernorm.bias", "norm.bias"),
+        ("classifier.weight", "head.weight"),
+        ("classifier.bias", "head.bias"),
+    ];
+    for (hf, timm) in fixed {
+        if let Some(v) = t.remove(hf) {
+            out.insert(timm.to_string(), v);
+        }
+    }
+    // The checkpoints' names (`google/vit-base-patch16-224`, what
+    // candle-transformers loads), then transformers 5's `state_dict` names.
+    let schemes: [(&str, [(&str, &str); 5], [&str; 3]); 2] = [
+        (
+            "vit.encoder.layer",
+            [
+                ("layernorm_before", "norm1"),
+                ("attention.output.dense", "attn.proj"),
+                ("layernorm_after", "norm2"),
+                ("intermediate.dense", "mlp.fc1"),
+                ("output.dense", "mlp.fc2"),
+            ],
+            [
+                "attention.attention.query",
+                "attention.attention.key",
+                "attention.attention.value",
+            ],
+        ),
+        (
+            "vit.layers",
+            [
+                ("layernorm_before", "norm1"),
+                ("attention.o_proj", "attn.proj"),
+                ("layernorm_after", "norm2"),
+                ("mlp.fc1", "mlp.fc1"),
+                ("mlp.fc2", "mlp.fc2"),
+            ],
+            ["attention.q_proj", "attention.k_proj", "attention.v_proj"],
+        ),
+    ];
+    for (prefix, renames, qkv_parts) in schemes {
+        for b in 0..depth {
+            let hf = |x: &str| format!("{prefix}.{b}.{x}");
+            let timm = |x: &str| format!("blocks.{b}.{x}");
+            for (from, to) in renames {
+                for leaf in ["weight", "bias"] {
+                    if let Some(v) = t.remove(&hf(&format!("{from}.{leaf}"))) {
+                        out.insert(timm(&format!("{to}.{leaf}")), v);
+                    }
+                }
+            }
+            for leaf in ["weight", "bias"] {
+                let parts: Vec<String> = qkv_parts
+                    .iter()
+                    .map(|p| hf(&format!("{p}.{leaf}")))
+                    .collect();
+                if parts.iter().all(|p| t.contains_key(p)) {
+                    let qkv: Vec<Tensor> = parts.iter().filter_map(|p| t.remove(p)).collect();
+                    out.insert(timm(&format!("attn.qkv.{leaf}")), Tensor::cat(&qkv, 0)?);
+                }
+            }
+        }
+    }
+    out.extend(t);
+    Ok(out)
 }
 
 impl Classifier for VisionTransformer {
