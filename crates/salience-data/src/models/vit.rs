@@ -591,6 +591,14 @@ impl VisionTransformer {
     }
 }
 
+/// A block-name prefix, the renames of a block's layers, and the names of
+/// its query / key / value projections.
+type NameScheme = (
+    &'static str,
+    [(&'static str, &'static str); 5],
+    [&'static str; 3],
+);
+
 /// Renames Hugging Face `ViTForImageClassification` tensors to timm's,
 /// from either the hub checkpoints' names (`vit.encoder.layer.{i}.…`) or
 /// transformers 5's (`vit.layers.{i}.…`); names it does not know pass
@@ -623,7 +631,7 @@ fn hf_to_timm_names(
     }
     // The checkpoints' names (`google/vit-base-patch16-224`, what
     // candle-transformers loads), then transformers 5's `state_dict` names.
-    let schemes: [(&str, [(&str, &str); 5], [&str; 3]); 2] = [
+    let schemes: [NameScheme; 2] = [
         (
             "vit.encoder.layer",
             [
