@@ -568,8 +568,7 @@ fn chunk_records(
             push(
                 infd_name,
                 defined(c, &maps, tag, &|s, sd| {
-                    infidelity(model, s.inputs.view(), &s.maps, &s.targets, &infd_cfg, sd)?
-                        .strict()
+                    infidelity(model, s.inputs.view(), &s.maps, &s.targets, &infd_cfg, sd)?.strict()
                 })?,
             );
             push(
