@@ -589,7 +589,8 @@ fn evaluate(
                 &s.targets,
                 &inf_cfg,
                 Seeds::per_sample(&sd),
-            )
+            )?
+            .strict()
         })?,
         run(&|s| {
             let sd = seeded(s, 3);
@@ -600,11 +601,12 @@ fn evaluate(
                 &s.targets,
                 &fc_cfg,
                 Seeds::per_sample(&sd),
-            )
+            )?
+            .strict()
         })?,
         None,
         None,
-        run(&|s| gini_sparseness(&s.maps, &SparsenessConfig::quantus()))?,
+        run(&|s| gini_sparseness(&s.maps, &SparsenessConfig::quantus())?.strict())?,
     ])
 }
 

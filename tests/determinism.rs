@@ -58,6 +58,8 @@ fn batch_invariant_models_give_bit_identical_metrics_at_any_chunk_size() {
         };
         infidelity(&model, x.view(), &maps, &targets, &cfg, Seeds::base(3))
             .unwrap()
+            .strict()
+            .unwrap()
             .values()
             .to_vec()
     };
@@ -84,6 +86,8 @@ fn batch_invariant_models_give_bit_identical_metrics_at_any_chunk_size() {
         },
         Seeds::per_sample(&seeds[1..3]),
     )
+    .unwrap()
+    .strict()
     .unwrap();
     assert_eq!(sub.values(), &one[1..3]);
 }

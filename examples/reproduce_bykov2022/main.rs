@@ -599,9 +599,10 @@ fn score_chunk(
             chunk.targets,
             &fcor_cfg,
             Seeds::per_sample(&fs),
-        )?;
-        let gini = gini_sparseness(&maps, &SparsenessConfig::quantus())?;
-        let ent = entropy_complexity(&maps, &ComplexityConfig::default())?;
+        )?
+        .strict()?;
+        let gini = gini_sparseness(&maps, &SparsenessConfig::quantus())?.strict()?;
+        let ent = entropy_complexity(&maps, &ComplexityConfig::default())?.strict()?;
         timings.add("localization, faithfulness, Gini, entropy (all methods)", t);
         let t = Instant::now();
         // Sensitivity explains x and every perturbed copy with one seed per

@@ -568,7 +568,7 @@ fn chunk_records(
             push(
                 infd_name,
                 defined(c, &maps, tag, &|s, sd| {
-                    infidelity(model, s.inputs.view(), &s.maps, &s.targets, &infd_cfg, sd)
+                    infidelity(model, s.inputs.view(), &s.maps, &s.targets, &infd_cfg, sd)?.strict()
                 })?,
             );
             push(
@@ -581,7 +581,8 @@ fn chunk_records(
                         &s.targets,
                         &fcor_cfg,
                         sd,
-                    )
+                    )?
+                    .strict()
                 })?,
             );
         }

@@ -104,10 +104,15 @@ fn mprt_one(
             &[target],
             &MprtConfig::default(),
             Seeds::per_sample(&seeds),
-        ) {
+        )
+        .and_then(|r| {
+            // Strict: a constant stage map is the `DegenerateMap` below.
+            r.spearman.iter().try_for_each(|sp| sp.strict().map(drop))?;
+            Ok(r)
+        }) {
             Ok(r) => {
                 for (k, sp) in r.spearman.iter().enumerate() {
-                    if let Some(&v) = sp.values().first() {
+                    if let Some(v) = sp.get(0) {
                         out.push(Record::new(
                             sample,
                             key,
@@ -117,7 +122,7 @@ fn mprt_one(
                     }
                 }
                 for (k, ss) in r.ssim.iter().flatten().enumerate() {
-                    if let Some(&v) = ss.values().first() {
+                    if let Some(v) = ss.get(0) {
                         out.push(Record::new(
                             sample,
                             key,

@@ -173,3 +173,17 @@ pub(crate) fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
     }
     Some((sab / (saa.sqrt() * sbb.sqrt())).clamp(-1.0, 1.0))
 }
+
+/// One sample's score as an [`Outcome`](crate::Outcome): a
+/// [`SalienceError::DegenerateMap`] for the sample becomes
+/// [`Undefined::DegenerateMap`](crate::Undefined::DegenerateMap) (the batch
+/// goes on); any other error is returned.
+pub(crate) fn degenerate_as_undefined(r: Result<f64>) -> Result<crate::Outcome> {
+    match r {
+        Ok(v) => Ok(crate::Outcome::Score(v)),
+        Err(SalienceError::DegenerateMap { reason, .. }) => Ok(crate::Outcome::Undefined(
+            crate::Undefined::DegenerateMap(reason),
+        )),
+        Err(e) => Err(e),
+    }
+}

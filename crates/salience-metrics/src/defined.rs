@@ -1,18 +1,15 @@
-//! [`on_defined_samples`]: run a metric on the samples it is defined for.
+//! [`on_defined_samples`]: run a strict (all-or-error) metric on the
+//! samples it is defined for.
 //!
-//! Some metrics are undefined for some maps — the Gini index, Infidelity's
-//! β and Pearson correlations of an all-zero map (e.g. a Grad-CAM map whose
-//! ReLU removed everything) — and report that as
-//! [`SalienceError::DegenerateMap`] naming the sample. For a table over a
-//! batch it is more useful to score the other samples and say how many were
-//! scored than to lose the whole cell. (The metrics that return
-//! [`Outcomes`](crate::Outcomes) — localisation, relative stability —
-//! already report undefined samples per sample and need no wrapper; this
-//! function is for the metrics that return [`Scores`], and it skips only
-//! [`SalienceError::DegenerateMap`] failures, which name their sample.)
-//! Every metric of this crate draws
-//! sample `i`'s randomness from its own seed, so a sample's score does not
-//! change when other samples are dropped.
+//! Every metric of this crate returns per-sample
+//! [`Outcomes`](crate::Outcomes) and needs no wrapper: an undefined sample
+//! (an all-zero map, a zero-variance correlation, …) is reported per sample.
+//! This function is for metrics in their strict form — a closure returning
+//! [`Scores`] that fails with [`SalienceError::DegenerateMap`] naming the
+//! sample (for instance a user's own metric, or `Outcomes::strict`) — and
+//! skips only those failures. Every metric of this crate draws sample `i`'s
+//! randomness from its own seed, so a sample's score does not change when
+//! other samples are dropped.
 
 use crate::scores::Scores;
 use ndarray::{ArrayD, ArrayViewD, Axis};
@@ -49,7 +46,7 @@ pub struct SampleSubset {
 /// let x = Array4::<f32>::zeros((3, 1, 1, 2)).into_dyn();
 /// let maps = AttributionBatch::from_pixel_maps(array![[[1.0f32, 0.0]], [[0.0, 0.0]], [[1.0, 1.0]]])?;
 /// let (scores, kept) = on_defined_samples(x.view(), &maps, &[0, 0, 0], &[1, 2, 3], |s| {
-///     gini_sparseness(&s.maps, &SparsenessConfig::default())
+///     gini_sparseness(&s.maps, &SparsenessConfig::default())?.strict()
 /// })?
 /// .unwrap();
 /// assert_eq!(kept, vec![0, 2]); // the all-zero map has no Gini index

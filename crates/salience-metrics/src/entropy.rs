@@ -7,14 +7,18 @@
 //! 0 for a one-hot map, `ln n` for a uniform one. **Lower is simpler**
 //! (better). With [`ComplexityConfig::normalized`] the score is `H / ln n`
 //! ∈ [0, 1] (0 when n = 1). An all-zero map has no distribution:
-//! [`SalienceError::DegenerateMap`] with [`DegenerateReason::AllZero`].
+//! its sample is
+//! [`Undefined::DegenerateMap`](crate::Undefined::DegenerateMap) with
+//! [`DegenerateReason::AllZero`] (the other samples keep their scores;
+//! [`Outcomes::strict`] gives [`SalienceError::DegenerateMap`]).
 //!
 //! Quantus 0.6 computes `−Σ p ln(p + 1e-12)`; the `1e-12` is below f32
 //! resolution, and the default equals Quantus' `Complexity` to 4.7e-8
 //! relative on the parity fixture (`tests/quantus_parity.rs`).
 
+use crate::common::degenerate_as_undefined;
 use crate::maps::{flat_values, row};
-use crate::scores::Scores;
+use crate::scores::{Outcome, Outcomes};
 use rayon::prelude::*;
 use salience_core::{AttributionBatch, ChannelReduction, DegenerateReason, Result, SalienceError};
 
@@ -96,7 +100,7 @@ fn entropy_one(values: &[f32], normalized: bool, sample: usize) -> Result<f64> {
 /// use salience_core::AttributionBatch;
 /// use salience_metrics::{entropy_complexity, ComplexityConfig};
 /// let a = AttributionBatch::from_tabular(array![[0.0f32, 2.0], [1.0, -1.0]])?;
-/// let s = entropy_complexity(&a, &ComplexityConfig::default())?;
+/// let s = entropy_complexity(&a, &ComplexityConfig::default())?.strict()?;
 /// assert_eq!(s.values()[0], 0.0);
 /// assert!((s.values()[1] - 2f64.ln()).abs() < 1e-12);
 /// # Ok::<(), salience_core::SalienceError>(())
@@ -104,13 +108,13 @@ fn entropy_one(values: &[f32], normalized: bool, sample: usize) -> Result<f64> {
 pub fn entropy_complexity(
     attributions: &AttributionBatch,
     config: &ComplexityConfig,
-) -> Result<Scores> {
+) -> Result<Outcomes> {
     let flat = flat_values(attributions, config.reduction)?;
     let values = (0..flat.nrows())
         .into_par_iter()
-        .map(|i| entropy_one(&row(&flat, i), config.normalized, i))
-        .collect::<Result<Vec<f64>>>()?;
-    Scores::new(values)
+        .map(|i| degenerate_as_undefined(entropy_one(&row(&flat, i), config.normalized, i)))
+        .collect::<Result<Vec<Outcome>>>()?;
+    Outcomes::new(values)
 }
 
 #[cfg(test)]
@@ -132,7 +136,7 @@ mod tests {
         a.slice_mut(ndarray::s![1, .., ..]).fill(0.0);
         let b = AttributionBatch::from_pixel_maps(a).unwrap();
         assert!(matches!(
-            entropy_complexity(&b, &ComplexityConfig::default()),
+            entropy_complexity(&b, &ComplexityConfig::default()).and_then(|o| o.strict()),
             Err(SalienceError::DegenerateMap { sample: 1, .. })
         ));
     }

@@ -11,9 +11,13 @@
 //! over the runs. **Higher is better** (1: the attribution mass of a subset
 //! predicts, linearly, the score drop when that subset is removed). The
 //! correlation of constant sequences is undefined: a sample whose subset
-//! sums or score drops are all equal is a typed
-//! [`DegenerateMap`](salience_core::SalienceError::DegenerateMap) error
-//! (Quantus returns NaN there). Perturbations and their seeding are those of
+//! sums or score drops are all equal is [`Undefined::ZeroVariance`] (the
+//! other samples keep their scores; [`Outcomes::strict`] turns it into a
+//! [`DegenerateMap`](salience_core::SalienceError::DegenerateMap) error;
+//! Quantus returns NaN there). Each score comes with its standard error
+//! over the runs, `SE(r) = √((1 − r²) / (n_runs − 2))` (the usual
+//! large-sample standard error of a Pearson correlation; 0 when
+//! `n_runs = 2`), in [`Outcomes::sem`]. Perturbations and their seeding are those of
 //! [`crate::perturbation`]; the `N·(m + 1)` model inputs are generated and
 //! evaluated in chunks.
 
@@ -21,9 +25,9 @@ use crate::baseline::Baseline;
 use crate::common::pearson;
 use crate::insertion_deletion::ScoreKind;
 use crate::perturbation::{checked_draws, McSettings, Perturbation, Projection};
-use crate::scores::{McScores, Scores};
+use crate::scores::{Outcome, Outcomes, Undefined};
 use ndarray::{ArrayView3, ArrayViewD};
-use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, Model, Result, SalienceError, Seeds};
 
 /// Options of [`faithfulness_correlation()`].
 ///
@@ -129,7 +133,10 @@ impl FaithfulnessCorrelationConfig {
 ///     ..Default::default()
 /// };
 /// let s = faithfulness_correlation(&model, x.view().into_dyn(), &a, &[0], &cfg, Seeds::base(0))?;
-/// assert!((s.values()[0] - 1.0).abs() < 1e-9);
+/// let r = s.strict()?.values()[0];
+/// assert!((r - 1.0).abs() < 1e-9);
+/// // Standard error over the 20 runs: √((1 − r²) / 18).
+/// assert!((s.sem().unwrap()[0] - ((1.0 - r * r).max(0.0) / 18.0).sqrt()).abs() < 1e-12);
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn faithfulness_correlation(
@@ -139,93 +146,14 @@ pub fn faithfulness_correlation(
     targets: &[usize],
     config: &FaithfulnessCorrelationConfig,
     seeds: Seeds<'_>,
-) -> Result<Scores> {
-    Ok(run(model, inputs, attributions, None, targets, config, seeds)?.scores)
-}
-
-/// [`faithfulness_correlation()`] with each correlation's standard error
-/// over its `n_runs` runs, `SE(r) = √((1 − r²) / (n_runs − 2))` (the
-/// usual large-sample standard error of a Pearson correlation; it needs
-/// `n_runs ≥ 3`, [`SalienceError::InvalidParameter`] otherwise). The scores
-/// are bit-identical to [`faithfulness_correlation()`]'s.
-///
-/// ```
-/// use ndarray::{array, Array4};
-/// use salience_core::{AttributionBatch, LinearModel, Seeds};
-/// use salience_metrics::{faithfulness_correlation_detailed, FaithfulnessCorrelationConfig};
-/// let model = LinearModel::new(array![[1.0f32, -2.0, 3.0, 0.5]], array![0.0f32])?;
-/// let x = Array4::from_elem((1, 1, 2, 2), 1.0f32);
-/// let a = AttributionBatch::from_pixel_maps(array![[[1.0f32, 1.0], [1.0, 0.0]]])?;
-/// let cfg = FaithfulnessCorrelationConfig { n_runs: 20, ..Default::default() };
-/// let cfg = FaithfulnessCorrelationConfig {
-///     perturbation: salience_metrics::Perturbation::RandomPixelCount { count: 2, baseline: salience_metrics::Baseline::Constant(0.0) },
-///     ..cfg
-/// };
-/// let d = faithfulness_correlation_detailed(&model, x.view().into_dyn(), &a, &[0], &cfg, Seeds::base(0))?;
-/// let r = d.scores.values()[0];
-/// assert!((d.sem[0] - ((1.0 - r * r) / 18.0).sqrt()).abs() < 1e-12);
-/// # Ok::<(), salience_core::SalienceError>(())
-/// ```
-pub fn faithfulness_correlation_detailed(
-    model: &dyn Model,
-    inputs: ArrayViewD<'_, f32>,
-    attributions: &AttributionBatch,
-    targets: &[usize],
-    config: &FaithfulnessCorrelationConfig,
-    seeds: Seeds<'_>,
-) -> Result<McScores> {
-    if config.n_runs < 3 {
-        return Err(SalienceError::invalid(
-            "n_runs",
-            config.n_runs,
-            "must be ≥ 3 for the standard error of a correlation",
-        ));
-    }
+) -> Result<Outcomes> {
     run(model, inputs, attributions, None, targets, config, seeds)
 }
 
-/// [`faithfulness_correlation()`] with a superpixel map `segments`
-/// `[N, H, W]` for [`Perturbation::RandomSegments`].
-///
-/// ```
-/// use ndarray::{array, Array4};
-/// use salience_core::{AttributionBatch, LinearModel, Seeds};
-/// use salience_metrics::{faithfulness_correlation_with_segments, Baseline, FaithfulnessCorrelationConfig, Perturbation};
-/// let model = LinearModel::new(array![[1.0f32, 2.0, 3.0, 4.0]], array![0.0f32])?;
-/// let x = Array4::from_elem((1, 1, 2, 2), 1.0f32);
-/// let a = AttributionBatch::from_pixel_maps(array![[[1.0f32, 2.0], [3.0, 4.0]]])?;
-/// let segments = array![[[0u32, 1], [2, 3]]];
-/// let cfg = FaithfulnessCorrelationConfig {
-///     perturbation: Perturbation::RandomSegments { share: 0.5, baseline: Baseline::Constant(0.0) },
-///     n_runs: 10,
-///     ..Default::default()
-/// };
-/// let s = faithfulness_correlation_with_segments(&model, x.view().into_dyn(), &a, segments.view(), &[0], &cfg, Seeds::base(1))?;
-/// assert!((s.values()[0] - 1.0).abs() < 1e-9);
-/// # Ok::<(), salience_core::SalienceError>(())
-/// ```
-pub fn faithfulness_correlation_with_segments(
-    model: &dyn Model,
-    inputs: ArrayViewD<'_, f32>,
-    attributions: &AttributionBatch,
-    segments: ArrayView3<'_, u32>,
-    targets: &[usize],
-    config: &FaithfulnessCorrelationConfig,
-    seeds: Seeds<'_>,
-) -> Result<Scores> {
-    Ok(run(
-        model,
-        inputs,
-        attributions,
-        Some(segments),
-        targets,
-        config,
-        seeds,
-    )?
-    .scores)
-}
-
-fn run(
+/// [`faithfulness_correlation()`] with optional superpixel `segments`
+/// `[N, H, W]` for [`Perturbation::RandomSegments`] (the
+/// [`Metric`](crate::Metric) implementation passes the batch's segments).
+pub(crate) fn run(
     model: &dyn Model,
     inputs: ArrayViewD<'_, f32>,
     attributions: &AttributionBatch,
@@ -233,7 +161,7 @@ fn run(
     targets: &[usize],
     config: &FaithfulnessCorrelationConfig,
     seeds: Seeds<'_>,
-) -> Result<McScores> {
+) -> Result<Outcomes> {
     if config.n_runs < 2 {
         return Err(SalienceError::invalid(
             "n_runs",
@@ -262,29 +190,20 @@ fn run(
     for i in 0..g.n {
         let a: Vec<f64> = draws.proj.row(i).to_vec();
         let d: Vec<f64> = draws.delta.row(i).to_vec();
-        let r = pearson(&a, &d).ok_or(SalienceError::DegenerateMap {
-            sample: i,
-            map: 0,
-            reason: DegenerateReason::Constant,
-        })?;
-        out.push(r);
+        out.push(match pearson(&a, &d) {
+            Some(r) => Outcome::Score(r),
+            None => Outcome::Undefined(Undefined::ZeroVariance),
+        });
     }
     let m = config.n_runs;
     let sem = out
         .iter()
-        .map(|r| {
-            if m > 2 {
-                ((1.0 - r * r).max(0.0) / (m - 2) as f64).sqrt()
-            } else {
-                0.0
-            }
+        .map(|o| match o.score() {
+            Some(r) if m > 2 => ((1.0 - r * r).max(0.0) / (m - 2) as f64).sqrt(),
+            _ => 0.0,
         })
         .collect();
-    Ok(McScores {
-        scores: Scores::new(out)?,
-        sem,
-        draws: m,
-    })
+    Outcomes::new(out)?.with_sem(sem, m)
 }
 
 #[cfg(test)]
@@ -329,7 +248,7 @@ mod tests {
             Seeds::base(5),
         )
         .unwrap();
-        for v in s.values() {
+        for v in s.strict().unwrap().values() {
             assert!((v - 1.0).abs() < 1e-9, "{v}");
         }
         // The negated map is perfectly anti-correlated.
@@ -345,7 +264,7 @@ mod tests {
             Seeds::base(5),
         )
         .unwrap();
-        for v in s.values() {
+        for v in s.strict().unwrap().values() {
             assert!((v + 1.0).abs() < 1e-9, "{v}");
         }
         // Pixel maps (channel sums) of an image-wise exact attribution are exact too.
@@ -360,7 +279,12 @@ mod tests {
         let s =
             faithfulness_correlation(&m, x.view().into_dyn(), &pm, &targets, &cfg, Seeds::base(5))
                 .unwrap();
-        assert!(s.values().iter().all(|v| (v - 1.0).abs() < 1e-9));
+        assert!(s
+            .strict()
+            .unwrap()
+            .values()
+            .iter()
+            .all(|v| (v - 1.0).abs() < 1e-9));
     }
 
     #[test]
@@ -381,7 +305,7 @@ mod tests {
         for bs in [Some(3), Some(10), None] {
             assert_eq!(run(bs), r);
         }
-        assert!(r.values().iter().all(|v| v.abs() <= 1.0));
+        assert!(r.strict().unwrap().values().iter().all(|v| v.abs() <= 1.0));
         let cfg = FaithfulnessCorrelationConfig {
             n_runs: 2,
             perturbation: Perturbation::RandomPixelCount {
@@ -393,7 +317,12 @@ mod tests {
         let s =
             faithfulness_correlation(&m, x.view().into_dyn(), &a, &[0, 1], &cfg, Seeds::base(0))
                 .unwrap();
-        assert!(s.values().iter().all(|v| (v.abs() - 1.0).abs() < 1e-9));
+        assert!(s
+            .strict()
+            .unwrap()
+            .values()
+            .iter()
+            .all(|v| (v.abs() - 1.0).abs() < 1e-9));
     }
 
     #[test]
@@ -426,7 +355,7 @@ mod tests {
         };
         let c = AttributionBatch::from_images(Array4::from_elem((2, 3, 5, 5), 1.0)).unwrap();
         assert!(matches!(
-            faithfulness_correlation(&m, xv.clone(), &c, &[0, 0], &cfg, s),
+            faithfulness_correlation(&m, xv.clone(), &c, &[0, 0], &cfg, s).and_then(|o| o.strict()),
             Err(SalienceError::DegenerateMap { .. })
         ));
         assert!(matches!(

@@ -19,7 +19,8 @@
 //! by the per-sample least-squares factor
 //! `β = Σ_j a_j Δ_j / Σ_j a_j²` (`a_j = I_jᵀΦ`, `Δ_j = f(x) − f(x̃_j)`), so
 //! the score is `mean_j (β a_j − Δ_j)²` and does not depend on the scale of
-//! the map; a map with every `a_j = 0` is then degenerate (typed error).
+//! the map; a map with every `a_j = 0` is then undefined for its sample
+//! ([`Undefined::DegenerateMap`]).
 //!
 //! All `N·(m + 1)` model inputs are generated chunk by chunk and evaluated
 //! through [`salience_core::model::forward_generated`].
@@ -34,7 +35,7 @@ use crate::baseline::Baseline;
 use crate::common::{check_batch_size, flat_inputs, flat_maps, geometry_with_maps, target_score};
 use crate::insertion_deletion::ScoreKind;
 use crate::perturbation::{checked_draws, McSettings, Perturbation, Projection};
-use crate::scores::{sem_of, McScores, Scores};
+use crate::scores::{sem_of, Outcome, Outcomes, Scores, Undefined};
 use ndarray::{ArrayView3, ArrayViewD};
 use salience_core::model::forward_generated;
 use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceError, Seeds};
@@ -168,10 +169,19 @@ impl InfidelityConfig {
 /// (broadcast over channels); one target per sample; `seeds` seeds the
 /// perturbations of each sample.
 ///
+/// Returns per-sample [`Outcomes`] with each score's standard error over
+/// its `m` perturbations ([`Outcomes::sem`]): the std (ddof = 1) of the
+/// per-perturbation squared errors `(β a_j − Δ_j)²` divided by √m (with
+/// `normalize`, β is the fitted factor, treated as fixed). With
+/// `normalize`, a sample whose projections are all 0 is
+/// [`Undefined::DegenerateMap`] (the other samples keep their scores;
+/// [`Outcomes::strict`] gives the former error).
+///
 /// Errors: shape mismatches, NaN/Inf, `n_perturbations == 0`, invalid
-/// perturbation parameters (a patch larger than the image, segments
-/// missing: use [`infidelity_with_segments`]), bad targets, model failures,
-/// and, with `normalize`, a map whose projections are all 0.
+/// perturbation parameters (a patch larger than the image;
+/// [`Perturbation::RandomSegments`] needs segments: score through
+/// [`Metric`](crate::Metric) with an [`EvalBatch`](crate::EvalBatch)
+/// carrying them), bad targets, model failures.
 ///
 /// ```
 /// use ndarray::array;
@@ -183,7 +193,8 @@ impl InfidelityConfig {
 /// let exact = AttributionBatch::from_tabular(array![[2.0f32, -1.0]])?;
 /// let cfg = InfidelityConfig { normalize: false, ..InfidelityConfig::captum() };
 /// let s = infidelity(&model, x.view().into_dyn(), &exact, &[0], &cfg, Seeds::base(0))?;
-/// assert!(s.values()[0] < 1e-9);
+/// assert!(s.strict()?.values()[0] < 1e-9);
+/// assert_eq!(s.draws(), Some(10));
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn infidelity(
@@ -193,87 +204,14 @@ pub fn infidelity(
     targets: &[usize],
     config: &InfidelityConfig,
     seeds: Seeds<'_>,
-) -> Result<Scores> {
-    Ok(run(model, inputs, attributions, None, targets, config, seeds)?.scores)
-}
-
-/// [`infidelity()`] with each score's standard error over its `m`
-/// perturbations: the std (ddof = 1) of the per-perturbation squared
-/// errors `(β a_j − Δ_j)²` divided by √m (with `normalize`, β is the
-/// fitted factor, treated as fixed). The scores are bit-identical to
-/// [`infidelity()`]'s.
-///
-/// ```
-/// use ndarray::array;
-/// use salience_core::{AttributionBatch, LinearModel, Seeds};
-/// use salience_metrics::{infidelity, infidelity_detailed, InfidelityConfig};
-/// let model = LinearModel::new(array![[2.0f32, -1.0]], array![0.0f32])?;
-/// let x = array![[0.3f32, 0.7]];
-/// let a = AttributionBatch::from_tabular(array![[1.0f32, 1.0]])?;
-/// let cfg = InfidelityConfig::captum();
-/// let d = infidelity_detailed(&model, x.view().into_dyn(), &a, &[0], &cfg, Seeds::base(0))?;
-/// let plain = infidelity(&model, x.view().into_dyn(), &a, &[0], &cfg, Seeds::base(0))?;
-/// assert_eq!(d.scores, plain);
-/// assert!(d.sem[0] > 0.0 && d.draws == 10);
-/// # Ok::<(), salience_core::SalienceError>(())
-/// ```
-pub fn infidelity_detailed(
-    model: &dyn Model,
-    inputs: ArrayViewD<'_, f32>,
-    attributions: &AttributionBatch,
-    targets: &[usize],
-    config: &InfidelityConfig,
-    seeds: Seeds<'_>,
-) -> Result<McScores> {
+) -> Result<Outcomes> {
     run(model, inputs, attributions, None, targets, config, seeds)
 }
 
-/// [`infidelity()`] with a superpixel map `segments` `[N, H, W]` (any `u32`
-/// labels) for [`Perturbation::RandomSegments`].
-///
-/// ```
-/// use ndarray::{array, Array4};
-/// use salience_core::{AttributionBatch, LinearModel, Seeds};
-/// use salience_metrics::{infidelity_with_segments, Baseline, InfidelityConfig, Perturbation, Projection};
-/// let w = array![[1.0f32, 2.0, 3.0, 4.0]];
-/// let model = LinearModel::new(w.clone(), array![0.0f32])?;
-/// let x = Array4::from_elem((1, 1, 2, 2), 1.0f32);
-/// // Zero baseline, indicator I: the exact map is x ⊙ w.
-/// let a = AttributionBatch::from_pixel_maps(array![[[1.0f32, 2.0], [3.0, 4.0]]])?;
-/// let segments = array![[[0u32, 0], [1, 1]]];
-/// let cfg = InfidelityConfig {
-///     perturbation: Perturbation::RandomSegments { share: 0.5, baseline: Baseline::Constant(0.0) },
-///     projection: Projection::Indicator,
-///     n_perturbations: 8,
-///     normalize: false,
-///     ..Default::default()
-/// };
-/// let s = infidelity_with_segments(&model, x.view().into_dyn(), &a, segments.view(), &[0], &cfg, Seeds::base(3))?;
-/// assert!(s.values()[0] < 1e-9);
-/// # Ok::<(), salience_core::SalienceError>(())
-/// ```
-pub fn infidelity_with_segments(
-    model: &dyn Model,
-    inputs: ArrayViewD<'_, f32>,
-    attributions: &AttributionBatch,
-    segments: ArrayView3<'_, u32>,
-    targets: &[usize],
-    config: &InfidelityConfig,
-    seeds: Seeds<'_>,
-) -> Result<Scores> {
-    Ok(run(
-        model,
-        inputs,
-        attributions,
-        Some(segments),
-        targets,
-        config,
-        seeds,
-    )?
-    .scores)
-}
-
-fn run(
+/// [`infidelity()`] with optional superpixel `segments` `[N, H, W]` (any
+/// `u32` labels) for [`Perturbation::RandomSegments`] (the
+/// [`Metric`](crate::Metric) implementation passes the batch's segments).
+pub(crate) fn run(
     model: &dyn Model,
     inputs: ArrayViewD<'_, f32>,
     attributions: &AttributionBatch,
@@ -281,7 +219,7 @@ fn run(
     targets: &[usize],
     config: &InfidelityConfig,
     seeds: Seeds<'_>,
-) -> Result<McScores> {
+) -> Result<Outcomes> {
     let m = config.n_perturbations;
     if m == 0 {
         return Err(SalienceError::invalid("n_perturbations", 0, "must be ≥ 1"));
@@ -318,11 +256,11 @@ fn run(
         let beta = if config.normalize {
             let aa: f64 = a.iter().map(|v| v * v).sum();
             if aa <= 0.0 || !aa.is_finite() {
-                return Err(SalienceError::DegenerateMap {
-                    sample: i,
-                    map: 0,
-                    reason: DegenerateReason::AllZero,
-                });
+                out.push(Outcome::Undefined(Undefined::DegenerateMap(
+                    DegenerateReason::AllZero,
+                )));
+                sem.push(0.0);
+                continue;
             }
             a.iter().zip(d).map(|(x, y)| x * y).sum::<f64>() / aa
         } else {
@@ -330,14 +268,10 @@ fn run(
         };
         let per_draw = a.iter().zip(d).map(|(x, y)| (beta * x - y).powi(2));
         let infd = per_draw.clone().sum::<f64>() / m as f64;
-        out.push(infd);
+        out.push(Outcome::Score(infd));
         sem.push(sem_of(per_draw));
     }
-    Ok(McScores {
-        scores: Scores::new(out)?,
-        sem,
-        draws: m,
-    })
+    Outcomes::new(out)?.with_sem(sem, m)
 }
 
 /// The value [`infidelity_cumulative`] sets the patches to.
@@ -433,7 +367,7 @@ impl Default for CumulativeInfidelityConfig {
 ///     ..Default::default()
 /// };
 /// let s = infidelity_cumulative(&model, x.view().into_dyn(), &a, &[0], &cfg)?;
-/// assert_eq!(s.values(), &[0.0]);
+/// assert_eq!(s.strict()?.values(), &[0.0]);
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn infidelity_cumulative(
@@ -442,7 +376,7 @@ pub fn infidelity_cumulative(
     attributions: &AttributionBatch,
     targets: &[usize],
     config: &CumulativeInfidelityConfig,
-) -> Result<Scores> {
+) -> Result<Outcomes> {
     check_batch_size(config.batch_size)?;
     if let CumulativeBaseline::Constant(v) = config.baseline {
         if !v.is_finite() {
@@ -537,7 +471,7 @@ pub fn infidelity_cumulative(
         }
         scores.push(sse / blocks as f64);
     }
-    Scores::new(scores)
+    Ok(Outcomes::from(Scores::new(scores)?))
 }
 
 #[cfg(test)]
@@ -569,7 +503,7 @@ mod tests {
             n_perturbations: 12,
             ..InfidelityConfig::captum()
         };
-        let d = infidelity_detailed(
+        let d = infidelity(
             &m,
             x.view().into_dyn(),
             &zero,
@@ -587,10 +521,11 @@ mod tests {
             Seeds::base(9),
         )
         .unwrap();
-        assert_eq!(d.scores, plain);
-        assert_eq!((d.draws, d.sem.len()), (12, 3));
+        assert_eq!(d, plain);
+        let sem = d.sem().unwrap();
+        assert_eq!((d.draws(), sem.len()), (Some(12), 3));
         // SEM ≥ 0, finite, and ≤ the largest possible: std ≤ max error ≤ 12·mean.
-        for (s, v) in d.sem.iter().zip(plain.values()) {
+        for (s, v) in sem.iter().zip(plain.strict().unwrap().values()) {
             assert!(
                 s.is_finite() && *s > 0.0 && *s <= 12.0 * v / 12f64.sqrt(),
                 "{s} {v}"
@@ -650,7 +585,7 @@ mod tests {
             ..Default::default()
         };
         let s = infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &c1).unwrap();
-        assert_eq!(s.values(), &[11.5]);
+        assert_eq!(s.strict().unwrap().values(), &[11.5]);
         // One 2×2 patch: (10 − 4)² = 36.
         let c2 = CumulativeInfidelityConfig {
             patch_size: 2,
@@ -658,7 +593,7 @@ mod tests {
             ..Default::default()
         };
         let s = infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &c2).unwrap();
-        assert_eq!(s.values(), &[36.0]);
+        assert_eq!(s.strict().unwrap().values(), &[36.0]);
         // The default 4×4 patch does not divide 2×2: typed error.
         assert!(matches!(
             infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &Default::default()),
@@ -682,7 +617,7 @@ mod tests {
             ..Default::default()
         };
         let s = infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &c).unwrap();
-        assert_eq!(s.values(), &[68.0]);
+        assert_eq!(s.strict().unwrap().values(), &[68.0]);
         // Zero baseline: projections 2, 3, 6, 11; Δ 2, 4, 13, 33; errors
         // 0, 1, 7, 22 → (0 + 1 + 49 + 484)/4 = 133.5.
         let zero = CumulativeInfidelityConfig {
@@ -690,7 +625,7 @@ mod tests {
             ..c
         };
         let s = infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &zero).unwrap();
-        assert_eq!(s.values(), &[133.5]);
+        assert_eq!(s.strict().unwrap().values(), &[133.5]);
         let nan = CumulativeInfidelityConfig {
             baseline: CumulativeBaseline::Constant(f32::NAN),
             ..c
@@ -720,7 +655,7 @@ mod tests {
         .unwrap();
         for a in [px, one] {
             let s = infidelity_cumulative(&m, x.view().into_dyn(), &a, &[0], &c).unwrap();
-            assert_eq!(s.values(), &[34.0]);
+            assert_eq!(s.strict().unwrap().values(), &[34.0]);
         }
     }
 
@@ -771,9 +706,9 @@ mod tests {
                 )
                 .unwrap();
                 assert!(
-                    s.values().iter().all(|&v| v < 1e-9),
+                    s.strict().unwrap().values().iter().all(|&v| v < 1e-9),
                     "{p:?} {normalize}: {:?}",
-                    s.values()
+                    s.strict().unwrap().values()
                 );
             }
         }
@@ -801,7 +736,11 @@ mod tests {
             Seeds::base(1),
         )
         .unwrap();
-        assert!(s.values().iter().all(|&v| v < 1e-9), "{:?}", s.values());
+        assert!(
+            s.strict().unwrap().values().iter().all(|&v| v < 1e-9),
+            "{:?}",
+            s.strict().unwrap().values()
+        );
         // Twice the exact map: nonzero without β, zero with β.
         let twice = AttributionBatch::from_images(
             ixg.view().mapv(|v| 2.0 * v).into_dimensionality().unwrap(),
@@ -816,7 +755,7 @@ mod tests {
             Seeds::base(1),
         )
         .unwrap();
-        assert!(s.values().iter().all(|&v| v > 1e-4));
+        assert!(s.strict().unwrap().values().iter().all(|&v| v > 1e-4));
         let cfg_b = InfidelityConfig {
             normalize: true,
             ..cfg
@@ -830,7 +769,11 @@ mod tests {
             Seeds::base(1),
         )
         .unwrap();
-        assert!(s.values().iter().all(|&v| v < 1e-9), "{:?}", s.values());
+        assert!(
+            s.strict().unwrap().values().iter().all(|&v| v < 1e-9),
+            "{:?}",
+            s.strict().unwrap().values()
+        );
     }
 
     #[test]
@@ -855,7 +798,7 @@ mod tests {
         let s = infidelity(&m, x.view().into_dyn(), &a, &[0], &cfg, Seeds::base(2)).unwrap();
         // Each squared error is 0, 1 or 4, so 300·INFD is an integer; its
         // expectation is 5/3.
-        let v = s.values()[0];
+        let v = s.strict().unwrap().values()[0];
         // Every pixel replaced (count = P): a = ΣΦ = 3, Δ = 6 − 0 = 6 → 9 exactly; β = 2 → 0.
         let all = InfidelityConfig {
             perturbation: Perturbation::RandomPixelCount {
@@ -866,7 +809,7 @@ mod tests {
             ..cfg
         };
         let s9 = infidelity(&m, x.view().into_dyn(), &a, &[0], &all, Seeds::base(2)).unwrap();
-        assert_eq!(s9.values(), &[9.0]);
+        assert_eq!(s9.strict().unwrap().values(), &[9.0]);
         let s0 = infidelity(
             &m,
             x.view().into_dyn(),
@@ -879,7 +822,7 @@ mod tests {
             Seeds::base(2),
         )
         .unwrap();
-        assert_eq!(s0.values(), &[0.0]);
+        assert_eq!(s0.strict().unwrap().values(), &[0.0]);
         assert!(((v * 300.0) - (v * 300.0).round()).abs() < 1e-9);
         assert!((v - 5.0 / 3.0).abs() < 0.35, "{v}");
         // With β: β = Σ aΔ / Σ a² = mean Δ, the score is the variance of Δ
@@ -897,9 +840,10 @@ mod tests {
         )
         .unwrap();
         assert!(
-            sb.values()[0] < v && (sb.values()[0] - 2.0 / 3.0).abs() < 0.15,
+            sb.strict().unwrap().values()[0] < v
+                && (sb.strict().unwrap().values()[0] - 2.0 / 3.0).abs() < 0.15,
             "{}",
-            sb.values()[0]
+            sb.strict().unwrap().values()[0]
         );
     }
 
@@ -965,7 +909,10 @@ mod tests {
             Seeds::per_sample(&seeds[2..]),
         )
         .unwrap();
-        assert_eq!(one.values()[0], full.values()[2]);
+        assert_eq!(
+            one.strict().unwrap().values()[0],
+            full.strict().unwrap().values()[2]
+        );
     }
 
     #[test]
@@ -1007,7 +954,7 @@ mod tests {
         ));
         let segs = ndarray::Array3::<u32>::zeros((3, 2, 3));
         assert!(matches!(
-            infidelity_with_segments(&m, xv.clone(), &a, segs.view(), &t, &seg, s),
+            run(&m, xv.clone(), &a, Some(segs.view()), &t, &seg, s),
             Err(SalienceError::ShapeMismatch { .. })
         ));
         let wrong = AttributionBatch::from_pixel_maps(ndarray::Array3::zeros((3, 3, 2))).unwrap();
@@ -1021,7 +968,7 @@ mod tests {
         ));
         let zeros = AttributionBatch::from_images(Array4::zeros((3, 2, 3, 3))).unwrap();
         assert!(matches!(
-            infidelity(&m, xv.clone(), &zeros, &t, &Default::default(), s),
+            infidelity(&m, xv.clone(), &zeros, &t, &Default::default(), s).and_then(|o| o.strict()),
             Err(SalienceError::DegenerateMap { .. })
         ));
         let mut xn = x.clone();

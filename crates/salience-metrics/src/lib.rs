@@ -1,61 +1,82 @@
 //! # salience-metrics
 //!
-//! Evaluation metrics for attribution maps. Every metric takes a batch
-//! ([`AttributionBatch`](salience_core::AttributionBatch), plus masks,
-//! boxes or a model) and returns per-sample [`Scores`] whose
-//! [`summary`](Scores::summary) is the mean ± std — or, for the metrics
-//! that can be undefined for a single sample (localisation, relative
-//! stability), per-sample [`Outcomes`]: a score or [`Undefined`] with the
-//! reason, summarised over the defined samples, with
-//! [`strict`](Outcomes::strict) giving the all-or-error form. Bad input is
-//! a typed [`SalienceError`](salience_core::SalienceError), never a panic
-//! and never NaN. Formulas, defaults, directions and the relation to Quantus and
-//! Captum are in `docs/metrics.md`. Model-based metrics generate their
-//! perturbed inputs lazily and evaluate them in chunks (never one forward per
+//! Evaluation metrics for attribution maps. Every metric returns per-sample
+//! [`Outcomes`]: for each sample a score, or [`Undefined`] with the reason
+//! (a constant map, an empty mask, no kept perturbation, a zero-variance
+//! correlation, …), so one undefined sample never costs the others their
+//! scores. [`Outcomes::summary`] is the mean ± std over the defined samples
+//! and counts them; [`Outcomes::strict`] gives the all-or-error form. The
+//! Monte Carlo metrics (infidelity, faithfulness correlation, average
+//! sensitivity) also report each score's standard error over its draws
+//! ([`Outcomes::sem`]). Bad input is a typed
+//! [`SalienceError`](salience_core::SalienceError), never a panic and never
+//! NaN.
+//!
+//! **One seam:** every metric implements [`Metric`] (a `name`, a
+//! `direction` and `score(batch, seeds)`) over one [`EvalBatch`] carrying
+//! the model, inputs, targets and maps, plus masks / boxes / segments /
+//! explainer / representation / MPRT cascade where a metric needs them (a
+//! missing one is a typed error). [`evaluate`] scores a panel of metrics and
+//! feeds a [`ScoreTable`]. The free functions below are the same metrics
+//! with positional arguments (the trait gives exactly their values).
+//!
+//! Formulas, defaults, directions and the relation to Quantus and Captum
+//! are in `docs/metrics.md`. Model-based metrics generate their perturbed
+//! inputs lazily and evaluate them in chunks (never one forward per
 //! perturbation), and draw sample `i`'s randomness from
-//! `seeds.for_sample(i)`, so scores do not depend on the chunk size.
+//! `seeds.for_sample(i)`, so scores do not depend on the chunk size or on
+//! the other samples of the batch.
 //!
-//! | Metric | Function | Better |
-//! |---|---|---|
-//! | Gini sparseness (Chalasani et al.) | [`gini_sparseness`] | higher |
-//! | Entropy complexity (Bhatt et al.) | [`entropy_complexity`] | lower |
-//! | Pointing game (Zhang et al.) | [`pointing_game()`] | higher |
-//! | Relevance rank accuracy (Arras et al.) | [`relevance_rank_accuracy`] | higher |
-//! | Relevance mass accuracy (Arras et al.) | [`relevance_mass_accuracy`] | higher |
-//! | Ranking (ROC) AUC vs mask | [`ranking_auc()`] | higher |
-//! | Top-K intersection (Theiner et al.; Quantus) | [`top_k_intersection`] | higher |
-//! | Box localisation, IoU ≥ 0.5 (CAM) | [`box_localization()`] | higher |
-//! | Insertion AUC (Petsiuk et al.) | [`insertion`] | higher |
-//! | Deletion AUC (Petsiuk et al.) | [`deletion`] | lower |
-//! | Infidelity (Yeh et al.), with/without β | [`infidelity()`] | lower |
-//! | Quantus' cumulative Infidelity | [`infidelity_cumulative`] | lower |
-//! | Faithfulness Correlation (Bhatt et al.) | [`faithfulness_correlation()`] | higher |
-//! | ROAD MoRF / LeRF (Rong et al.) | [`road()`] | MoRF lower, LeRF higher |
-//! | Average / Max Sensitivity (Yeh et al.) | [`sensitivity()`] | lower |
-//! | Relative Input / Output / Representation Stability (Agarwal et al.) | [`relative_stability`] | lower |
-//! | Model Parameter Randomisation Test (Adebayo et al.) | [`mprt()`] | lower similarity |
-//! | Paired comparison | [`wilcoxon_signed_rank`] | p-value |
-//!
-//! [`ScoreTable`] collects method × metric summaries for reports (text and
-//! Markdown); [`on_defined_samples`] scores the samples a metric is defined
-//! for when some maps are degenerate.
+//! | Metric | Function | [`Metric`] | Better |
+//! |---|---|---|---|
+//! | Gini sparseness (Chalasani et al.) | [`gini_sparseness`] | [`SparsenessConfig`] | higher |
+//! | Entropy complexity (Bhatt et al.) | [`entropy_complexity`] | [`ComplexityConfig`] | lower |
+//! | Pointing game (Zhang et al.) | [`pointing_game()`] | [`PointingGameConfig`] | higher |
+//! | Relevance rank accuracy (Arras et al.) | [`relevance_rank_accuracy`] | [`RankAccuracy`] | higher |
+//! | Relevance mass accuracy (Arras et al.) | [`relevance_mass_accuracy`] | [`MassAccuracy`] | higher |
+//! | Ranking (ROC) AUC vs mask | [`ranking_auc()`] | [`RankingAuc`] | higher |
+//! | Top-K intersection (Theiner et al.; Quantus) | [`top_k_intersection`] | [`TopKConfig`] | higher |
+//! | Box localisation, IoU ≥ 0.5 (CAM) | [`box_localization()`] | [`BoxLocalizationConfig`] | higher |
+//! | Insertion AUC (Petsiuk et al.) | [`insertion`] | [`Insertion`] | higher |
+//! | Deletion AUC (Petsiuk et al.) | [`deletion`] | [`Deletion`] | lower |
+//! | Infidelity (Yeh et al.), with/without β | [`infidelity()`] | [`InfidelityConfig`] | lower |
+//! | Quantus' cumulative Infidelity | [`infidelity_cumulative`] | [`CumulativeInfidelityConfig`] | lower |
+//! | Faithfulness Correlation (Bhatt et al.) | [`faithfulness_correlation()`] | [`FaithfulnessCorrelationConfig`] | higher |
+//! | ROAD MoRF / LeRF (Rong et al.) | [`road()`] | [`RoadConfig`] | MoRF lower, LeRF higher |
+//! | Average / Max Sensitivity (Yeh et al.) | [`sensitivity()`] | [`Sensitivity`] | lower |
+//! | Relative Input / Output / Representation Stability (Agarwal et al.) | [`relative_stability`] | [`Stability`] | lower |
+//! | Model Parameter Randomisation Test (Adebayo et al.) | [`mprt()`] | [`Mprt`] | lower similarity |
+//! | Paired comparison | [`wilcoxon_signed_rank`] | — | p-value |
 //!
 //! ```
-//! use ndarray::array;
-//! use salience_core::AttributionBatch;
-//! use salience_metrics::{gini_sparseness, pointing_game, MaskBatch, PointingGameConfig, SparsenessConfig};
+//! use ndarray::{array, Array4};
+//! use salience_core::{AttributionBatch, LinearModel, Seeds};
+//! use salience_metrics::{
+//!     evaluate, pointing_game, EvalBatch, MaskBatch, Metric, PointingGameConfig, SparsenessConfig,
+//! };
+//! let model = LinearModel::new(array![[1.0f32, 0.0, 0.0, 0.0]], array![0.0f32])?;
+//! let x = Array4::<f32>::ones((3, 1, 2, 2));
 //! let maps = AttributionBatch::from_pixel_maps(array![
 //!     [[0.0f32, 1.0], [0.0, 0.0]],
 //!     [[0.5, 0.5], [0.5, 0.6]],
+//!     [[0.0, 0.0], [0.0, 0.0]], // all zero: undefined, the others keep their scores
 //! ])?;
 //! let masks = MaskBatch::from_f32(array![
 //!     [[0.0f32, 1.0], [0.0, 0.0]],
 //!     [[1.0, 0.0], [0.0, 0.0]],
+//!     [[1.0, 0.0], [0.0, 0.0]],
 //! ].view())?;
+//! // A free function …
 //! let pg = pointing_game(&maps, &masks, &PointingGameConfig::default())?;
-//! assert_eq!(pg.strict()?.values(), &[1.0, 0.0]);
-//! let gini = gini_sparseness(&maps, &SparsenessConfig::default())?;
-//! println!("pointing accuracy {}, sparseness {}", pg.summary(), gini.summary());
+//! assert_eq!((pg.get(0), pg.get(1), pg.get(2)), (Some(1.0), Some(0.0), None));
+//! assert_eq!(pg.summary().n, 2);
+//! assert!(pg.strict().is_err());
+//! // … or a panel through the Metric seam, into a score table.
+//! let batch = EvalBatch::new(&model, x.view().into_dyn(), &[0, 0, 0], &maps)?.with_masks(&masks)?;
+//! let panel: [&dyn Metric; 2] = [&PointingGameConfig::default(), &SparsenessConfig::default()];
+//! let result = evaluate(&panel, &batch, Seeds::base(0))?;
+//! assert_eq!(result.outcomes()[0], pg);
+//! println!("{}", result.to_table("example")?.to_text(3)?);
 //! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
@@ -74,6 +95,7 @@ pub mod insertion_deletion;
 pub mod maps;
 pub mod mask;
 pub mod mass_accuracy;
+pub mod metric;
 pub mod mprt;
 pub mod perturbation;
 pub mod pointing_game;
@@ -95,26 +117,28 @@ pub use bbox::BoundingBox;
 pub use box_localization::{box_localization, BoxLocalization, BoxLocalizationConfig};
 pub use defined::{on_defined_samples, SampleSubset};
 pub use entropy::{entropy_complexity, entropy_of, ComplexityConfig};
-pub use faithfulness_correlation::{
-    faithfulness_correlation, faithfulness_correlation_detailed,
-    faithfulness_correlation_with_segments, FaithfulnessCorrelationConfig,
-};
+pub use faithfulness_correlation::{faithfulness_correlation, FaithfulnessCorrelationConfig};
 pub use imputation::{noisy_linear_imputation, ImputationConfig};
 pub use infidelity::{
-    infidelity, infidelity_cumulative, infidelity_detailed, infidelity_with_segments,
-    CumulativeBaseline, CumulativeInfidelityConfig, InfidelityConfig,
+    infidelity, infidelity_cumulative, CumulativeBaseline, CumulativeInfidelityConfig,
+    InfidelityConfig,
 };
 pub use insertion_deletion::{deletion, insertion, CurveConfig, PerturbationCurves, ScoreKind};
 pub use maps::{pixel_maps, MapSign, PixelMapConfig};
 pub use mask::MaskBatch;
 pub use mass_accuracy::relevance_mass_accuracy;
+pub use metric::{
+    evaluate, Deletion, EvalBatch, Evaluation, ExplainerAt, Insertion, MassAccuracy, Metric, Mprt,
+    MprtSimilarity, RankAccuracy, RankingAuc, Sensitivity, SensitivityStatistic, Stability,
+    StabilityKind,
+};
 pub use mprt::{mprt, MprtConfig, MprtResult};
 pub use perturbation::{Perturbation, Projection};
 pub use pointing_game::{pointing_game, PointingGameConfig};
 pub use rank_accuracy::relevance_rank_accuracy;
 pub use ranking_auc::ranking_auc;
 pub use road::{road, RoadConfig, RoadCurves, RoadOrder, RoadScore};
-pub use scores::{McScores, Outcome, Outcomes, Scores, Summary, Undefined};
+pub use scores::{Outcome, Outcomes, Scores, Summary, Undefined};
 pub use sensitivity::{sensitivity, SensitivityConfig, SensitivityScores};
 pub use similarity::{spearman, ssim, SsimConfig, SsimWindow};
 pub use sparseness::{gini_index, gini_sparseness, SparsenessConfig};

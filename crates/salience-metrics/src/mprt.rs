@@ -20,13 +20,11 @@
 //! images share the batch; the two agree for a batch of one.
 
 use crate::maps::{pixel_maps, MapSign, PixelMapConfig};
-use crate::scores::Scores;
+use crate::scores::{Outcome, Outcomes, Scores, Undefined};
 use crate::sensitivity::explain_clean;
 use crate::similarity::{spearman, ssim, SsimConfig};
 use ndarray::{Array2, ArrayViewD, Axis};
-use salience_core::{
-    AttributionBatch, ChannelReduction, DegenerateReason, Explainer, Result, SalienceError, Seeds,
-};
+use salience_core::{AttributionBatch, ChannelReduction, Explainer, Result, SalienceError, Seeds};
 
 /// Options of [`mprt`].
 ///
@@ -67,11 +65,12 @@ impl Default for MprtConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MprtResult {
     /// `spearman[k − 1]`: Spearman correlation of stage `k`'s maps with the
-    /// original ones, per sample (`k = 1 ..= n_stages`).
-    pub spearman: Vec<Scores>,
+    /// original ones, per sample (`k = 1 ..= n_stages`); undefined
+    /// ([`Undefined::ConstantStageMap`]) where either map is constant.
+    pub spearman: Vec<Outcomes>,
     /// `ssim[k − 1]`: SSIM of stage `k`'s maps with the original ones, per
     /// sample; `None` for tabular attributions.
-    pub ssim: Option<Vec<Scores>>,
+    pub ssim: Option<Vec<Outcomes>>,
 }
 
 /// Runs the cascading MPRT: `explainer_at(0)` explains with the original
@@ -79,8 +78,10 @@ pub struct MprtResult {
 /// `k = 1 ..= n_stages`; see the [module docs](self).
 ///
 /// Errors: `n_stages == 0`, bad inputs, factory or explainer failures, maps
-/// whose shape changes between stages, maps smaller than the SSIM window,
-/// and constant maps (Spearman undefined: a typed `DegenerateMap`).
+/// whose shape changes between stages, maps smaller than the SSIM window.
+/// A constant map makes Spearman undefined for its sample and stage
+/// ([`Undefined::ConstantStageMap`]; `strict()` gives the former
+/// `DegenerateMap` naming the stage), not an error.
 ///
 /// ```
 /// use ndarray::{Array2, ArrayViewD};
@@ -99,7 +100,7 @@ pub struct MprtResult {
 /// let factory = |k: usize| -> Result<Box<dyn Explainer>> { Ok(Box::new(Pow(k as i32 + 1))) };
 /// let r = mprt(&factory, 2, x.view().into_dyn(), &[0, 0], &MprtConfig::default(), Seeds::base(0))?;
 /// assert_eq!(r.spearman.len(), 2);
-/// assert!(r.spearman[1].values().iter().all(|&s| (s - 1.0).abs() < 1e-12));
+/// assert!(r.spearman[1].strict()?.values().iter().all(|&s| (s - 1.0).abs() < 1e-12));
 /// assert!(r.ssim.is_none()); // tabular maps
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
@@ -172,15 +173,13 @@ pub fn mprt(
         }
         let mut s_sp = Vec::with_capacity(g.n);
         let mut s_ss = Vec::with_capacity(g.n);
-        for (i, (a, b)) in orig.outer_iter().zip(maps.outer_iter()).enumerate() {
+        for (a, b) in orig.outer_iter().zip(maps.outer_iter()) {
             let av: Vec<f64> = a.iter().map(|&v| v as f64).collect();
             let bv: Vec<f64> = b.iter().map(|&v| v as f64).collect();
-            let r = spearman(&av, &bv).ok_or(SalienceError::DegenerateMap {
-                sample: i,
-                map: k,
-                reason: DegenerateReason::Constant,
-            })?;
-            s_sp.push(r);
+            s_sp.push(match spearman(&av, &bv) {
+                Some(r) => Outcome::Score(r),
+                None => Outcome::Undefined(Undefined::ConstantStageMap { stage: k }),
+            });
             if let Some((h, w)) = hw {
                 let a2 = a
                     .into_shape_with_order((h, w))
@@ -191,9 +190,9 @@ pub fn mprt(
                 s_ss.push(ssim(a2, b2, &config.ssim)?);
             }
         }
-        sp.push(Scores::new(s_sp)?);
+        sp.push(Outcomes::new(s_sp)?);
         if hw.is_some() {
-            ss.push(Scores::new(s_ss)?);
+            ss.push(Outcomes::all_defined(Scores::new(s_ss)?));
         }
     }
     Ok(MprtResult {
@@ -273,33 +272,51 @@ mod tests {
         .unwrap();
         // Stage 1 = the original: Spearman 1, SSIM 1.
         assert!(r.spearman[0]
+            .strict()
+            .unwrap()
             .values()
             .iter()
             .all(|&v| (v - 1.0).abs() < 1e-12));
         assert!(r.ssim.as_ref().unwrap()[0]
+            .strict()
+            .unwrap()
             .values()
             .iter()
             .all(|&v| (v - 1.0).abs() < 1e-12));
         // Stage 2 = left-right flip of a horizontal ramp: Spearman −1, SSIM < 0.
         assert!(r.spearman[1]
+            .strict()
+            .unwrap()
             .values()
             .iter()
             .all(|&v| (v + 1.0).abs() < 1e-12));
         assert!(r.ssim.as_ref().unwrap()[1]
+            .strict()
+            .unwrap()
             .values()
             .iter()
             .all(|&v| v < 0.0));
-        // A constant stage: degenerate.
+        // A constant stage: degenerate (undefined per sample; the strict
+        // form gives the former error naming the stage).
         let constant = |k: usize| -> Result<Box<dyn Explainer>> { Ok(Box::new(Stage(2 * k))) };
+        let c = mprt(
+            &constant,
+            1,
+            x.view().into_dyn(),
+            &[0, 0],
+            &MprtConfig::default(),
+            Seeds::base(0),
+        )
+        .unwrap();
+        assert_eq!(
+            c.spearman[0].undefined(),
+            vec![
+                (0, Undefined::ConstantStageMap { stage: 1 }),
+                (1, Undefined::ConstantStageMap { stage: 1 })
+            ]
+        );
         assert!(matches!(
-            mprt(
-                &constant,
-                1,
-                x.view().into_dyn(),
-                &[0, 0],
-                &MprtConfig::default(),
-                Seeds::base(0)
-            ),
+            c.spearman[0].strict(),
             Err(SalienceError::DegenerateMap {
                 sample: 0,
                 map: 1,

@@ -1,7 +1,8 @@
 //! [`Scores`]: one score per sample, and their [`Summary`] (mean ± std);
 //! [`Outcomes`]: one [`Outcome`] per sample — a score, or "undefined" with
-//! an [`Undefined`] reason — for the metrics that can be undefined for some
-//! samples (localisation, relative stability).
+//! an [`Undefined`] reason — the contract of every metric (and of
+//! [`Metric::score`](crate::Metric::score)); for the Monte Carlo metrics it
+//! also carries each score's standard error over the metric's random draws.
 
 use salience_core::{DegenerateReason, Result, SalienceError};
 
@@ -249,6 +250,17 @@ pub enum Undefined {
     /// None of the perturbations kept the predicted class (relative
     /// stability).
     NoKeptPerturbation,
+    /// A correlation is undefined: one of the correlated sequences is
+    /// constant (faithfulness correlation: equal subset sums or equal score
+    /// drops over all runs).
+    ZeroVariance,
+    /// The map of randomisation stage `stage` (or the original, stage 0)
+    /// is constant, so its rank correlation with the original is undefined
+    /// (MPRT).
+    ConstantStageMap {
+        /// The MPRT stage whose map is constant.
+        stage: usize,
+    },
 }
 
 impl std::fmt::Display for Undefined {
@@ -261,6 +273,12 @@ impl std::fmt::Display for Undefined {
             Undefined::NoKeptPerturbation => {
                 f.write_str("no perturbation kept the predicted class")
             }
+            Undefined::ZeroVariance => {
+                f.write_str("a correlated sequence is constant (zero variance)")
+            }
+            Undefined::ConstantStageMap { stage } => {
+                write!(f, "the map of stage {stage} or of the original is constant")
+            }
         }
     }
 }
@@ -269,7 +287,9 @@ impl Undefined {
     /// The error the strict form of a metric reports for sample `sample`
     /// undefined for this reason: [`SalienceError::Empty`] for an empty
     /// mask or no kept perturbation, [`SalienceError::DegenerateMap`] for a
-    /// degenerate map, [`SalienceError::InvalidParameter`] otherwise.
+    /// degenerate map, a zero-variance correlation (reason
+    /// [`DegenerateReason::Constant`]) or a constant MPRT stage map (`map` =
+    /// the stage), [`SalienceError::InvalidParameter`] otherwise.
     ///
     /// ```
     /// use salience_core::SalienceError;
@@ -299,6 +319,16 @@ impl Undefined {
             Undefined::NoKeptPerturbation => SalienceError::Empty(format!(
                 "stability of sample {sample}: none of the perturbations kept the predicted class (reduce the noise or draw more)"
             )),
+            Undefined::ZeroVariance => SalienceError::DegenerateMap {
+                sample,
+                map: 0,
+                reason: DegenerateReason::Constant,
+            },
+            Undefined::ConstantStageMap { stage } => SalienceError::DegenerateMap {
+                sample,
+                map: stage,
+                reason: DegenerateReason::Constant,
+            },
         }
     }
 }
@@ -333,13 +363,16 @@ impl Outcome {
     }
 }
 
-/// Per-sample [`Outcome`]s of a batch, in batch order: the contract of the
-/// metrics that can be undefined for a sample (pointing game, relevance
-/// rank / mass accuracy, ranking AUC, top-k intersection, box localisation,
-/// relative stability). One undefined sample does not cost the others their
-/// scores: [`summary`](Self::summary) counts and skips undefined samples,
+/// Per-sample [`Outcome`]s of a batch, in batch order: the contract of
+/// every metric (the free functions and [`Metric::score`](crate::Metric::score)).
+/// One undefined sample does not cost the others their scores:
+/// [`summary`](Self::summary) counts and skips undefined samples,
 /// [`strict`](Self::strict) turns the first undefined sample into the error
-/// it stands for.
+/// it stands for. A metric that averages random draws (infidelity,
+/// faithfulness correlation, average sensitivity) also reports each
+/// score's standard error over its draws ([`sem`](Self::sem),
+/// [`draws`](Self::draws)), so uncertainty can be reported without
+/// re-running with several seeds.
 ///
 /// ```
 /// use salience_metrics::{Outcome, Outcomes, Undefined};
@@ -359,6 +392,9 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcomes {
     outcomes: Vec<Outcome>,
+    /// Per-sample standard error over the draws and the number of draws
+    /// (Monte Carlo metrics only).
+    mc: Option<(Vec<f64>, usize)>,
 }
 
 impl Outcomes {
@@ -385,7 +421,68 @@ impl Outcomes {
                 value: v as f32,
             });
         }
-        Ok(Outcomes { outcomes })
+        Ok(Outcomes { outcomes, mc: None })
+    }
+
+    /// Attaches each sample's standard error over `draws` random draws (one
+    /// entry per sample, finite and ≥ 0; by convention 0 for an undefined
+    /// sample).
+    ///
+    /// Errors: a length other than [`len`](Self::len)
+    /// ([`SalienceError::ShapeMismatch`]), a negative or non-finite entry
+    /// ([`SalienceError::NonFinite`] / [`SalienceError::InvalidParameter`]).
+    ///
+    /// ```
+    /// use salience_metrics::{Outcome, Outcomes};
+    /// let o = Outcomes::new(vec![Outcome::Score(1.0)])?.with_sem(vec![0.1], 10)?;
+    /// assert_eq!((o.sem(), o.draws()), (Some(&[0.1][..]), Some(10)));
+    /// assert!(Outcomes::new(vec![Outcome::Score(1.0)])?.with_sem(vec![], 10).is_err());
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn with_sem(mut self, sem: Vec<f64>, draws: usize) -> Result<Self> {
+        if sem.len() != self.outcomes.len() {
+            return Err(SalienceError::shape(
+                "standard errors",
+                format!("{} (one per sample)", self.outcomes.len()),
+                &[sem.len()],
+            ));
+        }
+        if let Some((index, &v)) = sem.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(SalienceError::NonFinite {
+                context: "standard errors".into(),
+                index,
+                value: v as f32,
+            });
+        }
+        if let Some(&v) = sem.iter().find(|v| **v < 0.0) {
+            return Err(SalienceError::invalid("sem", v, "must be ≥ 0"));
+        }
+        self.mc = Some((sem, draws));
+        Ok(self)
+    }
+
+    /// Each sample's standard error over the metric's random draws (0 for
+    /// an undefined sample), or `None` for a deterministic metric.
+    ///
+    /// ```
+    /// use salience_metrics::{Outcome, Outcomes};
+    /// assert_eq!(Outcomes::new(vec![Outcome::Score(1.0)])?.sem(), None);
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn sem(&self) -> Option<&[f64]> {
+        self.mc.as_ref().map(|(s, _)| s.as_slice())
+    }
+
+    /// Random draws per sample behind [`sem`](Self::sem), or `None` for a
+    /// deterministic metric.
+    ///
+    /// ```
+    /// use salience_metrics::{Outcome, Outcomes};
+    /// assert_eq!(Outcomes::new(vec![Outcome::Score(1.0)])?.draws(), None);
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn draws(&self) -> Option<usize> {
+        self.mc.as_ref().map(|(_, d)| *d)
     }
 
     /// Every sample defined, with these scores.
@@ -398,6 +495,7 @@ impl Outcomes {
     pub fn all_defined(scores: Scores) -> Self {
         Outcomes {
             outcomes: scores.into_vec().into_iter().map(Outcome::Score).collect(),
+            mc: None,
         }
     }
 
@@ -551,26 +649,6 @@ impl From<Scores> for Outcomes {
     fn from(scores: Scores) -> Self {
         Outcomes::all_defined(scores)
     }
-}
-
-/// Per-sample scores of a Monte Carlo metric together with each score's
-/// standard error over the metric's random draws (perturbations / runs), so
-/// that uncertainty can be reported without re-running with several seeds.
-///
-/// ```
-/// use salience_metrics::{McScores, Scores};
-/// let m = McScores { scores: Scores::new(vec![1.0])?, sem: vec![0.1], draws: 10 };
-/// assert_eq!(m.sem[0], 0.1);
-/// # Ok::<(), salience_core::SalienceError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct McScores {
-    /// The scores, exactly as the plain metric returns them.
-    pub scores: Scores,
-    /// Standard error of each sample's score over its draws (finite, ≥ 0).
-    pub sem: Vec<f64>,
-    /// Draws per sample.
-    pub draws: usize,
 }
 
 /// Standard error of the mean of `values`: sample std (ddof = 1) / √n; 0

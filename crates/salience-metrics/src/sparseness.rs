@@ -7,10 +7,14 @@
 //!
 //! 0 for a uniform map, `1 − 1/n` for a one-hot map. **Higher is sparser**
 //! (better, in Bykov et al. (2022)'s reading). An all-zero map has no Gini index:
-//! [`SalienceError::DegenerateMap`] with [`DegenerateReason::AllZero`].
+//! its sample is
+//! [`Undefined::DegenerateMap`](crate::Undefined::DegenerateMap) with
+//! [`DegenerateReason::AllZero`] (the other samples keep their scores;
+//! [`Outcomes::strict`] gives [`SalienceError::DegenerateMap`]).
 
+use crate::common::degenerate_as_undefined;
 use crate::maps::{flat_values, row};
-use crate::scores::Scores;
+use crate::scores::{Outcome, Outcomes};
 use rayon::prelude::*;
 use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, ChannelReduction, DegenerateReason, Result, SalienceError};
@@ -133,21 +137,21 @@ fn gini_one(values: &[f32], epsilon: f64, sample: usize) -> Result<f64> {
 /// use salience_metrics::{gini_sparseness, SparsenessConfig};
 /// let a = AttributionBatch::from_tabular(array![[0.0f32, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]])?;
 /// let s = gini_sparseness(&a, &SparsenessConfig::default())?;
-/// assert_eq!(s.values(), &[0.75, 0.0]);
+/// assert_eq!(s.strict()?.values(), &[0.75, 0.0]);
 /// println!("sparseness: {}", s.summary());
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn gini_sparseness(
     attributions: &AttributionBatch,
     config: &SparsenessConfig,
-) -> Result<Scores> {
+) -> Result<Outcomes> {
     check_epsilon(config.epsilon)?;
     let flat = flat_values(attributions, config.reduction)?;
     let values = (0..flat.nrows())
         .into_par_iter()
-        .map(|i| gini_one(&row(&flat, i), config.epsilon, i))
-        .collect::<Result<Vec<f64>>>()?;
-    Scores::new(values)
+        .map(|i| degenerate_as_undefined(gini_one(&row(&flat, i), config.epsilon, i)))
+        .collect::<Result<Vec<Outcome>>>()?;
+    Outcomes::new(values)
 }
 
 #[cfg(test)]
@@ -188,14 +192,14 @@ mod tests {
         a.slice_mut(ndarray::s![1, .., .., ..]).fill(2.0);
         let b = AttributionBatch::from_images(a).unwrap();
         let s = gini_sparseness(&b, &SparsenessConfig::default()).unwrap();
-        assert!((s.values()[0] - 11.0 / 12.0).abs() < 1e-12);
-        assert_eq!(s.values()[1], 0.0);
+        assert!((s.strict().unwrap().values()[0] - 11.0 / 12.0).abs() < 1e-12);
+        assert_eq!(s.strict().unwrap().values()[1], 0.0);
         let cfg = SparsenessConfig {
             reduction: Some(ChannelReduction::SumAbs),
             ..Default::default()
         };
         let s = gini_sparseness(&b, &cfg).unwrap();
-        assert!((s.values()[0] - 0.75).abs() < 1e-12);
+        assert!((s.strict().unwrap().values()[0] - 0.75).abs() < 1e-12);
     }
 
     #[test]
@@ -203,7 +207,17 @@ mod tests {
         let mut a = Array3::<f32>::ones((3, 2, 2));
         a.slice_mut(ndarray::s![2, .., ..]).fill(0.0);
         let b = AttributionBatch::from_pixel_maps(a).unwrap();
-        match gini_sparseness(&b, &SparsenessConfig::default()) {
+        // Undefined for sample 2 only; the strict form is the former error.
+        let o = gini_sparseness(&b, &SparsenessConfig::default()).unwrap();
+        assert_eq!(
+            o.undefined(),
+            vec![(
+                2,
+                crate::Undefined::DegenerateMap(DegenerateReason::AllZero)
+            )]
+        );
+        assert_eq!((o.get(0), o.get(1)), (Some(0.0), Some(0.0)));
+        match o.strict() {
             Err(SalienceError::DegenerateMap { sample, reason, .. }) => {
                 assert_eq!(sample, 2);
                 assert_eq!(reason, DegenerateReason::AllZero);

@@ -23,13 +23,16 @@ fn drops_exactly_the_degenerate_samples() {
     let x = Array4::<f32>::zeros((5, 1, 4, 4)).into_dyn();
     let maps = maps_with_zeros(&[1, 3]);
     let (scores, kept) = on_defined_samples(x.view(), &maps, &[0; 5], &[0; 5], |s| {
-        gini_sparseness(&s.maps, &SparsenessConfig::default())
+        gini_sparseness(&s.maps, &SparsenessConfig::default())?.strict()
     })
     .unwrap()
     .unwrap();
     assert_eq!(kept, vec![0, 2, 4]);
     let full = gini_sparseness(&maps_with_zeros(&[]), &SparsenessConfig::default()).unwrap();
-    let expect: Vec<f64> = kept.iter().map(|&i| full.values()[i]).collect();
+    let expect: Vec<f64> = kept
+        .iter()
+        .map(|&i| full.strict().unwrap().values()[i])
+        .collect();
     assert_eq!(scores.values(), expect.as_slice());
     // All degenerate: None.
     let none = on_defined_samples(
@@ -37,7 +40,7 @@ fn drops_exactly_the_degenerate_samples() {
         &maps_with_zeros(&[0, 1, 2, 3, 4]),
         &[0; 5],
         &[0; 5],
-        |s| gini_sparseness(&s.maps, &SparsenessConfig::default()),
+        |s| gini_sparseness(&s.maps, &SparsenessConfig::default())?.strict(),
     )
     .unwrap();
     assert!(none.is_none());
@@ -87,13 +90,14 @@ fn seeded_metrics_keep_their_per_sample_scores() {
                 &s.targets,
                 &cfg,
                 Seeds::per_sample(&s.seeds),
-            )
+            )?
+            .strict()
         })
         .unwrap()
         .unwrap();
     assert_eq!(kept, vec![0, 1, 3, 4]);
     for (v, &i) in scores.values().iter().zip(&kept) {
-        assert_eq!(*v, full.values()[i]);
+        assert_eq!(*v, full.strict().unwrap().values()[i]);
     }
 }
 

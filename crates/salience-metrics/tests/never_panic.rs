@@ -145,11 +145,11 @@ proptest! {
             Array3::from_shape_vec((case.n, case.mask_h, case.w), case.mask.clone()).unwrap(),
         ).unwrap();
         for a in [&images, &pixels] {
-            finite_scores(gini_sparseness(a, &SparsenessConfig::default()));
-            finite_scores(gini_sparseness(a, &SparsenessConfig::quantus()));
-            finite_scores(gini_sparseness(a, &SparsenessConfig { reduction: Some(ChannelReduction::L2), epsilon: 0.0 }));
-            finite_scores(entropy_complexity(a, &ComplexityConfig::default()));
-            finite_scores(entropy_complexity(a, &ComplexityConfig { reduction: Some(ChannelReduction::Sum), normalized: true }));
+            finite_outcomes(gini_sparseness(a, &SparsenessConfig::default()), case.n, 0.0, 1.0);
+            finite_outcomes(gini_sparseness(a, &SparsenessConfig::quantus()), case.n, 0.0, 1.0);
+            finite_outcomes(gini_sparseness(a, &SparsenessConfig { reduction: Some(ChannelReduction::L2), epsilon: 0.0 }), case.n, 0.0, 1.0);
+            finite_outcomes(entropy_complexity(a, &ComplexityConfig::default()), case.n, 0.0, f64::MAX);
+            finite_outcomes(entropy_complexity(a, &ComplexityConfig { reduction: Some(ChannelReduction::Sum), normalized: true }), case.n, 0.0, 1.0);
             for map in [PixelMapConfig::default(), PixelMapConfig::signed(), PixelMapConfig { reduction: ChannelReduction::MaxAbs, sign: MapSign::Positive }] {
                 finite_outcomes(pointing_game(a, &masks, &PointingGameConfig { map, tolerance: tol }), case.n, 0.0, 1.0);
                 finite_outcomes(relevance_rank_accuracy(a, &masks, &map), case.n, 0.0, 1.0);
@@ -244,26 +244,27 @@ proptest! {
         let targets = vec![target; case.n];
         for a in [&images, &pixels] {
             let infd = InfidelityConfig { perturbation, n_perturbations: m, normalize, batch_size: Some(bs), ..Default::default() };
-            finite_scores(infidelity(&model, x.view(), a, &targets, &infd, Seeds::base(seed)));
-            finite_scores(infidelity_with_segments(&model, x.view(), a, segments.view(), &targets, &infd, Seeds::base(seed)));
+            finite_outcomes(infidelity(&model, x.view(), a, &targets, &infd, Seeds::base(seed)), case.n, 0.0, f64::MAX);
+            let with_segments = EvalBatch::new(&model, x.view(), &targets, a).and_then(|b| b.with_segments(segments.view()));
+            finite_outcomes(with_segments.and_then(|b| infd.score(&b, Seeds::base(seed))), case.n, 0.0, f64::MAX);
             let fc = FaithfulnessCorrelationConfig { perturbation, n_runs: m, batch_size: Some(bs), ..Default::default() };
             if let Ok(s) = faithfulness_correlation(&model, x.view(), a, &targets, &fc, Seeds::base(seed)) {
-                prop_assert!(s.values().iter().all(|v| (-1.0..=1.0).contains(v)));
+                prop_assert!(s.defined_values().iter().all(|v| (-1.0..=1.0).contains(v)));
             }
             let rc = RoadConfig { percentages: vec![pct, 50.0], batch_size: Some(bs), ..Default::default() };
             if let Ok(r) = road(&model, x.view(), a, &targets, &rc, Seeds::base(seed)) {
                 prop_assert!(r.curves.iter().all(|v| v.is_finite()));
                 finite_scores(Ok(r.mean));
             }
-            if let Ok(d) = infidelity_detailed(&model, x.view(), a, &targets, &infd, Seeds::base(seed)) {
-                prop_assert!(d.sem.iter().all(|v| v.is_finite() && *v >= 0.0));
-                finite_scores(Ok(d.scores));
+            if let Ok(d) = infidelity(&model, x.view(), a, &targets, &infd, Seeds::base(seed)) {
+                prop_assert!(d.sem().unwrap().iter().all(|v| v.is_finite() && *v >= 0.0));
+                finite_outcomes(Ok(d), case.n, 0.0, f64::MAX);
             }
-            if let Ok(d) = faithfulness_correlation_detailed(&model, x.view(), a, &targets, &fc, Seeds::base(seed)) {
-                prop_assert!(d.sem.iter().all(|v| v.is_finite() && *v >= 0.0));
+            if let Ok(d) = faithfulness_correlation(&model, x.view(), a, &targets, &fc, Seeds::base(seed)) {
+                prop_assert!(d.sem().unwrap().iter().all(|v| v.is_finite() && *v >= 0.0));
             }
             let cum = CumulativeInfidelityConfig { patch_size: 1 + m % 3, batch_size: Some(bs), ..Default::default() };
-            finite_scores(infidelity_cumulative(&model, x.view(), a, &targets, &cum));
+            finite_outcomes(infidelity_cumulative(&model, x.view(), a, &targets, &cum), case.n, 0.0, f64::MAX);
         }
         // [N, 1, H, W] maps of multi-channel inputs are accepted as pixel maps.
         let one = pixels.view().to_owned().into_shape_with_order((case.n, 1, case.h, case.w)).unwrap();

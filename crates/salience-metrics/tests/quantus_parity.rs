@@ -327,7 +327,14 @@ fn sparseness_and_complexity_equal_quantus() {
     // Quantus with normalise_by_max per sample is salience's quantus().
     let per_sample = f64s(&j, "sparseness_per_sample_max");
     assert_eq!(per_sample.len(), n);
-    for (i, (&o, &q)) in ours.values().iter().zip(&per_sample).enumerate() {
+    for (i, (&o, &q)) in ours
+        .strict()
+        .unwrap()
+        .values()
+        .iter()
+        .zip(&per_sample)
+        .enumerate()
+    {
         assert_close(o, q, &format!("gini[{i}]"));
     }
     // Quantus' default normalise_by_max divides by the batch maximum before
@@ -343,13 +350,13 @@ fn sparseness_and_complexity_equal_quantus() {
         let predicted = g0 * s / (s + v.len() as f64 * 1e-7);
         assert_close(predicted, quantus[i], &format!("batch-max gini[{i}]"));
     }
-    let gap = (ours.values()[1] - quantus[1]).abs() / quantus[1];
+    let gap = (ours.strict().unwrap().values()[1] - quantus[1]).abs() / quantus[1];
     assert!(gap > 5e-3 && gap < 1e-2, "{gap}");
 
     let h = entropy_complexity(&a, &ComplexityConfig::default()).expect("entropy");
     let q = f64s(&j, "complexity");
     assert_eq!(q.len(), n);
-    for (i, (&o, &q)) in h.values().iter().zip(&q).enumerate() {
+    for (i, (&o, &q)) in h.strict().unwrap().values().iter().zip(&q).enumerate() {
         assert_close(o, q, &format!("entropy[{i}]"));
     }
 }
@@ -378,7 +385,11 @@ fn cumulative_infidelity_equals_quantus() {
                 let ours = infidelity_cumulative(&model, x.view(), &a, &t, &cfg).expect("infd");
                 let q = f64s(&j, &key);
                 for (i, &qi) in q.iter().enumerate() {
-                    assert_close(ours.values()[i], qi, &format!("{key}[{i}]"));
+                    assert_close(
+                        ours.strict().unwrap().values()[i],
+                        qi,
+                        &format!("{key}[{i}]"),
+                    );
                 }
             }
         }
