@@ -13,7 +13,7 @@
 use crate::error::{DataError, Result};
 use crate::images::{GrayImages, LabelledImages};
 use crate::localization::{BoundingBox, LocalizationSet, Placement};
-use crate::models::{ResNet, ResNetConfig, SmallCnn};
+use crate::models::{ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig};
 use candle_core::{DType, Device, Tensor};
 use ndarray::{Array3, Array4};
 use std::collections::HashMap;
@@ -66,6 +66,18 @@ pub const RESNET_SMALL_SAFETENSORS: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/assets/resnet_small.safetensors"
 ));
+
+/// The trained Fashion-MNIST Vision Transformer's weights
+/// ([`VitConfig::fashion_mnist`], safetensors with timm's names).
+pub const VIT_FASHION_SAFETENSORS: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/vit_fashion.safetensors"
+));
+
+/// The shipped ViT's accuracy on the full Fashion-MNIST test split (10 000
+/// images), as printed by `examples/train.rs` when it was trained
+/// (`tests/assets.rs` re-measures it on the shipped 1000-image sample).
+pub const VIT_FASHION_TEST_ACCURACY: f64 = 0.8325;
 
 /// The Fashion-MNIST test sample (safetensors: `images` u8 `[n, 28, 28]`,
 /// `labels` u8 `[n]`).
@@ -232,6 +244,27 @@ pub fn small_cnn_permuted_labels(device: &Device) -> Result<SmallCnn> {
     SmallCnn::from_safetensors_bytes(
         SMALL_CNN_PERMUTED_LABELS_SAFETENSORS,
         "small_cnn_permuted_labels.safetensors",
+        device,
+    )
+}
+
+/// The trained Fashion-MNIST Vision Transformer on `device`: 1×28×28
+/// inputs, 4×4 patches, width 64, 4 blocks of 4 heads
+/// ([`VitConfig::fashion_mnist`]), 83.25 % test accuracy
+/// ([`VIT_FASHION_TEST_ACCURACY`]). The transformer rows of the tests and
+/// reproductions use it; it runs offline like every asset.
+///
+/// ```
+/// use salience_explain::{AttentionModel, Classifier};
+/// let m = salience_data::assets::vit_fashion(&candle_core::Device::Cpu).unwrap();
+/// assert_eq!(m.num_classes(), 10);
+/// assert_eq!(m.attention_shape(), (4, 4, 50));
+/// ```
+pub fn vit_fashion(device: &Device) -> Result<VisionTransformer> {
+    VisionTransformer::from_safetensors_bytes(
+        VIT_FASHION_SAFETENSORS,
+        &VitConfig::fashion_mnist(),
+        "vit_fashion.safetensors",
         device,
     )
 }
