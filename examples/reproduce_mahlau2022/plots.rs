@@ -41,6 +41,7 @@ fn panel(
         log_x,
         width: 640,
         height: 440,
+        ..Default::default()
     }
     .render()?)
 }

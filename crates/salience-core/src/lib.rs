@@ -34,9 +34,11 @@
 
 pub mod attribution;
 pub mod bbox;
+mod draw;
 pub mod ensemble;
 pub mod error;
 pub mod explainer;
+mod labeled;
 pub mod model;
 pub mod normalize;
 pub mod npy;
