@@ -122,13 +122,13 @@ pub fn count_lines(data: &Data, results: &Path) -> Result<String> {
         (
             "decker2024_count_sens.png",
             "SENS_avg vs number of methods",
-            "SENS_avg (mean +- sem)",
+            "SENS_avg (mean ± sem)",
             [("AGG_robust", "SENS_avg"), ("AGG_opt", "SENS_avg")],
         ),
         (
             "decker2024_count_infd.png",
             "held-out infidelity Q vs number of methods",
-            "INFD_Q (mean +- sem)",
+            "INFD_Q (mean ± sem)",
             [("AGG_faith", "INFD_Q"), ("AGG_opt", "INFD_Q")],
         ),
     ] {

@@ -400,7 +400,7 @@ fn charts(dir: &Path, t: &Tables, loc: &Merged, data: &Merged) -> Result<Vec<Str
         LineChart {
             title: format!("MPRT, small ResNet, {} images: {title}", t.n_mprt),
             x_label: format!(
-                "layers randomised top-down (1 = fc, {} = all); mean +- std",
+                "layers randomised top-down (1 = fc, {} = all); mean ± std",
                 MPRT_GROUPS.len()
             ),
             y_label: "similarity to the original map".into(),
@@ -431,7 +431,7 @@ fn charts(dir: &Path, t: &Tables, loc: &Merged, data: &Merged) -> Result<Vec<Str
     let file = "gattas2020_localization.png";
     BarChart {
         title: format!(
-            "Localisation, small ResNet, {} images (mean +- s.e.m.)",
+            "Localisation, small ResNet, {} images (mean ± s.e.m.)",
             t.n_loc
         ),
         y_label: "score (higher is better)".into(),
@@ -464,7 +464,7 @@ fn charts(dir: &Path, t: &Tables, loc: &Merged, data: &Merged) -> Result<Vec<Str
             "Data randomisation: CNN vs permuted-label CNN, {} images",
             t.n_data
         ),
-        y_label: "similarity of |map|, mean +- std (lower = passes)".into(),
+        y_label: "similarity of |map|, mean ± std (lower = passes)".into(),
         categories: PANEL_KEYS.iter().map(|k| display(k).to_string()).collect(),
         series,
         bounds: correlation,

@@ -1,8 +1,10 @@
 //! Charts as PNG: line charts (markers, optional shaded bands, optional
 //! log x axis), Tukey box plots and grouped bar charts (optional error
 //! bars), with a title, axis labels, "nice" ticks (1, 2 or 5 × 10^k) and a
-//! legend, drawn on a [`RgbImage`] with 8×8 bitmap glyphs (the
-//! public-domain `font8x8` set: no system fonts needed).
+//! legend, drawn on a [`RgbImage`] with `plotters` (bitmap backend; text
+//! anti-aliased in the embedded DejaVu Sans via `ab_glyph`, so no system
+//! fonts are needed). Error bars and bands can be clamped to the values
+//! the quantity can take ([`ValueBounds`]).
 //!
 //! Series take colors from [`PALETTE`] (Tableau 10, colorblind-friendly) in
 //! order, and line series also cycle through five marker shapes, so charts
