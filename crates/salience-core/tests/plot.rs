@@ -679,3 +679,34 @@ fn error_bars_and_bands_never_cross_the_bounds() {
         ));
     }
 }
+
+#[test]
+fn title_axis_labels_and_legend_regions_have_text() {
+    let white = [255, 255, 255];
+    let ink = |img: &RgbImage, xs: std::ops::Range<usize>, ys: std::ops::Range<usize>| {
+        ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+            .filter(|&(x, y)| img.pixel(x, y).is_some_and(|p| p != white))
+            .count()
+    };
+    let chart = line_chart(vec![Series::new("first", vec![(0.0, 1.0), (1.0, 2.0)])]);
+    let (img, area) = (chart.render().unwrap(), chart.area().unwrap());
+    // Title band (above the y label), the y label line, the x tick labels
+    // and x label under the axis, and the legend: each has drawn text.
+    assert!(ink(&img, 0..img.width(), 0..22) > 40);
+    assert!(ink(&img, 0..area.left + 40, area.top - 20..area.top - 2) > 5);
+    assert!(
+        ink(
+            &img,
+            area.left..area.left + area.width,
+            plot_bottom(&area) + 6..plot_bottom(&area) + 22
+        ) > 20
+    );
+    assert!(ink(&img, 30..img.width(), img.height() - 22..img.height()) > 20);
+    // Without a title the band is blank.
+    let untitled = LineChart {
+        title: String::new(),
+        ..chart
+    };
+    let img = untitled.render().unwrap();
+    assert_eq!(ink(&img, 0..img.width(), 0..8), 0);
+}
