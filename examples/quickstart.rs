@@ -19,11 +19,11 @@
 
 use common::progress_bar;
 use indicatif::ProgressBar;
-use ndarray::{Array4, ArrayViewD, Axis};
+use ndarray::{Array2, Array4, ArrayViewD, Axis};
 use salience::aggregate::{Aggregation, Aggregator};
 use salience::core::render::{
-    colorize, gray_image, grid, heatmap, normalize_unsigned, overlay_weighted, upscale_nearest,
-    Colormap, MapSign, RgbImage,
+    colorize, gray_image, normalize_unsigned, overlay_weighted, upscale_nearest, with_caption,
+    Cell, Colormap, HeatmapGrid,
 };
 use salience::core::{derive_seed, AttributionBatch, ChannelReduction, Model, PixelMaps};
 use salience::data::models::SmallCnn;
@@ -655,42 +655,51 @@ fn render(
     aggregates: &[NamedMaps],
 ) -> Result<Vec<String>> {
     let mut files = Vec::new();
-    let columns = (1 + raw.k()).max(aggregates.len());
     for (i, &class) in targets.iter().enumerate() {
         // The single channel of image i, [28, 28].
         let sample = x.index_axis(Axis(0), i);
         let input = gray_image(sample.index_axis(Axis(0), 0).into_dimensionality()?)?;
-        let tile = |batch: &AttributionBatch| -> Result<_> {
-            let map = batch.sample(i)?.into_dimensionality()?;
-            Ok(heatmap(map.view(), MapSign::of(map.view()), 99.0)?)
+        let map = |batch: &AttributionBatch| -> Result<Array2<f32>> {
+            Ok(batch
+                .sample(i)?
+                .into_dimensionality::<ndarray::Ix2>()?
+                .to_owned())
         };
-        // Row 1: the input and the methods (padded with blanks); row 2 on:
-        // the aggregates.
-        let first = upscale_nearest(&input, SCALE)?;
-        let (w, h) = (first.width(), first.height());
-        let mut tiles = vec![first];
-        for m in 0..raw.k() {
-            tiles.push(upscale_nearest(&tile(&raw.batch(m)?)?, SCALE)?);
+        // Row 1: the input and the methods; row 2: the aggregates.
+        let mut methods = vec![Cell::image("input", input.clone())];
+        for (m, name) in raw.names().iter().enumerate() {
+            methods.push(Cell::map(name.as_str(), map(&raw.batch(m)?)?));
         }
-        while tiles.len() % columns != 0 {
-            tiles.push(RgbImage::filled(w, h, [255, 255, 255])?);
-        }
-        for (_, batch) in aggregates {
-            tiles.push(upscale_nearest(&tile(batch)?, SCALE)?);
-        }
+        let aggs = (aggregates.iter())
+            .map(|(name, batch)| Ok(Cell::map(name.as_str(), map(batch)?)))
+            .collect::<Result<Vec<_>>>()?;
         let grid_file = format!("grid_{i:02}_class{class}.png");
-        grid(&tiles, columns, 2, [255, 255, 255])?.write_png(out.join(&grid_file))?;
+        HeatmapGrid {
+            title: format!("Fashion-MNIST test image {i}, class {class}"),
+            row_labels: vec!["methods".into(), "aggregates".into()],
+            rows: vec![methods, aggs],
+            caption: "Each map clipped at its own 99th percentile (the clip values under \
+                      each tile)."
+                .into(),
+            scale: SCALE,
+            percentile: 99.0,
+        }
+        .write_png(out.join(&grid_file))?;
         files.push(grid_file);
         // AGG_opt (the last aggregate, abs-max maps ≥ 0) over the input,
         // opaque where the map is large.
-        let opt = aggregates.last().ok_or("no aggregate to overlay")?;
-        let map = opt.1.sample(i)?.into_dimensionality()?;
+        let (opt_name, opt) = aggregates.last().ok_or("no aggregate to overlay")?;
+        let map = map(opt)?;
         let weights = normalize_unsigned(map.view(), 99.0)?;
         let heat = colorize(weights.view(), Colormap::Viridis)?;
         let over = overlay_weighted(&input, &heat, weights.view(), 0.8)?;
         let over = upscale_nearest(&over, 2 * SCALE)?;
+        let caption = format!(
+            "{opt_name} over test image {i} (class {class}): viridis, opaque where the map \
+             is large (clipped at its 99th percentile)"
+        );
         let over_file = format!("overlay_{i:02}_class{class}.png");
-        over.write_png(out.join(&over_file))?;
+        with_caption(&over, &caption)?.write_png(out.join(&over_file))?;
         files.push(over_file);
     }
     Ok(files)
@@ -809,8 +818,8 @@ fn report_md(r: &ReportInput<'_>) -> Result<String> {
             .join(", ")
     };
     md.push_str(&format!(
-        "\n## Heatmaps\n\nEach grid: first row the input, then the methods ({}); \
-         second row the aggregates ({})",
+        "\n## Heatmaps\n\nEach grid (titled, every tile named, with colour bars): first \
+         row the input, then the methods ({}); second row the aggregates ({})",
         quoted(r.names.iter().collect()),
         quoted(r.aggregates.iter().map(|a| &a.0).collect())
     ));

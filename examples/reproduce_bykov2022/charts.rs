@@ -134,7 +134,7 @@ pub fn write_charts(c: &ChartInput<'_>) -> Result<Vec<String>> {
                     c.sigma_star
                 ),
                 "s_NG (multiplicative weight noise std)",
-                &format!("{what} / Baseline - 1 (mean +- sem)"),
+                &format!("{what} / Baseline - 1 (mean ± sem)"),
                 lines,
             ),
         )?;
@@ -154,7 +154,7 @@ pub fn write_charts(c: &ChartInput<'_>) -> Result<Vec<String>> {
         chart(
             "SmoothGrad: relative gain over Baseline vs input noise",
             "a_SG (input noise std / (max - min))",
-            "metric / Baseline - 1 (mean +- sem)",
+            "metric / Baseline - 1 (mean ± sem)",
             vec![
                 series("ranking AUC", sg("auc")),
                 series("relevance rank accuracy", sg("rra")),
@@ -227,7 +227,7 @@ pub fn write_charts(c: &ChartInput<'_>) -> Result<Vec<String>> {
         chart(
             "NoiseGrad localization vs relative accuracy drop (Fig. 9)",
             "relative accuracy drop AD(s_NG)",
-            "mean +- sem over images",
+            "mean ± sem over images",
             lines,
         ),
     )?;

@@ -43,7 +43,7 @@ use ndarray::{s, Array3, Array4, ArrayViewD, Axis};
 use rand_distr::{Distribution, StandardNormal};
 use report::{report_md, ReportInput};
 use salience::core::records::{self, merge, shard_files, write_records, Record, RunHeader};
-use salience::core::render::{gray_image, grid, heatmap, rgb_image, upscale_nearest, MapSign};
+use salience::core::render::{gray_image, rgb_image, Cell, HeatmapGrid};
 use salience::core::seed::rng;
 use salience::core::{derive_seed, AttributionBatch, ChannelReduction, PixelMaps, Shard};
 use salience::data::models::{ResNet, ResNetConfig};
@@ -723,29 +723,42 @@ fn example_grid(setup: &Setup, path: &Path) -> Result<()> {
         .map(|&i| Shard::sample_seed(RUN_SEED, i))
         .collect();
     let mut maps = Vec::new();
-    for (m, (_, method)) in table_methods(setup).into_iter().enumerate() {
+    for (m, (name, method)) in table_methods(setup).into_iter().enumerate() {
         let e = build(&setup.net, method, setup.model_seed)?;
         let own = tagged(&seeds, m as u64);
-        maps.push(e.explain(x.view(), targets, Seeds::per_sample(&own))?);
+        maps.push((name, e.explain(x.view(), targets, Seeds::per_sample(&own))?));
     }
-    let mut tiles = Vec::new();
+    let mut rows = Vec::new();
     for i in 0..k {
         let input = rgb_image(setup.images.index_axis(Axis(0), i))?;
-        tiles.push(upscale_nearest(&input, SCALE)?);
         let mask = setup
             .masks
             .index_axis(Axis(0), i)
             .mapv(|b| if b { 1.0f32 } else { 0.0 });
-        tiles.push(upscale_nearest(&gray_image(mask.view())?, SCALE)?);
-        for batch in &maps {
-            let map = batch.sample(i)?.into_dimensionality()?;
-            tiles.push(upscale_nearest(
-                &heatmap(map.view(), MapSign::Unsigned, 99.0)?,
-                SCALE,
-            )?);
+        let mut row = vec![
+            Cell::image("input", input),
+            Cell::image("object mask", gray_image(mask.view())?),
+        ];
+        for (name, batch) in &maps {
+            row.push(Cell::map(
+                name.to_string(),
+                batch
+                    .sample(i)?
+                    .into_dimensionality::<ndarray::Ix2>()?
+                    .to_owned(),
+            ));
         }
+        rows.push(row);
     }
-    grid(&tiles, 2 + maps.len(), 3, [255, 255, 255])?.write_png(path)?;
+    HeatmapGrid {
+        title: format!("Example explanations, first {k} images"),
+        rows,
+        caption: "Each map clipped at its own 99th percentile (the clip values under each tile)."
+            .into(),
+        scale: SCALE,
+        ..Default::default()
+    }
+    .write_png(path)?;
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 use crate::main_tables::{Strat, ROBUST_PANEL};
 use crate::report::{size_bins, Data, LimeResult};
 use crate::Result;
-use salience::core::plot::{BarChart, BarSeries, BoxGroup, BoxPlot, LineChart, Series};
+use salience::core::plot::{
+    BarChart, BarSeries, BoxGroup, BoxPlot, LineChart, Series, ValueBounds,
+};
 use salience::metrics::Summary;
 use std::path::Path;
 
@@ -81,6 +83,8 @@ pub fn lime_bars(r: &LimeResult, results: &Path) -> Result<String> {
         y_label: "mean weight (95% CI)".into(),
         categories: bins.clone(),
         series: series(&levels, &r.by_sparsity),
+        // AGG_opt weights lie on the simplex: the CIs stop at 0 and 1.
+        bounds: ValueBounds::UNIT,
         ..Default::default()
     }
     .write_png(results.join(file))?;
@@ -94,6 +98,7 @@ pub fn lime_bars(r: &LimeResult, results: &Path) -> Result<String> {
         y_label: "mean weight (95% CI)".into(),
         categories: bins,
         series: series(&variants, &r.weights),
+        bounds: ValueBounds::UNIT,
         ..Default::default()
     }
     .write_png(results.join(file2))?;
@@ -117,13 +122,13 @@ pub fn count_lines(data: &Data, results: &Path) -> Result<String> {
         (
             "decker2024_count_sens.png",
             "SENS_avg vs number of methods",
-            "SENS_avg (mean +- sem)",
+            "SENS_avg (mean ± sem)",
             [("AGG_robust", "SENS_avg"), ("AGG_opt", "SENS_avg")],
         ),
         (
             "decker2024_count_infd.png",
             "held-out infidelity Q vs number of methods",
-            "INFD_Q (mean +- sem)",
+            "INFD_Q (mean ± sem)",
             [("AGG_faith", "INFD_Q"), ("AGG_opt", "INFD_Q")],
         ),
     ] {
@@ -152,6 +157,8 @@ pub fn count_lines(data: &Data, results: &Path) -> Result<String> {
             x_label: "number of methods (App. D.4 order)".into(),
             y_label: y.into(),
             series,
+            // Sensitivity and infidelity are ≥ 0.
+            bounds: ValueBounds::NON_NEGATIVE,
             ..Default::default()
         }
         .write_png(results.join(file))?;

@@ -6,9 +6,7 @@ use crate::sanity::{mprt_stage_models, MPRT_GROUPS};
 use crate::{Args, Budget, Result, RUN_DATA, RUN_LOC, SEED};
 use ndarray::{Array2, ArrayViewD, Axis};
 use salience::core::records::{merge, shard_files, Merged};
-use salience::core::render::{
-    gray_image, grid, heatmap, rgb_image, upscale_nearest, MapSign, RgbImage,
-};
+use salience::core::render::{gray_image, rgb_image, upscale_nearest, Cell, HeatmapGrid, RgbImage};
 use salience::core::{AttributionBatch, Explainer, Seeds, Shard};
 use salience::data::assets;
 use salience::data::fashion_mnist::CLASS_NAMES;
@@ -366,7 +364,12 @@ fn per_class(loc: &Merged) -> String {
 
 /// The line and bar charts; returns their file names.
 fn charts(dir: &Path, t: &Tables, loc: &Merged, data: &Merged) -> Result<Vec<String>> {
-    use salience::core::plot::{BarChart, BarSeries, LineChart, Series};
+    use salience::core::plot::{BarChart, BarSeries, LineChart, Series, ValueBounds};
+    // Spearman and SSIM lie in [-1, 1]: bands and error bars stop there.
+    let correlation = ValueBounds {
+        min: Some(-1.0),
+        max: Some(1.0),
+    };
     let mut out = Vec::new();
     for (metric, title, file) in [
         (
@@ -397,18 +400,19 @@ fn charts(dir: &Path, t: &Tables, loc: &Merged, data: &Merged) -> Result<Vec<Str
         LineChart {
             title: format!("MPRT, small ResNet, {} images: {title}", t.n_mprt),
             x_label: format!(
-                "layers randomised top-down (1 = fc, {} = all); mean +- std",
+                "layers randomised top-down (1 = fc, {} = all); mean ± std",
                 MPRT_GROUPS.len()
             ),
             y_label: "similarity to the original map".into(),
             series,
+            bounds: correlation,
             ..LineChart::default()
         }
         .write_png(dir.join(file))?;
         out.push(file.to_string());
     }
-    // ASCII only: the charts' bitmap font has no ≥.
-    let cats: Vec<String> = LOC_TITLES.iter().map(|s| s.replace('≥', ">=")).collect();
+    // The charts' TrueType font has ≥.
+    let cats: Vec<String> = LOC_TITLES.iter().map(|s| s.to_string()).collect();
     let series = LOC_ROWS
         .iter()
         .filter(|k| **k != "full_box")
@@ -427,13 +431,15 @@ fn charts(dir: &Path, t: &Tables, loc: &Merged, data: &Merged) -> Result<Vec<Str
     let file = "gattas2020_localization.png";
     BarChart {
         title: format!(
-            "Localisation, small ResNet, {} images (mean +- s.e.m.)",
+            "Localisation, small ResNet, {} images (mean ± s.e.m.)",
             t.n_loc
         ),
         y_label: "score (higher is better)".into(),
         categories: cats,
         series,
         width: 900,
+        // Every localisation score is a fraction.
+        bounds: ValueBounds::UNIT,
         ..BarChart::default()
     }
     .write_png(dir.join(file))?;
@@ -458,9 +464,10 @@ fn charts(dir: &Path, t: &Tables, loc: &Merged, data: &Merged) -> Result<Vec<Str
             "Data randomisation: CNN vs permuted-label CNN, {} images",
             t.n_data
         ),
-        y_label: "similarity of |map|, mean +- std (lower = passes)".into(),
+        y_label: "similarity of |map|, mean ± std (lower = passes)".into(),
         categories: PANEL_KEYS.iter().map(|k| display(k).to_string()).collect(),
         series,
+        bounds: correlation,
         ..BarChart::default()
     }
     .write_png(dir.join(file))?;
@@ -468,10 +475,10 @@ fn charts(dir: &Path, t: &Tables, loc: &Merged, data: &Merged) -> Result<Vec<Str
     Ok(out)
 }
 
-/// A heatmap tile of sample `i` of `maps`: signed channel sum (blue < 0 <
-/// red) or, with `abs`, |channel sum| (viridis), clipped at the 99th
-/// percentile, upscaled.
-fn tile(maps: &AttributionBatch, i: usize, abs: bool, scale: usize) -> Result<RgbImage> {
+/// The pixel map of sample `i` of `maps`: signed channel sum or, with
+/// `abs`, |channel sum|, each pixel repeated `scale` × `scale` times (so it
+/// matches the input tiles with their box outline).
+fn tile(maps: &AttributionBatch, i: usize, abs: bool, scale: usize) -> Result<Array2<f32>> {
     let cfg = if abs {
         PixelMapConfig {
             reduction: salience::core::ChannelReduction::Sum,
@@ -482,7 +489,10 @@ fn tile(maps: &AttributionBatch, i: usize, abs: bool, scale: usize) -> Result<Rg
     };
     let pm = pixel_maps(maps, &cfg)?;
     let m = pm.index_axis(Axis(0), i);
-    Ok(upscale_nearest(&heatmap(m, MapSign::of(m), 99.0)?, scale)?)
+    let (h, w) = m.dim();
+    Ok(Array2::from_shape_fn((h * scale, w * scale), |(y, x)| {
+        m[[y / scale, x / scale]]
+    }))
 }
 
 /// An RGB input tile with the ground-truth box outlined in green.
@@ -525,7 +535,6 @@ fn input_tile(
 fn grids(dir: &Path, budget: &Budget, loc: &Merged) -> Result<Vec<String>> {
     let dev = candle_core::Device::Cpu;
     let mut out = Vec::new();
-    let white = [255, 255, 255];
     // Localisation: the first run images: input + box, then each method.
     let resnet = Arc::new(assets::resnet_small(&dev)?);
     let data = LocData::load(&resnet)?;
@@ -541,46 +550,83 @@ fn grids(dir: &Path, budget: &Budget, loc: &Merged) -> Result<Vec<String>> {
     }
     let own = method_seeds(&sel.seeds, specs.len());
     maps.push(RandomMap.explain(sel.x.view(), &sel.targets, Seeds::per_sample(&own))?);
-    let mut tiles = Vec::new();
+    let mut rows = Vec::new();
     for i in 0..n_ex {
-        tiles.push(input_tile(sel.x.view(), i, &sel.boxes[i], 3)?);
         let mask = sel.masks.view();
         let mask = mask.index_axis(Axis(0), i);
-        tiles.push(upscale_nearest(
-            &gray_image(mask.mapv(|b| f32::from(u8::from(b))).view())?,
-            3,
-        )?);
-        for mp in &maps[..specs.len()] {
-            tiles.push(tile(mp, i, false, 3)?);
+        let mut row = vec![
+            Cell::image(
+                "input + box",
+                input_tile(sel.x.view(), i, &sel.boxes[i], 3)?,
+            ),
+            Cell::image(
+                "mask",
+                upscale_nearest(
+                    &gray_image(mask.mapv(|b| f32::from(u8::from(b))).view())?,
+                    3,
+                )?,
+            ),
+        ];
+        for (mp, spec) in maps.iter().zip(&specs) {
+            row.push(Cell::map(display(&spec.name), tile(mp, i, false, 3)?));
         }
+        rows.push(row);
     }
     let file = "gattas2020_localization_examples.png";
-    grid(&tiles, 2 + specs.len(), 4, white)?.write_png(dir.join(file))?;
+    HeatmapGrid {
+        title: "Localisation examples (small ResNet): signed maps".into(),
+        rows,
+        caption: "Input with the ground-truth box (green), its mask, then each method's \
+                  channel-summed map, clipped at its own 99th percentile."
+            .into(),
+        ..Default::default()
+    }
+    .write_png(dir.join(file))?;
     out.push(file.to_string());
 
     // MPRT: per example image, one row per method: input, stages 0..5.
     let models = mprt_stage_models(&dev)?;
     let n_mx = N_MPRT_EXAMPLES.min(n_ex);
     let sub = data.select(0..n_mx)?;
-    let mut tiles = Vec::new();
-    let mut rows: Vec<Vec<RgbImage>> = vec![Vec::new(); n_mx * specs.len()];
+    let mut rows: Vec<Vec<Cell>> = vec![Vec::new(); n_mx * specs.len()];
     for (m, spec) in specs.iter().enumerate() {
         let own = method_seeds(&sub.seeds, m);
-        for model in &models {
+        for (stage, model) in models.iter().enumerate() {
             let e = reg.build(spec, model)?;
             let b = e.explain(sub.x.view(), &sub.targets, Seeds::per_sample(&own))?;
+            let label = if stage == 0 {
+                "original".to_string()
+            } else {
+                format!("top {stage} randomised")
+            };
             for i in 0..n_mx {
-                rows[i * specs.len() + m].push(tile(&b, i, true, 2)?);
+                rows[i * specs.len() + m].push(Cell::map(label.as_str(), tile(&b, i, true, 2)?));
             }
         }
     }
-    for (r, row) in rows.into_iter().enumerate() {
-        let i = r / specs.len();
-        tiles.push(input_tile(sub.x.view(), i, &sub.boxes[i], 2)?);
-        tiles.extend(row);
+    let mut row_labels = Vec::new();
+    for (r, row) in rows.iter_mut().enumerate() {
+        let (i, m) = (r / specs.len(), r % specs.len());
+        row.insert(
+            0,
+            Cell::image("input", input_tile(sub.x.view(), i, &sub.boxes[i], 2)?),
+        );
+        row_labels.push(format!("image {i}, {}", display(&specs[m].name)));
     }
     let file = "gattas2020_mprt_examples.png";
-    grid(&tiles, 2 + MPRT_GROUPS.len(), 3, white)?.write_png(dir.join(file))?;
+    HeatmapGrid {
+        title: "MPRT: |map| as the layers are randomised top-down".into(),
+        row_labels,
+        rows,
+        caption: format!(
+            "Stage k randomises the top k of {} layer groups (1 = fc, {} = all); each |map| \
+             clipped at its own 99th percentile.",
+            MPRT_GROUPS.len(),
+            MPRT_GROUPS.len()
+        ),
+        ..Default::default()
+    }
+    .write_png(dir.join(file))?;
     out.push(file.to_string());
 
     // Data randomisation: input, then per method (real CNN, permuted CNN).
@@ -607,20 +653,35 @@ fn grids(dir: &Path, budget: &Budget, loc: &Merged) -> Result<Vec<String>> {
             fmaps.push(e.explain(x.view(), &targets, Seeds::per_sample(&own))?);
         }
     }
-    let mut tiles = Vec::new();
+    let mut rows = Vec::new();
     for i in 0..chosen.len() {
         let img: Array2<f32> = x
             .index_axis(Axis(0), i)
             .index_axis(Axis(0), 0)
             .to_owned()
             .into_dimensionality()?;
-        tiles.push(upscale_nearest(&gray_image(img.view())?, 4)?);
-        for b in &fmaps {
-            tiles.push(tile(b, i, false, 4)?);
+        let mut row = vec![Cell::image(
+            format!("input ({})", CLASS_NAMES[targets[i]]),
+            gray_image(img.view())?,
+        )];
+        for (k, b) in fmaps.iter().enumerate() {
+            let model = if k % 2 == 0 { "CNN" } else { "permuted" };
+            let name = display(&fspecs[k / 2].name);
+            row.push(Cell::map(format!("{name}, {model}"), tile(b, i, false, 1)?));
         }
+        rows.push(row);
     }
     let file = "gattas2020_data_randomization_examples.png";
-    grid(&tiles, 1 + fmaps.len(), 3, white)?.write_png(dir.join(file))?;
+    HeatmapGrid {
+        title: "Data randomisation: CNN vs permuted-label CNN".into(),
+        rows,
+        caption: "Per method: the map on the real CNN, then on the CNN trained on permuted \
+                  labels; each clipped at its own 99th percentile."
+            .into(),
+        scale: 4,
+        ..Default::default()
+    }
+    .write_png(dir.join(file))?;
     out.push(file.to_string());
     Ok(out)
 }

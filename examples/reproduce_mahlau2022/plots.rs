@@ -12,7 +12,7 @@ use std::path::Path;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// ASCII names of the methods for chart text (8×8 glyphs).
+/// Short names of the methods for chart legends.
 const SHORT: [&str; 7] = [
     "SmoothGrad",
     "IG (blur)",
@@ -41,6 +41,7 @@ fn panel(
         log_x,
         width: 640,
         height: 440,
+        ..Default::default()
     }
     .render()?)
 }
@@ -115,7 +116,7 @@ pub fn write_all(data: &Data, dir: &Path) -> Result<Vec<(String, String)>> {
             let points: Vec<(f64, f64)> = xs.iter().zip(&s).map(|(&x, v)| (x, v.mean)).collect();
             let (bm, bv) = best_method(data, col)?;
             let series = vec![
-                Series::new(format!("{} (+- s.e.)", sweep.name), points).with_band(band(&s)),
+                Series::new(format!("{} (± s.e.)", sweep.name), points).with_band(band(&s)),
                 level(
                     "Average".into(),
                     Summary::of(&data.column(&avg, col)?).mean,

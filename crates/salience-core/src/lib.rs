@@ -16,8 +16,9 @@
 //! * dataset-scale runs: [`Shard`] (`--shard i/n`, per-sample seeds) and
 //!   [`records`] (JSON-lines results per shard, and their exact merge);
 //! * [`PixelMaps`] (an explainer wrapper reducing channels) and [`render`]
-//!   (colormaps, overlays, grids, PNG heatmaps);
-//! * [`plot`]: line charts, box plots and bar charts as PNG, with text.
+//!   (colormaps, overlays, labelled heatmap grids with colour bars, PNG);
+//! * [`plot`]: line charts with bands, box plots and grouped bar charts
+//!   with error bars as PNG (plotters, embedded DejaVu Sans).
 //!
 //! ```
 //! use ndarray::Array;
@@ -34,9 +35,11 @@
 
 pub mod attribution;
 pub mod bbox;
+mod draw;
 pub mod ensemble;
 pub mod error;
 pub mod explainer;
+mod labeled;
 pub mod model;
 pub mod normalize;
 pub mod npy;

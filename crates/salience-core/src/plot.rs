@@ -1,8 +1,10 @@
 //! Charts as PNG: line charts (markers, optional shaded bands, optional
 //! log x axis), Tukey box plots and grouped bar charts (optional error
 //! bars), with a title, axis labels, "nice" ticks (1, 2 or 5 × 10^k) and a
-//! legend, drawn on a [`RgbImage`] with 8×8 bitmap glyphs (the
-//! public-domain `font8x8` set: no system fonts needed).
+//! legend, drawn on a [`RgbImage`] with `plotters` (bitmap backend; text
+//! anti-aliased in the embedded DejaVu Sans via `ab_glyph`, so no system
+//! fonts are needed). Error bars and bands can be clamped to the values
+//! the quantity can take ([`ValueBounds`]).
 //!
 //! Series take colors from [`PALETTE`] (Tableau 10, colorblind-friendly) in
 //! order, and line series also cycle through five marker shapes, so charts
@@ -34,8 +36,12 @@
 //! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
+use crate::draw::{self, Area};
 use crate::error::{Result, SalienceError};
 use crate::render::RgbImage;
+use plotters::element::{Circle, PathElement, Polygon, Rectangle};
+use plotters::style::text_anchor::{HPos, VPos};
+use plotters::style::{Color, RGBColor};
 use std::path::Path;
 
 /// The qualitative palette series are drawn with, in order (Tableau 10:
@@ -73,6 +79,76 @@ const WHITE: [u8; 3] = [255, 255, 255];
 const INK: [u8; 3] = [40, 40, 40];
 const AXIS: [u8; 3] = [90, 90, 90];
 const GRID: [u8; 3] = [228, 228, 228];
+
+/// The range a plotted quantity can take, `[min, max]` (either end
+/// optional). Charts clamp what they draw around a value (error bars,
+/// confidence bands) to it: a mean ± std of a score ≥ 0 must not reach below
+/// 0 in the picture, a fraction's must not pass 1. The values themselves
+/// are drawn as given.
+///
+/// ```
+/// use salience_core::plot::ValueBounds;
+/// assert_eq!(ValueBounds::NON_NEGATIVE.clamp(-0.2), 0.0);
+/// assert_eq!(ValueBounds::UNIT.clamp(1.3), 1.0);
+/// assert_eq!(ValueBounds::UNBOUNDED.clamp(-7.0), -7.0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ValueBounds {
+    /// The smallest possible value (`None`: no lower bound).
+    pub min: Option<f64>,
+    /// The largest possible value (`None`: no upper bound).
+    pub max: Option<f64>,
+}
+
+impl ValueBounds {
+    /// No bounds.
+    pub const UNBOUNDED: ValueBounds = ValueBounds {
+        min: None,
+        max: None,
+    };
+    /// Values ≥ 0 (a non-negative score, a count, a time).
+    pub const NON_NEGATIVE: ValueBounds = ValueBounds {
+        min: Some(0.0),
+        max: None,
+    };
+    /// Values in \[0, 1\] (a fraction, an accuracy, an AUC of a curve in
+    /// \[0, 1\]).
+    pub const UNIT: ValueBounds = ValueBounds {
+        min: Some(0.0),
+        max: Some(1.0),
+    };
+
+    /// `v` clamped into the bounds.
+    ///
+    /// ```
+    /// use salience_core::plot::ValueBounds;
+    /// let b = ValueBounds { min: Some(-1.0), max: Some(1.0) };
+    /// assert_eq!((b.clamp(-3.0), b.clamp(0.5), b.clamp(2.0)), (-1.0, 0.5, 1.0));
+    /// ```
+    pub fn clamp(&self, v: f64) -> f64 {
+        let v = self.min.map_or(v, |m| v.max(m));
+        self.max.map_or(v, |m| v.min(m))
+    }
+
+    /// An error unless both ends are finite and `min ≤ max`.
+    fn validate(&self) -> Result<()> {
+        for (name, v) in [("bounds.min", self.min), ("bounds.max", self.max)] {
+            if let Some(v) = v.filter(|v| !v.is_finite()) {
+                return Err(SalienceError::invalid(name, v, "must be finite"));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.min, self.max) {
+            if lo > hi {
+                return Err(SalienceError::invalid(
+                    "bounds",
+                    format!("[{lo}, {hi}]"),
+                    "min must be ≤ max",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// One line of a [`LineChart`]: (x, y) points joined in the given order,
 /// with an optional shaded band (one `(lo, hi)` per point, e.g. mean ± std).
@@ -149,6 +225,11 @@ pub struct LineChart {
     pub width: usize,
     /// Image height in pixels (default 420).
     pub height: usize,
+    /// The values the plotted quantity can take (e.g.
+    /// [`ValueBounds::NON_NEGATIVE`] for a score ≥ 0, [`ValueBounds::UNIT`]
+    /// for a fraction): every drawn band is clamped to them, so it never
+    /// crosses an impossible value. Default: unbounded.
+    pub bounds: ValueBounds,
 }
 
 impl Default for LineChart {
@@ -161,6 +242,7 @@ impl Default for LineChart {
             log_x: false,
             width: 640,
             height: 420,
+            bounds: ValueBounds::UNBOUNDED,
         }
     }
 }
@@ -488,164 +570,158 @@ fn log_axis(lo: f64, hi: f64) -> Result<AxisTicks> {
 
 // ---------------------------------------------------------------- drawing
 
-/// The glyph of `c`: ASCII, Latin-1 (±, ×, µ, …) and Greek from font8x8;
-/// minus signs and dashes as '-'; anything else as '?'.
-fn glyph(c: char) -> [u8; 8] {
-    use font8x8::legacy::{BASIC_LEGACY, GREEK_LEGACY, LATIN_LEGACY};
-    let u = c as usize;
-    let g = match c {
-        '\u{2212}' | '\u{2010}'..='\u{2015}' => BASIC_LEGACY.get(usize::from(b'-')),
-        _ if c.is_whitespace() => return [0; 8],
-        _ if u < 0x80 => BASIC_LEGACY.get(u),
-        _ if (0xA0..0x100).contains(&u) => LATIN_LEGACY.get(u - 0xA0),
-        _ if (0x390..0x3CA).contains(&u) => GREEK_LEGACY.get(u - 0x390),
-        _ => None,
-    };
-    match g {
-        Some(g) if g.iter().any(|&r| r != 0) => *g,
-        _ => BASIC_LEGACY
-            .get(usize::from(b'?'))
-            .copied()
-            .unwrap_or([0; 8]),
+/// Font size of tick labels, axis labels and legends (pixels).
+const LABEL_PX: f64 = 13.0;
+/// Font size of titles (pixels).
+const TITLE_PX: f64 = 18.0;
+/// Height of one line of label text (pixels).
+const LINE_H: usize = 15;
+
+/// The font size of text at `scale` (1: labels, 2: titles).
+fn font_px(scale: usize) -> f64 {
+    if scale >= 2 {
+        TITLE_PX
+    } else {
+        LABEL_PX
     }
 }
 
 fn text_width(s: &str, scale: usize) -> usize {
-    s.chars().count() * 8 * scale
+    draw::text_width(s, font_px(scale))
 }
 
-/// `s` cut to at most `max_px` pixels, ".." marking a cut.
+/// `s` cut to at most `max_px` pixels, "…" marking a cut.
 fn fit(s: &str, max_px: usize, scale: usize) -> String {
-    let n = max_px / (8 * scale);
-    if s.chars().count() <= n {
-        return s.to_string();
-    }
-    if n >= 3 {
-        s.chars().take(n - 2).chain("..".chars()).collect()
-    } else {
-        s.chars().take(n).collect()
-    }
+    draw::fit(s, max_px, font_px(scale))
 }
 
-struct Canvas {
-    w: usize,
-    h: usize,
-    data: Vec<u8>,
+/// Draws one plotters element on the canvas' area, as a typed error.
+macro_rules! draw_el {
+    ($c:expr, $e:expr) => {
+        $c.area.draw($e).map_err(draw::backend_err)
+    };
 }
 
-impl Canvas {
-    fn new(w: usize, h: usize) -> Self {
-        Canvas {
-            w,
-            h,
-            data: vec![255; w * h * 3],
-        }
-    }
+/// The chart's drawing surface: plotters primitives in pixel coordinates.
+struct Canvas<'a, 'b> {
+    area: &'b Area<'a>,
+}
 
-    fn slot(&mut self, x: i64, y: i64) -> Option<&mut [u8]> {
-        if x < 0 || y < 0 || x as usize >= self.w || y as usize >= self.h {
-            return None;
-        }
-        let i = (y as usize * self.w + x as usize) * 3;
-        self.data.get_mut(i..i + 3)
-    }
+fn c32(v: i64) -> i32 {
+    v.clamp(-65_536, 65_536) as i32
+}
 
-    fn put(&mut self, x: i64, y: i64, c: [u8; 3]) {
-        if let Some(p) = self.slot(x, y) {
-            p.copy_from_slice(&c);
-        }
-    }
-
-    fn blend(&mut self, x: i64, y: i64, c: [u8; 3], alpha: f32) {
-        if let Some(p) = self.slot(x, y) {
-            for (d, s) in p.iter_mut().zip(c) {
-                *d = ((1.0 - alpha) * *d as f32 + alpha * s as f32).round() as u8;
-            }
-        }
+impl Canvas<'_, '_> {
+    fn width(&self) -> i64 {
+        self.area.dim_in_pixel().0 as i64
     }
 
     /// Fills the rectangle between two corners (inclusive, any order).
-    fn rect(&mut self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: [u8; 3]) {
-        for y in y0.min(y1)..=y0.max(y1) {
-            for x in x0.min(x1)..=x0.max(x1) {
-                self.put(x, y, c);
-            }
-        }
+    fn rect(&self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: [u8; 3]) -> Result<()> {
+        self.rect_alpha((x0, y0), (x1, y1), c, 1.0)
+    }
+
+    /// Blends `c` at opacity `alpha` over the rectangle between two corners.
+    fn rect_alpha(
+        &self,
+        (x0, y0): (i64, i64),
+        (x1, y1): (i64, i64),
+        c: [u8; 3],
+        alpha: f64,
+    ) -> Result<()> {
+        let (a, b) = (
+            (c32(x0.min(x1)), c32(y0.min(y1))),
+            // The bitmap backend's filled rectangles end before this corner.
+            (c32(x0.max(x1) + 1), c32(y0.max(y1) + 1)),
+        );
+        let style = draw::rgb(c).mix(alpha).filled();
+        draw_el!(self, &Rectangle::new([a, b], style))
     }
 
     /// Outline of the rectangle between two corners.
-    fn frame(&mut self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: [u8; 3]) {
-        self.rect((x0, y0), (x1, y0), c);
-        self.rect((x0, y1), (x1, y1), c);
-        self.rect((x0, y0), (x0, y1), c);
-        self.rect((x1, y0), (x1, y1), c);
+    fn frame(&self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: [u8; 3]) -> Result<()> {
+        self.rect((x0, y0), (x1, y0), c)?;
+        self.rect((x0, y1), (x1, y1), c)?;
+        self.rect((x0, y0), (x0, y1), c)?;
+        self.rect((x1, y0), (x1, y1), c)
     }
 
-    /// Bresenham line, 2 px thick.
-    fn line(&mut self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: [u8; 3]) {
-        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
-        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
-        let (mut x, mut y, mut err) = (x0, y0, dx + dy);
-        loop {
-            self.rect((x, y), (x + 1, y + 1), c);
-            if x == x1 && y == y1 {
-                break;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y += sy;
-            }
+    /// A polyline, 2 px wide.
+    fn polyline(&self, pts: &[(i64, i64)], c: [u8; 3]) -> Result<()> {
+        if pts.len() < 2 {
+            return Ok(());
         }
+        let pts: Vec<(i32, i32)> = pts.iter().map(|&(x, y)| (c32(x), c32(y))).collect();
+        draw_el!(self, &PathElement::new(pts, draw::rgb(c).stroke_width(2)))
     }
 
-    fn text(&mut self, (x, y): (i64, i64), s: &str, scale: usize, c: [u8; 3]) {
-        let sc = scale as i64;
-        for (i, ch) in s.chars().enumerate() {
-            let x0 = x + i as i64 * 8 * sc;
-            for (r, bits) in glyph(ch).iter().enumerate() {
-                for col in 0..8 {
-                    if bits >> col & 1 == 1 {
-                        let (px, py) = (x0 + col * sc, y + r as i64 * sc);
-                        self.rect((px, py), (px + sc - 1, py + sc - 1), c);
-                    }
-                }
-            }
-        }
+    /// A filled polygon blended at opacity `alpha`.
+    fn polygon(&self, pts: &[(i64, i64)], c: [u8; 3], alpha: f64) -> Result<()> {
+        let pts: Vec<(i32, i32)> = pts.iter().map(|&(x, y)| (c32(x), c32(y))).collect();
+        draw_el!(self, &Polygon::new(pts, draw::rgb(c).mix(alpha).filled()))
     }
 
-    /// Text centered horizontally on `cx`.
-    fn text_centered(&mut self, cx: i64, y: i64, s: &str, scale: usize, c: [u8; 3]) {
-        let x = cx - text_width(s, scale) as i64 / 2;
-        self.text((x, y), s, scale, c);
+    /// Left-aligned text with its top at `y`.
+    fn text(&self, (x, y): (i64, i64), s: &str, scale: usize, c: [u8; 3]) -> Result<()> {
+        let style = draw::font(font_px(scale), c, HPos::Left, VPos::Top);
+        draw::text(self.area, s, (x, y), &style)
+    }
+
+    /// Left-aligned label text, vertically centered on `y`.
+    fn text_left_mid(&self, (x, y): (i64, i64), s: &str, c: [u8; 3]) -> Result<()> {
+        let style = draw::font(LABEL_PX, c, HPos::Left, VPos::Center);
+        draw::text(self.area, s, (x, y), &style)
+    }
+
+    /// Text centered horizontally on `cx`, its top at `y`.
+    fn text_centered(&self, cx: i64, y: i64, s: &str, scale: usize, c: [u8; 3]) -> Result<()> {
+        let style = draw::font(font_px(scale), c, HPos::Center, VPos::Top);
+        draw::text(self.area, s, (cx, y), &style)
+    }
+
+    /// Right-aligned text, vertically centered on `y`.
+    fn text_right(&self, x: i64, y: i64, s: &str, c: [u8; 3]) -> Result<()> {
+        let style = draw::font(LABEL_PX, c, HPos::Right, VPos::Center);
+        draw::text(self.area, s, (x, y), &style)
     }
 
     /// A filled marker of shape `kind % 5` (circle, square, triangle up,
     /// diamond, triangle down) centered on (x, y).
-    fn marker(&mut self, (x, y): (i64, i64), kind: usize, c: [u8; 3]) {
-        for dy in -3i64..=3 {
-            for dx in -3i64..=3 {
-                let inside = match kind % 5 {
-                    0 => dx * dx + dy * dy <= 10,
-                    1 => dx.abs() <= 2 && dy.abs() <= 2,
-                    2 => 2 * dx.abs() <= dy + 3,
-                    3 => dx.abs() + dy.abs() <= 3,
-                    _ => 2 * dx.abs() <= 3 - dy,
-                };
-                if inside {
-                    self.put(x + dx, y + dy, c);
-                }
-            }
+    fn marker(&self, (x, y): (i64, i64), kind: usize, c: [u8; 3]) -> Result<()> {
+        let style = draw::rgb(c).filled();
+        let (x, y) = (c32(x), c32(y));
+        let poly = |pts: Vec<(i32, i32)>| draw_el!(self, &Polygon::new(pts, style));
+        match kind % 5 {
+            0 => draw_el!(self, &Circle::new((x, y), 3, style)),
+            1 => draw_el!(
+                self,
+                &Rectangle::new([(x - 3, y - 3), (x + 3, y + 3)], style)
+            ),
+            2 => poly(vec![(x, y - 4), (x + 4, y + 3), (x - 4, y + 3)]),
+            3 => poly(vec![(x, y - 4), (x + 4, y), (x, y + 4), (x - 4, y)]),
+            _ => poly(vec![(x, y + 4), (x + 4, y - 3), (x - 4, y - 3)]),
         }
     }
 
-    fn into_image(self) -> Result<RgbImage> {
-        RgbImage::from_raw(self.w, self.h, self.data)
+    /// A ring (outlier marker): white inside, `c` outline.
+    fn ring(&self, (x, y): (i64, i64), c: [u8; 3]) -> Result<()> {
+        let (x, y) = (c32(x), c32(y));
+        draw_el!(self, &Circle::new((x, y), 3, WHITE_RGB.filled()))?;
+        draw_el!(self, &Circle::new((x, y), 3, draw::rgb(c).stroke_width(1)))
     }
+}
+
+const WHITE_RGB: RGBColor = RGBColor(255, 255, 255);
+
+/// Renders a `width` × `height` chart: `f` draws on a white canvas.
+fn paint(
+    width: usize,
+    height: usize,
+    f: impl FnOnce(&Canvas<'_, '_>) -> Result<()>,
+) -> Result<RgbImage> {
+    let mut img = RgbImage::filled(width, height, WHITE)?;
+    draw::draw_on(&mut img, |area| f(&Canvas { area }))?;
+    Ok(img)
 }
 
 // ----------------------------------------------------------------- layout
@@ -678,14 +754,14 @@ fn check_finite(v: f64, context: impl FnOnce() -> String, index: usize) -> Resul
 /// A legend entry: label, color, marker shape (None: a filled patch).
 type Entry = (String, [u8; 3], Option<usize>);
 
-const LEGEND_ROW: usize = 14;
+const LEGEND_ROW: usize = 18;
 /// Height of the x label line (with its gap above).
-const X_LABEL_H: usize = 16;
+const X_LABEL_H: usize = 20;
 
 /// Height under the plot area taken by tick marks and `rows` rows of tick
 /// labels.
 fn ticks_height(rows: usize) -> usize {
-    8 + 12 * rows
+    8 + LINE_H * rows
 }
 
 /// Legend entries placed in rows of at most `avail` pixels: (x offset,
@@ -743,10 +819,10 @@ fn place(d: &Decor<'_>) -> Result<Placed> {
     };
     let mut top = 8;
     if !d.title.is_empty() {
-        top += 8 * title_scale + 8;
+        top += 22 + 6;
     }
     if !d.y_label.is_empty() {
-        top += 8 + 6;
+        top += LINE_H + 6;
     }
     top += 6;
     let (legend, rows) = legend_rows(d.legend, d.width.saturating_sub(16));
@@ -787,22 +863,27 @@ fn place(d: &Decor<'_>) -> Result<Placed> {
 
 /// Draws the title, y label, frame, y grid and y tick labels, x label and
 /// legend (everything but the x ticks and the data).
-fn draw_decor(c: &mut Canvas, d: &Decor<'_>, p: &Placed, area: &PlotArea, y: &AxisTicks) {
+fn draw_decor(
+    c: &Canvas<'_, '_>,
+    d: &Decor<'_>,
+    p: &Placed,
+    area: &PlotArea,
+    y: &AxisTicks,
+) -> Result<()> {
     let w = d.width as i64;
     let title = fit(d.title, d.width.saturating_sub(16), p.title_scale);
-    c.text_centered(w / 2, 8, &title, p.title_scale, INK);
+    c.text_centered(w / 2, 8, &title, p.title_scale, INK)?;
     let y_label = fit(d.y_label, d.width.saturating_sub(16), 1);
-    c.text((8, area.top as i64 - 20), &y_label, 1, INK);
+    c.text((8, area.top as i64 - LINE_H as i64 - 6), &y_label, 1, INK)?;
     for (v, label) in y.values.iter().zip(&y.labels) {
         let row = area.y_px(*v);
-        c.rect((area.left as i64, row), (area.right(), row), GRID);
+        c.rect((area.left as i64, row), (area.right(), row), GRID)?;
         c.rect(
             (area.left as i64 - 5, row),
             (area.left as i64 - 1, row),
             AXIS,
-        );
-        let x = area.left as i64 - 8 - text_width(label, 1) as i64;
-        c.text((x, row - 4), label, 1, INK);
+        )?;
+        c.text_right(area.left as i64 - 8, row, label, INK)?;
     }
     let frame_bottom = area.bottom();
     let x_label_y = frame_bottom + ticks_height(d.x_tick_rows) as i64 + 4;
@@ -814,7 +895,7 @@ fn draw_decor(c: &mut Canvas, d: &Decor<'_>, p: &Placed, area: &PlotArea, y: &Ax
             &label,
             1,
             INK,
-        );
+        )?;
     }
     let legend_y = x_label_y
         + if d.x_label.is_empty() {
@@ -824,23 +905,25 @@ fn draw_decor(c: &mut Canvas, d: &Decor<'_>, p: &Placed, area: &PlotArea, y: &Ax
         };
     for (x, row, (label, color, marker)) in &p.legend {
         let (x, y) = (8 + *x as i64, legend_y + (row * LEGEND_ROW) as i64);
+        let mid = y + LINE_H as i64 / 2;
         match marker {
             Some(m) => {
-                c.line((x, y + 3), (x + 20, y + 3), *color);
-                c.marker((x + 10, y + 4), *m, *color);
+                c.polyline(&[(x, mid), (x + 20, mid)], *color)?;
+                c.marker((x + 10, mid), *m, *color)?;
             }
-            None => c.rect((x + 4, y), (x + 16, y + 8), *color),
+            None => c.rect((x + 4, mid - 5), (x + 16, mid + 5), *color)?,
         }
-        c.text((x + 28, y), label, 1, INK);
+        c.text_left_mid((x + 28, mid), label, INK)?;
     }
+    Ok(())
 }
 
-fn draw_frame(c: &mut Canvas, area: &PlotArea) {
+fn draw_frame(c: &Canvas<'_, '_>, area: &PlotArea) -> Result<()> {
     c.frame(
         (area.left as i64 - 1, area.top as i64 - 1),
         (area.right() + 1, area.bottom() + 1),
         AXIS,
-    );
+    )
 }
 
 fn y_tick_width(y: &AxisTicks) -> usize {
@@ -869,18 +952,24 @@ fn estimated_slot(width: usize, y_tick_w: usize, n: usize) -> usize {
     width.saturating_sub(16 + y_tick_w + 12) / n.max(1)
 }
 
-fn draw_category_ticks(c: &mut Canvas, area: &PlotArea, labels: &[String], rows: usize) {
+fn draw_category_ticks(
+    c: &Canvas<'_, '_>,
+    area: &PlotArea,
+    labels: &[String],
+    rows: usize,
+) -> Result<()> {
     for (i, label) in labels.iter().enumerate() {
         let x = area.px(i as f64 + 0.5, 0.0).0;
         let y = area.bottom() + 1;
-        c.rect((x, y + 1), (x, y + 4), AXIS);
+        c.rect((x, y + 1), (x, y + 4), AXIS)?;
         let row = if rows == 2 { i % 2 } else { 0 };
         // Keep the label inside the image (the outer labels' room ends
         // at the image's edges).
-        let edge = x.min(c.w as i64 - 1 - x).max(0) as usize;
+        let edge = x.min(c.width() - 1 - x).max(0) as usize;
         let label = fit(label, 2 * edge.saturating_sub(2), 1);
-        c.text_centered(x, y + 7 + 12 * row as i64, &label, 1, INK);
+        c.text_centered(x, y + 7 + (LINE_H * row) as i64, &label, 1, INK)?;
     }
+    Ok(())
 }
 
 // ------------------------------------------------------------ line chart
@@ -888,6 +977,7 @@ fn draw_category_ticks(c: &mut Canvas, area: &PlotArea, labels: &[String], rows:
 impl LineChart {
     fn validate(&self) -> Result<()> {
         check_size(self.width, self.height)?;
+        self.bounds.validate()?;
         if self.series.is_empty() {
             return Err(SalienceError::Empty("line chart with no series".into()));
         }
@@ -934,7 +1024,8 @@ impl LineChart {
             .iter()
             .flat_map(|s| s.points.iter().map(|p| p.0));
         let ys = self.series.iter().flat_map(|s| {
-            let band = s.band.iter().flatten().flat_map(|b| [b.0, b.1]);
+            let band = (s.band.iter().flatten())
+                .flat_map(|b| [self.bounds.clamp(b.0), self.bounds.clamp(b.1)]);
             s.points.iter().map(|p| p.1).chain(band)
         });
         let (x0, x1) = min_max(xs);
@@ -1012,49 +1103,52 @@ impl LineChart {
     /// ```
     pub fn render(&self) -> Result<RgbImage> {
         let (area, p, x, y, entries) = self.layout()?;
-        let mut c = Canvas::new(self.width, self.height);
-        let decor = self.decor(&y, &x, &entries);
-        for v in &x.values {
-            let col = area.px(*v, y.lo).0;
-            c.rect((col, area.top as i64), (col, area.bottom()), GRID);
-        }
-        draw_decor(&mut c, &decor, &p, &area, &y);
-        let labels: Vec<(i64, &String)> = (x.values.iter().zip(&x.labels))
-            .map(|(v, l)| (area.px(*v, y.lo).0, l))
-            .collect();
-        let widest = labels.iter().map(|l| text_width(l.1, 1)).max().unwrap_or(0);
-        let gap = labels
-            .windows(2)
-            .map(|w| w[1].0 - w[0].0)
-            .min()
-            .unwrap_or(1 << 20)
-            .max(1);
-        let stride = ((widest as i64 + 8 + gap - 1) / gap).max(1) as usize;
-        for (i, (col, label)) in labels.iter().enumerate() {
-            c.rect((*col, area.bottom() + 2), (*col, area.bottom() + 5), AXIS);
-            if i % stride == 0 {
-                c.text_centered(*col, area.bottom() + 8, label, 1, INK);
+        paint(self.width, self.height, |c| {
+            let decor = self.decor(&y, &x, &entries);
+            for v in &x.values {
+                let col = area.px(*v, y.lo).0;
+                c.rect((col, area.top as i64), (col, area.bottom()), GRID)?;
             }
-        }
-        draw_frame(&mut c, &area);
-        for (i, s) in self.series.iter().enumerate() {
-            if let Some(band) = &s.band {
-                draw_band(&mut c, &area, &s.points, band, palette_color(i));
-            }
-        }
-        for (i, s) in self.series.iter().enumerate() {
-            let pts: Vec<(i64, i64)> = s.points.iter().map(|&(x, y)| area.px(x, y)).collect();
-            for w in pts.windows(2) {
-                c.line(w[0], w[1], palette_color(i));
-            }
-            // Markers only where they stay apart (≥ 8 px per point).
-            if pts.len() * 8 <= area.width {
-                for &pt in &pts {
-                    c.marker(pt, i, palette_color(i));
+            draw_decor(c, &decor, &p, &area, &y)?;
+            let labels: Vec<(i64, &String)> = (x.values.iter().zip(&x.labels))
+                .map(|(v, l)| (area.px(*v, y.lo).0, l))
+                .collect();
+            let widest = labels.iter().map(|l| text_width(l.1, 1)).max().unwrap_or(0);
+            let gap = labels
+                .windows(2)
+                .map(|w| w[1].0 - w[0].0)
+                .min()
+                .unwrap_or(1 << 20)
+                .max(1);
+            let stride = ((widest as i64 + 8 + gap - 1) / gap).max(1) as usize;
+            for (i, (col, label)) in labels.iter().enumerate() {
+                c.rect((*col, area.bottom() + 2), (*col, area.bottom() + 5), AXIS)?;
+                if i % stride == 0 {
+                    c.text_centered(*col, area.bottom() + 8, label, 1, INK)?;
                 }
             }
-        }
-        c.into_image()
+            draw_frame(c, &area)?;
+            for (i, s) in self.series.iter().enumerate() {
+                if let Some(band) = &s.band {
+                    let band: Vec<(f64, f64)> = band
+                        .iter()
+                        .map(|&(lo, hi)| (self.bounds.clamp(lo), self.bounds.clamp(hi)))
+                        .collect();
+                    draw_band(c, &area, &s.points, &band, palette_color(i))?;
+                }
+            }
+            for (i, s) in self.series.iter().enumerate() {
+                let pts: Vec<(i64, i64)> = s.points.iter().map(|&(x, y)| area.px(x, y)).collect();
+                c.polyline(&pts, palette_color(i))?;
+                // Markers only where they stay apart (≥ 8 px per point).
+                if pts.len() * 8 <= area.width {
+                    for &pt in &pts {
+                        c.marker(pt, i, palette_color(i))?;
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Renders and writes the chart as a PNG file.
@@ -1076,42 +1170,31 @@ fn min_max(v: impl Iterator<Item = f64>) -> (f64, f64) {
     })
 }
 
-/// Shades between the band's lo and hi curves, column by column.
+/// Shades between the band's lo and hi curves (one polygon: the hi curve
+/// forward, the lo curve back; a single point gets a 5 px wide patch).
 fn draw_band(
-    c: &mut Canvas,
+    c: &Canvas<'_, '_>,
     area: &PlotArea,
     pts: &[(f64, f64)],
     band: &[(f64, f64)],
     color: [u8; 3],
-) {
+) -> Result<()> {
     let cols: Vec<(i64, i64, i64)> = pts
         .iter()
         .zip(band)
         .map(|(&(x, _), &(lo, hi))| (area.px(x, lo).0, area.y_px(lo), area.y_px(hi)))
         .collect();
-    let mut span = |col: i64, a: f64, b: f64| {
-        let (a, b) = (a.round() as i64, b.round() as i64);
-        for y in a.min(b)..=a.max(b) {
-            c.blend(col, y, color, 0.22);
-        }
-    };
     if let [(x, lo, hi)] = cols[..] {
-        for col in x - 2..=x + 2 {
-            span(col, lo as f64, hi as f64);
-        }
+        return c.rect_alpha((x - 2, lo), (x + 2, hi), color, BAND_ALPHA);
     }
-    let n = cols.len();
-    for (k, w) in cols.windows(2).enumerate() {
-        let ((xa, la, ha), (xb, lb, hb)) = (w[0], w[1]);
-        let last = k + 2 == n;
-        let (step, len) = (if xb >= xa { 1 } else { -1 }, (xb - xa).abs());
-        for i in 0..len + i64::from(last) {
-            let t = if len == 0 { 0.0 } else { i as f64 / len as f64 };
-            let lerp = |a: i64, b: i64| a as f64 + t * (b - a) as f64;
-            span(xa + step * i, lerp(la, lb), lerp(ha, hb));
-        }
-    }
+    let outline: Vec<(i64, i64)> = (cols.iter().map(|&(x, _, hi)| (x, hi)))
+        .chain(cols.iter().rev().map(|&(x, lo, _)| (x, lo)))
+        .collect();
+    c.polygon(&outline, color, BAND_ALPHA)
 }
+
+/// Opacity of confidence bands.
+const BAND_ALPHA: f64 = 0.22;
 
 // --------------------------------------------------------------- box plot
 
@@ -1315,35 +1398,30 @@ impl BoxPlot {
     /// ```
     pub fn render(&self) -> Result<RgbImage> {
         let (area, p, y, (stats, labels, rows)) = self.layout()?;
-        let mut c = Canvas::new(self.width, self.height);
-        draw_decor(&mut c, &self.decor(&y, rows), &p, &area, &y);
-        draw_category_ticks(&mut c, &area, &labels, rows);
-        draw_frame(&mut c, &area);
-        let slot = area.width as f64 / stats.len() as f64;
-        let half = ((0.3 * slot).min(40.0).round() as i64).max(1);
-        for (i, s) in stats.iter().enumerate() {
-            let color = palette_color(i);
-            let x = area.px(i as f64 + 0.5, 0.0).0;
-            let (q1, q3, med) = (area.y_px(s.q1), area.y_px(s.q3), area.y_px(s.median));
-            let (wl, wh) = (area.y_px(s.whisker_lo), area.y_px(s.whisker_hi));
-            c.rect((x, q1), (x, wl), AXIS);
-            c.rect((x, q3), (x, wh), AXIS);
-            c.rect((x - half / 2, wl), (x + half / 2, wl), AXIS);
-            c.rect((x - half / 2, wh), (x + half / 2, wh), AXIS);
-            for yy in q3..=q1 {
-                for xx in x - half..=x + half {
-                    c.blend(xx, yy, color, 0.45);
+        paint(self.width, self.height, |c| {
+            draw_decor(c, &self.decor(&y, rows), &p, &area, &y)?;
+            draw_category_ticks(c, &area, &labels, rows)?;
+            draw_frame(c, &area)?;
+            let slot = area.width as f64 / stats.len() as f64;
+            let half = ((0.3 * slot).min(40.0).round() as i64).max(1);
+            for (i, s) in stats.iter().enumerate() {
+                let color = palette_color(i);
+                let x = area.px(i as f64 + 0.5, 0.0).0;
+                let (q1, q3, med) = (area.y_px(s.q1), area.y_px(s.q3), area.y_px(s.median));
+                let (wl, wh) = (area.y_px(s.whisker_lo), area.y_px(s.whisker_hi));
+                c.rect((x, q1), (x, wl), AXIS)?;
+                c.rect((x, q3), (x, wh), AXIS)?;
+                c.rect((x - half / 2, wl), (x + half / 2, wl), AXIS)?;
+                c.rect((x - half / 2, wh), (x + half / 2, wh), AXIS)?;
+                c.rect_alpha((x - half, q3), (x + half, q1), color, 0.45)?;
+                c.frame((x - half, q3), (x + half, q1), color)?;
+                c.rect((x - half, med), (x + half, med + 1), [20, 20, 20])?;
+                for &o in &s.outliers {
+                    c.ring((x, area.y_px(o)), color)?;
                 }
             }
-            c.frame((x - half, q3), (x + half, q1), color);
-            c.rect((x - half, med), (x + half, med + 1), [20, 20, 20]);
-            for &o in &s.outliers {
-                let oy = area.y_px(o);
-                c.marker((x, oy), 0, color);
-                c.rect((x - 1, oy - 1), (x + 1, oy + 1), WHITE);
-            }
-        }
-        c.into_image()
+            Ok(())
+        })
     }
 
     /// Renders and writes the box plot as a PNG file.
@@ -1429,6 +1507,11 @@ pub struct BarChart {
     pub width: usize,
     /// Image height in pixels (default 420).
     pub height: usize,
+    /// The values the plotted quantity can take (e.g.
+    /// [`ValueBounds::NON_NEGATIVE`] for a score ≥ 0, [`ValueBounds::UNIT`]
+    /// for a fraction): every drawn error bar is clamped to them, so it never
+    /// crosses an impossible value. Default: unbounded.
+    pub bounds: ValueBounds,
 }
 
 impl Default for BarChart {
@@ -1440,6 +1523,7 @@ impl Default for BarChart {
             series: Vec::new(),
             width: 640,
             height: 420,
+            bounds: ValueBounds::UNBOUNDED,
         }
     }
 }
@@ -1447,6 +1531,7 @@ impl Default for BarChart {
 impl BarChart {
     fn validate(&self) -> Result<()> {
         check_size(self.width, self.height)?;
+        self.bounds.validate()?;
         if self.categories.is_empty() {
             return Err(SalienceError::Empty("bar chart with no categories".into()));
         }
@@ -1504,7 +1589,10 @@ impl BarChart {
             s.values
                 .iter()
                 .zip(errs)
-                .flat_map(|(&v, e)| [v - e, v + e])
+                .flat_map(|(&v, e)| {
+                    let (lo, hi) = self.error_bar(v, e);
+                    [v, lo, hi]
+                })
                 .collect::<Vec<_>>()
         });
         let (lo, hi) = min_max(ends.chain([0.0]));
@@ -1564,31 +1652,38 @@ impl BarChart {
     pub fn render(&self) -> Result<RgbImage> {
         let entries = self.entries();
         let (area, p, y, labels, rows) = self.layout(&entries)?;
-        let mut c = Canvas::new(self.width, self.height);
-        draw_decor(&mut c, &self.decor(&y, rows, &entries), &p, &area, &y);
-        draw_category_ticks(&mut c, &area, &labels, rows);
-        draw_frame(&mut c, &area);
-        let slot = area.width as f64 / self.categories.len() as f64;
-        let bar = 0.8 * slot / self.series.len() as f64;
-        let zero = area.y_px(0.0);
-        for (j, s) in self.series.iter().enumerate() {
-            for (i, &v) in s.values.iter().enumerate() {
-                let x0 = area.left as f64 + i as f64 * slot + 0.1 * slot + j as f64 * bar;
-                let (a, b) = (x0.round() as i64, (x0 + bar).round() as i64 - 1);
-                let b = if bar >= 3.0 { b - 1 } else { b }.max(a);
-                c.rect((a, zero), (b, area.y_px(v)), palette_color(j));
-                if let Some(e) = s.err.as_ref().and_then(|e| e.get(i)) {
-                    let mid = (a + b) / 2;
-                    let (lo, hi) = (area.y_px(v - e), area.y_px(v + e));
-                    let cap = ((b - a) / 4).max(1);
-                    c.rect((mid, lo), (mid, hi), INK);
-                    c.rect((mid - cap, lo), (mid + cap, lo), INK);
-                    c.rect((mid - cap, hi), (mid + cap, hi), INK);
+        paint(self.width, self.height, |c| {
+            draw_decor(c, &self.decor(&y, rows, &entries), &p, &area, &y)?;
+            draw_category_ticks(c, &area, &labels, rows)?;
+            draw_frame(c, &area)?;
+            let slot = area.width as f64 / self.categories.len() as f64;
+            let bar = 0.8 * slot / self.series.len() as f64;
+            let zero = area.y_px(0.0);
+            for (j, s) in self.series.iter().enumerate() {
+                for (i, &v) in s.values.iter().enumerate() {
+                    let x0 = area.left as f64 + i as f64 * slot + 0.1 * slot + j as f64 * bar;
+                    let (a, b) = (x0.round() as i64, (x0 + bar).round() as i64 - 1);
+                    let b = if bar >= 3.0 { b - 1 } else { b }.max(a);
+                    c.rect((a, zero), (b, area.y_px(v)), palette_color(j))?;
+                    if let Some(e) = s.err.as_ref().and_then(|e| e.get(i)) {
+                        let mid = (a + b) / 2;
+                        let (lo, hi) = self.error_bar(v, *e);
+                        let (lo, hi) = (area.y_px(lo), area.y_px(hi));
+                        let cap = ((b - a) / 4).max(1);
+                        c.rect((mid, lo), (mid, hi), INK)?;
+                        c.rect((mid - cap, lo), (mid + cap, lo), INK)?;
+                        c.rect((mid - cap, hi), (mid + cap, hi), INK)?;
+                    }
                 }
             }
-        }
-        c.rect((area.left as i64, zero), (area.right(), zero), AXIS);
-        c.into_image()
+            c.rect((area.left as i64, zero), (area.right(), zero), AXIS)
+        })
+    }
+
+    /// The drawn ends of the error bar `v ± e`, clamped to
+    /// [`BarChart::bounds`].
+    fn error_bar(&self, v: f64, e: f64) -> (f64, f64) {
+        (self.bounds.clamp(v - e), self.bounds.clamp(v + e))
     }
 
     /// Renders and writes the bar chart as a PNG file.
@@ -1630,18 +1725,21 @@ mod tests {
     }
 
     #[test]
-    fn glyphs_cover_ascii_and_fallback() {
-        assert_ne!(glyph('A'), [0; 8]);
-        assert_eq!(glyph(' '), [0; 8]);
-        assert_eq!(glyph('\u{2212}'), glyph('-'));
-        assert_eq!(glyph('\u{4e00}'), glyph('?'));
-        assert_ne!(glyph('±'), glyph('?'));
-        assert_ne!(glyph('σ'), glyph('?'));
+    fn the_embedded_font_has_the_symbols_charts_use() {
+        // font8x8 is gone: DejaVu Sans has Greek, ±, ≥ and the minus sign.
+        for s in ["A", "±", "σ", "≥", "\u{2212}", "…"] {
+            assert!(text_width(s, 1) > 0, "{s}");
+        }
+        assert_eq!(text_width("", 1), 0);
+        // Titles are larger than labels.
+        assert!(text_width("Title", 2) > text_width("Title", 1));
     }
 
     #[test]
-    fn fit_truncates_with_dots() {
-        assert_eq!(fit("abcdefgh", 48, 1), "abcd..");
-        assert_eq!(fit("abc", 48, 1), "abc");
+    fn fit_truncates_with_an_ellipsis() {
+        let w = text_width("abcd…", 1);
+        assert_eq!(fit("abcdefgh", w, 1), "abcd…");
+        assert_eq!(fit("abc", w, 1), "abc");
+        assert_eq!(fit("abcdefgh", 0, 1), "");
     }
 }

@@ -14,6 +14,13 @@
 //!    [`upscale_nearest`] so small images are visible, [`grid`] to put
 //!    several side by side, and [`RgbImage::write_png`].
 //!
+//! [`HeatmapGrid`] puts inputs and maps in a grid a person can read: a
+//! title, every tile's name above it, one colormap convention for all maps
+//! (RdBu centred at 0 for signed maps, viridis for unsigned), each map's
+//! value range, colour bars and a caption; [`with_caption`] says what a
+//! single picture (an overlay) shows. Text is drawn with plotters in the
+//! embedded DejaVu Sans font.
+//!
 //! [`heatmap`] does steps 1–2 in one call, choosing the colormap by the
 //! sign of the map ([`MapSign`]).
 //!
@@ -42,6 +49,10 @@ use crate::error::{Result, SalienceError};
 use crate::validate::check_finite;
 use ndarray::ArrayView2;
 use std::path::Path;
+
+pub use crate::labeled::{
+    colorbar, with_caption, Cell, ColorbarPlace, GridLayout, HeatmapGrid, Tile, TilePlace,
+};
 
 /// The largest image this module builds, in pixels (2^28, e.g.
 /// 16384 × 16384; 768 MiB of RGB). Every constructor and operation checks
@@ -156,6 +167,11 @@ impl RgbImage {
         Some([p[0], p[1], p[2]])
     }
 
+    /// The raw bytes, mutable (for drawing on the image).
+    pub(crate) fn raw_mut(&mut self) -> &mut [u8] {
+        &mut self.data
+    }
+
     /// Encodes the image as an 8-bit RGB PNG.
     ///
     /// ```
@@ -199,7 +215,7 @@ impl RgbImage {
 
 /// An error unless `1 ≤ width, height` and `width · height ≤
 /// MAX_IMAGE_PIXELS` (overflow-checked).
-fn check_size(width: usize, height: usize, context: &str) -> Result<()> {
+pub(crate) fn check_size(width: usize, height: usize, context: &str) -> Result<()> {
     if width == 0 || height == 0 {
         return Err(SalienceError::Empty(format!(
             "{context} of size {width}×{height}"
@@ -325,6 +341,32 @@ fn percentile(values: &mut [f32], q: f64) -> f32 {
     (f64::from(values[lo]) + f64::from(f) * (f64::from(values[hi]) - f64::from(values[lo]))) as f32
 }
 
+/// The clipping scale of [`normalize_signed`]: the `q`-th percentile of |v|.
+fn signed_scale(map: &ArrayView2<'_, f32>, q: f64) -> f32 {
+    let mut abs: Vec<f32> = map.iter().map(|v| v.abs()).collect();
+    percentile(&mut abs, q)
+}
+
+/// The value range [`heatmap`] maps onto its colormap's ends for `sign`:
+/// (−s, s) for signed maps, the clip percentiles for unsigned ones.
+pub(crate) fn signed_range(map: ArrayView2<'_, f32>, sign: MapSign, q: f64) -> (f32, f32) {
+    match sign {
+        MapSign::Signed => {
+            let s = signed_scale(&map, q);
+            (-s, s)
+        }
+        MapSign::Unsigned => unsigned_range(&map, q),
+    }
+}
+
+/// The clipping range of [`normalize_unsigned`]: the (100 − `q`)-th and
+/// `q`-th percentiles.
+fn unsigned_range(map: &ArrayView2<'_, f32>, q: f64) -> (f32, f32) {
+    let mut v: Vec<f32> = map.iter().copied().collect();
+    let hi = percentile(&mut v, q);
+    (percentile(&mut v, 100.0 - q), hi)
+}
+
 fn check_map(map: &ArrayView2<'_, f32>, context: &str) -> Result<()> {
     let (h, w) = map.dim();
     check_size(w, h, context)?;
@@ -361,8 +403,7 @@ pub fn normalize_signed(
 ) -> Result<ndarray::Array2<f32>> {
     check_percentile(percentile_q)?;
     check_map(&map, "signed map to render")?;
-    let mut abs: Vec<f32> = map.iter().map(|v| v.abs()).collect();
-    let s = percentile(&mut abs, percentile_q);
+    let s = signed_scale(&map, percentile_q);
     if s <= 0.0 {
         return Ok(map.mapv(|_| 0.0));
     }
@@ -387,9 +428,7 @@ pub fn normalize_unsigned(
 ) -> Result<ndarray::Array2<f32>> {
     check_percentile(percentile_q)?;
     check_map(&map, "map to render")?;
-    let mut v: Vec<f32> = map.iter().copied().collect();
-    let hi = percentile(&mut v, percentile_q);
-    let lo = percentile(&mut v, 100.0 - percentile_q);
+    let (lo, hi) = unsigned_range(&map, percentile_q);
     // In f64: hi − lo overflows f32 for maps spanning ±f32::MAX.
     let (lo, span) = (f64::from(lo), f64::from(hi) - f64::from(lo));
     if span.is_nan() || span <= 0.0 {
@@ -706,12 +745,19 @@ pub fn grid(
     for (k, tile) in tiles.iter().enumerate() {
         let x0 = padding + (k % columns) * (tw + padding);
         let y0 = padding + (k / columns) * (th + padding);
-        for (y, row) in tile.data.chunks_exact(tw * 3).enumerate() {
-            let start = ((y0 + y) * w + x0) * 3;
-            if let Some(dst) = out.data.get_mut(start..start + tw * 3) {
-                dst.copy_from_slice(row);
-            }
-        }
+        paste(&mut out, tile, x0, y0);
     }
     Ok(out)
+}
+
+/// Copies `src` into `dst` with its top-left corner at `(x0, y0)`, cut at
+/// `dst`'s edges.
+pub(crate) fn paste(dst: &mut RgbImage, src: &RgbImage, x0: usize, y0: usize) {
+    let n = src.width.min(dst.width.saturating_sub(x0));
+    for (y, row) in src.data.chunks_exact(src.width * 3).enumerate() {
+        let start = ((y0 + y) * dst.width + x0) * 3;
+        if let (Some(d), Some(s)) = (dst.data.get_mut(start..start + n * 3), row.get(..n * 3)) {
+            d.copy_from_slice(s);
+        }
+    }
 }

@@ -333,8 +333,15 @@ fn sample_charts_render() {
         }
     }
     for img in &images {
-        // Every chart has ink (text) and every palette color it uses.
-        assert!(count_color(img, [40, 40, 40], 0..img.height()) > 200);
+        // Every chart has ink (text) and every palette color it uses. Text
+        // is anti-aliased (TrueType): count the INK-over-white blends of
+        // coverage ≥ 1/2 (gray 40..=148), not the axis frame's gray 90.
+        let text_ink = (0..img.height())
+            .flat_map(|y| (0..img.width()).map(move |x| (x, y)))
+            .filter_map(|(x, y)| img.pixel(x, y))
+            .filter(|p| p[0] == p[1] && p[1] == p[2] && (40..=148).contains(&p[0]) && p[0] != 90)
+            .count();
+        assert!(text_ink > 200, "{text_ink} text pixels");
         assert!(count_color(img, PALETTE[0], 0..img.height()) > 50);
     }
 }
@@ -601,4 +608,105 @@ fn edge_cases_render_or_error_without_panicking() {
     };
     let img = bars.render().unwrap();
     keep(&img, "edge_bars");
+}
+
+#[test]
+fn error_bars_and_bands_never_cross_the_bounds() {
+    use salience_core::plot::ValueBounds;
+    // Fractions 0.1 ± 0.3 and 0.95 ± 0.3: unclamped, the bars would reach
+    // -0.2 and 1.25.
+    let bars = |bounds| BarChart {
+        categories: vec!["a".into(), "b".into()],
+        series: vec![BarSeries {
+            label: "s".into(),
+            values: vec![0.1, 0.95],
+            err: Some(vec![0.3, 0.3]),
+        }],
+        bounds,
+        ..Default::default()
+    };
+    let free = bars(ValueBounds::UNBOUNDED).area().unwrap();
+    assert!(free.y_range.0 < 0.0 && free.y_range.1 > 1.0);
+    let chart = bars(ValueBounds::UNIT);
+    let (img, area) = (chart.render().unwrap(), chart.area().unwrap());
+    assert_eq!(area.y_range, (0.0, 1.0));
+    // Bar "b" (x in [1.1, 1.9]): its upper cap is drawn in ink at 1.0.
+    let mid = area.col(1.5).unwrap();
+    let top = area.row(1.0).unwrap();
+    assert!((mid - 2..=mid + 2).any(|x| img.pixel(x, top) == Some([40, 40, 40])));
+    // Bar "a": its lower end stops at 0 (the bottom row of the plot), and
+    // the error bar is ink from there up to 0.4.
+    let mid = area.col(0.5).unwrap();
+    let bottom = area.row(0.0).unwrap();
+    assert_eq!(bottom, plot_bottom(&area) - 1);
+    let ink_col = (mid - 2..=mid + 2)
+        .find(|&x| img.pixel(x, area.row(0.3).unwrap()) == Some([40, 40, 40]))
+        .unwrap();
+    assert_eq!(
+        img.pixel(ink_col, area.row(0.35).unwrap()),
+        Some([40, 40, 40])
+    );
+
+    // A band of a score ≥ 0 stops at 0 as well.
+    let line = |bounds| LineChart {
+        bounds,
+        ..line_chart(vec![Series::new("s", vec![(0.0, 0.05), (1.0, 0.1)])
+            .with_band(vec![(-0.2, 0.3), (-0.1, 0.3)])])
+    };
+    assert!(line(ValueBounds::UNBOUNDED).area().unwrap().y_range.0 < 0.0);
+    let chart = line(ValueBounds::NON_NEGATIVE);
+    assert_eq!(chart.area().unwrap().y_range.0, 0.0);
+    assert!(chart.render().is_ok());
+
+    // Bounds themselves are checked.
+    for bounds in [
+        ValueBounds {
+            min: Some(1.0),
+            max: Some(0.0),
+        },
+        ValueBounds {
+            min: Some(f64::NAN),
+            max: None,
+        },
+    ] {
+        assert!(matches!(
+            bars(bounds).render(),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            line(bounds).render(),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+    }
+}
+
+#[test]
+fn title_axis_labels_and_legend_regions_have_text() {
+    let white = [255, 255, 255];
+    let ink = |img: &RgbImage, xs: std::ops::Range<usize>, ys: std::ops::Range<usize>| {
+        ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+            .filter(|&(x, y)| img.pixel(x, y).is_some_and(|p| p != white))
+            .count()
+    };
+    let chart = line_chart(vec![Series::new("first", vec![(0.0, 1.0), (1.0, 2.0)])]);
+    let (img, area) = (chart.render().unwrap(), chart.area().unwrap());
+    // Title band (above the y label), the y label line, the x tick labels
+    // and x label under the axis, and the legend: each has drawn text.
+    assert!(ink(&img, 0..img.width(), 0..22) > 40);
+    assert!(ink(&img, 0..area.left + 40, area.top - 20..area.top - 2) > 5);
+    assert!(
+        ink(
+            &img,
+            area.left..area.left + area.width,
+            plot_bottom(&area) + 6..plot_bottom(&area) + 22
+        ) > 20
+    );
+    assert!(ink(&img, 30..img.width(), img.height() - 22..img.height()) > 20);
+    // Without a title the band is blank.
+    let untitled = LineChart {
+        title: String::new(),
+        ..chart
+    };
+    let img = untitled.render().unwrap();
+    assert_eq!(ink(&img, 0..img.width(), 0..8), 0);
 }
