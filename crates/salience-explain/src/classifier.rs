@@ -100,6 +100,60 @@ impl<C: Classifier + ?Sized> Classifier for Arc<C> {
     }
 }
 
+/// `on_device` and `with_batch_size` for a model type with `device` and
+/// `batch_size` fields; `$new` builds one in the doc examples (a
+/// `salience_explain::` path is prepended).
+macro_rules! builder_methods {
+    ($new:literal) => {
+        /// Sets the device the weights live on (the CPU by default).
+        ///
+        /// ```
+        /// use salience_explain::Classifier;
+        #[doc = concat!("let m = salience_explain::", $new, ".on_device(candle_core::Device::Cpu);")]
+        /// assert!(m.device().is_cpu());
+        /// ```
+        pub fn on_device(mut self, device: Device) -> Self {
+            self.device = device;
+            self
+        }
+
+        /// Sets the preferred batch size (64 by default); 0 is an error
+        /// ([`salience_core::SalienceError::InvalidParameter`]).
+        ///
+        /// ```
+        /// use salience_explain::Classifier;
+        #[doc = concat!("let m = salience_explain::", $new, ";")]
+        /// assert_eq!(m.with_batch_size(8)?.preferred_batch_size(), 8);
+        #[doc = concat!("assert!(salience_explain::", $new, ".with_batch_size(0).is_err());")]
+        /// # Ok::<(), salience_core::SalienceError>(())
+        /// ```
+        pub fn with_batch_size(mut self, batch_size: usize) -> salience_core::Result<Self> {
+            crate::gradient::check_batch_size(batch_size)?;
+            self.batch_size = batch_size;
+            Ok(self)
+        }
+    };
+}
+pub(crate) use builder_methods;
+
+/// `num_classes`, `device` and `preferred_batch_size` of a model trait
+/// ([`Classifier`] or [`crate::forward::StagedForward`]) from the fields
+/// `num_classes`, `device` and `batch_size`.
+macro_rules! model_getters {
+    () => {
+        fn num_classes(&self) -> usize {
+            self.num_classes
+        }
+        fn device(&self) -> &Device {
+            &self.device
+        }
+        fn preferred_batch_size(&self) -> usize {
+            self.batch_size
+        }
+    };
+}
+pub(crate) use model_getters;
+
 /// Any `candle_nn::Module` (a layer, a closure `Fn(&Tensor) -> Result<Tensor>`,
 /// a user's network struct) as a [`Classifier`].
 ///
@@ -131,33 +185,7 @@ impl<M: Module + Send + Sync> ModuleClassifier<M> {
         }
     }
 
-    /// Sets the device the module's weights live on.
-    ///
-    /// ```
-    /// use salience_explain::{Classifier, ModuleClassifier};
-    /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3)
-    ///     .on_device(candle_core::Device::Cpu);
-    /// assert!(clf.device().is_cpu());
-    /// ```
-    pub fn on_device(mut self, device: Device) -> Self {
-        self.device = device;
-        self
-    }
-
-    /// Sets the preferred batch size; 0 is an error
-    /// ([`salience_core::SalienceError::InvalidParameter`]).
-    ///
-    /// ```
-    /// use salience_explain::{Classifier, ModuleClassifier};
-    /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3).with_batch_size(8)?;
-    /// assert_eq!(clf.preferred_batch_size(), 8);
-    /// # Ok::<(), salience_core::SalienceError>(())
-    /// ```
-    pub fn with_batch_size(mut self, batch_size: usize) -> salience_core::Result<Self> {
-        crate::gradient::check_batch_size(batch_size)?;
-        self.batch_size = batch_size;
-        Ok(self)
-    }
+    builder_methods!("ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3)");
 
     /// Checks the module's input gradients on a few `probe` inputs (for
     /// their `targets`) with [`check_gradients`] at the default settings
@@ -204,13 +232,5 @@ impl<M: Module + Send + Sync> Classifier for ModuleClassifier<M> {
     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.module.forward(x)
     }
-    fn num_classes(&self) -> usize {
-        self.num_classes
-    }
-    fn device(&self) -> &Device {
-        &self.device
-    }
-    fn preferred_batch_size(&self) -> usize {
-        self.batch_size
-    }
+    model_getters!();
 }
