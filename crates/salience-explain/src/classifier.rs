@@ -165,6 +165,71 @@ pub(crate) use model_getters;
 /// let x = Tensor::new(&[[3.0f32, 4.0]], &Device::Cpu).unwrap();
 /// assert_eq!(clf.logits(&x).unwrap().to_vec2::<f32>().unwrap(), vec![vec![3.0, 8.0]]);
 /// ```
+///
+/// A user's own 2-conv CNN, explained from candle tensors
+/// ([`crate::ExplainTensor`]) or ndarray ([`salience_core::Explainer`]):
+///
+/// ```
+/// use candle_core::{DType, Device, Module, Tensor};
+/// use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
+/// use salience_core::{Explainer, Seeds};
+/// use salience_explain::{convert, ops, ExplainTensor, IntegratedGradients, ModuleClassifier, Saliency};
+///
+/// struct Cnn { c1: Conv2d, c2: Conv2d, fc: Linear }
+/// impl Module for Cnn {
+///     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+///         let h = ops::max_pool2d(&self.c1.forward(x)?.relu()?, 2, 2, 0)?; // not h.max_pool2d(2)
+///         self.fc.forward(&self.c2.forward(&h)?.relu()?.mean((2, 3))?)
+///     }
+/// }
+/// let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
+/// let cfg = Conv2dConfig { padding: 1, ..Default::default() };
+/// let (c1, c2) = (conv2d(1, 4, 3, cfg, vb.pp("c1"))?, conv2d(4, 8, 3, cfg, vb.pp("c2"))?);
+/// let cnn = Cnn { c1, c2, fc: linear(8, 3, vb.pp("fc"))? };
+/// let x = (Tensor::arange(0f32, 128., &Device::Cpu)?.reshape((2, 1, 8, 8))? / 128.)?;
+/// let xa = convert::array_from_tensor(&x)?;
+/// // Once: are the input gradients right? (candle's own max_pool2d would fail here.)
+/// let model = ModuleClassifier::new(cnn, 3).verified(xa.view(), &[0, 2])?;
+/// // candle tensors in and out ...
+/// let maps: Tensor = Saliency::new(&model).explain_tensor(&x, &[0, 2], Seeds::base(0))?;
+/// assert_eq!(maps.dims(), &[2, 1, 8, 8]);
+/// // ... or ndarray.
+/// let ig = IntegratedGradients::new(&model).explain(xa.view(), &[0, 2], Seeds::base(0))?;
+/// assert_eq!(ig.shape(), &[2, 1, 8, 8]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Exposing a layer for Grad-CAM: name the parts of the forward pass in a
+/// [`crate::SequentialClassifier`] (for the rule-based methods too, write
+/// it once as a [`crate::StagedForward`]):
+///
+/// ```
+/// use candle_core::{DType, Device, Module, Tensor};
+/// use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
+/// use salience_core::Seeds;
+/// use salience_explain::{ExplainTensor, GradCam, SequentialClassifier};
+/// use std::sync::Arc;
+///
+/// struct Cnn { c1: Conv2d, c2: Conv2d, fc: Linear }
+/// impl Cnn {
+///     fn features(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+///         self.c2.forward(&self.c1.forward(x)?.relu()?)?.relu()
+///     }
+///     fn head(&self, a: &Tensor) -> candle_core::Result<Tensor> { self.fc.forward(&a.mean((2, 3))?) }
+/// }
+/// let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
+/// let cfg = Conv2dConfig { padding: 1, ..Default::default() };
+/// let (c1, c2) = (conv2d(1, 4, 3, cfg, vb.pp("c1"))?, conv2d(4, 8, 3, cfg, vb.pp("c2"))?);
+/// let cnn = Arc::new(Cnn { c1, c2, fc: linear(8, 3, vb.pp("fc"))? });
+/// let (f, h) = (Arc::clone(&cnn), cnn);
+/// let model = SequentialClassifier::new(3)
+///     .push("features", move |x: &Tensor| f.features(x))
+///     .push("head", move |a: &Tensor| h.head(a));
+/// let x = (Tensor::arange(0f32, 128., &Device::Cpu)?.reshape((2, 1, 8, 8))? / 128.)?;
+/// let cam = GradCam::new(&model, "features").explain_tensor(&x, &[0, 2], Seeds::base(0))?;
+/// assert_eq!(cam.dims(), &[2, 8, 8]); // [N, H, W], upsampled to the input
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ModuleClassifier<M> {
     module: M,

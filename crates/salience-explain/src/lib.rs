@@ -125,6 +125,7 @@ pub use adapter::CandleModel;
 pub use baseline::Baseline;
 pub use canonize::fuse_conv_batch_norm;
 pub use classifier::{Classifier, ModuleClassifier};
+pub use convert::ExplainTensor;
 pub use deeplift::{DeepLift, DeepLiftConfig};
 pub use eigen_cam::{EigenCam, EigenCamConfig};
 pub use expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
