@@ -26,32 +26,46 @@
 //! # Explain your own candle model
 //!
 //! Any `candle_nn::Module` is a [`explain::Classifier`] through
-//! [`explain::ModuleClassifier`]; for CAM methods, name its layers with
-//! [`explain::SequentialClassifier`] (or implement [`explain::LayerSplit`]).
-//! Two candle 0.11 traps give silently wrong gradients: `max_pool2d`
-//! (use [`explain::ops::max_pool2d`]) and candle-nn's fused `layer_norm` /
-//! `rms_norm` / `softmax_last_dim` (use [`explain::ops`]' versions). A
-//! detached gradient is always an error; run the gradient check once on
-//! your model to catch a wrong one.
+//! [`explain::ModuleClassifier`]; named layers stack into an
+//! [`explain::SequentialClassifier`] or [`explain::RuleSequential`]. A network
+//! of your own is written once, as named stages over [`explain::LayerOps`]
+//! ([`explain::StagedForward`]), and [`explain::staged_model!`] derives the
+//! classifier, the [`explain::LayerSplit`] at every stage (CAMs) and the
+//! [`explain::RuleForward`] pass (rule-based methods) from it. Two candle
+//! 0.11 traps give silently wrong gradients: `max_pool2d` (use
+//! [`explain::ops::max_pool2d`] or `ops.max_pool2d`) and candle-nn's fused
+//! `layer_norm` / `rms_norm` / `softmax_last_dim` (use [`explain::ops`]'
+//! versions). A detached gradient is always an error; run the gradient check
+//! once on your model to catch a wrong one.
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
-//! use candle_nn::{conv2d, linear, Conv2dConfig, VarBuilder, VarMap};
+//! use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
 //! use salience::core::{ChannelReduction, Explainer, PixelMaps, Seeds};
 //! use salience::explain::gradient_check::{check_gradients, GradientCheckConfig};
-//! use salience::explain::{ops, GradCam, IntegratedGradients, SequentialClassifier};
+//! use salience::explain::{staged_model, GradCam, IntegratedGradients, LayerOps, Lrp, StagedForward};
 //!
-//! // Your layers (fresh here; VarBuilder::from_mmaped_safetensors loads trained ones).
+//! // Your network, its forward pass written once: named stages over `ops`.
+//! struct Net { conv1: Conv2d, conv2: Conv2d, fc: Linear }
+//! impl StagedForward for Net {
+//!     fn stage_names(&self) -> Vec<String> { ["block1", "block2", "fc"].map(String::from).to_vec() }
+//!     fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+//!         match k {
+//!             0 => ops.max_pool2d(&ops.relu(&ops.conv2d("conv1", &self.conv1, h)?)?, 2),
+//!             1 => ops.relu(&ops.conv2d("conv2", &self.conv2, h)?),
+//!             _ => ops.linear("fc", &self.fc, &ops.global_avg_pool(h)?),
+//!         }
+//!     }
+//!     fn num_classes(&self) -> usize { 10 }
+//!     fn device(&self) -> &Device { &Device::Cpu }
+//! }
+//! staged_model!(Net); // Classifier, LayerSplit at every stage, RuleForward
+//!
+//! // Your weights (fresh here; VarBuilder::from_mmaped_safetensors loads trained ones).
 //! let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
 //! let cfg = Conv2dConfig { padding: 1, ..Default::default() };
-//! let model = SequentialClassifier::new(10)
-//!     .push("conv1", conv2d(3, 8, 3, cfg, vb.pp("conv1"))?)
-//!     .push("relu1", |x: &Tensor| x.relu())
-//!     .push("pool1", |x: &Tensor| ops::max_pool2d(x, 2, 2, 0)) // not x.max_pool2d(2)
-//!     .push("conv2", conv2d(8, 16, 3, cfg, vb.pp("conv2"))?)
-//!     .push("relu2", |x: &Tensor| x.relu())
-//!     .push("gap", |x: &Tensor| x.mean((2, 3)))
-//!     .push("fc", linear(16, 10, vb.pp("fc"))?);
+//! let (conv1, conv2) = (conv2d(3, 8, 3, cfg, vb.pp("conv1"))?, conv2d(8, 16, 3, cfg, vb.pp("conv2"))?);
+//! let model = Net { conv1, conv2, fc: linear(16, 10, vb.pp("fc"))? };
 //! let x = ndarray::Array4::from_shape_fn((2, 3, 32, 32), |(n, c, i, j)| ((n + c + i * j) % 7) as f32 / 7.0);
 //! let (x, targets) = (x.into_dyn(), [3, 7]);
 //! // Once per model: are its input gradients right? The error names the op to swap.
@@ -59,9 +73,12 @@
 //! // Gradient methods take any Classifier; PixelMaps sums channels to [N, H, W].
 //! let ig = PixelMaps::new(IntegratedGradients::new(&model), ChannelReduction::Sum);
 //! let ig_maps = ig.explain(x.view(), &targets, Seeds::base(0))?;
-//! // CAMs at any named layer, upsampled to the input: [N, H, W] as well.
-//! let cam = GradCam::new(&model, "relu2").explain(x.view(), &targets, Seeds::base(0))?;
+//! // CAMs at any stage, upsampled to the input: [N, H, W] as well.
+//! let cam = GradCam::new(&model, "block2").explain(x.view(), &targets, Seeds::base(0))?;
+//! // Rule-based methods (LRP, DeepLIFT, Guided Backprop) from the same forward pass.
+//! let lrp = PixelMaps::new(Lrp::new(&model), ChannelReduction::Sum).explain(x.view(), &targets, Seeds::base(0))?;
 //! assert_eq!(ig_maps.shape(), cam.shape());
+//! assert_eq!(lrp.shape(), cam.shape());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

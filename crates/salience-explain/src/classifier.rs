@@ -100,6 +100,60 @@ impl<C: Classifier + ?Sized> Classifier for Arc<C> {
     }
 }
 
+/// `on_device` and `with_batch_size` for a model type with `device` and
+/// `batch_size` fields; `$new` builds one in the doc examples (a
+/// `salience_explain::` path is prepended).
+macro_rules! builder_methods {
+    ($new:literal) => {
+        /// Sets the device the weights live on (the CPU by default).
+        ///
+        /// ```
+        /// use salience_explain::Classifier;
+        #[doc = concat!("let m = salience_explain::", $new, ".on_device(candle_core::Device::Cpu);")]
+        /// assert!(m.device().is_cpu());
+        /// ```
+        pub fn on_device(mut self, device: Device) -> Self {
+            self.device = device;
+            self
+        }
+
+        /// Sets the preferred batch size (64 by default); 0 is an error
+        /// ([`salience_core::SalienceError::InvalidParameter`]).
+        ///
+        /// ```
+        /// use salience_explain::Classifier;
+        #[doc = concat!("let m = salience_explain::", $new, ";")]
+        /// assert_eq!(m.with_batch_size(8)?.preferred_batch_size(), 8);
+        #[doc = concat!("assert!(salience_explain::", $new, ".with_batch_size(0).is_err());")]
+        /// # Ok::<(), salience_core::SalienceError>(())
+        /// ```
+        pub fn with_batch_size(mut self, batch_size: usize) -> salience_core::Result<Self> {
+            crate::gradient::check_batch_size(batch_size)?;
+            self.batch_size = batch_size;
+            Ok(self)
+        }
+    };
+}
+pub(crate) use builder_methods;
+
+/// `num_classes`, `device` and `preferred_batch_size` of a model trait
+/// ([`Classifier`] or [`crate::forward::StagedForward`]) from the fields
+/// `num_classes`, `device` and `batch_size`.
+macro_rules! model_getters {
+    () => {
+        fn num_classes(&self) -> usize {
+            self.num_classes
+        }
+        fn device(&self) -> &Device {
+            &self.device
+        }
+        fn preferred_batch_size(&self) -> usize {
+            self.batch_size
+        }
+    };
+}
+pub(crate) use model_getters;
+
 /// Any `candle_nn::Module` (a layer, a closure `Fn(&Tensor) -> Result<Tensor>`,
 /// a user's network struct) as a [`Classifier`].
 ///
@@ -110,6 +164,71 @@ impl<C: Classifier + ?Sized> Classifier for Arc<C> {
 /// let clf = ModuleClassifier::new(candle_nn::Linear::new(w, None), 2);
 /// let x = Tensor::new(&[[3.0f32, 4.0]], &Device::Cpu).unwrap();
 /// assert_eq!(clf.logits(&x).unwrap().to_vec2::<f32>().unwrap(), vec![vec![3.0, 8.0]]);
+/// ```
+///
+/// A user's own 2-conv CNN, explained from candle tensors
+/// ([`crate::ExplainTensor`]) or ndarray ([`salience_core::Explainer`]):
+///
+/// ```
+/// use candle_core::{DType, Device, Module, Tensor};
+/// use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
+/// use salience_core::{Explainer, Seeds};
+/// use salience_explain::{convert, ops, ExplainTensor, IntegratedGradients, ModuleClassifier, Saliency};
+///
+/// struct Cnn { c1: Conv2d, c2: Conv2d, fc: Linear }
+/// impl Module for Cnn {
+///     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+///         let h = ops::max_pool2d(&self.c1.forward(x)?.relu()?, 2, 2, 0)?; // not h.max_pool2d(2)
+///         self.fc.forward(&self.c2.forward(&h)?.relu()?.mean((2, 3))?)
+///     }
+/// }
+/// let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
+/// let cfg = Conv2dConfig { padding: 1, ..Default::default() };
+/// let (c1, c2) = (conv2d(1, 4, 3, cfg, vb.pp("c1"))?, conv2d(4, 8, 3, cfg, vb.pp("c2"))?);
+/// let cnn = Cnn { c1, c2, fc: linear(8, 3, vb.pp("fc"))? };
+/// let x = (Tensor::arange(0f32, 128., &Device::Cpu)?.reshape((2, 1, 8, 8))? / 128.)?;
+/// let xa = convert::array_from_tensor(&x)?;
+/// // Once: are the input gradients right? (candle's own max_pool2d would fail here.)
+/// let model = ModuleClassifier::new(cnn, 3).verified(xa.view(), &[0, 2])?;
+/// // candle tensors in and out ...
+/// let maps: Tensor = Saliency::new(&model).explain_tensor(&x, &[0, 2], Seeds::base(0))?;
+/// assert_eq!(maps.dims(), &[2, 1, 8, 8]);
+/// // ... or ndarray.
+/// let ig = IntegratedGradients::new(&model).explain(xa.view(), &[0, 2], Seeds::base(0))?;
+/// assert_eq!(ig.shape(), &[2, 1, 8, 8]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Exposing a layer for Grad-CAM: name the parts of the forward pass in a
+/// [`crate::SequentialClassifier`] (for the rule-based methods too, write
+/// it once as a [`crate::StagedForward`]):
+///
+/// ```
+/// use candle_core::{DType, Device, Module, Tensor};
+/// use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
+/// use salience_core::Seeds;
+/// use salience_explain::{ExplainTensor, GradCam, SequentialClassifier};
+/// use std::sync::Arc;
+///
+/// struct Cnn { c1: Conv2d, c2: Conv2d, fc: Linear }
+/// impl Cnn {
+///     fn features(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+///         self.c2.forward(&self.c1.forward(x)?.relu()?)?.relu()
+///     }
+///     fn head(&self, a: &Tensor) -> candle_core::Result<Tensor> { self.fc.forward(&a.mean((2, 3))?) }
+/// }
+/// let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
+/// let cfg = Conv2dConfig { padding: 1, ..Default::default() };
+/// let (c1, c2) = (conv2d(1, 4, 3, cfg, vb.pp("c1"))?, conv2d(4, 8, 3, cfg, vb.pp("c2"))?);
+/// let cnn = Arc::new(Cnn { c1, c2, fc: linear(8, 3, vb.pp("fc"))? });
+/// let (f, h) = (Arc::clone(&cnn), cnn);
+/// let model = SequentialClassifier::new(3)
+///     .push("features", move |x: &Tensor| f.features(x))
+///     .push("head", move |a: &Tensor| h.head(a));
+/// let x = (Tensor::arange(0f32, 128., &Device::Cpu)?.reshape((2, 1, 8, 8))? / 128.)?;
+/// let cam = GradCam::new(&model, "features").explain_tensor(&x, &[0, 2], Seeds::base(0))?;
+/// assert_eq!(cam.dims(), &[2, 8, 8]); // [N, H, W], upsampled to the input
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ModuleClassifier<M> {
@@ -131,33 +250,7 @@ impl<M: Module + Send + Sync> ModuleClassifier<M> {
         }
     }
 
-    /// Sets the device the module's weights live on.
-    ///
-    /// ```
-    /// use salience_explain::{Classifier, ModuleClassifier};
-    /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3)
-    ///     .on_device(candle_core::Device::Cpu);
-    /// assert!(clf.device().is_cpu());
-    /// ```
-    pub fn on_device(mut self, device: Device) -> Self {
-        self.device = device;
-        self
-    }
-
-    /// Sets the preferred batch size; 0 is an error
-    /// ([`salience_core::SalienceError::InvalidParameter`]).
-    ///
-    /// ```
-    /// use salience_explain::{Classifier, ModuleClassifier};
-    /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3).with_batch_size(8)?;
-    /// assert_eq!(clf.preferred_batch_size(), 8);
-    /// # Ok::<(), salience_core::SalienceError>(())
-    /// ```
-    pub fn with_batch_size(mut self, batch_size: usize) -> salience_core::Result<Self> {
-        crate::gradient::check_batch_size(batch_size)?;
-        self.batch_size = batch_size;
-        Ok(self)
-    }
+    builder_methods!("ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 3)");
 
     /// Checks the module's input gradients on a few `probe` inputs (for
     /// their `targets`) with [`check_gradients`] at the default settings
@@ -204,13 +297,5 @@ impl<M: Module + Send + Sync> Classifier for ModuleClassifier<M> {
     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.module.forward(x)
     }
-    fn num_classes(&self) -> usize {
-        self.num_classes
-    }
-    fn device(&self) -> &Device {
-        &self.device
-    }
-    fn preferred_batch_size(&self) -> usize {
-        self.batch_size
-    }
+    model_getters!();
 }

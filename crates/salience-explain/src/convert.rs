@@ -133,3 +133,45 @@ pub(crate) fn tensor_to_vec(t: &Tensor) -> Result<Vec<f32>> {
         .and_then(|f| f.to_vec1::<f32>())
         .map_err(candle_error)
 }
+
+/// Any [`salience_core::Explainer`] on candle tensors: the input batch
+/// `x` is converted to an array ([`array_from_tensor`], any float dtype),
+/// explained, and the attribution (shape as the explainer returns it:
+/// `[N, C, H, W]` for gradient methods, `[N, H, W]` for CAMs) comes back
+/// as an f32 tensor on `x`'s device. Errors are the explainer's, or a
+/// [`SalienceError::Backend`] from the conversions.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_core::Seeds;
+/// use salience_explain::{ExplainTensor, ModuleClassifier, Saliency};
+/// let w = Tensor::new(&[[1.0f32, -2.0]], &Device::Cpu).unwrap();
+/// let model = ModuleClassifier::new(candle_nn::Linear::new(w, None), 1);
+/// let x = Tensor::new(&[[3.0f32, 4.0]], &Device::Cpu).unwrap();
+/// let g = Saliency::new(&model).explain_tensor(&x, &[0], Seeds::base(0))?;
+/// assert_eq!(g.to_vec2::<f32>().unwrap(), vec![vec![1.0, -2.0]]); // ∂y/∂x
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub trait ExplainTensor {
+    /// The attributions of `x` (`[N, …]`) for `targets` (one per row) as a
+    /// tensor on `x`'s device.
+    fn explain_tensor(
+        &self,
+        x: &Tensor,
+        targets: &[usize],
+        seeds: salience_core::Seeds<'_>,
+    ) -> Result<Tensor>;
+}
+
+impl<E: salience_core::Explainer + ?Sized> ExplainTensor for E {
+    fn explain_tensor(
+        &self,
+        x: &Tensor,
+        targets: &[usize],
+        seeds: salience_core::Seeds<'_>,
+    ) -> Result<Tensor> {
+        let a = array_from_tensor(x)?;
+        let out = self.explain(a.view(), targets, seeds)?;
+        tensor_from_view(out.view(), x.device())
+    }
+}

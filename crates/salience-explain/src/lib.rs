@@ -7,7 +7,11 @@
 //! * Model interfaces: [`Classifier`] (a differentiable NCHW → logits
 //!   model; any `candle_nn::Module` through [`ModuleClassifier`]),
 //!   [`LayerSplit`] (input → activations at a named layer → logits, for
-//!   CAM methods; [`SequentialClassifier`] implements it), and
+//!   CAM methods), [`RuleForward`] (the forward pass with substitutable
+//!   [`LayerOps`], for rule-based methods), all three derived from one
+//!   forward definition, [`StagedForward`] (named stages over
+//!   [`LayerOps`], see [`forward`]; [`SequentialClassifier`] and
+//!   [`RuleSequential`] are ready containers), and
 //!   [`CandleModel`], which turns any classifier into salience-core's
 //!   black-box [`salience_core::Model`].
 //! * The gradient core ([`gradient`]): the gradient of each input's target
@@ -37,8 +41,7 @@
 //!   few features), [`Lime`] (OLS / ridge / lasso surrogates, [`slic()`]
 //!   superpixels or patches via [`FeatureMask`]) and [`Rise`].
 //! * Rule-based explainers for models that opt in through [`RuleForward`]
-//!   (their forward pass written with [`rules::LayerOps`];
-//!   [`RuleSequential`] is a ready container): [`GuidedBackprop`],
+//!   (their forward pass written with [`rules::LayerOps`]): [`GuidedBackprop`],
 //!   [`Deconvnet`], [`DeepLift`] (Rescale, with summation-to-delta
 //!   check), [`Lrp`] (ε, γ, αβ, z⁺, zᴮ, flat, w² rules assigned by a
 //!   [`Composite`] with Zennit's presets).
@@ -84,6 +87,7 @@ pub mod eigen_cam;
 pub mod expected_gradients;
 pub mod feature_ablation;
 pub mod feature_mask;
+pub mod forward;
 pub mod grad_cam;
 pub mod grad_cam_plus_plus;
 pub mod gradient;
@@ -107,9 +111,9 @@ pub mod poly_cam;
 pub mod quadrature;
 pub mod registry;
 pub mod rise;
-pub mod rule_sequential;
 pub mod rules;
 pub mod saliency;
+pub mod sequential;
 pub mod shapley_sampling;
 pub mod slic;
 pub mod split;
@@ -126,11 +130,13 @@ pub use attention::{
 pub use baseline::Baseline;
 pub use canonize::fuse_conv_batch_norm;
 pub use classifier::{Classifier, ModuleClassifier};
+pub use convert::ExplainTensor;
 pub use deeplift::{DeepLift, DeepLiftConfig};
 pub use eigen_cam::{EigenCam, EigenCamConfig};
 pub use expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
 pub use feature_ablation::{FeatureAblation, FeatureAblationConfig};
 pub use feature_mask::{FeatureGroups, FeatureMask};
+pub use forward::StagedForward;
 pub use grad_cam::{GradCam, GradCamConfig};
 pub use grad_cam_plus_plus::GradCamPlusPlus;
 pub use guided_backprop::{Deconvnet, GuidedBackprop};
@@ -155,12 +161,20 @@ pub use poly_cam::{PolyCam, PolyCamConfig, PolyCamVariant};
 pub use quadrature::Quadrature;
 pub use registry::{ExplainerSpec, Registry};
 pub use rise::{Rise, RiseConfig};
-pub use rule_sequential::{RuleLayer, RuleSequential};
-pub use rules::{LayerOps, PlainOps, RuleForward};
+pub use rules::{LayerOps, PlainOps, RuleForward, TrainOps};
 pub use saliency::{Saliency, SaliencyConfig};
+pub use sequential::{
+    RuleLayer, RuleSequential, Sequential, SequentialClassifier, SequentialLayer,
+};
 pub use shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
 pub use slic::{slic, SlicColor, SlicConfig};
-pub use split::{LayerSplit, SequentialClassifier};
+pub use split::LayerSplit;
 pub use weight_map::{
     CascadingRandomization, ModelBuilder, ParamFilter, Randomization, WeightMapModel,
 };
+
+/// Paths used by [`staged_model!`]; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use candle_core;
+}

@@ -5,22 +5,23 @@
 //! candle has no module hooks and a network cannot be introspected, so a
 //! rule-based explainer cannot find a model's ReLUs or linear layers by
 //! itself. Instead the model writes its forward pass once, in terms of a
-//! small set of layer operations supplied by the caller:
+//! small set of layer operations supplied by the caller, as the stages of
+//! a [`StagedForward`] (see [`crate::forward`]):
 //!
 //! ```text
-//! fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
-//!     let h = ops.conv2d("conv1", &self.conv1, x)?;
-//!     let h = ops.relu(&h)?;
-//!     let h = ops.max_pool2d(&h, 2)?;
-//!     let h = ops.flatten(&h)?;
-//!     ops.linear("fc", &self.fc, &h)
+//! fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+//!     match k {
+//!         0 => ops.max_pool2d(&ops.relu(&ops.conv2d("conv1", &self.conv1, h)?)?, 2),
+//!         _ => ops.linear("fc", &self.fc, &ops.flatten(h)?),
+//!     }
 //! }
 //! ```
 //!
-//! [`PlainOps`] computes the ordinary forward pass (the model's
-//! `Classifier::logits` is just `self.forward_with(x, &PlainOps)`); each
-//! explainer passes its own implementation that keeps the forward values
-//! but changes the backward pass:
+//! [`staged_model!`](crate::staged_model) derives `Classifier::logits`
+//! (every stage with [`PlainOps`], the ordinary forward pass),
+//! `LayerSplit` and `RuleForward::forward_with` from it; each explainer
+//! passes its own implementation that keeps the forward values but
+//! changes the backward pass:
 //!
 //! | op | Guided Backprop / Deconvnet | DeepLIFT Rescale | LRP |
 //! |---|---|---|---|
@@ -29,7 +30,12 @@
 //! | `max_pool2d`, `max_pool2d_strided` | plain (winner) | Δy to the winner of the larger max (Captum) | winner-take-all |
 //! | `avg_pool2d`, `global_avg_pool`, `add` | plain | plain (linear) | proportional (Zennit's `Norm`) |
 //! | `batch_norm` | plain | plain (affine) | plain (= LRP-0 on the affine map; fold it into the conv with [`fuse_conv_batch_norm`], Zennit's canonizer) |
+//! | `conv2d_batch_norm` | canonized: one `conv2d` ([`fuse_conv_batch_norm`]) | canonized | canonized, the composite's conv rule |
 //! | `flatten` | plain | plain | plain (tracks the input for first-layer rules) |
+//!
+//! [`PlainOps`] computes `conv2d_batch_norm` unfused (convolution, then
+//! the batch norm), so the plain classifier is the ordinary network;
+//! [`TrainOps`] runs batch norms in training mode.
 //!
 //! Anything a model computes *outside* these ops (a `tanh`, a softmax, a
 //! hand-written `relu()`) keeps its plain gradient, so the explainers are
@@ -41,17 +47,21 @@
 //! [`DeepLift`]: crate::DeepLift
 //! [`Lrp`]: crate::Lrp
 //! [`RuleSequential`]: crate::RuleSequential
+//! [`StagedForward`]: crate::forward::StagedForward
 //! [`fuse_conv_batch_norm`]: crate::canonize::fuse_conv_batch_norm
 
 use crate::classifier::Classifier;
 use crate::convert::{candle_error, tensor_to_vec};
 use candle_core::backprop::GradStore;
-use candle_core::{Module, ModuleT, Tensor};
+use candle_core::{ModuleT, Tensor};
 use salience_core::{Result, SalienceError};
 
-/// The layer operations a rule-capable network is written with. Every
-/// method has the plain (ordinary forward) behaviour as its default, so an
-/// implementation overrides only what its rule changes.
+/// The layer operations a network's forward pass is written with. Every
+/// method except [`LayerOps::conv2d_batch_norm`] (canonized by default)
+/// has the plain (ordinary forward) behaviour as its default, so an
+/// implementation overrides only what its rule changes. The plain
+/// behaviours are the fast ops of [`crate::ops`] (the dense layer, the
+/// convolution, ReLU and max pooling), whose gradients are candle's.
 ///
 /// Inputs are batches: `[N, D]` for `linear`, `[N, C, H, W]` for the
 /// image ops. `name` identifies a layer for per-layer rule overrides
@@ -73,7 +83,7 @@ pub trait LayerOps {
         x: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let _ = name;
-        layer.forward(x)
+        crate::ops::linear(layer, x)
     }
 
     /// A 2-D convolution (any padding, stride, dilation, groups).
@@ -89,7 +99,7 @@ pub trait LayerOps {
 
     /// The rectifier `max(x, 0)`.
     fn relu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.relu()
+        crate::ops::relu(x)
     }
 
     /// Max pooling with kernel = stride = `k` (H and W divisible by `k`),
@@ -133,10 +143,11 @@ pub trait LayerOps {
 
     /// Global average pooling `[N, C, H, W] → [N, C]`.
     fn global_avg_pool(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.flatten_from(2)?.mean(2)
+        x.mean((2, 3))
     }
 
-    /// Batch normalisation in inference mode (running statistics).
+    /// Batch normalisation, in inference mode (running statistics) unless
+    /// [`LayerOps::training`].
     fn batch_norm(
         &self,
         name: &str,
@@ -144,7 +155,63 @@ pub trait LayerOps {
         x: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let _ = name;
-        layer.forward_t(x, false)
+        layer.forward_t(x, self.training())
+    }
+
+    /// Whether batch norms run in training mode (batch statistics, running
+    /// statistics updated): `false` except for [`TrainOps`].
+    fn training(&self) -> bool {
+        false
+    }
+
+    /// A convolution followed by a batch norm, named after the
+    /// convolution. Where [`LayerOps::canonizes`] (the default, as
+    /// rule-based explainers need) the batch norm (inference mode) is
+    /// merged into the convolution
+    /// ([`crate::canonize::fuse_conv_batch_norm`], Zennit's canonizer) and
+    /// [`LayerOps::conv2d`] runs the merged layer, so the composite's
+    /// convolution rule sees the normalised pre-activations; otherwise
+    /// ([`PlainOps`], [`TrainOps`]) [`LayerOps::conv2d`] then
+    /// [`LayerOps::batch_norm`] run unfused (the same values up to
+    /// rounding).
+    ///
+    /// ```
+    /// use candle_core::{Device, Module, ModuleT, Tensor};
+    /// use candle_nn::{BatchNorm, Conv2d, Conv2dConfig};
+    /// use salience_explain::rules::{LayerOps, PlainOps};
+    /// let dev = Device::Cpu;
+    /// let conv = Conv2d::new(Tensor::new(&[[[[2.0f32]]]], &dev).unwrap(), None, Conv2dConfig::default());
+    /// let one = |v: f32| Tensor::new(&[v], &dev).unwrap();
+    /// let bn = BatchNorm::new(1, one(1.0), one(4.0), one(0.5), one(0.25), 0.0).unwrap();
+    /// let x = Tensor::new(&[[[[3.0f32]]]], &dev).unwrap();
+    /// struct Canonized;
+    /// impl LayerOps for Canonized {}
+    /// // conv: 6; bn: 0.5 (6 − 1) / 2 + 0.25 = 1.5, fused or not.
+    /// for ops in [&PlainOps as &dyn LayerOps, &Canonized] {
+    ///     let y = ops.conv2d_batch_norm("conv", &conv, &bn, &x).unwrap();
+    ///     assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![1.5]);
+    /// }
+    /// ```
+    fn conv2d_batch_norm(
+        &self,
+        name: &str,
+        conv: &candle_nn::Conv2d,
+        bn: &candle_nn::BatchNorm,
+        x: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        if self.canonizes() {
+            let fused = crate::canonize::fuse_conv_batch_norm(conv, bn)?;
+            self.conv2d(name, &fused, x)
+        } else {
+            self.batch_norm(name, bn, &self.conv2d(name, conv, x)?)
+        }
+    }
+
+    /// Whether [`LayerOps::conv2d_batch_norm`] merges the batch norm into
+    /// the convolution: `true` by default (rule-based explainers), `false`
+    /// for [`PlainOps`] and [`TrainOps`].
+    fn canonizes(&self) -> bool {
+        true
     }
 
     /// An element-wise sum of two branches (residual connections).
@@ -159,7 +226,9 @@ pub trait LayerOps {
 }
 
 /// The ordinary forward pass: every [`LayerOps`] method with its plain
-/// behaviour.
+/// behaviour, and [`LayerOps::conv2d_batch_norm`] unfused (convolution,
+/// then the inference-mode batch norm; [`LayerOps::canonizes`] is
+/// `false`).
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -171,35 +240,48 @@ pub trait LayerOps {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlainOps;
 
-impl LayerOps for PlainOps {}
+impl LayerOps for PlainOps {
+    fn canonizes(&self) -> bool {
+        false
+    }
+}
 
-/// A network that writes its forward pass with [`LayerOps`], so that
-/// rule-based explainers can substitute their rules. Implement
-/// [`Classifier::logits`] as `self.forward_with(x, &PlainOps)`.
+/// The forward pass for training: [`PlainOps`] with every batch norm in
+/// training mode (batch statistics; the running statistics are updated),
+/// also inside [`LayerOps::conv2d_batch_norm`], which it runs unfused.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use salience_explain::rules::{LayerOps, PlainOps, RuleForward};
-/// use salience_explain::Classifier;
-/// struct Mlp { fc1: candle_nn::Linear, fc2: candle_nn::Linear }
-/// impl RuleForward for Mlp {
-///     fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
-///         let h = ops.flatten(x)?;
-///         let h = ops.relu(&ops.linear("fc1", &self.fc1, &h)?)?;
-///         ops.linear("fc2", &self.fc2, &h)
-///     }
-/// }
-/// impl Classifier for Mlp {
-///     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> { self.forward_with(x, &PlainOps) }
-///     fn num_classes(&self) -> usize { 1 }
-///     fn device(&self) -> &Device { &Device::Cpu }
-/// }
-/// let w1 = Tensor::new(&[[1.0f32, -1.0], [0.5, 0.5]], &Device::Cpu).unwrap();
-/// let w2 = Tensor::new(&[[1.0f32, 2.0]], &Device::Cpu).unwrap();
-/// let m = Mlp { fc1: candle_nn::Linear::new(w1, None), fc2: candle_nn::Linear::new(w2, None) };
-/// let x = Tensor::new(&[[2.0f32, 4.0]], &Device::Cpu).unwrap();
-/// assert_eq!(m.logits(&x).unwrap().to_vec2::<f32>().unwrap(), vec![vec![6.0]]);
+/// use salience_explain::rules::{LayerOps, TrainOps};
+/// let dev = Device::Cpu;
+/// let bn = candle_nn::BatchNorm::new_no_bias(
+///     1, Tensor::new(&[0.0f32], &dev).unwrap(), Tensor::new(&[1.0f32], &dev).unwrap(), 0.0,
+/// ).unwrap();
+/// // Batch statistics: mean 2, variance 1 → [-1, 1].
+/// let x = Tensor::new(&[1.0f32, 3.0], &dev).unwrap().reshape((2, 1, 1, 1)).unwrap();
+/// let y = TrainOps.batch_norm("bn", &bn, &x).unwrap();
+/// assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![-1.0, 1.0]);
 /// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrainOps;
+
+impl LayerOps for TrainOps {
+    fn training(&self) -> bool {
+        true
+    }
+
+    fn canonizes(&self) -> bool {
+        false
+    }
+}
+
+/// A network whose forward pass is written with [`LayerOps`], so that
+/// rule-based explainers can substitute their rules. Models written once
+/// as a [`StagedForward`](crate::forward::StagedForward) get it (with
+/// `Classifier` and `LayerSplit`) from
+/// [`staged_model!`](crate::staged_model); see [`crate::forward`] for an
+/// example. Implementing it by hand is possible too (then
+/// `Classifier::logits` should be `self.forward_with(x, &PlainOps)`).
 pub trait RuleForward: Classifier {
     /// The forward pass (logits `[N, classes]`) written with `ops`.
     fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor>;

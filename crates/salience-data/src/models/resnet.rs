@@ -12,26 +12,32 @@
 //! in [`Classifier::logits`]; [`ResNet::forward_t`] with `train = true`
 //! uses batch statistics and updates the running ones, for training.
 //!
-//! [`ResNet`] implements [`RuleForward`] for the rule-based explainers
-//! (Guided Backprop, Deconvnet, DeepLIFT, LRP). Its rule forward pass is
-//! *canonized*: every batch norm (inference mode) is merged into the
-//! convolution before it ([`fuse_conv_batch_norm`], as Zennit's
-//! `ResNetCanonizer` does), so each conv + BN pair is one convolution with
-//! bias, named after the convolution (`conv1`, `layer{i}.{j}.conv{1,2}`,
-//! `layer{i}.{j}.downsample.0`; the dense layer is `fc`). Residual sums
-//! are [`LayerOps::add`] (LRP splits relevance in proportion to the two
-//! branches' contributions), the stem max pool is
-//! [`LayerOps::max_pool2d_strided`] (3×3 / stride 2 / padding 1 for
-//! ResNet-18) and the head is [`LayerOps::global_avg_pool`]. The logits
-//! equal [`Classifier::logits`] up to float rounding (the merged affine
-//! map rounds differently).
+//! The forward pass is written once, as the stages `stem`, `layer1` …
+//! `layerK`, `avgpool`, `fc` over [`LayerOps`] ([`StagedForward`]; each
+//! residual block lives inside its `layer` stage); the classifier, the
+//! layer split at every stage and the rule forward pass of the rule-based
+//! explainers (Guided Backprop, Deconvnet, DeepLIFT, LRP) are derived from
+//! it. Every convolution + batch norm pair is one
+//! [`LayerOps::conv2d_batch_norm`], named after the convolution (`conv1`,
+//! `layer{i}.{j}.conv{1,2}`, `layer{i}.{j}.downsample.0`; the dense layer
+//! is `fc`): the plain forward pass runs the two unfused, the rule-based
+//! explainers' ops *canonize* it (the batch norm merged into the
+//! convolution with [`fuse_conv_batch_norm`], as Zennit's
+//! `ResNetCanonizer` does). Residual sums are [`LayerOps::add`] (LRP
+//! splits relevance in proportion to the two branches' contributions),
+//! the stem max pool is [`LayerOps::max_pool2d_strided`] (3×3 / stride 2 /
+//! padding 1 for ResNet-18) and the head is
+//! [`LayerOps::global_avg_pool`]. The canonized logits equal
+//! [`Classifier::logits`] up to float rounding (the merged affine map
+//! rounds differently).
+//!
+//! [`Classifier::logits`]: salience_explain::Classifier::logits
+//! [`fuse_conv_batch_norm`]: salience_explain::canonize::fuse_conv_batch_norm
 
 use candle_core::{bail, Device, Tensor};
-use candle_nn::{BatchNorm, Linear, Module, ModuleT, VarBuilder};
-use salience_explain::canonize::fuse_conv_batch_norm;
-use salience_explain::ops::{linear, max_pool2d, relu, Conv2d};
-use salience_explain::rules::{LayerOps, RuleForward};
-use salience_explain::{Classifier, LayerSplit};
+use candle_nn::{BatchNorm, Conv2d, Linear, VarBuilder};
+use salience_explain::forward::{self, StagedForward};
+use salience_explain::rules::{LayerOps, PlainOps, TrainOps};
 
 /// The stem of a [`ResNet`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,7 +251,8 @@ fn conv(
     padding: usize,
     vb: VarBuilder,
 ) -> candle_core::Result<Conv2d> {
-    Conv2d::new(cin, cout, k, stride, padding, false, vb)
+    salience_explain::ops::Conv2d::new(cin, cout, k, stride, padding, false, vb)
+        .map(|c| c.to_candle())
 }
 
 impl BasicBlock {
@@ -267,41 +274,25 @@ impl BasicBlock {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let h = relu(&self.bn1.forward_t(&self.conv1.forward(x)?, train)?)?;
-        let h = self.bn2.forward_t(&self.conv2.forward(&h)?, train)?;
+    /// The block written with [`LayerOps`]; `prefix` is `layer{i}.{j}`.
+    fn forward(&self, prefix: &str, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        let c1 = format!("{prefix}.conv1");
+        let h = ops.relu(&ops.conv2d_batch_norm(&c1, &self.conv1, &self.bn1, x)?)?;
+        let c2 = format!("{prefix}.conv2");
+        let h = ops.conv2d_batch_norm(&c2, &self.conv2, &self.bn2, &h)?;
         let skip = match &self.downsample {
-            Some((c, b)) => b.forward_t(&c.forward(x)?, train)?,
-            None => x.clone(),
-        };
-        relu(&(h + skip)?)
-    }
-
-    /// The block written with [`LayerOps`], batch norms merged into the
-    /// convolutions; `prefix` is `layer{i}.{j}`.
-    fn forward_with(
-        &self,
-        prefix: &str,
-        x: &Tensor,
-        ops: &dyn LayerOps,
-    ) -> candle_core::Result<Tensor> {
-        let c1 = fuse_conv_batch_norm(&self.conv1.to_candle(), &self.bn1)?;
-        let h = ops.relu(&ops.conv2d(&format!("{prefix}.conv1"), &c1, x)?)?;
-        let c2 = fuse_conv_batch_norm(&self.conv2.to_candle(), &self.bn2)?;
-        let h = ops.conv2d(&format!("{prefix}.conv2"), &c2, &h)?;
-        let skip = match &self.downsample {
-            Some((c, b)) => {
-                let d = fuse_conv_batch_norm(&c.to_candle(), b)?;
-                ops.conv2d(&format!("{prefix}.downsample.0"), &d, x)?
-            }
+            Some((c, b)) => ops.conv2d_batch_norm(&format!("{prefix}.downsample.0"), c, b, x)?,
             None => x.clone(),
         };
         ops.relu(&ops.add(&h, &skip)?)
     }
 }
 
-/// A ResNet with basic blocks (see the module docs), a [`Classifier`] and
-/// a [`LayerSplit`] at `stem`, `layer1` … `layerK`, `avgpool`, `fc`.
+/// A ResNet with basic blocks (see the module docs), a
+/// [`Classifier`](salience_explain::Classifier), a
+/// [`LayerSplit`](salience_explain::LayerSplit) at `stem`, `layer1` …
+/// `layerK`, `avgpool`, `fc`, and a
+/// [`RuleForward`](salience_explain::RuleForward) model.
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
@@ -439,47 +430,62 @@ impl ResNet {
     }
 
     /// The logits with batch norm in training mode (`train = true`: batch
-    /// statistics, running statistics updated) or inference mode.
+    /// statistics, running statistics updated; [`TrainOps`]) or inference
+    /// mode ([`PlainOps`]).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        self.run(x, 0, self.num_stages(), train)
+        let ops: &dyn LayerOps = if train { &TrainOps } else { &PlainOps };
+        forward::run(self, x, 0, self.layers.len() + 3, ops)
+    }
+}
+
+/// The forward pass, written once (see the module docs).
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use salience_core::{Explainer, Seeds};
+/// use salience_data::models::{ResNet, ResNetConfig};
+/// use salience_explain::{Classifier, DeepLift, LayerOps, RuleForward};
+/// let m = ResNet::seeded(&ResNetConfig::small(), 0, &Device::Cpu).unwrap();
+/// let x = Tensor::full(0.5f32, (1, 3, 64, 64), &Device::Cpu).unwrap();
+/// // The canonized forward pass (batch norms merged into the convolutions).
+/// struct Canonized;
+/// impl LayerOps for Canonized {}
+/// let a: Vec<Vec<f32>> = m.logits(&x).unwrap().to_vec2().unwrap();
+/// let b: Vec<Vec<f32>> = m.forward_with(&x, &Canonized).unwrap().to_vec2().unwrap();
+/// assert!(a[0].iter().zip(&b[0]).all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs())));
+/// let xs = ndarray::Array4::<f32>::from_elem((1, 3, 64, 64), 0.5).into_dyn();
+/// let out = DeepLift::new(&m).explain_with_delta(xs.view(), &[1], Seeds::base(0)).unwrap();
+/// assert!(out.delta[0].abs() <= 1e-4 * (1.0 + out.output_difference[0].abs()));
+/// ```
+impl StagedForward for ResNet {
+    fn stage_names(&self) -> Vec<String> {
+        self.config.layer_names()
     }
 
-    fn num_stages(&self) -> usize {
-        self.layers.len() + 3
-    }
-
-    fn stage(&self, k: usize, h: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+    fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let nl = self.layers.len();
         if k == 0 {
-            let h = relu(&self.bn1.forward_t(&self.conv1.forward(h)?, train)?)?;
+            let h = ops.relu(&ops.conv2d_batch_norm("conv1", &self.conv1, &self.bn1, h)?)?;
             return match self.config.stem {
-                Stem::ImageNet => max_pool2d(&h, 3, 2, 1),
-                Stem::Small { pool, .. } if pool > 1 => max_pool2d(&h, pool, pool, 0),
+                Stem::ImageNet => ops.max_pool2d_strided(&h, 3, 2, 1),
+                Stem::Small { pool, .. } if pool > 1 => ops.max_pool2d_strided(&h, pool, pool, 0),
                 Stem::Small { .. } => Ok(h),
             };
         }
         if k <= nl {
             let mut h = h.clone();
-            for b in &self.layers[k - 1] {
-                h = b.forward_t(&h, train)?;
+            for (b, block) in self.layers[k - 1].iter().enumerate() {
+                h = block.forward(&format!("layer{k}.{b}"), &h, ops)?;
             }
             return Ok(h);
         }
         if k == nl + 1 {
-            return h.mean((2, 3));
+            return ops.global_avg_pool(h);
         }
         if k == nl + 2 {
-            return linear(&self.fc, h);
+            return ops.linear("fc", &self.fc, h);
         }
         bail!("stage {k} out of range")
-    }
-
-    fn run(&self, x: &Tensor, from: usize, to: usize, train: bool) -> candle_core::Result<Tensor> {
-        let mut h = x.clone();
-        for k in from..to {
-            h = self.stage(k, &h, train)?;
-        }
-        Ok(h)
     }
 
     fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
@@ -492,76 +498,64 @@ impl ResNet {
         }
     }
 
-    fn position(&self, layer: &str) -> candle_core::Result<usize> {
-        let names = self.config.layer_names();
-        match names.iter().position(|n| n == layer) {
-            Some(p) => Ok(p),
-            None => bail!("unknown layer `{layer}`; the ResNet has {names:?}"),
-        }
-    }
-}
-
-impl Classifier for ResNet {
-    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.check_input(x)?;
-        self.forward_t(x, false)
-    }
     fn num_classes(&self) -> usize {
         self.config.num_classes
     }
+
     fn device(&self) -> &Device {
         &self.device
     }
 }
 
-/// The canonized forward pass (batch norms merged into the convolutions,
-/// see the module docs) written with [`LayerOps`].
-///
-/// ```
-/// use candle_core::{DType, Device, Tensor};
-/// use salience_core::{Explainer, Seeds};
-/// use salience_data::models::{ResNet, ResNetConfig};
-/// use salience_explain::{Classifier, DeepLift, PlainOps, RuleForward};
-/// let m = ResNet::seeded(&ResNetConfig::small(), 0, &Device::Cpu).unwrap();
-/// let x = Tensor::full(0.5f32, (1, 3, 64, 64), &Device::Cpu).unwrap();
-/// let a: Vec<Vec<f32>> = m.logits(&x).unwrap().to_vec2().unwrap();
-/// let b: Vec<Vec<f32>> = m.forward_with(&x, &PlainOps).unwrap().to_vec2().unwrap();
-/// assert!(a[0].iter().zip(&b[0]).all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs())));
-/// let xs = ndarray::Array4::<f32>::from_elem((1, 3, 64, 64), 0.5).into_dyn();
-/// let out = DeepLift::new(&m).explain_with_delta(xs.view(), &[1], Seeds::base(0)).unwrap();
-/// assert!(out.delta[0].abs() <= 1e-4 * (1.0 + out.output_difference[0].abs()));
-/// ```
-impl RuleForward for ResNet {
-    fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
-        self.check_input(x)?;
-        let stem = fuse_conv_batch_norm(&self.conv1.to_candle(), &self.bn1)?;
-        let mut h = ops.relu(&ops.conv2d("conv1", &stem, x)?)?;
-        h = match self.config.stem {
-            Stem::ImageNet => ops.max_pool2d_strided(&h, 3, 2, 1)?,
-            Stem::Small { pool, .. } if pool > 1 => ops.max_pool2d_strided(&h, pool, pool, 0)?,
-            Stem::Small { .. } => h,
-        };
-        for (s, blocks) in self.layers.iter().enumerate() {
-            for (b, block) in blocks.iter().enumerate() {
-                h = block.forward_with(&format!("layer{}.{b}", s + 1), &h, ops)?;
-            }
-        }
-        let h = ops.global_avg_pool(&h)?;
-        ops.linear("fc", &self.fc, &h)
-    }
-}
+salience_explain::staged_model!(ResNet);
 
-impl LayerSplit for ResNet {
-    fn layer_names(&self) -> Vec<String> {
-        self.config.layer_names()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::DType;
+    use salience_explain::{Classifier, RuleForward};
+
+    fn flat(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
     }
-    fn activations(&self, x: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
-        let p = self.position(layer)?;
-        self.check_input(x)?;
-        self.run(x, 0, p + 1, false)
+
+    fn input() -> Tensor {
+        let v: Vec<f32> = (0..2 * 3 * 16 * 16)
+            .map(|i| ((i * 37 % 101) as f32 / 101.0) - 0.3)
+            .collect();
+        Tensor::from_vec(v, (2, 3, 16, 16), &Device::Cpu).unwrap()
     }
-    fn head(&self, a: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
-        let p = self.position(layer)?;
-        self.run(a, p + 1, self.num_stages(), false)
+
+    #[test]
+    fn plain_ops_are_the_classifier_and_rule_ops_canonize() {
+        let m = ResNet::seeded(&ResNetConfig::small(), 3, &Device::Cpu).unwrap();
+        let x = input();
+        let logits = flat(&m.logits(&x).unwrap());
+        assert_eq!(logits, flat(&m.forward_with(&x, &PlainOps).unwrap()));
+        assert_eq!(logits, flat(&m.forward_t(&x, false).unwrap()));
+        struct Canonized;
+        impl LayerOps for Canonized {}
+        let fused = flat(&m.forward_with(&x, &Canonized).unwrap());
+        for (p, q) in logits.iter().zip(&fused) {
+            assert!((p - q).abs() <= 1e-4 * (1.0 + p.abs()), "{p} vs {q}");
+        }
+    }
+
+    #[test]
+    fn training_mode_uses_and_updates_batch_statistics() {
+        let vm = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let m = ResNet::new(vb, &ResNetConfig::small()).unwrap();
+        let x = input();
+        let z = salience_explain::ops::conv2d_layer(&m.conv1, &x).unwrap();
+        let batch_mean = flat(&z.mean((0, 2, 3)).unwrap());
+        assert_eq!(flat(m.bn1.running_mean()), vec![0.0; 16]);
+        let train = flat(&m.forward_t(&x, true).unwrap());
+        // candle's momentum 0.1: running mean = 0.9 · 0 + 0.1 · batch mean.
+        for (r, b) in flat(m.bn1.running_mean()).iter().zip(&batch_mean) {
+            assert!((r - 0.1 * b).abs() <= 1e-5 * (1.0 + b.abs()), "{r} vs {b}");
+        }
+        let eval = flat(&m.forward_t(&x, false).unwrap());
+        assert_ne!(train, eval);
     }
 }

@@ -1,10 +1,9 @@
 //! A small CNN for 1×28×28 Fashion-MNIST.
 
 use candle_core::{bail, Device, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
-use salience_explain::ops::{linear, max_pool2d, relu, Conv2d};
-use salience_explain::rules::{LayerOps, RuleForward};
-use salience_explain::{Classifier, LayerSplit};
+use candle_nn::{Conv2d, Linear, VarBuilder};
+use salience_explain::forward::StagedForward;
+use salience_explain::rules::LayerOps;
 
 /// The layers [`SmallCnn`] can be split at, in forward order.
 pub const SMALL_CNN_LAYERS: [&str; 6] = ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2"];
@@ -14,10 +13,13 @@ pub const SMALL_CNN_LAYERS: [&str; 6] = ["conv1", "pool1", "conv2", "pool2", "fc
 /// linear 1568→128, ReLU (`fc1`), linear 128→10 (`fc2`, the logits).
 /// Inputs `[N, 1, 28, 28]` in `[0, 1]`.
 ///
-/// It implements [`RuleForward`] (layer names `conv1`, `conv2`, `fc1`,
-/// `fc2`), so the rule-based explainers (Guided Backprop, Deconvnet,
-/// DeepLIFT, LRP) explain it; its rule forward pass computes exactly the
-/// logits of [`Classifier::logits`].
+/// Its forward pass is written once, as the six stages of
+/// [`SMALL_CNN_LAYERS`] over [`LayerOps`] ([`StagedForward`]); the
+/// [`Classifier`](salience_explain::Classifier), the
+/// [`LayerSplit`](salience_explain::LayerSplit) at every stage and the
+/// [`RuleForward`](salience_explain::RuleForward) pass of the rule-based
+/// explainers (Guided Backprop, Deconvnet, DeepLIFT, LRP; layer names
+/// `conv1`, `conv2`, `fc1`, `fc2`) are derived from it.
 ///
 /// Tensors: `conv1.{weight,bias}`, `conv2.{weight,bias}`,
 /// `fc1.{weight,bias}`, `fc2.{weight,bias}` (PyTorch layout).
@@ -44,15 +46,17 @@ impl SmallCnn {
     /// Builds the network from `vb` (a safetensors file, a `VarMap` for
     /// training, or any weight map).
     pub fn new(vb: VarBuilder) -> candle_core::Result<Self> {
+        let conv = |cin, cout, vb| {
+            salience_explain::ops::Conv2d::new(cin, cout, 3, 1, 1, true, vb).map(|c| c.to_candle())
+        };
         Ok(SmallCnn {
-            conv1: Conv2d::new(1, 16, 3, 1, 1, true, vb.pp("conv1"))?,
-            conv2: Conv2d::new(16, 32, 3, 1, 1, true, vb.pp("conv2"))?,
+            conv1: conv(1, 16, vb.pp("conv1"))?,
+            conv2: conv(16, 32, vb.pp("conv2"))?,
             fc1: candle_nn::linear(32 * 7 * 7, 128, vb.pp("fc1"))?,
             fc2: candle_nn::linear(128, 10, vb.pp("fc2"))?,
             device: vb.device().clone(),
         })
     }
-
     /// The names and shapes of all tensors.
     ///
     /// ```
@@ -104,51 +108,10 @@ impl SmallCnn {
         let t = super::init::seeded_tensors(&Self::tensor_shapes(), seed, device)?;
         Self::new(VarBuilder::from_tensors(t, candle_core::DType::F32, device))
     }
-
-    fn position(layer: &str) -> candle_core::Result<usize> {
-        match SMALL_CNN_LAYERS.iter().position(|&n| n == layer) {
-            Some(p) => Ok(p),
-            None => bail!("unknown layer `{layer}`; the small CNN has {SMALL_CNN_LAYERS:?}"),
-        }
-    }
-
-    fn stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
-        match k {
-            0 => relu(&self.conv1.forward(h)?),
-            1 | 3 => max_pool2d(h, 2, 2, 0),
-            2 => relu(&self.conv2.forward(h)?),
-            4 => relu(&linear(&self.fc1, &h.flatten_from(1)?)?),
-            5 => linear(&self.fc2, h),
-            _ => bail!("stage {k} out of range"),
-        }
-    }
-
-    fn run(&self, x: &Tensor, from: usize, to: usize) -> candle_core::Result<Tensor> {
-        let mut h = x.clone();
-        for k in from..to {
-            h = self.stage(k, &h)?;
-        }
-        Ok(h)
-    }
 }
 
-impl Classifier for SmallCnn {
-    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match x.dims() {
-            [_, 1, 28, 28] => self.run(x, 0, SMALL_CNN_LAYERS.len()),
-            d => bail!("the small CNN expects [N, 1, 28, 28] inputs, got {d:?}"),
-        }
-    }
-    fn num_classes(&self) -> usize {
-        10
-    }
-    fn device(&self) -> &Device {
-        &self.device
-    }
-}
-
-/// The forward pass written with [`LayerOps`]: conv1 → relu → 2×2 max
-/// pool → conv2 → relu → 2×2 max pool → flatten → fc1 → relu → fc2.
+/// The forward pass, written once: conv1 → relu | 2×2 max pool | conv2 →
+/// relu | 2×2 max pool | flatten → fc1 → relu | fc2.
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
@@ -162,37 +125,36 @@ impl Classifier for SmallCnn {
 /// let lrp = Lrp::new(&m).explain(x.view(), &[3], Seeds::base(0)).unwrap();
 /// assert_eq!(lrp.view().shape(), &[1, 1, 28, 28]);
 /// ```
-impl RuleForward for SmallCnn {
-    fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
-        if !matches!(x.dims(), [_, 1, 28, 28]) {
-            bail!(
-                "the small CNN expects [N, 1, 28, 28] inputs, got {:?}",
-                x.dims()
-            );
-        }
-        let h = ops.relu(&ops.conv2d("conv1", &self.conv1.to_candle(), x)?)?;
-        let h = ops.max_pool2d(&h, 2)?;
-        let h = ops.relu(&ops.conv2d("conv2", &self.conv2.to_candle(), &h)?)?;
-        let h = ops.max_pool2d(&h, 2)?;
-        let h = ops.flatten(&h)?;
-        let h = ops.relu(&ops.linear("fc1", &self.fc1, &h)?)?;
-        ops.linear("fc2", &self.fc2, &h)
-    }
-}
-
-impl LayerSplit for SmallCnn {
-    fn layer_names(&self) -> Vec<String> {
+impl StagedForward for SmallCnn {
+    fn stage_names(&self) -> Vec<String> {
         SMALL_CNN_LAYERS.iter().map(|s| s.to_string()).collect()
     }
-    fn activations(&self, x: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
-        let p = Self::position(layer)?;
+
+    fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        match k {
+            0 => ops.relu(&ops.conv2d("conv1", &self.conv1, h)?),
+            1 | 3 => ops.max_pool2d(h, 2),
+            2 => ops.relu(&ops.conv2d("conv2", &self.conv2, h)?),
+            4 => ops.relu(&ops.linear("fc1", &self.fc1, &ops.flatten(h)?)?),
+            5 => ops.linear("fc2", &self.fc2, h),
+            _ => bail!("stage {k} out of range"),
+        }
+    }
+
+    fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
         match x.dims() {
-            [_, 1, 28, 28] => self.run(x, 0, p + 1),
+            [_, 1, 28, 28] => Ok(()),
             d => bail!("the small CNN expects [N, 1, 28, 28] inputs, got {d:?}"),
         }
     }
-    fn head(&self, a: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
-        let p = Self::position(layer)?;
-        self.run(a, p + 1, SMALL_CNN_LAYERS.len())
+
+    fn num_classes(&self) -> usize {
+        10
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
     }
 }
+
+salience_explain::staged_model!(SmallCnn);
