@@ -17,8 +17,12 @@
 
 use candle_core::{bail, Device, Tensor, D};
 use candle_nn::{Linear, VarBuilder};
+use salience_explain::forward::StagedForward;
 use salience_explain::ops::{conv2d_layer, layer_norm, linear, softmax};
-use salience_explain::{AttentionModel, Classifier, LayerSplit};
+use salience_explain::rules::LayerOps;
+use salience_explain::AttentionModel;
+#[cfg(doc)]
+use salience_explain::{Classifier, LayerSplit, RuleForward};
 
 /// How the token features become the head's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -555,18 +559,8 @@ impl VisionTransformer {
         h.broadcast_add(&self.pos_embed)
     }
 
-    fn position(&self, layer: &str) -> candle_core::Result<usize> {
-        match self.config.layer_names().iter().position(|l| l == layer) {
-            Some(p) => Ok(p),
-            None => bail!(
-                "unknown layer {layer:?}; the ViT has {:?}",
-                self.config.layer_names()
-            ),
-        }
-    }
-
     /// Stage `k` of [`VitConfig::layer_names`] applied to `h`.
-    fn stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
+    fn plain_stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
         let depth = self.blocks.len();
         let token = self.config.pool == VitPool::Token;
         match k {
@@ -585,7 +579,7 @@ impl VisionTransformer {
     fn run(&self, x: &Tensor, from: usize, to: usize) -> candle_core::Result<Tensor> {
         let mut h = x.clone();
         for k in from..to {
-            h = self.stage(k, &h)?;
+            h = self.plain_stage(k, &h)?;
         }
         Ok(h)
     }
@@ -686,18 +680,35 @@ fn hf_to_timm_names(
     Ok(out)
 }
 
-impl Classifier for VisionTransformer {
-    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.check_input(x)?;
-        self.run(x, 0, self.config.layer_names().len())
+/// The forward pass, written once: [`Classifier`] and [`LayerSplit`] are
+/// derived from it (`staged_model!(@split …)`). [`RuleForward`] is
+/// deliberately not derived: LRP needs
+/// rules for attention and LayerNorm (e.g. AttnLRP), which `LayerOps` does
+/// not have yet, and the linear-layer rules alone would not conserve
+/// relevance. The ops are ignored: every stage runs the plain ops.
+impl StagedForward for VisionTransformer {
+    fn stage_names(&self) -> Vec<String> {
+        self.config.layer_names()
     }
+
+    fn stage(&self, k: usize, h: &Tensor, _ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        self.plain_stage(k, h)
+    }
+
+    fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
+        VisionTransformer::check_input(self, x)
+    }
+
     fn num_classes(&self) -> usize {
         self.config.num_classes
     }
+
     fn device(&self) -> &Device {
         &self.device
     }
 }
+
+salience_explain::staged_model!(@split [] VisionTransformer);
 
 impl AttentionModel for VisionTransformer {
     fn attention_shape(&self) -> (usize, usize, usize) {
@@ -741,20 +752,5 @@ impl AttentionModel for VisionTransformer {
 
     fn token_grid(&self) -> (usize, usize) {
         (self.config.grid(), self.config.grid())
-    }
-}
-
-impl LayerSplit for VisionTransformer {
-    fn layer_names(&self) -> Vec<String> {
-        self.config.layer_names()
-    }
-    fn activations(&self, x: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
-        let p = self.position(layer)?;
-        self.check_input(x)?;
-        self.run(x, 0, p + 1)
-    }
-    fn head(&self, a: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
-        let p = self.position(layer)?;
-        self.run(a, p + 1, self.config.layer_names().len())
     }
 }
