@@ -34,6 +34,7 @@
 
 pub mod attribution;
 pub mod bbox;
+pub mod blur;
 pub mod ensemble;
 pub mod error;
 pub mod explainer;
