@@ -96,8 +96,8 @@ fn faith_objective_equals_the_infidelity_metric_on_the_same_perturbations() {
                     normalize: true,
                     ..mcfg
                 });
-                for i in 0..N {
-                    let objective = grams[i].q(w).unwrap();
+                for (i, gram) in grams.iter().enumerate() {
+                    let objective = gram.q(w).unwrap();
                     let r = reported.values()[i];
                     assert!(r > 0.0);
                     assert!(
@@ -105,7 +105,7 @@ fn faith_objective_equals_the_infidelity_metric_on_the_same_perturbations() {
                         "sample {i}, w {w:?}: Gram {objective} vs metric {r}"
                     );
                     if (w.iter().sum::<f64>() - 1.0).abs() < 1e-12 {
-                        let wgw = grams[i].objective(w).unwrap();
+                        let wgw = gram.objective(w).unwrap();
                         assert!((wgw - r).abs() <= 1e-6 * r, "wᵀGw {wgw} vs {r}");
                     }
                     assert!(with_beta.values()[i] <= r * (1.0 + 1e-9));
