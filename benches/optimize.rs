@@ -177,7 +177,7 @@ fn agg_opt_end_to_end() {
     let fc = FaithConfig {
         baseline: Baseline::Blur(GaussianBlur {
             sigma: 1.25,
-            truncate: 4.0,
+            kernel_size: 11,
         }),
         ..FaithConfig::default()
     };

@@ -197,13 +197,11 @@ pub fn abs_max() -> MapNormalization {
 }
 
 /// The blurred copy that replaces masked pixels, both when fitting
-/// AGG_faith and when evaluating INFD / FCOR: Gaussian σ = 5 px truncated
-/// at 1σ (an 11-tap kernel, the metrics' `Blur { sigma: 5, kernel_size: 11 }`).
+/// AGG_faith and when evaluating INFD / FCOR: the one decker2024 blur
+/// (σ = 5 px, 11-tap kernel, reflect border; the metrics'
+/// `Blur { sigma: 5, kernel_size: 11 }`).
 pub fn fit_blur<'a>() -> Baseline<'a> {
-    Baseline::Blur(GaussianBlur {
-        sigma: 5.0,
-        truncate: 1.0,
-    })
+    Baseline::Blur(GaussianBlur::rise())
 }
 
 fn registry() -> Registry<SmallCnn> {

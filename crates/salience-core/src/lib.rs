@@ -35,6 +35,7 @@
 
 pub mod attribution;
 pub mod bbox;
+pub mod blur;
 mod draw;
 pub mod ensemble;
 pub mod error;

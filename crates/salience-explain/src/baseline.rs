@@ -5,6 +5,7 @@
 use crate::gradient::flat_slice;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
+use salience_core::blur::GaussianBlur;
 use salience_core::seed::rng;
 use salience_core::validate::check_finite;
 use salience_core::{Result, SalienceError};
@@ -24,7 +25,7 @@ pub enum Baseline {
     PerChannel(Vec<f32>),
     /// x′ = the input blurred by a Gaussian of standard deviation `sigma`
     /// (pixels) truncated to `kernel_size × kernel_size` (odd), per channel,
-    /// with reflect padding (as torchvision's `gaussian_blur`). Needs image
+    /// with reflect padding: [`salience_core::blur::GaussianBlur`], torchvision's `gaussian_blur`. Needs image
     /// inputs `[N, C, H, W]` or `[N, H, W]`. Mahlau & Nolde (2022) uses σ = 20,
     /// 25 × 25 ([`Baseline::blur_mahlau2022`]).
     Blur {
@@ -117,20 +118,7 @@ impl Baseline {
                 Ok(())
             }
             Baseline::Blur { sigma, kernel_size } => {
-                if !(sigma.is_finite() && *sigma > 0.0) {
-                    return Err(SalienceError::invalid(
-                        "sigma",
-                        sigma,
-                        "must be finite and > 0",
-                    ));
-                }
-                if kernel_size % 2 == 0 || *kernel_size > MAX_BLUR_KERNEL {
-                    return Err(SalienceError::invalid(
-                        "kernel_size",
-                        kernel_size,
-                        "must be odd and at most MAX_BLUR_KERNEL (4095)",
-                    ));
-                }
+                GaussianBlur::new(*sigma, *kernel_size)?;
                 if !(2..=3).contains(&sample_shape.len()) {
                     let mut s = vec![n];
                     s.extend_from_slice(sample_shape);
@@ -235,11 +223,7 @@ impl Baseline {
                         ))
                     }
                 };
-                let k = gaussian_kernel(*sigma, *kernel_size);
-                for p in 0..planes {
-                    let r = p * h * w..(p + 1) * h * w;
-                    blur_plane(&x[r.clone()], h, w, &k, &mut out[r]);
-                }
+                GaussianBlur::new(*sigma, *kernel_size)?.blur_planes(x, planes, h, w, out)?;
             }
             Baseline::RandomNormal => {
                 let channels = if sample_shape.len() == 3 {
@@ -280,60 +264,7 @@ impl Baseline {
     }
 }
 
-/// The largest accepted blur kernel side (odd): far beyond any image side
-/// a blur is useful for, small enough that the kernel is never a large
-/// allocation.
-pub const MAX_BLUR_KERNEL: usize = 4095;
-
-/// The normalized 1-D Gaussian kernel of side `k` (torchvision's
-/// `_get_gaussian_kernel1d`).
-fn gaussian_kernel(sigma: f32, k: usize) -> Vec<f32> {
-    let r = (k as f64 - 1.0) / 2.0;
-    let s = sigma as f64;
-    let g: Vec<f64> = (0..k)
-        .map(|t| (-(t as f64 - r).powi(2) / (2.0 * s * s)).exp())
-        .collect();
-    let z: f64 = g.iter().sum();
-    g.iter().map(|v| (v / z) as f32).collect()
-}
-
-/// Reflect index (…, 2, 1, 0, 1, 2, …, n−1, n−2, …) for any offset.
-fn reflect(i: isize, n: usize) -> usize {
-    if n == 1 {
-        return 0;
-    }
-    let period = 2 * (n as isize - 1);
-    let m = i.rem_euclid(period);
-    if m < n as isize {
-        m as usize
-    } else {
-        (period - m) as usize
-    }
-}
-
-/// Separable Gaussian blur of one `h × w` plane, reflect padding.
-fn blur_plane(x: &[f32], h: usize, w: usize, k: &[f32], out: &mut [f32]) {
-    let r = (k.len() / 2) as isize;
-    let mut tmp = vec![0f32; h * w];
-    for i in 0..h {
-        for j in 0..w {
-            let mut acc = 0f32;
-            for (t, kv) in k.iter().enumerate() {
-                acc += kv * x[i * w + reflect(j as isize + t as isize - r, w)];
-            }
-            tmp[i * w + j] = acc;
-        }
-    }
-    for i in 0..h {
-        for j in 0..w {
-            let mut acc = 0f32;
-            for (t, kv) in k.iter().enumerate() {
-                acc += kv * tmp[reflect(i as isize + t as isize - r, h) * w + j];
-            }
-            out[i * w + j] = acc;
-        }
-    }
-}
+pub use salience_core::blur::MAX_BLUR_KERNEL;
 
 /// Gaussian blur of every plane of `[N, C, H, W]` or `[N, H, W]` images
 /// (the [`Baseline::Blur`] baseline, exposed for metrics and plots).
@@ -364,20 +295,6 @@ pub fn gaussian_blur(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reflect_indices() {
-        let v: Vec<usize> = (-3..7).map(|i| reflect(i, 4)).collect();
-        assert_eq!(v, vec![3, 2, 1, 0, 1, 2, 3, 2, 1, 0]);
-        assert_eq!(reflect(-5, 1), 0);
-    }
-
-    #[test]
-    fn kernel_is_normalized_and_symmetric() {
-        let k = gaussian_kernel(20.0, 25);
-        assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        assert!((k[0] - k[24]).abs() < 1e-9 && k[12] > k[0]);
-    }
 
     #[test]
     fn random_normal_matches_channel_moments() {

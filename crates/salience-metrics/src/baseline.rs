@@ -3,6 +3,7 @@
 
 use ndarray::{Array3, ArrayView3};
 use rand_distr::{Distribution, Normal};
+use salience_core::blur::GaussianBlur;
 use salience_core::{Result, SalienceError};
 
 /// How the baseline of an image `[C, H, W]` is built.
@@ -30,7 +31,8 @@ pub enum Baseline {
     Constant(f32),
     /// The image blurred channel by channel with a normalised Gaussian
     /// kernel of odd size `kernel_size` and standard deviation `sigma`
-    /// (pixels), borders replicated (Petsiuk et al.'s insertion baseline:
+    /// (pixels), reflect border: [`salience_core::blur::GaussianBlur`],
+    /// torchvision's `gaussian_blur` (Petsiuk et al.'s insertion baseline:
     /// kernel 11, σ = 5; Mahlau & Nolde (2022)'s IG blur: kernel 25, σ = 20).
     Blur {
         /// Standard deviation in pixels (> 0).
@@ -61,21 +63,7 @@ impl Baseline {
                 "the constant must be finite",
             )),
             Baseline::Blur { sigma, kernel_size } => {
-                if !(sigma.is_finite() && sigma > 0.0) {
-                    return Err(SalienceError::invalid(
-                        "baseline.sigma",
-                        sigma,
-                        "must be finite and > 0",
-                    ));
-                }
-                if kernel_size % 2 == 0 || kernel_size > 4097 {
-                    return Err(SalienceError::invalid(
-                        "baseline.kernel_size",
-                        kernel_size,
-                        "must be odd, between 1 and 4097",
-                    ));
-                }
-                Ok(())
+                GaussianBlur::new(sigma, kernel_size).map(|_| ())
             }
             _ => Ok(()),
         }
@@ -151,35 +139,7 @@ pub(crate) fn fill_baseline(
             }
         }
         Baseline::Blur { sigma, kernel_size } => {
-            let kernel = gaussian_kernel(sigma as f64, kernel_size);
-            let r = (kernel_size / 2) as isize;
-            let mut tmp = vec![0.0f64; p];
-            for ch in 0..c {
-                let plane = &src[ch * p..(ch + 1) * p];
-                // Horizontal pass.
-                for y in 0..h {
-                    for x in 0..w {
-                        let mut acc = 0.0f64;
-                        for (j, &k) in kernel.iter().enumerate() {
-                            let xx = (x as isize + j as isize - r).clamp(0, w as isize - 1);
-                            acc += k * plane[y * w + xx as usize] as f64;
-                        }
-                        tmp[y * w + x] = acc;
-                    }
-                }
-                // Vertical pass.
-                let dst = &mut out[ch * p..(ch + 1) * p];
-                for y in 0..h {
-                    for x in 0..w {
-                        let mut acc = 0.0f64;
-                        for (j, &k) in kernel.iter().enumerate() {
-                            let yy = (y as isize + j as isize - r).clamp(0, h as isize - 1);
-                            acc += k * tmp[yy as usize * w + x];
-                        }
-                        dst[y * w + x] = acc as f32;
-                    }
-                }
-            }
+            GaussianBlur::new(sigma, kernel_size)?.blur_planes(src, c, h, w, out)?;
         }
     }
     if let Some((index, &value)) = out.iter().enumerate().find(|(_, v)| !v.is_finite()) {
@@ -198,20 +158,6 @@ fn mean_std(v: &[f32]) -> (f64, f64) {
     let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
     let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
     (mean, var.max(0.0).sqrt())
-}
-
-/// Normalised 1-D Gaussian weights of odd length `size`.
-fn gaussian_kernel(sigma: f64, size: usize) -> Vec<f64> {
-    let r = (size / 2) as f64;
-    let mut k: Vec<f64> = (0..size)
-        .map(|i| {
-            let d = i as f64 - r;
-            (-d * d / (2.0 * sigma * sigma)).exp()
-        })
-        .collect();
-    let s: f64 = k.iter().sum();
-    k.iter_mut().for_each(|v| *v /= s);
-    k
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ use crate::insertion_deletion::ScoreKind;
 use crate::perturbation::{checked_draws, McSettings, Perturbation, Projection};
 use crate::scores::{sem_of, Outcome, Outcomes, Scores, Undefined};
 use ndarray::{ArrayView3, ArrayViewD};
+use salience_core::blur::GaussianBlur;
 use salience_core::model::forward_generated;
 use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceError, Seeds};
 
@@ -44,7 +45,7 @@ use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceE
 ///
 /// | preset | perturbation | `I` | m | β | score |
 /// |---|---|---|---|---|---|
-/// | [`Default`], [`paper`](Self::paper) (Decker et al. (2024) C.1) | 20 % of the pixels ← blurred image (σ 5, kernel 11) | indicator | 200 | yes | raw |
+/// | [`Default`], [`decker2024`](Self::decker2024) = [`paper`](Self::paper) (Decker et al. (2024) C.1) | 20 % of the pixels ← blurred image (σ 5, kernel 11) | indicator | 200 | yes | raw |
 /// | [`captum`](Self::captum) | Gaussian noise σ = 0.003 (Captum's docs example; Captum has no default) | `x − x̃` | 10 | no | raw |
 /// | [`captum_normalized`](Self::captum_normalized) | as `captum` | `x − x̃` | 10 | yes | raw |
 /// | [`quantus`](Self::quantus) | one random 4×4 patch ← 0 ("black") | `x − x̃` | 10 | no | raw |
@@ -85,19 +86,37 @@ impl Default for InfidelityConfig {
 impl InfidelityConfig {
     /// Decker et al. (2024) C.1: binary perturbations of 20 % of the image area replaced
     /// by a blurred copy (σ = 5, kernel 11 — the seed does not give the blur;
-    /// this is RISE's), indicator `I`, β normalisation, m = 200.
+    /// this is RISE's), indicator `I`, β normalisation, m = 200. The same as
+    /// [`decker2024`](Self::decker2024).
     ///
     /// ```
     /// let c = salience_metrics::InfidelityConfig::paper();
     /// assert_eq!(c.n_perturbations, 200);
     /// ```
     pub fn paper() -> Self {
+        Self::decker2024()
+    }
+
+    /// Decker et al. (2024) C.1, the one preset shared with AGG_faith
+    /// (`salience_optimize::FaithConfig::decker2024`): 20 % of the pixels
+    /// replaced by the image blurred with [`GaussianBlur::rise`] (σ = 5,
+    /// kernel 11, reflect border), indicator `I`, β normalisation, m = 200.
+    /// AGG_faith's objective `wᵀGw` is this metric with `normalize: false`
+    /// (β depends on the weights, so it cannot enter a fixed Gram) on the
+    /// same perturbations (`salience_optimize::FaithConfig::reported_metric`).
+    ///
+    /// ```
+    /// use salience_metrics::InfidelityConfig;
+    /// assert_eq!(InfidelityConfig::decker2024(), InfidelityConfig::paper());
+    /// ```
+    pub fn decker2024() -> Self {
+        let blur = GaussianBlur::rise();
         InfidelityConfig {
             perturbation: Perturbation::RandomPixels {
                 share: 0.2,
                 baseline: Baseline::Blur {
-                    sigma: 5.0,
-                    kernel_size: 11,
+                    sigma: blur.sigma,
+                    kernel_size: blur.kernel_size,
                 },
             },
             projection: Projection::Indicator,

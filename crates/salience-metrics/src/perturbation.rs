@@ -291,6 +291,64 @@ pub(crate) fn checked_draws(
     Ok((g, draws))
 }
 
+/// The seed of Monte Carlo perturbation `j` (0-based) of a sample whose
+/// seed is `sample_seed`: `derive_seed(derive_seed(sample_seed, 1), j)`.
+/// [`infidelity`](crate::infidelity()) and
+/// [`faithfulness_correlation`](crate::faithfulness_correlation()) draw
+/// perturbation `j` from `rng(perturbation_seed(seed_i, j))`; AGG_faith's
+/// Gram (`salience_optimize::faith_gram`) draws its masks from the same
+/// seeds, so the objective it optimizes is this crate's infidelity on the
+/// same perturbations.
+///
+/// ```
+/// use salience_core::derive_seed;
+/// use salience_metrics::perturbation::perturbation_seed;
+/// assert_eq!(perturbation_seed(7, 3), derive_seed(derive_seed(7, 1), 3));
+/// ```
+pub fn perturbation_seed(sample_seed: u64, j: usize) -> u64 {
+    derive_seed(derive_seed(sample_seed, 1), j as u64)
+}
+
+/// The pixels (flat indices `y·w + x`, in draw order) that
+/// [`Perturbation::RandomPixels`] with this `share` replaces in an image of
+/// `pixels` pixels, for the perturbation seeded `seed` (see
+/// [`perturbation_seed`]): `round(share·pixels)` (at least one) distinct
+/// pixels drawn uniformly without replacement. The one definition of the
+/// random-pixel mask, shared with AGG_faith's Gram.
+///
+/// Errors: `share` outside (0, 1], `pixels == 0`.
+///
+/// ```
+/// use salience_metrics::perturbation::random_pixel_mask;
+/// let m = random_pixel_mask(0.25, 16, 3)?;
+/// assert_eq!(m.len(), 4);
+/// assert_eq!(m, random_pixel_mask(0.25, 16, 3)?);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn random_pixel_mask(share: f64, pixels: usize, seed: u64) -> Result<Vec<usize>> {
+    if !(share.is_finite() && share > 0.0 && share <= 1.0) {
+        return Err(SalienceError::invalid(
+            "perturbation.share",
+            share,
+            "must be in (0, 1]",
+        ));
+    }
+    if pixels == 0 {
+        return Err(SalienceError::Empty("an image of 0 pixels".into()));
+    }
+    Ok(random_pixels(share, pixels, &mut rng(seed)).collect())
+}
+
+/// `round(share·p)` (clamped to 1..=p) distinct indices below `p`.
+fn random_pixels<R: rand::Rng + ?Sized>(
+    share: f64,
+    p: usize,
+    r: &mut R,
+) -> impl Iterator<Item = usize> {
+    let k = ((share * p as f64).round() as usize).clamp(1, p);
+    rand::seq::index::sample(r, p, k).into_iter()
+}
+
 struct SampleState {
     sample: usize,
     x: Vec<f32>,
@@ -360,7 +418,7 @@ pub(crate) fn draw_and_evaluate(a: McArgs<'_>) -> Result<Draws> {
                     out.copy_from_slice(&st.x);
                     continue;
                 }
-                let seed = derive_seed(derive_seed(a.seeds.for_sample(i), 1), (j - 1) as u64);
+                let seed = perturbation_seed(a.seeds.for_sample(i), j - 1);
                 proj[[i, j - 1]] = perturb_one(&a, &mut st, seed, out)?;
             }
             Ok(())
@@ -406,9 +464,7 @@ fn perturb_one(a: &McArgs<'_>, st: &mut SampleState, seed: u64, out: &mut [f32])
             }
         }
         Perturbation::RandomPixels { share, .. } => {
-            let k = ((share * g.p as f64).round() as usize).clamp(1, g.p);
-            st.chosen
-                .extend(rand::seq::index::sample(&mut r, g.p, k).iter());
+            st.chosen.extend(random_pixels(share, g.p, &mut r));
         }
         Perturbation::RandomPixelCount { count, .. } => {
             st.chosen

@@ -66,6 +66,9 @@ use salience_core::{
     explain_ensemble, AttributionBatch, DegeneratePolicy, Ensemble, Explainer, Model,
     Normalization, Result, SalienceError, Seeds,
 };
+use salience_metrics::{
+    Baseline as MetricBaseline, InfidelityConfig, Perturbation, Projection, ScoreKind,
+};
 
 /// Tag of the explainer seeds of a perturbed input under
 /// [`ExplainerSeeds::Fresh`].
@@ -187,7 +190,28 @@ pub struct FaithConfig<'a> {
 }
 
 impl Default for FaithConfig<'_> {
+    /// [`FaithConfig::decker2024`].
     fn default() -> Self {
+        FaithConfig::decker2024()
+    }
+}
+
+impl FaithConfig<'_> {
+    /// Decker et al. (2024) C.1–C.2, the preset shared with the metric that
+    /// reports it (`salience_metrics::InfidelityConfig::decker2024`):
+    /// m = 50 fitting perturbations (m_agg), 20 % of the pixels replaced by
+    /// the image blurred with σ = 5, kernel 11 (reflect border).
+    ///
+    /// ```
+    /// use salience_optimize::FaithConfig;
+    /// let c = FaithConfig::decker2024();
+    /// let m = c.reported_metric()?;
+    /// let paper = salience_metrics::InfidelityConfig::decker2024();
+    /// assert_eq!(m.perturbation, paper.perturbation);
+    /// assert_eq!((m.projection, m.score), (paper.projection, paper.score));
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn decker2024() -> Self {
         FaithConfig {
             samples: 50,
             masks: PixelMasks::default(),
@@ -195,6 +219,55 @@ impl Default for FaithConfig<'_> {
             chunk_size: None,
             stream: SeedStream::Fit,
         }
+    }
+
+    /// The infidelity metric whose per-sample score is this Gram's
+    /// objective: for sample i with seed `s_i`, `wᵀ G_i w` equals
+    /// `salience_metrics::infidelity` of the aggregated map φ_w = Φw with this
+    /// config and the sample seed `self.stream.infidelity_seed(s_i)`
+    /// ([`SeedStream::infidelity_seed`]): the same masks (random pixels,
+    /// all channels), the same baseline, indicator `I`, raw scores, no β
+    /// (`normalize: false`; β depends on w and cannot enter a fixed Gram —
+    /// set `normalize: true` to report Decker et al.'s β-normalised value,
+    /// which is ≤ the objective).
+    ///
+    /// Errors: [`MaskShape::Squares`](crate::MaskShape::Squares) and
+    /// [`MaskShape::Grid`](crate::MaskShape::Grid) masks and
+    /// [`Baseline::Given`] baselines have no metric twin
+    /// ([`SalienceError::InvalidParameter`]).
+    pub fn reported_metric(&self) -> Result<InfidelityConfig> {
+        if self.masks.shape != crate::MaskShape::Pixels {
+            return Err(SalienceError::invalid(
+                "faith masks",
+                format!("{:?}", self.masks.shape),
+                "only MaskShape::Pixels has an infidelity-metric twin",
+            ));
+        }
+        let baseline = match &self.baseline {
+            Baseline::Blur(b) => MetricBaseline::Blur {
+                sigma: b.sigma,
+                kernel_size: b.kernel_size,
+            },
+            Baseline::Zeros => MetricBaseline::Constant(0.0),
+            Baseline::Given(_) => {
+                return Err(SalienceError::invalid(
+                    "faith baseline",
+                    "Given",
+                    "a given baseline has no infidelity-metric twin",
+                ))
+            }
+        };
+        Ok(InfidelityConfig {
+            perturbation: Perturbation::RandomPixels {
+                share: self.masks.share,
+                baseline,
+            },
+            projection: Projection::Indicator,
+            n_perturbations: self.samples,
+            normalize: false,
+            score: ScoreKind::Raw,
+            batch_size: self.chunk_size,
+        })
     }
 }
 

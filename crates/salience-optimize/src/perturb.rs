@@ -33,6 +33,26 @@ pub enum SeedStream {
     Eval,
 }
 
+impl SeedStream {
+    /// The sample seed that `salience_metrics::infidelity` must be given
+    /// to draw exactly the perturbations [`crate::faith_gram`] draws for a
+    /// sample whose seed is `sample_seed` in this stream: perturbation `j`
+    /// comes from `salience_metrics::perturbation::perturbation_seed(
+    /// self.infidelity_seed(sample_seed), j)`.
+    ///
+    /// ```
+    /// use salience_optimize::SeedStream;
+    /// assert_ne!(SeedStream::Fit.infidelity_seed(1), SeedStream::Eval.infidelity_seed(1));
+    /// ```
+    pub fn infidelity_seed(self, sample_seed: u64) -> u64 {
+        let tag = match self {
+            SeedStream::Fit => 0x494E_4644_0000_F17A,
+            SeedStream::Eval => 0x494E_4644_0000_E7A1,
+        };
+        derive_seed(sample_seed, tag)
+    }
+}
+
 /// Which metric a perturbation seed is for (part of the stream tag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MetricKind {
@@ -52,8 +72,12 @@ pub(crate) fn perturbation_seed(
     let tag = match (metric, stream) {
         (MetricKind::Sensitivity, SeedStream::Fit) => 0x5345_4E53_0000_F17A,
         (MetricKind::Sensitivity, SeedStream::Eval) => 0x5345_4E53_0000_E7A1,
-        (MetricKind::Infidelity, SeedStream::Fit) => 0x494E_4644_0000_F17A,
-        (MetricKind::Infidelity, SeedStream::Eval) => 0x494E_4644_0000_E7A1,
+        (MetricKind::Infidelity, _) => {
+            return salience_metrics::perturbation::perturbation_seed(
+                stream.infidelity_seed(sample_seed),
+                j,
+            )
+        }
     };
     derive_seed(derive_seed(sample_seed, tag), j as u64)
 }
@@ -146,153 +170,10 @@ impl UniformNoise {
     }
 }
 
-/// A Gaussian blur over the two spatial axes (each channel separately),
-/// separable, with scipy's `gaussian_filter` conventions: the kernel is
-/// truncated at `truncate·σ` (radius `⌊truncate·σ + 0.5⌋`), normalized to
-/// sum 1, and the image is extended by reflection (`mode="reflect"`,
-/// the edge pixel repeated: `d c b a | a b c d | d c b a`). σ is in pixels.
-///
-/// ```
-/// use ndarray::Array;
-/// use salience_optimize::GaussianBlur;
-/// let x = Array::from_shape_fn((1, 1, 5, 5), |(_, _, i, j)| (i * 5 + j) as f32).into_dyn();
-/// let b = GaussianBlur { sigma: 1.0, truncate: 4.0 }.apply(x.view())?;
-/// assert_eq!(b.shape(), x.shape());
-/// // Blurring preserves a constant image.
-/// let c = GaussianBlur::default().apply(Array::from_elem((1, 3, 4, 4), 2.0f32).into_dyn().view())?;
-/// assert!(c.iter().all(|v| (v - 2.0).abs() < 1e-5));
-/// # Ok::<(), salience_core::SalienceError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GaussianBlur {
-    /// Standard deviation in pixels (> 0). aggopt's demo blurs with σ = 10.
-    pub sigma: f64,
-    /// Kernel radius in units of σ (scipy's default 4).
-    pub truncate: f64,
-}
-
-impl Default for GaussianBlur {
-    /// σ = 10 pixels (aggopt's demo baseline), truncated at 4σ.
-    fn default() -> Self {
-        GaussianBlur {
-            sigma: 10.0,
-            truncate: 4.0,
-        }
-    }
-}
-
-impl GaussianBlur {
-    /// The normalized 1-D kernel (length 2·radius + 1).
-    ///
-    /// ```
-    /// let k = salience_optimize::GaussianBlur { sigma: 1.0, truncate: 4.0 }.kernel().unwrap();
-    /// assert_eq!(k.len(), 9);
-    /// assert!((k.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-    /// ```
-    pub fn kernel(&self) -> Result<Vec<f64>> {
-        if !(self.sigma.is_finite() && self.sigma > 0.0) {
-            return Err(SalienceError::invalid(
-                "blur sigma",
-                self.sigma,
-                "must be finite and > 0",
-            ));
-        }
-        if !(self.truncate.is_finite() && self.truncate > 0.0) {
-            return Err(SalienceError::invalid(
-                "blur truncate",
-                self.truncate,
-                "must be finite and > 0",
-            ));
-        }
-        let radius = (self.truncate * self.sigma + 0.5).floor();
-        if radius > 4096.0 {
-            return Err(SalienceError::invalid(
-                "blur radius",
-                radius,
-                "truncate·σ must be at most 4096 pixels",
-            ));
-        }
-        let radius = radius as i64;
-        let s2 = self.sigma * self.sigma;
-        let mut k: Vec<f64> = (-radius..=radius)
-            .map(|t| (-0.5 * (t * t) as f64 / s2).exp())
-            .collect();
-        let sum: f64 = k.iter().sum();
-        k.iter_mut().for_each(|v| *v /= sum);
-        Ok(k)
-    }
-
-    /// Blurs every channel of a batch `[N, C, H, W]` or `[N, H, W]` over its
-    /// last two axes (accumulating in f64). Non-finite input is a
-    /// [`SalienceError::NonFinite`]; the output of finite input is finite
-    /// (each value is a convex combination of input values).
-    ///
-    /// ```
-    /// use ndarray::Array;
-    /// let tabular = Array::<f32, _>::zeros((2, 5)).into_dyn();
-    /// assert!(salience_optimize::GaussianBlur::default().apply(tabular.view()).is_err());
-    /// ```
-    pub fn apply(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        let shape = x.shape().to_vec();
-        if !(3..=4).contains(&shape.len()) || shape.contains(&0) {
-            return Err(SalienceError::shape(
-                "blurred input",
-                "[N, C, H, W] or [N, H, W] (a blur needs two spatial axes)",
-                &shape,
-            ));
-        }
-        check_finite(&x, "blurred input")?;
-        let k = self.kernel()?;
-        let (h, w) = (shape[shape.len() - 2], shape[shape.len() - 1]);
-        let mut out = x.as_standard_layout().into_owned();
-        let Some(buf) = out.as_slice_mut() else {
-            return Err(SalienceError::Backend("blur buffer not contiguous".into()));
-        };
-        let mut plane = vec![0.0f64; h * w];
-        for chunk in buf.chunks_mut(h * w) {
-            blur_plane(chunk, &mut plane, h, w, &k);
-        }
-        Ok(out)
-    }
-}
-
-/// scipy's `reflect` extension: index `i` (any integer) of an axis of length n.
-fn reflect(i: i64, n: usize) -> usize {
-    let n = n as i64;
-    let period = 2 * n;
-    let mut t = i.rem_euclid(period);
-    if t >= n {
-        t = period - 1 - t;
-    }
-    t as usize
-}
-
-fn blur_plane(p: &mut [f32], tmp: &mut [f64], h: usize, w: usize, k: &[f64]) {
-    let r = (k.len() / 2) as i64;
-    // Rows (along W) into tmp.
-    for y in 0..h {
-        let row = &p[y * w..(y + 1) * w];
-        for x in 0..w {
-            let mut s = 0.0;
-            for (t, &kv) in k.iter().enumerate() {
-                let xi = reflect(x as i64 + t as i64 - r, w);
-                s += kv * f64::from(row[xi]);
-            }
-            tmp[y * w + x] = s;
-        }
-    }
-    // Columns (along H) back into p.
-    for x in 0..w {
-        for y in 0..h {
-            let mut s = 0.0;
-            for (t, &kv) in k.iter().enumerate() {
-                let yi = reflect(y as i64 + t as i64 - r, h);
-                s += kv * tmp[yi * w + x];
-            }
-            p[y * w + x] = s as f32;
-        }
-    }
-}
+/// The workspace's one Gaussian blur (torchvision's `gaussian_blur`,
+/// reflect border): the blurred baseline here is the image the infidelity
+/// metric of `salience_metrics` uses.
+pub use salience_core::blur::GaussianBlur;
 
 /// The shape of the regions a binary infidelity perturbation I replaces.
 ///
@@ -303,7 +184,9 @@ fn blur_plane(p: &mut [f32], tmp: &mut [f64], h: usize, w: usize, k: &[f64]) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MaskShape {
     /// `round(share·H·W)` distinct pixels drawn uniformly (for tabular
-    /// inputs: features).
+    /// inputs: features): `salience_metrics::Perturbation::RandomPixels`,
+    /// drawn by the same function
+    /// (`salience_metrics::perturbation::random_pixel_mask`).
     #[default]
     Pixels,
     /// Square patches of `size × size` pixels at uniform random positions
@@ -417,10 +300,12 @@ impl PixelMasks {
         let mut g = rng(seed);
         let count = |total: usize| ((self.share * total as f64).round() as usize).clamp(1, total);
         let mut out: Vec<u32> = match self.shape {
+            // The infidelity metric's own draw (one definition).
             MaskShape::Pixels => {
-                let mut idx: Vec<u32> = (0..n as u32).collect();
-                let (chosen, _) = idx.partial_shuffle(&mut g, count(n));
-                chosen.to_vec()
+                salience_metrics::perturbation::random_pixel_mask(self.share, n, seed)?
+                    .into_iter()
+                    .map(|p| p as u32)
+                    .collect()
             }
             MaskShape::Squares { size } => {
                 let target = ((self.share * n as f64).ceil() as usize).clamp(1, n);
@@ -484,7 +369,8 @@ pub enum Baseline<'a> {
 }
 
 impl Default for Baseline<'_> {
-    /// [`Baseline::Blur`] with [`GaussianBlur::default`].
+    /// [`Baseline::Blur`] with [`GaussianBlur::default`] (σ = 5, kernel 11:
+    /// the blur of `salience_metrics::InfidelityConfig::decker2024`).
     fn default() -> Self {
         Baseline::Blur(GaussianBlur::default())
     }

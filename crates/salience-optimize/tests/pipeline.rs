@@ -17,9 +17,10 @@ const C: usize = 3;
 const H: usize = 8;
 const W: usize = 8;
 const D: usize = C * H * W;
+// σ = 1.5 with a 13-tap kernel (the former scipy truncate = 4 radius).
 const BLUR: GaussianBlur = GaussianBlur {
     sigma: 1.5,
-    truncate: 4.0,
+    kernel_size: 13,
 };
 
 fn model() -> LinearModel {
@@ -543,7 +544,7 @@ fn bad_input_gives_typed_errors() {
     let blur = FaithConfig {
         baseline: Baseline::Blur(GaussianBlur {
             sigma: 0.0,
-            truncate: 4.0,
+            kernel_size: 9,
         }),
         ..Default::default()
     };
@@ -570,14 +571,15 @@ fn blur_matches_a_direct_reflect_convolution() {
     let x = Array::from_shape_fn(IxDyn(&[1, 1, 5, 7]), |_| g.random_range(-1.0f32..1.0));
     let blur = GaussianBlur {
         sigma: 2.0,
-        truncate: 4.0,
+        kernel_size: 17,
     };
     let k = blur.kernel().unwrap();
     let r = (k.len() / 2) as i64;
+    // torchvision's reflect (edge not repeated), continued periodically.
     let refl = |i: i64, n: i64| {
-        let t = i.rem_euclid(2 * n);
+        let t = i.rem_euclid(2 * (n - 1));
         if t >= n {
-            2 * n - 1 - t
+            2 * (n - 1) - t
         } else {
             t
         }
