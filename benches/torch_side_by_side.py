@@ -319,6 +319,7 @@ def table(path):
                 "min": float(p[5]),
                 "max": float(p[6]),
                 "reps": int(p[7]),
+                "before": float(p[8]),
                 "peak": float(p[9]),
                 "load": (p[10], p[11]) if len(p) > 11 else ("?", "?"),
             }
@@ -336,8 +337,12 @@ def table(path):
     def secs(v):
         return f"{v:.3g} s" if v >= 1 else f"{v * 1e3:.3g} ms"
 
-    print("| model | row | R | salience | PyTorch | salience ÷ PyTorch | peak RSS salience / PyTorch | load before → after (salience; PyTorch) |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
+    print(
+        "| model | row | R | salience | PyTorch + Captum | salience ÷ PyTorch "
+        "| peak RSS, salience / PyTorch | growth in the row, salience / PyTorch "
+        "| load before → after (salience; PyTorch) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     last = None
     for name, r in order:
         s, q = res.get(("salience", name, r)), res.get(("pytorch", name, r))
@@ -348,6 +353,7 @@ def table(path):
         print(
             f"| {first} | {rows.get(r, r)} | {s['reps']} | {secs(s['med'])} | {secs(q['med'])} | "
             f"**{s['med'] / q['med']:.2f}** | {s['peak']:.0f} / {q['peak']:.0f} MB | "
+            f"{s['peak'] - s['before']:.0f} / {q['peak'] - q['before']:.0f} MB | "
             f"{s['load'][0]} → {s['load'][1]}; {q['load'][0]} → {q['load'][1]} |"
         )
 
