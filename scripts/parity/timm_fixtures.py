@@ -163,6 +163,36 @@ def hf_attentions(m, x):
         return list(m.m(pixel_values=x, output_attentions=True).attentions)
 
 
+def grad_cam(m, x, targets, prefix):
+    """pytorch-grad-cam's GradCAM at the first block's output (the input of
+    the last block: at the last block's output the class token alone reaches
+    the logits, so a class-token model's CAM there is 0), with the ViT
+    reshape transform (prefix tokens dropped, patches to a 4x4 grid); its
+    own weighting (`get_cam_image`) on its own captured activations and
+    gradients, ReLU'd, before its min-max scaling; then upsampled bilinearly
+    (align_corners=False) to the input, as salience does."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    def reshape(t):
+        r = t[:, prefix:, :].reshape(t.size(0), 4, 4, t.size(2))
+        return r.permute(0, 3, 1, 2)
+
+    layer = m.blocks[0]
+    cam = GradCAM(model=m, target_layers=[layer], reshape_transform=reshape)
+    outs = cam.activations_and_grads(x)
+    tg = [ClassifierOutputTarget(t) for t in targets]
+    m.zero_grad()
+    sum(t(o) for t, o in zip(tg, outs)).backward(retain_graph=True)
+    acts = cam.activations_and_grads.activations[0].cpu().numpy()
+    grads = cam.activations_and_grads.gradients[0].cpu().numpy()
+    grid = np.maximum(cam.get_cam_image(x, layer, tg, acts, grads, False), 0)
+    up = torch.nn.functional.interpolate(torch.from_numpy(grid)[:, None].float(), size=(32, 32),
+                                         mode="bilinear", align_corners=False)
+    cam.activations_and_grads.release()
+    return up[:, 0].numpy()
+
+
 def write(m, state, name, config, versions, attentions):
     save_file({k: v.detach().contiguous() for k, v in state.items()},
               os.path.join(OUT, f"{name}.safetensors"))
@@ -185,7 +215,15 @@ def write(m, state, name, config, versions, attentions):
         method="gausslegendre",
         return_convergence_delta=True,
     )
+    extra = {}
+    if "timm" in versions:
+        import importlib.metadata
+
+        versions = dict(versions, grad_cam=importlib.metadata.version("grad-cam"))
+        prefix = 1 if config["pool"] == "token" else 0
+        extra["grad_cam_block0"] = arr(grad_cam(m, x, targets, prefix))
     doc = {
+        **extra,
         "versions": dict(versions, torch=torch.__version__, captum=captum.__version__,
                          python=platform.python_version()),
         "config": config,

@@ -593,3 +593,38 @@ fn the_registry_builds_the_attention_methods() {
         assert!(out.view().iter().all(|v| v.is_finite()));
     }
 }
+
+#[test]
+fn grad_cam_on_the_token_grid_matches_pytorch_grad_cam() {
+    use salience_explain::{GradCam, GradCamPlusPlus, TokenGrid};
+    for c in [token(), avg()] {
+        assert_eq!(
+            c.model.token_grid("blocks.1"),
+            Some(TokenGrid {
+                prefix: c.model.config().num_tokens() - 16,
+                rows: 4,
+                cols: 4
+            })
+        );
+        assert_eq!(c.model.token_grid("pre_logits"), None);
+        // At the first block's output: at the last one only the class token
+        // reaches the logits, so a class-token model's CAM there is 0.
+        let ours = GradCam::new(&c.model, "blocks.0")
+            .explain(c.x.view(), &c.targets, Seeds::base(0))
+            .expect("grad-cam on tokens");
+        let want = c.j.f32_array("grad_cam_block0");
+        let d = rel_diff(&ours.view().to_owned(), &want);
+        eprintln!("Grad-CAM vs pytorch-grad-cam: {d:.2e}");
+        assert!(d < 1e-5, "Grad-CAM vs pytorch-grad-cam: {d:.2e}");
+        // The other CAMs take token layers too.
+        assert!(ours.view().iter().any(|&v| v > 0.0));
+        let pp = GradCamPlusPlus::new(&c.model, "blocks.0")
+            .explain(c.x.view(), &c.targets, Seeds::base(0))
+            .expect("grad-cam++ on tokens");
+        assert!(pp.view().iter().all(|v| v.is_finite() && *v >= 0.0));
+        // A layer whose output is not tokens on the grid is a typed error.
+        assert!(GradCam::new(&c.model, "pre_logits")
+            .explain(c.x.view(), &c.targets, Seeds::base(0))
+            .is_err());
+    }
+}

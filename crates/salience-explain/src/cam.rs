@@ -72,31 +72,117 @@ pub(crate) fn check_layer<M: LayerSplit + ?Sized>(model: &M, layer: &str) -> Res
     model.check_layer(layer)
 }
 
-/// The detached activations `[len, k, h, w]` of one chunk `x` at `layer`,
-/// with their per-sample dims `(k, h, w)` (typed error for another rank,
-/// another batch size, or an empty layer).
+/// A layer's raw activations (detached) and how they map to a CAM's
+/// `[k, h, w]` grid per sample.
+pub(crate) struct SplitActivations {
+    /// `[N, k, h, w]` feature maps, or `[N, T, D]` tokens.
+    pub raw: Tensor,
+    pub k: usize,
+    pub h: usize,
+    pub w: usize,
+    /// `Some((T, prefix))` for token activations (k = D, h·w = T − prefix).
+    pub tokens: Option<(usize, usize)>,
+}
+
+impl SplitActivations {
+    /// The `[N, k, h, w]` grid (token layers: prefix dropped, transposed).
+    pub fn grid(&self) -> Result<Tensor> {
+        match self.tokens {
+            None => Ok(self.raw.clone()),
+            Some((_, prefix)) => {
+                let n = self.raw.dim(0).map_err(candle_error)?;
+                self.raw
+                    .narrow(1, prefix, self.h * self.w)
+                    .and_then(|t| t.transpose(1, 2))
+                    .and_then(|t| t.reshape((n, self.k, self.h, self.w)))
+                    .map_err(candle_error)
+            }
+        }
+    }
+
+    /// Flat per-sample values of the raw activations (or of their
+    /// gradients) rearranged into the `[len, k, h, w]` grid.
+    pub fn to_grid(&self, v: Vec<f32>, len: usize) -> Vec<f32> {
+        let Some((t, prefix)) = self.tokens else {
+            return v;
+        };
+        let (d, hw) = (self.k, self.h * self.w);
+        let mut out = vec![0f32; len * d * hw];
+        for j in 0..len {
+            for p in 0..hw {
+                let src = &v[(j * t + prefix + p) * d..][..d];
+                for (c, &x) in src.iter().enumerate() {
+                    out[(j * d + c) * hw + p] = x;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The activations of `layer` for the chunk `x` (detached), with their
+/// per-sample grid `(k, h, w)`: `[N, k, h, w]` feature maps, or `[N, T, D]`
+/// tokens of a layer the model describes with [`LayerSplit::token_grid`]
+/// (typed error for another rank, another batch size, or an empty layer).
+pub(crate) fn split_activations<M: LayerSplit + ?Sized>(
+    model: &M,
+    x: &Tensor,
+    layer: &str,
+) -> Result<SplitActivations> {
+    let len = x.dims().first().copied().unwrap_or(0);
+    let a = model.activations(x, layer).map_err(candle_error)?.detach();
+    let what = format!("activations of layer `{layer}`");
+    let (n, k, h, w, tokens) = match (a.dims(), model.token_grid(layer)) {
+        (&[n, k, h, w], _) => (n, k, h, w, None),
+        (&[n, t, d], Some(g)) => {
+            if g.prefix + g.rows * g.cols != t {
+                return Err(SalienceError::shape(
+                    &what,
+                    format!(
+                        "[N, {}, D] tokens ({} prefix + {}×{} patches)",
+                        g.prefix + g.rows * g.cols,
+                        g.prefix,
+                        g.rows,
+                        g.cols
+                    ),
+                    a.dims(),
+                ));
+            }
+            (n, d, g.rows, g.cols, Some((t, g.prefix)))
+        }
+        _ => {
+            return Err(SalienceError::shape(
+                &what,
+                "[N, K, h, w] (or [N, T, D] tokens of a layer the model describes with LayerSplit::token_grid)",
+                a.dims(),
+            ))
+        }
+    };
+    if n != len || k * h * w == 0 {
+        return Err(SalienceError::shape(
+            &what,
+            format!("non-empty [{len}, K, h, w]"),
+            a.dims(),
+        ));
+    }
+    Ok(SplitActivations {
+        raw: a,
+        k,
+        h,
+        w,
+        tokens,
+    })
+}
+
+/// The activations of `layer` as an `[N, k, h, w]` grid (see
+/// [`split_activations`]) with their per-sample dims `(k, h, w)`.
 pub(crate) fn layer_activations<M: LayerSplit + ?Sized>(
     model: &M,
     x: &Tensor,
     layer: &str,
 ) -> Result<(Tensor, (usize, usize, usize))> {
-    let len = x.dims().first().copied().unwrap_or(0);
-    let a = model.activations(x, layer).map_err(candle_error)?.detach();
-    let (n, k, h, w) = a.dims4().map_err(|_| {
-        SalienceError::shape(
-            &format!("activations of layer `{layer}`"),
-            "[N, K, h, w]",
-            a.dims(),
-        )
-    })?;
-    if n != len || k * h * w == 0 {
-        return Err(SalienceError::shape(
-            &format!("activations of layer `{layer}`"),
-            format!("non-empty [{len}, K, h, w]"),
-            a.dims(),
-        ));
-    }
-    Ok((a, (k, h, w)))
+    let s = split_activations(model, x, layer)?;
+    Ok((s.grid()?, (s.k, s.h, s.w)))
 }
 
 /// Activations (and optionally the target-logit gradients) at one layer
@@ -136,11 +222,12 @@ pub(crate) fn layer_pass<M: LayerSplit + ?Sized>(
     targets: Option<&[usize]>,
 ) -> Result<LayerChunk> {
     let len = x.dims().first().copied().unwrap_or(0);
-    let (a, (k, h, w)) = layer_activations(model, x, layer)?;
+    let split = split_activations(model, x, layer)?;
+    let (a, (k, h, w)) = (&split.raw, (split.k, split.h, split.w));
     let (acts, grads) = match targets {
-        None => (tensor_to_vec(&a)?, Vec::new()),
+        None => (tensor_to_vec(a)?, Vec::new()),
         Some(t) => {
-            let var = Var::from_tensor(&a).map_err(candle_error)?;
+            let var = Var::from_tensor(a).map_err(candle_error)?;
             let logits = model.head(var.as_tensor(), layer).map_err(candle_error)?;
             let nc = model.num_classes();
             if logits.dims() != [len, nc] {
@@ -181,6 +268,12 @@ pub(crate) fn layer_pass<M: LayerSplit + ?Sized>(
     };
     check_finite_slice(&acts, &format!("activations of layer `{layer}`"))?;
     check_finite_slice(&grads, &format!("gradients at layer `{layer}`"))?;
+    let acts = split.to_grid(acts, len);
+    let grads = if grads.is_empty() {
+        grads
+    } else {
+        split.to_grid(grads, len)
+    };
     Ok(LayerChunk {
         k,
         h,

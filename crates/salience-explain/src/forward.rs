@@ -87,6 +87,14 @@ pub trait StagedForward: Send + Sync {
         Ok(())
     }
 
+    /// The token layout of stage `layer` for CAMs, when its output is
+    /// transformer tokens (see [`crate::LayerSplit::token_grid`]); `None` by
+    /// default.
+    fn token_grid(&self, layer: &str) -> Option<crate::split::TokenGrid> {
+        let _ = layer;
+        None
+    }
+
     /// Number of classes (the width of the logits).
     fn num_classes(&self) -> usize;
 
@@ -209,6 +217,9 @@ macro_rules! staged_model {
         impl<$($g)*> $crate::LayerSplit for $t {
             fn layer_names(&self) -> ::std::vec::Vec<::std::string::String> {
                 $crate::forward::StagedForward::stage_names(self)
+            }
+            fn token_grid(&self, layer: &str) -> ::std::option::Option<$crate::TokenGrid> {
+                $crate::forward::StagedForward::token_grid(self, layer)
             }
             fn activations(
                 &self,

@@ -168,7 +168,7 @@ pub use sequential::{
 };
 pub use shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
 pub use slic::{slic, SlicColor, SlicConfig};
-pub use split::LayerSplit;
+pub use split::{LayerSplit, TokenGrid};
 pub use weight_map::{
     CascadingRandomization, ModelBuilder, ParamFilter, Randomization, WeightMapModel,
 };

@@ -38,6 +38,17 @@ pub trait LayerSplit: Classifier {
     /// The logits computed from layer `layer`'s output `a`.
     fn head(&self, a: &Tensor, layer: &str) -> candle_core::Result<Tensor>;
 
+    /// How CAMs read layer `layer` when its activations are tokens
+    /// `[N, T, D]` (transformers) instead of feature maps `[N, K, h, w]`:
+    /// the first [`TokenGrid::prefix`] tokens (a class token) are dropped
+    /// and the rest, row-major patches, become `[N, D, rows, cols]` — the
+    /// reshape pytorch-grad-cam's ViT recipe applies. `None` (the default)
+    /// for feature-map layers.
+    fn token_grid(&self, layer: &str) -> Option<TokenGrid> {
+        let _ = layer;
+        None
+    }
+
     /// Checks that `layer` is one of [`LayerSplit::layer_names`], returning a
     /// typed error naming the known layers otherwise.
     ///
@@ -61,11 +72,26 @@ pub trait LayerSplit: Classifier {
     }
 }
 
+/// The token layout of a transformer layer, for CAMs
+/// ([`LayerSplit::token_grid`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenGrid {
+    /// Leading tokens that are not patches (1 for a class token).
+    pub prefix: usize,
+    /// Patch rows.
+    pub rows: usize,
+    /// Patch columns.
+    pub cols: usize,
+}
+
 macro_rules! forward_layer_split {
     ($($t:ty),*) => {$(
         impl<M: LayerSplit + ?Sized> LayerSplit for $t {
             fn layer_names(&self) -> Vec<String> {
                 (**self).layer_names()
+            }
+            fn token_grid(&self, layer: &str) -> Option<TokenGrid> {
+                (**self).token_grid(layer)
             }
             fn activations(&self, x: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
                 (**self).activations(x, layer)

@@ -699,6 +699,19 @@ impl StagedForward for VisionTransformer {
         VisionTransformer::check_input(self, x)
     }
 
+    /// `patch_embed`, `blocks.*` and `norm` output tokens on the patch grid
+    /// (the class token, if any, is the prefix), so the CAMs take them.
+    fn token_grid(&self, layer: &str) -> Option<salience_explain::TokenGrid> {
+        let tokens = layer == "patch_embed" || layer == "norm" || layer.starts_with("blocks.");
+        (tokens && self.config.layer_names().iter().any(|l| l == layer)).then(|| {
+            salience_explain::TokenGrid {
+                prefix: usize::from(self.config.pool == VitPool::Token),
+                rows: self.config.grid(),
+                cols: self.config.grid(),
+            }
+        })
+    }
+
     fn num_classes(&self) -> usize {
         self.config.num_classes
     }
