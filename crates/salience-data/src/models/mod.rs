@@ -17,7 +17,7 @@ pub mod resnet;
 pub mod small_cnn;
 pub mod vit;
 
-pub use resnet::{ResNet, ResNetConfig, Stem};
+pub use resnet::{BlockKind, ResNet, ResNetConfig, Stem};
 pub use small_cnn::{SmallCnn, SMALL_CNN_LAYERS};
 pub use vit::{VisionTransformer, VitConfig, VitPool, MAX_VIT_DIM};
 

@@ -1,10 +1,11 @@
-//! ResNets with basic residual blocks in torchvision's tensor layout:
-//! [`ResNetConfig::resnet18`] (ImageNet, 224×224, 1000 classes) and
-//! [`ResNetConfig::small`] (the 64×64×3 localization set).
+//! ResNets with basic or bottleneck residual blocks in torchvision's
+//! tensor layout: [`ResNetConfig::resnet18`] and [`ResNetConfig::resnet50`]
+//! (ImageNet, 224×224, 1000 classes) and [`ResNetConfig::small`] (the
+//! 64×64×3 localization set).
 //!
 //! Tensor names follow torchvision's `state_dict`: `conv1.weight`,
 //! `bn1.{weight,bias,running_mean,running_var}`,
-//! `layer{i}.{j}.conv{1,2}.weight`, `layer{i}.{j}.bn{1,2}.*`,
+//! `layer{i}.{j}.conv{1,2[,3]}.weight`, `layer{i}.{j}.bn{1,2[,3]}.*`,
 //! `layer{i}.{j}.downsample.0.weight`, `layer{i}.{j}.downsample.1.*`,
 //! `fc.weight`, `fc.bias` (extra tensors such as `num_batches_tracked`
 //! are ignored), so a torchvision ResNet-18 converted to safetensors
@@ -56,7 +57,29 @@ pub enum Stem {
     },
 }
 
-/// The shape of a [`ResNet`] with basic blocks.
+/// The residual block of a [`ResNet`] (torchvision's two kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// conv3×3 (stride) – BN – ReLU – conv3×3 – BN, plus the skip, ReLU
+    /// (ResNet-18/34); a stage of width `w` outputs `w` channels.
+    Basic,
+    /// conv1×1 – BN – ReLU – conv3×3 (stride) – BN – ReLU – conv1×1 (4w) –
+    /// BN, plus the skip, ReLU (ResNet-50/101/152, torchvision's "v1.5"
+    /// with the stride on the 3×3); a stage of width `w` outputs `4w`.
+    Bottleneck,
+}
+
+impl BlockKind {
+    /// Output channels of a block of width `w`.
+    pub fn out_channels(self, w: usize) -> usize {
+        match self {
+            BlockKind::Basic => w,
+            BlockKind::Bottleneck => 4 * w,
+        }
+    }
+}
+
+/// The shape of a [`ResNet`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResNetConfig {
     /// Input channels (3).
@@ -68,8 +91,10 @@ pub struct ResNetConfig {
     /// Channels of each stage (`layer1`, `layer2`, ...); every stage after
     /// the first halves the resolution.
     pub widths: Vec<usize>,
-    /// Basic blocks per stage.
+    /// Residual blocks per stage.
     pub blocks: Vec<usize>,
+    /// The kind of residual block.
+    pub block: BlockKind,
     /// Number of classes.
     pub num_classes: usize,
 }
@@ -90,7 +115,24 @@ impl ResNetConfig {
             stem_channels: 64,
             widths: vec![64, 128, 256, 512],
             blocks: vec![2, 2, 2, 2],
+            block: BlockKind::Basic,
             num_classes,
+        }
+    }
+
+    /// torchvision's ResNet-50: ImageNet stem with 64 channels, bottleneck
+    /// stages of width 64/128/256/512 (outputs 256 … 2048) with 3, 4, 6
+    /// and 3 blocks.
+    ///
+    /// ```
+    /// use salience_data::models::ResNetConfig;
+    /// assert_eq!(ResNetConfig::resnet50(1000).num_parameters(), 25_557_032);
+    /// ```
+    pub fn resnet50(num_classes: usize) -> Self {
+        ResNetConfig {
+            blocks: vec![3, 4, 6, 3],
+            block: BlockKind::Bottleneck,
+            ..Self::resnet18(num_classes)
         }
     }
 
@@ -118,6 +160,7 @@ impl ResNetConfig {
             stem_channels: 16,
             widths: vec![16, 32, 64],
             blocks: vec![1, 1, 3],
+            block: BlockKind::Basic,
             num_classes: 10,
         }
     }
@@ -189,15 +232,18 @@ impl ResNetConfig {
             for b in 0..nb {
                 let p = format!("layer{}.{b}", s + 1);
                 let stride = if b == 0 && s > 0 { 2 } else { 1 };
-                v.push((format!("{p}.conv1.weight"), vec![w, cin, 3, 3]));
-                bn(&mut v, &format!("{p}.bn1"), w);
-                v.push((format!("{p}.conv2.weight"), vec![w, w, 3, 3]));
-                bn(&mut v, &format!("{p}.bn2"), w);
-                if stride != 1 || cin != w {
-                    v.push((format!("{p}.downsample.0.weight"), vec![w, cin, 1, 1]));
-                    bn(&mut v, &format!("{p}.downsample.1"), w);
+                let out = self.block.out_channels(w);
+                for (i, (co, ci, k, _)) in
+                    block_convs(self.block, cin, w, 1).into_iter().enumerate()
+                {
+                    v.push((format!("{p}.conv{}.weight", i + 1), vec![co, ci, k, k]));
+                    bn(&mut v, &format!("{p}.bn{}", i + 1), co);
                 }
-                cin = w;
+                if stride != 1 || cin != out {
+                    v.push((format!("{p}.downsample.0.weight"), vec![out, cin, 1, 1]));
+                    bn(&mut v, &format!("{p}.downsample.1"), out);
+                }
+                cin = out;
             }
         }
         v.push(("fc.weight".into(), vec![self.num_classes, cin]));
@@ -221,15 +267,27 @@ impl ResNetConfig {
     }
 }
 
-/// A basic residual block: conv3×3 (stride) – BN – ReLU – conv3×3 – BN,
-/// plus the (projected) input, ReLU.
+/// A residual block (see [`BlockKind`]): its convolution + batch-norm
+/// pairs `conv{i}` / `bn{i}`, ReLU between them, plus the (projected)
+/// input, ReLU.
 #[derive(Debug, Clone)]
-struct BasicBlock {
-    conv1: Conv2d,
-    bn1: BatchNorm,
-    conv2: Conv2d,
-    bn2: BatchNorm,
+struct ResBlock {
+    convs: Vec<(Conv2d, BatchNorm)>,
     downsample: Option<(Conv2d, BatchNorm)>,
+}
+
+/// The convolutions `(out, in, kernel, stride)` of a block of `kind` and
+/// width `w` with `cin` input channels and the block's `stride`.
+fn block_convs(
+    kind: BlockKind,
+    cin: usize,
+    w: usize,
+    stride: usize,
+) -> Vec<(usize, usize, usize, usize)> {
+    match kind {
+        BlockKind::Basic => vec![(w, cin, 3, stride), (w, w, 3, 1)],
+        BlockKind::Bottleneck => vec![(w, cin, 1, 1), (w, w, 3, stride), (4 * w, w, 1, 1)],
+    }
 }
 
 fn bn(c: usize, vb: VarBuilder) -> candle_core::Result<BatchNorm> {
@@ -255,31 +313,46 @@ fn conv(
         .map(|c| c.to_candle())
 }
 
-impl BasicBlock {
-    fn new(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        let downsample = if stride != 1 || cin != cout {
+impl ResBlock {
+    fn new(
+        kind: BlockKind,
+        cin: usize,
+        w: usize,
+        stride: usize,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        let out = kind.out_channels(w);
+        let downsample = if stride != 1 || cin != out {
             Some((
-                conv(cin, cout, 1, stride, 0, vb.pp("downsample.0"))?,
-                bn(cout, vb.pp("downsample.1"))?,
+                conv(cin, out, 1, stride, 0, vb.pp("downsample.0"))?,
+                bn(out, vb.pp("downsample.1"))?,
             ))
         } else {
             None
         };
-        Ok(BasicBlock {
-            conv1: conv(cin, cout, 3, stride, 1, vb.pp("conv1"))?,
-            bn1: bn(cout, vb.pp("bn1"))?,
-            conv2: conv(cout, cout, 3, 1, 1, vb.pp("conv2"))?,
-            bn2: bn(cout, vb.pp("bn2"))?,
-            downsample,
-        })
+        let convs = block_convs(kind, cin, w, stride)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (co, ci, k, st))| {
+                Ok((
+                    conv(ci, co, k, st, k / 2, vb.pp(format!("conv{}", i + 1)))?,
+                    bn(co, vb.pp(format!("bn{}", i + 1)))?,
+                ))
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(ResBlock { convs, downsample })
     }
 
     /// The block written with [`LayerOps`]; `prefix` is `layer{i}.{j}`.
     fn forward(&self, prefix: &str, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
-        let c1 = format!("{prefix}.conv1");
-        let h = ops.relu(&ops.conv2d_batch_norm(&c1, &self.conv1, &self.bn1, x)?)?;
-        let c2 = format!("{prefix}.conv2");
-        let h = ops.conv2d_batch_norm(&c2, &self.conv2, &self.bn2, &h)?;
+        let mut h = x.clone();
+        let last = self.convs.len() - 1;
+        for (i, (c, b)) in self.convs.iter().enumerate() {
+            h = ops.conv2d_batch_norm(&format!("{prefix}.conv{}", i + 1), c, b, &h)?;
+            if i < last {
+                h = ops.relu(&h)?;
+            }
+        }
         let skip = match &self.downsample {
             Some((c, b)) => ops.conv2d_batch_norm(&format!("{prefix}.downsample.0"), c, b, x)?,
             None => x.clone(),
@@ -288,7 +361,7 @@ impl BasicBlock {
     }
 }
 
-/// A ResNet with basic blocks (see the module docs), a
+/// A ResNet with basic or bottleneck blocks (see the module docs), a
 /// [`Classifier`](salience_explain::Classifier), a
 /// [`LayerSplit`](salience_explain::LayerSplit) at `stem`, `layer1` …
 /// `layerK`, `avgpool`, `fc`, and a
@@ -308,7 +381,7 @@ pub struct ResNet {
     config: ResNetConfig,
     conv1: Conv2d,
     bn1: BatchNorm,
-    layers: Vec<Vec<BasicBlock>>,
+    layers: Vec<Vec<ResBlock>>,
     fc: Linear,
     device: Device,
 }
@@ -344,8 +417,14 @@ impl ResNet {
             let mut blocks = Vec::with_capacity(nb);
             for b in 0..nb {
                 let stride = if b == 0 && s > 0 { 2 } else { 1 };
-                blocks.push(BasicBlock::new(cin, w, stride, vs.pp(b.to_string()))?);
-                cin = w;
+                blocks.push(ResBlock::new(
+                    config.block,
+                    cin,
+                    w,
+                    stride,
+                    vs.pp(b.to_string()),
+                )?);
+                cin = config.block.out_channels(w);
             }
             layers.push(blocks);
         }
