@@ -48,7 +48,11 @@ fn a_torchvision_bottleneck_resnet_loads_and_matches_pytorch() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/torchvision/bottleneck.json"
     ));
-    assert!(j.get("versions").get("torchvision").str().starts_with("0.29.2"));
+    assert!(j
+        .get("versions")
+        .get("torchvision")
+        .str()
+        .starts_with("0.29.2"));
     let m = ResNet::from_safetensors_bytes(
         include_bytes!("fixtures/torchvision/bottleneck.safetensors"),
         &config(),
