@@ -88,6 +88,7 @@ pub use salience_data as data;
 pub use salience_explain as explain;
 pub use salience_metrics as metrics;
 pub use salience_optimize as optimize;
+pub use salience_report as report;
 
 pub use salience_core::{
     AttributionBatch, DegeneratePolicy, Ensemble, Explainer, Layout, Model, Normalization,

@@ -1,0 +1,27 @@
+//! The whole salience pipeline as one call, and its report.
+//!
+//! This crate sits at the top of the workspace's dependency graph: it uses
+//! the explainers' common seam ([`salience_core::Explainer`]), the
+//! aggregators, the optimal aggregation of Decker et al. (2024) and the
+//! metrics, and turns their outputs into files a person reads. It never
+//! touches candle: any [`salience_core::Model`] and any panel of
+//! [`salience_core::Explainer`]s run through it.
+//!
+//! * [`pipeline`]: [`PipelineConfig`] (a plain, serde-deserializable
+//!   struct with [`Default`]) and [`run`]: attribute with every method of
+//!   a panel, aggregate (Mahlau & Nolde's aggregators, AGG_var, Decker et
+//!   al.'s AGG_mean / AGG_robust / AGG_faith / AGG_opt), evaluate every
+//!   method and aggregate (insertion, deletion, infidelity, faithfulness
+//!   correlation, Gini, average / max sensitivity), and check the QP's
+//!   guarantee on held-out perturbations. The result is a [`Run`].
+//! * [`write`]: a [`Run`] written to a folder: per image a labelled
+//!   heatmap grid with colour bars and an overlay, `scores.csv` (one row
+//!   per image × method × metric), `summary.md` / the printed tables, and
+//!   `report.md`. Nothing is written outside the folder given; file names
+//!   are made from indices, never from user text.
+
+pub mod pipeline;
+pub mod write;
+
+pub use pipeline::{run, DeckerBudget, MetricBudget, PipelineConfig, Run, Step};
+pub use write::{write_run, ReportText, Written};

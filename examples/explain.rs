@@ -1,0 +1,368 @@
+//! The main job on your own data: explain a model's predictions on image
+//! files with a panel of methods, aggregate them, score everything, and
+//! write labelled heatmaps, overlays, per-image scores and a report.
+//!
+//! ```text
+//! cargo run --release --example explain -- \
+//!     --arch resnet18 --weights resnet18.safetensors --images photos/ \
+//!     [--panel "saliency;integrated_gradients:n_steps=32;grad_cam:layer=layer4"] \
+//!     [--config run.json] [--target predicted|<class>] [--out target/explain] [--max-images 64]
+//! ```
+//!
+//! * `--arch`: `resnet18`, `resnet50` (torchvision names), `vit_tiny`,
+//!   `vit_small` (timm names), `vit_base_hf` (Hugging Face `transformers`
+//!   names), all 224², 1000 classes, with `--weights` a safetensors file
+//!   (a torchvision / timm `state_dict` saved as it is; mismatched weights
+//!   are listed by name: missing, unexpected, wrongly shaped); or the
+//!   shipped `small_cnn` / `vit_fashion` (Fashion-MNIST, 28² gray, no
+//!   `--weights` needed).
+//! * `--images`: files and/or folders of PNG / JPEG files (any size and
+//!   mode); ImageNet models get torchvision's evaluation transform (resize
+//!   256, centre crop 224, ImageNet mean / std), the shipped models a gray
+//!   28² resize.
+//! * `--panel`: explainer specs (`name:key=value,...`) separated by `;` or
+//!   new lines (default: Saliency, IG, SmoothGrad, Grad-CAM at the last
+//!   stage, Occlusion; plus attention rollout for ViTs).
+//! * `--config`: a JSON [`PipelineConfig`] (aggregators, Decker et al.'s
+//!   budgets, metric budgets, seed); default: the papers' budgets. With
+//!   `--quick` the smallest budgets (a smoke run).
+//!
+//! Output (only inside `--out`): `grid_XXX.png`, `overlay_XXX.png`,
+//! `scores.csv`, `config.json`, `report.md`.
+
+use common::{argmax, progress_bar};
+use ndarray::{Array4, Axis};
+use salience::core::render::{gray_image, rgb_image, RgbImage};
+use salience::core::{ChannelReduction, Model, PixelMaps};
+use salience::data::models::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
+use salience::data::{assets, fashion_mnist, imagenet, load_image, ColorMode, ImageFolder};
+use salience::data::{ImageTransform, LoadOptions};
+use salience::explain::registry::{ExplainerSpec, Registry};
+use salience::explain::{CandleModel, LayerSplit};
+use salience::report::{run, write_run, PipelineConfig, ReportText};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod common;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const USAGE: &str = "usage: explain --arch ARCH [--weights FILE] --images PATH... \
+[--panel SPECS] [--config FILE.json] [--quick] [--target predicted|CLASS] [--out DIR] [--max-images N]
+ARCH: resnet18 resnet50 vit_tiny vit_small vit_base_hf (need --weights), small_cnn vit_fashion (shipped)";
+
+/// The command line.
+struct Args {
+    arch: String,
+    weights: Option<PathBuf>,
+    images: Vec<PathBuf>,
+    panel: Option<String>,
+    config: PipelineConfig,
+    target: Option<usize>,
+    out: PathBuf,
+    max_images: usize,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut a = Args {
+        arch: String::new(),
+        weights: None,
+        images: Vec::new(),
+        panel: None,
+        config: PipelineConfig::default(),
+        target: None,
+        out: "target/explain".into(),
+        max_images: 64,
+    };
+    let mut it = std::env::args().skip(1).peekable();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--arch" => a.arch = value()?,
+            "--weights" => a.weights = Some(value()?.into()),
+            "--panel" => a.panel = Some(value()?),
+            "--config" => a.config = serde_json::from_str(&std::fs::read_to_string(value()?)?)?,
+            "--quick" => a.config = PipelineConfig::tiny(),
+            "--target" => {
+                a.target = match value()?.as_str() {
+                    "predicted" => None,
+                    c => Some(
+                        c.parse()
+                            .map_err(|_| format!("--target: `{c}` is not a class index"))?,
+                    ),
+                }
+            }
+            "--out" => a.out = value()?.into(),
+            "--max-images" => a.max_images = value()?.parse()?,
+            "--images" => {
+                a.images.push(value()?.into());
+                while let Some(p) = it.next_if(|p| !p.starts_with("--")) {
+                    a.images.push(p.into());
+                }
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}").into()),
+        }
+    }
+    if a.arch.is_empty() || a.images.is_empty() {
+        return Err(USAGE.into());
+    }
+    Ok(a)
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let dev = candle_core::Device::Cpu;
+    let weights = || -> Result<(Vec<u8>, String)> {
+        let p = args
+            .weights
+            .as_ref()
+            .ok_or(format!("--arch {} needs --weights", args.arch))?;
+        Ok((std::fs::read(p)?, p.display().to_string()))
+    };
+    match args.arch.as_str() {
+        "small_cnn" => explain(
+            &args,
+            Arc::new(assets::small_cnn(&dev)?),
+            Registry::with_builtins(),
+        ),
+        "vit_fashion" => explain(
+            &args,
+            Arc::new(assets::vit_fashion(&dev)?),
+            Registry::with_builtins().with_attention(),
+        ),
+        "resnet18" | "resnet50" => {
+            let cfg = if args.arch == "resnet18" {
+                ResNetConfig::resnet18(1000)
+            } else {
+                ResNetConfig::resnet50(1000)
+            };
+            let (bytes, name) = weights()?;
+            let model = ResNet::from_safetensors_bytes(&bytes, &cfg, &name, &dev)?;
+            explain(&args, Arc::new(model), Registry::with_builtins())
+        }
+        "vit_tiny" | "vit_small" | "vit_base_hf" => {
+            let (bytes, name) = weights()?;
+            let model = match args.arch.as_str() {
+                "vit_tiny" => VisionTransformer::from_safetensors_bytes(
+                    &bytes,
+                    &VitConfig::timm_vit_tiny_patch16_224(1000),
+                    &name,
+                    &dev,
+                )?,
+                "vit_small" => VisionTransformer::from_safetensors_bytes(
+                    &bytes,
+                    &VitConfig::timm_vit_small_patch16_224(1000),
+                    &name,
+                    &dev,
+                )?,
+                _ => VisionTransformer::from_hf_safetensors_bytes(
+                    &bytes,
+                    &VitConfig::hf_vit_base_patch16_224(1000),
+                    &name,
+                    &dev,
+                )?,
+            };
+            explain(
+                &args,
+                Arc::new(model),
+                Registry::with_builtins().with_attention(),
+            )
+        }
+        other => Err(format!("unknown --arch `{other}`\n{USAGE}").into()),
+    }
+}
+
+/// The input transform, channel mode and class names of a model with
+/// `classes` outputs (1000: ImageNet; else the shipped 28² gray models).
+fn data_for(classes: usize) -> (ImageTransform, ColorMode, Vec<String>) {
+    if classes == 1000 {
+        let names = imagenet::imagenet_class_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        (
+            ImageTransform::torchvision_imagenet(),
+            ColorMode::Rgb,
+            names,
+        )
+    } else {
+        let t = ImageTransform {
+            resize_shorter: Some(28),
+            center_crop: Some([28, 28]),
+            ..ImageTransform::identity()
+        };
+        (
+            t,
+            ColorMode::Gray,
+            fashion_mnist::CLASS_NAMES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    }
+}
+
+/// Every image file named by `paths` (folders listed, sorted), at most `max`.
+fn image_files(paths: &[PathBuf], options: &LoadOptions, max: usize) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            files.extend(
+                ImageFolder::open(p, options.clone())?
+                    .files()
+                    .iter()
+                    .cloned(),
+            );
+        } else {
+            files.push(p.clone());
+        }
+    }
+    if files.len() > max {
+        eprintln!(
+            "explaining the first {max} of {} images (--max-images)",
+            files.len()
+        );
+        files.truncate(max);
+    }
+    Ok(files)
+}
+
+/// The last stage a CAM can read (a conv stage or a transformer block).
+fn cam_layer<M: LayerSplit>(model: &M) -> Option<String> {
+    let names = model.layer_names();
+    names
+        .into_iter()
+        .rev()
+        .find(|n| n.starts_with("layer") || n.starts_with("blocks.") || n.starts_with("conv"))
+}
+
+fn explain<M: LayerSplit + 'static>(
+    args: &Args,
+    model: Arc<M>,
+    registry: Registry<M>,
+) -> Result<()> {
+    let (transform, color, classes) = data_for(model.num_classes());
+    let options = LoadOptions {
+        color,
+        ..LoadOptions::default()
+    };
+    let files = image_files(&args.images, &options, args.max_images)?;
+    let images = files
+        .iter()
+        .map(|f| Ok(transform.apply(load_image(f, &options)?.view())?))
+        .collect::<Result<Vec<_>>>()?;
+    let views: Vec<_> = images.iter().map(|x| x.view()).collect();
+    let x: Array4<f32> = ndarray::stack(Axis(0), &views)?;
+    let classifier = CandleModel::new(model.clone());
+    let logits = classifier.forward(x.view().into_dyn())?;
+    let targets: Vec<usize> = match args.target {
+        Some(t) => vec![t; files.len()],
+        None => logits
+            .outer_iter()
+            .map(|row| argmax(row.iter().copied()))
+            .collect(),
+    };
+    let default_panel = format!(
+        "saliency\nintegrated_gradients:n_steps=32\nsmoothgrad:n_samples=16,sigma=0.15\n{}occlusion:window={},stride={}\n{}",
+        cam_layer(&*model).map_or(String::new(), |l| format!("grad_cam:layer={l}\n")),
+        x.shape()[2] / 14,
+        x.shape()[2] / 28,
+        if registry.names().iter().any(|n| n == "attention_rollout") { "attention_rollout\n" } else { "" },
+    );
+    let specs = ExplainerSpec::parse_list(
+        &args
+            .panel
+            .as_deref()
+            .unwrap_or(&default_panel)
+            .replace(';', "\n"),
+    )?;
+    let panel: Vec<_> = registry
+        .build_panel(&specs, &model)?
+        .into_iter()
+        .map(|e| PixelMaps::new(e, ChannelReduction::Sum))
+        .collect();
+    let bar = progress_bar(args.config.n_steps(panel.len())? as u64)?;
+    let ids: Vec<u64> = (0..files.len() as u64).collect();
+    let result = run(
+        &classifier,
+        &panel,
+        x.view().into_dyn(),
+        &targets,
+        &ids,
+        &args.config,
+        &mut |s| {
+            bar.set_position(s.done as u64);
+            bar.set_message(s.message);
+        },
+    )?;
+    bar.finish_and_clear();
+    let display = transform
+        .denormalize(x.view().into_dyn())?
+        .mapv(|v| v.clamp(0.0, 1.0));
+    let pictures = display
+        .outer_iter()
+        .map(|img| match img.shape()[0] {
+            1 => Ok(gray_image(
+                img.index_axis(Axis(0), 0).into_dimensionality()?,
+            )?),
+            _ => Ok(rgb_image(img.into_dimensionality()?)?),
+        })
+        .collect::<Result<Vec<RgbImage>>>()?;
+    let label = |c: usize| {
+        classes
+            .get(c)
+            .map_or(format!("class {c}"), |n| format!("{n} ({c})"))
+    };
+    let text = ReportText {
+        title: format!("salience: {} on {} images", args.arch, files.len()),
+        description: format!(
+            "Model `{}`{}; each image's {} class is explained. Images: {}.",
+            args.arch,
+            args.weights
+                .as_ref()
+                .map_or(" (shipped weights)".into(), |w| format!(
+                    " with weights `{}`",
+                    w.display()
+                )),
+            if args.target.is_some() {
+                "given"
+            } else {
+                "predicted"
+            },
+            files
+                .iter()
+                .map(|f| format!("`{}`", file_name(f)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        image_labels: files
+            .iter()
+            .zip(&targets)
+            .map(|(f, &t)| format!("{}: {}", file_name(f), label(t)))
+            .collect(),
+        specs: specs.iter().map(|s| s.to_string()).collect(),
+    };
+    let written = write_run(&result, &args.out, &pictures, &text)?;
+    println!("{}", result.table.to_text(4)?);
+    println!(
+        "wrote {} pictures and {:?} to {}",
+        written.pictures.len(),
+        written.documents,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
