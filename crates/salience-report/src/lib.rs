@@ -14,7 +14,7 @@
 //!   method and aggregate (insertion, deletion, infidelity, faithfulness
 //!   correlation, Gini, average / max sensitivity), and check the QP's
 //!   guarantee on held-out perturbations. The result is a [`Run`].
-//! * [`write`]: a [`Run`] written to a folder: per image a labelled
+//! * [`write`](mod@write): a [`Run`] written to a folder: per image a labelled
 //!   heatmap grid with colour bars and an overlay, `scores.csv` (one row
 //!   per image × method × metric), `summary.md` / the printed tables, and
 //!   `report.md`. Nothing is written outside the folder given; file names

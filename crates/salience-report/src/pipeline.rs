@@ -288,7 +288,7 @@ pub struct Run {
     /// Every aggregate's maps, in table order.
     pub aggregates: Vec<(String, AttributionBatch)>,
     /// The per-image QP weights of each Decker et al. strategy.
-    pub weights: Vec<(String, Vec<Weights>)>,
+    pub weights: Vec<NamedWeights>,
     /// Mean ± std over the images of every metric, one row per method and
     /// aggregate.
     pub table: ScoreTable,
@@ -569,6 +569,9 @@ fn sensitivity(
     Ok([col(&sens.average), col(&sens.max)])
 }
 
+/// A strategy's name and its per-image weights.
+pub type NamedWeights = (String, Vec<Weights>);
+
 /// The four strategies' per-image weights (fitted on the `Fit` stream) and
 /// the held-out table (`Eval` stream).
 #[allow(clippy::too_many_arguments)]
@@ -584,7 +587,7 @@ fn decker(
     budget: &DeckerBudget,
     step: &mut dyn FnMut(String),
     timings: &mut Vec<(String, Duration)>,
-) -> Result<(Vec<(String, Vec<Weights>)>, ScoreTable)> {
+) -> Result<(Vec<NamedWeights>, ScoreTable)> {
     let seeds = Seeds::per_sample(seeds);
     step("AGG_robust Gram (re-explains perturbed images)".into());
     let t = Instant::now();

@@ -58,14 +58,16 @@ impl Explainer for Noisy {
 
 const A: [f32; 9] = [1.0, -2.0, 0.5, 3.0, 0.0, -1.0, 2.0, 1.5, -0.5];
 
-fn setup() -> (LinearModel, Vec<PixelMaps<Box<dyn Explainer>>>, Array4<f32>) {
+type Panel = Vec<PixelMaps<Box<dyn Explainer>>>;
+
+fn setup() -> (LinearModel, Panel, Array4<f32>) {
     let mut w = Array2::<f32>::zeros((2, 9));
     for (j, &a) in A.iter().enumerate() {
         w[[0, j]] = a;
         w[[1, j]] = -a;
     }
     let model = LinearModel::new(w, ndarray::array![0.0f32, 0.1]).unwrap();
-    let panel: Vec<PixelMaps<Box<dyn Explainer>>> = vec![
+    let panel: Panel = vec![
         PixelMaps::new(Box::new(Exact(A.to_vec())), ChannelReduction::Sum),
         PixelMaps::new(Box::new(Noisy(A.to_vec())), ChannelReduction::Sum),
     ];
