@@ -19,16 +19,18 @@
 //! Every random draw comes from `SEED`: two runs print identical tables.
 
 use common::progress_bar;
-use ndarray::{Array4, Axis};
+use ndarray::Axis;
 use salience::core::render::gray_image;
-use salience::core::{ChannelReduction, Explainer, Model, PixelMaps};
+use salience::core::{ChannelReduction, Explainer, PixelMaps};
+use salience::data::assets;
 use salience::data::models::SmallCnn;
-use salience::data::{assets, LabelledImages};
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::{
     CandleModel, Composite, DeepLift, ExpectedGradients, ExpectedGradientsConfig, Lrp, References,
 };
-use salience::report::{run, write_run, DeckerBudget, MetricBudget, PipelineConfig, ReportText};
+use salience::report::{
+    correctly_classified, run, write_run, DeckerBudget, MetricBudget, PipelineConfig, ReportText,
+};
 use std::sync::Arc;
 
 mod common;
@@ -70,12 +72,20 @@ fn main() -> Result<()> {
     let cnn = Arc::new(assets::small_cnn(&candle_core::Device::Cpu)?);
     let model = CandleModel::new(cnn.clone());
     let data = assets::fashion_mnist_sample()?;
-    let (chosen, x) = pick_images(&model, &data)?;
-    let targets: Vec<usize> = chosen.iter().map(|&(_, label)| label).collect();
-    let ids: Vec<u64> = chosen.iter().map(|&(i, _)| i as u64).collect();
+    let all = data.images.view().into_dyn();
+    let chosen = correctly_classified(&model, all.view(), &data.labels, N_IMAGES, SEED)?;
+    let x = all.select(Axis(0), &chosen);
+    let targets: Vec<usize> = chosen.iter().map(|&i| data.labels[i]).collect();
+    let ids: Vec<u64> = chosen.iter().map(|&i| i as u64).collect();
 
+    // Expected Gradients' references: the first sample images not explained.
+    let rest: Vec<usize> = (0..data.len())
+        .filter(|i| !chosen.contains(i))
+        .take(N_REFERENCES)
+        .collect();
+    let references = all.select(Axis(0), &rest);
     let specs = ExplainerSpec::parse_list(PANEL)?;
-    let panel: Vec<PixelMaps<Box<dyn Explainer>>> = registry(reference_images(&data, &chosen)?)
+    let panel: Vec<PixelMaps<Box<dyn Explainer>>> = registry(references)
         .build_panel(&specs, &cnn)?
         .into_iter()
         .map(|e| PixelMaps::new(e, ChannelReduction::Sum))
@@ -98,7 +108,6 @@ fn main() -> Result<()> {
         ..PipelineConfig::default()
     };
     let bar = progress_bar(cfg.n_steps(panel.len())? as u64)?;
-    let x = x.into_dyn();
     let result = run(&model, &panel, x.view(), &targets, &ids, &cfg, &mut |s| {
         bar.set_position(s.done as u64);
         bar.set_message(s.message);
@@ -133,9 +142,8 @@ fn main() -> Result<()> {
              images (indices {ids:?} of the shipped sample, a shuffle seeded with {SEED}); the \
              predicted class is explained."
         ),
-        image_labels: chosen
-            .iter()
-            .map(|&(i, c)| format!("test image {i}, {} ({c})", name(c)))
+        image_labels: (chosen.iter().zip(&targets))
+            .map(|(i, &c)| format!("test image {i}, {} ({c})", name(c)))
             .collect(),
         specs: specs.iter().map(|s| s.to_string()).collect(),
     };
@@ -146,53 +154,6 @@ fn main() -> Result<()> {
         out.display()
     );
     Ok(())
-}
-
-/// An image's index in the shipped sample and its (predicted = true) class.
-type ImageId = (usize, usize);
-
-/// `N_IMAGES` correctly classified images from a seeded shuffle of the
-/// shipped sample: their (index, class) and the batch `[N, 1, 28, 28]`.
-fn pick_images(model: &dyn Model, data: &LabelledImages) -> Result<(Vec<ImageId>, Array4<f32>)> {
-    use rand::seq::SliceRandom;
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    order.shuffle(&mut salience::core::seed::rng(SEED));
-    // Classify a generous prefix in one batched call.
-    let candidates: Vec<usize> = order.into_iter().take(4 * N_IMAGES).collect();
-    let batch = data.images.select(Axis(0), &candidates);
-    let scores = model.forward(batch.view().into_dyn())?;
-    let mut chosen = Vec::new();
-    for (row, &i) in scores.outer_iter().zip(&candidates) {
-        let predicted = row
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(c, _)| c);
-        match (predicted, data.labels.get(i)) {
-            (Some(p), Some(&label)) if p == label && chosen.len() < N_IMAGES => {
-                chosen.push((i, label))
-            }
-            _ => {}
-        }
-    }
-    if chosen.len() < N_IMAGES {
-        return Err(format!("only {} correctly classified candidates", chosen.len()).into());
-    }
-    let idx: Vec<usize> = chosen.iter().map(|&(i, _)| i).collect();
-    Ok((chosen, data.images.select(Axis(0), &idx)))
-}
-
-/// Expected Gradients' reference distribution: `N_REFERENCES` images of the
-/// sample that are not explained.
-fn reference_images(
-    data: &LabelledImages,
-    chosen: &[(usize, usize)],
-) -> Result<ndarray::ArrayD<f32>> {
-    let idx: Vec<usize> = (0..data.len())
-        .filter(|i| !chosen.iter().any(|&(c, _)| c == *i))
-        .take(N_REFERENCES)
-        .collect();
-    Ok(data.images.select(Axis(0), &idx).into_dyn())
 }
 
 /// The built-in registry plus `expected_gradients_data` (Expected Gradients

@@ -14,6 +14,8 @@
 //!   method and aggregate (insertion, deletion, infidelity, faithfulness
 //!   correlation, Gini, average / max sensitivity), and check the QP's
 //!   guarantee on held-out perturbations. The result is a [`Run`].
+//! * [`select`]: [`correctly_classified`], the seeded choice of images a
+//!   model gets right.
 //! * [`write`](mod@write): a [`Run`] written to a folder: per image a labelled
 //!   heatmap grid with colour bars and an overlay, `scores.csv` (one row
 //!   per image × method × metric), `summary.md` / the printed tables, and
@@ -21,7 +23,9 @@
 //!   are made from indices, never from user text.
 
 pub mod pipeline;
+pub mod select;
 pub mod write;
 
 pub use pipeline::{run, DeckerBudget, MetricBudget, PipelineConfig, Run, Step};
+pub use select::correctly_classified;
 pub use write::{write_run, ReportText, Written};
