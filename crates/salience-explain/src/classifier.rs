@@ -182,10 +182,16 @@ pub(crate) use model_getters;
 ///         self.fc.forward(&self.c2.forward(&h)?.relu()?.mean((2, 3))?)
 ///     }
 /// }
-/// let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
+/// let varmap = VarMap::new();
+/// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
 /// let cfg = Conv2dConfig { padding: 1, ..Default::default() };
 /// let (c1, c2) = (conv2d(1, 4, 3, cfg, vb.pp("c1"))?, conv2d(4, 8, 3, cfg, vb.pp("c2"))?);
 /// let cnn = Cnn { c1, c2, fc: linear(8, 3, vb.pp("fc"))? };
+/// # // candle's initializers cannot be seeded: fixed weights keep the doctest deterministic.
+/// # for v in varmap.all_vars() {
+/// #     let t = (Tensor::arange(0f32, v.elem_count() as f32, &Device::Cpu)? * 0.37)?.cos()?;
+/// #     v.set(&(t.reshape(v.shape())? * 0.5)?)?;
+/// # }
 /// let x = (Tensor::arange(0f32, 128., &Device::Cpu)?.reshape((2, 1, 8, 8))? / 128.)?;
 /// let xa = convert::array_from_tensor(&x)?;
 /// // Once: are the input gradients right? (candle's own max_pool2d would fail here.)

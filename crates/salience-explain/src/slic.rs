@@ -26,9 +26,14 @@
 //! default), no SLIC-zero, no mask; Achanta's move of the seeds to the
 //! lowest-gradient pixel of their 3 × 3 neighbourhood is not done (neither
 //! does scikit-image); labels start at 0 (scikit-image's `start_label=1`).
-//! A component too small to keep but with no labelled neighbour (possible
-//! only for the first component in raster order) keeps its own label, so
-//! every output segment is 4-connected.
+//! As in scikit-image, every centre starts with colour 0 (so the first
+//! assignment is purely spatial), a centre that loses all its pixels is
+//! dropped, components grow over the neighbours x + 1, x − 1, y + 1, y − 1
+//! in that order, and a small component joins the last labelled neighbour
+//! it touched (label 0 if none: possible only near the top-left corner, the
+//! one case where an output segment can be disconnected). On the shipped
+//! localization images the labels equal scikit-image 0.26's exactly
+//! (`crates/salience-data/tests/slic_parity.rs`).
 
 use ndarray::{Array2, ArrayViewD};
 use salience_core::validate::{check_finite, check_nonempty_shape};
@@ -220,11 +225,14 @@ pub(crate) fn slic_flat(
     while y < h {
         let mut x = sx0;
         while x < w {
-            let p = y * w + x;
+            // scikit-image starts every centre's colour at 0, so the first
+            // assignment is purely spatial (the colour term |c_p − 0|² is the
+            // same for every centre); the centre pixel's colour would not be.
             centers.push(Center {
                 y: y as f64,
                 x: x as f64,
-                col: feat[p * nc..(p + 1) * nc].to_vec(),
+                col: vec![0.0; nc],
+                alive: true,
             });
             x += stx;
         }
@@ -234,7 +242,8 @@ pub(crate) fn slic_flat(
         centers.push(Center {
             y: 0.0,
             x: 0.0,
-            col: feat[0..nc].to_vec(),
+            col: vec![0.0; nc],
+            alive: true,
         });
     }
     let k0 = centers.len();
@@ -246,6 +255,9 @@ pub(crate) fn slic_flat(
         dist.fill(f64::INFINITY);
         let mut changed = false;
         for (k, ct) in centers.iter().enumerate() {
+            if !ct.alive {
+                continue;
+            }
             let y0 = (ct.y - win).max(0.0) as usize;
             let y1 = ((ct.y + win + 1.0).max(0.0) as usize).min(h);
             let x0 = (ct.x - win).max(0.0) as usize;
@@ -305,6 +317,10 @@ pub(crate) fn slic_flat(
                 for ch in 0..nc {
                     ct.col[ch] = cols[k * nc + ch] * inv;
                 }
+            } else {
+                // A centre that lost every pixel is gone for good, as in
+                // scikit-image (whose 0/0 mean makes it unreachable).
+                ct.alive = false;
             }
         }
         if !changed {
@@ -326,6 +342,7 @@ struct Center {
     y: f64,
     x: f64,
     col: Vec<f64>,
+    alive: bool,
 }
 
 /// scikit-image's `regular_grid` for a `(1, H, W)` volume: returns the
@@ -414,7 +431,9 @@ fn enforce_connectivity(
             continue;
         }
         let label = labels[start];
-        let mut adjacent = NONE;
+        // A small component with no labelled neighbour joins label 0, as
+        // in scikit-image (possible only near the top-left corner).
+        let mut adjacent = 0;
         comp.clear();
         queue.clear();
         out[start] = next;
@@ -422,11 +441,14 @@ fn enforce_connectivity(
         queue.push_back(start);
         'grow: while let Some(p) = queue.pop_front() {
             let (y, x) = (p / w, p % w);
+            // scikit-image's neighbour order (x + 1, x − 1, y + 1, y − 1):
+            // it decides which pixels a capped component takes and which
+            // neighbour a small one joins (the last one seen).
             let nbrs = [
-                (y > 0).then(|| p - w),
-                (y + 1 < h).then(|| p + w),
-                (x > 0).then(|| p - 1),
                 (x + 1 < w).then(|| p + 1),
+                (x > 0).then(|| p - 1),
+                (y + 1 < h).then(|| p + w),
+                (y > 0).then(|| p - w),
             ];
             for q in nbrs.into_iter().flatten() {
                 if labels[q] == label && out[q] == NONE {
@@ -441,7 +463,7 @@ fn enforce_connectivity(
                 }
             }
         }
-        if comp.len() < min_size && adjacent != NONE {
+        if comp.len() < min_size {
             for &p in &comp {
                 out[p] = adjacent;
             }
