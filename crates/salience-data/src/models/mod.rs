@@ -10,13 +10,17 @@
 //! * [`VisionTransformer`]: timm's ViT / DeiT layout and names, with
 //!   [`VitConfig::timm_vit_tiny_patch16_224`] and the shipped
 //!   [`VitConfig::fashion_mnist`] shape.
+//! * [`MlpMixer`]: timm's MLP-Mixer layout and names
+//!   ([`MixerConfig::timm_mixer_b16_224`]).
 //! * [`init`]: seeded weights (never candle's RNG).
 
 pub mod init;
+pub mod mixer;
 pub mod resnet;
 pub mod small_cnn;
 pub mod vit;
 
+pub use mixer::{MixerConfig, MlpMixer};
 pub use resnet::{BlockKind, ResNet, ResNetConfig, Stem};
 pub use small_cnn::{SmallCnn, SMALL_CNN_LAYERS};
 pub use vit::{VisionTransformer, VitConfig, VitPool, MAX_VIT_DIM};

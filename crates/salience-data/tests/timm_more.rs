@@ -1,0 +1,318 @@
+//! Parity with timm's distilled DeiT (`VisionTransformerDistilled`),
+//! MLP-Mixer (`MlpMixer`) and Swin Transformer (`SwinTransformer`), and
+//! with Captum's Integrated Gradients and pytorch-grad-cam's Grad-CAM on
+//! them, on fixtures that timm itself produced
+//! (`scripts/parity/timm_more.py` writes `tests/fixtures/timm/`, versions
+//! inside): reduced widths and depths, 32×32 RGB inputs, 5 classes. The
+//! weights load by timm's names, unchanged.
+
+#[path = "support/arrays.rs"]
+mod arrays;
+#[path = "../../salience-metrics/tests/support/json.rs"]
+mod json;
+
+use arrays::{rel_diff, tensor, to_array};
+use candle_core::{Device, Tensor};
+use json::Json;
+use salience_core::{Explainer, Seeds};
+use salience_data::models::{MixerConfig, MlpMixer, VisionTransformer, VitConfig, VitPool};
+use salience_explain::{
+    Classifier, GradCam, IntegratedGradients, IntegratedGradientsConfig, LayerSplit, Quadrature,
+    Saliency,
+};
+
+fn fixture(name: &str) -> Json {
+    let j = json::read(&format!(
+        "{}/tests/fixtures/timm/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    assert_eq!(j.get("versions").get("timm").str(), "1.0.31");
+    j
+}
+
+fn num(j: &Json, k: &str) -> usize {
+    j.get("config").get(k).num() as usize
+}
+
+const DEIT: &[u8] = include_bytes!("fixtures/timm/deit_dist.safetensors");
+const MIXER: &[u8] = include_bytes!("fixtures/timm/mixer.safetensors");
+
+fn deit_config(j: &Json) -> VitConfig {
+    VitConfig {
+        image_size: num(j, "img_size"),
+        patch_size: num(j, "patch_size"),
+        in_channels: num(j, "in_chans"),
+        embed_dim: num(j, "embed_dim"),
+        depth: num(j, "depth"),
+        num_heads: num(j, "num_heads"),
+        mlp_dim: num(j, "mlp_dim"),
+        qkv_bias: true,
+        pool: VitPool::Distilled,
+        num_classes: num(j, "num_classes"),
+        layer_norm_eps: j.get("config").get("layer_norm_eps").num(),
+    }
+}
+
+fn deit() -> (Json, VisionTransformer) {
+    let j = fixture("deit_dist");
+    let m = VisionTransformer::from_safetensors_bytes(DEIT, &deit_config(&j), "deit", &Device::Cpu)
+        .expect("timm's distilled DeiT state_dict loads by its own names");
+    (j, m)
+}
+
+fn mixer_config(j: &Json) -> MixerConfig {
+    MixerConfig {
+        image_size: num(j, "img_size"),
+        patch_size: num(j, "patch_size"),
+        in_channels: num(j, "in_chans"),
+        embed_dim: num(j, "embed_dim"),
+        depth: num(j, "num_blocks"),
+        tokens_mlp_dim: num(j, "tokens_mlp_dim"),
+        channels_mlp_dim: num(j, "channels_mlp_dim"),
+        num_classes: num(j, "num_classes"),
+        layer_norm_eps: j.get("config").get("layer_norm_eps").num(),
+    }
+}
+
+fn mixer() -> (Json, MlpMixer) {
+    let j = fixture("mixer");
+    let m = MlpMixer::from_safetensors_bytes(MIXER, &mixer_config(&j), "mixer", &Device::Cpu)
+        .expect("timm's MlpMixer state_dict loads by its own names");
+    (j, m)
+}
+
+fn targets(j: &Json) -> Vec<usize> {
+    j.array("targets").1.iter().map(|&t| t as usize).collect()
+}
+
+/// Logits, the input gradient (Saliency), Captum's IG (Gauss–Legendre)
+/// with its convergence delta, pytorch-grad-cam's Grad-CAM at the
+/// fixture's layer, and every split recomposing the logits.
+fn check_parity<M: Classifier + LayerSplit>(name: &str, j: &Json, m: &M) {
+    let x = j.f32_array("x");
+    let t = targets(j);
+    let logits = to_array(&m.logits(&tensor(&x)).expect("logits"));
+    let d = rel_diff(&logits, &j.f32_array("logits"));
+    eprintln!("{name}: logits vs timm {d:.2e}");
+    assert!(d < 1e-5, "{name}: logits vs timm {d:.2e}");
+
+    let g = Saliency::new(m)
+        .explain(x.view(), &t, Seeds::base(0))
+        .expect("saliency");
+    let d = rel_diff(&g.view().to_owned(), &j.f32_array("input_gradient"));
+    eprintln!("{name}: input gradient vs PyTorch {d:.2e}");
+    assert!(d < 1e-4, "{name}: input gradient vs PyTorch {d:.2e}");
+
+    let cfg = IntegratedGradientsConfig {
+        n_steps: j.get("ig_steps").num() as usize,
+        quadrature: Quadrature::GaussLegendre,
+        ..Default::default()
+    };
+    let ig = IntegratedGradients::with_config(m, cfg)
+        .explain_with_delta(x.view(), &t, Seeds::base(0))
+        .expect("ig");
+    let d = rel_diff(
+        &ig.attributions.view().to_owned(),
+        &j.f32_array("ig_gausslegendre"),
+    );
+    eprintln!("{name}: IG vs Captum {d:.2e}");
+    assert!(d < 1e-4, "{name}: IG vs Captum {d:.2e}");
+    for (i, want) in j.array("ig_delta").1.iter().enumerate() {
+        let got = ig.delta[i] as f64;
+        assert!(
+            (got - want).abs() < 1e-3 * (1.0 + (ig.output_difference[i] as f64).abs()),
+            "{name}: delta {i}: {got} vs Captum {want}"
+        );
+    }
+
+    let layer = j.get("grad_cam_layer").str();
+    let cam = GradCam::new(m, layer)
+        .explain(x.view(), &t, Seeds::base(0))
+        .expect("grad-cam on the token grid");
+    let want = j.f32_array("grad_cam");
+    assert!(want.iter().any(|&v| v > 0.0), "{name}: a non-trivial CAM");
+    let d = rel_diff(&cam.view().to_owned(), &want);
+    eprintln!("{name}: Grad-CAM at {layer} vs pytorch-grad-cam {d:.2e}");
+    assert!(d < 1e-4, "{name}: Grad-CAM vs pytorch-grad-cam {d:.2e}");
+
+    let xt = tensor(&x);
+    for l in m.layer_names() {
+        let a = m.activations(&xt, &l).expect("activations");
+        let y = to_array(&m.head(&a, &l).expect("head"));
+        assert!(rel_diff(&y, &logits) < 1e-6, "{name}: split at {l}");
+    }
+}
+
+#[test]
+fn distilled_deit_matches_timm_captum_and_grad_cam() {
+    let (j, m) = deit();
+    check_parity("deit_dist", &j, &m);
+    // The class and distillation tokens both precede the patches.
+    let g = m.token_grid("blocks.1").expect("token layer");
+    assert_eq!((g.prefix, g.rows, g.cols), (2, 4, 4));
+    assert_eq!(m.config().num_tokens(), 18);
+}
+
+#[test]
+fn distilled_deit_output_is_the_mean_of_its_two_heads() {
+    let (j, m) = deit();
+    let x = tensor(&j.f32_array("x"));
+    let tokens = m.activations(&x, "pre_logits").expect("pre_logits");
+    assert_eq!(tokens.dims(), &[2, 2, 48]);
+    // The two heads by hand from the stored weights.
+    let w = candle_core::safetensors::load_buffer(DEIT, &Device::Cpu).expect("weights");
+    let head = |name: &str, tok: usize| -> Tensor {
+        let t = tokens.narrow(1, tok, 1).unwrap().squeeze(1).unwrap();
+        t.matmul(&w[&format!("{name}.weight")].t().unwrap())
+            .unwrap()
+            .broadcast_add(&w[&format!("{name}.bias")])
+            .unwrap()
+    };
+    let mean = ((head("head", 0) + head("head_dist", 1)).unwrap() / 2.0).unwrap();
+    let d = rel_diff(&to_array(&mean), &to_array(&m.logits(&x).unwrap()));
+    assert!(d < 1e-6, "{d:.2e}");
+    // …and not either head alone.
+    assert!(rel_diff(&to_array(&head("head", 0)), &to_array(&mean)) > 1e-3);
+}
+
+#[test]
+fn distilled_deit_attention_and_rollout_from_the_class_token() {
+    use salience_explain::{AttentionModel, AttentionRollout, GradientRollout};
+    let (j, m) = deit();
+    let x = j.f32_array("x");
+    let t = targets(&j);
+    let maps = m.attention_maps(&tensor(&x)).expect("maps");
+    let stacked = Tensor::stack(&maps, 0).expect("stack");
+    let d = rel_diff(&to_array(&stacked), &j.f32_array("attention"));
+    eprintln!("deit_dist: attention vs timm {d:.2e}");
+    assert!(d < 1e-5, "attention vs timm {d:.2e}");
+    assert_eq!(m.attention_shape(), (2, 3, 18));
+    assert_eq!(m.prefix_tokens(), 2);
+    // Rollout from the class token (row 0), by hand: R = Π (½Ā + ½I),
+    // read out at row 0, patch columns 2.. .
+    let att = j.f32_array("attention"); // [blocks, N, heads, T, T]
+    let tt = 18;
+    let rollout = AttentionRollout::new(&m)
+        .token_maps(x.view(), &t)
+        .expect("rollout");
+    assert_eq!(rollout.shape(), &[2, 4, 4]);
+    for s in 0..2 {
+        let mut v = vec![0f64; tt];
+        v[0] = 1.0;
+        for b in (0..2).rev() {
+            let mut next = vec![0f64; tt];
+            for (i, &vi) in v.iter().enumerate() {
+                for (k, o) in next.iter_mut().enumerate() {
+                    let mean = (0..3).map(|h| att[[b, s, h, i, k]] as f64).sum::<f64>() / 3.0;
+                    *o += vi * (0.5 * mean + if i == k { 0.5 } else { 0.0 });
+                }
+            }
+            v = next;
+        }
+        for (p, &want) in v[2..].iter().enumerate() {
+            let got = rollout[[s, p / 4, p % 4]] as f64;
+            assert!(
+                (got - want).abs() < 1e-5,
+                "sample {s} patch {p}: {got} vs {want}"
+            );
+        }
+    }
+    let gr = GradientRollout::new(&m)
+        .token_maps(x.view(), &t)
+        .expect("gradient rollout");
+    assert!(gr.iter().all(|v| v.is_finite() && *v >= 0.0));
+}
+
+#[test]
+fn deit_weights_in_the_wrong_layout_are_named() {
+    let j = fixture("deit_dist");
+    let mut cfg = deit_config(&j);
+    cfg.pool = VitPool::Token;
+    let e = VisionTransformer::from_safetensors_bytes(DEIT, &cfg, "deit", &Device::Cpu)
+        .expect_err("distilled weights do not fit a plain ViT")
+        .to_string();
+    assert!(
+        e.contains("unexpected: dist_token, head_dist.bias, head_dist.weight"),
+        "{e}"
+    );
+    assert!(
+        e.contains("pos_embed is F32 [1, 18, 48], expected F32 [1, 17, 48]"),
+        "{e}"
+    );
+    // The DeiT presets: the ViT layouts, with the distilled pair on top.
+    assert_eq!(
+        VitConfig::timm_deit_tiny_patch16_224(1000),
+        VitConfig::timm_vit_tiny_patch16_224(1000)
+    );
+    assert_eq!(
+        VitConfig::timm_deit_small_patch16_224(10).num_parameters(),
+        VitConfig::timm_vit_small_patch16_224(10).num_parameters()
+    );
+    let dist = VitConfig::timm_deit_tiny_distilled_patch16_224(1000);
+    // + dist_token (192), one more position (192), head_dist (192·1000 + 1000).
+    assert_eq!(
+        dist.num_parameters() - VitConfig::timm_deit_tiny_patch16_224(1000).num_parameters(),
+        192 + 192 + 192 * 1000 + 1000
+    );
+}
+
+#[test]
+fn mixer_matches_timm_captum_and_grad_cam() {
+    let (j, m) = mixer();
+    check_parity("mixer", &j, &m);
+    let g = m.token_grid("blocks.1").expect("token layer");
+    assert_eq!((g.prefix, g.rows, g.cols), (0, 4, 4));
+    assert_eq!(m.token_grid("pre_logits"), None);
+    assert!(GradCam::new(&m, "pre_logits")
+        .explain(j.f32_array("x").view(), &targets(&j), Seeds::base(0))
+        .is_err());
+}
+
+#[test]
+fn mixer_has_no_attention_to_roll_out() {
+    let (_, m) = mixer();
+    let m = std::sync::Arc::new(m);
+    for method in [
+        "attention_rollout",
+        "rollout",
+        "gradient_rollout",
+        "chefer2021",
+    ] {
+        let Err(e) = MlpMixer::registry().build(&method.parse().expect("spec"), &m) else {
+            panic!("no rollout on a Mixer");
+        };
+        assert!(
+            matches!(&e, salience_core::SalienceError::InvalidParameter { reason, .. } if reason.contains("no attention")),
+            "{e}"
+        );
+    }
+    assert!(MlpMixer::registry()
+        .build(&"grad_cam:layer=blocks.1".parse().expect("spec"), &m)
+        .is_ok());
+}
+
+#[test]
+fn mixer_weights_and_inputs_are_checked() {
+    let j = fixture("mixer");
+    let mut cfg = mixer_config(&j);
+    cfg.tokens_mlp_dim = 32;
+    cfg.depth = 3;
+    let e = MlpMixer::from_safetensors_bytes(MIXER, &cfg, "mixer", &Device::Cpu)
+        .expect_err("wrong shapes")
+        .to_string();
+    assert!(e.contains("missing: blocks.2.mlp_channels.fc1.bias"), "{e}");
+    assert!(
+        e.contains("blocks.0.mlp_tokens.fc1.weight is F32 [24, 16], expected F32 [32, 16]"),
+        "{e}"
+    );
+    let mut bad = mixer_config(&j);
+    bad.patch_size = 5;
+    assert!(MlpMixer::seeded(&bad, 0, &Device::Cpu).is_err());
+    bad.patch_size = 8;
+    bad.layer_norm_eps = 0.0;
+    assert!(MlpMixer::from_safetensors_bytes(MIXER, &bad, "mixer", &Device::Cpu).is_err());
+    let (_, m) = mixer();
+    let x = Tensor::zeros((1, 3, 28, 28), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let e = m.logits(&x).expect_err("wrong size").to_string();
+    assert!(e.contains("expects [N, 3, 32, 32]"), "{e}");
+}
