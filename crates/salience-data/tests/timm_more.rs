@@ -15,7 +15,9 @@ use arrays::{rel_diff, tensor, to_array};
 use candle_core::{Device, Tensor};
 use json::Json;
 use salience_core::{Explainer, Seeds};
-use salience_data::models::{MixerConfig, MlpMixer, VisionTransformer, VitConfig, VitPool};
+use salience_data::models::{
+    MixerConfig, MlpMixer, SwinConfig, SwinTransformer, VisionTransformer, VitConfig, VitPool,
+};
 use salience_explain::{
     Classifier, GradCam, IntegratedGradients, IntegratedGradientsConfig, LayerSplit, Quadrature,
     Saliency,
@@ -36,6 +38,7 @@ fn num(j: &Json, k: &str) -> usize {
 
 const DEIT: &[u8] = include_bytes!("fixtures/timm/deit_dist.safetensors");
 const MIXER: &[u8] = include_bytes!("fixtures/timm/mixer.safetensors");
+const SWIN: &[u8] = include_bytes!("fixtures/timm/swin.safetensors");
 
 fn deit_config(j: &Json) -> VitConfig {
     VitConfig {
@@ -312,6 +315,150 @@ fn mixer_weights_and_inputs_are_checked() {
     bad.layer_norm_eps = 0.0;
     assert!(MlpMixer::from_safetensors_bytes(MIXER, &bad, "mixer", &Device::Cpu).is_err());
     let (_, m) = mixer();
+    let x = Tensor::zeros((1, 3, 28, 28), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let e = m.logits(&x).expect_err("wrong size").to_string();
+    assert!(e.contains("expects [N, 3, 32, 32]"), "{e}");
+}
+
+fn swin_config(j: &Json) -> SwinConfig {
+    let list = |k: &str| -> Vec<usize> {
+        j.get("config")
+            .get(k)
+            .items()
+            .iter()
+            .map(|v| v.num() as usize)
+            .collect()
+    };
+    SwinConfig {
+        image_size: num(j, "img_size"),
+        patch_size: num(j, "patch_size"),
+        in_channels: num(j, "in_chans"),
+        embed_dim: num(j, "embed_dim"),
+        depths: list("depths"),
+        num_heads: list("num_heads"),
+        window_size: num(j, "window_size"),
+        mlp_ratio: j.get("config").get("mlp_ratio").num(),
+        qkv_bias: true,
+        num_classes: num(j, "num_classes"),
+        layer_norm_eps: j.get("config").get("layer_norm_eps").num(),
+    }
+}
+
+fn swin() -> (Json, SwinTransformer) {
+    let j = fixture("swin");
+    let m = SwinTransformer::from_safetensors_bytes(SWIN, &swin_config(&j), "swin", &Device::Cpu)
+        .expect("timm's SwinTransformer state_dict loads by its own names");
+    (j, m)
+}
+
+#[test]
+fn swin_matches_timm_captum_and_grad_cam() {
+    let (j, m) = swin();
+    let c = m.config();
+    // The reduced model exercises both window regimes: shifted windows
+    // with the mask in stages 0 and 1, whole-map windows after.
+    assert_eq!(
+        (0..4)
+            .map(|i| (c.stage_grid(i), c.stage_window(i)))
+            .collect::<Vec<_>>(),
+        vec![(16, (4, 2)), (8, (4, 2)), (4, (4, 0)), (2, (2, 0))]
+    );
+    check_parity("swin", &j, &m);
+    let grids: Vec<_> = [
+        "patch_embed",
+        "layers.0",
+        "layers.3",
+        "norm",
+        "pre_logits",
+        "layers.9",
+    ]
+    .iter()
+    .map(|l| m.token_grid(l).map(|g| (g.prefix, g.rows, g.cols)))
+    .collect();
+    assert_eq!(
+        grids,
+        vec![
+            Some((0, 16, 16)),
+            Some((0, 16, 16)),
+            Some((0, 2, 2)),
+            Some((0, 2, 2)),
+            None,
+            None
+        ]
+    );
+}
+
+#[test]
+fn swin_grad_cam_on_earlier_stages_runs_on_their_grids() {
+    let (j, m) = swin();
+    let x = j.f32_array("x");
+    for layer in ["layers.1", "layers.2"] {
+        let cam = GradCam::new(&m, layer)
+            .explain(x.view(), &targets(&j), Seeds::base(0))
+            .expect("grad-cam");
+        assert_eq!(cam.view().shape(), &[2, 32, 32]);
+        assert!(cam.view().iter().all(|v| v.is_finite() && *v >= 0.0));
+    }
+}
+
+#[test]
+fn swin_has_no_global_attention_to_roll_out() {
+    let (_, m) = swin();
+    let m = std::sync::Arc::new(m);
+    for method in ["attention_rollout", "gradient_rollout"] {
+        let Err(e) = SwinTransformer::registry().build(&method.parse().expect("spec"), &m) else {
+            panic!("no rollout on Swin");
+        };
+        assert!(e.to_string().contains("local windows"), "{e}");
+    }
+}
+
+#[test]
+fn swin_configs_weights_and_inputs_are_checked() {
+    let j = fixture("swin");
+    // Weights of another depth are named.
+    let mut deeper = swin_config(&j);
+    deeper.depths[3] = 3;
+    let e = SwinTransformer::from_safetensors_bytes(SWIN, &deeper, "swin", &Device::Cpu)
+        .expect_err("a missing block")
+        .to_string();
+    assert!(
+        e.contains("missing: layers.3.blocks.2.attn.proj.bias"),
+        "{e}"
+    );
+    // A larger window changes the bias tables' shapes.
+    let mut wide = swin_config(&j);
+    wide.window_size = 8;
+    let e = SwinTransformer::from_safetensors_bytes(SWIN, &wide, "swin", &Device::Cpu)
+        .expect_err("other bias tables")
+        .to_string();
+    assert!(
+        e.contains("layers.0.blocks.0.attn.relative_position_bias_table is F32 [49, 2], expected F32 [225, 2]"),
+        "{e}"
+    );
+    // Invalid configs are errors before anything is allocated.
+    let bad = |f: &dyn Fn(&mut SwinConfig)| {
+        let mut c = swin_config(&j);
+        f(&mut c);
+        SwinTransformer::seeded(&c, 0, &Device::Cpu)
+            .expect_err("invalid config")
+            .to_string()
+    };
+    assert!(bad(&|c| c.window_size = 3).contains("not divided by its 3 × 3 windows"));
+    assert!(bad(&|c| c.num_heads[1] = 3).contains("num_heads[1] = 3 does not divide"));
+    assert!(bad(&|c| c.num_heads.pop().map(drop).unwrap_or(())).contains("head counts"));
+    let odd = bad(&|c| {
+        c.image_size = 24; // maps 12, 6, 3, then merging a 3 × 3 map
+        c.window_size = 16;
+    });
+    assert!(
+        odd.contains("stage 3 merges 2 × 2 patches of a 3 × 3 map"),
+        "{odd}"
+    );
+    assert!(bad(&|c| c.depths[2] = 0).contains("depths[2] = 0"));
+    assert!(bad(&|c| c.mlp_ratio = f64::NAN).contains("mlp_ratio"));
+    assert!(bad(&|c| c.embed_dim = usize::MAX / 2).contains("outside"));
+    let (_, m) = swin();
     let x = Tensor::zeros((1, 3, 28, 28), candle_core::DType::F32, &Device::Cpu).unwrap();
     let e = m.logits(&x).expect_err("wrong size").to_string();
     assert!(e.contains("expects [N, 3, 32, 32]"), "{e}");
