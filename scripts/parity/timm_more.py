@@ -8,6 +8,7 @@ Developers run it (CI does not); it needs what scripts/parity/timm_fixtures.py
 needs plus pytorch-grad-cam (`pip install grad-cam`):
 
     /tmp/pyref/bin/python scripts/parity/timm_more.py
+    /tmp/pyref/bin/python scripts/parity/timm_more.py --full /tmp/timm_full  # optional, see full()
 
 The models (32x32 RGB inputs, 5 classes, every parameter seeded from
 N(0, s^2), LayerNorm scales around 1):
@@ -149,9 +150,43 @@ def swin():
     write("swin", m, config, m.layers[-1], "layers.3", nhwc_to_nchw)
 
 
+FULL = ["deit_tiny_patch16_224", "deit_tiny_distilled_patch16_224", "mixer_b16_224",
+        "swin_tiny_patch4_window7_224"]
+
+
+def full(out):
+    """The full-size presets with timm's own random initialisation, heads redrawn
+    from N(0, 0.05^2) (no download), one 224x224 input each and its logits: `<name>.safetensors`
+    and `<name>.json` in `out`, for the ignored test
+    `full_size_presets_match_timm` (SALIENCE_TIMM_FULL=out). Too large to
+    ship."""
+    os.makedirs(out, exist_ok=True)
+    for name in FULL:
+        torch.manual_seed(0)
+        m = timm.create_model(name, pretrained=False, num_classes=10).eval()
+        with torch.no_grad():  # some heads start at zero
+            for pname, p in m.named_parameters():
+                if pname.startswith("head"):
+                    p.normal_(0.0, 0.05)
+        save_file({k: v.detach().contiguous() for k, v in m.state_dict().items()},
+                  os.path.join(out, f"{name}.safetensors"))
+        x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(7))
+        with torch.no_grad():
+            logits = m(x)
+        with open(os.path.join(out, f"{name}.json"), "w") as f:
+            json.dump({"versions": {"timm": timm.__version__}, "x": arr(x.numpy()),
+                       "logits": arr(logits.numpy())}, f)
+        print(name, "logits", logits.abs().max().item())
+
+
 if __name__ == "__main__":
-    os.makedirs(OUT, exist_ok=True)
-    deit_dist()
-    mixer()
-    swin()
-    print("wrote", OUT)
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--full":
+        full(sys.argv[2])
+    else:
+        os.makedirs(OUT, exist_ok=True)
+        deit_dist()
+        mixer()
+        swin()
+        print("wrote", OUT)

@@ -463,3 +463,55 @@ fn swin_configs_weights_and_inputs_are_checked() {
     let e = m.logits(&x).expect_err("wrong size").to_string();
     assert!(e.contains("expects [N, 3, 32, 32]"), "{e}");
 }
+
+/// The full-size presets against timm, on weights too large to ship:
+/// `scripts/parity/timm_more.py --full DIR` writes them (timm's own random
+/// initialisation, 10 classes), then
+/// `SALIENCE_TIMM_FULL=DIR cargo test -p salience-data --test timm_more -- --ignored`.
+#[test]
+#[ignore = "needs SALIENCE_TIMM_FULL (scripts/parity/timm_more.py --full DIR)"]
+fn full_size_presets_match_timm() {
+    let dir = std::env::var("SALIENCE_TIMM_FULL").expect("SALIENCE_TIMM_FULL");
+    let load = |name: &str| -> (Json, Vec<u8>) {
+        let j = json::read(&format!("{dir}/{name}.json"));
+        let w = std::fs::read(format!("{dir}/{name}.safetensors")).expect("weights");
+        (j, w)
+    };
+    let check = |name: &str, j: &Json, m: &dyn Classifier| {
+        let logits = to_array(&m.logits(&tensor(&j.f32_array("x"))).expect("logits"));
+        let d = rel_diff(&logits, &j.f32_array("logits"));
+        eprintln!("{name}: logits vs timm {d:.2e}");
+        assert!(d < 1e-4, "{name}: logits vs timm {d:.2e}");
+    };
+    let dev = Device::Cpu;
+    for (name, cfg) in [
+        (
+            "deit_tiny_patch16_224",
+            VitConfig::timm_deit_tiny_patch16_224(10),
+        ),
+        (
+            "deit_tiny_distilled_patch16_224",
+            VitConfig::timm_deit_tiny_distilled_patch16_224(10),
+        ),
+    ] {
+        let (j, w) = load(name);
+        let m = VisionTransformer::from_safetensors_bytes(&w, &cfg, name, &dev).expect("load");
+        check(name, &j, &m);
+    }
+    let name = "mixer_b16_224";
+    let (j, w) = load(name);
+    let cfg = MixerConfig::timm_mixer_b16_224(10);
+    check(
+        name,
+        &j,
+        &MlpMixer::from_safetensors_bytes(&w, &cfg, name, &dev).expect("load"),
+    );
+    let name = "swin_tiny_patch4_window7_224";
+    let (j, w) = load(name);
+    let cfg = SwinConfig::timm_swin_tiny_patch4_window7_224(10);
+    check(
+        name,
+        &j,
+        &SwinTransformer::from_safetensors_bytes(&w, &cfg, name, &dev).expect("load"),
+    );
+}
