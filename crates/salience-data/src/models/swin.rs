@@ -568,3 +568,43 @@ impl StagedForward for SwinTransformer {
 
 salience_explain::staged_model!(@split [] SwinTransformer);
 timm_constructors!(SwinTransformer, SwinConfig);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_position_index_is_timms() {
+        // timm 1.0.31: get_relative_position_index(2, 2).flatten().
+        let want = [4, 3, 1, 0, 5, 4, 2, 1, 7, 6, 4, 3, 8, 7, 5, 4];
+        assert_eq!(relative_position_index(2), want);
+        // The centre entry (no offset) is on the diagonal for any window.
+        let w = 7;
+        let idx = relative_position_index(w);
+        let centre = ((w - 1) * (2 * w - 1) + (w - 1)) as u32;
+        assert!((0..w * w).all(|i| idx[i * w * w + i] == centre));
+        assert!(idx
+            .iter()
+            .all(|&v| (v as usize) < (2 * w - 1) * (2 * w - 1)));
+    }
+
+    #[test]
+    fn shift_mask_is_timms() {
+        // A 4 × 4 map, windows of 2, shift 1: regions by row/column are
+        // 0, 0, 1, 2. timm 1.0.31's attn_mask != 0, window by window.
+        let want: [[u8; 16]; 4] = [
+            [0; 16],
+            [0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0],
+            [0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0],
+            [0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0],
+        ];
+        let mask = shift_mask(4, 2, 1);
+        assert_eq!(mask.len(), 64);
+        for (k, row) in want.iter().enumerate() {
+            for (i, &m) in row.iter().enumerate() {
+                let v = mask[k * 16 + i];
+                assert_eq!(v, if m == 1 { -100.0 } else { 0.0 }, "window {k} entry {i}");
+            }
+        }
+    }
+}
