@@ -167,18 +167,22 @@ def grad_cam(m, x, targets, prefix):
     """pytorch-grad-cam's GradCAM at the first block's output (the input of
     the last block: at the last block's output the class token alone reaches
     the logits, so a class-token model's CAM there is 0), with the ViT
-    reshape transform (prefix tokens dropped, patches to a 4x4 grid); its
-    own weighting (`get_cam_image`) on its own captured activations and
+    reshape transform (prefix tokens dropped, patches to a 4x4 grid)."""
+    def reshape(t):
+        r = t[:, prefix:, :].reshape(t.size(0), 4, 4, t.size(2))
+        return r.permute(0, 3, 1, 2)
+
+    return grad_cam_at(m, m.blocks[0], reshape, x, targets)
+
+
+def grad_cam_at(m, layer, reshape, x, targets):
+    """pytorch-grad-cam's GradCAM at `layer` with `reshape` (to [N, C, h, w]):
+    its own weighting (`get_cam_image`) on its own captured activations and
     gradients, ReLU'd, before its min-max scaling; then upsampled bilinearly
     (align_corners=False) to the input, as salience does."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    def reshape(t):
-        r = t[:, prefix:, :].reshape(t.size(0), 4, 4, t.size(2))
-        return r.permute(0, 3, 1, 2)
-
-    layer = m.blocks[0]
     cam = GradCAM(model=m, target_layers=[layer], reshape_transform=reshape)
     outs = cam.activations_and_grads(x)
     tg = [ClassifierOutputTarget(t) for t in targets]
@@ -187,7 +191,7 @@ def grad_cam(m, x, targets, prefix):
     acts = cam.activations_and_grads.activations[0].cpu().numpy()
     grads = cam.activations_and_grads.gradients[0].cpu().numpy()
     grid = np.maximum(cam.get_cam_image(x, layer, tg, acts, grads, False), 0)
-    up = torch.nn.functional.interpolate(torch.from_numpy(grid)[:, None].float(), size=(32, 32),
+    up = torch.nn.functional.interpolate(torch.from_numpy(grid)[:, None].float(), size=tuple(x.shape[2:]),
                                          mode="bilinear", align_corners=False)
     cam.activations_and_grads.release()
     return up[:, 0].numpy()

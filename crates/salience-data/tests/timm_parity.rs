@@ -5,9 +5,12 @@
 //! 2 blocks of 3 heads), one with a class token, one with average pooling.
 //! Their weights load by timm's names, unchanged.
 
+#[path = "support/arrays.rs"]
+mod arrays;
 #[path = "../../salience-metrics/tests/support/json.rs"]
 mod json;
 
+use arrays::{rel_diff, tensor, to_array};
 use candle_core::{Device, Tensor};
 use json::Json;
 use ndarray::ArrayD;
@@ -87,29 +90,6 @@ fn avg() -> Case {
 /// (the layout candle-transformers' `vit` loads).
 fn hf() -> Case {
     case("vit_hf", include_bytes!("fixtures/timm/vit_hf.safetensors"))
-}
-
-fn to_array(t: &Tensor) -> ArrayD<f32> {
-    ArrayD::from_shape_vec(
-        t.dims().to_vec(),
-        t.flatten_all().expect("flat").to_vec1().expect("vec"),
-    )
-    .expect("shape")
-}
-
-fn tensor(a: &ArrayD<f32>) -> Tensor {
-    Tensor::from_vec(a.iter().copied().collect(), a.shape(), &Device::Cpu).expect("tensor")
-}
-
-/// max |a − b| / max |b|.
-fn rel_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    let num = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).abs())
-        .fold(0.0, f64::max);
-    num / b.iter().map(|&y| (y as f64).abs()).fold(0.0, f64::max)
 }
 
 #[test]

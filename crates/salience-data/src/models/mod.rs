@@ -10,15 +10,23 @@
 //! * [`VisionTransformer`]: timm's ViT / DeiT layout and names, with
 //!   [`VitConfig::timm_vit_tiny_patch16_224`] and the shipped
 //!   [`VitConfig::fashion_mnist`] shape.
+//! * [`MlpMixer`]: timm's MLP-Mixer layout and names
+//!   ([`MixerConfig::timm_mixer_b16_224`]).
+//! * [`SwinTransformer`]: timm 1.0's Swin layout and names
+//!   ([`SwinConfig::timm_swin_tiny_patch4_window7_224`]).
 //! * [`init`]: seeded weights (never candle's RNG).
 
 pub mod init;
+pub mod mixer;
 pub mod resnet;
 pub mod small_cnn;
+pub mod swin;
 pub mod vit;
 
+pub use mixer::{MixerConfig, MlpMixer};
 pub use resnet::{BlockKind, ResNet, ResNetConfig, Stem};
 pub use small_cnn::{SmallCnn, SMALL_CNN_LAYERS};
+pub use swin::{SwinConfig, SwinTransformer};
 pub use vit::{VisionTransformer, VitConfig, VitPool, MAX_VIT_DIM};
 
 use candle_core::{DType, Device, Tensor};

@@ -8,11 +8,15 @@
 //! `x + attn(norm1(x))`, `x + mlp(norm2(x))` with exact (erf) GELU,
 //! LayerNorm ε = 1e-6, a final norm and the class token's features
 //! ([`VitPool::Token`]), or the mean of the patch tokens followed by
-//! `fc_norm` ([`VitPool::Avg`]), then the linear head. Every op has a
+//! `fc_norm` ([`VitPool::Avg`]), then the linear head. DeiT's distilled
+//! models ([`VitPool::Distilled`], timm's `VisionTransformerDistilled`)
+//! add a distillation token after the class token and a second head,
+//! `head_dist`, reading it; their output is the mean of the two heads
+//! (timm's inference output). Every op has a
 //! backward pass (LayerNorm and softmax through
 //! [`salience_explain::ops`], since candle-nn's fused ones are detached).
 //!
-//! Not covered: DeiT's distillation token, LayerScale, relative position
+//! Not covered: LayerScale, relative position
 //! biases, resizing position embeddings for another image size.
 
 use candle_core::{bail, Device, Tensor, D};
@@ -32,6 +36,24 @@ pub enum VitPool {
     /// The mean of the patch tokens, then `fc_norm` (timm's
     /// `global_pool='avg'`); no class token.
     Avg,
+    /// DeiT's distilled models (timm's `VisionTransformerDistilled`): a
+    /// class token and a distillation token (`dist_token`) lead the patch
+    /// tokens; after the final `norm`, `head` reads the class token and
+    /// `head_dist` the distillation token, and the logits are the mean of
+    /// the two (timm's output in eval mode).
+    Distilled,
+}
+
+impl VitPool {
+    /// The tokens before the patches: 1 (class token), 0 (average
+    /// pooling) or 2 (class and distillation tokens).
+    pub fn prefix_tokens(self) -> usize {
+        match self {
+            VitPool::Token => 1,
+            VitPool::Avg => 0,
+            VitPool::Distilled => 2,
+        }
+    }
 }
 
 /// The shape of a [`VisionTransformer`].
@@ -152,57 +174,79 @@ impl VitConfig {
         }
     }
 
+    /// timm's `deit_tiny_patch16_224` (the layout of
+    /// [`VitConfig::timm_vit_tiny_patch16_224`]).
+    pub fn timm_deit_tiny_patch16_224(num_classes: usize) -> Self {
+        Self::timm_vit_tiny_patch16_224(num_classes)
+    }
+
+    /// timm's `deit_small_patch16_224` (the layout of
+    /// [`VitConfig::timm_vit_small_patch16_224`]).
+    pub fn timm_deit_small_patch16_224(num_classes: usize) -> Self {
+        Self::timm_vit_small_patch16_224(num_classes)
+    }
+
+    /// timm's `deit_tiny_distilled_patch16_224`: DeiT-tiny with the
+    /// distillation token and head ([`VitPool::Distilled`]); 5 910 800
+    /// parameters with 1000 classes.
+    ///
+    /// ```
+    /// let c = salience_data::models::VitConfig::timm_deit_tiny_distilled_patch16_224(1000);
+    /// assert_eq!(c.num_parameters(), 5_910_800);
+    /// assert_eq!(c.num_tokens(), 198);
+    /// ```
+    pub fn timm_deit_tiny_distilled_patch16_224(num_classes: usize) -> Self {
+        VitConfig {
+            pool: VitPool::Distilled,
+            ..Self::timm_vit_tiny_patch16_224(num_classes)
+        }
+    }
+
+    /// timm's `deit_small_distilled_patch16_224`; 22 436 432 parameters
+    /// with 1000 classes.
+    ///
+    /// ```
+    /// let c = salience_data::models::VitConfig::timm_deit_small_distilled_patch16_224(1000);
+    /// assert_eq!(c.num_parameters(), 22_436_432);
+    /// ```
+    pub fn timm_deit_small_distilled_patch16_224(num_classes: usize) -> Self {
+        VitConfig {
+            pool: VitPool::Distilled,
+            ..Self::timm_vit_small_patch16_224(num_classes)
+        }
+    }
+
     /// Patches per side.
     pub fn grid(&self) -> usize {
         self.image_size / self.patch_size.max(1)
     }
 
-    /// Tokens per input: the patches, plus the class token with
-    /// [`VitPool::Token`].
+    /// Tokens per input: the patches plus [`VitPool::prefix_tokens`] (the
+    /// class token with [`VitPool::Token`], the class and distillation
+    /// tokens with [`VitPool::Distilled`]).
     pub fn num_tokens(&self) -> usize {
-        self.grid() * self.grid() + usize::from(self.pool == VitPool::Token)
+        self.grid() * self.grid() + self.pool.prefix_tokens()
     }
 
     /// The number of parameters (every tensor of
     /// [`VitConfig::tensor_shapes`]).
     pub fn num_parameters(&self) -> usize {
-        self.tensor_shapes()
-            .iter()
-            .map(|(_, d)| d.iter().product::<usize>())
-            .sum()
+        count_parameters(&self.tensor_shapes())
     }
 
     /// Checks the sizes: all positive and at most [`MAX_VIT_DIM`], the
     /// patch dividing the image and the heads dividing the width.
     pub fn validate(&self) -> candle_core::Result<()> {
-        let sizes = [
-            ("image_size", self.image_size),
-            ("patch_size", self.patch_size),
-            ("in_channels", self.in_channels),
-            ("embed_dim", self.embed_dim),
-            ("depth", self.depth),
-            ("num_heads", self.num_heads),
-            ("mlp_dim", self.mlp_dim),
-            ("num_classes", self.num_classes),
-        ];
-        for (name, v) in sizes {
-            if v == 0 || v > MAX_VIT_DIM {
-                bail!("ViT config: {name} = {v} is outside 1..={MAX_VIT_DIM}");
-            }
-        }
-        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
-            bail!(
-                "ViT config: layer_norm_eps = {} is outside (0, 1)",
-                self.layer_norm_eps
-            );
-        }
-        if self.image_size % self.patch_size != 0 {
-            bail!(
-                "ViT config: patch_size {} does not divide image_size {}",
-                self.patch_size,
-                self.image_size
-            );
-        }
+        check_sizes(
+            "ViT",
+            self.common_sizes(),
+            &[
+                ("depth", self.depth),
+                ("num_heads", self.num_heads),
+                ("mlp_dim", self.mlp_dim),
+            ],
+            self.layer_norm_eps,
+        )?;
         if self.embed_dim % self.num_heads != 0 {
             bail!(
                 "ViT config: num_heads {} does not divide embed_dim {}",
@@ -211,6 +255,16 @@ impl VitConfig {
             );
         }
         Ok(())
+    }
+
+    fn common_sizes(&self) -> [usize; 5] {
+        [
+            self.image_size,
+            self.patch_size,
+            self.in_channels,
+            self.embed_dim,
+            self.num_classes,
+        ]
     }
 
     /// The names (timm's) and shapes of all tensors.
@@ -232,8 +286,11 @@ impl VitConfig {
             ("patch_embed.proj.bias".to_string(), vec![d]),
             ("pos_embed".to_string(), vec![1, self.num_tokens(), d]),
         ];
-        if self.pool == VitPool::Token {
+        if self.pool != VitPool::Avg {
             s.push(("cls_token".to_string(), vec![1, 1, d]));
+        }
+        if self.pool == VitPool::Distilled {
+            s.push(("dist_token".to_string(), vec![1, 1, d]));
         }
         let vec_ = |n: String, k: usize| (n, vec![k]);
         for b in 0..self.depth {
@@ -254,25 +311,30 @@ impl VitConfig {
             s.push(vec_(n("mlp.fc2.bias"), d));
         }
         let norm = match self.pool {
-            VitPool::Token => "norm",
+            VitPool::Token | VitPool::Distilled => "norm",
             VitPool::Avg => "fc_norm",
         };
         s.push(vec_(format!("{norm}.weight"), d));
         s.push(vec_(format!("{norm}.bias"), d));
         s.push(("head.weight".to_string(), vec![self.num_classes, d]));
         s.push(vec_("head.bias".to_string(), self.num_classes));
+        if self.pool == VitPool::Distilled {
+            s.push(("head_dist.weight".to_string(), vec![self.num_classes, d]));
+            s.push(vec_("head_dist.bias".to_string(), self.num_classes));
+        }
         s
     }
 
     /// The layers a [`VisionTransformer`] can be split at, in forward
     /// order: `patch_embed` (tokens with position embeddings, `[N, T, D]`),
     /// `blocks.0` … `blocks.{depth-1}` (`[N, T, D]`), `norm` (with
-    /// [`VitPool::Token`]), `pre_logits` (the head's input, `[N, D]`) and
-    /// `head` (the logits).
+    /// [`VitPool::Token`] and [`VitPool::Distilled`]), `pre_logits` (the
+    /// head's input: `[N, D]`, or the class and distillation tokens
+    /// `[N, 2, D]` with [`VitPool::Distilled`]) and `head` (the logits).
     pub fn layer_names(&self) -> Vec<String> {
         let mut v = vec!["patch_embed".to_string()];
         v.extend((0..self.depth).map(|b| format!("blocks.{b}")));
-        if self.pool == VitPool::Token {
+        if self.pool != VitPool::Avg {
             v.push("norm".to_string());
         }
         v.push("pre_logits".to_string());
@@ -281,73 +343,148 @@ impl VitConfig {
     }
 }
 
+/// Checks a transformer config's sizes: `[image_size, patch_size,
+/// in_channels, embed_dim, num_classes]` and the named `more` all in
+/// `1..=`[`MAX_VIT_DIM`], its LayerNorm ε in `(0, 1)`, and the patch
+/// dividing the image; errors name the `model`.
+pub(crate) fn check_sizes(
+    model: &str,
+    [image, patch, channels, width, classes]: [usize; 5],
+    more: &[(&str, usize)],
+    layer_norm_eps: f64,
+) -> candle_core::Result<()> {
+    let common = [
+        ("image_size", image),
+        ("patch_size", patch),
+        ("in_channels", channels),
+        ("embed_dim", width),
+        ("num_classes", classes),
+    ];
+    for &(name, v) in common.iter().chain(more) {
+        if v == 0 || v > MAX_VIT_DIM {
+            bail!("{model} config: {name} = {v} is outside 1..={MAX_VIT_DIM}");
+        }
+    }
+    if !(layer_norm_eps > 0.0 && layer_norm_eps < 1.0) {
+        bail!("{model} config: layer_norm_eps = {layer_norm_eps} is outside (0, 1)");
+    }
+    if image % patch != 0 {
+        bail!("{model} config: patch_size {patch} does not divide image_size {image}");
+    }
+    Ok(())
+}
+
+/// Checks that `x` is a batch `[N, channels, size, size]`; errors name the
+/// `model`.
+pub(crate) fn check_image(
+    model: &str,
+    x: &Tensor,
+    channels: usize,
+    size: usize,
+) -> candle_core::Result<()> {
+    match x.dims() {
+        [_, c, h, w] if *c == channels && *h == size && *w == size => Ok(()),
+        d => bail!("this {model} expects [N, {channels}, {size}, {size}] inputs, got {d:?}"),
+    }
+}
+
+/// The token grid of `layer` when it is one of the model's `names` and
+/// its output is tokens on a `grid × grid` patch grid after `prefix`
+/// tokens: the patch embedding `embed`, `blocks.*` or `norm`.
+pub(crate) fn token_layer(
+    layer: &str,
+    names: &[String],
+    embed: &str,
+    prefix: usize,
+    grid: usize,
+) -> Option<salience_explain::TokenGrid> {
+    let tokens = layer == embed || layer == "norm" || layer.starts_with("blocks.");
+    (tokens && names.iter().any(|l| l == layer)).then_some(salience_explain::TokenGrid {
+        prefix,
+        rows: grid,
+        cols: grid,
+    })
+}
+
+/// The number of parameters in tensors of these shapes.
+pub(crate) fn count_parameters(shapes: &[(String, Vec<usize>)]) -> usize {
+    shapes
+        .iter()
+        .map(|(_, d)| d.iter().product::<usize>())
+        .sum()
+}
+
 /// A LayerNorm's affine parameters and ε.
 #[derive(Debug, Clone)]
-struct Norm {
+pub(crate) struct Norm {
     weight: Tensor,
     bias: Tensor,
     eps: f64,
 }
 
 impl Norm {
-    fn new(d: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
+    pub(crate) fn new(d: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Norm {
             weight: vb.get(d, "weight")?,
             bias: vb.get(d, "bias")?,
             eps,
         })
     }
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         layer_norm(x, &self.weight, Some(&self.bias), self.eps)
     }
 }
 
 /// A linear layer over the last dimension of `[N, T, D]` tokens (as one
 /// `[N·T, D]` product, the fast path of [`salience_explain::ops::linear`]).
-fn token_linear(layer: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+pub(crate) fn token_linear(layer: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
     let (n, t, d) = x.dims3()?;
     let y = linear(layer, &x.reshape((n * t, d))?)?;
     let out = y.dim(1)?;
     y.reshape((n, t, out))
 }
 
+/// Multi-head self-attention with timm's fused `qkv` and `proj` layers
+/// (`attn.qkv`, `attn.proj`), shared by the ViT and Swin's window
+/// attention.
 #[derive(Debug, Clone)]
-struct Block {
-    norm1: Norm,
+pub(crate) struct Attention {
     qkv: Linear,
     proj: Linear,
-    norm2: Norm,
-    fc1: Linear,
-    fc2: Linear,
     heads: usize,
 }
 
-impl Block {
-    fn new(c: &VitConfig, vb: VarBuilder) -> candle_core::Result<Self> {
-        let d = c.embed_dim;
-        let attn = vb.pp("attn");
-        let qkv = if c.qkv_bias {
-            candle_nn::linear(d, 3 * d, attn.pp("qkv"))?
+impl Attention {
+    /// `qkv` (`d → 3d`, with a bias when `qkv_bias`) and `proj` (`d → d`)
+    /// under `vb` (the `attn` prefix).
+    pub(crate) fn new(
+        d: usize,
+        heads: usize,
+        qkv_bias: bool,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        let qkv = if qkv_bias {
+            candle_nn::linear(d, 3 * d, vb.pp("qkv"))?
         } else {
-            candle_nn::linear_no_bias(d, 3 * d, attn.pp("qkv"))?
+            candle_nn::linear_no_bias(d, 3 * d, vb.pp("qkv"))?
         };
-        Ok(Block {
-            norm1: Norm::new(d, c.layer_norm_eps, vb.pp("norm1"))?,
+        Ok(Attention {
             qkv,
-            proj: candle_nn::linear(d, d, attn.pp("proj"))?,
-            norm2: Norm::new(d, c.layer_norm_eps, vb.pp("norm2"))?,
-            fc1: candle_nn::linear(d, c.mlp_dim, vb.pp("mlp").pp("fc1"))?,
-            fc2: candle_nn::linear(c.mlp_dim, d, vb.pp("mlp").pp("fc2"))?,
-            heads: c.num_heads,
+            proj: candle_nn::linear(d, d, vb.pp("proj"))?,
+            heads,
         })
     }
 
-    /// Multi-head self-attention of `[N, T, D]` tokens; also returns the
-    /// attention weights `[N, heads, T, T]`. `offset` is added to the
-    /// weights before they weight the values (see [`AttentionModel`]).
-    fn attention(
+    /// Attention of `[N, T, D]` tokens; also returns the probabilities
+    /// `[N, heads, T, T]`. `bias` (`[G, heads, T, T]`, `G` dividing `N`,
+    /// sequence `i` taking `bias[i mod G]`) is added to the scaled scores
+    /// before the softmax (Swin's relative position bias and shift mask);
+    /// `offset` is added to the probabilities before they weight the
+    /// values (see [`AttentionModel`]).
+    pub(crate) fn forward(
         &self,
         x: &Tensor,
+        bias: Option<&Tensor>,
         offset: Option<&Tensor>,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (n, t, d) = x.dims3()?;
@@ -359,13 +496,89 @@ impl Block {
         let q = (qkv.get(0)?.contiguous()? * scale)?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let attn = softmax(&q.matmul(&k.t()?.contiguous()?)?, D::Minus1)?;
+        let mut scores = q.matmul(&k.t()?.contiguous()?)?;
+        if let Some(b) = bias {
+            let g = b.dim(0)?;
+            scores = scores
+                .reshape((n / g, g, self.heads, t, t))?
+                .broadcast_add(b)?
+                .reshape((n, self.heads, t, t))?;
+        }
+        let attn = softmax(&scores, D::Minus1)?;
         let used = match offset {
             Some(o) => (&attn + o)?,
             None => attn.clone(),
         };
         let o = used.matmul(&v)?.transpose(1, 2)?.reshape((n, t, d))?;
         Ok((token_linear(&self.proj, &o)?, attn))
+    }
+}
+
+/// timm's `Mlp`: `fc2(gelu(fc1(x)))` over the last dimension of
+/// `[N, T, D]` (exact GELU).
+#[derive(Debug, Clone)]
+pub(crate) struct Mlp {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl Mlp {
+    /// `fc1` (`d → hidden`) and `fc2` (`hidden → d`) under `vb`.
+    pub(crate) fn new(d: usize, hidden: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(Mlp {
+            fc1: candle_nn::linear(d, hidden, vb.pp("fc1"))?,
+            fc2: candle_nn::linear(hidden, d, vb.pp("fc2"))?,
+        })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        token_linear(&self.fc2, &token_linear(&self.fc1, x)?.gelu_erf()?)
+    }
+}
+
+/// A patch embedding: a `patch × patch` convolution of stride `patch`
+/// (`weight`, `bias` under `vb`).
+pub(crate) fn patch_conv(
+    in_channels: usize,
+    d: usize,
+    patch: usize,
+    vb: VarBuilder,
+) -> candle_core::Result<candle_nn::Conv2d> {
+    Ok(candle_nn::Conv2d::new(
+        vb.get((d, in_channels, patch, patch), "weight")?,
+        Some(vb.get(d, "bias")?),
+        candle_nn::Conv2dConfig {
+            stride: patch,
+            ..Default::default()
+        },
+    ))
+}
+
+/// The patch embedding of `x` as row-major tokens `[N, h·w, D]`.
+pub(crate) fn patch_tokens(conv: &candle_nn::Conv2d, x: &Tensor) -> candle_core::Result<Tensor> {
+    conv2d_layer(conv, x)?
+        .flatten_from(2)?
+        .transpose(1, 2)?
+        .contiguous()
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    norm1: Norm,
+    attn: Attention,
+    norm2: Norm,
+    mlp: Mlp,
+}
+
+impl Block {
+    fn new(c: &VitConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let d = c.embed_dim;
+        Ok(Block {
+            norm1: Norm::new(d, c.layer_norm_eps, vb.pp("norm1"))?,
+            attn: Attention::new(d, c.num_heads, c.qkv_bias, vb.pp("attn"))?,
+            norm2: Norm::new(d, c.layer_norm_eps, vb.pp("norm2"))?,
+            mlp: Mlp::new(d, c.mlp_dim, vb.pp("mlp"))?,
+        })
     }
 
     /// The block's output and its attention weights.
@@ -374,10 +587,9 @@ impl Block {
         x: &Tensor,
         offset: Option<&Tensor>,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let (a, attn) = self.attention(&self.norm1.forward(x)?, offset)?;
+        let (a, attn) = self.attn.forward(&self.norm1.forward(x)?, None, offset)?;
         let x = (x + a)?;
-        let h = token_linear(&self.fc1, &self.norm2.forward(&x)?)?.gelu_erf()?;
-        Ok(((&x + token_linear(&self.fc2, &h)?)?, attn))
+        Ok(((&x + self.mlp.forward(&self.norm2.forward(&x)?)?)?, attn))
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -407,10 +619,12 @@ pub struct VisionTransformer {
     config: VitConfig,
     patch: candle_nn::Conv2d,
     cls_token: Option<Tensor>,
+    dist_token: Option<Tensor>,
     pos_embed: Tensor,
     blocks: Vec<Block>,
     norm: Norm,
     head: Linear,
+    head_dist: Option<Linear>,
     device: Device,
 }
 
@@ -420,77 +634,46 @@ impl VisionTransformer {
         config.validate()?;
         let d = config.embed_dim;
         let p = config.patch_size;
-        let pe = vb.pp("patch_embed").pp("proj");
-        let patch = candle_nn::Conv2d::new(
-            pe.get((d, config.in_channels, p, p), "weight")?,
-            Some(pe.get(d, "bias")?),
-            candle_nn::Conv2dConfig {
-                stride: p,
-                ..Default::default()
-            },
-        );
-        let cls_token = match config.pool {
-            VitPool::Token => Some(vb.get((1, 1, d), "cls_token")?),
-            VitPool::Avg => None,
+        let patch = patch_conv(config.in_channels, d, p, vb.pp("patch_embed").pp("proj"))?;
+        let token = |name: &str| -> candle_core::Result<Option<Tensor>> {
+            let wanted = match name {
+                "cls_token" => config.pool != VitPool::Avg,
+                _ => config.pool == VitPool::Distilled,
+            };
+            wanted.then(|| vb.get((1, 1, d), name)).transpose()
         };
+        let cls_token = token("cls_token")?;
+        let dist_token = token("dist_token")?;
         let pos_embed = vb.get((1, config.num_tokens(), d), "pos_embed")?;
         let blocks = (0..config.depth)
             .map(|b| Block::new(config, vb.pp("blocks").pp(b.to_string())))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let eps = config.layer_norm_eps;
         let norm = match config.pool {
-            VitPool::Token => Norm::new(d, eps, vb.pp("norm"))?,
+            VitPool::Token | VitPool::Distilled => Norm::new(d, eps, vb.pp("norm"))?,
             VitPool::Avg => Norm::new(d, eps, vb.pp("fc_norm"))?,
         };
         let head = candle_nn::linear(d, config.num_classes, vb.pp("head"))?;
+        let head_dist = match config.pool {
+            VitPool::Distilled => Some(candle_nn::linear(
+                d,
+                config.num_classes,
+                vb.pp("head_dist"),
+            )?),
+            _ => None,
+        };
         Ok(VisionTransformer {
             config: config.clone(),
             patch,
             cls_token,
+            dist_token,
             pos_embed,
             blocks,
             norm,
             head,
+            head_dist,
             device: vb.device().clone(),
         })
-    }
-
-    /// An untrained network with seeded weights (see
-    /// [`crate::models::init`]).
-    pub fn seeded(config: &VitConfig, seed: u64, device: &Device) -> candle_core::Result<Self> {
-        config.validate()?;
-        let t = super::init::seeded_tensors(&config.tensor_shapes(), seed, device)?;
-        Self::new(
-            VarBuilder::from_tensors(t, candle_core::DType::F32, device),
-            config,
-        )
-    }
-
-    /// The network of `config` from safetensors `bytes` (e.g. a timm
-    /// `state_dict` saved with `safetensors.torch.save_file`); `what`
-    /// names the source in errors. Missing, unexpected and wrongly-shaped
-    /// tensors are reported together, by name
-    /// ([`crate::models::check_tensors`]).
-    ///
-    /// ```
-    /// use salience_data::models::{VisionTransformer, VitConfig};
-    /// let e = VisionTransformer::from_safetensors_bytes(
-    ///     salience_data::assets::SMALL_CNN_SAFETENSORS,
-    ///     &VitConfig::fashion_mnist(),
-    ///     "cnn.safetensors",
-    ///     &candle_core::Device::Cpu,
-    /// );
-    /// assert!(e.unwrap_err().to_string().contains("missing: blocks.0.attn.proj.bias"));
-    /// ```
-    pub fn from_safetensors_bytes(
-        bytes: &[u8],
-        config: &VitConfig,
-        what: &str,
-        device: &Device,
-    ) -> crate::Result<Self> {
-        config.validate()?;
-        let vb = super::checked_var_builder(bytes, &config.tensor_shapes(), &[], what, device)?;
-        Ok(Self::new(vb, config)?)
     }
 
     /// The network of `config` from safetensors `bytes` with Hugging Face
@@ -531,30 +714,23 @@ impl VisionTransformer {
     }
 
     fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
-        let c = &self.config;
-        match x.dims() {
-            [_, ch, h, w] if *ch == c.in_channels && *h == c.image_size && *w == c.image_size => {
-                Ok(())
-            }
-            d => bail!(
-                "this ViT expects [N, {}, {}, {}] inputs, got {d:?}",
-                c.in_channels,
-                c.image_size,
-                c.image_size
-            ),
-        }
+        check_image("ViT", x, self.config.in_channels, self.config.image_size)
     }
 
     /// Patch embedding, class token and position embeddings: `[N, T, D]`.
     fn embed(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let n = x.dim(0)?;
         let d = self.config.embed_dim;
-        let h = conv2d_layer(&self.patch, x)?
-            .flatten_from(2)?
-            .transpose(1, 2)?;
-        let h = match &self.cls_token {
-            Some(c) => Tensor::cat(&[&c.broadcast_as((n, 1, d))?, &h], 1)?,
-            None => h.contiguous()?,
+        let h = patch_tokens(&self.patch, x)?;
+        let mut parts = Vec::with_capacity(3);
+        for t in [&self.cls_token, &self.dist_token].into_iter().flatten() {
+            parts.push(t.broadcast_as((n, 1, d))?);
+        }
+        let h = if parts.is_empty() {
+            h
+        } else {
+            parts.push(h);
+            Tensor::cat(&parts, 1)?
         };
         h.broadcast_add(&self.pos_embed)
     }
@@ -562,16 +738,24 @@ impl VisionTransformer {
     /// Stage `k` of [`VitConfig::layer_names`] applied to `h`.
     fn plain_stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
         let depth = self.blocks.len();
-        let token = self.config.pool == VitPool::Token;
+        let token = self.config.pool != VitPool::Avg;
         match k {
             0 => self.embed(h),
             k if k <= depth => self.blocks[k - 1].forward(h),
             k if token && k == depth + 1 => self.norm.forward(h),
             k if k == depth + 1 + usize::from(token) => match self.config.pool {
                 VitPool::Token => h.narrow(1, 0, 1)?.squeeze(1),
+                VitPool::Distilled => h.narrow(1, 0, 2),
                 VitPool::Avg => self.norm.forward(&h.mean(1)?),
             },
-            k if k == depth + 2 + usize::from(token) => linear(&self.head, h),
+            k if k == depth + 2 + usize::from(token) => match &self.head_dist {
+                Some(head_dist) => {
+                    let cls = linear(&self.head, &h.narrow(1, 0, 1)?.squeeze(1)?)?;
+                    let dist = linear(head_dist, &h.narrow(1, 1, 1)?.squeeze(1)?)?;
+                    (cls + dist)? / 2.0
+                }
+                None => linear(&self.head, h),
+            },
             _ => bail!("ViT stage {k} out of range"),
         }
     }
@@ -584,6 +768,70 @@ impl VisionTransformer {
         Ok(h)
     }
 }
+
+/// Writes `seeded` and `from_safetensors_bytes` for a model type with a
+/// `new(vb, &config)` constructor and a config with `validate` and
+/// `tensor_shapes`; the doc attributes given go on
+/// `from_safetensors_bytes` (an example).
+macro_rules! timm_constructors {
+    ($model:ident, $config:ident $(, $(#[$doc:meta])*)?) => {
+        impl $model {
+            /// An untrained network with seeded weights (see
+            /// [`crate::models::init`]).
+            pub fn seeded(
+                config: &$config,
+                seed: u64,
+                device: &candle_core::Device,
+            ) -> candle_core::Result<Self> {
+                config.validate()?;
+                let t = crate::models::init::seeded_tensors(&config.tensor_shapes(), seed, device)?;
+                Self::new(
+                    candle_nn::VarBuilder::from_tensors(t, candle_core::DType::F32, device),
+                    config,
+                )
+            }
+
+            /// The network of `config` from safetensors `bytes` (e.g. a
+            /// timm `state_dict` saved with `safetensors.torch.save_file`);
+            /// `what` names the source in errors. Missing, unexpected and
+            /// wrongly-shaped tensors are reported together, by name
+            /// ([`crate::models::check_tensors`]).
+            $($(#[$doc])*)?
+            pub fn from_safetensors_bytes(
+                bytes: &[u8],
+                config: &$config,
+                what: &str,
+                device: &candle_core::Device,
+            ) -> crate::Result<Self> {
+                config.validate()?;
+                let vb = crate::models::checked_var_builder(
+                    bytes,
+                    &config.tensor_shapes(),
+                    &[],
+                    what,
+                    device,
+                )?;
+                Ok(Self::new(vb, config)?)
+            }
+        }
+    };
+}
+pub(crate) use timm_constructors;
+
+timm_constructors!(
+    VisionTransformer,
+    VitConfig,
+    /// ```
+    /// use salience_data::models::{VisionTransformer, VitConfig};
+    /// let e = VisionTransformer::from_safetensors_bytes(
+    ///     salience_data::assets::SMALL_CNN_SAFETENSORS,
+    ///     &VitConfig::fashion_mnist(),
+    ///     "cnn.safetensors",
+    ///     &candle_core::Device::Cpu,
+    /// );
+    /// assert!(e.unwrap_err().to_string().contains("missing: blocks.0.attn.proj.bias"));
+    /// ```
+);
 
 /// A block-name prefix, the renames of a block's layers, and the names of
 /// its query / key / value projections.
@@ -702,14 +950,15 @@ impl StagedForward for VisionTransformer {
     /// `patch_embed`, `blocks.*` and `norm` output tokens on the patch grid
     /// (the class token, if any, is the prefix), so the CAMs take them.
     fn token_grid(&self, layer: &str) -> Option<salience_explain::TokenGrid> {
-        let tokens = layer == "patch_embed" || layer == "norm" || layer.starts_with("blocks.");
-        (tokens && self.config.layer_names().iter().any(|l| l == layer)).then(|| {
-            salience_explain::TokenGrid {
-                prefix: usize::from(self.config.pool == VitPool::Token),
-                rows: self.config.grid(),
-                cols: self.config.grid(),
-            }
-        })
+        let names = self.config.layer_names();
+        let grid = self.config.grid();
+        token_layer(
+            layer,
+            &names,
+            "patch_embed",
+            self.config.pool.prefix_tokens(),
+            grid,
+        )
     }
 
     fn num_classes(&self) -> usize {
@@ -760,7 +1009,7 @@ impl AttentionModel for VisionTransformer {
     }
 
     fn prefix_tokens(&self) -> usize {
-        usize::from(self.config.pool == VitPool::Token)
+        self.config.pool.prefix_tokens()
     }
 
     fn token_grid(&self) -> (usize, usize) {

@@ -1,0 +1,610 @@
+//! Swin Transformer (Liu et al. 2021) with timm 1.0's `SwinTransformer`
+//! layout and tensor names (`swin_tiny_patch4_window7_224`:
+//! `patch_embed.proj/norm`, `layers.N.downsample.norm/reduction`,
+//! `layers.N.blocks.M.{norm1, attn.qkv, attn.proj,
+//! attn.relative_position_bias_table, norm2, mlp.fc1, mlp.fc2}`, `norm`,
+//! `head.fc`), so a timm `state_dict` saved as safetensors loads as it is.
+//!
+//! The forward pass is timm 1.0's (NHWC feature maps, kept here as
+//! row-major tokens `[N, H·W, C]`): a stride-`patch` convolution and a
+//! LayerNorm; four stages, stages 1… starting with patch merging (the
+//! 2 × 2 neighbours concatenated in timm's order, LayerNorm, a bias-free
+//! linear `4C → 2C`); pre-norm blocks of window attention with a learned
+//! relative position bias, every second block on windows cyclically
+//! shifted by half a window (`torch.roll`) with timm's attention mask
+//! (−100 between tokens from different regions of the shifted map); a
+//! window that would cover the whole map, or more, is clipped to the map
+//! and not shifted (timm's rule). Then the final `norm`, the mean over the
+//! map and the linear `head.fc`. LayerNorm ε = 1e-5 (PyTorch's default);
+//! exact GELU. The attention, MLP, LayerNorm and patch embedding are the
+//! ViT's ([`super::vit`]).
+//!
+//! Not covered: maps that windows or merging do not divide (timm pads
+//! them; here they are a typed error), other window sizes per stage.
+//!
+//! The windowed attention has no global token-to-token matrix, so Swin is
+//! not an [`salience_explain::AttentionModel`]: attention rollout and
+//! Chefer et al.'s gradient rollout do not apply
+//! ([`SwinTransformer::registry`] says so). CAMs take the stage outputs
+//! (`layers.*`, `norm`) on their own grids: the windows are merged back
+//! into the stage's `H × W` map before each stage ends, so the last
+//! stage's map (`layers.3` or `norm`) is the usual CAM layer.
+
+use super::mixer::without_attention;
+use super::vit::{
+    check_image, check_sizes, count_parameters, patch_conv, patch_tokens, timm_constructors,
+    token_linear, Attention, Mlp, Norm, MAX_VIT_DIM,
+};
+use candle_core::{bail, Device, Tensor};
+use candle_nn::{Linear, VarBuilder};
+use salience_explain::forward::StagedForward;
+use salience_explain::ops::linear;
+use salience_explain::registry::Registry;
+use salience_explain::rules::LayerOps;
+#[cfg(doc)]
+use salience_explain::{Classifier, LayerSplit, RuleForward};
+
+/// The shape of a [`SwinTransformer`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwinConfig {
+    /// Input height and width (square inputs).
+    pub image_size: usize,
+    /// Patch height and width; divides `image_size`.
+    pub patch_size: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Width of the first stage; stage `i` has `embed_dim · 2^i`.
+    pub embed_dim: usize,
+    /// Blocks per stage (timm: `depths`); at most 8 stages.
+    pub depths: Vec<usize>,
+    /// Attention heads per stage; each divides its stage's width.
+    pub num_heads: Vec<usize>,
+    /// Window side (timm: `window_size`); clipped to a stage's map when
+    /// the map is not larger.
+    pub window_size: usize,
+    /// MLP hidden width over block width (timm: `mlp_ratio`; the hidden
+    /// width is `⌊width · mlp_ratio⌋`).
+    pub mlp_ratio: f64,
+    /// Whether the query/key/value projection has a bias (timm: yes).
+    pub qkv_bias: bool,
+    /// Number of classes.
+    pub num_classes: usize,
+    /// LayerNorm ε (timm's Swin: PyTorch's default 1e-5).
+    pub layer_norm_eps: f64,
+}
+
+/// The most stages a [`SwinConfig`] accepts.
+const MAX_STAGES: usize = 8;
+
+impl SwinConfig {
+    /// timm's `swin_tiny_patch4_window7_224`: 224² RGB, 4² patches (a
+    /// 56 × 56 map), widths 96 / 192 / 384 / 768, depths (2, 2, 6, 2), heads
+    /// (3, 6, 12, 24), window 7, MLP ratio 4; 28 288 354 parameters with
+    /// 1000 classes.
+    ///
+    /// ```
+    /// let c = salience_data::models::SwinConfig::timm_swin_tiny_patch4_window7_224(1000);
+    /// assert_eq!(c.num_parameters(), 28_288_354);
+    /// assert_eq!(c.stage_grid(3), 7);
+    /// ```
+    pub fn timm_swin_tiny_patch4_window7_224(num_classes: usize) -> Self {
+        SwinConfig {
+            image_size: 224,
+            patch_size: 4,
+            in_channels: 3,
+            embed_dim: 96,
+            depths: vec![2, 2, 6, 2],
+            num_heads: vec![3, 6, 12, 24],
+            window_size: 7,
+            mlp_ratio: 4.0,
+            qkv_bias: true,
+            num_classes,
+            layer_norm_eps: 1e-5,
+        }
+    }
+
+    /// The side of stage `i`'s map: the patch grid halved `i` times.
+    pub fn stage_grid(&self, i: usize) -> usize {
+        (self.image_size / self.patch_size.max(1)) >> i.min(usize::BITS as usize - 1)
+    }
+
+    /// The width of stage `i`: `embed_dim · 2^i`.
+    pub fn stage_dim(&self, i: usize) -> usize {
+        self.embed_dim.saturating_mul(1 << i.min(MAX_STAGES))
+    }
+
+    /// Stage `i`'s window side and shift of its odd blocks (timm's rule:
+    /// a window not smaller than the map is clipped to it, unshifted).
+    pub fn stage_window(&self, i: usize) -> (usize, usize) {
+        let r = self.stage_grid(i);
+        if r <= self.window_size {
+            (r, 0)
+        } else {
+            (self.window_size, self.window_size / 2)
+        }
+    }
+
+    fn mlp_dim(&self, i: usize) -> usize {
+        (self.stage_dim(i) as f64 * self.mlp_ratio) as usize
+    }
+
+    /// The number of parameters (every tensor of
+    /// [`SwinConfig::tensor_shapes`]).
+    pub fn num_parameters(&self) -> usize {
+        count_parameters(&self.tensor_shapes())
+    }
+
+    /// Checks the sizes (all positive, at most [`MAX_VIT_DIM`]; 1 to 8
+    /// stages, with as many head counts), that the heads divide each
+    /// stage's width, that each stage's map is even before merging and
+    /// divided by its window, and the MLP ratio and ε.
+    pub fn validate(&self) -> candle_core::Result<()> {
+        let stages = self.depths.len();
+        if stages == 0 || stages > MAX_STAGES || self.num_heads.len() != stages {
+            bail!(
+                "Swin config: {} stage depths and {} head counts (1 to {MAX_STAGES} stages, one head count each)",
+                stages,
+                self.num_heads.len()
+            );
+        }
+        let (i, p, c, d, k) = (
+            self.image_size,
+            self.patch_size,
+            self.in_channels,
+            self.embed_dim,
+            self.num_classes,
+        );
+        let mut named = vec![
+            ("window_size".to_string(), self.window_size),
+            (
+                "the last stage's width".to_string(),
+                self.stage_dim(stages - 1),
+            ),
+        ];
+        for (s, (&depth, &heads)) in self.depths.iter().zip(&self.num_heads).enumerate() {
+            named.push((format!("depths[{s}]"), depth));
+            named.push((format!("num_heads[{s}]"), heads));
+        }
+        let more: Vec<(&str, usize)> = named.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        check_sizes("Swin", [i, p, c, d, k], &more, self.layer_norm_eps)?;
+        if !(self.mlp_ratio.is_finite() && self.mlp_ratio > 0.0)
+            || self.mlp_dim(stages - 1) > MAX_VIT_DIM
+            || self.mlp_dim(0) == 0
+        {
+            bail!(
+                "Swin config: mlp_ratio = {} gives an MLP width outside 1..={MAX_VIT_DIM}",
+                self.mlp_ratio
+            );
+        }
+        for s in 0..stages {
+            let r = self.stage_grid(s);
+            if s > 0 && self.stage_grid(s - 1) % 2 != 0 {
+                bail!(
+                    "Swin config: stage {s} merges 2 × 2 patches of a {0} × {0} map (odd sides are not supported)",
+                    self.stage_grid(s - 1)
+                );
+            }
+            let (w, _) = self.stage_window(s);
+            if r == 0 || r % w != 0 {
+                bail!("Swin config: stage {s}'s {r} × {r} map is not divided by its {w} × {w} windows");
+            }
+            if self.stage_dim(s) % self.num_heads[s] != 0 {
+                bail!(
+                    "Swin config: num_heads[{s}] = {} does not divide the stage width {}",
+                    self.num_heads[s],
+                    self.stage_dim(s)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The names (timm 1.0's) and shapes of all tensors.
+    ///
+    /// ```
+    /// let s = salience_data::models::SwinConfig::timm_swin_tiny_patch4_window7_224(1000).tensor_shapes();
+    /// let has = |n: &str, d: &[usize]| s.iter().any(|(a, b)| a == n && b == d);
+    /// assert!(has("layers.1.downsample.reduction.weight", &[192, 384]));
+    /// assert!(has("layers.3.blocks.1.attn.relative_position_bias_table", &[169, 24]));
+    /// assert!(has("head.fc.weight", &[1000, 768]));
+    /// ```
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let (d0, p, c) = (self.embed_dim, self.patch_size, self.in_channels);
+        let mut s = vec![
+            ("patch_embed.proj.weight".to_string(), vec![d0, c, p, p]),
+            ("patch_embed.proj.bias".to_string(), vec![d0]),
+        ];
+        let norm = |s: &mut Vec<(String, Vec<usize>)>, name: String, d: usize| {
+            s.push((format!("{name}.weight"), vec![d]));
+            s.push((format!("{name}.bias"), vec![d]));
+        };
+        norm(&mut s, "patch_embed.norm".into(), d0);
+        for (i, &depth) in self.depths.iter().enumerate() {
+            let d = self.stage_dim(i);
+            if i > 0 {
+                let n = format!("layers.{i}.downsample");
+                norm(&mut s, format!("{n}.norm"), 2 * d);
+                s.push((format!("{n}.reduction.weight"), vec![d, 2 * d]));
+            }
+            let (w, _) = self.stage_window(i);
+            let (heads, m) = (self.num_heads[i], self.mlp_dim(i));
+            for b in 0..depth {
+                let n = |x: &str| format!("layers.{i}.blocks.{b}.{x}");
+                norm(&mut s, n("norm1"), d);
+                let table = (2 * w - 1) * (2 * w - 1);
+                s.push((n("attn.relative_position_bias_table"), vec![table, heads]));
+                s.push((n("attn.qkv.weight"), vec![3 * d, d]));
+                if self.qkv_bias {
+                    s.push((n("attn.qkv.bias"), vec![3 * d]));
+                }
+                s.push((n("attn.proj.weight"), vec![d, d]));
+                s.push((n("attn.proj.bias"), vec![d]));
+                norm(&mut s, n("norm2"), d);
+                for (fc, rows, cols) in [("mlp.fc1", m, d), ("mlp.fc2", d, m)] {
+                    s.push((n(&format!("{fc}.weight")), vec![rows, cols]));
+                    s.push((n(&format!("{fc}.bias")), vec![rows]));
+                }
+            }
+        }
+        let d = self.stage_dim(self.depths.len().saturating_sub(1));
+        norm(&mut s, "norm".into(), d);
+        s.push(("head.fc.weight".to_string(), vec![self.num_classes, d]));
+        s.push(("head.fc.bias".to_string(), vec![self.num_classes]));
+        s
+    }
+
+    /// The layers a [`SwinTransformer`] can be split at, in forward order:
+    /// `patch_embed` (normalised patch tokens), `layers.0` … (each stage's
+    /// `H × W` map as row-major tokens `[N, H·W, C]`), `norm`,
+    /// `pre_logits` (the mean token, `[N, C]`) and `head` (the logits).
+    pub fn layer_names(&self) -> Vec<String> {
+        let mut v = vec!["patch_embed".to_string()];
+        v.extend((0..self.depths.len()).map(|i| format!("layers.{i}")));
+        v.extend(["norm", "pre_logits", "head"].map(String::from));
+        v
+    }
+}
+
+/// timm's attention mask of a `r × r` map shifted by `shift` in windows
+/// of `w`: `[windows, w², w²]`, 0 between tokens of the same region of
+/// the shifted map and −100 otherwise (windows and tokens row-major).
+fn shift_mask(r: usize, w: usize, shift: usize) -> Vec<f32> {
+    let region = |y: usize| usize::from(y >= r - w) + usize::from(y >= r - shift);
+    let per = r / w;
+    let t = w * w;
+    let mut mask = Vec::with_capacity(per * per * t * t);
+    for wy in 0..per {
+        for wx in 0..per {
+            let label = |k: usize| {
+                let (y, x) = (wy * w + k / w, wx * w + k % w);
+                region(y) * 3 + region(x)
+            };
+            for i in 0..t {
+                for j in 0..t {
+                    mask.push(if label(i) == label(j) { 0.0 } else { -100.0 });
+                }
+            }
+        }
+    }
+    mask
+}
+
+/// timm's `relative_position_index` of a `w × w` window, flattened
+/// (`[w², w²]` row-major).
+fn relative_position_index(w: usize) -> Vec<u32> {
+    let t = w * w;
+    let mut idx = Vec::with_capacity(t * t);
+    for i in 0..t {
+        for j in 0..t {
+            let dy = i / w + w - 1 - j / w;
+            let dx = i % w + w - 1 - j % w;
+            idx.push((dy * (2 * w - 1) + dx) as u32);
+        }
+    }
+    idx
+}
+
+#[derive(Debug, Clone)]
+struct SwinBlock {
+    norm1: Norm,
+    attn: Attention,
+    /// Relative position bias plus the shift mask: `[1 or windows, heads,
+    /// w², w²]`.
+    bias: Tensor,
+    norm2: Norm,
+    mlp: Mlp,
+    window: usize,
+    shift: usize,
+}
+
+impl SwinBlock {
+    fn new(c: &SwinConfig, stage: usize, b: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        let (d, heads, eps) = (c.stage_dim(stage), c.num_heads[stage], c.layer_norm_eps);
+        let r = c.stage_grid(stage);
+        let (w, half) = c.stage_window(stage);
+        let shift = if b % 2 == 1 { half } else { 0 };
+        let attn_vb = vb.pp("attn");
+        let t = w * w;
+        let table = attn_vb.get(
+            ((2 * w - 1) * (2 * w - 1), heads),
+            "relative_position_bias_table",
+        )?;
+        let index = Tensor::from_vec(relative_position_index(w), t * t, vb.device())?;
+        let rel = table
+            .index_select(&index, 0)?
+            .reshape((t, t, heads))?
+            .permute((2, 0, 1))?
+            .unsqueeze(0)?
+            .contiguous()?;
+        let bias = if shift > 0 {
+            let windows = (r / w) * (r / w);
+            let mask = Tensor::from_vec(shift_mask(r, w, shift), (windows, 1, t, t), vb.device())?;
+            mask.broadcast_add(&rel)?.contiguous()?
+        } else {
+            rel
+        };
+        Ok(SwinBlock {
+            norm1: Norm::new(d, eps, vb.pp("norm1"))?,
+            attn: Attention::new(d, heads, c.qkv_bias, attn_vb)?,
+            bias,
+            norm2: Norm::new(d, eps, vb.pp("norm2"))?,
+            mlp: Mlp::new(d, c.mlp_dim(stage), vb.pp("mlp"))?,
+            window: w,
+            shift,
+        })
+    }
+
+    /// A block on `[N, r·r, C]` tokens of an `r × r` map.
+    fn forward(&self, x: &Tensor, r: usize) -> candle_core::Result<Tensor> {
+        let (n, _, c) = x.dims3()?;
+        let (w, s) = (self.window, self.shift as i32);
+        let per = r / w;
+        let mut h = self.norm1.forward(x)?.reshape((n, r, r, c))?;
+        if s > 0 {
+            h = h.roll(-s, 1)?.roll(-s, 2)?;
+        }
+        let windows = h
+            .reshape((n, per, w, per, w, c))?
+            .permute((0, 1, 3, 2, 4, 5))?
+            .reshape((n * per * per, w * w, c))?;
+        let (a, _) = self.attn.forward(&windows, Some(&self.bias), None)?;
+        let mut h = a
+            .reshape((n, per, per, w, w, c))?
+            .permute((0, 1, 3, 2, 4, 5))?
+            .reshape((n, r, r, c))?;
+        if s > 0 {
+            h = h.roll(s, 1)?.roll(s, 2)?;
+        }
+        let x = (x + h.reshape((n, r * r, c))?)?;
+        &x + self.mlp.forward(&self.norm2.forward(&x)?)?
+    }
+}
+
+/// timm's `PatchMerging`: each 2 × 2 neighbourhood's features
+/// concatenated (timm's order), LayerNorm, a bias-free linear `4C → 2C`.
+#[derive(Debug, Clone)]
+struct PatchMerging {
+    norm: Norm,
+    reduction: Linear,
+}
+
+impl PatchMerging {
+    /// `[N, r·r, C]` tokens of an `r × r` map → `[N, (r/2)², 2C]`.
+    fn forward(&self, x: &Tensor, r: usize) -> candle_core::Result<Tensor> {
+        let (n, _, c) = x.dims3()?;
+        let h = x
+            .reshape((n, r / 2, 2, r / 2, 2, c))?
+            .permute((0, 1, 3, 4, 2, 5))?
+            .reshape((n, (r / 2) * (r / 2), 4 * c))?;
+        token_linear(&self.reduction, &self.norm.forward(&h)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Stage {
+    downsample: Option<PatchMerging>,
+    blocks: Vec<SwinBlock>,
+    /// The side of the stage's map (after merging).
+    grid: usize,
+}
+
+/// A Swin Transformer (see the module docs), implementing [`Classifier`]
+/// and [`LayerSplit`] (layers of [`SwinConfig::layer_names`]), so every
+/// gradient, perturbation and representation method and the CAMs on each
+/// stage's map accept it.
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use salience_data::models::{SwinConfig, SwinTransformer};
+/// use salience_explain::{Classifier, LayerSplit};
+/// let c = SwinConfig { image_size: 32, patch_size: 4, embed_dim: 8, depths: vec![2, 1],
+///     num_heads: vec![1, 2], window_size: 4, num_classes: 3,
+///     ..SwinConfig::timm_swin_tiny_patch4_window7_224(3) };
+/// let m = SwinTransformer::seeded(&c, 0, &Device::Cpu).unwrap();
+/// let x = Tensor::zeros((2, 3, 32, 32), DType::F32, &Device::Cpu).unwrap();
+/// assert_eq!(m.logits(&x).unwrap().dims(), &[2, 3]);
+/// assert_eq!(m.activations(&x, "layers.1").unwrap().dims(), &[2, 16, 16]); // 4 × 4 map, width 16
+/// assert_eq!(m.token_grid("layers.1").map(|g| (g.prefix, g.rows, g.cols)), Some((0, 4, 4)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct SwinTransformer {
+    config: SwinConfig,
+    patch: candle_nn::Conv2d,
+    patch_norm: Norm,
+    stages: Vec<Stage>,
+    norm: Norm,
+    head: Linear,
+    device: Device,
+}
+
+impl SwinTransformer {
+    /// Builds the network of `config` from `vb` (timm 1.0's names).
+    pub fn new(vb: VarBuilder, config: &SwinConfig) -> candle_core::Result<Self> {
+        config.validate()?;
+        let (d0, eps) = (config.embed_dim, config.layer_norm_eps);
+        let pe = vb.pp("patch_embed");
+        let patch = patch_conv(config.in_channels, d0, config.patch_size, pe.pp("proj"))?;
+        let patch_norm = Norm::new(d0, eps, pe.pp("norm"))?;
+        let mut stages = Vec::with_capacity(config.depths.len());
+        for (i, &depth) in config.depths.iter().enumerate() {
+            let svb = vb.pp("layers").pp(i.to_string());
+            let d = config.stage_dim(i);
+            let downsample = if i > 0 {
+                let dvb = svb.pp("downsample");
+                Some(PatchMerging {
+                    norm: Norm::new(2 * d, eps, dvb.pp("norm"))?,
+                    reduction: candle_nn::linear_no_bias(2 * d, d, dvb.pp("reduction"))?,
+                })
+            } else {
+                None
+            };
+            let blocks = (0..depth)
+                .map(|b| SwinBlock::new(config, i, b, svb.pp("blocks").pp(b.to_string())))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            stages.push(Stage {
+                downsample,
+                blocks,
+                grid: config.stage_grid(i),
+            });
+        }
+        let d = config.stage_dim(config.depths.len() - 1);
+        Ok(SwinTransformer {
+            config: config.clone(),
+            patch,
+            patch_norm,
+            stages,
+            norm: Norm::new(d, eps, vb.pp("norm"))?,
+            head: candle_nn::linear(d, config.num_classes, vb.pp("head").pp("fc"))?,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SwinConfig {
+        &self.config
+    }
+
+    /// The built-in explainer registry for this model
+    /// ([`Registry::with_builtins`]) in which `attention_rollout` and
+    /// `gradient_rollout` (and their aliases) are typed errors saying why
+    /// they do not apply: Swin attends within local windows only.
+    pub fn registry() -> Registry<Self> {
+        without_attention(
+            "Swin's attention is within (shifted) local windows, so there is no global \
+             token-to-token attention matrix to roll out; use a gradient method or a CAM on \
+             `layers.*` or `norm`",
+        )
+    }
+
+    /// Stage `k` of [`SwinConfig::layer_names`] applied to `h`.
+    fn plain_stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
+        let n = self.stages.len();
+        match k {
+            0 => self.patch_norm.forward(&patch_tokens(&self.patch, h)?),
+            k if k <= n => {
+                let stage = &self.stages[k - 1];
+                let mut h = match &stage.downsample {
+                    Some(m) => m.forward(h, 2 * stage.grid)?,
+                    None => h.clone(),
+                };
+                for b in &stage.blocks {
+                    h = b.forward(&h, stage.grid)?;
+                }
+                Ok(h)
+            }
+            k if k == n + 1 => self.norm.forward(h),
+            k if k == n + 2 => h.mean(1),
+            k if k == n + 3 => linear(&self.head, h),
+            _ => bail!("Swin stage {k} out of range"),
+        }
+    }
+}
+
+/// The forward pass, written once: [`Classifier`] and [`LayerSplit`] are
+/// derived from it. [`RuleForward`] is not derived: LRP through LayerNorm
+/// and attention needs rules `LayerOps` does not have yet. The ops are
+/// ignored: every stage runs the plain ops.
+impl StagedForward for SwinTransformer {
+    fn stage_names(&self) -> Vec<String> {
+        self.config.layer_names()
+    }
+
+    fn stage(&self, k: usize, h: &Tensor, _ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        self.plain_stage(k, h)
+    }
+
+    fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
+        check_image("Swin", x, self.config.in_channels, self.config.image_size)
+    }
+
+    /// `patch_embed`, `layers.*` and `norm` output row-major tokens of a
+    /// square map (no prefix tokens), so the CAMs take them.
+    fn token_grid(&self, layer: &str) -> Option<salience_explain::TokenGrid> {
+        let last = self.stages.len().saturating_sub(1);
+        let stage = match layer {
+            "patch_embed" => Some(0),
+            "norm" => Some(last),
+            l => l
+                .strip_prefix("layers.")
+                .and_then(|i| i.parse::<usize>().ok())
+                .filter(|&i| i <= last && layer == format!("layers.{i}")),
+        }?;
+        let r = self.config.stage_grid(stage);
+        Some(salience_explain::TokenGrid {
+            prefix: 0,
+            rows: r,
+            cols: r,
+        })
+    }
+
+    fn num_classes(&self) -> usize {
+        self.config.num_classes
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+salience_explain::staged_model!(@split [] SwinTransformer);
+timm_constructors!(SwinTransformer, SwinConfig);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_position_index_is_timms() {
+        // timm 1.0.31: get_relative_position_index(2, 2).flatten().
+        let want = [4, 3, 1, 0, 5, 4, 2, 1, 7, 6, 4, 3, 8, 7, 5, 4];
+        assert_eq!(relative_position_index(2), want);
+        // The centre entry (no offset) is on the diagonal for any window.
+        let w = 7;
+        let idx = relative_position_index(w);
+        let centre = ((w - 1) * (2 * w - 1) + (w - 1)) as u32;
+        assert!((0..w * w).all(|i| idx[i * w * w + i] == centre));
+        assert!(idx
+            .iter()
+            .all(|&v| (v as usize) < (2 * w - 1) * (2 * w - 1)));
+    }
+
+    #[test]
+    fn shift_mask_is_timms() {
+        // A 4 × 4 map, windows of 2, shift 1: regions by row/column are
+        // 0, 0, 1, 2. timm 1.0.31's attn_mask != 0, window by window.
+        let want: [[u8; 16]; 4] = [
+            [0; 16],
+            [0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0],
+            [0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0],
+            [0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0],
+        ];
+        let mask = shift_mask(4, 2, 1);
+        assert_eq!(mask.len(), 64);
+        for (k, row) in want.iter().enumerate() {
+            for (i, &m) in row.iter().enumerate() {
+                let v = mask[k * 16 + i];
+                assert_eq!(v, if m == 1 { -100.0 } else { 0.0 }, "window {k} entry {i}");
+            }
+        }
+    }
+}
