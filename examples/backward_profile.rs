@@ -4,7 +4,7 @@
 //! weights (4 × 3×224×224), plus a breakdown of the backward pass.
 //!
 //! ```text
-//! RAYON_NUM_THREADS=2 cargo run --release --example backward_profile -- [cnn|resnet|all] [reps] [ig] [nostages]
+//! RAYON_NUM_THREADS=2 cargo run --release --example backward_profile -- [cnn|resnet|vit|all] [reps] [ig] [nostages] [noparts]
 //! ```
 //!
 //! * `reps`: timed repetitions per measure (median reported; default 5,
@@ -15,6 +15,10 @@
 //! * `dump=PATH`: only write the input gradients of both models to PATH
 //!   (little-endian f32), to compare two builds.
 //! * `nostages`: skip the per-stage table (the slowest part at 224²).
+//! * `noparts`: skip the convolution and isolated-op tables (passes only).
+//! * `vit`: timm's ViT-tiny layout (seeded, 4 × 3×224×224): passes, per
+//!   stage, and its ops (layer norm, the dense layers, attention, GELU,
+//!   residual add) timed alone.
 //!
 //! Three tables per model:
 //!
@@ -39,10 +43,10 @@
 //!    bookkeeping (the topological sort, the per-node zero-filled gradient
 //!    accumulators and the additions into them).
 
-use candle_core::{Device, Module, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use ndarray::{Array4, ArrayD};
-use salience::data::models::{ResNet, ResNetConfig};
-use salience::explain::ops::{conv2d, max_pool2d};
+use salience::data::models::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
+use salience::explain::ops::{conv2d, layer_norm, max_pool2d, softmax};
 use salience::explain::{
     Classifier, IntegratedGradients, IntegratedGradientsConfig, LayerSplit, Saliency,
     SaliencyConfig,
@@ -413,12 +417,12 @@ fn cnn(reps: usize, ig: bool, per_stage: bool) -> R<()> {
             ("max pool 2×2", vec![n, 16, 28, 28], 1, Op::Pool(2, 2, 0)),
             ("max pool 2×2", vec![n, 32, 14, 14], 1, Op::Pool(2, 2, 0)),
             (
-                "linear 1568→128 (candle_nn)",
+                "linear 1568→128 (ops::linear)",
                 vec![n, 1568],
                 1,
                 Op::Linear(128),
             ),
-            ("linear 128→10 (candle_nn)", vec![n, 128], 1, Op::Linear(10)),
+            ("linear 128→10 (ops::linear)", vec![n, 128], 1, Op::Linear(10)),
         ],
         conv_bwd,
     )?;
@@ -432,6 +436,11 @@ enum Op {
     BatchNorm,
     Add,
     Linear(usize),
+    LayerNorm,
+    Gelu,
+    /// Scaled dot-product attention of `[N, heads, T, hd]` queries on
+    /// themselves: softmax(q·kᵀ)·v with q = k = v = the input.
+    Attention,
 }
 
 fn other_ops(
@@ -469,8 +478,19 @@ fn other_ops(
                     tensor(&[out, c], 11, 0.05)?,
                     Some(tensor(&[out], 12, 0.05)?),
                 );
-                op_bwd(&x, reps, &|t| l.forward(t))?
+                op_bwd(&x, reps, &|t| salience::explain::ops::linear(&l, t))?
             }
+            Op::LayerNorm => {
+                let d = shape[shape.len() - 1];
+                let w = (tensor(&[d], 13, 0.1)? + 1.0)?;
+                let b = tensor(&[d], 14, 0.1)?;
+                op_bwd(&x, reps, &|t| layer_norm(t, &w, Some(&b), 1e-6))?
+            }
+            Op::Gelu => op_bwd(&x, reps, &|t| t.gelu_erf())?,
+            Op::Attention => op_bwd(&x, reps, &|t| {
+                let a = softmax(&t.matmul(&t.t()?.contiguous()?)?, candle_core::D::Minus1)?;
+                a.matmul(t)
+            })?,
         };
         let all = t * *count as f64;
         total += all;
@@ -481,7 +501,7 @@ fn other_ops(
     Ok(())
 }
 
-fn resnet(reps: usize, ig: bool, per_stage: bool) -> R<()> {
+fn resnet(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
     let m = ResNet::seeded(&ResNetConfig::resnet18(1000), 0, &Device::Cpu)?;
     let n = 4;
     let x = Tensor::from_vec(
@@ -499,6 +519,9 @@ fn resnet(reps: usize, ig: bool, per_stage: bool) -> R<()> {
     passes(&model, reps, ig)?;
     if per_stage {
         stages(&model, reps)?;
+    }
+    if !parts {
+        return Ok(());
     }
     let c = |c, h, co, k, s, p| ConvShape {
         n,
@@ -545,11 +568,71 @@ fn resnet(reps: usize, ig: bool, per_stage: bool) -> R<()> {
             ("residual add", sh(256, 14), 2, Op::Add),
             ("residual add", sh(512, 7), 2, Op::Add),
             (
-                "linear 512→1000 (candle_nn)",
+                "linear 512→1000 (ops::linear)",
                 vec![n, 512],
                 1,
                 Op::Linear(1000),
             ),
+        ],
+        conv_bwd,
+    )?;
+    Ok(())
+}
+
+fn vit(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
+    let c = VitConfig::timm_vit_tiny_patch16_224(1000);
+    let m = VisionTransformer::seeded(&c, 0, &Device::Cpu)?;
+    let n = 4;
+    let x = Tensor::from_vec(
+        uniform(&[n, 3, 224, 224], 17),
+        (n, 3, 224, 224),
+        &Device::Cpu,
+    )?;
+    let model = Model {
+        name: "ViT-tiny (seeded), 4 × 3×224×224",
+        clf: &m,
+        x,
+        targets: vec![1, 2, 3, 4],
+        ig_chunk: 16,
+    };
+    passes(&model, reps, ig)?;
+    if per_stage {
+        stages(&model, reps)?;
+    }
+    if !parts {
+        return Ok(());
+    }
+    let (t, d, hd) = (197, 192, 64);
+    let b = c.depth;
+    let conv_bwd = conv_table(
+        model.name,
+        &[(
+            ConvShape {
+                n,
+                c: 3,
+                h: 224,
+                co: d,
+                k: 16,
+                s: 16,
+                p: 0,
+                bias: true,
+            },
+            1,
+        )],
+        reps,
+    )?;
+    other_ops(
+        model.name,
+        reps,
+        &[
+            ("layer norm", vec![n, t, d], 2 * b + 1, Op::LayerNorm),
+            ("linear qkv 192→576", vec![n * t, d], b, Op::Linear(3 * d)),
+            ("linear proj 192→192", vec![n * t, d], b, Op::Linear(d)),
+            ("linear fc1 192→768", vec![n * t, d], b, Op::Linear(c.mlp_dim)),
+            ("linear fc2 768→192", vec![n * t, c.mlp_dim], b, Op::Linear(d)),
+            ("attention softmax(q·kᵀ)·v", vec![n, 3, t, hd], b, Op::Attention),
+            ("GELU (candle gelu_erf)", vec![n, t, c.mlp_dim], b, Op::Gelu),
+            ("residual add", vec![n, t, d], 2 * b, Op::Add),
         ],
         conv_bwd,
     )?;
@@ -604,6 +687,7 @@ fn main() -> R<()> {
     let reps = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
     let ig = args.iter().any(|a| a == "ig");
     let per_stage = !args.iter().any(|a| a == "nostages");
+    let parts = !args.iter().any(|a| a == "noparts");
     println!(
         "backward_profile {which}, reps {reps}, RAYON_NUM_THREADS={}",
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into())
@@ -615,7 +699,10 @@ fn main() -> R<()> {
         cnn(reps, ig, per_stage)?;
     }
     if which == "resnet" || which == "all" {
-        resnet(reps, ig, per_stage)?;
+        resnet(reps, ig, per_stage, parts)?;
+    }
+    if which == "vit" || which == "all" {
+        vit(reps, ig, per_stage, parts)?;
     }
     Ok(())
 }
