@@ -412,8 +412,8 @@ fn cnn(reps: usize, ig: bool, per_stage: bool) -> R<()> {
         model.name,
         reps,
         &[
-            ("ReLU (candle relu)", vec![n, 16, 28, 28], 1, Op::Relu),
-            ("ReLU (candle relu)", vec![n, 32, 14, 14], 1, Op::Relu),
+            ("ReLU (ops::relu)", vec![n, 16, 28, 28], 1, Op::Relu),
+            ("ReLU (ops::relu)", vec![n, 32, 14, 14], 1, Op::Relu),
             ("max pool 2×2", vec![n, 16, 28, 28], 1, Op::Pool(2, 2, 0)),
             ("max pool 2×2", vec![n, 32, 14, 14], 1, Op::Pool(2, 2, 0)),
             (
@@ -422,7 +422,12 @@ fn cnn(reps: usize, ig: bool, per_stage: bool) -> R<()> {
                 1,
                 Op::Linear(128),
             ),
-            ("linear 128→10 (ops::linear)", vec![n, 128], 1, Op::Linear(10)),
+            (
+                "linear 128→10 (ops::linear)",
+                vec![n, 128],
+                1,
+                Op::Linear(10),
+            ),
         ],
         conv_bwd,
     )?;
@@ -456,7 +461,7 @@ fn other_ops(
         let x = tensor(shape, 5, 1.0)?;
         let c = shape[1];
         let t = match *op {
-            Op::Relu => op_bwd(&x, reps, &|t| t.relu())?,
+            Op::Relu => op_bwd(&x, reps, &|t| salience::explain::ops::relu(t))?,
             Op::Pool(k, s, p) => op_bwd(&x, reps, &|t| max_pool2d(t, k, s, p))?,
             Op::BatchNorm => {
                 let bn = candle_nn::BatchNorm::new(
@@ -557,11 +562,11 @@ fn resnet(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
             ("batch norm (eval)", sh(128, 28), 5, Op::BatchNorm),
             ("batch norm (eval)", sh(256, 14), 5, Op::BatchNorm),
             ("batch norm (eval)", sh(512, 7), 5, Op::BatchNorm),
-            ("ReLU (candle relu)", sh(64, 112), 1, Op::Relu),
-            ("ReLU (candle relu)", sh(64, 56), 4, Op::Relu),
-            ("ReLU (candle relu)", sh(128, 28), 4, Op::Relu),
-            ("ReLU (candle relu)", sh(256, 14), 4, Op::Relu),
-            ("ReLU (candle relu)", sh(512, 7), 4, Op::Relu),
+            ("ReLU (ops::relu)", sh(64, 112), 1, Op::Relu),
+            ("ReLU (ops::relu)", sh(64, 56), 4, Op::Relu),
+            ("ReLU (ops::relu)", sh(128, 28), 4, Op::Relu),
+            ("ReLU (ops::relu)", sh(256, 14), 4, Op::Relu),
+            ("ReLU (ops::relu)", sh(512, 7), 4, Op::Relu),
             ("max pool 3×3 s2 p1", sh(64, 112), 1, Op::Pool(3, 2, 1)),
             ("residual add", sh(64, 56), 2, Op::Add),
             ("residual add", sh(128, 28), 2, Op::Add),
@@ -628,9 +633,24 @@ fn vit(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
             ("layer norm", vec![n, t, d], 2 * b + 1, Op::LayerNorm),
             ("linear qkv 192→576", vec![n * t, d], b, Op::Linear(3 * d)),
             ("linear proj 192→192", vec![n * t, d], b, Op::Linear(d)),
-            ("linear fc1 192→768", vec![n * t, d], b, Op::Linear(c.mlp_dim)),
-            ("linear fc2 768→192", vec![n * t, c.mlp_dim], b, Op::Linear(d)),
-            ("attention softmax(q·kᵀ)·v", vec![n, 3, t, hd], b, Op::Attention),
+            (
+                "linear fc1 192→768",
+                vec![n * t, d],
+                b,
+                Op::Linear(c.mlp_dim),
+            ),
+            (
+                "linear fc2 768→192",
+                vec![n * t, c.mlp_dim],
+                b,
+                Op::Linear(d),
+            ),
+            (
+                "attention softmax(q·kᵀ)·v",
+                vec![n, 3, t, hd],
+                b,
+                Op::Attention,
+            ),
             ("GELU (candle gelu_erf)", vec![n, t, c.mlp_dim], b, Op::Gelu),
             ("residual add", vec![n, t, d], 2 * b, Op::Add),
         ],
