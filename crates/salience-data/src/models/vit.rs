@@ -18,7 +18,7 @@
 use candle_core::{bail, Device, Tensor, D};
 use candle_nn::{Linear, VarBuilder};
 use salience_explain::forward::StagedForward;
-use salience_explain::ops::{conv2d_layer, layer_norm, linear, softmax};
+use salience_explain::ops::{conv2d_layer, gelu_erf, layer_norm, linear, softmax};
 use salience_explain::rules::LayerOps;
 use salience_explain::AttentionModel;
 #[cfg(doc)]
@@ -376,7 +376,7 @@ impl Block {
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (a, attn) = self.attention(&self.norm1.forward(x)?, offset)?;
         let x = (x + a)?;
-        let h = token_linear(&self.fc1, &self.norm2.forward(&x)?)?.gelu_erf()?;
+        let h = gelu_erf(&token_linear(&self.fc1, &self.norm2.forward(&x)?)?)?;
         Ok(((&x + token_linear(&self.fc2, &h)?)?, attn))
     }
 
