@@ -37,7 +37,8 @@
 //!    input-gradient `Wᵀ·G`, the weight-gradient `G·colsᵀ` (which candle's
 //!    matmul backward computes even for constant weights) and the bias
 //!    backward. What is left (im2col, col2im, accumulators) is the
-//!    difference. ReLU, max-pool, batch-norm, residual-add and linear
+//!    difference. ReLU, max-pool, residual-add and linear (ResNet; batch
+//!    norms are folded into the convolutions by the plain forward)
 //!    backward passes are timed the same way, as isolated ops; what the
 //!    model's backward spends beyond their sum is candle's graph
 //!    bookkeeping (the topological sort, the per-node zero-filled gradient
@@ -438,7 +439,6 @@ fn cnn(reps: usize, ig: bool, per_stage: bool) -> R<()> {
 enum Op {
     Relu,
     Pool(usize, usize, usize),
-    BatchNorm,
     Add,
     Linear(usize),
     LayerNorm,
@@ -463,17 +463,6 @@ fn other_ops(
         let t = match *op {
             Op::Relu => op_bwd(&x, reps, &|t| salience::explain::ops::relu(t))?,
             Op::Pool(k, s, p) => op_bwd(&x, reps, &|t| max_pool2d(t, k, s, p))?,
-            Op::BatchNorm => {
-                let bn = candle_nn::BatchNorm::new(
-                    c,
-                    tensor(&[c], 6, 0.1)?,
-                    (tensor(&[c], 7, 0.1)? + 1.0)?,
-                    (tensor(&[c], 8, 0.1)? + 1.0)?,
-                    tensor(&[c], 9, 0.1)?,
-                    1e-5,
-                )?;
-                op_bwd(&x, reps, &|t| candle_nn::ModuleT::forward_t(&bn, t, false))?
-            }
             Op::Add => {
                 let other = tensor(shape, 10, 1.0)?;
                 op_bwd(&x, reps, &|t| t + &other)?
@@ -491,7 +480,7 @@ fn other_ops(
                 let b = tensor(&[d], 14, 0.1)?;
                 op_bwd(&x, reps, &|t| layer_norm(t, &w, Some(&b), 1e-6))?
             }
-            Op::Gelu => op_bwd(&x, reps, &|t| t.gelu_erf())?,
+            Op::Gelu => op_bwd(&x, reps, &|t| salience::explain::ops::gelu_erf(t))?,
             Op::Attention => op_bwd(&x, reps, &|t| {
                 let a = softmax(&t.matmul(&t.t()?.contiguous()?)?, candle_core::D::Minus1)?;
                 a.matmul(t)
@@ -536,7 +525,7 @@ fn resnet(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
         k,
         s,
         p,
-        bias: false,
+        bias: true, // batch norm folded in
     };
     let convs = [
         (c(3, 224, 64, 7, 2, 3), 1),
@@ -557,11 +546,6 @@ fn resnet(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
         model.name,
         reps,
         &[
-            ("batch norm (eval)", sh(64, 112), 1, Op::BatchNorm),
-            ("batch norm (eval)", sh(64, 56), 4, Op::BatchNorm),
-            ("batch norm (eval)", sh(128, 28), 5, Op::BatchNorm),
-            ("batch norm (eval)", sh(256, 14), 5, Op::BatchNorm),
-            ("batch norm (eval)", sh(512, 7), 5, Op::BatchNorm),
             ("ReLU (ops::relu)", sh(64, 112), 1, Op::Relu),
             ("ReLU (ops::relu)", sh(64, 56), 4, Op::Relu),
             ("ReLU (ops::relu)", sh(128, 28), 4, Op::Relu),
@@ -651,7 +635,7 @@ fn vit(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
                 b,
                 Op::Attention,
             ),
-            ("GELU (candle gelu_erf)", vec![n, t, c.mlp_dim], b, Op::Gelu),
+            ("GELU (ops::gelu_erf)", vec![n, t, c.mlp_dim], b, Op::Gelu),
             ("residual add", vec![n, t, d], 2 * b, Op::Add),
         ],
         conv_bwd,
