@@ -4,7 +4,7 @@
 //! weights (4 × 3×224×224), plus a breakdown of the backward pass.
 //!
 //! ```text
-//! RAYON_NUM_THREADS=2 cargo run --release --example backward_profile -- [cnn|resnet|all] [reps] [ig] [nostages]
+//! RAYON_NUM_THREADS=2 cargo run --release --example backward_profile -- [cnn|resnet|vit|all] [reps] [ig] [nostages] [noparts]
 //! ```
 //!
 //! * `reps`: timed repetitions per measure (median reported; default 5,
@@ -15,6 +15,10 @@
 //! * `dump=PATH`: only write the input gradients of both models to PATH
 //!   (little-endian f32), to compare two builds.
 //! * `nostages`: skip the per-stage table (the slowest part at 224²).
+//! * `noparts`: skip the convolution and isolated-op tables (passes only).
+//! * `vit`: timm's ViT-tiny layout (seeded, 4 × 3×224×224): passes, per
+//!   stage, and its ops (layer norm, the dense layers, attention, GELU,
+//!   residual add) timed alone.
 //!
 //! Three tables per model:
 //!
@@ -33,16 +37,17 @@
 //!    input-gradient `Wᵀ·G`, the weight-gradient `G·colsᵀ` (which candle's
 //!    matmul backward computes even for constant weights) and the bias
 //!    backward. What is left (im2col, col2im, accumulators) is the
-//!    difference. ReLU, max-pool, batch-norm, residual-add and linear
+//!    difference. ReLU, max-pool, residual-add and linear (ResNet; batch
+//!    norms are folded into the convolutions by the plain forward)
 //!    backward passes are timed the same way, as isolated ops; what the
 //!    model's backward spends beyond their sum is candle's graph
 //!    bookkeeping (the topological sort, the per-node zero-filled gradient
 //!    accumulators and the additions into them).
 
-use candle_core::{Device, Module, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use ndarray::{Array4, ArrayD};
-use salience::data::models::{ResNet, ResNetConfig};
-use salience::explain::ops::{conv2d, max_pool2d};
+use salience::data::models::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
+use salience::explain::ops::{conv2d, layer_norm, max_pool2d, softmax};
 use salience::explain::{
     Classifier, IntegratedGradients, IntegratedGradientsConfig, LayerSplit, Saliency,
     SaliencyConfig,
@@ -408,17 +413,22 @@ fn cnn(reps: usize, ig: bool, per_stage: bool) -> R<()> {
         model.name,
         reps,
         &[
-            ("ReLU (candle relu)", vec![n, 16, 28, 28], 1, Op::Relu),
-            ("ReLU (candle relu)", vec![n, 32, 14, 14], 1, Op::Relu),
+            ("ReLU (ops::relu)", vec![n, 16, 28, 28], 1, Op::Relu),
+            ("ReLU (ops::relu)", vec![n, 32, 14, 14], 1, Op::Relu),
             ("max pool 2×2", vec![n, 16, 28, 28], 1, Op::Pool(2, 2, 0)),
             ("max pool 2×2", vec![n, 32, 14, 14], 1, Op::Pool(2, 2, 0)),
             (
-                "linear 1568→128 (candle_nn)",
+                "linear 1568→128 (ops::linear)",
                 vec![n, 1568],
                 1,
                 Op::Linear(128),
             ),
-            ("linear 128→10 (candle_nn)", vec![n, 128], 1, Op::Linear(10)),
+            (
+                "linear 128→10 (ops::linear)",
+                vec![n, 128],
+                1,
+                Op::Linear(10),
+            ),
         ],
         conv_bwd,
     )?;
@@ -429,9 +439,13 @@ fn cnn(reps: usize, ig: bool, per_stage: bool) -> R<()> {
 enum Op {
     Relu,
     Pool(usize, usize, usize),
-    BatchNorm,
     Add,
     Linear(usize),
+    LayerNorm,
+    Gelu,
+    /// Scaled dot-product attention of `[N, heads, T, hd]` queries on
+    /// themselves: softmax(q·kᵀ)·v with q = k = v = the input.
+    Attention,
 }
 
 fn other_ops(
@@ -447,19 +461,8 @@ fn other_ops(
         let x = tensor(shape, 5, 1.0)?;
         let c = shape[1];
         let t = match *op {
-            Op::Relu => op_bwd(&x, reps, &|t| t.relu())?,
+            Op::Relu => op_bwd(&x, reps, &|t| salience::explain::ops::relu(t))?,
             Op::Pool(k, s, p) => op_bwd(&x, reps, &|t| max_pool2d(t, k, s, p))?,
-            Op::BatchNorm => {
-                let bn = candle_nn::BatchNorm::new(
-                    c,
-                    tensor(&[c], 6, 0.1)?,
-                    (tensor(&[c], 7, 0.1)? + 1.0)?,
-                    (tensor(&[c], 8, 0.1)? + 1.0)?,
-                    tensor(&[c], 9, 0.1)?,
-                    1e-5,
-                )?;
-                op_bwd(&x, reps, &|t| candle_nn::ModuleT::forward_t(&bn, t, false))?
-            }
             Op::Add => {
                 let other = tensor(shape, 10, 1.0)?;
                 op_bwd(&x, reps, &|t| t + &other)?
@@ -469,8 +472,19 @@ fn other_ops(
                     tensor(&[out, c], 11, 0.05)?,
                     Some(tensor(&[out], 12, 0.05)?),
                 );
-                op_bwd(&x, reps, &|t| l.forward(t))?
+                op_bwd(&x, reps, &|t| salience::explain::ops::linear(&l, t))?
             }
+            Op::LayerNorm => {
+                let d = shape[shape.len() - 1];
+                let w = (tensor(&[d], 13, 0.1)? + 1.0)?;
+                let b = tensor(&[d], 14, 0.1)?;
+                op_bwd(&x, reps, &|t| layer_norm(t, &w, Some(&b), 1e-6))?
+            }
+            Op::Gelu => op_bwd(&x, reps, &|t| salience::explain::ops::gelu_erf(t))?,
+            Op::Attention => op_bwd(&x, reps, &|t| {
+                let a = softmax(&t.matmul(&t.t()?.contiguous()?)?, candle_core::D::Minus1)?;
+                a.matmul(t)
+            })?,
         };
         let all = t * *count as f64;
         total += all;
@@ -481,7 +495,7 @@ fn other_ops(
     Ok(())
 }
 
-fn resnet(reps: usize, ig: bool, per_stage: bool) -> R<()> {
+fn resnet(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
     let m = ResNet::seeded(&ResNetConfig::resnet18(1000), 0, &Device::Cpu)?;
     let n = 4;
     let x = Tensor::from_vec(
@@ -500,6 +514,9 @@ fn resnet(reps: usize, ig: bool, per_stage: bool) -> R<()> {
     if per_stage {
         stages(&model, reps)?;
     }
+    if !parts {
+        return Ok(());
+    }
     let c = |c, h, co, k, s, p| ConvShape {
         n,
         c,
@@ -508,7 +525,7 @@ fn resnet(reps: usize, ig: bool, per_stage: bool) -> R<()> {
         k,
         s,
         p,
-        bias: false,
+        bias: true, // batch norm folded in
     };
     let convs = [
         (c(3, 224, 64, 7, 2, 3), 1),
@@ -529,27 +546,97 @@ fn resnet(reps: usize, ig: bool, per_stage: bool) -> R<()> {
         model.name,
         reps,
         &[
-            ("batch norm (eval)", sh(64, 112), 1, Op::BatchNorm),
-            ("batch norm (eval)", sh(64, 56), 4, Op::BatchNorm),
-            ("batch norm (eval)", sh(128, 28), 5, Op::BatchNorm),
-            ("batch norm (eval)", sh(256, 14), 5, Op::BatchNorm),
-            ("batch norm (eval)", sh(512, 7), 5, Op::BatchNorm),
-            ("ReLU (candle relu)", sh(64, 112), 1, Op::Relu),
-            ("ReLU (candle relu)", sh(64, 56), 4, Op::Relu),
-            ("ReLU (candle relu)", sh(128, 28), 4, Op::Relu),
-            ("ReLU (candle relu)", sh(256, 14), 4, Op::Relu),
-            ("ReLU (candle relu)", sh(512, 7), 4, Op::Relu),
+            ("ReLU (ops::relu)", sh(64, 112), 1, Op::Relu),
+            ("ReLU (ops::relu)", sh(64, 56), 4, Op::Relu),
+            ("ReLU (ops::relu)", sh(128, 28), 4, Op::Relu),
+            ("ReLU (ops::relu)", sh(256, 14), 4, Op::Relu),
+            ("ReLU (ops::relu)", sh(512, 7), 4, Op::Relu),
             ("max pool 3×3 s2 p1", sh(64, 112), 1, Op::Pool(3, 2, 1)),
             ("residual add", sh(64, 56), 2, Op::Add),
             ("residual add", sh(128, 28), 2, Op::Add),
             ("residual add", sh(256, 14), 2, Op::Add),
             ("residual add", sh(512, 7), 2, Op::Add),
             (
-                "linear 512→1000 (candle_nn)",
+                "linear 512→1000 (ops::linear)",
                 vec![n, 512],
                 1,
                 Op::Linear(1000),
             ),
+        ],
+        conv_bwd,
+    )?;
+    Ok(())
+}
+
+fn vit(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
+    let c = VitConfig::timm_vit_tiny_patch16_224(1000);
+    let m = VisionTransformer::seeded(&c, 0, &Device::Cpu)?;
+    let n = 4;
+    let x = Tensor::from_vec(
+        uniform(&[n, 3, 224, 224], 17),
+        (n, 3, 224, 224),
+        &Device::Cpu,
+    )?;
+    let model = Model {
+        name: "ViT-tiny (seeded), 4 × 3×224×224",
+        clf: &m,
+        x,
+        targets: vec![1, 2, 3, 4],
+        ig_chunk: 16,
+    };
+    passes(&model, reps, ig)?;
+    if per_stage {
+        stages(&model, reps)?;
+    }
+    if !parts {
+        return Ok(());
+    }
+    let (t, d, hd) = (197, 192, 64);
+    let b = c.depth;
+    let conv_bwd = conv_table(
+        model.name,
+        &[(
+            ConvShape {
+                n,
+                c: 3,
+                h: 224,
+                co: d,
+                k: 16,
+                s: 16,
+                p: 0,
+                bias: true,
+            },
+            1,
+        )],
+        reps,
+    )?;
+    other_ops(
+        model.name,
+        reps,
+        &[
+            ("layer norm", vec![n, t, d], 2 * b + 1, Op::LayerNorm),
+            ("linear qkv 192→576", vec![n * t, d], b, Op::Linear(3 * d)),
+            ("linear proj 192→192", vec![n * t, d], b, Op::Linear(d)),
+            (
+                "linear fc1 192→768",
+                vec![n * t, d],
+                b,
+                Op::Linear(c.mlp_dim),
+            ),
+            (
+                "linear fc2 768→192",
+                vec![n * t, c.mlp_dim],
+                b,
+                Op::Linear(d),
+            ),
+            (
+                "attention softmax(q·kᵀ)·v",
+                vec![n, 3, t, hd],
+                b,
+                Op::Attention,
+            ),
+            ("GELU (ops::gelu_erf)", vec![n, t, c.mlp_dim], b, Op::Gelu),
+            ("residual add", vec![n, t, d], 2 * b, Op::Add),
         ],
         conv_bwd,
     )?;
@@ -604,6 +691,7 @@ fn main() -> R<()> {
     let reps = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
     let ig = args.iter().any(|a| a == "ig");
     let per_stage = !args.iter().any(|a| a == "nostages");
+    let parts = !args.iter().any(|a| a == "noparts");
     println!(
         "backward_profile {which}, reps {reps}, RAYON_NUM_THREADS={}",
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into())
@@ -615,7 +703,10 @@ fn main() -> R<()> {
         cnn(reps, ig, per_stage)?;
     }
     if which == "resnet" || which == "all" {
-        resnet(reps, ig, per_stage)?;
+        resnet(reps, ig, per_stage, parts)?;
+    }
+    if which == "vit" || which == "all" {
+        vit(reps, ig, per_stage, parts)?;
     }
     Ok(())
 }

@@ -33,9 +33,10 @@
 //! | `conv2d_batch_norm` | canonized: one `conv2d` ([`fuse_conv_batch_norm`]) | canonized | canonized, the composite's conv rule |
 //! | `flatten` | plain | plain | plain (tracks the input for first-layer rules) |
 //!
-//! [`PlainOps`] computes `conv2d_batch_norm` unfused (convolution, then
-//! the batch norm), so the plain classifier is the ordinary network;
-//! [`TrainOps`] runs batch norms in training mode.
+//! [`PlainOps`] computes `conv2d_batch_norm` folded into one convolution
+//! when the parameters are constants (the ordinary network's values up to
+//! float rounding) and unfused otherwise; [`TrainOps`] runs batch norms
+//! in training mode, unfused.
 //!
 //! Anything a model computes *outside* these ops (a `tanh`, a softmax, a
 //! hand-written `relu()`) keeps its plain gradient, so the explainers are
@@ -171,9 +172,10 @@ pub trait LayerOps {
     /// ([`crate::canonize::fuse_conv_batch_norm`], Zennit's canonizer) and
     /// [`LayerOps::conv2d`] runs the merged layer, so the composite's
     /// convolution rule sees the normalised pre-activations; otherwise
-    /// ([`PlainOps`], [`TrainOps`]) [`LayerOps::conv2d`] then
-    /// [`LayerOps::batch_norm`] run unfused (the same values up to
-    /// rounding).
+    /// ([`TrainOps`]) [`LayerOps::conv2d`] then [`LayerOps::batch_norm`]
+    /// run unfused (the same values up to rounding). [`PlainOps`]
+    /// overrides it: folded without canonizing when no parameter is
+    /// tracked, unfused otherwise.
     ///
     /// ```
     /// use candle_core::{Device, Module, ModuleT, Tensor};
@@ -199,17 +201,13 @@ pub trait LayerOps {
         bn: &candle_nn::BatchNorm,
         x: &Tensor,
     ) -> candle_core::Result<Tensor> {
-        if self.canonizes() {
-            let fused = crate::canonize::fuse_conv_batch_norm(conv, bn)?;
-            self.conv2d(name, &fused, x)
-        } else {
-            self.batch_norm(name, bn, &self.conv2d(name, conv, x)?)
-        }
+        conv_batch_norm(self, self.canonizes(), name, conv, bn, x)
     }
 
-    /// Whether [`LayerOps::conv2d_batch_norm`] merges the batch norm into
-    /// the convolution: `true` by default (rule-based explainers), `false`
-    /// for [`PlainOps`] and [`TrainOps`].
+    /// Whether the default [`LayerOps::conv2d_batch_norm`] merges the
+    /// batch norm into the convolution: `true` by default (rule-based
+    /// explainers), `false` for [`PlainOps`] (which folds constant batch
+    /// norms by its own override) and [`TrainOps`].
     fn canonizes(&self) -> bool {
         true
     }
@@ -226,9 +224,17 @@ pub trait LayerOps {
 }
 
 /// The ordinary forward pass: every [`LayerOps`] method with its plain
-/// behaviour, and [`LayerOps::conv2d_batch_norm`] unfused (convolution,
-/// then the inference-mode batch norm; [`LayerOps::canonizes`] is
-/// `false`).
+/// behaviour. [`LayerOps::conv2d_batch_norm`] folds the inference-mode
+/// batch norm into the convolution (one convolution with scaled weights
+/// and a bias, [`crate::canonize::fuse_conv_batch_norm`]) when no
+/// parameter of either layer is a `Var` or depends on one, the case of
+/// every attribution pass through loaded weights: the same values up to
+/// float rounding (≈ 1e-6 relative), and a backward pass without the
+/// batch norm's four broadcast ops and their full-size temporaries. With
+/// tracked parameters (fine-tuning through the plain forward) it runs the
+/// two unfused, so every parameter gets its gradient.
+/// [`LayerOps::canonizes`] is `false`: the rule-based explainers'
+/// canonization is not involved.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -244,6 +250,48 @@ impl LayerOps for PlainOps {
     fn canonizes(&self) -> bool {
         false
     }
+
+    fn conv2d_batch_norm(
+        &self,
+        name: &str,
+        conv: &candle_nn::Conv2d,
+        bn: &candle_nn::BatchNorm,
+        x: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        conv_batch_norm(self, batch_norm_foldable(conv, bn), name, conv, bn, x)
+    }
+}
+
+/// `conv` then `bn` through `ops`: merged into one convolution
+/// ([`crate::canonize::fuse_conv_batch_norm`]) when `fold`, unfused
+/// otherwise.
+fn conv_batch_norm<O: LayerOps + ?Sized>(
+    ops: &O,
+    fold: bool,
+    name: &str,
+    conv: &candle_nn::Conv2d,
+    bn: &candle_nn::BatchNorm,
+    x: &Tensor,
+) -> candle_core::Result<Tensor> {
+    if fold {
+        let fused = crate::canonize::fuse_conv_batch_norm(conv, bn)?;
+        ops.conv2d(name, &fused, x)
+    } else {
+        ops.batch_norm(name, bn, &ops.conv2d(name, conv, x)?)
+    }
+}
+
+/// Whether folding `bn` into `conv` loses no gradient that matters: no
+/// weight or bias of either is a `Var` or depends on one. The running
+/// statistics are always `Var`s in candle-nn (so training can update
+/// them) and are not trained by gradient, so they do not count.
+fn batch_norm_foldable(conv: &candle_nn::Conv2d, bn: &candle_nn::BatchNorm) -> bool {
+    let mut params = vec![conv.weight()];
+    params.extend(conv.bias());
+    if let Some((w, b)) = bn.weight_and_bias() {
+        params.extend([w, b]);
+    }
+    !params.into_iter().any(crate::ops::needs_grad)
 }
 
 /// The forward pass for training: [`PlainOps`] with every batch norm in
@@ -394,4 +442,82 @@ pub(crate) fn grad_vec(grads: &GradStore, t: &Tensor) -> Result<Vec<f32>> {
         });
     }
     Ok(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Var};
+    use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, VarBuilder, VarMap};
+
+    fn seq(shape: &[usize], a: f32, b: f32, c: f32) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|i| (i as f32 * a).sin() * b + c).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn flat(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    fn close(a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len());
+        for (p, q) in a.iter().zip(b) {
+            assert!((p - q).abs() <= tol * (1.0 + p.abs()), "{p} vs {q}");
+        }
+    }
+
+    /// With constant parameters the plain forward folds the batch norm
+    /// into the convolution: one graph node after the input (before: the
+    /// convolution plus the batch norm's broadcast ops), and the values and
+    /// input gradients of the unfused pair to 1e-5.
+    #[test]
+    fn plain_ops_fold_constant_batch_norms() {
+        let cfg = Conv2dConfig {
+            padding: 1,
+            stride: 2,
+            ..Default::default()
+        };
+        let conv = Conv2d::new(seq(&[4, 3, 3, 3], 0.7, 0.4, 0.0), None, cfg);
+        let bn = BatchNorm::new(
+            4,
+            seq(&[4], 1.3, 0.5, 0.1),
+            seq(&[4], 0.9, 0.3, 1.0),
+            seq(&[4], 0.4, 0.6, 1.0),
+            seq(&[4], 2.1, 0.2, 0.0),
+            1e-5,
+        )
+        .unwrap();
+        let x = Var::from_tensor(&seq(&[2, 3, 9, 9], 0.37, 1.0, 0.2)).unwrap();
+        let wts = seq(&[2, 4, 5, 5], 0.11, 1.0, 0.0);
+        let run = |f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>| {
+            let y = f(x.as_tensor()).unwrap();
+            let g = (&y * &wts).unwrap().sum_all().unwrap().backward().unwrap();
+            (y.clone(), flat(g.get(x.as_tensor()).unwrap()))
+        };
+        let (folded, g_folded) = run(&|t| PlainOps.conv2d_batch_norm("c", &conv, &bn, t));
+        let (unfused, g_unfused) =
+            run(&|t| PlainOps.batch_norm("c", &bn, &PlainOps.conv2d("c", &conv, t)?));
+        // The folded pass is one op on the input Var (nodes: op, input).
+        assert_eq!(folded.sorted_nodes().len(), 2);
+        assert!(unfused.sorted_nodes().len() > 2);
+        close(&flat(&folded), &flat(&unfused), 1e-5);
+        close(&g_folded, &g_unfused, 1e-5);
+    }
+
+    /// With `Var` parameters (training) the pair runs unfused, so the
+    /// batch-norm scale gets its gradient.
+    #[test]
+    fn plain_ops_keep_tracked_batch_norms_unfused() {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let conv = candle_nn::conv2d_no_bias(3, 4, 3, Conv2dConfig::default(), vb.pp("c")).unwrap();
+        let bn = candle_nn::batch_norm(4, 1e-5, vb.pp("bn")).unwrap();
+        let x = seq(&[1, 3, 6, 6], 0.37, 1.0, 0.2);
+        let y = PlainOps.conv2d_batch_norm("c", &conv, &bn, &x).unwrap();
+        let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let (gamma, _) = bn.weight_and_bias().unwrap();
+        assert!(g.get(gamma).is_some());
+        assert!(g.get(conv.weight()).is_some());
+    }
 }

@@ -21,10 +21,13 @@
 //! it. Every convolution + batch norm pair is one
 //! [`LayerOps::conv2d_batch_norm`], named after the convolution (`conv1`,
 //! `layer{i}.{j}.conv{1,2}`, `layer{i}.{j}.downsample.0`; the dense layer
-//! is `fc`): the plain forward pass runs the two unfused, the rule-based
-//! explainers' ops *canonize* it (the batch norm merged into the
-//! convolution with [`fuse_conv_batch_norm`], as Zennit's
-//! `ResNetCanonizer` does). Residual sums are [`LayerOps::add`] (LRP
+//! is `fc`): the plain forward pass ([`PlainOps`]) folds the batch norm
+//! into the convolution when the weights are constants (loaded or seeded
+//! weights: one convolution op per pair, so the backward pass of an
+//! attribution has no batch-norm nodes) and runs the two unfused when
+//! they are `Var`s; the rule-based explainers' ops *canonize* it (the
+//! batch norm merged into the convolution with [`fuse_conv_batch_norm`],
+//! as Zennit's `ResNetCanonizer` does). Residual sums are [`LayerOps::add`] (LRP
 //! splits relevance in proportion to the two branches' contributions),
 //! the stem max pool is [`LayerOps::max_pool2d_strided`] (3×3 / stride 2 /
 //! padding 1 for ResNet-18) and the head is

@@ -22,7 +22,7 @@
 use candle_core::{bail, Device, Tensor, D};
 use candle_nn::{Linear, VarBuilder};
 use salience_explain::forward::StagedForward;
-use salience_explain::ops::{conv2d_layer, layer_norm, linear, softmax};
+use salience_explain::ops::{conv2d_layer, gelu_erf, layer_norm, linear, softmax};
 use salience_explain::rules::LayerOps;
 use salience_explain::AttentionModel;
 #[cfg(doc)]
@@ -532,7 +532,7 @@ impl Mlp {
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        token_linear(&self.fc2, &token_linear(&self.fc1, x)?.gelu_erf()?)
+        token_linear(&self.fc2, &gelu_erf(&token_linear(&self.fc1, x)?)?)
     }
 }
 

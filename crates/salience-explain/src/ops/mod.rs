@@ -7,9 +7,12 @@
 //! convolution and the dense layer compute weight and bias gradients only
 //! when the weights are `Var`s (or depend on one), so attribution passes
 //! through constant weights pay for the input gradient alone; max pooling
-//! and ReLU are one op each with a one-pass backward.
+//! and ReLU are one op each with a one-pass backward, and so are layer
+//! norm (constant parameters), softmax over the last dimension and the
+//! erf GELU.
 
 pub mod conv2d;
+pub mod fused;
 pub mod linear;
 pub mod max_pool;
 pub mod norm;
@@ -17,6 +20,7 @@ pub mod relu;
 pub mod upsample;
 
 pub use conv2d::{conv2d, conv2d_layer, Conv2d};
+pub use fused::gelu_erf;
 pub use linear::linear;
 pub use max_pool::max_pool2d;
 pub use norm::{layer_norm, rms_norm, softmax};

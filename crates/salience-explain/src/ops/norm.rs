@@ -1,5 +1,8 @@
-//! Layer normalisation, RMS normalisation and softmax built from candle
-//! primitives that all have a backward pass.
+//! Layer normalisation, RMS normalisation and softmax with a backward
+//! pass. On the CPU (f32, f64) layer norm over constant parameters and
+//! softmax over the last dimension are one fused op each with a
+//! hand-written backward ([`super::fused`]); otherwise they are built
+//! from candle primitives that all have a backward pass.
 //!
 //! candle-nn 0.11's fused `ops::layer_norm`, `ops::rms_norm` and
 //! `ops::softmax_last_dim` (which `candle_nn::LayerNorm` / `RmsNorm` use
@@ -14,7 +17,10 @@ use candle_core::{DType, Result, Tensor, D};
 /// Layer normalisation over the last dimension:
 /// `(x − mean) / sqrt(var + eps) · weight + bias`, with the biased variance
 /// (as PyTorch's `LayerNorm` and candle-nn's). `weight` and `bias` have
-/// the size of the last dimension.
+/// the size of the last dimension. On the CPU (f32, f64) with constant
+/// `weight` and `bias` (no `Var` behind them) it is one op whose backward
+/// computes the input gradient alone; otherwise the composition of
+/// candle ops, whose backward also gives the parameters' gradients.
 ///
 /// ```
 /// use candle_core::{Device, Tensor, Var};
@@ -30,6 +36,20 @@ use candle_core::{DType, Result, Tensor, D};
 /// assert!(g.get(x.as_tensor()).is_some());
 /// ```
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) -> Result<Tensor> {
+    if let Some(y) = super::fused::layer_norm_fused(x, weight, bias, eps)? {
+        return Ok(y);
+    }
+    layer_norm_composed(x, weight, bias, eps)
+}
+
+/// [`layer_norm`] from candle primitives (any device, dtype and
+/// parameters; gradients for tracked weights).
+pub(crate) fn layer_norm_composed(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
     let x = promote(x)?;
     let mean = x.mean_keepdim(D::Minus1)?;
     let centred = x.broadcast_sub(&mean)?;
@@ -61,7 +81,8 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
 
 /// Softmax over dimension `dim`, shifted by the maximum for stability; the
 /// shift is detached (softmax does not depend on it), so the gradient is
-/// softmax's own.
+/// softmax's own. Over the last dimension on the CPU (f32, f64) it is one
+/// op whose backward is `y ⊙ (g − Σ g ⊙ y)` per row.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -71,6 +92,20 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
 /// assert!((p[0][0] - 1.0 / 3.0).abs() < 1e-6 && (p[0][1] - 2.0 / 3.0).abs() < 1e-6);
 /// ```
 pub fn softmax<Dim: candle_core::shape::Dim + Copy>(x: &Tensor, dim: Dim) -> Result<Tensor> {
+    let last = dim.to_index(x.shape(), "softmax")? + 1 == x.rank();
+    if last && super::fused::fused_fits(x, &[]) {
+        return x
+            .contiguous()?
+            .apply_op1(super::fused::Fused(super::fused::Softmax));
+    }
+    softmax_composed(x, dim)
+}
+
+/// [`softmax`] from candle primitives (any device, dtype and dimension).
+pub(crate) fn softmax_composed<Dim: candle_core::shape::Dim + Copy>(
+    x: &Tensor,
+    dim: Dim,
+) -> Result<Tensor> {
     let x = promote(x)?;
     let max = x.max_keepdim(dim)?.detach();
     let e = x.broadcast_sub(&max)?.exp()?;
