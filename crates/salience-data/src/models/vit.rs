@@ -11,15 +11,16 @@
 //! `fc_norm` ([`VitPool::Avg`]), then the linear head. Every op has a
 //! backward pass (LayerNorm and softmax through
 //! [`salience_explain::ops`], since candle-nn's fused ones are detached).
+//! The forward pass is written once over [`LayerOps`], so the transformer
+//! LRP rules (AttnLRP, CP-LRP: [`salience_explain::AttnLrp`]) apply.
 //!
 //! Not covered: DeiT's distillation token, LayerScale, relative position
 //! biases, resizing position embeddings for another image size.
 
-use candle_core::{bail, Device, Tensor, D};
+use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use salience_explain::forward::StagedForward;
-use salience_explain::ops::{conv2d_layer, layer_norm, linear, softmax};
-use salience_explain::rules::LayerOps;
+use salience_explain::rules::{LayerOps, PlainOps};
 use salience_explain::AttentionModel;
 #[cfg(doc)]
 use salience_explain::{Classifier, LayerSplit, RuleForward};
@@ -281,9 +282,10 @@ impl VitConfig {
     }
 }
 
-/// A LayerNorm's affine parameters and ε.
+/// A LayerNorm's name, affine parameters and ε.
 #[derive(Debug, Clone)]
 struct Norm {
+    name: String,
     weight: Tensor,
     bias: Tensor,
     eps: f64,
@@ -292,27 +294,36 @@ struct Norm {
 impl Norm {
     fn new(d: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Norm {
+            name: vb.prefix(),
             weight: vb.get(d, "weight")?,
             bias: vb.get(d, "bias")?,
             eps,
         })
     }
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        layer_norm(x, &self.weight, Some(&self.bias), self.eps)
+    fn forward(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        ops.layer_norm(&self.name, x, &self.weight, Some(&self.bias), self.eps)
     }
 }
 
-/// A linear layer over the last dimension of `[N, T, D]` tokens (as one
-/// `[N·T, D]` product, the fast path of [`salience_explain::ops::linear`]).
-fn token_linear(layer: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+/// A linear layer `name` over the last dimension of `[N, T, D]` tokens (as
+/// one `[N·T, D]` product, the fast path of
+/// [`salience_explain::ops::linear`]).
+fn token_linear(
+    ops: &dyn LayerOps,
+    name: &str,
+    layer: &Linear,
+    x: &Tensor,
+) -> candle_core::Result<Tensor> {
     let (n, t, d) = x.dims3()?;
-    let y = linear(layer, &x.reshape((n * t, d))?)?;
+    let y = ops.linear(name, layer, &x.reshape((n * t, d))?)?;
     let out = y.dim(1)?;
     y.reshape((n, t, out))
 }
 
 #[derive(Debug, Clone)]
 struct Block {
+    /// `blocks.{b}`: the prefix of the layer names.
+    name: String,
     norm1: Norm,
     qkv: Linear,
     proj: Linear,
@@ -332,6 +343,7 @@ impl Block {
             candle_nn::linear_no_bias(d, 3 * d, attn.pp("qkv"))?
         };
         Ok(Block {
+            name: vb.prefix(),
             norm1: Norm::new(d, c.layer_norm_eps, vb.pp("norm1"))?,
             qkv,
             proj: candle_nn::linear(d, d, attn.pp("proj"))?,
@@ -349,23 +361,25 @@ impl Block {
         &self,
         x: &Tensor,
         offset: Option<&Tensor>,
+        ops: &dyn LayerOps,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (n, t, d) = x.dims3()?;
         let hd = d / self.heads;
-        let qkv = token_linear(&self.qkv, x)?
+        let name = |l: &str| format!("{}.attn.{l}", self.name);
+        let qkv = token_linear(ops, &name("qkv"), &self.qkv, x)?
             .reshape((n, t, 3, self.heads, hd))?
             .permute((2, 0, 3, 1, 4))?;
         let scale = 1.0 / (hd as f64).sqrt();
         let q = (qkv.get(0)?.contiguous()? * scale)?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let attn = softmax(&q.matmul(&k.t()?.contiguous()?)?, D::Minus1)?;
+        let attn = ops.softmax(&ops.matmul(&q, &k.t()?.contiguous()?)?)?;
         let used = match offset {
             Some(o) => (&attn + o)?,
             None => attn.clone(),
         };
-        let o = used.matmul(&v)?.transpose(1, 2)?.reshape((n, t, d))?;
-        Ok((token_linear(&self.proj, &o)?, attn))
+        let o = ops.matmul(&used, &v)?.transpose(1, 2)?.reshape((n, t, d))?;
+        Ok((token_linear(ops, &name("proj"), &self.proj, &o)?, attn))
     }
 
     /// The block's output and its attention weights.
@@ -373,15 +387,18 @@ impl Block {
         &self,
         x: &Tensor,
         offset: Option<&Tensor>,
+        ops: &dyn LayerOps,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let (a, attn) = self.attention(&self.norm1.forward(x)?, offset)?;
-        let x = (x + a)?;
-        let h = token_linear(&self.fc1, &self.norm2.forward(&x)?)?.gelu_erf()?;
-        Ok(((&x + token_linear(&self.fc2, &h)?)?, attn))
+        let (a, attn) = self.attention(&self.norm1.forward(x, ops)?, offset, ops)?;
+        let x = ops.add(x, &a)?;
+        let fc = |l: &str| format!("{}.mlp.{l}", self.name);
+        let h = token_linear(ops, &fc("fc1"), &self.fc1, &self.norm2.forward(&x, ops)?)?;
+        let h = token_linear(ops, &fc("fc2"), &self.fc2, &ops.gelu(&h)?)?;
+        Ok((ops.add(&x, &h)?, attn))
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        Ok(self.forward_attention(x, None)?.0)
+    fn forward(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        Ok(self.forward_attention(x, None, ops)?.0)
     }
 }
 
@@ -546,42 +563,41 @@ impl VisionTransformer {
     }
 
     /// Patch embedding, class token and position embeddings: `[N, T, D]`.
-    fn embed(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// The position embeddings enter through [`LayerOps::add`] (for LRP, a
+    /// bias: the relevance they take is not passed on).
+    fn embed(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let n = x.dim(0)?;
         let d = self.config.embed_dim;
-        let h = conv2d_layer(&self.patch, x)?
+        let h = ops
+            .conv2d("patch_embed.proj", &self.patch, x)?
             .flatten_from(2)?
             .transpose(1, 2)?;
         let h = match &self.cls_token {
             Some(c) => Tensor::cat(&[&c.broadcast_as((n, 1, d))?, &h], 1)?,
             None => h.contiguous()?,
         };
-        h.broadcast_add(&self.pos_embed)
+        ops.add(&h, &self.pos_embed.broadcast_as(h.shape())?)
     }
 
-    /// Stage `k` of [`VitConfig::layer_names`] applied to `h`.
-    fn plain_stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
+    /// Stage `k` of [`VitConfig::layer_names`] applied to `h` with `ops`.
+    fn stage_with(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let depth = self.blocks.len();
         let token = self.config.pool == VitPool::Token;
         match k {
-            0 => self.embed(h),
-            k if k <= depth => self.blocks[k - 1].forward(h),
-            k if token && k == depth + 1 => self.norm.forward(h),
+            0 => self.embed(h, ops),
+            k if k <= depth => self.blocks[k - 1].forward(h, ops),
+            k if token && k == depth + 1 => self.norm.forward(h, ops),
             k if k == depth + 1 + usize::from(token) => match self.config.pool {
                 VitPool::Token => h.narrow(1, 0, 1)?.squeeze(1),
-                VitPool::Avg => self.norm.forward(&h.mean(1)?),
+                VitPool::Avg => self.norm.forward(&h.mean(1)?, ops),
             },
-            k if k == depth + 2 + usize::from(token) => linear(&self.head, h),
+            k if k == depth + 2 + usize::from(token) => ops.linear("head", &self.head, h),
             _ => bail!("ViT stage {k} out of range"),
         }
     }
 
     fn run(&self, x: &Tensor, from: usize, to: usize) -> candle_core::Result<Tensor> {
-        let mut h = x.clone();
-        for k in from..to {
-            h = self.plain_stage(k, &h)?;
-        }
-        Ok(h)
+        salience_explain::forward::run(self, x, from, to, &PlainOps)
     }
 }
 
@@ -680,19 +696,19 @@ fn hf_to_timm_names(
     Ok(out)
 }
 
-/// The forward pass, written once: [`Classifier`] and [`LayerSplit`] are
-/// derived from it (`staged_model!(@split …)`). [`RuleForward`] is
-/// deliberately not derived: LRP needs
-/// rules for attention and LayerNorm (e.g. AttnLRP), which `LayerOps` does
-/// not have yet, and the linear-layer rules alone would not conserve
-/// relevance. The ops are ignored: every stage runs the plain ops.
+/// The forward pass, written once over [`LayerOps`] (patch embedding,
+/// every LayerNorm, dense layer, attention product, softmax, GELU and
+/// residual sum): [`Classifier`], [`LayerSplit`] and [`RuleForward`] are
+/// derived from it, so the transformer LRP rules ([`salience_explain::AttnLrp`]:
+/// AttnLRP and CP-LRP) apply. Layer names are timm's (`patch_embed.proj`,
+/// `blocks.{b}.attn.qkv`, `blocks.{b}.norm1`, …, `head`).
 impl StagedForward for VisionTransformer {
     fn stage_names(&self) -> Vec<String> {
         self.config.layer_names()
     }
 
-    fn stage(&self, k: usize, h: &Tensor, _ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
-        self.plain_stage(k, h)
+    fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        self.stage_with(k, h, ops)
     }
 
     fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
@@ -721,7 +737,7 @@ impl StagedForward for VisionTransformer {
     }
 }
 
-salience_explain::staged_model!(@split [] VisionTransformer);
+salience_explain::staged_model!(VisionTransformer);
 
 impl AttentionModel for VisionTransformer {
     fn attention_shape(&self) -> (usize, usize, usize) {
@@ -747,10 +763,10 @@ impl AttentionModel for VisionTransformer {
                 );
             }
         }
-        let mut h = self.embed(x)?;
+        let mut h = self.embed(x, &PlainOps)?;
         let mut maps = Vec::with_capacity(self.blocks.len());
         for (b, block) in self.blocks.iter().enumerate() {
-            let (next, a) = block.forward_attention(&h, offsets.map(|o| &o[b]))?;
+            let (next, a) = block.forward_attention(&h, offsets.map(|o| &o[b]), &PlainOps)?;
             maps.push(a);
             h = next;
         }
