@@ -128,8 +128,11 @@ fn rule_forward_reproduces_the_plain_logits() {
 
 /// On the bias-free ViT with ε = 0: per input, the relevance sum, the
 /// relevance the softmax rule absorbed, and the target logit.
-fn conservation(rule: AttentionRule, targets: &[usize]) -> Vec<(f64, f64, f64)> {
-    let m = bias_free(&small_config());
+fn conservation(rule: AttentionRule, pool: VitPool, targets: &[usize]) -> Vec<(f64, f64, f64)> {
+    let m = bias_free(&VitConfig {
+        pool,
+        ..small_config()
+    });
     let x = inputs(&[targets.len(), 2, 8, 8]);
     let e = AttnLrp::with_config(&m, epsilon0(rule));
     let (r, absorbed) = e.explain_with_softmax_bias(x.view(), targets).expect("lrp");
@@ -145,10 +148,10 @@ fn conservation(rule: AttentionRule, targets: &[usize]) -> Vec<(f64, f64, f64)> 
 
 #[test]
 fn cp_lrp_conserves_the_target_logit_without_biases() {
-    for (i, (s, b, f)) in conservation(AttentionRule::CpLrp, &[0, 1, 2, 1])
-        .into_iter()
-        .enumerate()
-    {
+    // Class-token readout, and the mean of the patch tokens + fc_norm.
+    let token = conservation(AttentionRule::CpLrp, VitPool::Token, &[0, 1, 2, 1]);
+    let avg = conservation(AttentionRule::CpLrp, VitPool::Avg, &[2, 0]);
+    for (i, (s, b, f)) in token.into_iter().chain(avg).enumerate() {
         eprintln!("cp-lrp row {i}: sum {s:.7}, logit {f:.7}");
         assert!(
             (s - f).abs() <= 1e-4 * f.abs().max(1.0),
@@ -161,10 +164,9 @@ fn cp_lrp_conserves_the_target_logit_without_biases() {
 
 #[test]
 fn attnlrp_conserves_up_to_the_relevance_its_softmax_rule_absorbs() {
-    for (i, (s, b, f)) in conservation(AttentionRule::AttnLrp, &[2, 0, 1, 0])
-        .into_iter()
-        .enumerate()
-    {
+    let token = conservation(AttentionRule::AttnLrp, VitPool::Token, &[2, 0, 1, 0]);
+    let avg = conservation(AttentionRule::AttnLrp, VitPool::Avg, &[1, 2]);
+    for (i, (s, b, f)) in token.into_iter().chain(avg).enumerate() {
         eprintln!("attnlrp row {i}: sum {s:.7} + absorbed {b:.7} vs logit {f:.7}");
         assert!((s + b - f).abs() <= 1e-4 * f.abs().max(1.0), "row {i}");
         // The softmax rule is not conservative: the bias is measurable.
