@@ -339,3 +339,17 @@ fn the_registry_builds_both_variants_for_the_vit() {
         assert!(a.view().iter().all(|v| v.is_finite()));
     }
 }
+
+#[test]
+fn lrp_on_a_transformer_uses_the_attnlrp_rules() {
+    // Lrp's ops carry the AttnLRP rules for LayerNorm, softmax, products
+    // and GELU: with AttnLrp's composite it gives AttnLrp's map.
+    let m = bias_free(&small_config());
+    let x = inputs(&[2, 2, 8, 8]);
+    let lrp = Lrp::with_composite(&m, Composite::uniform(LrpRule::Epsilon(1e-6)));
+    let a = lrp.explain(x.view(), &[1, 2], Seeds::base(0)).expect("lrp");
+    let b = AttnLrp::new(&m)
+        .explain(x.view(), &[1, 2], Seeds::base(0))
+        .expect("attnlrp");
+    assert_eq!(a.view(), b.view());
+}
