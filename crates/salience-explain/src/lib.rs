@@ -77,6 +77,7 @@
 pub mod activation_max;
 pub mod adapter;
 pub mod attention;
+pub mod attn_lrp;
 pub mod baseline;
 pub mod cam;
 pub mod canonize;
@@ -127,6 +128,7 @@ pub use attention::{
     AttentionModel, AttentionRollout, AttentionRolloutConfig, GradientRollout,
     GradientRolloutConfig, HeadFusion,
 };
+pub use attn_lrp::{AttentionRule, AttnLrp, AttnLrpConfig};
 pub use baseline::Baseline;
 pub use canonize::fuse_conv_batch_norm;
 pub use classifier::{Classifier, ModuleClassifier};

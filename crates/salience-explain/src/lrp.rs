@@ -14,12 +14,17 @@
 //! bounds, the flat and w² rules' ones) put those replacements in extra
 //! leaves `l` and add `l ⊙ ∇_l`.
 //!
+//! Transformers written with [`LayerOps::layer_norm`], [`LayerOps::softmax`],
+//! [`LayerOps::matmul`] and [`LayerOps::gelu`] get AttnLRP's rules for
+//! them ([`crate::attn_lrp`]; [`crate::AttnLrp`] also offers CP-LRP).
+//!
 //! **Relevance starts at the target logit**: the backward pass is seeded
 //! with 1 at the target, so `R_out = f_t(x)` and, for conservative rules
 //! without biases, `Σ attr = f_t(x)` (Captum's `LRP` does the same).
 //! Zennit's usual `attr_output` one-hot seed gives the same map divided
 //! by `f_t(x)`.
 
+use crate::attn_lrp::{self, AttentionRule, TransformerState};
 use crate::convert::{candle_error, tensor_to_vec};
 use crate::gradient::{check_batch_size, contiguous, flat_slice, validate, DEFAULT_BATCH_SIZE};
 use crate::lrp_rules::{Composite, LayerKind, LrpRule};
@@ -141,12 +146,16 @@ struct LrpState {
     input_ids: Vec<TensorId>,
     /// Extra leaves (zᴮ bounds, flat/w² ones), each contributing `l ⊙ ∇_l`.
     leaves: Vec<Var>,
+    /// The softmaxes seen and AttnLRP's softmax-bias leaves.
+    transformer: TransformerState,
 }
 
 /// The LRP [`LayerOps`]: dense and convolutional layers follow the
-/// composite; everything else keeps its gradient.
+/// composite; LayerNorm, softmax, activation products and GELU follow
+/// `attention` ([`crate::attn_lrp`]); everything else keeps its gradient.
 struct LrpOps<'a> {
     composite: &'a Composite,
+    attention: AttentionRule,
     state: RefCell<LrpState>,
 }
 
@@ -325,6 +334,30 @@ impl LayerOps for LrpOps<'_> {
         }
         Ok(y)
     }
+
+    fn layer_norm(
+        &self,
+        _name: &str,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> candle_core::Result<Tensor> {
+        attn_lrp::layer_norm_identity(x, weight, bias, eps)
+    }
+
+    fn softmax(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut s = self.state.borrow_mut();
+        attn_lrp::softmax_rule(self.attention, x, &mut s.transformer)
+    }
+
+    fn matmul(&self, a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+        attn_lrp::matmul_rule(self.attention, a, b)
+    }
+
+    fn gelu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        attn_lrp::identity_rule(x, &x.gelu_erf()?)
+    }
 }
 
 /// The LRP explainer. Deterministic (ignores seeds). See the
@@ -436,7 +469,69 @@ impl<M: RuleForward> Explainer for Lrp<M> {
         targets: &[usize],
         _seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
-        let model = &self.model;
+        let run = LrpRun {
+            composite: &self.composite,
+            attention: AttentionRule::AttnLrp,
+            batch_size: self.batch_size,
+            track_softmax_bias: false,
+            require_attention: None,
+        };
+        AttributionBatch::new(run.explain(&self.model, inputs, targets)?.relevance)
+    }
+}
+
+/// One LRP computation: the composite, the transformer rules and the
+/// batching ([`Lrp`] and [`crate::AttnLrp`] share it).
+pub(crate) struct LrpRun<'a> {
+    pub composite: &'a Composite,
+    pub attention: AttentionRule,
+    pub batch_size: usize,
+    /// Whether to measure the relevance the AttnLRP softmax rule absorbs.
+    pub track_softmax_bias: bool,
+    /// `Some(method)`: a forward pass without a softmax is an error
+    /// naming `method` (raised after the first batch).
+    pub require_attention: Option<&'a str>,
+}
+
+/// What [`LrpRun::explain`] returns.
+pub(crate) struct LrpOutput {
+    /// The input relevance, shaped like the inputs.
+    pub relevance: ArrayD<f32>,
+    /// Per input, the relevance absorbed by the softmax bias terms (0
+    /// unless tracked).
+    pub softmax_bias: Vec<f32>,
+}
+
+impl LrpRun<'_> {
+    /// The layer ops for a forward pass on input `x`.
+    fn ops(&self, x: &Tensor) -> LrpOps<'_> {
+        LrpOps {
+            composite: self.composite,
+            attention: self.attention,
+            state: RefCell::new(LrpState {
+                input_ids: vec![x.id()],
+                transformer: TransformerState {
+                    track_bias: self.track_softmax_bias,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// The logits of the rule-based forward pass on `x` (the model's own
+    /// logits: the rules change only the backward pass).
+    pub(crate) fn logits<M: RuleForward + ?Sized>(&self, model: &M, x: &Tensor) -> Result<Tensor> {
+        self.composite.check()?;
+        model.forward_with(x, &self.ops(x)).map_err(candle_error)
+    }
+
+    pub(crate) fn explain<M: RuleForward + ?Sized>(
+        &self,
+        model: &M,
+        inputs: ArrayViewD<'_, f32>,
+        targets: &[usize],
+    ) -> Result<LrpOutput> {
         let info = validate(&inputs, targets, model.num_classes())?;
         check_batch_size(self.batch_size)?;
         self.composite.check()?;
@@ -444,6 +539,7 @@ impl<M: RuleForward> Explainer for Lrp<M> {
         let data = flat_slice(&xs)?;
         let f = info.features;
         let mut out = vec![0f32; info.n * f];
+        let mut softmax_bias = vec![0f32; info.n];
         let mut start = 0;
         while start < info.n {
             let len = (info.n - start).min(self.batch_size);
@@ -452,13 +548,7 @@ impl<M: RuleForward> Explainer for Lrp<M> {
             shape.extend_from_slice(&info.sample_shape);
             let x =
                 Var::from_slice(&data[r.clone()], shape, model.device()).map_err(candle_error)?;
-            let ops = LrpOps {
-                composite: &self.composite,
-                state: RefCell::new(LrpState {
-                    input_ids: vec![x.as_tensor().id()],
-                    ..Default::default()
-                }),
-            };
+            let ops = self.ops(x.as_tensor());
             let (_, grads) = backward_targets(
                 model,
                 &ops,
@@ -471,7 +561,8 @@ impl<M: RuleForward> Explainer for Lrp<M> {
             for ((o, xv), gv) in dst.iter_mut().zip(&data[r]).zip(&g) {
                 *o = xv * gv;
             }
-            for leaf in &ops.state.borrow().leaves {
+            let state = ops.state.into_inner();
+            for leaf in &state.leaves {
                 let lv = tensor_to_vec(leaf.as_tensor())?;
                 let lg = grad_vec(&grads, leaf.as_tensor())?;
                 if lv.len() != dst.len() {
@@ -485,10 +576,28 @@ impl<M: RuleForward> Explainer for Lrp<M> {
                     *o += l * gv;
                 }
             }
+            for leaf in &state.transformer.bias_leaves {
+                let lg = grad_vec(&grads, leaf.as_tensor())?;
+                if lg.len() != len {
+                    return Err(SalienceError::Backend(format!(
+                        "softmax input has a leading dimension of {} for a batch of {len}",
+                        lg.len()
+                    )));
+                }
+                for (o, gv) in softmax_bias[start..start + len].iter_mut().zip(&lg) {
+                    *o += gv;
+                }
+            }
+            if let (Some(method), 0) = (self.require_attention, state.transformer.softmaxes) {
+                return Err(attn_lrp::no_attention(method));
+            }
             start += len;
         }
-        let a = ArrayD::from_shape_vec(IxDyn(inputs.shape()), out)
+        let relevance = ArrayD::from_shape_vec(IxDyn(inputs.shape()), out)
             .map_err(|e| SalienceError::Backend(e.to_string()))?;
-        AttributionBatch::new(a)
+        Ok(LrpOutput {
+            relevance,
+            softmax_bias,
+        })
     }
 }

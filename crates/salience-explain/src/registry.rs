@@ -48,7 +48,9 @@
 //! closure that captures such a model.
 //!
 //! Transformers ([`AttentionModel`]) add `attention_rollout` and
-//! `gradient_rollout` with [`Registry::with_attention`].
+//! `gradient_rollout` with [`Registry::with_attention`], and (with a
+//! [`crate::RuleForward`] forward pass) `attnlrp` and `cp_lrp` with
+//! [`Registry::with_attention_lrp`]; without it those names are typed errors.
 //!
 //! Baseline keys: `baseline` = `zeros` \| `constant` \| `blur` \| `normal`,
 //! with `value` (constant, 0), `sigma` and `kernel_size` (blur, seed
@@ -544,6 +546,7 @@ impl<M: LayerSplit + 'static> Registry<M> {
             r.alias(alias, name);
         }
         register_perturbation(&mut r);
+        crate::attn_lrp::register_unsupported(&mut r);
         // NoiseGrad / FusionGrad need a `WeightMapModel` (the model's weight
         // map and builder), and the rule-based methods a `RuleForward`
         // model; neither can be built from a plain `LayerSplit`, so register

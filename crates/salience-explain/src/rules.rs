@@ -32,6 +32,10 @@
 //! | `batch_norm` | plain | plain (affine) | plain (= LRP-0 on the affine map; fold it into the conv with [`fuse_conv_batch_norm`], Zennit's canonizer) |
 //! | `conv2d_batch_norm` | canonized: one `conv2d` ([`fuse_conv_batch_norm`]) | canonized | canonized, the composite's conv rule |
 //! | `flatten` | plain | plain | plain (tracks the input for first-layer rules) |
+//! | `layer_norm` | plain | plain | standard deviation detached (identity rule, [`crate::attn_lrp`]) |
+//! | `softmax` | plain | plain | AttnLRP: plain (Gradient × Input); CP-LRP: detached |
+//! | `matmul` (two activations) | plain | plain | AttnLRP: uniform rule (half the gradient to each factor); CP-LRP: plain |
+//! | `gelu` | plain | plain | identity rule |
 //!
 //! [`PlainOps`] computes `conv2d_batch_norm` folded into one convolution
 //! when the parameters are constants (the ordinary network's values up to
@@ -220,6 +224,43 @@ pub trait LayerOps {
     /// Flattens all dimensions after the batch: `[N, ...] → [N, D]`.
     fn flatten(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         x.flatten_from(1)
+    }
+
+    /// Layer normalisation over the last dimension,
+    /// `(x − mean) / sqrt(var + eps) · weight + bias`
+    /// ([`crate::ops::layer_norm`]); `name` identifies the layer. LRP
+    /// ([`crate::AttnLrp`], [`crate::Lrp`]) detaches the standard deviation
+    /// (the identity rule on the normalisation).
+    fn layer_norm(
+        &self,
+        name: &str,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> candle_core::Result<Tensor> {
+        let _ = name;
+        crate::ops::layer_norm(x, weight, bias, eps)
+    }
+
+    /// Softmax over the last dimension (attention probabilities,
+    /// [`crate::ops::softmax`]). LRP: AttnLRP's rule is the plain gradient
+    /// (Gradient × Input at the scores); CP-LRP detaches it.
+    fn softmax(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        crate::ops::softmax(x, candle_core::D::Minus1)
+    }
+
+    /// A (batched) matrix product of two activations, `a · b` (attention
+    /// scores `q · kᵀ`, attention-weighted values `A · v`). LRP: AttnLRP's
+    /// uniform rule gives each factor half of the relevance.
+    fn matmul(&self, a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+        a.matmul(b)
+    }
+
+    /// The exact (erf) GELU. LRP: the identity rule (relevance passes
+    /// unchanged).
+    fn gelu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        crate::ops::gelu_erf(x)
     }
 }
 

@@ -15,15 +15,17 @@
 //! (timm's inference output). Every op has a
 //! backward pass (LayerNorm and softmax through
 //! [`salience_explain::ops`], since candle-nn's fused ones are detached).
+//! The forward pass is written once over [`LayerOps`], so the transformer
+//! LRP rules (AttnLRP, CP-LRP: [`salience_explain::AttnLrp`]) apply.
 //!
 //! Not covered: LayerScale, relative position
 //! biases, resizing position embeddings for another image size.
 
-use candle_core::{bail, Device, Tensor, D};
+use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use salience_explain::forward::StagedForward;
-use salience_explain::ops::{conv2d_layer, gelu_erf, layer_norm, linear, softmax};
-use salience_explain::rules::LayerOps;
+use salience_explain::ops::conv2d_layer;
+use salience_explain::rules::{LayerOps, PlainOps};
 use salience_explain::AttentionModel;
 #[cfg(doc)]
 use salience_explain::{Classifier, LayerSplit, RuleForward};
@@ -414,9 +416,10 @@ pub(crate) fn count_parameters(shapes: &[(String, Vec<usize>)]) -> usize {
         .sum()
 }
 
-/// A LayerNorm's affine parameters and ε.
+/// A LayerNorm's name, affine parameters and ε.
 #[derive(Debug, Clone)]
 pub(crate) struct Norm {
+    name: String,
     weight: Tensor,
     bias: Tensor,
     eps: f64,
@@ -425,21 +428,43 @@ pub(crate) struct Norm {
 impl Norm {
     pub(crate) fn new(d: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Norm {
+            name: vb.prefix(),
             weight: vb.get(d, "weight")?,
             bias: vb.get(d, "bias")?,
             eps,
         })
     }
+    /// The plain LayerNorm of `x`.
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        layer_norm(x, &self.weight, Some(&self.bias), self.eps)
+        self.forward_with(x, &PlainOps)
+    }
+
+    /// The LayerNorm of `x` through `ops` ([`LayerOps::layer_norm`]).
+    pub(crate) fn forward_with(
+        &self,
+        x: &Tensor,
+        ops: &dyn LayerOps,
+    ) -> candle_core::Result<Tensor> {
+        ops.layer_norm(&self.name, x, &self.weight, Some(&self.bias), self.eps)
     }
 }
 
-/// A linear layer over the last dimension of `[N, T, D]` tokens (as one
-/// `[N·T, D]` product, the fast path of [`salience_explain::ops::linear`]).
+/// A plain linear layer over the last dimension of `[N, T, D]` tokens.
 pub(crate) fn token_linear(layer: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+    token_linear_with(&PlainOps, "", layer, x)
+}
+
+/// A linear layer `name` over the last dimension of `[N, T, D]` tokens (as
+/// one `[N·T, D]` product, the fast path of
+/// [`salience_explain::ops::linear`]) through `ops`.
+pub(crate) fn token_linear_with(
+    ops: &dyn LayerOps,
+    name: &str,
+    layer: &Linear,
+    x: &Tensor,
+) -> candle_core::Result<Tensor> {
     let (n, t, d) = x.dims3()?;
-    let y = linear(layer, &x.reshape((n * t, d))?)?;
+    let y = ops.linear(name, layer, &x.reshape((n * t, d))?)?;
     let out = y.dim(1)?;
     y.reshape((n, t, out))
 }
@@ -449,6 +474,8 @@ pub(crate) fn token_linear(layer: &Linear, x: &Tensor) -> candle_core::Result<Te
 /// attention.
 #[derive(Debug, Clone)]
 pub(crate) struct Attention {
+    /// The layer-name prefix (`blocks.{b}.attn`).
+    name: String,
     qkv: Linear,
     proj: Linear,
     heads: usize,
@@ -469,6 +496,7 @@ impl Attention {
             candle_nn::linear_no_bias(d, 3 * d, vb.pp("qkv"))?
         };
         Ok(Attention {
+            name: vb.prefix(),
             qkv,
             proj: candle_nn::linear(d, d, vb.pp("proj"))?,
             heads,
@@ -487,16 +515,29 @@ impl Attention {
         bias: Option<&Tensor>,
         offset: Option<&Tensor>,
     ) -> candle_core::Result<(Tensor, Tensor)> {
+        self.forward_with(x, bias, offset, &PlainOps)
+    }
+
+    /// [`Attention::forward`] through `ops` (its linear layers, the two
+    /// products of activations and the softmax).
+    pub(crate) fn forward_with(
+        &self,
+        x: &Tensor,
+        bias: Option<&Tensor>,
+        offset: Option<&Tensor>,
+        ops: &dyn LayerOps,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let (n, t, d) = x.dims3()?;
         let hd = d / self.heads;
-        let qkv = token_linear(&self.qkv, x)?
+        let name = |l: &str| format!("{}.{l}", self.name);
+        let qkv = token_linear_with(ops, &name("qkv"), &self.qkv, x)?
             .reshape((n, t, 3, self.heads, hd))?
             .permute((2, 0, 3, 1, 4))?;
         let scale = 1.0 / (hd as f64).sqrt();
         let q = (qkv.get(0)?.contiguous()? * scale)?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let mut scores = q.matmul(&k.t()?.contiguous()?)?;
+        let mut scores = ops.matmul(&q, &k.t()?.contiguous()?)?;
         if let Some(b) = bias {
             let g = b.dim(0)?;
             scores = scores
@@ -504,13 +545,13 @@ impl Attention {
                 .broadcast_add(b)?
                 .reshape((n, self.heads, t, t))?;
         }
-        let attn = softmax(&scores, D::Minus1)?;
+        let attn = ops.softmax(&scores)?;
         let used = match offset {
             Some(o) => (&attn + o)?,
             None => attn.clone(),
         };
-        let o = used.matmul(&v)?.transpose(1, 2)?.reshape((n, t, d))?;
-        Ok((token_linear(&self.proj, &o)?, attn))
+        let o = ops.matmul(&used, &v)?.transpose(1, 2)?.reshape((n, t, d))?;
+        Ok((token_linear_with(ops, &name("proj"), &self.proj, &o)?, attn))
     }
 }
 
@@ -518,6 +559,8 @@ impl Attention {
 /// `[N, T, D]` (exact GELU).
 #[derive(Debug, Clone)]
 pub(crate) struct Mlp {
+    /// The layer-name prefix (`blocks.{b}.mlp`).
+    name: String,
     fc1: Linear,
     fc2: Linear,
 }
@@ -526,13 +569,25 @@ impl Mlp {
     /// `fc1` (`d → hidden`) and `fc2` (`hidden → d`) under `vb`.
     pub(crate) fn new(d: usize, hidden: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Mlp {
+            name: vb.prefix(),
             fc1: candle_nn::linear(d, hidden, vb.pp("fc1"))?,
             fc2: candle_nn::linear(hidden, d, vb.pp("fc2"))?,
         })
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        token_linear(&self.fc2, &gelu_erf(&token_linear(&self.fc1, x)?)?)
+        self.forward_with(x, &PlainOps)
+    }
+
+    /// [`Mlp::forward`] through `ops`.
+    pub(crate) fn forward_with(
+        &self,
+        x: &Tensor,
+        ops: &dyn LayerOps,
+    ) -> candle_core::Result<Tensor> {
+        let fc = |l: &str| format!("{}.{l}", self.name);
+        let h = token_linear_with(ops, &fc("fc1"), &self.fc1, x)?;
+        token_linear_with(ops, &fc("fc2"), &self.fc2, &ops.gelu(&h)?)
     }
 }
 
@@ -586,14 +641,20 @@ impl Block {
         &self,
         x: &Tensor,
         offset: Option<&Tensor>,
+        ops: &dyn LayerOps,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let (a, attn) = self.attn.forward(&self.norm1.forward(x)?, None, offset)?;
-        let x = (x + a)?;
-        Ok(((&x + self.mlp.forward(&self.norm2.forward(&x)?)?)?, attn))
+        let (a, attn) =
+            self.attn
+                .forward_with(&self.norm1.forward_with(x, ops)?, None, offset, ops)?;
+        let x = ops.add(x, &a)?;
+        let m = self
+            .mlp
+            .forward_with(&self.norm2.forward_with(&x, ops)?, ops)?;
+        Ok((ops.add(&x, &m)?, attn))
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        Ok(self.forward_attention(x, None)?.0)
+    fn forward(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        Ok(self.forward_attention(x, None, ops)?.0)
     }
 }
 
@@ -718,54 +779,56 @@ impl VisionTransformer {
     }
 
     /// Patch embedding, class token and position embeddings: `[N, T, D]`.
-    fn embed(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// The position embeddings enter through [`LayerOps::add`] (for LRP, a
+    /// bias: the relevance they take is not passed on).
+    fn embed(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let n = x.dim(0)?;
         let d = self.config.embed_dim;
-        let h = patch_tokens(&self.patch, x)?;
+        let h = ops
+            .conv2d("patch_embed.proj", &self.patch, x)?
+            .flatten_from(2)?
+            .transpose(1, 2)?;
         let mut parts = Vec::with_capacity(3);
         for t in [&self.cls_token, &self.dist_token].into_iter().flatten() {
             parts.push(t.broadcast_as((n, 1, d))?);
         }
         let h = if parts.is_empty() {
-            h
+            h.contiguous()?
         } else {
             parts.push(h);
             Tensor::cat(&parts, 1)?
         };
-        h.broadcast_add(&self.pos_embed)
+        ops.add(&h, &self.pos_embed.broadcast_as(h.shape())?)
     }
 
-    /// Stage `k` of [`VitConfig::layer_names`] applied to `h`.
-    fn plain_stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
+    /// Stage `k` of [`VitConfig::layer_names`] applied to `h` with `ops`.
+    fn stage_with(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let depth = self.blocks.len();
         let token = self.config.pool != VitPool::Avg;
         match k {
-            0 => self.embed(h),
-            k if k <= depth => self.blocks[k - 1].forward(h),
-            k if token && k == depth + 1 => self.norm.forward(h),
+            0 => self.embed(h, ops),
+            k if k <= depth => self.blocks[k - 1].forward(h, ops),
+            k if token && k == depth + 1 => self.norm.forward_with(h, ops),
             k if k == depth + 1 + usize::from(token) => match self.config.pool {
                 VitPool::Token => h.narrow(1, 0, 1)?.squeeze(1),
                 VitPool::Distilled => h.narrow(1, 0, 2),
-                VitPool::Avg => self.norm.forward(&h.mean(1)?),
+                VitPool::Avg => self.norm.forward_with(&h.mean(1)?, ops),
             },
             k if k == depth + 2 + usize::from(token) => match &self.head_dist {
                 Some(head_dist) => {
-                    let cls = linear(&self.head, &h.narrow(1, 0, 1)?.squeeze(1)?)?;
-                    let dist = linear(head_dist, &h.narrow(1, 1, 1)?.squeeze(1)?)?;
+                    let cls = ops.linear("head", &self.head, &h.narrow(1, 0, 1)?.squeeze(1)?)?;
+                    let dist =
+                        ops.linear("head_dist", head_dist, &h.narrow(1, 1, 1)?.squeeze(1)?)?;
                     (cls + dist)? / 2.0
                 }
-                None => linear(&self.head, h),
+                None => ops.linear("head", &self.head, h),
             },
             _ => bail!("ViT stage {k} out of range"),
         }
     }
 
     fn run(&self, x: &Tensor, from: usize, to: usize) -> candle_core::Result<Tensor> {
-        let mut h = x.clone();
-        for k in from..to {
-            h = self.plain_stage(k, &h)?;
-        }
-        Ok(h)
+        salience_explain::forward::run(self, x, from, to, &PlainOps)
     }
 }
 
@@ -928,19 +991,19 @@ fn hf_to_timm_names(
     Ok(out)
 }
 
-/// The forward pass, written once: [`Classifier`] and [`LayerSplit`] are
-/// derived from it (`staged_model!(@split …)`). [`RuleForward`] is
-/// deliberately not derived: LRP needs
-/// rules for attention and LayerNorm (e.g. AttnLRP), which `LayerOps` does
-/// not have yet, and the linear-layer rules alone would not conserve
-/// relevance. The ops are ignored: every stage runs the plain ops.
+/// The forward pass, written once over [`LayerOps`] (patch embedding,
+/// every LayerNorm, dense layer, attention product, softmax, GELU and
+/// residual sum): [`Classifier`], [`LayerSplit`] and [`RuleForward`] are
+/// derived from it, so the transformer LRP rules ([`salience_explain::AttnLrp`]:
+/// AttnLRP and CP-LRP) apply. Layer names are timm's (`patch_embed.proj`,
+/// `blocks.{b}.attn.qkv`, `blocks.{b}.norm1`, …, `head`).
 impl StagedForward for VisionTransformer {
     fn stage_names(&self) -> Vec<String> {
         self.config.layer_names()
     }
 
-    fn stage(&self, k: usize, h: &Tensor, _ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
-        self.plain_stage(k, h)
+    fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        self.stage_with(k, h, ops)
     }
 
     fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
@@ -970,7 +1033,7 @@ impl StagedForward for VisionTransformer {
     }
 }
 
-salience_explain::staged_model!(@split [] VisionTransformer);
+salience_explain::staged_model!(VisionTransformer);
 
 impl AttentionModel for VisionTransformer {
     fn attention_shape(&self) -> (usize, usize, usize) {
@@ -996,10 +1059,10 @@ impl AttentionModel for VisionTransformer {
                 );
             }
         }
-        let mut h = self.embed(x)?;
+        let mut h = self.embed(x, &PlainOps)?;
         let mut maps = Vec::with_capacity(self.blocks.len());
         for (b, block) in self.blocks.iter().enumerate() {
-            let (next, a) = block.forward_attention(&h, offsets.map(|o| &o[b]))?;
+            let (next, a) = block.forward_attention(&h, offsets.map(|o| &o[b]), &PlainOps)?;
             maps.push(a);
             h = next;
         }
