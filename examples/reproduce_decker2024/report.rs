@@ -62,7 +62,8 @@ impl Data {
     }
 
     /// "`a` is better than each of `others`" on `metric` (rows are
-    /// (label, record key); `a` itself is skipped), paired by image.
+    /// (label, record key); `a` itself and rows without the metric are
+    /// skipped), paired by image.
     fn beats(
         &self,
         metric: &str,
@@ -73,10 +74,10 @@ impl Data {
         others
             .iter()
             .filter(|o| o.1 != a.1)
-            .map(|o| {
-                let (x, y) = self.paired(&a.1, &o.1, metric);
-                Comparison::paired(&a.0, &o.0, dir, &x, &y)
-            })
+            .map(|o| (o, self.paired(&a.1, &o.1, metric)))
+            // A row without this metric (AGG_var has no INFD_Q) is not in the table either.
+            .filter(|(_, (x, _))| !x.is_empty())
+            .map(|(o, (x, y))| Comparison::paired(&a.0, &o.0, dir, &x, &y))
             .collect()
     }
 }
