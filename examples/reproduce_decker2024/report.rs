@@ -867,7 +867,7 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
         ("AGG_faith", "INFD"),
         ("AGG_faith", "FCOR"),
     ] {
-        let key = |t: &str| (format!("{t}"), format!("D4-{t}/{s}"));
+        let key = |t: &str| (t.to_string(), format!("D4-{t}/{s}"));
         let f = |t: &str| {
             data.mean(&format!("D4-{t}/{s}"), m)
                 .map_or("—".into(), |v| format!("{v:.4}"))

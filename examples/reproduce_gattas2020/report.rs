@@ -885,7 +885,7 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
         LOC_METRICS.len(),
         PANEL_KEYS.iter().map(|k| format!("{} {:.2}", name(k), mean(loc, k, "box_iou"))).collect::<Vec<_>>().join(", "),
         mean(loc, "full_box", "box_iou"),
-        format!("\"Grad-CAM localises best\" (relevance mass accuracy, Grad-CAM against every other method): {gc_best}."),
+        format_args!("\"Grad-CAM localises best\" (relevance mass accuracy, Grad-CAM against every other method): {gc_best}."),
         100.0 * salience::data::assets::RESNET_SMALL_HELD_OUT_ACCURACY,
     );
     // 2. The connected-component rule.
@@ -1023,7 +1023,7 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
         let x = loc.values(k, "seed_spearman_1");
         c.against(display(k), "1 (identical)", 1.0, Direction::Less, &x)
     });
-    let _ = writeln!(md, "5. **LIME's (and KernelSHAP's) sampling makes explanations non-deterministic** (thesis, Section 2.4.1): Spearman between two seeds of the same explanation: {}. {}", rows.join(", "), format!("Tested for the sampling methods (seed-to-seed Spearman below 1): {}.", claims::cell(&sampling_claim)));
+    let _ = writeln!(md, "5. **LIME's (and KernelSHAP's) sampling makes explanations non-deterministic** (thesis, Section 2.4.1): Spearman between two seeds of the same explanation: {}. {}", rows.join(", "), format_args!("Tested for the sampling methods (seed-to-seed Spearman below 1): {}.", claims::cell(&sampling_claim)));
     // 6. Cost.
     let per_image = |key: &str| -> Option<f64> {
         let suffix = format!(": {key}");
