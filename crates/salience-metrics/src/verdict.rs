@@ -772,6 +772,30 @@ mod tests {
     const CI_REF: (f64, f64) = (0.21500000000000002, 0.76);
     const P_REF: f64 = 0.00244140625;
 
+    /// n = 300 > 200: the interval's rank c comes from the normal
+    /// approximation, c = ⌊n(n+1)/4 − z₀.₉₇₅ √(n(n+1)(2n+1)/24)⌋ = 19627.
+    /// Reference (numpy / scipy.stats.norm, same differences): HL =
+    /// 0.2002499088510259, CI [0.14354029554468328, 0.2581402370046981];
+    /// scipy.stats.wilcoxon p = 1.634747228952395e-06 (normal approximation).
+    #[test]
+    fn large_n_interval_matches_reference() {
+        let d: Vec<f64> = (0..300).map(|i| (1.3 * i as f64).sin() + 0.2).collect();
+        let r = Claim::new()
+            .against("d", "0", 0.0, Direction::Greater, &d)
+            .evaluate(&cfg())
+            .unwrap();
+        let p = &r.pairs[0];
+        assert!((p.hodges_lehmann - 0.2002499088510259).abs() < 1e-12);
+        assert!((p.ci.0 - 0.14354029554468328).abs() < 1e-12, "{:?}", p.ci);
+        assert!((p.ci.1 - 0.2581402370046981).abs() < 1e-12, "{:?}", p.ci);
+        assert!(
+            (p.p_value - 1.634747228952395e-06).abs() < 1e-12,
+            "{}",
+            p.p_value
+        );
+        assert_eq!(r.verdict, Verdict::Agrees);
+    }
+
     #[test]
     fn rank_biserial_and_median_by_hand() {
         // d = [3, -1, 2, 0, 4]: the zero is dropped; |d| = 3, 1, 2, 4 →
