@@ -958,3 +958,101 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
 pub fn size_bins() -> [&'static str; 3] {
     SIZE_BINS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use salience::core::records::{Record, RunHeader};
+
+    fn data(records: Vec<Record>) -> Data {
+        Data::from(&Merged {
+            header: RunHeader::new("t", 30, 0, Shard::all(), ""),
+            records,
+        })
+    }
+
+    fn line<'a>(md: &'a str, start: &str) -> &'a str {
+        md.lines().find(|l| l.starts_with(start)).unwrap_or("")
+    }
+
+    /// Tables 10–11: "both" equal to "gradient" on every image (the
+    /// perturbation methods get zero weight) used to read "agrees"; a tie
+    /// is inconclusive now.
+    #[test]
+    fn a_tie_between_panels_is_inconclusive() {
+        let mut r = Vec::new();
+        for i in 0..30 {
+            let g = 6e-11 * (1.0 + i as f64 / 50.0);
+            r.push(Record::new(i, "D4-grad/AGG_faith", "INFD", g));
+            r.push(Record::new(i, "D4-both/AGG_faith", "INFD", g));
+            r.push(Record::new(i, "D4-pert/AGG_faith", "INFD", 2.0 * g));
+        }
+        let md = agreement_section(&data(r), &data(Vec::new()));
+        let l = line(&md, "* Tables 10–11 (AGG_faith INFD)");
+        assert!(l.contains("**inconclusive**"), "{l}");
+        assert!(l.contains("(30 tied)"), "{l}");
+    }
+
+    /// §5.3: small objects' high-sparsity weight a little above the large
+    /// ones' (the old rule: "agrees"), but no box above 60 % of the image
+    /// and overlapping intervals: inconclusive.
+    #[test]
+    fn section_5_3_within_the_intervals_is_inconclusive() {
+        let mut r = Vec::new();
+        for i in 0..30 {
+            r.push(Record::new(i, "object", "box_area", 0.1 + 0.01 * i as f64));
+            for (v, _) in crate::lime_sizes::variants() {
+                let high = v.split('/').nth(1) == Some("high");
+                let noise = if i % 2 == 0 { 0.05 } else { -0.05 };
+                // small bin (i < 10) 0.01 higher on average
+                let w = if high {
+                    0.45 + noise + if i < 10 { 0.005 } else { 0.0 }
+                } else {
+                    0.1
+                };
+                r.push(Record::new(i, "LIME/AGG_opt", &format!("w:{v}"), w));
+            }
+        }
+        let md = agreement_section(&data(Vec::new()), &data(r));
+        let l = line(&md, "* §5.3");
+        assert!(l.contains("(largest box 0.390; 0 images above 0.6)"), "{l}");
+        assert!(l.ends_with("**inconclusive**."), "{l}");
+    }
+
+    /// Tables 8–9: a noisy sequence whose last mean is below the first
+    /// used to read "agrees" (last ≤ first); pure noise is inconclusive.
+    #[test]
+    fn a_noisy_trend_is_not_agreement() {
+        let mut r = Vec::new();
+        for i in 0..30 {
+            for n in 2..=ROBUST_PANEL.len() {
+                let id = if n == ROBUST_PANEL.len() {
+                    "T1".to_string()
+                } else {
+                    format!("D4-n{n}")
+                };
+                // ±noise around 110, alternating by image and panel size;
+                // the 7-method panel is lower by 1, so its mean is below the
+                // 2-method panel's (109.28 vs 109.72): the old rule said "agrees".
+                let noise = if (i + n) % 2 == 0 { 17.0 } else { -17.0 } * (1.0 + i as f64 / 30.0);
+                let shift = if n == ROBUST_PANEL.len() { -1.0 } else { 0.0 };
+                r.push(Record::new(
+                    i,
+                    &format!("{id}/AGG_opt"),
+                    "INFD_Q",
+                    110.0 + noise + shift,
+                ));
+            }
+        }
+        let md = agreement_section(&data(r), &data(Vec::new()));
+        let l = line(&md, "* Tables 8–9 (AGG_opt INFD_Q)");
+        // last mean < first mean: what the old rule called agreement
+        assert!(l.contains("means from 2 to 7 methods: 109.7167 → "), "{l}");
+        assert!(l.contains(" → 109.2833."), "{l}");
+        assert!(!l.contains("**agrees**"), "{l}");
+        assert!(
+            l.contains("**inconclusive**") || l.contains("**disagrees**"),
+            "{l}"
+        );
+    }
+}
