@@ -140,6 +140,29 @@ fn paper_claims() -> [PaperClaim; 13] {
     ]
 }
 
+/// The "Agreement with the paper" heading and table: one row per claim of
+/// [`paper_claims`], its verdict computed from the records.
+fn agreement_table(m: &Merged) -> String {
+    let mut md = format!(
+        "## Agreement with the paper\n\n{}\n\n| claim of the paper | metric | verdict and tests (computed) |\n|---|---|---|\n",
+        claims::method_note()
+    );
+    for (claim, k, pairs) in paper_claims() {
+        let c = claims::on_metric(
+            m,
+            k,
+            Direction::better(direction(k) == Better::Higher),
+            pairs,
+        );
+        md.push_str(&format!(
+            "| {claim} | {} | {} |\n",
+            header(k),
+            claims::cell(&c)
+        ));
+    }
+    md
+}
+
 fn direction(metric: &str) -> Better {
     METRICS
         .iter()
@@ -415,23 +438,7 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
     ));
 
     // Agreement.
-    md.push_str(&format!(
-        "## Agreement with the paper\n\n{}\n\n| claim of the paper | metric | verdict and tests (computed) |\n|---|---|---|\n",
-        claims::method_note()
-    ));
-    for (claim, k, pairs) in paper_claims() {
-        let c = claims::on_metric(
-            m,
-            k,
-            Direction::better(direction(k) == Better::Higher),
-            pairs,
-        );
-        md.push_str(&format!(
-            "| {claim} | {} | {} |\n",
-            header(k),
-            claims::cell(&c)
-        ));
-    }
+    md.push_str(&agreement_table(m));
     let best = |names: Vec<(f32, String)>| -> Option<f32> {
         names
             .into_iter()
@@ -736,4 +743,54 @@ fn canvas_shares(masks: &ndarray::Array3<bool>) -> (f64, f64) {
         }
     }
     (mask / n as f64, bbox / n as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use salience::core::records::{Record, RunHeader};
+
+    /// Records where SG is the most robust and FG ranks worse than
+    /// Baseline: the old table tested FG against NG only and NG only
+    /// against Baseline, and printed "agrees" for both claims.
+    #[test]
+    fn every_pair_of_a_claim_is_tested() {
+        let mut records = Vec::new();
+        for i in 0..24 {
+            let e = i as f64 / 100.0;
+            for (meth, sens, auc) in [
+                ("Baseline", 1.4, 0.88),
+                ("SG", 0.3, 0.70),
+                ("NG", 1.1, 0.91),
+                ("FG", 0.8, 0.84),
+            ] {
+                records.push(Record::new(i, meth, "max_sens", sens + e));
+                records.push(Record::new(i, meth, "auc", auc + e));
+            }
+        }
+        let m = Merged {
+            header: RunHeader::new("t", 24, 0, salience::core::Shard::all(), ""),
+            records,
+        };
+        let md = agreement_table(&m);
+        let row = |claim: &str| {
+            md.lines()
+                .find(|l| l.starts_with(&format!("| {claim} |")))
+                .unwrap_or("")
+        };
+        let robust = row("FG is the most robust");
+        assert!(
+            robust.contains("| **disagrees**: FG < Baseline"),
+            "{robust}"
+        );
+        assert!(robust.contains("FG < SG: median Δ = 0.500"), "{robust}");
+        let rank = row("NG and FG rank better than Baseline (Table 2, AUC)");
+        assert!(rank.contains("**disagrees**"), "{rank}");
+        assert!(rank.contains("FG > Baseline: median Δ = -0.0400"), "{rank}");
+        // A metric without records gives no test, never a verdict.
+        assert!(row("NG localizes better than Baseline (Table 1)")
+            .contains("**inconclusive**: no test"));
+        // NG vs SG on max_sens: NG is less robust on every image.
+        assert!(row("NG is more robust than SG").contains("**disagrees**"));
+    }
 }
