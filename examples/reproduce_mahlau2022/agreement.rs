@@ -602,3 +602,56 @@ pub fn section(data: &Data) -> Result<String> {
     );
     Ok(md)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use salience::core::records::{Merged, Record, RunHeader};
+
+    /// A record key and its insertion AUC per image.
+    type Column<'a> = (&'a str, fn(usize) -> f64);
+
+    fn data(rows: &[Column<'_>]) -> Data {
+        let mut records = Vec::new();
+        for i in 0..32 {
+            for (key, f) in rows {
+                records.push(Record::new(i, key, "insertion", f(i)));
+            }
+        }
+        Data::new(&Merged {
+            header: RunHeader::new("t", 32, 0, salience::core::Shard::all(), ""),
+            records,
+        })
+    }
+
+    /// VAR identical to the Average on every image (δ = 1, small ε) used
+    /// to read "agrees" (|Δ| < 0.001); identical maps are inconclusive.
+    #[test]
+    fn identical_to_the_average_is_inconclusive() {
+        let d = data(&[
+            ("avg", |i| 0.5 + i as f64 / 100.0),
+            ("var", |i| 0.5 + i as f64 / 100.0),
+        ]);
+        let (v, text) = equivalent(&d, ("VAR", "var"), ("Average", "avg"), Col::Ins, 1e-3).unwrap();
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(text.contains("0 of 32 images differ"), "{text}");
+    }
+
+    /// Different on every image but well within the margin: agrees; a
+    /// constant offset of 0.01 lies outside ±0.001: disagrees.
+    #[test]
+    fn equivalence_uses_the_interval() {
+        let d = data(&[
+            ("avg", |i| 0.5 + i as f64 / 100.0),
+            ("close", |i| {
+                0.5 + i as f64 / 100.0 + if i % 2 == 0 { 1e-5 } else { -1e-5 }
+            }),
+            ("far", |i| 0.51 + i as f64 / 100.0),
+        ]);
+        let (v, _) =
+            equivalent(&d, ("close", "close"), ("Average", "avg"), Col::Ins, 1e-3).unwrap();
+        assert_eq!(v, Verdict::Agrees);
+        let (v, text) = equivalent(&d, ("far", "far"), ("Average", "avg"), Col::Ins, 1e-3).unwrap();
+        assert_eq!(v, Verdict::Disagrees, "{text}");
+    }
+}
