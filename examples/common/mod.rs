@@ -102,3 +102,79 @@ pub fn fmt_p(p: f64) -> String {
 pub fn default_results(example: &str) -> std::path::PathBuf {
     std::path::Path::new("target").join(example).join("results")
 }
+
+/// Verdicts of the reproductions, through `salience::metrics::verdict`.
+pub mod claims {
+    use salience::core::records::Merged;
+    use salience::metrics::verdict::{Claim, ClaimResult, Direction, VerdictConfig};
+    use std::collections::BTreeMap;
+
+    /// The values of `(method, metric)` keyed by sample.
+    fn by_sample(m: &Merged, method: &str, metric: &str) -> BTreeMap<usize, f64> {
+        m.records
+            .iter()
+            .filter(|r| r.method == method && r.metric == metric)
+            .map(|r| (r.sample, r.value))
+            .collect()
+    }
+
+    /// The paired values of `a` and `b` on the samples both have, in
+    /// sample order (`(method, metric)` each).
+    pub fn paired(m: &Merged, a: (&str, &str), b: (&str, &str)) -> (Vec<f64>, Vec<f64>) {
+        let x = by_sample(m, a.0, a.1);
+        let y = by_sample(m, b.0, b.1);
+        x.iter()
+            .filter_map(|(s, &v)| y.get(s).map(|&w| (v, w)))
+            .unzip()
+    }
+
+    /// A claim "a `direction` b on `metric`" for every `(a, b)` in `pairs`
+    /// (paired over the samples both have).
+    pub fn on_metric(
+        m: &Merged,
+        metric: &str,
+        direction: Direction,
+        pairs: &[(&str, &str)],
+    ) -> Claim {
+        pairs.iter().fold(Claim::new(), |c, (a, b)| {
+            let (x, y) = paired(m, (a, metric), (b, metric));
+            c.paired(a, b, direction, &x, &y)
+        })
+    }
+
+    /// Evaluates a claim with the default config (α = 0.05, Holm, 95 % HL
+    /// interval).
+    pub fn evaluate(claim: &Claim) -> Result<ClaimResult, String> {
+        claim
+            .evaluate(&VerdictConfig::default())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The rendered verdict for a report's table cell (the verdict, then
+    /// each comparison's effect, interval, adjusted p and n), or why there
+    /// is none.
+    pub fn cell(claim: &Claim) -> String {
+        match evaluate(claim) {
+            Ok(r) => r.to_string(),
+            Err(e) => format!("**inconclusive**: no test ({e})"),
+        }
+    }
+
+    /// One line stating how the verdicts are computed (for the reports).
+    pub fn method_note() -> String {
+        let c = VerdictConfig::default();
+        format!(
+            "Verdicts are computed by `salience_metrics::verdict`: each claim is a set of paired \
+             comparisons over images (two-sided Wilcoxon signed-rank test, scipy's defaults), \
+             Holm–Bonferroni across the claim's comparisons, α = {}; **agrees** only if every \
+             comparison is significant in the paper's direction, **disagrees** if any is \
+             significant in the opposite direction, **inconclusive** otherwise. Differences within \
+             a relative {:.0e} count as ties. Each comparison prints the median paired \
+             difference, the Hodges–Lehmann estimate with its {:.0} % distribution-free interval \
+             (Walsh averages), the matched-pairs rank-biserial r, the Holm-adjusted p and n.",
+            c.alpha,
+            c.rel_tol,
+            100.0 * c.confidence
+        )
+    }
+}

@@ -2,7 +2,9 @@
 //! the budgets, the run facts and the comparison with the paper.
 
 use super::{sweep_values, Budget, Setup, METHODS, METRICS, RUN_SEED};
+use crate::common::claims;
 use salience::core::records::Merged;
+use salience::metrics::verdict::{Direction, Verdict};
 use salience::metrics::{wilcoxon_signed_rank, Better, ScoreTable, Summary, WilcoxonConfig};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -66,17 +68,99 @@ impl Comparison {
             None => "all equal".into(),
         }
     }
+}
 
-    /// The verdict for a claim "a is better than b".
-    fn verdict(&self) -> String {
-        let what = match (self.significant(), self.better) {
-            (true, true) => "agrees",
-            (true, false) => "**disagrees** (significantly worse)",
-            (false, true) => "same direction, not significant",
-            (false, false) => "**disagrees** (worse, not significant)",
-        };
-        format!("{what} ({})", self.cell())
+/// The paper's claims: (claim, metric key, the (a, b) pairs that must all
+/// hold "a better than b" in the metric's direction).
+type PaperClaim = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+fn paper_claims() -> [PaperClaim; 13] {
+    [
+        (
+            "NG localizes better than Baseline (Table 1)",
+            "rra",
+            &[("NG", "Baseline")],
+        ),
+        (
+            "FG localizes better than Baseline (Table 1)",
+            "rra",
+            &[("FG", "Baseline")],
+        ),
+        (
+            "NG localizes better than SG (Table 1)",
+            "rra",
+            &[("NG", "SG")],
+        ),
+        (
+            "FG localizes best (Table 1)",
+            "rra",
+            &[("FG", "Baseline"), ("FG", "SG"), ("FG", "NG")],
+        ),
+        (
+            "NG and FG rank better than Baseline (Table 2, AUC)",
+            "auc",
+            &[("NG", "Baseline"), ("FG", "Baseline")],
+        ),
+        (
+            "NG and FG rank better than SG (Table 2, AUC)",
+            "auc",
+            &[("NG", "SG"), ("FG", "SG")],
+        ),
+        (
+            "NG is more faithful than Baseline",
+            "fcor",
+            &[("NG", "Baseline")],
+        ),
+        ("NG is more faithful than SG", "fcor", &[("NG", "SG")]),
+        (
+            "NG is more robust than Baseline",
+            "max_sens",
+            &[("NG", "Baseline")],
+        ),
+        ("NG is more robust than SG", "max_sens", &[("NG", "SG")]),
+        (
+            "FG is the most robust",
+            "max_sens",
+            &[("FG", "Baseline"), ("FG", "SG"), ("FG", "NG")],
+        ),
+        (
+            "Baseline is the sparsest",
+            "gini",
+            &[("Baseline", "SG"), ("Baseline", "NG"), ("Baseline", "FG")],
+        ),
+        (
+            "NG degrades sparseness less than SG",
+            "gini",
+            &[("NG", "SG")],
+        ),
+    ]
+}
+
+/// The "Agreement with the paper" heading and table: one row per claim of
+/// [`paper_claims`], its verdict computed from the records.
+fn agreement_table(m: &Merged) -> String {
+    let mut md = format!(
+        "## Agreement with the paper\n\n{}\n\n| claim of the paper | metric | verdict and tests (computed) |\n|---|---|---|\n",
+        claims::method_note()
+    );
+    for (claim, k, pairs) in paper_claims() {
+        let c = claims::on_metric(
+            m,
+            k,
+            Direction::better(direction(k) == Better::Higher),
+            pairs,
+        );
+        md.push_str(&format!(
+            "| {claim} | {} | {} |\n",
+            header(k),
+            claims::cell(&c)
+        ));
     }
+    md
 }
 
 fn direction(metric: &str) -> Better {
@@ -354,57 +438,7 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
     ));
 
     // Agreement.
-    md.push_str("## Agreement with the paper\n\nVerdicts are computed from the tables above (Wilcoxon, p < 0.05).\n\n| claim of the paper | comparison | our result |\n|---|---|---|\n");
-    let claims: [(&str, &str, &str, &str); 14] = [
-        (
-            "NG localizes better than Baseline (Table 1)",
-            "NG",
-            "Baseline",
-            "rra",
-        ),
-        (
-            "FG localizes better than Baseline (Table 1)",
-            "FG",
-            "Baseline",
-            "rra",
-        ),
-        ("NG localizes better than SG (Table 1)", "NG", "SG", "rra"),
-        ("FG localizes best (Table 1)", "FG", "NG", "rra"),
-        (
-            "NG/FG rank better than Baseline (Table 2, AUC)",
-            "NG",
-            "Baseline",
-            "auc",
-        ),
-        (
-            "NG/FG rank better than SG (Table 2, AUC)",
-            "NG",
-            "SG",
-            "auc",
-        ),
-        (
-            "NG is more faithful than Baseline",
-            "NG",
-            "Baseline",
-            "fcor",
-        ),
-        ("NG is more faithful than SG", "NG", "SG", "fcor"),
-        (
-            "NG is more robust than Baseline",
-            "NG",
-            "Baseline",
-            "max_sens",
-        ),
-        ("NG is more robust than SG", "NG", "SG", "max_sens"),
-        ("FG is the most robust", "FG", "NG", "max_sens"),
-        ("Baseline is the sparsest (vs NG)", "Baseline", "NG", "gini"),
-        ("Baseline is the sparsest (vs SG)", "Baseline", "SG", "gini"),
-        ("NG degrades sparseness less than SG", "NG", "SG", "gini"),
-    ];
-    for (claim, a, c, k) in claims {
-        let v = Comparison::of(m, a, c, k, direction(k)).map_or("—".into(), |x| x.verdict());
-        md.push_str(&format!("| {claim} | {a} vs {c}, {} | {v} |\n", header(k)));
-    }
+    md.push_str(&agreement_table(m));
     let best = |names: Vec<(f32, String)>| -> Option<f32> {
         names
             .into_iter()
@@ -449,17 +483,44 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         .iter()
         .map(|k| Summary::of(&m.values(k, "fcor")))
         .collect();
-    let mut fcor_significant = Vec::new();
+    // Every pair of methods on faithfulness, Holm across the six pairs:
+    // the significant ones (either direction) are quoted.
+    let mut all_pairs = Vec::new();
     for (i, a) in methods.iter().enumerate() {
         for c in &methods[i + 1..] {
-            if let Some(x) = Comparison::of(m, a, c, "fcor", Better::Higher) {
-                if x.significant() {
-                    let (hi, lo) = if x.diff > 0.0 { (a, c) } else { (c, a) };
-                    fcor_significant.push(format!("{hi} > {lo} (p = {:.2e})", x.p.unwrap_or(1.0)));
-                }
-            }
+            all_pairs.push((*a, *c));
         }
     }
+    let fcor_significant = claims::evaluate(&claims::on_metric(
+        m,
+        "fcor",
+        Direction::Greater,
+        &all_pairs,
+    ))
+    .map(|r| {
+        r.pairs
+            .iter()
+            .filter(|p| p.verdict != Verdict::Inconclusive)
+            .map(|p| {
+                let (hi, lo) = if p.rank_biserial > 0.0 {
+                    (&p.a, &p.b)
+                } else {
+                    (&p.b, &p.a)
+                };
+                format!("{hi} > {lo} (p_Holm = {})", crate::common::fmt_p(p.p_holm))
+            })
+            .collect()
+    })
+    .unwrap_or_default();
+    let verdict_of = |k: &str, dir: Direction, pairs: &[(&str, &str)]| {
+        claims::evaluate(&claims::on_metric(m, k, dir, pairs))
+            .map_or(Verdict::Inconclusive, |r| r.verdict)
+    };
+    let (mask_share, box_share) = canvas_shares(&s.masks);
+    let robust: Vec<(String, f64)> = methods
+        .iter()
+        .filter_map(|k| mean_of(m, k, "max_sens").map(|v| (k.to_string(), v)))
+        .collect();
     md.push_str(&discussion(&Facts {
         params: salience::data::models::ResNetConfig::small().num_parameters(),
         sample_accuracy: 100.0 * s.n_correct as f64
@@ -473,8 +534,23 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         ng_best: ng_best.unwrap_or(0.0),
         ng_auc_best: ng_best.and_then(ng_auc),
         ng_auc_heuristic: ng_auc(h.sigma_ng),
-        ng_localizes_better: Comparison::of(m, "NG", "Baseline", "rra", Better::Higher)
-            .is_some_and(|x| x.significant() && x.better),
+        ng_localizes_better: verdict_of("rra", Direction::Greater, &[("NG", "Baseline")]),
+        fg_localizes_better: verdict_of(
+            "rra",
+            Direction::Greater,
+            &[("FG", "NG"), ("FG", "Baseline")],
+        ),
+        averaging_more_robust: claims::cell(&claims::on_metric(
+            m,
+            "max_sens",
+            Direction::Less,
+            &[("SG", "Baseline"), ("NG", "Baseline"), ("FG", "Baseline")],
+        )),
+        most_robust: robust.into_iter().min_by(|a, b| a.1.total_cmp(&b.1)),
+        mask_share,
+        box_share,
+        faith_subset: b.faith_subset,
+        n_images: s.n(),
         fg_sg_auc_drop: mean_of(m, "Baseline", "auc")
             .zip(mean_of(m, &format!("sg@{}", h.alpha_sg / 2.0), "auc"))
             .map(|(base, sg)| base - sg),
@@ -515,8 +591,21 @@ struct Facts {
     ng_best: f32,
     ng_auc_best: Option<f64>,
     ng_auc_heuristic: Option<f64>,
-    /// NG vs Baseline rank accuracy: significantly better.
-    ng_localizes_better: bool,
+    /// Verdict on "NG localizes better than Baseline" (rank accuracy).
+    ng_localizes_better: Verdict,
+    /// Verdict on "FG localizes better than NG and Baseline".
+    fg_localizes_better: Verdict,
+    /// The rendered claim "SG, NG and FG are more robust than Baseline".
+    averaging_more_robust: String,
+    /// The method with the lowest mean max-sensitivity, and that mean.
+    most_robust: Option<(String, f64)>,
+    /// Mean share of the canvas covered by the item mask / its bounding box.
+    mask_share: f64,
+    box_share: f64,
+    /// Pixels per faithfulness subset.
+    faith_subset: usize,
+    /// Images explained.
+    n_images: usize,
     /// Saliency's ranking AUC minus SG's at α_SG / 2 (FusionGrad's input noise).
     fg_sg_auc_drop: Option<f64>,
     fcor_max_mean: f64,
@@ -550,11 +639,28 @@ fn discussion(f: &Facts) -> String {
         ),
         _ => "could not be read off the sweep".to_string(),
     };
-    let ng_verdict = if f.ng_localizes_better {
-        "NoiseGrad localizes significantly better than Baseline, as in the paper (Fig. 9's claim holds here)"
-    } else {
-        "yet NoiseGrad does not localize significantly better than Baseline here"
+    let ng_verdict = match f.ng_localizes_better {
+        Verdict::Agrees => {
+            "NoiseGrad localizes significantly better than Baseline, as in the paper"
+        }
+        Verdict::Disagrees => "yet NoiseGrad localizes significantly worse than Baseline here",
+        Verdict::Inconclusive => {
+            "yet NoiseGrad does not localize significantly better than Baseline here"
+        }
     };
+    let fg_loc = match f.fg_localizes_better {
+        Verdict::Agrees => "FusionGrad still localizes significantly better than NoiseGrad and Baseline",
+        Verdict::Disagrees => {
+            "FusionGrad localizes significantly worse than NoiseGrad or Baseline here, although it is the best method in the paper"
+        }
+        Verdict::Inconclusive => {
+            "FusionGrad is not significantly better than both NoiseGrad and Baseline here, although it is the best method in the paper"
+        }
+    };
+    let most_robust = f.most_robust.as_ref().map_or("—".to_string(), |(k, v)| {
+        format!("{k} has the lowest mean max-sensitivity here ({v:.4})")
+    });
+    let canvas = 64.0 * 64.0;
     let fcor_sig = if f.fcor_significant.is_empty() {
         "no difference between methods is significant".to_string()
     } else {
@@ -569,28 +675,35 @@ fn discussion(f: &Facts) -> String {
 
 * **Not comparable in absolute value.** The paper uses a ResNet-9 on 32×32 CMNIST (≥ 86 % \
 accurate, 256 images, Quantus); here a {params_k} k-parameter ResNet on 64×64 images, {sample_accuracy:.1} % accurate \
-on the shipped sample, and a few dozen images. The item covers a larger share of the canvas than a \
-16×16 digit box on 32×32, so the rank-accuracy scale differs. Robustness is normalised by ‖Φ(x)‖ \
-here (Quantus' normalisation differs), so only the ordering of methods is comparable.
-* **SmoothGrad at α_SG = {alpha} is too much input noise for this model.** The images are in [0, 1] \
-with item/background contrast ≥ 0.35 per channel; Gaussian noise of std {alpha} per pixel (and \
-channel) lowers the accuracy from {acc_clean} to {acc_alpha} (ACC-with-input-noise table; {acc_03} at \
-0.3), so the averaged gradients become diffuse (low Gini, high entropy) and localize much worse \
-than plain Saliency. The paper's images are normalised CMNIST digits, on which 20 % noise still \
-leaves the decision intact. The SG sweep shows which α_SG would have been best here ({sg_best}); \
-we did not tune Table 1 to it.
-* **The 5 % accuracy-drop rule picks a good σ_NG.** On the sweep the ranking AUC of NoiseGrad \
-{ng_peak}; {ng_verdict}. FusionGrad inherits SmoothGrad's input-noise problem at α_SG/2 = {half} \
-(SG's ranking AUC there is {fg_drop} below Saliency's on the SG sweep), which is why it localizes \
-worse than NoiseGrad and Baseline here although it is the best method in the paper.
+on the shipped sample, and {n_images} images. The item's mask covers {mask_share:.2} of the canvas on average \
+(its bounding box {box_share:.2}), against {paper_box:.2} for a 16×16 digit box on 32×32, so the \
+rank-accuracy scale differs. Robustness is normalised by ‖Φ(x)‖ here (Quantus' normalisation \
+differs), so only the ordering of methods is comparable.
+* **SmoothGrad at α_SG = {alpha} is too much input noise for this model.** Gaussian noise of std \
+{alpha} per pixel (and channel) lowers the accuracy from {acc_clean} to {acc_alpha} \
+(ACC-with-input-noise table; {acc_03} at 0.3), so the averaged gradients become diffuse and \
+localize worse than plain Saliency. The SG sweep shows which α_SG would have been best here \
+({sg_best}); we did not tune Table 1 to it.
+* **The 5 % accuracy-drop rule and σ_NG.** On the sweep the ranking AUC of NoiseGrad \
+{ng_peak}; {ng_verdict}. FusionGrad inherits SmoothGrad's input noise at α_SG/2 = {half} (SG's \
+ranking AUC there is {fg_drop} below Saliency's on the SG sweep); {fg_loc}.
 * **Faithfulness correlation is small for every method** (means ≤ {fcor_max:.2}, stds \
-{fcor_lo:.2}–{fcor_hi:.2}), and {fcor_sig}: a subset of |S| = 32 black pixels is 0.8 % of a 64×64 \
-image (3 % of the paper's 32×32), so each perturbation moves the logit little. Compare the \
-Faithfulness column of Table 1 with the paper's ordering (FG ≥ NG > SG > Baseline).
-* **Robustness** improves with any averaging (NG, FG and SG all lower the sensitivity of the \
-map), as in the paper; SG's strong smoothing makes it the most robust here, unlike the paper.
+{fcor_lo:.2}–{fcor_hi:.2}), and {fcor_sig} (Holm across the six pairs): a subset of |S| = \
+{subset} black pixels is {subset_ours:.1} % of a 64×64 image ({subset_paper:.1} % of the paper's \
+32×32), so each perturbation moves the logit little. Compare the Faithfulness column of Table 1 \
+with the paper's ordering (FG ≥ NG > SG > Baseline).
+* **Robustness.** \"SG, NG and FG are each more robust than Baseline\": {averaging}. {most_robust}; \
+in the paper FusionGrad is the most robust.
 ",
         params_k = f.params / 1000,
+        n_images = f.n_images,
+        mask_share = f.mask_share,
+        box_share = f.box_share,
+        paper_box = 16.0 * 16.0 / (32.0 * 32.0),
+        subset = f.faith_subset,
+        subset_ours = 100.0 * f.faith_subset as f64 / canvas,
+        subset_paper = 100.0 * f.faith_subset as f64 / (32.0 * 32.0),
+        averaging = f.averaging_more_robust,
         sample_accuracy = f.sample_accuracy,
         alpha = f.alpha_sg,
         acc_clean = pct(Some(f.acc_clean)),
@@ -602,4 +715,82 @@ map), as in the paper; SG's strong smoothing makes it the most robust here, unli
         fcor_lo = f.fcor_std.0,
         fcor_hi = f.fcor_std.1,
     )
+}
+
+/// Mean share of the canvas covered by each image's mask, and by the
+/// mask's bounding box (0 for an empty mask).
+fn canvas_shares(masks: &ndarray::Array3<bool>) -> (f64, f64) {
+    let (n, h, w) = masks.dim();
+    if n == 0 || h * w == 0 {
+        return (0.0, 0.0);
+    }
+    let area = (h * w) as f64;
+    let (mut mask, mut bbox) = (0.0, 0.0);
+    for m in masks.outer_iter() {
+        let on: Vec<(usize, usize)> = m
+            .indexed_iter()
+            .filter(|(_, &v)| v)
+            .map(|(ij, _)| ij)
+            .collect();
+        mask += on.len() as f64 / area;
+        if let (Some(r0), Some(r1), Some(c0), Some(c1)) = (
+            on.iter().map(|p| p.0).min(),
+            on.iter().map(|p| p.0).max(),
+            on.iter().map(|p| p.1).min(),
+            on.iter().map(|p| p.1).max(),
+        ) {
+            bbox += ((r1 - r0 + 1) * (c1 - c0 + 1)) as f64 / area;
+        }
+    }
+    (mask / n as f64, bbox / n as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use salience::core::records::{Record, RunHeader};
+
+    /// Records where SG is the most robust and FG ranks worse than
+    /// Baseline: the old table tested FG against NG only and NG only
+    /// against Baseline, and printed "agrees" for both claims.
+    #[test]
+    fn every_pair_of_a_claim_is_tested() {
+        let mut records = Vec::new();
+        for i in 0..24 {
+            let e = i as f64 / 100.0;
+            for (meth, sens, auc) in [
+                ("Baseline", 1.4, 0.88),
+                ("SG", 0.3, 0.70),
+                ("NG", 1.1, 0.91),
+                ("FG", 0.8, 0.84),
+            ] {
+                records.push(Record::new(i, meth, "max_sens", sens + e));
+                records.push(Record::new(i, meth, "auc", auc + e));
+            }
+        }
+        let m = Merged {
+            header: RunHeader::new("t", 24, 0, salience::core::Shard::all(), ""),
+            records,
+        };
+        let md = agreement_table(&m);
+        let row = |claim: &str| {
+            md.lines()
+                .find(|l| l.starts_with(&format!("| {claim} |")))
+                .unwrap_or("")
+        };
+        let robust = row("FG is the most robust");
+        assert!(
+            robust.contains("| **disagrees**: FG < Baseline"),
+            "{robust}"
+        );
+        assert!(robust.contains("FG < SG: median Δ = 0.500"), "{robust}");
+        let rank = row("NG and FG rank better than Baseline (Table 2, AUC)");
+        assert!(rank.contains("**disagrees**"), "{rank}");
+        assert!(rank.contains("FG > Baseline: median Δ = -0.0400"), "{rank}");
+        // A metric without records gives no test, never a verdict.
+        assert!(row("NG localizes better than Baseline (Table 1)")
+            .contains("**inconclusive**: no test"));
+        // NG vs SG on max_sens: NG is less robust on every image.
+        assert!(row("NG is more robust than SG").contains("**disagrees**"));
+    }
 }

@@ -1,12 +1,13 @@
 //! Tables, charts and `docs/results/decker2024.md`, computed from the merged
 //! records only.
 
-use crate::common::fmt_p;
+use crate::common::{claims, fmt_p};
 use crate::lime_sizes::{variants, PATCH, SLIC_SEGMENTS};
 use crate::main_tables::{Strat, FAITH_PANEL, PANEL, ROBUST_PANEL};
 use crate::{Budget, Result, RUN_LIME, RUN_MAIN};
 use salience::core::records::{merge, shard_files, write_records, Merged};
 use salience::core::Shard;
+use salience::metrics::verdict::{Claim, Comparison, Direction, Verdict};
 use salience::metrics::{
     wilcoxon_signed_rank, Better, ScoreTable, Scores, Summary, WilcoxonConfig,
 };
@@ -49,6 +50,46 @@ impl Data {
     fn mean(&self, method: &str, metric: &str) -> Option<f64> {
         self.summary(method, metric).map(|s| s.mean)
     }
+
+    /// Values of `a` and `b` on `metric` for the images both have.
+    fn paired(&self, a: &str, b: &str, metric: &str) -> (Vec<f64>, Vec<f64>) {
+        let (Some(x), Some(y)) = (self.get(a, metric), self.get(b, metric)) else {
+            return (Vec::new(), Vec::new());
+        };
+        x.iter()
+            .filter_map(|(s, &v)| y.get(s).map(|&w| (v, w)))
+            .unzip()
+    }
+
+    /// "`a` is better than each of `others`" on `metric` (rows are
+    /// (label, record key); `a` itself and rows without the metric are
+    /// skipped), paired by image.
+    fn beats(
+        &self,
+        metric: &str,
+        a: &(String, String),
+        others: &[(String, String)],
+    ) -> Vec<Comparison> {
+        let dir = Direction::better(matches!(direction(metric), Better::Higher));
+        others
+            .iter()
+            .filter(|o| o.1 != a.1)
+            .map(|o| (o, self.paired(&a.1, &o.1, metric)))
+            // A row without this metric (AGG_var has no INFD_Q) is not in the table either.
+            .filter(|(_, (x, _))| !x.is_empty())
+            .map(|(o, (x, y))| Comparison::paired(&a.0, &o.0, dir, &x, &y))
+            .collect()
+    }
+}
+
+/// The rendered verdict of the comparisons, tested as one claim.
+fn claim_cell(comparisons: Vec<Comparison>) -> String {
+    claims::cell(&Claim { comparisons })
+}
+
+/// The (label, key) row of `key` in `rows`.
+fn row<'a>(rows: &'a [(String, String)], key: &str) -> Option<&'a (String, String)> {
+    rows.iter().find(|r| r.1 == key)
 }
 
 /// Direction of every metric column.
@@ -165,6 +206,11 @@ pub struct LimeResult {
     pub cuts: (f64, f64),
     /// Images per bin.
     pub counts: [usize; 3],
+    /// The largest box area (fraction of the image).
+    pub max_area: f64,
+    /// Images whose box covers more than 60 % of the image (the paper's
+    /// "large" objects).
+    pub n_above_60: usize,
 }
 
 fn lime_result(data: &Data, strategy: &str) -> Option<LimeResult> {
@@ -213,6 +259,8 @@ fn lime_result(data: &Data, strategy: &str) -> Option<LimeResult> {
         by_sparsity,
         cuts,
         counts,
+        max_area: sorted.last().copied().unwrap_or(0.0),
+        n_above_60: sorted.iter().filter(|&&a| a > 0.6).count(),
     })
 }
 
@@ -614,20 +662,13 @@ fn lime_section(data: &Data, results: &Path) -> Result<String> {
     Ok(md)
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "**agrees**"
-    } else {
-        "**disagrees**"
-    }
-}
-
 fn agreement_section(data: &Data, lime: &Data) -> String {
     let mut md = String::from("## Agreement with the paper\n\n");
+    md.push_str(&claims::method_note());
     md.push_str(
-        "Verdicts are computed from the tables above (ranks by mean; \"comparable\" is not judged automatically — \
-         see the Wilcoxon tables for significance). Small models on 28×28 / 64×64 images differ from ImageNet models; \
-         nothing was tuned to make a claim hold.\n\n",
+        " \"Best\" means better than every other row of the panel (methods and aggregates); \
+         \"second\" better than every row but the best one. Small models on 28×28 / 64×64 images \
+         differ from ImageNet models; nothing was tuned to make a claim hold.\n\n",
     );
     let all = [
         Strat::Mean,
@@ -640,31 +681,55 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
     let t2 = panel_rows("T2", &FAITH_PANEL, &all);
     let show =
         |r: Option<(usize, usize)>| r.map_or("—".to_string(), |(a, b)| format!("{a} of {b}"));
+    // "`first` best, `second` better than every row but `first`".
+    let first_second = |rows: &[(String, String)], metric: &str, first: &str, second: &str| {
+        let mut c = Vec::new();
+        if let Some(f) = row(rows, first) {
+            c.extend(data.beats(metric, f, rows));
+        }
+        if let Some(s) = row(rows, second) {
+            let rest: Vec<(String, String)> =
+                rows.iter().filter(|r| r.1 != first).cloned().collect();
+            c.extend(data.beats(metric, s, &rest));
+        }
+        claim_cell(c)
+    };
     // Table 1.
     for metric in ["SENS_avg", "SENS_max"] {
         let rr = rank(data, &t1, "T1/AGG_robust", metric);
         let ro = rank(data, &t1, "T1/AGG_opt", metric);
         let _ = writeln!(
             md,
-            "* Table 1 ({metric}): \"AGG_robust best, AGG_opt second\" — AGG_robust ranks {}, AGG_opt {}: {}.",
+            "* Table 1 ({metric}): \"AGG_robust best, AGG_opt second\" — ranks by mean: AGG_robust {}, AGG_opt {}. {}.",
             show(rr),
             show(ro),
-            verdict(rr.is_some_and(|r| r.0 == 1) && ro.is_some_and(|r| r.0 <= 2))
+            first_second(&t1, metric, "T1/AGG_robust", "T1/AGG_opt")
         );
     }
-    // Table 2.
+    // Table 2: "AGG_opt second or comparable" — comparability is not
+    // testable as agreement, so the claim tested is AGG_faith best and
+    // AGG_opt better than every single method.
     for metric in ["INFD", "FCOR", "INFD_Q"] {
         let rf = rank(data, &t2, "T2/AGG_faith", metric);
         let ro = rank(data, &t2, "T2/AGG_opt", metric);
+        let methods: Vec<(String, String)> = panel_rows("T2", &FAITH_PANEL, &[]);
+        let mut c = Vec::new();
+        if let Some(f) = row(&t2, "T2/AGG_faith") {
+            c.extend(data.beats(metric, f, &t2));
+        }
+        if let Some(o) = row(&t2, "T2/AGG_opt") {
+            c.extend(data.beats(metric, o, &methods));
+        }
         let _ = writeln!(
             md,
-            "* Table 2 ({metric}): \"AGG_faith best, AGG_opt second or comparable\" (rank ≤ 3 taken as comparable) — AGG_faith ranks {}, AGG_opt {}: {}.",
+            "* Table 2 ({metric}): \"AGG_faith best, AGG_opt second or comparable\" (tested: AGG_faith better than every row, AGG_opt better than every single method) — ranks by mean: AGG_faith {}, AGG_opt {}. {}.",
             show(rf),
             show(ro),
-            verdict(rf.is_some_and(|r| r.0 == 1) && ro.is_some_and(|r| r.0 <= 3))
+            claim_cell(c)
         );
     }
-    // Table 3.
+    // Table 3: the best (by mean) of AGG_robust/faith/opt beats every
+    // other row outside the three, AGG_opt beats every row but that one.
     for metric in [
         "RIS",
         "RRS",
@@ -677,18 +742,38 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
         "MoRF20",
         "MoRF30",
     ] {
-        let ranks: Vec<(Strat, Option<(usize, usize)>)> = [Strat::Robust, Strat::Faith, Strat::Opt]
+        let ours = ["T1/AGG_robust", "T1/AGG_faith", "T1/AGG_opt"];
+        let ranked: Vec<(&str, (usize, usize))> = ours
             .iter()
-            .map(|s| (*s, rank(data, &t1, &format!("T1/{}", s.name()), metric)))
+            .filter_map(|k| rank(data, &t1, k, metric).map(|r| (*k, r)))
             .collect();
-        let best_ours = ranks.iter().filter_map(|r| r.1).map(|r| r.0).min();
-        let ro = ranks.iter().find(|r| r.0 == Strat::Opt).and_then(|r| r.1);
+        let Some(&(best, best_rank)) = ranked.iter().min_by_key(|r| r.1 .0) else {
+            continue;
+        };
+        let outside: Vec<(String, String)> = t1
+            .iter()
+            .filter(|r| !ours.contains(&r.1.as_str()))
+            .cloned()
+            .collect();
+        let mut c = Vec::new();
+        if let Some(b) = row(&t1, best) {
+            c.extend(data.beats(metric, b, &outside));
+        }
+        if best != "T1/AGG_opt" {
+            if let Some(o) = row(&t1, "T1/AGG_opt") {
+                let rest: Vec<(String, String)> =
+                    t1.iter().filter(|r| r.1 != best).cloned().collect();
+                c.extend(data.beats(metric, o, &rest));
+            }
+        }
+        let ro = rank(data, &t1, "T1/AGG_opt", metric);
         let _ = writeln!(
             md,
-            "* Table 3 ({metric}): \"one of AGG_robust/faith/opt best, AGG_opt at least second\" — best of ours ranks {}, AGG_opt {}: {}.",
-            best_ours.map_or("—".into(), |b| b.to_string()),
+            "* Table 3 ({metric}): \"one of AGG_robust/faith/opt best, AGG_opt at least second\" — best of ours by mean: {} (rank {}), AGG_opt {}. {}.",
+            best.trim_start_matches("T1/"),
+            show(Some(best_rank)),
             show(ro),
-            verdict(best_ours == Some(1) && ro.is_some_and(|r| r.0 <= 2))
+            claim_cell(c)
         );
     }
     // Figure 4 and §5.2.
@@ -716,100 +801,124 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
         }
         ranges.sort_by(f64::total_cmp);
         let median = ranges.get(ranges.len() / 2).copied().unwrap_or(0.0);
-        let active = per_image.values().sum::<usize>() as f64 / per_image.len().max(1) as f64;
+        let counts: Vec<f64> = per_image.values().map(|&c| c as f64).collect();
+        let active = counts.iter().sum::<f64>() / counts.len().max(1) as f64;
         let _ = writeln!(
             md,
             "* Figure 4 (panel {exp}): \"AGG_opt weights vary substantially across images, often over most of [0, 1]\" — \
              median range (max − min over images) of the weights of the methods with mean weight > 0.01: {median:.2} \
-             ({} methods): {}.",
+             ({} methods); descriptive, no test.",
             ranges.len(),
-            verdict(median >= 0.5)
         );
+        let half = methods.len() as f64 / 2.0;
         let _ = writeln!(
             md,
             "* §5.2 / Figure 2 (panel {exp}): \"AGG_opt selects methods (deteriorated ones get zero weight)\" — on average \
-             {active:.2} of {} methods get weight > 0.01: {}.",
+             {active:.2} of {} methods get weight > 0.01 (tested per image against half the panel, {half}). {}.",
             methods.len(),
-            verdict(active < methods.len() as f64 / 2.0)
+            claim_cell(vec![Comparison::against(
+                "methods with weight > 0.01",
+                &format!("{half}"),
+                half,
+                Direction::Less,
+                &counts,
+            )])
         );
     }
-    // D.4 count.
-    let seq = |s: &str, m: &str| -> Vec<f64> {
-        (2..=ROBUST_PANEL.len())
-            .filter_map(|n| {
-                let id = if n == ROBUST_PANEL.len() {
-                    "T1".to_string()
-                } else {
-                    format!("D4-n{n}")
-                };
-                data.mean(&format!("{id}/{s}"), m)
-            })
-            .collect()
+    // D.4 count: "improves with more methods, then saturates" — every
+    // larger panel better than the two-method panel, paired by image.
+    let id = |n: usize| {
+        if n == ROBUST_PANEL.len() {
+            "T1".to_string()
+        } else {
+            format!("D4-n{n}")
+        }
     };
     for (s, m) in [
         ("AGG_robust", "SENS_avg"),
         ("AGG_faith", "INFD"),
         ("AGG_opt", "INFD_Q"),
     ] {
-        let v = seq(s, m);
-        let better = v.first().zip(v.last()).is_some_and(|(a, z)| z <= a);
+        let means: Vec<String> = (2..=ROBUST_PANEL.len())
+            .map(|n| {
+                data.mean(&format!("{}/{s}", id(n)), m)
+                    .map_or("—".into(), |x| format!("{x:.4}"))
+            })
+            .collect();
+        let two = (format!("{s} (2 methods)"), format!("{}/{s}", id(2)));
+        let larger: Vec<Comparison> = (3..=ROBUST_PANEL.len())
+            .flat_map(|n| {
+                let a = (format!("{s} ({n} methods)"), format!("{}/{s}", id(n)));
+                data.beats(m, &a, std::slice::from_ref(&two))
+            })
+            .collect();
         let _ = writeln!(
             md,
-            "* Tables 8–9 ({s} {m}): \"improves with more methods, then saturates\" — from 2 to 7 methods: {}: {}.",
-            v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(" → "),
-            verdict(better)
+            "* Tables 8–9 ({s} {m}): \"improves with more methods, then saturates\" (tested: every larger panel better than the 2-method panel) — means from 2 to {} methods: {}. {}.",
+            ROBUST_PANEL.len(),
+            means.join(" → "),
+            claim_cell(larger)
         );
     }
-    // D.4 types.
+    // D.4 types: "combining both types beats either" — both better than
+    // the gradient-only and the perturbation-only panel, paired by image.
     for (s, m) in [
         ("AGG_robust", "SENS_avg"),
         ("AGG_faith", "INFD"),
         ("AGG_faith", "FCOR"),
     ] {
-        let g = data.mean(&format!("D4-grad/{s}"), m);
-        let p = data.mean(&format!("D4-pert/{s}"), m);
-        let both = data.mean(&format!("D4-both/{s}"), m);
-        let ok = match (g, p, both) {
-            (Some(g), Some(p), Some(b)) => match direction(m) {
-                Better::Higher => b >= g.max(p),
-                Better::Lower => b <= g.min(p),
-            },
-            _ => false,
+        let key = |t: &str| (t.to_string(), format!("D4-{t}/{s}"));
+        let f = |t: &str| {
+            data.mean(&format!("D4-{t}/{s}"), m)
+                .map_or("—".into(), |v| format!("{v:.4}"))
         };
-        let f = |x: Option<f64>| x.map_or("—".into(), |v| format!("{v:.4}"));
         let _ = writeln!(
             md,
-            "* Tables 10–11 ({s} {m}): \"combining both types beats either\" — gradient {}, perturbation {}, both {}: {}.",
-            f(g),
-            f(p),
-            f(both),
-            verdict(ok)
+            "* Tables 10–11 ({s} {m}): \"combining both types beats either\" — means: gradient {}, perturbation {}, both {}. {}.",
+            f("grad"),
+            f("pert"),
+            f("both"),
+            claim_cell(data.beats(m, &key("both"), &[key("grad"), key("pert")]))
         );
     }
-    // §5.3.
+    // §5.3: small and large objects are different images (unpaired), so
+    // the verdict compares the 95 % intervals: agrees only if they are
+    // disjoint in the paper's direction, inconclusive when they overlap or
+    // a bin is empty.
     if let Some(r) = lime_result(lime, "AGG_opt") {
-        let m = |b: usize| {
-            mean_ci(
-                r.by_sparsity
-                    .get(&("high".to_string(), b))
-                    .map_or(&[][..], |x| x),
-            )
+        let bin = |b: usize| {
+            r.by_sparsity
+                .get(&("high".to_string(), b))
+                .map_or(&[][..], |x| x)
         };
-        let (small, large) = (m(0), m(2));
+        let (small_v, large_v) = (bin(0), bin(2));
+        let (small, large) = (mean_ci(small_v), mean_ci(large_v));
+        let verdict = if small_v.len() < 2 || large_v.len() < 2 {
+            Verdict::Inconclusive
+        } else if small.0 - small.1 > large.0 + large.1 {
+            Verdict::Agrees
+        } else if large.0 - large.1 > small.0 + small.1 {
+            Verdict::Disagrees
+        } else {
+            Verdict::Inconclusive
+        };
         let _ = writeln!(
             md,
-            "* §5.3: \"more weight on high sparsity regularization for small objects than for large ones\" — high-sparsity \
-             weight {:.3} ± {:.3} (small) vs {:.3} ± {:.3} (large): {}{}.",
+            "* §5.3: \"more weight on high sparsity regularization for small objects than for large ones\" (the paper: \
+             boxes < 20 % vs > 60 % of the image) — here the size terciles cut at {:.3} and {:.3} of the image \
+             (largest box {:.3}; {} images above 0.6), high-sparsity weight {:.3} ± {:.3} (small, n = {}) vs {:.3} ± {:.3} \
+             (large, n = {}), 95 % intervals (unpaired: {} only if disjoint): **{verdict}**.",
+            r.cuts.0,
+            r.cuts.1,
+            r.max_area,
+            r.n_above_60,
             small.0,
             small.1,
+            small_v.len(),
             large.0,
             large.1,
-            verdict(small.0 > large.0),
-            if (small.0 - large.0).abs() < small.1 + large.1 {
-                " (the 95 % intervals overlap: not significant at this n)"
-            } else {
-                ""
-            }
+            large_v.len(),
+            Verdict::Agrees,
         );
     }
     md.push_str(
@@ -848,4 +957,102 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
 /// Size-bin names, for the charts.
 pub fn size_bins() -> [&'static str; 3] {
     SIZE_BINS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use salience::core::records::{Record, RunHeader};
+
+    fn data(records: Vec<Record>) -> Data {
+        Data::from(&Merged {
+            header: RunHeader::new("t", 30, 0, Shard::all(), ""),
+            records,
+        })
+    }
+
+    fn line<'a>(md: &'a str, start: &str) -> &'a str {
+        md.lines().find(|l| l.starts_with(start)).unwrap_or("")
+    }
+
+    /// Tables 10–11: "both" equal to "gradient" on every image (the
+    /// perturbation methods get zero weight) used to read "agrees"; a tie
+    /// is inconclusive now.
+    #[test]
+    fn a_tie_between_panels_is_inconclusive() {
+        let mut r = Vec::new();
+        for i in 0..30 {
+            let g = 6e-11 * (1.0 + i as f64 / 50.0);
+            r.push(Record::new(i, "D4-grad/AGG_faith", "INFD", g));
+            r.push(Record::new(i, "D4-both/AGG_faith", "INFD", g));
+            r.push(Record::new(i, "D4-pert/AGG_faith", "INFD", 2.0 * g));
+        }
+        let md = agreement_section(&data(r), &data(Vec::new()));
+        let l = line(&md, "* Tables 10–11 (AGG_faith INFD)");
+        assert!(l.contains("**inconclusive**"), "{l}");
+        assert!(l.contains("(30 tied)"), "{l}");
+    }
+
+    /// §5.3: small objects' high-sparsity weight a little above the large
+    /// ones' (the old rule: "agrees"), but no box above 60 % of the image
+    /// and overlapping intervals: inconclusive.
+    #[test]
+    fn section_5_3_within_the_intervals_is_inconclusive() {
+        let mut r = Vec::new();
+        for i in 0..30 {
+            r.push(Record::new(i, "object", "box_area", 0.1 + 0.01 * i as f64));
+            for (v, _) in crate::lime_sizes::variants() {
+                let high = v.split('/').nth(1) == Some("high");
+                let noise = if i % 2 == 0 { 0.05 } else { -0.05 };
+                // small bin (i < 10) 0.01 higher on average
+                let w = if high {
+                    0.45 + noise + if i < 10 { 0.005 } else { 0.0 }
+                } else {
+                    0.1
+                };
+                r.push(Record::new(i, "LIME/AGG_opt", &format!("w:{v}"), w));
+            }
+        }
+        let md = agreement_section(&data(Vec::new()), &data(r));
+        let l = line(&md, "* §5.3");
+        assert!(l.contains("(largest box 0.390; 0 images above 0.6)"), "{l}");
+        assert!(l.ends_with("**inconclusive**."), "{l}");
+    }
+
+    /// Tables 8–9: a noisy sequence whose last mean is below the first
+    /// used to read "agrees" (last ≤ first); pure noise is inconclusive.
+    #[test]
+    fn a_noisy_trend_is_not_agreement() {
+        let mut r = Vec::new();
+        for i in 0..30 {
+            for n in 2..=ROBUST_PANEL.len() {
+                let id = if n == ROBUST_PANEL.len() {
+                    "T1".to_string()
+                } else {
+                    format!("D4-n{n}")
+                };
+                // ±noise around 110, alternating by image and panel size;
+                // the 7-method panel is lower by 1, so its mean is below the
+                // 2-method panel's (109.28 vs 109.72): the old rule said "agrees".
+                let noise = if (i + n) % 2 == 0 { 17.0 } else { -17.0 } * (1.0 + i as f64 / 30.0);
+                let shift = if n == ROBUST_PANEL.len() { -1.0 } else { 0.0 };
+                r.push(Record::new(
+                    i,
+                    &format!("{id}/AGG_opt"),
+                    "INFD_Q",
+                    110.0 + noise + shift,
+                ));
+            }
+        }
+        let md = agreement_section(&data(r), &data(Vec::new()));
+        let l = line(&md, "* Tables 8–9 (AGG_opt INFD_Q)");
+        // last mean < first mean: what the old rule called agreement
+        assert!(l.contains("means from 2 to 7 methods: 109.7167 → "), "{l}");
+        assert!(l.contains(" → 109.2833."), "{l}");
+        assert!(!l.contains("**agrees**"), "{l}");
+        assert!(
+            l.contains("**inconclusive**") || l.contains("**disagrees**"),
+            "{l}"
+        );
+    }
 }

@@ -35,7 +35,7 @@ pub struct Data {
 }
 
 impl Data {
-    fn new(merged: &Merged) -> Self {
+    pub(crate) fn new(merged: &Merged) -> Self {
         let mut values: HashMap<(String, String), BTreeMap<usize, f64>> = HashMap::new();
         let mut samples = std::collections::BTreeSet::new();
         for r in &merged.records {

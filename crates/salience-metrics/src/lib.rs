@@ -47,6 +47,7 @@
 //! | Relative Input / Output / Representation Stability (Agarwal et al.) | [`relative_stability`] | [`Stability`] | lower |
 //! | Model Parameter Randomisation Test (Adebayo et al.) | [`mprt()`] | [`Mprt`] | lower similarity |
 //! | Paired comparison | [`wilcoxon_signed_rank`] | — | p-value |
+//! | A paper's claim: paired tests, Holm, effect sizes, verdict | [`Claim::evaluate`] | — | [`Verdict`] |
 //!
 //! ```
 //! use ndarray::{array, Array4};
@@ -110,6 +111,7 @@ pub mod sparseness;
 pub mod stability;
 pub mod table;
 pub mod top_k;
+pub mod verdict;
 pub mod wilcoxon;
 
 pub use baseline::{make_baseline, Baseline};
@@ -148,6 +150,9 @@ pub use stability::{
 };
 pub use table::{Better, ScoreTable};
 pub use top_k::{top_k_intersection, TopKConfig};
+pub use verdict::{
+    holm, Claim, ClaimResult, Comparison, Direction, PairResult, Verdict, VerdictConfig,
+};
 pub use wilcoxon::{
     wilcoxon_differences, wilcoxon_signed_rank, WilcoxonConfig, WilcoxonMethod, WilcoxonResult,
 };

@@ -16,7 +16,13 @@
 //!   otherwise, with the tie correction of the variance and (by default) a
 //!   continuity correction of 0.5. scipy's default is *no* continuity
 //!   correction; set [`WilcoxonConfig::continuity_correction`] to `false`
-//!   (or use [`WilcoxonConfig::scipy`]) to reproduce it.
+//!   (or use [`WilcoxonConfig::scipy`]) to reproduce it;
+//! * [`WilcoxonMethod::Permutation`] is the exact *conditional* null
+//!   distribution of W+ given the observed (average) ranks, i.e. over the
+//!   2ⁿ sign flips; it is exact with tied `|d_i|` too. scipy ≥ 1.13 uses it
+//!   (as a permutation test) when `|d|` has ties or zero differences and at
+//!   most 13 pairs are given; [`WilcoxonConfig::scipy`] reproduces that rule
+//!   ([`WilcoxonConfig::permutation_max_len`], [`WilcoxonConfig::zeros_leave_exact`]).
 
 use crate::rank::{average_ranks, tie_group_sizes};
 use salience_core::{Result, SalienceError};
@@ -36,6 +42,10 @@ pub enum WilcoxonMethod {
     Exact,
     /// The normal approximation with tie correction.
     Normal,
+    /// The exact conditional distribution of W+ over the 2ⁿ sign flips of
+    /// the observed average ranks (valid with ties; at most 200 non-zero
+    /// differences).
+    Permutation,
 }
 
 /// Options of [`wilcoxon_signed_rank`].
@@ -57,6 +67,15 @@ pub struct WilcoxonConfig {
     /// Continuity correction (±0.5 on W+) in the normal approximation
     /// (default true).
     pub continuity_correction: bool,
+    /// `Auto` with tied `|d|` or zero differences: when the number of pairs
+    /// (zeros included) is at most this, the exact
+    /// [`WilcoxonMethod::Permutation`] distribution is used instead of the
+    /// normal approximation (default 0: never; scipy: 13, at most 200).
+    pub permutation_max_len: usize,
+    /// `Auto`: zero differences rule out the plain exact distribution (as in
+    /// scipy ≥ 1.13) even though, with zeros dropped, it is still exact for
+    /// untied `|d|` (default false; scipy: true).
+    pub zeros_leave_exact: bool,
 }
 
 impl Default for WilcoxonConfig {
@@ -65,23 +84,31 @@ impl Default for WilcoxonConfig {
             method: WilcoxonMethod::Auto,
             exact_max_n: 25,
             continuity_correction: true,
+            permutation_max_len: 0,
+            zeros_leave_exact: false,
         }
     }
 }
 
 impl WilcoxonConfig {
-    /// scipy.stats.wilcoxon's defaults: exact for n ≤ 50 without ties,
-    /// normal approximation without continuity correction otherwise.
+    /// scipy.stats.wilcoxon's defaults (`zero_method="wilcox"`,
+    /// `correction=False`, `method="auto"`, scipy ≥ 1.13): the exact
+    /// distribution for at most 50 pairs without ties or zero differences;
+    /// with ties or zeros, the exact permutation distribution for at most 13
+    /// pairs; the tie-corrected normal approximation without continuity
+    /// correction otherwise.
     ///
     /// ```
     /// let c = salience_metrics::WilcoxonConfig::scipy();
-    /// assert_eq!(c.exact_max_n, 50);
+    /// assert_eq!((c.exact_max_n, c.permutation_max_len), (50, 13));
     /// ```
     pub fn scipy() -> Self {
         WilcoxonConfig {
             method: WilcoxonMethod::Auto,
             exact_max_n: 50,
             continuity_correction: false,
+            permutation_max_len: 13,
+            zeros_leave_exact: true,
         }
     }
 }
@@ -113,7 +140,8 @@ pub struct WilcoxonResult {
     pub z: Option<f64>,
     /// Two-sided p-value, in [0, 1].
     pub p_value: f64,
-    /// The method actually used (`Exact` or `Normal`, never `Auto`).
+    /// The method actually used (`Exact`, `Normal` or `Permutation`, never
+    /// `Auto`).
     pub method: WilcoxonMethod,
 }
 
@@ -123,8 +151,10 @@ pub struct WilcoxonResult {
 ///
 /// Errors: different lengths ([`SalienceError::ShapeMismatch`]), empty
 /// input or all differences zero ([`SalienceError::Empty`]), NaN/Inf
-/// ([`SalienceError::NonFinite`]), `Exact` requested with tied `|d|` or
-/// `exact_max_n > 200` ([`SalienceError::InvalidParameter`]).
+/// ([`SalienceError::NonFinite`]), `Exact` requested with tied `|d|`,
+/// `Exact`/`Permutation` with more than 200 non-zero differences, or
+/// `exact_max_n`/`permutation_max_len > 200`
+/// ([`SalienceError::InvalidParameter`]).
 ///
 /// ```
 /// use salience_metrics::{wilcoxon_signed_rank, WilcoxonConfig};
@@ -175,6 +205,13 @@ pub fn wilcoxon_differences(d: &[f64], config: &WilcoxonConfig) -> Result<Wilcox
             "must be at most 200 (use the normal approximation for larger n)",
         ));
     }
+    if config.permutation_max_len > 200 {
+        return Err(SalienceError::invalid(
+            "permutation_max_len",
+            config.permutation_max_len,
+            "must be at most 200 (use the normal approximation for larger n)",
+        ));
+    }
     let nz: Vec<f64> = d.iter().copied().filter(|&v| v != 0.0).collect();
     let n_zero = d.len() - nz.len();
     let n = nz.len();
@@ -198,11 +235,24 @@ pub fn wilcoxon_differences(d: &[f64], config: &WilcoxonConfig) -> Result<Wilcox
 
     let method = match config.method {
         WilcoxonMethod::Auto => {
-            if n <= config.exact_max_n && ties.is_empty() {
+            let zeros_block = config.zeros_leave_exact && n_zero > 0;
+            if n <= config.exact_max_n && ties.is_empty() && !zeros_block {
                 WilcoxonMethod::Exact
+            } else if d.len() <= config.permutation_max_len {
+                WilcoxonMethod::Permutation
             } else {
                 WilcoxonMethod::Normal
             }
+        }
+        WilcoxonMethod::Permutation => {
+            if n > 200 {
+                return Err(SalienceError::invalid(
+                    "method",
+                    "Permutation",
+                    "the permutation distribution is limited to 200 non-zero differences",
+                ));
+            }
+            WilcoxonMethod::Permutation
         }
         WilcoxonMethod::Exact => {
             if !ties.is_empty() {
@@ -231,6 +281,7 @@ pub fn wilcoxon_differences(d: &[f64], config: &WilcoxonConfig) -> Result<Wilcox
             let p = 2.0 * exact_lower_tail(n, t);
             (None, p.min(1.0))
         }
+        WilcoxonMethod::Permutation => (None, permutation_p_value(&ranks, w_plus)),
         _ => {
             let nf = n as f64;
             let mean = nf * (nf + 1.0) / 4.0;
@@ -270,8 +321,16 @@ pub fn wilcoxon_differences(d: &[f64], config: &WilcoxonConfig) -> Result<Wilcox
 }
 
 /// P(W+ ≤ t) under H0 for n untied ranks: the number of subsets of
-/// {1..n} with sum ≤ t, over 2ⁿ (dynamic programming on probabilities).
-fn exact_lower_tail(n: usize, t: usize) -> f64 {
+/// {1..n} with sum ≤ t, over 2ⁿ.
+pub(crate) fn exact_lower_tail(n: usize, t: usize) -> f64 {
+    let p = exact_null_pmf(n);
+    let max = p.len() - 1;
+    p.iter().take(t.min(max) + 1).sum::<f64>().min(1.0)
+}
+
+/// P(W+ = s), s = 0..=n(n+1)/2, under H0 for n untied ranks (dynamic
+/// programming on probabilities).
+pub(crate) fn exact_null_pmf(n: usize) -> Vec<f64> {
     let max = n * (n + 1) / 2;
     let mut p = vec![0.0f64; max + 1];
     p[0] = 1.0;
@@ -282,10 +341,33 @@ fn exact_lower_tail(n: usize, t: usize) -> f64 {
             p[s] = 0.5 * (p[s] + with);
         }
     }
-    p.iter().take(t.min(max) + 1).sum::<f64>().min(1.0)
+    p
 }
 
-fn check_finite64(v: &[f64], context: &str) -> Result<()> {
+/// Two-sided p-value of the observed W+ under the exact conditional
+/// distribution over the 2ⁿ sign flips of `ranks` (average ranks, hence
+/// multiples of ½): `2·min(P(W+ ≤ w), P(W+ ≥ w))`, clipped to 1, as
+/// scipy's permutation test. Dynamic programming on doubled ranks.
+fn permutation_p_value(ranks: &[f64], w_plus: f64) -> f64 {
+    let doubled: Vec<usize> = ranks.iter().map(|r| (2.0 * r).round() as usize).collect();
+    let max: usize = doubled.iter().sum();
+    let mut p = vec![0.0f64; max + 1];
+    p[0] = 1.0;
+    let mut reach = 0;
+    for &k in &doubled {
+        reach += k;
+        for s in (0..=reach).rev() {
+            let with = if s >= k { p[s - k] } else { 0.0 };
+            p[s] = 0.5 * (p[s] + with);
+        }
+    }
+    let w = ((2.0 * w_plus).round() as usize).min(max);
+    let lower: f64 = p[..=w].iter().sum();
+    let upper: f64 = p[w..].iter().sum();
+    (2.0 * lower.min(upper)).clamp(0.0, 1.0)
+}
+
+pub(crate) fn check_finite64(v: &[f64], context: &str) -> Result<()> {
     if let Some((index, &value)) = v.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(SalienceError::NonFinite {
             context: context.to_string(),
@@ -384,6 +466,124 @@ mod tests {
         };
         assert!(matches!(
             wilcoxon_differences(&[1.0, -1.0, 2.0], &exact),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+    }
+
+    /// scipy.stats.wilcoxon(d) (scipy 1.17.1, default arguments) on the
+    /// same differences, statistic and p-value.
+    #[test]
+    fn scipy_config_matches_scipy() {
+        let c = WilcoxonConfig::scipy();
+        let cases: [(&[f64], f64, f64, WilcoxonMethod); 6] = [
+            // ties, 4 pairs: permutation test
+            (
+                &[1.0, -1.0, 2.0, 3.0],
+                1.5,
+                0.375,
+                WilcoxonMethod::Permutation,
+            ),
+            // zeros, 8 pairs: permutation test
+            (
+                &[0.0, 1.0, 2.0, -3.0, 4.0, 5.0, 0.0, 6.0],
+                3.0,
+                0.15625,
+                WilcoxonMethod::Permutation,
+            ),
+            // ties and a zero, 13 pairs: still the permutation test
+            (
+                &[
+                    0.0, 1.0, 1.0, -1.0, 2.0, 2.0, 3.0, -4.0, 5.0, 6.0, 6.0, 7.0, 8.0,
+                ],
+                9.0,
+                0.015625,
+                WilcoxonMethod::Permutation,
+            ),
+            // ties and a zero, 20 pairs: normal approximation, no correction
+            (
+                &[
+                    0.4, 0.7, 0.1, 0.0, -0.1, -0.6, 0.5, 1.7, -0.1, -0.2, 0.9, 0.8, 0.5, -0.5, 0.4,
+                    1.1, -0.9, -0.1, -1.5, -0.9,
+                ],
+                80.5,
+                0.5587918088452958,
+                WilcoxonMethod::Normal,
+            ),
+            // 30 untied pairs: exact
+            (
+                &[
+                    -1.541735, 0.064909, -0.967446, 0.571264, 0.456751, 0.113069, -2.21676,
+                    -0.238693, 0.251499, 0.413309, -1.230136, -0.177753, -0.678519, -0.508837,
+                    1.360899, -0.507535, 0.267478, 1.18439, -0.2836, 0.188298, 0.410464, 0.363782,
+                    -0.925056, 0.37614, 1.658823, -1.247145, 1.159383, 0.419354, -0.34147,
+                    2.300417,
+                ],
+                223.0,
+                0.8552717231214046,
+                WilcoxonMethod::Exact,
+            ),
+            // 60 untied pairs: normal approximation
+            (
+                &[
+                    1.01226, -0.949289, 0.324516, 0.82669, 0.061218, 0.93291, 0.183483, 0.917248,
+                    1.688523, -0.425662, 0.453139, -0.213308, 0.377268, -0.937195, -0.329302,
+                    0.053804, 1.148764, 1.395222, -1.073528, -0.544642, 0.896903, -1.74242,
+                    -0.21317, 0.152713, 1.507015, 0.939404, -0.077213, -0.118576, -0.000195,
+                    1.773529, -0.178025, -0.05368, 0.602589, 0.12923, 0.052716, -0.864067,
+                    0.238479, -0.193581, 1.416128, 0.903089, 0.225856, 0.918381, -0.08987,
+                    1.302126, 0.2446, 0.833382, -1.040893, 0.59668, -1.438204, -1.785329,
+                    -0.054477, -0.649928, 0.414053, 2.494757, -0.581723, -0.373944, 0.455404,
+                    0.743013, 0.073594, 0.04407,
+                ],
+                670.0,
+                0.07129517575940755,
+                WilcoxonMethod::Normal,
+            ),
+        ];
+        for (d, stat, p, method) in cases {
+            let r = wilcoxon_differences(d, &c).unwrap();
+            assert_eq!(r.method, method, "{d:?}");
+            assert_eq!(r.statistic, stat, "{d:?}");
+            // (statrs's erfc and scipy's normal sf agree to ~1e-11)
+            assert!((r.p_value - p).abs() < 1e-10, "{d:?}: {} vs {p}", r.p_value);
+        }
+        // The default config keeps its rule: zeros do not leave the exact path.
+        let r = wilcoxon_differences(
+            &[0.0, 1.0, 2.0, -3.0, 4.0, 5.0, 0.0, 6.0],
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(r.method, WilcoxonMethod::Exact);
+        // With untied ranks the permutation distribution is the exact one.
+        let perm = WilcoxonConfig {
+            method: WilcoxonMethod::Permutation,
+            ..Default::default()
+        };
+        let a = wilcoxon_differences(&darwin(), &perm).unwrap();
+        assert!((a.p_value - 0.041259765625).abs() < 1e-12);
+    }
+
+    #[test]
+    fn permutation_by_hand() {
+        // |d| = [1, 1, 2]: ranks 1.5, 1.5, 3; the 8 sign flips give W+ in
+        // {0, 1.5, 1.5, 3, 3, 4.5, 4.5, 6}. Observed d = [1, 1, -2]: W+ = 3,
+        // P(W+ ≤ 3) = 5/8, P(W+ ≥ 3) = 5/8, p = min(1, 10/8) = 1.
+        let cfg = WilcoxonConfig {
+            method: WilcoxonMethod::Permutation,
+            ..Default::default()
+        };
+        let r = wilcoxon_differences(&[1.0, 1.0, -2.0], &cfg).unwrap();
+        assert_eq!(r.w_plus, 3.0);
+        assert_eq!(r.p_value, 1.0);
+        // d = [1, 1, 2]: W+ = 6, P(W+ ≥ 6) = 1/8, p = 1/4.
+        let r = wilcoxon_differences(&[1.0, 1.0, 2.0], &cfg).unwrap();
+        assert!((r.p_value - 0.25).abs() < 1e-15);
+        let too_big = WilcoxonConfig {
+            permutation_max_len: 201,
+            ..Default::default()
+        };
+        assert!(matches!(
+            wilcoxon_differences(&[1.0], &too_big),
             Err(SalienceError::InvalidParameter { .. })
         ));
     }

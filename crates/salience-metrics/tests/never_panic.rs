@@ -296,12 +296,12 @@ proptest! {
     fn statistics_never_panic(
         x in prop::collection::vec(prop_oneof![-1e6f64..1e6, Just(0.0), Just(f64::MAX), Just(f64::NAN)], 0..40),
         shift in -2.0f64..2.0,
-        method in 0usize..3,
+        method in 0usize..4,
         cc in any::<bool>(),
     ) {
         let y: Vec<f64> = x.iter().map(|v| v * 0.5 + shift).collect();
         let cfg = WilcoxonConfig {
-            method: [WilcoxonMethod::Auto, WilcoxonMethod::Exact, WilcoxonMethod::Normal][method],
+            method: [WilcoxonMethod::Auto, WilcoxonMethod::Exact, WilcoxonMethod::Normal, WilcoxonMethod::Permutation][method],
             continuity_correction: cc,
             ..Default::default()
         };
