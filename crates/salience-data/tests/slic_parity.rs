@@ -89,7 +89,7 @@ fn slic_matches_scikit_image_on_the_localization_images() {
         .map(|v| v.as_f64().unwrap())
         .collect();
     let mut report = Vec::new();
-    for i in 0..n {
+    for (i, &recall) in sk_recall.iter().enumerate().take(n) {
         let img = set.images.index_axis(Axis(0), i);
         let ours = slic(img.into_dyn(), &SlicConfig::default()).unwrap();
         let theirs = reference.index_axis(Axis(0), i).mapv(|v| v as usize);
@@ -99,7 +99,7 @@ fn slic_matches_scikit_image_on_the_localization_images() {
         let ri = rand_index(ours.view(), theirs.view());
         let r_ours = boundary_recall(ours.view(), mask.view(), 1);
         let r_theirs = boundary_recall(theirs.view(), mask.view(), 1);
-        report.push((i, ri, r_ours, r_theirs, sk_recall[i]));
+        report.push((i, ri, r_ours, r_theirs, recall));
     }
     for r in &report {
         eprintln!(
