@@ -396,11 +396,7 @@ where
             &format!("this config cannot be written as data: {e}"),
         )
     })?;
-    let mut v = base.clone();
-    for (k, val) in params {
-        set_path(&mut v, k, val);
-    }
-    let cfg: T = match serde_json::from_value(v) {
+    let cfg: T = match serde_json::from_value(overlay(&base, params.iter())) {
         Ok(c) => c,
         Err(e) => return Err(name_the_key::<T>(method, &base, params, e)),
     };
@@ -416,20 +412,52 @@ fn name_the_key<T: DeserializeOwned>(
     params: &[(String, String)],
     whole: serde_json::Error,
 ) -> SalienceError {
-    for (k, val) in params {
-        let mut v = base.clone();
-        set_path(&mut v, k, val);
-        if let Err(e) = serde_json::from_value::<T>(v) {
-            let parent = k.rsplit_once('.').map(|(p, _)| p);
-            let accepted = accepted_keys(base, parent);
-            return bad(
-                k,
-                val,
-                &format!("{e} (a parameter of `{method}`; accepted keys: {accepted})"),
-            );
+    let named = |k: &str, val: &str, e: serde_json::Error| {
+        let parent = k.rsplit_once('.').map(|(p, _)| p);
+        let accepted = accepted_keys(base, parent);
+        bad(
+            k,
+            val,
+            &format!("{e} (a parameter of `{method}`; accepted keys: {accepted})"),
+        )
+    };
+    // The key whose removal makes the rest deserialize, ...
+    for (i, (k, val)) in params.iter().enumerate() {
+        let others = params.iter().enumerate().filter(|(j, _)| *j != i);
+        if serde_json::from_value::<T>(overlay(base, others.map(|(_, p)| p))).is_ok() {
+            let e = serde_json::from_value::<T>(overlay(base, std::iter::once(&params[i])));
+            return named(k, val, e.err().unwrap_or(whole));
         }
     }
-    bad(method, "<parameters>", &whole.to_string())
+    // ... else the first key that fails on its own, preferring a bad
+    // value to a field that only its sibling keys would supply.
+    let alone: Vec<_> = params
+        .iter()
+        .filter_map(|p| {
+            let e = serde_json::from_value::<T>(overlay(base, std::iter::once(p))).err()?;
+            Some((p, e))
+        })
+        .collect();
+    let pick = alone
+        .iter()
+        .position(|(_, e)| !e.to_string().starts_with("missing field"))
+        .or(if alone.is_empty() { None } else { Some(0) });
+    match pick.and_then(|i| alone.into_iter().nth(i)) {
+        Some(((k, val), e)) => named(k, val, e),
+        None => bad(method, "<parameters>", &whole.to_string()),
+    }
+}
+
+/// `base` with `params` laid over it in order. A one-key object of the
+/// preset (an enum variant with data) is replaced, not merged, when a
+/// key names another variant; objects the parameters built are merged.
+fn overlay<'a>(base: &Value, params: impl Iterator<Item = &'a (String, String)>) -> Value {
+    let mut v = base.clone();
+    let mut touched = std::collections::HashSet::new();
+    for (k, val) in params {
+        set_path(&mut v, k, val, &mut touched);
+    }
+    v
 }
 
 /// The keys of the preset's object at dotted path `parent` (the top level
@@ -447,10 +475,20 @@ fn accepted_keys(base: &Value, parent: Option<&str>) -> String {
 
 /// Sets dotted `key` of `root` to the text `value`, typed by the value it
 /// replaces.
-fn set_path(root: &mut Value, key: &str, value: &str) {
+fn set_path(
+    root: &mut Value,
+    key: &str,
+    value: &str,
+    touched: &mut std::collections::HashSet<String>,
+) {
     let mut node = root;
     let mut parts = key.split('.').peekable();
+    let mut path = String::new();
     while let Some(part) = parts.next() {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(part);
         if !node.is_object() {
             *node = Value::Object(Map::new());
         }
@@ -469,10 +507,12 @@ fn set_path(root: &mut Value, key: &str, value: &str) {
         // A one-key object without `part` is another enum variant:
         // switching variants drops its data.
         if let Some(Value::Object(o)) = obj.get(part) {
-            if o.len() == 1 && parts.peek().is_some_and(|next| !o.contains_key(*next)) {
+            let switch = o.len() == 1 && parts.peek().is_some_and(|n| !o.contains_key(*n));
+            if switch && !touched.contains(&path) {
                 obj.insert(part.to_string(), Value::Null);
             }
         }
+        touched.insert(path.clone());
         node = obj.entry(part.to_string()).or_insert(Value::Null);
     }
 }
@@ -625,13 +665,44 @@ mod tests {
             build("m:base.constant=0.5").unwrap().base,
             Base::Constant(0.5)
         );
-        // A variant name with data switches variant and sets it.
+        // A variant name with data switches variant and sets it ...
         assert_eq!(
-            build("m:base.blur.kernel_size=3,base.constant=2")
-                .unwrap()
-                .base,
+            build("m:base.constant=2").unwrap().base,
             Base::Constant(2.0)
         );
+        // ... but keys of two variants at once are an error.
+        assert!(build("m:base.blur.kernel_size=3,base.constant=2").is_err());
+        // Keys building one struct variant over another preset variant.
+        let p = Cfg {
+            base: Base::Zeros,
+            ..preset()
+        };
+        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let c: Cfg = config_from(
+            "m",
+            &p,
+            &[kv("base.blur.sigma", "2"), kv("base.blur.kernel_size", "3")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.base,
+            Base::Blur {
+                sigma: 2.0,
+                kernel_size: 3
+            }
+        );
+        // The key named in an error is the one whose removal fixes it.
+        let e = config_from::<Cfg>(
+            "m",
+            &p,
+            &[kv("base.blur.sigma", "2"), kv("base.blur.kernel_size", "x")],
+        );
+        match e {
+            Err(SalienceError::InvalidParameter { name, .. }) => {
+                assert_eq!(name, "base.blur.kernel_size")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -45,7 +45,8 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
 /// Configuration of [`EigenCam`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EigenCamConfig {
     /// The layer whose activations are projected.
     pub layer: String,

@@ -10,7 +10,8 @@ use ndarray::ArrayViewD;
 use salience_core::{AttributionBatch, Explainer, Result, Seeds};
 
 /// Configuration of [`GradCam`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GradCamConfig {
     /// The layer (a name of [`LayerSplit::layer_names`]) whose activations
     /// are weighted, typically the last convolutional block.

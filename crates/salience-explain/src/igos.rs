@@ -100,7 +100,8 @@ const NOISE_STREAM: u64 = 0x1605_0000;
 /// Configuration of [`IGosPlusPlus`]. `Default` = Mahlau & Nolde (2022)'s App. A
 /// setting ([`IGosConfig::mahlau2022`]); [`IGosConfig::reference`] = the
 /// authors' code. See the [module docs](self) for the formulas.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct IGosConfig {
     /// Side s of the square low-resolution masks (2 ≤ s ≤ min(H, W)).
     /// Default 50 (App. A, for 224-pixel images): smaller images need a

@@ -42,7 +42,8 @@ use salience_core::seed::derive_seed;
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
 /// Configuration of [`NoiseGrad`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct NoiseGradConfig {
     /// Number N of model draws (≥ 1). Default 10 (the paper).
     pub n_models: usize,
@@ -92,7 +93,8 @@ impl NoiseGradConfig {
 }
 
 /// Configuration of [`FusionGrad`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct FusionGradConfig {
     /// Number N of model draws (≥ 1). Default 10.
     pub n_models: usize,
