@@ -7,7 +7,8 @@ use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 
 /// Which spread s of the k values divides the mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Spread {
     /// The standard deviation σ with `ddof` (0: population, eq. 7).
     Std {
@@ -48,9 +49,11 @@ pub enum Spread {
 /// let v = Var::rieger_hansen().aggregate(&e).unwrap();
 /// assert!((v.view()[[0, 0]] - 2.0 / 2.226).abs() < 1e-6);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Var {
     /// Weight ε of the spread.
+    #[serde(alias = "eps")]
     pub epsilon: f64,
     /// Offset δ > 0.
     pub delta: f64,
@@ -83,7 +86,7 @@ impl Var {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         check_param_finite("var epsilon", self.epsilon)?;
         check_param_finite("var delta", self.delta)?;
         if self.epsilon < 0.0 {
