@@ -45,7 +45,8 @@ use salience_core::{AttributionBatch, Model, Result, SalienceError, Seeds};
 /// assert_eq!(c.n_runs, 100);
 /// assert_eq!(FaithfulnessCorrelationConfig::paper().n_runs, 200);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct FaithfulnessCorrelationConfig {
     /// How subsets are drawn and replaced.
     pub perturbation: Perturbation,

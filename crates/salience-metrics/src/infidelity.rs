@@ -61,7 +61,8 @@ use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceE
 /// assert_eq!((c.n_perturbations, c.normalize, c.projection), (200, true, Projection::Indicator));
 /// assert!(!InfidelityConfig::captum().normalize);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct InfidelityConfig {
     /// How perturbations are drawn.
     pub perturbation: Perturbation,
@@ -299,7 +300,8 @@ pub(crate) fn run(
 /// use salience_metrics::CumulativeBaseline;
 /// assert_eq!(CumulativeBaseline::default(), CumulativeBaseline::SampleMin);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CumulativeBaseline {
     /// Quantus' `perturb_baseline="black"` (default): the minimum of the
     /// sample over all its channels and pixels (Quantus'
@@ -321,7 +323,8 @@ pub enum CumulativeBaseline {
 /// let c = CumulativeInfidelityConfig::default();
 /// assert_eq!((c.patch_size, c.baseline), (4, CumulativeBaseline::SampleMin));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CumulativeInfidelityConfig {
     /// Side of the square patches (Quantus `perturb_patch_sizes=[4]`);
     /// must divide the image height and width.

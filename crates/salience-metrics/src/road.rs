@@ -40,12 +40,15 @@ use salience_core::{
 /// ```
 /// assert_eq!(salience_metrics::RoadOrder::default(), salience_metrics::RoadOrder::MoRF);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RoadOrder {
     /// Most relevant first (lower curve is better). Default.
     #[default]
+    #[serde(rename = "morf")]
     MoRF,
     /// Least relevant first (higher curve is better).
+    #[serde(rename = "lerf")]
     LeRF,
 }
 
@@ -54,7 +57,8 @@ pub enum RoadOrder {
 /// ```
 /// assert_eq!(salience_metrics::RoadScore::default(), salience_metrics::RoadScore::Accuracy);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RoadScore {
     /// 1 if the arg-max of the model output is the target, else 0 (Quantus).
     #[default]
@@ -81,7 +85,8 @@ pub enum RoadScore {
 /// assert_eq!(c.percentages.len(), 50);
 /// assert_eq!(RoadConfig::paper().percentages, vec![10.0, 20.0, 30.0]);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RoadConfig {
     /// Percentages of removed pixels, each in the open interval (0, 100).
     pub percentages: Vec<f64>,

@@ -45,7 +45,8 @@ use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 /// assert_eq!((c.radius, c.n_samples, c.relative), (0.1, 200, true));
 /// assert_eq!(SensitivityConfig::captum().radius, 0.02);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SensitivityConfig {
     /// L∞ radius `r` of the uniform noise (> 0).
     pub radius: f32,
