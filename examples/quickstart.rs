@@ -126,7 +126,7 @@ fn main() -> Result<()> {
         .map(|e| PixelMaps::new(e, ChannelReduction::Sum))
         .collect();
     let k = panel.len();
-    let n_aggregates = Aggregation::paper_defaults().len() + 5;
+    let n_aggregates = Aggregation::mahlau2022().len() + 5;
     let progress = progress_bar((k + 3 + (k + n_aggregates) + k) as u64)?;
 
     // 1. Attribute, 2. aggregate (and optimize).
@@ -262,7 +262,7 @@ fn aggregate_all(
     let t = Instant::now();
     let mut aggregates: Vec<NamedMaps> = Vec::new();
     let z = raw.normalize(Normalization::ZScore, DegeneratePolicy::Zeros)?;
-    for agg in Aggregation::paper_defaults() {
+    for agg in Aggregation::mahlau2022() {
         aggregates.push((agg.name(), agg.aggregate(&z)?));
     }
     let abs_max = MapNormalization {
@@ -544,11 +544,11 @@ fn evaluate(
     };
     let inf_cfg = InfidelityConfig {
         n_perturbations: M_METRIC,
-        ..InfidelityConfig::paper()
+        ..InfidelityConfig::decker2024()
     };
     let fc_cfg = FaithfulnessCorrelationConfig {
         n_runs: M_METRIC,
-        ..FaithfulnessCorrelationConfig::paper()
+        ..FaithfulnessCorrelationConfig::decker2024()
     };
     // Metric number `tag` draws from its own per-image stream.
     let seeded = |s: &SampleSubset, tag: u64| metric_seeds(&s.seeds, tag);
@@ -638,7 +638,7 @@ fn sensitivity_cells(
 ) -> Result<(Option<Summary>, Option<Summary>)> {
     let cfg = SensitivityConfig {
         n_samples: M_SENSITIVITY,
-        ..SensitivityConfig::paper()
+        ..SensitivityConfig::decker2024()
     };
     let s = metric_seeds(seeds, 4);
     let sens = sensitivity(explainer, x, targets, &cfg, Seeds::per_sample(&s))?;

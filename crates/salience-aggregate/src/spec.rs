@@ -61,7 +61,7 @@ pub enum Aggregation {
 impl Aggregation {
     /// Every aggregator with the paper's tuned defaults (Mahlau & Nolde
     /// Table 1), in the table's order of the crate docs.
-    pub fn paper_defaults() -> Vec<Aggregation> {
+    pub fn mahlau2022() -> Vec<Aggregation> {
         vec![
             Aggregation::Mean(Mean),
             Aggregation::Percentile(Percentile::default()),
@@ -74,6 +74,15 @@ impl Aggregation {
             Aggregation::Var(Var::default()),
             Aggregation::Rbm(Rbm::default()),
         ]
+    }
+
+    /// The former name of [`Aggregation::mahlau2022`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `mahlau2022`"
+    )]
+    pub fn paper_defaults() -> Vec<Aggregation> {
+        Self::mahlau2022()
     }
 
     fn inner(&self) -> &dyn Aggregator {
@@ -205,9 +214,9 @@ impl Aggregation {
             }
             "var" | "agg-var" | "agg_var" | "aggvar" => {
                 let preset = if m == "var" {
-                    Var::mahlau()
+                    Var::mahlau2022()
                 } else {
-                    Var::rieger_hansen()
+                    Var::rieger2020()
                 };
                 flat_spread(&mut p, preset.spread)?;
                 Aggregation::Var(config_from(m, &preset, &p)?)
@@ -336,7 +345,7 @@ mod tests {
                     ..Aei::default()
                 }),
             ),
-            ("var", Aggregation::Var(Var::mahlau())),
+            ("var", Aggregation::Var(Var::mahlau2022())),
             (
                 "var:eps=0.5,delta=2,ddof=1",
                 Aggregation::Var(Var {
@@ -349,23 +358,23 @@ mod tests {
                 "var:spread=var",
                 Aggregation::Var(Var {
                     spread: Spread::Variance { ddof: 0 },
-                    ..Var::mahlau()
+                    ..Var::mahlau2022()
                 }),
             ),
             (
                 "var:ddof=1,spread=variance",
                 Aggregation::Var(Var {
                     spread: Spread::Variance { ddof: 1 },
-                    ..Var::mahlau()
+                    ..Var::mahlau2022()
                 }),
             ),
-            ("agg-var", Aggregation::Var(Var::rieger_hansen())),
-            ("agg_var", Aggregation::Var(Var::rieger_hansen())),
+            ("agg-var", Aggregation::Var(Var::rieger2020())),
+            ("agg_var", Aggregation::Var(Var::rieger2020())),
             (
                 "aggvar:spread=std",
                 Aggregation::Var(Var {
                     spread: Spread::Std { ddof: 1 },
-                    ..Var::rieger_hansen()
+                    ..Var::rieger2020()
                 }),
             ),
             ("rbm", Aggregation::Rbm(Rbm::default())),
@@ -430,9 +439,9 @@ mod tests {
     #[test]
     fn aggregators_round_trip_through_json() {
         use salience_core::spec::{from_json, to_json};
-        for a in Aggregation::paper_defaults()
+        for a in Aggregation::mahlau2022()
             .into_iter()
-            .chain([Aggregation::Var(Var::rieger_hansen())])
+            .chain([Aggregation::Var(Var::rieger2020())])
         {
             let text = to_json(&a).unwrap();
             let back: Aggregation = serde_json::from_str(&text).unwrap();

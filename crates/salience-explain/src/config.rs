@@ -357,7 +357,7 @@ mod tests {
         // The perturbation methods read batch_size 0 as auto.
         assert!(OcclusionConfig::default().validate().is_ok());
         assert!(LimeConfig::default().validate().is_ok());
-        assert!(IGosConfig::reference().validate().is_ok());
+        assert!(IGosConfig::khorram2021().validate().is_ok());
     }
 
     fn round_trip<T>(c: T)
@@ -398,7 +398,7 @@ mod tests {
             ..LimeConfig::captum()
         });
         round_trip(RiseConfig::mahlau2022());
-        round_trip(IGosConfig::reference());
+        round_trip(IGosConfig::khorram2021());
         round_trip(AttentionRolloutConfig::default());
         round_trip(GradientRolloutConfig::default());
         round_trip(DeepLiftConfig::default());

@@ -38,6 +38,17 @@ impl GradCamConfig {
         }
     }
 
+    /// pytorch-grad-cam's `GradCAM` at `layer` (ReLU on): the same as
+    /// [`Self::new`], the paper's form.
+    ///
+    /// ```
+    /// use salience_explain::GradCamConfig;
+    /// assert_eq!(GradCamConfig::pytorch_grad_cam("c"), GradCamConfig::new("c"));
+    /// ```
+    pub fn pytorch_grad_cam(layer: &str) -> Self {
+        Self::new(layer)
+    }
+
     /// Captum's `LayerGradCam` default: no ReLU (Captum also does not
     /// upsample; this crate always does).
     ///

@@ -46,7 +46,7 @@
 //! | `kernel_shap` | `n_samples` (25), feature-mask keys, baseline keys, `batch_size` |
 //! | `lime` | `n_samples` (25), `surrogate` = `ols` \| `ridge` \| `lasso` (Captum's lasso λ = 0.01), `lambda`, feature-mask keys, baseline keys, `batch_size` |
 //! | `rise` | `n_masks` (4000), `grid` (7), `p_keep` (0.5), baseline keys, `batch_size` |
-//! | `igos_pp` (`igos++`, `igospp`) | `preset` = `mahlau2022` (Mahlau & Nolde 2022, App. A; default) \| `reference` (authors' code), then overrides: `mask_size` (50), `iterations` (20), `ig_steps` (25), `l1` (20), `l2` (30), `alpha_max` (10), `alpha_min` (1e-5), `armijo` (1e-4), `decay` (0.2), `tv_beta` (2), `tv_sigma` (0.01), `noise_std` (0.2), `softmax` (true), baseline keys (`normal`; `blur` σ 50, 51 × 51 for `reference`), `batch_size` |
+//! | `igos_pp` (`igos++`, `igospp`) | `preset` = `mahlau2022` (Mahlau & Nolde 2022, App. A; default) \| `khorram2021` (the authors' code; also `reference`), then overrides: `mask_size` (50), `iterations` (20), `ig_steps` (25), `l1` (20), `l2` (30), `alpha_max` (10), `alpha_min` (1e-5), `armijo` (1e-4), `decay` (0.2), `tv_beta` (2), `tv_sigma` (0.01), `noise_std` (0.2), `softmax` (true), baseline keys (`normal`; `blur` σ 50, 51 × 51 for `khorram2021`), `batch_size` |
 //!
 //! Every method also takes `reduce` = `sum` \| `sumabs` \| `maxabs` \|
 //! `l2`: its `[N, C, H, W]` maps are reduced to `[N, H, W]` pixel maps
@@ -693,7 +693,7 @@ has_baseline!(
 /// `kernel_shap` (`n_samples`), `lime` (`n_samples`, `surrogate=ols|ridge|lasso`,
 /// `lambda`) and `rise` (`n_masks`, `grid`, `p_keep`); all take
 /// `baseline=…` and `batch_size`, the group-based ones `feature_mask=…`;
-/// and `igos_pp` (`preset` = `mahlau2022` \| `reference`).
+/// and `igos_pp` (`preset` = `mahlau2022` \| `khorram2021`).
 fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
     r.register(
         "occlusion",
@@ -764,8 +764,8 @@ fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
         Arc::new(|p, m, _| {
             let d = match p.take("preset").as_deref() {
                 None | Some("mahlau2022") | Some("default") => IGosConfig::mahlau2022(),
-                Some("reference") => IGosConfig::reference(),
-                Some(v) => return Err(bad("preset", v, "expected mahlau2022 or reference")),
+                Some("khorram2021") | Some("reference") => IGosConfig::khorram2021(),
+                Some(v) => return Err(bad("preset", v, "expected mahlau2022 or khorram2021")),
             };
             flat_baseline(p, "baseline", &d.baseline);
             let cfg = p.config(&d)?;
@@ -1011,7 +1011,7 @@ mod parity {
             "igos_pp" => {
                 let d = match p.take("preset").as_deref() {
                     None | Some("mahlau2022") | Some("default") => IGosConfig::mahlau2022(),
-                    Some("reference") => IGosConfig::reference(),
+                    Some("reference") => IGosConfig::khorram2021(),
                     Some(v) => return Err(bad("preset", v, "old")),
                 };
                 let c = IGosConfig {
@@ -1126,6 +1126,12 @@ mod parity {
             seen.into_iter().collect::<Vec<_>>(),
             r.names(),
             "every built-in name"
+        );
+        // The preset named after the paper is the old `reference`.
+        let k = new(&"igos_pp:preset=khorram2021".parse().unwrap()).unwrap();
+        assert_eq!(
+            k,
+            old(&"igos_pp:preset=reference".parse().unwrap()).unwrap()
         );
     }
 

@@ -80,20 +80,16 @@ pub struct InfidelityConfig {
 
 impl Default for InfidelityConfig {
     fn default() -> Self {
-        Self::paper()
+        Self::decker2024()
     }
 }
 
 impl InfidelityConfig {
-    /// Decker et al. (2024) C.1: binary perturbations of 20 % of the image area replaced
-    /// by a blurred copy (σ = 5, kernel 11 — the seed does not give the blur;
-    /// this is RISE's), indicator `I`, β normalisation, m = 200. The same as
-    /// [`decker2024`](Self::decker2024).
-    ///
-    /// ```
-    /// let c = salience_metrics::InfidelityConfig::paper();
-    /// assert_eq!(c.n_perturbations, 200);
-    /// ```
+    /// The former name of [`InfidelityConfig::decker2024`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `decker2024`"
+    )]
     pub fn paper() -> Self {
         Self::decker2024()
     }
@@ -108,7 +104,7 @@ impl InfidelityConfig {
     ///
     /// ```
     /// use salience_metrics::InfidelityConfig;
-    /// assert_eq!(InfidelityConfig::decker2024(), InfidelityConfig::paper());
+    /// assert_eq!(InfidelityConfig::decker2024(), InfidelityConfig::decker2024());
     /// ```
     pub fn decker2024() -> Self {
         let blur = GaussianBlur::rise();
@@ -579,7 +575,7 @@ mod tests {
             perturbation: patch,
             ..InfidelityConfig::quantus()
         };
-        for cfg in [quantus, InfidelityConfig::paper()] {
+        for cfg in [quantus, InfidelityConfig::decker2024()] {
             let cfg = InfidelityConfig {
                 n_perturbations: 6,
                 ..cfg

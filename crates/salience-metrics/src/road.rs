@@ -83,7 +83,7 @@ pub enum RoadScore {
 /// use salience_metrics::RoadConfig;
 /// let c = RoadConfig::default();
 /// assert_eq!(c.percentages.len(), 50);
-/// assert_eq!(RoadConfig::paper().percentages, vec![10.0, 20.0, 30.0]);
+/// assert_eq!(RoadConfig::decker2024().percentages, vec![10.0, 20.0, 30.0]);
 /// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -131,14 +131,23 @@ impl RoadConfig {
     /// (report `change()`: the decrease in confidence).
     ///
     /// ```
-    /// assert_eq!(salience_metrics::RoadConfig::paper().score, salience_metrics::RoadScore::Probability);
+    /// assert_eq!(salience_metrics::RoadConfig::decker2024().score, salience_metrics::RoadScore::Probability);
     /// ```
-    pub fn paper() -> Self {
+    pub fn decker2024() -> Self {
         RoadConfig {
             percentages: vec![10.0, 20.0, 30.0],
             score: RoadScore::Probability,
             ..Self::quantus()
         }
+    }
+
+    /// The former name of [`RoadConfig::decker2024`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `decker2024`"
+    )]
+    pub fn paper() -> Self {
+        Self::decker2024()
     }
 
     /// pytorch-grad-cam's `ROADMostRelevantFirstAverage` percentiles

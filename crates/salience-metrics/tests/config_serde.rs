@@ -24,10 +24,10 @@ fn every_metric_config_round_trips() {
     round_trip(CumulativeInfidelityConfig::default());
     round_trip(CurveConfig::default());
     round_trip(FaithfulnessCorrelationConfig::quantus());
-    round_trip(FaithfulnessCorrelationConfig::paper());
+    round_trip(FaithfulnessCorrelationConfig::decker2024());
     round_trip(ImputationConfig::default());
     for c in [
-        InfidelityConfig::paper(),
+        InfidelityConfig::decker2024(),
         InfidelityConfig::decker2024(),
         InfidelityConfig::captum(),
         InfidelityConfig::captum_normalized(),
@@ -39,9 +39,9 @@ fn every_metric_config_round_trips() {
     round_trip(PixelMapConfig::default());
     round_trip(PointingGameConfig::default());
     round_trip(RoadConfig::quantus());
-    round_trip(RoadConfig::paper());
+    round_trip(RoadConfig::decker2024());
     for c in [
-        SensitivityConfig::paper(),
+        SensitivityConfig::decker2024(),
         SensitivityConfig::captum(),
         SensitivityConfig::quantus(),
     ] {
