@@ -23,7 +23,11 @@ use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 /// | `var` (Mahlau & Nolde), `agg-var` (Rieger & Hansen preset) | `eps`, `delta`, `spread` = `std`/`var`, `ddof` |
 /// | `rbm` | `lr`, `iters` (≤ [`MAX_RBM_ITERS`](crate::MAX_RBM_ITERS)), `batch` (≤ [`MAX_RBM_BATCH_SIZE`](crate::MAX_RBM_BATCH_SIZE)), `chain` = `persistent`/`cd1`, `init_std`, `seed` |
 ///
-/// `eps` may also be written `epsilon`.
+/// `eps` may also be written `epsilon`. Every field of the aggregator is
+/// also a key under its own name (nested fields with dots), a spec may be
+/// a JSON object ([`Aggregation::from_spec`]), and an aggregator is
+/// validated when it is parsed. With serde, an `Aggregation` is written
+/// as `{"ucb": {"epsilon": -0.5}}`.
 ///
 /// ```
 /// use salience_aggregate::{Aggregation, Ucb, Percentile};
