@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
             black_box(&dst);
         })
     });
-    let mut aggs = Aggregation::paper_defaults();
+    let mut aggs = Aggregation::mahlau2022();
     aggs.retain(|a| !matches!(a, Aggregation::Rbm(_)));
     aggs.push(Aggregation::Api(Api {
         rates: Rates::Exact,

@@ -91,11 +91,11 @@ fn bench_metrics(c: &mut Criterion) {
     let sal = Saliency::new(clf.clone());
     let timed_sal = TimedExplainer::new(Box::new(Saliency::new(clf.clone())));
 
-    let infd = InfidelityConfig::paper(); // m = 200, 20 % ← blur
+    let infd = InfidelityConfig::decker2024(); // m = 200, 20 % ← blur
     let fcor = FaithfulnessCorrelationConfig::quantus(); // 224 px, 100 runs
     let sens = SensitivityConfig {
         n_samples: 50,
-        ..SensitivityConfig::paper()
+        ..SensitivityConfig::decker2024()
     };
     let stab = StabilityConfig {
         n_samples: 50,

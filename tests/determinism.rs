@@ -54,7 +54,7 @@ fn batch_invariant_models_give_bit_identical_metrics_at_any_chunk_size() {
         let cfg = InfidelityConfig {
             n_perturbations: 12,
             batch_size: Some(bs),
-            ..InfidelityConfig::paper()
+            ..InfidelityConfig::decker2024()
         };
         infidelity(&model, x.view(), &maps, &targets, &cfg, Seeds::base(3))
             .unwrap()
@@ -82,7 +82,7 @@ fn batch_invariant_models_give_bit_identical_metrics_at_any_chunk_size() {
         &targets[1..3],
         &InfidelityConfig {
             n_perturbations: 12,
-            ..InfidelityConfig::paper()
+            ..InfidelityConfig::decker2024()
         },
         Seeds::per_sample(&seeds[1..3]),
     )

@@ -510,7 +510,7 @@ fn chunk_records(
         };
         let sens_cfg = SensitivityConfig {
             n_samples: b.m_sens,
-            ..SensitivityConfig::paper()
+            ..SensitivityConfig::decker2024()
         };
         let sens = per_image(n, |i| {
             let s = sensitivity(
@@ -555,12 +555,12 @@ fn chunk_records(
             let infd_cfg = InfidelityConfig {
                 perturbation,
                 n_perturbations: b.m_faith_eval,
-                ..InfidelityConfig::paper()
+                ..InfidelityConfig::decker2024()
             };
             let fcor_cfg = FaithfulnessCorrelationConfig {
                 perturbation,
                 n_runs: b.m_faith_eval,
-                ..FaithfulnessCorrelationConfig::paper()
+                ..FaithfulnessCorrelationConfig::decker2024()
             };
             let tag = 10 * t as u64;
             push(
@@ -619,7 +619,7 @@ fn chunk_records(
         for (order, label) in [(RoadOrder::MoRF, "MoRF"), (RoadOrder::LeRF, "LeRF")] {
             let cfg = RoadConfig {
                 order,
-                ..RoadConfig::paper()
+                ..RoadConfig::decker2024()
             };
             let sd = metric_seeds(c.seeds, 50);
             let curves = road(

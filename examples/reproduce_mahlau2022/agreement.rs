@@ -224,7 +224,7 @@ pub fn section(data: &Data) -> Result<String> {
         );
     }
     // VAR: δ disclosed; identical to the Average → inconclusive.
-    let var = salience::aggregate::Var::mahlau();
+    let var = salience::aggregate::Var::mahlau2022();
     let (v, text) = equivalent(data, ("VAR", &z("var:eps=1e-7")), avg_l, Col::Ins, 1e-3)?;
     push(
         "Table 1: VAR (ε = 10⁻⁷) is within ~0.001 of the Average (tested: the 95 % HL interval of VAR − Average inside ±0.001; identical maps cannot agree)",

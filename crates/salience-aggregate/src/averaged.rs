@@ -9,7 +9,8 @@ use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 
 /// How the average over ε ∈ [a, b] is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Rates {
     /// The paper's approximation (eqs. 14–15): the mean over N evenly
     /// spaced rates ε_i = a + i(b − a)/(N − 1), i = 0 … N − 1 (N ≥ 2 when
@@ -162,7 +163,8 @@ fn exact(kind: Kind, c: f64, sd: f64, a: f64, b: f64) -> f64 {
 /// let want = (lo.view()[[0, 0]] + hi.view()[[0, 0]]) / 2.0;
 /// assert!((api.view()[[0, 0]] - want).abs() < 1e-6);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Api {
     /// Lower end of the rate interval.
     pub a: f64,
@@ -207,7 +209,8 @@ impl Aggregator for Api {
 /// let fine = Aei { rates: Rates::Grid(20_001), ..Aei::default() }.aggregate(&e).unwrap();
 /// assert!((exact.view()[[0, 0]] - fine.view()[[0, 0]]).abs() < 1e-3);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Aei {
     /// Lower end of the rate interval.
     pub a: f64,

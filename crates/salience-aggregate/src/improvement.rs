@@ -103,9 +103,11 @@ where
 /// assert!((p.view()[[0, 0]] - 0.158_655_25).abs() < 1e-6);
 /// assert_eq!(p.view()[[0, 1]], 0.5);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Pi {
     /// Exploration rate ε.
+    #[serde(alias = "eps")]
     pub epsilon: f64,
 }
 
@@ -148,9 +150,11 @@ impl Aggregator for Pi {
 /// // Pixel 0: d = 0, σ = 1, so EI = φ(0) = 0.3989…
 /// assert!((v.view()[[0, 0]] - 0.398_942_3).abs() < 1e-6);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Ei {
     /// Exploration rate ε.
+    #[serde(alias = "eps")]
     pub epsilon: f64,
 }
 
@@ -194,7 +198,7 @@ impl Aggregator for Ei {
 /// let ei = Ei { epsilon: 0.25 }.aggregate(&e).unwrap();
 /// assert_eq!(ci, ei);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ci;
 
 impl Aggregator for Ci {

@@ -20,7 +20,7 @@ use salience_core::{AttributionBatch, Ensemble, Result};
 /// let m = Mean.aggregate(&e).unwrap();
 /// assert_eq!(m.view().as_slice().unwrap(), &[2.0, 4.0]);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Mean;
 
 impl Aggregator for Mean {

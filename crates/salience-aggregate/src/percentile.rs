@@ -24,9 +24,11 @@ use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 /// let q25 = Percentile::default().aggregate(&e).unwrap();
 /// assert_eq!(q25.view()[[0, 0]], 1.75);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Percentile {
     /// Percentage in [0, 100].
+    #[serde(alias = "k")]
     pub q: f64,
 }
 
@@ -42,7 +44,7 @@ impl Percentile {
         Percentile { q: 50.0 }
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if !(0.0..=100.0).contains(&self.q) {
             return Err(SalienceError::invalid(
                 "percentile q",

@@ -11,14 +11,17 @@ use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 
 /// How the negative phase of contrastive divergence is sampled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Chain {
     /// Persistent CD (Tieleman 2008): one Gibbs step from a chain that
     /// persists across mini-batches, as scikit-learn's `BernoulliRBM`
     /// (the implementation Mahlau & Nolde used) does. Default.
     #[default]
+    #[serde(alias = "pcd")]
     Persistent,
     /// CD-1: one Gibbs step started from the mini-batch itself.
+    #[serde(alias = "cd")]
     Cd1,
 }
 
@@ -70,15 +73,19 @@ pub enum Chain {
 /// assert!(a.view().iter().all(|v| (0.0..=1.0).contains(v)));
 /// assert!(a.view()[[0, 7, 7]] > a.view()[[0, 0, 0]]);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Rbm {
     /// Learning rate α.
+    #[serde(alias = "lr")]
     pub learning_rate: f64,
     /// Training epochs over the sample's pixels, 1 ≤ n_iter ≤
     /// [`MAX_RBM_ITERS`].
+    #[serde(alias = "iters")]
     pub n_iter: usize,
     /// Mini-batch size, 1 ≤ batch_size ≤ [`MAX_RBM_BATCH_SIZE`] (a batch
     /// larger than the sample's pixel count P acts as P).
+    #[serde(alias = "batch")]
     pub batch_size: usize,
     /// Persistent CD or CD-1.
     pub chain: Chain,
@@ -117,7 +124,7 @@ impl Rbm {
         crate::check_count_limit("rbm batch_size", self.batch_size, MAX_RBM_BATCH_SIZE, "")
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         self.check_counts()?;
         check_param_finite("rbm learning_rate", self.learning_rate)?;
         check_param_finite("rbm init_std", self.init_std)?;

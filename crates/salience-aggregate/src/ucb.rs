@@ -22,9 +22,11 @@ use salience_core::{AttributionBatch, Ensemble, Result};
 /// let u = Ucb::default().aggregate(&e).unwrap();
 /// assert_eq!(u.view()[[0, 0]], 1.5);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Ucb {
     /// Exploration rate ε.
+    #[serde(alias = "eps")]
     pub epsilon: f64,
 }
 

@@ -7,7 +7,8 @@ use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Ensemble, Result, SalienceError};
 
 /// Which spread s of the k values divides the mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Spread {
     /// The standard deviation σ with `ddof` (0: population, eq. 7).
     Std {
@@ -25,10 +26,10 @@ pub enum Spread {
 /// is the pixel's spread across the k maps (eq. 16 with s = σ).
 ///
 /// Presets:
-/// * [`Var::mahlau`] (default): s = population σ, ε = 10⁻⁷ (the paper's
+/// * [`Var::mahlau2022`] (default): s = population σ, ε = 10⁻⁷ (the paper's
 ///   tuned value), δ = 1. The paper does not state δ; with δ = 1 small ε
 ///   gives the mean, as its §4.2.5 reports.
-/// * [`Var::rieger_hansen`]: s = the sample variance (ddof = 1), ε = 1,
+/// * [`Var::rieger2020`]: s = the sample variance (ddof = 1), ε = 1,
 ///   δ = 0.226 — the AGG_var of the reference implementation of Decker et
 ///   al. (per-pixel weight 1/(var + 0.226) times 1/k, no renormalization).
 ///   With k = 1 the sample variance is undefined and taken as 0.
@@ -45,12 +46,14 @@ pub enum Spread {
 ///     Array::from_shape_vec((2, 1, 1), vec![1.0f32, 3.0]).unwrap().into_dyn(),
 ///     None,
 /// ).unwrap();
-/// let v = Var::rieger_hansen().aggregate(&e).unwrap();
+/// let v = Var::rieger2020().aggregate(&e).unwrap();
 /// assert!((v.view()[[0, 0]] - 2.0 / 2.226).abs() < 1e-6);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Var {
     /// Weight ε of the spread.
+    #[serde(alias = "eps")]
     pub epsilon: f64,
     /// Offset δ > 0.
     pub delta: f64,
@@ -60,13 +63,13 @@ pub struct Var {
 
 impl Default for Var {
     fn default() -> Self {
-        Var::mahlau()
+        Var::mahlau2022()
     }
 }
 
 impl Var {
     /// Mahlau & Nolde's tuned VAR: μ / (10⁻⁷ σ + 1).
-    pub fn mahlau() -> Self {
+    pub fn mahlau2022() -> Self {
         Var {
             epsilon: 1e-7,
             delta: 1.0,
@@ -74,8 +77,17 @@ impl Var {
         }
     }
 
+    /// The former name of [`Var::mahlau2022`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `mahlau2022`"
+    )]
+    pub fn mahlau() -> Self {
+        Self::mahlau2022()
+    }
+
     /// Rieger & Hansen's AGG_var as used by Decker et al.: μ / (var₁ + 0.226).
-    pub fn rieger_hansen() -> Self {
+    pub fn rieger2020() -> Self {
         Var {
             epsilon: 1.0,
             delta: 0.226,
@@ -83,7 +95,16 @@ impl Var {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// The former name of [`Var::rieger2020`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `rieger2020`"
+    )]
+    pub fn rieger_hansen() -> Self {
+        Self::rieger2020()
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
         check_param_finite("var epsilon", self.epsilon)?;
         check_param_finite("var delta", self.delta)?;
         if self.epsilon < 0.0 {

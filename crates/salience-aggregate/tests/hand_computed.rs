@@ -245,7 +245,7 @@ fn variance_aggregation() {
         0.309_981_401_115_933,
         -0.415_167_450_871_851_64,
     ];
-    close(&values(&Var::rieger_hansen(), &e), &want, 1e-6);
+    close(&values(&Var::rieger2020(), &e), &want, 1e-6);
     // The paper's default is the mean to within ε σ = 1e-7 relative.
     close(&values(&Var::default(), &e), &[2.0, 2.0, 1.0, -3.0], 1e-6);
 }
@@ -273,7 +273,7 @@ fn single_map_ensemble() {
     // CI: ε = 0 → EI at ε = 0: max(d, 0) = 0 everywhere.
     close(&values3(&Ci, &e), &[0.0, 0.0, 0.0], 0.0);
     close(
-        &values3(&Var::rieger_hansen(), &e),
+        &values3(&Var::rieger2020(), &e),
         &[0.5 / 0.226, -1.0 / 0.226, 2.0 / 0.226],
         1e-6,
     );
@@ -292,7 +292,7 @@ fn image_layout_is_kept_and_samples_are_independent() {
         (k * 5 + c * 3 + i * j) as f32 + 10.0 * n as f32
     });
     let e = Ensemble::from_stacked(a.into_dyn(), None).unwrap();
-    for agg in Aggregation::paper_defaults() {
+    for agg in Aggregation::mahlau2022() {
         let out = agg.aggregate(&e).unwrap();
         assert_eq!(out.shape(), &[2, 2, 3, 3], "{}", agg.name());
         assert!(out.view().iter().all(|v| v.is_finite()));

@@ -17,7 +17,7 @@ fn ensemble() -> impl Strategy<Value = Ensemble> {
 }
 
 fn all() -> Vec<Aggregation> {
-    let mut v = Aggregation::paper_defaults();
+    let mut v = Aggregation::mahlau2022();
     v.push(Aggregation::Api(Api {
         rates: Rates::Exact,
         ..Api::default()
@@ -26,7 +26,7 @@ fn all() -> Vec<Aggregation> {
         rates: Rates::Exact,
         ..Aei::default()
     }));
-    v.push(Aggregation::Var(Var::rieger_hansen()));
+    v.push(Aggregation::Var(Var::rieger2020()));
     v.push(Aggregation::Rbm(Rbm {
         n_iter: 3,
         learning_rate: 0.1,
@@ -247,7 +247,7 @@ proptest! {
             Aggregation::Api(Api { a: x, b: y, rates }),
             Aggregation::Aei(Aei { a: x.min(y), b: x.max(y), rates }),
             Aggregation::Var(Var { epsilon: x, delta: y, ..Var::default() }),
-            Aggregation::Var(Var { spread: Spread::Variance { ddof: count }, ..Var::rieger_hansen() }),
+            Aggregation::Var(Var { spread: Spread::Variance { ddof: count }, ..Var::rieger2020() }),
             Aggregation::Rbm(Rbm { learning_rate: x, init_std: y, n_iter: small, ..Rbm::default() }),
             Aggregation::Rbm(Rbm { n_iter: small, batch_size: count, ..Rbm::default() }),
             Aggregation::Rbm(Rbm { n_iter: count.max(MAX_RBM_ITERS + 1), ..Rbm::default() }),

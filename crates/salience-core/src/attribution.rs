@@ -73,7 +73,8 @@ impl Layout {
 }
 
 /// How a `[N, C, H, W]` attribution is reduced to a `[N, H, W]` pixel map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ChannelReduction {
     /// Σ_c a_c (signed; Decker et al. (2024) and Captum's visualisation default).
     #[default]

@@ -15,6 +15,8 @@
 //!   ([`npy`]);
 //! * dataset-scale runs: [`Shard`] (`--shard i/n`, per-sample seeds) and
 //!   [`records`] (JSON-lines results per shard, and their exact merge);
+//! * [`spec`]: configs as data — one `name:key=value` / JSON parser that
+//!   builds any serde config from a preset, with typed errors;
 //! * [`PixelMaps`] (an explainer wrapper reducing channels) and [`render`]
 //!   (colormaps, overlays, labelled heatmap grids with colour bars, PNG);
 //! * [`plot`]: line charts with bands, box plots and grouped bar charts
@@ -50,6 +52,7 @@ pub mod records;
 pub mod render;
 pub mod seed;
 pub mod shard;
+pub mod spec;
 pub mod validate;
 
 pub use attribution::{AttributionBatch, ChannelReduction, Layout};

@@ -37,7 +37,8 @@ use salience_core::seed::{derive_seed, rng};
 use salience_core::{Result, SalienceError, Seeds};
 
 /// Configuration of activation maximization.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ActivationMaxConfig {
     /// Ascent steps (≥ 1). Default 128.
     pub steps: usize,

@@ -93,7 +93,8 @@ forward_attention_model!(&M, Box<M>, std::sync::Arc<M>);
 /// assert_eq!("max".parse::<HeadFusion>().unwrap(), HeadFusion::Max);
 /// assert!("median".parse::<HeadFusion>().is_err());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum HeadFusion {
     /// The mean over heads (Abnar & Zuidema).
     #[default]
@@ -121,7 +122,8 @@ impl std::str::FromStr for HeadFusion {
 }
 
 /// Configuration of [`AttentionRollout`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AttentionRolloutConfig {
     /// How each block's heads are fused. Default [`HeadFusion::Mean`].
     pub head_fusion: HeadFusion,
@@ -219,7 +221,8 @@ impl<M: AttentionModel> Explainer for AttentionRollout<M> {
 }
 
 /// Configuration of [`GradientRollout`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct GradientRolloutConfig {
     /// Inputs per forward/backward pass. Default 64.
     pub batch_size: usize,

@@ -12,10 +12,12 @@ use salience_core::{Result, SalienceError};
 
 /// The baseline x′ of a path method (Integrated Gradients, Expected
 /// Gradients).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Baseline {
     /// x′ = 0 (Captum's default).
     #[default]
+    #[serde(alias = "zero")]
     Zeros,
     /// x′ = c everywhere.
     Constant(f32),
@@ -39,9 +41,11 @@ pub enum Baseline {
     /// (Mahlau & Nolde (2022)'s "Normal" baseline). Channels are axis 1 of
     /// `[N, C, H, W]`; other ranks have one channel. Sample i draws from
     /// its own seed, so the baseline does not depend on the batch.
+    #[serde(alias = "normal")]
     RandomNormal,
     /// A given baseline: either one sample's shape (shared by all inputs)
     /// or `[N, ...]` (one per input).
+    #[serde(skip)]
     Given(ArrayD<f32>),
 }
 

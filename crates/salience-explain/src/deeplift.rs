@@ -54,7 +54,8 @@ use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 const DELTA_EPS: f64 = 1e-10;
 
 /// Configuration of [`DeepLift`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DeepLiftConfig {
     /// The baseline x′. Default zeros (Captum's default).
     pub baseline: Baseline,

@@ -45,7 +45,8 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
 /// Configuration of [`EigenCam`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EigenCamConfig {
     /// The layer whose activations are projected.
     pub layer: String,
@@ -73,7 +74,27 @@ impl EigenCamConfig {
         }
     }
 
-    /// The paper's form: no centering (ReLU kept).
+    /// pytorch-grad-cam's EigenCAM at `layer`: the same as [`Self::new`].
+    ///
+    /// ```
+    /// use salience_explain::EigenCamConfig;
+    /// assert_eq!(EigenCamConfig::pytorch_grad_cam("c"), EigenCamConfig::new("c"));
+    /// ```
+    pub fn pytorch_grad_cam(layer: &str) -> Self {
+        Self::new(layer)
+    }
+
+    /// Muhammad & Yeasin (2020)'s form: no centering (ReLU kept).
+    ///
+    /// ```
+    /// assert!(!salience_explain::EigenCamConfig::muhammad2020("conv2").center);
+    /// ```
+    pub fn muhammad2020(layer: &str) -> Self {
+        Self::paper(layer)
+    }
+
+    /// The paper's form (Muhammad & Yeasin 2020, [`Self::muhammad2020`]):
+    /// no centering (ReLU kept).
     ///
     /// ```
     /// assert!(!salience_explain::EigenCamConfig::paper("conv2").center);

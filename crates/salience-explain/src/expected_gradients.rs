@@ -30,10 +30,12 @@ use salience_core::validate::check_finite;
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
 /// Where the baselines of Expected Gradients come from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum References {
     /// A reference set `[M, ...]` (typically training images); each draw
     /// picks one uniformly at random.
+    #[serde(skip)]
     Samples(ArrayD<f32>),
     /// A baseline generated from each input (e.g. [`Baseline::RandomNormal`],
     /// drawn afresh for every sample j).
@@ -41,7 +43,8 @@ pub enum References {
 }
 
 /// Configuration of [`ExpectedGradients`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ExpectedGradientsConfig {
     /// Baseline draws per input (≥ 1). Default 20.
     pub n_samples: usize,
@@ -76,6 +79,23 @@ impl ExpectedGradientsConfig {
             references: References::Generated(Baseline::RandomNormal),
             noise_std: 0.0,
             batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+
+    /// Captum's `GradientShap` counts (5 samples, 1 point each, no input
+    /// noise) over generated random-normal baselines: the registry's
+    /// `gradient_shap` (a string spec cannot carry a reference set; see
+    /// [`ExpectedGradientsConfig::gradient_shap`] for one).
+    ///
+    /// ```
+    /// let c = salience_explain::ExpectedGradientsConfig::captum();
+    /// assert_eq!((c.n_samples, c.n_steps), (5, 1));
+    /// ```
+    pub fn captum() -> Self {
+        ExpectedGradientsConfig {
+            n_samples: 5,
+            n_steps: 1,
+            ..Self::mahlau2022()
         }
     }
 

@@ -13,7 +13,8 @@ use salience_core::{AttributionBatch, Explainer, Model, Result, Seeds};
 
 /// Configuration of [`FeatureAblation`]. The default is Captum's (every
 /// element its own feature, zero baseline).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct FeatureAblationConfig {
     /// The feature groups. Default [`FeatureMask::PerElement`].
     pub feature_mask: FeatureMask,

@@ -9,11 +9,13 @@ use salience_core::{Result, SalienceError};
 /// How the elements of one input are grouped into M features that are
 /// perturbed together. Attributions are computed per group and written to
 /// every element of the group.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum FeatureMask {
     /// Every scalar element is its own feature (Captum's default when no
     /// `feature_mask` is given). M = C·H·W.
     #[default]
+    #[serde(alias = "element")]
     PerElement,
     /// Square `size × size` patches of the image plane, shared by all
     /// channels, laid out from the top-left corner (patches at the right and
@@ -33,6 +35,7 @@ pub enum FeatureMask {
     /// `[N, C, H, W]` inputs, of the plane `[H, W]` (shared by all
     /// channels). Ids may be any `usize` values; they are renumbered
     /// `0 .. M` in increasing order.
+    #[serde(skip)]
     Given(ArrayD<usize>),
 }
 

@@ -10,7 +10,8 @@ use ndarray::ArrayViewD;
 use salience_core::{AttributionBatch, Explainer, Result, Seeds};
 
 /// Configuration of [`GradCam`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GradCamConfig {
     /// The layer (a name of [`LayerSplit::layer_names`]) whose activations
     /// are weighted, typically the last convolutional block.
@@ -35,6 +36,17 @@ impl GradCamConfig {
             relu: true,
             batch_size: DEFAULT_BATCH_SIZE,
         }
+    }
+
+    /// pytorch-grad-cam's `GradCAM` at `layer` (ReLU on): the same as
+    /// [`Self::new`], the paper's form.
+    ///
+    /// ```
+    /// use salience_explain::GradCamConfig;
+    /// assert_eq!(GradCamConfig::pytorch_grad_cam("c"), GradCamConfig::new("c"));
+    /// ```
+    pub fn pytorch_grad_cam(layer: &str) -> Self {
+        Self::new(layer)
     }
 
     /// Captum's `LayerGradCam` default: no ReLU (Captum also does not

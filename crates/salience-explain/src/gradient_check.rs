@@ -49,7 +49,8 @@ use salience_core::{GradientFault, Result, SalienceError, Seeds};
 pub const MAX_DIRECTIONS: usize = 64;
 
 /// Settings of [`check_gradients`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct GradientCheckConfig {
     /// Random directions per input (1 ..= [`MAX_DIRECTIONS`]). Default 8.
     pub directions: usize,

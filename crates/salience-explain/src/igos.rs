@@ -100,7 +100,8 @@ const NOISE_STREAM: u64 = 0x1605_0000;
 /// Configuration of [`IGosPlusPlus`]. `Default` = Mahlau & Nolde (2022)'s App. A
 /// setting ([`IGosConfig::mahlau2022`]); [`IGosConfig::reference`] = the
 /// authors' code. See the [module docs](self) for the formulas.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct IGosConfig {
     /// Side s of the square low-resolution masks (2 ≤ s ≤ min(H, W)).
     /// Default 50 (App. A, for 224-pixel images): smaller images need a
@@ -173,16 +174,16 @@ impl IGosConfig {
         Self::default()
     }
 
-    /// The authors' code as its `main.py` runs it on ImageNet classifiers:
+    /// Khorram et al. (2021)'s code (the iGOS++ authors) as its `main.py` runs it on ImageNet classifiers:
     /// 28 × 28 mask, λ₁ = 1, λ₂ = 20, α_max = 1000, 20 iterations, 15
     /// integration steps, blurred baseline (σ = 50, 51 × 51).
     ///
     /// ```
-    /// let c = salience_explain::IGosConfig::reference();
+    /// let c = salience_explain::IGosConfig::khorram2021();
     /// assert_eq!((c.mask_size, c.iterations, c.ig_steps), (28, 20, 15));
     /// assert_eq!(c.alpha_max, 1000.0);
     /// ```
-    pub fn reference() -> Self {
+    pub fn khorram2021() -> Self {
         IGosConfig {
             mask_size: 28,
             iterations: 20,
@@ -196,6 +197,15 @@ impl IGosConfig {
             },
             ..Self::default()
         }
+    }
+
+    /// The former name of [`IGosConfig::khorram2021`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `khorram2021`"
+    )]
+    pub fn reference() -> Self {
+        Self::khorram2021()
     }
 
     /// Checks the parameters (not the inputs).
@@ -347,7 +357,7 @@ impl<C: Classifier> IGosPlusPlus<C> {
     /// ```
     /// use salience_explain::{IGosConfig, IGosPlusPlus, ModuleClassifier};
     /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 2);
-    /// let e = IGosPlusPlus::with_config(clf, IGosConfig::reference());
+    /// let e = IGosPlusPlus::with_config(clf, IGosConfig::khorram2021());
     /// assert_eq!(e.config().l1, 1.0);
     /// ```
     pub fn with_config(classifier: C, config: IGosConfig) -> Self {

@@ -31,7 +31,8 @@ use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
 /// Configuration of [`IntegratedGradients`]. The default is Captum's
 /// (50 Gauss–Legendre steps, zero baseline).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct IntegratedGradientsConfig {
     /// Number of quadrature points (≥ 1; ≥ 2 for the trapezoid rule). Default 50.
     pub n_steps: usize,

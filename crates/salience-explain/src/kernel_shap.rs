@@ -50,7 +50,8 @@ use salience_core::seed::{derive_seed, rng};
 use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
 
 /// Configuration of [`KernelShap`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct KernelShapConfig {
     /// Coalitions evaluated besides the empty and the full one (≥ 1).
     /// All 2^M − 2 are enumerated (exact Shapley values) when that is at

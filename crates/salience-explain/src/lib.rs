@@ -82,6 +82,7 @@ pub mod baseline;
 pub mod cam;
 pub mod canonize;
 pub mod classifier;
+pub mod config;
 pub mod convert;
 pub mod deeplift;
 pub mod eigen_cam;

@@ -46,7 +46,8 @@ use salience_core::seed::{derive_seed, rng};
 use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
 
 /// The distance of LIME's similarity kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LimeDistance {
     /// 1 − cosine similarity (Captum's and `lime_image`'s default).
     #[default]
@@ -56,7 +57,8 @@ pub enum LimeDistance {
 }
 
 /// Where LIME's distance is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LimeSpace {
     /// Between the input and the perturbed input (Captum).
     #[default]
@@ -66,7 +68,8 @@ pub enum LimeSpace {
 }
 
 /// LIME's similarity kernel `exp(−d² / (2 w²))`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LimeKernel {
     /// The distance.
     pub distance: LimeDistance,
@@ -102,7 +105,7 @@ impl LimeKernel {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if let Some(w) = self.width {
             if !(w.is_finite() && w > 0.0) {
                 return Err(SalienceError::invalid(
@@ -122,7 +125,8 @@ impl LimeKernel {
 }
 
 /// Configuration of [`Lime`]. See the [module docs](self) for the defaults.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LimeConfig {
     /// Perturbed samples per input (≥ 1). Default 25 (Captum's).
     pub n_samples: usize,

@@ -35,9 +35,11 @@ const LASSO_TOL: f64 = 1e-8;
 pub const MAX_SURROGATE_FEATURES: usize = 4096;
 
 /// The linear model LIME fits to the perturbations.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Surrogate {
     /// Ordinary (weighted) least squares; minimum-norm if rank deficient.
+    #[serde(alias = "ols", alias = "linear")]
     LinearRegression,
     /// Ridge with penalty λ ≥ 0 on Σβ² (scikit-learn `Ridge(alpha=λ)`).
     Ridge {

@@ -12,7 +12,8 @@ use salience_core::{Result, SalienceError};
 
 /// A rule for dense and convolutional layers. The formulas are Zennit's
 /// (the behavioural reference), including how biases enter denominators.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LrpRule {
     /// LRP-ε: `R_j = a_j Σ_k w_jk R_k / (z_k + ε sign z_k)` (bias in z;
     /// sign 0 = 1). `ε = 0` is LRP-0 (outputs with `z = 0` then pass no
@@ -167,7 +168,8 @@ pub enum LayerKind {
 /// assert_eq!(c.rule_for("conv2", LayerKind::Conv, 1), &LrpRule::Gamma(0.25));
 /// assert_eq!(c.rule_for("fc", LayerKind::Dense, 2), &LrpRule::Epsilon(1e-6));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Composite {
     /// The rule of the first dense or convolutional layer (None: by kind).
     pub first: Option<LrpRule>,

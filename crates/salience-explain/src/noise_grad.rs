@@ -42,7 +42,8 @@ use salience_core::seed::derive_seed;
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
 /// Configuration of [`NoiseGrad`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct NoiseGradConfig {
     /// Number N of model draws (≥ 1). Default 10 (the paper).
     pub n_models: usize,
@@ -68,31 +69,50 @@ impl Default for NoiseGradConfig {
 }
 
 impl NoiseGradConfig {
-    /// The paper's setting: N = 10 draws, σ_NG = 0.2 (use
+    /// Bykov et al. (2022)'s setting: N = 10 draws, σ_NG = 0.2 (use
     /// [`crate::noise_sigma`] to set σ by the accuracy-drop heuristic).
     ///
     /// ```
-    /// assert_eq!(salience_explain::NoiseGradConfig::paper().n_models, 10);
+    /// assert_eq!(salience_explain::NoiseGradConfig::bykov2022().n_models, 10);
     /// ```
-    pub fn paper() -> Self {
+    pub fn bykov2022() -> Self {
         Self::default()
     }
 
-    /// The authors' reference implementation: N = 25, σ_NG = 0.2.
+    /// The former name of [`NoiseGradConfig::bykov2022`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `bykov2022`"
+    )]
+    pub fn paper() -> Self {
+        Self::bykov2022()
+    }
+
+    /// The authors' reference implementation (the NoiseGrad library): N = 25, σ_NG = 0.2.
     ///
     /// ```
-    /// assert_eq!(salience_explain::NoiseGradConfig::reference().n_models, 25);
+    /// assert_eq!(salience_explain::NoiseGradConfig::noisegrad().n_models, 25);
     /// ```
-    pub fn reference() -> Self {
+    pub fn noisegrad() -> Self {
         NoiseGradConfig {
             n_models: 25,
             ..Self::default()
         }
     }
+
+    /// The former name of [`NoiseGradConfig::noisegrad`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `noisegrad`"
+    )]
+    pub fn reference() -> Self {
+        Self::noisegrad()
+    }
 }
 
 /// Configuration of [`FusionGrad`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct FusionGradConfig {
     /// Number N of model draws (≥ 1). Default 10.
     pub n_models: usize,
@@ -127,29 +147,48 @@ impl Default for FusionGradConfig {
 }
 
 impl FusionGradConfig {
-    /// The paper's heuristic setting (the default).
+    /// Bykov et al. (2022)'s heuristic setting (the default).
     ///
     /// ```
     /// use salience_explain::{FusionGradConfig, NoiseScale};
-    /// assert_eq!(FusionGradConfig::paper().noise, NoiseScale::Relative(0.1));
+    /// assert_eq!(FusionGradConfig::bykov2022().noise, NoiseScale::Relative(0.1));
     /// ```
-    pub fn paper() -> Self {
+    pub fn bykov2022() -> Self {
         Self::default()
     }
 
-    /// The authors' reference implementation (`NoiseGradPlusPlus`): N = M =
+    /// The former name of [`FusionGradConfig::bykov2022`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `bykov2022`"
+    )]
+    pub fn paper() -> Self {
+        Self::bykov2022()
+    }
+
+    /// The authors' reference implementation (the NoiseGrad library's
+    /// `NoiseGradPlusPlus`): N = M =
     /// 10, σ_NG = 0.2, σ_SG = 0.4 absolute.
     ///
     /// ```
     /// use salience_explain::{FusionGradConfig, NoiseScale};
-    /// assert_eq!(FusionGradConfig::reference().noise, NoiseScale::Absolute(0.4));
+    /// assert_eq!(FusionGradConfig::noisegrad().noise, NoiseScale::Absolute(0.4));
     /// ```
-    pub fn reference() -> Self {
+    pub fn noisegrad() -> Self {
         FusionGradConfig {
             sigma_ng: 0.2,
             noise: NoiseScale::Absolute(0.4),
             ..Self::default()
         }
+    }
+
+    /// The former name of [`FusionGradConfig::noisegrad`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `noisegrad`"
+    )]
+    pub fn reference() -> Self {
+        Self::noisegrad()
     }
 }
 
@@ -322,7 +361,7 @@ where
     /// # let model = WeightMapModel::new(HashMap::from([("fc.weight".to_string(), w)]), &Device::Cpu, |vb| {
     /// #     Ok(ModuleClassifier::new(candle_nn::linear_no_bias(2, 1, vb.pp("fc"))?, 1))
     /// # })?;
-    /// let ng = NoiseGrad::with_config(model, |m| Ok(Saliency::new(m)), NoiseGradConfig::reference())?;
+    /// let ng = NoiseGrad::with_config(model, |m| Ok(Saliency::new(m)), NoiseGradConfig::noisegrad())?;
     /// assert_eq!(ng.config().n_models, 25);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -442,7 +481,7 @@ where
     /// # let model = WeightMapModel::new(HashMap::from([("fc.weight".to_string(), w)]), &Device::Cpu, |vb| {
     /// #     Ok(ModuleClassifier::new(candle_nn::linear_no_bias(2, 1, vb.pp("fc"))?, 1))
     /// # })?;
-    /// let fg = FusionGrad::with_config(model, |m| Ok(Saliency::new(m)), FusionGradConfig::reference())?;
+    /// let fg = FusionGrad::with_config(model, |m| Ok(Saliency::new(m)), FusionGradConfig::noisegrad())?;
     /// assert_eq!(fg.config().sigma_ng, 0.2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -36,7 +36,8 @@ use salience_core::seed::{derive_seed, rng};
 use salience_core::{Result, SalienceError};
 
 /// Configuration of the σ search ([`noisegrad_sigma`], [`fusiongrad_sigmas`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct NoiseSigmaConfig {
     /// Target relative accuracy drop AD, in (0, 1). Default 0.05 (the paper).
     pub target_drop: f32,
@@ -143,7 +144,8 @@ pub struct NoiseSigmaEstimate {
 }
 
 /// The FusionGrad rule (see the [module docs](self)).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum FusionRule {
     /// σ_NG = σ_NG*/2, σ_SG = (α_SG/2)·(max − min); paper α_SG = 0.2.
     Halve {

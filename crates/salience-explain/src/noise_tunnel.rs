@@ -32,20 +32,25 @@ use salience_core::validate::{check_finite, check_nonempty_shape};
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
 /// How noise maps are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum NoiseKind {
     /// Mean of the maps (SmoothGrad).
     #[default]
+    #[serde(rename = "smoothgrad")]
     SmoothGrad,
     /// Mean of the squared maps (SmoothGrad²).
+    #[serde(rename = "smoothgrad_sq")]
     SmoothGradSquared,
     /// Variance of the maps, `E[a²] − E[a]²` (VarGrad).
+    #[serde(rename = "vargrad")]
     VarGrad,
 }
 
 /// The standard deviation of the input noise. See the
 /// [module docs](self) for the two conventions.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum NoiseScale {
     /// σ as given (Captum's `stdevs`).
     Absolute(f32),
@@ -60,7 +65,8 @@ impl Default for NoiseScale {
 }
 
 /// Configuration of [`NoiseTunnel`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct NoiseTunnelConfig {
     /// How maps are combined. Default SmoothGrad.
     pub kind: NoiseKind,

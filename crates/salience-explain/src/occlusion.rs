@@ -19,7 +19,8 @@ use ndarray::ArrayViewD;
 use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
 
 /// Configuration of [`Occlusion`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct OcclusionConfig {
     /// The window shape over the trailing sample axes (a `[kh, kw]` window
     /// on `[C, H, W]` inputs spans all channels). Default `[4, 4]`.

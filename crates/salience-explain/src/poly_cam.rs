@@ -44,7 +44,8 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
 /// How PolyCAM weighs the channels of a layer (see the [module docs](self)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PolyCamVariant {
     /// PCAM⁺: the confidence when only the channel's mask is kept.
     Plus,
@@ -52,11 +53,13 @@ pub enum PolyCamVariant {
     Minus,
     /// PCAM±: both (two forward passes per channel). The default.
     #[default]
+    #[serde(alias = "pm")]
     PlusMinus,
 }
 
 /// Configuration of [`PolyCam`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolyCamConfig {
     /// The layers, in forward order (e.g. the last layer of each
     /// resolution stage); at least one.

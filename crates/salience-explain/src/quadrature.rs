@@ -9,7 +9,8 @@ use salience_core::{Result, SalienceError};
 /// [`Quadrature::RiemannMiddle`], `riemann_trapezoid` →
 /// [`Quadrature::RiemannTrapezoid`], `gausslegendre` (Captum's default) →
 /// [`Quadrature::GaussLegendre`]. Zennit's IG uses right Riemann sums.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Quadrature {
     /// α_k = k/n, k = 0..n−1, w_k = 1/n.
     RiemannLeft,
@@ -22,6 +23,7 @@ pub enum Quadrature {
     /// n-point Gauss–Legendre on [0, 1] (exact for polynomials of degree
     /// 2n−1). The default, as in Captum.
     #[default]
+    #[serde(alias = "gausslegendre")]
     GaussLegendre,
 }
 

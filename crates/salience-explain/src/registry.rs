@@ -3,7 +3,21 @@
 //! list, a config file) — the "attributer" of Gattas (2020).
 //!
 //! # Spec syntax
-//! An [`ExplainerSpec`] is `name` or `name:key=value,key=value,...`
+//! An [`ExplainerSpec`] ([`salience_core::spec::Spec`]) is `name` or
+//! `name:key=value,key=value,...`, or the JSON object
+//! `{"name": ..., "key": value}` ([`Spec::from_json`]). Each built-in
+//! method deserializes its config with serde from a preset (the table's
+//! defaults) and the spec's keys ([`Params::config`]): every field of the
+//! config is a key (`lime:include_original=true`), nested fields use dots
+//! (`lime:kernel.width=2`, `ig:baseline.blur.sigma=5`), lists use `|`
+//! (`occlusion:window=1|4|4,strides=1|2|2`), and the config is validated
+//! ([`salience_core::spec::Validate`]) before the explainer is built. The
+//! flat spellings of the table (`baseline=blur,sigma=5`,
+//! `feature_mask=patches,patch_size=2`, `surrogate=ridge,lambda=0.1`,
+//! `noise=absolute,sigma=0.1`, square `window`/`stride`) are rewritten to
+//! those keys first.
+//!
+//! The text form: `name` or `name:key=value,key=value,...`
 //! (names and keys are case-insensitive and stored lower-case; values are
 //! kept as written). It parses with [`str::parse`] and prints back with
 //! `Display`; the round trip is exact. A panel is a list of specs
@@ -32,7 +46,7 @@
 //! | `kernel_shap` | `n_samples` (25), feature-mask keys, baseline keys, `batch_size` |
 //! | `lime` | `n_samples` (25), `surrogate` = `ols` \| `ridge` \| `lasso` (Captum's lasso λ = 0.01), `lambda`, feature-mask keys, baseline keys, `batch_size` |
 //! | `rise` | `n_masks` (4000), `grid` (7), `p_keep` (0.5), baseline keys, `batch_size` |
-//! | `igos_pp` (`igos++`, `igospp`) | `preset` = `mahlau2022` (Mahlau & Nolde 2022, App. A; default) \| `reference` (authors' code), then overrides: `mask_size` (50), `iterations` (20), `ig_steps` (25), `l1` (20), `l2` (30), `alpha_max` (10), `alpha_min` (1e-5), `armijo` (1e-4), `decay` (0.2), `tv_beta` (2), `tv_sigma` (0.01), `noise_std` (0.2), `softmax` (true), baseline keys (`normal`; `blur` σ 50, 51 × 51 for `reference`), `batch_size` |
+//! | `igos_pp` (`igos++`, `igospp`) | `preset` = `mahlau2022` (Mahlau & Nolde 2022, App. A; default) \| `khorram2021` (the authors' code; also `reference`), then overrides: `mask_size` (50), `iterations` (20), `ig_steps` (25), `l1` (20), `l2` (30), `alpha_max` (10), `alpha_min` (1e-5), `armijo` (1e-4), `decay` (0.2), `tv_beta` (2), `tv_sigma` (0.01), `noise_std` (0.2), `softmax` (true), baseline keys (`normal`; `blur` σ 50, 51 × 51 for `khorram2021`), `batch_size` |
 //!
 //! Every method also takes `reduce` = `sum` \| `sumabs` \| `maxabs` \|
 //! `l2`: its `[N, C, H, W]` maps are reduced to `[N, H, W]` pixel maps
@@ -58,8 +72,9 @@
 //! GradientSHAP reference set) cannot be written in a string: register a
 //! closure that captures them ([`Registry::register`]).
 //!
-//! Unknown names, unknown keys and unparsable values are typed errors
-//! ([`SalienceError::InvalidParameter`]).
+//! Unknown names, unknown keys, unparsable values and parameters out of
+//! range are typed errors ([`SalienceError::InvalidParameter`]) naming
+//! the key (and, for unknown keys, the accepted ones).
 //!
 //! # Models
 //! The registry builds explainers over an `Arc<M>` with `M: LayerSplit`
@@ -79,13 +94,12 @@
 use crate::adapter::CandleModel;
 use crate::attention::{
     AttentionModel, AttentionRollout, AttentionRolloutConfig, GradientRollout,
-    GradientRolloutConfig, HeadFusion,
+    GradientRolloutConfig,
 };
 use crate::baseline::Baseline;
 use crate::eigen_cam::{EigenCam, EigenCamConfig};
-use crate::expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
+use crate::expected_gradients::{ExpectedGradients, ExpectedGradientsConfig};
 use crate::feature_ablation::{FeatureAblation, FeatureAblationConfig};
-use crate::feature_mask::FeatureMask;
 use crate::grad_cam::{GradCam, GradCamConfig};
 use crate::grad_cam_plus_plus::GradCamPlusPlus;
 use crate::igos::{IGosConfig, IGosPlusPlus};
@@ -93,22 +107,24 @@ use crate::input_x_gradient::InputXGradient;
 use crate::integrated_gradients::{IntegratedGradients, IntegratedGradientsConfig};
 use crate::kernel_shap::{KernelShap, KernelShapConfig};
 use crate::lime::{Lime, LimeConfig};
-use crate::linear_fit::Surrogate;
-use crate::noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
+use crate::noise_tunnel::{NoiseKind, NoiseTunnel, NoiseTunnelConfig};
 use crate::occlusion::{Occlusion, OcclusionConfig};
-use crate::poly_cam::{PolyCam, PolyCamConfig, PolyCamVariant};
-use crate::quadrature::Quadrature;
+use crate::poly_cam::{PolyCam, PolyCamConfig};
 use crate::rise::{Rise, RiseConfig};
 use crate::saliency::{Saliency, SaliencyConfig};
 use crate::shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
 use crate::slic::SlicConfig;
 use crate::split::LayerSplit;
+use salience_core::spec::{config_from, Spec, Validate};
 use salience_core::{ChannelReduction, Explainer, PixelMaps, Result, SalienceError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-/// A method name and its parameters, e.g. `integrated_gradients:n_steps=32`.
+/// A method name and its parameters, e.g. `integrated_gradients:n_steps=32`:
+/// the workspace's one spec type, [`salience_core::spec::Spec`].
 ///
 /// ```
 /// use salience_explain::registry::ExplainerSpec;
@@ -119,142 +135,10 @@ use std::sync::Arc;
 /// assert!("saliency:abs".parse::<ExplainerSpec>().is_err());
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ExplainerSpec {
-    /// The method name (lower-case).
-    pub name: String,
-    /// `key = value` pairs in the order written (keys lower-case, unique).
-    pub params: Vec<(String, String)>,
-}
-
-impl ExplainerSpec {
-    /// A spec with no parameters. The name is trimmed and lower-cased and
-    /// must be what the parser accepts (ASCII letters, digits, `_`, `-`,
-    /// `+`), so that every spec prints back to text that parses to it.
-    ///
-    /// ```
-    /// use salience_explain::registry::ExplainerSpec;
-    /// assert_eq!(ExplainerSpec::new("Saliency")?.to_string(), "saliency");
-    /// assert!(ExplainerSpec::new("a:b").is_err());
-    /// # Ok::<(), salience_core::SalienceError>(())
-    /// ```
-    pub fn new(name: &str) -> Result<Self> {
-        let name = name.trim().to_ascii_lowercase();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
-        {
-            return Err(bad(
-                "explainer",
-                &name,
-                "a method name is ASCII letters, digits, `_`, `-` or `+`",
-            ));
-        }
-        Ok(ExplainerSpec {
-            name,
-            params: Vec::new(),
-        })
-    }
-
-    /// Adds (or replaces) parameter `key` (trimmed, lower-cased) with
-    /// `value` (trimmed). Both must be non-empty; the key may not contain
-    /// `=`, and neither may contain `,`, `;`, `#` or a line break (the
-    /// separators of the spec and panel syntax), so the spec prints back
-    /// to text that parses to it.
-    ///
-    /// ```
-    /// use salience_explain::registry::ExplainerSpec;
-    /// let s = ExplainerSpec::new("grad_cam")?.with("layer", "conv2")?;
-    /// assert_eq!(s.to_string(), "grad_cam:layer=conv2");
-    /// assert!(s.clone().with("", "x").is_err());
-    /// assert!(s.with("layers", "a,b").is_err());
-    /// # Ok::<(), salience_core::SalienceError>(())
-    /// ```
-    pub fn with(mut self, key: &str, value: &str) -> Result<Self> {
-        let key = key.trim().to_ascii_lowercase();
-        let value = value.trim();
-        check_token(&key, "explainer parameter name", "=,;#\n\r")?;
-        check_token(value, &key, ",;#\n\r")?;
-        match self.params.iter_mut().find(|(k, _)| *k == key) {
-            Some(p) => p.1 = value.to_string(),
-            None => self.params.push((key, value.to_string())),
-        }
-        Ok(self)
-    }
-
-    /// Parses a panel: specs separated by `;` or new lines (blank entries
-    /// and `#` comments skipped).
-    ///
-    /// ```
-    /// use salience_explain::registry::ExplainerSpec;
-    /// let panel = ExplainerSpec::parse_list("saliency\n# a comment\nig:n_steps=8; grad_cam:layer=c")?;
-    /// assert_eq!(panel.len(), 3);
-    /// # Ok::<(), salience_core::SalienceError>(())
-    /// ```
-    pub fn parse_list(text: &str) -> Result<Vec<ExplainerSpec>> {
-        text.split(['\n', ';'])
-            .map(|l| l.split('#').next().unwrap_or("").trim())
-            .filter(|l| !l.is_empty())
-            .map(str::parse)
-            .collect()
-    }
-}
+pub type ExplainerSpec = Spec;
 
 fn bad(key: &str, value: &str, reason: &str) -> SalienceError {
     SalienceError::invalid(key, value, reason)
-}
-
-/// Checks that a key or value is non-empty and free of `forbidden`.
-fn check_token(token: &str, what: &str, forbidden: &str) -> Result<()> {
-    if token.is_empty() {
-        return Err(bad(what, "<empty>", "must not be empty"));
-    }
-    if let Some(c) = token.chars().find(|c| forbidden.contains(*c)) {
-        return Err(bad(
-            what,
-            token,
-            &format!("contains {c:?}, a separator of the spec syntax"),
-        ));
-    }
-    Ok(())
-}
-
-impl std::str::FromStr for ExplainerSpec {
-    type Err = SalienceError;
-
-    fn from_str(spec: &str) -> Result<Self> {
-        let (name, params) = match spec.split_once(':') {
-            Some((n, p)) => (n, p),
-            None => (spec, ""),
-        };
-        let mut out = ExplainerSpec::new(name)
-            .map_err(|_| bad("explainer", spec, "expected name or name:key=value,..."))?;
-        for kv in params.split(',').filter(|s| !s.trim().is_empty()) {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| bad("explainer parameter", kv.trim(), "expected key=value"))?;
-            let k = k.trim().to_ascii_lowercase();
-            if k.is_empty() || v.trim().is_empty() {
-                return Err(bad("explainer parameter", kv.trim(), "empty key or value"));
-            }
-            if out.params.iter().any(|(key, _)| *key == k) {
-                return Err(bad(&k, v.trim(), "parameter given twice"));
-            }
-            out = out.with(&k, v)?;
-        }
-        Ok(out)
-    }
-}
-
-impl fmt::Display for ExplainerSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
-        for (i, (k, v)) in self.params.iter().enumerate() {
-            write!(f, "{}{k}={v}", if i == 0 { ':' } else { ',' })?;
-        }
-        Ok(())
-    }
 }
 
 /// The parameters of a spec being built: builders take the keys they know;
@@ -314,6 +198,38 @@ impl Params {
         mine.into_iter()
             .map(|(k, v)| (k[p.len()..].to_string(), v))
             .collect()
+    }
+
+    /// The method's config: `preset` with every key not taken yet laid
+    /// over it ([`config_from`]: values typed by the preset, dotted keys
+    /// for nested fields, `|` between list elements), then validated.
+    /// Takes every key, so unknown ones are errors naming the accepted
+    /// keys.
+    ///
+    /// ```
+    /// use salience_explain::{registry::{ExplainerSpec, Params}, SaliencyConfig};
+    /// let mut p = Params::new(&"saliency:abs=true".parse::<ExplainerSpec>()?);
+    /// let c = p.config(&SaliencyConfig::default())?;
+    /// assert!(c.abs);
+    /// let mut q = Params::new(&"saliency:abs=1,bogus=2".parse::<ExplainerSpec>()?);
+    /// assert!(q.config(&SaliencyConfig::default()).is_err());
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn config<T>(&mut self, preset: &T) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Validate,
+    {
+        let rest = std::mem::take(&mut self.rest);
+        let cfg = config_from(&self.method, preset, &rest)?;
+        #[cfg(test)]
+        parity::record(&cfg);
+        Ok(cfg)
+    }
+
+    /// Sets `key` to `value` (a rewrite of a flat spelling).
+    fn put(&mut self, key: &str, value: String) {
+        self.rest.retain(|(k, _)| k != key);
+        self.rest.push((key.to_string(), value));
     }
 
     /// Errors on the first key no builder took.
@@ -404,18 +320,16 @@ impl<M: LayerSplit + 'static> Registry<M> {
         r.register(
             "saliency",
             Arc::new(|p, m, _| {
-                let cfg = SaliencyConfig {
-                    abs: p.get_or("abs", false)?,
-                    batch_size: batch(p)?,
-                };
+                let cfg = p.config(&SaliencyConfig::default())?;
                 Ok(Box::new(Saliency::with_config(m.clone(), cfg)))
             }),
         );
         r.register(
             "input_x_gradient",
             Arc::new(|p, m, _| {
+                let cfg = p.config(&BatchOnly::default())?;
                 Ok(Box::new(
-                    InputXGradient::new(m.clone()).with_batch_size(batch(p)?),
+                    InputXGradient::new(m.clone()).with_batch_size(cfg.batch_size),
                 ))
             }),
         );
@@ -423,12 +337,8 @@ impl<M: LayerSplit + 'static> Registry<M> {
             "integrated_gradients",
             Arc::new(|p, m, _| {
                 let d = IntegratedGradientsConfig::default();
-                let cfg = IntegratedGradientsConfig {
-                    n_steps: p.get_or("n_steps", d.n_steps)?,
-                    quadrature: quadrature(p)?,
-                    baseline: baseline(p, Baseline::Zeros)?,
-                    batch_size: batch(p)?,
-                };
+                flat_baseline(p, "baseline", &d.baseline);
+                let cfg = p.config(&d)?;
                 Ok(Box::new(IntegratedGradients::with_config(m.clone(), cfg)))
             }),
         );
@@ -441,44 +351,29 @@ impl<M: LayerSplit + 'static> Registry<M> {
                 name,
                 Arc::new(move |p, m, reg| {
                     let inner = reg.build_inner(p, "saliency", m)?;
-                    let d = NoiseTunnelConfig::default();
-                    let sigma: f32 = p.get_or("sigma", 0.15)?;
-                    let noise = match p.take("noise").as_deref() {
-                        None | Some("relative") => NoiseScale::Relative(sigma),
-                        Some("absolute") => NoiseScale::Absolute(sigma),
-                        Some(v) => return Err(bad("noise", v, "expected relative or absolute")),
-                    };
-                    let cfg = NoiseTunnelConfig {
+                    // Flat spelling: `noise=relative|absolute` and `sigma`.
+                    if p.rest.iter().any(|(k, _)| k == "noise" || k == "sigma") {
+                        let sigma = p.take("sigma").unwrap_or_else(|| "0.15".into());
+                        let noise = p.take("noise").unwrap_or_else(|| "relative".into());
+                        p.put(&format!("noise.{noise}"), sigma);
+                    }
+                    let cfg = p.config(&NoiseTunnelConfig {
                         kind,
-                        n_samples: p.get_or("n_samples", d.n_samples)?,
-                        noise,
-                        batch_size: batch(p)?,
-                    };
+                        ..NoiseTunnelConfig::default()
+                    })?;
                     Ok(Box::new(NoiseTunnel::new(inner, cfg)))
                 }),
             );
         }
         for (name, preset) in [
             ("expected_gradients", ExpectedGradientsConfig::mahlau2022()),
-            (
-                "gradient_shap",
-                ExpectedGradientsConfig {
-                    n_samples: 5,
-                    n_steps: 1,
-                    ..ExpectedGradientsConfig::mahlau2022()
-                },
-            ),
+            ("gradient_shap", ExpectedGradientsConfig::captum()),
         ] {
             r.register(
                 name,
                 Arc::new(move |p, m, _| {
-                    let cfg = ExpectedGradientsConfig {
-                        n_samples: p.get_or("n_samples", preset.n_samples)?,
-                        n_steps: p.get_or("n_steps", preset.n_steps)?,
-                        references: References::Generated(baseline(p, Baseline::RandomNormal)?),
-                        noise_std: p.get_or("noise_std", preset.noise_std)?,
-                        batch_size: batch(p)?,
-                    };
+                    flat_baseline(p, "references.generated", &Baseline::RandomNormal);
+                    let cfg = p.config(&preset)?;
                     Ok(Box::new(ExpectedGradients::new(m.clone(), cfg)))
                 }),
             );
@@ -486,31 +381,24 @@ impl<M: LayerSplit + 'static> Registry<M> {
         r.register(
             "grad_cam",
             Arc::new(|p, m, _| {
-                Ok(Box::new(GradCam::with_config(
-                    m.clone(),
-                    grad_cam_config(p)?,
-                )))
+                let preset = GradCamConfig::new(&p.required("layer")?);
+                let cfg = p.config(&preset)?;
+                Ok(Box::new(GradCam::with_config(m.clone(), cfg)))
             }),
         );
         r.register(
             "grad_cam_plus_plus",
             Arc::new(|p, m, _| {
-                Ok(Box::new(GradCamPlusPlus::with_config(
-                    m.clone(),
-                    grad_cam_config(p)?,
-                )))
+                let preset = GradCamConfig::new(&p.required("layer")?);
+                let cfg = p.config(&preset)?;
+                Ok(Box::new(GradCamPlusPlus::with_config(m.clone(), cfg)))
             }),
         );
         r.register(
             "eigen_cam",
             Arc::new(|p, m, _| {
-                let layer = p.required("layer")?;
-                let cfg = EigenCamConfig {
-                    center: p.get_or("center", true)?,
-                    relu: p.get_or("relu", true)?,
-                    batch_size: batch(p)?,
-                    ..EigenCamConfig::new(&layer)
-                };
+                let preset = EigenCamConfig::new(&p.required("layer")?);
+                let cfg = p.config(&preset)?;
                 Ok(Box::new(EigenCam::with_config(m.clone(), cfg)))
             }),
         );
@@ -519,18 +407,7 @@ impl<M: LayerSplit + 'static> Registry<M> {
             Arc::new(|p, m, _| {
                 let layers = p.required("layers")?;
                 let layers: Vec<&str> = layers.split('|').map(str::trim).collect();
-                let variant = match p.take("variant").as_deref() {
-                    None | Some("plus_minus") | Some("pm") => PolyCamVariant::PlusMinus,
-                    Some("plus") => PolyCamVariant::Plus,
-                    Some("minus") => PolyCamVariant::Minus,
-                    Some(v) => return Err(bad("variant", v, "expected plus_minus, plus or minus")),
-                };
-                let cfg = PolyCamConfig {
-                    variant,
-                    lnorm: p.get_or("lnorm", true)?,
-                    batch_size: batch(p)?,
-                    ..PolyCamConfig::new(&layers)
-                };
+                let cfg = p.config(&PolyCamConfig::new(&layers))?;
                 Ok(Box::new(PolyCam::with_config(m.clone(), cfg)))
             }),
         );
@@ -637,20 +514,14 @@ impl<M: LayerSplit + AttentionModel + 'static> Registry<M> {
         self.register(
             "attention_rollout",
             Arc::new(|p, m, _| {
-                let cfg = AttentionRolloutConfig {
-                    head_fusion: p.get_or("head_fusion", HeadFusion::Mean)?,
-                    discard_ratio: p.get_or("discard_ratio", 0.0)?,
-                    batch_size: batch(p)?,
-                };
+                let cfg = p.config(&AttentionRolloutConfig::default())?;
                 Ok(Box::new(AttentionRollout::with_config(m.clone(), cfg)))
             }),
         );
         self.register(
             "gradient_rollout",
             Arc::new(|p, m, _| {
-                let cfg = GradientRolloutConfig {
-                    batch_size: batch(p)?,
-                };
+                let cfg = p.config(&GradientRolloutConfig::default())?;
                 Ok(Box::new(GradientRollout::with_config(m.clone(), cfg)))
             }),
         );
@@ -697,221 +568,210 @@ pub fn build_panel<M: LayerSplit + 'static>(
     Registry::with_builtins().build_panel(&ExplainerSpec::parse_list(specs)?, model)
 }
 
-fn batch(p: &mut Params) -> Result<usize> {
-    p.get_or("batch_size", crate::gradient::DEFAULT_BATCH_SIZE)
+/// The parameters of a method whose only knob is the batch size.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchOnly {
+    batch_size: usize,
 }
 
-fn quadrature(p: &mut Params) -> Result<Quadrature> {
-    Ok(match p.take("quadrature").as_deref() {
-        None | Some("gauss_legendre") | Some("gausslegendre") => Quadrature::GaussLegendre,
-        Some("riemann_left") => Quadrature::RiemannLeft,
-        Some("riemann_right") => Quadrature::RiemannRight,
-        Some("riemann_middle") => Quadrature::RiemannMiddle,
-        Some("riemann_trapezoid") => Quadrature::RiemannTrapezoid,
-        Some(v) => {
-            return Err(bad(
-                "quadrature",
-                v,
-                "expected gauss_legendre, riemann_left, riemann_right, riemann_middle or riemann_trapezoid",
-            ))
+impl Default for BatchOnly {
+    fn default() -> Self {
+        BatchOnly {
+            batch_size: crate::gradient::DEFAULT_BATCH_SIZE,
         }
-    })
+    }
 }
 
-fn baseline(p: &mut Params, default: Baseline) -> Result<Baseline> {
-    let seed = Baseline::blur_mahlau2022();
-    let (s0, k0) = match seed {
-        Baseline::Blur { sigma, kernel_size } => (sigma, kernel_size),
-        _ => (20.0, 25),
+impl Validate for BatchOnly {
+    fn validate(&self) -> Result<()> {
+        salience_core::validate::check_count("batch_size", self.batch_size)
+    }
+}
+
+/// Rewrites the flat baseline keys (`baseline` = `zeros` \| `constant`
+/// \| `blur` \| `normal`, with `value`, `sigma`, `kernel_size`) to the
+/// serde form at `path`. A blur without `sigma`/`kernel_size` takes them
+/// from `preset` when that is a blur, else Mahlau & Nolde (2022)'s σ 20,
+/// 25 × 25; a constant without `value` is 0.
+fn flat_baseline(p: &mut Params, path: &str, preset: &Baseline) {
+    let Some(kind) = p.take("baseline") else {
+        return;
     };
-    let b = match p.take("baseline").as_deref() {
-        None => default,
-        Some("zeros") | Some("zero") => Baseline::Zeros,
-        Some("constant") => Baseline::Constant(p.get_or("value", 0.0)?),
-        Some("blur") => Baseline::Blur {
-            sigma: p.get_or("sigma", s0)?,
-            kernel_size: p.get_or("kernel_size", k0)?,
-        },
-        Some("normal") | Some("random_normal") => Baseline::RandomNormal,
-        Some(v) => {
-            return Err(bad(
-                "baseline",
-                v,
-                "expected zeros, constant, blur or normal",
-            ))
+    match kind.as_str() {
+        "constant" => {
+            let v = p.take("value").unwrap_or_else(|| "0".into());
+            p.put(&format!("{path}.constant"), v);
         }
+        "blur" => {
+            let (s0, k0) = match (preset, Baseline::blur_mahlau2022()) {
+                (Baseline::Blur { sigma, kernel_size }, _) => (*sigma, *kernel_size),
+                (_, Baseline::Blur { sigma, kernel_size }) => (sigma, kernel_size),
+                _ => (20.0, 25),
+            };
+            let s = p.take("sigma").unwrap_or_else(|| s0.to_string());
+            let k = p.take("kernel_size").unwrap_or_else(|| k0.to_string());
+            p.put(&format!("{path}.blur.sigma"), s);
+            p.put(&format!("{path}.blur.kernel_size"), k);
+        }
+        _ => p.put(path, kind),
+    }
+}
+
+/// Rewrites `feature_mask` = `element` \| `patches` (`patch_size`, 4) \|
+/// `slic` (`n_segments`, `compactness`; the rest of [`SlicConfig::default`])
+/// to the serde form.
+fn flat_feature_mask(p: &mut Params) {
+    let Some(kind) = p.take("feature_mask") else {
+        return;
     };
-    Ok(b)
-}
-
-fn grad_cam_config(p: &mut Params) -> Result<GradCamConfig> {
-    let layer = p.required("layer")?;
-    Ok(GradCamConfig {
-        relu: p.get_or("relu", true)?,
-        batch_size: batch(p)?,
-        ..GradCamConfig::new(&layer)
-    })
-}
-
-/// Parses `feature_mask=element|patches|slic` (with `patch_size`,
-/// `n_segments`, `compactness`).
-fn feature_mask(p: &mut Params, default: FeatureMask) -> Result<FeatureMask> {
-    Ok(match p.take("feature_mask").as_deref() {
-        None => default,
-        Some("element") | Some("per_element") => FeatureMask::PerElement,
-        Some("patches") => FeatureMask::Patches {
-            size: p.get_or("patch_size", 4)?,
-        },
-        Some("slic") => {
+    match kind.as_str() {
+        "patches" => {
+            let size = p.take("patch_size").unwrap_or_else(|| "4".into());
+            p.put("feature_mask.patches.size", size);
+        }
+        "slic" => {
             let d = SlicConfig::default();
-            FeatureMask::Slic(SlicConfig {
-                n_segments: p.get_or("n_segments", d.n_segments)?,
-                compactness: p.get_or("compactness", d.compactness)?,
-                ..d
-            })
+            let n = p.take("n_segments").unwrap_or(d.n_segments.to_string());
+            let c = p.take("compactness").unwrap_or(d.compactness.to_string());
+            p.put("feature_mask.slic.n_segments", n);
+            p.put("feature_mask.slic.compactness", c);
         }
-        Some(v) => return Err(bad("feature_mask", v, "expected element, patches or slic")),
-    })
+        _ => p.put("feature_mask", kind),
+    }
 }
+
+/// The flat keys of a black-box method: baseline and feature mask.
+fn flat_perturbation(p: &mut Params, preset: &Baseline) {
+    flat_baseline(p, "baseline", preset);
+    flat_feature_mask(p);
+}
+
+/// Registers a black-box method over [`CandleModel`] built from its
+/// config (`preset` with the spec's keys).
+fn register_black_box<M, C, E>(
+    r: &mut Registry<M>,
+    name: &str,
+    preset: C,
+    make: fn(CandleModel<Arc<M>>, C) -> E,
+) where
+    M: LayerSplit + 'static,
+    C: Serialize + DeserializeOwned + Validate + HasBaseline + Send + Sync + 'static,
+    E: Explainer + 'static,
+{
+    r.register(
+        name,
+        Arc::new(move |p, m, _| {
+            flat_perturbation(p, preset.baseline());
+            let cfg = p.config(&preset)?;
+            Ok(Box::new(make(CandleModel::new(m.clone()), cfg)))
+        }),
+    );
+}
+
+/// A config with a [`Baseline`] (the preset of the flat baseline keys).
+trait HasBaseline {
+    fn baseline(&self) -> &Baseline;
+}
+
+macro_rules! has_baseline {
+    ($($t:ty),*) => {$(impl HasBaseline for $t {
+        fn baseline(&self) -> &Baseline {
+            &self.baseline
+        }
+    })*};
+}
+has_baseline!(
+    OcclusionConfig,
+    FeatureAblationConfig,
+    ShapleySamplingConfig,
+    KernelShapConfig,
+    LimeConfig,
+    RiseConfig
+);
 
 /// The black-box perturbation methods, run on the model through
 /// [`CandleModel`]: `occlusion` (`window`, `stride`: square sizes over all
 /// channels), `feature_ablation`, `shapley_sampling` (`n_permutations`),
 /// `kernel_shap` (`n_samples`), `lime` (`n_samples`, `surrogate=ols|ridge|lasso`,
 /// `lambda`) and `rise` (`n_masks`, `grid`, `p_keep`); all take
-/// `baseline=…` and `batch_size`, the group-based ones `feature_mask=…`.
+/// `baseline=…` and `batch_size`, the group-based ones `feature_mask=…`;
+/// and `igos_pp` (`preset` = `mahlau2022` \| `khorram2021`).
 fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
     r.register(
         "occlusion",
         Arc::new(|p, m, _| {
-            let mut cfg = OcclusionConfig::square(p.get_or("window", 4)?, p.get_or("stride", 1)?);
-            cfg.baseline = baseline(p, Baseline::Zeros)?;
-            cfg.batch_size = p.get_or("batch_size", cfg.batch_size)?;
+            // Flat spelling: square `window` and `stride`.
+            for (flat, key) in [("window", "window"), ("stride", "strides")] {
+                if let Some(v) = p.take(flat) {
+                    let v = if v.contains('|') {
+                        v
+                    } else {
+                        format!("{v}|{v}")
+                    };
+                    p.put(key, v);
+                }
+            }
+            flat_baseline(p, "baseline", &Baseline::Zeros);
+            let cfg = p.config(&OcclusionConfig::default())?;
             Ok(Box::new(Occlusion::with_config(
                 CandleModel::new(m.clone()),
                 cfg,
             )))
         }),
     );
-    r.register(
+    register_black_box(
+        r,
         "feature_ablation",
-        Arc::new(|p, m, _| {
-            let d = FeatureAblationConfig::default();
-            let cfg = FeatureAblationConfig {
-                feature_mask: feature_mask(p, d.feature_mask.clone())?,
-                baseline: baseline(p, d.baseline.clone())?,
-                batch_size: p.get_or("batch_size", d.batch_size)?,
-            };
-            Ok(Box::new(FeatureAblation::with_config(
-                CandleModel::new(m.clone()),
-                cfg,
-            )))
-        }),
+        FeatureAblationConfig::default(),
+        FeatureAblation::with_config,
     );
-    r.register(
+    register_black_box(
+        r,
         "shapley_sampling",
-        Arc::new(|p, m, _| {
-            let d = ShapleySamplingConfig::default();
-            let cfg = ShapleySamplingConfig {
-                n_permutations: p.get_or("n_permutations", d.n_permutations)?,
-                feature_mask: feature_mask(p, d.feature_mask.clone())?,
-                baseline: baseline(p, d.baseline.clone())?,
-                batch_size: p.get_or("batch_size", d.batch_size)?,
-            };
-            Ok(Box::new(ShapleyValueSampling::with_config(
-                CandleModel::new(m.clone()),
-                cfg,
-            )))
-        }),
+        ShapleySamplingConfig::default(),
+        ShapleyValueSampling::with_config,
     );
-    r.register(
+    register_black_box(
+        r,
         "kernel_shap",
-        Arc::new(|p, m, _| {
-            let d = KernelShapConfig::default();
-            let cfg = KernelShapConfig {
-                n_samples: p.get_or("n_samples", d.n_samples)?,
-                feature_mask: feature_mask(p, d.feature_mask.clone())?,
-                baseline: baseline(p, d.baseline.clone())?,
-                batch_size: p.get_or("batch_size", d.batch_size)?,
-            };
-            Ok(Box::new(KernelShap::with_config(
-                CandleModel::new(m.clone()),
-                cfg,
-            )))
-        }),
+        KernelShapConfig::default(),
+        KernelShap::with_config,
     );
     r.register(
         "lime",
         Arc::new(|p, m, _| {
+            // Flat spelling: `surrogate=ridge|lasso` with `lambda`.
+            if let Some(s) = p.take("surrogate") {
+                match s.as_str() {
+                    "ridge" | "lasso" => {
+                        let d = if s == "ridge" { "1" } else { "0.01" };
+                        let l = p.take("lambda").unwrap_or_else(|| d.into());
+                        p.put(&format!("surrogate.{s}.lambda"), l);
+                    }
+                    _ => p.put("surrogate", s),
+                }
+            }
             let d = LimeConfig::default();
-            let surrogate = match p.take("surrogate").as_deref() {
-                None => d.surrogate,
-                Some("ols") | Some("linear") => Surrogate::LinearRegression,
-                Some("ridge") => Surrogate::Ridge {
-                    lambda: p.get_or("lambda", 1.0)?,
-                },
-                Some("lasso") => Surrogate::Lasso {
-                    lambda: p.get_or("lambda", 0.01)?,
-                },
-                Some(v) => return Err(bad("surrogate", v, "expected ols, ridge or lasso")),
-            };
-            let cfg = LimeConfig {
-                n_samples: p.get_or("n_samples", d.n_samples)?,
-                feature_mask: feature_mask(p, d.feature_mask.clone())?,
-                surrogate,
-                baseline: baseline(p, d.baseline.clone())?,
-                batch_size: p.get_or("batch_size", d.batch_size)?,
-                ..d
-            };
+            flat_perturbation(p, &d.baseline);
+            let cfg = p.config(&d)?;
             Ok(Box::new(Lime::with_config(
                 CandleModel::new(m.clone()),
                 cfg,
             )))
         }),
     );
-    r.register(
-        "rise",
-        Arc::new(|p, m, _| {
-            let d = RiseConfig::default();
-            let cfg = RiseConfig {
-                n_masks: p.get_or("n_masks", d.n_masks)?,
-                grid: p.get_or("grid", d.grid)?,
-                p_keep: p.get_or("p_keep", d.p_keep)?,
-                baseline: baseline(p, d.baseline.clone())?,
-                batch_size: p.get_or("batch_size", d.batch_size)?,
-            };
-            Ok(Box::new(Rise::with_config(
-                CandleModel::new(m.clone()),
-                cfg,
-            )))
-        }),
-    );
+    register_black_box(r, "rise", RiseConfig::default(), Rise::with_config);
     r.register(
         "igos_pp",
         Arc::new(|p, m, _| {
             let d = match p.take("preset").as_deref() {
                 None | Some("mahlau2022") | Some("default") => IGosConfig::mahlau2022(),
-                Some("reference") => IGosConfig::reference(),
-                Some(v) => return Err(bad("preset", v, "expected mahlau2022 or reference")),
+                Some("khorram2021") | Some("reference") => IGosConfig::khorram2021(),
+                Some(v) => return Err(bad("preset", v, "expected mahlau2022 or khorram2021")),
             };
-            let cfg = IGosConfig {
-                mask_size: p.get_or("mask_size", d.mask_size)?,
-                iterations: p.get_or("iterations", d.iterations)?,
-                ig_steps: p.get_or("ig_steps", d.ig_steps)?,
-                l1: p.get_or("l1", d.l1)?,
-                l2: p.get_or("l2", d.l2)?,
-                alpha_max: p.get_or("alpha_max", d.alpha_max)?,
-                alpha_min: p.get_or("alpha_min", d.alpha_min)?,
-                armijo: p.get_or("armijo", d.armijo)?,
-                decay: p.get_or("decay", d.decay)?,
-                tv_beta: p.get_or("tv_beta", d.tv_beta)?,
-                tv_sigma: p.get_or("tv_sigma", d.tv_sigma)?,
-                noise_std: p.get_or("noise_std", d.noise_std)?,
-                softmax: p.get_or("softmax", d.softmax)?,
-                baseline: igos_baseline(p, d.baseline.clone())?,
-                batch_size: p.get_or("batch_size", d.batch_size)?,
-            };
-            cfg.check()?;
+            flat_baseline(p, "baseline", &d.baseline);
+            let cfg = p.config(&d)?;
             Ok(Box::new(IGosPlusPlus::with_config(m.clone(), cfg)))
         }),
     );
@@ -919,31 +779,434 @@ fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
     r.alias("igospp", "igos_pp");
 }
 
-/// The baseline keys for iGOS++: as [`baseline`], except that `blur`
-/// defaults to the preset's blur (the reference's σ = 50, 51 × 51) when the
-/// preset has one.
-fn igos_baseline(p: &mut Params, default: Baseline) -> Result<Baseline> {
-    let (s0, k0) = match (default.clone(), Baseline::blur_mahlau2022()) {
-        (Baseline::Blur { sigma, kernel_size }, _) | (_, Baseline::Blur { sigma, kernel_size }) => {
-            (sigma, kernel_size)
+/// Parity with the field-by-field parser this registry had before the
+/// spec parser of `salience_core::spec` (kept here as the reference): every
+/// built-in name, every key, the same config.
+#[cfg(test)]
+mod parity {
+    use super::*;
+    use crate::expected_gradients::References;
+    use crate::feature_mask::FeatureMask;
+    use crate::linear_fit::Surrogate;
+    use crate::noise_tunnel::NoiseScale;
+    use crate::poly_cam::PolyCamVariant;
+    use crate::quadrature::Quadrature;
+    use crate::SequentialClassifier;
+    use serde_json::{json, Value};
+    use std::cell::RefCell;
+
+    thread_local!(static LAST: RefCell<Option<Value>> = const { RefCell::new(None) });
+
+    /// Records the last config built (the outer one of a wrapper).
+    pub(super) fn record<T: Serialize>(c: &T) {
+        LAST.with(|l| *l.borrow_mut() = serde_json::to_value(c).ok());
+    }
+
+    fn batch(p: &mut Params) -> Result<usize> {
+        p.get_or("batch_size", crate::gradient::DEFAULT_BATCH_SIZE)
+    }
+
+    fn quadrature(p: &mut Params) -> Result<Quadrature> {
+        Ok(match p.take("quadrature").as_deref() {
+            None | Some("gauss_legendre") | Some("gausslegendre") => Quadrature::GaussLegendre,
+            Some("riemann_left") => Quadrature::RiemannLeft,
+            Some("riemann_right") => Quadrature::RiemannRight,
+            Some("riemann_middle") => Quadrature::RiemannMiddle,
+            Some("riemann_trapezoid") => Quadrature::RiemannTrapezoid,
+            Some(v) => return Err(bad("quadrature", v, "old")),
+        })
+    }
+
+    /// The old `baseline` and `igos_baseline` (blur defaults from the
+    /// default when it is a blur).
+    fn baseline(p: &mut Params, default: Baseline) -> Result<Baseline> {
+        let (s0, k0) = match (default.clone(), Baseline::blur_mahlau2022()) {
+            (Baseline::Blur { sigma, kernel_size }, _)
+            | (_, Baseline::Blur { sigma, kernel_size }) => (sigma, kernel_size),
+            _ => (20.0, 25),
+        };
+        Ok(match p.take("baseline").as_deref() {
+            None => default,
+            Some("zeros") | Some("zero") => Baseline::Zeros,
+            Some("constant") => Baseline::Constant(p.get_or("value", 0.0)?),
+            Some("blur") => Baseline::Blur {
+                sigma: p.get_or("sigma", s0)?,
+                kernel_size: p.get_or("kernel_size", k0)?,
+            },
+            Some("normal") | Some("random_normal") => Baseline::RandomNormal,
+            Some(v) => return Err(bad("baseline", v, "old")),
+        })
+    }
+
+    fn feature_mask(p: &mut Params, default: FeatureMask) -> Result<FeatureMask> {
+        Ok(match p.take("feature_mask").as_deref() {
+            None => default,
+            Some("element") | Some("per_element") => FeatureMask::PerElement,
+            Some("patches") => FeatureMask::Patches {
+                size: p.get_or("patch_size", 4)?,
+            },
+            Some("slic") => {
+                let d = SlicConfig::default();
+                FeatureMask::Slic(SlicConfig {
+                    n_segments: p.get_or("n_segments", d.n_segments)?,
+                    compactness: p.get_or("compactness", d.compactness)?,
+                    ..d
+                })
+            }
+            Some(v) => return Err(bad("feature_mask", v, "old")),
+        })
+    }
+
+    fn j<T: Serialize>(c: T) -> Result<Value> {
+        serde_json::to_value(c).map_err(|e| bad("json", "", &e.to_string()))
+    }
+
+    /// The old parser: the config each built-in name made of `spec`.
+    fn old(spec: &ExplainerSpec) -> Result<Value> {
+        let r = Registry::<SequentialClassifier>::with_builtins();
+        let name = r.aliases.get(&spec.name).unwrap_or(&spec.name).clone();
+        let mut p = Params::new(spec);
+        p.take("reduce");
+        let v = match name.as_str() {
+            "saliency" => j(SaliencyConfig {
+                abs: p.get_or("abs", false)?,
+                batch_size: batch(&mut p)?,
+            })?,
+            "input_x_gradient" => json!({ "batch_size": batch(&mut p)? }),
+            "integrated_gradients" => j(IntegratedGradientsConfig {
+                n_steps: p.get_or("n_steps", 50)?,
+                quadrature: quadrature(&mut p)?,
+                baseline: baseline(&mut p, Baseline::Zeros)?,
+                batch_size: batch(&mut p)?,
+            })?,
+            "smoothgrad" | "smoothgrad_sq" | "vargrad" => {
+                p.take("inner");
+                p.take_prefixed("inner");
+                let sigma: f32 = p.get_or("sigma", 0.15)?;
+                let noise = match p.take("noise").as_deref() {
+                    None | Some("relative") => NoiseScale::Relative(sigma),
+                    Some("absolute") => NoiseScale::Absolute(sigma),
+                    Some(v) => return Err(bad("noise", v, "old")),
+                };
+                let kind = match name.as_str() {
+                    "smoothgrad" => NoiseKind::SmoothGrad,
+                    "smoothgrad_sq" => NoiseKind::SmoothGradSquared,
+                    _ => NoiseKind::VarGrad,
+                };
+                j(NoiseTunnelConfig {
+                    kind,
+                    n_samples: p.get_or("n_samples", 50)?,
+                    noise,
+                    batch_size: batch(&mut p)?,
+                })?
+            }
+            "expected_gradients" | "gradient_shap" => {
+                let (n, s) = if name == "gradient_shap" {
+                    (5, 1)
+                } else {
+                    (20, 30)
+                };
+                j(ExpectedGradientsConfig {
+                    n_samples: p.get_or("n_samples", n)?,
+                    n_steps: p.get_or("n_steps", s)?,
+                    references: References::Generated(baseline(&mut p, Baseline::RandomNormal)?),
+                    noise_std: p.get_or("noise_std", 0.0)?,
+                    batch_size: batch(&mut p)?,
+                })?
+            }
+            "grad_cam" | "grad_cam_plus_plus" => {
+                let layer = p.required("layer")?;
+                j(GradCamConfig {
+                    relu: p.get_or("relu", true)?,
+                    batch_size: batch(&mut p)?,
+                    ..GradCamConfig::new(&layer)
+                })?
+            }
+            "eigen_cam" => {
+                let layer = p.required("layer")?;
+                j(EigenCamConfig {
+                    center: p.get_or("center", true)?,
+                    relu: p.get_or("relu", true)?,
+                    batch_size: batch(&mut p)?,
+                    ..EigenCamConfig::new(&layer)
+                })?
+            }
+            "poly_cam" => {
+                let layers = p.required("layers")?;
+                let layers: Vec<&str> = layers.split('|').map(str::trim).collect();
+                let variant = match p.take("variant").as_deref() {
+                    None | Some("plus_minus") | Some("pm") => PolyCamVariant::PlusMinus,
+                    Some("plus") => PolyCamVariant::Plus,
+                    Some("minus") => PolyCamVariant::Minus,
+                    Some(v) => return Err(bad("variant", v, "old")),
+                };
+                j(PolyCamConfig {
+                    variant,
+                    lnorm: p.get_or("lnorm", true)?,
+                    batch_size: batch(&mut p)?,
+                    ..PolyCamConfig::new(&layers)
+                })?
+            }
+            "occlusion" => {
+                let mut c = OcclusionConfig::square(p.get_or("window", 4)?, p.get_or("stride", 1)?);
+                c.baseline = baseline(&mut p, Baseline::Zeros)?;
+                c.batch_size = p.get_or("batch_size", c.batch_size)?;
+                j(c)?
+            }
+            "feature_ablation" => {
+                let d = FeatureAblationConfig::default();
+                j(FeatureAblationConfig {
+                    feature_mask: feature_mask(&mut p, d.feature_mask.clone())?,
+                    baseline: baseline(&mut p, d.baseline.clone())?,
+                    batch_size: p.get_or("batch_size", d.batch_size)?,
+                })?
+            }
+            "shapley_sampling" => {
+                let d = ShapleySamplingConfig::default();
+                j(ShapleySamplingConfig {
+                    n_permutations: p.get_or("n_permutations", d.n_permutations)?,
+                    feature_mask: feature_mask(&mut p, d.feature_mask.clone())?,
+                    baseline: baseline(&mut p, d.baseline.clone())?,
+                    batch_size: p.get_or("batch_size", d.batch_size)?,
+                })?
+            }
+            "kernel_shap" => {
+                let d = KernelShapConfig::default();
+                j(KernelShapConfig {
+                    n_samples: p.get_or("n_samples", d.n_samples)?,
+                    feature_mask: feature_mask(&mut p, d.feature_mask.clone())?,
+                    baseline: baseline(&mut p, d.baseline.clone())?,
+                    batch_size: p.get_or("batch_size", d.batch_size)?,
+                })?
+            }
+            "lime" => {
+                let d = LimeConfig::default();
+                let surrogate = match p.take("surrogate").as_deref() {
+                    None => d.surrogate,
+                    Some("ols") | Some("linear") => Surrogate::LinearRegression,
+                    Some("ridge") => Surrogate::Ridge {
+                        lambda: p.get_or("lambda", 1.0)?,
+                    },
+                    Some("lasso") => Surrogate::Lasso {
+                        lambda: p.get_or("lambda", 0.01)?,
+                    },
+                    Some(v) => return Err(bad("surrogate", v, "old")),
+                };
+                j(LimeConfig {
+                    n_samples: p.get_or("n_samples", d.n_samples)?,
+                    feature_mask: feature_mask(&mut p, d.feature_mask.clone())?,
+                    surrogate,
+                    baseline: baseline(&mut p, d.baseline.clone())?,
+                    batch_size: p.get_or("batch_size", d.batch_size)?,
+                    ..d
+                })?
+            }
+            "rise" => {
+                let d = RiseConfig::default();
+                j(RiseConfig {
+                    n_masks: p.get_or("n_masks", d.n_masks)?,
+                    grid: p.get_or("grid", d.grid)?,
+                    p_keep: p.get_or("p_keep", d.p_keep)?,
+                    baseline: baseline(&mut p, d.baseline.clone())?,
+                    batch_size: p.get_or("batch_size", d.batch_size)?,
+                })?
+            }
+            "igos_pp" => {
+                let d = match p.take("preset").as_deref() {
+                    None | Some("mahlau2022") | Some("default") => IGosConfig::mahlau2022(),
+                    Some("reference") => IGosConfig::khorram2021(),
+                    Some(v) => return Err(bad("preset", v, "old")),
+                };
+                let c = IGosConfig {
+                    mask_size: p.get_or("mask_size", d.mask_size)?,
+                    iterations: p.get_or("iterations", d.iterations)?,
+                    ig_steps: p.get_or("ig_steps", d.ig_steps)?,
+                    l1: p.get_or("l1", d.l1)?,
+                    l2: p.get_or("l2", d.l2)?,
+                    alpha_max: p.get_or("alpha_max", d.alpha_max)?,
+                    alpha_min: p.get_or("alpha_min", d.alpha_min)?,
+                    armijo: p.get_or("armijo", d.armijo)?,
+                    decay: p.get_or("decay", d.decay)?,
+                    tv_beta: p.get_or("tv_beta", d.tv_beta)?,
+                    tv_sigma: p.get_or("tv_sigma", d.tv_sigma)?,
+                    noise_std: p.get_or("noise_std", d.noise_std)?,
+                    softmax: p.get_or("softmax", d.softmax)?,
+                    baseline: baseline(&mut p, d.baseline.clone())?,
+                    batch_size: p.get_or("batch_size", d.batch_size)?,
+                };
+                c.check()?;
+                j(c)?
+            }
+            other => return Err(bad("explainer", other, "not in the old registry")),
+        };
+        p.finish()?;
+        Ok(v)
+    }
+
+    fn new(spec: &ExplainerSpec) -> Result<Value> {
+        let m = Arc::new(
+            SequentialClassifier::new(1).push("fc", |x: &candle_core::Tensor| Ok(x.clone())),
+        );
+        LAST.with(|l| *l.borrow_mut() = None);
+        Registry::with_builtins().build(spec, &m)?;
+        LAST.with(|l| l.borrow_mut().take())
+            .ok_or_else(|| bad("parity", &spec.name, "no config recorded"))
+    }
+
+    #[test]
+    fn every_builtin_name_and_key_builds_the_old_config() {
+        let specs = [
+            "saliency",
+            "saliency:abs=true,batch_size=3",
+            "input_x_gradient",
+            "ixg:batch_size=7",
+            "integrated_gradients",
+            "ig:n_steps=7,quadrature=riemann_middle,baseline=blur,sigma=1,kernel_size=3,batch_size=5",
+            "ig:quadrature=gausslegendre,baseline=constant,value=0.5",
+            "ig:quadrature=riemann_trapezoid,baseline=constant",
+            "ig:quadrature=riemann_left,baseline=blur",
+            "ig:quadrature=riemann_right,baseline=normal",
+            "ig:baseline=zero",
+            "ig:baseline=random_normal,reduce=sum",
+            "smoothgrad",
+            "smoothgrad:inner=ig,inner.n_steps=3,n_samples=4,sigma=0.5,noise=absolute",
+            "smoothgrad_sq:sigma=0.3",
+            "vargrad:noise=relative,batch_size=2",
+            "expected_gradients",
+            "eg:n_samples=3,n_steps=2,noise_std=0.1,baseline=blur,sigma=3,kernel_size=5",
+            "gradient_shap",
+            "gradient_shap:baseline=zeros,n_samples=2",
+            "grad_cam:layer=fc",
+            "grad_cam:layer=1,relu=false,batch_size=2",
+            "grad_cam_plus_plus:layer=fc",
+            "grad_cam_pp:layer=fc,relu=false",
+            "gradcam:layer=fc",
+            "eigen_cam:layer=fc",
+            "eigencam:layer=fc,center=false,relu=false,batch_size=9",
+            "poly_cam:layers=fc",
+            "polycam:layers=a|b,variant=minus,lnorm=false,batch_size=5",
+            "poly_cam:layers=a,variant=pm",
+            "poly_cam:layers=a,variant=plus",
+            "occlusion",
+            "occlusion:window=2,stride=2,baseline=constant,value=1,batch_size=3",
+            "feature_ablation",
+            "feature_ablation:feature_mask=patches,patch_size=2,baseline=blur",
+            "feature_ablation:feature_mask=patches",
+            "shapley_sampling:n_permutations=2,feature_mask=slic,n_segments=5,compactness=2",
+            "shapley_sampling:feature_mask=slic",
+            "kernel_shap:n_samples=30,feature_mask=element,batch_size=4",
+            "kernel_shap:feature_mask=per_element",
+            "lime",
+            "lime:n_samples=40,surrogate=ridge,lambda=0.1,feature_mask=patches,patch_size=2",
+            "lime:surrogate=ridge",
+            "lime:surrogate=lasso",
+            "lime:surrogate=lasso,lambda=0.5",
+            "lime:surrogate=ols",
+            "lime:surrogate=linear,baseline=normal",
+            "rise",
+            "rise:n_masks=16,grid=2,p_keep=0.3,baseline=zeros,batch_size=8",
+            "igos_pp",
+            "igos++:preset=reference",
+            "igospp:preset=reference,baseline=blur",
+            "igos_pp:preset=reference,baseline=blur,sigma=5",
+            "igos_pp:preset=default,baseline=blur",
+            "igos_pp:preset=mahlau2022,mask_size=10,iterations=3,ig_steps=4,l1=1,l2=2,alpha_max=5,alpha_min=0.001,armijo=0.001,decay=0.5,tv_beta=3,tv_sigma=0.1,noise_std=0,softmax=false,batch_size=4",
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        let r = Registry::<SequentialClassifier>::with_builtins();
+        for text in specs {
+            let spec: ExplainerSpec = text.parse().unwrap();
+            seen.insert(r.aliases.get(&spec.name).unwrap_or(&spec.name).clone());
+            let (o, n) = (old(&spec), new(&spec));
+            assert_eq!(
+                o.as_ref().ok(),
+                n.as_ref().ok(),
+                "{text}: old {o:?}, new {n:?}"
+            );
+            assert!(n.is_ok(), "{text}: {n:?}");
         }
-        _ => (20.0, 25),
-    };
-    Ok(match p.take("baseline").as_deref() {
-        None => default,
-        Some("zeros") | Some("zero") => Baseline::Zeros,
-        Some("constant") => Baseline::Constant(p.get_or("value", 0.0)?),
-        Some("blur") => Baseline::Blur {
-            sigma: p.get_or("sigma", s0)?,
-            kernel_size: p.get_or("kernel_size", k0)?,
-        },
-        Some("normal") | Some("random_normal") => Baseline::RandomNormal,
-        Some(v) => {
-            return Err(bad(
-                "baseline",
-                v,
-                "expected zeros, constant, blur or normal",
-            ))
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            r.names(),
+            "every built-in name"
+        );
+        // The preset named after the paper is the old `reference`.
+        let k = new(&"igos_pp:preset=khorram2021".parse().unwrap()).unwrap();
+        assert_eq!(
+            k,
+            old(&"igos_pp:preset=reference".parse().unwrap()).unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_specs_fail_on_both_paths() {
+        for text in [
+            "saliency:bogus=1",
+            "saliency:abs=maybe",
+            "ig:n_steps=-3",
+            "ig:n_steps=x",
+            "ig:quadrature=simpson",
+            "ig:baseline=purple",
+            "ig:sigma=2",
+            "ig:baseline=zeros,value=1",
+            "smoothgrad:noise=loud",
+            "grad_cam",
+            "grad_cam:layer=a,relu=2",
+            "eigen_cam:layer=conv,center=2",
+            "poly_cam:variant=plus",
+            "poly_cam:layers=tanh,variant=sideways",
+            "occlusion:window=x",
+            "kernel_shap:feature_mask=hex",
+            "kernel_shap:patch_size=2",
+            "lime:surrogate=svm",
+            "lime:lambda=1",
+            "rise:bogus=1",
+            "igos_pp:preset=other",
+            "igos_pp:iterations=0",
+            "igos_pp:decay=2",
+        ] {
+            let spec: ExplainerSpec = text.parse().unwrap();
+            assert!(old(&spec).is_err(), "old accepted {text}");
+            match new(&spec) {
+                Err(SalienceError::InvalidParameter { .. }) => {}
+                other => panic!("{text}: {other:?}"),
+            }
         }
-    })
+        // Parameters the old parser let through to a failure at explain
+        // time now fail when the spec is built.
+        for text in [
+            "saliency:batch_size=0",
+            "ig:n_steps=0",
+            "smoothgrad:n_samples=0",
+            "rise:p_keep=1.5",
+            "occlusion:window=0",
+            "lime:surrogate=ridge,lambda=-1",
+            "ig:baseline=blur,kernel_size=4",
+        ] {
+            let spec: ExplainerSpec = text.parse().unwrap();
+            assert!(old(&spec).is_ok(), "{text}");
+            assert!(new(&spec).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn new_keys_reach_every_field() {
+        // Dotted keys and lists reach what the flat spelling could not.
+        let spec: ExplainerSpec =
+            "lime:kernel.width=2,include_original=true,feature_mask.slic.max_iter=3"
+                .parse()
+                .unwrap();
+        let v = new(&spec).unwrap();
+        assert_eq!(v["kernel"]["width"], json!(2.0));
+        assert_eq!(v["include_original"], json!(true));
+        assert_eq!(v["feature_mask"]["slic"]["max_iter"], json!(3));
+        let v = new(&"occlusion:window=1|4|4,strides=1|2|2".parse().unwrap()).unwrap();
+        assert_eq!(v["window"], json!([1, 4, 4]));
+        assert_eq!(v["strides"], json!([1, 2, 2]));
+        // Unknown keys name the accepted ones.
+        let e = new(&"saliency:bogus=1".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("abs, batch_size"), "{e}");
+    }
 }

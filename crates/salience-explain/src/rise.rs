@@ -32,7 +32,8 @@ use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, S
 
 /// Configuration of [`Rise`]. The default is the paper's ImageNet setting
 /// for ResNet50 (N = 4000, s = 7, p = 0.5; also `xplique`'s defaults).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RiseConfig {
     /// Number of masks N (≥ 1). Default 4000.
     pub n_masks: usize,

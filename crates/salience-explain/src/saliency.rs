@@ -7,7 +7,8 @@ use ndarray::ArrayViewD;
 use salience_core::{AttributionBatch, Explainer, Result, Seeds};
 
 /// Configuration of [`Saliency`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SaliencyConfig {
     /// Return |∇f| (Simonyan et al., Captum's `Saliency(abs=True)` default)
     /// instead of the signed gradient. Default: `false` (signed), so that

@@ -28,7 +28,8 @@ use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, S
 
 /// Configuration of [`ShapleyValueSampling`]. The default is Captum's
 /// (25 permutations, every element its own feature, zero baseline).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ShapleySamplingConfig {
     /// Number of random permutations (≥ 1). Default 25.
     pub n_permutations: usize,

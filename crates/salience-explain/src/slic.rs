@@ -41,7 +41,8 @@ use salience_core::{Result, SalienceError};
 use std::collections::VecDeque;
 
 /// Which colour space SLIC clusters in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SlicColor {
     /// CIE Lab for 3-channel images (read as sRGB after the [0, 1]
     /// rescale), the raw channels otherwise (scikit-image's
@@ -53,7 +54,8 @@ pub enum SlicColor {
 }
 
 /// Configuration of [`slic`]. The default is scikit-image's.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SlicConfig {
     /// Approximate number of superpixels (≥ 1). Default 100 (also Decker et al. (2024)).
     pub n_segments: usize,
@@ -99,7 +101,7 @@ impl SlicConfig {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.n_segments == 0 {
             return Err(SalienceError::invalid(
                 "n_segments",

@@ -47,7 +47,8 @@ pub type ModelBuilder<M> = Arc<dyn Fn(VarBuilder) -> candle_core::Result<M> + Se
 const BUFFER_SUFFIXES: [&str; 3] = ["running_mean", "running_var", "num_batches_tracked"];
 
 /// Which tensors of a weight map are perturbed by [`WeightMapModel::perturbed_with`].
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ParamFilter {
     /// Every tensor of the map, batch-norm running statistics included.
     All,
@@ -60,6 +61,7 @@ pub enum ParamFilter {
     /// these prefixes or starts with `prefix.`.
     Prefixes(Vec<String>),
     /// Tensors for which the predicate returns `true`.
+    #[serde(skip)]
     Custom(Arc<dyn Fn(&str) -> bool + Send + Sync>),
 }
 
@@ -110,7 +112,8 @@ impl ParamFilter {
 }
 
 /// How [`WeightMapModel::randomized`] draws the new values of a tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Randomization {
     /// Gaussian with the tensor's own mean and standard deviation (keeps
     /// each layer's scale; a constant tensor stays constant). The default.

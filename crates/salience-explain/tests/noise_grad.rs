@@ -183,7 +183,7 @@ fn fusiongrad_of_linear_model_is_noisegrad() {
         FusionGradConfig {
             n_models: 5,
             n_inputs: 3,
-            ..FusionGradConfig::reference()
+            ..FusionGradConfig::noisegrad()
         },
     )
     .unwrap();

@@ -15,7 +15,8 @@ use salience_core::{Result, SalienceError};
 /// let rise_blur = Baseline::Blur { sigma: 5.0, kernel_size: 11 };
 /// # let _ = (black, rise_blur);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Baseline {
     /// Mahlau & Nolde (2022)'s baseline (default): every value of channel `c` drawn
     /// independently from `N(μ_c, σ_c)`, the mean and (population) standard

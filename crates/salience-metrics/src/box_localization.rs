@@ -31,7 +31,8 @@ use salience_core::{AttributionBatch, Result, SalienceError};
 /// let c = salience_metrics::BoxLocalizationConfig::default();
 /// assert_eq!((c.threshold, c.iou_threshold, c.largest_component_only), (0.2, 0.5, true));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct BoxLocalizationConfig {
     /// How attributions become pixel maps (default: `SumAbs`, `Abs`).
     pub map: PixelMapConfig,

@@ -28,7 +28,8 @@ use salience_core::{AttributionBatch, ChannelReduction, DegenerateReason, Result
 /// let c = salience_metrics::ComplexityConfig::default();
 /// assert!(c.reduction.is_none() && !c.normalized);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ComplexityConfig {
     /// `None` (default): every value of the sample (all channels and
     /// pixels, as Quantus). `Some(r)`: image attributions are first reduced

@@ -43,9 +43,10 @@ use salience_core::{AttributionBatch, Model, Result, SalienceError, Seeds};
 /// use salience_metrics::FaithfulnessCorrelationConfig;
 /// let c = FaithfulnessCorrelationConfig::default();
 /// assert_eq!(c.n_runs, 100);
-/// assert_eq!(FaithfulnessCorrelationConfig::paper().n_runs, 200);
+/// assert_eq!(FaithfulnessCorrelationConfig::decker2024().n_runs, 200);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct FaithfulnessCorrelationConfig {
     /// How subsets are drawn and replaced.
     pub perturbation: Perturbation,
@@ -95,10 +96,10 @@ impl FaithfulnessCorrelationConfig {
     /// by a blurred image), m = 200, Pearson.
     ///
     /// ```
-    /// let c = salience_metrics::FaithfulnessCorrelationConfig::paper();
+    /// let c = salience_metrics::FaithfulnessCorrelationConfig::decker2024();
     /// assert!(matches!(c.perturbation, salience_metrics::Perturbation::RandomPixels { .. }));
     /// ```
-    pub fn paper() -> Self {
+    pub fn decker2024() -> Self {
         FaithfulnessCorrelationConfig {
             perturbation: Perturbation::RandomPixels {
                 share: 0.2,
@@ -112,6 +113,15 @@ impl FaithfulnessCorrelationConfig {
             score: ScoreKind::Raw,
             batch_size: None,
         }
+    }
+
+    /// The former name of [`FaithfulnessCorrelationConfig::decker2024`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `decker2024`"
+    )]
+    pub fn paper() -> Self {
+        Self::decker2024()
     }
 }
 
@@ -296,7 +306,7 @@ mod tests {
             let cfg = FaithfulnessCorrelationConfig {
                 n_runs: 9,
                 batch_size: bs,
-                ..FaithfulnessCorrelationConfig::paper()
+                ..FaithfulnessCorrelationConfig::decker2024()
             };
             faithfulness_correlation(&m, x.view().into_dyn(), &a, &[0, 1], &cfg, Seeds::base(3))
                 .unwrap()

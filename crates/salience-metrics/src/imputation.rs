@@ -42,7 +42,8 @@ use salience_core::{Result, SalienceError};
 /// let c = salience_metrics::ImputationConfig::default();
 /// assert_eq!((c.noise, c.tolerance, c.max_iterations), (0.01, 1e-6, 5000));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ImputationConfig {
     /// Standard deviation of the noise added to imputed values (≥ 0;
     /// default 0.01, ROAD's and Quantus' default).

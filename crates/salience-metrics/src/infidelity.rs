@@ -61,7 +61,8 @@ use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceE
 /// assert_eq!((c.n_perturbations, c.normalize, c.projection), (200, true, Projection::Indicator));
 /// assert!(!InfidelityConfig::captum().normalize);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct InfidelityConfig {
     /// How perturbations are drawn.
     pub perturbation: Perturbation,
@@ -79,20 +80,16 @@ pub struct InfidelityConfig {
 
 impl Default for InfidelityConfig {
     fn default() -> Self {
-        Self::paper()
+        Self::decker2024()
     }
 }
 
 impl InfidelityConfig {
-    /// Decker et al. (2024) C.1: binary perturbations of 20 % of the image area replaced
-    /// by a blurred copy (σ = 5, kernel 11 — the seed does not give the blur;
-    /// this is RISE's), indicator `I`, β normalisation, m = 200. The same as
-    /// [`decker2024`](Self::decker2024).
-    ///
-    /// ```
-    /// let c = salience_metrics::InfidelityConfig::paper();
-    /// assert_eq!(c.n_perturbations, 200);
-    /// ```
+    /// The former name of [`InfidelityConfig::decker2024`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `decker2024`"
+    )]
     pub fn paper() -> Self {
         Self::decker2024()
     }
@@ -107,7 +104,7 @@ impl InfidelityConfig {
     ///
     /// ```
     /// use salience_metrics::InfidelityConfig;
-    /// assert_eq!(InfidelityConfig::decker2024(), InfidelityConfig::paper());
+    /// assert_eq!(InfidelityConfig::decker2024(), InfidelityConfig::decker2024());
     /// ```
     pub fn decker2024() -> Self {
         let blur = GaussianBlur::rise();
@@ -299,7 +296,8 @@ pub(crate) fn run(
 /// use salience_metrics::CumulativeBaseline;
 /// assert_eq!(CumulativeBaseline::default(), CumulativeBaseline::SampleMin);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CumulativeBaseline {
     /// Quantus' `perturb_baseline="black"` (default): the minimum of the
     /// sample over all its channels and pixels (Quantus'
@@ -321,7 +319,8 @@ pub enum CumulativeBaseline {
 /// let c = CumulativeInfidelityConfig::default();
 /// assert_eq!((c.patch_size, c.baseline), (4, CumulativeBaseline::SampleMin));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CumulativeInfidelityConfig {
     /// Side of the square patches (Quantus `perturb_patch_sizes=[4]`);
     /// must divide the image height and width.
@@ -576,7 +575,7 @@ mod tests {
             perturbation: patch,
             ..InfidelityConfig::quantus()
         };
-        for cfg in [quantus, InfidelityConfig::paper()] {
+        for cfg in [quantus, InfidelityConfig::decker2024()] {
             let cfg = InfidelityConfig {
                 n_perturbations: 6,
                 ..cfg

@@ -40,7 +40,8 @@ use salience_core::{
 /// use salience_metrics::ScoreKind;
 /// assert_eq!(ScoreKind::default(), ScoreKind::Softmax);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ScoreKind {
     /// Softmax probability of the target class, computed here from the
     /// model's outputs (default; for models that return logits).
@@ -64,7 +65,8 @@ pub enum ScoreKind {
 /// assert_eq!((c.n_steps, c.baseline, c.score), (1000, Baseline::RandomNormal, ScoreKind::Softmax));
 /// assert_eq!(CurveConfig::petsiuk_deletion().baseline, Baseline::Constant(0.0));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CurveConfig {
     /// Number of steps (≥ 1; clamped to the number of pixels). Default 1000.
     pub n_steps: usize,

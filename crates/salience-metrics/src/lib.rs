@@ -108,6 +108,7 @@ pub mod scores;
 pub mod sensitivity;
 pub mod similarity;
 pub mod sparseness;
+pub mod spec;
 pub mod stability;
 pub mod table;
 pub mod top_k;

@@ -14,7 +14,8 @@ use std::borrow::Cow;
 /// assert_eq!(MapSign::Positive.apply(-2.0), 0.0);
 /// assert_eq!(MapSign::Signed.apply(-2.0), -2.0);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum MapSign {
     /// `|a|` (default; Bykov et al. (2022) scores the absolute value of attributions).
     #[default]
@@ -57,7 +58,8 @@ impl MapSign {
 /// let c = PixelMapConfig::default();
 /// assert_eq!((c.reduction, c.sign), (ChannelReduction::SumAbs, MapSign::Abs));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct PixelMapConfig {
     /// Channel reduction for `[N, C, H, W]` attributions (default `SumAbs`).
     pub reduction: ChannelReduction,

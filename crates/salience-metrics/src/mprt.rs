@@ -33,7 +33,8 @@ use salience_core::{AttributionBatch, ChannelReduction, Explainer, Result, Salie
 /// assert!(c.normalize);
 /// assert_eq!(c.pixel_map.sign, salience_metrics::MapSign::Abs);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MprtConfig {
     /// Channel reduction and sign of the compared maps (default: signed
     /// channel sum, then `|·|`, as Quantus' `abs=True`).

@@ -39,7 +39,8 @@ use salience_core::{AttributionBatch, Model, Result, SalienceError, Seeds};
 /// assert!(p.validate().is_ok());
 /// assert!(Perturbation::RandomPixels { share: 0.0, baseline: Baseline::Constant(0.0) }.validate().is_err());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Perturbation {
     /// `x̃ = x − ε` with `ε ~ N(0, std²)` i.i.d. per feature; `I = ε`.
     GaussianNoise {
@@ -90,7 +91,8 @@ pub enum Perturbation {
 /// ```
 /// assert_eq!(salience_metrics::Projection::default(), salience_metrics::Projection::Indicator);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Projection {
     /// `I = 1_S`: `IᵀΦ = Σ_{i∈S} Φ_i` (all channels of each chosen pixel for
     /// input-shaped maps, each pixel once for pixel maps). Default.

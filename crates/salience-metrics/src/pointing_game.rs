@@ -31,7 +31,8 @@ use salience_core::{AttributionBatch, Result, SalienceError};
 /// assert_eq!(PointingGameConfig::default().tolerance, 0.0);
 /// assert_eq!(PointingGameConfig::zhang().tolerance, 15.0);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct PointingGameConfig {
     /// How attributions become pixel maps (default: `SumAbs`, `Abs`).
     pub map: PixelMapConfig,

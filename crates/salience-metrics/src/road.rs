@@ -40,12 +40,15 @@ use salience_core::{
 /// ```
 /// assert_eq!(salience_metrics::RoadOrder::default(), salience_metrics::RoadOrder::MoRF);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RoadOrder {
     /// Most relevant first (lower curve is better). Default.
     #[default]
+    #[serde(rename = "morf")]
     MoRF,
     /// Least relevant first (higher curve is better).
+    #[serde(rename = "lerf")]
     LeRF,
 }
 
@@ -54,7 +57,8 @@ pub enum RoadOrder {
 /// ```
 /// assert_eq!(salience_metrics::RoadScore::default(), salience_metrics::RoadScore::Accuracy);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RoadScore {
     /// 1 if the arg-max of the model output is the target, else 0 (Quantus).
     #[default]
@@ -79,9 +83,10 @@ pub enum RoadScore {
 /// use salience_metrics::RoadConfig;
 /// let c = RoadConfig::default();
 /// assert_eq!(c.percentages.len(), 50);
-/// assert_eq!(RoadConfig::paper().percentages, vec![10.0, 20.0, 30.0]);
+/// assert_eq!(RoadConfig::decker2024().percentages, vec![10.0, 20.0, 30.0]);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RoadConfig {
     /// Percentages of removed pixels, each in the open interval (0, 100).
     pub percentages: Vec<f64>,
@@ -126,14 +131,23 @@ impl RoadConfig {
     /// (report `change()`: the decrease in confidence).
     ///
     /// ```
-    /// assert_eq!(salience_metrics::RoadConfig::paper().score, salience_metrics::RoadScore::Probability);
+    /// assert_eq!(salience_metrics::RoadConfig::decker2024().score, salience_metrics::RoadScore::Probability);
     /// ```
-    pub fn paper() -> Self {
+    pub fn decker2024() -> Self {
         RoadConfig {
             percentages: vec![10.0, 20.0, 30.0],
             score: RoadScore::Probability,
             ..Self::quantus()
         }
+    }
+
+    /// The former name of [`RoadConfig::decker2024`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `decker2024`"
+    )]
+    pub fn paper() -> Self {
+        Self::decker2024()
     }
 
     /// pytorch-grad-cam's `ROADMostRelevantFirstAverage` percentiles

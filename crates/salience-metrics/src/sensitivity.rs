@@ -45,7 +45,8 @@ use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 /// assert_eq!((c.radius, c.n_samples, c.relative), (0.1, 200, true));
 /// assert_eq!(SensitivityConfig::captum().radius, 0.02);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SensitivityConfig {
     /// L∞ radius `r` of the uniform noise (> 0).
     pub radius: f32,
@@ -59,7 +60,7 @@ pub struct SensitivityConfig {
 
 impl Default for SensitivityConfig {
     fn default() -> Self {
-        Self::paper()
+        Self::decker2024()
     }
 }
 
@@ -68,15 +69,24 @@ impl SensitivityConfig {
     /// implementation (relative to `‖Φ(x)‖`).
     ///
     /// ```
-    /// assert!(salience_metrics::SensitivityConfig::paper().relative);
+    /// assert!(salience_metrics::SensitivityConfig::decker2024().relative);
     /// ```
-    pub fn paper() -> Self {
+    pub fn decker2024() -> Self {
         SensitivityConfig {
             radius: 0.1,
             n_samples: 200,
             relative: true,
             batch_size: 32,
         }
+    }
+
+    /// The former name of [`SensitivityConfig::decker2024`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "presets are named after the paper or library they reproduce: use `decker2024`"
+    )]
+    pub fn paper() -> Self {
+        Self::decker2024()
     }
 
     /// Yeh et al.'s absolute sensitivity (the formula of Decker et al. (2024) C.1):
@@ -88,7 +98,7 @@ impl SensitivityConfig {
     pub fn yeh() -> Self {
         SensitivityConfig {
             relative: false,
-            ..Self::paper()
+            ..Self::decker2024()
         }
     }
 
@@ -172,7 +182,7 @@ pub struct SensitivityScores {
 ///     }
 /// }
 /// let x = array![[1.0f32, -1.0, 0.5]];
-/// let cfg = SensitivityConfig { relative: false, n_samples: 20, ..SensitivityConfig::paper() };
+/// let cfg = SensitivityConfig { relative: false, n_samples: 20, ..SensitivityConfig::decker2024() };
 /// let s = sensitivity(&XTimesW, x.view().into_dyn(), &[0], &cfg, Seeds::base(0))?;
 /// assert!(s.max.values()[0] <= 2.0 * 0.1 * 3f64.sqrt() + 1e-6);
 /// assert!(s.average.values()[0] <= s.max.values()[0]);

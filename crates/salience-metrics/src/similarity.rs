@@ -31,7 +31,8 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
 /// ```
 /// assert_eq!(salience_metrics::SsimWindow::default(), salience_metrics::SsimWindow::Uniform { size: 7 });
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SsimWindow {
     /// A `size × size` box with the sample covariance (`N/(N − 1)`
     /// correction): scikit-image's `structural_similarity` default (7).
@@ -60,7 +61,8 @@ impl Default for SsimWindow {
 /// let c = salience_metrics::SsimConfig::default();
 /// assert_eq!((c.k1, c.k2, c.data_range), (0.01, 0.03, None));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SsimConfig {
     /// The window (default: 7 × 7 uniform).
     pub window: SsimWindow,

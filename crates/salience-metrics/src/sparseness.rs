@@ -26,7 +26,8 @@ use salience_core::{AttributionBatch, ChannelReduction, DegenerateReason, Result
 /// assert_eq!(SparsenessConfig::default().epsilon, 0.0);
 /// assert_eq!(SparsenessConfig::quantus().epsilon, 1e-7);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SparsenessConfig {
     /// `None` (default): every value of the sample (all channels and
     /// pixels, as Quantus). `Some(r)`: image attributions are first reduced

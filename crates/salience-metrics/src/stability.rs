@@ -99,7 +99,8 @@ where
 /// use salience_metrics::StabilityNoise;
 /// assert_eq!(StabilityNoise::default(), StabilityNoise::Uniform { low: 0.02, high: 0.2 });
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StabilityNoise {
     /// `ε ~ U[low, high]` i.i.d. per feature (Quantus: `U(0.02, 0.2)`, a
     /// strictly positive shift; use `low = −high` for a symmetric ball).
@@ -133,7 +134,8 @@ impl Default for StabilityNoise {
 /// assert_eq!(StabilityFormula::default(), StabilityFormula::Quantus);
 /// assert_eq!(StabilityConfig::relative().formula, StabilityFormula::Relative);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StabilityFormula {
     /// Quantus 0.6 exactly (default): ROS divides by `‖h(x) − h(x')‖₂`;
     /// a denominator that is exactly 0 becomes `ε_min`.
@@ -159,7 +161,8 @@ pub enum StabilityFormula {
 /// let c = StabilityConfig::default();
 /// assert_eq!((c.n_samples, c.eps_min, c.formula), (200, 1e-6, StabilityFormula::Quantus));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct StabilityConfig {
     /// Noise of the perturbations.
     pub noise: StabilityNoise,

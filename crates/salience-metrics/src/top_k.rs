@@ -39,7 +39,8 @@ use salience_core::{AttributionBatch, Result, SalienceError};
 /// assert_eq!((c.k, c.concept_influence), (1000, false));
 /// assert_eq!(TopKConfig::quantus().map, PixelMapConfig::signed());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TopKConfig {
     /// How attributions become pixel maps (default: `SumAbs`, `Abs`, as the
     /// other localisation metrics).

@@ -33,7 +33,8 @@ use salience_core::{Result, SalienceError};
 /// use salience_metrics::WilcoxonMethod;
 /// assert_eq!(WilcoxonMethod::default(), WilcoxonMethod::Auto);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum WilcoxonMethod {
     /// Exact when `n ≤ exact_max_n` and there are no ties, normal otherwise.
     #[default]
@@ -57,7 +58,8 @@ pub enum WilcoxonMethod {
 /// assert!(c.continuity_correction);
 /// assert!(!WilcoxonConfig::scipy().continuity_correction);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct WilcoxonConfig {
     /// Exact or normal approximation (default: automatic).
     pub method: WilcoxonMethod,

@@ -132,7 +132,7 @@ fn fcor() -> FaithfulnessCorrelationConfig {
 fn sens() -> SensitivityConfig {
     SensitivityConfig {
         n_samples: 4,
-        ..SensitivityConfig::paper()
+        ..SensitivityConfig::decker2024()
     }
 }
 
@@ -147,7 +147,7 @@ fn road_cfg(order: RoadOrder) -> RoadConfig {
     RoadConfig {
         percentages: vec![25.0, 50.0],
         order,
-        ..RoadConfig::paper()
+        ..RoadConfig::decker2024()
     }
 }
 

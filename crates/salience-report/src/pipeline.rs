@@ -113,9 +113,9 @@ impl Default for MetricBudget {
     fn default() -> Self {
         MetricBudget {
             curve_steps: None,
-            infidelity_perturbations: InfidelityConfig::paper().n_perturbations,
-            faithfulness_runs: FaithfulnessCorrelationConfig::paper().n_runs,
-            sensitivity_samples: SensitivityConfig::paper().n_samples,
+            infidelity_perturbations: InfidelityConfig::decker2024().n_perturbations,
+            faithfulness_runs: FaithfulnessCorrelationConfig::decker2024().n_runs,
+            sensitivity_samples: SensitivityConfig::decker2024().n_samples,
         }
     }
 }
@@ -136,8 +136,9 @@ pub struct PipelineConfig {
     /// The one seed every random draw derives from.
     pub seed: u64,
     /// Mahlau & Nolde's aggregators, applied to z-scored maps, as
-    /// [`Aggregation`] specs (`"mean"`, `"ucb:lambda=1"`, …); the single
-    /// entry `"paper"` means [`Aggregation::paper_defaults`].
+    /// [`Aggregation`] specs (`"mean"`, `"ucb:eps=-0.5"`, …); the entry
+    /// `"mahlau2022"` (or its old name `"paper"`) means every aggregator of
+    /// [`Aggregation::mahlau2022`].
     pub aggregators: Vec<String>,
     /// AGG_var (Rieger & Hansen) on abs-max maps.
     pub agg_var: bool,
@@ -152,7 +153,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             seed: 2024,
-            aggregators: vec!["paper".into()],
+            aggregators: vec!["mahlau2022".into()],
             agg_var: true,
             decker: Some(DeckerBudget::default()),
             metrics: MetricBudget::default(),
@@ -228,8 +229,8 @@ impl PipelineConfig {
     fn aggregations(&self) -> Result<Vec<Aggregation>> {
         let mut out = Vec::new();
         for spec in &self.aggregators {
-            if spec == "paper" {
-                out.extend(Aggregation::paper_defaults());
+            if spec == "mahlau2022" || spec == "paper" {
+                out.extend(Aggregation::mahlau2022());
             } else {
                 out.push(spec.parse()?);
             }
@@ -533,11 +534,11 @@ fn evaluate(
     });
     let infidelity = InfidelityConfig {
         n_perturbations: budget.infidelity_perturbations,
-        ..InfidelityConfig::paper()
+        ..InfidelityConfig::decker2024()
     };
     let faithfulness = FaithfulnessCorrelationConfig {
         n_runs: budget.faithfulness_runs,
-        ..FaithfulnessCorrelationConfig::paper()
+        ..FaithfulnessCorrelationConfig::decker2024()
     };
     let gini = SparsenessConfig::quantus();
     let panel: [&dyn Metric; 5] = [&insertion, &deletion, &infidelity, &faithfulness, &gini];
@@ -561,7 +562,7 @@ fn sensitivity(
 ) -> Result<[Vec<Option<f64>>; 2]> {
     let cfg = SensitivityConfig {
         n_samples: budget.sensitivity_samples,
-        ..SensitivityConfig::paper()
+        ..SensitivityConfig::decker2024()
     };
     let s = metric_seeds(seeds, 5);
     let sens = salience_metrics::sensitivity(explainer, x, targets, &cfg, Seeds::per_sample(&s))?;

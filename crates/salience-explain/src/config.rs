@@ -1,0 +1,440 @@
+//! [`Validate`] for every explainer config: the parameter checks that
+//! need no input, run when a config is built from data
+//! ([`salience_core::spec::config_from`], the [registry](crate::registry))
+//! so that bad parameters fail at parse time. The explainers still check
+//! what depends on the input (window sizes against the image, grid
+//! against H and W, …) when they run.
+//!
+//! Batch sizes: the gradient and CAM methods batch forward/backward
+//! passes and need `batch_size ≥ 1`; the black-box perturbation methods
+//! (occlusion, feature ablation, Shapley sampling, KernelSHAP, LIME, RISE)
+//! read `batch_size = 0` as "the model's preferred batch size"
+//! ([`salience_core::Model::preferred_batch_size`]).
+
+use crate::attention::{AttentionRolloutConfig, GradientRolloutConfig};
+use crate::baseline::Baseline;
+use crate::deeplift::DeepLiftConfig;
+use crate::eigen_cam::EigenCamConfig;
+use crate::expected_gradients::{ExpectedGradientsConfig, References};
+use crate::feature_ablation::FeatureAblationConfig;
+use crate::feature_mask::FeatureMask;
+use crate::grad_cam::GradCamConfig;
+use crate::igos::IGosConfig;
+use crate::integrated_gradients::IntegratedGradientsConfig;
+use crate::kernel_shap::KernelShapConfig;
+use crate::lime::LimeConfig;
+use crate::noise_tunnel::{NoiseScale, NoiseTunnelConfig};
+use crate::occlusion::OcclusionConfig;
+use crate::poly_cam::PolyCamConfig;
+use crate::rise::RiseConfig;
+use crate::saliency::SaliencyConfig;
+use crate::shapley_sampling::ShapleySamplingConfig;
+use salience_core::spec::Validate;
+use salience_core::validate::check_count;
+use salience_core::{Result, SalienceError};
+
+/// `batch_size` of a perturbation method: 0 (auto) or a count.
+fn auto_batch(batch_size: usize) -> Result<()> {
+    match batch_size {
+        0 => Ok(()),
+        b => check_count("batch_size", b),
+    }
+}
+
+fn finite_nonneg(name: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(SalienceError::invalid(name, v, "must be finite and >= 0"))
+    }
+}
+
+fn nonempty(name: &str, v: &str) -> Result<()> {
+    if v.trim().is_empty() {
+        return Err(SalienceError::invalid(name, "<empty>", "must name a layer"));
+    }
+    Ok(())
+}
+
+impl Validate for Baseline {
+    fn validate(&self) -> Result<()> {
+        match self {
+            Baseline::Constant(c) if !c.is_finite() => {
+                Err(SalienceError::invalid("value", c, "must be finite"))
+            }
+            Baseline::PerChannel(v) if v.is_empty() || v.iter().any(|c| !c.is_finite()) => {
+                Err(SalienceError::invalid(
+                    "per_channel",
+                    format!("{v:?}"),
+                    "must be non-empty and finite",
+                ))
+            }
+            Baseline::Blur { sigma, kernel_size } => {
+                if !(sigma.is_finite() && *sigma > 0.0) {
+                    return Err(SalienceError::invalid(
+                        "sigma",
+                        sigma,
+                        "must be finite and > 0",
+                    ));
+                }
+                if kernel_size % 2 == 0 {
+                    return Err(SalienceError::invalid(
+                        "kernel_size",
+                        kernel_size,
+                        "must be odd and >= 1",
+                    ));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Validate for FeatureMask {
+    fn validate(&self) -> Result<()> {
+        match self {
+            FeatureMask::Patches { size } => check_count("patch_size", *size),
+            FeatureMask::Slic(s) => s.check(),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Validate for SaliencyConfig {
+    fn validate(&self) -> Result<()> {
+        check_count("batch_size", self.batch_size)
+    }
+}
+
+impl Validate for IntegratedGradientsConfig {
+    fn validate(&self) -> Result<()> {
+        check_count("n_steps", self.n_steps)?;
+        check_count("batch_size", self.batch_size)?;
+        self.baseline.validate()
+    }
+}
+
+impl Validate for NoiseTunnelConfig {
+    fn validate(&self) -> Result<()> {
+        check_count("n_samples", self.n_samples)?;
+        check_count("batch_size", self.batch_size)?;
+        let (NoiseScale::Absolute(s) | NoiseScale::Relative(s)) = self.noise;
+        finite_nonneg("sigma", s.into())
+    }
+}
+
+impl Validate for ExpectedGradientsConfig {
+    fn validate(&self) -> Result<()> {
+        check_count("n_samples", self.n_samples)?;
+        check_count("n_steps", self.n_steps)?;
+        check_count("batch_size", self.batch_size)?;
+        finite_nonneg("noise_std", self.noise_std.into())?;
+        match &self.references {
+            References::Generated(b) => b.validate(),
+            References::Samples(_) => Ok(()),
+        }
+    }
+}
+
+impl Validate for GradCamConfig {
+    fn validate(&self) -> Result<()> {
+        nonempty("layer", &self.layer)?;
+        check_count("batch_size", self.batch_size)
+    }
+}
+
+impl Validate for EigenCamConfig {
+    fn validate(&self) -> Result<()> {
+        nonempty("layer", &self.layer)?;
+        check_count("batch_size", self.batch_size)
+    }
+}
+
+impl Validate for PolyCamConfig {
+    fn validate(&self) -> Result<()> {
+        if self.layers.is_empty() {
+            return Err(SalienceError::invalid(
+                "layers",
+                "[]",
+                "needs at least one layer",
+            ));
+        }
+        for l in &self.layers {
+            nonempty("layers", l)?;
+        }
+        check_count("batch_size", self.batch_size)
+    }
+}
+
+impl Validate for OcclusionConfig {
+    fn validate(&self) -> Result<()> {
+        if self.window.is_empty() || self.window.len() != self.strides.len() {
+            return Err(SalienceError::invalid(
+                "window/strides",
+                format!("{:?} / {:?}", self.window, self.strides),
+                "need the same number (>= 1) of axes",
+            ));
+        }
+        for &v in self.window.iter().chain(&self.strides) {
+            check_count("window/strides", v)?;
+        }
+        self.baseline.validate()?;
+        auto_batch(self.batch_size)
+    }
+}
+
+/// The checks shared by the group-based black-box methods.
+fn grouped(mask: &FeatureMask, baseline: &Baseline, batch_size: usize) -> Result<()> {
+    mask.validate()?;
+    baseline.validate()?;
+    auto_batch(batch_size)
+}
+
+impl Validate for FeatureAblationConfig {
+    fn validate(&self) -> Result<()> {
+        grouped(&self.feature_mask, &self.baseline, self.batch_size)
+    }
+}
+
+impl Validate for ShapleySamplingConfig {
+    fn validate(&self) -> Result<()> {
+        check_count("n_permutations", self.n_permutations)?;
+        grouped(&self.feature_mask, &self.baseline, self.batch_size)
+    }
+}
+
+impl Validate for KernelShapConfig {
+    fn validate(&self) -> Result<()> {
+        check_count("n_samples", self.n_samples)?;
+        grouped(&self.feature_mask, &self.baseline, self.batch_size)
+    }
+}
+
+impl Validate for LimeConfig {
+    fn validate(&self) -> Result<()> {
+        check_count("n_samples", self.n_samples)?;
+        self.kernel.check()?;
+        self.surrogate.check()?;
+        grouped(&self.feature_mask, &self.baseline, self.batch_size)
+    }
+}
+
+impl Validate for RiseConfig {
+    fn validate(&self) -> Result<()> {
+        check_count("n_masks", self.n_masks)?;
+        check_count("grid", self.grid)?;
+        if !(self.p_keep > 0.0 && self.p_keep < 1.0) {
+            return Err(SalienceError::invalid(
+                "p_keep",
+                self.p_keep,
+                "must be in (0, 1)",
+            ));
+        }
+        self.baseline.validate()?;
+        auto_batch(self.batch_size)
+    }
+}
+
+impl Validate for IGosConfig {
+    fn validate(&self) -> Result<()> {
+        self.check()?;
+        self.baseline.validate()
+    }
+}
+
+impl Validate for AttentionRolloutConfig {
+    fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.discard_ratio) {
+            return Err(SalienceError::invalid(
+                "discard_ratio",
+                self.discard_ratio,
+                "must be in [0, 1)",
+            ));
+        }
+        check_count("batch_size", self.batch_size)
+    }
+}
+
+impl Validate for GradientRolloutConfig {
+    fn validate(&self) -> Result<()> {
+        check_count("batch_size", self.batch_size)
+    }
+}
+
+impl Validate for DeepLiftConfig {
+    fn validate(&self) -> Result<()> {
+        check_count("batch_size", self.batch_size)?;
+        self.baseline.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_rejects_bad_parameters() {
+        let bad: Vec<(&str, Box<dyn Validate>)> = vec![
+            (
+                "n_steps",
+                Box::new(IntegratedGradientsConfig {
+                    n_steps: 0,
+                    ..Default::default()
+                }),
+            ),
+            (
+                "sigma",
+                Box::new(IntegratedGradientsConfig {
+                    baseline: Baseline::Blur {
+                        sigma: -1.0,
+                        kernel_size: 3,
+                    },
+                    ..Default::default()
+                }),
+            ),
+            (
+                "kernel_size",
+                Box::new(IntegratedGradientsConfig {
+                    baseline: Baseline::Blur {
+                        sigma: 1.0,
+                        kernel_size: 4,
+                    },
+                    ..Default::default()
+                }),
+            ),
+            (
+                "p_keep",
+                Box::new(RiseConfig {
+                    p_keep: 1.0,
+                    ..Default::default()
+                }),
+            ),
+            (
+                "sigma",
+                Box::new(NoiseTunnelConfig {
+                    noise: NoiseScale::Absolute(f32::NAN),
+                    ..Default::default()
+                }),
+            ),
+            (
+                "window/strides",
+                Box::new(OcclusionConfig {
+                    strides: vec![1],
+                    ..Default::default()
+                }),
+            ),
+            ("layers", Box::new(PolyCamConfig::new(&[]))),
+            ("layer", Box::new(GradCamConfig::new(" "))),
+            (
+                "discard_ratio",
+                Box::new(AttentionRolloutConfig {
+                    discard_ratio: 1.0,
+                    ..Default::default()
+                }),
+            ),
+            (
+                "batch_size",
+                Box::new(SaliencyConfig {
+                    batch_size: 0,
+                    ..Default::default()
+                }),
+            ),
+            (
+                "decay",
+                Box::new(IGosConfig {
+                    decay: 1.5,
+                    ..Default::default()
+                }),
+            ),
+        ];
+        for (name, cfg) in bad {
+            match cfg.validate() {
+                Err(SalienceError::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        // The perturbation methods read batch_size 0 as auto.
+        assert!(OcclusionConfig::default().validate().is_ok());
+        assert!(LimeConfig::default().validate().is_ok());
+        assert!(IGosConfig::khorram2021().validate().is_ok());
+    }
+
+    fn round_trip<T>(c: T)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug + Validate,
+    {
+        let text = salience_core::spec::to_json(&c).unwrap();
+        let back: T = salience_core::spec::from_json(&text).unwrap();
+        assert_eq!(back, c, "{text}");
+    }
+
+    #[test]
+    fn configs_round_trip_through_json() {
+        use crate::lime::LimeKernel;
+        use crate::linear_fit::Surrogate;
+        use crate::slic::SlicConfig;
+        round_trip(SaliencyConfig::captum());
+        round_trip(IntegratedGradientsConfig::zennit());
+        round_trip(IntegratedGradientsConfig {
+            baseline: Baseline::PerChannel(vec![0.5, -1.25]),
+            ..IntegratedGradientsConfig::mahlau2022()
+        });
+        round_trip(NoiseTunnelConfig::zennit());
+        round_trip(ExpectedGradientsConfig::captum());
+        round_trip(GradCamConfig::captum("conv2"));
+        round_trip(EigenCamConfig::paper("conv2"));
+        round_trip(PolyCamConfig::new(&["a", "b"]));
+        round_trip(OcclusionConfig::quantus());
+        round_trip(FeatureAblationConfig::decker2024());
+        round_trip(ShapleySamplingConfig::decker2024());
+        round_trip(KernelShapConfig {
+            feature_mask: FeatureMask::Slic(SlicConfig::default()),
+            ..Default::default()
+        });
+        round_trip(LimeConfig {
+            kernel: LimeKernel::tabular(),
+            surrogate: Surrogate::Ridge { lambda: 0.3 },
+            ..LimeConfig::captum()
+        });
+        round_trip(RiseConfig::mahlau2022());
+        round_trip(IGosConfig::khorram2021());
+        round_trip(AttentionRolloutConfig::default());
+        round_trip(GradientRolloutConfig::default());
+        round_trip(DeepLiftConfig::default());
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        for text in [
+            r#"{"abs": true, "bogus": 1}"#,
+            r#"{"baseline": {"blur": {"sigma": 1, "kernel_size": 3, "extra": 0}}}"#,
+            r#"{"baseline": "purple"}"#,
+        ] {
+            assert!(
+                salience_core::spec::from_json::<SaliencyConfig>(text).is_err(),
+                "{text}"
+            );
+            assert!(
+                salience_core::spec::from_json::<IntegratedGradientsConfig>(text).is_err(),
+                "{text}"
+            );
+        }
+        // Missing keys take the Default (serde(default)).
+        let c: IntegratedGradientsConfig =
+            salience_core::spec::from_json(r#"{"n_steps": 8}"#).unwrap();
+        assert_eq!(
+            c,
+            IntegratedGradientsConfig {
+                n_steps: 8,
+                ..Default::default()
+            }
+        );
+        // Tensor-valued variants cannot be written as data: a typed error.
+        let given = IntegratedGradientsConfig {
+            baseline: Baseline::Given(ndarray::ArrayD::zeros(ndarray::IxDyn(&[1]))),
+            ..Default::default()
+        };
+        assert!(salience_core::spec::to_json(&given).is_err());
+    }
+}
