@@ -15,7 +15,7 @@ mod parity;
 use candle_core::{Device, Tensor};
 use parity::{rel_diff, to_array};
 use salience_core::{Explainer, Seeds};
-use salience_data::models::FeatureCnnConfig;
+use salience_data::models::{FeatureCnnConfig, MobileNetV2, MobileNetV2Config};
 use salience_explain::{
     Classifier, DeepLift, GradCam, IntegratedGradients, IntegratedGradientsConfig, LayerOps,
     LayerSplit, PlainOps, Quadrature, RuleForward, Saliency,
@@ -224,4 +224,43 @@ fn mismatched_weights_are_named() {
         e.contains("mismatched: classifier.6.bias is F32 [5], expected F32 [7]"),
         "{e}"
     );
+}
+
+#[test]
+fn mobilenet_v2_matches_torchvision() {
+    let c = MobileNetV2Config::with_width(0.25, 5);
+    let m = MobileNetV2::from_safetensors_bytes(
+        &bytes("mobilenet_v2"),
+        &c,
+        "mobilenet_v2",
+        &Device::Cpu,
+    )
+    .expect("torchvision's names");
+    check(&m, "mobilenet_v2", "features.18", 1e-4);
+    check_deeplift(&m, "mobilenet_v2");
+}
+
+#[test]
+fn mobilenet_v2_has_torchvisions_shape() {
+    let s = MobileNetV2Config::mobilenet_v2(1000).tensor_shapes();
+    let get = |n: &str| s.iter().find(|(k, _)| k == n).map(|(_, d)| d.clone());
+    // features.1 has expansion 1: depthwise at conv.0, projection conv.1.
+    assert_eq!(get("features.1.conv.0.0.weight"), Some(vec![32, 1, 3, 3]));
+    assert_eq!(get("features.1.conv.1.weight"), Some(vec![16, 32, 1, 1]));
+    assert_eq!(get("features.1.conv.2.running_var"), Some(vec![16]));
+    assert_eq!(
+        get("features.17.conv.0.0.weight"),
+        Some(vec![960, 160, 1, 1])
+    );
+    assert_eq!(get("features.17.conv.3.weight"), Some(vec![320]));
+    assert_eq!(get("features.18.0.weight"), Some(vec![1280, 320, 1, 1]));
+    // torchvision's 314 state_dict entries less its 52 num_batches_tracked.
+    assert_eq!(s.len(), 262);
+    // A non-positive width is an error, not a panic.
+    let bad = MobileNetV2Config::with_width(-1.0, 10);
+    assert!(MobileNetV2::seeded(&bad, 0, &Device::Cpu).is_err());
+    let m = MobileNetV2::seeded(&MobileNetV2Config::with_width(0.25, 3), 0, &Device::Cpu)
+        .expect("seeded");
+    let x = Tensor::zeros((1, 1, 32, 32), candle_core::DType::F32, &Device::Cpu).expect("x");
+    assert!(m.logits(&x).is_err());
 }

@@ -13,17 +13,21 @@
 //! * [`FeatureCnn`]: torchvision's VGG ([`FeatureCnnConfig::vgg16`],
 //!   [`FeatureCnnConfig::vgg11`], [`vgg`]) and AlexNet
 //!   ([`FeatureCnnConfig::alexnet`], [`alexnet`]) layout and names.
+//! * [`MobileNetV2`]: torchvision's MobileNetV2 layout and names
+//!   ([`MobileNetV2Config::mobilenet_v2`]).
 //! * [`init`]: seeded weights (never candle's RNG).
 
 pub mod alexnet;
 pub mod feature_cnn;
 pub mod init;
+pub mod mobilenet;
 pub mod resnet;
 pub mod small_cnn;
 pub mod vgg;
 pub mod vit;
 
 pub use feature_cnn::{ClassifierLayout, FeatureCnn, FeatureCnnConfig, FeatureLayer};
+pub use mobilenet::{InvertedResidualSetting, MobileNetV2, MobileNetV2Config};
 pub use resnet::{BlockKind, ResNet, ResNetConfig, Stem};
 pub use small_cnn::{SmallCnn, SMALL_CNN_LAYERS};
 pub use vit::{VisionTransformer, VitConfig, VitPool, MAX_VIT_DIM};
