@@ -28,7 +28,7 @@ The shapes (their salience configurations are in the test file):
 - mobilenet_v2: width_mult 0.25 (torchvision's _make_divisible rounding),
   the full inverted-residual depth, last_channel 1280, 5 classes;
 - densenet: growth 8, blocks (2, 2, 2, 2), 16 initial features, bn_size 4,
-  5 classes.
+  5 classes (its last ReLU out of place, see DenseNetOutOfPlace).
 """
 
 import importlib.metadata
@@ -166,6 +166,18 @@ def record(name, m, layer_name, seed):
           os.path.getsize(path), "bytes of weights")
 
 
+class DenseNetOutOfPlace(densenet.DenseNet):
+    """torchvision's DenseNet with its final `F.relu(features,
+    inplace=True)` out of place (the same values and gradients): in place,
+    it overwrites `features.norm5`'s output, which pytorch-grad-cam keeps
+    by reference, so its "activations" at norm5 would be the ReLU's."""
+
+    def forward(self, x):
+        out = torch.nn.functional.relu(self.features(x))
+        out = torch.flatten(torch.nn.functional.adaptive_avg_pool2d(out, (1, 1)), 1)
+        return self.classifier(out)
+
+
 def reduced_vgg(cfg):
     m = vgg.VGG(vgg.make_layers([c if c == "M" else c // 8 for c in cfg]), num_classes=CLASSES)
     m.classifier = nn.Sequential(
@@ -193,7 +205,7 @@ def reduced_alexnet():
 def main(names):
     os.makedirs(OUT, exist_ok=True)
     mnet = mobilenetv2.MobileNetV2(num_classes=CLASSES, width_mult=0.25)
-    dnet = densenet.DenseNet(growth_rate=8, block_config=(2, 2, 2, 2), num_init_features=16,
+    dnet = DenseNetOutOfPlace(growth_rate=8, block_config=(2, 2, 2, 2), num_init_features=16,
                              bn_size=4, num_classes=CLASSES)
     models = {
         "vgg11": (lambda: reduced_vgg(vgg.cfgs["A"]), "features.19", 11),

@@ -15,7 +15,9 @@ mod parity;
 use candle_core::{Device, Tensor};
 use parity::{rel_diff, to_array};
 use salience_core::{Explainer, Seeds};
-use salience_data::models::{FeatureCnnConfig, MobileNetV2, MobileNetV2Config};
+use salience_data::models::{
+    DenseNet, DenseNetConfig, FeatureCnnConfig, MobileNetV2, MobileNetV2Config,
+};
 use salience_explain::{
     Classifier, DeepLift, GradCam, IntegratedGradients, IntegratedGradientsConfig, LayerOps,
     LayerSplit, PlainOps, Quadrature, RuleForward, Saliency,
@@ -263,4 +265,50 @@ fn mobilenet_v2_has_torchvisions_shape() {
         .expect("seeded");
     let x = Tensor::zeros((1, 1, 32, 32), candle_core::DType::F32, &Device::Cpu).expect("x");
     assert!(m.logits(&x).is_err());
+}
+
+#[test]
+fn densenet_matches_torchvision() {
+    let c = DenseNetConfig {
+        init_features: 16,
+        growth_rate: 8,
+        bn_size: 4,
+        blocks: vec![2, 2, 2, 2],
+        ..DenseNetConfig::densenet121(5)
+    };
+    let m = DenseNet::from_safetensors_bytes(&bytes("densenet"), &c, "densenet", &Device::Cpu)
+        .expect("torchvision's names");
+    check(&m, "densenet", "features.norm5", 1e-4);
+    check_deeplift(&m, "densenet");
+}
+
+#[test]
+fn densenet121_has_torchvisions_shape() {
+    let s = DenseNetConfig::densenet121(1000).tensor_shapes();
+    let get = |n: &str| s.iter().find(|(k, _)| k == n).map(|(_, d)| d.clone());
+    assert_eq!(get("features.conv0.weight"), Some(vec![64, 3, 7, 7]));
+    assert_eq!(
+        get("features.denseblock1.denselayer6.norm1.running_mean"),
+        Some(vec![224])
+    );
+    assert_eq!(
+        get("features.transition1.conv.weight"),
+        Some(vec![128, 256, 1, 1])
+    );
+    assert_eq!(get("features.transition3.norm.weight"), Some(vec![1024]));
+    assert_eq!(get("features.norm5.bias"), Some(vec![1024]));
+    let c = DenseNetConfig {
+        init_features: 8,
+        growth_rate: 4,
+        bn_size: 2,
+        blocks: vec![1, 1, 1],
+        ..DenseNetConfig::densenet121(3)
+    };
+    let m = DenseNet::seeded(&c, 0, &Device::Cpu).expect("seeded");
+    // 36 → 18 → 9 after the stem: the first transition's pool needs an
+    // even map; an error, not a panic.
+    let odd = Tensor::zeros((1, 3, 36, 36), candle_core::DType::F32, &Device::Cpu).expect("x");
+    assert!(m.logits(&odd).is_err());
+    let ok = Tensor::zeros((1, 3, 32, 32), candle_core::DType::F32, &Device::Cpu).expect("x");
+    assert_eq!(m.logits(&ok).expect("logits").dims(), &[1, 3]);
 }

@@ -15,9 +15,12 @@
 //!   ([`FeatureCnnConfig::alexnet`], [`alexnet`]) layout and names.
 //! * [`MobileNetV2`]: torchvision's MobileNetV2 layout and names
 //!   ([`MobileNetV2Config::mobilenet_v2`]).
+//! * [`DenseNet`]: torchvision's DenseNet layout and names
+//!   ([`DenseNetConfig::densenet121`]).
 //! * [`init`]: seeded weights (never candle's RNG).
 
 pub mod alexnet;
+pub mod densenet;
 pub mod feature_cnn;
 pub mod init;
 pub mod mobilenet;
@@ -26,6 +29,7 @@ pub mod small_cnn;
 pub mod vgg;
 pub mod vit;
 
+pub use densenet::{DenseNet, DenseNetConfig};
 pub use feature_cnn::{ClassifierLayout, FeatureCnn, FeatureCnnConfig, FeatureLayer};
 pub use mobilenet::{InvertedResidualSetting, MobileNetV2, MobileNetV2Config};
 pub use resnet::{BlockKind, ResNet, ResNetConfig, Stem};
