@@ -124,8 +124,9 @@ def grad_cam(m, layer, x, targets):
     return up[:, 0].numpy()
 
 
-def record(name, m, layer_name, seed):
-    torch.manual_seed(seed)
+def record(name, build, layer_name, seed):
+    torch.manual_seed(seed)  # the initial weights
+    m = build()
     perturb(m, seed + 100)
     m.eval()
     state = {k: v.detach().contiguous() for k, v in m.state_dict().items()}
@@ -202,21 +203,28 @@ def reduced_alexnet():
     return m
 
 
+# The base seeds (initial weights; inputs from seed + 7 on) are not the
+# first ones tried: with 11 / 160 the reduced VGG11 / VGG16's IG differed
+# from salience's by 5e-4 / 2e-4 at one node each (max-pool windows whose
+# two largest entries are ~1e-6 apart, flipped by float32 rounding; see
+# well_conditioned), and with 31 / 32 MobileNetV2's Grad-CAM at
+# features.18 was 0 for both targets. The others are the first tried.
 def main(names):
     os.makedirs(OUT, exist_ok=True)
-    mnet = mobilenetv2.MobileNetV2(num_classes=CLASSES, width_mult=0.25)
-    dnet = DenseNetOutOfPlace(growth_rate=8, block_config=(2, 2, 2, 2), num_init_features=16,
-                             bn_size=4, num_classes=CLASSES)
     models = {
-        "vgg11": (lambda: reduced_vgg(vgg.cfgs["A"]), "features.19", 11),
-        "vgg16": (lambda: reduced_vgg(vgg.cfgs["D"]), "features.29", 160),
+        "vgg11": (lambda: reduced_vgg(vgg.cfgs["A"]), "features.19", 12),
+        "vgg16": (lambda: reduced_vgg(vgg.cfgs["D"]), "features.29", 161),
         "alexnet": (reduced_alexnet, "features.11", 21),
-        "mobilenet_v2": (lambda: mnet, f"features.{len(mnet.features) - 1}", 31),
-        "densenet": (lambda: dnet, "features.norm5", 41),
+        "mobilenet_v2": (lambda: mobilenetv2.MobileNetV2(num_classes=CLASSES, width_mult=0.25),
+                         "features.18", 33),
+        "densenet": (lambda: DenseNetOutOfPlace(growth_rate=8, block_config=(2, 2, 2, 2),
+                                                num_init_features=16, bn_size=4,
+                                                num_classes=CLASSES),
+                     "features.norm5", 41),
     }
     for name in names or models:
         build, layer, seed = models[name]
-        record(name, build(), layer, seed)
+        record(name, build, layer, seed)
     print("wrote", OUT)
 
 
