@@ -5,9 +5,11 @@
 
 #[path = "../../salience-metrics/tests/support/json.rs"]
 mod json;
+#[path = "support/parity.rs"]
+mod parity;
 
 use candle_core::{Device, Tensor};
-use ndarray::ArrayD;
+use parity::{rel_diff, to_array};
 use salience_core::{Explainer, Seeds};
 use salience_data::models::{BlockKind, ResNet, ResNetConfig, Stem};
 use salience_explain::{Classifier, DeepLift, LayerSplit, Saliency};
@@ -22,24 +24,6 @@ fn config() -> ResNetConfig {
         block: BlockKind::Bottleneck,
         num_classes: 5,
     }
-}
-
-fn rel_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    let num = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).abs())
-        .fold(0.0, f64::max);
-    num / b.iter().map(|&y| (y as f64).abs()).fold(0.0, f64::max)
-}
-
-fn to_array(t: &Tensor) -> ArrayD<f32> {
-    ArrayD::from_shape_vec(
-        t.dims().to_vec(),
-        t.flatten_all().expect("flat").to_vec1().expect("vec"),
-    )
-    .expect("shape")
 }
 
 #[test]

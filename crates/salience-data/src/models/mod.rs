@@ -14,23 +14,98 @@
 //!   ([`MixerConfig::timm_mixer_b16_224`]).
 //! * [`SwinTransformer`]: timm 1.0's Swin layout and names
 //!   ([`SwinConfig::timm_swin_tiny_patch4_window7_224`]).
+//! * [`FeatureCnn`]: torchvision's VGG ([`FeatureCnnConfig::vgg16`],
+//!   [`FeatureCnnConfig::vgg11`], [`vgg`]) and AlexNet
+//!   ([`FeatureCnnConfig::alexnet`], [`alexnet`]) layout and names.
+//! * [`MobileNetV2`]: torchvision's MobileNetV2 layout and names
+//!   ([`MobileNetV2Config::mobilenet_v2`]).
+//! * [`DenseNet`]: torchvision's DenseNet layout and names
+//!   ([`DenseNetConfig::densenet121`]).
 //! * [`init`]: seeded weights (never candle's RNG).
 
+pub mod alexnet;
+pub mod densenet;
+pub mod feature_cnn;
 pub mod init;
 pub mod mixer;
+pub mod mobilenet;
 pub mod resnet;
 pub mod small_cnn;
 pub mod swin;
+pub mod vgg;
 pub mod vit;
 
+pub use densenet::{DenseNet, DenseNetConfig};
+pub use feature_cnn::{ClassifierLayout, FeatureCnn, FeatureCnnConfig, FeatureLayer};
 pub use mixer::{MixerConfig, MlpMixer};
+pub use mobilenet::{InvertedResidualSetting, MobileNetV2, MobileNetV2Config};
 pub use resnet::{BlockKind, ResNet, ResNetConfig, Stem};
 pub use small_cnn::{SmallCnn, SMALL_CNN_LAYERS};
 pub use swin::{SwinConfig, SwinTransformer};
 pub use vit::{VisionTransformer, VitConfig, VitPool, MAX_VIT_DIM};
 
 use candle_core::{DType, Device, Tensor};
+
+/// Implements `seeded`, `from_safetensors_bytes` and `from_safetensors`
+/// for a model type built by `new(vb, &config)` from a config with
+/// `validate()` and `tensor_shapes()` (the torchvision-layout models).
+macro_rules! weight_loaders {
+    ($model:ty, $config:ty) => {
+        impl $model {
+            /// An untrained network with seeded weights (Kaiming normal
+            /// convolutions and dense layers, unit batch-norm scales, zero
+            /// biases; see [`crate::models::init`]); the configuration is
+            /// checked first.
+            pub fn seeded(
+                config: &$config,
+                seed: u64,
+                device: &candle_core::Device,
+            ) -> candle_core::Result<Self> {
+                config.validate()?;
+                let t =
+                    $crate::models::init::seeded_tensors(&config.tensor_shapes(), seed, device)?;
+                Self::new(
+                    candle_nn::VarBuilder::from_tensors(t, candle_core::DType::F32, device),
+                    config,
+                )
+            }
+
+            /// The network of `config` from safetensors `bytes` with
+            /// torchvision's tensor names; `what` names the source in
+            /// errors. Every tensor is checked against the configuration's
+            /// `tensor_shapes` first (F32, exact shape; see
+            /// [`crate::models::check_tensors`]): missing, unexpected and
+            /// mismatched tensors are reported together, by name. Tensors
+            /// named `*.num_batches_tracked` (torchvision's batch counters)
+            /// are ignored.
+            pub fn from_safetensors_bytes(
+                bytes: &[u8],
+                config: &$config,
+                what: &str,
+                device: &candle_core::Device,
+            ) -> $crate::Result<Self> {
+                config.validate()?;
+                $crate::models::load_checked(bytes, &config.tensor_shapes(), what, device, |vb| {
+                    Self::new(vb, config)
+                })
+            }
+
+            /// The network of `config` from a safetensors file, checked as
+            /// in `from_safetensors_bytes` ([`crate::DataError::Io`] when
+            /// the file cannot be read).
+            pub fn from_safetensors(
+                path: impl AsRef<std::path::Path>,
+                config: &$config,
+                device: &candle_core::Device,
+            ) -> $crate::Result<Self> {
+                let (bytes, what) = $crate::models::read_weights(path.as_ref())?;
+                Self::from_safetensors_bytes(&bytes, config, &what, device)
+            }
+        }
+    };
+}
 use std::collections::HashMap;
+pub(crate) use weight_loaders;
 
 /// Checks a loaded weight map against what a model expects: every
 /// `expected` name must be present as an F32 tensor of exactly the
@@ -117,4 +192,95 @@ pub(crate) fn checked_var_builder(
         DType::F32,
         device,
     ))
+}
+
+/// [`checked_var_builder`] (torchvision's `*.num_batches_tracked`
+/// ignored), then `build` on the checked tensors: the shared loader of
+/// the torchvision-layout models' `from_safetensors_bytes`.
+pub(crate) fn load_checked<M>(
+    bytes: &[u8],
+    expected: &[(String, Vec<usize>)],
+    what: &str,
+    device: &Device,
+    build: impl FnOnce(candle_nn::VarBuilder<'static>) -> candle_core::Result<M>,
+) -> crate::Result<M> {
+    let vb = checked_var_builder(bytes, expected, &[".num_batches_tracked"], what, device)?;
+    Ok(build(vb)?)
+}
+
+/// The bytes of a weights file and its name for errors
+/// ([`crate::DataError::Io`] when it cannot be read).
+pub(crate) fn read_weights(path: &std::path::Path) -> crate::Result<(Vec<u8>, String)> {
+    let bytes = std::fs::read(path).map_err(|e| crate::DataError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    Ok((bytes, path.display().to_string()))
+}
+
+/// A batch norm over `c` channels with torchvision's `eps = 1e-5`.
+pub(crate) fn batch_norm(
+    c: usize,
+    vb: candle_nn::VarBuilder,
+) -> candle_core::Result<candle_nn::BatchNorm> {
+    candle_nn::batch_norm(
+        c,
+        candle_nn::BatchNormConfig {
+            eps: 1e-5,
+            ..Default::default()
+        },
+        vb,
+    )
+}
+
+/// A `cin → cout` convolution with a square `(kernel, stride, padding)`
+/// window and `groups` channel groups, with or without a bias, loaded
+/// from (or created in) `vb` as `weight` `[cout, cin / groups, k, k]`
+/// and `bias`; run through [`salience_explain::ops::conv2d_layer`] by the
+/// layer ops.
+pub(crate) fn conv(
+    cin: usize,
+    cout: usize,
+    (kernel, stride, padding): (usize, usize, usize),
+    groups: usize,
+    bias: bool,
+    vb: candle_nn::VarBuilder,
+) -> candle_core::Result<candle_nn::Conv2d> {
+    let cfg = candle_nn::Conv2dConfig {
+        padding,
+        stride,
+        groups,
+        ..Default::default()
+    };
+    if bias {
+        candle_nn::conv2d(cin, cout, kernel, cfg, vb)
+    } else {
+        candle_nn::conv2d_no_bias(cin, cout, kernel, cfg, vb)
+    }
+}
+
+/// Checks an image batch `[N, channels, H, W]` with `H, W ≥ min`; the
+/// error names `model`.
+pub(crate) fn check_image_batch(
+    x: &Tensor,
+    channels: usize,
+    min: usize,
+    model: &str,
+) -> candle_core::Result<()> {
+    match x.dims() {
+        [_, c, h, w] if *c == channels && *h >= min && *w >= min => Ok(()),
+        d => candle_core::bail!(
+            "{model} expects [N, {channels}, H, W] inputs (H, W >= {min}), got {d:?}"
+        ),
+    }
+}
+
+/// The number of trainable parameters among `shapes`: every tensor except
+/// batch-norm running statistics.
+pub(crate) fn count_parameters(shapes: &[(String, Vec<usize>)]) -> usize {
+    shapes
+        .iter()
+        .filter(|(k, _)| !k.ends_with("running_mean") && !k.ends_with("running_var"))
+        .map(|(_, d)| d.iter().product::<usize>())
+        .sum()
 }

@@ -177,11 +177,7 @@ impl ResNetConfig {
     /// assert_eq!(ResNetConfig::resnet18(1000).num_parameters(), 11_689_512);
     /// ```
     pub fn num_parameters(&self) -> usize {
-        self.tensor_shapes()
-            .iter()
-            .filter(|(k, _)| !k.ends_with("running_mean") && !k.ends_with("running_var"))
-            .map(|(_, d)| d.iter().product::<usize>())
-            .sum()
+        super::count_parameters(&self.tensor_shapes())
     }
 
     fn validate(&self) -> candle_core::Result<()> {
@@ -294,14 +290,7 @@ fn block_convs(
 }
 
 fn bn(c: usize, vb: VarBuilder) -> candle_core::Result<BatchNorm> {
-    candle_nn::batch_norm(
-        c,
-        candle_nn::BatchNormConfig {
-            eps: 1e-5,
-            ..Default::default()
-        },
-        vb,
-    )
+    super::batch_norm(c, vb)
 }
 
 fn conv(
@@ -312,8 +301,7 @@ fn conv(
     padding: usize,
     vb: VarBuilder,
 ) -> candle_core::Result<Conv2d> {
-    salience_explain::ops::Conv2d::new(cin, cout, k, stride, padding, false, vb)
-        .map(|c| c.to_candle())
+    super::conv(cin, cout, (k, stride, padding), 1, false, vb)
 }
 
 impl ResBlock {
@@ -442,23 +430,9 @@ impl ResNet {
         })
     }
 
-    /// An untrained network with seeded weights (Kaiming normal
-    /// convolutions and linear layer, unit batch-norm scales, zero biases;
-    /// see [`crate::models::init`]).
-    pub fn seeded(config: &ResNetConfig, seed: u64, device: &Device) -> candle_core::Result<Self> {
-        let t = super::init::seeded_tensors(&config.tensor_shapes(), seed, device)?;
-        Self::new(
-            VarBuilder::from_tensors(t, candle_core::DType::F32, device),
-            config,
-        )
-    }
-
-    /// The network of `config` from safetensors `bytes`; `what` names
-    /// the source in errors. Every tensor is checked against
-    /// [`ResNetConfig::tensor_shapes`] first (F32, exact shape; see
-    /// [`crate::models::check_tensors`]): missing, unexpected and
-    /// mismatched tensors are reported together, by name. Tensors named
-    /// `*.num_batches_tracked` (torchvision's batch counters) are ignored.
+    /// torchvision's ResNet-18 (1000 classes) from a safetensors file with
+    /// torchvision's tensor names, checked as in
+    /// [`ResNet::from_safetensors_bytes`].
     ///
     /// ```
     /// use salience_data::models::{ResNet, ResNetConfig};
@@ -468,26 +442,6 @@ impl ResNet {
     /// let e = ResNet::from_safetensors_bytes(bytes, &ResNetConfig::resnet18(10), "r", &dev);
     /// assert!(e.unwrap_err().to_string().contains("missing: "));
     /// ```
-    pub fn from_safetensors_bytes(
-        bytes: &[u8],
-        config: &ResNetConfig,
-        what: &str,
-        device: &Device,
-    ) -> crate::Result<Self> {
-        config.validate()?;
-        let vb = super::checked_var_builder(
-            bytes,
-            &config.tensor_shapes(),
-            &[".num_batches_tracked"],
-            what,
-            device,
-        )?;
-        Ok(Self::new(vb, config)?)
-    }
-
-    /// torchvision's ResNet-18 (1000 classes) from a safetensors file with
-    /// torchvision's tensor names, checked as in
-    /// [`ResNet::from_safetensors_bytes`].
     ///
     /// ```
     /// let e = salience_data::models::ResNet::resnet18_from_safetensors("/nonexistent.safetensors", &candle_core::Device::Cpu);
@@ -497,12 +451,7 @@ impl ResNet {
         path: impl AsRef<std::path::Path>,
         device: &Device,
     ) -> crate::Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| crate::DataError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let what = path.display().to_string();
+        let (bytes, what) = super::read_weights(path.as_ref())?;
         Self::from_safetensors_bytes(&bytes, &ResNetConfig::resnet18(1000), &what, device)
     }
 
@@ -571,13 +520,7 @@ impl StagedForward for ResNet {
     }
 
     fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
-        match x.dims() {
-            [_, c, h, w] if *c == self.config.in_channels && *h >= 8 && *w >= 8 => Ok(()),
-            d => bail!(
-                "the ResNet expects [N, {}, H, W] inputs (H, W >= 8), got {d:?}",
-                self.config.in_channels
-            ),
-        }
+        super::check_image_batch(x, self.config.in_channels, 8, "the ResNet")
     }
 
     fn num_classes(&self) -> usize {
@@ -590,6 +533,7 @@ impl StagedForward for ResNet {
 }
 
 salience_explain::staged_model!(ResNet);
+super::weight_loaders!(ResNet, ResNetConfig);
 
 #[cfg(test)]
 mod tests {

@@ -57,6 +57,40 @@ pub fn conv2d(
     stride: usize,
     padding: usize,
 ) -> candle_core::Result<Tensor> {
+    conv2d_grouped(x, weight, bias, stride, padding, 1)
+}
+
+/// [`conv2d`] with `groups` channel groups (PyTorch's `groups`): the
+/// input's `C` channels and the weight's `C_out` filters are split into
+/// `groups` consecutive blocks and block `j` of the filters sees only
+/// block `j` of the channels, so the weight is `[C_out, C / groups, k_h,
+/// k_w]`; `groups = C = C_out` is a depthwise convolution (MobileNet).
+/// The columns are gathered once, as for one group; each image then runs
+/// one matrix product batched over the groups (the weight block `j`
+/// times the rows of channel block `j`), and the backward pass is the
+/// same per-group products plus the one col2im.
+///
+/// Errors (a candle error) as [`conv2d`], and when `groups` is 0 or does
+/// not divide `C_out`, or `C ≠ groups · C_in`.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_explain::ops::conv2d::conv2d_grouped;
+/// let dev = Device::Cpu;
+/// // Depthwise: channel 0 is scaled by 2, channel 1 by 3.
+/// let x = Tensor::new(&[1.0f32, 1.0, 10.0, 10.0], &dev).unwrap().reshape((1, 2, 1, 2)).unwrap();
+/// let w = Tensor::new(&[2.0f32, 3.0], &dev).unwrap().reshape((2, 1, 1, 1)).unwrap();
+/// let y = conv2d_grouped(&x, &w, None, 1, 0, 2).unwrap();
+/// assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![2.0, 2.0, 30.0, 30.0]);
+/// ```
+pub fn conv2d_grouped(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+    groups: usize,
+) -> candle_core::Result<Tensor> {
     let (n, c, h, w) = match x.dims() {
         &[n, c, h, w] => (n, c, h, w),
         d => bail!("conv2d expects a [N, C, H, W] input, got shape {d:?}"),
@@ -65,8 +99,11 @@ pub fn conv2d(
         &[co, ci, kh, kw] => (co, ci, kh, kw),
         d => bail!("conv2d expects a [C_out, C_in, k_h, k_w] weight, got shape {d:?}"),
     };
-    if ci != c {
-        bail!("conv2d: the input has {c} channels but the weight expects {ci}");
+    if groups == 0 || co % groups != 0 {
+        bail!("conv2d: {groups} groups do not divide the {co} output channels");
+    }
+    if ci * groups != c {
+        bail!("conv2d: the input has {c} channels but the weight expects {ci} per group x {groups} groups");
     }
     if stride == 0 || kh == 0 || kw == 0 {
         bail!("conv2d: stride ({stride}) and kernel ({kh}x{kw}) must be at least 1");
@@ -101,14 +138,14 @@ pub fn conv2d(
     {
         // One op whose backward computes only the gradients that are
         // needed (see [`ConvOp`]).
-        let op = ConvOp { geom, co };
+        let op = ConvOp { geom, co, groups };
         let (x, w) = (x.contiguous()?, weight.contiguous()?);
         return match bias {
             Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
             None => x.apply_op2(&w, op),
         };
     }
-    conv2d_views(x, weight, bias, geom, co)
+    conv2d_views(x, weight, bias, geom, co, groups)
 }
 
 /// The convolution from differentiable candle ops (any device and
@@ -119,18 +156,27 @@ fn conv2d_views(
     bias: Option<&Tensor>,
     geom: Im2Col,
     co: usize,
+    groups: usize,
 ) -> candle_core::Result<Tensor> {
-    let (n, k, _) = geom.cols_shape();
+    let (n, k, p) = geom.cols_shape();
     let cols = if geom.is_direct() {
         // A 1×1 convolution is a plain channel-mixing product.
         x.reshape(geom.cols_shape())?
     } else {
         geom.gather_views(x)?
     };
-    let out = weight
-        .reshape((co, k))?
-        .broadcast_matmul(&cols)?
-        .reshape((n, co, geom.oh, geom.ow))?;
+    let out = if groups == 1 {
+        weight.reshape((co, k))?.broadcast_matmul(&cols)?
+    } else {
+        // Block j of the filters times block j of the column rows.
+        let (cog, kg) = (co / groups, k / groups);
+        weight
+            .reshape((1, groups, cog, kg))?
+            .broadcast_as((n, groups, cog, kg))?
+            .contiguous()?
+            .matmul(&cols.reshape((n, groups, kg, p))?)?
+    };
+    let out = out.reshape((n, co, geom.oh, geom.ow))?;
     match bias {
         Some(b) => out.broadcast_add(&b.reshape((1, co, 1, 1))?),
         None => Ok(out),
@@ -154,6 +200,7 @@ fn conv2d_views(
 struct ConvOp {
     geom: Im2Col,
     co: usize,
+    groups: usize,
 }
 
 impl ConvOp {
@@ -173,8 +220,10 @@ impl ConvOp {
             Some(o) => o,
             None => bail!("conv2d: the weight must be contiguous"),
         };
-        let w_layout = Layout::contiguous_with_offset((co, k), wa).broadcast_as((n, co, k))?;
-        let out = if g.is_direct() {
+        let out = if self.groups > 1 {
+            self.grouped_cpu::<T>(xs, xl, ws, wa)?
+        } else if g.is_direct() {
+            let w_layout = Layout::contiguous_with_offset((co, k), wa).broadcast_as((n, co, k))?;
             let (xa, _) = match xl.contiguous_offsets() {
                 Some(o) => o,
                 None => bail!("conv2d: im2col needs a contiguous tensor"),
@@ -182,6 +231,7 @@ impl ConvOp {
             let cols_layout = Layout::contiguous_with_offset((n, k, p), xa);
             ws.matmul(xs, (n, co, p, k), &w_layout, &cols_layout)?
         } else {
+            let w_layout = Layout::contiguous_with_offset((co, k), wa).broadcast_as((n, co, k))?;
             let x = contiguous_slice(T::cpu_storage_as_slice(xs)?, xl)?;
             let cols = T::to_cpu_storage_owned(g.gather(x));
             ws.matmul(
@@ -205,6 +255,41 @@ impl ConvOp {
             None => out,
         };
         Ok((out, Shape::from((n, co, g.oh, g.ow))))
+    }
+
+    /// `[N, C_out, P]` for `groups > 1`: per image, one matrix product
+    /// batched over the groups, `[g, C_out/g, K/g] · [g, K/g, P]` (the
+    /// column rows of channel block `j` are contiguous).
+    fn grouped_cpu<T: WithDType + Default>(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wa: usize,
+    ) -> candle_core::Result<CpuStorage> {
+        let g = self.geom;
+        let (n, k, p) = g.cols_shape();
+        let (groups, co) = (self.groups, self.co);
+        let (cog, kg) = (co / groups, k / groups);
+        let w_layout = Layout::contiguous_with_offset((groups, cog, kg), wa);
+        let owned;
+        let (cols, base): (&CpuStorage, usize) = if g.is_direct() {
+            match xl.contiguous_offsets() {
+                Some((a, _)) => (xs, a),
+                None => bail!("conv2d: im2col needs a contiguous tensor"),
+            }
+        } else {
+            let x = contiguous_slice(T::cpu_storage_as_slice(xs)?, xl)?;
+            owned = T::to_cpu_storage_owned(g.gather(x));
+            (&owned, 0)
+        };
+        let mut out: Vec<T> = Vec::with_capacity(n * co * p);
+        for b in 0..n {
+            let cols_layout = Layout::contiguous_with_offset((groups, kg, p), base + b * k * p);
+            let y = ws.matmul(cols, (groups, cog, p, kg), &w_layout, &cols_layout)?;
+            out.extend_from_slice(T::cpu_storage_as_slice(&y)?);
+        }
+        Ok(T::to_cpu_storage_owned(out))
     }
 }
 
@@ -232,6 +317,9 @@ impl LayerOp for ConvOp {
     ) -> candle_core::Result<LayerGrads> {
         let g = self.geom;
         let (n, k, p) = g.cols_shape();
+        if self.groups > 1 {
+            return self.grouped_grads(x, weight, bias, grad);
+        }
         let grad = grad.reshape((n, self.co, p))?;
         let w2 = weight.reshape((self.co, k))?;
         let gx = if x.track_op() {
@@ -256,6 +344,63 @@ impl LayerOp for ConvOp {
         };
         let gb = match bias {
             Some(b) if needs_grad(b) => Some(grad.sum((0, 2))?),
+            _ => None,
+        };
+        Ok((gx, gw, gb))
+    }
+}
+
+impl ConvOp {
+    /// [`LayerOp::grads`] for `groups > 1`: the same products per group
+    /// (`[N, g, ·, ·]` batches), then one col2im.
+    fn grouped_grads(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        grad: &Tensor,
+    ) -> candle_core::Result<LayerGrads> {
+        let g = self.geom;
+        let (n, k, p) = g.cols_shape();
+        let groups = self.groups;
+        let (cog, kg) = (self.co / groups, k / groups);
+        let grad = grad.reshape((n, groups, cog, p))?;
+        let gx = if x.track_op() {
+            let wt = weight
+                .reshape((1, groups, cog, kg))?
+                .transpose(2, 3)?
+                .broadcast_as((n, groups, kg, cog))?
+                .contiguous()?;
+            let cols_grad = wt.matmul(&grad.contiguous()?)?.reshape((n, k, p))?;
+            Some(if g.is_direct() {
+                cols_grad.reshape(x.shape())?
+            } else {
+                cols_grad.apply_op1(Col2Im(g))?
+            })
+        } else {
+            None
+        };
+        let gw = if needs_grad(weight) {
+            let cols = if g.is_direct() {
+                x.reshape((n, k, p))?
+            } else {
+                x.contiguous()?.apply_op1(g)?
+            };
+            let cols_t = cols
+                .reshape((n, groups, kg, p))?
+                .transpose(2, 3)?
+                .contiguous()?;
+            Some(
+                grad.contiguous()?
+                    .matmul(&cols_t)?
+                    .sum(0)?
+                    .reshape(weight.shape())?,
+            )
+        } else {
+            None
+        };
+        let gb = match bias {
+            Some(b) if needs_grad(b) => Some(grad.sum((0, 3))?.flatten_all()?),
             _ => None,
         };
         Ok((gx, gw, gb))
@@ -596,8 +741,8 @@ impl Conv2d {
     }
 }
 
-/// Runs a `candle_nn::Conv2d` through [`conv2d`] (the fast path) when it
-/// has `dilation = 1` and `groups = 1`, and through candle's own
+/// Runs a `candle_nn::Conv2d` through [`conv2d_grouped`] (the fast path,
+/// any `groups`) when it has `dilation = 1`, and through candle's own
 /// convolution otherwise. Users' candle-nn models can call this in their
 /// forward pass to get the faster backward pass without changing their
 /// weights.
@@ -615,8 +760,15 @@ impl Conv2d {
 /// ```
 pub fn conv2d_layer(layer: &candle_nn::Conv2d, x: &Tensor) -> candle_core::Result<Tensor> {
     let cfg = layer.config();
-    if cfg.dilation == 1 && cfg.groups == 1 && cfg.cudnn_fwd_algo.is_none() {
-        conv2d(x, layer.weight(), layer.bias(), cfg.stride, cfg.padding)
+    if cfg.dilation == 1 && cfg.cudnn_fwd_algo.is_none() {
+        conv2d_grouped(
+            x,
+            layer.weight(),
+            layer.bias(),
+            cfg.stride,
+            cfg.padding,
+            cfg.groups,
+        )
     } else {
         layer.forward(x)
     }
@@ -826,6 +978,33 @@ mod tests {
         (value, grads, entries)
     }
 
+    /// Asserts that `grad` (of argument `which` of `args`) is, at every
+    /// coordinate, the exact change `loss(args + e_i) − l0` of a loss
+    /// linear in that argument.
+    fn assert_unit_steps(
+        args: &[Tensor; 3],
+        which: usize,
+        grad: &[f64],
+        l0: f64,
+        loss: &dyn Fn(&[Tensor; 3]) -> f64,
+        what: &str,
+    ) {
+        let t = &args[which];
+        let base: Vec<f64> = t.flatten_all().and_then(|t| t.to_vec1()).expect("v");
+        for (i, gi) in grad.iter().enumerate() {
+            let mut v = base.clone();
+            v[i] += 1.0;
+            let mut bumped = args.clone();
+            bumped[which] = Tensor::from_vec(v, t.dims(), &Device::Cpu).expect("t");
+            let l1 = loss(&bumped);
+            assert!(
+                (l1 - l0 - gi).abs() < 1e-9,
+                "{what} arg {which} coordinate {i}: {} vs {gi}",
+                l1 - l0
+            );
+        }
+    }
+
     /// Each gradient asked for (any subset of x, weight, bias as `Var`s,
     /// 3×3 stride 2 and the direct 1×1 path) is the exact change of the
     /// bilinear loss under a unit step of every coordinate (f64), and the
@@ -857,22 +1036,11 @@ mod tests {
                 );
                 for (which, grad) in grads.iter().enumerate() {
                     let Some(grad) = grad else { continue };
-                    let t = [&x, &wt, &b][which];
-                    let base: Vec<f64> = t.flatten_all().and_then(|t| t.to_vec1()).expect("v");
-                    for (i, gi) in grad.iter().enumerate() {
-                        let mut v = base.clone();
-                        v[i] += 1.0;
-                        let tb = Tensor::from_vec(v, t.dims(), &Device::Cpu).expect("t");
-                        let mut args = [x.clone(), wt.clone(), b.clone()];
-                        args[which] = tb;
-                        let (l1, _, _) =
-                            loss_and_grads(&args[0], &args[1], &args[2], &g, (s, p), [false; 3]);
-                        assert!(
-                            (l1 - l0 - gi).abs() < 1e-9,
-                            "k{k} s{s} arg {which} coordinate {i}: {} vs {gi}",
-                            l1 - l0
-                        );
-                    }
+                    let loss = |a: &[Tensor; 3]| {
+                        loss_and_grads(&a[0], &a[1], &a[2], &g, (s, p), [false; 3]).0
+                    };
+                    let args = [x.clone(), wt.clone(), b.clone()];
+                    assert_unit_steps(&args, which, grad, l0, &loss, &format!("k{k} s{s}"));
                 }
             }
         }
@@ -931,7 +1099,7 @@ mod tests {
                 (y, gx.get(xv.as_tensor()).expect("grad").clone())
             };
             let (y1, g1) = run(&|t| conv2d(t, &wt, Some(&b), s, p));
-            let (y2, g2) = run(&|t| conv2d_views(t, &wt, Some(&b), geom, 4));
+            let (y2, g2) = run(&|t| conv2d_views(t, &wt, Some(&b), geom, 4, 1));
             assert!(max_diff(&y1, &y2) < 1e-5, "k{k} s{s} p{p}");
             assert!(max_diff(&g1, &g2) < 1e-4, "k{k} s{s} p{p}");
         }
@@ -957,6 +1125,90 @@ mod tests {
             assert_eq!(a.dims(), b.dims());
             assert_eq!(max_diff(&a, &b), 0.0, "k{k} s{s} p{p}");
         }
+    }
+
+    /// Grouped convolutions (depthwise, two groups, grouped 1×1 on the
+    /// direct path, stride 2): the output equals candle's grouped
+    /// convolution, the generic view path gives the same output and input
+    /// gradient, and every gradient (input, weight, bias, all `Var`s) is
+    /// the exact change of the bilinear loss ⟨conv, g⟩ under a unit step
+    /// of each coordinate (f64).
+    #[test]
+    fn grouped_convolutions_match_candle_and_exact_differences() {
+        // (c, c_out, groups, k, s, p)
+        for &(c, co, groups, k, s, p) in &[
+            (4, 4, 4, 3, 1, 1),
+            (4, 8, 4, 3, 2, 1),
+            (4, 6, 2, 3, 1, 0),
+            (6, 4, 2, 1, 1, 0),
+            (6, 6, 3, 1, 2, 0),
+        ] {
+            let (h, w) = (7, 6);
+            let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+            let x = seeded(&[2, c, h, w], 51);
+            let wt = seeded(&[co, c / groups, k, k], 52);
+            let b = seeded(&[co], 53);
+            let ours = conv2d_grouped(&x, &wt, Some(&b), s, p, groups).expect("ours");
+            let theirs = x
+                .conv2d(&wt, p, s, 1, groups)
+                .and_then(|y| y.broadcast_add(&b.reshape((1, co, 1, 1))?))
+                .expect("candle");
+            assert_eq!(ours.dims(), &[2, co, oh, ow]);
+            assert!(max_diff(&ours, &theirs) < 1e-5, "groups {groups} k{k} s{s}");
+            let geom = Im2Col {
+                c,
+                ..geometry(h, w, k, s, p)
+            };
+            let views = conv2d_views(&x, &wt, Some(&b), geom, co, groups).expect("views");
+            assert!(max_diff(&ours, &views) < 1e-5, "views, groups {groups}");
+
+            let f64t = |t: &Tensor| t.to_dtype(DType::F64).expect("f64");
+            let (x, wt, b) = (f64t(&x), f64t(&wt), f64t(&b));
+            let g = f64t(&seeded(&[2, co, oh, ow], 54));
+            let loss = |x: &Tensor, w: &Tensor, b: &Tensor| -> candle_core::Result<Tensor> {
+                (conv2d_grouped(x, w, Some(b), s, p, groups)? * &g)?.sum_all()
+            };
+            let vars: Vec<Var> = [&x, &wt, &b]
+                .iter()
+                .map(|t| Var::from_tensor(t).expect("var"))
+                .collect();
+            let store = loss(
+                vars[0].as_tensor(),
+                vars[1].as_tensor(),
+                vars[2].as_tensor(),
+            )
+            .and_then(|l| l.backward())
+            .expect("backward");
+            let l0 = loss(&x, &wt, &b)
+                .and_then(|l| l.to_scalar::<f64>())
+                .expect("l0");
+            for (which, v) in vars.iter().enumerate() {
+                let grad: Vec<f64> = store
+                    .get(v.as_tensor())
+                    .and_then(|t| t.flatten_all().ok())
+                    .and_then(|t| t.to_vec1().ok())
+                    .expect("grad");
+                let l = |a: &[Tensor; 3]| {
+                    loss(&a[0], &a[1], &a[2])
+                        .and_then(|l| l.to_scalar::<f64>())
+                        .expect("l1")
+                };
+                let args = [x.clone(), wt.clone(), b.clone()];
+                let what = format!("groups {groups} k{k} s{s}");
+                assert_unit_steps(&args, which, &grad, l0, &l, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_groups_are_errors() {
+        let x = Tensor::zeros((1, 4, 4, 4), DType::F32, &Device::Cpu).expect("x");
+        let w = Tensor::zeros((4, 1, 3, 3), DType::F32, &Device::Cpu).expect("w");
+        assert!(conv2d_grouped(&x, &w, None, 1, 1, 4).is_ok());
+        assert!(conv2d_grouped(&x, &w, None, 1, 1, 0).is_err());
+        assert!(conv2d_grouped(&x, &w, None, 1, 1, 2).is_err());
+        let w3 = Tensor::zeros((3, 1, 3, 3), DType::F32, &Device::Cpu).expect("w");
+        assert!(conv2d_grouped(&x, &w3, None, 1, 1, 4).is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Differentiable tensor operations that candle lacks (or whose backward
 //! pass candle gets wrong or does not implement): bilinear resampling and
-//! max pooling with any kernel, stride and padding, a convolution
-//! whose forward and backward passes are matrix products, a dense layer,
+//! max pooling with any kernel, stride and padding, adaptive average
+//! pooling, a convolution (grouped or not) whose forward and backward
+//! passes are matrix products, a dense layer,
 //! and layer / RMS normalisation and softmax with a backward pass
 //! (candle-nn's fused ones detach their output). On the CPU the
 //! convolution and the dense layer compute weight and bias gradients only
@@ -11,6 +12,7 @@
 //! norm (constant parameters), softmax over the last dimension and the
 //! erf GELU.
 
+pub mod adaptive_pool;
 pub mod conv2d;
 pub mod fused;
 pub mod linear;
@@ -19,7 +21,8 @@ pub mod norm;
 pub mod relu;
 pub mod upsample;
 
-pub use conv2d::{conv2d, conv2d_layer, Conv2d};
+pub use adaptive_pool::adaptive_avg_pool2d;
+pub use conv2d::{conv2d, conv2d_grouped, conv2d_layer, Conv2d};
 pub use fused::gelu_erf;
 pub use linear::linear;
 pub use max_pool::max_pool2d;
