@@ -9,9 +9,12 @@
 //!     [--config run.json] [--target predicted|<class>] [--out target/explain] [--max-images 64]
 //! ```
 //!
-//! * `--arch`: `resnet18`, `resnet50` (torchvision names), `vit_tiny`,
-//!   `vit_small` (timm names), `vit_base_hf` (Hugging Face `transformers`
-//!   names), all 224², 1000 classes, with `--weights` a safetensors file
+//! * `--arch`: `resnet18`, `resnet50`, `vgg11`, `vgg16`, `alexnet`,
+//!   `mobilenet_v2`, `densenet121` (torchvision names), `vit_tiny`,
+//!   `vit_small`, `deit_tiny`, `deit_small`, `deit_tiny_distilled`,
+//!   `deit_small_distilled`, `mixer_b16`, `swin_tiny` (timm names),
+//!   `vit_base_hf` (Hugging Face `transformers` names), all 224², 1000
+//!   classes, with `--weights` a safetensors file
 //!   (a torchvision / timm `state_dict` saved as it is; mismatched weights
 //!   are listed by name: missing, unexpected, wrongly shaped); or the
 //!   shipped `small_cnn` / `vit_fashion` (Fashion-MNIST, 28² gray, no
@@ -22,7 +25,8 @@
 //!   28² resize.
 //! * `--panel`: explainer specs (`name:key=value,...`) separated by `;` or
 //!   new lines (default: Saliency, IG, SmoothGrad, Grad-CAM at the last
-//!   stage, Occlusion; plus attention rollout for ViTs).
+//!   stage, Occlusion; plus attention rollout for ViTs / DeiTs; `attnlrp` and
+//!   `cp_lrp` are available for them too).
 //! * `--config`: a JSON [`PipelineConfig`] (aggregators, Decker et al.'s
 //!   budgets, metric budgets, seed); default: the papers' budgets. With
 //!   `--quick` the smallest budgets (a smoke run).
@@ -34,7 +38,11 @@ use common::{argmax, progress_bar};
 use ndarray::{Array4, Axis};
 use salience::core::render::{gray_image, rgb_image, RgbImage};
 use salience::core::{ChannelReduction, Model, PixelMaps};
-use salience::data::models::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
+use salience::data::models::{
+    DenseNet, DenseNetConfig, FeatureCnn, FeatureCnnConfig, MixerConfig, MlpMixer, MobileNetV2,
+    MobileNetV2Config, ResNet, ResNetConfig, SwinConfig, SwinTransformer, VisionTransformer,
+    VitConfig,
+};
 use salience::data::{assets, fashion_mnist, imagenet, load_image, ColorMode, ImageFolder};
 use salience::data::{ImageTransform, LoadOptions};
 use salience::explain::registry::{ExplainerSpec, Registry};
@@ -49,7 +57,9 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const USAGE: &str = "usage: explain --arch ARCH [--weights FILE] --images PATH... \
 [--panel SPECS] [--config FILE.json] [--quick] [--target predicted|CLASS] [--out DIR] [--max-images N]
-ARCH: resnet18 resnet50 vit_tiny vit_small vit_base_hf (need --weights), small_cnn vit_fashion (shipped)";
+ARCH (with --weights): resnet18 resnet50 vgg11 vgg16 alexnet mobilenet_v2 densenet121 (torchvision names);
+  vit_tiny vit_small deit_tiny deit_small deit_tiny_distilled deit_small_distilled mixer_b16 swin_tiny (timm names);
+  vit_base_hf (Hugging Face names); shipped, no weights: small_cnn vit_fashion";
 
 /// The command line.
 struct Args {
@@ -126,55 +136,116 @@ fn main() -> Result<()> {
             .ok_or(format!("--arch {} needs --weights", args.arch))?;
         Ok((std::fs::read(p)?, p.display().to_string()))
     };
+    // A torchvision / timm model from its weights file: `load!(Type, config)`.
+    macro_rules! load {
+        ($ty:ident, $cfg:expr) => {{
+            let (bytes, name) = weights()?;
+            Arc::new($ty::from_safetensors_bytes(&bytes, &$cfg, &name, &dev)?)
+        }};
+    }
+    let vit = |cfg: VitConfig| -> Result<Arc<VisionTransformer>> {
+        let (bytes, name) = weights()?;
+        Ok(Arc::new(if args.arch == "vit_base_hf" {
+            VisionTransformer::from_hf_safetensors_bytes(&bytes, &cfg, &name, &dev)?
+        } else {
+            VisionTransformer::from_safetensors_bytes(&bytes, &cfg, &name, &dev)?
+        }))
+    };
+    let attention = || {
+        Registry::with_builtins()
+            .with_attention()
+            .with_attention_lrp()
+    };
     match args.arch.as_str() {
         "small_cnn" => explain(
             &args,
             Arc::new(assets::small_cnn(&dev)?),
             Registry::with_builtins(),
         ),
-        "vit_fashion" => explain(
+        "vit_fashion" => explain(&args, Arc::new(assets::vit_fashion(&dev)?), attention()),
+        "resnet18" => explain(
             &args,
-            Arc::new(assets::vit_fashion(&dev)?),
-            Registry::with_builtins().with_attention(),
+            load!(ResNet, ResNetConfig::resnet18(1000)),
+            Registry::with_builtins(),
         ),
-        "resnet18" | "resnet50" => {
-            let cfg = if args.arch == "resnet18" {
-                ResNetConfig::resnet18(1000)
-            } else {
-                ResNetConfig::resnet50(1000)
-            };
-            let (bytes, name) = weights()?;
-            let model = ResNet::from_safetensors_bytes(&bytes, &cfg, &name, &dev)?;
-            explain(&args, Arc::new(model), Registry::with_builtins())
-        }
-        "vit_tiny" | "vit_small" | "vit_base_hf" => {
-            let (bytes, name) = weights()?;
-            let model = match args.arch.as_str() {
-                "vit_tiny" => VisionTransformer::from_safetensors_bytes(
-                    &bytes,
-                    &VitConfig::timm_vit_tiny_patch16_224(1000),
-                    &name,
-                    &dev,
-                )?,
-                "vit_small" => VisionTransformer::from_safetensors_bytes(
-                    &bytes,
-                    &VitConfig::timm_vit_small_patch16_224(1000),
-                    &name,
-                    &dev,
-                )?,
-                _ => VisionTransformer::from_hf_safetensors_bytes(
-                    &bytes,
-                    &VitConfig::hf_vit_base_patch16_224(1000),
-                    &name,
-                    &dev,
-                )?,
-            };
-            explain(
-                &args,
-                Arc::new(model),
-                Registry::with_builtins().with_attention(),
-            )
-        }
+        "resnet50" => explain(
+            &args,
+            load!(ResNet, ResNetConfig::resnet50(1000)),
+            Registry::with_builtins(),
+        ),
+        "vgg11" => explain(
+            &args,
+            load!(FeatureCnn, FeatureCnnConfig::vgg11(1000)),
+            Registry::with_builtins(),
+        ),
+        "vgg16" => explain(
+            &args,
+            load!(FeatureCnn, FeatureCnnConfig::vgg16(1000)),
+            Registry::with_builtins(),
+        ),
+        "alexnet" => explain(
+            &args,
+            load!(FeatureCnn, FeatureCnnConfig::alexnet(1000)),
+            Registry::with_builtins(),
+        ),
+        "mobilenet_v2" => explain(
+            &args,
+            load!(MobileNetV2, MobileNetV2Config::mobilenet_v2(1000)),
+            Registry::with_builtins(),
+        ),
+        "densenet121" => explain(
+            &args,
+            load!(DenseNet, DenseNetConfig::densenet121(1000)),
+            Registry::with_builtins(),
+        ),
+        "mixer_b16" => explain(
+            &args,
+            load!(MlpMixer, MixerConfig::timm_mixer_b16_224(1000)),
+            MlpMixer::registry(),
+        ),
+        "swin_tiny" => explain(
+            &args,
+            load!(
+                SwinTransformer,
+                SwinConfig::timm_swin_tiny_patch4_window7_224(1000)
+            ),
+            SwinTransformer::registry(),
+        ),
+        "vit_tiny" => explain(
+            &args,
+            vit(VitConfig::timm_vit_tiny_patch16_224(1000))?,
+            attention(),
+        ),
+        "vit_small" => explain(
+            &args,
+            vit(VitConfig::timm_vit_small_patch16_224(1000))?,
+            attention(),
+        ),
+        "vit_base_hf" => explain(
+            &args,
+            vit(VitConfig::hf_vit_base_patch16_224(1000))?,
+            attention(),
+        ),
+        "deit_tiny" => explain(
+            &args,
+            vit(VitConfig::timm_deit_tiny_patch16_224(1000))?,
+            attention(),
+        ),
+        "deit_small" => explain(
+            &args,
+            vit(VitConfig::timm_deit_small_patch16_224(1000))?,
+            attention(),
+        ),
+        "deit_tiny_distilled" => explain(
+            &args,
+            vit(VitConfig::timm_deit_tiny_distilled_patch16_224(1000))?,
+            attention(),
+        ),
+        "deit_small_distilled" => explain(
+            &args,
+            vit(VitConfig::timm_deit_small_distilled_patch16_224(1000))?,
+            attention(),
+        ),
         other => Err(format!("unknown --arch `{other}`\n{USAGE}").into()),
     }
 }
@@ -235,12 +306,24 @@ fn image_files(paths: &[PathBuf], options: &LoadOptions, max: usize) -> Result<V
 }
 
 /// The last stage a CAM can read (a conv stage or a transformer block).
+/// With a class token the last block's patch tokens get no gradient (only
+/// the class token is read after it), so the block before it is used, the
+/// output pytorch-grad-cam's ViT recipe reads (`blocks[-1].norm1`).
 fn cam_layer<M: LayerSplit>(model: &M) -> Option<String> {
     let names = model.layer_names();
-    names
-        .into_iter()
-        .rev()
-        .find(|n| n.starts_with("layer") || n.starts_with("blocks.") || n.starts_with("conv"))
+    let cams: Vec<&String> = (names.iter())
+        .filter(|n| {
+            ["layer", "blocks.", "conv", "features."]
+                .iter()
+                .any(|p| n.starts_with(p))
+        })
+        .collect();
+    let last = cams.last()?;
+    let class_token = model.token_grid(last).is_some_and(|g| g.prefix > 0);
+    match (class_token, cams.len()) {
+        (true, k) if k >= 2 => Some(cams[k - 2].to_string()),
+        _ => Some(last.to_string()),
+    }
 }
 
 fn explain<M: LayerSplit + 'static>(
@@ -269,12 +352,18 @@ fn explain<M: LayerSplit + 'static>(
             .map(|row| argmax(row.iter().copied()))
             .collect(),
     };
+    // Attention rollout where the model has global attention (a ViT; Swin's
+    // and Mixer's registries refuse it with the reason).
+    let rollout = ExplainerSpec::new("attention_rollout")
+        .ok()
+        .filter(|spec| registry.build(spec, &model).is_ok())
+        .map_or("", |_| "attention_rollout\n");
     let default_panel = format!(
         "saliency\nintegrated_gradients:n_steps=32\nsmoothgrad:n_samples=16,sigma=0.15\n{}occlusion:window={},stride={}\n{}",
         cam_layer(&*model).map_or(String::new(), |l| format!("grad_cam:layer={l}\n")),
         x.shape()[2] / 14,
         x.shape()[2] / 28,
-        if registry.names().iter().any(|n| n == "attention_rollout") { "attention_rollout\n" } else { "" },
+        rollout,
     );
     let specs = ExplainerSpec::parse_list(
         &args
