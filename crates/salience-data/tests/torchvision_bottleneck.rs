@@ -3,13 +3,13 @@
 //! writes the fixture, versions inside) loads by torchvision's names and
 //! gives its logits and input gradients; ResNet-50's shape is torchvision's.
 
+#[path = "support/arrays.rs"]
+mod arrays;
 #[path = "../../salience-metrics/tests/support/json.rs"]
 mod json;
-#[path = "support/parity.rs"]
-mod parity;
 
+use arrays::{rel_diff, to_array};
 use candle_core::{Device, Tensor};
-use parity::{rel_diff, to_array};
 use salience_core::{Explainer, Seeds};
 use salience_data::models::{BlockKind, ResNet, ResNetConfig, Stem};
 use salience_explain::{Classifier, DeepLift, LayerSplit, Saliency};

@@ -7,13 +7,13 @@
 //! the rule-based forward pass (plain and canonized ops) gives them too.
 //! The full-size presets have torchvision's parameter counts and shapes.
 
+#[path = "support/arrays.rs"]
+mod arrays;
 #[path = "../../salience-metrics/tests/support/json.rs"]
 mod json;
-#[path = "support/parity.rs"]
-mod parity;
 
+use arrays::{rel_diff, to_array};
 use candle_core::{Device, Tensor};
-use parity::{rel_diff, to_array};
 use salience_core::{Explainer, Seeds};
 use salience_data::models::{
     DenseNet, DenseNetConfig, FeatureCnnConfig, MobileNetV2, MobileNetV2Config,

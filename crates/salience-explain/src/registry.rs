@@ -1125,9 +1125,15 @@ mod parity {
             );
             assert!(n.is_ok(), "{text}: {n:?}");
         }
+        // `attnlrp` / `cp_lrp` are placeholders in the builtins (a typed
+        // error until `with_attention_lrp`): the old parser had no config
+        // for them.
+        let builtins: Vec<String> = (r.names().into_iter())
+            .filter(|n| n != "attnlrp" && n != "cp_lrp")
+            .collect();
         assert_eq!(
             seen.into_iter().collect::<Vec<_>>(),
-            r.names(),
+            builtins,
             "every built-in name"
         );
         // The preset named after the paper is the old `reference`.

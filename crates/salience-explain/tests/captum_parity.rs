@@ -6,8 +6,12 @@
 //! differences are stated in the rustdoc of `IntegratedGradients`,
 //! `Quadrature::RiemannTrapezoid` and `DeepLift`.
 
+#[path = "../../salience-data/tests/support/arrays.rs"]
+mod arrays;
 #[path = "../../salience-metrics/tests/support/json.rs"]
 mod json;
+
+use arrays::rel_diff;
 
 use candle_core::{Device, Tensor};
 use json::Json;
@@ -55,17 +59,6 @@ fn net(j: &Json) -> RuleSequential {
             "fc",
             candle_nn::Linear::new(tensor(j, "fc.weight"), Some(tensor(j, "fc.bias"))),
         )
-}
-
-/// max |a − b| / max |b|.
-fn rel_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    let num = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).abs())
-        .fold(0.0, f64::max);
-    num / b.iter().map(|&y| (y as f64).abs()).fold(0.0, f64::max)
 }
 
 struct Case {

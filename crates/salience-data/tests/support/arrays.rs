@@ -1,4 +1,6 @@
 //! Conversions and the relative difference the parity tests share.
+// Each test file includes this module and uses part of it.
+#![allow(dead_code)]
 
 use candle_core::{Device, Tensor};
 use ndarray::ArrayD;
