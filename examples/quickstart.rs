@@ -23,11 +23,8 @@ use ndarray::Axis;
 use salience::core::render::gray_image;
 use salience::core::{ChannelReduction, Explainer, PixelMaps};
 use salience::data::assets;
-use salience::data::models::SmallCnn;
 use salience::explain::registry::{ExplainerSpec, Registry};
-use salience::explain::{
-    CandleModel, Composite, DeepLift, ExpectedGradients, ExpectedGradientsConfig, Lrp, References,
-};
+use salience::explain::CandleModel;
 use salience::report::{
     correctly_classified, run, write_run, DeckerBudget, MetricBudget, PipelineConfig, ReportText,
 };
@@ -85,7 +82,9 @@ fn main() -> Result<()> {
         .collect();
     let references = all.select(Axis(0), &rest);
     let specs = ExplainerSpec::parse_list(PANEL)?;
-    let panel: Vec<PixelMaps<Box<dyn Explainer>>> = registry(references)
+    let panel: Vec<PixelMaps<Box<dyn Explainer>>> = Registry::with_builtins()
+        .with_rules(0.0, 1.0) // DeepLIFT, LRP (inputs in [0, 1])
+        .with_reference_samples(references)
         .build_panel(&specs, &cnn)?
         .into_iter()
         .map(|e| PixelMaps::new(e, ChannelReduction::Sum))
@@ -154,52 +153,4 @@ fn main() -> Result<()> {
         out.display()
     );
     Ok(())
-}
-
-/// The built-in registry plus `expected_gradients_data` (Expected Gradients
-/// with real images as references, which a text spec cannot carry). Register
-/// DeepLIFT / LRP builders here once `SmallCnn` implements `RuleForward`.
-fn registry(references: ndarray::ArrayD<f32>) -> Registry<SmallCnn> {
-    let mut registry = Registry::<SmallCnn>::with_builtins();
-    registry.register(
-        "expected_gradients_data",
-        Arc::new(move |p, m, _| {
-            let cfg = ExpectedGradientsConfig {
-                n_samples: p.get_or("n_samples", 16)?,
-                n_steps: p.get_or("n_steps", 2)?,
-                references: References::Samples(references.clone()),
-                ..ExpectedGradientsConfig::mahlau2022()
-            };
-            Ok(Box::new(ExpectedGradients::new(m.clone(), cfg)) as Box<dyn Explainer>)
-        }),
-    );
-    // The rule-based methods need the model's `RuleForward` (the shipped
-    // SmallCnn has one); the registry's builtins only know `LayerSplit`.
-    registry.register(
-        "deeplift",
-        Arc::new(|_, m, _| Ok(Box::new(DeepLift::new(m.clone())) as Box<dyn Explainer>)),
-    );
-    registry.register(
-        "lrp",
-        Arc::new(|p, m, _| {
-            // Inputs lie in [0, 1]: the zᴮ bounds of the first layer.
-            let composite = match p
-                .get_or("composite", "epsilon_gamma_box".to_string())?
-                .as_str()
-            {
-                "epsilon_plus" => Composite::epsilon_plus(),
-                "epsilon_plus_flat" => Composite::epsilon_plus_flat(),
-                "epsilon_gamma_box" => Composite::epsilon_gamma_box(0.0, 1.0),
-                other => {
-                    return Err(salience::SalienceError::invalid(
-                        "lrp composite",
-                        other,
-                        "epsilon_plus, epsilon_plus_flat or epsilon_gamma_box",
-                    ))
-                }
-            };
-            Ok(Box::new(Lrp::with_composite(m.clone(), composite)) as Box<dyn Explainer>)
-        }),
-    );
-    registry
 }

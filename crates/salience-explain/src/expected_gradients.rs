@@ -352,3 +352,34 @@ impl<C: Classifier> Explainer for ExpectedGradients<C> {
         AttributionBatch::new(a)
     }
 }
+
+impl<M: crate::LayerSplit + 'static> crate::registry::Registry<M> {
+    /// Adds `expected_gradients_data`: Expected Gradients with `references`
+    /// (`[R, ...]`, real samples, e.g. training images not explained) as
+    /// the reference distribution, which a text spec cannot carry. Keys as
+    /// `expected_gradients` (preset [`ExpectedGradientsConfig::mahlau2022`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use salience_explain::{registry::Registry, SequentialClassifier};
+    /// let m = Arc::new(SequentialClassifier::new(2).push("fc", |x: &candle_core::Tensor| Ok(x.clone())));
+    /// let refs = ndarray::ArrayD::<f32>::zeros(vec![4, 2]);
+    /// let r = Registry::with_builtins().with_reference_samples(refs);
+    /// let spec = "expected_gradients_data:n_samples=8,n_steps=2".parse()?;
+    /// assert_eq!(r.build(&spec, &m)?.name(), "expected_gradients");
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn with_reference_samples(mut self, references: ArrayD<f32>) -> Self {
+        self.register(
+            "expected_gradients_data",
+            std::sync::Arc::new(move |p, m, _| {
+                let cfg = ExpectedGradientsConfig {
+                    references: References::Samples(references.clone()),
+                    ..p.config(&ExpectedGradientsConfig::mahlau2022())?
+                };
+                Ok(Box::new(ExpectedGradients::new(m.clone(), cfg)))
+            }),
+        );
+        self
+    }
+}

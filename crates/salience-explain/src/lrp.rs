@@ -601,3 +601,48 @@ impl LrpRun<'_> {
         })
     }
 }
+
+impl<M: crate::LayerSplit + RuleForward + 'static> crate::registry::Registry<M> {
+    /// Adds the rule-based methods for models with a rule-based forward
+    /// pass: `deeplift` ([`crate::DeepLift`], zero baseline) and `lrp`
+    /// ([`Lrp`]; key `composite`: `epsilon_plus`, `epsilon_plus_flat` or
+    /// `epsilon_gamma_box`, the default, whose first-layer zᴮ bounds are
+    /// the input range `[low, high]`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use salience_explain::{registry::Registry, RuleSequential};
+    /// let m = Arc::new(RuleSequential::new(2));
+    /// let r = Registry::with_builtins().with_rules(0.0, 1.0);
+    /// assert_eq!(r.build(&"deeplift".parse()?, &m)?.name(), "deeplift");
+    /// assert!(r.build(&"lrp:composite=epsilon_plus".parse()?, &m).is_ok());
+    /// assert!(r.build(&"lrp:composite=nonsense".parse()?, &m).is_err());
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn with_rules(mut self, low: f32, high: f32) -> Self {
+        self.register(
+            "deeplift",
+            std::sync::Arc::new(|_, m, _| Ok(Box::new(crate::DeepLift::new(m.clone())))),
+        );
+        self.register(
+            "lrp",
+            std::sync::Arc::new(move |p, m, _| {
+                let name = p.get_or("composite", "epsilon_gamma_box".to_string())?;
+                let composite = match name.as_str() {
+                    "epsilon_plus" => Composite::epsilon_plus(),
+                    "epsilon_plus_flat" => Composite::epsilon_plus_flat(),
+                    "epsilon_gamma_box" => Composite::epsilon_gamma_box(low, high),
+                    other => {
+                        return Err(SalienceError::invalid(
+                            "lrp composite",
+                            other,
+                            "epsilon_plus, epsilon_plus_flat or epsilon_gamma_box",
+                        ))
+                    }
+                };
+                Ok(Box::new(Lrp::with_composite(m.clone(), composite)))
+            }),
+        );
+        self
+    }
+}
