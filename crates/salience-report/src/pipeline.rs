@@ -446,29 +446,22 @@ pub fn run(
     let mut table = ScoreTable::new(&COLUMNS)?;
     let mut per_image = Vec::new();
     let t = Instant::now();
-    let rows: Vec<(String, AttributionBatch, Option<&dyn Explainer>)> = panel
-        .iter()
-        .enumerate()
-        .map(|(m, e)| {
-            Ok((
-                e.name().to_string(),
-                raw.batch(m)?,
-                Some(e as &dyn Explainer),
-            ))
-        })
-        .chain(
-            aggregates
-                .iter()
-                .map(|(n, b)| Ok((n.clone(), b.clone(), None))),
-        )
+    // The base methods' maps (one copy each out of the ensemble); the
+    // aggregates are evaluated in place.
+    let base: Vec<AttributionBatch> = (0..panel.len())
+        .map(|m| raw.batch(m))
         .collect::<Result<_>>()?;
-    for (name, batch, explainer) in &rows {
+    let rows: Vec<(&str, &AttributionBatch, Option<&dyn Explainer>)> = (panel.iter().zip(&base))
+        .map(|(e, b)| (e.name(), b, Some(e as &dyn Explainer)))
+        .chain(aggregates.iter().map(|(n, b)| (n.as_str(), b, None)))
+        .collect();
+    for &(name, batch, explainer) in &rows {
         step(format!("evaluating: {name}"));
         let mut columns = evaluate(model, x.view(), targets, &seeds, batch, &cfg.metrics)?;
         match explainer {
             Some(e) if cfg.metrics.sensitivity_samples > 0 => {
                 step(format!("sensitivity: {name}"));
-                let s = sensitivity(*e, x.view(), targets, &seeds, &cfg.metrics)?;
+                let s = sensitivity(e, x.view(), targets, &seeds, &cfg.metrics)?;
                 columns.extend(s);
             }
             _ => columns.extend([vec![None; n], vec![None; n]]),
@@ -487,7 +480,7 @@ pub fn run(
             for ((metric, _), col) in COLUMNS.iter().zip(&columns) {
                 per_image.push(ImageScore {
                     image: i,
-                    row: name.clone(),
+                    row: name.to_string(),
                     metric: (*metric).to_string(),
                     value: col.get(i).copied().flatten(),
                 });
