@@ -22,6 +22,7 @@ use crate::maps::{pixel_maps, plane, PixelMapConfig};
 use crate::mask::check_not_constant;
 use crate::scores::{Outcome, Outcomes};
 use rayon::prelude::*;
+use salience_core::spec::Validate;
 use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Result, SalienceError};
 
@@ -88,6 +89,29 @@ pub struct BoxLocalization {
     pub accuracy: f64,
 }
 
+impl Validate for BoxLocalizationConfig {
+    /// `threshold` must lie in (0, 1], `iou_threshold` in [0, 1].
+    fn validate(&self) -> Result<()> {
+        check_param_finite("threshold", self.threshold)?;
+        check_param_finite("iou_threshold", self.iou_threshold)?;
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return Err(SalienceError::invalid(
+                "threshold",
+                self.threshold,
+                "must lie in (0, 1]",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.iou_threshold) {
+            return Err(SalienceError::invalid(
+                "iou_threshold",
+                self.iou_threshold,
+                "must lie in [0, 1]",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Box localisation of each sample against one ground-truth box per
 /// sample; see the [module docs](self). (With several ground-truth boxes
 /// per image, as in ImageNet, take the best IoU over calls or boxes.)
@@ -119,22 +143,7 @@ pub fn box_localization(
     boxes: &[BoundingBox],
     config: &BoxLocalizationConfig,
 ) -> Result<BoxLocalization> {
-    check_param_finite("threshold", config.threshold)?;
-    check_param_finite("iou_threshold", config.iou_threshold)?;
-    if !(config.threshold > 0.0 && config.threshold <= 1.0) {
-        return Err(SalienceError::invalid(
-            "threshold",
-            config.threshold,
-            "must lie in (0, 1]",
-        ));
-    }
-    if !(0.0..=1.0).contains(&config.iou_threshold) {
-        return Err(SalienceError::invalid(
-            "iou_threshold",
-            config.iou_threshold,
-            "must lie in [0, 1]",
-        ));
-    }
+    config.validate()?;
     let maps = pixel_maps(attributions, &config.map)?;
     let (n, h, w) = maps.dim();
     if boxes.len() != n {

@@ -27,6 +27,7 @@ use crate::insertion_deletion::ScoreKind;
 use crate::perturbation::{checked_draws, McSettings, Perturbation, Projection};
 use crate::scores::{Outcome, Outcomes, Undefined};
 use ndarray::{ArrayView3, ArrayViewD};
+use salience_core::spec::Validate;
 use salience_core::{AttributionBatch, Model, Result, SalienceError, Seeds};
 
 /// Options of [`faithfulness_correlation()`].
@@ -125,6 +126,21 @@ impl FaithfulnessCorrelationConfig {
     }
 }
 
+impl Validate for FaithfulnessCorrelationConfig {
+    /// `n_runs` ≥ 2, a valid perturbation and `batch_size` ≥ 1 when given.
+    fn validate(&self) -> Result<()> {
+        if self.n_runs < 2 {
+            return Err(SalienceError::invalid(
+                "n_runs",
+                self.n_runs,
+                "must be ≥ 2 (a correlation needs two runs)",
+            ));
+        }
+        self.perturbation.validate()?;
+        crate::common::check_batch_size(self.batch_size)
+    }
+}
+
 /// Faithfulness Correlation of each sample (higher is better); see the
 /// [module docs](self). Arguments as in [`infidelity()`](crate::infidelity()).
 ///
@@ -172,13 +188,7 @@ pub(crate) fn run(
     config: &FaithfulnessCorrelationConfig,
     seeds: Seeds<'_>,
 ) -> Result<Outcomes> {
-    if config.n_runs < 2 {
-        return Err(SalienceError::invalid(
-            "n_runs",
-            config.n_runs,
-            "must be ≥ 2 (a correlation needs two runs)",
-        ));
-    }
+    config.validate()?;
     let settings = McSettings {
         perturbation: config.perturbation,
         projection: config.projection,

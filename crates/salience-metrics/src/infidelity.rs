@@ -39,6 +39,7 @@ use crate::scores::{sem_of, Outcome, Outcomes, Scores, Undefined};
 use ndarray::{ArrayView3, ArrayViewD};
 use salience_core::blur::GaussianBlur;
 use salience_core::model::forward_generated;
+use salience_core::spec::Validate;
 use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceError, Seeds};
 
 /// Options of [`infidelity()`].
@@ -177,6 +178,51 @@ impl InfidelityConfig {
     }
 }
 
+impl Validate for InfidelityConfig {
+    /// `n_perturbations` ≥ 1 (≥ 2 with `normalize`), a valid perturbation
+    /// and `batch_size` ≥ 1 when given.
+    fn validate(&self) -> Result<()> {
+        let m = self.n_perturbations;
+        if m == 0 {
+            return Err(SalienceError::invalid("n_perturbations", 0, "must be ≥ 1"));
+        }
+        if self.normalize && m < 2 {
+            return Err(SalienceError::invalid(
+                "n_perturbations",
+                m,
+                "must be ≥ 2 with normalize (β is fitted over the perturbations)",
+            ));
+        }
+        self.perturbation.validate()?;
+        check_batch_size(self.batch_size)
+    }
+}
+
+impl Validate for CumulativeInfidelityConfig {
+    /// `patch_size` ≥ 1 (that it divides the image is checked against the
+    /// inputs), a finite constant baseline and `batch_size` ≥ 1 when given.
+    fn validate(&self) -> Result<()> {
+        check_batch_size(self.batch_size)?;
+        if let CumulativeBaseline::Constant(v) = self.baseline {
+            if !v.is_finite() {
+                return Err(SalienceError::invalid(
+                    "baseline",
+                    format!("Constant({v})"),
+                    "must be finite",
+                ));
+            }
+        }
+        if self.patch_size == 0 {
+            return Err(SalienceError::invalid(
+                "patch_size",
+                0,
+                "must be ≥ 1 and divide the image size",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Infidelity of each sample's attribution (lower is better); see the
 /// [module docs](self).
 ///
@@ -236,17 +282,8 @@ pub(crate) fn run(
     config: &InfidelityConfig,
     seeds: Seeds<'_>,
 ) -> Result<Outcomes> {
+    config.validate()?;
     let m = config.n_perturbations;
-    if m == 0 {
-        return Err(SalienceError::invalid("n_perturbations", 0, "must be ≥ 1"));
-    }
-    if config.normalize && m < 2 {
-        return Err(SalienceError::invalid(
-            "n_perturbations",
-            m,
-            "must be ≥ 2 with normalize (β is fitted over the perturbations)",
-        ));
-    }
     let settings = McSettings {
         perturbation: config.perturbation,
         projection: config.projection,
@@ -395,16 +432,7 @@ pub fn infidelity_cumulative(
     targets: &[usize],
     config: &CumulativeInfidelityConfig,
 ) -> Result<Outcomes> {
-    check_batch_size(config.batch_size)?;
-    if let CumulativeBaseline::Constant(v) = config.baseline {
-        if !v.is_finite() {
-            return Err(SalienceError::invalid(
-                "baseline",
-                format!("Constant({v})"),
-                "must be finite",
-            ));
-        }
-    }
+    config.validate()?;
     let shape = inputs.shape().to_vec();
     let g = geometry_with_maps(&shape, attributions, "infidelity inputs")?;
     if g.tabular {
@@ -415,7 +443,7 @@ pub fn infidelity_cumulative(
         ));
     }
     let s = config.patch_size;
-    if s == 0 || g.h % s != 0 || g.w % s != 0 {
+    if g.h % s != 0 || g.w % s != 0 {
         return Err(SalienceError::invalid(
             "patch_size",
             s,

@@ -29,6 +29,7 @@ use crate::rank::descending_order;
 use crate::scores::Scores;
 use ndarray::{Array2, ArrayViewD, Axis};
 use salience_core::model::forward_generated;
+use salience_core::spec::Validate;
 use salience_core::validate::{check_finite, check_targets};
 use salience_core::{
     AttributionBatch, ChannelReduction, Layout, Model, Result, SalienceError, Seeds,
@@ -157,6 +158,19 @@ pub struct PerturbationCurves {
 enum Mode {
     Insertion,
     Deletion,
+}
+
+impl Validate for CurveConfig {
+    /// `n_steps` ≥ 1, `batch_size` ≥ 1 when given, and a valid baseline.
+    fn validate(&self) -> Result<()> {
+        if self.n_steps == 0 {
+            return Err(SalienceError::invalid("n_steps", 0, "must be ≥ 1"));
+        }
+        if self.batch_size == Some(0) {
+            return Err(SalienceError::invalid("batch_size", 0, "must be ≥ 1"));
+        }
+        self.baseline.validate()
+    }
 }
 
 /// Insertion curves and AUC (higher is better); see the
@@ -320,13 +334,7 @@ fn curves(
     seeds: Seeds<'_>,
     mode: Mode,
 ) -> Result<PerturbationCurves> {
-    if config.n_steps == 0 {
-        return Err(SalienceError::invalid("n_steps", 0, "must be ≥ 1"));
-    }
-    if config.batch_size == Some(0) {
-        return Err(SalienceError::invalid("batch_size", 0, "must be ≥ 1"));
-    }
-    config.baseline.validate()?;
+    config.validate()?;
     let shape = inputs.shape().to_vec();
     salience_core::validate::check_nonempty_shape(&shape, "insertion/deletion inputs")?;
     let (c, h, w, p) = geometry(&shape, attributions)?;

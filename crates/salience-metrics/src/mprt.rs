@@ -24,6 +24,7 @@ use crate::scores::{Outcome, Outcomes, Scores, Undefined};
 use crate::sensitivity::explain_clean;
 use crate::similarity::{spearman, ssim, SsimConfig};
 use ndarray::{Array2, ArrayViewD, Axis};
+use salience_core::spec::Validate;
 use salience_core::{AttributionBatch, ChannelReduction, Explainer, Result, SalienceError, Seeds};
 
 /// Options of [`mprt`].
@@ -74,6 +75,16 @@ pub struct MprtResult {
     pub ssim: Option<Vec<Outcomes>>,
 }
 
+impl Validate for MprtConfig {
+    /// `batch_size` ≥ 1 and valid SSIM constants.
+    fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(SalienceError::invalid("batch_size", 0, "must be ≥ 1"));
+        }
+        self.ssim.validate()
+    }
+}
+
 /// Runs the cascading MPRT: `explainer_at(0)` explains with the original
 /// model, `explainer_at(k)` with the top `k` layers randomised, for
 /// `k = 1 ..= n_stages`; see the [module docs](self).
@@ -116,9 +127,7 @@ pub fn mprt(
     if n_stages == 0 {
         return Err(SalienceError::invalid("n_stages", 0, "must be ≥ 1"));
     }
-    if config.batch_size == 0 {
-        return Err(SalienceError::invalid("batch_size", 0, "must be ≥ 1"));
-    }
+    config.validate()?;
     let shape = inputs.shape().to_vec();
     let g = crate::common::input_geometry(&shape, "MPRT inputs")?;
     if targets.len() != g.n {

@@ -21,6 +21,7 @@
 use crate::maps::PixelMapConfig;
 use crate::mask::{check_not_constant, score_per_sample, MaskBatch};
 use crate::scores::Outcomes;
+use salience_core::spec::Validate;
 use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, Result, SalienceError};
 
@@ -56,6 +57,21 @@ impl PointingGameConfig {
     }
 }
 
+impl Validate for PointingGameConfig {
+    /// `tolerance` must be finite and ≥ 0.
+    fn validate(&self) -> Result<()> {
+        check_param_finite("tolerance", self.tolerance)?;
+        if self.tolerance < 0.0 {
+            return Err(SalienceError::invalid(
+                "tolerance",
+                self.tolerance,
+                "must be ≥ 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Pointing-game hit (1.0) or miss (0.0) per sample, as [`Outcomes`]; see
 /// the [module docs](self). A sample with an empty mask or a constant map
 /// is undefined (the others keep their scores);
@@ -85,14 +101,7 @@ pub fn pointing_game(
     masks: &MaskBatch,
     config: &PointingGameConfig,
 ) -> Result<Outcomes> {
-    check_param_finite("tolerance", config.tolerance)?;
-    if config.tolerance < 0.0 {
-        return Err(SalienceError::invalid(
-            "tolerance",
-            config.tolerance,
-            "must be ≥ 0",
-        ));
-    }
+    config.validate()?;
     let (_, h, w) = masks.shape();
     score_per_sample(attributions, masks, &config.map, |m, mask, _| {
         check_not_constant(m)?;

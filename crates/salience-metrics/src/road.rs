@@ -30,6 +30,7 @@ use ndarray::{Array1, Array2, ArrayViewD, Axis};
 use rayon::prelude::*;
 use salience_core::model::forward_generated;
 use salience_core::seed::derive_seed;
+use salience_core::spec::Validate;
 use salience_core::validate::{check_finite, check_targets};
 use salience_core::{
     AttributionBatch, ChannelReduction, Layout, Model, Result, SalienceError, Seeds,
@@ -199,6 +200,29 @@ impl RoadCurves {
     }
 }
 
+impl Validate for RoadConfig {
+    /// At least one percentage, each in (0, 100); a valid imputation;
+    /// `batch_size` ≥ 1 when given.
+    fn validate(&self) -> Result<()> {
+        if self.percentages.is_empty() {
+            return Err(SalienceError::Empty("ROAD percentages".into()));
+        }
+        if let Some(&p) = self
+            .percentages
+            .iter()
+            .find(|&&p| !(p.is_finite() && p > 0.0 && p < 100.0))
+        {
+            return Err(SalienceError::invalid(
+                "percentages",
+                p,
+                "every percentage must be in (0, 100)",
+            ));
+        }
+        self.imputation.validate()?;
+        check_batch_size(self.batch_size)
+    }
+}
+
 /// ROAD curves (MoRF: lower is better; LeRF: higher is better); see the
 /// [module docs](self).
 ///
@@ -235,22 +259,7 @@ pub fn road(
     config: &RoadConfig,
     seeds: Seeds<'_>,
 ) -> Result<RoadCurves> {
-    if config.percentages.is_empty() {
-        return Err(SalienceError::Empty("ROAD percentages".into()));
-    }
-    if let Some(&p) = config
-        .percentages
-        .iter()
-        .find(|&&p| !(p.is_finite() && p > 0.0 && p < 100.0))
-    {
-        return Err(SalienceError::invalid(
-            "percentages",
-            p,
-            "every percentage must be in (0, 100)",
-        ));
-    }
-    config.imputation.validate()?;
-    check_batch_size(config.batch_size)?;
+    config.validate()?;
     let shape = inputs.shape().to_vec();
     let g = geometry_with_maps(&shape, attributions, "ROAD inputs")?;
     if g.tabular {

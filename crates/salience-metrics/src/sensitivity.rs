@@ -28,6 +28,7 @@ use crate::scores::Scores;
 use ndarray::{Array2, ArrayD, ArrayViewD, Axis, IxDyn};
 use rand::RngExt;
 use salience_core::seed::{derive_seed, rng};
+use salience_core::spec::Validate;
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
 /// Options of [`sensitivity()`].
@@ -131,7 +132,10 @@ impl SensitivityConfig {
             batch_size: 32,
         }
     }
+}
 
+impl Validate for SensitivityConfig {
+    /// Checks every parameter (see the fields).
     fn validate(&self) -> Result<()> {
         if !(self.radius.is_finite() && self.radius > 0.0) {
             return Err(SalienceError::invalid(

@@ -4,6 +4,7 @@
 use crate::common::pearson;
 use crate::rank::average_ranks;
 use ndarray::ArrayView2;
+use salience_core::spec::Validate;
 use salience_core::{Result, SalienceError};
 
 /// Spearman's rank correlation of two equally long samples: the Pearson
@@ -86,6 +87,29 @@ impl Default for SsimConfig {
     }
 }
 
+impl Validate for SsimConfig {
+    /// `k1`, `k2` finite and > 0; a valid window; `data_range` finite and
+    /// > 0 when given.
+    fn validate(&self) -> Result<()> {
+        if !(self.k1.is_finite() && self.k1 > 0.0 && self.k2.is_finite() && self.k2 > 0.0) {
+            return Err(SalienceError::invalid(
+                "k1/k2",
+                format!("{}/{}", self.k1, self.k2),
+                "must be finite and > 0",
+            ));
+        }
+        window_weights(&self.window)?;
+        match self.data_range {
+            Some(r) if !(r.is_finite() && r > 0.0) => Err(SalienceError::invalid(
+                "data_range",
+                r,
+                "must be finite and > 0",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Mean structural similarity of two maps `[H, W]` (Wang et al. 2004), as
 /// scikit-image's `structural_similarity`: with local means `μ`, variances
 /// `σ²` and covariance `σ_ab` over the window,
@@ -116,13 +140,7 @@ pub fn ssim(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, config: &SsimConfig)
     }
     salience_core::validate::check_finite(&a, "ssim map")?;
     salience_core::validate::check_finite(&b, "ssim map")?;
-    if !(config.k1.is_finite() && config.k1 > 0.0 && config.k2.is_finite() && config.k2 > 0.0) {
-        return Err(SalienceError::invalid(
-            "k1/k2",
-            format!("{}/{}", config.k1, config.k2),
-            "must be finite and > 0",
-        ));
-    }
+    config.validate()?;
     let (weights, cov_norm) = window_weights(&config.window)?;
     let size = weights.len();
     let (h, w) = a.dim();

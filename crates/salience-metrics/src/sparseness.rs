@@ -16,6 +16,7 @@ use crate::common::degenerate_as_undefined;
 use crate::maps::{flat_values, row};
 use crate::scores::{Outcome, Outcomes};
 use rayon::prelude::*;
+use salience_core::spec::Validate;
 use salience_core::validate::check_param_finite;
 use salience_core::{AttributionBatch, ChannelReduction, DegenerateReason, Result, SalienceError};
 
@@ -85,6 +86,13 @@ impl SparsenessConfig {
 pub fn gini_index(values: &[f32], epsilon: f64) -> Result<f64> {
     check_epsilon(epsilon)?;
     gini_one(values, epsilon, 0)
+}
+
+impl Validate for SparsenessConfig {
+    /// `epsilon` must be finite and ≥ 0.
+    fn validate(&self) -> Result<()> {
+        check_epsilon(self.epsilon)
+    }
 }
 
 fn check_epsilon(epsilon: f64) -> Result<()> {

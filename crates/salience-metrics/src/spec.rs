@@ -16,19 +16,22 @@
 //! | `relevance_rank_accuracy`, `relevance_mass_accuracy`, `ranking_auc` | [`PixelMapConfig`] | |
 //! | `top_k_intersection` | [`TopKConfig`] | `quantus` |
 //! | `box_iou` | [`BoxLocalizationConfig`] | |
-//! | `insertion`, `deletion` | [`CurveConfig`] | |
+//! | `insertion`, `deletion` | [`CurveConfig`](crate::CurveConfig) | |
 //! | `infidelity` | [`InfidelityConfig`] | `decker2024`, `captum`, `captum_normalized`, `quantus` |
 //! | `infidelity_cumulative` | [`CumulativeInfidelityConfig`] | |
 //! | `faithfulness_correlation` | [`FaithfulnessCorrelationConfig`] | `decker2024`, `quantus` |
 //! | `road_morf`, `road_lerf` | [`RoadConfig`] (its `order` set by the name) | `decker2024`, `quantus` |
 //! | `avg_sensitivity`, `max_sensitivity` | [`SensitivityConfig`] | `decker2024`, `captum`, `quantus` |
 //! | `ris`, `ros`, `rrs` | [`StabilityConfig`] | `quantus` |
-//! | `mprt_spearman`, `mprt_ssim` | [`MprtConfig`] | |
+//! | `mprt_spearman`, `mprt_ssim` | [`MprtConfig`](crate::MprtConfig) | |
 //!
 //! Unknown names, unknown keys (the error names the accepted ones) and
-//! unparsable values are [`SalienceError::InvalidParameter`]. The metric
-//! configs accept every parsed value here ([`Validate`]'s default); their
-//! ranges are checked when the metric runs.
+//! unparsable values are [`SalienceError::InvalidParameter`], and so are
+//! values out of a parameter's range: every config implements [`Validate`]
+//! (the same check its metric runs first), so a bad budget fails when the
+//! spec is parsed, not deep inside a run. Checks that need the data (a
+//! `k` larger than the masks, a patch size that does not divide the image)
+//! are left to the metric.
 //!
 //! ```
 //! use salience_metrics::spec::metric_from_spec;
@@ -46,10 +49,9 @@ use crate::metric::{
     Sensitivity, SensitivityStatistic, Stability, StabilityKind,
 };
 use crate::{
-    BoxLocalizationConfig, ComplexityConfig, CumulativeInfidelityConfig, CurveConfig,
-    FaithfulnessCorrelationConfig, InfidelityConfig, MprtConfig, PixelMapConfig,
-    PointingGameConfig, RoadConfig, RoadOrder, SensitivityConfig, SparsenessConfig,
-    StabilityConfig, TopKConfig,
+    BoxLocalizationConfig, ComplexityConfig, CumulativeInfidelityConfig,
+    FaithfulnessCorrelationConfig, InfidelityConfig, PixelMapConfig, PointingGameConfig,
+    RoadConfig, RoadOrder, SensitivityConfig, SparsenessConfig, StabilityConfig, TopKConfig,
 };
 use salience_core::spec::{config_from, Spec, Validate};
 use salience_core::{Result, SalienceError};
@@ -85,22 +87,7 @@ pub const METRIC_NAMES: &[&str] = &[
 macro_rules! accept_all {
     ($($t:ty),*) => {$(impl Validate for $t {})*};
 }
-accept_all!(
-    SparsenessConfig,
-    ComplexityConfig,
-    PointingGameConfig,
-    PixelMapConfig,
-    TopKConfig,
-    BoxLocalizationConfig,
-    CurveConfig,
-    InfidelityConfig,
-    CumulativeInfidelityConfig,
-    FaithfulnessCorrelationConfig,
-    RoadConfig,
-    SensitivityConfig,
-    StabilityConfig,
-    MprtConfig
-);
+accept_all!(ComplexityConfig, PixelMapConfig);
 
 /// A preset of a metric config, by name.
 type Preset<T> = (&'static str, fn() -> T);
@@ -223,12 +210,92 @@ pub fn metric_from_spec(spec: &Spec) -> Result<Box<dyn Metric>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{CurveConfig, MprtConfig, SensitivityConfig, StabilityConfig};
 
     #[test]
     fn every_name_builds_the_metric_of_that_name() {
         for name in METRIC_NAMES {
             let m = metric_from_spec(&Spec::new(name).unwrap()).unwrap();
             assert_eq!(m.name(), *name);
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_fail_when_the_spec_is_parsed() {
+        // (spec, the parameter the error must name): each is a valid key
+        // with a value its metric rejects, caught before any metric runs.
+        let cases = [
+            ("gini_sparseness:epsilon=-1", "epsilon"),
+            ("pointing_game:tolerance=-2", "tolerance"),
+            ("top_k_intersection:k=0", "k"),
+            ("box_iou:threshold=1.5", "threshold"),
+            ("box_iou:iou_threshold=-0.1", "iou_threshold"),
+            ("insertion:n_steps=0", "n_steps"),
+            ("deletion:batch_size=0", "batch_size"),
+            ("infidelity:n_perturbations=0", "n_perturbations"),
+            (
+                "infidelity:preset=captum_normalized,n_perturbations=1",
+                "n_perturbations",
+            ),
+            ("infidelity:perturbation.std=-1", "perturbation.std"),
+            ("infidelity_cumulative:patch_size=0", "patch_size"),
+            ("faithfulness_correlation:n_runs=1", "n_runs"),
+            ("road_morf:percentages=0|50", "percentages"),
+            ("road_lerf:percentages=50|100", "percentages"),
+            ("road_morf:imputation.max_iterations=0", "max_iterations"),
+            ("avg_sensitivity:radius=0", "radius"),
+            ("max_sensitivity:n_samples=0", "n_samples"),
+            ("ris:eps_min=-1", "eps_min"),
+            ("rrs:batch_size=0", "batch_size"),
+            ("mprt_spearman:batch_size=0", "batch_size"),
+            ("mprt_ssim:ssim.k1=0", "k1/k2"),
+            ("mprt_ssim:ssim.data_range=-1", "data_range"),
+        ];
+        for (text, key) in cases {
+            match metric_from_spec(&text.parse().unwrap()) {
+                Err(SalienceError::InvalidParameter { name, .. }) => {
+                    assert_eq!(name, key, "{text}")
+                }
+                other => panic!("{text}: {:?}", other.map(|m| m.name().to_string())),
+            }
+        }
+        // An empty list of ROAD percentages is an empty input, not a range.
+        assert!(matches!(
+            RoadConfig {
+                percentages: vec![],
+                ..RoadConfig::default()
+            }
+            .validate(),
+            Err(SalienceError::Empty(_))
+        ));
+    }
+
+    #[test]
+    fn every_default_and_preset_is_valid() {
+        let all: [&dyn Validate; 20] = [
+            &SparsenessConfig::default(),
+            &SparsenessConfig::quantus(),
+            &PointingGameConfig::default(),
+            &TopKConfig::default(),
+            &TopKConfig::quantus(),
+            &BoxLocalizationConfig::default(),
+            &CurveConfig::default(),
+            &InfidelityConfig::default(),
+            &InfidelityConfig::decker2024(),
+            &InfidelityConfig::captum(),
+            &InfidelityConfig::captum_normalized(),
+            &InfidelityConfig::quantus(),
+            &CumulativeInfidelityConfig::default(),
+            &FaithfulnessCorrelationConfig::decker2024(),
+            &FaithfulnessCorrelationConfig::quantus(),
+            &RoadConfig::decker2024(),
+            &RoadConfig::quantus(),
+            &SensitivityConfig::decker2024(),
+            &StabilityConfig::quantus(),
+            &MprtConfig::default(),
+        ];
+        for (i, c) in all.iter().enumerate() {
+            assert!(c.validate().is_ok(), "config {i}");
         }
     }
 

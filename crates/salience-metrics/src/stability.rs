@@ -61,6 +61,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, Normal};
 use salience_core::model::{check_model_output, forward_chunked};
 use salience_core::seed::{derive_seed, rng};
+use salience_core::spec::Validate;
 use salience_core::validate::check_targets;
 use salience_core::{Explainer, Model, Result, SalienceError, Seeds};
 
@@ -231,7 +232,10 @@ impl StabilityConfig {
             ..Self::quantus()
         }
     }
+}
 
+impl Validate for StabilityConfig {
+    /// Checks every parameter (see the fields).
     fn validate(&self) -> Result<()> {
         match self.noise {
             StabilityNoise::Uniform { low, high } => {

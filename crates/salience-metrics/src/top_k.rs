@@ -29,6 +29,7 @@ use crate::maps::PixelMapConfig;
 use crate::mask::{check_not_constant, score_per_sample, MaskBatch};
 use crate::rank::descending_order;
 use crate::scores::Outcomes;
+use salience_core::spec::Validate;
 use salience_core::{AttributionBatch, Result, SalienceError};
 
 /// Options of [`top_k_intersection`].
@@ -77,6 +78,21 @@ impl TopKConfig {
     }
 }
 
+impl Validate for TopKConfig {
+    /// `k` must be ≥ 1 (its upper bound, the number of pixels, is checked
+    /// against the masks).
+    fn validate(&self) -> Result<()> {
+        if self.k == 0 {
+            return Err(SalienceError::invalid(
+                "k",
+                0,
+                "must be ≥ 1 (and at most the number of pixels of the masks)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Top-K intersection per sample, as [`Outcomes`]; see the
 /// [module docs](self).
 ///
@@ -101,9 +117,10 @@ pub fn top_k_intersection(
     masks: &MaskBatch,
     config: &TopKConfig,
 ) -> Result<Outcomes> {
+    config.validate()?;
     let (_, h, w) = masks.shape();
     let pixels = h.saturating_mul(w);
-    if config.k == 0 || config.k > pixels {
+    if config.k > pixels {
         return Err(SalienceError::invalid(
             "k",
             config.k,
