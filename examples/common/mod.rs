@@ -171,7 +171,10 @@ pub mod claims {
              significant in the opposite direction, **inconclusive** otherwise. Differences within \
              a relative {:.0e} count as ties. Each comparison prints the median paired \
              difference, the Hodges–Lehmann estimate with its {:.0} % distribution-free interval \
-             (Walsh averages), the matched-pairs rank-biserial r, the Holm-adjusted p and n.",
+             (Walsh averages), the matched-pairs rank-biserial r, the Holm-adjusted p and n. \
+             Comparisons of different images (unpaired, `n = a vs b`) use the two-sided \
+             Mann–Whitney U test (scipy's defaults), the difference of medians, the two-sample \
+             Hodges–Lehmann shift and the rank-biserial P(a > b) − P(a < b).",
             c.alpha,
             c.rel_tol,
             100.0 * c.confidence

@@ -7,7 +7,7 @@ use crate::main_tables::{Strat, FAITH_PANEL, PANEL, ROBUST_PANEL};
 use crate::{Budget, Result, RUN_LIME, RUN_MAIN};
 use salience::core::records::{merge, shard_files, write_records, Merged};
 use salience::core::Shard;
-use salience::metrics::verdict::{Claim, Comparison, Direction, Verdict};
+use salience::metrics::verdict::{Claim, Comparison, Direction};
 use salience::metrics::{
     wilcoxon_signed_rank, Better, ScoreTable, Scores, Summary, WilcoxonConfig,
 };
@@ -881,10 +881,8 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
             claim_cell(data.beats(m, &key("both"), &[key("grad"), key("pert")]))
         );
     }
-    // §5.3: small and large objects are different images (unpaired), so
-    // the verdict compares the 95 % intervals: agrees only if they are
-    // disjoint in the paper's direction, inconclusive when they overlap or
-    // a bin is empty.
+    // §5.3: small and large objects are different images, so the claim is
+    // one unpaired comparison (Mann–Whitney U, scipy's defaults).
     if let Some(r) = lime_result(lime, "AGG_opt") {
         let bin = |b: usize| {
             r.by_sparsity
@@ -893,21 +891,12 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
         };
         let (small_v, large_v) = (bin(0), bin(2));
         let (small, large) = (mean_ci(small_v), mean_ci(large_v));
-        let verdict = if small_v.len() < 2 || large_v.len() < 2 {
-            Verdict::Inconclusive
-        } else if small.0 - small.1 > large.0 + large.1 {
-            Verdict::Agrees
-        } else if large.0 - large.1 > small.0 + small.1 {
-            Verdict::Disagrees
-        } else {
-            Verdict::Inconclusive
-        };
         let _ = writeln!(
             md,
             "* §5.3: \"more weight on high sparsity regularization for small objects than for large ones\" (the paper: \
              boxes < 20 % vs > 60 % of the image) — here the size terciles cut at {:.3} and {:.3} of the image \
              (largest box {:.3}; {} images above 0.6), high-sparsity weight {:.3} ± {:.3} (small, n = {}) vs {:.3} ± {:.3} \
-             (large, n = {}), 95 % intervals (unpaired: {} only if disjoint): **{verdict}**.",
+             (large, n = {}), unpaired (Mann–Whitney U): {}.",
             r.cuts.0,
             r.cuts.1,
             r.max_area,
@@ -918,7 +907,13 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
             large.0,
             large.1,
             large_v.len(),
-            Verdict::Agrees,
+            claim_cell(vec![Comparison::unpaired(
+                "small",
+                "large",
+                Direction::Greater,
+                small_v,
+                large_v
+            )]),
         );
     }
     md.push_str(
@@ -1016,7 +1011,11 @@ mod tests {
         let md = agreement_section(&data(Vec::new()), &data(r));
         let l = line(&md, "* §5.3");
         assert!(l.contains("(largest box 0.390; 0 images above 0.6)"), "{l}");
-        assert!(l.ends_with("**inconclusive**."), "{l}");
+        assert!(
+            l.contains("unpaired (Mann–Whitney U): **inconclusive**: small > large"),
+            "{l}"
+        );
+        assert!(l.contains("n = 10 vs 10"), "{l}");
     }
 
     /// Tables 8–9: a noisy sequence whose last mean is below the first

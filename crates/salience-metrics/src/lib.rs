@@ -93,6 +93,7 @@ pub mod faithfulness_correlation;
 pub mod imputation;
 pub mod infidelity;
 pub mod insertion_deletion;
+pub mod mann_whitney;
 pub mod maps;
 pub mod mask;
 pub mod mass_accuracy;

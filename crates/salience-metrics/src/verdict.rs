@@ -2,9 +2,11 @@
 //!
 //! A [`Claim`] is a list of [`Comparison`]s: labels `a`, `b`, the paper's
 //! [`Direction`] (`a > b` or `a < b`) and paired per-sample scores (or one
-//! sample against a constant). [`Claim::evaluate`] tests each comparison
-//! with the paired two-sided Wilcoxon signed-rank test
-//! ([`wilcoxon_differences`], scipy's defaults by default), corrects the
+//! sample against a constant, or two independent samples). [`Claim::evaluate`]
+//! tests each comparison with the paired two-sided Wilcoxon signed-rank test
+//! ([`wilcoxon_differences`], scipy's defaults by default) — independent
+//! samples ([`Comparison::unpaired`]) with the Mann–Whitney U test
+//! ([`mann_whitney_u`], scipy's defaults) —, corrects the
 //! p-values across the claim's comparisons with Holm–Bonferroni, and
 //! reports per comparison:
 //!
@@ -58,6 +60,9 @@
 
 use std::fmt;
 
+use crate::mann_whitney::{
+    hodges_lehmann_shift, lower_critical_value, mann_whitney_u, MannWhitneyMethod,
+};
 use crate::wilcoxon::{
     check_finite64, exact_null_pmf, wilcoxon_differences, WilcoxonConfig, WilcoxonMethod,
 };
@@ -179,6 +184,9 @@ pub enum Reference {
     Paired(Vec<f64>),
     /// A constant (the one-sample form).
     Constant(f64),
+    /// `b`'s independent samples (any length): tested with the
+    /// Mann–Whitney U test instead of the Wilcoxon signed-rank test.
+    Unpaired(Vec<f64>),
 }
 
 /// One pairwise comparison of a claim.
@@ -211,6 +219,26 @@ impl Comparison {
             direction,
             x: x.to_vec(),
             reference: Reference::Paired(y.to_vec()),
+        }
+    }
+
+    /// `a`'s samples `x` against `b`'s independent samples `y` (different
+    /// images, e.g. small against large objects): the Mann–Whitney U test
+    /// ([`mann_whitney_u`]), the two-sample Hodges–Lehmann shift and the
+    /// rank-biserial `P(X > Y) − P(X < Y)`.
+    ///
+    /// ```
+    /// use salience_metrics::verdict::{Comparison, Direction, Reference};
+    /// let c = Comparison::unpaired("small", "large", Direction::Greater, &[0.9, 0.8], &[0.1]);
+    /// assert_eq!(c.reference, Reference::Unpaired(vec![0.1]));
+    /// ```
+    pub fn unpaired(a: &str, b: &str, direction: Direction, x: &[f64], y: &[f64]) -> Self {
+        Comparison {
+            a: a.to_string(),
+            b: b.to_string(),
+            direction,
+            x: x.to_vec(),
+            reference: Reference::Unpaired(y.to_vec()),
         }
     }
 
@@ -263,6 +291,13 @@ impl Comparison {
                 check_finite64(&[*c], &format!("{ctx}, constant"))?;
                 vec![*c; self.x.len()]
             }
+            Reference::Unpaired(_) => {
+                return Err(SalienceError::invalid(
+                    "reference",
+                    "Unpaired",
+                    "independent samples have no paired differences",
+                ))
+            }
         };
         let d: Vec<f64> = self
             .x
@@ -295,6 +330,11 @@ impl Claim {
         Claim::default()
     }
 
+    /// Adds an unpaired comparison ([`Comparison::unpaired`]).
+    pub fn unpaired(self, a: &str, b: &str, direction: Direction, x: &[f64], y: &[f64]) -> Self {
+        self.with(Comparison::unpaired(a, b, direction, x, y))
+    }
+
     /// Adds a comparison.
     pub fn with(mut self, comparison: Comparison) -> Self {
         self.comparisons.push(comparison);
@@ -324,14 +364,31 @@ impl Claim {
         if self.comparisons.is_empty() {
             return Err(SalienceError::Empty("claim: no comparison".into()));
         }
+        // Check every comparison before testing any.
         let diffs = self
             .comparisons
             .iter()
-            .map(|c| c.differences(config.rel_tol))
+            .map(|c| match &c.reference {
+                Reference::Unpaired(y) => {
+                    check_unpaired(c, y)?;
+                    Ok(None)
+                }
+                _ => c.differences(config.rel_tol).map(Some),
+            })
             .collect::<Result<Vec<_>>>()?;
         let mut pairs = Vec::with_capacity(diffs.len());
         for (c, d) in self.comparisons.iter().zip(&diffs) {
-            pairs.push(test_pair(c, d, config)?);
+            pairs.push(match (d, &c.reference) {
+                (Some(d), _) => test_pair(c, d, config)?,
+                (None, Reference::Unpaired(y)) => test_unpaired(c, y, config)?,
+                (None, _) => {
+                    return Err(SalienceError::invalid(
+                        "reference",
+                        "Paired",
+                        "paired comparison without differences",
+                    ))
+                }
+            });
         }
         let raw: Vec<f64> = pairs.iter().map(|p| p.p_value).collect();
         let adjusted = holm(&raw)?;
@@ -417,24 +474,35 @@ pub struct PairResult {
     pub b: String,
     /// The paper's direction.
     pub direction: Direction,
-    /// Number of pairs (zeros included).
+    /// Number of pairs (zeros included); for an unpaired comparison, the
+    /// size of `a`'s sample.
     pub n: usize,
+    /// Size of `b`'s sample for an unpaired comparison ([`Reference::Unpaired`]);
+    /// `None` for paired and one-sample comparisons.
+    pub n_b: Option<usize>,
     /// Number of zero (tied) differences, dropped by the test.
     pub n_zero: usize,
-    /// Median of the paired differences `a − b`.
+    /// Median of the paired differences `a − b` (unpaired: the difference
+    /// of the medians).
     pub median_difference: f64,
-    /// Hodges–Lehmann estimate of the shift (median of the Walsh averages).
+    /// Hodges–Lehmann estimate of the shift (median of the Walsh averages;
+    /// unpaired: median of the differences `a_i − b_j`).
     pub hodges_lehmann: f64,
     /// Hodges–Lehmann confidence interval at [`ClaimResult::confidence`].
     pub ci: (f64, f64),
-    /// Matched-pairs rank-biserial correlation in [−1, 1].
+    /// Matched-pairs rank-biserial correlation in [−1, 1] (unpaired: the
+    /// Mann–Whitney rank-biserial `P(a > b) − P(a < b)`).
     pub rank_biserial: f64,
-    /// Two-sided Wilcoxon p-value (1 when every difference is zero).
+    /// Two-sided Wilcoxon p-value (1 when every difference is zero;
+    /// unpaired: the Mann–Whitney U test's).
     pub p_value: f64,
     /// Holm-adjusted p-value across the claim.
     pub p_holm: f64,
-    /// The p-value's method (`None` when every difference is zero).
+    /// The Wilcoxon p-value's method (`None` when every difference is zero,
+    /// and for unpaired comparisons, whose method is `mann_whitney`).
     pub method: Option<WilcoxonMethod>,
+    /// The Mann–Whitney p-value's method (unpaired comparisons only).
+    pub mann_whitney: Option<MannWhitneyMethod>,
     /// This comparison's verdict.
     pub verdict: Verdict,
 }
@@ -454,6 +522,14 @@ impl PairResult {
 }
 
 impl PairResult {
+    /// `n`, or `n_a vs n_b` for an unpaired comparison.
+    fn n_label(&self) -> String {
+        match self.n_b {
+            Some(nb) => format!("{} vs {nb}", self.n),
+            None => self.n.to_string(),
+        }
+    }
+
     /// `"a > b"` and `"HL [lo, hi]"`, shared by the two renderings.
     fn labels(&self) -> (String, String) {
         (
@@ -477,7 +553,7 @@ impl fmt::Display for PairResult {
             num(self.median_difference),
             self.rank_biserial,
             pval(self.p_holm),
-            self.n
+            self.n_label()
         )?;
         if self.n_zero > 0 {
             write!(f, " ({} tied)", self.n_zero)?;
@@ -520,7 +596,7 @@ impl ClaimResult {
                 p.rank_biserial,
                 pval(p.p_value),
                 pval(p.p_holm),
-                p.n,
+                p.n_label(),
                 p.n_zero,
                 p.verdict
             ));
@@ -606,18 +682,7 @@ fn hodges_lehmann(d: &[f64], confidence: f64) -> (f64, (f64, f64)) {
     let tail = (1.0 - confidence) / 2.0;
     // c: the largest integer with P(W+ ≤ c) ≤ tail; None if P(W+ = 0) > tail.
     let c: Option<usize> = if n <= 200 {
-        let pmf = exact_null_pmf(n);
-        let mut cum = 0.0;
-        let mut c = None;
-        for (s, p) in pmf.iter().enumerate() {
-            cum += p;
-            if cum <= tail {
-                c = Some(s);
-            } else {
-                break;
-            }
-        }
-        c
+        lower_critical_value(&exact_null_pmf(n), tail)
     } else {
         let nf = n as f64;
         let mean = nf * (nf + 1.0) / 4.0;
@@ -651,6 +716,7 @@ fn test_pair(c: &Comparison, d: &[f64], config: &VerdictConfig) -> Result<PairRe
         b: c.b.clone(),
         direction: c.direction,
         n,
+        n_b: None,
         n_zero,
         median_difference,
         hodges_lehmann: hl,
@@ -659,6 +725,49 @@ fn test_pair(c: &Comparison, d: &[f64], config: &VerdictConfig) -> Result<PairRe
         p_value,
         p_holm: p_value,
         method,
+        mann_whitney: None,
+        verdict: Verdict::Inconclusive,
+    })
+}
+
+/// Checks an unpaired comparison's samples (non-empty, finite, at most
+/// [`mann_whitney::MAX_PRODUCT`](crate::mann_whitney::MAX_PRODUCT) pairs).
+fn check_unpaired(c: &Comparison, y: &[f64]) -> Result<()> {
+    let ctx = format!("comparison {} vs {}", c.a, c.b);
+    if c.x.is_empty() || y.is_empty() {
+        return Err(SalienceError::Empty(format!("{ctx}: an empty sample")));
+    }
+    check_finite64(&c.x, &format!("{ctx}, a"))?;
+    check_finite64(y, &format!("{ctx}, b"))?;
+    if c.x.len().saturating_mul(y.len()) > crate::mann_whitney::MAX_PRODUCT {
+        return Err(SalienceError::invalid(
+            "samples",
+            format!("{} × {}", c.x.len(), y.len()),
+            "an unpaired comparison takes at most mann_whitney::MAX_PRODUCT pairs",
+        ));
+    }
+    Ok(())
+}
+
+fn test_unpaired(c: &Comparison, y: &[f64], config: &VerdictConfig) -> Result<PairResult> {
+    let r = mann_whitney_u(&c.x, y)?;
+    let (hl, ci) = hodges_lehmann_shift(&c.x, y, config.confidence)?;
+    let median_difference = median(&mut c.x.clone()) - median(&mut y.to_vec());
+    Ok(PairResult {
+        a: c.a.clone(),
+        b: c.b.clone(),
+        direction: c.direction,
+        n: c.x.len(),
+        n_b: Some(y.len()),
+        n_zero: 0,
+        median_difference,
+        hodges_lehmann: hl,
+        ci,
+        rank_biserial: r.rank_biserial,
+        p_value: r.p_value,
+        p_holm: r.p_value,
+        method: None,
+        mann_whitney: Some(r.method),
         verdict: Verdict::Inconclusive,
     })
 }
@@ -702,6 +811,48 @@ mod tests {
 
     fn cfg() -> VerdictConfig {
         VerdictConfig::default()
+    }
+
+    /// Unpaired comparisons use scipy's Mann–Whitney U test (the same
+    /// samples as `mann_whitney::tests::matches_scipy`: U1 = 112,
+    /// p = 0.006644518272425249, exact), the difference of medians and
+    /// the two-sample Hodges–Lehmann shift; all values equal is a tie.
+    #[test]
+    fn unpaired_comparisons_use_mann_whitney() {
+        let small = [2.5, 3.5, 9.0];
+        let large: Vec<f64> = (0..40).map(|i| 0.25 + 0.05 * i as f64).collect();
+        let r = Claim::new()
+            .unpaired("small", "large", Direction::Greater, &small, &large)
+            .evaluate(&cfg())
+            .unwrap();
+        let p = &r.pairs[0];
+        assert_eq!((p.n, p.n_b), (3, Some(40)));
+        assert_eq!(p.rank_biserial, 1.0); // every small value is larger
+        assert_eq!(p.mann_whitney, Some(MannWhitneyMethod::Exact));
+        // P(U ≥ 120) = 1 / C(43, 3) = 1/12341, two-sided ×2.
+        assert!((p.p_value - 2.0 / 12341.0).abs() < 1e-15, "{}", p.p_value);
+        assert_eq!(p.median_difference, 3.5 - 0.5 * (1.2 + 1.25));
+        assert_eq!(r.verdict, Verdict::Agrees);
+        assert!(r.to_string().contains("n = 3 vs 40"), "{r}");
+        let against = Claim::new()
+            .unpaired("small", "large", Direction::Less, &small, &large)
+            .evaluate(&cfg())
+            .unwrap();
+        assert_eq!(against.verdict, Verdict::Disagrees);
+        let tie = Claim::new()
+            .unpaired("a", "b", Direction::Greater, &[1.0; 5], &[1.0; 7])
+            .evaluate(&cfg())
+            .unwrap();
+        assert_eq!(
+            (tie.pairs[0].p_value, tie.verdict),
+            (1.0, Verdict::Inconclusive)
+        );
+        assert!(matches!(
+            Claim::new()
+                .unpaired("a", "b", Direction::Greater, &[1.0], &[])
+                .evaluate(&cfg()),
+            Err(SalienceError::Empty(_))
+        ));
     }
 
     #[test]
