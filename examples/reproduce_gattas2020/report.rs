@@ -6,7 +6,7 @@ use crate::loc::{display, method_seeds, registry, LocData, RandomMap, LOC_METRIC
 use crate::sanity::{mprt_stage_models, MPRT_GROUPS};
 use crate::{Args, Budget, Result, RUN_DATA, RUN_LOC, SEED};
 use ndarray::{Array2, ArrayViewD, Axis};
-use salience::core::records::{merge, shard_files, Merged};
+use salience::core::records::{merge, shard_files, write_records, Merged};
 use salience::core::render::{gray_image, rgb_image, upscale_nearest, Cell, HeatmapGrid, RgbImage};
 use salience::core::{AttributionBatch, Explainer, Seeds, Shard};
 use salience::data::assets;
@@ -163,10 +163,19 @@ pub fn write_results(args: &Args, from_shards: bool) -> Result<()> {
         }
     }
     std::fs::create_dir_all(&args.results)?;
+    // The merged records next to the report, so every table and figure can
+    // be re-derived without re-running (`--merge --out <results>`).
+    for m in [&loc, &data] {
+        write_records(&args.results, &m.header, &m.records)?;
+    }
     let tables = Tables::new(&loc, &data, &args.budget)?;
     let mut pngs = charts(&args.results, &tables, &loc, &data)?;
     pngs.extend(grids(&args.results, &args.budget, &loc)?);
     let infos = ShardInfo::read_all(&args.out, loc_files.len());
+    // The computing shards' logs go with the records (times, load, commit).
+    for info in &infos {
+        info.write(&args.results)?;
+    }
     let report_s = started.elapsed().as_secs_f64();
     let md = markdown(
         args,
@@ -833,7 +842,7 @@ fn markdown(
     for f in pngs {
         let _ = writeln!(md, "* [{f}]({f})");
     }
-    let _ = writeln!(md, "* records: `{}/{RUN_LOC}*.jsonl`, `{}/{RUN_DATA}*.jsonl` (not committed; one line per sample × method × metric)", args.out.display(), args.out.display());
+    let _ = writeln!(md, "* records: `{RUN_LOC}.jsonl`, `{RUN_DATA}.jsonl` and the shards' logs `gattas2020-info.*.tsv` next to this report (one line per sample × method × metric; `--merge --out <this folder>` re-derives every table and figure without re-running)");
     Ok(md)
 }
 
