@@ -324,6 +324,9 @@ pub fn write(
     if n == 0 {
         return Err("no records to report".into());
     }
+    // The merged records next to the report, so every table and figure can
+    // be re-derived without re-running (`--merge --out <results>`).
+    salience::core::records::write_records(results, &merged.header, &merged.records)?;
     let pngs = crate::plots::write_all(&data, results)?;
     let md = markdown(&data, budget, timing, note, &pngs)?;
     let path = results.join("mahlau2022.md");
@@ -390,6 +393,12 @@ fn markdown(
         "* Command: `cargo run --release --example reproduce_mahlau2022{}{}`",
         if args.is_empty() { "" } else { " -- " },
         args.join(" ")
+    );
+    let _ = writeln!(
+        md,
+        "* Records: `mahlau2022.jsonl` next to this report (one line per image × method × metric, \
+         curves included); `-- --merge --out <this folder>` re-derives every table and figure \
+         without re-running."
     );
     let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
