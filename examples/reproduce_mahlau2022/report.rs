@@ -5,8 +5,8 @@
 use crate::catalogue::{self, METHODS};
 use crate::common::fmt_p;
 use crate::Budget;
-use salience::core::records::Merged;
 use salience::metrics::{wilcoxon_signed_rank, Summary, WilcoxonConfig};
+use salience::report::records::Merged;
 use salience::Normalization;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

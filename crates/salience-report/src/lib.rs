@@ -23,9 +23,12 @@
 //!   are made from indices, never from user text.
 
 pub mod pipeline;
+pub mod records;
+pub mod render;
 pub mod select;
 pub mod write;
 
 pub use pipeline::{run, DeckerBudget, MetricBudget, PipelineConfig, Run, Step};
+pub use records::Shard;
 pub use select::correctly_classified;
 pub use write::{write_run, ReportText, Written};
