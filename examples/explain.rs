@@ -36,7 +36,6 @@
 
 use common::{argmax, progress_bar};
 use ndarray::{Array4, Axis};
-use salience::core::render::{gray_image, rgb_image, RgbImage};
 use salience::core::{ChannelReduction, Model, PixelMaps};
 use salience::data::models::{
     DenseNet, DenseNetConfig, FeatureCnn, FeatureCnnConfig, MixerConfig, MlpMixer, MobileNetV2,
@@ -47,6 +46,7 @@ use salience::data::{assets, fashion_mnist, imagenet, load_image, ColorMode, Ima
 use salience::data::{ImageTransform, LoadOptions};
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::{CandleModel, LayerSplit};
+use salience::report::render::{gray_image, rgb_image, RgbImage};
 use salience::report::{run, write_run, PipelineConfig, ReportText};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -20,11 +20,11 @@
 
 use common::progress_bar;
 use ndarray::Axis;
-use salience::core::render::gray_image;
 use salience::core::{ChannelReduction, Explainer, PixelMaps};
 use salience::data::assets;
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::CandleModel;
+use salience::report::render::gray_image;
 use salience::report::{
     correctly_classified, run, write_run, DeckerBudget, MetricBudget, PipelineConfig, ReportText,
 };

@@ -11,6 +11,7 @@
 //! | [`aggregate`] | salience-aggregate | pixel-wise aggregators (Mahlau & Nolde 2022) |
 //! | [`optimize`] | salience-optimize | optimal convex aggregation (Decker et al. 2024) |
 //! | [`metrics`] | salience-metrics | evaluation metrics |
+//! | [`report`] | salience-report | the pipeline as one call (`run`, `write_run`) and every picture, chart and result file: heatmaps and labelled grids (`render`), charts (`render::plot`), per-shard JSON-lines records and their merge (`records`, `Shard`) |
 //! | [`data`] | salience-data | offline data and trained models: Fashion-MNIST IDX reader, a localization set with ground-truth masks, small CNN / ResNet / ResNet-18, shipped weights and samples |
 //! | [`explain`] | salience-explain | explainers: gradient methods on candle (Saliency, Input×Gradient, Integrated Gradients, SmoothGrad/SmoothGrad²/VarGrad, Expected Gradients/GradientSHAP, NoiseGrad/FusionGrad), the CAM family (Grad-CAM, Grad-CAM++, EigenCAM, PolyCAM), rule-based methods (Guided Backprop, Deconvnet, DeepLIFT, LRP), black-box perturbation methods over any model (Occlusion, Feature Ablation, Shapley sampling, KernelSHAP, LIME, RISE), iGOS++, a registry of text specs, and a gradient check |
 //!

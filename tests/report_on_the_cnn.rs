@@ -3,10 +3,10 @@
 //! `examples/explain.rs` run, at the smallest budgets).
 
 use ndarray::{s, Axis};
-use salience::core::render::gray_image;
 use salience::core::{ChannelReduction, Explainer, Model, PixelMaps, Seeds};
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::CandleModel;
+use salience::report::render::gray_image;
 use salience::report::{run, write_run, PipelineConfig, ReportText};
 use std::sync::Arc;
 

@@ -105,8 +105,8 @@ pub fn default_results(example: &str) -> std::path::PathBuf {
 
 /// Verdicts of the reproductions, through `salience::metrics::verdict`.
 pub mod claims {
-    use salience::core::records::Merged;
     use salience::metrics::verdict::{Claim, ClaimResult, Direction, VerdictConfig};
+    use salience::report::records::Merged;
     use std::collections::BTreeMap;
 
     /// The values of `(method, metric)` keyed by sample.

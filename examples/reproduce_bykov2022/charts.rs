@@ -1,8 +1,8 @@
 //! The noise-level charts (Figures 3 and 9 analogues), drawn from the
 //! merged records only (plus the run-level accuracy curve).
 
-use salience::core::plot::{LineChart, Series};
-use salience::core::records::Merged;
+use salience::report::records::Merged;
+use salience::report::render::plot::{LineChart, Series};
 use std::path::Path;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;

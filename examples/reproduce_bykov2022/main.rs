@@ -42,10 +42,8 @@ use indicatif::ProgressBar;
 use ndarray::{s, Array3, Array4, ArrayViewD, Axis};
 use rand_distr::{Distribution, StandardNormal};
 use report::{report_md, ReportInput};
-use salience::core::records::{self, merge, shard_files, write_records, Record, RunHeader};
-use salience::core::render::{gray_image, rgb_image, Cell, HeatmapGrid};
 use salience::core::seed::rng;
-use salience::core::{derive_seed, AttributionBatch, ChannelReduction, PixelMaps, Shard};
+use salience::core::{derive_seed, AttributionBatch, ChannelReduction, PixelMaps};
 use salience::data::models::{ResNet, ResNetConfig};
 use salience::data::{assets, LocalizationConfig, LocalizationGenerator, LocalizationSet};
 use salience::explain::noise_sigma::{accuracy, noisegrad_sigma, relative_accuracy_drop};
@@ -60,6 +58,9 @@ use salience::metrics::{
     ComplexityConfig, FaithfulnessCorrelationConfig, MaskBatch, Perturbation, PixelMapConfig,
     PointingGameConfig, Projection, ScoreKind, Scores, SensitivityConfig, SparsenessConfig,
 };
+use salience::report::records::{self, merge, shard_files, write_records, Record, RunHeader};
+use salience::report::render::{gray_image, rgb_image, Cell, HeatmapGrid};
+use salience::report::Shard;
 use salience::{Explainer, Model, Seeds};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -3,9 +3,9 @@
 
 use super::{sweep_values, Budget, Setup, METHODS, METRICS, RUN_SEED};
 use crate::common::claims;
-use salience::core::records::Merged;
 use salience::metrics::verdict::{Direction, Verdict};
 use salience::metrics::{wilcoxon_signed_rank, Better, ScoreTable, Summary, WilcoxonConfig};
+use salience::report::records::Merged;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -748,7 +748,7 @@ fn canvas_shares(masks: &ndarray::Array3<bool>) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use salience::core::records::{Record, RunHeader};
+    use salience::report::records::{Record, RunHeader};
 
     /// Records where SG is the most robust and FG ranks worse than
     /// Baseline: the old table tested FG against NG only and NG only
@@ -769,7 +769,7 @@ mod tests {
             }
         }
         let m = Merged {
-            header: RunHeader::new("t", 24, 0, salience::core::Shard::all(), ""),
+            header: RunHeader::new("t", 24, 0, salience::report::Shard::all(), ""),
             records,
         };
         let md = agreement_table(&m);

@@ -1,13 +1,13 @@
-//! PNG charts (`salience_core::plot`), written next to the results file;
+//! PNG charts (`salience_report::render::plot`), written next to the results file;
 //! each function returns the Markdown that links its PNGs.
 
 use crate::main_tables::{Strat, ROBUST_PANEL};
 use crate::report::{size_bins, Data, LimeResult};
 use crate::Result;
-use salience::core::plot::{
+use salience::metrics::Summary;
+use salience::report::render::plot::{
     BarChart, BarSeries, BoxGroup, BoxPlot, LineChart, Series, ValueBounds,
 };
-use salience::metrics::Summary;
 use std::path::Path;
 
 /// Box plots of the per-image weights of AGG_robust / AGG_faith / AGG_opt

@@ -9,8 +9,7 @@ use crate::{Budget, Result, RUN_LIME, RUN_SEED};
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Axis;
-use salience::core::records::{write_records, Record, RunHeader};
-use salience::core::{ChannelReduction, Model, PixelMaps, Shard};
+use salience::core::{ChannelReduction, Model, PixelMaps};
 use salience::data::assets;
 use salience::data::models::ResNet;
 use salience::explain::registry::{ExplainerSpec, Registry};
@@ -19,6 +18,8 @@ use salience::optimize::{
     explain_panel, faith_gram, robust_gram, FaithConfig, MetricGrams, OptConfig, QpSettings,
     RobustConfig, Strategy,
 };
+use salience::report::records::{write_records, Record, RunHeader};
+use salience::report::Shard;
 use salience::{Explainer, Seeds};
 use std::sync::Arc;
 

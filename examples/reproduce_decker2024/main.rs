@@ -31,7 +31,7 @@ mod lime_sizes;
 mod main_tables;
 mod report;
 
-use salience::core::Shard;
+use salience::report::Shard;
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -13,8 +13,7 @@ use crate::{Budget, Result, RUN_MAIN, RUN_SEED};
 use candle_core::{DType, Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array1, Array2, Array4, ArrayViewD, Axis};
-use salience::core::records::{write_records, Record, RunHeader};
-use salience::core::{derive_seed, AttributionBatch, ChannelReduction, Model, PixelMaps, Shard};
+use salience::core::{derive_seed, AttributionBatch, ChannelReduction, Model, PixelMaps};
 use salience::data::assets;
 use salience::data::models::SmallCnn;
 use salience::explain::registry::{ExplainerSpec, Registry};
@@ -30,6 +29,8 @@ use salience::optimize::{
     explain_panel, faith_gram, robust_gram, Baseline, FaithConfig, GaussianBlur, Gram,
     MapNormalization, MetricGrams, OptConfig, QpSettings, RobustConfig, SeedStream, Strategy,
 };
+use salience::report::records::{write_records, Record, RunHeader};
+use salience::report::Shard;
 use salience::{DegeneratePolicy, Explainer, Normalization, SalienceError, Seeds};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -5,12 +5,12 @@ use crate::common::{claims, fmt_p};
 use crate::lime_sizes::{variants, PATCH, SLIC_SEGMENTS};
 use crate::main_tables::{Strat, FAITH_PANEL, PANEL, ROBUST_PANEL};
 use crate::{Budget, Result, RUN_LIME, RUN_MAIN};
-use salience::core::records::{merge, shard_files, write_records, Merged};
-use salience::core::Shard;
 use salience::metrics::verdict::{Claim, Comparison, Direction};
 use salience::metrics::{
     wilcoxon_signed_rank, Better, ScoreTable, Scores, Summary, WilcoxonConfig,
 };
+use salience::report::records::{merge, shard_files, write_records, Merged};
+use salience::report::Shard;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -957,7 +957,7 @@ pub fn size_bins() -> [&'static str; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use salience::core::records::{Record, RunHeader};
+    use salience::report::records::{Record, RunHeader};
 
     fn data(records: Vec<Record>) -> Data {
         Data::from(&Merged {

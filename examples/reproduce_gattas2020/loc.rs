@@ -6,10 +6,7 @@ use crate::sanity;
 use crate::{Args, Result, RUN_LOC, SEED};
 use indicatif::ProgressBar;
 use ndarray::{s, Array3, Array4, ArrayViewD, Axis};
-use salience::core::records::{write_records, Record, RunHeader};
-use salience::core::{
-    derive_seed, AttributionBatch, DegenerateReason, Explainer, PerInput, Seeds, Shard,
-};
+use salience::core::{derive_seed, AttributionBatch, DegenerateReason, Explainer, PerInput, Seeds};
 use salience::data::assets;
 use salience::data::models::ResNet;
 use salience::explain::registry::{ExplainerSpec, Registry};
@@ -18,6 +15,8 @@ use salience::metrics::{
     box_localization, pixel_maps, pointing_game, relevance_mass_accuracy, relevance_rank_accuracy,
     BoundingBox, BoxLocalizationConfig, MaskBatch, PixelMapConfig, PointingGameConfig,
 };
+use salience::report::records::{write_records, Record, RunHeader};
+use salience::report::Shard;
 use salience::SalienceError;
 use std::path::PathBuf;
 use std::sync::Arc;

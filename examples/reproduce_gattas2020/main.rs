@@ -44,7 +44,7 @@ mod loc;
 mod report;
 mod sanity;
 
-use salience::core::Shard;
+use salience::report::Shard;
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -6,15 +6,18 @@ use crate::loc::{display, method_seeds, registry, LocData, RandomMap, LOC_METRIC
 use crate::sanity::{mprt_stage_models, MPRT_GROUPS};
 use crate::{Args, Budget, Result, RUN_DATA, RUN_LOC, SEED};
 use ndarray::{Array2, ArrayViewD, Axis};
-use salience::core::records::{merge, shard_files, write_records, Merged};
-use salience::core::render::{gray_image, rgb_image, upscale_nearest, Cell, HeatmapGrid, RgbImage};
-use salience::core::{AttributionBatch, Explainer, Seeds, Shard};
+use salience::core::{AttributionBatch, Explainer, Seeds};
 use salience::data::assets;
 use salience::data::fashion_mnist::CLASS_NAMES;
 use salience::data::models::{ResNet, SmallCnn};
 use salience::explain::registry::ExplainerSpec;
 use salience::metrics::verdict::{Claim, Comparison, Direction, Verdict};
 use salience::metrics::{pixel_maps, Better, PixelMapConfig, ScoreTable, Summary};
+use salience::report::records::{merge, shard_files, write_records, Merged};
+use salience::report::render::{
+    gray_image, rgb_image, upscale_nearest, Cell, HeatmapGrid, RgbImage,
+};
+use salience::report::Shard;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -375,7 +378,7 @@ fn per_class(loc: &Merged) -> String {
 
 /// The line and bar charts; returns their file names.
 fn charts(dir: &Path, t: &Tables, loc: &Merged, data: &Merged) -> Result<Vec<String>> {
-    use salience::core::plot::{BarChart, BarSeries, LineChart, Series, ValueBounds};
+    use salience::report::render::plot::{BarChart, BarSeries, LineChart, Series, ValueBounds};
     // Spearman and SSIM lie in [-1, 1]: bands and error bars stop there.
     let correlation = ValueBounds {
         min: Some(-1.0),

@@ -606,7 +606,7 @@ pub fn section(data: &Data) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use salience::core::records::{Merged, Record, RunHeader};
+    use salience::report::records::{Merged, Record, RunHeader};
 
     /// A record key and its insertion AUC per image.
     type Column<'a> = (&'a str, fn(usize) -> f64);
@@ -619,7 +619,7 @@ mod tests {
             }
         }
         Data::new(&Merged {
-            header: RunHeader::new("t", 32, 0, salience::core::Shard::all(), ""),
+            header: RunHeader::new("t", 32, 0, salience::report::Shard::all(), ""),
             records,
         })
     }

@@ -4,9 +4,9 @@
 
 use crate::catalogue::{self, METHODS};
 use crate::report::{ablation, Col, Data};
-use salience::core::plot::{LineChart, Series};
-use salience::core::render::{grid, RgbImage};
 use salience::metrics::Summary;
+use salience::report::render::plot::{LineChart, Series};
+use salience::report::render::{grid, RgbImage};
 use salience::Normalization;
 use std::path::Path;
 

@@ -5,8 +5,8 @@
 use crate::catalogue::{self, METHODS};
 use crate::common::fmt_p;
 use crate::Budget;
-use salience::core::records::Merged;
 use salience::metrics::{wilcoxon_signed_rank, Summary, WilcoxonConfig};
+use salience::report::records::Merged;
 use salience::Normalization;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -326,7 +326,7 @@ pub fn write(
     }
     // The merged records next to the report, so every table and figure can
     // be re-derived without re-running (`--merge --out <results>`).
-    salience::core::records::write_records(results, &merged.header, &merged.records)?;
+    salience::report::records::write_records(results, &merged.header, &merged.records)?;
     let pngs = crate::plots::write_all(&data, results)?;
     let md = markdown(&data, budget, timing, note, &pngs)?;
     let path = results.join("mahlau2022.md");

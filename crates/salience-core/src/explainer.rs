@@ -82,7 +82,7 @@ impl<E: Explainer + ?Sized> Explainer for Arc<E> {
 /// noisy) inputs, and a chunk may hold the evaluations of several inputs.
 /// The maps then agree across batch compositions only within floating-point
 /// rounding: a CPU matmul can round a row differently when the other rows
-/// of its call change. Sharded runs ([`crate::Shard`]) that must merge to
+/// of its call change. Sharded runs (`salience_report::Shard`) that must merge to
 /// the unsharded run *bit for bit* wrap their explainers in `PerInput`: each
 /// input is explained alone (its seed taken from the same position of
 /// `seeds`), so its map does not depend on which other inputs share the

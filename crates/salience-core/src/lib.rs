@@ -13,14 +13,15 @@
 //!   tract or burn models plug in;
 //! * [`SalienceError`], the seeding convention ([`seed`]) and `.npy` I/O
 //!   ([`npy`]);
-//! * dataset-scale runs: [`Shard`] (`--shard i/n`, per-sample seeds) and
-//!   [`records`] (JSON-lines results per shard, and their exact merge);
 //! * [`spec`]: configs as data — one `name:key=value` / JSON parser that
 //!   builds any serde config from a preset, with typed errors;
-//! * [`PixelMaps`] (an explainer wrapper reducing channels) and [`render`]
-//!   (colormaps, overlays, labelled heatmap grids with colour bars, PNG);
-//! * [`plot`]: line charts with bands, box plots and grouped bar charts
-//!   with error bars as PNG (plotters, embedded DejaVu Sans).
+//! * [`PixelMaps`] (an explainer wrapper reducing channels);
+//! * small image utilities: one Gaussian [`blur`], one [`BoundingBox`],
+//!   and input checks ([`validate`]).
+//!
+//! Pictures, charts, result records and shards are the report's, not the
+//! core's: they live in `salience-report` (`render`, `render::plot`,
+//! `records`, `Shard`), so this crate needs no image or font dependency.
 //!
 //! ```
 //! use ndarray::Array;
@@ -38,20 +39,14 @@
 pub mod attribution;
 pub mod bbox;
 pub mod blur;
-mod draw;
 pub mod ensemble;
 pub mod error;
 pub mod explainer;
-mod labeled;
 pub mod model;
 pub mod normalize;
 pub mod npy;
 pub mod pixel_maps;
-pub mod plot;
-pub mod records;
-pub mod render;
 pub mod seed;
-pub mod shard;
 pub mod spec;
 pub mod validate;
 
@@ -64,4 +59,3 @@ pub use model::{FnModel, LinearModel, Model};
 pub use normalize::{DegeneratePolicy, Normalization};
 pub use pixel_maps::PixelMaps;
 pub use seed::{derive_seed, Seeds};
-pub use shard::Shard;

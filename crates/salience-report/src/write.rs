@@ -12,11 +12,11 @@
 //! | `report.md` | the tables (mean ± std over the images, best in bold), the held-out check, notes on undefined cells, AGG_opt's mean weights, the panel, timings, links to the pictures |
 
 use crate::pipeline::{Run, COLUMNS};
-use ndarray::{Array2, Ix2};
-use salience_core::render::{
+use crate::render::{
     colorize, normalize_unsigned, overlay_weighted, upscale_nearest, with_caption, Cell, Colormap,
     HeatmapGrid, RgbImage,
 };
+use ndarray::{Array2, Ix2};
 use salience_core::{AttributionBatch, Result, SalienceError};
 use std::fmt::Write as _;
 use std::path::Path;

@@ -3,11 +3,11 @@
 //! files written (only inside the folder given).
 
 use ndarray::{Array2, Array4, ArrayViewD};
-use salience_core::render::RgbImage;
 use salience_core::{
     derive_seed, AttributionBatch, ChannelReduction, Explainer, LinearModel, PixelMaps, Seeds,
 };
 use salience_metrics::{CurveConfig, Insertion, Metric};
+use salience_report::render::RgbImage;
 use salience_report::{run, write_run, PipelineConfig, ReportText};
 
 /// a ⊙ x (with a = the model's weights of class 0).

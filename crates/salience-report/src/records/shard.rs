@@ -4,13 +4,13 @@
 //! shard `index` (0-based) processes one of them. Results do not depend on
 //! the split because every stochastic step is seeded per sample
 //! ([`Shard::sample_seed`], the same derivation as
-//! [`crate::derive_seed`]): sample `i` sees the same random numbers
+//! [`salience_core::derive_seed`]): sample `i` sees the same random numbers
 //! whether it runs alone, in shard 3 of 8 or in the unsharded run. The
 //! records the shards write ([`crate::records`]) merge back into exactly
 //! the unsharded result.
 //!
 //! ```
-//! use salience_core::Shard;
+//! use salience_report::Shard;
 //! let s = Shard::parse("1/3")?;          // the second of three shards
 //! assert_eq!(s.range(10), 4..7);        // sizes 4, 3, 3
 //! assert_eq!(Shard::all().range(10), 0..10);
@@ -20,7 +20,7 @@
 //! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
-use crate::error::{Result, SalienceError};
+use salience_core::{Result, SalienceError};
 use std::ops::Range;
 
 /// One shard of a run: shard `index` (0-based) of `count`.
@@ -52,7 +52,7 @@ impl Shard {
     /// The unsharded run: shard 0 of 1.
     ///
     /// ```
-    /// assert_eq!(salience_core::Shard::all().to_string(), "0/1");
+    /// assert_eq!(salience_report::Shard::all().to_string(), "0/1");
     /// ```
     pub fn all() -> Self {
         Shard { index: 0, count: 1 }
@@ -62,7 +62,7 @@ impl Shard {
     /// `index < count`.
     ///
     /// ```
-    /// use salience_core::Shard;
+    /// use salience_report::Shard;
     /// assert!(Shard::new(2, 3).is_ok());
     /// assert!(Shard::new(3, 3).is_err());
     /// assert!(Shard::new(0, 0).is_err());
@@ -88,7 +88,7 @@ impl Shard {
     /// Which shard, `0 ≤ index < count`.
     ///
     /// ```
-    /// assert_eq!(salience_core::Shard::new(2, 5)?.index(), 2);
+    /// assert_eq!(salience_report::Shard::new(2, 5)?.index(), 2);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn index(&self) -> usize {
@@ -98,7 +98,7 @@ impl Shard {
     /// How many shards the run is split into, at least 1.
     ///
     /// ```
-    /// assert_eq!(salience_core::Shard::new(2, 5)?.count(), 5);
+    /// assert_eq!(salience_report::Shard::new(2, 5)?.count(), 5);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn count(&self) -> usize {
@@ -108,7 +108,7 @@ impl Shard {
     /// Parses `"i/n"` (0-based `i`), as given to `--shard i/n`.
     ///
     /// ```
-    /// use salience_core::Shard;
+    /// use salience_report::Shard;
     /// assert_eq!(Shard::parse("0/4")?, Shard::new(0, 4)?);
     /// assert!(Shard::parse("4/4").is_err());
     /// assert!(Shard::parse("1-4").is_err());
@@ -126,7 +126,7 @@ impl Shard {
     /// [`Shard::all`] when absent.
     ///
     /// ```
-    /// use salience_core::Shard;
+    /// use salience_report::Shard;
     /// let args: Vec<String> = ["--n", "8", "--shard", "1/2"].iter().map(|s| s.to_string()).collect();
     /// assert_eq!(Shard::from_args(&args)?, Shard::new(1, 2)?);
     /// assert_eq!(Shard::from_args(&[])?, Shard::all());
@@ -153,7 +153,7 @@ impl Shard {
     /// `count > n`).
     ///
     /// ```
-    /// use salience_core::Shard;
+    /// use salience_report::Shard;
     /// let sizes: Vec<usize> = (0..4).map(|i| Shard::new(i, 4).unwrap().range(10).len()).collect();
     /// assert_eq!(sizes, vec![3, 3, 2, 2]);
     /// ```
@@ -170,19 +170,19 @@ impl Shard {
     /// the same random numbers for the same sample.
     ///
     /// ```
-    /// use salience_core::Shard;
+    /// use salience_report::Shard;
     /// assert_eq!(Shard::sample_seed(1, 4), salience_core::derive_seed(1, 4));
     /// assert_ne!(Shard::sample_seed(1, 4), Shard::sample_seed(1, 5));
     /// ```
     pub fn sample_seed(run_seed: u64, sample: usize) -> u64 {
-        crate::seed::derive_seed(run_seed, sample as u64)
+        salience_core::seed::derive_seed(run_seed, sample as u64)
     }
 
     /// The per-sample seeds of this shard's samples, in order (pass them
-    /// to [`crate::Seeds::per_sample`]).
+    /// to [`salience_core::Seeds::per_sample`]).
     ///
     /// ```
-    /// use salience_core::Shard;
+    /// use salience_report::Shard;
     /// let s = Shard::new(1, 2)?;
     /// assert_eq!(s.sample_seeds(7, 4), vec![Shard::sample_seed(7, 2), Shard::sample_seed(7, 3)]);
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -198,7 +198,7 @@ impl Shard {
     /// otherwise.
     ///
     /// ```
-    /// use salience_core::Shard;
+    /// use salience_report::Shard;
     /// assert_eq!(Shard::new(2, 8)?.file_name("table1"), "table1.shard-2-of-8.jsonl");
     /// assert_eq!(Shard::all().file_name("table1"), "table1.jsonl");
     /// # Ok::<(), salience_core::SalienceError>(())

@@ -1,8 +1,11 @@
 //! Sharded runs merge into exactly the unsharded run.
 
 use rand::RngExt;
-use salience_core::records::{merge, read_records, shard_files, write_records, Record, RunHeader};
-use salience_core::{seed, Shard};
+use salience_core::seed;
+use salience_report::records::{
+    merge, read_records, shard_files, write_records, Record, RunHeader,
+};
+use salience_report::Shard;
 use std::path::{Path, PathBuf};
 
 fn tmp(name: &str) -> PathBuf {

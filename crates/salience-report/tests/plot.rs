@@ -1,12 +1,12 @@
-//! Pixel-level tests of salience_core::plot.
+//! Pixel-level tests of salience_report::render::plot.
 
 use proptest::prelude::*;
-use salience_core::plot::{
+use salience_core::SalienceError;
+use salience_report::render::plot::{
     nice_ticks, BarChart, BarSeries, BoxGroup, BoxPlot, BoxStats, LineChart, PlotArea, Series,
     PALETTE,
 };
-use salience_core::render::RgbImage;
-use salience_core::SalienceError;
+use salience_report::render::RgbImage;
 
 fn line_chart(series: Vec<Series>) -> LineChart {
     LineChart {
@@ -612,7 +612,7 @@ fn edge_cases_render_or_error_without_panicking() {
 
 #[test]
 fn error_bars_and_bands_never_cross_the_bounds() {
-    use salience_core::plot::ValueBounds;
+    use salience_report::render::plot::ValueBounds;
     // Fractions 0.1 ± 0.3 and 0.95 ± 0.3: unclamped, the bars would reach
     // -0.2 and 1.25.
     let bars = |bounds| BarChart {

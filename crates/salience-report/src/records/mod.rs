@@ -24,8 +24,8 @@
 //! file, byte for byte, as the unsharded run's.
 //!
 //! ```
-//! use salience_core::records::{merge, write_records, Record, RunHeader};
-//! use salience_core::Shard;
+//! use salience_report::records::{merge, write_records, Record, RunHeader};
+//! use salience_report::Shard;
 //! let dir = std::env::temp_dir().join(format!("salience-doc-records-{}", std::process::id()));
 //! let score = |sample: usize| Shard::sample_seed(3, sample) as f64 / u64::MAX as f64;
 //! let run = |shard: Shard| -> salience_core::Result<std::path::PathBuf> {
@@ -37,17 +37,19 @@
 //! let parts = vec![run(Shard::new(0, 2)?)?, run(Shard::new(1, 2)?)?];
 //! let merged = merge(&parts)?;
 //! assert_eq!(merged.records.len(), 5);
-//! assert_eq!(merged.records, salience_core::records::read_records(&whole)?.1);
+//! assert_eq!(merged.records, salience_report::records::read_records(&whole)?.1);
 //! # std::fs::remove_dir_all(&dir).ok();
 //! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
-use crate::error::{Result, SalienceError};
-use crate::shard::Shard;
-use crate::validate::check_file_name;
+use salience_core::validate::check_file_name;
+use salience_core::{Result, SalienceError};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+mod shard;
+pub use shard::Shard;
 
 /// What identifies a run; every shard file starts with it and shards of
 /// the same run must agree on everything but `shard`.
@@ -88,7 +90,7 @@ impl RunHeader {
     /// A header for shard `shard` of run `run` over `n_samples` samples.
     ///
     /// ```
-    /// use salience_core::{records::RunHeader, Shard};
+    /// use salience_report::{records::RunHeader, Shard};
     /// let h = RunHeader::new("table1", 200, 0, Shard::all(), "ig,saliency");
     /// assert_eq!(h.shard.count, 1);
     /// ```
@@ -125,7 +127,7 @@ impl Record {
     /// A record.
     ///
     /// ```
-    /// let r = salience_core::records::Record::new(3, "ig", "infidelity", 0.25);
+    /// let r = salience_report::records::Record::new(3, "ig", "infidelity", 0.25);
     /// assert_eq!((r.sample, r.value), (3, 0.25));
     /// ```
     pub fn new(sample: usize, method: &str, metric: &str, value: f64) -> Self {
@@ -165,15 +167,15 @@ fn io_err(action: &'static str, path: &Path, e: impl std::fmt::Display) -> Salie
 /// `dir`), with the header and the footer, and returns the path.
 ///
 /// Errors: a run name that is not a plain file name (empty, or with `/`,
-/// `\`, NUL or `..`; see [`crate::validate::check_file_name`]), so the
+/// `\`, NUL or `..`; see [`salience_core::validate::check_file_name`]), so the
 /// file is always written inside `dir`; a record outside the shard's range
 /// of `0..n_samples`, a non-finite value, an invalid shard in the header,
 /// or an I/O failure.
 ///
 /// ```
-/// use salience_core::records::{write_records, Record, RunHeader};
+/// use salience_report::records::{write_records, Record, RunHeader};
 /// let dir = std::env::temp_dir().join(format!("salience-doc-write-{}", std::process::id()));
-/// let h = RunHeader::new("t", 2, 0, salience_core::Shard::all(), "");
+/// let h = RunHeader::new("t", 2, 0, salience_report::Shard::all(), "");
 /// let p = write_records(&dir, &h, &[Record::new(0, "a", "m", 1.5), Record::new(1, "a", "m", 2.0)])?;
 /// assert!(p.ends_with("t.jsonl"));
 /// assert!(write_records(&dir, &h, &[Record::new(2, "a", "m", 1.0)]).is_err()); // sample 2 of 2
@@ -258,9 +260,9 @@ mod erased {
 /// line, and line numbers in errors count every line of the file.
 ///
 /// ```
-/// use salience_core::records::{read_records, write_records, Record, RunHeader};
+/// use salience_report::records::{read_records, write_records, Record, RunHeader};
 /// let dir = std::env::temp_dir().join(format!("salience-doc-read-{}", std::process::id()));
-/// let h = RunHeader::new("t", 1, 0, salience_core::Shard::all(), "");
+/// let h = RunHeader::new("t", 1, 0, salience_report::Shard::all(), "");
 /// let p = write_records(&dir, &h, &[Record::new(0, "a", "m", 0.1 + 0.2)])?;
 /// let (h2, recs) = read_records(&p)?;
 /// assert_eq!((h2, recs[0].value), (h, 0.1 + 0.2)); // exact round trip
@@ -334,9 +336,9 @@ impl Merged {
     /// The values of one (method, metric) pair in sample order.
     ///
     /// ```
-    /// use salience_core::records::{Merged, Record, RunHeader};
+    /// use salience_report::records::{Merged, Record, RunHeader};
     /// let m = Merged {
-    ///     header: RunHeader::new("t", 2, 0, salience_core::Shard::all(), ""),
+    ///     header: RunHeader::new("t", 2, 0, salience_report::Shard::all(), ""),
     ///     records: vec![Record::new(0, "a", "m", 1.0), Record::new(0, "b", "m", 5.0), Record::new(1, "a", "m", 2.0)],
     /// };
     /// assert_eq!(m.values("a", "m"), vec![1.0, 2.0]);
@@ -419,7 +421,7 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged> {
 ///
 /// ```
 /// let dir = std::env::temp_dir().join("salience-doc-no-such-dir");
-/// assert!(salience_core::records::shard_files(&dir, "t").is_err());
+/// assert!(salience_report::records::shard_files(&dir, "t").is_err());
 /// ```
 pub fn shard_files(dir: &Path, run: &str) -> Result<Vec<PathBuf>> {
     let prefix = format!("{run}.shard-");

@@ -17,7 +17,7 @@
 //! image. A constant range is padded, not an error.
 //!
 //! ```
-//! use salience_core::plot::{LineChart, Series};
+//! use salience_report::render::plot::{LineChart, Series};
 //! let chart = LineChart {
 //!     title: "Deletion AUC vs. steps".into(),
 //!     x_label: "n_steps".into(),
@@ -36,19 +36,19 @@
 //! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
-use crate::draw::{self, Area};
-use crate::error::{Result, SalienceError};
+use super::draw::{self, Area};
 use crate::render::RgbImage;
 use plotters::element::{Circle, PathElement, Polygon, Rectangle};
 use plotters::style::text_anchor::{HPos, VPos};
 use plotters::style::{Color, RGBColor};
+use salience_core::{Result, SalienceError};
 use std::path::Path;
 
 /// The qualitative palette series are drawn with, in order (Tableau 10:
 /// blue, orange, red, teal, green, yellow, purple, pink, brown, gray).
 ///
 /// ```
-/// assert_eq!(salience_core::plot::PALETTE[0], [78, 121, 167]);
+/// assert_eq!(salience_report::render::plot::PALETTE[0], [78, 121, 167]);
 /// ```
 pub const PALETTE: [[u8; 3]; 10] = [
     [78, 121, 167],
@@ -66,7 +66,7 @@ pub const PALETTE: [[u8; 3]; 10] = [
 /// The color of series (or box-plot group) `i`: [`PALETTE`], cycling.
 ///
 /// ```
-/// use salience_core::plot::{palette_color, PALETTE};
+/// use salience_report::render::plot::{palette_color, PALETTE};
 /// assert_eq!(palette_color(11), PALETTE[1]);
 /// ```
 pub fn palette_color(i: usize) -> [u8; 3] {
@@ -87,7 +87,7 @@ const GRID: [u8; 3] = [228, 228, 228];
 /// are drawn as given.
 ///
 /// ```
-/// use salience_core::plot::ValueBounds;
+/// use salience_report::render::plot::ValueBounds;
 /// assert_eq!(ValueBounds::NON_NEGATIVE.clamp(-0.2), 0.0);
 /// assert_eq!(ValueBounds::UNIT.clamp(1.3), 1.0);
 /// assert_eq!(ValueBounds::UNBOUNDED.clamp(-7.0), -7.0);
@@ -121,7 +121,7 @@ impl ValueBounds {
     /// `v` clamped into the bounds.
     ///
     /// ```
-    /// use salience_core::plot::ValueBounds;
+    /// use salience_report::render::plot::ValueBounds;
     /// let b = ValueBounds { min: Some(-1.0), max: Some(1.0) };
     /// assert_eq!((b.clamp(-3.0), b.clamp(0.5), b.clamp(2.0)), (-1.0, 0.5, 1.0));
     /// ```
@@ -154,7 +154,7 @@ impl ValueBounds {
 /// with an optional shaded band (one `(lo, hi)` per point, e.g. mean ± std).
 ///
 /// ```
-/// let s = salience_core::plot::Series::new("IG", vec![(1.0, 0.5), (2.0, 0.4)]);
+/// let s = salience_report::render::plot::Series::new("IG", vec![(1.0, 0.5), (2.0, 0.4)]);
 /// assert_eq!(s.points.len(), 2);
 /// assert!(s.band.is_none());
 /// ```
@@ -172,7 +172,7 @@ impl Series {
     /// A series without a band.
     ///
     /// ```
-    /// let s = salience_core::plot::Series::new("a", vec![(0.0, 1.0)]);
+    /// let s = salience_report::render::plot::Series::new("a", vec![(0.0, 1.0)]);
     /// assert_eq!(s.label, "a");
     /// ```
     pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
@@ -186,7 +186,7 @@ impl Series {
     /// The same series with a band (one `(lo, hi)` per point).
     ///
     /// ```
-    /// let s = salience_core::plot::Series::new("a", vec![(0.0, 1.0)]).with_band(vec![(0.9, 1.1)]);
+    /// let s = salience_report::render::plot::Series::new("a", vec![(0.0, 1.0)]).with_band(vec![(0.9, 1.1)]);
     /// assert_eq!(s.band, Some(vec![(0.9, 1.1)]));
     /// ```
     pub fn with_band(mut self, band: Vec<(f64, f64)>) -> Self {
@@ -199,7 +199,7 @@ impl Series {
 /// (left out for series too dense for them: more than one point per 8 px).
 ///
 /// ```
-/// use salience_core::plot::{LineChart, Series};
+/// use salience_report::render::plot::{LineChart, Series};
 /// let chart = LineChart {
 ///     title: "t".into(),
 ///     series: vec![Series::new("a", vec![(0.0, 0.0), (1.0, 1.0)])],
@@ -252,7 +252,7 @@ impl Default for LineChart {
 /// x range is `(0, n)`, category `i` centered at `i + 0.5`.
 ///
 /// ```
-/// use salience_core::plot::{LineChart, Series};
+/// use salience_report::render::plot::{LineChart, Series};
 /// let chart = LineChart {
 ///     series: vec![Series::new("a", vec![(0.0, 0.0), (10.0, 1.0)])],
 ///     ..Default::default()
@@ -285,7 +285,7 @@ impl PlotArea {
     /// The pixel column of `x` (`None` outside the x range or not finite).
     ///
     /// ```
-    /// use salience_core::plot::PlotArea;
+    /// use salience_report::render::plot::PlotArea;
     /// let a = PlotArea { left: 10, top: 0, width: 101, height: 11, x_range: (0.0, 1.0), y_range: (0.0, 1.0), log_x: false };
     /// assert_eq!(a.col(0.5), Some(60));
     /// assert_eq!(a.col(2.0), None);
@@ -299,7 +299,7 @@ impl PlotArea {
     /// The pixel row of `y` (`None` outside the y range or not finite).
     ///
     /// ```
-    /// use salience_core::plot::PlotArea;
+    /// use salience_report::render::plot::PlotArea;
     /// let a = PlotArea { left: 0, top: 5, width: 11, height: 101, x_range: (0.0, 1.0), y_range: (0.0, 1.0), log_x: false };
     /// assert_eq!(a.row(1.0), Some(5));
     /// assert_eq!(a.row(0.0), Some(105));
@@ -353,7 +353,7 @@ fn in_unit(f: f64) -> bool {
 /// to `hi`; `[lo, hi]` is the axis range, covering the data.
 ///
 /// ```
-/// let t = salience_core::plot::nice_ticks(0.13, 0.92)?;
+/// let t = salience_report::render::plot::nice_ticks(0.13, 0.92)?;
 /// assert_eq!((t.lo, t.hi, t.step), (0.0, 1.0, 0.2));
 /// assert_eq!(t.labels(), ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
 /// # Ok::<(), salience_core::SalienceError>(())
@@ -375,7 +375,7 @@ impl Ticks {
     /// (scientific notation for very large or small values).
     ///
     /// ```
-    /// let t = salience_core::plot::nice_ticks(-1.0, 3.0)?;
+    /// let t = salience_report::render::plot::nice_ticks(-1.0, 3.0)?;
     /// assert_eq!(t.labels().first().map(String::as_str), Some("-1"));
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
@@ -441,9 +441,9 @@ fn check_range(lo: f64, hi: f64) -> Result<(f64, f64)> {
 /// hi` or a range too large for f64.
 ///
 /// ```
-/// let t = salience_core::plot::nice_ticks(3.0, 3.0)?;
+/// let t = salience_report::render::plot::nice_ticks(3.0, 3.0)?;
 /// assert!(t.lo < 3.0 && t.hi > 3.0);
-/// assert!(salience_core::plot::nice_ticks(1.0, f64::NAN).is_err());
+/// assert!(salience_report::render::plot::nice_ticks(1.0, f64::NAN).is_err());
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn nice_ticks(lo: f64, hi: f64) -> Result<Ticks> {
@@ -1079,7 +1079,7 @@ impl LineChart {
     /// like `render`).
     ///
     /// ```
-    /// use salience_core::plot::{LineChart, Series};
+    /// use salience_report::render::plot::{LineChart, Series};
     /// let chart = LineChart { series: vec![Series::new("a", vec![(1.0, 2.0), (3.0, 4.0)])], ..Default::default() };
     /// let area = chart.area()?;
     /// assert!(area.left > 0 && area.left + area.width < 640);
@@ -1092,7 +1092,7 @@ impl LineChart {
     /// Draws the chart.
     ///
     /// ```
-    /// use salience_core::plot::{LineChart, Series, PALETTE};
+    /// use salience_report::render::plot::{LineChart, Series, PALETTE};
     /// let chart = LineChart { series: vec![Series::new("a", vec![(0.0, 1.0), (4.0, 1.0)])], ..Default::default() };
     /// let img = chart.render()?;
     /// let area = chart.area()?;
@@ -1154,7 +1154,7 @@ impl LineChart {
     /// Renders and writes the chart as a PNG file.
     ///
     /// ```
-    /// use salience_core::plot::{LineChart, Series};
+    /// use salience_report::render::plot::{LineChart, Series};
     /// let chart = LineChart { series: vec![Series::new("a", vec![(0.0, 1.0)])], ..Default::default() };
     /// chart.write_png(std::env::temp_dir().join("salience_plot_line_doc.png"))?;
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -1201,7 +1201,7 @@ const BAND_ALPHA: f64 = 0.22;
 /// One box of a [`BoxPlot`]: a label and its values.
 ///
 /// ```
-/// let g = salience_core::plot::BoxGroup { label: "IG".into(), values: vec![0.1, 0.2] };
+/// let g = salience_report::render::plot::BoxGroup { label: "IG".into(), values: vec![0.1, 0.2] };
 /// assert_eq!(g.values.len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -1218,7 +1218,7 @@ pub struct BoxGroup {
 /// outlier dots. Group `i` is filled with [`palette_color`]`(i)`.
 ///
 /// ```
-/// use salience_core::plot::{BoxGroup, BoxPlot};
+/// use salience_report::render::plot::{BoxGroup, BoxPlot};
 /// let plot = BoxPlot {
 ///     title: "AGG_opt weights".into(),
 ///     y_label: "weight".into(),
@@ -1278,11 +1278,11 @@ impl BoxStats {
     /// The statistics of `values` (finite, non-empty).
     ///
     /// ```
-    /// let s = salience_core::plot::BoxStats::of(&[1.0, 2.0, 3.0, 4.0, 100.0])?;
+    /// let s = salience_report::render::plot::BoxStats::of(&[1.0, 2.0, 3.0, 4.0, 100.0])?;
     /// assert_eq!((s.q1, s.median, s.q3), (2.0, 3.0, 4.0));
     /// assert_eq!((s.whisker_lo, s.whisker_hi), (1.0, 4.0));
     /// assert_eq!(s.outliers, vec![100.0]);
-    /// assert!(salience_core::plot::BoxStats::of(&[]).is_err());
+    /// assert!(salience_report::render::plot::BoxStats::of(&[]).is_err());
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn of(values: &[f64]) -> Result<BoxStats> {
@@ -1376,7 +1376,7 @@ impl BoxPlot {
     /// centered at x = `i + 0.5`.
     ///
     /// ```
-    /// use salience_core::plot::{BoxGroup, BoxPlot};
+    /// use salience_report::render::plot::{BoxGroup, BoxPlot};
     /// let plot = BoxPlot { groups: vec![BoxGroup { label: "a".into(), values: vec![1.0, 2.0] }], ..Default::default() };
     /// assert_eq!(plot.area()?.x_range, (0.0, 1.0));
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -1388,7 +1388,7 @@ impl BoxPlot {
     /// Draws the box plot.
     ///
     /// ```
-    /// use salience_core::plot::{BoxGroup, BoxPlot};
+    /// use salience_report::render::plot::{BoxGroup, BoxPlot};
     /// let plot = BoxPlot { groups: vec![BoxGroup { label: "a".into(), values: vec![1.0, 2.0, 3.0] }], ..Default::default() };
     /// let img = plot.render()?;
     /// let area = plot.area()?;
@@ -1427,7 +1427,7 @@ impl BoxPlot {
     /// Renders and writes the box plot as a PNG file.
     ///
     /// ```
-    /// use salience_core::plot::{BoxGroup, BoxPlot};
+    /// use salience_report::render::plot::{BoxGroup, BoxPlot};
     /// let plot = BoxPlot { groups: vec![BoxGroup { label: "a".into(), values: vec![1.0] }], ..Default::default() };
     /// plot.write_png(std::env::temp_dir().join("salience_plot_box_doc2.png"))?;
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -1458,7 +1458,7 @@ fn category_area(p: &Placed, n: usize, y: &AxisTicks) -> PlotArea {
 /// symmetric error bars (± `err`, e.g. a standard deviation).
 ///
 /// ```
-/// let s = salience_core::plot::BarSeries { label: "IG".into(), values: vec![0.3, 0.5], err: None };
+/// let s = salience_report::render::plot::BarSeries { label: "IG".into(), values: vec![0.3, 0.5], err: None };
 /// assert_eq!(s.values.len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -1479,7 +1479,7 @@ pub type Series2 = BarSeries;
 /// bars and a legend.
 ///
 /// ```
-/// use salience_core::plot::{BarChart, BarSeries};
+/// use salience_report::render::plot::{BarChart, BarSeries};
 /// let chart = BarChart {
 ///     title: "Faithfulness".into(),
 ///     y_label: "FCOR".into(),
@@ -1623,7 +1623,7 @@ impl BarChart {
     /// is centered at x = `i + 0.5`; the y range always contains 0.
     ///
     /// ```
-    /// use salience_core::plot::{BarChart, BarSeries};
+    /// use salience_report::render::plot::{BarChart, BarSeries};
     /// let chart = BarChart {
     ///     categories: vec!["a".into()],
     ///     series: vec![BarSeries { label: "s".into(), values: vec![3.0], err: None }],
@@ -1639,7 +1639,7 @@ impl BarChart {
     /// Draws the bar chart.
     ///
     /// ```
-    /// use salience_core::plot::{BarChart, BarSeries, PALETTE};
+    /// use salience_report::render::plot::{BarChart, BarSeries, PALETTE};
     /// let chart = BarChart {
     ///     categories: vec!["a".into()],
     ///     series: vec![BarSeries { label: "s".into(), values: vec![3.0], err: None }],
@@ -1689,7 +1689,7 @@ impl BarChart {
     /// Renders and writes the bar chart as a PNG file.
     ///
     /// ```
-    /// use salience_core::plot::{BarChart, BarSeries};
+    /// use salience_report::render::plot::{BarChart, BarSeries};
     /// let chart = BarChart {
     ///     categories: vec!["a".into()],
     ///     series: vec![BarSeries { label: "s".into(), values: vec![3.0], err: None }],

@@ -4,13 +4,13 @@
 //! sequential viridis for unsigned ones, see [`MapSign`]), each map's value
 //! range under it, a colour bar per colormap used, and a caption.
 
-use crate::draw;
-use crate::error::{Result, SalienceError};
+use super::draw;
 use crate::render::{
     check_size, heatmap, signed_range, upscale_nearest, Colormap, MapSign, RgbImage,
 };
 use ndarray::Array2;
 use plotters::style::text_anchor::{HPos, VPos};
+use salience_core::{Result, SalienceError};
 use std::path::Path;
 
 const WHITE: [u8; 3] = [255, 255, 255];
@@ -54,7 +54,7 @@ impl Cell {
     /// A picture cell.
     ///
     /// ```
-    /// use salience_core::render::{Cell, RgbImage};
+    /// use salience_report::render::{Cell, RgbImage};
     /// let c = Cell::image("input", RgbImage::filled(2, 2, [0; 3])?);
     /// assert_eq!(c.label, "input");
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -69,7 +69,7 @@ impl Cell {
     /// An attribution-map cell.
     ///
     /// ```
-    /// let c = salience_core::render::Cell::map("IG", ndarray::Array2::zeros((2, 2)));
+    /// let c = salience_report::render::Cell::map("IG", ndarray::Array2::zeros((2, 2)));
     /// assert_eq!(c.label, "IG");
     /// ```
     pub fn map(label: impl Into<String>, map: Array2<f32>) -> Cell {
@@ -82,7 +82,7 @@ impl Cell {
     /// An empty cell.
     ///
     /// ```
-    /// assert!(salience_core::render::Cell::blank().label.is_empty());
+    /// assert!(salience_report::render::Cell::blank().label.is_empty());
     /// ```
     pub fn blank() -> Cell {
         Cell {
@@ -101,7 +101,7 @@ impl Cell {
 ///
 /// ```
 /// use ndarray::array;
-/// use salience_core::render::{Cell, HeatmapGrid, RgbImage};
+/// use salience_report::render::{Cell, HeatmapGrid, RgbImage};
 /// let g = HeatmapGrid {
 ///     title: "Image 0 (class 3)".into(),
 ///     rows: vec![vec![
@@ -195,7 +195,7 @@ pub struct GridLayout {
 /// 1))`, so the ends are exactly the colormap's ends.
 ///
 /// ```
-/// use salience_core::render::{colorbar, Colormap};
+/// use salience_report::render::{colorbar, Colormap};
 /// let bar = colorbar(Colormap::Viridis, 50, 4)?;
 /// assert_eq!(bar.pixel(0, 2), Some(Colormap::Viridis.color(0.0)));
 /// assert_eq!(bar.pixel(49, 3), Some(Colormap::Viridis.color(1.0)));
@@ -328,7 +328,7 @@ impl HeatmapGrid {
         check_size(w, h, "upscaled grid tile")?;
         for c in self.rows.iter().flatten() {
             if let Tile::Map(m) = &c.tile {
-                crate::validate::check_finite(&m.view(), &format!("map `{}`", c.label))?;
+                salience_core::validate::check_finite(&m.view(), &format!("map `{}`", c.label))?;
             }
         }
         Ok((w, h))
@@ -341,7 +341,7 @@ impl HeatmapGrid {
     /// errors).
     ///
     /// ```
-    /// use salience_core::render::{Cell, HeatmapGrid};
+    /// use salience_report::render::{Cell, HeatmapGrid};
     /// let g = HeatmapGrid { rows: vec![vec![Cell::map("a", ndarray::Array2::ones((3, 3)))]], ..Default::default() };
     /// let l = g.layout()?;
     /// assert_eq!(l.tiles.len(), 1);
@@ -423,7 +423,7 @@ impl HeatmapGrid {
     /// Draws the grid.
     ///
     /// ```
-    /// use salience_core::render::{Cell, HeatmapGrid};
+    /// use salience_report::render::{Cell, HeatmapGrid};
     /// let g = HeatmapGrid {
     ///     title: "t".into(),
     ///     rows: vec![vec![Cell::map("m", ndarray::array![[-1.0f32, 1.0]])]],
@@ -549,7 +549,7 @@ impl HeatmapGrid {
     /// Renders and writes the grid as a PNG file.
     ///
     /// ```
-    /// use salience_core::render::{Cell, HeatmapGrid};
+    /// use salience_report::render::{Cell, HeatmapGrid};
     /// let g = HeatmapGrid { rows: vec![vec![Cell::map("a", ndarray::Array2::ones((3, 3)))]], ..Default::default() };
     /// g.write_png(std::env::temp_dir().join("salience_heatmap_grid_doc.png"))?;
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -568,7 +568,7 @@ fn layout_tile_h<T>(ranges: &[(T, &String, Option<String>, usize, usize)]) -> us
 /// at least 240 px wide), so a picture says what it shows.
 ///
 /// ```
-/// use salience_core::render::{with_caption, RgbImage};
+/// use salience_report::render::{with_caption, RgbImage};
 /// let img = RgbImage::filled(300, 100, [0; 3])?;
 /// let out = with_caption(&img, "AGG_opt over the input")?;
 /// assert_eq!(out.width(), 300);

@@ -2,10 +2,10 @@
 //! captions: geometry, colour conventions, text regions, bad input.
 
 use ndarray::{array, Array2};
-use salience_core::render::{
+use salience_core::SalienceError;
+use salience_report::render::{
     colorbar, with_caption, Cell, Colormap, HeatmapGrid, RgbImage, MAX_IMAGE_PIXELS,
 };
-use salience_core::SalienceError;
 
 const WHITE: [u8; 3] = [255, 255, 255];
 

@@ -6,7 +6,6 @@
 //! advances and kerning (plotters' own `ab_glyph` text path aligns each
 //! glyph by its box, which lifts periods to mid-height: "0·5").
 
-use crate::error::{Result, SalienceError};
 use crate::render::RgbImage;
 use ab_glyph::{point, Font, FontRef, ScaleFont};
 use plotters::backend::BitMapBackend;
@@ -14,9 +13,10 @@ use plotters::coord::Shift;
 use plotters::drawing::{DrawingArea, IntoDrawingArea};
 use plotters::style::text_anchor::{HPos, VPos};
 use plotters::style::{Color, RGBColor};
+use salience_core::{Result, SalienceError};
 use std::sync::OnceLock;
 
-static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// A drawing area over an image's pixels (pixel coordinates).
 pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;

@@ -1,13 +1,13 @@
-//! Tests of `salience_core::render`: colormap endpoints, overlays, grid
+//! Tests of `salience_report::render`: colormap endpoints, overlays, grid
 //! geometry, nearest upscaling and a PNG round trip through the `png`
 //! decoder.
 
 use ndarray::{array, Array2};
-use salience_core::render::{
+use salience_core::SalienceError;
+use salience_report::render::{
     colorize, gray_image, grid, heatmap, normalize_signed, normalize_unsigned, overlay,
     overlay_weighted, upscale_nearest, Colormap, MapSign, RgbImage,
 };
-use salience_core::SalienceError;
 
 #[test]
 fn colormap_endpoints_and_midpoints() {
@@ -257,8 +257,8 @@ fn weighted_overlay_follows_the_weights() {
 /// sizes are now bounded by `MAX_IMAGE_PIXELS` before allocating.
 #[test]
 fn image_sizes_are_bounded_before_allocating() {
-    use salience_core::render::{grid, upscale_nearest, RgbImage, MAX_IMAGE_PIXELS};
     use salience_core::SalienceError;
+    use salience_report::render::{grid, upscale_nearest, RgbImage, MAX_IMAGE_PIXELS};
     for (w, h) in [
         (usize::MAX, 2),
         (2, usize::MAX),
@@ -286,7 +286,7 @@ fn image_sizes_are_bounded_before_allocating() {
 /// (hi − lo overflowed f32).
 #[test]
 fn normalize_unsigned_of_extreme_values_is_finite() {
-    use salience_core::render::{normalize_signed, normalize_unsigned};
+    use salience_report::render::{normalize_signed, normalize_unsigned};
     let m = ndarray::array![[-f32::MAX, 0.0], [f32::MAX, f32::MAX]];
     let n = normalize_unsigned(m.view(), 100.0).unwrap();
     assert_eq!(n, ndarray::array![[0.0, 0.5], [1.0, 1.0]]);
@@ -299,7 +299,7 @@ fn normalize_unsigned_of_extreme_values_is_finite() {
 
 mod fuzz {
     use proptest::prelude::*;
-    use salience_core::render::{
+    use salience_report::render::{
         colorize, grid, heatmap, normalize_signed, normalize_unsigned, upscale_nearest, Colormap,
         MapSign, RgbImage,
     };

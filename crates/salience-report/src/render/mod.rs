@@ -32,7 +32,7 @@
 //!
 //! ```
 //! use ndarray::array;
-//! use salience_core::render::{grid, heatmap, gray_image, overlay, upscale_nearest, MapSign};
+//! use salience_report::render::{grid, heatmap, gray_image, overlay, upscale_nearest, MapSign};
 //! let image = array![[0.0f32, 0.5], [1.0, 0.25]];
 //! let map = array![[-1.0f32, 0.0], [2.0, 0.5]];
 //! let heat = heatmap(map.view(), MapSign::Signed, 100.0)?;
@@ -45,12 +45,16 @@
 //! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
-use crate::error::{Result, SalienceError};
-use crate::validate::check_finite;
 use ndarray::ArrayView2;
+use salience_core::validate::check_finite;
+use salience_core::{Result, SalienceError};
 use std::path::Path;
 
-pub use crate::labeled::{
+mod draw;
+mod labeled;
+pub mod plot;
+
+pub use labeled::{
     colorbar, with_caption, Cell, ColorbarPlace, GridLayout, HeatmapGrid, Tile, TilePlace,
 };
 
@@ -63,7 +67,7 @@ pub const MAX_IMAGE_PIXELS: usize = 1 << 28;
 /// An 8-bit RGB raster, row-major, 3 bytes per pixel.
 ///
 /// ```
-/// let img = salience_core::render::RgbImage::filled(3, 2, [10, 20, 30])?;
+/// let img = salience_report::render::RgbImage::filled(3, 2, [10, 20, 30])?;
 /// assert_eq!((img.width(), img.height()), (3, 2));
 /// assert_eq!(img.pixel(2, 1), Some([10, 20, 30]));
 /// assert_eq!(img.pixel(3, 0), None);
@@ -81,7 +85,7 @@ impl RgbImage {
     /// more than [`MAX_IMAGE_PIXELS`] pixels.
     ///
     /// ```
-    /// use salience_core::render::RgbImage;
+    /// use salience_report::render::RgbImage;
     /// assert!(RgbImage::filled(0, 2, [0; 3]).is_err());
     /// assert!(RgbImage::filled(usize::MAX, 2, [0; 3]).is_err());
     /// ```
@@ -97,7 +101,7 @@ impl RgbImage {
     /// An image from its raw bytes (`width · height · 3`, row-major RGB).
     ///
     /// ```
-    /// use salience_core::render::RgbImage;
+    /// use salience_report::render::RgbImage;
     /// let img = RgbImage::from_raw(1, 2, vec![1, 2, 3, 4, 5, 6])?;
     /// assert_eq!(img.pixel(0, 1), Some([4, 5, 6]));
     /// assert!(RgbImage::from_raw(2, 2, vec![0; 3]).is_err());
@@ -123,7 +127,7 @@ impl RgbImage {
     /// Width in pixels.
     ///
     /// ```
-    /// assert_eq!(salience_core::render::RgbImage::filled(4, 1, [0; 3])?.width(), 4);
+    /// assert_eq!(salience_report::render::RgbImage::filled(4, 1, [0; 3])?.width(), 4);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn width(&self) -> usize {
@@ -133,7 +137,7 @@ impl RgbImage {
     /// Height in pixels.
     ///
     /// ```
-    /// assert_eq!(salience_core::render::RgbImage::filled(4, 1, [0; 3])?.height(), 1);
+    /// assert_eq!(salience_report::render::RgbImage::filled(4, 1, [0; 3])?.height(), 1);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn height(&self) -> usize {
@@ -143,7 +147,7 @@ impl RgbImage {
     /// The raw bytes, row-major RGB.
     ///
     /// ```
-    /// assert_eq!(salience_core::render::RgbImage::filled(1, 1, [7, 8, 9])?.as_raw(), &[7, 8, 9]);
+    /// assert_eq!(salience_report::render::RgbImage::filled(1, 1, [7, 8, 9])?.as_raw(), &[7, 8, 9]);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn as_raw(&self) -> &[u8] {
@@ -153,7 +157,7 @@ impl RgbImage {
     /// The color at column `x`, row `y` (`None` outside the image).
     ///
     /// ```
-    /// let img = salience_core::render::RgbImage::filled(2, 2, [1, 1, 1])?;
+    /// let img = salience_report::render::RgbImage::filled(2, 2, [1, 1, 1])?;
     /// assert_eq!(img.pixel(1, 1), Some([1, 1, 1]));
     /// assert_eq!(img.pixel(0, 2), None);
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -175,7 +179,7 @@ impl RgbImage {
     /// Encodes the image as an 8-bit RGB PNG.
     ///
     /// ```
-    /// let png = salience_core::render::RgbImage::filled(2, 2, [0, 0, 0])?.to_png()?;
+    /// let png = salience_report::render::RgbImage::filled(2, 2, [0, 0, 0])?.to_png()?;
     /// assert_eq!(&png[..8], &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
@@ -198,7 +202,7 @@ impl RgbImage {
     ///
     /// ```
     /// let path = std::env::temp_dir().join("salience_render_doc.png");
-    /// salience_core::render::RgbImage::filled(2, 2, [255, 0, 0])?.write_png(&path)?;
+    /// salience_report::render::RgbImage::filled(2, 2, [255, 0, 0])?.write_png(&path)?;
     /// assert!(std::fs::metadata(&path).is_ok());
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
@@ -242,7 +246,7 @@ fn dim_u32(v: usize) -> Result<u32> {
 /// to 0).
 ///
 /// ```
-/// use salience_core::render::Colormap;
+/// use salience_report::render::Colormap;
 /// assert_eq!(Colormap::Diverging.color(0.5), [247, 247, 247]);
 /// assert_eq!(Colormap::Gray.color(1.0), [255, 255, 255]);
 /// ```
@@ -308,7 +312,7 @@ impl Colormap {
     /// The color of `t` ∈ \[0, 1\].
     ///
     /// ```
-    /// use salience_core::render::Colormap;
+    /// use salience_report::render::Colormap;
     /// assert_eq!(Colormap::Viridis.color(0.0), [68, 1, 84]);
     /// assert_eq!(Colormap::Viridis.color(1.0), [253, 231, 37]);
     /// assert_eq!(Colormap::Diverging.color(-3.0), [5, 48, 97]);
@@ -392,9 +396,9 @@ fn check_percentile(q: f64) -> Result<()> {
 /// ```
 /// use ndarray::array;
 /// let m = array![[-2.0f32, 0.0], [1.0, 4.0]];
-/// let n = salience_core::render::normalize_signed(m.view(), 100.0)?;
+/// let n = salience_report::render::normalize_signed(m.view(), 100.0)?;
 /// assert_eq!(n, array![[-0.5, 0.0], [0.25, 1.0]]);
-/// assert!(salience_core::render::normalize_signed(m.view(), 0.0).is_err());
+/// assert!(salience_report::render::normalize_signed(m.view(), 0.0).is_err());
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn normalize_signed(
@@ -418,7 +422,7 @@ pub fn normalize_signed(
 /// ```
 /// use ndarray::array;
 /// let m = array![[1.0f32, 2.0], [3.0, 5.0]];
-/// let n = salience_core::render::normalize_unsigned(m.view(), 100.0)?;
+/// let n = salience_report::render::normalize_unsigned(m.view(), 100.0)?;
 /// assert_eq!(n, array![[0.0, 0.25], [0.5, 1.0]]);
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
@@ -442,7 +446,7 @@ pub fn normalize_unsigned(
 ///
 /// ```
 /// use ndarray::array;
-/// use salience_core::render::{colorize, Colormap};
+/// use salience_report::render::{colorize, Colormap};
 /// let img = colorize(array![[0.0f32, 1.0]].view(), Colormap::Gray)?;
 /// assert_eq!(img.as_raw(), &[0, 0, 0, 255, 255, 255]);
 /// # Ok::<(), salience_core::SalienceError>(())
@@ -459,7 +463,7 @@ pub fn colorize(map: ArrayView2<'_, f32>, colormap: Colormap) -> Result<RgbImage
 ///
 /// ```
 /// use ndarray::array;
-/// use salience_core::render::MapSign;
+/// use salience_report::render::MapSign;
 /// assert_eq!(MapSign::of(array![[0.0f32, 1.0]].view()), MapSign::Unsigned);
 /// assert_eq!(MapSign::of(array![[-0.5f32, 1.0]].view()), MapSign::Signed);
 /// ```
@@ -475,7 +479,7 @@ impl MapSign {
     /// `Signed` when any value is negative, else `Unsigned`.
     ///
     /// ```
-    /// use salience_core::render::MapSign;
+    /// use salience_report::render::MapSign;
     /// assert_eq!(MapSign::of(ndarray::array![[2.0f32]].view()), MapSign::Unsigned);
     /// ```
     pub fn of(map: ArrayView2<'_, f32>) -> MapSign {
@@ -492,7 +496,7 @@ impl MapSign {
 ///
 /// ```
 /// use ndarray::array;
-/// use salience_core::render::{heatmap, MapSign};
+/// use salience_report::render::{heatmap, MapSign};
 /// let img = heatmap(array![[-1.0f32, 0.0, 1.0]].view(), MapSign::Signed, 100.0)?;
 /// assert_eq!(img.pixel(0, 0), Some([5, 48, 97]));
 /// assert_eq!(img.pixel(1, 0), Some([247, 247, 247]));
@@ -517,7 +521,7 @@ pub fn heatmap(map: ArrayView2<'_, f32>, sign: MapSign, percentile_q: f64) -> Re
 ///
 /// ```
 /// use ndarray::array;
-/// let img = salience_core::render::gray_image(array![[0.0f32, 1.0]].view())?;
+/// let img = salience_report::render::gray_image(array![[0.0f32, 1.0]].view())?;
 /// assert_eq!(img.as_raw(), &[0, 0, 0, 255, 255, 255]);
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
@@ -532,9 +536,9 @@ pub fn gray_image(image: ArrayView2<'_, f32>) -> Result<RgbImage> {
 /// use ndarray::Array3;
 /// let mut a = Array3::<f32>::zeros((3, 1, 2));
 /// a[[0, 0, 1]] = 1.0;
-/// let img = salience_core::render::rgb_image(a.view())?;
+/// let img = salience_report::render::rgb_image(a.view())?;
 /// assert_eq!(img.pixel(1, 0), Some([255, 0, 0]));
-/// assert!(salience_core::render::rgb_image(Array3::<f32>::zeros((1, 1, 2)).view()).is_err());
+/// assert!(salience_report::render::rgb_image(Array3::<f32>::zeros((1, 1, 2)).view()).is_err());
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn rgb_image(image: ndarray::ArrayView3<'_, f32>) -> Result<RgbImage> {
@@ -564,7 +568,7 @@ pub fn rgb_image(image: ndarray::ArrayView3<'_, f32>) -> Result<RgbImage> {
 /// Both images must have the same size.
 ///
 /// ```
-/// use salience_core::render::{overlay, RgbImage};
+/// use salience_report::render::{overlay, RgbImage};
 /// let base = RgbImage::filled(1, 1, [0, 0, 0])?;
 /// let top = RgbImage::filled(1, 1, [200, 100, 50])?;
 /// assert_eq!(overlay(&base, &top, 0.5)?.pixel(0, 0), Some([100, 50, 25]));
@@ -599,7 +603,7 @@ pub fn overlay(base: &RgbImage, top: &RgbImage, alpha: f32) -> Result<RgbImage> 
 ///
 /// ```
 /// use ndarray::array;
-/// use salience_core::render::{overlay_weighted, RgbImage};
+/// use salience_report::render::{overlay_weighted, RgbImage};
 /// let base = RgbImage::filled(2, 1, [0, 0, 0])?;
 /// let top = RgbImage::filled(2, 1, [200, 200, 200])?;
 /// let out = overlay_weighted(&base, &top, array![[0.0f32, 1.0]].view(), 0.5)?;
@@ -657,7 +661,7 @@ pub fn overlay_weighted(
 /// a 28×28 map stays exact and becomes visible).
 ///
 /// ```
-/// use salience_core::render::{upscale_nearest, RgbImage};
+/// use salience_report::render::{upscale_nearest, RgbImage};
 /// let img = RgbImage::from_raw(2, 1, vec![1, 1, 1, 2, 2, 2])?;
 /// let big = upscale_nearest(&img, 3)?;
 /// assert_eq!((big.width(), big.height()), (6, 3));
@@ -701,7 +705,7 @@ pub fn upscale_nearest(image: &RgbImage, factor: usize) -> Result<RgbImage> {
 /// min(columns, tiles), rows = ⌈tiles / columns⌉.
 ///
 /// ```
-/// use salience_core::render::{grid, RgbImage};
+/// use salience_report::render::{grid, RgbImage};
 /// let t = RgbImage::filled(2, 3, [0, 0, 0])?;
 /// let g = grid(&[t.clone(), t.clone(), t], 2, 1, [255, 255, 255])?;
 /// assert_eq!((g.width(), g.height()), (2 * 2 + 3, 2 * 3 + 3));
