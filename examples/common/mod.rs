@@ -20,6 +20,17 @@ pub fn argmax(values: impl Iterator<Item = f32>) -> usize {
         .0
 }
 
+/// The output folder of an example: `--out DIR`, else `target/<example>`.
+pub fn out_dir(example: &str) -> Result<std::path::PathBuf, String> {
+    let usage = || format!("usage: {example} [--out DIR]");
+    let mut args = std::env::args().skip(1);
+    match (args.next().as_deref(), args.next(), args.next()) {
+        (None, _, _) => Ok(std::path::PathBuf::from("target").join(example)),
+        (Some("--out"), Some(dir), None) => Ok(dir.into()),
+        _ => Err(usage()),
+    }
+}
+
 /// A progress bar of `len` steps on stderr (hidden when stderr is not a
 /// terminal).
 pub fn progress_bar(len: u64) -> Result<ProgressBar, indicatif::style::TemplateError> {

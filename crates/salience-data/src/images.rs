@@ -132,6 +132,48 @@ impl LabelledImages {
         self.labels.is_empty()
     }
 
+    /// The images at `indices` (in that order, repeats allowed) with their
+    /// labels.
+    ///
+    /// Errors: an index out of range ([`SalienceError::InvalidParameter`]).
+    ///
+    /// ```
+    /// let l = salience_data::LabelledImages { images: ndarray::Array4::zeros((3, 1, 2, 2)), labels: vec![5, 6, 7] };
+    /// assert_eq!(l.select(&[2, 0])?.labels, vec![7, 5]);
+    /// assert!(l.select(&[3]).is_err());
+    /// # Ok::<(), salience_data::DataError>(())
+    /// ```
+    pub fn select(&self, indices: &[usize]) -> Result<LabelledImages> {
+        // (the fields are public: never index past either of them)
+        let n = self.len().min(self.images.len_of(Axis(0)));
+        if let Some(&i) = indices.iter().find(|&&i| i >= n) {
+            return Err(
+                SalienceError::invalid("index", i, &format!("there are {n} images")).into(),
+            );
+        }
+        Ok(LabelledImages {
+            images: self.images.select(Axis(0), indices),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+        })
+    }
+
+    /// The first `max` images (in order) whose index is not in `indices`:
+    /// e.g. reference images disjoint from the explained ones.
+    ///
+    /// ```
+    /// let l = salience_data::LabelledImages { images: ndarray::Array4::zeros((4, 1, 2, 2)), labels: vec![0, 1, 2, 3] };
+    /// assert_eq!(l.others(&[1, 2], 5).labels, vec![0, 3]);
+    /// assert_eq!(l.others(&[], 1).labels, vec![0]);
+    /// ```
+    pub fn others(&self, indices: &[usize], max: usize) -> LabelledImages {
+        let n = self.len().min(self.images.len_of(Axis(0)));
+        let rest: Vec<usize> = (0..n).filter(|i| !indices.contains(i)).take(max).collect();
+        LabelledImages {
+            images: self.images.select(Axis(0), &rest),
+            labels: rest.iter().map(|&i| self.labels[i]).collect(),
+        }
+    }
+
     /// Images `start .. start + len` as a candle tensor on `device`.
     ///
     /// ```

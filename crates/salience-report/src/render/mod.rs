@@ -45,7 +45,7 @@
 //! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, Axis};
 use salience_core::validate::check_finite;
 use salience_core::{Result, SalienceError};
 use std::path::Path;
@@ -527,6 +527,45 @@ pub fn heatmap(map: ArrayView2<'_, f32>, sign: MapSign, percentile_q: f64) -> Re
 /// ```
 pub fn gray_image(image: ArrayView2<'_, f32>) -> Result<RgbImage> {
     colorize(image, Colormap::Gray)
+}
+
+/// One picture per input of a batch of intensities in \[0, 1\] (clamped):
+/// `[N, 1, H, W]` or `[N, H, W]` as grey images, `[N, 3, H, W]` as RGB —
+/// the inputs of a run, for [`write_run`](crate::write_run)'s overlays.
+///
+/// Errors: another shape or channel count ([`SalienceError::ShapeMismatch`]),
+/// NaN/Inf, an empty or oversized image.
+///
+/// ```
+/// use ndarray::Array4;
+/// use salience_report::render::pictures;
+/// let x = Array4::<f32>::from_elem((2, 1, 3, 4), 0.5);
+/// let p = pictures(x.view().into_dyn())?;
+/// assert_eq!((p.len(), p[0].width(), p[0].height()), (2, 4, 3));
+/// assert_eq!(p[1].pixel(0, 0), Some([128, 128, 128]));
+/// assert!(pictures(Array4::<f32>::zeros((1, 2, 3, 4)).view().into_dyn()).is_err());
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn pictures(batch: ndarray::ArrayViewD<'_, f32>) -> Result<Vec<RgbImage>> {
+    let shape = batch.shape().to_vec();
+    let bad = || SalienceError::shape("pictures", "[N, 1 | 3, H, W] or [N, H, W]", &shape);
+    match shape.len() {
+        3 => (batch.outer_iter())
+            .map(|img| gray_image(img.into_dimensionality().map_err(|_| bad())?))
+            .collect(),
+        4 => (batch.outer_iter())
+            .map(|img| match img.shape()[0] {
+                1 => gray_image(
+                    img.index_axis(Axis(0), 0)
+                        .into_dimensionality()
+                        .map_err(|_| bad())?,
+                ),
+                3 => rgb_image(img.into_dimensionality().map_err(|_| bad())?),
+                _ => Err(bad()),
+            })
+            .collect(),
+        _ => Err(bad()),
+    }
 }
 
 /// An RGB image from a `[3, H, W]` array of intensities in \[0, 1\]
