@@ -25,7 +25,6 @@
 //!
 //! [`WeightMapModel::noise_draws`]: crate::WeightMapModel::noise_draws
 
-use crate::baseline::gaussian_blur;
 use crate::convert::{candle_error, tensor_to_vec};
 use crate::split::LayerSplit;
 use crate::Classifier;
@@ -35,6 +34,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use salience_core::seed::{derive_seed, rng};
 use salience_core::{Result, SalienceError, Seeds};
+use salience_perturb::baseline::gaussian_blur;
 
 /// Configuration of activation maximization.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

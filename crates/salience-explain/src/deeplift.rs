@@ -38,10 +38,8 @@
 //! longer chain to Δf. Salience's are the Rescale rule; no
 //! Captum-compatible preset is offered.
 
-use crate::baseline::Baseline;
 use crate::convert::candle_error;
 use crate::gradient::{check_batch_size, contiguous, flat_slice, validate, DEFAULT_BATCH_SIZE};
-use crate::integrated_gradients::AttributionsWithDelta;
 use crate::ops::max_pool::{first_winners, pool_windows};
 use crate::rules::{
     backward_targets, grad_trick, grad_vec, pool_dims, safe_div, LayerOps, RuleForward,
@@ -49,6 +47,8 @@ use crate::rules::{
 use candle_core::{Tensor, Var};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_perturb::AttributionsWithDelta;
+use salience_perturb::Baseline;
 
 /// Differences below this are treated as zero (the gradient is used).
 const DELTA_EPS: f64 = 1e-10;

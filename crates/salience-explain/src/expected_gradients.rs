@@ -18,7 +18,6 @@
 //! All draws of sample i come from `seeds.for_sample(i)`; the N ·
 //! n_samples · n_steps points are evaluated in chunks of `batch_size`.
 
-use crate::baseline::Baseline;
 use crate::classifier::Classifier;
 use crate::gradient::{
     check_batch_size, contiguous, flat_slice, run_points, validate, PointSource, DEFAULT_BATCH_SIZE,
@@ -28,6 +27,7 @@ use rand_distr::{Distribution, StandardNormal, StandardUniform};
 use salience_core::seed::{derive_seed, rng};
 use salience_core::validate::check_finite;
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_perturb::Baseline;
 
 /// Where the baselines of Expected Gradients come from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -33,7 +33,6 @@
 //! [`salience_core::GradientFault::CheckFailed`] error that names the
 //! likely culprit and its replacement in [`crate::ops`].
 
-use crate::baseline::Baseline;
 use crate::classifier::Classifier;
 use crate::gradient::{
     check_batch_size, contiguous, flat_slice, input_gradients, target_logits, validate, BatchInfo,
@@ -44,6 +43,7 @@ use crate::quadrature::Quadrature;
 use ndarray::ArrayViewD;
 use rand_distr::{Distribution, StandardNormal};
 use salience_core::{GradientFault, Result, SalienceError, Seeds};
+use salience_perturb::Baseline;
 
 /// Largest number of random directions per probe input.
 pub const MAX_DIRECTIONS: usize = 64;

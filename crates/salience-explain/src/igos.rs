@@ -82,7 +82,6 @@
 //! integration steps), blurred baseline (Gaussian, σ = 50, 51 × 51 for
 //! 224-pixel images). Both use the noise 0.2 and the softmax score.
 
-use crate::baseline::Baseline;
 use crate::classifier::Classifier;
 use crate::gradient::{
     contiguous, flat_slice, run_points, validate, PointSource, DEFAULT_BATCH_SIZE,
@@ -93,6 +92,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
 use salience_core::seed::{derive_seed, rng};
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_perturb::Baseline;
 
 /// The stream (derived from a sample's seed) of iGOS++'s path noise.
 const NOISE_STREAM: u64 = 0x1605_0000;

@@ -19,7 +19,6 @@
 //! points (one forward + one backward pass per chunk); only an `[N, ...]`
 //! accumulator is kept, so memory does not grow with `n_steps`.
 
-use crate::baseline::Baseline;
 use crate::classifier::Classifier;
 use crate::gradient::{
     check_batch_size, contiguous, flat_slice, run_points, target_logits, validate, BatchInfo,
@@ -28,6 +27,8 @@ use crate::gradient::{
 use crate::quadrature::Quadrature;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_perturb::AttributionsWithDelta;
+use salience_perturb::Baseline;
 
 /// Configuration of [`IntegratedGradients`]. The default is Captum's
 /// (50 Gauss–Legendre steps, zero baseline).
@@ -91,17 +92,6 @@ impl IntegratedGradientsConfig {
             ..Self::default()
         }
     }
-}
-
-/// Attributions together with the completeness delta of each input.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttributionsWithDelta {
-    /// The attributions, shaped like the inputs.
-    pub attributions: AttributionBatch,
-    /// Per input: `Σ attr − (f_t(x) − f_t(x′))` (0 for an exact integral).
-    pub delta: Vec<f32>,
-    /// Per input: `f_t(x) − f_t(x′)`, the quantity the attributions split.
-    pub output_difference: Vec<f32>,
 }
 
 /// The Integrated Gradients explainer. Uses `seeds` only for the

@@ -34,12 +34,10 @@
 //! * Global explanation: activation maximization of a class logit
 //!   ([`maximize_class`]) or a neuron ([`maximize_neuron`]), optionally
 //!   averaged over NoiseGrad model draws.
-//! * Black-box perturbation explainers over any [`salience_core::Model`]
-//!   (candle through [`CandleModel`], or any other backend), batched through
-//!   one chunked perturbation engine: [`Occlusion`], [`FeatureAblation`],
-//!   [`ShapleyValueSampling`], [`KernelShap`] (exact by enumeration for
-//!   few features), [`Lime`] (OLS / ridge / lasso surrogates, [`slic()`]
-//!   superpixels or patches via [`FeatureMask`]) and [`Rise`].
+//! * The black-box perturbation explainers (occlusion, feature ablation,
+//!   Shapley sampling, KernelSHAP, LIME, RISE, SLIC) live in the
+//!   candle-free crate [`salience_perturb`]; [`CandleModel`] runs a
+//!   candle classifier through them, and the [`registry`] builds them.
 //! * Rule-based explainers for models that opt in through [`RuleForward`]
 //!   (their forward pass written with [`rules::LayerOps`]): [`GuidedBackprop`],
 //!   [`Deconvnet`], [`DeepLift`] (Rescale, with summation-to-delta
@@ -78,7 +76,6 @@ pub mod activation_max;
 pub mod adapter;
 pub mod attention;
 pub mod attn_lrp;
-pub mod baseline;
 pub mod cam;
 pub mod canonize;
 pub mod classifier;
@@ -87,8 +84,6 @@ pub mod convert;
 pub mod deeplift;
 pub mod eigen_cam;
 pub mod expected_gradients;
-pub mod feature_ablation;
-pub mod feature_mask;
 pub mod forward;
 pub mod grad_cam;
 pub mod grad_cam_plus_plus;
@@ -98,26 +93,18 @@ pub mod guided_backprop;
 pub mod igos;
 pub mod input_x_gradient;
 pub mod integrated_gradients;
-pub mod kernel_shap;
-pub mod lime;
-pub mod linear_fit;
 pub mod lrp;
 pub mod lrp_rules;
 pub mod noise_grad;
 pub mod noise_sigma;
 pub mod noise_tunnel;
-pub mod occlusion;
 pub mod ops;
-mod perturb;
 pub mod poly_cam;
 pub mod quadrature;
 pub mod registry;
-pub mod rise;
 pub mod rules;
 pub mod saliency;
 pub mod sequential;
-pub mod shapley_sampling;
-pub mod slic;
 pub mod split;
 pub mod weight_map;
 
@@ -130,27 +117,19 @@ pub use attention::{
     GradientRolloutConfig, HeadFusion,
 };
 pub use attn_lrp::{AttentionRule, AttnLrp, AttnLrpConfig};
-pub use baseline::Baseline;
 pub use canonize::fuse_conv_batch_norm;
 pub use classifier::{Classifier, ModuleClassifier};
 pub use convert::ExplainTensor;
 pub use deeplift::{DeepLift, DeepLiftConfig};
 pub use eigen_cam::{EigenCam, EigenCamConfig};
 pub use expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
-pub use feature_ablation::{FeatureAblation, FeatureAblationConfig};
-pub use feature_mask::{FeatureGroups, FeatureMask};
 pub use forward::StagedForward;
 pub use grad_cam::{GradCam, GradCamConfig};
 pub use grad_cam_plus_plus::GradCamPlusPlus;
 pub use guided_backprop::{Deconvnet, GuidedBackprop};
 pub use igos::{IGosConfig, IGosOutput, IGosPlusPlus};
 pub use input_x_gradient::InputXGradient;
-pub use integrated_gradients::{
-    AttributionsWithDelta, IntegratedGradients, IntegratedGradientsConfig,
-};
-pub use kernel_shap::{KernelShap, KernelShapConfig};
-pub use lime::{Lime, LimeConfig, LimeDistance, LimeKernel, LimeSpace};
-pub use linear_fit::{LinearFit, Surrogate};
+pub use integrated_gradients::{IntegratedGradients, IntegratedGradientsConfig};
 pub use lrp::Lrp;
 pub use lrp_rules::{Composite, LayerKind, LrpRule};
 pub use noise_grad::{FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig};
@@ -159,18 +138,19 @@ pub use noise_sigma::{
     NoiseSigmaEstimate,
 };
 pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
-pub use occlusion::{Occlusion, OcclusionConfig};
 pub use poly_cam::{PolyCam, PolyCamConfig, PolyCamVariant};
 pub use quadrature::Quadrature;
 pub use registry::{ExplainerSpec, Registry};
-pub use rise::{Rise, RiseConfig};
 pub use rules::{LayerOps, PlainOps, RuleForward, TrainOps};
+/// The candle-free types of `salience-perturb` that this crate's own API
+/// takes or returns (the path methods' baseline x′ and their completeness
+/// delta); the perturbation explainers themselves are used from
+/// `salience_perturb` directly.
+pub use salience_perturb::{AttributionsWithDelta, Baseline};
 pub use saliency::{Saliency, SaliencyConfig};
 pub use sequential::{
     RuleLayer, RuleSequential, Sequential, SequentialClassifier, SequentialLayer,
 };
-pub use shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
-pub use slic::{slic, SlicColor, SlicConfig};
 pub use split::{LayerSplit, TokenGrid};
 pub use weight_map::{
     CascadingRandomization, ModelBuilder, ParamFilter, Randomization, WeightMapModel,

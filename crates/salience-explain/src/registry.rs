@@ -96,27 +96,27 @@ use crate::attention::{
     AttentionModel, AttentionRollout, AttentionRolloutConfig, GradientRollout,
     GradientRolloutConfig,
 };
-use crate::baseline::Baseline;
 use crate::eigen_cam::{EigenCam, EigenCamConfig};
 use crate::expected_gradients::{ExpectedGradients, ExpectedGradientsConfig};
-use crate::feature_ablation::{FeatureAblation, FeatureAblationConfig};
 use crate::grad_cam::{GradCam, GradCamConfig};
 use crate::grad_cam_plus_plus::GradCamPlusPlus;
 use crate::igos::{IGosConfig, IGosPlusPlus};
 use crate::input_x_gradient::InputXGradient;
 use crate::integrated_gradients::{IntegratedGradients, IntegratedGradientsConfig};
-use crate::kernel_shap::{KernelShap, KernelShapConfig};
-use crate::lime::{Lime, LimeConfig};
 use crate::noise_tunnel::{NoiseKind, NoiseTunnel, NoiseTunnelConfig};
-use crate::occlusion::{Occlusion, OcclusionConfig};
 use crate::poly_cam::{PolyCam, PolyCamConfig};
-use crate::rise::{Rise, RiseConfig};
 use crate::saliency::{Saliency, SaliencyConfig};
-use crate::shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
-use crate::slic::SlicConfig;
 use crate::split::LayerSplit;
 use salience_core::spec::{config_from, Spec, Validate};
 use salience_core::{ChannelReduction, Explainer, PixelMaps, Result, SalienceError};
+use salience_perturb::feature_ablation::{FeatureAblation, FeatureAblationConfig};
+use salience_perturb::kernel_shap::{KernelShap, KernelShapConfig};
+use salience_perturb::lime::{Lime, LimeConfig};
+use salience_perturb::occlusion::{Occlusion, OcclusionConfig};
+use salience_perturb::rise::{Rise, RiseConfig};
+use salience_perturb::shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
+use salience_perturb::slic::SlicConfig;
+use salience_perturb::Baseline;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -786,12 +786,12 @@ fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
 mod parity {
     use super::*;
     use crate::expected_gradients::References;
-    use crate::feature_mask::FeatureMask;
-    use crate::linear_fit::Surrogate;
     use crate::noise_tunnel::NoiseScale;
     use crate::poly_cam::PolyCamVariant;
     use crate::quadrature::Quadrature;
     use crate::SequentialClassifier;
+    use salience_perturb::feature_mask::FeatureMask;
+    use salience_perturb::linear_fit::Surrogate;
     use serde_json::{json, Value};
     use std::cell::RefCell;
 

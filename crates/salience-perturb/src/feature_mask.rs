@@ -52,7 +52,7 @@ impl FeatureGroups {
     /// `0 .. M` in increasing id order.
     ///
     /// ```
-    /// let g = salience_explain::FeatureGroups::from_ids(&[7, 3, 7, 9])?;
+    /// let g = salience_perturb::FeatureGroups::from_ids(&[7, 3, 7, 9])?;
     /// assert_eq!(g.ids(), &[1, 0, 1, 2]);
     /// assert_eq!(g.count(), 3);
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -96,7 +96,7 @@ impl FeatureMask {
     /// The groups of every input of a batch `[N, ...]`.
     ///
     /// ```
-    /// use salience_explain::FeatureMask;
+    /// use salience_perturb::FeatureMask;
     /// let x = ndarray::Array4::<f32>::zeros((1, 2, 4, 4)).into_dyn();
     /// let g = FeatureMask::Patches { size: 2 }.groups(x.view())?;
     /// assert_eq!(g[0].count(), 4);

@@ -19,8 +19,8 @@
 
 use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
-use crate::integrated_gradients::AttributionsWithDelta;
 use crate::perturb::{check_positive, prepare, PerturbationSource, AUTO_BATCH, STREAM_PERTURB};
+use crate::AttributionsWithDelta;
 use ndarray::ArrayViewD;
 use rand::seq::SliceRandom;
 use salience_core::seed::{derive_seed, rng};
@@ -57,7 +57,7 @@ impl ShapleySamplingConfig {
     /// Captum's defaults (= `Default`).
     ///
     /// ```
-    /// use salience_explain::ShapleySamplingConfig as C;
+    /// use salience_perturb::ShapleySamplingConfig as C;
     /// assert_eq!(C::captum(), C::default());
     /// ```
     pub fn captum() -> Self {
@@ -67,7 +67,7 @@ impl ShapleySamplingConfig {
     /// Decker et al. (2024)'s setting: Captum's defaults over 16 × 16 patches.
     ///
     /// ```
-    /// use salience_explain::{FeatureMask, ShapleySamplingConfig};
+    /// use salience_perturb::{FeatureMask, ShapleySamplingConfig};
     /// assert_eq!(ShapleySamplingConfig::decker2024().feature_mask, FeatureMask::Patches { size: 16 });
     /// ```
     pub fn decker2024() -> Self {
@@ -84,7 +84,7 @@ impl ShapleySamplingConfig {
 /// ```
 /// use ndarray::array;
 /// use salience_core::{Explainer, LinearModel, Seeds};
-/// use salience_explain::ShapleyValueSampling;
+/// use salience_perturb::ShapleyValueSampling;
 /// let m = LinearModel::new(array![[1.0f32, -2.0, 3.0]], array![0.5f32])?;
 /// let x = array![[1.0f32, 2.0, 3.0]].into_dyn();
 /// let a = ShapleyValueSampling::new(m).explain(x.view(), &[0], Seeds::base(1))?;
@@ -104,7 +104,7 @@ impl<M: Model> ShapleyValueSampling<M> {
     ///
     /// ```
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
-    /// let e = salience_explain::ShapleyValueSampling::new(m);
+    /// let e = salience_perturb::ShapleyValueSampling::new(m);
     /// assert_eq!(e.config().n_permutations, 25);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
@@ -126,7 +126,7 @@ impl<M: Model> ShapleyValueSampling<M> {
     /// 2 + n_permutations · (M_i − 1).
     ///
     /// ```
-    /// use salience_explain::ShapleyValueSampling;
+    /// use salience_perturb::ShapleyValueSampling;
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
     /// let x = ndarray::Array2::<f32>::zeros((1, 4)).into_dyn();
     /// assert_eq!(ShapleyValueSampling::new(m).model_evaluations(x.view())?, vec![2 + 25 * 3]);
@@ -257,7 +257,7 @@ impl<M: Model> ShapleyValueSampling<M> {
     /// ```
     /// use ndarray::{Array2, ArrayViewD};
     /// use salience_core::{FnModel, Seeds};
-    /// use salience_explain::ShapleyValueSampling;
+    /// use salience_perturb::ShapleyValueSampling;
     /// let m = FnModel::new(1, |x: ArrayViewD<'_, f32>| {
     ///     Ok(Array2::from_shape_fn((x.shape()[0], 1), |(i, _)| x[[i, 0]] * x[[i, 1]] * x[[i, 2]]))
     /// });

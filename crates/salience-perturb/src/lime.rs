@@ -95,7 +95,7 @@ impl LimeKernel {
     /// interpretable space, width 0.75·√M.
     ///
     /// ```
-    /// assert_eq!(salience_explain::LimeKernel::tabular().width, None);
+    /// assert_eq!(salience_perturb::LimeKernel::tabular().width, None);
     /// ```
     pub fn tabular() -> Self {
         LimeKernel {
@@ -164,7 +164,7 @@ impl LimeConfig {
     /// Captum's defaults (= `Default`).
     ///
     /// ```
-    /// use salience_explain::LimeConfig as C;
+    /// use salience_perturb::LimeConfig as C;
     /// assert_eq!(C::captum(), C::default());
     /// ```
     pub fn captum() -> Self {
@@ -176,7 +176,7 @@ impl LimeConfig {
     /// (lasso λ = 0.1 "high", λ = 0.01 "medium", or OLS "none").
     ///
     /// ```
-    /// use salience_explain::{FeatureMask, LimeConfig, SlicConfig, Surrogate};
+    /// use salience_perturb::{FeatureMask, LimeConfig, SlicConfig, Surrogate};
     /// let c = LimeConfig::decker2024(FeatureMask::Slic(SlicConfig::default()), Surrogate::Lasso { lambda: 0.1 });
     /// assert_eq!(c.n_samples, 25);
     /// ```
@@ -194,7 +194,7 @@ impl LimeConfig {
     /// quickshift).
     ///
     /// ```
-    /// assert_eq!(salience_explain::LimeConfig::lime_image().n_samples, 1000);
+    /// assert_eq!(salience_perturb::LimeConfig::lime_image().n_samples, 1000);
     /// ```
     pub fn lime_image() -> Self {
         LimeConfig {
@@ -217,7 +217,7 @@ impl LimeConfig {
 /// ```
 /// use ndarray::array;
 /// use salience_core::{Explainer, LinearModel, Seeds};
-/// use salience_explain::{FeatureMask, Lime, LimeConfig, Surrogate};
+/// use salience_perturb::{FeatureMask, Lime, LimeConfig, Surrogate};
 /// let m = LinearModel::new(array![[1.0f32, 2.0, 3.0, 4.0]], array![0.5f32])?;
 /// let x = array![[1.0f32, 1.0, 2.0, 1.0]].into_dyn();
 /// let cfg = LimeConfig {
@@ -243,8 +243,8 @@ impl<M: Model> Lime<M> {
     ///
     /// ```
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
-    /// let e = salience_explain::Lime::new(m);
-    /// assert_eq!(e.config().surrogate, salience_explain::Surrogate::Lasso { lambda: 0.01 });
+    /// let e = salience_perturb::Lime::new(m);
+    /// assert_eq!(e.config().surrogate, salience_perturb::Surrogate::Lasso { lambda: 0.01 });
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn new(model: M) -> Self {
@@ -264,7 +264,7 @@ impl<M: Model> Lime<M> {
     /// Model evaluations per input: `n_samples`.
     ///
     /// ```
-    /// use salience_explain::Lime;
+    /// use salience_perturb::Lime;
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
     /// assert_eq!(Lime::new(m).model_evaluations(), 25);
     /// # Ok::<(), salience_core::SalienceError>(())

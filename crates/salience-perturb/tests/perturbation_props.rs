@@ -4,7 +4,7 @@
 use ndarray::{Array1, Array2, ArrayD, ArrayViewD, IxDyn};
 use proptest::prelude::*;
 use salience_core::{Explainer, FnModel, LinearModel, Seeds};
-use salience_explain::{
+use salience_perturb::{
     FeatureAblation, FeatureAblationConfig, FeatureMask, KernelShap, KernelShapConfig, Occlusion,
     OcclusionConfig, ShapleySamplingConfig, ShapleyValueSampling,
 };

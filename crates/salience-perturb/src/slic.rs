@@ -92,7 +92,7 @@ impl SlicConfig {
     /// SLIC with `n_segments` superpixels and otherwise default settings.
     ///
     /// ```
-    /// assert_eq!(salience_explain::SlicConfig::with_segments(50).n_segments, 50);
+    /// assert_eq!(salience_perturb::SlicConfig::with_segments(50).n_segments, 50);
     /// ```
     pub fn with_segments(n_segments: usize) -> Self {
         SlicConfig {
@@ -142,7 +142,7 @@ impl SlicConfig {
 ///
 /// ```
 /// use ndarray::Array3;
-/// use salience_explain::{slic, SlicConfig};
+/// use salience_perturb::{slic, SlicConfig};
 /// // A two-colour 8 × 8 image: left half dark, right half bright.
 /// let img = Array3::from_shape_fn((1, 8, 8), |(_, _, x)| if x < 4 { 0.0f32 } else { 1.0 });
 /// let labels = slic(img.into_dyn().view(), &SlicConfig::with_segments(4))?;

@@ -38,11 +38,11 @@
 
 use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
-use crate::integrated_gradients::AttributionsWithDelta;
 use crate::linear_fit::{fit_weighted, Surrogate, MAX_SURROGATE_FEATURES};
 use crate::perturb::{
     check_design_size, check_positive, prepare, PerturbationSource, AUTO_BATCH, STREAM_PERTURB,
 };
+use crate::AttributionsWithDelta;
 use ndarray::ArrayViewD;
 use rand::seq::SliceRandom;
 use rand::RngExt;
@@ -82,7 +82,7 @@ impl KernelShapConfig {
     /// coalitions.
     ///
     /// ```
-    /// use salience_explain::{FeatureMask, KernelShapConfig};
+    /// use salience_perturb::{FeatureMask, KernelShapConfig};
     /// let c = KernelShapConfig::shap_auto(FeatureMask::Patches { size: 16 }, 196);
     /// assert_eq!(c.n_samples, 2 * 196 + 2048);
     /// ```
@@ -100,7 +100,7 @@ impl KernelShapConfig {
 /// ```
 /// use ndarray::{array, Array2, Axis};
 /// use salience_core::{Explainer, FnModel, Seeds};
-/// use salience_explain::KernelShap;
+/// use salience_perturb::KernelShap;
 /// // f(x) = x0 · x1 + x2: the interaction is split equally.
 /// let m = FnModel::new(1, |x| {
 ///     let x = x.into_dimensionality::<ndarray::Ix2>().unwrap();
@@ -123,7 +123,7 @@ impl<M: Model> KernelShap<M> {
     ///
     /// ```
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
-    /// let e = salience_explain::KernelShap::new(m);
+    /// let e = salience_perturb::KernelShap::new(m);
     /// assert_eq!(e.config().n_samples, 25);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
@@ -145,7 +145,7 @@ impl<M: Model> KernelShap<M> {
     /// (2 when M = 1).
     ///
     /// ```
-    /// use salience_explain::KernelShap;
+    /// use salience_perturb::KernelShap;
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
     /// let x = ndarray::Array2::<f32>::zeros((1, 4)).into_dyn();
     /// assert_eq!(KernelShap::new(m).model_evaluations(x.view())?, vec![2 + 14]);
@@ -433,7 +433,7 @@ impl<M: Model> KernelShap<M> {
     /// ```
     /// use ndarray::array;
     /// use salience_core::{LinearModel, Seeds};
-    /// use salience_explain::{KernelShap, KernelShapConfig};
+    /// use salience_perturb::{KernelShap, KernelShapConfig};
     /// let m = LinearModel::new(array![[1.0f32, -2.0, 0.5, 3.0, 1.0, 1.0, -1.0, 2.0, 0.0, 1.0]], array![0.1f32])?;
     /// let x = array![[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]].into_dyn();
     /// let ks = KernelShap::with_config(m, KernelShapConfig { n_samples: 50, ..Default::default() });

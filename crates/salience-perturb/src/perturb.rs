@@ -13,7 +13,7 @@
 
 use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
-use crate::integrated_gradients::AttributionsWithDelta;
+use crate::AttributionsWithDelta;
 use ndarray::ArrayViewD;
 use salience_core::model::forward_generated;
 use salience_core::validate::{check_finite, check_nonempty_shape, check_targets};

@@ -70,7 +70,7 @@ impl Surrogate {
     ///
     /// ```
     /// use ndarray::array;
-    /// use salience_explain::Surrogate;
+    /// use salience_perturb::Surrogate;
     /// let x = array![[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]];
     /// let y = array![2.0, 3.0, 5.0, 0.0]; // y = 3 x₀ + 2 x₁
     /// let w = array![1.0, 1.0, 1.0, 1.0];

@@ -65,7 +65,7 @@ impl RiseConfig {
     /// is not stated there; 0.5 as in the paper).
     ///
     /// ```
-    /// let c = salience_explain::RiseConfig::mahlau2022();
+    /// let c = salience_perturb::RiseConfig::mahlau2022();
     /// assert_eq!((c.n_masks, c.grid), (5000, 10));
     /// ```
     pub fn mahlau2022() -> Self {
@@ -101,7 +101,7 @@ impl RiseConfig {
 /// ```
 /// use ndarray::{Array2, Array4};
 /// use salience_core::{Explainer, FnModel, Seeds};
-/// use salience_explain::{Rise, RiseConfig};
+/// use salience_perturb::{Rise, RiseConfig};
 /// // A model that only looks at the top-left 4 × 4 corner of 1 × 8 × 8 images.
 /// let m = FnModel::new(1, |x| {
 ///     let n = x.shape()[0];
@@ -127,7 +127,7 @@ impl<M: Model> Rise<M> {
     ///
     /// ```
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
-    /// let e = salience_explain::Rise::new(m);
+    /// let e = salience_perturb::Rise::new(m);
     /// assert_eq!((e.config().n_masks, e.config().grid), (4000, 7));
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
@@ -148,7 +148,7 @@ impl<M: Model> Rise<M> {
     /// Model evaluations per input: `n_masks`.
     ///
     /// ```
-    /// use salience_explain::Rise;
+    /// use salience_perturb::Rise;
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
     /// assert_eq!(Rise::new(m).model_evaluations(), 4000);
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -161,7 +161,7 @@ impl<M: Model> Rise<M> {
     /// `0 .. n` (for inspection and tests).
     ///
     /// ```
-    /// use salience_explain::{Rise, RiseConfig};
+    /// use salience_perturb::{Rise, RiseConfig};
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
     /// let r = Rise::with_config(m, RiseConfig { grid: 2, ..RiseConfig::default() });
     /// let masks = r.masks(5, 12, 12, 3)?;

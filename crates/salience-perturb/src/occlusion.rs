@@ -50,7 +50,7 @@ impl OcclusionConfig {
     /// A `size × size` window (all channels) with stride `stride`.
     ///
     /// ```
-    /// let c = salience_explain::OcclusionConfig::square(8, 4);
+    /// let c = salience_perturb::OcclusionConfig::square(8, 4);
     /// assert_eq!((c.window.clone(), c.strides.clone()), (vec![8, 8], vec![4, 4]));
     /// ```
     pub fn square(size: usize, stride: usize) -> Self {
@@ -65,7 +65,7 @@ impl OcclusionConfig {
     /// time), stride 1.
     ///
     /// ```
-    /// assert_eq!(salience_explain::OcclusionConfig::quantus().window, vec![1, 4, 4]);
+    /// assert_eq!(salience_perturb::OcclusionConfig::quantus().window, vec![1, 4, 4]);
     /// ```
     pub fn quantus() -> Self {
         OcclusionConfig {
@@ -81,7 +81,7 @@ impl OcclusionConfig {
 /// ```
 /// use ndarray::array;
 /// use salience_core::{Explainer, LinearModel, Seeds};
-/// use salience_explain::{Occlusion, OcclusionConfig};
+/// use salience_perturb::{Occlusion, OcclusionConfig};
 /// let m = LinearModel::new(array![[1.0f32, -2.0, 3.0, 0.5]], array![0.0f32])?;
 /// let x = array![[[2.0f32, 1.0], [1.0, 4.0]]].into_dyn(); // [1, 2, 2]
 /// let occ = Occlusion::with_config(m, OcclusionConfig::square(1, 1));
@@ -101,7 +101,7 @@ impl<M: Model> Occlusion<M> {
     ///
     /// ```
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
-    /// let e = salience_explain::Occlusion::new(m);
+    /// let e = salience_perturb::Occlusion::new(m);
     /// assert_eq!(e.config().window, vec![4, 4]);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
@@ -123,7 +123,7 @@ impl<M: Model> Occlusion<M> {
     /// 1 + the number of window positions.
     ///
     /// ```
-    /// use salience_explain::{Occlusion, OcclusionConfig};
+    /// use salience_perturb::{Occlusion, OcclusionConfig};
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 36)), ndarray::Array1::zeros(1))?;
     /// let occ = Occlusion::with_config(m, OcclusionConfig::square(2, 2));
     /// assert_eq!(occ.model_evaluations(&[1, 6, 6])?, 1 + 9);

@@ -2,7 +2,6 @@
 //! blurred copy of the input, per-channel random normal noise, or a given
 //! array.
 
-use crate::gradient::flat_slice;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
 use salience_core::blur::GaussianBlur;
@@ -53,7 +52,7 @@ impl Baseline {
     /// The blur baseline of Mahlau & Nolde (2022) (σ = 20, 25 × 25 kernel).
     ///
     /// ```
-    /// use salience_explain::Baseline;
+    /// use salience_perturb::Baseline;
     /// assert_eq!(Baseline::blur_mahlau2022(), Baseline::Blur { sigma: 20.0, kernel_size: 25 });
     /// ```
     pub fn blur_mahlau2022() -> Self {
@@ -66,7 +65,7 @@ impl Baseline {
     /// A short name for explainer names (`"zeros"`, `"blur"`, …).
     ///
     /// ```
-    /// assert_eq!(salience_explain::Baseline::RandomNormal.label(), "normal");
+    /// assert_eq!(salience_perturb::Baseline::RandomNormal.label(), "normal");
     /// ```
     pub fn label(&self) -> &'static str {
         match self {
@@ -83,7 +82,7 @@ impl Baseline {
     /// per-sample shape `sample_shape`.
     ///
     /// ```
-    /// use salience_explain::Baseline;
+    /// use salience_perturb::Baseline;
     /// assert!(Baseline::Blur { sigma: 1.0, kernel_size: 3 }.check(2, &[1, 4, 4]).is_ok());
     /// assert!(Baseline::Blur { sigma: 1.0, kernel_size: 4 }.check(2, &[1, 4, 4]).is_err());
     /// assert!(Baseline::Blur { sigma: 1.0, kernel_size: usize::MAX }.check(2, &[1, 4, 4]).is_err());
@@ -158,7 +157,7 @@ impl Baseline {
     ///
     /// ```
     /// use salience_core::Seeds;
-    /// use salience_explain::Baseline;
+    /// use salience_perturb::Baseline;
     /// let x = ndarray::array![[1.0f32, 3.0], [2.0, 2.0]].into_dyn();
     /// let b = Baseline::Constant(0.5).generate(x.view(), Seeds::base(0))?;
     /// assert!(b.iter().all(|&v| v == 0.5));
@@ -181,7 +180,9 @@ impl Baseline {
         seeds.check_len(n)?;
         self.check(n, &shape[1..])?;
         let xs = inputs.as_standard_layout();
-        let data = flat_slice(&xs)?;
+        let data = xs
+            .as_slice()
+            .ok_or_else(|| SalienceError::Backend("input not contiguous".into()))?;
         let f: usize = shape[1..].iter().product();
         let mut out = vec![0f32; data.len()];
         for (i, (xi, oi)) in data
@@ -197,8 +198,19 @@ impl Baseline {
 
     /// Writes the baseline of input `i` (features `x`, per-sample shape
     /// `sample_shape`) into `out`; `seed` drives [`Baseline::RandomNormal`].
-    /// Call [`Baseline::check`] first.
-    pub(crate) fn fill(
+    /// Call [`Baseline::check`] first. `x` and `out` must hold one sample
+    /// (the product of `sample_shape`), and a per-input
+    /// [`Baseline::Given`] must have a row `i`: otherwise a typed error.
+    ///
+    /// ```
+    /// use salience_perturb::Baseline;
+    /// let mut out = [0f32; 2];
+    /// Baseline::Constant(0.5).fill(&[1.0, 2.0], &[2], 0, 0, &mut out)?;
+    /// assert_eq!(out, [0.5, 0.5]);
+    /// assert!(Baseline::Zeros.fill(&[1.0, 2.0], &[3], 0, 0, &mut out).is_err());
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn fill(
         &self,
         x: &[f32],
         sample_shape: &[usize],
@@ -206,6 +218,17 @@ impl Baseline {
         seed: u64,
         out: &mut [f32],
     ) -> Result<()> {
+        let f = sample_shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .unwrap_or(usize::MAX);
+        if x.len() != f || out.len() != f {
+            return Err(SalienceError::shape(
+                "baseline sample and output",
+                format!("{f} values each (sample shape {sample_shape:?})"),
+                &[x.len(), out.len()],
+            ));
+        }
         match self {
             Baseline::Zeros => out.fill(0.0),
             Baseline::Constant(c) => out.fill(*c),
@@ -260,7 +283,17 @@ impl Baseline {
                 if s.len() == f {
                     out.copy_from_slice(&s);
                 } else {
-                    out.copy_from_slice(&s[i * f..(i + 1) * f]);
+                    let row = i
+                        .checked_mul(f)
+                        .and_then(|a| s.get(a..a.checked_add(f)?))
+                        .ok_or_else(|| {
+                            SalienceError::shape(
+                                "given baseline",
+                                format!("[{f}] or at least {} rows of {f}", i.saturating_add(1)),
+                                b.shape(),
+                            )
+                        })?;
+                    out.copy_from_slice(row);
                 }
             }
         }
@@ -274,7 +307,7 @@ pub use salience_core::blur::MAX_BLUR_KERNEL;
 /// (the [`Baseline::Blur`] baseline, exposed for metrics and plots).
 ///
 /// ```
-/// use salience_explain::baseline::gaussian_blur;
+/// use salience_perturb::baseline::gaussian_blur;
 /// let x = ndarray::Array::from_elem((1, 1, 5, 5), 3.0f32).into_dyn();
 /// let b = gaussian_blur(x.view(), 20.0, 25)?; // constant images are unchanged
 /// assert!(b.iter().all(|v| (v - 3.0).abs() < 1e-5));
@@ -326,5 +359,27 @@ mod tests {
             assert!((m(xs) - m(os)).abs() < 0.1, "mean c={c}");
             assert!((sd(xs) - sd(os)).abs() < 0.1, "std c={c}");
         }
+    }
+
+    #[test]
+    fn fill_rejects_mismatched_lengths_and_missing_rows() {
+        let mut out = vec![0f32; 2];
+        assert!(matches!(
+            Baseline::Zeros.fill(&[1.0, 2.0, 3.0], &[2], 0, 0, &mut out),
+            Err(SalienceError::ShapeMismatch { .. })
+        ));
+        let given = Baseline::Given(
+            ndarray::ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1.0, 2.0, 3.0, 4.0]).unwrap(),
+        );
+        given.fill(&[0.0, 0.0], &[2], 1, 0, &mut out).unwrap();
+        assert_eq!(out, [3.0, 4.0]);
+        assert!(matches!(
+            given.fill(&[0.0, 0.0], &[2], 2, 0, &mut out),
+            Err(SalienceError::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            given.fill(&[0.0, 0.0], &[2], usize::MAX, 0, &mut out),
+            Err(SalienceError::ShapeMismatch { .. })
+        ));
     }
 }

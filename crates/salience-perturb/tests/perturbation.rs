@@ -10,11 +10,11 @@ type ScalarFn = dyn Fn(&[f32]) -> f32 + Send + Sync;
 use common::array;
 use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Axis, IxDyn};
 use salience_core::{Explainer, FnModel, LinearModel, Model, SalienceError, Seeds};
-use salience_explain::{
-    slic, Baseline, CandleModel, FeatureAblation, FeatureAblationConfig, FeatureMask, KernelShap,
-    KernelShapConfig, Lime, LimeConfig, LimeKernel, ModuleClassifier, Occlusion, OcclusionConfig,
-    Rise, RiseConfig, ShapleySamplingConfig, ShapleyValueSampling, SlicColor, SlicConfig,
-    Surrogate,
+use salience_perturb::baseline::gaussian_blur;
+use salience_perturb::{
+    slic, Baseline, FeatureAblation, FeatureAblationConfig, FeatureMask, KernelShap,
+    KernelShapConfig, Lime, LimeConfig, LimeKernel, Occlusion, OcclusionConfig, Rise, RiseConfig,
+    ShapleySamplingConfig, ShapleyValueSampling, SlicColor, SlicConfig, Surrogate,
 };
 
 fn linear(classes: usize, features: usize, seed: u64) -> (LinearModel, Array2<f32>) {
@@ -121,26 +121,6 @@ fn occlusion_1x1_zero_baseline_on_linear_model_is_x_times_w() {
     let expect = x_times_w(&x, None, &w, &t);
     assert!(max_abs_diff(a.view(), expect.view()) < 1e-4);
     assert_eq!(occ.model_evaluations(&[1, 6, 6]).unwrap(), 37);
-}
-
-#[test]
-fn occlusion_1x1_through_candle_model() {
-    let w = common::tensor(&[2, 6], 1.0, 3);
-    let wa =
-        Array2::from_shape_vec((2, 6), w.flatten_all().unwrap().to_vec1::<f32>().unwrap()).unwrap();
-    let clf = ModuleClassifier::new(candle_nn::Linear::new(w, None), 2);
-    let occ = Occlusion::with_config(
-        CandleModel::new(clf),
-        OcclusionConfig {
-            window: vec![1],
-            strides: vec![1],
-            ..Default::default()
-        },
-    );
-    let x = array(&[3, 6], 1.0, 4);
-    let t = [1, 0, 1];
-    let a = occ.explain(x.view(), &t, Seeds::base(0)).unwrap();
-    assert!(max_abs_diff(a.view(), x_times_w(&x, None, &wa, &t).view()) < 1e-4);
 }
 
 #[test]
@@ -1009,4 +989,16 @@ fn efficiency_deltas_are_reported_per_group() {
             assert!((elem_sum - 9.0 * diff).abs() < 1e-3);
         }
     }
+}
+
+#[test]
+fn huge_blur_kernels_are_errors_not_capacity_overflows() {
+    let x = array(&[1, 1, 4, 4], 1.0, 1);
+    for k in [usize::MAX, usize::MAX - 1, 4097] {
+        assert!(matches!(
+            gaussian_blur(x.view(), 1.0, k),
+            Err(SalienceError::InvalidParameter { .. })
+        ));
+    }
+    assert!(gaussian_blur(x.view(), 1.0, 4095).is_ok());
 }

@@ -29,7 +29,7 @@ impl FeatureAblationConfig {
     /// Captum's defaults (= `Default`).
     ///
     /// ```
-    /// use salience_explain::FeatureAblationConfig as C;
+    /// use salience_perturb::FeatureAblationConfig as C;
     /// assert_eq!(C::captum(), C::default());
     /// ```
     pub fn captum() -> Self {
@@ -39,7 +39,7 @@ impl FeatureAblationConfig {
     /// Decker et al. (2024)'s setting: Captum's defaults over 16 × 16 patches.
     ///
     /// ```
-    /// use salience_explain::{FeatureAblationConfig, FeatureMask};
+    /// use salience_perturb::{FeatureAblationConfig, FeatureMask};
     /// assert_eq!(FeatureAblationConfig::decker2024().feature_mask, FeatureMask::Patches { size: 16 });
     /// ```
     pub fn decker2024() -> Self {
@@ -56,7 +56,7 @@ impl FeatureAblationConfig {
 /// ```
 /// use ndarray::array;
 /// use salience_core::{Explainer, LinearModel, Seeds};
-/// use salience_explain::{FeatureAblation, FeatureAblationConfig, FeatureMask};
+/// use salience_perturb::{FeatureAblation, FeatureAblationConfig, FeatureMask};
 /// let m = LinearModel::new(array![[1.0f32, 2.0, 3.0, 4.0]], array![0.0f32])?;
 /// let x = array![[1.0f32, 1.0, 1.0, 1.0]].into_dyn();
 /// let cfg = FeatureAblationConfig {
@@ -79,8 +79,8 @@ impl<M: Model> FeatureAblation<M> {
     ///
     /// ```
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 4)), ndarray::Array1::zeros(1))?;
-    /// let e = salience_explain::FeatureAblation::new(m);
-    /// assert_eq!(e.config().feature_mask, salience_explain::FeatureMask::PerElement);
+    /// let e = salience_perturb::FeatureAblation::new(m);
+    /// assert_eq!(e.config().feature_mask, salience_perturb::FeatureMask::PerElement);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn new(model: M) -> Self {
@@ -100,7 +100,7 @@ impl<M: Model> FeatureAblation<M> {
     /// Model evaluations for each input of a batch: 1 + M_i.
     ///
     /// ```
-    /// use salience_explain::{FeatureAblation, FeatureAblationConfig, FeatureMask};
+    /// use salience_perturb::{FeatureAblation, FeatureAblationConfig, FeatureMask};
     /// let m = salience_core::LinearModel::new(ndarray::Array2::ones((1, 36)), ndarray::Array1::zeros(1))?;
     /// let fa = FeatureAblation::with_config(m, FeatureAblationConfig {
     ///     feature_mask: FeatureMask::Patches { size: 3 },
