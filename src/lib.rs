@@ -43,7 +43,7 @@
 //! use candle_core::{DType, Device, Tensor};
 //! use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
 //! use salience::core::{ChannelReduction, Explainer, PixelMaps, Seeds};
-//! use salience::explain::gradient_check::{check_gradients, GradientCheckConfig};
+//! use salience::explain::gradient::gradient_check::{check_gradients, GradientCheckConfig};
 //! use salience::explain::{staged_model, GradCam, IntegratedGradients, LayerOps, Lrp, StagedForward};
 //!
 //! // Your network, its forward pass written once: named stages over `ops`.

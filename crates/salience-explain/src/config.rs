@@ -11,16 +11,16 @@
 //! [`salience_perturb::config`]) read `batch_size = 0` as "the model's
 //! preferred batch size" ([`salience_core::Model::preferred_batch_size`]).
 
-use crate::attention::{AttentionRolloutConfig, GradientRolloutConfig};
-use crate::deeplift::DeepLiftConfig;
-use crate::eigen_cam::EigenCamConfig;
-use crate::expected_gradients::{ExpectedGradientsConfig, References};
-use crate::grad_cam::GradCamConfig;
+use crate::cam::attention::{AttentionRolloutConfig, GradientRolloutConfig};
+use crate::cam::eigen_cam::EigenCamConfig;
+use crate::cam::grad_cam::GradCamConfig;
+use crate::cam::poly_cam::PolyCamConfig;
+use crate::gradient::expected_gradients::{ExpectedGradientsConfig, References};
+use crate::gradient::integrated_gradients::IntegratedGradientsConfig;
+use crate::gradient::saliency::SaliencyConfig;
 use crate::igos::IGosConfig;
-use crate::integrated_gradients::IntegratedGradientsConfig;
-use crate::noise_tunnel::{NoiseScale, NoiseTunnelConfig};
-use crate::poly_cam::PolyCamConfig;
-use crate::saliency::SaliencyConfig;
+use crate::noise::noise_tunnel::{NoiseScale, NoiseTunnelConfig};
+use crate::rules::deeplift::DeepLiftConfig;
 use salience_core::spec::Validate;
 use salience_core::validate::check_count;
 use salience_core::{Result, SalienceError};
