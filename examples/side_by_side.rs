@@ -42,9 +42,10 @@ use salience::core::npy;
 use salience::data::models::{ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig};
 use salience::explain::{
     CandleModel, Classifier, GradCam, GradCamConfig, IntegratedGradients,
-    IntegratedGradientsConfig, LayerSplit, NoiseScale, NoiseTunnel, NoiseTunnelConfig, Occlusion,
-    OcclusionConfig, Saliency, SaliencyConfig,
+    IntegratedGradientsConfig, LayerSplit, NoiseScale, NoiseTunnel, NoiseTunnelConfig, Saliency,
+    SaliencyConfig,
 };
+use salience::perturb::{Occlusion, OcclusionConfig};
 use salience::{Explainer, Seeds};
 use std::error::Error;
 use std::path::{Path, PathBuf};

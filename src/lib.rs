@@ -13,7 +13,8 @@
 //! | [`metrics`] | salience-metrics | evaluation metrics |
 //! | [`report`] | salience-report | the pipeline as one call (`run`, `write_run`) and every picture, chart and result file: heatmaps and labelled grids (`render`), charts (`render::plot`), per-shard JSON-lines records and their merge (`records`, `Shard`) |
 //! | [`data`] | salience-data | offline data and trained models: Fashion-MNIST IDX reader, a localization set with ground-truth masks, small CNN / ResNet / ResNet-18, shipped weights and samples |
-//! | [`explain`] | salience-explain | explainers: gradient methods on candle (Saliency, Input×Gradient, Integrated Gradients, SmoothGrad/SmoothGrad²/VarGrad, Expected Gradients/GradientSHAP, NoiseGrad/FusionGrad), the CAM family (Grad-CAM, Grad-CAM++, EigenCAM, PolyCAM), rule-based methods (Guided Backprop, Deconvnet, DeepLIFT, LRP), black-box perturbation methods over any model (Occlusion, Feature Ablation, Shapley sampling, KernelSHAP, LIME, RISE), iGOS++, a registry of text specs, and a gradient check |
+//! | [`perturb`] | salience-perturb | black-box perturbation explainers over any `Model`, without candle (Occlusion, Feature Ablation, Shapley sampling, KernelSHAP, LIME, RISE), SLIC superpixels, linear surrogates, the `Baseline` type |
+//! | [`explain`] | salience-explain | explainers on candle: gradient methods (Saliency, Input×Gradient, Integrated Gradients, SmoothGrad/SmoothGrad²/VarGrad, Expected Gradients/GradientSHAP, NoiseGrad/FusionGrad), the CAM family (Grad-CAM, Grad-CAM++, EigenCAM, PolyCAM), rule-based methods (Guided Backprop, Deconvnet, DeepLIFT, LRP), iGOS++, a registry of text specs (which also builds the perturbation methods over a candle model), and a gradient check |
 //!
 //! ```
 //! use salience::core::{Ensemble, Normalization, DegeneratePolicy};
@@ -43,7 +44,7 @@
 //! use candle_core::{DType, Device, Tensor};
 //! use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
 //! use salience::core::{ChannelReduction, Explainer, PixelMaps, Seeds};
-//! use salience::explain::gradient_check::{check_gradients, GradientCheckConfig};
+//! use salience::explain::gradient::gradient_check::{check_gradients, GradientCheckConfig};
 //! use salience::explain::{staged_model, GradCam, IntegratedGradients, LayerOps, Lrp, StagedForward};
 //!
 //! // Your network, its forward pass written once: named stages over `ops`.
@@ -89,6 +90,7 @@ pub use salience_data as data;
 pub use salience_explain as explain;
 pub use salience_metrics as metrics;
 pub use salience_optimize as optimize;
+pub use salience_perturb as perturb;
 pub use salience_report as report;
 
 pub use salience_core::{

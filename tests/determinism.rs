@@ -6,10 +6,9 @@
 use candle_core::Device;
 use ndarray::{s, Array2, ArrayD};
 use salience::core::{model::forward_chunked, LinearModel, PerInput};
-use salience::explain::{
-    CandleModel, FeatureMask, IntegratedGradients, KernelShap, KernelShapConfig, Saliency,
-};
+use salience::explain::{CandleModel, IntegratedGradients, Saliency};
 use salience::metrics::{infidelity, InfidelityConfig};
+use salience::perturb::{FeatureMask, KernelShap, KernelShapConfig};
 use salience::{AttributionBatch, Explainer, Seeds};
 
 fn cnn_inputs(n: usize) -> (ArrayD<f32>, Vec<usize>) {

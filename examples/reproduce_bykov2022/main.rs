@@ -46,8 +46,8 @@ use salience::core::seed::rng;
 use salience::core::{derive_seed, AttributionBatch, ChannelReduction, PixelMaps};
 use salience::data::models::{ResNet, ResNetConfig};
 use salience::data::{assets, LocalizationConfig, LocalizationGenerator, LocalizationSet};
-use salience::explain::noise_sigma::{accuracy, noisegrad_sigma, relative_accuracy_drop};
-use salience::explain::noise_sigma::{NoiseSigmaConfig, NoiseSigmaEstimate};
+use salience::explain::noise::noise_sigma::{accuracy, noisegrad_sigma, relative_accuracy_drop};
+use salience::explain::noise::noise_sigma::{NoiseSigmaConfig, NoiseSigmaEstimate};
 use salience::explain::{
     CandleModel, FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig, NoiseKind, NoiseScale,
     NoiseTunnel, NoiseTunnelConfig, ParamFilter, Saliency, WeightMapModel,

@@ -171,7 +171,8 @@ pub fn predict<M: Classifier>(model: &M, x: ArrayViewD<'_, f32>) -> Result<Vec<u
     for start in (0..n).step_by(50) {
         let len = 50.min(n - start);
         let chunk = x.slice_axis(Axis(0), ndarray::Slice::from(start..start + len));
-        let t = salience::explain::convert::tensor_from_view(chunk.into_dyn(), model.device())?;
+        let t =
+            salience::explain::model::convert::tensor_from_view(chunk.into_dyn(), model.device())?;
         let p: Vec<u32> = model
             .logits(&t)?
             .argmax(candle_core::D::Minus1)?

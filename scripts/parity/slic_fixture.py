@@ -1,5 +1,5 @@
 """scikit-image SLIC on the shipped localization images: the reference for
-salience_explain::slic (crates/salience-data/tests/slic_parity.rs).
+salience_perturb::slic (crates/salience-data/tests/slic_parity.rs).
 
 Developers run it (CI does not):
     /work/pyref/bin/python scripts/parity/slic_fixture.py

@@ -13,7 +13,7 @@ use json::Json;
 use ndarray::{ArrayD, Axis};
 use salience_core::{Explainer, SalienceError, Seeds};
 use salience_data::models::{init, SmallCnn, VisionTransformer, VitConfig, VitPool};
-use salience_explain::convert::{array_from_tensor, tensor_from_view};
+use salience_explain::model::convert::{array_from_tensor, tensor_from_view};
 use salience_explain::registry::Registry;
 use salience_explain::{
     AttentionRule, AttnLrp, AttnLrpConfig, Classifier, Composite, Lrp, LrpRule,

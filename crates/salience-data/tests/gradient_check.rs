@@ -3,7 +3,7 @@
 
 use candle_core::Device;
 use ndarray::{s, Axis};
-use salience_explain::gradient_check::{check_gradients, GradientCheckConfig};
+use salience_explain::gradient::gradient_check::{check_gradients, GradientCheckConfig};
 
 #[test]
 fn shipped_cnn_and_resnet_pass_the_gradient_check() {

@@ -1,11 +1,11 @@
-//! `salience_explain::slic` against scikit-image's `slic` on the shipped
+//! `salience_perturb::slic` against scikit-image's `slic` on the shipped
 //! localization images (fixture: `scripts/parity/slic_fixture.py`), and
 //! how well either follows the items' outlines (boundary recall of the
 //! exact masks), the question Gattas' and Decker's LIME / KernelSHAP
 //! localisation scores depend on.
 
 use ndarray::{Array2, ArrayView2, Axis};
-use salience_explain::slic::{slic, SlicConfig};
+use salience_perturb::slic::{slic, SlicConfig};
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -7,39 +7,23 @@
 //!
 //! Batch sizes: the gradient and CAM methods batch forward/backward
 //! passes and need `batch_size ≥ 1`; the black-box perturbation methods
-//! (occlusion, feature ablation, Shapley sampling, KernelSHAP, LIME, RISE)
-//! read `batch_size = 0` as "the model's preferred batch size"
-//! ([`salience_core::Model::preferred_batch_size`]).
+//! of `salience-perturb` (whose configs are validated there, in
+//! [`salience_perturb::config`]) read `batch_size = 0` as "the model's
+//! preferred batch size" ([`salience_core::Model::preferred_batch_size`]).
 
-use crate::attention::{AttentionRolloutConfig, GradientRolloutConfig};
-use crate::baseline::Baseline;
-use crate::deeplift::DeepLiftConfig;
-use crate::eigen_cam::EigenCamConfig;
-use crate::expected_gradients::{ExpectedGradientsConfig, References};
-use crate::feature_ablation::FeatureAblationConfig;
-use crate::feature_mask::FeatureMask;
-use crate::grad_cam::GradCamConfig;
+use crate::cam::attention::{AttentionRolloutConfig, GradientRolloutConfig};
+use crate::cam::eigen_cam::EigenCamConfig;
+use crate::cam::grad_cam::GradCamConfig;
+use crate::cam::poly_cam::PolyCamConfig;
+use crate::gradient::expected_gradients::{ExpectedGradientsConfig, References};
+use crate::gradient::integrated_gradients::IntegratedGradientsConfig;
+use crate::gradient::saliency::SaliencyConfig;
 use crate::igos::IGosConfig;
-use crate::integrated_gradients::IntegratedGradientsConfig;
-use crate::kernel_shap::KernelShapConfig;
-use crate::lime::LimeConfig;
-use crate::noise_tunnel::{NoiseScale, NoiseTunnelConfig};
-use crate::occlusion::OcclusionConfig;
-use crate::poly_cam::PolyCamConfig;
-use crate::rise::RiseConfig;
-use crate::saliency::SaliencyConfig;
-use crate::shapley_sampling::ShapleySamplingConfig;
+use crate::noise::noise_tunnel::{NoiseScale, NoiseTunnelConfig};
+use crate::rules::deeplift::DeepLiftConfig;
 use salience_core::spec::Validate;
 use salience_core::validate::check_count;
 use salience_core::{Result, SalienceError};
-
-/// `batch_size` of a perturbation method: 0 (auto) or a count.
-fn auto_batch(batch_size: usize) -> Result<()> {
-    match batch_size {
-        0 => Ok(()),
-        b => check_count("batch_size", b),
-    }
-}
 
 fn finite_nonneg(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v >= 0.0 {
@@ -54,51 +38,6 @@ fn nonempty(name: &str, v: &str) -> Result<()> {
         return Err(SalienceError::invalid(name, "<empty>", "must name a layer"));
     }
     Ok(())
-}
-
-impl Validate for Baseline {
-    fn validate(&self) -> Result<()> {
-        match self {
-            Baseline::Constant(c) if !c.is_finite() => {
-                Err(SalienceError::invalid("value", c, "must be finite"))
-            }
-            Baseline::PerChannel(v) if v.is_empty() || v.iter().any(|c| !c.is_finite()) => {
-                Err(SalienceError::invalid(
-                    "per_channel",
-                    format!("{v:?}"),
-                    "must be non-empty and finite",
-                ))
-            }
-            Baseline::Blur { sigma, kernel_size } => {
-                if !(sigma.is_finite() && *sigma > 0.0) {
-                    return Err(SalienceError::invalid(
-                        "sigma",
-                        sigma,
-                        "must be finite and > 0",
-                    ));
-                }
-                if kernel_size % 2 == 0 {
-                    return Err(SalienceError::invalid(
-                        "kernel_size",
-                        kernel_size,
-                        "must be odd and >= 1",
-                    ));
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-impl Validate for FeatureMask {
-    fn validate(&self) -> Result<()> {
-        match self {
-            FeatureMask::Patches { size } => check_count("patch_size", *size),
-            FeatureMask::Slic(s) => s.check(),
-            _ => Ok(()),
-        }
-    }
 }
 
 impl Validate for SaliencyConfig {
@@ -167,75 +106,6 @@ impl Validate for PolyCamConfig {
     }
 }
 
-impl Validate for OcclusionConfig {
-    fn validate(&self) -> Result<()> {
-        if self.window.is_empty() || self.window.len() != self.strides.len() {
-            return Err(SalienceError::invalid(
-                "window/strides",
-                format!("{:?} / {:?}", self.window, self.strides),
-                "need the same number (>= 1) of axes",
-            ));
-        }
-        for &v in self.window.iter().chain(&self.strides) {
-            check_count("window/strides", v)?;
-        }
-        self.baseline.validate()?;
-        auto_batch(self.batch_size)
-    }
-}
-
-/// The checks shared by the group-based black-box methods.
-fn grouped(mask: &FeatureMask, baseline: &Baseline, batch_size: usize) -> Result<()> {
-    mask.validate()?;
-    baseline.validate()?;
-    auto_batch(batch_size)
-}
-
-impl Validate for FeatureAblationConfig {
-    fn validate(&self) -> Result<()> {
-        grouped(&self.feature_mask, &self.baseline, self.batch_size)
-    }
-}
-
-impl Validate for ShapleySamplingConfig {
-    fn validate(&self) -> Result<()> {
-        check_count("n_permutations", self.n_permutations)?;
-        grouped(&self.feature_mask, &self.baseline, self.batch_size)
-    }
-}
-
-impl Validate for KernelShapConfig {
-    fn validate(&self) -> Result<()> {
-        check_count("n_samples", self.n_samples)?;
-        grouped(&self.feature_mask, &self.baseline, self.batch_size)
-    }
-}
-
-impl Validate for LimeConfig {
-    fn validate(&self) -> Result<()> {
-        check_count("n_samples", self.n_samples)?;
-        self.kernel.check()?;
-        self.surrogate.check()?;
-        grouped(&self.feature_mask, &self.baseline, self.batch_size)
-    }
-}
-
-impl Validate for RiseConfig {
-    fn validate(&self) -> Result<()> {
-        check_count("n_masks", self.n_masks)?;
-        check_count("grid", self.grid)?;
-        if !(self.p_keep > 0.0 && self.p_keep < 1.0) {
-            return Err(SalienceError::invalid(
-                "p_keep",
-                self.p_keep,
-                "must be in (0, 1)",
-            ));
-        }
-        self.baseline.validate()?;
-        auto_batch(self.batch_size)
-    }
-}
-
 impl Validate for IGosConfig {
     fn validate(&self) -> Result<()> {
         self.check()?;
@@ -272,6 +142,10 @@ impl Validate for DeepLiftConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use salience_perturb::{
+        Baseline, FeatureAblationConfig, FeatureMask, KernelShapConfig, LimeConfig,
+        OcclusionConfig, RiseConfig, ShapleySamplingConfig,
+    };
 
     #[test]
     fn validate_rejects_bad_parameters() {
@@ -371,9 +245,7 @@ mod tests {
 
     #[test]
     fn configs_round_trip_through_json() {
-        use crate::lime::LimeKernel;
-        use crate::linear_fit::Surrogate;
-        use crate::slic::SlicConfig;
+        use salience_perturb::{LimeKernel, SlicConfig, Surrogate};
         round_trip(SaliencyConfig::captum());
         round_trip(IntegratedGradientsConfig::zennit());
         round_trip(IntegratedGradientsConfig {

@@ -10,7 +10,7 @@
 //!   CAM methods), [`RuleForward`] (the forward pass with substitutable
 //!   [`LayerOps`], for rule-based methods), all three derived from one
 //!   forward definition, [`StagedForward`] (named stages over
-//!   [`LayerOps`], see [`forward`]; [`SequentialClassifier`] and
+//!   [`LayerOps`], see [`model::forward`]; [`SequentialClassifier`] and
 //!   [`RuleSequential`] are ready containers), and
 //!   [`CandleModel`], which turns any classifier into salience-core's
 //!   black-box [`salience_core::Model`].
@@ -29,17 +29,15 @@
 //!   rebuilt from a weight map with perturbed ([`WeightMapModel::perturbed`])
 //!   or randomised ([`WeightMapModel::cascading_randomization`], for the
 //!   Model Parameter Randomisation Test) weights.
-//! * The NoiseGrad noise-level heuristic ([`noise_sigma`]: σ_NG for a 5%
+//! * The NoiseGrad noise-level heuristic ([`noise::noise_sigma`]: σ_NG for a 5%
 //!   relative accuracy drop, and the FusionGrad rules).
 //! * Global explanation: activation maximization of a class logit
 //!   ([`maximize_class`]) or a neuron ([`maximize_neuron`]), optionally
 //!   averaged over NoiseGrad model draws.
-//! * Black-box perturbation explainers over any [`salience_core::Model`]
-//!   (candle through [`CandleModel`], or any other backend), batched through
-//!   one chunked perturbation engine: [`Occlusion`], [`FeatureAblation`],
-//!   [`ShapleyValueSampling`], [`KernelShap`] (exact by enumeration for
-//!   few features), [`Lime`] (OLS / ridge / lasso surrogates, [`slic()`]
-//!   superpixels or patches via [`FeatureMask`]) and [`Rise`].
+//! * The black-box perturbation explainers (occlusion, feature ablation,
+//!   Shapley sampling, KernelSHAP, LIME, RISE, SLIC) live in the
+//!   candle-free crate [`salience_perturb`]; [`CandleModel`] runs a
+//!   candle classifier through them, and the [`registry`] builds them.
 //! * Rule-based explainers for models that opt in through [`RuleForward`]
 //!   (their forward pass written with [`rules::LayerOps`]): [`GuidedBackprop`],
 //!   [`Deconvnet`], [`DeepLift`] (Rescale, with summation-to-delta
@@ -48,6 +46,15 @@
 //! * The CAM family over a [`LayerSplit`] ([`cam`]): [`GradCam`],
 //!   [`GradCamPlusPlus`], [`EigenCam`], [`PolyCam`], upsampled to the
 //!   input with the differentiable bilinear op of [`ops`].
+//!
+//! The modules are grouped by family: [`model`] (the model seams and
+//! adapters), [`gradient`] (the gradient core and the gradient methods),
+//! [`noise`] (SmoothGrad family, NoiseGrad / FusionGrad, activation
+//! maximization), [`cam`] (CAM family, attention rollout), [`rules`]
+//! (rule-based methods over [`LayerOps`]), [`igos`] (iGOS++), [`ops`]
+//! (differentiable ops candle lacks), with the [`registry`] and the
+//! configs' checks ([`config`]) at the root. Every type is also
+//! re-exported at the crate root (`salience_explain::IntegratedGradients`).
 //!
 //! Everything runs on the device of the classifier ([`Classifier::device`]);
 //! the crate feature `cuda` enables candle's CUDA backend. Randomness
@@ -74,107 +81,67 @@
 
 #![deny(missing_docs)]
 
-pub mod activation_max;
-pub mod adapter;
-pub mod attention;
-pub mod attn_lrp;
-pub mod baseline;
 pub mod cam;
-pub mod canonize;
-pub mod classifier;
 pub mod config;
-pub mod convert;
-pub mod deeplift;
-pub mod eigen_cam;
-pub mod expected_gradients;
-pub mod feature_ablation;
-pub mod feature_mask;
-pub mod forward;
-pub mod grad_cam;
-pub mod grad_cam_plus_plus;
 pub mod gradient;
-pub mod gradient_check;
-pub mod guided_backprop;
 pub mod igos;
-pub mod input_x_gradient;
-pub mod integrated_gradients;
-pub mod kernel_shap;
-pub mod lime;
-pub mod linear_fit;
-pub mod lrp;
-pub mod lrp_rules;
-pub mod noise_grad;
-pub mod noise_sigma;
-pub mod noise_tunnel;
-pub mod occlusion;
+pub mod model;
+pub mod noise;
 pub mod ops;
-mod perturb;
-pub mod poly_cam;
-pub mod quadrature;
 pub mod registry;
-pub mod rise;
 pub mod rules;
-pub mod saliency;
-pub mod sequential;
-pub mod shapley_sampling;
-pub mod slic;
-pub mod split;
-pub mod weight_map;
 
-pub use activation_max::{
-    maximize_class, maximize_neuron, ActivationMaxConfig, ActivationMaxResult,
-};
-pub use adapter::CandleModel;
-pub use attention::{
+// `ops/` imports `crate::convert` (kept as a crate-private path so that
+// `ops/` need not change in this regrouping).
+use model::convert;
+
+pub use cam::attention::{
     AttentionModel, AttentionRollout, AttentionRolloutConfig, GradientRollout,
     GradientRolloutConfig, HeadFusion,
 };
-pub use attn_lrp::{AttentionRule, AttnLrp, AttnLrpConfig};
-pub use baseline::Baseline;
-pub use canonize::fuse_conv_batch_norm;
-pub use classifier::{Classifier, ModuleClassifier};
-pub use convert::ExplainTensor;
-pub use deeplift::{DeepLift, DeepLiftConfig};
-pub use eigen_cam::{EigenCam, EigenCamConfig};
-pub use expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
-pub use feature_ablation::{FeatureAblation, FeatureAblationConfig};
-pub use feature_mask::{FeatureGroups, FeatureMask};
-pub use forward::StagedForward;
-pub use grad_cam::{GradCam, GradCamConfig};
-pub use grad_cam_plus_plus::GradCamPlusPlus;
-pub use guided_backprop::{Deconvnet, GuidedBackprop};
+pub use cam::eigen_cam::{EigenCam, EigenCamConfig};
+pub use cam::grad_cam::{GradCam, GradCamConfig};
+pub use cam::grad_cam_plus_plus::GradCamPlusPlus;
+pub use cam::poly_cam::{PolyCam, PolyCamConfig, PolyCamVariant};
+pub use gradient::expected_gradients::{ExpectedGradients, ExpectedGradientsConfig, References};
+pub use gradient::input_x_gradient::InputXGradient;
+pub use gradient::integrated_gradients::{IntegratedGradients, IntegratedGradientsConfig};
+pub use gradient::quadrature::Quadrature;
+pub use gradient::saliency::{Saliency, SaliencyConfig};
 pub use igos::{IGosConfig, IGosOutput, IGosPlusPlus};
-pub use input_x_gradient::InputXGradient;
-pub use integrated_gradients::{
-    AttributionsWithDelta, IntegratedGradients, IntegratedGradientsConfig,
+pub use model::adapter::CandleModel;
+pub use model::classifier::{Classifier, ModuleClassifier};
+pub use model::convert::ExplainTensor;
+pub use model::forward::StagedForward;
+pub use model::sequential::{
+    RuleLayer, RuleSequential, Sequential, SequentialClassifier, SequentialLayer,
 };
-pub use kernel_shap::{KernelShap, KernelShapConfig};
-pub use lime::{Lime, LimeConfig, LimeDistance, LimeKernel, LimeSpace};
-pub use linear_fit::{LinearFit, Surrogate};
-pub use lrp::Lrp;
-pub use lrp_rules::{Composite, LayerKind, LrpRule};
-pub use noise_grad::{FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig};
-pub use noise_sigma::{
+pub use model::split::{LayerSplit, TokenGrid};
+pub use model::weight_map::{
+    CascadingRandomization, ModelBuilder, ParamFilter, Randomization, WeightMapModel,
+};
+pub use noise::activation_max::{
+    maximize_class, maximize_neuron, ActivationMaxConfig, ActivationMaxResult,
+};
+pub use noise::noise_grad::{FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig};
+pub use noise::noise_sigma::{
     fusiongrad_sigmas, noisegrad_sigma, FusionRule, FusionSigmas, NoiseSigmaConfig,
     NoiseSigmaEstimate,
 };
-pub use noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
-pub use occlusion::{Occlusion, OcclusionConfig};
-pub use poly_cam::{PolyCam, PolyCamConfig, PolyCamVariant};
-pub use quadrature::Quadrature;
+pub use noise::noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
 pub use registry::{ExplainerSpec, Registry};
-pub use rise::{Rise, RiseConfig};
+pub use rules::attn_lrp::{AttentionRule, AttnLrp, AttnLrpConfig};
+pub use rules::canonize::fuse_conv_batch_norm;
+pub use rules::deeplift::{DeepLift, DeepLiftConfig};
+pub use rules::guided_backprop::{Deconvnet, GuidedBackprop};
+pub use rules::lrp::Lrp;
+pub use rules::lrp_rules::{Composite, LayerKind, LrpRule};
 pub use rules::{LayerOps, PlainOps, RuleForward, TrainOps};
-pub use saliency::{Saliency, SaliencyConfig};
-pub use sequential::{
-    RuleLayer, RuleSequential, Sequential, SequentialClassifier, SequentialLayer,
-};
-pub use shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
-pub use slic::{slic, SlicColor, SlicConfig};
-pub use split::{LayerSplit, TokenGrid};
-pub use weight_map::{
-    CascadingRandomization, ModelBuilder, ParamFilter, Randomization, WeightMapModel,
-};
+/// The candle-free types of `salience-perturb` that this crate's own API
+/// takes or returns (the path methods' baseline x′ and their completeness
+/// delta); the perturbation explainers themselves are used from
+/// `salience_perturb` directly.
+pub use salience_perturb::{AttributionsWithDelta, Baseline};
 
 /// Paths used by [`staged_model!`]; not part of the API.
 #[doc(hidden)]

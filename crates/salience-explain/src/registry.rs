@@ -91,32 +91,32 @@
 //! unknown keys), the model, and the registry (to build an `inner`
 //! explainer with [`Registry::build_inner`]).
 
-use crate::adapter::CandleModel;
-use crate::attention::{
+use crate::cam::attention::{
     AttentionModel, AttentionRollout, AttentionRolloutConfig, GradientRollout,
     GradientRolloutConfig,
 };
-use crate::baseline::Baseline;
-use crate::eigen_cam::{EigenCam, EigenCamConfig};
-use crate::expected_gradients::{ExpectedGradients, ExpectedGradientsConfig};
-use crate::feature_ablation::{FeatureAblation, FeatureAblationConfig};
-use crate::grad_cam::{GradCam, GradCamConfig};
-use crate::grad_cam_plus_plus::GradCamPlusPlus;
+use crate::cam::eigen_cam::{EigenCam, EigenCamConfig};
+use crate::cam::grad_cam::{GradCam, GradCamConfig};
+use crate::cam::grad_cam_plus_plus::GradCamPlusPlus;
+use crate::cam::poly_cam::{PolyCam, PolyCamConfig};
+use crate::gradient::expected_gradients::{ExpectedGradients, ExpectedGradientsConfig};
+use crate::gradient::input_x_gradient::InputXGradient;
+use crate::gradient::integrated_gradients::{IntegratedGradients, IntegratedGradientsConfig};
+use crate::gradient::saliency::{Saliency, SaliencyConfig};
 use crate::igos::{IGosConfig, IGosPlusPlus};
-use crate::input_x_gradient::InputXGradient;
-use crate::integrated_gradients::{IntegratedGradients, IntegratedGradientsConfig};
-use crate::kernel_shap::{KernelShap, KernelShapConfig};
-use crate::lime::{Lime, LimeConfig};
-use crate::noise_tunnel::{NoiseKind, NoiseTunnel, NoiseTunnelConfig};
-use crate::occlusion::{Occlusion, OcclusionConfig};
-use crate::poly_cam::{PolyCam, PolyCamConfig};
-use crate::rise::{Rise, RiseConfig};
-use crate::saliency::{Saliency, SaliencyConfig};
-use crate::shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
-use crate::slic::SlicConfig;
-use crate::split::LayerSplit;
+use crate::model::adapter::CandleModel;
+use crate::model::split::LayerSplit;
+use crate::noise::noise_tunnel::{NoiseKind, NoiseTunnel, NoiseTunnelConfig};
 use salience_core::spec::{config_from, Spec, Validate};
 use salience_core::{ChannelReduction, Explainer, PixelMaps, Result, SalienceError};
+use salience_perturb::feature_ablation::{FeatureAblation, FeatureAblationConfig};
+use salience_perturb::kernel_shap::{KernelShap, KernelShapConfig};
+use salience_perturb::lime::{Lime, LimeConfig};
+use salience_perturb::occlusion::{Occlusion, OcclusionConfig};
+use salience_perturb::rise::{Rise, RiseConfig};
+use salience_perturb::shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
+use salience_perturb::slic::SlicConfig;
+use salience_perturb::Baseline;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -423,7 +423,7 @@ impl<M: LayerSplit + 'static> Registry<M> {
             r.alias(alias, name);
         }
         register_perturbation(&mut r);
-        crate::attn_lrp::register_unsupported(&mut r);
+        crate::rules::attn_lrp::register_unsupported(&mut r);
         // NoiseGrad / FusionGrad need a `WeightMapModel` (the model's weight
         // map and builder), and the rule-based methods a `RuleForward`
         // model; neither can be built from a plain `LayerSplit`, so register
@@ -785,13 +785,13 @@ fn register_perturbation<M: LayerSplit + 'static>(r: &mut Registry<M>) {
 #[cfg(test)]
 mod parity {
     use super::*;
-    use crate::expected_gradients::References;
-    use crate::feature_mask::FeatureMask;
-    use crate::linear_fit::Surrogate;
-    use crate::noise_tunnel::NoiseScale;
-    use crate::poly_cam::PolyCamVariant;
-    use crate::quadrature::Quadrature;
+    use crate::cam::poly_cam::PolyCamVariant;
+    use crate::gradient::expected_gradients::References;
+    use crate::gradient::quadrature::Quadrature;
+    use crate::noise::noise_tunnel::NoiseScale;
     use crate::SequentialClassifier;
+    use salience_perturb::feature_mask::FeatureMask;
+    use salience_perturb::linear_fit::Surrogate;
     use serde_json::{json, Value};
     use std::cell::RefCell;
 

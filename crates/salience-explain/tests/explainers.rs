@@ -8,9 +8,10 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use salience_core::{Explainer, SalienceError, Seeds};
 use salience_explain::{
     Baseline, CandleModel, Classifier, ExpectedGradients, ExpectedGradientsConfig, InputXGradient,
-    IntegratedGradients, IntegratedGradientsConfig, LayerSplit, NoiseKind, NoiseScale, NoiseTunnel,
-    NoiseTunnelConfig, Quadrature, Saliency, SaliencyConfig,
+    IntegratedGradients, IntegratedGradientsConfig, LayerSplit, ModuleClassifier, NoiseKind,
+    NoiseScale, NoiseTunnel, NoiseTunnelConfig, Quadrature, Saliency, SaliencyConfig,
 };
+use salience_perturb::{Occlusion, OcclusionConfig};
 
 /// W[t] broadcast to the input shape, per sample.
 fn weight_rows(w: &ArrayD<f32>, targets: &[usize], sample_shape: &[usize]) -> ArrayD<f32> {
@@ -487,4 +488,31 @@ fn bad_input_gives_typed_errors() {
             .unwrap_err(),
         SalienceError::Model(_)
     ));
+}
+
+/// A perturbation explainer of salience-perturb over a candle classifier
+/// through [`CandleModel`]: 1 × 1 occlusion of a linear model (no bias,
+/// zero baseline) is x ⊙ W[t] exactly.
+#[test]
+fn occlusion_1x1_through_candle_model() {
+    let w = common::tensor(&[2, 6], 1.0, 3);
+    let wa = ArrayD::from_shape_vec(
+        IxDyn(&[2, 6]),
+        w.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+    )
+    .unwrap();
+    let clf = ModuleClassifier::new(candle_nn::Linear::new(w, None), 2);
+    let occ = Occlusion::with_config(
+        CandleModel::new(clf),
+        OcclusionConfig {
+            window: vec![1],
+            strides: vec![1],
+            ..Default::default()
+        },
+    );
+    let x = array(&[3, 6], 1.0, 4);
+    let t = [1, 0, 1];
+    let a = occ.explain(x.view(), &t, Seeds::base(0)).unwrap();
+    let expected = &x * &weight_rows(&wa, &t, &[6]);
+    assert!(max_abs_diff(&a.into_inner(), &expected) < 1e-4);
 }

@@ -8,7 +8,7 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use common::{array, cnn, tensor};
 use salience_core::{Explainer, GradientFault, SalienceError, Seeds};
-use salience_explain::gradient_check::{check_gradients, GradientCheckConfig};
+use salience_explain::gradient::gradient_check::{check_gradients, GradientCheckConfig};
 use salience_explain::{
     ops, CandleModel, GradCam, IntegratedGradients, ModuleClassifier, Saliency,
     SequentialClassifier,

@@ -5,7 +5,7 @@ mod ng_common;
 use ng_common::*;
 use salience_core::seed::derive_seed;
 use salience_core::SalienceError;
-use salience_explain::noise_sigma::{accuracy, relative_accuracy_drop};
+use salience_explain::noise::noise_sigma::{accuracy, relative_accuracy_drop};
 use salience_explain::{
     fusiongrad_sigmas, noisegrad_sigma, Classifier, FusionRule, NoiseScale, NoiseSigmaConfig,
     ParamFilter, WeightMapModel,

@@ -211,9 +211,10 @@ fn registry_errors_are_typed() {
 
 #[test]
 fn perturbation_methods_build_from_specs() {
-    use salience_explain::{
-        CandleModel, FeatureMask, KernelShap, KernelShapConfig, Lime, LimeConfig, Occlusion,
-        OcclusionConfig, Rise, RiseConfig, Surrogate,
+    use salience_explain::CandleModel;
+    use salience_perturb::{
+        FeatureMask, KernelShap, KernelShapConfig, Lime, LimeConfig, Occlusion, OcclusionConfig,
+        Rise, RiseConfig, Surrogate,
     };
     let m = Arc::new(cnn());
     let r = Registry::with_builtins();

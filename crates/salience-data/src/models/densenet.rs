@@ -26,7 +26,7 @@
 
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, VarBuilder};
-use salience_explain::forward::StagedForward;
+use salience_explain::model::forward::StagedForward;
 use salience_explain::rules::LayerOps;
 
 /// The shape of a [`DenseNet`].

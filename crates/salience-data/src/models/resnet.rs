@@ -36,11 +36,11 @@
 //! rounds differently).
 //!
 //! [`Classifier::logits`]: salience_explain::Classifier::logits
-//! [`fuse_conv_batch_norm`]: salience_explain::canonize::fuse_conv_batch_norm
+//! [`fuse_conv_batch_norm`]: salience_explain::rules::canonize::fuse_conv_batch_norm
 
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, VarBuilder};
-use salience_explain::forward::{self, StagedForward};
+use salience_explain::model::forward::{self, StagedForward};
 use salience_explain::rules::{LayerOps, PlainOps, TrainOps};
 
 /// The stem of a [`ResNet`].

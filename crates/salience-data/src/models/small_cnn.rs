@@ -2,7 +2,7 @@
 
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Conv2d, Linear, VarBuilder};
-use salience_explain::forward::StagedForward;
+use salience_explain::model::forward::StagedForward;
 use salience_explain::rules::LayerOps;
 
 /// The layers [`SmallCnn`] can be split at, in forward order.

@@ -37,7 +37,7 @@ use super::vit::{
 };
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
-use salience_explain::forward::StagedForward;
+use salience_explain::model::forward::StagedForward;
 use salience_explain::ops::linear;
 use salience_explain::registry::Registry;
 use salience_explain::rules::LayerOps;

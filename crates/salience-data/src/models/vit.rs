@@ -23,7 +23,7 @@
 
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
-use salience_explain::forward::StagedForward;
+use salience_explain::model::forward::StagedForward;
 use salience_explain::ops::conv2d_layer;
 use salience_explain::rules::{LayerOps, PlainOps};
 use salience_explain::AttentionModel;
@@ -828,7 +828,7 @@ impl VisionTransformer {
     }
 
     fn run(&self, x: &Tensor, from: usize, to: usize) -> candle_core::Result<Tensor> {
-        salience_explain::forward::run(self, x, from, to, &PlainOps)
+        salience_explain::model::forward::run(self, x, from, to, &PlainOps)
     }
 }
 

@@ -3,26 +3,15 @@
 
 use candle_core::{Device, Tensor};
 use ndarray::{ArrayD, IxDyn};
-use rand_distr::{Distribution, StandardNormal};
 use salience_explain::SequentialClassifier;
 
-pub fn randn(shape: &[usize], scale: f32, seed: u64) -> Vec<f32> {
-    let mut g = salience_core::seed::rng(seed);
-    let n: usize = shape.iter().product();
-    (0..n)
-        .map(|_| {
-            let z: f32 = StandardNormal.sample(&mut g);
-            z * scale
-        })
-        .collect()
-}
+#[path = "../../../salience-perturb/tests/common/mod.rs"]
+mod random;
+#[allow(unused_imports)]
+pub use random::{array, randn};
 
 pub fn tensor(shape: &[usize], scale: f32, seed: u64) -> Tensor {
     Tensor::from_vec(randn(shape, scale, seed), shape.to_vec(), &Device::Cpu).unwrap()
-}
-
-pub fn array(shape: &[usize], scale: f32, seed: u64) -> ArrayD<f32> {
-    ArrayD::from_shape_vec(IxDyn(shape), randn(shape, scale, seed)).unwrap()
 }
 
 /// f(x) = W vec(x) + b for x of shape [N, 2, 3, 3], 4 classes.

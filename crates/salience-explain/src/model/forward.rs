@@ -1,0 +1,353 @@
+//! A model's forward pass written once: [`StagedForward`].
+//!
+//! A network is a sequence of named *stages* (the points it can be split
+//! at: `conv1`, `pool1`, …, or `stem`, `layer1`, …, `fc` for a ResNet,
+//! whose residual blocks live inside a stage), each written once over
+//! [`LayerOps`]. Everything else is derived from that one definition:
+//!
+//! | derived | how |
+//! |---|---|
+//! | [`Classifier::logits`] | [`check_input`](StagedForward::check_input), then every stage with [`PlainOps`] ([`logits`]) |
+//! | [`LayerSplit::activations`] at stage `p` | stages `0..=p` with [`PlainOps`] ([`activations`]) |
+//! | [`LayerSplit::head`] at stage `p` | stages `p+1..` with [`PlainOps`], nothing before `p` recomputed ([`head`]) |
+//! | [`RuleForward::forward_with`] | every stage with the explainer's ops ([`forward_with`]) |
+//!
+//! [`staged_model!`](crate::staged_model) writes the three trait
+//! implementations for a type. (A blanket `impl<M: StagedForward>
+//! Classifier for M` is not possible: it would overlap the `&C`, `Box<C>`
+//! and `Arc<C>` implementations, which downstream crates may extend.)
+//!
+//! [`PlainOps`] runs the fast ops of [`crate::ops`] (the same ops in the
+//! same order as a hand-written forward pass with them), so the plain
+//! classifier's values and gradients are those of the ordinary network.
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use salience_explain::model::forward::StagedForward;
+//! use salience_explain::rules::LayerOps;
+//! use salience_explain::{staged_model, Classifier, LayerSplit};
+//!
+//! /// fc1 → ReLU (stage `hidden`), fc2 (stage `logits`).
+//! struct Mlp { fc1: candle_nn::Linear, fc2: candle_nn::Linear }
+//!
+//! impl StagedForward for Mlp {
+//!     fn stage_names(&self) -> Vec<String> { vec!["hidden".into(), "logits".into()] }
+//!     fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+//!         match k {
+//!             0 => ops.relu(&ops.linear("fc1", &self.fc1, &ops.flatten(h)?)?),
+//!             _ => ops.linear("fc2", &self.fc2, h),
+//!         }
+//!     }
+//!     fn num_classes(&self) -> usize { 1 }
+//!     fn device(&self) -> &Device { &Device::Cpu }
+//! }
+//! staged_model!(Mlp);
+//!
+//! let w1 = Tensor::new(&[[1.0f32, -1.0], [0.5, 0.5]], &Device::Cpu).unwrap();
+//! let w2 = Tensor::new(&[[1.0f32, 2.0]], &Device::Cpu).unwrap();
+//! let m = Mlp { fc1: candle_nn::Linear::new(w1, None), fc2: candle_nn::Linear::new(w2, None) };
+//! let x = Tensor::new(&[[2.0f32, 4.0]], &Device::Cpu).unwrap();
+//! assert_eq!(m.logits(&x).unwrap().to_vec2::<f32>().unwrap(), vec![vec![6.0]]);
+//! let a = m.activations(&x, "hidden").unwrap(); // relu([-2, 3]) = [0, 3]
+//! assert_eq!(a.to_vec2::<f32>().unwrap(), vec![vec![0.0, 3.0]]);
+//! assert_eq!(m.head(&a, "hidden").unwrap().to_vec2::<f32>().unwrap(), vec![vec![6.0]]);
+//! ```
+//!
+//! [`Classifier::logits`]: crate::Classifier::logits
+//! [`LayerSplit::activations`]: crate::LayerSplit::activations
+//! [`LayerSplit::head`]: crate::LayerSplit::head
+//! [`RuleForward::forward_with`]: crate::RuleForward::forward_with
+
+use crate::rules::{LayerOps, PlainOps};
+use candle_core::{Device, Tensor};
+
+/// A network written once as named stages over [`LayerOps`] (see the
+/// [module docs](self)); [`staged_model!`](crate::staged_model) derives
+/// [`crate::Classifier`], [`crate::LayerSplit`] (split at every stage) and
+/// [`crate::RuleForward`] from it.
+///
+/// Stage `k` maps the output of stage `k − 1` (the input for `k = 0`) to
+/// its own output; the last stage returns the logits `[N, classes]`. A
+/// stage must compute everything with `ops` (a `ReLU` through
+/// [`LayerOps::relu`], a dense layer through [`LayerOps::linear`], …) so
+/// that rule-based explainers can substitute their rules; anything
+/// computed outside the ops keeps its plain gradient.
+pub trait StagedForward: Send + Sync {
+    /// The stage names in forward order (the layers the model can be
+    /// split at); never empty.
+    fn stage_names(&self) -> Vec<String>;
+
+    /// Stage `k` (`0 ≤ k < stage_names().len()`) applied to `h`.
+    fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor>;
+
+    /// Checks an input batch before the first stage runs (shape, channel
+    /// count); accepts everything by default.
+    fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
+        let _ = x;
+        Ok(())
+    }
+
+    /// The token layout of stage `layer` for CAMs, when its output is
+    /// transformer tokens (see [`crate::LayerSplit::token_grid`]); `None` by
+    /// default.
+    fn token_grid(&self, layer: &str) -> Option<crate::model::split::TokenGrid> {
+        let _ = layer;
+        None
+    }
+
+    /// Number of classes (the width of the logits).
+    fn num_classes(&self) -> usize;
+
+    /// The device the model's weights live on.
+    fn device(&self) -> &Device;
+
+    /// The batch size the model runs best at (see
+    /// [`crate::Classifier::preferred_batch_size`]).
+    fn preferred_batch_size(&self) -> usize {
+        64
+    }
+}
+
+/// Stages `from..to` of `model` applied to `x` with `ops` (no input
+/// check); `x` itself when the range is empty.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_explain::model::forward::run;
+/// use salience_explain::{PlainOps, RuleLayer, RuleSequential};
+/// let m = RuleSequential::new(2).push("relu", RuleLayer::Relu).push("flat", RuleLayer::Flatten);
+/// let x = Tensor::new(&[[-1.0f32, 2.0]], &Device::Cpu).unwrap();
+/// assert_eq!(run(&m, &x, 0, 1, &PlainOps).unwrap().to_vec2::<f32>().unwrap(), vec![vec![0.0, 2.0]]);
+/// ```
+pub fn run<M: StagedForward + ?Sized>(
+    model: &M,
+    x: &Tensor,
+    from: usize,
+    to: usize,
+    ops: &dyn LayerOps,
+) -> candle_core::Result<Tensor> {
+    let mut h = x.clone();
+    for k in from..to {
+        h = model.stage(k, &h, ops)?;
+    }
+    Ok(h)
+}
+
+/// The logits: the input checked, then every stage with [`PlainOps`].
+pub fn logits<M: StagedForward + ?Sized>(model: &M, x: &Tensor) -> candle_core::Result<Tensor> {
+    forward_with(model, x, &PlainOps)
+}
+
+/// The logits computed with `ops` (the rule-based forward pass): the
+/// input checked, then every stage.
+pub fn forward_with<M: StagedForward + ?Sized>(
+    model: &M,
+    x: &Tensor,
+    ops: &dyn LayerOps,
+) -> candle_core::Result<Tensor> {
+    model.check_input(x)?;
+    run(model, x, 0, model.stage_names().len(), ops)
+}
+
+/// The output of stage `layer` for input `x` (the input checked; stages
+/// up to and including `layer` with [`PlainOps`]).
+pub fn activations<M: StagedForward + ?Sized>(
+    model: &M,
+    x: &Tensor,
+    layer: &str,
+) -> candle_core::Result<Tensor> {
+    let p = position(model, layer)?;
+    model.check_input(x)?;
+    run(model, x, 0, p + 1, &PlainOps)
+}
+
+/// The logits from stage `layer`'s output `a` (the stages after `layer`
+/// with [`PlainOps`]; nothing before `layer` runs).
+pub fn head<M: StagedForward + ?Sized>(
+    model: &M,
+    a: &Tensor,
+    layer: &str,
+) -> candle_core::Result<Tensor> {
+    let p = position(model, layer)?;
+    run(model, a, p + 1, model.stage_names().len(), &PlainOps)
+}
+
+/// The index of stage `layer`, or a candle error naming the stages.
+fn position<M: StagedForward + ?Sized>(model: &M, layer: &str) -> candle_core::Result<usize> {
+    let names = model.stage_names();
+    match names.iter().position(|n| n == layer) {
+        Some(p) => Ok(p),
+        None => candle_core::bail!("unknown layer `{layer}`; the model has {names:?}"),
+    }
+}
+
+/// Implements [`crate::Classifier`], [`crate::LayerSplit`] and
+/// [`crate::RuleForward`] for types implementing
+/// [`StagedForward`](crate::model::forward::StagedForward), all from its one
+/// forward definition (see the [`forward`](crate::model::forward) module docs
+/// for an example). Takes one or more concrete types
+/// (`staged_model!(Cnn, ResNet)`). For a generic type, give the bounds in
+/// brackets: `staged_model!([M: Send + Sync] Net<M>)`; `@split` or
+/// `@rules` before the brackets implements only `Classifier` +
+/// `LayerSplit`, or only `RuleForward`.
+#[macro_export]
+macro_rules! staged_model {
+    (@impl [$($g:tt)*] $t:ty) => {
+        $crate::staged_model!(@impl split [$($g)*] $t);
+        $crate::staged_model!(@impl rules [$($g)*] $t);
+    };
+    (@impl split [$($g:tt)*] $t:ty) => {
+        impl<$($g)*> $crate::Classifier for $t {
+            fn logits(
+                &self,
+                x: &$crate::__private::candle_core::Tensor,
+            ) -> $crate::__private::candle_core::Result<$crate::__private::candle_core::Tensor> {
+                $crate::model::forward::logits(self, x)
+            }
+            fn num_classes(&self) -> usize {
+                $crate::model::forward::StagedForward::num_classes(self)
+            }
+            fn device(&self) -> &$crate::__private::candle_core::Device {
+                $crate::model::forward::StagedForward::device(self)
+            }
+            fn preferred_batch_size(&self) -> usize {
+                $crate::model::forward::StagedForward::preferred_batch_size(self)
+            }
+        }
+        impl<$($g)*> $crate::LayerSplit for $t {
+            fn layer_names(&self) -> ::std::vec::Vec<::std::string::String> {
+                $crate::model::forward::StagedForward::stage_names(self)
+            }
+            fn token_grid(&self, layer: &str) -> ::std::option::Option<$crate::TokenGrid> {
+                $crate::model::forward::StagedForward::token_grid(self, layer)
+            }
+            fn activations(
+                &self,
+                x: &$crate::__private::candle_core::Tensor,
+                layer: &str,
+            ) -> $crate::__private::candle_core::Result<$crate::__private::candle_core::Tensor> {
+                $crate::model::forward::activations(self, x, layer)
+            }
+            fn head(
+                &self,
+                a: &$crate::__private::candle_core::Tensor,
+                layer: &str,
+            ) -> $crate::__private::candle_core::Result<$crate::__private::candle_core::Tensor> {
+                $crate::model::forward::head(self, a, layer)
+            }
+        }
+    };
+    (@impl rules [$($g:tt)*] $t:ty) => {
+        impl<$($g)*> $crate::RuleForward for $t {
+            fn forward_with(
+                &self,
+                x: &$crate::__private::candle_core::Tensor,
+                ops: &dyn $crate::LayerOps,
+            ) -> $crate::__private::candle_core::Result<$crate::__private::candle_core::Tensor> {
+                $crate::model::forward::forward_with(self, x, ops)
+            }
+        }
+    };
+    ($(@$part:ident)? [$($g:tt)*] $t:ty) => {
+        $crate::staged_model!(@impl $($part)? [$($g)*] $t);
+    };
+    ($($t:ty),+ $(,)?) => {$(
+        $crate::staged_model!(@impl [] $t);
+    )+};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Classifier, LayerSplit, RuleForward};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Three stages `a`, `b`, `c` adding 1, 10, 100; counts stage calls.
+    struct Adder {
+        calls: AtomicUsize,
+    }
+
+    impl StagedForward for Adder {
+        fn stage_names(&self) -> Vec<String> {
+            vec!["a".into(), "b".into(), "c".into()]
+        }
+        fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            ops.relu(&(h + 10f64.powi(k as i32))?)
+        }
+        fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
+            if x.rank() != 2 {
+                candle_core::bail!("rank 2 expected");
+            }
+            Ok(())
+        }
+        fn num_classes(&self) -> usize {
+            1
+        }
+        fn device(&self) -> &Device {
+            &Device::Cpu
+        }
+    }
+    crate::staged_model!(Adder);
+
+    fn adder() -> Adder {
+        Adder {
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    fn value(t: &Tensor) -> f32 {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0]
+    }
+
+    #[test]
+    fn every_derived_pass_runs_each_stage_once() {
+        let m = adder();
+        let x = Tensor::new(&[[0.5f32]], &Device::Cpu).unwrap();
+        assert_eq!(value(&m.logits(&x).unwrap()), 111.5);
+        assert_eq!(m.calls.swap(0, Ordering::SeqCst), 3);
+        let a = m.activations(&x, "b").unwrap();
+        assert_eq!(value(&a), 11.5);
+        assert_eq!(m.calls.swap(0, Ordering::SeqCst), 2);
+        // The head runs only the stages after the split.
+        assert_eq!(value(&m.head(&a, "b").unwrap()), 111.5);
+        assert_eq!(m.calls.swap(0, Ordering::SeqCst), 1);
+        assert_eq!(value(&m.head(&x, "c").unwrap()), 0.5);
+        assert_eq!(m.calls.swap(0, Ordering::SeqCst), 0);
+        assert_eq!(value(&m.forward_with(&x, &PlainOps).unwrap()), 111.5);
+        assert_eq!(m.calls.swap(0, Ordering::SeqCst), 3);
+        assert_eq!(m.layer_names(), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn the_ops_reach_every_stage() {
+        /// ReLU that doubles its input.
+        struct Doubling;
+        impl LayerOps for Doubling {
+            fn relu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+                x.relu()? * 2.0
+            }
+        }
+        let x = Tensor::new(&[[0.0f32]], &Device::Cpu).unwrap();
+        // ((0 + 1)·2 + 10)·2 + 100)·2 = 248.
+        let y = adder().forward_with(&x, &Doubling).unwrap();
+        assert_eq!(value(&y), 248.0);
+    }
+
+    #[test]
+    fn bad_inputs_and_layers_are_errors() {
+        let m = adder();
+        let x1 = Tensor::new(&[0.5f32], &Device::Cpu).unwrap();
+        assert!(m.logits(&x1).is_err());
+        assert!(m.forward_with(&x1, &PlainOps).is_err());
+        let x = Tensor::new(&[[0.5f32]], &Device::Cpu).unwrap();
+        let e = m.activations(&x, "z").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown layer `z`") && e.contains("\"a\""),
+            "{e}"
+        );
+        assert!(m.head(&x, "z").is_err());
+        assert!(m.check_layer("z").is_err());
+        assert_eq!(m.calls.load(Ordering::SeqCst), 0);
+    }
+}

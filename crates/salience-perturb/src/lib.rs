@@ -1,0 +1,74 @@
+//! # salience-perturb
+//!
+//! Black-box perturbation explainers over any [`salience_core::Model`]: the
+//! model is only called on batches of perturbed inputs, never
+//! differentiated, so any backend works (a candle classifier through
+//! `salience_explain::CandleModel`, an ONNX runtime such as `ort` or
+//! `tract`, or a plain closure through [`salience_core::FnModel`]). This
+//! crate does not depend on candle.
+//!
+//! * Explainers implementing [`salience_core::Explainer`], batched through
+//!   one chunked perturbation engine: [`Occlusion`], [`FeatureAblation`],
+//!   [`ShapleyValueSampling`], [`KernelShap`] (exact by enumeration for
+//!   few features), [`Lime`] (OLS / ridge / lasso surrogates, [`slic()`]
+//!   superpixels or patches via [`FeatureMask`]) and [`Rise`].
+//! * Their building blocks: the [`Baseline`] (reference input x′, shared
+//!   with the path methods of `salience-explain`), [`FeatureMask`] /
+//!   [`FeatureGroups`] (interpretable features), [`slic()`] superpixels
+//!   and the weighted [`linear_fit`] surrogates.
+//! * [`Validate`](salience_core::spec::Validate) for every config
+//!   ([`config`]), so that configs built from data fail at parse time.
+//!
+//! Randomness is drawn from [`salience_core::seed`] generators per sample.
+//!
+//! ```
+//! use ndarray::array;
+//! use salience_core::{Explainer, LinearModel, Seeds};
+//! use salience_perturb::{Occlusion, OcclusionConfig};
+//! // f(x) = W x: occluding one feature at a time gives x ⊙ W[t].
+//! let m = LinearModel::new(array![[1.0f32, -2.0, 3.0]], array![0.0f32])?;
+//! let occ = Occlusion::with_config(&m, OcclusionConfig { window: vec![1], strides: vec![1], ..Default::default() });
+//! let a = occ.explain(array![[1.0f32, 1.0, 2.0]].into_dyn().view(), &[0], Seeds::base(0))?;
+//! assert_eq!(a.view().iter().copied().collect::<Vec<f32>>(), vec![1.0, -2.0, 6.0]);
+//! # Ok::<(), salience_core::SalienceError>(())
+//! ```
+
+#![deny(missing_docs)]
+
+use salience_core::AttributionBatch;
+
+pub mod baseline;
+pub mod config;
+pub mod feature_ablation;
+pub mod feature_mask;
+pub mod kernel_shap;
+pub mod lime;
+pub mod linear_fit;
+pub mod occlusion;
+mod perturb;
+pub mod rise;
+pub mod shapley_sampling;
+pub mod slic;
+
+pub use baseline::Baseline;
+pub use feature_ablation::{FeatureAblation, FeatureAblationConfig};
+pub use feature_mask::{FeatureGroups, FeatureMask};
+pub use kernel_shap::{KernelShap, KernelShapConfig};
+pub use lime::{Lime, LimeConfig, LimeDistance, LimeKernel, LimeSpace};
+pub use linear_fit::{LinearFit, Surrogate};
+pub use occlusion::{Occlusion, OcclusionConfig};
+pub use rise::{Rise, RiseConfig};
+pub use shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
+pub use slic::{slic, SlicColor, SlicConfig};
+
+/// Attributions together with the completeness delta of each input
+/// (Integrated Gradients, DeepLIFT, Shapley sampling, KernelSHAP).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributionsWithDelta {
+    /// The attributions, shaped like the inputs.
+    pub attributions: AttributionBatch,
+    /// Per input: `Σ attr − (f_t(x) − f_t(x′))` (0 for an exact integral).
+    pub delta: Vec<f32>,
+    /// Per input: `f_t(x) − f_t(x′)`, the quantity the attributions split.
+    pub output_difference: Vec<f32>,
+}
