@@ -1,3 +1,4 @@
+// Hand-written here: the leading eigenpair (tridiagonalisation, bisection, inverse iteration), 83 µs / 113 µs against nalgebra SymmetricEigen's 218 µs / 446 µs at n = 49 / 64 (benches/linalg.rs leading_eigen, 2-vCPU shared; docs/performance.md).
 //! EigenCAM (Muhammad & Yeasin 2020): the projection of a layer's
 //! activations on their first principal component. Target-independent and
 //! gradient-free.
@@ -250,6 +251,20 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
         }
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// [`leading_eigen`] of a row-major `[n, n]` matrix, exposed only so that
+/// `benches/linalg.rs` can time it against nalgebra; not part of the API.
+#[doc(hidden)]
+pub fn leading_eigen_for_bench(g: &[f64], n: usize) -> Result<(f64, Vec<f64>)> {
+    if g.len() != n * n {
+        return Err(SalienceError::shape(
+            "Gram matrix",
+            format!("[{n}, {n}]"),
+            &[g.len()],
+        ));
+    }
+    Ok(leading_eigen(g, n))
 }
 
 /// The largest eigenvalue and its unit eigenvector of a symmetric PSD
