@@ -7,6 +7,7 @@ use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
     DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus, ZeroConeT,
 };
+use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 use ndarray::{Array2, ArrayView2};
 use salience_core::{Result, SalienceError};
 
@@ -293,7 +294,7 @@ pub fn optimal_weights(gram: &Gram) -> Result<Weights> {
 ///    other than `Solved`/`AlmostSolved` is a [`SalienceError::Solver`]
 ///    carrying the status;
 /// 6. polish (default): take the support {i : v_i > 1e-7·max v}, solve the
-///    equality-constrained QP on it exactly (Cholesky), and check primal
+///    equality-constrained QP on it exactly (nalgebra's Cholesky), and check primal
 ///    (v ≥ 0) and dual (μ_i = 2(Sv)_i − ν c_i ≥ −1e-9) feasibility, adding
 ///    or dropping one index per step for at most 2k steps; if that fails
 ///    the clarabel iterate is used;
@@ -343,11 +344,10 @@ pub fn solve_qp(g: ArrayView2<'_, f64>, settings: &QpSettings) -> Result<QpSolut
     // S_ij = G_ij / √G_ii / √G_jj (no product of diagonals: no overflow).
     let equilibrated =
         Array2::from_shape_fn((k, k), |(i, j)| sym[[i, j]] * inv_sqrt[i] * inv_sqrt[j]);
-    let mut probe = equilibrated.clone();
-    probe
-        .diag_mut()
-        .mapv_inplace(|v| v + settings.psd_tolerance);
-    if cholesky(&probe).is_none() {
+    let probe = DMatrix::from_fn(k, k, |i, j| {
+        equilibrated[[i, j]] + if i == j { settings.psd_tolerance } else { 0.0 }
+    });
+    if cholesky(probe).is_none() {
         return Err(not_psd(diag.iter().copied().fold(f64::INFINITY, f64::min)));
     }
     let zero_error: Vec<usize> = (0..k).filter(|&i| diag[i] == 0.0).collect();
@@ -510,62 +510,25 @@ fn polish(p: &Array2<f64>, c: &[f64], x: &[f64]) -> Option<Vec<f64>> {
 /// Minimizes vᵀP_SS v s.t. c_Sᵀv = 1: v = P_SS⁻¹c_S / (c_Sᵀ P_SS⁻¹ c_S).
 fn solve_on_support(p: &Array2<f64>, c: &[f64], idx: &[usize]) -> Option<Vec<f64>> {
     let n = idx.len();
-    let sub = Array2::from_shape_fn((n, n), |(a, b)| p[[idx[a], idx[b]]]);
-    let l = cholesky(&sub)?;
-    let rhs: Vec<f64> = idx.iter().map(|&i| c[i]).collect();
-    let mut u = chol_solve(&l, &rhs);
+    let sub = DMatrix::from_fn(n, n, |a, b| p[[idx[a], idx[b]]]);
+    let l = cholesky(sub.clone())?;
+    let rhs = DVector::from_iterator(n, idx.iter().map(|&i| c[i]));
+    let mut u = l.solve(&rhs);
     // One step of iterative refinement.
-    let r: Vec<f64> = (0..n)
-        .map(|a| rhs[a] - (0..n).map(|b| sub[[a, b]] * u[b]).sum::<f64>())
-        .collect();
-    let du = chol_solve(&l, &r);
-    u.iter_mut().zip(&du).for_each(|(a, b)| *a += b);
-    let s: f64 = u.iter().zip(&rhs).map(|(u, c)| u * c).sum();
+    u += l.solve(&(&rhs - &sub * &u));
+    let s = u.dot(&rhs);
     if !(s.is_finite() && s > 0.0) {
         return None;
     }
-    Some(u.into_iter().map(|v| v / s).collect())
+    Some(u.iter().map(|v| v / s).collect())
 }
 
-/// Lower Cholesky factor, or None if `a` is not (numerically) positive definite.
-fn cholesky(a: &Array2<f64>) -> Option<Array2<f64>> {
-    let n = a.nrows();
-    let mut l = Array2::<f64>::zeros((n, n));
-    for j in 0..n {
-        let mut d = a[[j, j]];
-        for t in 0..j {
-            d -= l[[j, t]] * l[[j, t]];
-        }
-        if d.is_nan() || d <= 0.0 || !d.is_finite() {
-            return None;
-        }
-        let dj = d.sqrt();
-        l[[j, j]] = dj;
-        for i in j + 1..n {
-            let mut v = a[[i, j]];
-            for t in 0..j {
-                v -= l[[i, t]] * l[[j, t]];
-            }
-            l[[i, j]] = v / dj;
-        }
-    }
-    Some(l)
-}
-
-fn chol_solve(l: &Array2<f64>, b: &[f64]) -> Vec<f64> {
-    let n = b.len();
-    let mut y = b.to_vec();
-    for i in 0..n {
-        for t in 0..i {
-            y[i] -= l[[i, t]] * y[t];
-        }
-        y[i] /= l[[i, i]];
-    }
-    for i in (0..n).rev() {
-        for t in i + 1..n {
-            y[i] -= l[[t, i]] * y[t];
-        }
-        y[i] /= l[[i, i]];
-    }
-    y
+/// nalgebra's Cholesky factorisation, or None if `a` is not (numerically)
+/// positive definite: a pivot that is ≤ 0, NaN or infinite.
+fn cholesky(a: DMatrix<f64>) -> Option<Cholesky<f64, Dyn>> {
+    let chol = Cholesky::new(a)?;
+    let diag = chol.l_dirty().diagonal();
+    diag.iter()
+        .all(|d| d.is_finite() && *d > 0.0)
+        .then_some(chol)
 }

@@ -1,3 +1,4 @@
+// Hand-written here: the leading eigenpair (tridiagonalisation, bisection, inverse iteration), 83 µs / 113 µs against nalgebra SymmetricEigen's 218 µs / 446 µs at n = 49 / 64 (benches/linalg.rs leading_eigen, 2-vCPU shared; docs/performance.md).
 //! EigenCAM (Muhammad & Yeasin 2020): the projection of a layer's
 //! activations on their first principal component. Target-independent and
 //! gradient-free.
@@ -25,8 +26,8 @@
 //! only these small matrices go to the host. There the leading eigenpair
 //! of each is found deterministically in f64 (Householder
 //! tridiagonalisation, bisection for the largest eigenvalue, inverse
-//! iteration for its eigenvector, with a residual check and a
-//! power-iteration fallback); the eigenvectors go back for one batched
+//! iteration for its eigenvector, with a residual check and nalgebra's
+//! `SymmetricEigen` as the fallback); the eigenvectors go back for one batched
 //! projection `X v₁` (or `X v₁ = σ₁ u₁` in the `h·w ≤ K` case). The
 //! Gram matrices are f32, the activations' own precision (pytorch-grad-cam's
 //! SVD runs in float32 as well): on 32 channels of 14 × 14 the maps agree
@@ -41,6 +42,7 @@ use crate::gradient::{check_batch_size, contiguous, flat_slice, DEFAULT_BATCH_SI
 use crate::model::convert::{candle_error, tensor_to_vec};
 use crate::model::split::LayerSplit;
 use candle_core::{DType, Tensor};
+use nalgebra::{DMatrix, SymmetricEigen};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
@@ -252,6 +254,20 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
+/// [`leading_eigen`] of a row-major `[n, n]` matrix, exposed only so that
+/// `benches/linalg.rs` can time it against nalgebra; not part of the API.
+#[doc(hidden)]
+pub fn leading_eigen_for_bench(g: &[f64], n: usize) -> Result<(f64, Vec<f64>)> {
+    if g.len() != n * n {
+        return Err(SalienceError::shape(
+            "Gram matrix",
+            format!("[{n}, {n}]"),
+            &[g.len()],
+        ));
+    }
+    Ok(leading_eigen(g, n))
+}
+
 /// The largest eigenvalue and its unit eigenvector of a symmetric PSD
 /// `[n, n]` matrix (deterministic). A zero (or non-finite) matrix gives
 /// `(0, 0-vector)`.
@@ -261,7 +277,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// eigenvector by inverse iteration on `T − λ I` (tridiagonal LU with
 /// partial pivoting), mapped back by `Q`. The result is accepted when its
 /// residual `‖G v − λ v‖` is below `1e-10 · tr G`; otherwise (it should not
-/// happen) the slower power iteration decides.
+/// happen) nalgebra's slower `SymmetricEigen` decides.
 fn leading_eigen(g: &[f64], n: usize) -> (f64, Vec<f64>) {
     let trace: f64 = (0..n).map(|i| g[i * n + i]).sum();
     if n == 0 || g.len() != n * n || trace.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
@@ -282,7 +298,7 @@ fn leading_eigen(g: &[f64], n: usize) -> (f64, Vec<f64>) {
             }
         }
     }
-    power_leading(g, n, trace)
+    eigen_fallback(g, n)
 }
 
 /// The leading eigenvector (not normalised) of the symmetric `g` by
@@ -461,61 +477,19 @@ fn tridiagonal_inverse_iteration(d: &[f64], e: &[f64], lambda: f64) -> Option<Ve
     Some(b)
 }
 
-/// The fallback: power iteration on repeated squares of `G / tr G`.
-fn power_leading(g: &[f64], n: usize, trace: f64) -> (f64, Vec<f64>) {
-    // Widen the gap: M = (G / tr G)^(2^s), bounded cost n³ per squaring.
-    let squarings = if n <= 128 {
-        6
-    } else if n <= 512 {
-        3
-    } else {
-        0
+/// The fallback: nalgebra's symmetric eigendecomposition (`(0, 0-vector)`
+/// should it not converge).
+fn eigen_fallback(g: &[f64], n: usize) -> (f64, Vec<f64>) {
+    // `g` is symmetric: its row-major slice is its column-major one.
+    let g = DMatrix::from_column_slice(n, n, g);
+    let Some(e) = SymmetricEigen::try_new(g, f64::EPSILON, 1000 * n) else {
+        return (0.0, vec![0.0; n]);
     };
-    let mut m: Vec<f64> = g.iter().map(|v| v / trace).collect();
-    for _ in 0..squarings {
-        let mut sq = vec![0f64; n * n];
-        for i in 0..n {
-            for l in 0..n {
-                let a = m[i * n + l];
-                if a == 0.0 {
-                    continue;
-                }
-                for j in 0..n {
-                    sq[i * n + j] += a * m[l * n + j];
-                }
-            }
-        }
-        let t: f64 = (0..n).map(|i| sq[i * n + i]).sum();
-        if t.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
-            break;
-        }
-        m = sq.into_iter().map(|v| v / t).collect();
-    }
-    // Start from the column with the largest diagonal.
-    let j0 = (0..n)
-        .max_by(|&a, &b| m[a * n + a].total_cmp(&m[b * n + b]))
-        .unwrap_or(0);
-    let mut v: Vec<f64> = (0..n).map(|i| m[i * n + j0]).collect();
-    normalize(&mut v);
-    for _ in 0..2_000 {
-        let mut nv = matvec(&m, &v, n);
-        if !normalize(&mut nv) {
-            break;
-        }
-        let diff: f64 = nv
-            .iter()
-            .zip(&v)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
-        v = nv;
-        if diff < 1e-12 {
-            break;
-        }
-    }
-    // Rayleigh quotient on the original matrix.
-    let gv = matvec(g, &v, n);
-    let lambda: f64 = gv.iter().zip(&v).map(|(a, b)| a * b).sum();
-    (lambda, v)
+    let i = e.eigenvalues.imax();
+    (
+        e.eigenvalues[i],
+        e.eigenvectors.column(i).iter().copied().collect(),
+    )
 }
 
 fn matvec(m: &[f64], v: &[f64], n: usize) -> Vec<f64> {
@@ -667,6 +641,64 @@ mod tests {
             .collect()
     }
 
+    /// The independent reference (the library's fallback before issue 20.7):
+    /// power iteration on repeated squares of `G / tr G`.
+    fn power_leading(g: &[f64], n: usize, trace: f64) -> (f64, Vec<f64>) {
+        // Widen the gap: M = (G / tr G)^(2^s), bounded cost n³ per squaring.
+        let squarings = if n <= 128 {
+            6
+        } else if n <= 512 {
+            3
+        } else {
+            0
+        };
+        let mut m: Vec<f64> = g.iter().map(|v| v / trace).collect();
+        for _ in 0..squarings {
+            let mut sq = vec![0f64; n * n];
+            for i in 0..n {
+                for l in 0..n {
+                    let a = m[i * n + l];
+                    if a == 0.0 {
+                        continue;
+                    }
+                    for j in 0..n {
+                        sq[i * n + j] += a * m[l * n + j];
+                    }
+                }
+            }
+            let t: f64 = (0..n).map(|i| sq[i * n + i]).sum();
+            if t.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                break;
+            }
+            m = sq.into_iter().map(|v| v / t).collect();
+        }
+        // Start from the column with the largest diagonal.
+        let j0 = (0..n)
+            .max_by(|&a, &b| m[a * n + a].total_cmp(&m[b * n + b]))
+            .unwrap_or(0);
+        let mut v: Vec<f64> = (0..n).map(|i| m[i * n + j0]).collect();
+        normalize(&mut v);
+        for _ in 0..2_000 {
+            let mut nv = matvec(&m, &v, n);
+            if !normalize(&mut nv) {
+                break;
+            }
+            let diff: f64 = nv
+                .iter()
+                .zip(&v)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            v = nv;
+            if diff < 1e-12 {
+                break;
+            }
+        }
+        // Rayleigh quotient on the original matrix.
+        let gv = matvec(g, &v, n);
+        let lambda: f64 = gv.iter().zip(&v).map(|(a, b)| a * b).sum();
+        (lambda, v)
+    }
+
     /// A deterministic pseudo-random symmetric PSD matrix `Bᵀ B`.
     fn psd(n: usize, rank: usize, seed: u64) -> Vec<f64> {
         let b = noise(rank * n, seed);
@@ -716,6 +748,11 @@ mod tests {
             assert!((lp - lambda).abs() <= 1e-10 * lp, "{n}: {lp} vs {lambda}");
             let align = dot(&v, &vp).abs();
             assert!((align - 1.0).abs() < 1e-8, "{n}: |⟨v, v_power⟩| = {align}");
+            // The library's fallback (nalgebra) finds the same pair.
+            let (lf, vf) = eigen_fallback(&g, n);
+            check_pair(&g, n, lf, &vf);
+            assert!((lf - lambda).abs() <= 1e-10 * lf, "{n}: {lf} vs {lambda}");
+            assert!((dot(&v, &vf).abs() - 1.0).abs() < 1e-8, "{n}");
         }
     }
 
