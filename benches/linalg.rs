@@ -24,7 +24,8 @@ use linalg_handwritten as old;
 use nalgebra::{Cholesky, DMatrix, DVector, SymmetricEigen};
 use ndarray::Array2;
 use rand::{RngExt, SeedableRng};
-use salience::explain::{eigen_cam, linear_fit};
+use salience::explain::cam::eigen_cam;
+use salience::perturb::linear_fit;
 use std::hint::black_box;
 
 /// A row-major m × m Gram `BᵀB` of rank `rank` (B `[rank, m]`).

@@ -10,11 +10,9 @@
 use candle_core::Tensor;
 use ndarray::{Array1, Array2, Array4};
 use salience_core::{Explainer, FnModel, Seeds};
-use salience_explain::eigen_cam::principal_projection;
-use salience_explain::{
-    EigenCam, EigenCamConfig, FeatureMask, KernelShap, KernelShapConfig, SequentialClassifier,
-    Surrogate,
-};
+use salience_explain::cam::eigen_cam::principal_projection;
+use salience_explain::{EigenCam, EigenCamConfig, SequentialClassifier};
+use salience_perturb::{FeatureMask, KernelShap, KernelShapConfig, Surrogate};
 
 /// Seeded uniform values in [−0.5, 0.5).
 fn noise(len: usize, seed: u64) -> Vec<f64> {
