@@ -427,10 +427,8 @@ layer_op_impls!(ConvOp, "salience-conv2d", "salience-conv2d-bias");
 const BAND_VALUES: usize = 1 << 17;
 
 /// The input gradient of the convolution, `col2im(Wᵀ·G)`, as one op on
-/// `(weight, G)` (`G` is `[N, C_out, H_out·W_out]`). For stride 1 it is
-/// a forward convolution of `G` with the flipped weights
-/// ([`ConvInputGrad::as_forward_conv`]); otherwise, per image, group and
-/// band of output rows, the product `W_jᵀ·G_b[:, band]` goes into a
+/// `(weight, G)` (`G` is `[N, C_out, H_out·W_out]`). Per image, group
+/// and band of output rows, the product `W_jᵀ·G_b[:, band]` goes into a
 /// buffer of at most [`BAND_VALUES`] values that is scattered into the
 /// image's gradient before the next band, so no `[N, C·k_h·k_w,
 /// H_out·W_out]` column gradient is materialised. Its backward pass (second derivatives)
@@ -511,91 +509,6 @@ impl ConvInputGrad {
     }
 }
 
-impl ConvInputGrad {
-    /// For stride 1, a square kernel and padding `p ≤ k − 1` the input
-    /// gradient is itself a forward convolution: `G` zero-padded by
-    /// `k − 1 − p`, cross-correlated with the flipped, transposed weights
-    /// `W'[c, o, i, j] = W[o, c, k−1−i, k−1−j]` (per group). Its product
-    /// `[C, C_out·k²]·[C_out·k², H·W]` has the long inner dimension of the
-    /// forward pass, where `Wᵀ·G` has only `C_out` (and a `k²` times larger
-    /// output), so it runs at the forward's speed. `None` otherwise.
-    fn as_forward_conv(&self) -> Option<ConvOp> {
-        let g = self.geom;
-        if g.stride != 1 || g.kh != g.kw || g.padding >= g.kh || g.is_direct() {
-            return None;
-        }
-        Some(ConvOp {
-            geom: Im2Col {
-                n: g.n,
-                c: self.co,
-                h: g.oh,
-                w: g.ow,
-                kh: g.kh,
-                kw: g.kw,
-                stride: 1,
-                padding: g.kh - 1 - g.padding,
-                oh: g.h,
-                ow: g.w,
-            },
-            co: g.c,
-            groups: self.groups,
-        })
-    }
-
-    /// The flipped, transposed weights of [`ConvInputGrad::as_forward_conv`],
-    /// `[C, C_out / groups, k, k]`.
-    fn flipped_weights<T: WithDType>(
-        &self,
-        ws: &CpuStorage,
-        wl: &Layout,
-    ) -> candle_core::Result<Vec<T>> {
-        let w = contiguous_slice(T::cpu_storage_as_slice(ws)?, wl)?;
-        let (k2, kh) = (self.geom.kh * self.geom.kw, self.geom.kh);
-        let (cg, cog) = (self.geom.c / self.groups, self.co / self.groups);
-        if w.len() != self.co * cg * k2 {
-            bail!(
-                "conv2d backward: weight {:?} does not fit the layer",
-                wl.dims()
-            );
-        }
-        let mut out = Vec::with_capacity(w.len());
-        for j in 0..self.groups {
-            for a in 0..cg {
-                for b in 0..cog {
-                    let src = &w[((j * cog + b) * cg + a) * k2..][..k2];
-                    out.extend((0..k2).map(|t| src[(kh - 1 - t / kh) * kh + (kh - 1 - t % kh)]));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// The input gradient on the CPU: [`ConvInputGrad::as_forward_conv`]
-    /// where it applies, the banded `col2im(Wᵀ·G)` otherwise.
-    fn run<T: WithDType + Default + std::ops::AddAssign>(
-        &self,
-        ws: &CpuStorage,
-        wl: &Layout,
-        gs: &CpuStorage,
-        gl: &Layout,
-    ) -> candle_core::Result<CpuStorage> {
-        match self.as_forward_conv() {
-            Some(conv) => {
-                let wf = T::to_cpu_storage_owned(self.flipped_weights::<T>(ws, wl)?);
-                let shape = (
-                    self.geom.c,
-                    self.co / self.groups,
-                    self.geom.kh,
-                    self.geom.kw,
-                );
-                let (out, _) = conv.cpu::<T>(gs, gl, &wf, &Layout::contiguous(shape), None)?;
-                Ok(out)
-            }
-            None => self.cpu::<T>(ws, wl, gs, gl).map(T::to_cpu_storage_owned),
-        }
-    }
-}
-
 impl CustomOp2 for ConvInputGrad {
     fn name(&self) -> &'static str {
         "salience-conv2d-input-grad"
@@ -618,8 +531,14 @@ impl CustomOp2 for ConvInputGrad {
         let out = by_float(
             gs,
             "conv2d",
-            || self.run::<f32>(ws, wl, gs, gl),
-            || self.run::<f64>(ws, wl, gs, gl),
+            || {
+                self.cpu::<f32>(ws, wl, gs, gl)
+                    .map(f32::to_cpu_storage_owned)
+            },
+            || {
+                self.cpu::<f64>(ws, wl, gs, gl)
+                    .map(f64::to_cpu_storage_owned)
+            },
         )?;
         Ok((out, Shape::from((geo.n, geo.c, geo.h, geo.w))))
     }
@@ -1491,8 +1410,7 @@ mod tests {
     }
 
     /// The fused input gradient (per image, per band of output rows, one
-    /// reused buffer; for stride 1 the forward convolution with flipped
-    /// weights) equals the unfused `col2im(Wᵀ·G)` to the rounding, with one
+    /// reused buffer) equals the unfused `col2im(Wᵀ·G)` to the rounding, with one
     /// output row per band, a few rows per band and the default; a serial
     /// and a parallel scatter; groups, strides 1–3, paddings, 1×1 stride 2
     /// and a 7×7 stem (f64).
@@ -1506,14 +1424,13 @@ mod tests {
             (3, 4, 9, 9, 4, 4, 3, 1, 1),
             (2, 6, 10, 9, 4, 1, 1, 2, 0),
             (2, 3, 23, 21, 8, 1, 7, 2, 3),
-            // Stride 1 as a forward convolution: padding 0, k − 1, an even
-            // k with groups; and p > k − 1 (banded).
+            // Stride 1: padding 0, k − 1, an even k with groups, p > k − 1.
             (2, 3, 7, 6, 4, 1, 3, 1, 0),
             (2, 3, 7, 6, 4, 1, 3, 1, 2),
             (2, 4, 7, 6, 6, 2, 2, 1, 0),
             (2, 3, 5, 6, 4, 1, 1, 1, 1),
-            // Large: the stride-1 product parallel inside; a band of
-            // 144 · 28 · 32 ≥ PARALLEL_MIN values scattered in parallel.
+            // Large: a band of 144 · 28 · 32 ≥ PARALLEL_MIN values
+            // scattered in parallel.
             (4, 8, 40, 36, 16, 1, 3, 1, 1),
             (4, 8, 40, 36, 16, 2, 3, 2, 1),
             (2, 16, 64, 64, 8, 1, 3, 2, 1),
