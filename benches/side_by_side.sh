@@ -13,7 +13,7 @@
 #   PY       Python with torch, torchvision, timm, captum, safetensors (/work/pyref/bin/python)
 #   BIN      the salience binary (${CARGO_TARGET_DIR:-target}/release/examples/side_by_side)
 #   DIR      data and results folder (target/side_by_side)
-#   MODELS   models to run ("cnn resnet18 vit_tiny")
+#   MODELS   models to run ("cnn resnet18 vit_tiny"; resnet50 too)
 #   ROWS     rows to run ("forward fwd_bwd saliency ig50 smoothgrad50 gradcam occlusion")
 #   REPS     timed repetitions of the cheap rows (3)
 #   REPS_224 timed repetitions of IG-50 and SmoothGrad-50 at 224² (1, no warm-up)
@@ -55,7 +55,7 @@ i=0
 for m in $MODELS; do
     for r in $ROWS; do
         case "$m/$r" in
-        vit_tiny/gradcam | resnet18/occlusion | vit_tiny/occlusion) continue ;;
+        vit_tiny/gradcam | resnet18/occlusion | resnet50/occlusion | vit_tiny/occlusion) continue ;;
         esac
         reps=$REPS warm=1
         if [ "$m" != cnn ] && { [ "$r" = ig50 ] || [ "$r" = smoothgrad50 ]; }; then

@@ -12,10 +12,11 @@ Captum, safetensors and NumPy (the project's /work/pyref venv has them).
     python benches/torch_side_by_side.py table RESULTS.tsv
 
 MODEL is `cnn` (the shipped small CNN, 64 x 1x28x28), `resnet18`
-(torchvision ResNet-18, seeded weights, 4 x 3x224x224) or `vit_tiny` (timm
-`vit_tiny_patch16_224`, seeded weights, 4 x 3x224x224). ROW is `forward`,
-`fwd_bwd`, `saliency`, `ig50`, `smoothgrad50`, `gradcam` (cnn, resnet18)
-or `occlusion` (cnn). D defaults to target/side_by_side under the
+(torchvision ResNet-18, seeded weights, 4 x 3x224x224), `vit_tiny` (timm
+`vit_tiny_patch16_224`, seeded weights, 4 x 3x224x224) or `resnet50`
+(torchvision ResNet-50, seeded weights, 4 x 3x224x224). ROW is `forward`,
+`fwd_bwd`, `saliency`, `ig50`, `smoothgrad50`, `gradcam` (cnn, resnet18,
+resnet50) or `occlusion` (cnn). D defaults to target/side_by_side under the
 repository root.
 
 `prepare` writes, per model, the weights (`MODEL.safetensors`; the CNN's
@@ -51,11 +52,11 @@ warnings.filterwarnings("ignore")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CNN_WEIGHTS = os.path.join(ROOT, "crates", "salience-data", "assets", "small_cnn.safetensors")
-MODELS = ("cnn", "resnet18", "vit_tiny")
+MODELS = ("cnn", "resnet18", "vit_tiny", "resnet50")
 # Inputs per model, path points / noisy inputs per pass, Grad-CAM layer.
-BATCH = {"cnn": 64, "resnet18": 4, "vit_tiny": 4}
-CHUNK = {"cnn": 64, "resnet18": 16, "vit_tiny": 16}
-CAM_LAYER = {"cnn": "relu2", "resnet18": "layer4"}
+BATCH = {"cnn": 64, "resnet18": 4, "vit_tiny": 4, "resnet50": 4}
+CHUNK = {"cnn": 64, "resnet18": 16, "vit_tiny": 16, "resnet50": 16}
+CAM_LAYER = {"cnn": "relu2", "resnet18": "layer4", "resnet50": "layer4"}
 ROWS = ("forward", "fwd_bwd", "saliency", "ig50", "smoothgrad50", "gradcam", "occlusion")
 N_STEPS = 50
 N_SAMPLES = 50
@@ -96,6 +97,10 @@ def build(name, state=None):
         import torchvision
 
         m = torchvision.models.resnet18(weights=None, num_classes=1000)
+    elif name == "resnet50":
+        import torchvision
+
+        m = torchvision.models.resnet50(weights=None, num_classes=1000)
     elif name == "vit_tiny":
         import timm
 
@@ -153,7 +158,12 @@ def prepare(d):
     from safetensors.torch import save_file
 
     os.makedirs(d, exist_ok=True)
-    shapes = {"cnn": (64, 1, 28, 28), "resnet18": (4, 3, 224, 224), "vit_tiny": (4, 3, 224, 224)}
+    shapes = {
+        "cnn": (64, 1, 28, 28),
+        "resnet18": (4, 3, 224, 224),
+        "vit_tiny": (4, 3, 224, 224),
+        "resnet50": (4, 3, 224, 224),
+    }
     for i, name in enumerate(MODELS):
         p = paths(d, name)
         if name != "cnn":
@@ -323,7 +333,12 @@ def table(path):
                 "peak": float(p[9]),
                 "load": (p[10], p[11]) if len(p) > 11 else ("?", "?"),
             }
-    label = {"cnn": "shipped CNN, 64 × 28²", "resnet18": "ResNet-18, 4 × 224²", "vit_tiny": "ViT-tiny, 4 × 224²"}
+    label = {
+        "cnn": "shipped CNN, 64 × 28²",
+        "resnet18": "ResNet-18, 4 × 224²",
+        "vit_tiny": "ViT-tiny, 4 × 224²",
+        "resnet50": "ResNet-50, 4 × 224²",
+    }
     rows = {
         "forward": "forward",
         "fwd_bwd": "forward + backward",

@@ -4,8 +4,11 @@
 //! weights (4 × 3×224×224), plus a breakdown of the backward pass.
 //!
 //! ```text
-//! RAYON_NUM_THREADS=2 cargo run --release --example backward_profile -- [cnn|resnet|vit|all] [reps] [ig] [nostages] [noparts]
+//! RAYON_NUM_THREADS=2 cargo run --release --example backward_profile -- [cnn|resnet|resnet50|vit|all] [reps] [ig] [nostages] [noparts]
 //! ```
+//!
+//! * `resnet50`: torchvision's ResNet-50 layout with seeded (random)
+//!   weights, 4 × 3×224×224: the passes table only.
 //!
 //! * `reps`: timed repetitions per measure (median reported; default 5,
 //!   after one warm-up call).
@@ -495,16 +498,39 @@ fn other_ops(
     Ok(())
 }
 
-fn resnet(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
-    let m = ResNet::seeded(&ResNetConfig::resnet18(1000), 0, &Device::Cpu)?;
-    let n = 4;
+/// The seeded ResNet-18 or ResNet-50 (random weights from the preset)
+/// on 4 × 3×224×224 seeded inputs.
+fn resnet_model(cfg: &ResNetConfig, name: &'static str) -> R<(ResNet, Tensor)> {
+    let m = ResNet::seeded(cfg, 0, &Device::Cpu)?;
     let x = Tensor::from_vec(
-        uniform(&[n, 3, 224, 224], 17),
-        (n, 3, 224, 224),
+        uniform(&[4, 3, 224, 224], 17),
+        (4, 3, 224, 224),
         &Device::Cpu,
     )?;
+    println!("\n{name}: {} parameters", cfg.num_parameters());
+    Ok((m, x))
+}
+
+/// ResNet-50 (seeded), 4 × 3×224×224: the passes table only.
+fn resnet50(reps: usize, ig: bool) -> R<()> {
+    let name = "ResNet-50 (seeded), 4 × 3×224×224";
+    let (m, x) = resnet_model(&ResNetConfig::resnet50(1000), name)?;
     let model = Model {
-        name: "ResNet-18 (seeded), 4 × 3×224×224",
+        name,
+        clf: &m,
+        x,
+        targets: vec![1, 2, 3, 4],
+        ig_chunk: 16,
+    };
+    passes(&model, reps, ig)
+}
+
+fn resnet(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
+    let name = "ResNet-18 (seeded), 4 × 3×224×224";
+    let (m, x) = resnet_model(&ResNetConfig::resnet18(1000), name)?;
+    let n = 4;
+    let model = Model {
+        name,
         clf: &m,
         x,
         targets: vec![1, 2, 3, 4],
@@ -704,6 +730,9 @@ fn main() -> R<()> {
     }
     if which == "resnet" || which == "all" {
         resnet(reps, ig, per_stage, parts)?;
+    }
+    if which == "resnet50" || which == "all" {
+        resnet50(reps, ig)?;
     }
     if which == "vit" || which == "all" {
         vit(reps, ig, per_stage, parts)?;

@@ -9,9 +9,10 @@
 //! ```
 //!
 //! `MODEL` is `cnn` (the shipped small CNN, 64 × 1×28×28), `resnet18`
-//! (torchvision's ResNet-18 layout, 4 × 3×224×224) or `vit_tiny` (timm's
-//! `vit_tiny_patch16_224`, 4 × 3×224×224); `ROW` is `forward`, `fwd_bwd`,
-//! `saliency`, `ig50`, `smoothgrad50`, `gradcam` (cnn, resnet18) or
+//! (torchvision's ResNet-18 layout, 4 × 3×224×224), `vit_tiny` (timm's
+//! `vit_tiny_patch16_224`, 4 × 3×224×224) or `resnet50` (torchvision's
+//! ResNet-50 layout); `ROW` is `forward`, `fwd_bwd`,
+//! `saliency`, `ig50`, `smoothgrad50`, `gradcam` (cnn, resnet18, resnet50) or
 //! `occlusion` (cnn). `D` (default `target/side_by_side`) holds what
 //! `torch_side_by_side.py prepare` wrote: the ResNet-18 and ViT weights
 //! (`MODEL.safetensors`; the CNN's are the shipped asset, the file the
@@ -53,7 +54,7 @@ use std::time::Instant;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
-const MODELS: [&str; 3] = ["cnn", "resnet18", "vit_tiny"];
+const MODELS: [&str; 4] = ["cnn", "resnet18", "vit_tiny", "resnet50"];
 const ROWS: [&str; 7] = [
     "forward",
     "fwd_bwd",
@@ -95,16 +96,16 @@ fn load(dir: &Path, name: &str) -> Res<Setup> {
             64,
             Some("conv2"),
         ),
-        "resnet18" => (
-            Box::new(ResNet::from_safetensors_bytes(
-                &read("resnet18.safetensors")?,
-                &ResNetConfig::resnet18(1000),
-                "resnet18.safetensors",
-                &dev,
-            )?),
-            16,
-            Some("layer4"),
-        ),
+        "resnet18" | "resnet50" => {
+            let cfg = if name == "resnet18" {
+                ResNetConfig::resnet18(1000)
+            } else {
+                ResNetConfig::resnet50(1000)
+            };
+            let file = format!("{name}.safetensors");
+            let m = ResNet::from_safetensors_bytes(&read(&file)?, &cfg, &file, &dev)?;
+            (Box::new(m), 16, Some("layer4"))
+        }
         "vit_tiny" => (
             Box::new(VisionTransformer::from_safetensors_bytes(
                 &read("vit_tiny.safetensors")?,
