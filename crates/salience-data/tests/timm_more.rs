@@ -577,3 +577,79 @@ fn full_size_presets_match_timm() {
         &SwinTransformer::from_safetensors_bytes(&w, &cfg, name, &dev).expect("load"),
     );
 }
+
+/// Hugging Face `transformers` names (`scripts/parity/hf_fixtures.py`):
+/// a tiny `DeiTForImageClassificationWithTeacher` and a tiny
+/// `SwinForImageClassification`, each saved with the hub checkpoints'
+/// names and with transformers 5's, load into the timm-layout models and
+/// give transformers' logits and input gradients.
+#[test]
+fn hugging_face_deit_and_swin_load_by_their_names() {
+    let dir = format!("{}/tests/fixtures/hf", env!("CARGO_MANIFEST_DIR"));
+    let read = |f: &str| std::fs::read(format!("{dir}/{f}")).expect("fixture");
+    /// Logits (1e-5 relative) and the input gradient (1e-4) vs transformers.
+    fn check<M: Classifier>(name: &str, j: &Json, m: &M) {
+        let x = j.f32_array("x");
+        let logits = to_array(&m.logits(&tensor(&x)).expect("logits"));
+        let d = rel_diff(&logits, &j.f32_array("logits"));
+        eprintln!("{name}: logits vs transformers {d:.2e}");
+        assert!(d <= 1e-5, "{name}: logits vs transformers {d:.2e}");
+        let g = Saliency::new(m)
+            .explain(x.view(), &targets(j), Seeds::base(0))
+            .expect("saliency");
+        let d = rel_diff(&g.view().to_owned(), &j.f32_array("input_gradient"));
+        eprintln!("{name}: input gradient vs PyTorch {d:.2e}");
+        assert!(d <= 1e-4, "{name}: input gradient {d:.2e}");
+    }
+    let j = json::read(&format!("{dir}/deit_hf.json"));
+    let c = VitConfig {
+        qkv_bias: true,
+        ..deit_config(&j)
+    };
+    for names in ["hub", "v5"] {
+        let w = read(&format!("deit_hf.{names}.safetensors"));
+        let m = VisionTransformer::from_hf_safetensors_bytes(&w, &c, names, &Device::Cpu)
+            .expect("transformers' DeiT names");
+        check(&format!("deit ({names} names)"), &j, &m);
+    }
+    // A DeiT without its distillation head is named, not silently wrong.
+    let w = read("deit_hf.hub.safetensors");
+    let token = VitConfig {
+        pool: VitPool::Token,
+        ..c.clone()
+    };
+    let e = VisionTransformer::from_hf_safetensors_bytes(&w, &token, "deit", &Device::Cpu)
+        .expect_err("a distilled checkpoint on a class-token config")
+        .to_string();
+    assert!(e.contains("dist_token") && e.contains("head_dist"), "{e}");
+
+    let j = json::read(&format!("{dir}/swin_hf.json"));
+    let c = swin_config(&j);
+    for names in ["hub", "v5"] {
+        let w = read(&format!("swin_hf.{names}.safetensors"));
+        let m = SwinTransformer::from_hf_safetensors_bytes(&w, &c, names, &Device::Cpu)
+            .expect("transformers' Swin names");
+        check(&format!("swin ({names} names)"), &j, &m);
+    }
+    // timm's own names pass through the renaming unchanged.
+    let timm_names = SwinTransformer::from_hf_safetensors_bytes(
+        SWIN,
+        &swin_config(&fixture("swin")),
+        "timm",
+        &Device::Cpu,
+    );
+    assert!(timm_names.is_ok());
+    // Wrong shapes are named.
+    let e = SwinTransformer::from_hf_safetensors_bytes(
+        &read("swin_hf.hub.safetensors"),
+        &SwinConfig { embed_dim: 16, ..c },
+        "swin_hf",
+        &Device::Cpu,
+    )
+    .expect_err("other widths")
+    .to_string();
+    assert!(
+        e.contains("patch_embed.norm.weight is F32 [8], expected F32 [16]"),
+        "{e}"
+    );
+}

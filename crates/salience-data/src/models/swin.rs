@@ -41,8 +41,8 @@
 
 use super::mixer::without_attention;
 use super::vit::{
-    check_image, check_sizes, count_parameters, patch_conv, patch_tokens, timm_constructors,
-    token_linear, Attention, Mlp, Norm, MAX_VIT_DIM,
+    check_image, check_sizes, count_parameters, patch_conv, patch_tokens, renamed_var_builder,
+    timm_constructors, token_linear, Attention, Mlp, Norm, Renamer, MAX_VIT_DIM,
 };
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
@@ -283,6 +283,71 @@ impl SwinConfig {
     }
 }
 
+/// Renames `SwinForImageClassification` tensors (hub or transformers 5
+/// names) to timm's; see [`SwinTransformer::from_hf_safetensors_bytes`].
+fn hf_to_timm_names(mut r: Renamer, depths: &[usize]) -> candle_core::Result<Renamer> {
+    r.layer(
+        "swin.embeddings.patch_embeddings.projection",
+        "patch_embed.proj",
+    );
+    r.layer("swin.embeddings.norm", "patch_embed.norm");
+    r.layer("swin.layernorm", "norm");
+    r.layer("classifier", "head.fc");
+    for (i, &depth) in depths.iter().enumerate() {
+        let stage = format!("swin.encoder.layers.{i}");
+        if i + 1 < depths.len() {
+            let to = format!("layers.{}.downsample", i + 1);
+            r.layer(&format!("{stage}.downsample.norm"), &format!("{to}.norm"));
+            r.tensor(
+                &format!("{stage}.downsample.reduction.weight"),
+                &format!("{to}.reduction.weight"),
+            );
+        }
+        for b in 0..depth {
+            let hf = |x: &str| format!("{stage}.blocks.{b}.{x}");
+            let timm = |x: &str| format!("layers.{i}.blocks.{b}.{x}");
+            r.layer(&hf("layernorm_before"), &timm("norm1"));
+            r.layer(&hf("layernorm_after"), &timm("norm2"));
+            // the hub checkpoints' names, then transformers 5's
+            for (attn, [out, fc1, fc2], table) in [
+                (
+                    "attention.self",
+                    [
+                        "attention.output.dense",
+                        "intermediate.dense",
+                        "output.dense",
+                    ],
+                    "attention.self",
+                ),
+                (
+                    "attention",
+                    ["attention.o_proj", "mlp.fc1", "mlp.fc2"],
+                    "attention.relative_position_bias",
+                ),
+            ] {
+                let (q, k, v) = if attn == "attention.self" {
+                    ("query", "key", "value")
+                } else {
+                    ("q_proj", "k_proj", "v_proj")
+                };
+                r.qkv(
+                    [q, k, v].map(|p| hf(&format!("{attn}.{p}"))),
+                    &timm("attn.qkv"),
+                )?;
+                for (from, to) in [(out, "attn.proj"), (fc1, "mlp.fc1"), (fc2, "mlp.fc2")] {
+                    r.layer(&hf(from), &timm(to));
+                }
+                r.tensor(
+                    &hf(&format!("{table}.relative_position_bias_table")),
+                    &timm("attn.relative_position_bias_table"),
+                );
+                r.drop(&hf(&format!("{table}.relative_position_index")));
+            }
+        }
+    }
+    Ok(r)
+}
+
 /// timm's attention mask of a `r × r` map (already padded to a multiple
 /// of `w`) shifted by `shift` in windows of `w`: `[windows, w², w²]`, 0
 /// between tokens of the same region of the shifted map and −100
@@ -517,6 +582,37 @@ impl SwinTransformer {
             head: candle_nn::linear(d, config.num_classes, vb.pp("head").pp("fc"))?,
             device: vb.device().clone(),
         })
+    }
+
+    /// The network of `config` from safetensors `bytes` with Hugging Face
+    /// `transformers` `SwinForImageClassification` names, the hub
+    /// checkpoints' (`microsoft/swin-tiny-patch4-window7-224`:
+    /// `swin.encoder.layers.{i}.blocks.{j}.attention.self.query`, …,
+    /// `intermediate.dense`, `output.dense`, with the
+    /// `relative_position_index` buffers, which are dropped: they are
+    /// recomputed) or transformers 5's (`attention.q_proj`, …,
+    /// `attention.relative_position_bias.relative_position_bias_table`,
+    /// `mlp.fc1`): renamed to timm's (query / key / value concatenated into
+    /// `qkv`; transformers' `layers.{i}.downsample`, which ends stage `i`,
+    /// is timm's `layers.{i+1}.downsample`, which starts stage `i + 1`),
+    /// then checked as in [`SwinTransformer::from_safetensors_bytes`].
+    /// transformers' defaults match [`SwinConfig`]'s (LayerNorm ε 1e-5,
+    /// exact GELU, the same merging order and shift mask), so on inputs
+    /// whose maps the windows divide (224² with windows of 7) the logits
+    /// are transformers'. On other sizes the forward pass stays timm's:
+    /// transformers pads a block's map *before* the cyclic shift, timm
+    /// after it, so there the two libraries differ.
+    pub fn from_hf_safetensors_bytes(
+        bytes: &[u8],
+        config: &SwinConfig,
+        what: &str,
+        device: &Device,
+    ) -> crate::Result<Self> {
+        config.validate()?;
+        let vb = renamed_var_builder(bytes, &config.tensor_shapes(), what, device, |r| {
+            hf_to_timm_names(r, &config.depths)
+        })?;
+        Ok(Self::new(vb, config)?)
     }
 
     /// The configuration.
