@@ -43,7 +43,13 @@ struct Huffman {
     /// first code.
     valoff: [i32; 17],
     symbols: Vec<u8>,
+    /// `(length, symbol)` of the codes of at most [`FAST_BITS`] bits,
+    /// indexed by the next `FAST_BITS` bits (length 0: a longer code).
+    fast: Vec<(u8, u8)>,
 }
+
+/// The lookahead of [`Huffman::fast`].
+const FAST_BITS: u32 = 9;
 
 impl Huffman {
     fn new(counts: &[u8; 16], symbols: Vec<u8>) -> Option<Self> {
@@ -51,12 +57,21 @@ impl Huffman {
             maxcode: [-1; 18],
             valoff: [0; 17],
             symbols,
+            fast: vec![(0, 0); 1 << FAST_BITS],
         };
         let (mut code, mut k) = (0i32, 0i32);
         for l in 1..=16 {
             let n = i32::from(counts[l - 1]);
             if n > 0 {
                 h.valoff[l] = k - code;
+                if l as u32 <= FAST_BITS {
+                    let spread = 1usize << (FAST_BITS - l as u32);
+                    for c in code..code + n {
+                        let sym = *h.symbols.get((c + h.valoff[l]) as usize)?;
+                        let at = c as usize * spread;
+                        h.fast.get_mut(at..at + spread)?.fill((l as u8, sym));
+                    }
+                }
                 code += n;
                 k += n;
                 h.maxcode[l] = code - 1;
@@ -155,11 +170,26 @@ impl<'a> Bits<'a> {
     }
 
     fn decode(&mut self, h: &Huffman) -> Option<u8> {
-        let mut code = 0i32;
-        for l in 1..=16 {
-            code = (code << 1) | self.bits(1);
-            if code <= h.maxcode[l] {
-                return h.symbols.get((code + h.valoff[l]) as usize).copied();
+        if self.n < 16 {
+            self.fill();
+        }
+        let peek = (self.acc >> 48) as u32;
+        if let Some(&(len, sym)) = h.fast.get((peek >> (16 - FAST_BITS)) as usize) {
+            if len > 0 {
+                self.acc <<= len;
+                self.n -= u32::from(len);
+                return Some(sym);
+            }
+        }
+        for l in 1..=16u32 {
+            let code = (peek >> (16 - l)) as i32;
+            if code <= h.maxcode[l as usize] {
+                self.acc <<= l;
+                self.n -= l;
+                return h
+                    .symbols
+                    .get((code + h.valoff[l as usize]) as usize)
+                    .copied();
             }
         }
         None
