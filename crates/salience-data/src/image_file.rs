@@ -22,7 +22,9 @@
 //! libjpeg-turbo's integer IDCT, "fancy" chroma upsampling and colour
 //! conversion (`tests/jpeg_decode.rs` checks 15 layouts; zune-jpeg, the
 //! `image` crate's decoder, differs by up to 4/255 on ordinary 4:2:0
-//! files). Other JPEGs (CMYK, 12-bit, arithmetic-coded) use zune-jpeg.
+//! files). Other JPEGs (CMYK, 12-bit, arithmetic-coded, or whose
+//! decoding buffers, 10 to 15 bytes a pixel, would exceed the
+//! `max_pixels · 8 + 64 MiB` allocation limit) use zune-jpeg.
 //!
 //! **EXIF orientation** is ignored by default, as Pillow's `Image.open`
 //! and torchvision's `ImageFolder` ignore it (the pixels come out as
@@ -320,12 +322,11 @@ fn decode_at(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<Array3<
     }
     let mut limits = image::Limits::default();
     // 16-bit RGBA is 8 bytes a pixel; leave room for the decoder's buffers
-    limits.max_alloc = Some(
-        options
-            .max_pixels
-            .saturating_mul(8)
-            .saturating_add(64 << 20),
-    );
+    let max_alloc = options
+        .max_pixels
+        .saturating_mul(8)
+        .saturating_add(64 << 20);
+    limits.max_alloc = Some(max_alloc);
     decoder
         .set_limits(limits)
         .map_err(|e| image_error(path, e))?;
@@ -337,7 +338,7 @@ fn decode_at(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<Array3<
     // JPEG: libjpeg-turbo's pixels where our decoder covers the file
     // (8-bit Huffman YCbCr / grey), else zune-jpeg's (CMYK, ...).
     let ours = if format == Some(ImageFormat::Jpeg) {
-        jpeg::decode(bytes).and_then(|d| {
+        jpeg::decode(bytes, max_alloc).and_then(|d| {
             let size = (d.width, d.height);
             match d.channels {
                 1 => image::GrayImage::from_raw(d.width, d.height, d.pixels)

@@ -10,8 +10,9 @@
 //! baseline, extended and progressive frames with one (grey) or three
 //! (YCbCr) components, any sampling factors, restart markers. Anything
 //! else (CMYK / YCCK, Adobe RGB-transform files, 12-bit, arithmetic
-//! coding, lossless, hierarchical) and any stream it cannot follow return
-//! `None`, and the caller falls back to the `image` crate (zune-jpeg).
+//! coding, lossless, hierarchical, more than 1000 scans, buffers above the
+//! caller's memory budget) and any stream it cannot follow return `None`,
+//! and the caller falls back to the `image` crate (zune-jpeg).
 
 /// A decoded image: `channels` (1 or 3) interleaved bytes per pixel,
 /// row-major.
@@ -264,8 +265,14 @@ fn be16(d: &[u8], p: usize) -> Option<usize> {
     Some(usize::from(*d.get(p)?) << 8 | usize::from(*d.get(p + 1)?))
 }
 
-/// Decodes `data` as libjpeg-turbo does, or `None` (see the module docs).
-pub(crate) fn decode(data: &[u8]) -> Option<Decoded> {
+/// The most scans a file may have here (a progressive file has about 10;
+/// each scan walks every block).
+const MAX_SCANS: usize = 1000;
+
+/// Decodes `data` as libjpeg-turbo does, or `None` (see the module docs),
+/// also when its buffers would take more than `max_bytes` (checked from
+/// the frame header, before they are allocated).
+pub(crate) fn decode(data: &[u8], max_bytes: u64) -> Option<Decoded> {
     if data.get(..2)? != [0xFF, 0xD8] {
         return None;
     }
@@ -276,6 +283,7 @@ pub(crate) fn decode(data: &[u8]) -> Option<Decoded> {
     let mut frame: Option<Frame> = None;
     let mut restart_interval = 0usize;
     let (mut jfif, mut adobe) = (false, None::<u8>);
+    let mut scans = 0;
     loop {
         while *data.get(pos)? != 0xFF {
             pos += 1;
@@ -294,7 +302,10 @@ pub(crate) fn decode(data: &[u8]) -> Option<Decoded> {
         let len = be16(data, pos)?;
         let seg = data.get(pos + 2..pos + len)?;
         match marker {
-            0xC0..=0xC2 => frame = Some(read_frame(seg, marker == 0xC2)?),
+            0xC0..=0xC2 if frame.is_none() => {
+                frame = Some(read_frame(seg, marker == 0xC2, max_bytes)?)
+            }
+            0xC0..=0xC2 => return None,
             0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
             0xC4 => read_dht(seg, &mut dc, &mut ac)?,
             0xDB => read_dqt(seg, &mut qt)?,
@@ -302,6 +313,10 @@ pub(crate) fn decode(data: &[u8]) -> Option<Decoded> {
             0xE0 => jfif |= seg.starts_with(b"JFIF\0"),
             0xEE if seg.len() >= 12 && seg.starts_with(b"Adobe") => adobe = Some(seg[11]),
             0xDA => {
+                scans += 1;
+                if scans > MAX_SCANS {
+                    return None;
+                }
                 let f = frame.as_mut()?;
                 let scan = read_sos(seg, f)?;
                 let end = decode_scan(data, pos + len, f, &scan, &dc, &ac, restart_interval)?;
@@ -328,7 +343,7 @@ pub(crate) fn decode(data: &[u8]) -> Option<Decoded> {
     Some(output(&f, &qt))
 }
 
-fn read_frame(seg: &[u8], progressive: bool) -> Option<Frame> {
+fn read_frame(seg: &[u8], progressive: bool, max_bytes: u64) -> Option<Frame> {
     if *seg.first()? != 8 {
         return None;
     }
@@ -372,6 +387,9 @@ fn read_frame(seg: &[u8], progressive: bool) -> Option<Frame> {
     } else {
         (width.div_ceil(8 * hmax), height.div_ceil(8 * vmax))
     };
+    // the peak: every coefficient (2 bytes), one component's samples, the
+    // upsampled components and the interleaved output
+    let mut bytes = (width * height * n) as u64;
     for c in &mut comps {
         if hmax % c.h != 0 || vmax % c.v != 0 {
             return None;
@@ -385,6 +403,14 @@ fn read_frame(seg: &[u8], progressive: bool) -> Option<Frame> {
         } else {
             (c.bw, c.bh) = (mcux * c.h, mcuy * c.v);
         }
+        let samples = (c.bw * c.bh * 64) as u64;
+        let upsampled = (c.dw * (hmax / c.h) * c.dh * (vmax / c.v)) as u64;
+        bytes = bytes.saturating_add(2 * samples + samples + upsampled + (width * height) as u64);
+    }
+    if bytes > max_bytes {
+        return None;
+    }
+    for c in &mut comps {
         c.coefs = vec![0; c.bw * c.bh * 64];
     }
     Some(Frame {
