@@ -23,6 +23,9 @@ N(0, s^2), LayerNorm scales around 1):
   (shifted windows with the attention mask in stages 0 and 1; in stages 2
   and 3 the window is the whole 4x4 / 2x2 map and nothing shifts, timm's
   rule), MLP ratio 2.
+* `swin_pad`: the same on 36x36 inputs, width 8, heads (1, 2, 2, 4): maps
+  of 18, 9, 5 and 3 that the windows of 4 and the 2x2 merging do not
+  divide, padded by timm (see `swin_pad()`).
 
 Weights go to `<name>.safetensors` with timm's names; inputs, targets and
 outputs to `<name>.json` (flat row-major lists with their shapes, float32
@@ -79,10 +82,10 @@ def nhwc_to_nchw(t):
     return t.permute(0, 3, 1, 2)
 
 
-def write(name, m, config, cam_layer, cam_name, reshape, attention=None):
+def write(name, m, config, cam_layer, cam_name, reshape, attention=None, size=SIZE):
     save_file({k: v.detach().contiguous() for k, v in m.state_dict().items()},
               os.path.join(OUT, f"{name}.safetensors"))
-    x = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(7))
+    x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         logits = m(x)
     targets = [int(t) for t in logits.argmax(1)]
@@ -150,6 +153,23 @@ def swin():
     write("swin", m, config, m.layers[-1], "layers.3", nhwc_to_nchw)
 
 
+def swin_pad():
+    """A Swin whose maps the windows and the merging do not divide: 36x36
+    inputs, 2x2 patches, window 4, so the stages' maps are 18 (padded to 20,
+    shifted), 9 (padded to 12, shifted), 5 (merged from an odd 9, padded to
+    8, shifted) and 3 (merged from an odd 5; the window clipped to 3)."""
+    torch.manual_seed(42)
+    cfg = dict(img_size=36, patch_size=2, in_chans=3, num_classes=CLASSES, embed_dim=8,
+               depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), window_size=4, mlp_ratio=2.0)
+    m = SwinTransformer(**cfg)
+    for mod in m.modules():
+        if hasattr(mod, "fused_attn"):
+            mod.fused_attn = False
+    m = seed(m, 6, 0.15)
+    config = dict(cfg, layer_norm_eps=1e-5)
+    write("swin_pad", m, config, m.layers[-1], "layers.3", nhwc_to_nchw, size=36)
+
+
 FULL = ["deit_tiny_patch16_224", "deit_tiny_distilled_patch16_224", "mixer_b16_224",
         "swin_tiny_patch4_window7_224"]
 
@@ -189,4 +209,5 @@ if __name__ == "__main__":
         deit_dist()
         mixer()
         swin()
+        swin_pad()
         print("wrote", OUT)

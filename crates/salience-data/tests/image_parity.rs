@@ -62,22 +62,12 @@ fn options(mode: &str) -> LoadOptions {
     }
 }
 
-/// 1e-5 (float rounding) for PNG sources, `jpeg` for JPEG ones.
-fn tol(image: &str, jpeg: f32) -> f32 {
-    if image.ends_with(".png") {
-        1e-5
-    } else {
-        jpeg
-    }
-}
-
 /// torchvision's `Resize(s)` + `CenterCrop(c)` + `ToTensor()` on PIL
 /// images, before normalization: byte for byte on PNG sources (Pillow's
 /// 8-bit resampler is reproduced exactly, so well within 1/255). On JPEG
-/// sources the decoders differ (zune-jpeg vs libjpeg-turbo: IDCT and
-/// chroma upsampling rounding): measured 4/255 at most with no resize (the
-/// crop-only case shows the decoded pixels), 2/255 after a resize to 64; on Pillow's own decoded pixels the transform is exact again
-/// (`jpeg_transform_is_exact_on_pillows_decoded_pixels`).
+/// sources too, now that the JPEG decoder reproduces libjpeg-turbo
+/// (`tests/jpeg_decode.rs`; with zune-jpeg's pixels it was 4/255 with no
+/// resize, 2/255 after a resize to 64).
 #[test]
 fn transform_matches_torchvision_pil_path_within_one_grey_level() {
     let m = manifest();
@@ -106,12 +96,9 @@ fn transform_matches_torchvision_pil_path_within_one_grey_level() {
             "{name}: max |salience - torchvision| = {:.3}/255",
             d * 255.0
         );
-        if image.ends_with(".png") {
-            assert_eq!(d, 0.0, "{name}: PNG sources must match byte for byte");
-        } else {
-            // the decoders' own difference (jpeg_decoding_against_pillow)
-            assert!(d <= 4.0 / 255.0 + 1e-6, "{name}: {}/255", d * 255.0);
-        }
+        // PNG and (since the libjpeg-turbo-exact decoder) JPEG sources
+        // alike; JPEG was 4/255 with zune-jpeg's pixels
+        assert_eq!(d, 0.0, "{name}: must match byte for byte");
         if case["floats"].as_bool().unwrap() {
             // the full transform with Normalize
             let tn = ImageTransform {
@@ -131,11 +118,8 @@ fn transform_matches_torchvision_pil_path_within_one_grey_level() {
             let want_n = read_f32(&format!("{name}.norm.f32"), sh);
             let dn = max_abs(got_n.view(), want_n.view());
             println!("{name}: normalized, max abs diff {dn:.2e}");
-            // JPEG: the decoders' 2/255 at this size, over the smallest std
-            assert!(
-                dn <= tol(image, 2.0 / 255.0 / 0.224 + 1e-5),
-                "{name}: normalized {dn}"
-            );
+            // JPEG too (was the decoders' 2/255 over the smallest std)
+            assert!(dn <= 1e-5, "{name}: normalized {dn}");
             // the tensor path (float arithmetic)
             let tf = ImageTransform {
                 arithmetic: ResizeArithmetic::Float,
@@ -145,8 +129,8 @@ fn transform_matches_torchvision_pil_path_within_one_grey_level() {
             let want_f = read_f32(&format!("{name}.tensor.f32"), sh);
             let df = max_abs(got_f.view(), want_f.view());
             println!("{name}: tensor path (float), max abs diff {df:.2e}");
-            // plus the PIL path's two byte roundings the float path skips
-            assert!(df <= tol(image, 2.5 / 255.0), "{name}: tensor path {df}");
+            // float rounding only, JPEG too (was 2.5/255 with zune-jpeg)
+            assert!(df <= 1e-5, "{name}: tensor path {df}");
         }
     }
 }
@@ -169,17 +153,20 @@ fn jpeg_decoding_against_pillow() {
             .sum::<f32>()
             / got.len() as f32;
         println!(
-            "{image} ({}): decoded max |zune-jpeg - Pillow| = {:.0}/255, mean {:.3}/255",
+            "{image} ({}): decoded max |salience - Pillow| = {:.0}/255, mean {:.3}/255",
             d["source_mode"].as_str().unwrap(),
             diff * 255.0,
             mean * 255.0
         );
         let (max_tol, mean_tol) = if d["source_mode"] == "CMYK" {
-            // measured: 1/255 at most, 0.01/255 on average
+            // zune-jpeg (CMYK is left to it): 1/255 at most, 0.01/255 on
+            // average
             (2.0, 0.1)
         } else {
-            // measured: photo.jpg 4/255 at most, 0.34/255 on average
-            (4.0, 0.5)
+            // libjpeg-turbo's IDCT, upsampling and colour conversion
+            // reproduced (image_file/jpeg.rs): byte for byte (zune-jpeg
+            // was 4/255 at most, 0.34/255 on average)
+            (0.0, 0.0)
         };
         assert!(diff * 255.0 <= max_tol + 1e-3, "{image}: {}", diff * 255.0);
         assert!(mean * 255.0 <= mean_tol, "{image}: mean {}", mean * 255.0);

@@ -39,6 +39,7 @@ fn num(j: &Json, k: &str) -> usize {
 const DEIT: &[u8] = include_bytes!("fixtures/timm/deit_dist.safetensors");
 const MIXER: &[u8] = include_bytes!("fixtures/timm/mixer.safetensors");
 const SWIN: &[u8] = include_bytes!("fixtures/timm/swin.safetensors");
+const SWIN_PAD: &[u8] = include_bytes!("fixtures/timm/swin_pad.safetensors");
 
 fn deit_config(j: &Json) -> VitConfig {
     VitConfig {
@@ -388,6 +389,49 @@ fn swin_matches_timm_captum_and_grad_cam() {
     );
 }
 
+/// timm 1.0 pads maps that the windows or the merging do not divide
+/// (`SwinTransformerBlock._attn`, `PatchMerging.forward`): a 36² input
+/// gives maps of 18, 9, 5 and 3 with windows of 4 (padded to 20, 12 and
+/// 8, shifted with the mask of the padded map; the last clipped to 3).
+/// Logits, the input gradient through the pads and crops, Captum's IG and
+/// pytorch-grad-cam's Grad-CAM on the 3 × 3 map against timm.
+#[test]
+fn swin_pads_like_timm() {
+    let j = fixture("swin_pad");
+    let c = swin_config(&j);
+    assert_eq!(
+        (0..4)
+            .map(|i| (c.stage_grid(i), c.stage_padded_grid(i), c.stage_window(i)))
+            .collect::<Vec<_>>(),
+        vec![
+            (18, 20, (4, 2)),
+            (9, 12, (4, 2)),
+            (5, 8, (4, 2)),
+            (3, 3, (3, 0))
+        ]
+    );
+    let m = SwinTransformer::from_safetensors_bytes(SWIN_PAD, &c, "swin_pad", &Device::Cpu)
+        .expect("timm's padded Swin loads by its own names");
+    check_parity("swin_pad", &j, &m);
+    // tighter than check_parity's bounds (measured 2.5e-7 and 1.4e-6)
+    let x = j.f32_array("x");
+    let logits = to_array(&m.logits(&tensor(&x)).expect("logits"));
+    assert!(rel_diff(&logits, &j.f32_array("logits")) <= 1e-5);
+    let g = Saliency::new(&m)
+        .explain(x.view(), &targets(&j), Seeds::base(0))
+        .expect("saliency");
+    let d = rel_diff(&g.view().to_owned(), &j.f32_array("input_gradient"));
+    assert!(d <= 1e-5, "swin_pad: Saliency vs PyTorch {d:.2e}");
+    assert_eq!(
+        m.token_grid("layers.2").map(|g| (g.prefix, g.rows, g.cols)),
+        Some((0, 5, 5))
+    );
+    let cam = GradCam::new(&m, "layers.2")
+        .explain(x.view(), &targets(&j), Seeds::base(0))
+        .expect("grad-cam on the 5 x 5 map");
+    assert_eq!(cam.view().shape(), &[2, 36, 36]);
+}
+
 #[test]
 fn swin_grad_cam_on_earlier_stages_runs_on_their_grids() {
     let (j, m) = swin();
@@ -444,17 +488,35 @@ fn swin_configs_weights_and_inputs_are_checked() {
             .expect_err("invalid config")
             .to_string()
     };
-    assert!(bad(&|c| c.window_size = 3).contains("not divided by its 3 × 3 windows"));
-    assert!(bad(&|c| c.num_heads[1] = 3).contains("num_heads[1] = 3 does not divide"));
-    assert!(bad(&|c| c.num_heads.pop().map(drop).unwrap_or(())).contains("head counts"));
-    let odd = bad(&|c| {
+    // Maps that the windows or the merging do not divide were errors;
+    // they are padded as timm pads them now (swin_pads_like_timm checks
+    // the values): windows of 3 on maps of 16, 8, 4, 2, and a merge of an
+    // odd 3 × 3 map, both build and run.
+    let runs = |f: &dyn Fn(&mut SwinConfig)| {
+        let mut c = swin_config(&j);
+        f(&mut c);
+        let m = SwinTransformer::seeded(&c, 0, &Device::Cpu).expect("padded config");
+        let x = Tensor::ones(
+            (1, 3, c.image_size, c.image_size),
+            candle_core::DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let logits = m.logits(&x).expect("logits").flatten_all().unwrap();
+        assert!(logits
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .all(|v| v.is_finite()));
+    };
+    runs(&|c| c.window_size = 3);
+    runs(&|c| {
         c.image_size = 24; // maps 12, 6, 3, then merging a 3 × 3 map
         c.window_size = 16;
     });
-    assert!(
-        odd.contains("stage 3 merges 2 × 2 patches of a 3 × 3 map"),
-        "{odd}"
-    );
+    assert!(bad(&|c| c.image_size = 33).contains("patch_size 2 does not divide image_size 33"));
+    assert!(bad(&|c| c.num_heads[1] = 3).contains("num_heads[1] = 3 does not divide"));
+    assert!(bad(&|c| c.num_heads.pop().map(drop).unwrap_or(())).contains("head counts"));
     assert!(bad(&|c| c.depths[2] = 0).contains("depths[2] = 0"));
     assert!(bad(&|c| c.mlp_ratio = f64::NAN).contains("mlp_ratio"));
     assert!(bad(&|c| c.embed_dim = usize::MAX / 2).contains("outside"));
@@ -513,5 +575,81 @@ fn full_size_presets_match_timm() {
         name,
         &j,
         &SwinTransformer::from_safetensors_bytes(&w, &cfg, name, &dev).expect("load"),
+    );
+}
+
+/// Hugging Face `transformers` names (`scripts/parity/hf_fixtures.py`):
+/// a tiny `DeiTForImageClassificationWithTeacher` and a tiny
+/// `SwinForImageClassification`, each saved with the hub checkpoints'
+/// names and with transformers 5's, load into the timm-layout models and
+/// give transformers' logits and input gradients.
+#[test]
+fn hugging_face_deit_and_swin_load_by_their_names() {
+    let dir = format!("{}/tests/fixtures/hf", env!("CARGO_MANIFEST_DIR"));
+    let read = |f: &str| std::fs::read(format!("{dir}/{f}")).expect("fixture");
+    /// Logits (1e-5 relative) and the input gradient (1e-4) vs transformers.
+    fn check<M: Classifier>(name: &str, j: &Json, m: &M) {
+        let x = j.f32_array("x");
+        let logits = to_array(&m.logits(&tensor(&x)).expect("logits"));
+        let d = rel_diff(&logits, &j.f32_array("logits"));
+        eprintln!("{name}: logits vs transformers {d:.2e}");
+        assert!(d <= 1e-5, "{name}: logits vs transformers {d:.2e}");
+        let g = Saliency::new(m)
+            .explain(x.view(), &targets(j), Seeds::base(0))
+            .expect("saliency");
+        let d = rel_diff(&g.view().to_owned(), &j.f32_array("input_gradient"));
+        eprintln!("{name}: input gradient vs PyTorch {d:.2e}");
+        assert!(d <= 1e-4, "{name}: input gradient {d:.2e}");
+    }
+    let j = json::read(&format!("{dir}/deit_hf.json"));
+    let c = VitConfig {
+        qkv_bias: true,
+        ..deit_config(&j)
+    };
+    for names in ["hub", "v5"] {
+        let w = read(&format!("deit_hf.{names}.safetensors"));
+        let m = VisionTransformer::from_hf_safetensors_bytes(&w, &c, names, &Device::Cpu)
+            .expect("transformers' DeiT names");
+        check(&format!("deit ({names} names)"), &j, &m);
+    }
+    // A DeiT without its distillation head is named, not silently wrong.
+    let w = read("deit_hf.hub.safetensors");
+    let token = VitConfig {
+        pool: VitPool::Token,
+        ..c.clone()
+    };
+    let e = VisionTransformer::from_hf_safetensors_bytes(&w, &token, "deit", &Device::Cpu)
+        .expect_err("a distilled checkpoint on a class-token config")
+        .to_string();
+    assert!(e.contains("dist_token") && e.contains("head_dist"), "{e}");
+
+    let j = json::read(&format!("{dir}/swin_hf.json"));
+    let c = swin_config(&j);
+    for names in ["hub", "v5"] {
+        let w = read(&format!("swin_hf.{names}.safetensors"));
+        let m = SwinTransformer::from_hf_safetensors_bytes(&w, &c, names, &Device::Cpu)
+            .expect("transformers' Swin names");
+        check(&format!("swin ({names} names)"), &j, &m);
+    }
+    // timm's own names pass through the renaming unchanged.
+    let timm_names = SwinTransformer::from_hf_safetensors_bytes(
+        SWIN,
+        &swin_config(&fixture("swin")),
+        "timm",
+        &Device::Cpu,
+    );
+    assert!(timm_names.is_ok());
+    // Wrong shapes are named.
+    let e = SwinTransformer::from_hf_safetensors_bytes(
+        &read("swin_hf.hub.safetensors"),
+        &SwinConfig { embed_dim: 16, ..c },
+        "swin_hf",
+        &Device::Cpu,
+    )
+    .expect_err("other widths")
+    .to_string();
+    assert!(
+        e.contains("patch_embed.norm.weight is F32 [8], expected F32 [16]"),
+        "{e}"
     );
 }

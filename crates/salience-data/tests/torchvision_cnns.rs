@@ -312,3 +312,64 @@ fn densenet121_has_torchvisions_shape() {
     let ok = Tensor::zeros((1, 3, 32, 32), candle_core::DType::F32, &Device::Cpu).expect("x");
     assert_eq!(m.logits(&ok).expect("logits").dims(), &[1, 3]);
 }
+
+/// LRP on DenseNet's pre-activation batch norms is an error naming them
+/// (it used to return a map whose relevance leaked through the batch
+/// norms' shifts), for every composite and for AttnLRP; DeepLIFT and
+/// Guided Backprop, exact there, still run, and so does the plain forward.
+#[test]
+fn densenet_refuses_lrp_on_pre_activation_batch_norms() {
+    use salience_data::models::densenet::PRE_ACTIVATION_LRP;
+    use salience_explain::{AttnLrp, Composite, GuidedBackprop, Lrp, LrpRule};
+    let c = DenseNetConfig {
+        init_features: 8,
+        growth_rate: 4,
+        bn_size: 2,
+        blocks: vec![1, 1],
+        ..DenseNetConfig::densenet121(3)
+    };
+    let m = DenseNet::seeded(&c, 0, &Device::Cpu).expect("seeded");
+    let x = ndarray::Array4::from_shape_fn((1, 3, 32, 32), |(_, c, i, j)| {
+        ((c * 7 + i * 3 + j) % 11) as f32 / 11.0 - 0.5
+    })
+    .into_dyn();
+    let lrp_error = |r: salience_core::Result<salience_core::AttributionBatch>, what: &str| {
+        let e = r.expect_err(what).to_string();
+        assert!(e.contains(PRE_ACTIVATION_LRP), "{what}: {e}");
+        assert!(e.contains("features.norm5"), "{what}: {e}");
+    };
+    for composite in [
+        Composite::default(),
+        Composite::uniform(LrpRule::Epsilon(0.0)),
+        Composite::epsilon_alpha2_beta1(),
+    ] {
+        lrp_error(
+            Lrp::with_composite(&m, composite).explain(x.view(), &[1], Seeds::base(0)),
+            "lrp",
+        );
+    }
+    lrp_error(
+        AttnLrp::new(&m).explain(x.view(), &[1], Seeds::base(0)),
+        "attnlrp",
+    );
+    let dl = DeepLift::new(&m)
+        .explain_with_delta(x.view(), &[1], Seeds::base(0))
+        .expect("deeplift runs");
+    assert!(dl.delta[0].abs() <= 1e-3 * (1.0 + dl.output_difference[0].abs()));
+    let gb = GuidedBackprop::new(&m)
+        .explain(x.view(), &[1], Seeds::base(0))
+        .expect("guided backprop runs");
+    assert!(gb.view().iter().all(|v| v.is_finite()));
+    let xt = Tensor::from_slice(
+        x.as_slice().expect("contiguous"),
+        (1, 3, 32, 32),
+        &Device::Cpu,
+    )
+    .expect("x");
+    let plain = m.forward_with(&xt, &PlainOps).expect("plain ops");
+    let logits = m.logits(&xt).expect("logits");
+    assert_eq!(
+        plain.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        logits.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    );
+}

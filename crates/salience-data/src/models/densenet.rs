@@ -20,9 +20,13 @@
 //! every other batch norm comes *before* its ReLU and convolution
 //! (pre-activation), so it cannot be merged into a convolution, and runs
 //! as [`LayerOps::batch_norm`]: an affine map with its plain gradient.
-//! DeepLIFT (linear rule on affine maps) and Guided Backprop are exact;
-//! LRP treats these batch norms as LRP-0 on an affine map whose bias
-//! absorbs relevance, so its conservation holds only up to those biases.
+//! DeepLIFT (linear rule on affine maps) and Guided Backprop are exact
+//! and run. **LRP does not**: no LRP rule is defined for a batch norm that
+//! cannot be canonized (its shift would absorb or create relevance, and
+//! its plain gradient is not a rule), so [`Lrp`](salience_explain::Lrp)
+//! (any composite) and AttnLRP on a DenseNet fail with an error naming
+//! the batch norm ([`salience_core::SalienceError::Backend`] carrying
+//! [`PRE_ACTIVATION_LRP`]) instead of returning a map that looks right.
 
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, VarBuilder};
@@ -193,6 +197,25 @@ struct Transition {
     conv: Conv2d,
 }
 
+/// The start of the error that [`Lrp`](salience_explain::Lrp) (and
+/// AttnLRP) on a [`DenseNet`] return: its pre-activation batch norms have
+/// no LRP rule (see the module docs).
+pub const PRE_ACTIVATION_LRP: &str = "LRP does not apply to DenseNet's pre-activation batch norms";
+
+/// Whether `ops` are LRP's. Of the rule-based ops only LRP's replace
+/// GELU's gradient (by the identity rule, `gelu(x) / x`: 0.841 at
+/// `x = 1`), the others keep its plain derivative (1.083 there); a probe
+/// on one scalar, independent of the network.
+fn is_lrp(ops: &dyn LayerOps) -> candle_core::Result<bool> {
+    let x = candle_core::Var::new(&[1.0f32], &Device::Cpu)?;
+    let grads = ops.gelu(x.as_tensor())?.sum_all()?.backward()?;
+    let slope = match grads.get(x.as_tensor()) {
+        Some(g) => g.to_vec1::<f32>()?.first().copied().unwrap_or(0.0),
+        None => return Ok(false),
+    };
+    Ok((slope - 0.841_344_7).abs() < 1e-3)
+}
+
 /// BN – ReLU – conv through `ops`, the batch norm named `bn`, the
 /// convolution `conv_name`.
 fn bn_relu_conv(
@@ -323,7 +346,19 @@ impl StagedForward for DenseNet {
     fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let nb = self.blocks.len();
         match k {
-            0 => ops.relu(&ops.conv2d_batch_norm("features.conv0", &self.conv0, &self.norm0, h)?),
+            0 => {
+                // Checked before any pre-activation batch norm runs.
+                if is_lrp(ops)? {
+                    bail!(
+                        "{PRE_ACTIVATION_LRP} (`features.denseblock*.denselayer*.norm1/norm2`, \
+                         `features.transition*.norm`, `features.norm5` come before their ReLU and \
+                         convolution, so they cannot be canonized into one, and no LRP rule \
+                         conserves relevance through their shift); use DeepLIFT, Guided Backprop or \
+                         a gradient method on DenseNet"
+                    );
+                }
+                ops.relu(&ops.conv2d_batch_norm("features.conv0", &self.conv0, &self.norm0, h)?)
+            }
             1 => ops.max_pool2d_strided(h, 3, 2, 1),
             // Block i at 2 + 2i, transition i at 3 + 2i.
             k if k < 2 * nb + 1 && k % 2 == 0 => self.dense_block((k - 2) / 2, h, ops),

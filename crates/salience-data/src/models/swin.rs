@@ -19,8 +19,17 @@
 //! exact GELU. The attention, MLP, LayerNorm and patch embedding are the
 //! ViT's ([`super::vit`]).
 //!
-//! Not covered: maps that windows or merging do not divide (timm pads
-//! them; here they are a typed error), other window sizes per stage.
+//! Maps that the windows or the merging do not divide are padded as
+//! timm 1.0 pads them, so any input size divisible by the patch runs
+//! (e.g. 72² with windows of 7): patch merging zero-pads an odd map at the
+//! bottom and right (each stage's side is the previous one halved, rounded
+//! up); a block zero-pads its (shifted) normalised map at the bottom and
+//! right to a multiple of the window, builds the shift mask on the padded
+//! map (timm's `get_attn_mask` on `ceil(r / w) · w`), and crops the
+//! attention output back before the reverse shift and the residual. The
+//! padding tokens take part in the attention like timm's (zeros, not
+//! masked), and gradients flow through the pad and the crop. Not covered:
+//! other window sizes per stage.
 //!
 //! The windowed attention has no global token-to-token matrix, so Swin is
 //! not an [`salience_explain::AttentionModel`]: attention rollout and
@@ -32,8 +41,8 @@
 
 use super::mixer::without_attention;
 use super::vit::{
-    check_image, check_sizes, count_parameters, patch_conv, patch_tokens, timm_constructors,
-    token_linear, Attention, Mlp, Norm, MAX_VIT_DIM,
+    check_image, check_sizes, count_parameters, patch_conv, patch_tokens, renamed_var_builder,
+    timm_constructors, token_linear, Attention, Mlp, Norm, Renamer, MAX_VIT_DIM,
 };
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
@@ -103,9 +112,28 @@ impl SwinConfig {
         }
     }
 
-    /// The side of stage `i`'s map: the patch grid halved `i` times.
+    /// The side of stage `i`'s map: the patch grid halved `i` times,
+    /// rounding up (timm's patch merging pads an odd map).
+    ///
+    /// ```
+    /// use salience_data::models::SwinConfig;
+    /// let c = SwinConfig { image_size: 72, ..SwinConfig::timm_swin_tiny_patch4_window7_224(10) };
+    /// assert_eq!((0..4).map(|i| c.stage_grid(i)).collect::<Vec<_>>(), vec![18, 9, 5, 3]);
+    /// ```
     pub fn stage_grid(&self, i: usize) -> usize {
-        (self.image_size / self.patch_size.max(1)) >> i.min(usize::BITS as usize - 1)
+        let mut r = self.image_size / self.patch_size.max(1);
+        for _ in 0..i.min(usize::BITS as usize) {
+            r = r.div_ceil(2);
+        }
+        r
+    }
+
+    /// The side of stage `i`'s map padded to a multiple of its window
+    /// (what its blocks attend over; the map itself when the window
+    /// divides it).
+    pub fn stage_padded_grid(&self, i: usize) -> usize {
+        let (w, _) = self.stage_window(i);
+        self.stage_grid(i).div_ceil(w.max(1)) * w.max(1)
     }
 
     /// The width of stage `i`: `embed_dim · 2^i`.
@@ -135,9 +163,10 @@ impl SwinConfig {
     }
 
     /// Checks the sizes (all positive, at most [`MAX_VIT_DIM`]; 1 to 8
-    /// stages, with as many head counts), that the heads divide each
-    /// stage's width, that each stage's map is even before merging and
-    /// divided by its window, and the MLP ratio and ε.
+    /// stages, with as many head counts; the patch divides the image),
+    /// that the heads divide each stage's width, and the MLP ratio and ε.
+    /// Maps that the windows or the merging do not divide are padded (see
+    /// the module docs).
     pub fn validate(&self) -> candle_core::Result<()> {
         let stages = self.depths.len();
         if stages == 0 || stages > MAX_STAGES || self.num_heads.len() != stages {
@@ -177,17 +206,6 @@ impl SwinConfig {
             );
         }
         for s in 0..stages {
-            let r = self.stage_grid(s);
-            if s > 0 && self.stage_grid(s - 1) % 2 != 0 {
-                bail!(
-                    "Swin config: stage {s} merges 2 × 2 patches of a {0} × {0} map (odd sides are not supported)",
-                    self.stage_grid(s - 1)
-                );
-            }
-            let (w, _) = self.stage_window(s);
-            if r == 0 || r % w != 0 {
-                bail!("Swin config: stage {s}'s {r} × {r} map is not divided by its {w} × {w} windows");
-            }
             if self.stage_dim(s) % self.num_heads[s] != 0 {
                 bail!(
                     "Swin config: num_heads[{s}] = {} does not divide the stage width {}",
@@ -265,9 +283,75 @@ impl SwinConfig {
     }
 }
 
-/// timm's attention mask of a `r × r` map shifted by `shift` in windows
-/// of `w`: `[windows, w², w²]`, 0 between tokens of the same region of
-/// the shifted map and −100 otherwise (windows and tokens row-major).
+/// Renames `SwinForImageClassification` tensors (hub or transformers 5
+/// names) to timm's; see [`SwinTransformer::from_hf_safetensors_bytes`].
+fn hf_to_timm_names(mut r: Renamer, depths: &[usize]) -> candle_core::Result<Renamer> {
+    r.layer(
+        "swin.embeddings.patch_embeddings.projection",
+        "patch_embed.proj",
+    );
+    r.layer("swin.embeddings.norm", "patch_embed.norm");
+    r.layer("swin.layernorm", "norm");
+    r.layer("classifier", "head.fc");
+    for (i, &depth) in depths.iter().enumerate() {
+        let stage = format!("swin.encoder.layers.{i}");
+        if i + 1 < depths.len() {
+            let to = format!("layers.{}.downsample", i + 1);
+            r.layer(&format!("{stage}.downsample.norm"), &format!("{to}.norm"));
+            r.tensor(
+                &format!("{stage}.downsample.reduction.weight"),
+                &format!("{to}.reduction.weight"),
+            );
+        }
+        for b in 0..depth {
+            let hf = |x: &str| format!("{stage}.blocks.{b}.{x}");
+            let timm = |x: &str| format!("layers.{i}.blocks.{b}.{x}");
+            r.layer(&hf("layernorm_before"), &timm("norm1"));
+            r.layer(&hf("layernorm_after"), &timm("norm2"));
+            // the hub checkpoints' names, then transformers 5's
+            for (attn, [out, fc1, fc2], table) in [
+                (
+                    "attention.self",
+                    [
+                        "attention.output.dense",
+                        "intermediate.dense",
+                        "output.dense",
+                    ],
+                    "attention.self",
+                ),
+                (
+                    "attention",
+                    ["attention.o_proj", "mlp.fc1", "mlp.fc2"],
+                    "attention.relative_position_bias",
+                ),
+            ] {
+                let (q, k, v) = if attn == "attention.self" {
+                    ("query", "key", "value")
+                } else {
+                    ("q_proj", "k_proj", "v_proj")
+                };
+                r.qkv(
+                    [q, k, v].map(|p| hf(&format!("{attn}.{p}"))),
+                    &timm("attn.qkv"),
+                )?;
+                for (from, to) in [(out, "attn.proj"), (fc1, "mlp.fc1"), (fc2, "mlp.fc2")] {
+                    r.layer(&hf(from), &timm(to));
+                }
+                r.tensor(
+                    &hf(&format!("{table}.relative_position_bias_table")),
+                    &timm("attn.relative_position_bias_table"),
+                );
+                r.drop(&hf(&format!("{table}.relative_position_index")));
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// timm's attention mask of a `r × r` map (already padded to a multiple
+/// of `w`) shifted by `shift` in windows of `w`: `[windows, w², w²]`, 0
+/// between tokens of the same region of the shifted map and −100
+/// otherwise (windows and tokens row-major).
 fn shift_mask(r: usize, w: usize, shift: usize) -> Vec<f32> {
     let region = |y: usize| usize::from(y >= r - w) + usize::from(y >= r - shift);
     let per = r / w;
@@ -315,12 +399,14 @@ struct SwinBlock {
     mlp: Mlp,
     window: usize,
     shift: usize,
+    /// The map's side padded to a multiple of the window.
+    padded: usize,
 }
 
 impl SwinBlock {
     fn new(c: &SwinConfig, stage: usize, b: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         let (d, heads, eps) = (c.stage_dim(stage), c.num_heads[stage], c.layer_norm_eps);
-        let r = c.stage_grid(stage);
+        let r = c.stage_padded_grid(stage);
         let (w, half) = c.stage_window(stage);
         let shift = if b % 2 == 1 { half } else { 0 };
         let attn_vb = vb.pp("attn");
@@ -351,17 +437,24 @@ impl SwinBlock {
             mlp: Mlp::new(d, c.mlp_dim(stage), vb.pp("mlp"))?,
             window: w,
             shift,
+            padded: r,
         })
     }
 
     /// A block on `[N, r·r, C]` tokens of an `r × r` map.
     fn forward(&self, x: &Tensor, r: usize) -> candle_core::Result<Tensor> {
         let (n, _, c) = x.dims3()?;
-        let (w, s) = (self.window, self.shift as i32);
-        let per = r / w;
+        let (w, s, rp) = (self.window, self.shift as i32, self.padded);
+        let per = rp / w;
         let mut h = self.norm1.forward(x)?.reshape((n, r, r, c))?;
         if s > 0 {
             h = h.roll(-s, 1)?.roll(-s, 2)?;
+        }
+        if rp > r {
+            // timm: F.pad after the shift, zeros at the bottom and right
+            h = h
+                .pad_with_zeros(1, 0, rp - r)?
+                .pad_with_zeros(2, 0, rp - r)?;
         }
         let windows = h
             .reshape((n, per, w, per, w, c))?
@@ -371,7 +464,10 @@ impl SwinBlock {
         let mut h = a
             .reshape((n, per, per, w, w, c))?
             .permute((0, 1, 3, 2, 4, 5))?
-            .reshape((n, r, r, c))?;
+            .reshape((n, rp, rp, c))?;
+        if rp > r {
+            h = h.narrow(1, 0, r)?.narrow(2, 0, r)?;
+        }
         if s > 0 {
             h = h.roll(s, 1)?.roll(s, 2)?;
         }
@@ -389,13 +485,19 @@ struct PatchMerging {
 }
 
 impl PatchMerging {
-    /// `[N, r·r, C]` tokens of an `r × r` map → `[N, (r/2)², 2C]`.
+    /// `[N, r·r, C]` tokens of an `r × r` map → `[N, ⌈r/2⌉², 2C]` (an odd
+    /// map zero-padded at the bottom and right first, as timm does).
     fn forward(&self, x: &Tensor, r: usize) -> candle_core::Result<Tensor> {
         let (n, _, c) = x.dims3()?;
-        let h = x
-            .reshape((n, r / 2, 2, r / 2, 2, c))?
+        let mut h = x.reshape((n, r, r, c))?;
+        if r % 2 == 1 {
+            h = h.pad_with_zeros(1, 0, 1)?.pad_with_zeros(2, 0, 1)?;
+        }
+        let q = r.div_ceil(2);
+        let h = h
+            .reshape((n, q, 2, q, 2, c))?
             .permute((0, 1, 3, 4, 2, 5))?
-            .reshape((n, (r / 2) * (r / 2), 4 * c))?;
+            .reshape((n, q * q, 4 * c))?;
         token_linear(&self.reduction, &self.norm.forward(&h)?)
     }
 }
@@ -406,6 +508,8 @@ struct Stage {
     blocks: Vec<SwinBlock>,
     /// The side of the stage's map (after merging).
     grid: usize,
+    /// The side of the map merged into it (the previous stage's).
+    in_grid: usize,
 }
 
 /// A Swin Transformer (see the module docs), implementing [`Classifier`]
@@ -465,6 +569,7 @@ impl SwinTransformer {
                 downsample,
                 blocks,
                 grid: config.stage_grid(i),
+                in_grid: config.stage_grid(i.saturating_sub(1)),
             });
         }
         let d = config.stage_dim(config.depths.len() - 1);
@@ -477,6 +582,37 @@ impl SwinTransformer {
             head: candle_nn::linear(d, config.num_classes, vb.pp("head").pp("fc"))?,
             device: vb.device().clone(),
         })
+    }
+
+    /// The network of `config` from safetensors `bytes` with Hugging Face
+    /// `transformers` `SwinForImageClassification` names, the hub
+    /// checkpoints' (`microsoft/swin-tiny-patch4-window7-224`:
+    /// `swin.encoder.layers.{i}.blocks.{j}.attention.self.query`, …,
+    /// `intermediate.dense`, `output.dense`, with the
+    /// `relative_position_index` buffers, which are dropped: they are
+    /// recomputed) or transformers 5's (`attention.q_proj`, …,
+    /// `attention.relative_position_bias.relative_position_bias_table`,
+    /// `mlp.fc1`): renamed to timm's (query / key / value concatenated into
+    /// `qkv`; transformers' `layers.{i}.downsample`, which ends stage `i`,
+    /// is timm's `layers.{i+1}.downsample`, which starts stage `i + 1`),
+    /// then checked as in [`SwinTransformer::from_safetensors_bytes`].
+    /// transformers' defaults match [`SwinConfig`]'s (LayerNorm ε 1e-5,
+    /// exact GELU, the same merging order and shift mask), so on inputs
+    /// whose maps the windows divide (224² with windows of 7) the logits
+    /// are transformers'. On other sizes the forward pass stays timm's:
+    /// transformers pads a block's map *before* the cyclic shift, timm
+    /// after it, so there the two libraries differ.
+    pub fn from_hf_safetensors_bytes(
+        bytes: &[u8],
+        config: &SwinConfig,
+        what: &str,
+        device: &Device,
+    ) -> crate::Result<Self> {
+        config.validate()?;
+        let vb = renamed_var_builder(bytes, &config.tensor_shapes(), what, device, |r| {
+            hf_to_timm_names(r, &config.depths)
+        })?;
+        Ok(Self::new(vb, config)?)
     }
 
     /// The configuration.
@@ -504,7 +640,7 @@ impl SwinTransformer {
             k if k <= n => {
                 let stage = &self.stages[k - 1];
                 let mut h = match &stage.downsample {
-                    Some(m) => m.forward(h, 2 * stage.grid)?,
+                    Some(m) => m.forward(h, stage.in_grid)?,
                     None => h.clone(),
                 };
                 for b in &stage.blocks {

@@ -738,14 +738,20 @@ impl VisionTransformer {
     }
 
     /// The network of `config` from safetensors `bytes` with Hugging Face
-    /// `transformers` `ViTForImageClassification` names (as
-    /// `google/vit-base-patch16-224`, the weights candle-transformers'
-    /// `vit` loads): the tensors are renamed to timm's (the separate
-    /// query / key / value projections concatenated into `qkv`) and then
-    /// checked as in [`VisionTransformer::from_safetensors_bytes`]. Use a
-    /// config with `layer_norm_eps: 1e-12` and [`VitPool::Token`], e.g.
-    /// [`VitConfig::hf_vit_base_patch16_224`]. Names outside the
-    /// classification model (`vit.pooler.*`) are reported as unexpected.
+    /// `transformers` names, the hub checkpoints' or transformers 5's:
+    /// `ViTForImageClassification` (as `google/vit-base-patch16-224`, the
+    /// weights candle-transformers' `vit` loads; use [`VitPool::Token`],
+    /// e.g. [`VitConfig::hf_vit_base_patch16_224`]) or
+    /// `DeiTForImageClassificationWithTeacher` (`facebook/deit-*-distilled-*`,
+    /// `deit.*`, `cls_classifier`, `distillation_classifier`; use
+    /// [`VitPool::Distilled`]: its output is the mean of the two heads, as
+    /// transformers' in eval mode). The tensors are renamed to timm's (the
+    /// separate query / key / value projections concatenated into `qkv`)
+    /// and then checked as in [`VisionTransformer::from_safetensors_bytes`].
+    /// Use `layer_norm_eps: 1e-12` (transformers' default). Names outside
+    /// these models (`vit.pooler.*`; a `DeiTForImageClassification`'s
+    /// single `classifier` with a distillation token, which reads the class
+    /// token only) are reported as unexpected or missing.
     pub fn from_hf_safetensors_bytes(
         bytes: &[u8],
         config: &VitConfig,
@@ -753,12 +759,9 @@ impl VisionTransformer {
         device: &Device,
     ) -> crate::Result<Self> {
         config.validate()?;
-        let tensors = candle_core::safetensors::load_buffer(bytes, device)
-            .map_err(|e| crate::DataError::format(what, e.to_string()))?;
-        let tensors = hf_to_timm_names(tensors, config.depth)
-            .map_err(|e| crate::DataError::format(what, e.to_string()))?;
-        super::check_tensors(&tensors, &config.tensor_shapes(), &[], what)?;
-        let vb = VarBuilder::from_tensors(tensors, candle_core::DType::F32, device);
+        let vb = renamed_var_builder(bytes, &config.tensor_shapes(), what, device, |r| {
+            hf_to_timm_names(r, config.depth)
+        })?;
         Ok(Self::new(vb, config)?)
     }
 
@@ -896,55 +899,124 @@ timm_constructors!(
     /// ```
 );
 
-/// A block-name prefix, the renames of a block's layers, and the names of
-/// its query / key / value projections.
-type NameScheme = (
-    &'static str,
-    [(&'static str, &'static str); 5],
-    [&'static str; 3],
-);
+/// Tensors being renamed from another library's names to timm's: what is
+/// not moved passes through unchanged (so the shape check that follows
+/// reports it as unexpected).
+pub(crate) struct Renamer {
+    from: std::collections::HashMap<String, Tensor>,
+    to: std::collections::HashMap<String, Tensor>,
+}
 
-/// Renames Hugging Face `ViTForImageClassification` tensors to timm's,
-/// from either the hub checkpoints' names (`vit.encoder.layer.{i}.…`) or
-/// transformers 5's (`vit.layers.{i}.…`); names it does not know pass
-/// through unchanged (so the check that follows reports them).
-fn hf_to_timm_names(
-    mut t: std::collections::HashMap<String, Tensor>,
-    depth: usize,
-) -> candle_core::Result<std::collections::HashMap<String, Tensor>> {
-    let mut out = std::collections::HashMap::with_capacity(t.len());
-    let fixed = [
-        ("vit.embeddings.cls_token", "cls_token"),
-        ("vit.embeddings.position_embeddings", "pos_embed"),
-        (
-            "vit.embeddings.patch_embeddings.projection.weight",
-            "patch_embed.proj.weight",
-        ),
-        (
-            "vit.embeddings.patch_embeddings.projection.bias",
-            "patch_embed.proj.bias",
-        ),
-        ("vit.layernorm.weight", "norm.weight"),
-        ("vit.layernorm.bias", "norm.bias"),
-        ("classifier.weight", "head.weight"),
-        ("classifier.bias", "head.bias"),
-    ];
-    for (hf, timm) in fixed {
-        if let Some(v) = t.remove(hf) {
-            out.insert(timm.to_string(), v);
+impl Renamer {
+    pub(crate) fn new(from: std::collections::HashMap<String, Tensor>) -> Self {
+        let to = std::collections::HashMap::with_capacity(from.len());
+        Renamer { from, to }
+    }
+
+    /// Whether some name starts with `prefix`.
+    pub(crate) fn any_starts_with(&self, prefix: &str) -> bool {
+        self.from.keys().any(|k| k.starts_with(prefix))
+    }
+
+    /// Moves `from` to `to` if present.
+    pub(crate) fn tensor(&mut self, from: &str, to: &str) {
+        if let Some(v) = self.from.remove(from) {
+            self.to.insert(to.to_string(), v);
         }
     }
-    // The checkpoints' names (`google/vit-base-patch16-224`, what
-    // candle-transformers loads), then transformers 5's `state_dict` names.
-    let schemes: [NameScheme; 2] = [
+
+    /// Moves `{from}.weight` and `{from}.bias` to `{to}.…`.
+    pub(crate) fn layer(&mut self, from: &str, to: &str) {
+        for leaf in ["weight", "bias"] {
+            self.tensor(&format!("{from}.{leaf}"), &format!("{to}.{leaf}"));
+        }
+    }
+
+    /// Concatenates separate query / key / value layers `parts` into
+    /// `{to}.weight` / `{to}.bias` where all three are present.
+    pub(crate) fn qkv(&mut self, parts: [String; 3], to: &str) -> candle_core::Result<()> {
+        for leaf in ["weight", "bias"] {
+            let names = parts.each_ref().map(|p| format!("{p}.{leaf}"));
+            if names.iter().all(|p| self.from.contains_key(p)) {
+                let qkv: Vec<Tensor> = names.iter().filter_map(|p| self.from.remove(p)).collect();
+                self.to
+                    .insert(format!("{to}.{leaf}"), Tensor::cat(&qkv, 0)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops `name` (a buffer the model recomputes).
+    pub(crate) fn drop(&mut self, name: &str) {
+        self.from.remove(name);
+    }
+
+    /// The renamed tensors and the ones left as they were.
+    pub(crate) fn finish(mut self) -> std::collections::HashMap<String, Tensor> {
+        self.to.extend(self.from);
+        self.to
+    }
+}
+
+/// Loads safetensors `bytes`, renames them with `rename`, checks them
+/// against `shapes` (missing, unexpected and wrongly-shaped tensors named
+/// together) and gives a var builder over them.
+pub(crate) fn renamed_var_builder(
+    bytes: &[u8],
+    shapes: &[(String, Vec<usize>)],
+    what: &str,
+    device: &Device,
+    rename: impl FnOnce(Renamer) -> candle_core::Result<Renamer>,
+) -> crate::Result<VarBuilder<'static>> {
+    let tensors = candle_core::safetensors::load_buffer(bytes, device)
+        .map_err(|e| crate::DataError::format(what, e.to_string()))?;
+    let tensors = rename(Renamer::new(tensors))
+        .map_err(|e| crate::DataError::format(what, e.to_string()))?
+        .finish();
+    super::check_tensors(&tensors, shapes, &[], what)?;
+    Ok(VarBuilder::from_tensors(
+        tensors,
+        candle_core::DType::F32,
+        device,
+    ))
+}
+
+/// Renames Hugging Face `ViTForImageClassification` or
+/// `DeiTForImageClassificationWithTeacher` tensors (model prefix `vit` or
+/// `deit`) to timm's, from either the hub checkpoints' names
+/// (`{vit,deit}.encoder.layer.{i}.…`) or transformers 5's
+/// (`{vit,deit}.layers.{i}.…`).
+fn hf_to_timm_names(mut r: Renamer, depth: usize) -> candle_core::Result<Renamer> {
+    let p = if r.any_starts_with("deit.") {
+        "deit"
+    } else {
+        "vit"
+    };
+    for (hf, timm) in [
+        ("embeddings.cls_token", "cls_token"),
+        ("embeddings.distillation_token", "dist_token"),
+        ("embeddings.position_embeddings", "pos_embed"),
+    ] {
+        r.tensor(&format!("{p}.{hf}"), timm);
+    }
+    r.layer(
+        &format!("{p}.embeddings.patch_embeddings.projection"),
+        "patch_embed.proj",
+    );
+    r.layer(&format!("{p}.layernorm"), "norm");
+    r.layer("classifier", "head");
+    r.layer("cls_classifier", "head");
+    r.layer("distillation_classifier", "head_dist");
+    // The checkpoints' names (`google/vit-base-patch16-224`,
+    // `facebook/deit-*`; what candle-transformers loads), then
+    // transformers 5's `state_dict` names.
+    for (blocks, [attn_out, fc1, fc2], qkv) in [
         (
-            "vit.encoder.layer",
+            "encoder.layer",
             [
-                ("layernorm_before", "norm1"),
-                ("attention.output.dense", "attn.proj"),
-                ("layernorm_after", "norm2"),
-                ("intermediate.dense", "mlp.fc1"),
-                ("output.dense", "mlp.fc2"),
+                "attention.output.dense",
+                "intermediate.dense",
+                "output.dense",
             ],
             [
                 "attention.attention.query",
@@ -953,42 +1025,27 @@ fn hf_to_timm_names(
             ],
         ),
         (
-            "vit.layers",
-            [
-                ("layernorm_before", "norm1"),
-                ("attention.o_proj", "attn.proj"),
-                ("layernorm_after", "norm2"),
-                ("mlp.fc1", "mlp.fc1"),
-                ("mlp.fc2", "mlp.fc2"),
-            ],
+            "layers",
+            ["attention.o_proj", "mlp.fc1", "mlp.fc2"],
             ["attention.q_proj", "attention.k_proj", "attention.v_proj"],
         ),
-    ];
-    for (prefix, renames, qkv_parts) in schemes {
+    ] {
         for b in 0..depth {
-            let hf = |x: &str| format!("{prefix}.{b}.{x}");
+            let hf = |x: &str| format!("{p}.{blocks}.{b}.{x}");
             let timm = |x: &str| format!("blocks.{b}.{x}");
-            for (from, to) in renames {
-                for leaf in ["weight", "bias"] {
-                    if let Some(v) = t.remove(&hf(&format!("{from}.{leaf}"))) {
-                        out.insert(timm(&format!("{to}.{leaf}")), v);
-                    }
-                }
+            for (from, to) in [
+                ("layernorm_before", "norm1"),
+                (attn_out, "attn.proj"),
+                ("layernorm_after", "norm2"),
+                (fc1, "mlp.fc1"),
+                (fc2, "mlp.fc2"),
+            ] {
+                r.layer(&hf(from), &timm(to));
             }
-            for leaf in ["weight", "bias"] {
-                let parts: Vec<String> = qkv_parts
-                    .iter()
-                    .map(|p| hf(&format!("{p}.{leaf}")))
-                    .collect();
-                if parts.iter().all(|p| t.contains_key(p)) {
-                    let qkv: Vec<Tensor> = parts.iter().filter_map(|p| t.remove(p)).collect();
-                    out.insert(timm(&format!("attn.qkv.{leaf}")), Tensor::cat(&qkv, 0)?);
-                }
-            }
+            r.qkv(qkv.map(hf), &timm("attn.qkv"))?;
         }
     }
-    out.extend(t);
-    Ok(out)
+    Ok(r)
 }
 
 /// The forward pass, written once over [`LayerOps`] (patch embedding,
