@@ -91,10 +91,6 @@ pub mod ops;
 pub mod registry;
 pub mod rules;
 
-// `ops/` imports `crate::convert` (kept as a crate-private path so that
-// `ops/` need not change in this regrouping).
-use model::convert;
-
 pub use cam::attention::{
     AttentionModel, AttentionRollout, AttentionRolloutConfig, GradientRollout,
     GradientRolloutConfig, HeadFusion,

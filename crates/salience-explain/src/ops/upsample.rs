@@ -19,7 +19,7 @@
 //! The two neighbours are `⌊src⌋` and `min(⌊src⌋ + 1, in − 1)` with
 //! weights `1 − λ` and `λ`, `λ = src − ⌊src⌋`.
 
-use crate::convert::candle_error;
+use crate::model::convert::candle_error;
 use candle_core::{DType, Tensor};
 use salience_core::{Result, SalienceError};
 
