@@ -49,7 +49,7 @@ use candle_nn::{Linear, VarBuilder};
 use salience_explain::model::forward::StagedForward;
 use salience_explain::ops::linear;
 use salience_explain::registry::Registry;
-use salience_explain::rules::LayerOps;
+use salience_explain::rules::{LayerOps, PlainOps};
 #[cfg(doc)]
 use salience_explain::{Classifier, LayerSplit, RuleForward};
 
@@ -636,7 +636,12 @@ impl SwinTransformer {
     fn plain_stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
         let n = self.stages.len();
         match k {
-            0 => self.patch_norm.forward(&patch_tokens(&self.patch, h)?),
+            0 => self.patch_norm.forward(&patch_tokens(
+                &PlainOps,
+                "patch_embed.proj",
+                &self.patch,
+                h,
+            )?),
             k if k <= n => {
                 let stage = &self.stages[k - 1];
                 let mut h = match &stage.downsample {

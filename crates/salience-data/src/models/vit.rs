@@ -24,7 +24,6 @@
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use salience_explain::model::forward::StagedForward;
-use salience_explain::ops::conv2d_layer;
 use salience_explain::rules::{LayerOps, PlainOps};
 use salience_explain::AttentionModel;
 #[cfg(doc)]
@@ -609,9 +608,15 @@ pub(crate) fn patch_conv(
     ))
 }
 
-/// The patch embedding of `x` as row-major tokens `[N, h·w, D]`.
-pub(crate) fn patch_tokens(conv: &candle_nn::Conv2d, x: &Tensor) -> candle_core::Result<Tensor> {
-    conv2d_layer(conv, x)?
+/// The patch embedding `name` of `x` through `ops` as row-major tokens
+/// `[N, h·w, D]`.
+pub(crate) fn patch_tokens(
+    ops: &dyn LayerOps,
+    name: &str,
+    conv: &candle_nn::Conv2d,
+    x: &Tensor,
+) -> candle_core::Result<Tensor> {
+    ops.conv2d(name, conv, x)?
         .flatten_from(2)?
         .transpose(1, 2)?
         .contiguous()
