@@ -15,9 +15,12 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use ndarray::{ArrayD, Axis};
 use salience_core::{Explainer, SalienceError, Seeds};
-use salience_data::models::{init, MixerConfig, MlpMixer};
+use salience_data::models::{init, MixerConfig, MlpMixer, SwinConfig, SwinTransformer};
 use salience_explain::rules::PlainOps;
-use salience_explain::{AttnLrp, Classifier, Composite, InputXGradient, Lrp, LrpRule, RuleForward};
+use salience_explain::{
+    AttentionRule, AttnLrp, AttnLrpConfig, Classifier, Composite, InputXGradient, Lrp, LrpRule,
+    RuleForward,
+};
 
 /// Seeded tensors of these shapes with every bias (and every tensor named
 /// in `zero`) zero and LayerNorm scales ≠ 1: the conservation setting.
@@ -165,4 +168,110 @@ fn attnlrp_on_a_mixer_is_a_typed_error() {
         Err(SalienceError::Model(msg)) => assert!(msg.contains("no softmax"), "{msg}"),
         other => panic!("expected a model error, got {other:?}"),
     }
+}
+
+/// 24×24 RGB, 4×4 patches: stage 0 a 6 × 6 map of width 8 in windows of
+/// 4 (padded to 8 × 8; block 1 shifted by 2, with the mask), then patch
+/// merging to a 3 × 3 map of width 16 (the window clipped to 3, no
+/// shift); 2 heads, MLP ratio 2, 3 classes.
+fn swin_config() -> SwinConfig {
+    SwinConfig {
+        image_size: 24,
+        patch_size: 4,
+        in_channels: 3,
+        embed_dim: 8,
+        depths: vec![2, 2],
+        num_heads: vec![2, 2],
+        window_size: 4,
+        mlp_ratio: 2.0,
+        qkv_bias: true,
+        num_classes: 3,
+        layer_norm_eps: 1e-5,
+    }
+}
+
+/// Every bias zero, the relative position bias tables too (the shift
+/// mask stays).
+fn bias_free_swin() -> SwinTransformer {
+    let c = swin_config();
+    let vb = bias_free(&c.tensor_shapes(), &["relative_position_bias_table"]);
+    SwinTransformer::new(vb, &c).expect("swin")
+}
+
+#[test]
+fn swin_plain_forward_is_unchanged() {
+    let m = SwinTransformer::seeded(&swin_config(), 3, &Device::Cpu).expect("swin");
+    // Recorded from the forward pass before it went through LayerOps.
+    let want = [
+        0.4655664,
+        0.38123456,
+        -0.4159447,
+        0.55890644,
+        -0.33921686,
+        0.018915892,
+    ];
+    let x = inputs(&[2, 3, 24, 24]);
+    check_plain(&m, &x, &want);
+    let plain = to_array(&m.logits(&tensor(&x)).expect("logits"));
+    for rule in [AttentionRule::AttnLrp, AttentionRule::CpLrp] {
+        let e = AttnLrp::with_config(
+            &m,
+            AttnLrpConfig {
+                rule,
+                ..Default::default()
+            },
+        );
+        let rules = to_array(&e.rule_logits(&tensor(&x)).expect("rule logits"));
+        assert!(rel_diff(&rules, &plain) <= 1e-5, "{rule:?}");
+    }
+}
+
+/// On the bias-free Swin with ε = 0: CP-LRP's input relevance sums to the
+/// target logit; AttnLRP's does up to what its softmax rule absorbs
+/// (measured per input), as the ViT's in `tests/attn_lrp.rs`.
+#[test]
+fn swin_attnlrp_and_cp_lrp_conserve_the_target_logit_without_biases() {
+    let m = bias_free_swin();
+    let x = inputs(&[4, 3, 24, 24]);
+    let (targets, f) = largest(&m, &x);
+    for rule in [AttentionRule::CpLrp, AttentionRule::AttnLrp] {
+        let e = AttnLrp::with_config(
+            &m,
+            AttnLrpConfig {
+                rule,
+                composite: Composite::uniform(LrpRule::Epsilon(0.0)),
+                batch_size: 2,
+            },
+        );
+        let (r, absorbed) = e
+            .explain_with_softmax_bias(x.view(), &targets)
+            .expect("attn lrp");
+        let sums = row_sums(&r.view().to_owned());
+        for i in 0..targets.len() {
+            let (s, b) = (sums[i], absorbed[i] as f64);
+            eprintln!(
+                "{rule:?} row {i}: sum {s:.7} + absorbed {b:.7} vs logit {:.7}",
+                f[i]
+            );
+            assert!(f[i].abs() > 1e-2, "row {i}: a non-trivial logit");
+            assert!(
+                (s + b - f[i]).abs() <= 1e-4 * f[i].abs().max(1.0),
+                "{rule:?} row {i}"
+            );
+            if rule == AttentionRule::CpLrp {
+                assert_eq!(b, 0.0);
+            } else {
+                assert!(
+                    b.abs() > 1e-5,
+                    "row {i}: AttnLRP's softmax rule absorbs {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn swin_lrp_is_not_gradient_times_input() {
+    let m = SwinTransformer::seeded(&swin_config(), 3, &Device::Cpu).expect("swin");
+    check_lrp_is_not_gradient_x_input(&m, &inputs(&[2, 3, 24, 24]), &[0, 2]);
 }
