@@ -275,3 +275,33 @@ fn swin_lrp_is_not_gradient_times_input() {
     let m = SwinTransformer::seeded(&swin_config(), 3, &Device::Cpu).expect("swin");
     check_lrp_is_not_gradient_x_input(&m, &inputs(&[2, 3, 24, 24]), &[0, 2]);
 }
+
+#[test]
+fn the_registries_offer_the_rules_that_apply() {
+    let x = inputs(&[2, 3, 24, 24]);
+    let swin = std::sync::Arc::new(bias_free_swin());
+    for spec in ["attnlrp:batch_size=1", "cp_lrp"] {
+        let e = SwinTransformer::registry()
+            .build(&spec.parse().expect("spec"), &swin)
+            .expect("builds for Swin");
+        let a = e
+            .explain(x.view(), &[0, 1], Seeds::base(0))
+            .expect("explain");
+        assert_eq!(a.view().shape(), &[2, 3, 24, 24]);
+        assert!(a.view().iter().all(|v| v.is_finite()));
+    }
+    let mixer = std::sync::Arc::new(bias_free_mixer());
+    for spec in ["attnlrp", "cp-lrp", "attn_lrp"] {
+        match MlpMixer::registry().build(&spec.parse().expect("spec"), &mixer) {
+            Err(SalienceError::InvalidParameter { .. }) => {}
+            Err(e) => panic!("{spec}: expected an invalid-method error, got {e}"),
+            Ok(_) => panic!("{spec}: built for a Mixer"),
+        }
+    }
+    let lrp = MlpMixer::registry()
+        .with_rules(-1.0, 1.0)
+        .build(&"lrp:composite=epsilon_plus".parse().expect("spec"), &mixer)
+        .expect("lrp builds for the Mixer");
+    let x = inputs(&[1, 3, 16, 16]);
+    assert!(lrp.explain(x.view(), &[0], Seeds::base(0)).is_ok());
+}

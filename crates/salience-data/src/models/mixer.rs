@@ -272,10 +272,12 @@ impl MlpMixer {
     }
 
     /// The built-in explainer registry for this model
-    /// ([`Registry::with_builtins`]) in which `attention_rollout` and
-    /// `gradient_rollout` (and their aliases) are typed errors saying why
-    /// they do not apply: MLP-Mixer mixes tokens with an MLP, not with
-    /// attention.
+    /// ([`Registry::with_builtins`]) in which `attention_rollout`,
+    /// `gradient_rollout`, `attnlrp` and `cp_lrp` (and their aliases) are
+    /// typed errors saying why they do not apply: MLP-Mixer mixes tokens
+    /// with an MLP, not with attention. LRP (`lrp`, with the transformer
+    /// rules for LayerNorm and GELU) is added by
+    /// [`Registry::with_rules`] with the input range.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -286,12 +288,23 @@ impl MlpMixer {
     /// let e = MlpMixer::registry().build(&"rollout".parse().unwrap(), &m).err().unwrap();
     /// assert!(e.to_string().contains("no attention"), "{e}");
     /// assert!(MlpMixer::registry().build(&"saliency".parse().unwrap(), &m).is_ok());
+    /// let e = MlpMixer::registry().build(&"cp-lrp".parse().unwrap(), &m).err().unwrap();
+    /// assert!(e.to_string().contains("use `lrp`"), "{e}");
+    /// let r = MlpMixer::registry().with_rules(-1.0, 1.0);
+    /// assert!(r.build(&"lrp:composite=epsilon_plus".parse().unwrap(), &m).is_ok());
     /// ```
     pub fn registry() -> Registry<Self> {
-        without_attention(
+        let mut r = without_attention(
             "MLP-Mixer has no attention (its tokens are mixed by an MLP), so there are no \
              attention maps to roll out; use a gradient method or a CAM on a `blocks.*` layer",
-        )
+        );
+        refuse(
+            &mut r,
+            &["attnlrp", "cp_lrp"],
+            "MLP-Mixer has no attention (no softmax) for AttnLRP / CP-LRP's rules; use `lrp` \
+             (Registry::with_rules), which applies their LayerNorm and GELU rules",
+        );
+        r
     }
 
     /// Stage `k` of [`MixerConfig::layer_names`] applied to `h` with `ops`.
@@ -315,7 +328,17 @@ impl MlpMixer {
 /// carrying `why`.
 pub(crate) fn without_attention<M: LayerSplit + 'static>(why: &'static str) -> Registry<M> {
     let mut r = Registry::with_builtins();
-    for name in ["attention_rollout", "gradient_rollout"] {
+    refuse(&mut r, &["attention_rollout", "gradient_rollout"], why);
+    r.alias("rollout", "attention_rollout");
+    r.alias("chefer2021", "gradient_rollout");
+    r
+}
+
+/// Registers each of `names` in `r` as a typed error
+/// ([`salience_core::SalienceError::InvalidParameter`] on `method`)
+/// carrying `why`.
+fn refuse<M: LayerSplit + 'static>(r: &mut Registry<M>, names: &[&'static str], why: &'static str) {
+    for &name in names {
         r.register(
             name,
             Arc::new(move |_, _, _| {
@@ -323,9 +346,6 @@ pub(crate) fn without_attention<M: LayerSplit + 'static>(why: &'static str) -> R
             }),
         );
     }
-    r.alias("rollout", "attention_rollout");
-    r.alias("chefer2021", "gradient_rollout");
-    r
 }
 
 /// The forward pass, written once over [`LayerOps`] (patch embedding,

@@ -652,13 +652,28 @@ impl SwinTransformer {
     /// The built-in explainer registry for this model
     /// ([`Registry::with_builtins`]) in which `attention_rollout` and
     /// `gradient_rollout` (and their aliases) are typed errors saying why
-    /// they do not apply: Swin attends within local windows only.
+    /// they do not apply: Swin attends within local windows only. AttnLRP
+    /// and CP-LRP (`attnlrp`, `cp_lrp`: [`Registry::with_attention_lrp`])
+    /// do apply and are included; `lrp` comes with [`Registry::with_rules`]
+    /// and the input range.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use salience_data::models::{SwinConfig, SwinTransformer};
+    /// let c = SwinConfig { image_size: 16, patch_size: 4, embed_dim: 4, depths: vec![2],
+    ///     num_heads: vec![1], window_size: 2, ..SwinConfig::timm_swin_tiny_patch4_window7_224(3) };
+    /// let m = Arc::new(SwinTransformer::seeded(&c, 0, &candle_core::Device::Cpu).unwrap());
+    /// assert!(SwinTransformer::registry().build(&"rollout".parse().unwrap(), &m).is_err());
+    /// let e = SwinTransformer::registry().build(&"cp-lrp".parse().unwrap(), &m).unwrap();
+    /// assert_eq!(e.name(), "cp_lrp");
+    /// ```
     pub fn registry() -> Registry<Self> {
         without_attention(
             "Swin's attention is within (shifted) local windows, so there is no global \
              token-to-token attention matrix to roll out; use a gradient method or a CAM on \
              `layers.*` or `norm`",
         )
+        .with_attention_lrp()
     }
 
     /// Stage `k` of [`SwinConfig::layer_names`] applied to `h` with `ops`.
