@@ -4,13 +4,16 @@
 //! `scripts/parity/attnlrp_fixtures.py`), and typed errors for models
 //! without attention.
 
+#[path = "support/arrays.rs"]
+mod arrays;
 #[path = "../../salience-metrics/tests/support/json.rs"]
 mod json;
 
+use arrays::{inputs, row_sums};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use json::Json;
-use ndarray::{ArrayD, Axis};
+use ndarray::ArrayD;
 use salience_core::{Explainer, SalienceError, Seeds};
 use salience_data::models::{init, SmallCnn, VisionTransformer, VitConfig, VitPool};
 use salience_explain::model::convert::{array_from_tensor, tensor_from_view};
@@ -34,21 +37,6 @@ fn rel_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
     assert_eq!(a.shape(), b.shape());
     let max_abs = |v: ArrayD<f32>| v.iter().fold(0f64, |m, &x| m.max((x as f64).abs()));
     max_abs(a - b) / max_abs(b.clone())
-}
-
-fn row_sums(a: &ArrayD<f32>) -> Vec<f64> {
-    a.axis_iter(Axis(0))
-        .map(|r| r.iter().map(|&v| v as f64).sum())
-        .collect()
-}
-
-/// A deterministic input batch in [-1, 1].
-fn inputs(shape: &[usize]) -> ArrayD<f32> {
-    let n: usize = shape.iter().product();
-    let v = (0..n)
-        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-        .collect();
-    ArrayD::from_shape_vec(shape.to_vec(), v).expect("shape")
 }
 
 /// 8×8 inputs of 2 channels, 4×4 patches (4 patch tokens and a class

@@ -13,6 +13,15 @@
 //! LayerNorm, MLP and patch embedding are the ViT's
 //! ([`super::vit`]).
 //!
+//! The forward pass is written once over [`LayerOps`] (patch embedding,
+//! every LayerNorm, dense layer, GELU and residual sum), so
+//! [`RuleForward`] is derived and the LRP rules apply: [`salience_explain::Lrp`]
+//! with the transformer rules for LayerNorm (standard deviation detached)
+//! and GELU (identity rule) of AttnLRP (Achtibat et al. 2024). With zero
+//! biases and ε → 0 the input relevance sums to the target logit (tested).
+//! [`salience_explain::AttnLrp`] itself is a typed error here: its rules
+//! are for attention, and a Mixer computes no softmax.
+//!
 //! MLP-Mixer has no attention, so it is not an
 //! [`salience_explain::AttentionModel`]: attention rollout and Chefer et
 //! al.'s gradient rollout do not apply ([`MlpMixer::registry`] names them
@@ -26,7 +35,6 @@ use super::vit::{
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use salience_explain::model::forward::StagedForward;
-use salience_explain::ops::linear;
 use salience_explain::registry::Registry;
 use salience_explain::rules::LayerOps;
 use salience_explain::LayerSplit;
@@ -191,20 +199,25 @@ impl MixerBlock {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// `x + mlp_tokens(norm1(x)ᵀ)ᵀ`, then `x + mlp_channels(norm2(x))`,
+    /// through `ops`.
+    fn forward(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let mixed = self
             .mlp_tokens
-            .forward(&self.norm1.forward(x)?.transpose(1, 2)?)?
+            .forward_with(&self.norm1.forward_with(x, ops)?.transpose(1, 2)?, ops)?
             .transpose(1, 2)?;
-        let x = (x + mixed)?;
-        &x + self.mlp_channels.forward(&self.norm2.forward(&x)?)?
+        let x = ops.add(x, &mixed)?;
+        let m = self
+            .mlp_channels
+            .forward_with(&self.norm2.forward_with(&x, ops)?, ops)?;
+        ops.add(&x, &m)
     }
 }
 
-/// An MLP-Mixer (see the module docs), implementing [`Classifier`] and
-/// [`LayerSplit`] (layers of [`MixerConfig::layer_names`]), so every
-/// gradient, perturbation and representation method and the CAMs on its
-/// token grid accept it.
+/// An MLP-Mixer (see the module docs), implementing [`Classifier`],
+/// [`LayerSplit`] (layers of [`MixerConfig::layer_names`]) and
+/// [`RuleForward`], so every gradient, perturbation and representation
+/// method, the CAMs on its token grid and LRP accept it.
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
@@ -259,10 +272,12 @@ impl MlpMixer {
     }
 
     /// The built-in explainer registry for this model
-    /// ([`Registry::with_builtins`]) in which `attention_rollout` and
-    /// `gradient_rollout` (and their aliases) are typed errors saying why
-    /// they do not apply: MLP-Mixer mixes tokens with an MLP, not with
-    /// attention.
+    /// ([`Registry::with_builtins`]) in which `attention_rollout`,
+    /// `gradient_rollout`, `attnlrp` and `cp_lrp` (and their aliases) are
+    /// typed errors saying why they do not apply: MLP-Mixer mixes tokens
+    /// with an MLP, not with attention. LRP (`lrp`, with the transformer
+    /// rules for LayerNorm and GELU) is added by
+    /// [`Registry::with_rules`] with the input range.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -273,23 +288,34 @@ impl MlpMixer {
     /// let e = MlpMixer::registry().build(&"rollout".parse().unwrap(), &m).err().unwrap();
     /// assert!(e.to_string().contains("no attention"), "{e}");
     /// assert!(MlpMixer::registry().build(&"saliency".parse().unwrap(), &m).is_ok());
+    /// let e = MlpMixer::registry().build(&"cp-lrp".parse().unwrap(), &m).err().unwrap();
+    /// assert!(e.to_string().contains("use `lrp`"), "{e}");
+    /// let r = MlpMixer::registry().with_rules(-1.0, 1.0);
+    /// assert!(r.build(&"lrp:composite=epsilon_plus".parse().unwrap(), &m).is_ok());
     /// ```
     pub fn registry() -> Registry<Self> {
-        without_attention(
+        let mut r = without_attention(
             "MLP-Mixer has no attention (its tokens are mixed by an MLP), so there are no \
              attention maps to roll out; use a gradient method or a CAM on a `blocks.*` layer",
-        )
+        );
+        refuse(
+            &mut r,
+            &["attnlrp", "cp_lrp"],
+            "MLP-Mixer has no attention (no softmax) for AttnLRP / CP-LRP's rules; use `lrp` \
+             (Registry::with_rules), which applies their LayerNorm and GELU rules",
+        );
+        r
     }
 
-    /// Stage `k` of [`MixerConfig::layer_names`] applied to `h`.
-    fn plain_stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
+    /// Stage `k` of [`MixerConfig::layer_names`] applied to `h` with `ops`.
+    fn stage_with(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let depth = self.blocks.len();
         match k {
-            0 => patch_tokens(&self.stem, h),
-            k if k <= depth => self.blocks[k - 1].forward(h),
-            k if k == depth + 1 => self.norm.forward(h),
+            0 => patch_tokens(ops, "stem.proj", &self.stem, h),
+            k if k <= depth => self.blocks[k - 1].forward(h, ops),
+            k if k == depth + 1 => self.norm.forward_with(h, ops),
             k if k == depth + 2 => h.mean(1),
-            k if k == depth + 3 => linear(&self.head, h),
+            k if k == depth + 3 => ops.linear("head", &self.head, h),
             _ => bail!("MLP-Mixer stage {k} out of range"),
         }
     }
@@ -302,7 +328,17 @@ impl MlpMixer {
 /// carrying `why`.
 pub(crate) fn without_attention<M: LayerSplit + 'static>(why: &'static str) -> Registry<M> {
     let mut r = Registry::with_builtins();
-    for name in ["attention_rollout", "gradient_rollout"] {
+    refuse(&mut r, &["attention_rollout", "gradient_rollout"], why);
+    r.alias("rollout", "attention_rollout");
+    r.alias("chefer2021", "gradient_rollout");
+    r
+}
+
+/// Registers each of `names` in `r` as a typed error
+/// ([`salience_core::SalienceError::InvalidParameter`] on `method`)
+/// carrying `why`.
+fn refuse<M: LayerSplit + 'static>(r: &mut Registry<M>, names: &[&'static str], why: &'static str) {
+    for &name in names {
         r.register(
             name,
             Arc::new(move |_, _, _| {
@@ -310,22 +346,21 @@ pub(crate) fn without_attention<M: LayerSplit + 'static>(why: &'static str) -> R
             }),
         );
     }
-    r.alias("rollout", "attention_rollout");
-    r.alias("chefer2021", "gradient_rollout");
-    r
 }
 
-/// The forward pass, written once: [`Classifier`] and [`LayerSplit`] are
-/// derived from it. [`RuleForward`] is not derived: LRP through LayerNorm
-/// needs rules `LayerOps` does not have yet. The ops are ignored: every
-/// stage runs the plain ops.
+/// The forward pass, written once over [`LayerOps`] (patch embedding,
+/// every LayerNorm, dense layer, GELU and residual sum; the token mean is
+/// linear and keeps its gradient): [`Classifier`], [`LayerSplit`] and
+/// [`RuleForward`] are derived from it. Layer names are timm's
+/// (`stem.proj`, `blocks.{b}.norm1`, `blocks.{b}.mlp_tokens.fc1`, …,
+/// `head`).
 impl StagedForward for MlpMixer {
     fn stage_names(&self) -> Vec<String> {
         self.config.layer_names()
     }
 
-    fn stage(&self, k: usize, h: &Tensor, _ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
-        self.plain_stage(k, h)
+    fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        self.stage_with(k, h, ops)
     }
 
     fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
@@ -358,5 +393,5 @@ impl StagedForward for MlpMixer {
     }
 }
 
-salience_explain::staged_model!(@split [] MlpMixer);
+salience_explain::staged_model!(MlpMixer);
 timm_constructors!(MlpMixer, MixerConfig);

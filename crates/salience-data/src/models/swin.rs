@@ -38,16 +38,26 @@
 //! (`layers.*`, `norm`) on their own grids: the windows are merged back
 //! into the stage's `H × W` map before each stage ends, so the last
 //! stage's map (`layers.3` or `norm`) is the usual CAM layer.
+//!
+//! The forward pass is written once over [`LayerOps`], so [`RuleForward`]
+//! is derived and LRP applies with the transformer rules
+//! ([`salience_explain::AttnLrp`]: AttnLRP, Achtibat et al. 2024, or
+//! CP-LRP, Ali et al. 2022) for the window attention, LayerNorm and GELU.
+//! The relative position bias and the shift mask are constants added to
+//! the scores before the softmax: like a bias they take their share of
+//! the relevance (the mask's −100 entries get ≈ 0: their probabilities
+//! are ≈ e⁻¹⁰⁰). With zero biases (the dense layers', LayerNorms' and the
+//! position bias table) and ε → 0, CP-LRP conserves the target logit and
+//! AttnLRP does up to what its softmax rule absorbs (tested).
 
 use super::mixer::without_attention;
 use super::vit::{
     check_image, check_sizes, count_parameters, patch_conv, patch_tokens, renamed_var_builder,
-    timm_constructors, token_linear, Attention, Mlp, Norm, Renamer, MAX_VIT_DIM,
+    timm_constructors, token_linear_with, Attention, Mlp, Norm, Renamer, MAX_VIT_DIM,
 };
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use salience_explain::model::forward::StagedForward;
-use salience_explain::ops::linear;
 use salience_explain::registry::Registry;
 use salience_explain::rules::LayerOps;
 #[cfg(doc)]
@@ -441,12 +451,15 @@ impl SwinBlock {
         })
     }
 
-    /// A block on `[N, r·r, C]` tokens of an `r × r` map.
-    fn forward(&self, x: &Tensor, r: usize) -> candle_core::Result<Tensor> {
+    /// A block on `[N, r·r, C]` tokens of an `r × r` map through `ops`
+    /// (LayerNorms, the attention's dense layers, products and softmax,
+    /// the MLP and the residual sums; the relative position bias and the
+    /// shift mask are constants added to the scores before the softmax).
+    fn forward(&self, x: &Tensor, r: usize, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let (n, _, c) = x.dims3()?;
         let (w, s, rp) = (self.window, self.shift as i32, self.padded);
         let per = rp / w;
-        let mut h = self.norm1.forward(x)?.reshape((n, r, r, c))?;
+        let mut h = self.norm1.forward_with(x, ops)?.reshape((n, r, r, c))?;
         if s > 0 {
             h = h.roll(-s, 1)?.roll(-s, 2)?;
         }
@@ -460,7 +473,9 @@ impl SwinBlock {
             .reshape((n, per, w, per, w, c))?
             .permute((0, 1, 3, 2, 4, 5))?
             .reshape((n * per * per, w * w, c))?;
-        let (a, _) = self.attn.forward(&windows, Some(&self.bias), None)?;
+        let (a, _) = self
+            .attn
+            .forward_with(&windows, Some(&self.bias), None, per * per, ops)?;
         let mut h = a
             .reshape((n, per, per, w, w, c))?
             .permute((0, 1, 3, 2, 4, 5))?
@@ -471,8 +486,11 @@ impl SwinBlock {
         if s > 0 {
             h = h.roll(s, 1)?.roll(s, 2)?;
         }
-        let x = (x + h.reshape((n, r * r, c))?)?;
-        &x + self.mlp.forward(&self.norm2.forward(&x)?)?
+        let x = ops.add(x, &h.reshape((n, r * r, c))?)?;
+        let m = self
+            .mlp
+            .forward_with(&self.norm2.forward_with(&x, ops)?, ops)?;
+        ops.add(&x, &m)
     }
 }
 
@@ -480,14 +498,17 @@ impl SwinBlock {
 /// concatenated (timm's order), LayerNorm, a bias-free linear `4C → 2C`.
 #[derive(Debug, Clone)]
 struct PatchMerging {
+    /// The layer-name prefix (`layers.{i}.downsample`).
+    name: String,
     norm: Norm,
     reduction: Linear,
 }
 
 impl PatchMerging {
     /// `[N, r·r, C]` tokens of an `r × r` map → `[N, ⌈r/2⌉², 2C]` (an odd
-    /// map zero-padded at the bottom and right first, as timm does).
-    fn forward(&self, x: &Tensor, r: usize) -> candle_core::Result<Tensor> {
+    /// map zero-padded at the bottom and right first, as timm does), the
+    /// LayerNorm and the reduction through `ops`.
+    fn forward(&self, x: &Tensor, r: usize, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let (n, _, c) = x.dims3()?;
         let mut h = x.reshape((n, r, r, c))?;
         if r % 2 == 1 {
@@ -498,7 +519,13 @@ impl PatchMerging {
             .reshape((n, q, 2, q, 2, c))?
             .permute((0, 1, 3, 4, 2, 5))?
             .reshape((n, q * q, 4 * c))?;
-        token_linear(&self.reduction, &self.norm.forward(&h)?)
+        let reduction = format!("{}.reduction", self.name);
+        token_linear_with(
+            ops,
+            &reduction,
+            &self.reduction,
+            &self.norm.forward_with(&h, ops)?,
+        )
     }
 }
 
@@ -512,10 +539,11 @@ struct Stage {
     in_grid: usize,
 }
 
-/// A Swin Transformer (see the module docs), implementing [`Classifier`]
-/// and [`LayerSplit`] (layers of [`SwinConfig::layer_names`]), so every
-/// gradient, perturbation and representation method and the CAMs on each
-/// stage's map accept it.
+/// A Swin Transformer (see the module docs), implementing [`Classifier`],
+/// [`LayerSplit`] (layers of [`SwinConfig::layer_names`]) and
+/// [`RuleForward`], so every gradient, perturbation and representation
+/// method, the CAMs on each stage's map, LRP and AttnLRP / CP-LRP accept
+/// it.
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
@@ -556,6 +584,7 @@ impl SwinTransformer {
             let downsample = if i > 0 {
                 let dvb = svb.pp("downsample");
                 Some(PatchMerging {
+                    name: dvb.prefix(),
                     norm: Norm::new(2 * d, eps, dvb.pp("norm"))?,
                     reduction: candle_nn::linear_no_bias(2 * d, d, dvb.pp("reduction"))?,
                 })
@@ -623,50 +652,73 @@ impl SwinTransformer {
     /// The built-in explainer registry for this model
     /// ([`Registry::with_builtins`]) in which `attention_rollout` and
     /// `gradient_rollout` (and their aliases) are typed errors saying why
-    /// they do not apply: Swin attends within local windows only.
+    /// they do not apply: Swin attends within local windows only. AttnLRP
+    /// and CP-LRP (`attnlrp`, `cp_lrp`: [`Registry::with_attention_lrp`])
+    /// do apply and are included; `lrp` comes with [`Registry::with_rules`]
+    /// and the input range.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use salience_data::models::{SwinConfig, SwinTransformer};
+    /// let c = SwinConfig { image_size: 16, patch_size: 4, embed_dim: 4, depths: vec![2],
+    ///     num_heads: vec![1], window_size: 2, ..SwinConfig::timm_swin_tiny_patch4_window7_224(3) };
+    /// let m = Arc::new(SwinTransformer::seeded(&c, 0, &candle_core::Device::Cpu).unwrap());
+    /// assert!(SwinTransformer::registry().build(&"rollout".parse().unwrap(), &m).is_err());
+    /// let e = SwinTransformer::registry().build(&"cp-lrp".parse().unwrap(), &m).unwrap();
+    /// assert_eq!(e.name(), "cp_lrp");
+    /// ```
     pub fn registry() -> Registry<Self> {
         without_attention(
             "Swin's attention is within (shifted) local windows, so there is no global \
              token-to-token attention matrix to roll out; use a gradient method or a CAM on \
              `layers.*` or `norm`",
         )
+        .with_attention_lrp()
     }
 
-    /// Stage `k` of [`SwinConfig::layer_names`] applied to `h`.
-    fn plain_stage(&self, k: usize, h: &Tensor) -> candle_core::Result<Tensor> {
+    /// Stage `k` of [`SwinConfig::layer_names`] applied to `h` with `ops`.
+    fn stage_with(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let n = self.stages.len();
         match k {
-            0 => self.patch_norm.forward(&patch_tokens(&self.patch, h)?),
+            0 => {
+                let tokens = patch_tokens(ops, "patch_embed.proj", &self.patch, h)?;
+                self.patch_norm.forward_with(&tokens, ops)
+            }
             k if k <= n => {
                 let stage = &self.stages[k - 1];
                 let mut h = match &stage.downsample {
-                    Some(m) => m.forward(h, stage.in_grid)?,
+                    Some(m) => m.forward(h, stage.in_grid, ops)?,
                     None => h.clone(),
                 };
                 for b in &stage.blocks {
-                    h = b.forward(&h, stage.grid)?;
+                    h = b.forward(&h, stage.grid, ops)?;
                 }
                 Ok(h)
             }
-            k if k == n + 1 => self.norm.forward(h),
+            k if k == n + 1 => self.norm.forward_with(h, ops),
             k if k == n + 2 => h.mean(1),
-            k if k == n + 3 => linear(&self.head, h),
+            k if k == n + 3 => ops.linear("head.fc", &self.head, h),
             _ => bail!("Swin stage {k} out of range"),
         }
     }
 }
 
-/// The forward pass, written once: [`Classifier`] and [`LayerSplit`] are
-/// derived from it. [`RuleForward`] is not derived: LRP through LayerNorm
-/// and attention needs rules `LayerOps` does not have yet. The ops are
-/// ignored: every stage runs the plain ops.
+/// The forward pass, written once over [`LayerOps`] (patch embedding,
+/// every LayerNorm, dense layer, attention product, softmax, GELU and
+/// residual sum; the shifts, window partitions, padding, crops, the
+/// merging's rearrangement and the token mean are linear and keep their
+/// gradient): [`Classifier`], [`LayerSplit`] and [`RuleForward`] are
+/// derived from it, so LRP and the transformer rules
+/// ([`salience_explain::AttnLrp`]: AttnLRP and CP-LRP) apply. Layer names
+/// are timm's (`patch_embed.proj`, `layers.{i}.blocks.{b}.attn.qkv`,
+/// `layers.{i}.downsample.reduction`, …, `head.fc`).
 impl StagedForward for SwinTransformer {
     fn stage_names(&self) -> Vec<String> {
         self.config.layer_names()
     }
 
-    fn stage(&self, k: usize, h: &Tensor, _ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
-        self.plain_stage(k, h)
+    fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        self.stage_with(k, h, ops)
     }
 
     fn check_input(&self, x: &Tensor) -> candle_core::Result<()> {
@@ -702,7 +754,7 @@ impl StagedForward for SwinTransformer {
     }
 }
 
-salience_explain::staged_model!(@split [] SwinTransformer);
+salience_explain::staged_model!(SwinTransformer);
 timm_constructors!(SwinTransformer, SwinConfig);
 
 #[cfg(test)]

@@ -24,7 +24,6 @@
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use salience_explain::model::forward::StagedForward;
-use salience_explain::ops::conv2d_layer;
 use salience_explain::rules::{LayerOps, PlainOps};
 use salience_explain::AttentionModel;
 #[cfg(doc)]
@@ -434,11 +433,6 @@ impl Norm {
             eps,
         })
     }
-    /// The plain LayerNorm of `x`.
-    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_with(x, &PlainOps)
-    }
-
     /// The LayerNorm of `x` through `ops` ([`LayerOps::layer_norm`]).
     pub(crate) fn forward_with(
         &self,
@@ -447,11 +441,6 @@ impl Norm {
     ) -> candle_core::Result<Tensor> {
         ops.layer_norm(&self.name, x, &self.weight, Some(&self.bias), self.eps)
     }
-}
-
-/// A plain linear layer over the last dimension of `[N, T, D]` tokens.
-pub(crate) fn token_linear(layer: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
-    token_linear_with(&PlainOps, "", layer, x)
 }
 
 /// A linear layer `name` over the last dimension of `[N, T, D]` tokens (as
@@ -508,26 +497,25 @@ impl Attention {
     /// sequence `i` taking `bias[i mod G]`) is added to the scaled scores
     /// before the softmax (Swin's relative position bias and shift mask);
     /// `offset` is added to the probabilities before they weight the
-    /// values (see [`AttentionModel`]).
-    pub(crate) fn forward(
-        &self,
-        x: &Tensor,
-        bias: Option<&Tensor>,
-        offset: Option<&Tensor>,
-    ) -> candle_core::Result<(Tensor, Tensor)> {
-        self.forward_with(x, bias, offset, &PlainOps)
-    }
-
-    /// [`Attention::forward`] through `ops` (its linear layers, the two
+    /// values (see [`AttentionModel`]). `per_input` sequences belong to
+    /// each input, consecutively (1 for the ViT; Swin's windows per image):
+    /// the softmax sees the scores as `[N / per_input, per_input · heads,
+    /// T, T]`, so its leading dimension is the batch (where the LRP rules
+    /// measure the relevance the softmax absorbs per input); the values
+    /// are the same. Runs through `ops` (its linear layers, the two
     /// products of activations and the softmax).
     pub(crate) fn forward_with(
         &self,
         x: &Tensor,
         bias: Option<&Tensor>,
         offset: Option<&Tensor>,
+        per_input: usize,
         ops: &dyn LayerOps,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (n, t, d) = x.dims3()?;
+        if per_input == 0 || n % per_input != 0 {
+            bail!("attention over {n} sequences, not a multiple of {per_input} per input");
+        }
         let hd = d / self.heads;
         let name = |l: &str| format!("{}.{l}", self.name);
         let qkv = token_linear_with(ops, &name("qkv"), &self.qkv, x)?
@@ -545,7 +533,9 @@ impl Attention {
                 .broadcast_add(b)?
                 .reshape((n, self.heads, t, t))?;
         }
-        let attn = ops.softmax(&scores)?;
+        let attn = ops
+            .softmax(&scores.reshape((n / per_input, per_input * self.heads, t, t))?)?
+            .reshape((n, self.heads, t, t))?;
         let used = match offset {
             Some(o) => (&attn + o)?,
             None => attn.clone(),
@@ -575,11 +565,7 @@ impl Mlp {
         })
     }
 
-    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_with(x, &PlainOps)
-    }
-
-    /// [`Mlp::forward`] through `ops`.
+    /// `fc2(gelu(fc1(x)))` through `ops`.
     pub(crate) fn forward_with(
         &self,
         x: &Tensor,
@@ -609,9 +595,15 @@ pub(crate) fn patch_conv(
     ))
 }
 
-/// The patch embedding of `x` as row-major tokens `[N, h·w, D]`.
-pub(crate) fn patch_tokens(conv: &candle_nn::Conv2d, x: &Tensor) -> candle_core::Result<Tensor> {
-    conv2d_layer(conv, x)?
+/// The patch embedding `name` of `x` through `ops` as row-major tokens
+/// `[N, h·w, D]`.
+pub(crate) fn patch_tokens(
+    ops: &dyn LayerOps,
+    name: &str,
+    conv: &candle_nn::Conv2d,
+    x: &Tensor,
+) -> candle_core::Result<Tensor> {
+    ops.conv2d(name, conv, x)?
         .flatten_from(2)?
         .transpose(1, 2)?
         .contiguous()
@@ -645,7 +637,7 @@ impl Block {
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (a, attn) =
             self.attn
-                .forward_with(&self.norm1.forward_with(x, ops)?, None, offset, ops)?;
+                .forward_with(&self.norm1.forward_with(x, ops)?, None, offset, 1, ops)?;
         let x = ops.add(x, &a)?;
         let m = self
             .mlp
