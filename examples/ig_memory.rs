@@ -7,7 +7,13 @@
 //! ```text
 //! cargo run --release --example ig_memory -- 50
 //! cargo run --release --example ig_memory -- 500
+//! cargo run --release --example ig_memory -- 50 16 resnet50    # one 224² image
+//! cargo run --release --example ig_memory -- 500 16 resnet50
 //! ```
+//!
+//! Arguments: `n_steps` (50), IG's batch size (64), the model: `cnn` (a
+//! 2-conv CNN on 16 inputs of 28², default) or `resnet50` (torchvision's
+//! ResNet-50 layout with seeded weights, one 3×224² input).
 //!
 //! Prints `n_steps`, the batch size, VmHWM (peak RSS) before and after IG,
 //! and the wall time. Results are recorded in docs/performance.md.
@@ -15,7 +21,10 @@
 use candle_core::{Device, Tensor};
 use ndarray::{ArrayD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
-use salience::explain::{IntegratedGradients, IntegratedGradientsConfig, SequentialClassifier};
+use salience::data::models::{ResNet, ResNetConfig};
+use salience::explain::{
+    Classifier, IntegratedGradients, IntegratedGradientsConfig, SequentialClassifier,
+};
 use salience::{Explainer, Seeds};
 use std::time::Instant;
 
@@ -60,6 +69,13 @@ fn main() {
         .nth(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or(64);
+    let model = std::env::args().nth(3).unwrap_or_else(|| "cnn".into());
+    if model == "resnet50" {
+        let m = ResNet::seeded(&ResNetConfig::resnet50(1000), 0, &Device::Cpu).expect("ResNet-50");
+        let x = ArrayD::from_shape_vec(IxDyn(&[1, 3, 224, 224]), randn(3 * 224 * 224, 1.0, 7))
+            .expect("x");
+        return measure(&m, x, vec![281], n_steps, batch_size);
+    }
     let conv = |cin: usize, cout: usize, seed: u64| {
         candle_nn::Conv2d::new(
             tensor(&[cout, cin, 3, 3], (2.0 / (9 * cin) as f32).sqrt(), seed),
@@ -85,9 +101,15 @@ fn main() {
     let n = 16;
     let x = ArrayD::from_shape_vec(IxDyn(&[n, 1, 28, 28]), randn(n * 784, 1.0, 7)).expect("x");
     let t: Vec<usize> = (0..n).map(|i| i % 10).collect();
+    measure(&m, x, t, n_steps, batch_size);
+}
+
+/// Runs IG once and prints the peak RSS before and after.
+fn measure<C: Classifier>(m: C, x: ArrayD<f32>, t: Vec<usize>, n_steps: usize, batch_size: usize) {
+    let n = t.len();
     let before = vm_hwm_kib();
     let ig = IntegratedGradients::with_config(
-        &m,
+        m,
         IntegratedGradientsConfig {
             n_steps,
             batch_size,
