@@ -4,6 +4,7 @@
 //! k = 3 maps of one sample with 4 pixels:
 //!   map0 = [1, 2, 0, -1], map1 = [3, 2, 0, -2], map2 = [2, 2, 3, -6]
 //! μ = [2, 2, 1, -3], σ = [√(2/3), 0, √2, √(14/3)] (pixel 1: σ = 0), E⁺ = 2.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array, ArrayD};
 use salience_aggregate::*;

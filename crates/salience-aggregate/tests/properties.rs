@@ -1,5 +1,6 @@
 //! Property tests: invariants of the aggregators on random ensembles, and
 //! errors (never panics) on random malformed input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array, ArrayD, Axis, IxDyn};
 use proptest::prelude::*;

@@ -1,5 +1,6 @@
 //! Construction, validation and I/O of the core types: typed errors on bad
 //! input, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array, Array2, Array3, ArrayD, IxDyn};
 use proptest::prelude::*;

@@ -1,6 +1,7 @@
 //! `salience_core::blur::GaussianBlur` against torchvision's
 //! `transforms.functional.gaussian_blur` (reflect border), on the fixture
 //! written by `scripts/parity/blur_fixture.py`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use salience_core::blur::GaussianBlur;
 use salience_core::npy::read_array;

@@ -1,5 +1,6 @@
 //! Normalizations: hand-computed values, degenerate maps, and positive
 //! scale invariance (proptest).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{array, Array, ArrayD, IxDyn};
 use proptest::prelude::*;

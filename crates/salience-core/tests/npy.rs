@@ -1,6 +1,7 @@
 //! `.npy` reading on hostile files (issue 19): sizes from the header are
 //! checked against the file before anything is allocated, the dtype is
 //! checked, values are finite, and map names cannot leave the directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{arr1, Array2, ArrayD, IxDyn};
 use proptest::prelude::*;

@@ -1,5 +1,6 @@
 //! `PixelMaps`: channel reduction of image maps, pass-through of pixel maps,
 //! seeds and targets forwarded unchanged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array3, Array4, ArrayViewD};
 use salience_core::{AttributionBatch, ChannelReduction, Explainer, PixelMaps, Seeds};

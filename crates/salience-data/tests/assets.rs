@@ -1,5 +1,6 @@
 //! The shipped assets: trained models reach their stated accuracy on the
 //! shipped samples, and the shipped ground truth is exact.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use candle_core::{Device, D};
 use salience_data::assets::{

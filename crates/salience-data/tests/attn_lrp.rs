@@ -3,6 +3,7 @@
 //! biases, parity with the authors' LXT (fixtures written by
 //! `scripts/parity/attnlrp_fixtures.py`), and typed errors for models
 //! without attention.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 #[path = "support/arrays.rs"]
 mod arrays;

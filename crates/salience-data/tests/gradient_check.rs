@@ -1,5 +1,6 @@
 //! The shipped models pass the gradient check (their max pooling is the
 //! project's, whose backward routes the gradient to the maximum).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use candle_core::Device;
 use ndarray::{s, Axis};

@@ -1,5 +1,6 @@
 //! Image files and folders: every mode a loader meets, typed errors for
 //! every bad file, a folder read lazily and never outside itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use salience_data::{
     decode_image, load_image, ColorMode, DataError, ImageFault, ImageFolder, ImageTransform,

@@ -3,6 +3,7 @@
 //! tensors, by `scripts/parity/torchvision_transform.py`; see its docstring
 //! for the file formats). Run with `--nocapture` to see the measured
 //! differences.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array3, ArrayView3};
 use salience_data::{

@@ -5,6 +5,7 @@
 //! tables, odd sizes down to 1 × 1. `load_image` must give torchvision's
 //! bytes exactly. Run with `--nocapture` to see, next to it, how far the
 //! `image` crate's decoder (zune-jpeg, used before) is.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use image::ImageReader;
 use salience_data::{decode_image, load_image, ColorMode, LoadOptions};

@@ -1,5 +1,6 @@
 //! Model tests: the layer split is exact, ResNet-18 loads torchvision-named
 //! safetensors, models rebuild from any weight map.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;

@@ -6,6 +6,7 @@
 //! these methods was checked at 1e-7–3e-5 relative on the same weights).
 //! Regenerate deliberately with `SALIENCE_PIN_WRITE=1 cargo test -p
 //! salience-data --test pinned_outputs` and say why in the commit.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use candle_core::Device;
 use ndarray::{s, stack, ArrayD, Axis};

@@ -2,6 +2,7 @@
 //! on the shipped models through their `RuleForward` implementations:
 //! the rule forward pass reproduces the logits, and the explainers satisfy
 //! their axioms on the trained weights.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::VarBuilder;

@@ -3,6 +3,7 @@
 //! how well either follows the items' outlines (boundary recall of the
 //! exact masks), the question Gattas' and Decker's LIME / KernelSHAP
 //! localisation scores depend on.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array2, ArrayView2, Axis};
 use salience_perturb::slic::{slic, SlicConfig};

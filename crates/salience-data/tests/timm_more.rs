@@ -5,6 +5,7 @@
 //! (`scripts/parity/timm_more.py` writes `tests/fixtures/timm/`, versions
 //! inside): reduced widths and depths, 32×32 RGB inputs, 5 classes. The
 //! weights load by timm's names, unchanged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 #[path = "support/arrays.rs"]
 mod arrays;

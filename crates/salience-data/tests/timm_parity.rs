@@ -4,6 +4,7 @@
 //! versions inside): two reduced ViTs (32×32 RGB, 8×8 patches, width 48,
 //! 2 blocks of 3 heads), one with a class token, one with average pooling.
 //! Their weights load by timm's names, unchanged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 #[path = "support/arrays.rs"]
 mod arrays;

@@ -2,6 +2,7 @@
 //! torchvision's own `Bottleneck` blocks (`scripts/parity/torchvision_bottleneck.py`
 //! writes the fixture, versions inside) loads by torchvision's names and
 //! gives its logits and input gradients; ResNet-50's shape is torchvision's.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 #[path = "support/arrays.rs"]
 mod arrays;

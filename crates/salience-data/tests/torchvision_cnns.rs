@@ -6,6 +6,7 @@
 //! the last convolutional stage; every split recomposes the logits and
 //! the rule-based forward pass (plain and canonized ops) gives them too.
 //! The full-size presets have torchvision's parameter counts and shapes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 #[path = "support/arrays.rs"]
 mod arrays;

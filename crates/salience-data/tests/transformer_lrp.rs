@@ -6,6 +6,7 @@
 //! tolerance of the ViT's AttnLRP tests, `tests/attn_lrp.rs`), and the
 //! LRP map is not Gradient × Input (it would be if the stages ignored
 //! their ops).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 #[path = "support/arrays.rs"]
 mod arrays;

@@ -1,4 +1,5 @@
 //! Activation maximization, plain and averaged over NoiseGrad draws.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod ng_common;
 

@@ -1,6 +1,7 @@
 //! CAM explainers: Grad-CAM = CAM on a GAP + linear head, hand-checked
 //! Grad-CAM++, EigenCAM against an independent eigen-solver, PolyCAM hand
 //! cases, determinism, chunk-size invariance and typed errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

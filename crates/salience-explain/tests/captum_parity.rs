@@ -5,6 +5,7 @@
 //! Captum's Integrated Gradients and DeepLift attributions. The measured
 //! differences are stated in the rustdoc of `IntegratedGradients`,
 //! `Quadrature::RiemannTrapezoid` and `DeepLift`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 #[path = "../../salience-data/tests/support/arrays.rs"]
 mod arrays;

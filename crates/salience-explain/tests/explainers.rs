@@ -1,4 +1,5 @@
 //! Analytic, numerical and determinism tests of the gradient explainers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! scaled maps: candle-nn's detaching ops, candle's max-pool backward, an
 //! input-independent model; the differentiable replacements in `ops`; the
 //! gradient check; channel-last inputs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

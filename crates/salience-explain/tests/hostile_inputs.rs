@@ -1,6 +1,7 @@
 //! Issue 19 in salience-explain: sizes bounded before allocating, no
 //! non-finite value returned as success, errors that speak of what the user
 //! passed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! concentration on the region an additive model reads, monotone loss under
 //! the line search, determinism (seed, chunk size, batch composition),
 //! registry and typed errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

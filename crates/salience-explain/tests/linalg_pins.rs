@@ -6,6 +6,7 @@
 //! are zero); maps to 1e-6 of their largest magnitude (f32 maps, and a
 //! map value can be zero). `SALIENCE_PRINT_PINS=1` prints the current
 //! values.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use candle_core::Tensor;
 use ndarray::{Array1, Array2, Array4};

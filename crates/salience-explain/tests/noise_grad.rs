@@ -1,4 +1,5 @@
 //! NoiseGrad and FusionGrad: analytic cases, determinism, chunking, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod ng_common;
 

@@ -1,4 +1,5 @@
 //! The σ_NG accuracy-drop heuristic (Bykov et al. 2022, eq. 5).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod ng_common;
 

@@ -1,4 +1,5 @@
 //! Property tests of the quadrature rules.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use proptest::prelude::*;
 use salience_explain::Quadrature;

@@ -1,5 +1,6 @@
 //! The explainer registry: spec round trips, built explainers equal the
 //! directly configured ones, typed errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

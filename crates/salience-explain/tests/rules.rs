@@ -1,5 +1,6 @@
 //! Hand-checked, axiomatic and determinism tests of the rule-based
 //! explainers (Guided Backprop, Deconvnet, DeepLIFT Rescale, LRP).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Bilinear resampling: hand-computed values (PyTorch semantics), identity,
 //! gradient against finite differences, adjointness.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The re-parameterizable model: perturbation, randomisation, loading.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod ng_common;
 

@@ -21,7 +21,7 @@ fn cpu_secs() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn main() {
+fn main() -> Result<(), salience_core::SalienceError> {
     let runs: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
@@ -62,7 +62,7 @@ fn main() {
         let mut cpu = Vec::new();
         for _ in 0..runs {
             let (t, c) = (Instant::now(), cpu_secs());
-            let out = noisy_linear_imputation(img.view(), mask.view(), &cfg, 1).expect("impute");
+            let out = noisy_linear_imputation(img.view(), mask.view(), &cfg, 1)?;
             wall.push(t.elapsed().as_secs_f64());
             cpu.push(cpu_secs() - c);
             std::hint::black_box(out);
@@ -76,4 +76,5 @@ fn main() {
             cpu_mean * 1e3
         );
     }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Metric configs are data (issue 20.3): every config round-trips through
 //! JSON, missing keys take the config's `Default`, unknown keys are errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use salience_metrics::{
     BoxLocalizationConfig, ComplexityConfig, CumulativeInfidelityConfig, CurveConfig,

@@ -1,5 +1,6 @@
 //! `on_defined_samples`: degenerate samples are dropped one by one, the
 //! others keep the scores (and seeds) they have in the full batch.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array3, Array4};
 use salience_core::{AttributionBatch, DegenerateReason, SalienceError, Seeds};

@@ -2,6 +2,7 @@
 //! function's outcomes on the same batch and seeds; one undefined sample
 //! leaves the others' scores exactly as when scored alone; `evaluate` over a
 //! panel; a batch missing what a metric needs is a typed error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array2, Array3, Array4, ArrayD, ArrayViewD, Axis};
 use salience_core::{AttributionBatch, Explainer, LinearModel, Result, SalienceError, Seeds};

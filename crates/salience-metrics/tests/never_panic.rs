@@ -1,5 +1,6 @@
 //! Property tests: random shapes and values thrown at every public metric
 //! must give `Err` or finite scores — never a panic, never NaN.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array2, Array3, Array4, ArrayD, IxDyn};
 use proptest::prelude::*;

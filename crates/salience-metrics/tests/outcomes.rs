@@ -2,6 +2,7 @@
 //! masks (constant maps, empty and full masks, NaN) give either a typed
 //! error or one outcome per sample — a finite score, or undefined with the
 //! right reason — and a sample's outcome does not depend on the others.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array3, Axis};
 use proptest::prelude::*;

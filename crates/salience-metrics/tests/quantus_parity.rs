@@ -6,6 +6,7 @@
 //! and asserts equality to 1e-5 relative; where salience deliberately
 //! differs (documented in the metric's rustdoc and `docs/metrics.md`), the
 //! test asserts the documented difference exactly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array2, Array3, ArrayD, ArrayViewD, Axis};
 use salience_core::{AttributionBatch, Explainer, LinearModel, Model, Result, Seeds};

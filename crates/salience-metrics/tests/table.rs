@@ -1,5 +1,6 @@
 //! `ScoreTable`: layout of the text and Markdown renderings, best-cell
 //! marking and typed errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use salience_metrics::{Better, ScoreTable, Scores, Summary};
 

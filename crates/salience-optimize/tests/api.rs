@@ -1,4 +1,5 @@
 //! Strategies, applying weights, the bound, and bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

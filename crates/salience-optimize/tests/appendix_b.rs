@@ -1,5 +1,6 @@
 //! App. B metrics (alignment, randomisation, truncated L2) and the exact
 //! non-convex solver.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

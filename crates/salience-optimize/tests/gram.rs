@@ -1,5 +1,6 @@
 //! Gram accumulation: structured queries vs the dense formula, order/chunk/
 //! thread independence, Theorem 4.2, and the linear-model faithfulness check.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

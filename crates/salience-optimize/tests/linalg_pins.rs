@@ -2,6 +2,7 @@
 //! hand-written Cholesky before the switch to nalgebra, to 1e-6 relative.
 //! `SALIENCE_PRINT_PINS=1` prints the current values. Zero weights and
 //! objectives (rank-deficient G) are pinned to an absolute 1e-15.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::Array2;
 use salience_optimize::{solve_qp, QpSettings};

@@ -1,5 +1,6 @@
 //! Issue 20 item 5, "optimized = reported": AGG_faith's objective is the
 //! infidelity metric of `salience_metrics` on the same perturbations.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array, Array2, Array3, Array4, Axis};
 use rand::RngExt;

@@ -1,6 +1,7 @@
 //! Gram matrices from a model and a panel of explainers: AGG_faith on a
 //! linear model with an exact explainer, AGG_robust with a constant one,
 //! held-out evaluation, determinism and bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array, Array2, ArrayD, ArrayViewD, Axis, IxDyn};
 use rand::RngExt;

@@ -1,4 +1,5 @@
 //! The QP: KKT conditions, brute force over active sets, singular G, k = 1, k = 64.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

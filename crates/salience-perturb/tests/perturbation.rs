@@ -1,6 +1,7 @@
 //! Analytic, determinism and error tests of the black-box perturbation
 //! explainers (Occlusion, Feature Ablation, Shapley Value Sampling,
 //! KernelSHAP, LIME, RISE) and of SLIC.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Property tests of the perturbation explainers against naive reference
 //! computations.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array1, Array2, ArrayD, ArrayViewD, IxDyn};
 use proptest::prelude::*;

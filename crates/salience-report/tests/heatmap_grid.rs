@@ -1,5 +1,6 @@
 //! Labelled heatmap grids (`render::HeatmapGrid`), colour bars and
 //! captions: geometry, colour conventions, text regions, bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{array, Array2};
 use salience_core::SalienceError;

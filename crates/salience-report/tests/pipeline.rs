@@ -1,6 +1,7 @@
 //! The pipeline on a linear model: counts, seeds, determinism, the
 //! metrics' values equal to the metrics' own calls, typed errors, and the
 //! files written (only inside the folder given).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array2, Array4, ArrayViewD};
 use salience_core::{

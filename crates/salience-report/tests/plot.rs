@@ -1,4 +1,5 @@
 //! Pixel-level tests of salience_report::render::plot.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use proptest::prelude::*;
 use salience_core::SalienceError;

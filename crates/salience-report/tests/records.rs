@@ -1,4 +1,5 @@
 //! Sharded runs merge into exactly the unsharded run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use rand::RngExt;
 use salience_core::seed;

@@ -1,6 +1,7 @@
 //! Tests of `salience_report::render`: colormap endpoints, overlays, grid
 //! geometry, nearest upscaling and a PNG round trip through the `png`
 //! decoder.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{array, Array2};
 use salience_core::SalienceError;
