@@ -712,6 +712,8 @@ fn input_grad(m: &dyn Classifier, x: &Tensor, targets: Vec<u32>) -> R<Vec<f32>> 
 }
 
 fn main() -> R<()> {
+    // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
+    unsafe { salience::explain::ops::candle_elementwise_on_caller() };
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map_or("all", String::as_str).to_string();
     let reps = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);

@@ -127,6 +127,8 @@ fn parse_args() -> Result<Args> {
 }
 
 fn main() -> Result<()> {
+    // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
+    unsafe { salience::explain::ops::candle_elementwise_on_caller() };
     let args = parse_args()?;
     let dev = candle_core::Device::Cpu;
     let weights = || -> Result<(Vec<u8>, String)> {

@@ -61,6 +61,8 @@ fn vm_hwm_kib() -> u64 {
 }
 
 fn main() {
+    // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
+    unsafe { salience::explain::ops::candle_elementwise_on_caller() };
     let n_steps: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())

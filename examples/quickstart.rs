@@ -43,6 +43,7 @@ const SEED: u64 = 2024;
 const N_IMAGES: usize = 10;
 
 fn main() -> Result<()> {
+    unsafe { salience::explain::ops::candle_elementwise_on_caller() }; // SAFETY: no other thread yet
     let out = out_dir("quickstart")?;
     // The shipped model and images: nothing is downloaded.
     let cnn = Arc::new(assets::small_cnn(&candle_core::Device::Cpu)?);

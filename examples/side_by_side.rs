@@ -295,6 +295,8 @@ fn row(s: &Setup, row: &str, reps: usize, warmup: usize) -> Res<()> {
 }
 
 fn main() -> Res<()> {
+    // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
+    unsafe { salience::explain::ops::candle_elementwise_on_caller() };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut dir = PathBuf::from("target/side_by_side");
     let (mut reps, mut warmup) = (3usize, 1usize);

@@ -53,6 +53,8 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 }
 
 fn main() -> Res<()> {
+    // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
+    unsafe { salience::explain::ops::candle_elementwise_on_caller() };
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("cnn") => train_cnn(&args),

@@ -79,6 +79,8 @@ fn median(mut f: impl FnMut() -> candle_core::Result<()>, runs: usize) -> candle
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
+    unsafe { salience_explain::ops::candle_elementwise_on_caller() };
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse())

@@ -10,10 +10,12 @@
 //! through constant weights pay for the input gradient alone; max pooling
 //! and ReLU are one op each with a one-pass backward, and so are layer
 //! norm (constant parameters), softmax over the last dimension and the
-//! erf GELU.
+//! erf GELU. [`cpu_threads`] turns off candle's spinning elementwise pool
+//! (a binary's choice, made at the start of `main`).
 
 pub mod adaptive_pool;
 pub mod conv2d;
+pub mod cpu_threads;
 pub mod fused;
 pub mod linear;
 pub mod max_pool;
@@ -23,6 +25,7 @@ pub mod upsample;
 
 pub use adaptive_pool::adaptive_avg_pool2d;
 pub use conv2d::{conv2d, conv2d_grouped, conv2d_layer, Conv2d};
+pub use cpu_threads::candle_elementwise_on_caller;
 pub use fused::gelu_erf;
 pub use linear::linear;
 pub use max_pool::max_pool2d;
