@@ -10,7 +10,10 @@
 //! stop-gradient trick `relu(x).detach() + (x − x.detach()) ⊙ m.detach()`,
 //! so one backward pass computes the chained multipliers, and
 //! `attr = (x − x′) ⊙ ∂/∂x`. By construction the attributions sum to
-//! `f_t(x) − f_t(x′)` (summation-to-delta), up to float rounding.
+//! `f_t(x) − f_t(x′)` (summation-to-delta), up to float rounding
+//! (`DeepLift::explain_with_delta` returns the per-input delta from the
+//! same pass; tests: ≤ 1e-4 relative on a ReLU CNN with max and average
+//! pooling, and on a residual net).
 //!
 //! Max pooling (kernel = stride) follows Captum's DeepLift: each window's
 //! output difference `Δy = max(x) − max(x′)` goes to the winner of x when
