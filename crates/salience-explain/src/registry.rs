@@ -67,8 +67,8 @@
 //! [`Registry::with_attention_lrp`]; without it those names are typed errors.
 //!
 //! Baseline keys: `baseline` = `zeros` \| `constant` \| `blur` \| `normal`,
-//! with `value` (constant, 0), `sigma` and `kernel_size` (blur, seed
-//! `000`'s 20 and 25). Tensor-valued parameters (a given baseline, a
+//! with `value` (constant, 0), `sigma` and `kernel_size` (blur, Mahlau &
+//! Nolde (2022)'s 20 and 25). Tensor-valued parameters (a given baseline, a
 //! GradientSHAP reference set) cannot be written in a string: register a
 //! closure that captures them ([`Registry::register`]).
 //!

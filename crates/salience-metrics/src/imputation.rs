@@ -25,11 +25,19 @@
 //! are left. CG starts from a push-pull fill; at
 //! 224×224 it needs 2–8 iterations for scattered pixels, discs and a 90 %
 //! square block, and 6 for a 90 % most-relevant-first removal of a smooth
-//! map (the kept pixels are then only in the corners), where plain Jacobi
-//! CG needed hundreds. The reference implementation uses a direct sparse solver
+//! map (the kept pixels are then only in the corners; 25 before the
+//! constant-extrapolation edge rule above: a half weight there made the
+//! coarse correction vanish at the edge), where plain Jacobi-preconditioned
+//! CG needed 180+ iterations (over 1 s) for large blocks. The reference
+//! implementation uses a direct sparse solver
 //! (`scipy.sparse.linalg.spsolve`); CG reaches the same solution to the
 //! tolerance [`ImputationConfig::tolerance`] (relative residual), far below
-//! the added noise.
+//! the added noise: its maximum deviation from a 1e-10 solve is ≤ 2e-5 on
+//! the masks measured, against σ = 0.01 noise.
+//!
+//! No sparse-solver crate is used: a sparse LU/Cholesky would add a
+//! dependency, and fill-in makes it slower than multigrid on this 9-point
+//! stencil (timings in docs/performance.md).
 
 use ndarray::{Array3, ArrayView2, ArrayView3};
 use rand_distr::{Distribution, Normal};

@@ -21,7 +21,32 @@
 //! `x_k`. All `N·(S + 1)` perturbed inputs are generated chunk by chunk into
 //! one reused buffer and evaluated through
 //! [`salience_core::model::forward_generated`], so memory stays flat and the
-//! scores do not depend on the chunk size.
+//! scores do not depend on the chunk size. There is never one forward per
+//! step, and samples are grouped so that short curves still fill a chunk.
+//! Scores are identical at every chunk size (tested with batch sizes
+//! 1–100): bit for bit for a batch-invariant model such as
+//! `LinearModel`; a candle model's logits move in the last bits with the
+//! batch (docs/architecture.md § Determinism). The random baseline of
+//! sample `i` is seeded by `Seeds::for_sample(i)`, so a sub-batch with the
+//! same per-sample seeds gets the same baselines.
+//!
+//! RISE computes the same trapezoid with uniform spacing; here the spacing
+//! is exact when `P` is not a multiple of `S`. RISE's insertion blur
+//! (kernel 11, σ = 5) pads with zeros (through `conv2d`), while
+//! [`Baseline::Blur`] reflects at the border, so border pixels differ
+//! slightly.
+//!
+//! Accepted inputs: images `[N, C, H, W]` with input-shaped attributions
+//! (reduced) or pixel maps `[N, H, W]` — for `C > 1` also `[N, 1, H, W]` —
+//! used as they are (not passed through `abs`); single-channel `[N, H, W]`;
+//! tabular `[N, D]` with the features as "pixels" (a `Blur` baseline is
+//! rejected there).
+//!
+//! Relation to the references: Quantus has no insertion metric; its
+//! `PixelFlipping` is a deletion curve (one feature per step by default,
+//! black baseline, reporting the curve rather than an area under a [0, 1]
+//! axis) and `RegionPerturbation` the patch-wise MoRF/LeRF variant (not
+//! implemented here). Captum has neither.
 
 use crate::baseline::{fill_baseline, Baseline};
 use crate::common::target_score;

@@ -78,7 +78,9 @@ impl Default for PixelMapConfig {
 
 impl PixelMapConfig {
     /// Signed channel sum, values kept as they are (Quantus-like with
-    /// `abs=False`).
+    /// `abs=False`). Quantus also normalises by the maximum first
+    /// (`normalise=True`); every localisation metric here is invariant to a
+    /// positive rescaling, so that step changes nothing.
     ///
     /// ```
     /// let c = salience_metrics::PixelMapConfig::signed();

@@ -13,13 +13,30 @@
 //! Ties keep pixel-index order (MoRF: lower index first; LeRF is the exact
 //! reverse of the MoRF order). The result is one curve per sample over the
 //! percentages (accuracy — arg-max equals the target, Quantus' score —,
-//! softmax probability, or raw output) plus the clean score, so that seed
-//! 001's "decrease in confidence" is `curve − clean`
+//! softmax probability, or raw output) plus the clean score, so that Decker
+//! et al. (2024)'s "decrease in confidence" (their MoRF_p) is the mean of
+//! `curve − clean`
 //! ([`RoadCurves::change`]). The `N·K` imputations are computed chunk by
 //! chunk inside [`salience_core::model::forward_generated`] (in parallel
 //! within a chunk; the noise of sample `i` at percentage `k` comes from
 //! `derive_seed(derive_seed(seed_i, 4), k)`, so neither threads nor chunk
-//! size change the scores).
+//! size change the scores: bit for bit for a batch-invariant model such as
+//! `LinearModel`; a candle model's logits move in the last bits with the
+//! batch, docs/architecture.md § Determinism).
+//!
+//! The order comes from the pixel map: image attributions are reduced
+//! with [`RoadConfig::reduction`] (default `Sum`); pixel maps `[N, H, W]`
+//! and, for multi-channel inputs, `[N, 1, H, W]` are used as they are.
+//! Percentages must lie in the open interval (0, 100) and the list must be
+//! non-empty; tabular inputs are rejected. pytorch-grad-cam thresholds by
+//! percentile, which removes tied pixels together; here exactly
+//! `⌊p·P/100⌋` pixels are removed, as in Quantus.
+//!
+//! Tests: the imputation reproduces a linear ramp in the interior (noise
+//! 0); one removed pixel gets exactly the weighted mean of its 8
+//! neighbours; the noise is seeded and touches only removed pixels; on an
+//! additive model MoRF falls below LeRF at every percentage; chunk
+//! invariance and typed errors.
 
 use crate::common::{argmax, check_batch_size, flat_inputs, geometry_with_maps, target_score};
 use crate::imputation::{impute_into, ImputationConfig};

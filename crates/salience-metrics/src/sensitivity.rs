@@ -1,5 +1,5 @@
-//! Average and Max Sensitivity (Yeh et al. 2019; Bhatt et al. 2020; seed
-//! 001 C.1).
+//! Average and Max Sensitivity (Yeh et al. 2019; Bhatt et al. 2020;
+//! Decker et al. (2024) C.1).
 //!
 //! For a sample `x`, its explanation `Φ(x)` and `m` perturbed inputs
 //! `x + ε_j`, `ε_j ~ U[−r, r]^d` i.i.d. per feature (uniform in the L∞ ball
@@ -21,7 +21,14 @@
 //! `rng(derive_seed(derive_seed(seed_i, 2), j))`; a stochastic explainer
 //! explains every copy of sample `i` with the sample's own seed `seed_i`
 //! (the seed it used for `Φ(x)`), so its own noise cancels out of the
-//! difference. Both scores come from the same draws.
+//! difference. Both scores come from the same draws. Captum only has the
+//! maximum, and Quantus computes one or the other per metric object.
+//!
+//! Tests: a constant-gradient explainer gives 0, with 1 explainer call for
+//! the clean inputs plus `⌈N·m/B⌉` for the copies; for `Φ = 3x`,
+//! max ≤ `3r√d` and the average ≈ `3·E‖ε‖`; the relative variant is the
+//! absolute one divided by `‖Φ(x)‖`; with two draws the standard error of
+//! the average equals max − mean; chunk invariance, seeding, typed errors.
 
 use crate::common::input_geometry;
 use crate::scores::Scores;

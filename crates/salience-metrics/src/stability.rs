@@ -1,6 +1,6 @@
 //! Relative Input, Output and Representation Stability (Agarwal et al.
-//! 2022, "Rethinking stability for attribution-based explanations"; seed
-//! 001 C.1).
+//! 2022, "Rethinking stability for attribution-based explanations";
+//! Decker et al. (2024) C.1, computed there with OpenXAI; Quantus 0.6).
 //!
 //! For a sample `x` with explanation `e_x`, `m` perturbed inputs `x'_j = x +
 //! ε_j` and their explanations `e_{x'}` (same target),
@@ -25,7 +25,13 @@
 //!   denominator is a relative (percent) change, as in Agarwal et al.'s
 //!   RIS and RRS, ROS included (`(h(x) − h(x'))/h(x)` element-wise), and
 //!   `floor(d) = max(d, ε_min)` (the paper's form). This was salience's
-//!   only formula before; on the shipped CNN its ROS is ≈ 2.75× Quantus'.
+//!   only formula before; on the shipped CNN its ROS is ≈ 2.75× Quantus'
+//!   (z = +24). Before the preset was corrected, `default()` was documented
+//!   as Quantus but computed this ROS.
+//!
+//! RIS and RRS are the same in both formulas except for the floor, which
+//! only matters when a denominator lies in (0, `ε_min`): Quantus replaces
+//! only an exact 0.
 //!
 //! Only perturbations that keep the model's predicted class (arg-max of
 //! `h(x')` equal to that of `h(x)`) enter the maximum: Agarwal et al.
@@ -45,7 +51,20 @@
 //! perturbations Quantus drew for a linear model, RIS, ROS and RRS agree to
 //! 6.8e-8, 9.5e-7 and 1.3e-7 relative, and a sample with flipped
 //! predictions, NaN in Quantus, gets the maximum of Quantus' own per-draw
-//! objectives over its kept draws (`tests/quantus_parity.rs`).
+//! objectives over its kept draws (`tests/quantus_parity.rs`: 12
+//! perturbations per sample, `e = x·x·W[t]`, Quantus' default
+//! representation `[flatten(x), logits]`).
+//!
+//! Hand cases in the tests: `x = 2` with `e = x²` gives RIS = 2 + ε/2 at the
+//! largest kept ε and RRS = RIS for `L = 3x`; with `h = [x, 0]` Quantus'
+//! ROS = 1 + ε/4 = RIS/2 and the relative ROS = RIS. A single perturbation
+//! ε ≈ 0.1 with `h = [x + 1, 1]` gives Quantus ROS = 1.025, relative ROS =
+//! 3.075 and RIS = 2.05 in both formulas.
+//!
+//! OpenXAI's exact perturbation parameters are not reproduced
+//! ([`StabilityNoise::Gaussian`] gives OpenXAI-style noise). The Decker et
+//! al. reproduction (`examples/reproduce_decker2024`) uses
+//! [`StabilityConfig::symmetric`] with the `Relative` formula.
 //!
 //! The `N·m` perturbed copies are generated lazily and, chunk by chunk
 //! ([`StabilityConfig::batch_size`] copies), sent once to the model, once to

@@ -24,6 +24,10 @@
 //! Quantus ranks the attribution array as given: a `[C, H, W]` attribution
 //! is ranked over its `C·H·W` values; here maps are first reduced to pixels
 //! ([`PixelMapConfig`]), so `k` counts pixels.
+//!
+//! Tests: a hand-computed 3×3 case (1/4; 3/4 with concept influence;
+//! `k` = all pixels gives `|GT| / P`), tie-breaking, per-sample undefined
+//! samples, `k` out of range.
 
 use crate::maps::PixelMapConfig;
 use crate::mask::{check_not_constant, score_per_sample, MaskBatch};

@@ -23,6 +23,18 @@
 //!   (as a permutation test) when `|d|` has ties or zero differences and at
 //!   most 13 pairs are given; [`WilcoxonConfig::scipy`] reproduces that rule
 //!   ([`WilcoxonConfig::permutation_max_len`], [`WilcoxonConfig::zeros_leave_exact`]).
+//!
+//! The exact null distribution of W+ is computed by dynamic programming and
+//! `p = min(1, 2·P(W ≤ T))`; the normal approximation uses
+//! `E = n(n+1)/4`, `Var = [n(n+1)(2n+1) − ½ Σ t(t²−1)]/24` (tie groups of
+//! size `t`) and `p = erfc(|z|/√2)`. Every difference zero is
+//! [`SalienceError::Empty`]; requesting [`WilcoxonMethod::Exact`] with tied
+//! `|d_i|` is [`SalienceError::InvalidParameter`].
+//!
+//! Tests: Darwin's data (scipy's docs) give statistic 24 and
+//! p = 0.041259765625 exactly (one-sided tail 676/2¹⁵); hand-computed
+//! n = 3 and n = 5 cases; the normal approximation with and without
+//! continuity correction, and with a tie group, against closed forms.
 
 use crate::rank::{average_ranks, tie_group_sizes};
 use salience_core::{Result, SalienceError};

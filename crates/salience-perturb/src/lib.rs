@@ -19,7 +19,24 @@
 //! * [`Validate`](salience_core::spec::Validate) for every config
 //!   ([`config`]), so that configs built from data fail at parse time.
 //!
-//! Randomness is drawn from [`salience_core::seed`] generators per sample.
+//! Randomness is drawn from [`salience_core::seed`] generators per sample:
+//! input `i` draws everything from `seeds.for_sample(i)` (its baseline from
+//! that seed, as the gradient explainers do; its perturbations, RISE mask
+//! `j` and Shapley permutation `r` from streams derived from it). The
+//! output therefore depends neither on the chunk size nor on the other
+//! inputs of the batch; tests check this bit for bit with batch-invariant
+//! models (a candle model's logits move in the last bits with the batch:
+//! docs/architecture.md § Determinism).
+//!
+//! **The engine.** Each method describes, per input, a sequence of
+//! perturbed inputs; the engine generates them lazily into one reused
+//! chunk buffer ([`salience_core::model::forward_generated`]), evaluates
+//! the model `batch_size` inputs at a time (0 = the model's
+//! `preferred_batch_size`) and hands each perturbation's target score back
+//! in a fixed order; perturbations of all inputs of a batch share the
+//! chunks. Memory: one chunk buffer plus 16 chunks of scores, however many
+//! perturbations (LIME and KernelSHAP also keep their n × M design
+//! matrix). Every explainer reports its `model_evaluations` per input.
 //!
 //! ```
 //! use ndarray::array;

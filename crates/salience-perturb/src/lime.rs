@@ -17,7 +17,9 @@
 //!   similarity 0 (distance 1), as torch's and scikit-learn's.
 //! * Surrogate: [`Surrogate`] — OLS, ridge(λ) or lasso(λ) by coordinate
 //!   descent, with an intercept, weighted by π (see
-//!   [`crate::linear_fit`]).
+//!   [`crate::linear_fit`]). At most [`MAX_SURROGATE_FEATURES`] (4096)
+//!   interpretable features, as the Gram matrix is dense m × m:
+//!   group pixels with patches or superpixels.
 //! * Attribution: coefficient β_g written to every element of group g
 //!   (Captum's `return_input_shape=True`).
 //!

@@ -9,7 +9,9 @@
 //! model one chunk of `batch_size` inputs at a time and hands each
 //! perturbation's target score back to the method, in the same order
 //! whatever the chunk size. Memory is one chunk buffer plus one block of
-//! scores, however many perturbations there are.
+//! scores (16 chunks' worth), however many perturbations there are; LIME
+//! and KernelSHAP also keep their n × M design matrix, which the
+//! regression needs.
 
 use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};

@@ -31,9 +31,13 @@
 //! dropped, components grow over the neighbours x + 1, x − 1, y + 1, y − 1
 //! in that order, and a small component joins the last labelled neighbour
 //! it touched (label 0 if none: possible only near the top-left corner, the
-//! one case where an output segment can be disconnected). On the shipped
+//! one case where an output segment can be disconnected). On the 12 shipped
 //! localization images the labels equal scikit-image 0.26's exactly
-//! (`crates/salience-data/tests/slic_parity.rs`).
+//! (identical label arrays, so identical boundary recall of the item masks;
+//! `crates/salience-data/tests/slic_parity.rs`, fixture from
+//! `scripts/parity/slic_fixture.py`). Other tests: a two-colour image
+//! segmented by hand, 4-connectivity and segment counts on noisy RGB
+//! images.
 
 use ndarray::{Array2, ArrayViewD};
 use salience_core::validate::{check_finite, check_nonempty_shape};

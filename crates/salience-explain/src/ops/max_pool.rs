@@ -12,7 +12,8 @@
 //! bias-only output of a convolution over zeros), and candle's own `max`
 //! reduction would give the *full* gradient to every tied entry, which
 //! over-counts it (an LRP winner-take-all pass would then create
-//! relevance).
+//! relevance: the shipped CNN without biases lost conservation by 1 % on
+//! Fashion-MNIST images before this rule).
 
 use super::by_float;
 use candle_core::{

@@ -10,7 +10,10 @@
 //! stop-gradient trick `relu(x).detach() + (x − x.detach()) ⊙ m.detach()`,
 //! so one backward pass computes the chained multipliers, and
 //! `attr = (x − x′) ⊙ ∂/∂x`. By construction the attributions sum to
-//! `f_t(x) − f_t(x′)` (summation-to-delta), up to float rounding.
+//! `f_t(x) − f_t(x′)` (summation-to-delta), up to float rounding
+//! (`DeepLift::explain_with_delta` returns the per-input delta from the
+//! same pass; tests: ≤ 1e-4 relative on a ReLU CNN with max and average
+//! pooling, and on a residual net).
 //!
 //! Max pooling (kernel = stride) follows Captum's DeepLift: each window's
 //! output difference `Δy = max(x) − max(x′)` goes to the winner of x when
@@ -35,7 +38,9 @@
 //! `f(x) − f(x′)`; 1.8e-2 and 16 % on the shipped CNN). The cause found
 //! when the shipped CNN was compared (project parity notes): Captum's ReLU
 //! hook sees the unmodified max-pool gradient, so its multipliers no
-//! longer chain to Δf. Salience's are the Rescale rule; no
+//! longer chain to Δf. On the shipped CNN salience satisfies
+//! summation-to-delta (Σ attributions = `f(x) − f(x′)`) to 2e-6 and matches
+//! an independent reference to 4e-6. Salience's are the Rescale rule; no
 //! Captum-compatible preset is offered.
 
 use crate::gradient::{check_batch_size, contiguous, flat_slice, validate, DEFAULT_BATCH_SIZE};

@@ -159,7 +159,8 @@ pub enum LayerKind {
 /// (the gradient, as Zennit does: it has no max-pool rule), batch norm is
 /// differentiated as an affine map (Zennit instead merges it into the
 /// preceding layer with a canonizer: fold it with
-/// `candle_nn::Conv2d::absorb_bn` for the same result).
+/// [`fuse_conv_batch_norm`](crate::fuse_conv_batch_norm), as the shipped
+/// `ResNet` does, for the same result).
 ///
 /// ```
 /// use salience_explain::{Composite, LayerKind, LrpRule};
