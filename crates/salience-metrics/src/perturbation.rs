@@ -77,7 +77,8 @@ pub enum Perturbation {
     },
     /// `round(share · K)` of the `K` superpixels of a segment map (at least
     /// one) drawn uniformly without replacement, set to the baseline. Needs
-    /// the segments (the `_with_segments` functions).
+    /// the segments: score through the [`Metric`](crate::Metric) seam with an
+    /// `EvalBatch` built `with_segments`.
     RandomSegments {
         /// Share of the superpixels, in (0, 1].
         share: f64,
@@ -200,7 +201,7 @@ impl Perturbation {
                 None => Err(SalienceError::invalid(
                     "perturbation",
                     "RandomSegments",
-                    "needs a segment map: use the `_with_segments` function",
+                    "needs a segment map: score it through `Metric` with `EvalBatch::with_segments`",
                 )),
                 Some(s) if s.shape() != [g.n, g.h, g.w] => Err(SalienceError::shape(
                     "segments",
