@@ -17,7 +17,14 @@
 //!   accuracy, the paper's metric, plus ranking AUC, relevance mass
 //!   accuracy and the pointing game), faithfulness correlation, max/avg
 //!   sensitivity, Gini and entropy; Wilcoxon signed-rank tests of NG and
-//!   FG against Baseline and SG.
+//!   FG against Baseline and SG. Two extra rows: SmoothGrad at α_SG = 0.05
+//!   (the value of the paper's main-text Table 2; the control for
+//!   SmoothGrad's noise level) and NoiseGrad++ (the appendix's eq. 6 rule
+//!   for FusionGrad: α_SG = 0.1 fixed, σ_NG from the accuracy drop with
+//!   both noises; the authors' code calls FusionGrad `NoiseGradPlusPlus`).
+//! * **Table 3 analogue** (appendix): the same four methods and metrics
+//!   with Integrated Gradients (zero baseline, Gauss–Legendre, fewer
+//!   steps and draws than the paper; see `Budget`) as the base explanation.
 //! * **Figures 3 and 9 analogues**: ranking AUC and rank accuracy against
 //!   σ_NG (NoiseGrad), α_SG (SmoothGrad) and both (FusionGrad), the
 //!   model's accuracy under weight noise against σ_NG, and AUC against the
@@ -47,10 +54,13 @@ use salience::core::{derive_seed, AttributionBatch, ChannelReduction, PixelMaps}
 use salience::data::models::{ResNet, ResNetConfig};
 use salience::data::{assets, LocalizationConfig, LocalizationGenerator, LocalizationSet};
 use salience::explain::noise::noise_sigma::{accuracy, noisegrad_sigma, relative_accuracy_drop};
-use salience::explain::noise::noise_sigma::{NoiseSigmaConfig, NoiseSigmaEstimate};
+use salience::explain::noise::noise_sigma::{
+    fusiongrad_sigmas, FusionRule, FusionSigmas, NoiseSigmaConfig, NoiseSigmaEstimate,
+};
 use salience::explain::{
-    CandleModel, FusionGrad, FusionGradConfig, NoiseGrad, NoiseGradConfig, NoiseKind, NoiseScale,
-    NoiseTunnel, NoiseTunnelConfig, ParamFilter, Saliency, WeightMapModel,
+    CandleModel, FusionGrad, FusionGradConfig, IntegratedGradients, IntegratedGradientsConfig,
+    NoiseGrad, NoiseGradConfig, NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig, ParamFilter,
+    Saliency, WeightMapModel,
 };
 use salience::metrics::{
     entropy_complexity, faithfulness_correlation, gini_sparseness, pointing_game, ranking_auc,
@@ -80,8 +90,20 @@ const N_EXAMPLES: usize = 4;
 /// Nearest-neighbour upscaling of the 64×64 tiles in the grid PNG.
 const SCALE: usize = 3;
 
-/// The four methods of Table 1, in table order.
-const METHODS: [&str; 4] = ["Baseline", "SG", "NG", "FG"];
+/// The methods of Table 1 (Saliency base), in table order: the paper's
+/// four, SmoothGrad at [`ALPHA_SG_LOW`] (the σ control) and NoiseGrad++
+/// (FusionGrad with the appendix's eq. 6 noise rule).
+const METHODS: [&str; 6] = ["Baseline", "SG", "SG(0.05)", "NG", "FG", "NG++"];
+/// The paper's four methods (Table 1 as published), in table order.
+const PAPER_METHODS: [&str; 4] = ["Baseline", "SG", "NG", "FG"];
+/// The methods of the Table 3 analogue (Integrated Gradients base).
+const IG_METHODS: [&str; 4] = ["IG", "SG(IG)", "NG(IG)", "FG(IG)"];
+/// α_SG of the SmoothGrad control row `SG(0.05)`: the value the paper's
+/// main-text Table 2 used (appendix, "Extended table 2").
+const ALPHA_SG_LOW: f32 = 0.05;
+/// NoiseGrad++'s fixed input noise (appendix, eq. 6: "α_SG = 0.1, the lower
+/// bound of the noise interval").
+const ALPHA_SG_PP: f32 = 0.1;
 
 /// The metric columns of Table 1: (record name, header, direction).
 const METRICS: [(&str, &str, Better); 9] = [
@@ -129,6 +151,12 @@ struct Budget {
     /// FusionGrad grid: α_SG values × σ_NG multiples of σ*.
     sweep_fg_alpha: Vec<f32>,
     sweep_fg_factors: Vec<f32>,
+    /// Table 3: Integrated Gradients path points (Gauss–Legendre, zero
+    /// baseline), SG / NG draws N, FG draws N × M.
+    ig_steps: usize,
+    ig_n: usize,
+    ig_fg_n: usize,
+    ig_fg_m: usize,
 }
 
 impl Default for Budget {
@@ -151,6 +179,10 @@ impl Default for Budget {
             sweep_sg: vec![0.05, 0.1, 0.2, 0.3, 0.5],
             sweep_fg_alpha: vec![0.05, 0.1, 0.2],
             sweep_fg_factors: vec![0.25, 0.5, 1.0],
+            ig_steps: 8,
+            ig_n: 5,
+            ig_fg_n: 3,
+            ig_fg_m: 3,
         }
     }
 }
@@ -158,7 +190,9 @@ impl Default for Budget {
 impl Budget {
     /// The paper's settings: 256 images, N = 10 (SG, NG), N = M = 10
     /// (FG), faithfulness correlation 100 runs of |S| = 32, max-sensitivity
-    /// 10 draws of radius 0.2; sweeps at the Table 1 draw counts.
+    /// 10 draws of radius 0.2; sweeps at the Table 1 draw counts; Table 3
+    /// with Captum's 50 IG steps (the paper does not give its count) and
+    /// the Table 1 draw counts.
     fn paper() -> Self {
         Budget {
             n_images: 256,
@@ -174,6 +208,10 @@ impl Budget {
             sens_radius: 0.2,
             sweep_n: 10,
             sweep_fg: 10,
+            ig_steps: 50,
+            ig_n: 10,
+            ig_fg_n: 10,
+            ig_fg_m: 10,
             ..Budget::default()
         }
     }
@@ -243,6 +281,10 @@ struct Heuristics {
     /// FusionGrad: σ*/2 and α_SG/2.
     fg_sigma_ng: f32,
     fg_alpha: f32,
+    /// NoiseGrad++ (appendix, eq. 6): α_SG = [`ALPHA_SG_PP`] fixed, σ_NG so
+    /// that the drop with both noises is 5 % (σ_NG = 0 if the input noise
+    /// alone drops that much).
+    pp: FusionSigmas,
 }
 
 /// Everything a run (shard or merge) shares.
@@ -267,12 +309,16 @@ struct Setup {
 impl Setup {
     fn config_string(&self) -> String {
         format!(
-            "{:?}; sigma_ng={}; alpha_sg={}; fg_sigma_ng={}; fg_alpha={}; model_seed={}",
+            "{:?}; sigma_ng={}; alpha_sg={}; fg_sigma_ng={}; fg_alpha={}; alpha_sg_low={}; \
+             pp_sigma_ng={}; pp_alpha={}; model_seed={}",
             self.budget,
             self.heur.sigma_ng,
             self.heur.alpha_sg,
             self.heur.fg_sigma_ng,
             self.heur.fg_alpha,
+            ALPHA_SG_LOW,
+            self.heur.pp.sigma_ng,
+            ALPHA_SG_PP,
             self.model_seed
         )
     }
@@ -324,12 +370,22 @@ fn setup(budget: Budget) -> Result<Setup> {
         &cfg,
     )?;
     let alpha_sg = 0.2;
+    let pp = fusiongrad_sigmas(
+        &net,
+        labelled.images.view().into_dyn(),
+        &labelled.labels,
+        FusionRule::PlusPlus {
+            alpha_sg: ALPHA_SG_PP,
+        },
+        &cfg,
+    )?;
     let heur = Heuristics {
         sigma_ng: search.sigma,
         alpha_sg,
         fg_sigma_ng: search.sigma / 2.0,
         fg_alpha: alpha_sg / 2.0,
         search,
+        pp,
     };
     Ok(Setup {
         net,
@@ -354,9 +410,29 @@ fn sigma_config(budget: &Budget) -> NoiseSigmaConfig {
     }
 }
 
-/// The base explanation of every method: |∇ logit| summed over channels.
+/// The base explanation of Table 1: |∇ logit| summed over channels.
 fn base(m: Net) -> PixelMaps<Saliency<Net>> {
     PixelMaps::new(Saliency::new(m), ChannelReduction::SumAbs)
+}
+
+/// The base explanation of Table 3: |IG| summed over channels (`steps`
+/// Gauss–Legendre points, zero baseline: Captum's IG at fewer steps).
+fn ig_base(m: Net, steps: usize) -> PixelMaps<IntegratedGradients<Net>> {
+    let cfg = IntegratedGradientsConfig {
+        n_steps: steps,
+        ..IntegratedGradientsConfig::default()
+    };
+    PixelMaps::new(
+        IntegratedGradients::with_config(m, cfg),
+        ChannelReduction::SumAbs,
+    )
+}
+
+/// Which base explanation a method enhances.
+#[derive(Debug, Clone, Copy)]
+enum Base {
+    Saliency,
+    Ig { steps: usize },
 }
 
 /// One explanation method with its noise levels.
@@ -379,11 +455,28 @@ enum Method {
     },
 }
 
-fn build(net: &Net, method: Method, model_seed: u64) -> Result<Box<dyn Explainer>> {
+fn build(net: &Net, method: Method, base_of: Base, model_seed: u64) -> Result<Box<dyn Explainer>> {
+    match base_of {
+        Base::Saliency => build_with(net, method, model_seed, base),
+        Base::Ig { steps } => build_with(net, method, model_seed, move |m| ig_base(m, steps)),
+    }
+}
+
+/// `method` around the base explanation that `make` builds for a model.
+fn build_with<E, F>(
+    net: &Net,
+    method: Method,
+    model_seed: u64,
+    make: F,
+) -> Result<Box<dyn Explainer>>
+where
+    E: Explainer + 'static,
+    F: Fn(Net) -> E + Clone + Send + Sync + 'static,
+{
     Ok(match method {
-        Method::Baseline => Box::new(base(net.clone())),
+        Method::Baseline => Box::new(make(net.clone())),
         Method::Sg { alpha, n } => Box::new(NoiseTunnel::new(
-            base(net.clone()),
+            make(net.clone()),
             NoiseTunnelConfig {
                 kind: NoiseKind::SmoothGrad,
                 n_samples: n,
@@ -393,7 +486,7 @@ fn build(net: &Net, method: Method, model_seed: u64) -> Result<Box<dyn Explainer
         )),
         Method::Ng { sigma, n } => Box::new(NoiseGrad::with_config(
             net.clone(),
-            |m| Ok(base(m)),
+            move |m| Ok(make(m)),
             NoiseGradConfig {
                 n_models: n,
                 sigma,
@@ -403,7 +496,7 @@ fn build(net: &Net, method: Method, model_seed: u64) -> Result<Box<dyn Explainer
         )?),
         Method::Fg { sigma, alpha, n, m } => Box::new(FusionGrad::with_config(
             net.clone(),
-            |m| Ok(base(m)),
+            move |w| Ok(make(w)),
             FusionGradConfig {
                 n_models: n,
                 sigma_ng: sigma,
@@ -417,35 +510,101 @@ fn build(net: &Net, method: Method, model_seed: u64) -> Result<Box<dyn Explainer
     })
 }
 
-/// The Table 1 methods at the heuristic noise levels.
-fn table_methods(setup: &Setup) -> [(&'static str, Method); 4] {
-    let (h, b) = (&setup.heur, &setup.budget);
-    [
-        (METHODS[0], Method::Baseline),
-        (
-            METHODS[1],
-            Method::Sg {
-                alpha: h.alpha_sg,
-                n: b.n_sg,
-            },
-        ),
-        (
-            METHODS[2],
-            Method::Ng {
-                sigma: h.sigma_ng,
-                n: b.n_ng,
-            },
-        ),
-        (
-            METHODS[3],
-            Method::Fg {
-                sigma: h.fg_sigma_ng,
-                alpha: h.fg_alpha,
-                n: b.fg_n,
-                m: b.fg_m,
-            },
-        ),
-    ]
+/// A row of Table 1 or Table 3: record name, method, base explanation and
+/// the tag of its per-image seeds (fixed per row, so adding a row leaves
+/// the others' records unchanged).
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    name: &'static str,
+    method: Method,
+    base: Base,
+    tag: u64,
+}
+
+/// The noise-enhanced versions of one base explanation at the heuristic
+/// noise levels, named `names` (Baseline, SG, NG, FG), with draw counts
+/// `(SG and NG N, FG N, FG M)` and seed tags from `tag0`.
+fn paper_rows(
+    setup: &Setup,
+    names: [&'static str; 4],
+    base: Base,
+    draws: (usize, usize, usize),
+    tag0: u64,
+) -> [Row; 4] {
+    let h = &setup.heur;
+    let methods = [
+        Method::Baseline,
+        Method::Sg {
+            alpha: h.alpha_sg,
+            n: draws.0,
+        },
+        Method::Ng {
+            sigma: h.sigma_ng,
+            n: draws.0,
+        },
+        Method::Fg {
+            sigma: h.fg_sigma_ng,
+            alpha: h.fg_alpha,
+            n: draws.1,
+            m: draws.2,
+        },
+    ];
+    let mut rows = names.map(|name| Row {
+        name,
+        method: Method::Baseline,
+        base,
+        tag: tag0,
+    });
+    for (k, (row, method)) in rows.iter_mut().zip(methods).enumerate() {
+        row.method = method;
+        row.tag = tag0 + k as u64;
+    }
+    rows
+}
+
+/// The Table 1 rows (Saliency base), in [`METHODS`] order.
+fn table_rows(setup: &Setup) -> Vec<Row> {
+    let b = &setup.budget;
+    let [baseline, sg, ng, fg] = paper_rows(
+        setup,
+        PAPER_METHODS,
+        Base::Saliency,
+        (b.n_sg, b.fg_n, b.fg_m),
+        0,
+    );
+    let sg_low = Row {
+        name: METHODS[2],
+        method: Method::Sg {
+            alpha: ALPHA_SG_LOW,
+            n: b.n_sg,
+        },
+        base: Base::Saliency,
+        tag: 4,
+    };
+    let pp = Row {
+        name: METHODS[5],
+        method: Method::Fg {
+            sigma: setup.heur.pp.sigma_ng,
+            alpha: ALPHA_SG_PP,
+            n: b.fg_n,
+            m: b.fg_m,
+        },
+        base: Base::Saliency,
+        tag: 5,
+    };
+    vec![baseline, sg, sg_low, ng, fg, pp]
+}
+
+/// The Table 3 rows (Integrated Gradients base), in [`IG_METHODS`] order.
+fn ig_rows(setup: &Setup) -> [Row; 4] {
+    let b = &setup.budget;
+    paper_rows(
+        setup,
+        IG_METHODS,
+        Base::Ig { steps: b.ig_steps },
+        (b.ig_n, b.ig_fg_n, b.ig_fg_m),
+        20,
+    )
 }
 
 /// The sweep methods: (record name, method).
@@ -583,11 +742,12 @@ fn score_chunk(
         relative: true,
         batch_size: 32,
     };
-    for (m, (name, method)) in table_methods(setup).into_iter().enumerate() {
-        progress.set_message(format!("Table 1: {name}"));
+    for row in table_rows(setup).into_iter().chain(ig_rows(setup)) {
+        let name = row.name;
+        progress.set_message(format!("Tables 1 and 3: {name}"));
         let t = Instant::now();
-        let e = build(&setup.net, method, setup.model_seed)?;
-        let own = tagged(&chunk.seeds, m as u64);
+        let e = build(&setup.net, row.method, row.base, setup.model_seed)?;
+        let own = tagged(&chunk.seeds, row.tag);
         let maps = e.explain(chunk.x.view(), chunk.targets, Seeds::per_sample(&own))?;
         timings.add(&format!("explain {name}"), t);
         let t = Instant::now();
@@ -637,7 +797,7 @@ fn score_chunk(
     for (k, (name, method)) in sweep_methods(setup).into_iter().enumerate() {
         progress.set_message(format!("sweep: {name}"));
         let t = Instant::now();
-        let e = build(&setup.net, method, setup.model_seed)?;
+        let e = build(&setup.net, method, Base::Saliency, setup.model_seed)?;
         let own = tagged(&chunk.seeds, 100 + k as u64);
         let maps = e.explain(chunk.x.view(), chunk.targets, Seeds::per_sample(&own))?;
         localization_records(chunk, &name, &maps, false, &mut out)?;
@@ -666,7 +826,7 @@ fn run_shard(
         .step_by(CHUNK)
         .map(|s| s..(s + CHUNK).min(range.end))
         .collect();
-    let progress = progress_bar((chunks.len() * 5) as u64)?;
+    let progress = progress_bar((chunks.len() * (METHODS.len() + IG_METHODS.len() + 1)) as u64)?;
     let mut records = Vec::new();
     for c in chunks {
         let x = setup.images.slice(s![c.clone(), .., .., ..]).into_dyn();
@@ -713,8 +873,8 @@ fn accuracy_curve(setup: &Setup, sigmas: &[f32]) -> Result<Vec<(f32, f32, f32)>>
     Ok(out)
 }
 
-/// Explains the first `N_EXAMPLES` images with the four methods and writes
-/// the grid: input, mask, Baseline, SG, NG, FG per row.
+/// Explains the first `N_EXAMPLES` images with the Table 1 methods and
+/// writes the grid: input, mask, then one map per [`METHODS`] entry per row.
 fn example_grid(setup: &Setup, path: &Path) -> Result<()> {
     let k = N_EXAMPLES.min(setup.n());
     let x = setup.images.slice(s![..k, .., .., ..]).into_dyn();
@@ -724,10 +884,13 @@ fn example_grid(setup: &Setup, path: &Path) -> Result<()> {
         .map(|&i| Shard::sample_seed(RUN_SEED, i))
         .collect();
     let mut maps = Vec::new();
-    for (m, (name, method)) in table_methods(setup).into_iter().enumerate() {
-        let e = build(&setup.net, method, setup.model_seed)?;
-        let own = tagged(&seeds, m as u64);
-        maps.push((name, e.explain(x.view(), targets, Seeds::per_sample(&own))?));
+    for row in table_rows(setup) {
+        let e = build(&setup.net, row.method, row.base, setup.model_seed)?;
+        let own = tagged(&seeds, row.tag);
+        maps.push((
+            row.name,
+            e.explain(x.view(), targets, Seeds::per_sample(&own))?,
+        ));
     }
     let mut rows = Vec::new();
     for i in 0..k {

@@ -1,9 +1,12 @@
 //! `docs/results/bykov2022.md`: the tables (from the merged records only),
 //! the budgets, the run facts and the comparison with the paper.
 
-use super::{sweep_values, Budget, Setup, METHODS, METRICS, RUN_SEED};
+use super::{
+    sweep_values, Budget, Setup, ALPHA_SG_LOW, ALPHA_SG_PP, IG_METHODS, METHODS, METRICS,
+    PAPER_METHODS, RUN_SEED,
+};
 use crate::common::claims;
-use salience::metrics::verdict::{Direction, Verdict};
+use salience::metrics::verdict::{Claim, Direction, Verdict};
 use salience::metrics::{wilcoxon_signed_rank, Better, ScoreTable, Summary, WilcoxonConfig};
 use salience::report::records::Merged;
 
@@ -70,69 +73,110 @@ impl Comparison {
     }
 }
 
-/// The paper's claims: (claim, metric key, the (a, b) pairs that must all
-/// hold "a better than b" in the metric's direction).
-type PaperClaim = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-);
+/// A claim of the paper: its text, the metric key and the `(a, b)` pairs
+/// that must all hold "a better than b" in the metric's direction.
+#[derive(Debug, Clone)]
+struct PaperClaim {
+    claim: String,
+    metric: &'static str,
+    pairs: Vec<(&'static str, &'static str)>,
+}
 
-fn paper_claims() -> [PaperClaim; 13] {
-    [
-        (
+fn claim(text: &str, metric: &'static str, pairs: &[(&'static str, &'static str)]) -> PaperClaim {
+    PaperClaim {
+        claim: text.to_string(),
+        metric,
+        pairs: pairs.to_vec(),
+    }
+}
+
+impl PaperClaim {
+    /// The claim's comparisons on the records.
+    fn on(&self, m: &Merged) -> Claim {
+        claims::on_metric(
+            m,
+            self.metric,
+            Direction::better(direction(self.metric) == Better::Higher),
+            &self.pairs,
+        )
+    }
+
+    /// The computed verdict (inconclusive when there is no test).
+    fn verdict(&self, m: &Merged) -> Verdict {
+        claims::evaluate(&self.on(m)).map_or(Verdict::Inconclusive, |r| r.verdict)
+    }
+
+    /// The same claim with SmoothGrad at [`ALPHA_SG_LOW`] in place of the
+    /// heuristic's SmoothGrad, if the claim involves SmoothGrad.
+    fn with_sg_low(&self) -> Option<PaperClaim> {
+        let swap = |x: &'static str| if x == "SG" { METHODS[2] } else { x };
+        self.pairs
+            .iter()
+            .any(|(a, b)| *a == "SG" || *b == "SG")
+            .then(|| PaperClaim {
+                claim: format!("{} [SG at α_SG = {ALPHA_SG_LOW}]", self.claim),
+                metric: self.metric,
+                pairs: self.pairs.iter().map(|(a, b)| (swap(a), swap(b))).collect(),
+            })
+    }
+}
+
+/// The paper's claims on Table 1 (Saliency base).
+fn paper_claims() -> Vec<PaperClaim> {
+    vec![
+        claim(
             "NG localizes better than Baseline (Table 1)",
             "rra",
             &[("NG", "Baseline")],
         ),
-        (
+        claim(
             "FG localizes better than Baseline (Table 1)",
             "rra",
             &[("FG", "Baseline")],
         ),
-        (
+        claim(
             "NG localizes better than SG (Table 1)",
             "rra",
             &[("NG", "SG")],
         ),
-        (
+        claim(
             "FG localizes best (Table 1)",
             "rra",
             &[("FG", "Baseline"), ("FG", "SG"), ("FG", "NG")],
         ),
-        (
+        claim(
             "NG and FG rank better than Baseline (Table 2, AUC)",
             "auc",
             &[("NG", "Baseline"), ("FG", "Baseline")],
         ),
-        (
+        claim(
             "NG and FG rank better than SG (Table 2, AUC)",
             "auc",
             &[("NG", "SG"), ("FG", "SG")],
         ),
-        (
+        claim(
             "NG is more faithful than Baseline",
             "fcor",
             &[("NG", "Baseline")],
         ),
-        ("NG is more faithful than SG", "fcor", &[("NG", "SG")]),
-        (
+        claim("NG is more faithful than SG", "fcor", &[("NG", "SG")]),
+        claim(
             "NG is more robust than Baseline",
             "max_sens",
             &[("NG", "Baseline")],
         ),
-        ("NG is more robust than SG", "max_sens", &[("NG", "SG")]),
-        (
+        claim("NG is more robust than SG", "max_sens", &[("NG", "SG")]),
+        claim(
             "FG is the most robust",
             "max_sens",
             &[("FG", "Baseline"), ("FG", "SG"), ("FG", "NG")],
         ),
-        (
+        claim(
             "Baseline is the sparsest",
             "gini",
             &[("Baseline", "SG"), ("Baseline", "NG"), ("Baseline", "FG")],
         ),
-        (
+        claim(
             "NG degrades sparseness less than SG",
             "gini",
             &[("NG", "SG")],
@@ -140,27 +184,382 @@ fn paper_claims() -> [PaperClaim; 13] {
     ]
 }
 
-/// The "Agreement with the paper" heading and table: one row per claim of
-/// [`paper_claims`], its verdict computed from the records.
-fn agreement_table(m: &Merged) -> String {
-    let mut md = format!(
-        "## Agreement with the paper\n\n{}\n\n| claim of the paper | metric | verdict and tests (computed) |\n|---|---|---|\n",
-        claims::method_note()
+/// [`paper_claims`], each claim that involves SmoothGrad followed by its
+/// twin with SmoothGrad at [`ALPHA_SG_LOW`].
+fn claims_with_sg_low() -> Vec<PaperClaim> {
+    paper_claims()
+        .into_iter()
+        .flat_map(|c| {
+            let twin = c.with_sg_low();
+            std::iter::once(c).chain(twin)
+        })
+        .collect()
+}
+
+/// The paper's Table 3 claims (Integrated Gradients base, appendix): the
+/// bold-faced method of each column is not significantly outperformed, and
+/// "FusionGrad is significantly better than both SmoothGrad and Baseline in
+/// all evaluation criteria".
+fn table3_claims() -> Vec<PaperClaim> {
+    let (b, sg, ng, fg) = (IG_METHODS[0], IG_METHODS[1], IG_METHODS[2], IG_METHODS[3]);
+    vec![
+        claim(
+            "FG localizes best (Table 3: FG alone bold)",
+            "rra",
+            &[(fg, b), (fg, sg), (fg, ng)],
+        ),
+        claim(
+            "NG, the most faithful, beats Baseline and SG (Table 3 bold)",
+            "fcor",
+            &[(ng, b), (ng, sg)],
+        ),
+        claim(
+            "FG is more faithful than Baseline and SG (appendix text)",
+            "fcor",
+            &[(fg, b), (fg, sg)],
+        ),
+        claim(
+            "NG, the most robust, beats Baseline and SG (Table 3 bold)",
+            "max_sens",
+            &[(ng, b), (ng, sg)],
+        ),
+        claim(
+            "FG is more robust than Baseline and SG (appendix text)",
+            "max_sens",
+            &[(fg, b), (fg, sg)],
+        ),
+        claim(
+            "FG is the sparsest (Table 3: FG alone bold)",
+            "gini",
+            &[(fg, b), (fg, sg), (fg, ng)],
+        ),
+    ]
+}
+
+/// A claims table: one row per claim, its verdict computed from the records.
+fn claims_table(m: &Merged, specs: &[PaperClaim]) -> String {
+    let mut md = String::from(
+        "| claim of the paper | metric | verdict and tests (computed) |\n|---|---|---|\n",
     );
-    for (claim, k, pairs) in paper_claims() {
-        let c = claims::on_metric(
-            m,
-            k,
-            Direction::better(direction(k) == Better::Higher),
-            pairs,
-        );
+    for c in specs {
         md.push_str(&format!(
-            "| {claim} | {} | {} |\n",
-            header(k),
-            claims::cell(&c)
+            "| {} | {} | {} |\n",
+            c.claim,
+            header(c.metric),
+            claims::cell(&c.on(m))
         ));
     }
     md
+}
+
+/// The "Agreement with the paper" heading and table: one row per claim of
+/// [`claims_with_sg_low`], its verdict computed from the records.
+fn agreement_table(m: &Merged) -> String {
+    format!(
+        "## Agreement with the paper\n\n{}\n\n{}",
+        claims::method_note(),
+        claims_table(m, &claims_with_sg_low())
+    )
+}
+
+/// The Table 1 claims whose verdict changes when SmoothGrad runs at
+/// [`ALPHA_SG_LOW`] instead of the heuristic's α_SG: (claim, verdict at
+/// the heuristic, verdict at α_SG = 0.05); and the number of claims that
+/// involve SmoothGrad.
+fn sg_low_changes(m: &Merged) -> (Vec<(String, Verdict, Verdict)>, usize) {
+    let mut changed = Vec::new();
+    let mut involved = 0;
+    for c in paper_claims() {
+        if let Some(twin) = c.with_sg_low() {
+            involved += 1;
+            let (v, w) = (c.verdict(m), twin.verdict(m));
+            if v != w {
+                changed.push((c.claim, v, w));
+            }
+        }
+    }
+    (changed, involved)
+}
+
+/// The paired comparisons of Table 1's Wilcoxon table.
+const TABLE1_PAIRS: [(&str, &str); 9] = [
+    ("NG", "Baseline"),
+    ("NG", "SG"),
+    ("FG", "Baseline"),
+    ("FG", "SG"),
+    ("FG", "NG"),
+    ("SG(0.05)", "Baseline"),
+    ("NG", "SG(0.05)"),
+    ("FG", "SG(0.05)"),
+    ("NG++", "FG"),
+];
+
+/// The paired comparisons of Table 3's Wilcoxon table.
+const TABLE3_PAIRS: [(&str, &str); 5] = [
+    ("NG(IG)", "IG"),
+    ("NG(IG)", "SG(IG)"),
+    ("FG(IG)", "IG"),
+    ("FG(IG)", "SG(IG)"),
+    ("FG(IG)", "NG(IG)"),
+];
+
+/// A table of every [`METRICS`] column: mean ± std of each `(record name,
+/// row label)`, the best of each column in bold; `—` where there are no
+/// records.
+fn score_table(m: &Merged, rows: &[(&str, String)]) -> Result<String> {
+    let cols: Vec<(&str, Better)> = METRICS.iter().map(|(_, h, b)| (*h, *b)).collect();
+    let mut table = ScoreTable::new(&cols)?;
+    for (meth, label) in rows {
+        let cells = METRICS
+            .iter()
+            .map(|(k, _, _)| {
+                let v = m.values(meth, k);
+                (!v.is_empty()).then(|| Summary::of(&v))
+            })
+            .collect();
+        table.push_row(label, cells)?;
+    }
+    Ok(table.to_markdown(4)?)
+}
+
+/// One row per metric, one column per `(a, b)`: the difference of means
+/// and the two-sided Wilcoxon p-value of `a` against `b`.
+fn wilcoxon_table(m: &Merged, pairs: &[(&str, &str)]) -> String {
+    let mut md = String::from("| metric |");
+    for (a, b) in pairs {
+        md.push_str(&format!(" {a} vs {b} |"));
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---|".repeat(pairs.len()));
+    md.push('\n');
+    for (k, hname, dir) in METRICS {
+        md.push_str(&format!("| {hname} |"));
+        for (a, b) in pairs {
+            let cell = Comparison::of(m, a, b, k, dir).map_or("—".into(), |x| x.cell());
+            md.push_str(&format!(" {cell} |"));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// The Table 1 rows: (record name, label with the noise levels).
+fn table1_labels(s: &Setup) -> Vec<(&'static str, String)> {
+    let h = &s.heur;
+    METHODS
+        .iter()
+        .map(|&k| {
+            let label = match k {
+                "Baseline" => "Baseline (Saliency)".to_string(),
+                "SG" => format!("SG (α_SG = {}, heuristic)", h.alpha_sg),
+                "SG(0.05)" => format!("SG(0.05) (α_SG = {ALPHA_SG_LOW}, control)"),
+                "NG" => format!("NG (σ_NG = {:.4})", h.sigma_ng),
+                "FG" => format!("FG (σ_NG = {:.4}, α_SG = {})", h.fg_sigma_ng, h.fg_alpha),
+                "NG++" => format!(
+                    "NG++ (FG by eq. 6: σ_NG = {:.4}, α_SG = {ALPHA_SG_PP})",
+                    h.pp.sigma_ng
+                ),
+                other => other.to_string(),
+            };
+            (k, label)
+        })
+        .collect()
+}
+
+/// The Table 3 analogue: scores, the paper's values, Wilcoxon tests and
+/// the verdicts on the paper's Table 3 claims.
+fn table3_section(s: &Setup, m: &Merged) -> Result<String> {
+    let (h, b) = (&s.heur, &s.budget);
+    let mut md = format!(
+        "\n## Table 3 analogue: Integrated Gradients as the base explanation (mean ± std over {} \
+         images)\n\n\
+         Base explanation: |IG| summed over the colour channels, {} Gauss–Legendre points from a \
+         black (zero) baseline (Captum's IG at fewer steps); SG and NG average N = {} draws, FG \
+         N × M = {} × {}; the noise levels are Table 1's (σ_NG = {:.4}, α_SG = {}; FG σ_NG = {:.4}, \
+         α_SG = {}), as are the images, the metrics and the metrics' seeds.\n\n",
+        s.n(),
+        b.ig_steps,
+        b.ig_n,
+        b.ig_fg_n,
+        b.ig_fg_m,
+        h.sigma_ng,
+        h.alpha_sg,
+        h.fg_sigma_ng,
+        h.fg_alpha
+    );
+    let labels: Vec<(&str, String)> = IG_METHODS
+        .iter()
+        .zip(PAPER_METHODS)
+        .map(|(&k, p)| {
+            let label = if p == "Baseline" {
+                format!("Baseline ({k})")
+            } else {
+                k.to_string()
+            };
+            (k, label)
+        })
+        .collect();
+    md.push_str(&score_table(m, &labels)?);
+    md.push_str(
+        "\nPaper (appendix Table 3: CMNIST, ResNet-9, Integrated Gradients): Localization \
+         0.6400 / 0.6679 / 0.6883 / **0.6981**; Faithfulness 0.3430 / 0.3506 / **0.3593** / \
+         **0.3537**; Robustness (↓) 0.0556 / 0.0585 / **0.0170** / **0.0179**; Sparseness 0.7641 / \
+         0.7750 / 0.8102 / **0.8199** (Baseline / SG / NG / FG; bold: the best and those not \
+         significantly worse, Wilcoxon p = 0.05).\n\n\
+         Wilcoxon signed-rank tests (as for Table 1):\n\n",
+    );
+    md.push_str(&wilcoxon_table(m, &TABLE3_PAIRS));
+    md.push_str(&format!(
+        "\nVerdicts on the paper's Table 3 claims ({}):\n\n",
+        "computed as in \"Agreement with the paper\" below"
+    ));
+    md.push_str(&claims_table(m, &table3_claims()));
+    md.push('\n');
+    Ok(md)
+}
+
+/// The number of claims per verdict (agrees, disagrees, inconclusive).
+fn verdict_counts(m: &Merged, specs: &[PaperClaim]) -> [(Verdict, Vec<String>); 3] {
+    let mut out = [
+        (Verdict::Agrees, Vec::new()),
+        (Verdict::Disagrees, Vec::new()),
+        (Verdict::Inconclusive, Vec::new()),
+    ];
+    for c in specs {
+        let v = c.verdict(m);
+        if let Some(slot) = out.iter_mut().find(|(w, _)| *w == v) {
+            slot.1.push(c.claim.clone());
+        }
+    }
+    out
+}
+
+/// "significantly `better` than" / "significantly `worse` than" / "not
+/// significantly different from", for a verdict on "a better than b".
+fn relation(v: Verdict, better: &str, worse: &str) -> String {
+    match v {
+        Verdict::Agrees => format!("significantly {better} than"),
+        Verdict::Disagrees => format!("significantly {worse} than"),
+        Verdict::Inconclusive => "not significantly different from".to_string(),
+    }
+}
+
+/// The SmoothGrad-σ control, for the discussion: where α_SG = 0.05 stands
+/// on the sweep, how SG(0.05) compares with Saliency, and which Table 1
+/// verdicts change with it.
+fn sg_control_text(m: &Merged, sg_best: Option<f32>) -> String {
+    let optimum = match sg_best {
+        Some(x) if (x - ALPHA_SG_LOW).abs() < 1e-6 => {
+            "also this run's SG-sweep optimum".to_string()
+        }
+        Some(0.0) => {
+            "on this run's SG sweep plain Saliency has a higher ranking AUC than every α_SG > 0"
+                .to_string()
+        }
+        Some(x) => format!("this run's SG-sweep optimum is α_SG = {x}"),
+        None => "the SG sweep has no records".to_string(),
+    };
+    let sg_low = METHODS[2];
+    let vs_base = |k: &'static str| claim("", k, &[(sg_low, "Baseline")]).verdict(m);
+    let (changed, involved) = sg_low_changes(m);
+    let list = if changed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ": {}",
+            changed
+                .iter()
+                .map(|(c, v, w)| format!("\"{c}\" {v} → {w}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    format!(
+        "Table 1's SG(0.05) row is SmoothGrad at α_SG = {ALPHA_SG_LOW}, the value of the paper's \
+         main-text Table 2 ({optimum}): its rank accuracy is {} Saliency's (mean {} vs {}) and its \
+         max-sensitivity {} Saliency's (mean {} vs {}). {} of the {involved} Table 1 claims that \
+         involve SmoothGrad change verdict at α_SG = {ALPHA_SG_LOW} (rows marked [SG at α_SG = \
+         {ALPHA_SG_LOW}] in the agreement table){list}.",
+        relation(vs_base("rra"), "higher", "lower"),
+        fmt_opt(mean_of(m, sg_low, "rra")),
+        fmt_opt(mean_of(m, "Baseline", "rra")),
+        relation(
+            vs_base("max_sens"),
+            "lower (more robust)",
+            "higher (less robust)"
+        ),
+        fmt_opt(mean_of(m, sg_low, "max_sens")),
+        fmt_opt(mean_of(m, "Baseline", "max_sens")),
+        changed.len(),
+    )
+}
+
+/// NoiseGrad++, for the discussion: what the paper means by it, what the
+/// eq. 6 search found and how the row compares with FusionGrad.
+fn noisegrad_pp_text(s: &Setup, m: &Merged) -> String {
+    let pp = &s.heur.pp;
+    let b = &s.budget;
+    let found = if pp.sigma_ng == 0.0 {
+        format!(
+            "the input noise alone already drops the accuracy by AD₊₊ = {:.1} % (within the \
+             search's tolerance of 5 % or above it), so the rule gives σ_NG = 0 and NoiseGrad++ \
+             is SmoothGrad at α_SG = {ALPHA_SG_PP} averaged over N × M = {} × {} input draws",
+            100.0 * pp.search.relative_drop,
+            b.fg_n,
+            b.fg_m
+        )
+    } else {
+        format!(
+            "the search finds σ_NG = {:.4} (AD₊₊ = {:.1} %, ACC₊₊ = {:.4}, {} σ evaluated; {:.2} × \
+             Table 1's FG σ_NG = {:.4})",
+            pp.sigma_ng,
+            100.0 * pp.search.relative_drop,
+            pp.search.accuracy_noisy,
+            pp.search.evaluations,
+            pp.sigma_ng / s.heur.fg_sigma_ng,
+            s.heur.fg_sigma_ng
+        )
+    };
+    let pp_name = METHODS[5];
+    let vs = |b: &'static str, k: &'static str| claim("", k, &[(pp_name, b)]).verdict(m);
+    format!(
+        "**NoiseGrad++ is FusionGrad under another noise rule, not a fifth method.** The paper \
+         names it once, in the appendix (\"Heuristic for choosing hyperparameters\", eq. 6): fix \
+         α_SG = {ALPHA_SG_PP} and choose σ_NG so that the accuracy drop with both noises, \
+         AD₊₊(σ_SG, σ_NG), is again about 5 %; the main text's FusionGrad (eq. 2) halves both \
+         heuristics instead, and the authors' code (their NoiseGrad repository, Quantus) \
+         implements FusionGrad as the class `NoiseGradPlusPlus`. Here {found}. The NG++ row's \
+         rank accuracy is {} FG's (mean {} vs {}) and {} Baseline's ({}).",
+        relation(vs("FG", "rra"), "higher", "lower"),
+        fmt_opt(mean_of(m, pp_name, "rra")),
+        fmt_opt(mean_of(m, "FG", "rra")),
+        relation(vs("Baseline", "rra"), "higher", "lower"),
+        fmt_opt(mean_of(m, "Baseline", "rra")),
+    )
+}
+
+/// The Table 3 verdicts, for the discussion.
+fn table3_text(s: &Setup, m: &Merged) -> String {
+    let specs = table3_claims();
+    let counts = verdict_counts(m, &specs);
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(_, c)| !c.is_empty())
+        .map(|(v, c)| format!("{v}: {} ({})", c.len(), c.join("; ")))
+        .collect();
+    let vs_base =
+        |k: &'static str, meth: &'static str| claim("", k, &[(meth, IG_METHODS[0])]).verdict(m);
+    format!(
+        "**Table 3 (Integrated Gradients base).** The paper's {} Table 3 claims: {}. The rank \
+         accuracy of NG(IG) is {} IG's, that of SG(IG) {} IG's. IG runs {} quadrature points (the paper's \
+         count is not given; Captum's default is 50) and SG/NG/FG fewer draws than Table 1, so \
+         the IG maps and their averages are noisier than the paper's.",
+        specs.len(),
+        parts.join("; "),
+        relation(vs_base("rra", IG_METHODS[2]), "higher", "lower"),
+        relation(vs_base("rra", IG_METHODS[1]), "higher", "lower"),
+        s.budget.ig_steps,
+    )
 }
 
 fn direction(metric: &str) -> Better {
@@ -239,8 +638,13 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
            held-out seed {}, items from the shipped Fashion-MNIST test images), ACC(σ) averaged over \
            {} weight-noise draws (common random numbers), bracketing + bisection to |AD − 5 %| ≤ 1 %: \
            **σ_NG\\* = {:.4}** (AD = {:.2} %, ACC(0) = {:.4}, ACC(σ\\*) = {:.4}, {} σ evaluated).\n\
-         * SmoothGrad: α_SG = {} (appendix, eq. 4: σ_SG = α_SG·(max − min) of each image).\n\
-         * FusionGrad (main text rule): both halved, σ_NG = {:.4}, α_SG = {}.\n\n",
+         * SmoothGrad: α_SG = {} (appendix, eq. 4: σ_SG = α_SG·(max − min) of each image); \
+           control row SG(0.05): α_SG = {} (the paper's main-text Table 2 value).\n\
+         * FusionGrad (main text rule): both halved, σ_NG = {:.4}, α_SG = {}.\n\
+         * NoiseGrad++ (appendix eq. 6, FusionGrad with another rule): α_SG = {} fixed, σ_NG so \
+           that the drop with both noises AD₊₊ ≈ 5 % (same labelled set, draws and tolerance; \
+           draw d adds input noise from its own seed): **σ_NG = {:.4}** (AD₊₊ = {:.2} %, ACC₊₊ = \
+           {:.4}, {} σ evaluated).\n\n",
         salience::data::models::ResNetConfig::small().num_parameters() as f64 / 1000.0,
         100.0 * salience::data::assets::RESNET_SMALL_HELD_OUT_ACCURACY,
         s.n_correct,
@@ -255,11 +659,17 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         h.search.accuracy_noisy,
         h.search.evaluations,
         h.alpha_sg,
+        ALPHA_SG_LOW,
         h.fg_sigma_ng,
-        h.fg_alpha
+        h.fg_alpha,
+        ALPHA_SG_PP,
+        h.pp.sigma_ng,
+        100.0 * h.pp.search.relative_drop,
+        h.pp.search.accuracy_noisy,
+        h.pp.search.evaluations
     ));
     md.push_str("## Budgets (this run vs the paper)\n\n| quantity | this run | paper (`--paper`) |\n|---|---:|---:|\n");
-    let rows: [(&str, String, String); 11] = [
+    let rows: [(&str, String, String); 14] = [
         ("images", b.n_images.to_string(), "256 (CMNIST test)".into()),
         ("SmoothGrad N", b.n_sg.to_string(), paper.n_sg.to_string()),
         ("NoiseGrad N", b.n_ng.to_string(), paper.n_ng.to_string()),
@@ -291,6 +701,21 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         ("sweep draws: NG / SG N", b.sweep_n.to_string(), "10".into()),
         ("sweep draws: FG N = M", b.sweep_fg.to_string(), "10".into()),
         ("images in the sweeps", b.n_images.to_string(), "200".into()),
+        (
+            "Table 3: IG steps (Gauss–Legendre, zero baseline)",
+            b.ig_steps.to_string(),
+            format!("not given ({}: Captum's default)", paper.ig_steps),
+        ),
+        (
+            "Table 3: SG / NG N",
+            b.ig_n.to_string(),
+            paper.ig_n.to_string(),
+        ),
+        (
+            "Table 3: FG N × M",
+            format!("{} × {}", b.ig_fg_n, b.ig_fg_m),
+            format!("{} × {}", paper.ig_fg_n, paper.ig_fg_m),
+        ),
     ];
     for (q, a, p) in rows {
         md.push_str(&format!("| {q} | {a} | {p} |\n"));
@@ -306,19 +731,8 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         "## Table 1 analogue (mean ± std over {} images; best of each column in bold)\n\n",
         s.n()
     ));
-    let cols: Vec<(&str, Better)> = METRICS.iter().map(|(_, h, b)| (*h, *b)).collect();
-    let mut table = ScoreTable::new(&cols)?;
-    for meth in METHODS {
-        let cells = METRICS
-            .iter()
-            .map(|(k, _, _)| {
-                let v = m.values(meth, k);
-                (!v.is_empty()).then(|| Summary::of(&v))
-            })
-            .collect();
-        table.push_row(meth, cells)?;
-    }
-    md.push_str(&table.to_markdown(4)?);
+    let labels = table1_labels(s);
+    md.push_str(&score_table(m, &labels)?);
     md.push_str(
         "\nPaper (CMNIST, ResNet-9, Saliency, 256 images): Localization (rank accuracy) 0.7315 / \
          0.8263 / 0.8349 / **0.8435**; Faithfulness 0.3413 / 0.3465 / **0.3635** / **0.3697**; \
@@ -339,23 +753,11 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
     md.push_str(
         "## Wilcoxon signed-rank tests (paired over images, two-sided)\n\n\
          Difference of means (first − second) and p-value; **better** / *worse* mark p < 0.05 in \
-         the metric's direction.\n\n\
-         | metric | NG vs Baseline | NG vs SG | FG vs Baseline | FG vs SG | FG vs NG |\n\
-         |---|---|---|---|---|---|\n",
+         the metric's direction (no correction for multiple tests here; the verdicts below are \
+         Holm-corrected).\n\n",
     );
-    for (k, hname, dir) in METRICS {
-        let cell =
-            |a: &str, c: &str| Comparison::of(m, a, c, k, dir).map_or("—".into(), |x| x.cell());
-        md.push_str(&format!(
-            "| {hname} | {} | {} | {} | {} | {} |\n",
-            cell("NG", "Baseline"),
-            cell("NG", "SG"),
-            cell("FG", "Baseline"),
-            cell("FG", "SG"),
-            cell("FG", "NG")
-        ));
-    }
-
+    md.push_str(&wilcoxon_table(m, &TABLE1_PAIRS));
+    md.push_str(&table3_section(s, m)?);
     // Sweeps.
     md.push_str(&format!(
         "\n## Noise-level sweeps (Figures 3 and 9 analogues)\n\n\
@@ -431,9 +833,10 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
     }
     md.push_str(&format!(
         "\n## Example explanations\n\n![examples]({g})\n\n[{g}]({g}): one row per image (the first \
-         {} explained images): input, ground-truth mask, Baseline, SG, NG, FG (viridis, each map \
-         clipped at its 99th percentile).\n\n",
+         {} explained images): input, ground-truth mask, {} (viridis, each map clipped at its 99th \
+         percentile).\n\n",
         crate::N_EXAMPLES.min(s.n()),
+        METHODS.join(", "),
         g = r.grid_file
     ));
 
@@ -478,7 +881,7 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
             .map(|p| f64::from(p.1))
     };
     let ng_auc = |sigma: f32| mean_of(m, &format!("ng@{sigma}"), "auc");
-    let methods = ["Baseline", "SG", "NG", "FG"];
+    let methods = PAPER_METHODS;
     let fcor: Vec<Summary> = methods
         .iter()
         .map(|k| Summary::of(&m.values(k, "fcor")))
@@ -563,6 +966,9 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
             fcor.iter().map(|x| x.std).fold(f64::NEG_INFINITY, f64::max),
         ),
         fcor_significant,
+        sg_control: sg_control_text(m, sg_best),
+        pp: noisegrad_pp_text(s, m),
+        table3: table3_text(s, m),
     }));
 
     md.push_str("\n## Timing (wall seconds)\n\n| stage | s |\n|---|---:|\n");
@@ -612,6 +1018,12 @@ struct Facts {
     fcor_std: (f64, f64),
     /// Significant pairwise faithfulness differences.
     fcor_significant: Vec<String>,
+    /// The SmoothGrad-σ control ([`sg_control_text`]).
+    sg_control: String,
+    /// NoiseGrad++ ([`noisegrad_pp_text`]).
+    pp: String,
+    /// The Table 3 verdicts ([`table3_text`]).
+    table3: String,
 }
 
 /// Context for the verdicts: hand-written explanations whose numbers
@@ -683,7 +1095,7 @@ differs), so only the ordering of methods is comparable.
 {alpha} per pixel (and channel) lowers the accuracy from {acc_clean} to {acc_alpha} \
 (ACC-with-input-noise table; {acc_03} at 0.3), so the averaged gradients become diffuse and \
 localize worse than plain Saliency. The SG sweep shows which α_SG would have been best here \
-({sg_best}); we did not tune Table 1 to it.
+({sg_best}). {sg_control}
 * **The 5 % accuracy-drop rule and σ_NG.** On the sweep the ranking AUC of NoiseGrad \
 {ng_peak}; {ng_verdict}. FusionGrad inherits SmoothGrad's input noise at α_SG/2 = {half} (SG's \
 ranking AUC there is {fg_drop} below Saliency's on the SG sweep); {fg_loc}.
@@ -694,6 +1106,8 @@ ranking AUC there is {fg_drop} below Saliency's on the SG sweep); {fg_loc}.
 with the paper's ordering (FG ≥ NG > SG > Baseline).
 * **Robustness.** \"SG, NG and FG are each more robust than Baseline\": {averaging}. {most_robust}; \
 in the paper FusionGrad is the most robust.
+* {pp}
+* {table3}
 ",
         params_k = f.params / 1000,
         n_images = f.n_images,
@@ -714,6 +1128,9 @@ in the paper FusionGrad is the most robust.
         fcor_max = f.fcor_max_mean,
         fcor_lo = f.fcor_std.0,
         fcor_hi = f.fcor_std.1,
+        sg_control = f.sg_control,
+        pp = f.pp,
+        table3 = f.table3,
     )
 }
 
@@ -792,5 +1209,173 @@ mod tests {
             .contains("**inconclusive**: no test"));
         // NG vs SG on max_sens: NG is less robust on every image.
         assert!(row("NG is more robust than SG").contains("**disagrees**"));
+    }
+
+    /// Synthetic merged records: `rows` of (method, metric, value of
+    /// image 0), image i adding i/100 (so every paired difference is the
+    /// same and every comparison of distinct values is significant at n = 24).
+    fn synthetic(rows: &[(&str, &str, f64)]) -> Merged {
+        let mut records = Vec::new();
+        for i in 0..24 {
+            let e = i as f64 / 100.0;
+            for (meth, metric, v) in rows {
+                records.push(Record::new(i, meth, metric, v + e));
+            }
+        }
+        Merged {
+            header: RunHeader::new("t", 24, 0, salience::report::Shard::all(), ""),
+            records,
+        }
+    }
+
+    fn row_of<'a>(md: &'a str, claim: &str) -> &'a str {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {claim} |")))
+            .unwrap_or("")
+    }
+
+    /// SG at α_SG = 0.2 localizes worst, SG at 0.05 best: every claim that
+    /// involves SG gets a twin row with SG(0.05), and the change of verdict
+    /// is reported for exactly the claims whose verdict differs.
+    #[test]
+    fn sg_low_twins_and_verdict_changes() {
+        let m = synthetic(&[
+            ("Baseline", "rra", 0.50),
+            ("SG", "rra", 0.20),
+            ("SG(0.05)", "rra", 0.70),
+            ("NG", "rra", 0.60),
+            ("FG", "rra", 0.55),
+        ]);
+        let md = agreement_table(&m);
+        let twin = row_of(
+            &md,
+            "NG localizes better than SG (Table 1) [SG at α_SG = 0.05]",
+        );
+        assert!(twin.contains("**disagrees**: NG > SG(0.05)"), "{twin}");
+        assert!(row_of(&md, "NG localizes better than SG (Table 1)").contains("**agrees**"));
+        // A claim without SG has no twin.
+        assert!(!md.contains("NG localizes better than Baseline (Table 1) [SG"));
+        // 8 of the 13 claims involve SG.
+        let (changed, involved) = sg_low_changes(&m);
+        assert_eq!(involved, 8);
+        // rra: NG > SG agrees → disagrees; FG best: disagrees (FG < NG) at
+        // both levels. The other SG claims have no records: inconclusive
+        // at both levels, so no change.
+        assert_eq!(
+            changed,
+            vec![(
+                "NG localizes better than SG (Table 1)".to_string(),
+                Verdict::Agrees,
+                Verdict::Disagrees
+            )]
+        );
+        let text = sg_control_text(&m, Some(0.05));
+        assert!(
+            text.contains("(also this run's SG-sweep optimum)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "its rank accuracy is significantly higher than Saliency's (mean 0.8150 vs 0.6150)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("1 of the 8 Table 1 claims"), "{text}");
+        assert!(
+            text.contains("\"NG localizes better than SG (Table 1)\" agrees → disagrees"),
+            "{text}"
+        );
+        assert!(sg_control_text(&m, Some(0.0)).contains("plain Saliency has a higher ranking AUC"));
+    }
+
+    /// The Table 3 claims on synthetic IG records: FG(IG) localizes best and
+    /// is the sparsest, NG(IG) is less robust than SG(IG).
+    #[test]
+    fn table3_verdicts_from_synthetic_records() {
+        let m = synthetic(&[
+            ("IG", "rra", 0.40),
+            ("SG(IG)", "rra", 0.45),
+            ("NG(IG)", "rra", 0.50),
+            ("FG(IG)", "rra", 0.55),
+            ("IG", "max_sens", 0.8),
+            ("SG(IG)", "max_sens", 0.3),
+            ("NG(IG)", "max_sens", 0.6),
+            ("FG(IG)", "max_sens", 0.5),
+            ("IG", "gini", 0.40),
+            ("SG(IG)", "gini", 0.30),
+            ("NG(IG)", "gini", 0.35),
+            ("FG(IG)", "gini", 0.45),
+        ]);
+        let md = claims_table(&m, &table3_claims());
+        assert_eq!(md.lines().count(), 2 + table3_claims().len());
+        assert!(row_of(&md, "FG localizes best (Table 3: FG alone bold)")
+            .contains("| **agrees**: FG(IG) > IG"));
+        assert!(row_of(&md, "FG is the sparsest (Table 3: FG alone bold)").contains("**agrees**"));
+        let robust = row_of(
+            &md,
+            "NG, the most robust, beats Baseline and SG (Table 3 bold)",
+        );
+        assert!(robust.contains("**disagrees**"), "{robust}");
+        assert!(
+            robust.contains("NG(IG) < SG(IG): median Δ = 0.300"),
+            "{robust}"
+        );
+        // No faithfulness records: no test, never a verdict.
+        assert!(row_of(
+            &md,
+            "FG is more faithful than Baseline and SG (appendix text)"
+        )
+        .contains("**inconclusive**: no test"));
+        let counts = verdict_counts(&m, &table3_claims());
+        let n: Vec<usize> = counts.iter().map(|(_, c)| c.len()).collect();
+        // agrees: loc, sparsest; disagrees: NG robust, FG robust (FG < SG
+        // fails: 0.5 > 0.3); inconclusive: both faithfulness claims.
+        assert_eq!(n, vec![2, 2, 2]);
+    }
+
+    /// The score table of synthetic records: hand-computed mean ± sample
+    /// std, the best in bold, "—" for a method without records; and the
+    /// Wilcoxon table has one column per pair.
+    #[test]
+    fn score_and_wilcoxon_tables_from_synthetic_records() {
+        let mut records = Vec::new();
+        for (i, v) in [0.1, 0.2, 0.3, 0.4].into_iter().enumerate() {
+            records.push(Record::new(i, "IG", "rra", v));
+            // Distinct paired differences 0.50, 0.51, 0.52, 0.53 (no ties:
+            // the exact test).
+            records.push(Record::new(i, "NG(IG)", "rra", v + 0.5 + 0.01 * i as f64));
+        }
+        let m = Merged {
+            header: RunHeader::new("t", 4, 0, salience::report::Shard::all(), ""),
+            records,
+        };
+        let md = score_table(
+            &m,
+            &[
+                ("IG", "Baseline (IG)".to_string()),
+                ("NG(IG)", "NG(IG)".to_string()),
+            ],
+        )
+        .unwrap();
+        // mean 0.25, sample std sqrt(0.05 / 3) = 0.1291; NG(IG): 0.60, 0.71,
+        // 0.82, 0.93, mean 0.765, std sqrt(0.0605 / 3) = 0.1420.
+        let ig = row_of(&md, "Baseline (IG)");
+        assert!(
+            ig.starts_with("| Baseline (IG) | 0.2500 ± 0.1291 |"),
+            "{ig}"
+        );
+        let ng = row_of(&md, "NG(IG)");
+        assert!(ng.starts_with("| NG(IG) | **0.7650 ± 0.1420** |"), "{ng}");
+        assert!(ng.contains("—"), "{ng}");
+        let w = wilcoxon_table(&m, &TABLE3_PAIRS);
+        let header = w.lines().next().unwrap_or("");
+        assert_eq!(header.matches(" vs ").count(), TABLE3_PAIRS.len());
+        let rra = w
+            .lines()
+            .find(|l| l.starts_with("| Loc: rank acc. |"))
+            .unwrap_or("");
+        // Exact two-sided Wilcoxon, n = 4, all differences positive: p = 2/16.
+        assert!(rra.contains("| +0.5150, p = 1.25e-1 |"), "{rra}");
+        assert_eq!(rra.matches('|').count(), TABLE3_PAIRS.len() + 2);
     }
 }
