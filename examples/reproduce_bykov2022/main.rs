@@ -927,6 +927,8 @@ fn example_grid(setup: &Setup, path: &Path) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
+    unsafe { salience::explain::ops::candle_elementwise_on_caller() };
     let args = parse_args()?;
     let started = Instant::now();
     let load_start = load_average();
