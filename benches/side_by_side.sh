@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Same-run comparison of salience with PyTorch + Captum (issues 21 and 26):
-# prepares the weights and inputs (Python), checks the logits on both sides,
-# then runs every (model, row) once per side, each in its own process,
-# alternating which side goes first, and records the 1-minute load average
-# (the first field of `uptime`'s load average, read from /proc/loadavg)
-# before and after each run. Prints the table at the end.
+# prepares the weights and inputs (Python), checks the logits on both sides
+# and the Grad-CAM and Occlusion maps when those rows are run (salience's
+# `check --maps` writes them, Occlusion on the first input only; the Python
+# side prints max |a - b| / max |b| and stops the run above 1e-4, 1e-3 for
+# Occlusion), then runs every (model, row) once per side, each in its own
+# process, alternating which side goes first, and records the 1-minute load
+# average (the first field of `uptime`'s load average, read from
+# /proc/loadavg) before and after each run. Prints the table at the end.
 #
 #   cargo build --release --example side_by_side
 #   benches/side_by_side.sh
@@ -16,7 +19,17 @@
 #   MODELS   models to run ("cnn resnet18 vit_tiny"; resnet50 too)
 #   ROWS     rows to run ("forward fwd_bwd saliency ig50 smoothgrad50 gradcam occlusion")
 #   REPS     timed repetitions of the cheap rows (3)
-#   REPS_224 timed repetitions of IG-50 and SmoothGrad-50 at 224² (1, no warm-up)
+#   REPS_224 timed repetitions of IG-50, SmoothGrad-50 and Occlusion at 224²
+#            (1, no warm-up)
+#
+# Occlusion at 224²: a 32×32 window over all channels (Captum's
+# sliding_window_shapes (3, 32, 32)), stride 16 (13 × 13 = 169 positions),
+# zero baseline, 16 model inputs per forward pass on both sides (Captum's
+# perturbations_per_eval = 4 on the batch of 4; salience's
+# OcclusionConfig::batch_size = 16). Grad-CAM on ViT-tiny: the token grid
+# (class token dropped, 14 × 14) at the last block's input (salience's
+# `blocks.10`, pytorch-grad-cam's `GradCAM` at `blocks[-2]` with the ViT
+# reshape transform); see both files' headers.
 #   THREADS  threads on both sides (2)
 #   OMP_WAIT_POLICY  PyTorch's OpenMP idle threads (PASSIVE): on this shared
 #            2-core machine at load 8, libgomp's default spin-waiting made
@@ -46,19 +59,16 @@ echo "# OMP_WAIT_POLICY=$OMP_WAIT_POLICY RAYON_NUM_THREADS=$RAYON_NUM_THREADS RE
 echo "# uptime: $(uptime)"
 "$PY" benches/torch_side_by_side.py prepare --dir "$DIR"
 for m in $MODELS; do
-    "$BIN" check "$m" --dir "$DIR"
-    "$PY" benches/torch_side_by_side.py check "$m" --dir "$DIR"
+    "$BIN" check "$m" --maps "$ROWS" --dir "$DIR"
+    "$PY" benches/torch_side_by_side.py check "$m" --maps "$ROWS" --dir "$DIR"
 done
 
 : >"$RESULTS"
 i=0
 for m in $MODELS; do
     for r in $ROWS; do
-        case "$m/$r" in
-        vit_tiny/gradcam | resnet18/occlusion | resnet50/occlusion | vit_tiny/occlusion) continue ;;
-        esac
         reps=$REPS warm=1
-        if [ "$m" != cnn ] && { [ "$r" = ig50 ] || [ "$r" = smoothgrad50 ]; }; then
+        if [ "$m" != cnn ] && { [ "$r" = ig50 ] || [ "$r" = smoothgrad50 ] || [ "$r" = occlusion ]; }; then
             reps=$REPS_224 warm=0
         fi
         if [ $((i % 2)) -eq 0 ]; then order="salience pytorch"; else order="pytorch salience"; fi

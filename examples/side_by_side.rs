@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release --example side_by_side
-//! side_by_side check MODEL [--dir D]
+//! side_by_side check MODEL [--maps ROWS] [--dir D]
 //! side_by_side row MODEL ROW [--reps R] [--warmup W] [--dir D]
 //! ```
 //!
@@ -12,8 +12,8 @@
 //! (torchvision's ResNet-18 layout, 4 × 3×224×224), `vit_tiny` (timm's
 //! `vit_tiny_patch16_224`, 4 × 3×224×224) or `resnet50` (torchvision's
 //! ResNet-50 layout); `ROW` is `forward`, `fwd_bwd`,
-//! `saliency`, `ig50`, `smoothgrad50`, `gradcam` (cnn, resnet18, resnet50) or
-//! `occlusion` (cnn). `D` (default `target/side_by_side`) holds what
+//! `saliency`, `ig50`, `smoothgrad50`, `gradcam` or `occlusion`.
+//! `D` (default `target/side_by_side`) holds what
 //! `torch_side_by_side.py prepare` wrote: the ResNet-18 and ViT weights
 //! (`MODEL.safetensors`; the CNN's are the shipped asset, the file the
 //! Python side reads), the inputs `MODEL_x.npy`, the targets
@@ -23,7 +23,10 @@
 //! Every command first computes the logits of the inputs and compares them
 //! with PyTorch's (max |a − b| / max |b| ≤ 1e-4, else exit status 2);
 //! `check` also writes them to `MODEL_logits_salience.npy`, which the
-//! Python side compares in turn. A `row` then runs `W` untimed warm-up
+//! Python side compares in turn; with `--maps "gradcam occlusion"` it also
+//! writes those rows' maps, `MODEL_ROW_salience.npy` (Grad-CAM on every
+//! input, Occlusion on the first input only: one input's 170 forward
+//! passes at 224²), for the Python side's map check. A `row` then runs `W` untimed warm-up
 //! calls (default 1) and `R` timed ones (default 3) and prints one
 //! tab-separated line: `RESULT`, `salience`, model, row, median / min / max
 //! seconds, R, the RSS before the row (MB) and the peak RSS of the process
@@ -34,8 +37,19 @@
 //! IG 50 Gauss–Legendre steps from a zero baseline, 64 path points per pass
 //! on the CNN and 16 at 224²; SmoothGrad of the signed gradient, 50 draws,
 //! absolute σ = 0.15, the same chunks; Grad-CAM with ReLU at `conv2` /
-//! `layer4`, upsampled to the input; Occlusion with a 4×4 window, stride 2,
-//! zero baseline, 64 model inputs per call. Threads: `RAYON_NUM_THREADS`.
+//! `layer4`, upsampled bilinearly to the input (Captum's `LayerGradCam`);
+//! on ViT-tiny at `blocks.10` (the last block's input: the class token
+//! dropped, 196 tokens on the 14 × 14 grid; at the last block's output
+//! only the class token reaches the logits, so the map would be 0), as
+//! pytorch-grad-cam's `GradCAM` with the ViT reshape transform at
+//! `blocks[-2]` (its documented `blocks[-1].norm1` is the LayerNorm of
+//! this tensor, not a layer salience splits at; the Python side's check
+//! prints how the two compare); salience does not min-max scale the map,
+//! pytorch-grad-cam does. Occlusion with a zero baseline: on the CNN a 4×4
+//! window, stride 2, 64 model inputs per call; at 224² a 32×32 window over
+//! all channels, stride 16 (13 × 13 = 169 positions), 16 model inputs per
+//! call (Captum's `perturbations_per_eval` = 4 on the 4-input batch).
+//! Threads: `RAYON_NUM_THREADS`.
 
 use candle_core::{Device, Tensor, Var};
 use ndarray::ArrayD;
@@ -64,6 +78,8 @@ const ROWS: [&str; 7] = [
     "gradcam",
     "occlusion",
 ];
+/// Rows whose maps `check --maps` writes.
+const MAP_ROWS: [&str; 2] = ["gradcam", "occlusion"];
 const LOGIT_TOL: f32 = 1e-4;
 const SIGMA: f32 = 0.15;
 
@@ -79,14 +95,16 @@ struct Setup {
     targets: Vec<usize>,
     /// Path points / noisy inputs per pass (IG, SmoothGrad).
     chunk: usize,
-    /// Grad-CAM layer, where the row is run.
-    cam_layer: Option<&'static str>,
+    /// Grad-CAM layer.
+    cam_layer: &'static str,
+    /// Occlusion window side and stride (square, all channels).
+    occlusion: (usize, usize),
 }
 
 fn load(dir: &Path, name: &str) -> Res<Setup> {
     let dev = Device::Cpu;
     let read = |p: &str| std::fs::read(dir.join(p));
-    let (model, chunk, cam_layer): (Box<dyn ClfSplit>, usize, Option<&'static str>) = match name {
+    let (model, chunk, cam_layer): (Box<dyn ClfSplit>, usize, &'static str) = match name {
         "cnn" => (
             Box::new(SmallCnn::from_safetensors_bytes(
                 salience::data::assets::SMALL_CNN_SAFETENSORS,
@@ -94,7 +112,7 @@ fn load(dir: &Path, name: &str) -> Res<Setup> {
                 &dev,
             )?),
             64,
-            Some("conv2"),
+            "conv2",
         ),
         "resnet18" | "resnet50" => {
             let cfg = if name == "resnet18" {
@@ -104,7 +122,7 @@ fn load(dir: &Path, name: &str) -> Res<Setup> {
             };
             let file = format!("{name}.safetensors");
             let m = ResNet::from_safetensors_bytes(&read(&file)?, &cfg, &file, &dev)?;
-            (Box::new(m), 16, Some("layer4"))
+            (Box::new(m), 16, "layer4")
         }
         "vit_tiny" => (
             Box::new(VisionTransformer::from_safetensors_bytes(
@@ -114,7 +132,7 @@ fn load(dir: &Path, name: &str) -> Res<Setup> {
                 &dev,
             )?),
             16,
-            None,
+            "blocks.10",
         ),
         _ => return Err(format!("unknown model {name:?}; one of {MODELS:?}").into()),
     };
@@ -135,6 +153,7 @@ fn load(dir: &Path, name: &str) -> Res<Setup> {
         targets,
         chunk,
         cam_layer,
+        occlusion: if name == "cnn" { (4, 2) } else { (32, 16) },
     })
 }
 
@@ -238,26 +257,53 @@ fn job<'a>(s: &'a Setup, row: &str) -> Res<Job<'a>> {
                 ..NoiseTunnelConfig::default()
             },
         ))),
-        "gradcam" => match s.cam_layer {
-            Some(layer) => explain(Box::new(GradCam::with_config(
-                m,
-                GradCamConfig {
-                    batch_size: n,
-                    ..GradCamConfig::new(layer)
-                },
-            ))),
-            None => return Err(format!("row gradcam is not run for {}", s.name).into()),
-        },
-        "occlusion" if s.name == "cnn" => explain(Box::new(Occlusion::with_config(
-            CandleModel::new(m).with_batch_size(s.chunk)?,
-            OcclusionConfig {
-                batch_size: s.chunk,
-                ..OcclusionConfig::square(4, 2)
-            },
-        ))),
+        "gradcam" | "occlusion" => explain(map_explainer(s, row)?),
         _ => return Err(format!("row {row:?} is not run for {}", s.name).into()),
     };
     Ok(f)
+}
+
+/// The explainer of a map row (`gradcam`, `occlusion`).
+fn map_explainer<'a>(s: &'a Setup, row: &str) -> Res<Box<dyn Explainer + 'a>> {
+    let m: &dyn ClfSplit = s.model.as_ref();
+    Ok(match row {
+        "gradcam" => Box::new(GradCam::with_config(
+            m,
+            GradCamConfig {
+                batch_size: s.targets.len(),
+                ..GradCamConfig::new(s.cam_layer)
+            },
+        )),
+        "occlusion" => Box::new(Occlusion::with_config(
+            CandleModel::new(m).with_batch_size(s.chunk)?,
+            OcclusionConfig {
+                batch_size: s.chunk,
+                ..OcclusionConfig::square(s.occlusion.0, s.occlusion.1)
+            },
+        )),
+        _ => return Err(format!("row {row:?} has no map").into()),
+    })
+}
+
+/// Writes the maps of the `rows` among [`MAP_ROWS`] to
+/// `MODEL_ROW_salience.npy`: Grad-CAM on every input, Occlusion on the
+/// first input only.
+fn write_maps(s: &Setup, dir: &Path, rows: &str) -> Res<()> {
+    for r in rows.split_whitespace().filter(|r| MAP_ROWS.contains(r)) {
+        let k = if r == "occlusion" { 1 } else { s.targets.len() };
+        let x =
+            s.xs.slice_axis(ndarray::Axis(0), ndarray::Slice::from(0..k));
+        let t0 = Instant::now();
+        let a = map_explainer(s, r)?.explain(x, &s.targets[..k], Seeds::base(0))?;
+        let path = dir.join(format!("{}_{r}_salience.npy", s.name));
+        npy::write_array(&path, &a.into_inner())?;
+        println!(
+            "wrote {} ({k} inputs, {:.1} s)",
+            path.display(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// One `explain` call of `e` on the setup's inputs and targets.
@@ -300,6 +346,7 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut dir = PathBuf::from("target/side_by_side");
     let (mut reps, mut warmup) = (3usize, 1usize);
+    let mut maps = String::new();
     let mut pos = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -308,6 +355,7 @@ fn main() -> Res<()> {
             "--dir" => dir = PathBuf::from(value()?),
             "--reps" => reps = value()?.parse()?,
             "--warmup" => warmup = value()?.parse()?,
+            "--maps" => maps = value()?.clone(),
             _ => pos.push(a.as_str()),
         }
     }
@@ -315,12 +363,13 @@ fn main() -> Res<()> {
         return Err("--reps must be >= 1".into());
     }
     let usage = || {
-        format!("usage: side_by_side check MODEL | row MODEL ROW [--reps R] [--warmup W] [--dir D]; MODEL in {MODELS:?}, ROW in {ROWS:?}")
+        format!("usage: side_by_side check MODEL [--maps ROWS] | row MODEL ROW [--reps R] [--warmup W] [--dir D]; MODEL in {MODELS:?}, ROW in {ROWS:?}")
     };
     match pos.as_slice() {
         ["check", name] => {
             let s = load(&dir, name)?;
-            check_logits(&s, &dir, true)
+            check_logits(&s, &dir, true)?;
+            write_maps(&s, &dir, &maps)
         }
         ["row", name, r] if ROWS.contains(r) => {
             let s = load(&dir, name)?;
