@@ -3,7 +3,7 @@
 
 use crate::main_tables::{Strat, ROBUST_PANEL};
 use crate::report::{size_bins, Data, LimeResult};
-use crate::Result;
+use crate::{Arch, Result};
 use salience::metrics::Summary;
 use salience::report::render::plot::{
     BarChart, BarSeries, BoxGroup, BoxPlot, LineChart, Series, ValueBounds,
@@ -11,8 +11,19 @@ use salience::report::render::plot::{
 use std::path::Path;
 
 /// Box plots of the per-image weights of AGG_robust / AGG_faith / AGG_opt
-/// (Figure 4), one PNG per strategy.
-pub fn weight_boxplots(data: &Data, exp: &str, methods: &[&str], results: &Path) -> Result<String> {
+/// (Figure 4), one PNG per strategy (the CNN's named
+/// `decker2024_weights_*`, the ViT's `decker2024_vit_weights_*`).
+pub fn weight_boxplots(
+    data: &Data,
+    id: (Arch, &str),
+    methods: &[&str],
+    out: &Path,
+) -> Result<String> {
+    let (arch, exp) = id;
+    let prefix = match arch {
+        Arch::Cnn => "decker2024".to_string(),
+        Arch::Vit => format!("decker2024_{}", arch.name()),
+    };
     let mut md = String::from("\n");
     for s in [Strat::Robust, Strat::Faith, Strat::Opt] {
         let key = format!("{exp}/{}", s.name());
@@ -34,14 +45,15 @@ pub fn weight_boxplots(data: &Data, exp: &str, methods: &[&str], results: &Path)
             continue;
         }
         let file = format!(
-            "decker2024_weights_{}_{}.png",
+            "{prefix}_weights_{}_{}.png",
             exp.to_lowercase(),
             s.name().to_lowercase()
         );
         BoxPlot {
             title: format!(
-                "{} weights per image (panel {exp}, n = {})",
+                "{} weights per image ({}, panel {exp}, n = {})",
                 s.name(),
+                arch.title(),
                 data.n_samples
             ),
             y_label: "weight".into(),
@@ -49,8 +61,12 @@ pub fn weight_boxplots(data: &Data, exp: &str, methods: &[&str], results: &Path)
             width: 760,
             ..Default::default()
         }
-        .write_png(results.join(&file))?;
-        md.push_str(&format!("![{} weights, panel {exp}]({file})\n", s.name()));
+        .write_png(out.join(&file))?;
+        md.push_str(&format!(
+            "![{} weights, {}, panel {exp}]({file})\n",
+            s.name(),
+            arch.title()
+        ));
     }
     Ok(md)
 }

@@ -1,5 +1,6 @@
-//! Tables 1–3, Figure 4 and the App. D.4 ablations on the shipped small
-//! CNN + Fashion-MNIST sample: computes per-image records.
+//! Tables 1–3, Figure 4 and the App. D.4 ablations on a shipped
+//! Fashion-MNIST model (the small CNN, or the ViT for the Table 1 and
+//! Table 2 panels): computes per-image records.
 //!
 //! One union panel (every method any table needs) is explained once per
 //! image; both Grams (sensitivity, infidelity) are fitted on it; each
@@ -9,14 +10,14 @@
 
 use crate::cache::{combine_maps, CachedModel, Combine, PanelCache, RowExplainer};
 use crate::common::argmax;
-use crate::{Budget, Result, RUN_MAIN, RUN_SEED};
+use crate::{Arch, Budget, Result, RUN_SEED};
 use candle_core::{DType, Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array1, Array2, Array4, ArrayViewD, Axis};
 use salience::core::{derive_seed, AttributionBatch, ChannelReduction, Model, PixelMaps};
 use salience::data::assets;
-use salience::data::models::SmallCnn;
 use salience::explain::registry::{ExplainerSpec, Registry};
+use salience::explain::rules::{LayerOps, PlainOps, RuleForward};
 use salience::explain::{CandleModel, DeepLift, GuidedBackprop, LayerSplit};
 use salience::metrics::Baseline as MetricBaseline;
 use salience::metrics::{
@@ -32,6 +33,7 @@ use salience::optimize::{
 use salience::report::records::{write_records, Record, RunHeader};
 use salience::report::Shard;
 use salience::{DegeneratePolicy, Explainer, Normalization, SalienceError, Seeds};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -135,21 +137,26 @@ pub struct Experiment {
     pub full: bool,
 }
 
-/// Every experiment, in report order.
-pub fn experiments() -> Vec<Experiment> {
-    let mut v = vec![
-        Experiment {
-            id: "T1".into(),
-            methods: ROBUST_PANEL.to_vec(),
-            strats: ALL_STRATS.to_vec(),
-            full: true,
-        },
-        Experiment {
-            id: "T2".into(),
-            methods: FAITH_PANEL.to_vec(),
-            strats: ALL_STRATS.to_vec(),
-            full: true,
-        },
+/// Every experiment of `arch`, in report order: on the CNN the Table 1 /
+/// Table 2 panels and the D.4 ablations, on the ViT the two panels only
+/// (D.4 is a ResNet18 ablation in the paper), each restricted to the
+/// methods in `panel` (those that apply to the model).
+pub fn experiments(arch: Arch, panel: &[(&'static str, String)]) -> Vec<Experiment> {
+    let main = |id: &str, methods: &[&'static str]| Experiment {
+        id: id.into(),
+        methods: methods
+            .iter()
+            .copied()
+            .filter(|m| panel.iter().any(|(n, _)| n == m))
+            .collect(),
+        strats: ALL_STRATS.to_vec(),
+        full: true,
+    };
+    let mut v = vec![main("T1", &ROBUST_PANEL), main("T2", &FAITH_PANEL)];
+    if arch == Arch::Vit {
+        return v;
+    }
+    v.extend([
         Experiment {
             id: "D4-grad".into(),
             methods: GRAD_PANEL.to_vec(),
@@ -168,7 +175,7 @@ pub fn experiments() -> Vec<Experiment> {
             strats: QP_STRATS.to_vec(),
             full: false,
         },
-    ];
+    ]);
     for n in 2..ROBUST_PANEL.len() {
         v.push(Experiment {
             id: format!("D4-n{n}"),
@@ -180,11 +187,36 @@ pub fn experiments() -> Vec<Experiment> {
     v
 }
 
-/// Index of a method in [`PANEL`].
-pub fn panel_index(name: &str) -> Result<usize> {
+/// The CAM layer of the ViT: the output of block 2, i.e. the input of the
+/// last block (pytorch-grad-cam's `blocks[-1].norm1` before its
+/// LayerNorm). The last block's own output tokens do not reach the logits
+/// (only the class token does), so their gradient, and every CAM on them,
+/// is zero.
+pub const VIT_CAM_LAYER: &str = "blocks.2";
+
+/// The union panel of `arch` as (table name, registry spec), before the
+/// applicability check: the CNN's is [`PANEL`]; the ViT's drops the
+/// perturbation methods (only D.4 uses them) and takes its CAMs at
+/// [`VIT_CAM_LAYER`].
+pub fn arch_panel(arch: Arch) -> Vec<(&'static str, String)> {
     PANEL
         .iter()
-        .position(|(n, _)| *n == name)
+        .filter(|(n, _)| arch == Arch::Cnn || !PERT_PANEL.contains(n))
+        .map(|(n, s)| {
+            let spec = match arch {
+                Arch::Cnn => s.to_string(),
+                Arch::Vit => s.replace("layer=conv2", &format!("layer={VIT_CAM_LAYER}")),
+            };
+            (*n, spec)
+        })
+        .collect()
+}
+
+/// Index of the method `name` in `panel` (table names).
+pub fn panel_index(panel: &[&str], name: &str) -> Result<usize> {
+    panel
+        .iter()
+        .position(|n| *n == name)
         .ok_or_else(|| format!("unknown method {name}").into())
 }
 
@@ -205,8 +237,8 @@ pub fn fit_blur<'a>() -> Baseline<'a> {
     Baseline::Blur(GaussianBlur::rise())
 }
 
-fn registry() -> Registry<SmallCnn> {
-    let mut r = Registry::<SmallCnn>::with_builtins();
+fn registry<M: LayerSplit + RuleForward + Send + Sync + 'static>() -> Registry<M> {
+    let mut r = Registry::<M>::with_builtins();
     r.register(
         "deeplift",
         Arc::new(|_, m, _| Ok(Box::new(DeepLift::new(m.clone())) as Box<dyn Explainer>)),
@@ -216,6 +248,73 @@ fn registry() -> Registry<SmallCnn> {
         Arc::new(|_, m, _| Ok(Box::new(GuidedBackprop::new(m.clone())) as Box<dyn Explainer>)),
     );
     r
+}
+
+/// Counts the layers of a forward pass at which the rule-based methods'
+/// backward rules act (ReLUs; ReLUs and max-pools for DeepLIFT); every op
+/// computes its plain value.
+#[derive(Default)]
+struct RuleSites {
+    relu: Cell<usize>,
+    max_pool: Cell<usize>,
+}
+
+impl LayerOps for RuleSites {
+    fn relu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.relu.set(self.relu.get() + 1);
+        PlainOps.relu(x)
+    }
+
+    fn max_pool2d(&self, x: &Tensor, k: usize) -> candle_core::Result<Tensor> {
+        self.max_pool.set(self.max_pool.get() + 1);
+        PlainOps.max_pool2d(x, k)
+    }
+
+    fn max_pool2d_strided(
+        &self,
+        x: &Tensor,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> candle_core::Result<Tensor> {
+        self.max_pool.set(self.max_pool.get() + 1);
+        PlainOps.max_pool2d_strided(x, kernel, stride, padding)
+    }
+}
+
+/// Why the method `name` of the panel does not apply to `model` (`None`
+/// where it does), from one forward pass of `x` (`[1, 1, 28, 28]`).
+///
+/// Guided Backprop replaces the backward pass of the ReLUs and DeepLIFT's
+/// rescale rule acts at ReLUs and max-pools; all other layers keep their
+/// plain gradient. On a model without such layers (the ViT: GELU, softmax,
+/// LayerNorm) Guided Backprop is the plain gradient (Saliency) and
+/// DeepLIFT with the zero reference is Input×Gradient, so the method is
+/// not what its name says: it is reported as not applicable, as the paper
+/// does for Guided Backprop on the MLP-Mixer (Table 1, "–").
+pub fn not_applicable<M: RuleForward>(
+    model: &M,
+    x: &Tensor,
+    name: &str,
+) -> Result<Option<SalienceError>> {
+    let sites = RuleSites::default();
+    model
+        .forward_with(x, &sites)
+        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+    let (relu, pool) = (sites.relu.get(), sites.max_pool.get());
+    Ok(match name {
+        "GuidedBP" if relu == 0 => Some(SalienceError::Model(
+            "Guided Backprop replaces the backward pass of the ReLUs; this model has none \
+             (GELU, softmax, LayerNorm), so it would return the plain gradient (Saliency)"
+                .into(),
+        )),
+        "DeepLift" if relu + pool == 0 => Some(SalienceError::Model(
+            "DeepLIFT's rescale rule acts at ReLUs and max-pools; this model has neither \
+             (GELU, softmax, LayerNorm keep their gradient), so it would return Input×Gradient"
+                .into(),
+        )),
+        _ => None,
+    })
 }
 
 /// An image's index in the shipped sample and its (predicted = true) class.
@@ -268,36 +367,86 @@ fn metric_seeds(seeds: &[u64], tag: u64) -> Vec<u64> {
     seeds.iter().map(|&s| derive_seed(s, 1000 + tag)).collect()
 }
 
-/// Runs the Fashion-MNIST experiments on this shard's images and writes
-/// their records.
-pub fn run(b: &Budget, shard: Shard, out: &std::path::Path) -> Result<()> {
-    let cnn = Arc::new(assets::small_cnn(&Device::Cpu)?);
-    let plain = CandleModel::new(cnn.clone());
+/// Runs the Fashion-MNIST experiments of `arch` on this shard's images and
+/// writes their records (run [`Arch::run_name`]).
+pub fn run(b: &Budget, arch: Arch, shard: Shard, out: &std::path::Path) -> Result<()> {
+    let (b, dev) = (b.for_arch(arch), Device::Cpu);
+    match arch {
+        Arch::Cnn => run_model(&b, arch, Arc::new(assets::small_cnn(&dev)?), shard, out),
+        Arch::Vit => run_model(&b, arch, Arc::new(assets::vit_fashion(&dev)?), shard, out),
+    }
+}
+
+/// The layer whose activations are the RRS representation: the input of
+/// the classifier head.
+fn repr_layer(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Cnn => "fc1",
+        Arch::Vit => "pre_logits",
+    }
+}
+
+fn run_model<M: LayerSplit + RuleForward + Send + Sync + 'static>(
+    b: &Budget,
+    arch: Arch,
+    net: Arc<M>,
+    shard: Shard,
+    out: &std::path::Path,
+) -> Result<()> {
+    let plain = CandleModel::new(net.clone());
     let (chosen, x_all) = pick_images(&plain, b.n_images)?;
-    let specs: Vec<ExplainerSpec> = PANEL
+    // The methods that do not apply to this model (decided on the first
+    // image, the same for every shard).
+    let first = x_all.slice_axis(Axis(0), (0..1).into());
+    let first = Tensor::from_slice(
+        first.as_standard_layout().as_slice().unwrap_or(&[]),
+        first.shape(),
+        &Device::Cpu,
+    )?;
+    let mut panel_specs = Vec::new();
+    let mut unsupported = Vec::new();
+    for (name, spec) in arch_panel(arch) {
+        match not_applicable(net.as_ref(), &first, name)? {
+            Some(e) => unsupported.push((name, e.to_string())),
+            None => panel_specs.push((name, spec)),
+        }
+    }
+    let specs: Vec<ExplainerSpec> = panel_specs
         .iter()
         .map(|(_, s)| s.parse())
         .collect::<std::result::Result<_, _>>()?;
-    let panel: Vec<PixelMaps<Box<dyn Explainer>>> = registry()
-        .build_panel(&specs, &cnn)?
+    let panel: Vec<PixelMaps<Box<dyn Explainer>>> = registry::<M>()
+        .build_panel(&specs, &net)?
         .into_iter()
         .map(|e| PixelMaps::new(e, ChannelReduction::Sum))
         .collect();
     let range = shard.range(b.n_images);
     let bar = ProgressBar::new(range.len() as u64);
-    bar.set_style(ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} images (Fashion-MNIST) {msg}",
-    )?);
+    bar.set_style(ProgressStyle::with_template(&format!(
+        "{{elapsed_precise}} [{{bar:30.cyan/blue}}] {{pos}}/{{len}} images (Fashion-MNIST, {}) {{msg}}",
+        arch.title()
+    ))?);
     let mut records = Vec::new();
-    let model = CachedModel::new(CandleModel::new(cnn.clone()));
+    for i in range.clone() {
+        for (name, reason) in &unsupported {
+            records.push(Record::new(
+                i,
+                name,
+                &format!("{NOT_APPLICABLE}{reason}"),
+                1.0,
+            ));
+        }
+    }
+    let model = CachedModel::new(CandleModel::new(net.clone()));
     let cache = PanelCache::new(&panel, abs_max());
-    let repr_cnn = cnn.clone();
+    let repr_net = net.clone();
+    let layer = repr_layer(arch);
     let repr = move |x: ArrayViewD<'_, f32>| -> salience::core::Result<Array2<f32>> {
         let xs = x.as_standard_layout();
         let t = Tensor::from_slice(xs.as_slice().unwrap_or(&[]), x.shape(), &Device::Cpu)
             .map_err(|e| SalienceError::Backend(e.to_string()))?;
-        let a = repr_cnn
-            .activations(&t, "fc1")
+        let a = repr_net
+            .activations(&t, layer)
             .and_then(|a| a.to_dtype(DType::F32))
             .and_then(|a| a.flatten_from(1))
             .and_then(|a| a.to_vec2::<f32>())
@@ -305,6 +454,11 @@ pub fn run(b: &Budget, shard: Shard, out: &std::path::Path) -> Result<()> {
         let r = a.first().map_or(0, |v| v.len());
         Array2::from_shape_vec((a.len(), r), a.concat())
             .map_err(|e| SalienceError::Backend(e.to_string()))
+    };
+    let setup = Setup {
+        budget: b,
+        panel_names: panel_specs.iter().map(|p| p.0).collect(),
+        experiments: experiments(arch, &panel_specs),
     };
     let mut start = range.start;
     while start < range.end {
@@ -323,7 +477,7 @@ pub fn run(b: &Budget, shard: Shard, out: &std::path::Path) -> Result<()> {
             seeds: &seeds,
         };
         chunk_records(
-            b,
+            &setup,
             &ctx,
             &panel,
             &plain,
@@ -340,13 +494,30 @@ pub fn run(b: &Budget, shard: Shard, out: &std::path::Path) -> Result<()> {
     }
     bar.finish_and_clear();
     let config = format!(
-        "{}; panel: {}",
+        "model={}; {}; panel: {}",
+        arch.name(),
         b.describe(),
-        PANEL.iter().map(|p| p.1).collect::<Vec<_>>().join(" | ")
+        panel_specs
+            .iter()
+            .map(|p| p.1.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
     );
-    let header = RunHeader::new(RUN_MAIN, b.n_images, RUN_SEED, shard, &config);
+    let header = RunHeader::new(arch.run_name(), b.n_images, RUN_SEED, shard, &config);
     write_records(out, &header, &records)?;
     Ok(())
+}
+
+/// Prefix of the metric of a record saying that a method does not apply
+/// to the model; the rest of the metric is the typed error's message.
+pub const NOT_APPLICABLE: &str = "not applicable: ";
+
+/// What every chunk of a run shares.
+struct Setup<'a> {
+    budget: &'a Budget,
+    /// The table names of the panel's methods, in panel order.
+    panel_names: Vec<&'static str>,
+    experiments: Vec<Experiment>,
 }
 
 /// The images of one processing chunk.
@@ -359,7 +530,7 @@ struct Chunk<'a> {
 
 #[allow(clippy::too_many_arguments)]
 fn chunk_records(
-    b: &Budget,
+    setup: &Setup<'_>,
     c: &Chunk<'_>,
     panel: &[PixelMaps<Box<dyn Explainer>>],
     plain: &dyn Model,
@@ -369,9 +540,10 @@ fn chunk_records(
     bar: &ProgressBar,
     records: &mut Vec<Record>,
 ) -> Result<()> {
+    let b = setup.budget;
     let n = c.idx.len();
     let seeds = Seeds::per_sample(c.seeds);
-    bar.set_message("explaining (14 methods)");
+    bar.set_message(format!("explaining ({} methods)", panel.len()));
     let phi = explain_panel(panel, c.x.view(), c.targets, &abs_max(), seeds)?;
     cache.prefill(c.x.view(), c.seeds, &phi)?;
     bar.set_message(format!("sensitivity Gram (m_agg = {})", b.m_agg));
@@ -402,11 +574,12 @@ fn chunk_records(
     )?;
 
     // The rows: every method, then every experiment's aggregates.
-    let k = PANEL.len();
-    let mut rows: Vec<Row> = PANEL
+    let k = panel.len();
+    let mut rows: Vec<Row> = setup
+        .panel_names
         .iter()
         .enumerate()
-        .map(|(m, (name, _))| Row {
+        .map(|(m, name)| Row {
             name: name.to_string(),
             combine: Combine::OneHot(m),
             weights: Some(
@@ -417,11 +590,11 @@ fn chunk_records(
             full: true,
         })
         .collect();
-    for e in experiments() {
+    for e in &setup.experiments {
         let sub: Vec<usize> = e
             .methods
             .iter()
-            .map(|m| panel_index(m))
+            .map(|m| panel_index(&setup.panel_names, m))
             .collect::<Result<_>>()?;
         for s in &e.strats {
             let name = format!("{}/{}", e.id, s.name());
@@ -455,7 +628,7 @@ fn chunk_records(
                         records.push(Record::new(
                             c.idx[i],
                             &name,
-                            &format!("w:{}", PANEL[m].0),
+                            &format!("w:{}", setup.panel_names[m]),
                             v,
                         ));
                     }
@@ -707,14 +880,62 @@ mod tests {
         }
     }
 
+    /// The shipped ViT has no ReLU or max-pool: Guided Backprop is not
+    /// applicable and returns exactly the plain gradient, DeepLIFT is not
+    /// applicable and returns exactly Input×Gradient (what the reasons
+    /// say); on the CNN both apply.
+    #[test]
+    fn rule_methods_without_rule_layers_are_not_applicable_and_say_why() {
+        let data = assets::fashion_mnist_sample().unwrap();
+        let x = data.images.slice_axis(Axis(0), (0..1).into()).into_dyn();
+        let label = data.labels[0];
+        let t = Tensor::from_slice(
+            x.as_standard_layout().as_slice().unwrap(),
+            x.shape(),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let vit = Arc::new(assets::vit_fashion(&Device::Cpu).unwrap());
+        let cnn = Arc::new(assets::small_cnn(&Device::Cpu).unwrap());
+        for name in ["GuidedBP", "DeepLift"] {
+            let e = not_applicable(vit.as_ref(), &t, name).unwrap().unwrap();
+            assert!(matches!(e, SalienceError::Model(_)), "{e}");
+            assert!(not_applicable(cnn.as_ref(), &t, name).unwrap().is_none());
+        }
+        for name in ["Saliency", "IntGrad", "GradCAM"] {
+            assert!(not_applicable(vit.as_ref(), &t, name).unwrap().is_none());
+        }
+        let r = registry::<salience::data::models::VisionTransformer>();
+        let map = |spec: &str| {
+            r.build(&spec.parse().unwrap(), &vit)
+                .unwrap()
+                .explain(x.view(), &[label], Seeds::base(0))
+                .unwrap()
+                .view()
+                .to_owned()
+        };
+        let close = |a: &ndarray::ArrayD<f32>, b: &ndarray::ArrayD<f32>| {
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(scale > 0.0);
+            let diff = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(diff <= 1e-4 * scale, "max |Δ| {diff} vs scale {scale}");
+        };
+        close(&map("guided_backprop"), &map("saliency"));
+        close(&map("deeplift"), &map("input_x_gradient"));
+    }
+
     #[test]
     fn every_experiment_names_panel_methods() {
-        for e in experiments() {
-            assert!(e.methods.len() >= 2, "{}", e.id);
-            for m in &e.methods {
-                assert!(panel_index(m).is_ok(), "{m}");
+        for arch in Arch::ALL {
+            let panel = arch_panel(arch);
+            let names: Vec<&str> = panel.iter().map(|p| p.0).collect();
+            for e in experiments(arch, &panel) {
+                assert!(e.methods.len() >= 2, "{}", e.id);
+                for m in &e.methods {
+                    assert!(panel_index(&names, m).is_ok(), "{m}");
+                }
             }
+            assert!(panel_index(&names, "nope").is_err());
         }
-        assert!(panel_index("nope").is_err());
     }
 }

@@ -3,9 +3,11 @@
 
 use crate::common::{claims, fmt_p};
 use crate::lime_sizes::{variants, PATCH, SLIC_SEGMENTS};
-use crate::main_tables::{Strat, FAITH_PANEL, PANEL, ROBUST_PANEL};
-use crate::{Budget, Result, RUN_LIME, RUN_MAIN};
-use salience::metrics::verdict::{Claim, Comparison, Direction};
+use crate::main_tables::{
+    arch_panel, Strat, FAITH_PANEL, NOT_APPLICABLE, ROBUST_PANEL, VIT_CAM_LAYER,
+};
+use crate::{Arch, Budget, Result, RUN_LIME, RUN_MAIN, RUN_VIT};
+use salience::metrics::verdict::{Claim, Comparison, Direction, Verdict};
 use salience::metrics::{
     wilcoxon_signed_rank, Better, ScoreTable, Scores, Summary, WilcoxonConfig,
 };
@@ -36,6 +38,15 @@ impl Data {
             n_samples: m.header.n_samples,
             config: m.header.config.clone(),
         }
+    }
+
+    /// Why `method` does not apply to the model (the typed error's message
+    /// its records carry), if it does not.
+    pub fn not_applicable(&self, method: &str) -> Option<&str> {
+        self.values
+            .keys()
+            .filter(|(m, _)| m == method)
+            .find_map(|(_, metric)| metric.strip_prefix(NOT_APPLICABLE))
     }
 
     pub fn get(&self, method: &str, metric: &str) -> Option<&BTreeMap<usize, f64>> {
@@ -101,16 +112,35 @@ pub fn direction(metric: &str) -> Better {
     }
 }
 
-fn table(data: &Data, rows: &[(String, String)], metrics: &[&str]) -> Result<ScoreTable> {
+/// The Markdown table of `rows` × `metrics`; a row whose method does not
+/// apply to the model shows the reason instead of numbers.
+fn table(
+    data: &Data,
+    rows: &[(String, String)],
+    metrics: &[&str],
+    decimals: usize,
+) -> Result<String> {
     let cols: Vec<(&str, Better)> = metrics.iter().map(|m| (*m, direction(m))).collect();
     let mut t = ScoreTable::new(&cols)?;
+    let mut not_applicable = String::new();
     for (label, key) in rows {
+        if let Some(why) = data.not_applicable(key) {
+            let _ = writeln!(
+                not_applicable,
+                "| {label} | not applicable: {} |{}",
+                why.replace('|', "/"),
+                " — |".repeat(metrics.len().saturating_sub(1))
+            );
+            continue;
+        }
         t.push_row(
             label,
             metrics.iter().map(|m| data.summary(key, m)).collect(),
         )?;
     }
-    Ok(t)
+    let mut md = t.to_markdown(decimals)?;
+    md.push_str(&not_applicable);
+    Ok(md)
 }
 
 /// (display label, record method) of a panel's rows: methods, then the
@@ -295,14 +325,33 @@ pub fn write(
     results: &Path,
     compute_secs: Option<f64>,
 ) -> Result<()> {
-    let main_records = merged(out, RUN_MAIN, compute_secs.is_some())?;
-    let lime_records = merged(out, RUN_LIME, compute_secs.is_some())?;
+    let plain = compute_secs.is_some();
+    let mut arch_records = Vec::new();
+    for arch in Arch::ALL {
+        match merged(out, arch.run_name(), plain) {
+            Ok(m) => arch_records.push((arch, m)),
+            // The CNN's records are needed (D.4); a run without the ViT
+            // (`--model cnn`) gets a report without its section.
+            Err(e) if arch == Arch::Cnn => return Err(e),
+            Err(_) => {}
+        }
+    }
+    let lime_records = merged(out, RUN_LIME, plain)?;
     // The merged records next to the tables (the unsharded run's files,
     // byte for byte): `--merge --out <results>` rebuilds the tables.
-    for m in [&main_records, &lime_records] {
+    for m in arch_records.iter().map(|a| &a.1).chain([&lime_records]) {
         write_records(results, &m.header, &m.records)?;
     }
-    let main = Data::from(&main_records);
+    let archs: Vec<(Arch, Data)> = arch_records
+        .iter()
+        .map(|(a, m)| (*a, Data::from(m)))
+        .collect();
+    let main = archs
+        .iter()
+        .find(|a| a.0 == Arch::Cnn)
+        .map(|a| &a.1)
+        .ok_or("no CNN records")?;
+    let vit = archs.iter().find(|a| a.0 == Arch::Vit).map(|a| &a.1);
     let lime = Data::from(&lime_records);
     let mut md = String::new();
     let _ = writeln!(
@@ -316,11 +365,24 @@ pub fn write(
         paper,
         compute_secs,
         note.as_deref(),
-        &main,
+        main,
+        vit,
         &lime,
     ));
+    for (arch, data) in &archs {
+        md.push_str(&arch_section(*arch, data, results)?);
+    }
+    md.push_str(&ablation_section(main, results)?);
+    md.push_str(&lime_section(&lime, results)?);
+    md.push_str(&agreement_section(main, vit, &lime));
+    std::fs::write(results.join("decker2024.md"), md)?;
+    Ok(())
+}
 
-    // Tables 1–3 analogues, one block per panel.
+/// The Table 1 / Table 3 and Table 2 panels of one architecture: tables,
+/// Wilcoxon tests against the best method and the weights.
+fn arch_section(arch: Arch, data: &Data, results: &Path) -> Result<String> {
+    let mut md = String::new();
     let core = ["SENS_avg", "SENS_max", "INFD", "FCOR", "INFD_Q"];
     let extra = [
         "RIS",
@@ -332,13 +394,6 @@ pub fn write(
         "FCOR_mean",
     ];
     let road = ["MoRF10", "MoRF20", "MoRF30", "LeRF10", "LeRF20", "LeRF30"];
-    let all_strats = [
-        Strat::Mean,
-        Strat::Var,
-        Strat::Faith,
-        Strat::Opt,
-        Strat::Robust,
-    ];
     for (exp, methods, title) in [
         (
             "T1",
@@ -351,37 +406,44 @@ pub fn write(
             "Table 2 panel (GradSHAP, IG, I×G, SmoothGrad and three CAMs)",
         ),
     ] {
-        let rows = panel_rows(exp, methods, &all_strats);
-        let _ = writeln!(md, "## {title}\n");
+        let rows = panel_rows(exp, methods, &ALL_ROWS);
+        let _ = writeln!(md, "## {}: {title}\n", arch.title());
         let _ = writeln!(
             md,
-            "Mean ± std over the images (n per cell = images where the metric is defined); best of each column in bold. \
-             Weights fitted per image on the fitting stream, every metric on fresh perturbations.\n"
+            "Mean ± std over the {} images (n per cell = images where the metric is defined); best of each column in bold. \
+             Weights fitted per image on the fitting stream, every metric on fresh perturbations.\n",
+            data.n_samples
         );
         let _ = writeln!(md, "### Robustness and faithfulness (Tables 1 and 2)\n");
-        md.push_str(&table(&main, &rows, &core)?.to_markdown(4)?);
+        md.push_str(&table(data, &rows, &core, 4)?);
         let _ = writeln!(
             md,
             "\n### Stability and alternative corruptions (Table 3)\n"
         );
-        md.push_str(&table(&main, &rows, &extra)?.to_markdown(3)?);
+        md.push_str(&table(data, &rows, &extra, 3)?);
         let _ = writeln!(md, "\n### ROAD (Table 3 / Table 4; change of the target probability in percentage points)\n");
-        md.push_str(&table(&main, &rows, &road)?.to_markdown(2)?);
+        md.push_str(&table(data, &rows, &road, 2)?);
         let _ = writeln!(
             md,
             "\n### Wilcoxon signed-rank test: AGG_opt vs the best single method of the panel\n"
         );
         let metrics: Vec<&str> = core.iter().chain(&extra).chain(&road).copied().collect();
-        md.push_str(&wilcoxon_table(&main, exp, methods, &metrics));
+        md.push_str(&wilcoxon_table(data, exp, methods, &metrics));
         md.push('\n');
-        md.push_str(&weights_section(&main, exp, methods, results)?);
+        md.push_str(&weights_section(arch, data, exp, methods, results)?);
     }
-    md.push_str(&ablation_section(&main, results)?);
-    md.push_str(&lime_section(&lime, results)?);
-    md.push_str(&agreement_section(&main, &lime));
-    std::fs::write(results.join("decker2024.md"), md)?;
-    Ok(())
+    Ok(md)
 }
+
+/// The rows of the Table 1 / Table 2 panels after the methods: every
+/// aggregate.
+const ALL_ROWS: [Strat; 5] = [
+    Strat::Mean,
+    Strat::Var,
+    Strat::Faith,
+    Strat::Opt,
+    Strat::Robust,
+];
 
 fn header_section(
     b: &Budget,
@@ -389,6 +451,7 @@ fn header_section(
     compute_secs: Option<f64>,
     run_note: Option<&str>,
     main: &Data,
+    vit: Option<&Data>,
     lime: &Data,
 ) -> String {
     let commit = crate::common::git_commit();
@@ -399,8 +462,9 @@ fn header_section(
     let _ = writeln!(
         md,
         "Generated by `examples/reproduce_decker2024` from the merged per-image records, stored next to this \
-         file as [`{RUN_MAIN}.jsonl`]({RUN_MAIN}.jsonl) and [`{RUN_LIME}.jsonl`]({RUN_LIME}.jsonl) \
-         (JSON lines: sample, method, metric, value).\n"
+         file as [`{RUN_MAIN}.jsonl`]({RUN_MAIN}.jsonl) (small CNN), [`{RUN_VIT}.jsonl`]({RUN_VIT}.jsonl) (ViT) \
+         and [`{RUN_LIME}.jsonl`]({RUN_LIME}.jsonl) (JSON lines: sample, method, metric, value; each file's header \
+         names its model).\n"
     );
     let flag = if paper { " --paper" } else { "" };
     let _ = writeln!(
@@ -429,59 +493,85 @@ fn header_section(
     if let Some(note) = run_note {
         let _ = writeln!(md, "* Run log:\n\n{}\n", note.trim_end());
     }
+    let vit_n = vit.map_or(0, |v| v.n_samples);
     let _ = writeln!(
         md,
-        "* Images: {} correctly classified Fashion-MNIST test images (small CNN, 91 %; seeded shuffle of the shipped 1000, \
-         predicted = true class explained) and {} correctly classified localization images (small ResNet, 64×64).\n",
-        main.n_samples, lime.n_samples
+        "* Images: {} correctly classified Fashion-MNIST test images for the small CNN (91 %), {vit_n} for the ViT \
+         ({:.2} %; each model explains the first images of the same seeded shuffle of the shipped 1000 that it classifies \
+         correctly, predicted = true class explained) and {} correctly classified localization images (small ResNet, 64×64).\n",
+        main.n_samples,
+        100.0 * salience::data::assets::VIT_FASHION_TEST_ACCURACY,
+        lime.n_samples
     );
     let _ = writeln!(md, "## Budgets (this run vs. the paper)\n");
     let _ = writeln!(
         md,
-        "| quantity | this run | paper (`--paper`) |\n|---|---:|---:|"
+        "| quantity | small CNN | ViT | paper (`--paper`) |\n|---|---:|---:|---:|"
     );
-    for (what, ours, theirs) in [
+    let (bc, bv, bp) = (b.arch(Arch::Cnn), b.arch(Arch::Vit), p.arch(Arch::Cnn));
+    let rows: [(&str, usize, Option<usize>, usize); 8] = [
         (
             "images, Tables 1–3 (ImageNet → Fashion-MNIST)",
             main.n_samples,
+            Some(vit_n),
             p.n_images,
         ),
-        ("m_agg (both Grams)", b.m_agg, p.m_agg),
+        ("m_agg (both Grams)", bc.m_agg, Some(bv.m_agg), bp.m_agg),
         (
             "m_eval, SENS_avg / SENS_max (fresh noise)",
-            b.m_sens,
-            p.m_sens,
+            bc.m_sens,
+            Some(bv.m_sens),
+            bp.m_sens,
         ),
-        ("m_eval, RIS / RRS / ROS (fresh noise)", b.m_stab, p.m_stab),
+        (
+            "m_eval, RIS / RRS / ROS (fresh noise)",
+            bc.m_stab,
+            Some(bv.m_stab),
+            bp.m_stab,
+        ),
         (
             "m_eval, INFD / FCOR / INFD_Q (fresh masks)",
-            b.m_faith_eval,
-            p.m_faith_eval,
+            bc.m_faith_eval,
+            Some(bv.m_faith_eval),
+            bp.m_faith_eval,
         ),
         (
             "images, §5.3 (200 per size group in the paper)",
             lime.n_samples,
+            None,
             p.n_lime,
         ),
         (
             "m_agg of the §5.3 sensitivity Gram",
             b.m_agg_lime,
+            None,
             p.m_agg_lime,
         ),
         (
             "LIME samples per explanation, §5.3",
             b.lime_samples,
+            None,
             p.lime_samples,
         ),
-    ] {
-        let _ = writeln!(md, "| {what} | {ours} | {theirs} |");
+    ];
+    for (what, cnn, vit, theirs) in rows {
+        let vit = vit.map_or("—".to_string(), |v| v.to_string());
+        let _ = writeln!(md, "| {what} | {cnn} | {vit} | {theirs} |");
     }
     let _ = writeln!(
         md,
-        "\nRecord configuration: `{}`\n\n\
-         Other reductions and choices (all forced by the 10-minute budget on 2 cores or by the data):\n\n\
-         * Models and data: the shipped small CNN on 28×28 Fashion-MNIST instead of VGG16 / ResNet18 / … on ImageNet; \
-           the small ResNet on the 64×64 localization set instead of VGG16 / ViT on ImageNet for §5.3.\n\
+        "\nRecord configuration (small CNN): `{}`\n\n\
+         Record configuration (ViT): `{}`\n\n\
+         Other reductions and choices (all forced by the 12-minute budget on 2 cores or by the data):\n\n\
+         * Models and data: the shipped small CNN and the shipped ViT (4 blocks of 4 heads, width 64, 4×4 patches: \
+           49 tokens and a class token) on 28×28 Fashion-MNIST instead of VGG16 / ResNet18 / … and DeiT / SwinT on \
+           ImageNet; the small ResNet on the 64×64 localization set instead of VGG16 / ViT on ImageNet for §5.3. \
+           The ViT runs the Table 1 and Table 2 panels only (the D.4 ablations are ResNet18 experiments in the paper).\n\
+         * ViT specifics: the CAMs take the token grid (7×7) at `{VIT_CAM_LAYER}`, the input of the last block \
+           (pytorch-grad-cam's `blocks[-1].norm1` without its LayerNorm: the last block's output tokens do not reach \
+           the class token, so a CAM there is zero), upsampled to 28×28; RRS uses the class token before the head \
+           (`pre_logits`). Not applicable to the ViT (the typed error of each is printed in its table row instead of \
+           numbers; every verdict on the ViT is computed over the methods that apply): {}.\n\
          * Method budgets below Captum's defaults: IG 16 Gauss–Legendre steps (Captum 50), SmoothGrad / VarGrad 10 samples \
            (σ = 0.15 of the range), GradSHAP 5 samples, Shapley Value Sampling 2 permutations (Captum 25), LIME 50 samples; \
            perturbation methods on 4×4 patches (49 features; the paper's D.4 uses 16×16 patches on 224×224).\n\
@@ -496,13 +586,48 @@ fn header_section(
            (Decker et al. (2024) reports the MoRF change; LeRF added).\n\
          * Every row of a table is scored on the same fresh perturbations of an image (common random numbers); \
            aggregates' sensitivity re-explains the perturbed input with the whole panel and applies the image's weights.\n",
-        main.config
+        main.config,
+        vit.map_or("no ViT records", |v| v.config.as_str()),
+        not_applicable_list(vit)
     );
     md
 }
 
-fn weights_section(data: &Data, exp: &str, methods: &[&str], results: &Path) -> Result<String> {
-    let mut md = format!("### Per-image QP weights (Figure 4 analogue, panel {exp})\n\n");
+/// The panel methods that do not apply to the model of `data`, or "none".
+fn not_applicable_list(data: Option<&Data>) -> String {
+    let names: Vec<&str> = data
+        .map(|d| {
+            arch_panel(Arch::Vit)
+                .iter()
+                .map(|p| p.0)
+                .filter(|m| d.not_applicable(m).is_some())
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn weights_section(
+    arch: Arch,
+    data: &Data,
+    exp: &str,
+    methods: &[&str],
+    results: &Path,
+) -> Result<String> {
+    let methods: Vec<&str> = methods
+        .iter()
+        .copied()
+        .filter(|m| data.not_applicable(m).is_none())
+        .collect();
+    let methods = &methods[..];
+    let mut md = format!(
+        "### Per-image QP weights (Figure 4 analogue, {}, panel {exp})\n\n",
+        arch.title()
+    );
     md.push_str("| strategy | ");
     md.push_str(&methods.join(" | "));
     md.push_str(" | methods with w > 0.01 (mean) | images with max w > 0.5 |\n|---|");
@@ -537,7 +662,10 @@ fn weights_section(data: &Data, exp: &str, methods: &[&str], results: &Path) -> 
         let _ = writeln!(md, " {active:.2} | {:.0} % |", 100.0 * dominant);
     }
     md.push_str(&crate::charts::weight_boxplots(
-        data, exp, methods, results,
+        data,
+        (arch, exp),
+        methods,
+        results,
     )?);
     md.push('\n');
     Ok(md)
@@ -662,23 +790,40 @@ fn lime_section(data: &Data, results: &Path) -> Result<String> {
     Ok(md)
 }
 
-fn agreement_section(data: &Data, lime: &Data) -> String {
-    let mut md = String::from("## Agreement with the paper\n\n");
-    md.push_str(&claims::method_note());
-    md.push_str(
-        " \"Best\" means better than every other row of the panel (methods and aggregates); \
-         \"second\" better than every row but the best one. Small models on 28×28 / 64×64 images \
-         differ from ImageNet models; nothing was tuned to make a claim hold.\n\n",
-    );
-    let all = [
-        Strat::Mean,
-        Strat::Var,
-        Strat::Faith,
-        Strat::Opt,
-        Strat::Robust,
-    ];
-    let t1 = panel_rows("T1", &ROBUST_PANEL, &all);
-    let t2 = panel_rows("T2", &FAITH_PANEL, &all);
+/// One claim's line in the agreement section and its verdict.
+struct Judged {
+    /// The claim's short name (the summary table's row).
+    claim: String,
+    /// The rendered line (Markdown list item).
+    line: String,
+    /// The verdict; `None` for a descriptive line or a claim with no test.
+    verdict: Option<Verdict>,
+    /// Whether the line is descriptive (no claim tested).
+    descriptive: bool,
+}
+
+/// The verdict of the comparisons tested as one claim: the rendered cell
+/// and the verdict (`None` where no test could be run).
+fn judge(comparisons: Vec<Comparison>) -> (String, Option<Verdict>) {
+    match claims::evaluate(&Claim { comparisons }) {
+        Ok(r) => (r.to_string(), Some(r.verdict)),
+        Err(e) => (format!("**inconclusive**: no test ({e})"), None),
+    }
+}
+
+/// The claims of Tables 1–3, Figure 4 and §5.2 on one architecture's
+/// records (`data` holds that architecture's records only, so no verdict
+/// can use another's).
+fn main_claims(data: &Data) -> Vec<Judged> {
+    let mut out = Vec::new();
+    let judged = |claim: String, line: String, verdict: Option<Verdict>| Judged {
+        claim,
+        line,
+        verdict,
+        descriptive: false,
+    };
+    let t1 = panel_rows("T1", &ROBUST_PANEL, &ALL_ROWS);
+    let t2 = panel_rows("T2", &FAITH_PANEL, &ALL_ROWS);
     let show =
         |r: Option<(usize, usize)>| r.map_or("—".to_string(), |(a, b)| format!("{a} of {b}"));
     // "`first` best, `second` better than every row but `first`".
@@ -692,19 +837,22 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
                 rows.iter().filter(|r| r.1 != first).cloned().collect();
             c.extend(data.beats(metric, s, &rest));
         }
-        claim_cell(c)
+        judge(c)
     };
     // Table 1.
     for metric in ["SENS_avg", "SENS_max"] {
         let rr = rank(data, &t1, "T1/AGG_robust", metric);
         let ro = rank(data, &t1, "T1/AGG_opt", metric);
-        let _ = writeln!(
-            md,
-            "* Table 1 ({metric}): \"AGG_robust best, AGG_opt second\" — ranks by mean: AGG_robust {}, AGG_opt {}. {}.",
-            show(rr),
-            show(ro),
-            first_second(&t1, metric, "T1/AGG_robust", "T1/AGG_opt")
-        );
+        let (cell, v) = first_second(&t1, metric, "T1/AGG_robust", "T1/AGG_opt");
+        out.push(judged(
+            format!("Table 1 ({metric}): AGG_robust best, AGG_opt second"),
+            format!(
+                "* Table 1 ({metric}): \"AGG_robust best, AGG_opt second\" — ranks by mean: AGG_robust {}, AGG_opt {}. {cell}.",
+                show(rr),
+                show(ro),
+            ),
+            v,
+        ));
     }
     // Table 2: "AGG_opt second or comparable" — comparability is not
     // testable as agreement, so the claim tested is AGG_faith best and
@@ -720,13 +868,16 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
         if let Some(o) = row(&t2, "T2/AGG_opt") {
             c.extend(data.beats(metric, o, &methods));
         }
-        let _ = writeln!(
-            md,
-            "* Table 2 ({metric}): \"AGG_faith best, AGG_opt second or comparable\" (tested: AGG_faith better than every row, AGG_opt better than every single method) — ranks by mean: AGG_faith {}, AGG_opt {}. {}.",
-            show(rf),
-            show(ro),
-            claim_cell(c)
-        );
+        let (cell, v) = judge(c);
+        out.push(judged(
+            format!("Table 2 ({metric}): AGG_faith best, AGG_opt better than every method"),
+            format!(
+                "* Table 2 ({metric}): \"AGG_faith best, AGG_opt second or comparable\" (tested: AGG_faith better than every row, AGG_opt better than every single method) — ranks by mean: AGG_faith {}, AGG_opt {}. {cell}.",
+                show(rf),
+                show(ro),
+            ),
+            v,
+        ));
     }
     // Table 3: the best (by mean) of AGG_robust/faith/opt beats every
     // other row outside the three, AGG_opt beats every row but that one.
@@ -767,21 +918,29 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
             }
         }
         let ro = rank(data, &t1, "T1/AGG_opt", metric);
-        let _ = writeln!(
-            md,
-            "* Table 3 ({metric}): \"one of AGG_robust/faith/opt best, AGG_opt at least second\" — best of ours by mean: {} (rank {}), AGG_opt {}. {}.",
-            best.trim_start_matches("T1/"),
-            show(Some(best_rank)),
-            show(ro),
-            claim_cell(c)
-        );
+        let (cell, v) = judge(c);
+        out.push(judged(
+            format!("Table 3 ({metric}): one of AGG_robust/faith/opt best, AGG_opt at least second"),
+            format!(
+                "* Table 3 ({metric}): \"one of AGG_robust/faith/opt best, AGG_opt at least second\" — best of ours by mean: {} (rank {}), AGG_opt {}. {cell}.",
+                best.trim_start_matches("T1/"),
+                show(Some(best_rank)),
+                show(ro),
+            ),
+            v,
+        ));
     }
     // Figure 4 and §5.2.
     for (exp, methods) in [("T1", &ROBUST_PANEL), ("T2", &FAITH_PANEL)] {
+        let methods: Vec<&str> = methods
+            .iter()
+            .copied()
+            .filter(|m| data.not_applicable(m).is_none())
+            .collect();
         let key = format!("{exp}/AGG_opt");
         let mut ranges = Vec::new();
         let mut per_image: BTreeMap<usize, usize> = BTreeMap::new();
-        for m in methods.iter() {
+        for m in &methods {
             let Some(w) = data.get(&key, &format!("w:{m}")) else {
                 continue;
             };
@@ -803,28 +962,118 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
         let median = ranges.get(ranges.len() / 2).copied().unwrap_or(0.0);
         let counts: Vec<f64> = per_image.values().map(|&c| c as f64).collect();
         let active = counts.iter().sum::<f64>() / counts.len().max(1) as f64;
-        let _ = writeln!(
-            md,
-            "* Figure 4 (panel {exp}): \"AGG_opt weights vary substantially across images, often over most of [0, 1]\" — \
-             median range (max − min over images) of the weights of the methods with mean weight > 0.01: {median:.2} \
-             ({} methods); descriptive, no test.",
-            ranges.len(),
-        );
+        out.push(Judged {
+            descriptive: true,
+            ..judged(
+            format!("Figure 4 (panel {exp})"),
+            format!(
+                "* Figure 4 (panel {exp}): \"AGG_opt weights vary substantially across images, often over most of [0, 1]\" — \
+                 median range (max − min over images) of the weights of the methods with mean weight > 0.01: {median:.2} \
+                 ({} methods); descriptive, no test.",
+                ranges.len(),
+            ),
+            None,
+        )
+        });
         let half = methods.len() as f64 / 2.0;
-        let _ = writeln!(
-            md,
-            "* §5.2 / Figure 2 (panel {exp}): \"AGG_opt selects methods (deteriorated ones get zero weight)\" — on average \
-             {active:.2} of {} methods get weight > 0.01 (tested per image against half the panel, {half}). {}.",
-            methods.len(),
-            claim_cell(vec![Comparison::against(
-                "methods with weight > 0.01",
-                &format!("{half}"),
-                half,
-                Direction::Less,
-                &counts,
-            )])
-        );
+        let (cell, v) = judge(vec![Comparison::against(
+            "methods with weight > 0.01",
+            &format!("{half}"),
+            half,
+            Direction::Less,
+            &counts,
+        )]);
+        out.push(judged(
+            format!("§5.2 (panel {exp}): AGG_opt selects methods"),
+            format!(
+                "* §5.2 / Figure 2 (panel {exp}): \"AGG_opt selects methods (deteriorated ones get zero weight)\" — on average \
+                 {active:.2} of {} methods get weight > 0.01 (tested per image against half the panel, {half}). {cell}.",
+                methods.len(),
+            ),
+            v,
+        ));
     }
+    out
+}
+
+/// Whether each tested claim holds on both architectures: one row per
+/// claim (the verdict on each), then one sentence.
+fn both_section(per_arch: &[(Arch, Vec<Judged>)]) -> String {
+    let mut md = String::from("### Does the claim hold on both architectures?\n\n| claim |");
+    for (arch, _) in per_arch {
+        let _ = write!(md, " {} |", arch.title());
+    }
+    md.push_str(" holds on both |\n|---|");
+    md.push_str(&"---|".repeat(per_arch.len() + 1));
+    md.push('\n');
+    let Some((_, first)) = per_arch.first() else {
+        return md;
+    };
+    let mut holds = Vec::new();
+    let mut tested = 0;
+    for j in first.iter().filter(|j| !j.descriptive) {
+        let verdicts: Vec<Option<Verdict>> = per_arch
+            .iter()
+            .map(|(_, js)| {
+                js.iter()
+                    .find(|k| k.claim == j.claim)
+                    .and_then(|k| k.verdict)
+            })
+            .collect();
+        let both = per_arch.len() == 2 && verdicts.iter().all(|v| *v == Some(Verdict::Agrees));
+        tested += 1;
+        if both {
+            holds.push(j.claim.clone());
+        }
+        let _ = write!(md, "| {} |", j.claim);
+        for v in &verdicts {
+            let _ = write!(
+                md,
+                " {} |",
+                v.map_or("no test".to_string(), |v| v.to_string())
+            );
+        }
+        let _ = writeln!(md, " {} |", if both { "yes" } else { "no" });
+    }
+    let names: Vec<&str> = per_arch.iter().map(|a| a.0.title()).collect();
+    let _ = writeln!(
+        md,
+        "\nThe paper's claim agrees on both architectures ({}) for {} of {tested} tested claims{}.\n",
+        names.join(" and "),
+        holds.len(),
+        if holds.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", holds.join("; "))
+        }
+    );
+    md
+}
+
+fn agreement_section(data: &Data, vit: Option<&Data>, lime: &Data) -> String {
+    let mut md = String::from("## Agreement with the paper\n\n");
+    md.push_str(&claims::method_note());
+    md.push_str(
+        " \"Best\" means better than every other row of the panel (methods and aggregates); \
+         \"second\" better than every row but the best one. Small models on 28×28 / 64×64 images \
+         differ from ImageNet models; nothing was tuned to make a claim hold. The verdicts of each \
+         architecture are computed from its own records only.\n\n",
+    );
+    let mut per_arch = Vec::new();
+    for (arch, d) in [(Arch::Cnn, Some(data)), (Arch::Vit, vit)] {
+        let Some(d) = d else {
+            continue;
+        };
+        let _ = writeln!(md, "### {}: Tables 1–3, Figure 4, §5.2\n", arch.title());
+        let judged = main_claims(d);
+        for j in &judged {
+            let _ = writeln!(md, "{}", j.line);
+        }
+        md.push('\n');
+        per_arch.push((arch, judged));
+    }
+    md.push_str(&both_section(&per_arch));
+    md.push_str("### Ablations (small CNN) and §5.3 (small ResNet)\n\n");
     // D.4 count: "improves with more methods, then saturates" — every
     // larger panel better than the two-method panel, paired by image.
     let id = |n: usize| {
@@ -937,15 +1186,18 @@ fn agreement_section(data: &Data, lime: &Data) -> String {
          * Scale: n images per table here vs 500 in the paper; differences within one standard error are not \
            meaningful (see the Wilcoxon tables).\n",
     );
-    let _ = writeln!(
-        md,
-        "\nPanel methods (registry specs): {}",
-        PANEL
-            .iter()
-            .map(|p| format!("`{}`", p.1))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    for arch in Arch::ALL {
+        let _ = writeln!(
+            md,
+            "\nPanel methods (registry specs), {}: {}",
+            arch.title(),
+            arch_panel(arch)
+                .iter()
+                .map(|p| format!("`{}`", p.1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     md
 }
 
@@ -982,7 +1234,7 @@ mod tests {
             r.push(Record::new(i, "D4-both/AGG_faith", "INFD", g));
             r.push(Record::new(i, "D4-pert/AGG_faith", "INFD", 2.0 * g));
         }
-        let md = agreement_section(&data(r), &data(Vec::new()));
+        let md = agreement_section(&data(r), None, &data(Vec::new()));
         let l = line(&md, "* Tables 10–11 (AGG_faith INFD)");
         assert!(l.contains("**inconclusive**"), "{l}");
         assert!(l.contains("(30 tied)"), "{l}");
@@ -1008,7 +1260,7 @@ mod tests {
                 r.push(Record::new(i, "LIME/AGG_opt", &format!("w:{v}"), w));
             }
         }
-        let md = agreement_section(&data(Vec::new()), &data(r));
+        let md = agreement_section(&data(Vec::new()), None, &data(r));
         let l = line(&md, "* §5.3");
         assert!(l.contains("(largest box 0.390; 0 images above 0.6)"), "{l}");
         assert!(
@@ -1043,7 +1295,7 @@ mod tests {
                 ));
             }
         }
-        let md = agreement_section(&data(r), &data(Vec::new()));
+        let md = agreement_section(&data(r), None, &data(Vec::new()));
         let l = line(&md, "* Tables 8–9 (AGG_opt INFD_Q)");
         // last mean < first mean: what the old rule called agreement
         assert!(l.contains("means from 2 to 7 methods: 109.7167 → "), "{l}");
@@ -1053,5 +1305,149 @@ mod tests {
             l.contains("**inconclusive**") || l.contains("**disagrees**"),
             "{l}"
         );
+    }
+
+    /// SENS_avg records of the Table 1 panel on `n` images: every single
+    /// method at 0.8 + noise, the aggregates at fixed offsets from it, and
+    /// AGG_robust / AGG_opt at `robust` / `opt` below the methods' level.
+    fn table_1_records(n: usize, robust: f64, opt: f64, skip: &[&str]) -> Vec<Record> {
+        let mut r = Vec::new();
+        for i in 0..n {
+            let noise = 0.01 * ((i * 7) % 11) as f64;
+            for (k, m) in ROBUST_PANEL.iter().enumerate() {
+                if !skip.contains(m) {
+                    r.push(Record::new(i, m, "SENS_avg", 0.8 + noise + 0.01 * k as f64));
+                }
+            }
+            for (s, d) in [
+                ("AGG_mean", 0.0),
+                ("AGG_var", 0.0),
+                ("AGG_faith", 0.05),
+                ("AGG_opt", -opt),
+                ("AGG_robust", -robust),
+            ] {
+                r.push(Record::new(
+                    i,
+                    &format!("T1/{s}"),
+                    "SENS_avg",
+                    0.8 + noise + d,
+                ));
+            }
+        }
+        r
+    }
+
+    /// The agreement section's subsection of `arch`.
+    fn section(md: &str, arch: Arch) -> &str {
+        let head = format!("### {}: Tables 1–3", arch.title());
+        let start = md.find(&head).unwrap_or(md.len());
+        let rest = &md[start..];
+        let end = rest[4..].find("\n### ").map_or(rest.len(), |e| e + 4);
+        &rest[..end]
+    }
+
+    /// The CNN's records make "AGG_robust best, AGG_opt second" agree, the
+    /// ViT's make it disagree (AGG_robust worst): each architecture's
+    /// verdict comes from its own records only, and the summary says the
+    /// claim does not hold on both.
+    #[test]
+    fn verdicts_are_computed_per_architecture() {
+        let cnn = data(table_1_records(30, 0.3, 0.2, &[]));
+        let vit_records = table_1_records(20, -0.3, 0.2, &["DeepLift", "GuidedBP"]);
+        let vit = data(vit_records);
+        let md = agreement_section(&cnn, Some(&vit), &data(Vec::new()));
+        let c = line(section(&md, Arch::Cnn), "* Table 1 (SENS_avg)");
+        let v = line(section(&md, Arch::Vit), "* Table 1 (SENS_avg)");
+        assert!(
+            c.contains("ranks by mean: AGG_robust 1 of 12, AGG_opt 2 of 12. **agrees**"),
+            "{c}"
+        );
+        assert!(c.contains("n = 30") && !c.contains("n = 20"), "{c}");
+        assert!(
+            v.contains("ranks by mean: AGG_robust 10 of 10, AGG_opt 1 of 10. **disagrees**"),
+            "{v}"
+        );
+        assert!(v.contains("n = 20") && !v.contains("n = 30"), "{v}");
+        // The ViT has no DeepLift / GuidedBP records: its claim never
+        // compares against them (the CNN's records are not consulted).
+        assert!(!v.contains("DeepLift") && !v.contains("GuidedBP"), "{v}");
+        assert!(c.contains("DeepLift") && c.contains("GuidedBP"), "{c}");
+        assert!(
+            md.contains(
+                "| Table 1 (SENS_avg): AGG_robust best, AGG_opt second | agrees | disagrees | no |"
+            ),
+            "{md}"
+        );
+        // The CNN's section is the same with or without the ViT's records,
+        // and the ViT's is what its records alone give.
+        let alone = agreement_section(&cnn, None, &data(Vec::new()));
+        assert_eq!(section(&alone, Arch::Cnn), section(&md, Arch::Cnn));
+        for j in main_claims(&vit) {
+            assert!(section(&md, Arch::Vit).contains(&j.line), "{}", j.line);
+        }
+        assert!(
+            md.contains(
+                "The paper's claim agrees on both architectures (small CNN and ViT) for 0 of "
+            ),
+            "{md}"
+        );
+    }
+
+    /// Both architectures agreeing is what the summary calls "holds on
+    /// both".
+    #[test]
+    fn a_claim_agreeing_on_both_architectures_holds_on_both() {
+        let cnn = data(table_1_records(30, 0.3, 0.2, &[]));
+        let vit = data(table_1_records(25, 0.4, 0.1, &["DeepLift", "GuidedBP"]));
+        let md = agreement_section(&cnn, Some(&vit), &data(Vec::new()));
+        assert!(
+            md.contains(
+                "| Table 1 (SENS_avg): AGG_robust best, AGG_opt second | agrees | agrees | yes |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("for 1 of "), "{md}");
+        assert!(
+            md.contains(": Table 1 (SENS_avg): AGG_robust best, AGG_opt second."),
+            "{md}"
+        );
+    }
+
+    /// A method that does not apply to the model prints the typed error's
+    /// message in its row instead of numbers, and no verdict, rank or best
+    /// cell uses it.
+    #[test]
+    fn a_method_that_does_not_apply_shows_its_reason() {
+        let mut r = table_1_records(10, 0.3, 0.2, &["GuidedBP"]);
+        for i in 0..10 {
+            r.push(Record::new(
+                i,
+                "GuidedBP",
+                &format!("{NOT_APPLICABLE}model error: no ReLU | here"),
+                1.0,
+            ));
+        }
+        let d = data(r);
+        assert_eq!(
+            d.not_applicable("GuidedBP"),
+            Some("model error: no ReLU | here")
+        );
+        assert_eq!(d.not_applicable("Saliency"), None);
+        let rows = panel_rows("T1", &ROBUST_PANEL, &ALL_ROWS);
+        let md = table(&d, &rows, &["SENS_avg", "INFD"], 4).unwrap();
+        assert!(
+            md.contains("\n| GuidedBP | not applicable: model error: no ReLU / here | — |\n"),
+            "{md}"
+        );
+        // 12 rows: the header, the rule, 11 rows with numbers or "—", one reason.
+        assert_eq!(md.lines().count(), 2 + 12, "{md}");
+        assert_eq!(rank(&d, &rows, "T1/AGG_robust", "SENS_avg"), Some((1, 11)));
+        assert!(line(
+            &agreement_section(&d, None, &data(Vec::new())),
+            "* Table 1 (SENS_avg)"
+        )
+        .contains("**agrees**"));
+        assert_eq!(not_applicable_list(Some(&d)), "GuidedBP");
+        assert_eq!(not_applicable_list(None), "none");
     }
 }
