@@ -212,8 +212,23 @@ impl ShardInfo {
         Ok(path)
     }
 
-    /// Reads the info files of the shards in `dir` (missing ones skipped).
+    /// Reads the info files of the `count` shards in `dir` (missing ones
+    /// skipped); when there is none (the merged, unsharded records of a
+    /// `--merge --out <results>` re-derivation), those of the first shard
+    /// count n ≤ 256 with any.
     fn read_all(dir: &Path, count: usize) -> Vec<ShardInfo> {
+        let found = Self::read_count(dir, count);
+        if !found.is_empty() {
+            return found;
+        }
+        (1..=256)
+            .map(|n| Self::read_count(dir, n))
+            .find(|v| !v.is_empty())
+            .unwrap_or_default()
+    }
+
+    /// The info files of shards `0 .. count` of `count` in `dir`.
+    fn read_count(dir: &Path, count: usize) -> Vec<ShardInfo> {
         let mut out = Vec::new();
         for index in 0..count {
             let Ok(shard) = Shard::new(index, count) else {
@@ -911,7 +926,12 @@ fn markdown(
         b.n_segments, p.n_segments
     );
     let cpu: f64 = infos.iter().map(|i| i.cpu_s).sum();
-    let _ = write!(md, "\nThe reduced budgets took {cpu:.0} s of CPU time in this run (all shards; the wall times above are longer when the machine was shared); `--paper` runs the reference budgets (not run here: several hours on 2 cores). A git description ending in `-dirty` means the run used the working tree before it was committed.\n\n");
+    let cpu = if infos.is_empty() {
+        "an unknown amount of CPU time (no shard logs found)".to_string()
+    } else {
+        format!("{cpu:.0} s of CPU time")
+    };
+    let _ = write!(md, "\nThe reduced budgets took {cpu} in this run (all shards; the wall times above are longer when the machine was shared); `--paper` runs the reference budgets (not run here: several hours on 2 cores). A git description ending in `-dirty` means the run used the working tree before it was committed.\n\n");
 
     let _ = writeln!(
         md,
