@@ -182,6 +182,46 @@ pub fn predict<M: Classifier>(model: &M, x: ArrayViewD<'_, f32>) -> Result<Vec<u
     Ok(out)
 }
 
+/// Record keys of the SLIC check: the run's configuration, then σ = 0.
+pub const SLIC_KEYS: [&str; 2] = ["slic", "slic_sigma0"];
+
+/// The SLIC check's record metrics of one image (`key` = a [`SLIC_KEYS`]
+/// entry): the number of superpixels, the boundary recall of the item mask
+/// at 1 and 2 pixels and the undersegmentation error
+/// (`salience::perturb::slic`'s definitions).
+pub fn slic_records(
+    sample: usize,
+    image: ArrayViewD<'_, f32>,
+    mask: ndarray::ArrayView2<'_, bool>,
+    key: &str,
+    cfg: &salience::perturb::SlicConfig,
+) -> Result<Vec<Record>> {
+    use salience::perturb::slic::{boundary_recall, slic, undersegmentation_error};
+    let labels = slic(image, cfg)?;
+    let k = labels.iter().max().map_or(0, |m| m + 1);
+    Ok(vec![
+        Record::new(sample, key, "segments", k as f64),
+        Record::new(
+            sample,
+            key,
+            "boundary_recall_1",
+            boundary_recall(labels.view(), mask, 1)?,
+        ),
+        Record::new(
+            sample,
+            key,
+            "boundary_recall_2",
+            boundary_recall(labels.view(), mask, 2)?,
+        ),
+        Record::new(
+            sample,
+            key,
+            "undersegmentation",
+            undersegmentation_error(labels.view(), mask)?,
+        ),
+    ])
+}
+
 /// Method `m`'s per-sample seeds (`derive_seed(sample seed, m)`).
 pub fn method_seeds(seeds: &[u64], m: usize) -> Vec<u64> {
     seeds.iter().map(|&s| derive_seed(s, m as u64)).collect()
@@ -355,6 +395,17 @@ pub fn run(
             "box_loc",
             f64::from(u8::from(iou >= 0.5)),
         ));
+        // How well the superpixels of KernelSHAP / LIME follow the item,
+        // with the run's σ and with scikit-image's default σ = 0.
+        let image = sel.x.index_axis(Axis(0), j);
+        let mask = data.masks.index_axis(Axis(0), data.chosen[i]);
+        let unsmoothed = salience::perturb::SlicConfig {
+            sigma: 0.0,
+            ..budget.slic()
+        };
+        for (key, cfg) in [(SLIC_KEYS[0], budget.slic()), (SLIC_KEYS[1], unsmoothed)] {
+            records.extend(slic_records(i, image.view(), mask, key, &cfg)?);
+        }
     }
     for (m, (key, e)) in panel.iter().enumerate() {
         progress.set_message(format!("localisation: {key}"));

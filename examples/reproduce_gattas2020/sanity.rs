@@ -1,7 +1,7 @@
 //! Adebayo et al.'s sanity checks as the thesis discusses them: cascading
 //! model-parameter randomisation (MPRT) on the small ResNet, the data
-//! randomisation test on Fashion-MNIST, and the seed stability of the
-//! sampling methods.
+//! randomisation test on Fashion-MNIST, the seed stability of the
+//! sampling methods and the input-noise null of the deterministic ones.
 
 use crate::loc::{method_seeds, predict, registry, Selection};
 use crate::{Args, Result, RUN_DATA, SEED};
@@ -37,6 +37,16 @@ pub const MPRT_GROUPS: [(&str, &[&str]); 5] = [
 const MPRT_WEIGHT_STREAM: u64 = 0x4d50_5254;
 /// Stream of the second explanation of the seed-stability check.
 const RESEED_STREAM: u64 = 0x5345_4544;
+/// Stream of the pixel noise of the input-noise null.
+const NOISE_STREAM: u64 = 0x4e4f_4953;
+
+/// Standard deviation of the input-noise null: the pixel noise the shipped
+/// localization sample was generated with (`LocalizationConfig::easy()`),
+/// i.e. a perturbation the data already contains and the model should not
+/// care about.
+pub fn null_noise_std() -> f32 {
+    salience::data::LocalizationConfig::easy().pixel_noise_std
+}
 
 /// Stage `k` (`0 ..= 5`): the shipped ResNet with its top `k` layer groups
 /// re-initialised as PyTorch's `reset_parameters()` does (what Quantus'
@@ -156,7 +166,9 @@ fn mprt_one(
 /// MPRT records of every method of `specs` on the samples of `sel`
 /// (metrics `mprt_spearman_k`, `mprt_ssim_k`, k = layers randomised), and
 /// the seed stability of the stochastic methods (`seed_spearman`,
-/// `seed_ssim`: the map with the method's seed vs another seed).
+/// `seed_ssim`: the map with the method's seed vs another seed), and the
+/// input-noise null (`noise_spearman`, `noise_ssim`: vs another seed on a
+/// [`noisy_copy`] of the input at [`null_noise_std`]).
 pub fn mprt_records(
     specs: &[ExplainerSpec],
     reg: &Registry<ResNet>,
@@ -167,76 +179,85 @@ pub fn mprt_records(
     let models = mprt_stage_models(&Device::Cpu)?;
     let mut out = Vec::new();
     for (m, spec) in specs.iter().enumerate() {
-        progress.set_message(format!("MPRT: {}", spec.name));
-        let t = Instant::now();
         let factory = stage_factory(spec, reg, &models);
         let own = method_seeds(&sel.seeds, m);
-        for (j, sample) in sel.range.clone().enumerate() {
-            let xj = sel.x.slice_axis(Axis(0), ndarray::Slice::from(j..j + 1));
-            out.extend(mprt_one(
-                &factory,
-                MPRT_GROUPS.len(),
-                xj,
-                sel.targets[j],
-                own[j],
-                sample,
-                &spec.name,
-                "mprt_",
-            )?);
+        // Seed stability: the unrandomised model twice, the second time with
+        // another seed (deterministic methods give exactly 1). Input-noise
+        // null: the second time also on a noisy copy of the input; for
+        // deterministic methods, the null of the MPRT test.
+        let same_model = reseeded(&factory, 0.0);
+        let noisy_model = reseeded(&factory, null_noise_std());
+        let mprt_label = format!("MPRT ({} stages)", MPRT_GROUPS.len());
+        let runs: [(&str, &StageFactory<'_>, usize, &str, u64); 3] = [
+            (&mprt_label, &factory, MPRT_GROUPS.len(), "mprt_", 2),
+            ("seed stability", &same_model, 1, "seed_", 1),
+            ("input-noise null", &noisy_model, 1, "noise_", 1),
+        ];
+        for (what, stages, n_stages, prefix, ticks) in runs {
+            progress.set_message(format!("{what}: {}", spec.name));
+            let t = Instant::now();
+            for (j, sample) in sel.range.clone().enumerate() {
+                let xj = sel.x.slice_axis(Axis(0), ndarray::Slice::from(j..j + 1));
+                out.extend(mprt_one(
+                    stages,
+                    n_stages,
+                    xj,
+                    sel.targets[j],
+                    own[j],
+                    sample,
+                    &spec.name,
+                    prefix,
+                )?);
+            }
+            timings.push((
+                format!("{what} on {} images: {}", sel.targets.len(), spec.name),
+                t.elapsed().as_secs_f64(),
+            ));
+            progress.inc(ticks);
         }
-        timings.push((
-            format!(
-                "MPRT ({} stages) on {} images: {}",
-                MPRT_GROUPS.len(),
-                sel.targets.len(),
-                spec.name
-            ),
-            t.elapsed().as_secs_f64(),
-        ));
-        progress.inc(3);
-        // Seed stability: the same model twice, the second time with
-        // another seed (deterministic methods give exactly 1).
-        progress.set_message(format!("seed stability: {}", spec.name));
-        let t = Instant::now();
-        let same_model = |k: usize| -> salience::core::Result<Box<dyn Explainer>> {
-            factory(0).map(|e| {
-                Box::new(Reseeded {
-                    inner: e,
-                    reseed: k > 0,
-                }) as Box<dyn Explainer>
-            })
-        };
-        for (j, sample) in sel.range.clone().enumerate() {
-            let xj = sel.x.slice_axis(Axis(0), ndarray::Slice::from(j..j + 1));
-            out.extend(mprt_one(
-                &same_model,
-                1,
-                xj,
-                sel.targets[j],
-                own[j],
-                sample,
-                &spec.name,
-                "seed_",
-            )?);
-        }
-        timings.push((
-            format!(
-                "seed stability on {} images: {}",
-                sel.targets.len(),
-                spec.name
-            ),
-            t.elapsed().as_secs_f64(),
-        ));
-        progress.inc(1);
     }
     Ok(out)
 }
 
+/// An explainer of stage `k` (`k = 0`: the unrandomised model).
+type StageFactory<'a> = dyn Fn(usize) -> salience::core::Result<Box<dyn Explainer>> + 'a;
+
+/// Stage 0 of `factory` at both stages, stage 1 [`Reseeded`] (another seed,
+/// and input noise at `noise_std` when positive).
+fn reseeded<'a>(
+    factory: &'a StageFactory<'a>,
+    noise_std: f32,
+) -> impl Fn(usize) -> salience::core::Result<Box<dyn Explainer>> + 'a {
+    move |k| {
+        factory(0).map(|e| {
+            Box::new(Reseeded {
+                inner: e,
+                reseed: k > 0,
+                noise_std,
+            }) as Box<dyn Explainer>
+        })
+    }
+}
+
+/// `x + N(0, std²)` per element, clamped to [0, 1] (the images' range),
+/// the noise drawn from `seed`.
+pub fn noisy_copy(x: ArrayViewD<'_, f32>, std: f32, seed: u64) -> ndarray::ArrayD<f32> {
+    use rand_distr::{Distribution, StandardNormal};
+    let mut g = salience::core::seed::rng(seed);
+    x.mapv(|v| {
+        let e: f32 = StandardNormal.sample(&mut g);
+        (v + std * e).clamp(0.0, 1.0)
+    })
+}
+
 /// An explainer run with every per-sample seed replaced by
-/// `derive_seed(seed, RESEED_STREAM)` when `reseed` is set.
+/// `derive_seed(seed, RESEED_STREAM)` when `reseed` is set, and then (if
+/// `noise_std > 0`) on [`noisy_copy`]s of the inputs, sample `i`'s noise
+/// drawn from `derive_seed(its seed, NOISE_STREAM)`.
 struct Reseeded {
     inner: Box<dyn Explainer>,
     reseed: bool,
+    noise_std: f32,
 }
 
 impl Explainer for Reseeded {
@@ -256,7 +277,17 @@ impl Explainer for Reseeded {
         let other: Vec<u64> = (0..n)
             .map(|i| derive_seed(seeds.for_sample(i), RESEED_STREAM))
             .collect();
-        self.inner.explain(x, targets, Seeds::per_sample(&other))
+        if self.noise_std <= 0.0 {
+            return self.inner.explain(x, targets, Seeds::per_sample(&other));
+        }
+        let mut noisy = x.to_owned();
+        for (i, mut xi) in noisy.outer_iter_mut().enumerate() {
+            let seed = derive_seed(seeds.for_sample(i), NOISE_STREAM);
+            let copy = noisy_copy(xi.view(), self.noise_std, seed);
+            xi.assign(&copy);
+        }
+        self.inner
+            .explain(noisy.view(), targets, Seeds::per_sample(&other))
     }
 }
 
@@ -324,4 +355,33 @@ pub fn data_randomization(
     }
     let header = RunHeader::new(RUN_DATA, n, SEED, args.shard, &args.budget.config());
     Ok(write_records(&args.out, &header, &records)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noisy_copy_is_seeded_clamped_and_at_the_stated_scale() {
+        let x = ndarray::ArrayD::from_elem(ndarray::IxDyn(&[3, 64, 64]), 0.5f32);
+        let a = noisy_copy(x.view(), 0.02, 7);
+        assert_eq!(a, noisy_copy(x.view(), 0.02, 7));
+        assert_ne!(a, noisy_copy(x.view(), 0.02, 8));
+        let n = a.len() as f64;
+        let d: Vec<f64> = a.iter().map(|&v| f64::from(v) - 0.5).collect();
+        let mean = d.iter().sum::<f64>() / n;
+        let std = (d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
+        // 12 288 draws: the sample std is within a few % of 0.02.
+        assert!(
+            mean.abs() < 1e-3 && (std - 0.02).abs() < 1e-3,
+            "{mean} {std}"
+        );
+        // Values at the ends of [0, 1] stay inside it.
+        let edge = ndarray::ArrayD::from_elem(ndarray::IxDyn(&[2, 8, 8]), 1.0f32);
+        let e = noisy_copy(edge.view(), 0.5, 1);
+        assert!(e.iter().all(|&v| (0.0..=1.0).contains(&v)));
+        assert!(e.iter().any(|&v| v < 1.0));
+        // The sample's generator noise.
+        assert_eq!(null_noise_std(), 0.02);
+    }
 }

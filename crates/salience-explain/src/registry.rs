@@ -55,7 +55,7 @@
 //!
 //! The perturbation methods run the model as a black box through
 //! [`CandleModel`]. Feature-mask keys: `feature_mask` = `element` \|
-//! `patches` (`patch_size`, 4) \| `slic` (`n_segments`, `compactness`).
+//! `patches` (`patch_size`, 4) \| `slic` (`n_segments`, `compactness`, `slic_sigma`: Gaussian pre-smoothing σ, 0).
 //! NoiseGrad / FusionGrad need a [`crate::WeightMapModel`] and the
 //! rule-based methods a [`crate::RuleForward`] model, which a plain
 //! [`LayerSplit`] is not: register them with [`Registry::register`] and a
@@ -619,7 +619,7 @@ fn flat_baseline(p: &mut Params, path: &str, preset: &Baseline) {
 }
 
 /// Rewrites `feature_mask` = `element` \| `patches` (`patch_size`, 4) \|
-/// `slic` (`n_segments`, `compactness`; the rest of [`SlicConfig::default`])
+/// `slic` (`n_segments`, `compactness`, `slic_sigma` (the pre-smoothing σ); the rest of [`SlicConfig::default`])
 /// to the serde form.
 fn flat_feature_mask(p: &mut Params) {
     let Some(kind) = p.take("feature_mask") else {
@@ -634,8 +634,10 @@ fn flat_feature_mask(p: &mut Params) {
             let d = SlicConfig::default();
             let n = p.take("n_segments").unwrap_or(d.n_segments.to_string());
             let c = p.take("compactness").unwrap_or(d.compactness.to_string());
+            let sigma = p.take("slic_sigma").unwrap_or(d.sigma.to_string());
             p.put("feature_mask.slic.n_segments", n);
             p.put("feature_mask.slic.compactness", c);
+            p.put("feature_mask.slic.sigma", sigma);
         }
         _ => p.put("feature_mask", kind),
     }
@@ -850,6 +852,7 @@ mod parity {
                 FeatureMask::Slic(SlicConfig {
                     n_segments: p.get_or("n_segments", d.n_segments)?,
                     compactness: p.get_or("compactness", d.compactness)?,
+                    sigma: p.get_or("slic_sigma", d.sigma)?,
                     ..d
                 })
             }
@@ -1093,6 +1096,7 @@ mod parity {
             "feature_ablation:feature_mask=patches,patch_size=2,baseline=blur",
             "feature_ablation:feature_mask=patches",
             "shapley_sampling:n_permutations=2,feature_mask=slic,n_segments=5,compactness=2",
+            "lime:n_samples=4,feature_mask=slic,n_segments=5,slic_sigma=1.5",
             "shapley_sampling:feature_mask=slic",
             "kernel_shap:n_samples=30,feature_mask=element,batch_size=4",
             "kernel_shap:feature_mask=per_element",
