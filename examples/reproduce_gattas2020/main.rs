@@ -239,6 +239,8 @@ fn parse_args() -> Result<Args> {
 }
 
 fn main() -> Result<()> {
+    // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
+    unsafe { salience::explain::ops::candle_elementwise_on_caller() };
     let args = parse_args()?;
     let started = Instant::now();
     if !args.merge {
