@@ -295,16 +295,16 @@ pub fn run(b: &Budget, shard: Shard, out: &std::path::Path) -> Result<()> {
     let repr = move |x: ArrayViewD<'_, f32>| -> salience::core::Result<Array2<f32>> {
         let xs = x.as_standard_layout();
         let t = Tensor::from_slice(xs.as_slice().unwrap_or(&[]), x.shape(), &Device::Cpu)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         let a = repr_cnn
             .activations(&t, "fc1")
             .and_then(|a| a.to_dtype(DType::F32))
             .and_then(|a| a.flatten_from(1))
             .and_then(|a| a.to_vec2::<f32>())
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         let r = a.first().map_or(0, |v| v.len());
         Array2::from_shape_vec((a.len(), r), a.concat())
-            .map_err(|e| SalienceError::Backend(e.to_string()))
+            .map_err(|e| SalienceError::backend("ndarray", e))
     };
     let mut start = range.start;
     while start < range.end {
@@ -484,7 +484,7 @@ fn chunk_records(
         let flat = combine_maps(&row.combine, &all_maps, c.seeds)?;
         let maps = AttributionBatch::from_pixel_maps(
             flat.into_shape_with_order((n, 28, 28))
-                .map_err(|e| SalienceError::Backend(e.to_string()))?,
+                .map_err(|e| SalienceError::backend("ndarray", e))?,
         )?;
         let mut push = |metric: &str, values: Vec<(usize, f64)>| {
             for (i, v) in values {

@@ -25,14 +25,13 @@
 //! item is non-zero (the only pixels step 3 changes) and the box is its
 //! tight bounding box.
 
-use crate::error::{DataError, Result};
 use crate::images::GrayImages;
 use crate::resize::{resize, Interpolation};
 use ndarray::{s, Array2, Array3, Array4, ArrayViewMut3, Axis};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use salience_core::seed::{derive_seed, rng, SalienceRng};
-use salience_core::SalienceError;
+use salience_core::{Result, SalienceError};
 
 /// Largest [`LocalizationConfig::canvas`] side (4096 pixels).
 pub const MAX_CANVAS: usize = 4096;
@@ -360,7 +359,7 @@ impl<'a> LocalizationGenerator<'a> {
         for k in 0..n {
             let r = self.render(seed, (start + k) as u64, true)?;
             let b = BoundingBox::of_mask(r.mask.view())
-                .ok_or_else(|| DataError::format("localization item", "empty mask"))?;
+                .ok_or_else(|| SalienceError::format("localization item", "empty mask"))?;
             images.index_axis_mut(Axis(0), k).assign(&r.image);
             masks.index_axis_mut(Axis(0), k).assign(&r.mask);
             labels.push(r.label);
@@ -459,7 +458,7 @@ impl<'a> LocalizationGenerator<'a> {
         {
             tries += 1;
             if tries > 64 {
-                return Err(DataError::format(
+                return Err(SalienceError::format(
                     "item pool",
                     "the drawn items are all zero",
                 ));

@@ -1,9 +1,9 @@
 //! Image resizing (nearest neighbour and bilinear, half-pixel centres as
 //! PyTorch's `interpolate(..., align_corners=False)` without antialiasing).
 
-use crate::error::Result;
 use ndarray::{Array2, ArrayView2};
 use salience_core::validate::check_finite;
+use salience_core::Result;
 use salience_core::SalienceError;
 
 /// How [`resize`] interpolates.
@@ -138,9 +138,7 @@ mod tests {
             }
             let nan = array![[0.0f32, f32::NAN]];
             match resize(nan.view(), 3, 3, m) {
-                Err(crate::DataError::Invalid(SalienceError::NonFinite {
-                    context, index, ..
-                })) => {
+                Err(SalienceError::NonFinite { context, index, .. }) => {
                     assert_eq!((context.as_str(), index), ("resize source", 1));
                 }
                 other => panic!("{other:?}"),

@@ -18,11 +18,11 @@
 //! values), so a config file can say `{"resize_shorter": 64,
 //! "center_crop": [56, 56]}`.
 
-use crate::error::Result;
 use crate::resample::{resize_antialiased, ResizeArithmetic};
 use crate::resize::MAX_RESIZE_PIXELS;
 use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewD, Axis};
 use salience_core::validate::check_finite;
+use salience_core::Result;
 use salience_core::SalienceError;
 use serde::{Deserialize, Serialize};
 
@@ -133,7 +133,7 @@ impl ImageTransform {
     /// // the inverse, for overlays
     /// let back = t.denormalize(x.view().into_dyn())?;
     /// assert!((back[[0, 10, 10]] - 128.0 / 255.0).abs() < 1e-6);
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn torchvision_imagenet() -> Self {
         ImageTransform {
@@ -150,7 +150,7 @@ impl ImageTransform {
     /// let t = salience_data::ImageTransform::identity();
     /// let img = ndarray::Array3::from_elem((1, 3, 5), 0.25f32);
     /// assert_eq!(t.apply(img.view())?, img);
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn identity() -> Self {
         ImageTransform {
@@ -168,7 +168,7 @@ impl ImageTransform {
     /// let t = salience_data::ImageTransform::torchvision_imagenet();
     /// assert_eq!(t.resized_size(257, 301)?, (256, 299)); // int(256·301/257) = 299
     /// assert_eq!(t.resized_size(500, 375)?, (341, 256));
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn resized_size(&self, h: usize, w: usize) -> Result<(usize, usize)> {
         if h == 0 || w == 0 {
@@ -211,7 +211,7 @@ impl ImageTransform {
     /// ```
     /// let t = salience_data::ImageTransform::torchvision_imagenet();
     /// assert_eq!(t.output_size(30, 4000)?, (224, 224));
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn output_size(&self, h: usize, w: usize) -> Result<(usize, usize)> {
         let resized = self.resized_size(h, w)?;
@@ -255,7 +255,7 @@ impl ImageTransform {
     /// // torchvision: round((2 - 1) / 2) = round(0.5) = 0 -> the left column,
     /// // which Pillow's filter made (1·3 + 1·3 + 0·1) / 7 = 6/7, as a byte
     /// assert_eq!(x[[0, 0, 0]], (255.0f32 * 6.0 / 7.0).round() / 255.0);
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn apply(&self, img: ArrayView3<'_, f32>) -> Result<Array3<f32>> {
         let (c, h, w) = img.dim();
@@ -315,7 +315,7 @@ impl ImageTransform {
     /// let x = ndarray::ArrayD::<f32>::zeros(vec![2, 3, 4, 4]);
     /// let img = t.denormalize(x.view())?;
     /// assert_eq!(img[[1, 2, 3, 3]], 0.406); // 0 · std + mean
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn denormalize(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         if x.ndim() < 3 {

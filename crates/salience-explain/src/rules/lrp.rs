@@ -566,7 +566,7 @@ impl LrpRun<'_> {
                 let lv = tensor_to_vec(leaf.as_tensor())?;
                 let lg = grad_vec(&grads, leaf.as_tensor())?;
                 if lv.len() != dst.len() {
-                    return Err(SalienceError::Backend(format!(
+                    return Err(SalienceError::backend_msg(format!(
                         "LRP first-layer leaf has {} values for {} input values",
                         lv.len(),
                         dst.len()
@@ -579,7 +579,7 @@ impl LrpRun<'_> {
             for leaf in &state.transformer.bias_leaves {
                 let lg = grad_vec(&grads, leaf.as_tensor())?;
                 if lg.len() != len {
-                    return Err(SalienceError::Backend(format!(
+                    return Err(SalienceError::backend_msg(format!(
                         "softmax input has a leading dimension of {} for a batch of {len}",
                         lg.len()
                     )));
@@ -594,7 +594,7 @@ impl LrpRun<'_> {
             start += len;
         }
         let relevance = ArrayD::from_shape_vec(IxDyn(inputs.shape()), out)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         Ok(LrpOutput {
             relevance,
             softmax_bias,
