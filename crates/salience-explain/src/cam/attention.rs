@@ -365,7 +365,7 @@ fn run_rows<M: AttentionModel + ?Sized>(
     let prefix = model.prefix_tokens();
     let (gh, gw) = model.token_grid();
     if blocks == 0 || heads == 0 || prefix + gh * gw != t || gh * gw == 0 {
-        return Err(SalienceError::backend_msg(format!(
+        return Err(SalienceError::Model(format!(
             "attention model reports {blocks} blocks, {heads} heads, {t} tokens, {prefix} prefix tokens and a {gh}x{gw} grid; they do not fit together"
         )));
     }
@@ -458,7 +458,7 @@ fn chunk_attention<M: AttentionModel + ?Sized>(
         .attention_forward(x, with_grad.then_some(offset_tensors.as_slice()))
         .map_err(|e| crate::model::convert::model_call_error(e, x.dims()))?;
     if attn.len() != blocks || attn.iter().any(|a| a.dims() != [len, heads, t, t]) {
-        return Err(SalienceError::backend_msg(format!(
+        return Err(SalienceError::Model(format!(
             "attention_forward returned {} maps of shapes {:?}; expected {blocks} of [{len}, {heads}, {t}, {t}]",
             attn.len(),
             attn.iter().map(|a| a.dims().to_vec()).collect::<Vec<_>>()

@@ -195,7 +195,8 @@ mod tests {
 
     /// The candle error inside `e`, if it is its source.
     fn candle_source(e: &SalienceError) -> Option<&candle_core::Error> {
-        e.source().and_then(|s| s.downcast_ref::<candle_core::Error>())
+        e.source()
+            .and_then(|s| s.downcast_ref::<candle_core::Error>())
     }
 
     #[test]
@@ -241,7 +242,10 @@ mod tests {
         ));
         let text = s.to_string();
         assert!(text.contains("ops::max_pool2d"), "{text}");
-        assert!(text.contains("backward not supported for maxpool2d"), "{text}");
+        assert!(
+            text.contains("backward not supported for maxpool2d"),
+            "{text}"
+        );
         assert!(candle_source(&s).is_some());
         let s = model_call_error(
             candle_core::Error::Msg("in_channel mismatch".into()),

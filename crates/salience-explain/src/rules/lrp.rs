@@ -470,6 +470,7 @@ impl<M: RuleForward> Explainer for Lrp<M> {
         _seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
         let run = LrpRun {
+            method: self.name,
             composite: &self.composite,
             attention: AttentionRule::AttnLrp,
             batch_size: self.batch_size,
@@ -483,6 +484,8 @@ impl<M: RuleForward> Explainer for Lrp<M> {
 /// One LRP computation: the composite, the transformer rules and the
 /// batching ([`Lrp`] and [`crate::AttnLrp`] share it).
 pub(crate) struct LrpRun<'a> {
+    /// The explainer's name, for errors.
+    pub method: &'a str,
     pub composite: &'a Composite,
     pub attention: AttentionRule,
     pub batch_size: usize,
@@ -535,6 +538,13 @@ impl LrpRun<'_> {
         let info = validate(&inputs, targets, model.num_classes())?;
         check_batch_size(self.batch_size)?;
         self.composite.check()?;
+        if let Some(reason) = model.lrp_refusal() {
+            return Err(SalienceError::unsupported(
+                self.method,
+                crate::rules::type_label::<M>(),
+                reason,
+            ));
+        }
         let xs = contiguous(&inputs);
         let data = flat_slice(&xs)?;
         let f = info.features;
@@ -589,7 +599,10 @@ impl LrpRun<'_> {
                 }
             }
             if let (Some(method), 0) = (self.require_attention, state.transformer.softmaxes) {
-                return Err(attn_lrp::no_attention(method));
+                return Err(attn_lrp::no_attention(
+                    method,
+                    &crate::rules::type_label::<M>(),
+                ));
             }
             start += len;
         }
