@@ -83,9 +83,9 @@ fn file(dir: &Path, name: &str) -> PathBuf {
 /// Loads one split from `dir` (files `train-images-idx3-ubyte[.gz]`,
 /// `train-labels-idx1-ubyte[.gz]`, `t10k-…`).
 ///
-/// Errors: [`SalienceError::DatasetMissing`] naming the path and the Debian
+/// Errors: [`salience_core::SalienceError::DatasetMissing`] naming the path and the Debian
 /// package `dataset-fashion-mnist` when a file is absent;
-/// [`SalienceError::Format`] when the files are malformed or disagree
+/// [`salience_core::SalienceError::Format`] when the files are malformed or disagree
 /// (image count ≠ label count, images not 3-D, labels not 1-D or ≥ 10).
 ///
 /// ```

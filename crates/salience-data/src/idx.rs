@@ -26,7 +26,7 @@ pub struct IdxArray {
 /// Parses an uncompressed IDX buffer of unsigned bytes. `what` names the
 /// buffer in errors.
 ///
-/// Errors ([`SalienceError::Format`]) on a bad magic number, a type other than
+/// Errors ([`salience_core::SalienceError::Format`]) on a bad magic number, a type other than
 /// unsigned byte, zero dimensions, or a length that disagrees with the
 /// dimensions (truncated or trailing data).
 ///
@@ -125,9 +125,9 @@ pub fn parse_idx_maybe_gz(bytes: &[u8], what: &str) -> Result<IdxArray> {
 
 /// Reads an IDX file, gzipped or plain (detected from its first bytes).
 ///
-/// Errors: [`SalienceError::DatasetMissing`] (naming the Debian package
+/// Errors: [`salience_core::SalienceError::DatasetMissing`] (naming the Debian package
 /// `dataset-fashion-mnist`) when the file does not exist,
-/// [`SalienceError::Io`] when it cannot be read, [`SalienceError::Format`] when it
+/// [`salience_core::SalienceError::Io`] when it cannot be read, [`salience_core::SalienceError::Format`] when it
 /// is malformed.
 ///
 /// ```

@@ -35,10 +35,10 @@
 //! [`LoadOptions::max_pixels`] (default [`MAX_IMAGE_PIXELS`], Pillow's
 //! decompression-bomb threshold) and the file size against
 //! [`LoadOptions::max_file_bytes`] before anything is decoded or
-//! allocated. Errors are typed: [`SalienceError::Io`] for a missing or
-//! unreadable file, [`SalienceError::Image`] with an [`ImageFault`] for an
+//! allocated. Errors are typed: [`salience_core::SalienceError::Io`] for a missing or
+//! unreadable file, [`salience_core::SalienceError::Image`] with an [`ImageFault`] for an
 //! empty, truncated, corrupt, unsupported or too large one,
-//! [`SalienceError::UnreadableImages`] listing every failing file of a folder
+//! [`salience_core::SalienceError::UnreadableImages`] listing every failing file of a folder
 //! batch.
 //!
 //! ```
@@ -419,7 +419,7 @@ fn to_chw(img: &DynamicImage, color: ColorMode) -> Array3<f32> {
 /// Only names whose extension is in [`LoadOptions::extensions`] are kept;
 /// subfolders are skipped. No path outside the folder is ever read: an
 /// entry that is a symbolic link resolving outside the folder makes
-/// [`ImageFolder::open`] fail with [`SalienceError::UnreadableImages`] naming
+/// [`ImageFolder::open`] fail with [`salience_core::SalienceError::UnreadableImages`] naming
 /// it.
 #[derive(Debug, Clone)]
 pub struct ImageFolder {
@@ -526,8 +526,7 @@ impl ImageFolder {
                 "no file with extension {:?} in {}",
                 options.extensions,
                 root.display()
-            ))
-            .into());
+            )));
         }
         files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         Ok(ImageFolder {
@@ -573,7 +572,7 @@ impl ImageFolder {
 
     /// Reads every file's header (not its pixels) and lists every file
     /// that is unreadable or above the pixel cap in one
-    /// [`SalienceError::UnreadableImages`]; a cheap check before a long run.
+    /// [`salience_core::SalienceError::UnreadableImages`]; a cheap check before a long run.
     /// (A file whose header is fine but whose data is cut still fails in
     /// its batch.)
     ///
@@ -610,10 +609,10 @@ impl ImageFolder {
     /// The files in batches of `batch_size`, each loaded (only when the
     /// iterator reaches it: memory does not grow with the number of files)
     /// and transformed by `transform`. A batch with unreadable files is an
-    /// `Err(`[`SalienceError::UnreadableImages`]`)` listing all of them; the
+    /// `Err(`[`salience_core::SalienceError::UnreadableImages`]`)` listing all of them; the
     /// iteration goes on with the next batch. Images of one batch must
     /// come out the same size (use a centre crop), else the batch is a
-    /// [`SalienceError::ShapeMismatch`] naming the file.
+    /// [`salience_core::SalienceError::ShapeMismatch`] naming the file.
     ///
     /// ```
     /// use salience_data::{ImageFolder, ImageTransform};
@@ -632,7 +631,11 @@ impl ImageFolder {
         transform: &'a ImageTransform,
     ) -> Result<ImageBatches<'a>> {
         if batch_size == 0 {
-            return Err(SalienceError::invalid("batch_size", 0, "must be at least 1").into());
+            return Err(SalienceError::invalid(
+                "batch_size",
+                0,
+                "must be at least 1",
+            ));
         }
         Ok(ImageBatches {
             folder: self,
@@ -663,8 +666,7 @@ impl ImageFolder {
                 &format!("image batch: {}", paths[i].display()),
                 format!("{shape:?} like {} (use a centre crop)", paths[0].display()),
                 x.shape(),
-            )
-            .into());
+            ));
         }
         let views: Vec<_> = images.iter().map(|x| x.view()).collect();
         let images = ndarray::stack(Axis(0), &views)

@@ -32,7 +32,7 @@ pub fn imagenet_class_names() -> &'static [&'static str] {
 }
 
 /// The name of ImageNet class `index` (torchvision's spelling), or
-/// [`SalienceError::InvalidParameter`] for `index >= 1000`.
+/// [`salience_core::SalienceError::InvalidParameter`] for `index >= 1000`.
 ///
 /// ```
 /// use salience_data::imagenet_class_name;
@@ -51,7 +51,6 @@ pub fn imagenet_class_name(index: usize) -> Result<&'static str> {
                 IMAGENET_NUM_CLASSES - 1
             ),
         )
-        .into()
     })
 }
 

@@ -37,7 +37,7 @@ impl GrayImages {
             ));
         }
         if labels.is_empty() || images.is_empty() {
-            return Err(SalienceError::Empty("labelled images: no image".into()).into());
+            return Err(SalienceError::Empty("labelled images: no image".into()));
         }
         Ok(GrayImages { images, labels })
     }
@@ -134,7 +134,7 @@ impl LabelledImages {
     /// The images at `indices` (in that order, repeats allowed) with their
     /// labels.
     ///
-    /// Errors: an index out of range ([`SalienceError::InvalidParameter`]).
+    /// Errors: an index out of range ([`salience_core::SalienceError::InvalidParameter`]).
     ///
     /// ```
     /// let l = salience_data::LabelledImages { images: ndarray::Array4::zeros((3, 1, 2, 2)), labels: vec![5, 6, 7] };
@@ -146,9 +146,11 @@ impl LabelledImages {
         // (the fields are public: never index past either of them)
         let n = self.len().min(self.images.len_of(Axis(0)));
         if let Some(&i) = indices.iter().find(|&&i| i >= n) {
-            return Err(
-                SalienceError::invalid("index", i, &format!("there are {n} images")).into(),
-            );
+            return Err(SalienceError::invalid(
+                "index",
+                i,
+                &format!("there are {n} images"),
+            ));
         }
         Ok(LabelledImages {
             images: self.images.select(Axis(0), indices),

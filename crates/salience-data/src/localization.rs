@@ -129,7 +129,7 @@ impl LocalizationConfig {
     /// ```
     pub fn validate(&self) -> Result<()> {
         let fail = |name: &str, value: String, reason: &str| -> Result<()> {
-            Err(SalienceError::invalid(name, value, reason).into())
+            Err(SalienceError::invalid(name, value, reason))
         };
         if !(8..=MAX_CANVAS).contains(&self.canvas) {
             return fail(
@@ -298,8 +298,7 @@ impl<'a> LocalizationGenerator<'a> {
                 "distractor_max_side",
                 config.distractor_max_side,
                 &format!("larger than the pool images ({h}x{w})"),
-            )
-            .into());
+            ));
         }
         Ok(LocalizationGenerator { pool, config })
     }
@@ -334,7 +333,7 @@ impl<'a> LocalizationGenerator<'a> {
     /// ```
     pub fn generate(&self, seed: u64, start: usize, n: usize) -> Result<LocalizationSet> {
         if n == 0 {
-            return Err(SalienceError::Empty("generate: n = 0 images".into()).into());
+            return Err(SalienceError::Empty("generate: n = 0 images".into()));
         }
         let c = self.config.canvas;
         let values = n
@@ -348,8 +347,7 @@ impl<'a> LocalizationGenerator<'a> {
                     "start + n must not overflow and n · 3 · canvas² (canvas {c}) must be at most \
                      MAX_GENERATE_VALUES ({MAX_GENERATE_VALUES}); generate in several calls"
                 ),
-            )
-            .into());
+            ));
         }
         let mut images = Array4::<f32>::zeros((n, 3, c, c));
         let mut masks = Array3::<bool>::from_elem((n, c, c), false);
@@ -405,8 +403,7 @@ impl<'a> LocalizationGenerator<'a> {
                 "source",
                 source,
                 &format!("the pool has {} items", self.pool.len()),
-            )
-            .into());
+            ));
         }
         let item = self
             .pool

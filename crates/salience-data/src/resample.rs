@@ -176,7 +176,7 @@ fn pass_f32(src: &Array2<f32>, c: &Coefficients, horizontal: bool) -> Array2<f32
 /// arithmetics). A side whose size does not change is not filtered, as in
 /// Pillow.
 ///
-/// Errors ([`SalienceError`] inside [`SalienceError::Invalid`]) for an
+/// Errors ([`salience_core::SalienceError`]) for an
 /// empty source, a zero target side, a target of more than
 /// [`MAX_RESIZE_PIXELS`] pixels (checked before allocating) and a
 /// non-finite source value.
@@ -214,8 +214,7 @@ pub fn resize_antialiased(
                 "the target and the intermediate image may have at most \
                  MAX_RESIZE_PIXELS = {MAX_RESIZE_PIXELS} pixels"
             ),
-        )
-        .into());
+        ));
     }
     check_finite(&src, "resize_antialiased source")?;
     let horizontal = (out_w != w).then(|| coefficients(w, out_w));

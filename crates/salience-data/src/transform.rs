@@ -66,16 +66,21 @@ impl Normalize {
                 "normalize",
                 format!("{} means, {} stds", n, self.std.len()),
                 &format!("needs as many means as stds, 1 or one per channel ({channels})"),
-            )
-            .into());
+            ));
         }
         if let Some(s) = self.std.iter().find(|s| !s.is_finite() || **s == 0.0) {
-            return Err(
-                SalienceError::invalid("normalize.std", s, "must be finite and non-zero").into(),
-            );
+            return Err(SalienceError::invalid(
+                "normalize.std",
+                s,
+                "must be finite and non-zero",
+            ));
         }
         if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {
-            return Err(SalienceError::invalid("normalize.mean", m, "must be finite").into());
+            return Err(SalienceError::invalid(
+                "normalize.mean",
+                m,
+                "must be finite",
+            ));
         }
         Ok((0..channels)
             .map(|c| (self.mean[c.min(n - 1)], self.std[c.min(n - 1)]))
@@ -172,13 +177,19 @@ impl ImageTransform {
     /// ```
     pub fn resized_size(&self, h: usize, w: usize) -> Result<(usize, usize)> {
         if h == 0 || w == 0 {
-            return Err(SalienceError::Empty(format!("image transform: a {h}x{w} image")).into());
+            return Err(SalienceError::Empty(format!(
+                "image transform: a {h}x{w} image"
+            )));
         }
         let Some(size) = self.resize_shorter else {
             return Ok((h, w));
         };
         if size == 0 {
-            return Err(SalienceError::invalid("resize_shorter", 0, "must be at least 1").into());
+            return Err(SalienceError::invalid(
+                "resize_shorter",
+                0,
+                "must be at least 1",
+            ));
         }
         let (short, long) = if w <= h { (w, h) } else { (h, w) };
         // Python: int(size * long / short), a float quotient of exact ints.
@@ -220,15 +231,13 @@ impl ImageTransform {
                 "center_crop",
                 format!("[{ch}, {cw}]"),
                 "both sides must be at least 1",
-            )
-            .into()),
+            )),
             Some([ch, cw]) if ch.checked_mul(cw).is_none_or(|p| p > MAX_RESIZE_PIXELS) => {
                 Err(SalienceError::invalid(
                     "center_crop",
                     format!("[{ch}, {cw}]"),
                     &format!("may have at most MAX_RESIZE_PIXELS = {MAX_RESIZE_PIXELS} pixels"),
-                )
-                .into())
+                ))
             }
             Some([ch, cw]) => Ok((ch, cw)),
             None => Ok(resized),
@@ -260,9 +269,11 @@ impl ImageTransform {
     pub fn apply(&self, img: ArrayView3<'_, f32>) -> Result<Array3<f32>> {
         let (c, h, w) = img.dim();
         if c == 0 {
-            return Err(
-                SalienceError::shape("image transform", "[C >= 1, H, W]", img.shape()).into(),
-            );
+            return Err(SalienceError::shape(
+                "image transform",
+                "[C >= 1, H, W]",
+                img.shape(),
+            ));
         }
         let (rh, rw) = self.resized_size(h, w)?;
         let (oh, ow) = self.output_size(h, w)?;
@@ -323,8 +334,7 @@ impl ImageTransform {
                 "denormalize",
                 "[..., C, H, W] (at least 3 axes)",
                 x.shape(),
-            )
-            .into());
+            ));
         }
         let axis = Axis(x.ndim() - 3);
         let c = x.len_of(axis);

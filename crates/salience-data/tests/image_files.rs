@@ -247,9 +247,8 @@ fn absurdly_large_headers_are_refused_before_decoding() {
     let e = load_image(fixtures().join("odd_rgb.png"), &tiny_file).unwrap_err();
     assert_eq!(fault_of(e), ImageFault::TooLarge);
     // converts to the workspace error with the path
-    let s: salience_core::SalienceError = load_image(fixtures().join("odd_rgb.png"), &small)
-        .unwrap_err()
-        .into();
+    let s: salience_core::SalienceError =
+        load_image(fixtures().join("odd_rgb.png"), &small).unwrap_err();
     assert!(s.to_string().contains("odd_rgb.png"), "{s}");
 }
 

@@ -93,7 +93,7 @@ macro_rules! weight_loaders {
             }
 
             /// The network of `config` from a safetensors file, checked as
-            /// in `from_safetensors_bytes` ([`SalienceError::Io`] when
+            /// in `from_safetensors_bytes` ([`salience_core::SalienceError::Io`] when
             /// the file cannot be read).
             pub fn from_safetensors(
                 path: impl AsRef<std::path::Path>,
@@ -114,7 +114,7 @@ pub(crate) use weight_loaders;
 /// expected shape, and no other tensor may be present except names ending
 /// in one of `ignored_suffixes` (e.g. torchvision's
 /// `num_batches_tracked`). All problems are reported at once, by name, in
-/// one [`SalienceError::Format`] about `what`: missing tensors,
+/// one [`salience_core::SalienceError::Format`] about `what`: missing tensors,
 /// unexpected tensors, and tensors whose dtype or shape differ.
 ///
 /// ```
@@ -211,7 +211,7 @@ pub(crate) fn load_checked<M>(
 }
 
 /// The bytes of a weights file and its name for errors
-/// ([`SalienceError::Io`] when it cannot be read).
+/// ([`salience_core::SalienceError::Io`] when it cannot be read).
 pub(crate) fn read_weights(path: &std::path::Path) -> crate::Result<(Vec<u8>, String)> {
     let bytes = std::fs::read(path)
         .map_err(|e| salience_core::SalienceError::io("reading", path.to_path_buf(), e))?;

@@ -30,8 +30,8 @@ fn font_ref() -> Result<&'static FontRef<'static>> {
 }
 
 /// A plotters drawing error as a typed error.
-pub(crate) fn backend_err(e: impl std::fmt::Display) -> SalienceError {
-    SalienceError::backend_msg(format!("drawing: {e}"))
+pub(crate) fn backend_err(e: impl std::error::Error + Send + Sync + 'static) -> SalienceError {
+    SalienceError::backend("drawing", e)
 }
 
 /// Runs `f` on a drawing area over `img` (pixel coordinates, origin top

@@ -184,7 +184,7 @@ impl RgbImage {
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn to_png(&self) -> Result<Vec<u8>> {
-        let err = |e: png::EncodingError| SalienceError::backend_msg(format!("PNG encoding: {e}"));
+        let err = |e: png::EncodingError| SalienceError::backend("PNG encoding", e);
         let (w, h) = (dim_u32(self.width)?, dim_u32(self.height)?);
         let mut out = Vec::new();
         {
