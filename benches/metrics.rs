@@ -108,20 +108,20 @@ fn bench_metrics(c: &mut Criterion) {
         let t0 = Instant::now();
         let xs = x.as_standard_layout();
         let t = Tensor::from_slice(xs.as_slice().unwrap_or(&[]), x.shape(), &Device::Cpu)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         let a = clf
             .activations(&t, "fc1")
             .and_then(|a| a.to_dtype(DType::F32))
             .and_then(|a| a.to_vec2::<f32>())
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         let r = a.first().map(|v| v.len()).unwrap_or(0);
         let out = Array2::from_shape_vec((a.len(), r), a.concat())
-            .map_err(|e| SalienceError::Backend(e.to_string()));
+            .map_err(|e| SalienceError::backend("ndarray", e));
         repr_nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         out
     };
     let factory = |k: usize| -> Result<Box<dyn Explainer>> {
-        let m = randomized_top(k).map_err(|e| SalienceError::Backend(e.to_string()))?;
+        let m = randomized_top(k).map_err(|e| SalienceError::backend("ndarray", e))?;
         Ok(Box::new(Saliency::new(m)))
     };
 

@@ -36,7 +36,7 @@ fn key_of(seed: u64, x: ArrayViewD<'_, f32>) -> Key {
 
 fn lock<T>(m: &Mutex<T>) -> salience::core::Result<std::sync::MutexGuard<'_, T>> {
     m.lock()
-        .map_err(|_| SalienceError::Backend("cache mutex poisoned".into()))
+        .map_err(|_| SalienceError::backend_msg("cache mutex poisoned"))
 }
 
 /// The panel, normalized, memoized per (seed, input).
@@ -126,7 +126,7 @@ impl<'a> PanelCache<'a> {
             .map(|k| {
                 map.get(k)
                     .cloned()
-                    .ok_or_else(|| SalienceError::Backend("panel cache miss".into()))
+                    .ok_or_else(|| SalienceError::backend_msg("panel cache miss"))
             })
             .collect()
     }
@@ -164,7 +164,7 @@ pub fn combine_maps(
         Combine::Weights(w) => {
             for (i, (phi, s)) in maps.iter().zip(seeds).enumerate() {
                 let wi = w.get(s).ok_or_else(|| {
-                    SalienceError::Backend(format!("no aggregation weights for seed {s}"))
+                    SalienceError::backend_msg(format!("no aggregation weights for seed {s}"))
                 })?;
                 let mut o = out.row_mut(i);
                 for (m, &wm) in wi.iter().enumerate() {
@@ -226,7 +226,7 @@ impl Explainer for RowExplainer<'_, '_> {
         let flat = combine_maps(&self.combine, &maps, &s)?;
         let px = flat
             .into_shape_with_order((n, h, w))
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         AttributionBatch::from_pixel_maps(px)
     }
 }
@@ -278,7 +278,7 @@ impl<M: Model> Model for CachedModel<M> {
         for (i, k) in keys.iter().enumerate() {
             let row = map
                 .get(k)
-                .ok_or_else(|| SalienceError::Backend("model cache miss".into()))?;
+                .ok_or_else(|| SalienceError::backend_msg("model cache miss"))?;
             out.row_mut(i)
                 .assign(&ndarray::ArrayView1::from(row.as_slice()));
         }

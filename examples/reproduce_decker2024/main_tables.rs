@@ -300,7 +300,7 @@ pub fn not_applicable<M: RuleForward>(
     let sites = RuleSites::default();
     model
         .forward_with(x, &sites)
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("rule-site count", e))?;
     let (relu, pool) = (sites.relu.get(), sites.max_pool.get());
     Ok(match name {
         "GuidedBP" if relu == 0 => Some(SalienceError::Model(
@@ -444,16 +444,16 @@ fn run_model<M: LayerSplit + RuleForward + Send + Sync + 'static>(
     let repr = move |x: ArrayViewD<'_, f32>| -> salience::core::Result<Array2<f32>> {
         let xs = x.as_standard_layout();
         let t = Tensor::from_slice(xs.as_slice().unwrap_or(&[]), x.shape(), &Device::Cpu)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         let a = repr_net
             .activations(&t, layer)
             .and_then(|a| a.to_dtype(DType::F32))
             .and_then(|a| a.flatten_from(1))
             .and_then(|a| a.to_vec2::<f32>())
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         let r = a.first().map_or(0, |v| v.len());
         Array2::from_shape_vec((a.len(), r), a.concat())
-            .map_err(|e| SalienceError::Backend(e.to_string()))
+            .map_err(|e| SalienceError::backend("ndarray", e))
     };
     let setup = Setup {
         budget: b,
@@ -657,7 +657,7 @@ fn chunk_records(
         let flat = combine_maps(&row.combine, &all_maps, c.seeds)?;
         let maps = AttributionBatch::from_pixel_maps(
             flat.into_shape_with_order((n, 28, 28))
-                .map_err(|e| SalienceError::Backend(e.to_string()))?,
+                .map_err(|e| SalienceError::backend("ndarray", e))?,
         )?;
         let mut push = |metric: &str, values: Vec<(usize, f64)>| {
             for (i, v) in values {

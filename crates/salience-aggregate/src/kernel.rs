@@ -33,7 +33,7 @@ pub(crate) fn flat(e: &Ensemble) -> Result<(&[f32], usize, usize, usize)> {
     let data = e
         .as_flat()
         .to_slice()
-        .ok_or_else(|| SalienceError::Backend("ensemble is not contiguous".into()))?;
+        .ok_or_else(|| SalienceError::backend_msg("ensemble is not contiguous"))?;
     Ok((data, e.k(), e.n_samples(), e.feature_len()))
 }
 

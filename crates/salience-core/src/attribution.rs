@@ -315,7 +315,7 @@ impl AttributionBatch {
                 }
                 let data = out
                     .into_shape_with_order(IxDyn(&[n, h, w]))
-                    .map_err(|e| SalienceError::Backend(e.to_string()))?;
+                    .map_err(|e| SalienceError::backend("ndarray", e))?;
                 AttributionBatch::new(data)
             }
         }

@@ -208,11 +208,11 @@ impl GaussianBlur {
         let (h, w) = (shape[shape.len() - 2], shape[shape.len() - 1]);
         let src = x.as_standard_layout();
         let Some(s) = src.as_slice() else {
-            return Err(SalienceError::Backend("blur input not contiguous".into()));
+            return Err(SalienceError::backend_msg("blur input not contiguous"));
         };
         let mut out = ArrayD::<f32>::zeros(x.raw_dim());
         let Some(o) = out.as_slice_mut() else {
-            return Err(SalienceError::Backend("blur buffer not contiguous".into()));
+            return Err(SalienceError::backend_msg("blur buffer not contiguous"));
         };
         self.blur_planes(s, s.len() / (h * w), h, w, o)?;
         Ok(out)

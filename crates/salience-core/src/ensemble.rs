@@ -51,7 +51,7 @@ impl Ensemble {
             .map(|(_, m)| m.view().insert_axis(Axis(0)))
             .collect();
         let data =
-            concatenate(Axis(0), &views).map_err(|e| SalienceError::Backend(e.to_string()))?;
+            concatenate(Axis(0), &views).map_err(|e| SalienceError::backend("ndarray", e))?;
         let names = maps.into_iter().map(|(n, _)| n).collect();
         Ok(Ensemble {
             data,
@@ -233,7 +233,7 @@ impl Ensemble {
     pub fn batch_from_flat(&self, values: Vec<f32>) -> Result<AttributionBatch> {
         let shape = self.map_shape();
         let arr = ArrayD::from_shape_vec(IxDyn(&shape), values)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         AttributionBatch::new(arr)
     }
 }

@@ -31,8 +31,38 @@ impl std::fmt::Display for DegenerateReason {
     }
 }
 
+/// A boxed error kept as the [`std::error::Error::source`] of a
+/// [`SalienceError`] (a candle error, an [`std::io::Error`], a decoder's
+/// error, ...): downcast it to reach the original type.
+pub type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Every error a salience function can return. Bad input is always reported
 /// through this type, never by a panic and never by NaN in the output.
+///
+/// What each variant means:
+///
+/// | variant | meaning |
+/// |---|---|
+/// | [`ShapeMismatch`](Self::ShapeMismatch) | an array has the wrong shape or rank |
+/// | [`NonFinite`](Self::NonFinite) | an input holds NaN or ±∞ |
+/// | [`Empty`](Self::Empty) | an input that must not be empty is empty |
+/// | [`DegenerateMap`](Self::DegenerateMap) | a map cannot be normalized (constant, all zero, ...) |
+/// | [`InvalidParameter`](Self::InvalidParameter) | a config value is outside its range |
+/// | [`TargetOutOfRange`](Self::TargetOutOfRange), [`TargetCount`](Self::TargetCount) | bad target classes |
+/// | [`Unsupported`](Self::Unsupported) | a method does not apply to a model's architecture (LRP on pre-activation batch norms, AttnLRP without attention, ...) |
+/// | [`Gradient`](Self::Gradient) | an input gradient is missing or fails its check |
+/// | [`Model`](Self::Model) | a user's model misbehaved (wrong output shape, a failed call) |
+/// | [`Solver`](Self::Solver) | a numerical solver failed (the QP, a factorization) |
+/// | [`Backend`](Self::Backend) | the tensor backend (candle) or an array library failed; the original error is the [`source`](std::error::Error::source) |
+/// | [`Io`](Self::Io) | reading or writing a file failed; the [`std::io::Error`] (or the parser's error) is the source |
+/// | [`DatasetMissing`](Self::DatasetMissing) | a dataset file is absent; says which package ships it |
+/// | [`Format`](Self::Format) | a file or buffer is malformed (bad magic number, inconsistent dimensions) |
+/// | [`Image`](Self::Image) | an image file cannot be decoded ([`ImageFault`] says why) |
+/// | [`UnreadableImages`](Self::UnreadableImages) | files of an image folder cannot be read, each with its reason |
+///
+/// The `Display` of every variant is one line; where an underlying error
+/// exists it is kept whole as the `source` (its first line is repeated in
+/// the `Display`), so `{:?}` and the `source()` chain show all of it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SalienceError {
@@ -99,15 +129,71 @@ pub enum SalienceError {
         /// Number of inputs.
         inputs: usize,
     },
-    /// Reading or writing a file failed.
-    #[error("{action} {path}: {message}")]
+    /// A method does not apply to a model's architecture: LRP on batch
+    /// norms that cannot be canonized (DenseNet), AttnLRP on a model
+    /// without attention, a method that needs a layer the model lacks.
+    #[error("{method} does not apply to {model}: {reason}")]
+    Unsupported {
+        /// The method (explainer) name.
+        method: String,
+        /// The model or architecture, in words.
+        model: String,
+        /// Why, and what to use instead.
+        reason: String,
+    },
+    /// Reading or writing a file failed. `source` is the
+    /// [`std::io::Error`]; a file that reads but does not parse (a `.npy`
+    /// header, a JSON line) is an error of kind
+    /// [`InvalidData`](std::io::ErrorKind::InvalidData) wrapping the
+    /// parser's error ([`SalienceError::io_invalid`]).
+    #[error("{action} {path}: {source}")]
     Io {
         /// "reading" or "writing".
         action: &'static str,
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A dataset file is not there.
+    #[error(
+        "dataset file {path} not found: install the Debian package `{package}` \
+         (apt-get install {package}) or point SALIENCE_FASHION_MNIST to a folder with the IDX files"
+    )]
+    DatasetMissing {
+        /// The file that was looked for.
+        path: PathBuf,
+        /// The Debian package that provides it.
+        package: &'static str,
+    },
+    /// A file or buffer is not what it claims to be (bad magic number,
+    /// dimensions that disagree with the length, inconsistent files).
+    #[error("malformed {what}: {reason}")]
+    Format {
+        /// Which file or buffer.
+        what: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// An image file cannot be decoded.
+    #[error("image {path}: {fault}: {detail}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        fault: ImageFault,
+        /// The decoder's or the check's words.
+        detail: String,
+    },
+    /// Files of an image folder cannot be read: every one of them, with
+    /// its reason.
+    #[error("{} file(s) in {folder} cannot be read: {}", files.len(), list_files(files))]
+    UnreadableImages {
+        /// The folder.
+        folder: PathBuf,
+        /// Each unreadable file and why.
+        files: Vec<(PathBuf, String)>,
     },
     /// The model (a user's implementation of [`crate::Model`]) failed.
     #[error("model error: {0}")]
@@ -115,9 +201,18 @@ pub enum SalienceError {
     /// A numerical solver failed.
     #[error("solver error: {0}")]
     Solver(String),
-    /// A backend (candle, ...) error.
-    #[error("backend error: {0}")]
-    Backend(String),
+    /// A backend (candle, ndarray, an encoder, ...) failed. `source` is the
+    /// original error, kept whole (for candle: its inner errors and any
+    /// backtrace); `None` for a failed internal invariant of the backend
+    /// glue (a buffer that should be contiguous and is not).
+    #[error("backend error: {context}{}", first_line(source.as_deref()))]
+    Backend {
+        /// What was being done, and how to fix it where known.
+        context: String,
+        /// The backend's error.
+        #[source]
+        source: Option<BoxedError>,
+    },
     /// An input gradient is missing, or a gradient check showed it wrong:
     /// a gradient explainer never returns a map computed from it.
     #[error("gradient {fault}: {detail}")]
@@ -127,6 +222,54 @@ pub enum SalienceError {
         /// The evidence and the way out (which op to replace, by what).
         detail: String,
     },
+}
+
+/// `": <first line of e>"`, or nothing without `e`.
+fn first_line(e: Option<&(dyn std::error::Error + Send + Sync + 'static)>) -> String {
+    match e {
+        Some(e) => {
+            let text = e.to_string();
+            format!(": {}", text.lines().next().unwrap_or("").trim())
+        }
+        None => String::new(),
+    }
+}
+
+fn list_files(files: &[(PathBuf, String)]) -> String {
+    let v: Vec<String> = files
+        .iter()
+        .map(|(p, why)| format!("{} ({why})", p.display()))
+        .collect();
+    v.join("; ")
+}
+
+/// What is wrong with an image file ([`SalienceError::Image`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImageFault {
+    /// The file has zero bytes, or is not a regular file.
+    Empty,
+    /// The data ends before the image does.
+    Truncated,
+    /// The data is not a valid PNG or JPEG.
+    Corrupt,
+    /// Not PNG or JPEG, or a variant of them the decoder does not support.
+    Unsupported,
+    /// The header declares more pixels (or the file has more bytes) than
+    /// the loader's cap.
+    TooLarge,
+}
+
+impl std::fmt::Display for ImageFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ImageFault::Empty => "empty file",
+            ImageFault::Truncated => "truncated",
+            ImageFault::Corrupt => "corrupt",
+            ImageFault::Unsupported => "unsupported format",
+            ImageFault::TooLarge => "too large",
+        })
+    }
 }
 
 /// What is wrong with an input gradient ([`SalienceError::Gradient`]).
@@ -168,6 +311,81 @@ impl SalienceError {
         }
     }
 
+    /// [`SalienceError::Backend`] keeping `source` (a candle error, an
+    /// ndarray `ShapeError`, ...) as the error's source; `context` says what
+    /// was being done.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk on fire\nmore");
+    /// let e = salience_core::SalienceError::backend("encoding", io);
+    /// assert_eq!(e.to_string(), "backend error: encoding: disk on fire");
+    /// assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("disk on fire\nmore"));
+    /// ```
+    pub fn backend(context: impl Into<String>, source: impl Into<BoxedError>) -> Self {
+        SalienceError::Backend {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// [`SalienceError::Backend`] without an underlying error: an internal
+    /// invariant of the backend glue failed (a buffer that should be
+    /// contiguous is not, a lock is poisoned).
+    pub fn backend_msg(context: impl Into<String>) -> Self {
+        SalienceError::Backend {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// [`SalienceError::Unsupported`]: `method` does not apply to `model`.
+    pub fn unsupported(
+        method: impl Into<String>,
+        model: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        SalienceError::Unsupported {
+            method: method.into(),
+            model: model.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// [`SalienceError::Io`]: `action` ("reading", "writing") on `path`
+    /// failed with `source`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        SalienceError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// [`SalienceError::Io`] for a file whose contents do not parse:
+    /// `source` (the parser's error, or a message) is wrapped in an
+    /// [`std::io::Error`] of kind [`InvalidData`](std::io::ErrorKind::InvalidData)
+    /// (reach it with [`std::io::Error::get_ref`]).
+    pub fn io_invalid(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: impl Into<BoxedError>,
+    ) -> Self {
+        Self::io(
+            action,
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, source),
+        )
+    }
+
+    /// [`SalienceError::Format`]: `what` is malformed because of `reason`.
+    pub fn format(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        SalienceError::Format {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// Shorthand for [`SalienceError::ShapeMismatch`].
     pub fn shape(context: &str, expected: impl Into<String>, found: &[usize]) -> Self {
         SalienceError::ShapeMismatch {
@@ -175,5 +393,89 @@ impl SalienceError {
             expected: expected.into(),
             found: found.to_vec(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn missing_dataset_names_the_package_and_path() {
+        let e = SalienceError::DatasetMissing {
+            path: PathBuf::from("/nowhere/x.gz"),
+            package: "dataset-fashion-mnist",
+        };
+        let s = e.to_string();
+        assert!(
+            s.contains("dataset-fashion-mnist") && s.contains("/nowhere/x.gz"),
+            "{s}"
+        );
+        assert!(s.contains("apt-get install dataset-fashion-mnist"), "{s}");
+    }
+
+    #[test]
+    fn io_keeps_the_io_error_as_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = SalienceError::io("reading", "/a/b.npy", io);
+        assert_eq!(e.to_string(), "reading /a/b.npy: no such file");
+        let src = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(src.map(|s| s.kind()), Some(std::io::ErrorKind::NotFound));
+        let bad = SalienceError::io_invalid("reading", "/a/b.npy", "bad magic");
+        match &bad {
+            SalienceError::Io { source, .. } => {
+                assert_eq!(source.kind(), std::io::ErrorKind::InvalidData);
+                assert_eq!(source.to_string(), "bad magic");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn backend_display_is_one_line_and_the_source_is_whole() {
+        let inner = std::io::Error::other("first line\n  second line\nbacktrace: ...");
+        let e = SalienceError::backend("candle", inner);
+        assert_eq!(e.to_string(), "backend error: candle: first line");
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("first line\n  second line\nbacktrace: ...")
+        );
+        assert!(format!("{e:?}").contains("second line"));
+        let bare = SalienceError::backend_msg("buffer not contiguous");
+        assert_eq!(bare.to_string(), "backend error: buffer not contiguous");
+        assert!(bare.source().is_none());
+    }
+
+    #[test]
+    fn unsupported_and_image_messages() {
+        let e = SalienceError::unsupported("LRP", "DenseNet", "pre-activation batch norms");
+        assert_eq!(
+            e.to_string(),
+            "LRP does not apply to DenseNet: pre-activation batch norms"
+        );
+        let e = SalienceError::UnreadableImages {
+            folder: PathBuf::from("/imgs"),
+            files: vec![
+                (PathBuf::from("/imgs/a.png"), "truncated".into()),
+                (PathBuf::from("/imgs/b.jpg"), "corrupt".into()),
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "2 file(s) in /imgs cannot be read: /imgs/a.png (truncated); /imgs/b.jpg (corrupt)"
+        );
+        let e = SalienceError::Image {
+            path: PathBuf::from("/x.png"),
+            fault: ImageFault::Truncated,
+            detail: "ends at byte 10".into(),
+        };
+        assert_eq!(e.to_string(), "image /x.png: truncated: ends at byte 10");
+    }
+
+    #[test]
+    fn the_error_is_send_sync_static() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<SalienceError>();
     }
 }

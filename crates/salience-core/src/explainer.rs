@@ -156,7 +156,7 @@ impl<E: Explainer> Explainer for PerInput<E> {
         }
         let views: Vec<_> = maps.iter().map(|m| m.view()).collect();
         let stacked = ndarray::concatenate(Axis(0), &views)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         AttributionBatch::new(stacked)
     }
 }

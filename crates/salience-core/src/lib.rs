@@ -53,7 +53,7 @@ pub mod validate;
 pub use attribution::{AttributionBatch, ChannelReduction, Layout};
 pub use bbox::BoundingBox;
 pub use ensemble::Ensemble;
-pub use error::{DegenerateReason, GradientFault, Result, SalienceError};
+pub use error::{BoxedError, DegenerateReason, GradientFault, ImageFault, Result, SalienceError};
 pub use explainer::{explain_ensemble, Explainer, PerInput};
 pub use model::{FnModel, LinearModel, Model};
 pub use normalize::{DegeneratePolicy, Normalization};

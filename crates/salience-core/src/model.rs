@@ -235,7 +235,7 @@ pub fn flatten_batch<'a>(
     if inputs.is_standard_layout() {
         inputs
             .into_shape_with_order((n, p))
-            .map_err(|e| SalienceError::Backend(e.to_string()))
+            .map_err(|e| SalienceError::backend("ndarray", e))
     } else {
         Err(SalienceError::shape(
             context,

@@ -236,7 +236,7 @@ impl AttributionBatch {
         let p = self.feature_len();
         let mut flat = self.as_flat_mut();
         let Some(buf) = flat.as_slice_mut() else {
-            return Err(SalienceError::Backend("batch not contiguous".into()));
+            return Err(SalienceError::backend_msg("batch not contiguous"));
         };
         // On error the batch may be partially normalized: work on a copy.
         let mut tmp = buf.to_vec();
@@ -251,7 +251,7 @@ impl AttributionBatch {
         let p = out.feature_len();
         let mut flat = out.as_flat_mut();
         let Some(buf) = flat.as_slice_mut() else {
-            return Err(SalienceError::Backend("batch not contiguous".into()));
+            return Err(SalienceError::backend_msg("batch not contiguous"));
         };
         normalize_rows(buf, p, method, policy, |r| (r, 0))?;
         Ok(out)
@@ -278,7 +278,7 @@ impl Ensemble {
         let (n, p) = (self.n_samples(), self.feature_len());
         let mut data = self.stacked().to_owned();
         let Some(buf) = data.as_slice_mut() else {
-            return Err(SalienceError::Backend("ensemble not contiguous".into()));
+            return Err(SalienceError::backend_msg("ensemble not contiguous"));
         };
         normalize_rows(buf, p, method, policy, |r| (r % n, r / n))?;
         Ok(Ensemble::from_valid(

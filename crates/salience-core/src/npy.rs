@@ -11,12 +11,8 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-fn io_err(action: &'static str, path: &Path, message: impl std::fmt::Display) -> SalienceError {
-    SalienceError::Io {
-        action,
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
+fn io_err(action: &'static str, path: &Path, source: std::io::Error) -> SalienceError {
+    SalienceError::io(action, path, source)
 }
 
 /// The element type of a `.npy` file this module reads.
@@ -160,7 +156,7 @@ fn read_header(file: &mut File, file_len: u64) -> std::result::Result<(Header, u
 pub fn read_array(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
     use std::io::Read;
     let path = path.as_ref();
-    let bad = |m: String| io_err("reading", path, m);
+    let bad = |m: String| SalienceError::io_invalid("reading", path, m);
     let mut file = File::open(path).map_err(|e| io_err("reading", path, e))?;
     let file_len = file
         .metadata()
@@ -196,7 +192,8 @@ pub fn read_array(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
     }
     // n_bytes == the file's data length: the allocation is bounded by the file.
     let mut raw = vec![0u8; n_bytes];
-    file.read_exact(&mut raw).map_err(|e| bad(e.to_string()))?;
+    file.read_exact(&mut raw)
+        .map_err(|e| io_err("reading", path, e))?;
     let values = decode(&raw, &header).map_err(|(file_index, v)| {
         let index = row_major_index(file_index, &header);
         if v.is_finite() {
@@ -296,7 +293,7 @@ pub fn write_array(path: impl AsRef<Path>, array: &ArrayD<f32>) -> Result<()> {
     let f = File::create(path).map_err(|e| io_err("writing", path, e))?;
     array
         .write_npy(BufWriter::new(f))
-        .map_err(|e| io_err("writing", path, e))
+        .map_err(|e| SalienceError::io_invalid("writing", path, e))
 }
 
 /// Reads an attribution batch `[N, ...]` from a `.npy` file.

@@ -10,12 +10,12 @@
 //! | [`small_cnn_permuted_labels`] | a [`SmallCnn`] trained on randomly permuted Fashion-MNIST labels (data randomization test) |
 //! | [`resnet_small`] | the trained small [`ResNet`] (localization set) |
 
-use crate::error::{DataError, Result};
 use crate::images::{GrayImages, LabelledImages};
 use crate::localization::{BoundingBox, LocalizationSet, Placement};
 use crate::models::{ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig};
 use candle_core::{DType, Device, Tensor};
 use ndarray::{Array3, Array4};
+use salience_core::{Result, SalienceError};
 use std::collections::HashMap;
 
 /// Number of Fashion-MNIST test images in the shipped sample (the first
@@ -97,7 +97,7 @@ pub const LOCALIZATION_SAMPLE_SAFETENSORS: &[u8] = include_bytes!(concat!(
 
 fn load(bytes: &[u8], what: &str) -> Result<HashMap<String, Tensor>> {
     candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
-        .map_err(|e| DataError::format(what, e.to_string()))
+        .map_err(|e| SalienceError::format(what, e.to_string()))
 }
 
 fn get<'a>(
@@ -109,9 +109,9 @@ fn get<'a>(
 ) -> Result<&'a Tensor> {
     let x = t
         .get(name)
-        .ok_or_else(|| DataError::format(what, format!("no tensor `{name}`")))?;
+        .ok_or_else(|| SalienceError::format(what, format!("no tensor `{name}`")))?;
     if x.dtype() != dtype || x.dims() != dims {
-        return Err(DataError::format(
+        return Err(SalienceError::format(
             what,
             format!(
                 "`{name}` is {:?} {:?}, expected {dtype:?} {dims:?}",
@@ -124,7 +124,9 @@ fn get<'a>(
 }
 
 fn u8_vec(t: &Tensor) -> Result<Vec<u8>> {
-    Ok(t.flatten_all()?.to_vec1::<u8>()?)
+    t.flatten_all()
+        .and_then(|f| f.to_vec1::<u8>())
+        .map_err(salience_explain::model::convert::candle_error)
 }
 
 /// The shipped Fashion-MNIST test sample as bytes.
@@ -140,7 +142,7 @@ pub fn fashion_mnist_sample_gray() -> Result<GrayImages> {
     let images = u8_vec(get(&t, "images", DType::U8, &[n, 28, 28], what)?)?;
     let labels = u8_vec(get(&t, "labels", DType::U8, &[n], what)?)?;
     let images = Array3::from_shape_vec((n, 28, 28), images)
-        .map_err(|e| DataError::format(what, e.to_string()))?;
+        .map_err(|e| SalienceError::format(what, e.to_string()))?;
     GrayImages::new(images, labels)
 }
 
@@ -174,15 +176,19 @@ pub fn localization_sample() -> Result<LocalizationSet> {
     let images = u8_vec(get(&t, "images", DType::U8, &[n, 3, 64, 64], what)?)?;
     let masks = u8_vec(get(&t, "masks", DType::U8, &[n, 64, 64], what)?)?;
     let labels = u8_vec(get(&t, "labels", DType::U8, &[n], what)?)?;
-    let boxes = get(&t, "boxes", DType::U32, &[n, 4], what)?.to_vec2::<u32>()?;
-    let placements = get(&t, "placements", DType::U32, &[n, 4], what)?.to_vec2::<u32>()?;
+    let boxes = get(&t, "boxes", DType::U32, &[n, 4], what)?
+        .to_vec2::<u32>()
+        .map_err(salience_explain::model::convert::candle_error)?;
+    let placements = get(&t, "placements", DType::U32, &[n, 4], what)?
+        .to_vec2::<u32>()
+        .map_err(salience_explain::model::convert::candle_error)?;
     let images = Array4::from_shape_vec(
         (n, 3, 64, 64),
         images.into_iter().map(|v| f32::from(v) / 255.0).collect(),
     )
-    .map_err(|e| DataError::format(what, e.to_string()))?;
+    .map_err(|e| SalienceError::format(what, e.to_string()))?;
     let masks = Array3::from_shape_vec((n, 64, 64), masks.into_iter().map(|v| v != 0).collect())
-        .map_err(|e| DataError::format(what, e.to_string()))?;
+        .map_err(|e| SalienceError::format(what, e.to_string()))?;
     let as_usize =
         |r: &[u32]| -> [usize; 4] { [0, 1, 2, 3].map(|k| r.get(k).copied().unwrap_or(0) as usize) };
     Ok(LocalizationSet {

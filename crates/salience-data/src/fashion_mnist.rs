@@ -5,11 +5,14 @@
 //! Machines without the package use the sample shipped in
 //! [`crate::assets`] instead.
 
-use crate::error::{DataError, Result};
 use crate::idx::{read_idx_file, IdxArray};
 use crate::images::GrayImages;
 use ndarray::Array3;
+use salience_core::{Result, SalienceError};
 use std::path::{Path, PathBuf};
+
+/// The Debian package that ships Fashion-MNIST.
+pub const FASHION_MNIST_PACKAGE: &str = "dataset-fashion-mnist";
 
 /// Where the Debian package installs the files.
 pub const DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -80,9 +83,9 @@ fn file(dir: &Path, name: &str) -> PathBuf {
 /// Loads one split from `dir` (files `train-images-idx3-ubyte[.gz]`,
 /// `train-labels-idx1-ubyte[.gz]`, `t10k-…`).
 ///
-/// Errors: [`DataError::DatasetMissing`] naming the path and the Debian
+/// Errors: [`salience_core::SalienceError::DatasetMissing`] naming the path and the Debian
 /// package `dataset-fashion-mnist` when a file is absent;
-/// [`DataError::Format`] when the files are malformed or disagree
+/// [`salience_core::SalienceError::Format`] when the files are malformed or disagree
 /// (image count ≠ label count, images not 3-D, labels not 1-D or ≥ 10).
 ///
 /// ```
@@ -105,7 +108,7 @@ pub fn load(dir: impl AsRef<Path>, split: Split) -> Result<GrayImages> {
 /// ```no_run
 /// let test = salience_data::fashion_mnist::load_default(salience_data::fashion_mnist::Split::Test)?;
 /// assert_eq!(test.len(), 10_000);
-/// # Ok::<(), salience_data::DataError>(())
+/// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn load_default(split: Split) -> Result<GrayImages> {
     load(default_dir(), split)
@@ -124,7 +127,7 @@ pub fn from_idx(images: IdxArray, labels: IdxArray) -> Result<GrayImages> {
     let (n, rows, cols) = match images.dims[..] {
         [n, r, c] => (n, r, c),
         _ => {
-            return Err(DataError::format(
+            return Err(SalienceError::format(
                 "images",
                 format!(
                     "expected 3 dimensions [n, rows, cols], got {:?}",
@@ -134,7 +137,7 @@ pub fn from_idx(images: IdxArray, labels: IdxArray) -> Result<GrayImages> {
         }
     };
     if labels.dims.len() != 1 {
-        return Err(DataError::format(
+        return Err(SalienceError::format(
             "labels",
             format!("expected 1 dimension, got {:?}", labels.dims),
         ));
@@ -144,13 +147,13 @@ pub fn from_idx(images: IdxArray, labels: IdxArray) -> Result<GrayImages> {
         .iter()
         .find(|&&l| l as usize >= CLASS_NAMES.len())
     {
-        return Err(DataError::format(
+        return Err(SalienceError::format(
             "labels",
             format!("label {bad} is not below 10"),
         ));
     }
     let arr = Array3::from_shape_vec((n, rows, cols), images.data)
-        .map_err(|e| DataError::format("images", e.to_string()))?;
+        .map_err(|e| SalienceError::format("images", e.to_string()))?;
     GrayImages::new(arr, labels.data)
 }
 
@@ -170,7 +173,7 @@ mod tests {
         };
         assert!(matches!(
             from_idx(im.clone(), lb1),
-            Err(DataError::Format { .. })
+            Err(SalienceError::Format { .. })
         ));
         let lb_bad = IdxArray {
             dims: vec![2],
@@ -207,7 +210,7 @@ mod tests {
         assert_eq!(g.images[[0, 0, 1]], 255);
         assert_eq!(g.images[[1, 1, 1]], 60);
         match load(&dir, Split::Train) {
-            Err(DataError::DatasetMissing { path, .. }) => {
+            Err(SalienceError::DatasetMissing { path, .. }) => {
                 assert!(path.ends_with("train-images-idx3-ubyte.gz"))
             }
             other => panic!("expected DatasetMissing, got {other:?}"),

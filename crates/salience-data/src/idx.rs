@@ -5,8 +5,8 @@
 //! one big-endian `u32` per dimension and the values in row-major order.
 //! Only unsigned-byte files (images and labels) are supported.
 
-use crate::error::{DataError, Result};
 use flate2::read::GzDecoder;
+use salience_core::{Result, SalienceError};
 use std::io::Read;
 use std::path::Path;
 
@@ -26,7 +26,7 @@ pub struct IdxArray {
 /// Parses an uncompressed IDX buffer of unsigned bytes. `what` names the
 /// buffer in errors.
 ///
-/// Errors ([`DataError::Format`]) on a bad magic number, a type other than
+/// Errors ([`salience_core::SalienceError::Format`]) on a bad magic number, a type other than
 /// unsigned byte, zero dimensions, or a length that disagrees with the
 /// dimensions (truncated or trailing data).
 ///
@@ -41,19 +41,19 @@ pub struct IdxArray {
 /// ```
 pub fn parse_idx(bytes: &[u8], what: &str) -> Result<IdxArray> {
     let header = bytes.get(..4).ok_or_else(|| {
-        DataError::format(
+        SalienceError::format(
             what,
             format!("{} bytes, shorter than the 4-byte magic", bytes.len()),
         )
     })?;
     if header[0] != 0 || header[1] != 0 {
-        return Err(DataError::format(
+        return Err(SalienceError::format(
             what,
             format!("bad magic number {header:02x?}: an IDX file starts with two zero bytes"),
         ));
     }
     if header[2] != IDX_U8 {
-        return Err(DataError::format(
+        return Err(SalienceError::format(
             what,
             format!(
                 "IDX type code {:#04x} is not supported (only unsigned byte, 0x08)",
@@ -63,11 +63,11 @@ pub fn parse_idx(bytes: &[u8], what: &str) -> Result<IdxArray> {
     }
     let ndims = header[3] as usize;
     if ndims == 0 {
-        return Err(DataError::format(what, "zero dimensions"));
+        return Err(SalienceError::format(what, "zero dimensions"));
     }
     let body = 4 + 4 * ndims;
     let dim_bytes = bytes.get(4..body).ok_or_else(|| {
-        DataError::format(
+        SalienceError::format(
             what,
             format!("truncated header: {ndims} dimensions need {body} bytes"),
         )
@@ -79,10 +79,10 @@ pub fn parse_idx(bytes: &[u8], what: &str) -> Result<IdxArray> {
     let count = dims
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| DataError::format(what, format!("dimensions {dims:?} overflow")))?;
+        .ok_or_else(|| SalienceError::format(what, format!("dimensions {dims:?} overflow")))?;
     let data = &bytes[body..];
     if data.len() != count {
-        return Err(DataError::format(
+        return Err(SalienceError::format(
             what,
             format!(
                 "dimensions {dims:?} need {count} values, the file has {} ({})",
@@ -116,7 +116,7 @@ pub fn parse_idx_maybe_gz(bytes: &[u8], what: &str) -> Result<IdxArray> {
         let mut out = Vec::new();
         GzDecoder::new(bytes)
             .read_to_end(&mut out)
-            .map_err(|e| DataError::format(what, format!("bad gzip stream: {e}")))?;
+            .map_err(|e| SalienceError::format(what, format!("bad gzip stream: {e}")))?;
         parse_idx(&out, what)
     } else {
         parse_idx(bytes, what)
@@ -125,9 +125,9 @@ pub fn parse_idx_maybe_gz(bytes: &[u8], what: &str) -> Result<IdxArray> {
 
 /// Reads an IDX file, gzipped or plain (detected from its first bytes).
 ///
-/// Errors: [`DataError::DatasetMissing`] (naming the Debian package
+/// Errors: [`salience_core::SalienceError::DatasetMissing`] (naming the Debian package
 /// `dataset-fashion-mnist`) when the file does not exist,
-/// [`DataError::Io`] when it cannot be read, [`DataError::Format`] when it
+/// [`salience_core::SalienceError::Io`] when it cannot be read, [`salience_core::SalienceError::Format`] when it
 /// is malformed.
 ///
 /// ```
@@ -138,15 +138,12 @@ pub fn read_idx_file(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            DataError::DatasetMissing {
+            SalienceError::DatasetMissing {
                 path: path.to_path_buf(),
-                package: crate::error::FASHION_MNIST_PACKAGE,
+                package: crate::FASHION_MNIST_PACKAGE,
             }
         } else {
-            DataError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            }
+            SalienceError::io("reading", path.to_path_buf(), e)
         }
     })?;
     parse_idx_maybe_gz(&bytes, &path.display().to_string())
@@ -197,7 +194,7 @@ mod tests {
         ];
         for (name, bytes) in cases {
             match parse_idx(&bytes, "x") {
-                Err(DataError::Format { .. }) => {}
+                Err(SalienceError::Format { .. }) => {}
                 other => panic!("{name}: expected a format error, got {other:?}"),
             }
         }
@@ -218,10 +215,13 @@ mod tests {
         assert_eq!(read_idx_file(&gzp).unwrap().data, vec![4, 5, 6]);
         // A corrupt gzip stream is a format error.
         std::fs::write(&gzp, [0x1f, 0x8b, 0, 1, 2]).unwrap();
-        assert!(matches!(read_idx_file(&gzp), Err(DataError::Format { .. })));
+        assert!(matches!(
+            read_idx_file(&gzp),
+            Err(SalienceError::Format { .. })
+        ));
         let missing = dir.join("absent.gz");
         match read_idx_file(&missing) {
-            Err(DataError::DatasetMissing { path, package }) => {
+            Err(SalienceError::DatasetMissing { path, package }) => {
                 assert_eq!(path, missing);
                 assert_eq!(package, "dataset-fashion-mnist");
             }

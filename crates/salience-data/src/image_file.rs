@@ -35,10 +35,10 @@
 //! [`LoadOptions::max_pixels`] (default [`MAX_IMAGE_PIXELS`], Pillow's
 //! decompression-bomb threshold) and the file size against
 //! [`LoadOptions::max_file_bytes`] before anything is decoded or
-//! allocated. Errors are typed: [`DataError::Io`] for a missing or
-//! unreadable file, [`DataError::Image`] with an [`ImageFault`] for an
+//! allocated. Errors are typed: [`salience_core::SalienceError::Io`] for a missing or
+//! unreadable file, [`salience_core::SalienceError::Image`] with an [`ImageFault`] for an
 //! empty, truncated, corrupt, unsupported or too large one,
-//! [`DataError::UnreadableImages`] listing every failing file of a folder
+//! [`salience_core::SalienceError::UnreadableImages`] listing every failing file of a folder
 //! batch.
 //!
 //! ```
@@ -49,7 +49,7 @@
 //! let folder = ImageFolder::open(&dir, LoadOptions::default())?;
 //! let transform = ImageTransform::torchvision_imagenet();
 //! for batch in folder.batches(4, &transform)? {
-//!     let batch = batch?; // DataError::UnreadableImages names any bad file
+//!     let batch = batch?; // SalienceError::UnreadableImages names any bad file
 //!     assert_eq!(&batch.images.shape()[1..], &[3, 224, 224]);
 //!     let x = batch.tensor(&candle_core::Device::Cpu)?; // [n, 3, 224, 224] model input
 //!     # let _ = (x, &batch.paths);
@@ -57,15 +57,14 @@
 //! // one file
 //! let img = salience_data::load_image(dir.join("gray.png"), &LoadOptions::default())?;
 //! assert_eq!(img.shape(), &[3, 190, 230]);
-//! # Ok::<(), salience_data::DataError>(())
+//! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
-use crate::error::{DataError, ImageFault, Result};
 use crate::transform::ImageTransform;
 use candle_core::{Device, Tensor};
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader};
 use ndarray::{Array3, Array4, Axis};
-use salience_core::SalienceError;
+use salience_core::{ImageFault, Result, SalienceError};
 use std::io::{BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
@@ -149,14 +148,11 @@ impl Default for LoadOptions {
 /// let gray = LoadOptions { color: ColorMode::Gray, ..LoadOptions::default() };
 /// assert_eq!(load_image(dir.join("portrait.png"), &gray)?.shape(), &[1, 317, 181]);
 /// assert!(load_image(dir.join("missing.png"), &gray).is_err());
-/// # Ok::<(), salience_data::DataError>(())
+/// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn load_image(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Array3<f32>> {
     let path = path.as_ref();
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source: std::io::Error| SalienceError::io("reading", path.to_path_buf(), source);
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
         return Err(fault(path, ImageFault::Empty, "not a regular file"));
@@ -176,9 +172,10 @@ pub fn load_image(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Array
 /// [`load_image`] on bytes already in memory (`name` appears in errors).
 ///
 /// ```
-/// use salience_data::{decode_image, DataError, ImageFault, LoadOptions};
+/// use salience_core::SalienceError;
+/// use salience_data::{decode_image, ImageFault, LoadOptions};
 /// let e = decode_image(b"GIF89a....", "x.gif", &LoadOptions::default()).unwrap_err();
-/// assert!(matches!(e, DataError::Image { fault: ImageFault::Unsupported, .. }));
+/// assert!(matches!(e, SalienceError::Image { fault: ImageFault::Unsupported, .. }));
 /// ```
 pub fn decode_image(bytes: &[u8], name: &str, options: &LoadOptions) -> Result<Array3<f32>> {
     let path = Path::new(name);
@@ -192,13 +189,12 @@ pub fn decode_image(bytes: &[u8], name: &str, options: &LoadOptions) -> Result<A
 /// ```
 /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
 /// assert_eq!(salience_data::image_dimensions(dir.join("odd_rgb.png"))?, (301, 257));
-/// # Ok::<(), salience_data::DataError>(())
+/// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn image_dimensions(path: impl AsRef<Path>) -> Result<(u32, u32)> {
     let path = path.as_ref();
-    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
+    let file = std::fs::File::open(path).map_err(|source: std::io::Error| {
+        SalienceError::io("reading", path.to_path_buf(), source)
     })?;
     if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
         return Err(fault(path, ImageFault::Empty, "the file has 0 bytes"));
@@ -209,8 +205,8 @@ pub fn image_dimensions(path: impl AsRef<Path>) -> Result<(u32, u32)> {
     reader.into_dimensions().map_err(|e| image_error(path, e))
 }
 
-fn fault(path: &Path, fault: ImageFault, detail: impl Into<String>) -> DataError {
-    DataError::Image {
+fn fault(path: &Path, fault: ImageFault, detail: impl Into<String>) -> SalienceError {
+    SalienceError::Image {
         path: path.to_path_buf(),
         fault,
         detail: detail.into(),
@@ -235,15 +231,12 @@ fn check_file_size(path: &Path, len: u64, options: &LoadOptions) -> Result<()> {
 }
 
 /// Classifies a decoder error.
-fn image_error(path: &Path, e: ImageError) -> DataError {
+fn image_error(path: &Path, e: ImageError) -> SalienceError {
     match e {
         ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             fault(path, ImageFault::Truncated, io.to_string())
         }
-        ImageError::IoError(source) => DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
+        ImageError::IoError(source) => SalienceError::io("reading", path, source),
         ImageError::Unsupported(u) => fault(path, ImageFault::Unsupported, u.to_string()),
         ImageError::Limits(l) => fault(path, ImageFault::TooLarge, l.to_string()),
         other => {
@@ -426,7 +419,7 @@ fn to_chw(img: &DynamicImage, color: ColorMode) -> Array3<f32> {
 /// Only names whose extension is in [`LoadOptions::extensions`] are kept;
 /// subfolders are skipped. No path outside the folder is ever read: an
 /// entry that is a symbolic link resolving outside the folder makes
-/// [`ImageFolder::open`] fail with [`DataError::UnreadableImages`] naming
+/// [`ImageFolder::open`] fail with [`salience_core::SalienceError::UnreadableImages`] naming
 /// it.
 #[derive(Debug, Clone)]
 pub struct ImageFolder {
@@ -453,7 +446,7 @@ impl ImageBatch {
     ///     paths: vec!["a.png".into(), "b.png".into()],
     /// };
     /// assert_eq!(b.tensor(&candle_core::Device::Cpu)?.dims(), &[2, 3, 4, 4]);
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn tensor(&self, device: &Device) -> Result<Tensor> {
         crate::images::images_tensor(&self.images, 0, self.images.len_of(Axis(0)), device)
@@ -472,14 +465,11 @@ impl ImageFolder {
     /// let folder = ImageFolder::open(&dir, pngs)?;
     /// assert_eq!(folder.files()[0].file_name().unwrap(), "gray.png"); // sorted
     /// assert!(ImageFolder::open(dir.join("nowhere"), LoadOptions::default()).is_err());
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn open(root: impl AsRef<Path>, options: LoadOptions) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
-        let io = |source| DataError::Io {
-            path: root.clone(),
-            source,
-        };
+        let io = |source: std::io::Error| SalienceError::io("reading", root.clone(), source);
         let canonical_root = root.canonicalize().map_err(io)?;
         let entries = std::fs::read_dir(&root).map_err(io)?;
         let wanted = |p: &Path| {
@@ -526,7 +516,7 @@ impl ImageFolder {
         }
         if !outside.is_empty() {
             outside.sort();
-            return Err(DataError::UnreadableImages {
+            return Err(SalienceError::UnreadableImages {
                 folder: root,
                 files: outside,
             });
@@ -536,8 +526,7 @@ impl ImageFolder {
                 "no file with extension {:?} in {}",
                 options.extensions,
                 root.display()
-            ))
-            .into());
+            )));
         }
         files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         Ok(ImageFolder {
@@ -553,7 +542,7 @@ impl ImageFolder {
     /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
     /// let f = salience_data::ImageFolder::open(&dir, Default::default())?;
     /// assert!(f.files().windows(2).all(|w| w[0].file_name() < w[1].file_name()));
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn files(&self) -> &[PathBuf] {
         &self.files
@@ -564,7 +553,7 @@ impl ImageFolder {
     /// ```
     /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
     /// assert_eq!(salience_data::ImageFolder::open(&dir, Default::default())?.len(), 9);
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn len(&self) -> usize {
         self.files.len()
@@ -575,7 +564,7 @@ impl ImageFolder {
     /// ```
     /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
     /// assert!(!salience_data::ImageFolder::open(&dir, Default::default())?.is_empty());
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
@@ -583,14 +572,14 @@ impl ImageFolder {
 
     /// Reads every file's header (not its pixels) and lists every file
     /// that is unreadable or above the pixel cap in one
-    /// [`DataError::UnreadableImages`]; a cheap check before a long run.
+    /// [`salience_core::SalienceError::UnreadableImages`]; a cheap check before a long run.
     /// (A file whose header is fine but whose data is cut still fails in
     /// its batch.)
     ///
     /// ```
     /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
     /// salience_data::ImageFolder::open(&dir, Default::default())?.check()?;
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn check(&self) -> Result<()> {
         let failures: Vec<(PathBuf, String)> = self
@@ -610,7 +599,7 @@ impl ImageFolder {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(DataError::UnreadableImages {
+            Err(SalienceError::UnreadableImages {
                 folder: self.root.clone(),
                 files: failures,
             })
@@ -620,10 +609,10 @@ impl ImageFolder {
     /// The files in batches of `batch_size`, each loaded (only when the
     /// iterator reaches it: memory does not grow with the number of files)
     /// and transformed by `transform`. A batch with unreadable files is an
-    /// `Err(`[`DataError::UnreadableImages`]`)` listing all of them; the
+    /// `Err(`[`salience_core::SalienceError::UnreadableImages`]`)` listing all of them; the
     /// iteration goes on with the next batch. Images of one batch must
     /// come out the same size (use a centre crop), else the batch is a
-    /// [`SalienceError::ShapeMismatch`] naming the file.
+    /// [`salience_core::SalienceError::ShapeMismatch`] naming the file.
     ///
     /// ```
     /// use salience_data::{ImageFolder, ImageTransform};
@@ -634,7 +623,7 @@ impl ImageFolder {
     /// let sizes: Vec<usize> = folder.batches(4, &small)?.map(|b| b.unwrap().paths.len()).collect();
     /// assert_eq!(sizes, vec![4, 4, 1]);
     /// assert!(folder.batches(0, &small).is_err());
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn batches<'a>(
         &'a self,
@@ -642,7 +631,11 @@ impl ImageFolder {
         transform: &'a ImageTransform,
     ) -> Result<ImageBatches<'a>> {
         if batch_size == 0 {
-            return Err(SalienceError::invalid("batch_size", 0, "must be at least 1").into());
+            return Err(SalienceError::invalid(
+                "batch_size",
+                0,
+                "must be at least 1",
+            ));
         }
         Ok(ImageBatches {
             folder: self,
@@ -662,7 +655,7 @@ impl ImageFolder {
             }
         }
         if !failures.is_empty() {
-            return Err(DataError::UnreadableImages {
+            return Err(SalienceError::UnreadableImages {
                 folder: self.root.clone(),
                 files: failures,
             });
@@ -673,12 +666,11 @@ impl ImageFolder {
                 &format!("image batch: {}", paths[i].display()),
                 format!("{shape:?} like {} (use a centre crop)", paths[0].display()),
                 x.shape(),
-            )
-            .into());
+            ));
         }
         let views: Vec<_> = images.iter().map(|x| x.view()).collect();
         let images = ndarray::stack(Axis(0), &views)
-            .map_err(|e| DataError::format("image batch", e.to_string()))?;
+            .map_err(|e| SalienceError::format("image batch", e.to_string()))?;
         Ok(ImageBatch {
             images,
             paths: paths.to_vec(),

@@ -1,10 +1,9 @@
 //! In-memory labelled image sets: raw bytes ([`GrayImages`]) and
 //! model-ready floats ([`LabelledImages`]).
 
-use crate::error::{DataError, Result};
 use candle_core::{Device, Tensor};
 use ndarray::{Array3, Array4, Axis};
-use salience_core::SalienceError;
+use salience_core::{Result, SalienceError};
 
 /// Grey-scale images as stored in IDX files: `images[[i, row, col]]` in
 /// `0..=255`, with one class label per image.
@@ -28,7 +27,7 @@ impl GrayImages {
     /// ```
     pub fn new(images: Array3<u8>, labels: Vec<u8>) -> Result<Self> {
         if images.len_of(Axis(0)) != labels.len() {
-            return Err(DataError::format(
+            return Err(SalienceError::format(
                 "labelled images",
                 format!(
                     "{} images but {} labels",
@@ -38,7 +37,7 @@ impl GrayImages {
             ));
         }
         if labels.is_empty() || images.is_empty() {
-            return Err(SalienceError::Empty("labelled images: no image".into()).into());
+            return Err(SalienceError::Empty("labelled images: no image".into()));
         }
         Ok(GrayImages { images, labels })
     }
@@ -90,7 +89,7 @@ impl GrayImages {
         let images = part
             .mapv(|v| f32::from(v) / 255.0)
             .into_shape_with_order((len, 1, rows, cols))
-            .map_err(|e| DataError::format("images", e.to_string()))?;
+            .map_err(|e| SalienceError::format("images", e.to_string()))?;
         Ok(LabelledImages {
             images,
             labels: self.labels[start..end]
@@ -135,21 +134,23 @@ impl LabelledImages {
     /// The images at `indices` (in that order, repeats allowed) with their
     /// labels.
     ///
-    /// Errors: an index out of range ([`SalienceError::InvalidParameter`]).
+    /// Errors: an index out of range ([`salience_core::SalienceError::InvalidParameter`]).
     ///
     /// ```
     /// let l = salience_data::LabelledImages { images: ndarray::Array4::zeros((3, 1, 2, 2)), labels: vec![5, 6, 7] };
     /// assert_eq!(l.select(&[2, 0])?.labels, vec![7, 5]);
     /// assert!(l.select(&[3]).is_err());
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn select(&self, indices: &[usize]) -> Result<LabelledImages> {
         // (the fields are public: never index past either of them)
         let n = self.len().min(self.images.len_of(Axis(0)));
         if let Some(&i) = indices.iter().find(|&&i| i >= n) {
-            return Err(
-                SalienceError::invalid("index", i, &format!("there are {n} images")).into(),
-            );
+            return Err(SalienceError::invalid(
+                "index",
+                i,
+                &format!("there are {n} images"),
+            ));
         }
         Ok(LabelledImages {
             images: self.images.select(Axis(0), indices),
@@ -204,5 +205,6 @@ pub(crate) fn images_tensor(
     let part = images.slice(ndarray::s![start..end, .., .., ..]);
     let (_, c, h, w) = part.dim();
     let data: Vec<f32> = part.iter().copied().collect();
-    Ok(Tensor::from_vec(data, (len, c, h, w), device)?)
+    Tensor::from_vec(data, (len, c, h, w), device)
+        .map_err(salience_explain::model::convert::candle_error)
 }

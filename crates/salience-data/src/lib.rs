@@ -4,7 +4,7 @@
 //!
 //! * [`idx`] / [`fashion_mnist`]: a reader for the (gzipped) IDX files of
 //!   Fashion-MNIST as installed by the Debian package
-//!   `dataset-fashion-mnist`; a clear [`DataError::DatasetMissing`] naming
+//!   `dataset-fashion-mnist`; a clear [`salience_core::SalienceError::DatasetMissing`] naming
 //!   the package when they are absent.
 //! * [`localization`]: a seeded localization set — a Fashion-MNIST item at
 //!   a random position and scale on a 64×64×3 canvas whose background
@@ -36,13 +36,12 @@
 //! let set = LocalizationGenerator::new(&pool, LocalizationConfig::default())?.generate(0, 0, 3)?;
 //! assert_eq!(set.images.shape(), &[3, 3, 64, 64]);
 //! assert_eq!(set.masks.shape(), &[3, 64, 64]);
-//! # Ok::<(), salience_data::DataError>(())
+//! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
 #![deny(missing_docs)]
 
 pub mod assets;
-pub mod error;
 pub mod fashion_mnist;
 pub mod idx;
 pub mod image_file;
@@ -54,7 +53,7 @@ pub mod resample;
 pub mod resize;
 pub mod transform;
 
-pub use error::{DataError, ImageFault, Result};
+pub use fashion_mnist::FASHION_MNIST_PACKAGE;
 pub use image_file::{
     decode_image, image_dimensions, load_image, ColorMode, ImageBatch, ImageBatches, ImageFolder,
     LoadOptions,
@@ -66,4 +65,5 @@ pub use localization::{
 };
 pub use resample::ResizeArithmetic;
 pub use resize::Interpolation;
+pub use salience_core::{ImageFault, Result};
 pub use transform::{ImageTransform, Normalize};

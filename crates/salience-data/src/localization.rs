@@ -25,14 +25,13 @@
 //! item is non-zero (the only pixels step 3 changes) and the box is its
 //! tight bounding box.
 
-use crate::error::{DataError, Result};
 use crate::images::GrayImages;
 use crate::resize::{resize, Interpolation};
 use ndarray::{s, Array2, Array3, Array4, ArrayViewMut3, Axis};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use salience_core::seed::{derive_seed, rng, SalienceRng};
-use salience_core::SalienceError;
+use salience_core::{Result, SalienceError};
 
 /// Largest [`LocalizationConfig::canvas`] side (4096 pixels).
 pub const MAX_CANVAS: usize = 4096;
@@ -130,7 +129,7 @@ impl LocalizationConfig {
     /// ```
     pub fn validate(&self) -> Result<()> {
         let fail = |name: &str, value: String, reason: &str| -> Result<()> {
-            Err(SalienceError::invalid(name, value, reason).into())
+            Err(SalienceError::invalid(name, value, reason))
         };
         if !(8..=MAX_CANVAS).contains(&self.canvas) {
             return fail(
@@ -299,8 +298,7 @@ impl<'a> LocalizationGenerator<'a> {
                 "distractor_max_side",
                 config.distractor_max_side,
                 &format!("larger than the pool images ({h}x{w})"),
-            )
-            .into());
+            ));
         }
         Ok(LocalizationGenerator { pool, config })
     }
@@ -335,7 +333,7 @@ impl<'a> LocalizationGenerator<'a> {
     /// ```
     pub fn generate(&self, seed: u64, start: usize, n: usize) -> Result<LocalizationSet> {
         if n == 0 {
-            return Err(SalienceError::Empty("generate: n = 0 images".into()).into());
+            return Err(SalienceError::Empty("generate: n = 0 images".into()));
         }
         let c = self.config.canvas;
         let values = n
@@ -349,8 +347,7 @@ impl<'a> LocalizationGenerator<'a> {
                     "start + n must not overflow and n · 3 · canvas² (canvas {c}) must be at most \
                      MAX_GENERATE_VALUES ({MAX_GENERATE_VALUES}); generate in several calls"
                 ),
-            )
-            .into());
+            ));
         }
         let mut images = Array4::<f32>::zeros((n, 3, c, c));
         let mut masks = Array3::<bool>::from_elem((n, c, c), false);
@@ -360,7 +357,7 @@ impl<'a> LocalizationGenerator<'a> {
         for k in 0..n {
             let r = self.render(seed, (start + k) as u64, true)?;
             let b = BoundingBox::of_mask(r.mask.view())
-                .ok_or_else(|| DataError::format("localization item", "empty mask"))?;
+                .ok_or_else(|| SalienceError::format("localization item", "empty mask"))?;
             images.index_axis_mut(Axis(0), k).assign(&r.image);
             masks.index_axis_mut(Axis(0), k).assign(&r.mask);
             labels.push(r.label);
@@ -406,8 +403,7 @@ impl<'a> LocalizationGenerator<'a> {
                 "source",
                 source,
                 &format!("the pool has {} items", self.pool.len()),
-            )
-            .into());
+            ));
         }
         let item = self
             .pool
@@ -459,7 +455,7 @@ impl<'a> LocalizationGenerator<'a> {
         {
             tries += 1;
             if tries > 64 {
-                return Err(DataError::format(
+                return Err(SalienceError::format(
                     "item pool",
                     "the drawn items are all zero",
                 ));

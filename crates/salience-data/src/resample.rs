@@ -23,10 +23,10 @@
 //!   `_upsample_bilinear2d_aa`), which differs from the PIL path by up to
 //!   one grey level (its two byte roundings).
 
-use crate::error::Result;
 use crate::resize::{check_sizes, MAX_RESIZE_PIXELS};
 use ndarray::{Array2, ArrayView2};
 use salience_core::validate::check_finite;
+use salience_core::Result;
 use salience_core::SalienceError;
 use serde::{Deserialize, Serialize};
 
@@ -176,7 +176,7 @@ fn pass_f32(src: &Array2<f32>, c: &Coefficients, horizontal: bool) -> Array2<f32
 /// arithmetics). A side whose size does not change is not filtered, as in
 /// Pillow.
 ///
-/// Errors ([`SalienceError`] inside [`crate::DataError::Invalid`]) for an
+/// Errors ([`salience_core::SalienceError`]) for an
 /// empty source, a zero target side, a target of more than
 /// [`MAX_RESIZE_PIXELS`] pixels (checked before allocating) and a
 /// non-finite source value.
@@ -194,7 +194,7 @@ fn pass_f32(src: &Array2<f32>, c: &Coefficients, horizontal: bool) -> Array2<f32
 /// // Pillow's 8-bit arithmetic: the same, rounded to a byte.
 /// let p = resize_antialiased(a.view(), 1, 4, ResizeArithmetic::PilUint8)?;
 /// assert_eq!(p[[0, 0]], (255.0f32 / 7.0).round() / 255.0);
-/// # Ok::<(), salience_data::DataError>(())
+/// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn resize_antialiased(
     src: ArrayView2<'_, f32>,
@@ -214,8 +214,7 @@ pub fn resize_antialiased(
                 "the target and the intermediate image may have at most \
                  MAX_RESIZE_PIXELS = {MAX_RESIZE_PIXELS} pixels"
             ),
-        )
-        .into());
+        ));
     }
     check_finite(&src, "resize_antialiased source")?;
     let horizontal = (out_w != w).then(|| coefficients(w, out_w));

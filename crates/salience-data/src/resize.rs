@@ -1,9 +1,9 @@
 //! Image resizing (nearest neighbour and bilinear, half-pixel centres as
 //! PyTorch's `interpolate(..., align_corners=False)` without antialiasing).
 
-use crate::error::Result;
 use ndarray::{Array2, ArrayView2};
 use salience_core::validate::check_finite;
+use salience_core::Result;
 use salience_core::SalienceError;
 
 /// How [`resize`] interpolates.
@@ -30,15 +30,14 @@ pub(crate) fn check_sizes(
     (out_h, out_w): (usize, usize),
 ) -> Result<()> {
     if h == 0 || w == 0 {
-        return Err(SalienceError::Empty(format!("{what}: empty source image")).into());
+        return Err(SalienceError::Empty(format!("{what}: empty source image")));
     }
     if out_h == 0 || out_w == 0 {
         return Err(SalienceError::invalid(
             "out_h, out_w",
             format!("{out_h}x{out_w}"),
             "the target size must be at least 1x1",
-        )
-        .into());
+        ));
     }
     Ok(())
 }
@@ -47,7 +46,7 @@ pub(crate) fn check_sizes(
 ///
 /// Errors when the source or the target is empty, when the target has
 /// more than [`MAX_RESIZE_PIXELS`] pixels, and when the source holds a
-/// NaN or infinity ([`SalienceError::NonFinite`] naming "resize source").
+/// NaN or infinity ([`salience_core::SalienceError::NonFinite`] naming "resize source").
 /// Bilinear interpolation of finite values within a few ulps of
 /// ±[`f32::MAX`] can round past it; that is reported as a non-finite
 /// "resize output" instead of returning an infinity.
@@ -78,8 +77,7 @@ pub fn resize(
             "out_h, out_w",
             format!("{out_h}x{out_w}"),
             &format!("the target may have at most MAX_RESIZE_PIXELS = {MAX_RESIZE_PIXELS} pixels"),
-        )
-        .into());
+        ));
     }
     check_finite(&src, "resize source")?;
     let sy = h as f64 / out_h as f64;
@@ -138,9 +136,7 @@ mod tests {
             }
             let nan = array![[0.0f32, f32::NAN]];
             match resize(nan.view(), 3, 3, m) {
-                Err(crate::DataError::Invalid(SalienceError::NonFinite {
-                    context, index, ..
-                })) => {
+                Err(SalienceError::NonFinite { context, index, .. }) => {
                     assert_eq!((context.as_str(), index), ("resize source", 1));
                 }
                 other => panic!("{other:?}"),

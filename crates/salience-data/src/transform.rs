@@ -18,11 +18,11 @@
 //! values), so a config file can say `{"resize_shorter": 64,
 //! "center_crop": [56, 56]}`.
 
-use crate::error::Result;
 use crate::resample::{resize_antialiased, ResizeArithmetic};
 use crate::resize::MAX_RESIZE_PIXELS;
 use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewD, Axis};
 use salience_core::validate::check_finite;
+use salience_core::Result;
 use salience_core::SalienceError;
 use serde::{Deserialize, Serialize};
 
@@ -66,16 +66,21 @@ impl Normalize {
                 "normalize",
                 format!("{} means, {} stds", n, self.std.len()),
                 &format!("needs as many means as stds, 1 or one per channel ({channels})"),
-            )
-            .into());
+            ));
         }
         if let Some(s) = self.std.iter().find(|s| !s.is_finite() || **s == 0.0) {
-            return Err(
-                SalienceError::invalid("normalize.std", s, "must be finite and non-zero").into(),
-            );
+            return Err(SalienceError::invalid(
+                "normalize.std",
+                s,
+                "must be finite and non-zero",
+            ));
         }
         if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {
-            return Err(SalienceError::invalid("normalize.mean", m, "must be finite").into());
+            return Err(SalienceError::invalid(
+                "normalize.mean",
+                m,
+                "must be finite",
+            ));
         }
         Ok((0..channels)
             .map(|c| (self.mean[c.min(n - 1)], self.std[c.min(n - 1)]))
@@ -133,7 +138,7 @@ impl ImageTransform {
     /// // the inverse, for overlays
     /// let back = t.denormalize(x.view().into_dyn())?;
     /// assert!((back[[0, 10, 10]] - 128.0 / 255.0).abs() < 1e-6);
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn torchvision_imagenet() -> Self {
         ImageTransform {
@@ -150,7 +155,7 @@ impl ImageTransform {
     /// let t = salience_data::ImageTransform::identity();
     /// let img = ndarray::Array3::from_elem((1, 3, 5), 0.25f32);
     /// assert_eq!(t.apply(img.view())?, img);
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn identity() -> Self {
         ImageTransform {
@@ -168,17 +173,23 @@ impl ImageTransform {
     /// let t = salience_data::ImageTransform::torchvision_imagenet();
     /// assert_eq!(t.resized_size(257, 301)?, (256, 299)); // int(256·301/257) = 299
     /// assert_eq!(t.resized_size(500, 375)?, (341, 256));
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn resized_size(&self, h: usize, w: usize) -> Result<(usize, usize)> {
         if h == 0 || w == 0 {
-            return Err(SalienceError::Empty(format!("image transform: a {h}x{w} image")).into());
+            return Err(SalienceError::Empty(format!(
+                "image transform: a {h}x{w} image"
+            )));
         }
         let Some(size) = self.resize_shorter else {
             return Ok((h, w));
         };
         if size == 0 {
-            return Err(SalienceError::invalid("resize_shorter", 0, "must be at least 1").into());
+            return Err(SalienceError::invalid(
+                "resize_shorter",
+                0,
+                "must be at least 1",
+            ));
         }
         let (short, long) = if w <= h { (w, h) } else { (h, w) };
         // Python: int(size * long / short), a float quotient of exact ints.
@@ -211,7 +222,7 @@ impl ImageTransform {
     /// ```
     /// let t = salience_data::ImageTransform::torchvision_imagenet();
     /// assert_eq!(t.output_size(30, 4000)?, (224, 224));
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn output_size(&self, h: usize, w: usize) -> Result<(usize, usize)> {
         let resized = self.resized_size(h, w)?;
@@ -220,15 +231,13 @@ impl ImageTransform {
                 "center_crop",
                 format!("[{ch}, {cw}]"),
                 "both sides must be at least 1",
-            )
-            .into()),
+            )),
             Some([ch, cw]) if ch.checked_mul(cw).is_none_or(|p| p > MAX_RESIZE_PIXELS) => {
                 Err(SalienceError::invalid(
                     "center_crop",
                     format!("[{ch}, {cw}]"),
                     &format!("may have at most MAX_RESIZE_PIXELS = {MAX_RESIZE_PIXELS} pixels"),
-                )
-                .into())
+                ))
             }
             Some([ch, cw]) => Ok((ch, cw)),
             None => Ok(resized),
@@ -255,14 +264,16 @@ impl ImageTransform {
     /// // torchvision: round((2 - 1) / 2) = round(0.5) = 0 -> the left column,
     /// // which Pillow's filter made (1·3 + 1·3 + 0·1) / 7 = 6/7, as a byte
     /// assert_eq!(x[[0, 0, 0]], (255.0f32 * 6.0 / 7.0).round() / 255.0);
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn apply(&self, img: ArrayView3<'_, f32>) -> Result<Array3<f32>> {
         let (c, h, w) = img.dim();
         if c == 0 {
-            return Err(
-                SalienceError::shape("image transform", "[C >= 1, H, W]", img.shape()).into(),
-            );
+            return Err(SalienceError::shape(
+                "image transform",
+                "[C >= 1, H, W]",
+                img.shape(),
+            ));
         }
         let (rh, rw) = self.resized_size(h, w)?;
         let (oh, ow) = self.output_size(h, w)?;
@@ -315,7 +326,7 @@ impl ImageTransform {
     /// let x = ndarray::ArrayD::<f32>::zeros(vec![2, 3, 4, 4]);
     /// let img = t.denormalize(x.view())?;
     /// assert_eq!(img[[1, 2, 3, 3]], 0.406); // 0 · std + mean
-    /// # Ok::<(), salience_data::DataError>(())
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn denormalize(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         if x.ndim() < 3 {
@@ -323,8 +334,7 @@ impl ImageTransform {
                 "denormalize",
                 "[..., C, H, W] (at least 3 axes)",
                 x.shape(),
-            )
-            .into());
+            ));
         }
         let axis = Axis(x.ndim() - 3);
         let c = x.len_of(axis);

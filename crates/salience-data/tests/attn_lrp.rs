@@ -290,8 +290,11 @@ fn models_without_attention_are_typed_errors() {
     let x = inputs(&[1, 1, 28, 28]);
     for e in [AttnLrp::new(&cnn), AttnLrp::cp_lrp(&cnn)] {
         match e.explain(x.view(), &[0], Seeds::base(0)) {
-            Err(SalienceError::Model(m)) => assert!(m.contains("no softmax"), "{m}"),
-            other => panic!("expected a model error, got {other:?}"),
+            Err(SalienceError::Unsupported { reason, model, .. }) => {
+                assert!(reason.contains("no softmax"), "{reason}");
+                assert_eq!(model, "SmallCnn");
+            }
+            other => panic!("expected an Unsupported error, got {other:?}"),
         }
     }
     // Plain LRP still explains the CNN.
@@ -303,9 +306,11 @@ fn models_without_attention_are_typed_errors() {
     for name in ["attnlrp", "cp-lrp"] {
         let spec = name.parse().expect("spec");
         match Registry::with_builtins().build(&spec, &cnn) {
-            Err(SalienceError::Model(m)) => assert!(m.contains("with_attention_lrp"), "{m}"),
-            Err(e) => panic!("expected a model error, got {e}"),
-            Ok(_) => panic!("expected a model error"),
+            Err(SalienceError::Unsupported { reason, .. }) => {
+                assert!(reason.contains("with_attention_lrp"), "{reason}")
+            }
+            Err(e) => panic!("expected an Unsupported error, got {e}"),
+            Ok(_) => panic!("expected an Unsupported error"),
         }
         let e = Registry::with_builtins()
             .with_attention_lrp()
@@ -313,7 +318,7 @@ fn models_without_attention_are_typed_errors() {
             .expect("builds");
         assert!(matches!(
             e.explain(x.view(), &[0], Seeds::base(0)),
-            Err(SalienceError::Model(_))
+            Err(SalienceError::Unsupported { .. })
         ));
     }
 }

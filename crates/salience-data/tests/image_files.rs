@@ -2,9 +2,9 @@
 //! every bad file, a folder read lazily and never outside itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
+use salience_core::SalienceError;
 use salience_data::{
-    decode_image, load_image, ColorMode, DataError, ImageFault, ImageFolder, ImageTransform,
-    LoadOptions,
+    decode_image, load_image, ColorMode, ImageFault, ImageFolder, ImageTransform, LoadOptions,
 };
 use std::path::{Path, PathBuf};
 
@@ -20,10 +20,10 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-fn fault_of(e: DataError) -> ImageFault {
+fn fault_of(e: SalienceError) -> ImageFault {
     match e {
-        DataError::Image { fault, .. } => fault,
-        other => panic!("expected DataError::Image, got {other:?}"),
+        SalienceError::Image { fault, .. } => fault,
+        other => panic!("expected SalienceError::Image, got {other:?}"),
     }
 }
 
@@ -167,7 +167,7 @@ fn bad_files_are_typed_errors_not_panics() {
     let o = LoadOptions::default();
     // missing
     match load_image(d.join("nope.png"), &o).unwrap_err() {
-        DataError::Io { source, .. } => assert_eq!(source.kind(), std::io::ErrorKind::NotFound),
+        SalienceError::Io { source, .. } => assert_eq!(source.kind(), std::io::ErrorKind::NotFound),
         other => panic!("{other:?}"),
     }
     // zero bytes
@@ -248,9 +248,8 @@ fn absurdly_large_headers_are_refused_before_decoding() {
     let e = load_image(fixtures().join("odd_rgb.png"), &tiny_file).unwrap_err();
     assert_eq!(fault_of(e), ImageFault::TooLarge);
     // converts to the workspace error with the path
-    let s: salience_core::SalienceError = load_image(fixtures().join("odd_rgb.png"), &small)
-        .unwrap_err()
-        .into();
+    let s: salience_core::SalienceError =
+        load_image(fixtures().join("odd_rgb.png"), &small).unwrap_err();
     assert!(s.to_string().contains("odd_rgb.png"), "{s}");
 }
 
@@ -301,7 +300,7 @@ fn folder_lists_sorted_filtered_files_and_names_every_bad_one() {
     std::fs::write(d.join("g_text.jpg"), "plain text").unwrap();
     let folder = ImageFolder::open(&d, LoadOptions::default()).unwrap();
     match folder.check().unwrap_err() {
-        DataError::UnreadableImages { files, .. } => {
+        SalienceError::UnreadableImages { files, .. } => {
             let bad: Vec<_> = files.iter().map(|(p, _)| p.file_name().unwrap()).collect();
             // the cut PNG's header is intact: only its batch finds it
             assert_eq!(bad, vec!["e_empty.png", "g_text.jpg"]);
@@ -311,7 +310,7 @@ fn folder_lists_sorted_filtered_files_and_names_every_bad_one() {
     let results: Vec<_> = folder.batches(4, &t).unwrap().collect();
     assert!(results[0].is_ok());
     match results[1].as_ref().unwrap_err() {
-        DataError::UnreadableImages { files, .. } => {
+        SalienceError::UnreadableImages { files, .. } => {
             let bad: Vec<_> = files.iter().map(|(p, _)| p.file_name().unwrap()).collect();
             assert_eq!(bad, vec!["e_empty.png", "f_cut.png", "g_text.jpg"]);
             assert!(files[1].1.contains("truncated"), "{}", files[1].1);
@@ -369,7 +368,7 @@ fn folder_never_follows_a_link_outside_itself() {
     // one leading outside is refused, by name
     std::os::unix::fs::symlink(outside.join("secret.png"), d.join("c.png")).unwrap();
     match ImageFolder::open(&d, LoadOptions::default()).unwrap_err() {
-        DataError::UnreadableImages { files, .. } => {
+        SalienceError::UnreadableImages { files, .. } => {
             assert_eq!(files.len(), 1);
             assert_eq!(files[0].0, d.join("c.png"));
             assert!(files[0].1.contains("outside the folder"));
@@ -409,7 +408,7 @@ mod fuzz {
             bytes.truncate(keep);
             match decode_image(&bytes, name, &LoadOptions::default()) {
                 Ok(x) => prop_assert!(x.iter().all(|v| (0.0..=1.0).contains(v))),
-                Err(e) => prop_assert!(matches!(e, DataError::Image { .. } | DataError::Io { .. }), "{e:?}"),
+                Err(e) => prop_assert!(matches!(e, SalienceError::Image { .. } | SalienceError::Io { .. }), "{e:?}"),
             }
         }
     }

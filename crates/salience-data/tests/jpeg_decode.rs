@@ -153,7 +153,7 @@ fn grey_jpeg_as_rgb_and_from_memory() {
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
-    use salience_data::DataError;
+    use salience_core::SalienceError;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(salience_core::validate::fuzz_cases(96)))]
@@ -177,7 +177,7 @@ mod fuzz {
             }
             match decode_image(&bytes, &case.name, &options(case)) {
                 Ok(x) => prop_assert!(x.iter().all(|v| (0.0..=1.0).contains(v))),
-                Err(e) => prop_assert!(matches!(e, DataError::Image { .. } | DataError::Io { .. }), "{e:?}"),
+                Err(e) => prop_assert!(matches!(e, SalienceError::Image { .. } | SalienceError::Io { .. }), "{e:?}"),
             }
         }
     }

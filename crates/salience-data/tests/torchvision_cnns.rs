@@ -335,7 +335,22 @@ fn densenet_refuses_lrp_on_pre_activation_batch_norms() {
     })
     .into_dyn();
     let lrp_error = |r: salience_core::Result<salience_core::AttributionBatch>, what: &str| {
-        let e = r.expect_err(what).to_string();
+        let e = r.expect_err(what);
+        // A typed refusal (it used to arrive as a Backend error through
+        // candle's error type).
+        match &e {
+            salience_core::SalienceError::Unsupported {
+                method,
+                model,
+                reason,
+            } => {
+                assert_eq!(model, "DenseNet", "{what}: {e}");
+                assert!(method.contains("lrp"), "{what}: {e}");
+                assert!(reason.starts_with(PRE_ACTIVATION_LRP), "{what}: {e}");
+            }
+            other => panic!("{what}: expected Unsupported, got {other:?}"),
+        }
+        let e = e.to_string();
         assert!(e.contains(PRE_ACTIVATION_LRP), "{what}: {e}");
         assert!(e.contains("features.norm5"), "{what}: {e}");
     };

@@ -166,8 +166,11 @@ fn attnlrp_on_a_mixer_is_a_typed_error() {
     let m = bias_free_mixer();
     let x = inputs(&[1, 3, 16, 16]);
     match AttnLrp::new(&m).explain(x.view(), &[0], Seeds::base(0)) {
-        Err(SalienceError::Model(msg)) => assert!(msg.contains("no softmax"), "{msg}"),
-        other => panic!("expected a model error, got {other:?}"),
+        Err(SalienceError::Unsupported { reason, model, .. }) => {
+            assert!(reason.contains("no softmax"), "{reason}");
+            assert_eq!(model, "MlpMixer");
+        }
+        other => panic!("expected an Unsupported error, got {other:?}"),
     }
 }
 

@@ -372,7 +372,7 @@ fn bad_input_gives_typed_errors() {
     let wrong = ArrayD::<f32>::zeros(IxDyn(&[1, 3, 4, 4]));
     assert!(matches!(
         sal.explain(wrong.view(), &[0], s).unwrap_err(),
-        SalienceError::Backend(_)
+        SalienceError::Backend { .. }
     ));
     // Targets.
     assert!(matches!(

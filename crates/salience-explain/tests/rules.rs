@@ -756,7 +756,7 @@ fn bad_input_gives_typed_errors() {
         assert!(
             matches!(
                 e.explain(wrong.view(), &[0], s),
-                Err(SalienceError::Backend(_))
+                Err(SalienceError::Backend { .. })
             ),
             "{name}"
         );
@@ -765,7 +765,7 @@ fn bad_input_gives_typed_errors() {
         assert!(
             matches!(
                 e.explain(odd.view(), &[0], s),
-                Err(SalienceError::Backend(_))
+                Err(SalienceError::Backend { .. })
             ),
             "{name}"
         );
@@ -848,7 +848,7 @@ fn bad_input_gives_typed_errors() {
     let c = Composite::epsilon_plus().with_layer("fc2", LrpRule::Flat);
     assert!(matches!(
         Lrp::with_composite(&m, c).explain(x.view(), &CT, s),
-        Err(SalienceError::Backend(_))
+        Err(SalienceError::Backend { .. })
     ));
 }
 
@@ -1152,7 +1152,7 @@ fn lrp_zbox_per_channel_bounds() {
     let three = Composite::epsilon_gamma_box_channels(vec![0.0; 3], vec![1.0; 3]);
     assert!(matches!(
         Lrp::with_composite(&cnn, three).explain(x.view(), &CT, s),
-        Err(SalienceError::Backend(_))
+        Err(SalienceError::Backend { .. })
     ));
     for (lo, hi) in [
         (vec![0.0], vec![1.0, 2.0]),

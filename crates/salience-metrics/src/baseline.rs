@@ -98,7 +98,7 @@ pub fn make_baseline(
     let src: Vec<f32> = image.iter().copied().collect();
     let mut out = vec![0.0f32; src.len()];
     fill_baseline(&src, c, h, w, baseline, seed, &mut out)?;
-    Array3::from_shape_vec((c, h, w), out).map_err(|e| SalienceError::Backend(e.to_string()))
+    Array3::from_shape_vec((c, h, w), out).map_err(|e| SalienceError::backend("ndarray", e))
 }
 
 /// Writes the baseline of the row-major image `src` (`c` planes of

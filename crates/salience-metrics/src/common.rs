@@ -100,7 +100,7 @@ pub(crate) fn flat_inputs(
     let owned = inputs.as_standard_layout().into_owned();
     owned
         .into_shape_with_order((g.n, g.d))
-        .map_err(|e| SalienceError::Backend(e.to_string()))
+        .map_err(|e| SalienceError::backend("ndarray", e))
 }
 
 /// The attributions as a finite, contiguous `[N, d]` or `[N, p]` matrix.

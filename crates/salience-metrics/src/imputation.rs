@@ -149,7 +149,7 @@ pub fn noisy_linear_imputation(
     let mask: Vec<bool> = removed.iter().copied().collect();
     let mut out = src.clone();
     impute_into(&src, &mask, c, h, w, config, seed, &mut out)?;
-    Array3::from_shape_vec((c, h, w), out).map_err(|e| SalienceError::Backend(e.to_string()))
+    Array3::from_shape_vec((c, h, w), out).map_err(|e| SalienceError::backend("ndarray", e))
 }
 
 /// Imputes the row-major image `src` (`c` planes of `h × w`) into `out`

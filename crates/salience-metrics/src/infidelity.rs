@@ -490,7 +490,7 @@ pub fn infidelity_cumulative(
                 let (i, k) = ((start + r) / per, (start + r) % per);
                 let out = row
                     .as_slice_mut()
-                    .ok_or_else(|| SalienceError::Backend("non-contiguous chunk buffer".into()))?;
+                    .ok_or_else(|| SalienceError::backend_msg("non-contiguous chunk buffer"))?;
                 for (o, &v) in out.iter_mut().zip(x.row(i)) {
                     *o = v;
                 }
@@ -512,7 +512,7 @@ pub fn infidelity_cumulative(
         let (xi, phi_i) = (x.row(i), phi.row(i));
         let phi_i = phi_i
             .as_slice()
-            .ok_or_else(|| SalienceError::Backend("non-contiguous maps".into()))?;
+            .ok_or_else(|| SalienceError::backend_msg("non-contiguous maps"))?;
         let mut proj = 0.0f64;
         let mut sse = 0.0f64;
         for b in 0..blocks {

@@ -378,7 +378,7 @@ fn curves(
     let flat_inputs = inputs
         .view()
         .into_shape_with_order((n, c * p))
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     let maps = order_maps(attributions, config.reduction, c)?;
 
     let s = config.n_steps.min(p);

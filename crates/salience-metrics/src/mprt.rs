@@ -146,14 +146,14 @@ pub fn mprt(
         ashape.extend(map_shape(&shape, flat.ncols()));
         let batch = AttributionBatch::new(
             flat.into_shape_with_order(ndarray::IxDyn(&ashape))
-                .map_err(|e| SalienceError::Backend(e.to_string()))?,
+                .map_err(|e| SalienceError::backend("ndarray", e))?,
         )?;
         let (maps, hw) = if ashape.len() >= 3 {
             let pm = pixel_maps(&batch, &config.pixel_map)?;
             let (n, h, w) = pm.dim();
             (
                 pm.into_shape_with_order((n, h * w))
-                    .map_err(|e| SalienceError::Backend(e.to_string()))?,
+                    .map_err(|e| SalienceError::backend("ndarray", e))?,
                 Some((h, w)),
             )
         } else {
@@ -193,10 +193,10 @@ pub fn mprt(
             if let Some((h, w)) = hw {
                 let a2 = a
                     .into_shape_with_order((h, w))
-                    .map_err(|e| SalienceError::Backend(e.to_string()))?;
+                    .map_err(|e| SalienceError::backend("ndarray", e))?;
                 let b2 = b
                     .into_shape_with_order((h, w))
-                    .map_err(|e| SalienceError::Backend(e.to_string()))?;
+                    .map_err(|e| SalienceError::backend("ndarray", e))?;
                 s_ss.push(ssim(a2, b2, &config.ssim)?);
             }
         }

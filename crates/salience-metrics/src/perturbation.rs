@@ -416,7 +416,7 @@ pub(crate) fn draw_and_evaluate(a: McArgs<'_>) -> Result<Draws> {
                 }
                 let out = row
                     .as_slice_mut()
-                    .ok_or_else(|| SalienceError::Backend("non-contiguous chunk buffer".into()))?;
+                    .ok_or_else(|| SalienceError::backend_msg("non-contiguous chunk buffer"))?;
                 if j == 0 {
                     out.copy_from_slice(&st.x);
                     continue;

@@ -328,13 +328,13 @@ pub fn road(
                 .try_for_each(|(r, mut row)| -> Result<()> {
                     let gi = start + r;
                     let (i, kk) = (gi / per, gi % per);
-                    let out = row.as_slice_mut().ok_or_else(|| {
-                        SalienceError::Backend("non-contiguous chunk buffer".into())
-                    })?;
+                    let out = row
+                        .as_slice_mut()
+                        .ok_or_else(|| SalienceError::backend_msg("non-contiguous chunk buffer"))?;
                     let src = x.row(i);
                     let src = src
                         .as_slice()
-                        .ok_or_else(|| SalienceError::Backend("non-contiguous inputs".into()))?;
+                        .ok_or_else(|| SalienceError::backend_msg("non-contiguous inputs"))?;
                     out.copy_from_slice(src);
                     if kk == 0 {
                         return Ok(());

@@ -245,7 +245,7 @@ pub fn sensitivity(
         {
             let flat = buf
                 .as_slice_mut()
-                .ok_or_else(|| SalienceError::Backend("non-contiguous buffer".into()))?;
+                .ok_or_else(|| SalienceError::backend_msg("non-contiguous buffer"))?;
             for (k, row) in flat.chunks_mut(g.d).enumerate() {
                 let (i, j) = ((start + k) / m, (start + k) % m);
                 let mut rg = rng(derive_seed(derive_seed(seeds.for_sample(i), 2), j as u64));
@@ -318,7 +318,7 @@ pub(crate) fn explain_clean(
             .slice_axis(Axis(0), (start..start + len).into())
             .to_owned()
             .into_shape_with_order(IxDyn(&chunk_shape))
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         let e = explainer.explain(
             chunk.view(),
             &targets[start..start + len],

@@ -447,7 +447,7 @@ pub fn relative_stability_with_perturbations(
     let given = standard
         .view()
         .into_shape_with_order((n, m, d))
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     let fill = |i: usize, j: usize, _: ArrayView1<'_, f32>, row: &mut [f32]| -> Result<()> {
         for (o, &v) in row.iter_mut().zip(given.slice(ndarray::s![i, j, ..])) {
             *o = v;
@@ -489,7 +489,7 @@ fn run(
     let x_dyn = x
         .view()
         .into_shape_with_order(IxDyn(&shape))
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     let h_x = forward_chunked(model, x_dyn.view(), Some(bs))?;
     let pred: Vec<usize> = h_x
         .outer_iter()
@@ -518,7 +518,7 @@ fn run(
         {
             let flat = buf
                 .as_slice_mut()
-                .ok_or_else(|| SalienceError::Backend("non-contiguous buffer".into()))?;
+                .ok_or_else(|| SalienceError::backend_msg("non-contiguous buffer"))?;
             for (k, row) in flat.chunks_mut(g.d).enumerate() {
                 let (i, j) = ((start + k) / m, (start + k) % m);
                 fill(i, j, x.row(i), row)?;
@@ -538,7 +538,7 @@ fn run(
         let xs = buf
             .view()
             .into_shape_with_order((len, g.d))
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         for k in 0..len {
             let i = (start + k) / m;
             let hk: Vec<f32> = h.row(k).iter().copied().collect();
@@ -712,7 +712,7 @@ mod tests {
         let rep = |x: ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
             x.mapv(|v| 3.0 * v)
                 .into_dimensionality()
-                .map_err(|e| SalienceError::Backend(e.to_string()))
+                .map_err(|e| SalienceError::backend("ndarray", e))
         };
         let run = |cfg: &StabilityConfig, seed: u64| {
             relative_stability(

@@ -151,10 +151,10 @@ fn relative_stability_equals_quantus_on_its_own_perturbations() {
         let flat = x
             .to_owned()
             .into_shape_with_order((n, x.len() / n))
-            .map_err(|e| salience_core::SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| salience_core::SalienceError::backend("ndarray", e))?;
         let h = model.forward(x)?;
         ndarray::concatenate(Axis(1), &[flat.view(), h.view()])
-            .map_err(|e| salience_core::SalienceError::Backend(e.to_string()))
+            .map_err(|e| salience_core::SalienceError::backend("ndarray", e))
     };
     assert_eq!(
         rep(x.view()).expect("rep").ncols(),

@@ -50,8 +50,9 @@ pub const MAX_K_GLOBAL: usize = 16;
 /// towards the first support in bitmask order, so the result is
 /// deterministic.
 ///
-/// The returned [`QpSolution`] has status `"Enumerated"` and
-/// `iterations` = the number of supports examined.
+/// The returned [`QpSolution`] has status
+/// [`QpStatus::Enumerated`](crate::QpStatus::Enumerated) and `iterations` =
+/// the number of supports examined.
 ///
 /// ```
 /// use ndarray::array;

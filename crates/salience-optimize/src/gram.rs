@@ -348,7 +348,7 @@ pub(crate) fn weighted_sum(terms: &[(f64, &Gram)], context: &str) -> Result<Gram
             .collect()
     };
     let matrix = Array2::from_shape_vec((k, k), values(&g)?)
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     let cross = Array1::from_vec(values(&h)?);
     let out = Gram::from_parts(matrix, cross, overflow_checked(c.value(), &what)?)?;
     Ok(out)

@@ -460,7 +460,7 @@ pub fn robust_gram<E: Explainer>(
             })?;
         in_shape[0] = len;
         let inputs = ArrayViewD::from_shape(IxDyn(&in_shape), &buf[..len * p_in])
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         let chunk_targets: Vec<usize> = (start..start + len).map(|g| targets[g / m]).collect();
         let mut maps: Vec<AttributionBatch> = Vec::with_capacity(k);
         for (mi, e) in panel.iter().enumerate() {
@@ -608,8 +608,8 @@ pub fn faith_gram(
         cfg.chunk_size,
         |start, mut buf| {
             let Some(out) = buf.as_slice_mut() else {
-                return Err(SalienceError::Backend(
-                    "model input buffer not contiguous".into(),
+                return Err(SalienceError::backend_msg(
+                    "model input buffer not contiguous",
                 ));
             };
             out.par_chunks_mut(p_in)

@@ -508,5 +508,5 @@ pub(crate) fn mask_features(mask: &[u32], channels: usize, hw: usize, out: &mut 
 pub(crate) fn sample_slice(x: &ArrayD<f32>, i: usize, len: usize) -> Result<&[f32]> {
     x.as_slice()
         .and_then(|s| s.get(i * len..(i + 1) * len))
-        .ok_or_else(|| SalienceError::Backend("input batch not contiguous".into()))
+        .ok_or_else(|| SalienceError::backend_msg("input batch not contiguous"))
 }

@@ -286,7 +286,7 @@ pub fn optimal_weights(gram: &Gram) -> Result<Weights> {
 ///    are scaled); reject G if S + psd_tolerance·I is not positive
 ///    definite, or if a diagonal entry is negative;
 /// 4. methods with zero error (G_ii = 0) make the optimum 0: uniform
-///    weights on them are returned (`"Trivial"`);
+///    weights on them are returned ([`QpStatus::Trivial`]);
 /// 5. substitute w_i = c_i v_i with c_i = √(d_min/G_ii) ∈ (0, 1]: the
 ///    problem becomes min vᵀ(S + ridge·I)v s.t. cᵀv = 1, v ≥ 0, solved by
 ///    clarabel (P = 2(S + ridge·I), q = 0, constraints `[cᵀ; −I] v + s =

@@ -182,7 +182,7 @@ impl Baseline {
         let xs = inputs.as_standard_layout();
         let data = xs
             .as_slice()
-            .ok_or_else(|| SalienceError::Backend("input not contiguous".into()))?;
+            .ok_or_else(|| SalienceError::backend_msg("input not contiguous"))?;
         let f: usize = shape[1..].iter().product();
         let mut out = vec![0f32; data.len()];
         for (i, (xi, oi)) in data
@@ -192,8 +192,7 @@ impl Baseline {
         {
             self.fill(xi, &shape[1..], i, seeds.for_sample(i), oi)?;
         }
-        ArrayD::from_shape_vec(IxDyn(&shape), out)
-            .map_err(|e| SalienceError::Backend(e.to_string()))
+        ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| SalienceError::backend("ndarray", e))
     }
 
     /// Writes the baseline of input `i` (features `x`, per-sample shape

@@ -226,7 +226,7 @@ pub(crate) fn run_perturbations<S: PerturbationSource>(
             let rows = buf.shape()[0];
             let flat = buf
                 .as_slice_mut()
-                .ok_or_else(|| SalienceError::Backend("chunk buffer not contiguous".into()))?;
+                .ok_or_else(|| SalienceError::backend_msg("chunk buffer not contiguous"))?;
             for (j, row) in flat.chunks_exact_mut(features).take(rows).enumerate() {
                 let (i, k) = locate(start + off + j);
                 src.fill(i, k, row)?;
@@ -252,7 +252,7 @@ pub(crate) fn to_batch(
     let mut shape = vec![n];
     shape.extend_from_slice(sample_shape);
     let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v)
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     salience_core::AttributionBatch::new(a)
 }
 

@@ -183,7 +183,7 @@ impl<M: Model> Rise<M> {
             gen.mask(sample_seed, t, chunk);
         }
         ndarray::Array3::from_shape_vec((n, h, w), out)
-            .map_err(|e| SalienceError::Backend(e.to_string()))
+            .map_err(|e| SalienceError::backend("ndarray", e))
     }
 }
 

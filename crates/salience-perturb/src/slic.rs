@@ -192,7 +192,7 @@ pub fn slic(image: ArrayViewD<'_, f32>, config: &SlicConfig) -> Result<Array2<us
     check_finite(&image, "slic image")?;
     let data: Vec<f32> = image.as_standard_layout().iter().copied().collect();
     let labels = slic_flat(&data, c, h, w, config)?;
-    Array2::from_shape_vec((h, w), labels).map_err(|e| SalienceError::Backend(e.to_string()))
+    Array2::from_shape_vec((h, w), labels).map_err(|e| SalienceError::backend("ndarray", e))
 }
 
 /// SLIC on a flat, validated `[C, H, W]` image; labels `[H * W]`.

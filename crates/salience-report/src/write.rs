@@ -99,11 +99,7 @@ pub fn write_run(
 
 /// An I/O error about `path`.
 fn io(action: &'static str, path: &Path, e: std::io::Error) -> SalienceError {
-    SalienceError::Io {
-        action,
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    SalienceError::io(action, path, e)
 }
 
 /// Image `i`'s `[H, W]` map in `batch`.

@@ -25,8 +25,9 @@
 //! cannot be canonized (its shift would absorb or create relevance, and
 //! its plain gradient is not a rule), so [`Lrp`](salience_explain::Lrp)
 //! (any composite) and AttnLRP on a DenseNet fail with an error naming
-//! the batch norm ([`salience_core::SalienceError::Backend`] carrying
-//! [`PRE_ACTIVATION_LRP`]) instead of returning a map that looks right.
+//! the batch norms ([`salience_core::SalienceError::Unsupported`], its
+//! reason starting with [`PRE_ACTIVATION_LRP`]) before running, instead
+//! of returning a map that looks right.
 
 use candle_core::{bail, Device, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, VarBuilder};
@@ -197,10 +198,23 @@ struct Transition {
     conv: Conv2d,
 }
 
-/// The start of the error that [`Lrp`](salience_explain::Lrp) (and
-/// AttnLRP) on a [`DenseNet`] return: its pre-activation batch norms have
-/// no LRP rule (see the module docs).
-pub const PRE_ACTIVATION_LRP: &str = "LRP does not apply to DenseNet's pre-activation batch norms";
+/// The start of the reason of the [`salience_core::SalienceError::Unsupported`]
+/// that [`Lrp`](salience_explain::Lrp) (and AttnLRP) on a [`DenseNet`]
+/// return: its pre-activation batch norms have no LRP rule (see the module
+/// docs).
+pub const PRE_ACTIVATION_LRP: &str = "DenseNet's pre-activation batch norms have no LRP rule";
+
+/// The whole reason: [`PRE_ACTIVATION_LRP`], which batch norms, and what
+/// to use instead.
+fn pre_activation_lrp_reason() -> String {
+    format!(
+        "{PRE_ACTIVATION_LRP} (`features.denseblock*.denselayer*.norm1/norm2`, \
+         `features.transition*.norm`, `features.norm5` come before their ReLU and \
+         convolution, so they cannot be canonized into one, and no LRP rule \
+         conserves relevance through their shift); use DeepLIFT, Guided Backprop or \
+         a gradient method on DenseNet"
+    )
+}
 
 /// Whether `ops` are LRP's. Of the rule-based ops only LRP's replace
 /// GELU's gradient (by the identity rule, `gelu(x) / x`: 0.841 at
@@ -343,19 +357,19 @@ impl StagedForward for DenseNet {
         self.config.layer_names()
     }
 
+    fn lrp_refusal(&self) -> Option<String> {
+        Some(pre_activation_lrp_reason())
+    }
+
     fn stage(&self, k: usize, h: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         let nb = self.blocks.len();
         match k {
             0 => {
                 // Checked before any pre-activation batch norm runs.
+                // (LRP asks `lrp_refusal` first; this guards a direct
+                // `forward_with` with LRP's ops.)
                 if is_lrp(ops)? {
-                    bail!(
-                        "{PRE_ACTIVATION_LRP} (`features.denseblock*.denselayer*.norm1/norm2`, \
-                         `features.transition*.norm`, `features.norm5` come before their ReLU and \
-                         convolution, so they cannot be canonized into one, and no LRP rule \
-                         conserves relevance through their shift); use DeepLIFT, Guided Backprop or \
-                         a gradient method on DenseNet"
-                    );
+                    bail!("{}", pre_activation_lrp_reason());
                 }
                 ops.relu(&ops.conv2d_batch_norm("features.conv0", &self.conv0, &self.norm0, h)?)
             }

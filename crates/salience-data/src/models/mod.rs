@@ -84,14 +84,16 @@ macro_rules! weight_loaders {
                 what: &str,
                 device: &candle_core::Device,
             ) -> $crate::Result<Self> {
-                config.validate()?;
+                config
+                    .validate()
+                    .map_err(salience_explain::model::convert::candle_error)?;
                 $crate::models::load_checked(bytes, &config.tensor_shapes(), what, device, |vb| {
                     Self::new(vb, config)
                 })
             }
 
             /// The network of `config` from a safetensors file, checked as
-            /// in `from_safetensors_bytes` ([`crate::DataError::Io`] when
+            /// in `from_safetensors_bytes` ([`salience_core::SalienceError::Io`] when
             /// the file cannot be read).
             pub fn from_safetensors(
                 path: impl AsRef<std::path::Path>,
@@ -112,7 +114,7 @@ pub(crate) use weight_loaders;
 /// expected shape, and no other tensor may be present except names ending
 /// in one of `ignored_suffixes` (e.g. torchvision's
 /// `num_batches_tracked`). All problems are reported at once, by name, in
-/// one [`crate::DataError::Format`] about `what`: missing tensors,
+/// one [`salience_core::SalienceError::Format`] about `what`: missing tensors,
 /// unexpected tensors, and tensors whose dtype or shape differ.
 ///
 /// ```
@@ -168,7 +170,7 @@ pub fn check_tensors(
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(crate::DataError::format(
+        Err(salience_core::SalienceError::format(
             what,
             format!("the weights do not fit the model: {}", problems.join("; ")),
         ))
@@ -185,7 +187,7 @@ pub(crate) fn checked_var_builder(
     device: &Device,
 ) -> crate::Result<candle_nn::VarBuilder<'static>> {
     let tensors = candle_core::safetensors::load_buffer(bytes, device)
-        .map_err(|e| crate::DataError::format(what, e.to_string()))?;
+        .map_err(|e| salience_core::SalienceError::format(what, e.to_string()))?;
     check_tensors(&tensors, expected, ignored_suffixes, what)?;
     Ok(candle_nn::VarBuilder::from_tensors(
         tensors,
@@ -205,16 +207,14 @@ pub(crate) fn load_checked<M>(
     build: impl FnOnce(candle_nn::VarBuilder<'static>) -> candle_core::Result<M>,
 ) -> crate::Result<M> {
     let vb = checked_var_builder(bytes, expected, &[".num_batches_tracked"], what, device)?;
-    Ok(build(vb)?)
+    build(vb).map_err(salience_explain::model::convert::candle_error)
 }
 
 /// The bytes of a weights file and its name for errors
-/// ([`crate::DataError::Io`] when it cannot be read).
+/// ([`salience_core::SalienceError::Io`] when it cannot be read).
 pub(crate) fn read_weights(path: &std::path::Path) -> crate::Result<(Vec<u8>, String)> {
-    let bytes = std::fs::read(path).map_err(|e| crate::DataError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| salience_core::SalienceError::io("reading", path.to_path_buf(), e))?;
     Ok((bytes, path.display().to_string()))
 }
 

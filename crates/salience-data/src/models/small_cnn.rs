@@ -99,7 +99,7 @@ impl SmallCnn {
         device: &Device,
     ) -> crate::Result<Self> {
         let vb = super::checked_var_builder(bytes, &Self::tensor_shapes(), &[], what, device)?;
-        Ok(Self::new(vb)?)
+        Self::new(vb).map_err(salience_explain::model::convert::candle_error)
     }
 
     /// An untrained network with seeded Kaiming weights (see

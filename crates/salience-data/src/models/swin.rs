@@ -637,11 +637,13 @@ impl SwinTransformer {
         what: &str,
         device: &Device,
     ) -> crate::Result<Self> {
-        config.validate()?;
+        config
+            .validate()
+            .map_err(salience_explain::model::convert::candle_error)?;
         let vb = renamed_var_builder(bytes, &config.tensor_shapes(), what, device, |r| {
             hf_to_timm_names(r, &config.depths)
         })?;
-        Ok(Self::new(vb, config)?)
+        Self::new(vb, config).map_err(salience_explain::model::convert::candle_error)
     }
 
     /// The configuration.

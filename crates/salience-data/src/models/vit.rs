@@ -750,11 +750,13 @@ impl VisionTransformer {
         what: &str,
         device: &Device,
     ) -> crate::Result<Self> {
-        config.validate()?;
+        config
+            .validate()
+            .map_err(salience_explain::model::convert::candle_error)?;
         let vb = renamed_var_builder(bytes, &config.tensor_shapes(), what, device, |r| {
             hf_to_timm_names(r, config.depth)
         })?;
-        Ok(Self::new(vb, config)?)
+        Self::new(vb, config).map_err(salience_explain::model::convert::candle_error)
     }
 
     /// The configuration.
@@ -861,7 +863,7 @@ macro_rules! timm_constructors {
                 what: &str,
                 device: &candle_core::Device,
             ) -> crate::Result<Self> {
-                config.validate()?;
+                config.validate().map_err(salience_explain::model::convert::candle_error)?;
                 let vb = crate::models::checked_var_builder(
                     bytes,
                     &config.tensor_shapes(),
@@ -869,7 +871,7 @@ macro_rules! timm_constructors {
                     what,
                     device,
                 )?;
-                Ok(Self::new(vb, config)?)
+                Self::new(vb, config).map_err(salience_explain::model::convert::candle_error)
             }
         }
     };
@@ -961,9 +963,9 @@ pub(crate) fn renamed_var_builder(
     rename: impl FnOnce(Renamer) -> candle_core::Result<Renamer>,
 ) -> crate::Result<VarBuilder<'static>> {
     let tensors = candle_core::safetensors::load_buffer(bytes, device)
-        .map_err(|e| crate::DataError::format(what, e.to_string()))?;
+        .map_err(|e| salience_core::SalienceError::format(what, e.to_string()))?;
     let tensors = rename(Renamer::new(tensors))
-        .map_err(|e| crate::DataError::format(what, e.to_string()))?
+        .map_err(|e| salience_core::SalienceError::format(what, e.to_string()))?
         .finish();
     super::check_tensors(&tensors, shapes, &[], what)?;
     Ok(VarBuilder::from_tensors(

@@ -374,7 +374,7 @@ fn run_rows<M: AttentionModel + ?Sized>(
     let prefix = model.prefix_tokens();
     let (gh, gw) = model.token_grid();
     if blocks == 0 || heads == 0 || prefix + gh * gw != t || gh * gw == 0 {
-        return Err(SalienceError::Backend(format!(
+        return Err(SalienceError::Model(format!(
             "attention model reports {blocks} blocks, {heads} heads, {t} tokens, {prefix} prefix tokens and a {gh}x{gw} grid; they do not fit together"
         )));
     }
@@ -435,7 +435,7 @@ fn run_rows<M: AttentionModel + ?Sized>(
             value,
         });
     }
-    Array3::from_shape_vec((info.n, gh, gw), out).map_err(|e| SalienceError::Backend(e.to_string()))
+    Array3::from_shape_vec((info.n, gh, gw), out).map_err(|e| SalienceError::backend("ndarray", e))
 }
 
 /// Flat per-block values of one chunk.
@@ -467,7 +467,7 @@ fn chunk_attention<M: AttentionModel + ?Sized>(
         .attention_forward(x, with_grad.then_some(offset_tensors.as_slice()))
         .map_err(|e| crate::model::convert::model_call_error(e, x.dims()))?;
     if attn.len() != blocks || attn.iter().any(|a| a.dims() != [len, heads, t, t]) {
-        return Err(SalienceError::Backend(format!(
+        return Err(SalienceError::Model(format!(
             "attention_forward returned {} maps of shapes {:?}; expected {blocks} of [{len}, {heads}, {t}, {t}]",
             attn.len(),
             attn.iter().map(|a| a.dims().to_vec()).collect::<Vec<_>>()
@@ -511,6 +511,6 @@ fn upsample_to_input<M: AttentionModel + ?Sized>(
     let flat = maps.into_raw_vec_and_offset().0;
     let up = upsample_maps(flat, n, (gh, gw), (info.h, info.w), model.device())?;
     let a = ArrayD::from_shape_vec(IxDyn(&[n, info.h, info.w]), up)
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     AttributionBatch::new(a)
 }

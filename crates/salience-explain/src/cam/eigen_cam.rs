@@ -619,7 +619,7 @@ impl<M: LayerSplit> Explainer for EigenCam<M> {
             start += len;
         }
         let a = ArrayD::from_shape_vec(IxDyn(&[info.n, info.h, info.w]), out)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         AttributionBatch::new(a)
     }
 }

@@ -376,7 +376,7 @@ pub(crate) fn run_layer_cam<M: LayerSplit + ?Sized>(
         start += len;
     }
     let a = ArrayD::from_shape_vec(IxDyn(&[info.n, info.h, info.w]), out)
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     AttributionBatch::new(a)
 }
 

@@ -505,7 +505,7 @@ impl<M: LayerSplit> Explainer for PolyCam<M> {
             );
         }
         let a = ArrayD::from_shape_vec(IxDyn(&[info.n, info.h, info.w]), out)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         AttributionBatch::new(a)
     }
 }

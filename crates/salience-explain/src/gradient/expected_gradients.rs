@@ -312,7 +312,7 @@ impl<C: Classifier> Explainer for ExpectedGradients<C> {
         let refs = match &refs_std {
             Some(r) => Some(
                 r.as_slice()
-                    .ok_or_else(|| SalienceError::Backend("references not contiguous".into()))?,
+                    .ok_or_else(|| SalienceError::backend_msg("references not contiguous"))?,
             ),
             None => None,
         };
@@ -348,7 +348,7 @@ impl<C: Classifier> Explainer for ExpectedGradients<C> {
         )?;
         let out: Vec<f32> = src.acc.iter().map(|&v| v as f32).collect();
         let a = ArrayD::from_shape_vec(IxDyn(inputs.shape()), out)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         AttributionBatch::new(a)
     }
 }

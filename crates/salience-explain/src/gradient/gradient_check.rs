@@ -265,11 +265,11 @@ pub fn check_gradients<C: Classifier + ?Sized>(
     }
     let x = jittered
         .as_slice()
-        .ok_or_else(|| SalienceError::Backend("probe not contiguous".into()))?;
+        .ok_or_else(|| SalienceError::backend_msg("probe not contiguous"))?;
     let grads = input_gradients(clf, jittered.view(), targets, bs)?;
     let grads = grads
         .as_slice()
-        .ok_or_else(|| SalienceError::Backend("gradient not contiguous".into()))?;
+        .ok_or_else(|| SalienceError::backend_msg("gradient not contiguous"))?;
     let f_probe = target_logits(clf, x, &info, targets, bs)?;
 
     // Points x̃ ± h v, grouped by input then direction; the dot products ∇f·v.

@@ -247,7 +247,7 @@ struct Attributed {
 
 fn to_batch(v: Vec<f32>, shape: &[usize]) -> Result<AttributionBatch> {
     let a = ArrayD::from_shape_vec(IxDyn(shape), v)
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     AttributionBatch::new(a)
 }
 

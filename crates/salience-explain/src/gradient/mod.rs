@@ -74,7 +74,7 @@ pub(crate) fn contiguous<'a>(inputs: &'a ArrayViewD<'_, f32>) -> ndarray::CowArr
 /// The flat values of a standard-layout array (what [`contiguous`] returns).
 pub(crate) fn flat_slice<'a>(a: &'a ndarray::CowArray<'_, f32, IxDyn>) -> Result<&'a [f32]> {
     a.as_slice()
-        .ok_or_else(|| SalienceError::Backend("input not contiguous".into()))
+        .ok_or_else(|| SalienceError::backend_msg("input not contiguous"))
 }
 
 /// The point source of plain input batches: point p is input p; keeps
@@ -341,5 +341,5 @@ pub fn input_gradients<C: Classifier + ?Sized>(
     };
     run_points(clf, &info.sample_shape, info.n, batch_size, true, &mut src)?;
     ArrayD::from_shape_vec(IxDyn(inputs.shape()), src.out)
-        .map_err(|e| SalienceError::Backend(e.to_string()))
+        .map_err(|e| SalienceError::backend("ndarray", e))
 }

@@ -447,11 +447,18 @@ impl<C: Classifier> IGosPlusPlus<C> {
         let shape = inputs.shape().to_vec();
         // The model only ever sees internal batches of path points and
         // masked copies: say which inputs of the user's they came from.
+        let during = || {
+            format!(
+                "while optimising the iGOS++ masks of inputs {shape:?}: the model is run \
+                 on batches of masked copies and path points of them"
+            )
+        };
         self.run(inputs, targets, seeds).map_err(|e| match e {
-            SalienceError::Model(m) | SalienceError::Backend(m) => SalienceError::Model(format!(
-                "{m} (while optimising the iGOS++ masks of inputs {shape:?}: the model is run \
-                 on batches of masked copies and path points of them)"
-            )),
+            SalienceError::Model(m) => SalienceError::Model(format!("{m} ({})", during())),
+            SalienceError::Backend { context, source } => SalienceError::Backend {
+                context: format!("{context} ({})", during()),
+                source,
+            },
             SalienceError::ShapeMismatch {
                 context,
                 expected,
@@ -571,11 +578,11 @@ impl<C: Classifier> IGosPlusPlus<C> {
         let to_arr = |m: &[Vec<f64>]| {
             let flat: Vec<f32> = m.iter().flatten().map(|&v| v as f32).collect();
             ArrayD::from_shape_vec(IxDyn(&[n, s, s]), flat)
-                .map_err(|e| SalienceError::Backend(e.to_string()))
+                .map_err(|e| SalienceError::backend("ndarray", e))
         };
         let attributions = AttributionBatch::new(
             ArrayD::from_shape_vec(IxDyn(inputs.shape()), attr)
-                .map_err(|e| SalienceError::Backend(e.to_string()))?,
+                .map_err(|e| SalienceError::backend("ndarray", e))?,
         )?;
         Ok(IGosOutput {
             attributions,
@@ -606,7 +613,7 @@ impl<C: Classifier> Explainer for IGosPlusPlus<C> {
 }
 
 fn internal() -> SalienceError {
-    SalienceError::Backend("iGOS++: internal indexing error".into())
+    SalienceError::backend_msg("iGOS++: internal indexing error")
 }
 
 /// `clamp(m − α g, 0, 1)`.

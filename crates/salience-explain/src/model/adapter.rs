@@ -98,7 +98,7 @@ impl<C: Classifier> Model for CandleModel<C> {
             }
             let v = tensor_to_vec(&y)?;
             let block = ndarray::ArrayView2::from_shape((end - start, k), &v)
-                .map_err(|e| SalienceError::Backend(e.to_string()))?;
+                .map_err(|e| SalienceError::backend("ndarray", e))?;
             out.slice_mut(s![start..end, ..]).assign(&block);
             start = end;
         }

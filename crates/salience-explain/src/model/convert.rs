@@ -9,30 +9,38 @@ use candle_core::{DType, Device, Tensor};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use salience_core::{Result, SalienceError};
 
-/// Converts a candle error into [`SalienceError::Backend`], keeping only
-/// the first line of the message (candle appends a backtrace when
-/// `RUST_BACKTRACE` is set).
+/// The context of a [`SalienceError::Backend`] made from a candle error.
+const CANDLE: &str = "candle";
+
+/// Converts a candle error into [`SalienceError::Backend`], keeping the
+/// candle error whole as its [`source`](std::error::Error::source) (its
+/// inner errors, context and any backtrace candle captured when
+/// `RUST_BACKTRACE` is set); the `Display` shows its first line.
 ///
 /// ```
+/// use std::error::Error;
 /// use salience_explain::model::convert::candle_error;
-/// let e = candle_error(candle_core::Error::Msg("boom".into()));
-/// assert!(matches!(e, salience_core::SalienceError::Backend(m) if m.contains("boom")));
+/// let e = candle_error(candle_core::Error::Msg("boom\ninner".into()));
+/// assert_eq!(e.to_string(), "backend error: candle: boom");
+/// let source = e.source().and_then(|s| s.downcast_ref::<candle_core::Error>());
+/// assert_eq!(source.map(|c| c.to_string()).as_deref(), Some("boom\ninner"));
 /// ```
 pub fn candle_error(e: candle_core::Error) -> SalienceError {
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("").trim().to_string();
+    let first = text.lines().next().unwrap_or("");
     // candle's pool backward only supports kernel == stride: say how out.
     if first.contains("backward not supported for maxpool2d")
         || first.contains("backward not supported for avgpool2d")
     {
-        return SalienceError::Backend(format!(
-            "{first} (candle 0.11's pool backward needs kernel == stride, and its max-pool \
+        return SalienceError::backend(
+            "candle 0.11's pool backward needs kernel == stride, and its max-pool \
              gradient is also k² too small; build the model's pooling with \
              salience_explain::ops::max_pool2d, which takes any kernel, stride and padding \
-             with PyTorch's gradient: docs/candle-bugs.md)"
-        ));
+             with PyTorch's gradient: docs/candle-bugs.md",
+            e,
+        );
     }
-    SalienceError::Backend(first)
+    SalienceError::backend(CANDLE, e)
 }
 
 /// Like [`candle_error`], for an error of a model call on a batch of
@@ -44,15 +52,19 @@ pub fn candle_error(e: candle_core::Error) -> SalienceError {
 /// use salience_explain::model::convert::model_call_error;
 /// let e = model_call_error(candle_core::Error::Msg("in_channel mismatch".into()), &[2, 32, 32, 3]);
 /// assert!(e.to_string().contains("channel-last"));
+/// assert!(e.to_string().contains("in_channel mismatch"));
 /// ```
 pub fn model_call_error(e: candle_core::Error, shape: &[usize]) -> SalienceError {
     let looks_nhwc = shape.len() == 4 && matches!(shape[3], 1 | 3 | 4) && shape[1] > 4;
     match candle_error(e) {
-        SalienceError::Backend(m) if looks_nhwc => SalienceError::Backend(format!(
-            "{m} (the input {shape:?} looks channel-last [N, H, W, C]; candle models take \
-             [N, C, H, W]: permute it, e.g. `x.permuted_axes([0, 3, 1, 2])` in ndarray or \
-             `x.permute((0, 3, 1, 2))` in candle)"
-        )),
+        SalienceError::Backend { context, source } if looks_nhwc => SalienceError::Backend {
+            context: format!(
+                "{context} (the input {shape:?} looks channel-last [N, H, W, C]; candle models \
+                 take [N, C, H, W]: permute it, e.g. `x.permuted_axes([0, 3, 1, 2])` in ndarray \
+                 or `x.permute((0, 3, 1, 2))` in candle)"
+            ),
+            source,
+        },
         other => other,
     }
 }
@@ -119,7 +131,7 @@ pub fn tensor_from_view(a: ArrayViewD<'_, f32>, device: &Device) -> Result<Tenso
 pub fn array_from_tensor(t: &Tensor) -> Result<ArrayD<f32>> {
     let dims = t.dims().to_vec();
     let v = tensor_to_vec(t)?;
-    ArrayD::from_shape_vec(IxDyn(&dims), v).map_err(|e| SalienceError::Backend(e.to_string()))
+    ArrayD::from_shape_vec(IxDyn(&dims), v).map_err(|e| SalienceError::backend("ndarray", e))
 }
 
 /// A tensor's values, flattened row-major, as f32.
@@ -173,5 +185,76 @@ impl<E: salience_core::Explainer + ?Sized> ExplainTensor for E {
         let a = array_from_tensor(x)?;
         let out = self.explain(a.view(), targets, seeds)?;
         tensor_from_view(out.view(), x.device())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    /// The candle error inside `e`, if it is its source.
+    fn candle_source(e: &SalienceError) -> Option<&candle_core::Error> {
+        e.source()
+            .and_then(|s| s.downcast_ref::<candle_core::Error>())
+    }
+
+    #[test]
+    fn candle_errors_round_trip_whole_with_their_backtrace() {
+        let e = candle_core::Error::WithBacktrace {
+            inner: Box::new(candle_core::Error::Msg("boom\ninner line".into())),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        let full = e.to_string();
+        assert!(full.lines().count() > 2, "{full}");
+        let s = candle_error(e);
+        // One readable line...
+        assert_eq!(s.to_string(), "backend error: candle: boom");
+        // ...and the candle error itself as the source, every line of it.
+        let src = candle_source(&s).map(|c| c.to_string());
+        assert_eq!(src.as_deref(), Some(full.as_str()));
+        assert!(format!("{s:?}").contains("inner line"));
+    }
+
+    #[test]
+    fn typed_candle_errors_stay_reachable() {
+        let e = Tensor::zeros((2, 3), DType::F32, &Device::Cpu)
+            .and_then(|t| t.reshape((4, 2)))
+            .map(|_| ())
+            .map_err(candle_error);
+        let Err(s) = e else {
+            panic!("a reshape of 6 values into 8 must fail");
+        };
+        assert!(matches!(
+            candle_source(&s).map(|c| match c {
+                candle_core::Error::WithBacktrace { inner, .. } => &**inner,
+                c => c,
+            }),
+            Some(candle_core::Error::ShapeMismatchBinaryOp { .. })
+                | Some(candle_core::Error::ShapeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn hints_keep_the_source() {
+        let s = candle_error(candle_core::Error::Msg(
+            "backward not supported for maxpool2d".into(),
+        ));
+        let text = s.to_string();
+        assert!(text.contains("ops::max_pool2d"), "{text}");
+        assert!(
+            text.contains("backward not supported for maxpool2d"),
+            "{text}"
+        );
+        assert!(candle_source(&s).is_some());
+        let s = model_call_error(
+            candle_core::Error::Msg("in_channel mismatch".into()),
+            &[2, 32, 32, 3],
+        );
+        let text = s.to_string();
+        assert!(text.contains("channel-last") && text.contains("in_channel mismatch"));
+        assert!(candle_source(&s).is_some());
+        let s = model_call_error(candle_core::Error::Msg("oops".into()), &[2, 3, 32, 32]);
+        assert_eq!(s.to_string(), "backend error: candle: oops");
     }
 }

@@ -95,6 +95,12 @@ pub trait StagedForward: Send + Sync {
         None
     }
 
+    /// Why LRP rules do not apply to this network, or `None` (the
+    /// default); see [`crate::RuleForward::lrp_refusal`].
+    fn lrp_refusal(&self) -> Option<String> {
+        None
+    }
+
     /// Number of classes (the width of the logits).
     fn num_classes(&self) -> usize;
 
@@ -245,6 +251,9 @@ macro_rules! staged_model {
                 ops: &dyn $crate::LayerOps,
             ) -> $crate::__private::candle_core::Result<$crate::__private::candle_core::Tensor> {
                 $crate::model::forward::forward_with(self, x, ops)
+            }
+            fn lrp_refusal(&self) -> ::std::option::Option<::std::string::String> {
+                $crate::model::forward::StagedForward::lrp_refusal(self)
             }
         }
     };

@@ -315,12 +315,9 @@ impl<M: Classifier> WeightMapModel<M> {
         B: Fn(VarBuilder) -> candle_core::Result<M> + Send + Sync + 'static,
     {
         let path = path.as_ref();
-        let weights =
-            candle_core::safetensors::load(path, device).map_err(|e| SalienceError::Io {
-                action: "reading",
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let bytes = std::fs::read(path).map_err(|e| SalienceError::io("reading", path, e))?;
+        let weights = candle_core::safetensors::load_buffer(&bytes, device)
+            .map_err(|e| SalienceError::backend(format!("parsing {}", path.display()), e))?;
         Self::new(weights, device, builder)
     }
 
@@ -333,7 +330,7 @@ impl<M: Classifier> WeightMapModel<M> {
         let data = varmap
             .data()
             .lock()
-            .map_err(|_| SalienceError::Backend("VarMap lock poisoned".into()))?;
+            .map_err(|_| SalienceError::backend_msg("VarMap lock poisoned"))?;
         let mut weights = HashMap::with_capacity(data.len());
         for (name, var) in data.iter() {
             let t = var.as_tensor().copy().map_err(candle_error)?;

@@ -464,7 +464,7 @@ fn run<C: LayerSplitOrClassifier>(
                     bshape.insert(1, 1);
                 }
                 let arr = ArrayD::from_shape_vec(IxDyn(&bshape), std::mem::take(&mut x))
-                    .map_err(|e| SalienceError::Backend(e.to_string()))?;
+                    .map_err(|e| SalienceError::backend("ndarray", e))?;
                 x = gaussian_blur(arr.view(), cfg.blur_sigma, kernel)?
                     .into_raw_vec_and_offset()
                     .0;
@@ -479,7 +479,7 @@ fn run<C: LayerSplitOrClassifier>(
     let mut full = vec![n];
     full.extend_from_slice(sample_shape);
     let inputs = ArrayD::from_shape_vec(IxDyn(&full), out)
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     Ok(ActivationMaxResult {
         inputs,
         objective: trace,

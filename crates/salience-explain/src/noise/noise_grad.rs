@@ -307,7 +307,7 @@ where
     let nf = n_models as f64;
     let out: Vec<f32> = sum.iter().map(|a| (a / nf) as f32).collect();
     let arr = ArrayD::from_shape_vec(IxDyn(&out_shape.unwrap_or_default()), out)
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     AttributionBatch::new(arr)
 }
 

@@ -361,7 +361,7 @@ impl<E: Explainer> Explainer for NoiseTunnel<E> {
             let mut bshape = vec![len];
             bshape.extend_from_slice(&shape[1..]);
             let noisy = ArrayD::from_shape_vec(IxDyn(&bshape), buf)
-                .map_err(|e| SalienceError::Backend(e.to_string()))?;
+                .map_err(|e| SalienceError::backend("ndarray", e))?;
             let maps = self
                 .inner
                 .explain(noisy.view(), &tg, Seeds::per_sample(&inner_seeds))?;
@@ -421,7 +421,7 @@ impl<E: Explainer> Explainer for NoiseTunnel<E> {
         let mut full = vec![n];
         full.extend_from_slice(&per_shape);
         let arr = ArrayD::from_shape_vec(IxDyn(&full), out)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         AttributionBatch::new(arr)
     }
 }

@@ -179,7 +179,7 @@ impl Default for AttnLrpConfig {
 /// must compute its attention with [`LayerOps::softmax`](crate::LayerOps::softmax)
 /// (as `salience_data::models::VisionTransformer` does); a model whose
 /// forward pass has no softmax (a CNN, an MLP-Mixer) is a
-/// [`SalienceError::Model`] error: use [`crate::Lrp`] there.
+/// [`SalienceError::Unsupported`] error: use [`crate::Lrp`] there.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -259,6 +259,7 @@ impl<M: RuleForward> AttnLrp<M> {
 
     fn lrp_run(&self, track: bool) -> LrpRun<'_> {
         LrpRun {
+            method: self.name(),
             composite: &self.config.composite,
             attention: self.config.rule,
             batch_size: self.config.batch_size,
@@ -279,13 +280,15 @@ impl<M: RuleForward> AttnLrp<M> {
 }
 
 /// The error for a model without attention ops.
-pub(crate) fn no_attention(method: &str) -> SalienceError {
-    SalienceError::Model(format!(
-        "{method} has rules for attention, but the model's rule-based forward pass \
+pub(crate) fn no_attention(method: &str, model: &str) -> SalienceError {
+    SalienceError::unsupported(
+        method,
+        model,
+        "it has rules for attention, but the model's rule-based forward pass \
          (RuleForward) computed no softmax through LayerOps::softmax: a CNN or an MLP-Mixer \
          has no attention (use `lrp`, Lrp, for those), and a transformer must compute its \
-         attention with LayerOps::softmax / LayerOps::matmul"
-    ))
+         attention with LayerOps::softmax / LayerOps::matmul",
+    )
 }
 
 impl<M: RuleForward> Explainer for AttnLrp<M> {
@@ -321,11 +324,13 @@ pub(crate) fn register_unsupported<M: LayerSplit + 'static>(r: &mut Registry<M>)
         r.register(
             name,
             Arc::new(move |_, _, _| {
-                Err(SalienceError::Model(format!(
-                    "{name} needs a transformer whose forward pass is written with LayerOps \
+                Err(SalienceError::unsupported(
+                    name,
+                    crate::rules::type_label::<M>(),
+                    "it needs a transformer whose forward pass is written with LayerOps \
                      (RuleForward, e.g. salience_data's VisionTransformer): build the registry \
-                     with Registry::with_attention_lrp() for such a model"
-                )))
+                     with Registry::with_attention_lrp() for such a model",
+                ))
             }),
         );
     }

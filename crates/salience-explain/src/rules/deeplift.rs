@@ -276,7 +276,7 @@ impl<M: RuleForward> DeepLift<M> {
             start += len;
         }
         let a = ArrayD::from_shape_vec(IxDyn(inputs.shape()), attr)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         Ok(AttributionsWithDelta {
             attributions: AttributionBatch::new(a)?,
             delta,

@@ -110,7 +110,7 @@ fn relu_rule_gradients<M: RuleForward + ?Sized>(
         start += len;
     }
     let a = ArrayD::from_shape_vec(IxDyn(inputs.shape()), out)
-        .map_err(|e| SalienceError::Backend(e.to_string()))?;
+        .map_err(|e| SalienceError::backend("ndarray", e))?;
     AttributionBatch::new(a)
 }
 

@@ -481,6 +481,7 @@ impl<M: RuleForward> Explainer for Lrp<M> {
         _seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
         let run = LrpRun {
+            method: self.name,
             composite: &self.composite,
             attention: AttentionRule::AttnLrp,
             batch_size: self.batch_size,
@@ -494,6 +495,8 @@ impl<M: RuleForward> Explainer for Lrp<M> {
 /// One LRP computation: the composite, the transformer rules and the
 /// batching ([`Lrp`] and [`crate::AttnLrp`] share it).
 pub(crate) struct LrpRun<'a> {
+    /// The explainer's name, for errors.
+    pub method: &'a str,
     pub composite: &'a Composite,
     pub attention: AttentionRule,
     pub batch_size: usize,
@@ -546,6 +549,13 @@ impl LrpRun<'_> {
         let info = validate(&inputs, targets, model.num_classes())?;
         check_batch_size(self.batch_size)?;
         self.composite.check()?;
+        if let Some(reason) = model.lrp_refusal() {
+            return Err(SalienceError::unsupported(
+                self.method,
+                crate::rules::type_label::<M>(),
+                reason,
+            ));
+        }
         let xs = contiguous(&inputs);
         let data = flat_slice(&xs)?;
         let f = info.features;
@@ -577,7 +587,7 @@ impl LrpRun<'_> {
                 let lv = tensor_to_vec(leaf.as_tensor())?;
                 let lg = grad_vec(&grads, leaf.as_tensor())?;
                 if lv.len() != dst.len() {
-                    return Err(SalienceError::Backend(format!(
+                    return Err(SalienceError::backend_msg(format!(
                         "LRP first-layer leaf has {} values for {} input values",
                         lv.len(),
                         dst.len()
@@ -590,7 +600,7 @@ impl LrpRun<'_> {
             for leaf in &state.transformer.bias_leaves {
                 let lg = grad_vec(&grads, leaf.as_tensor())?;
                 if lg.len() != len {
-                    return Err(SalienceError::Backend(format!(
+                    return Err(SalienceError::backend_msg(format!(
                         "softmax input has a leading dimension of {} for a batch of {len}",
                         lg.len()
                     )));
@@ -600,12 +610,15 @@ impl LrpRun<'_> {
                 }
             }
             if let (Some(method), 0) = (self.require_attention, state.transformer.softmaxes) {
-                return Err(attn_lrp::no_attention(method));
+                return Err(attn_lrp::no_attention(
+                    method,
+                    &crate::rules::type_label::<M>(),
+                ));
             }
             start += len;
         }
         let relevance = ArrayD::from_shape_vec(IxDyn(inputs.shape()), out)
-            .map_err(|e| SalienceError::Backend(e.to_string()))?;
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
         Ok(LrpOutput {
             relevance,
             softmax_bias,

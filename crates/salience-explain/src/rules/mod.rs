@@ -381,11 +381,45 @@ impl LayerOps for TrainOps {
 pub trait RuleForward: Classifier {
     /// The forward pass (logits `[N, classes]`) written with `ops`.
     fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor>;
+
+    /// Why LRP rules (every composite, and AttnLRP / CP-LRP) do not apply
+    /// to this model, or `None` (the default) where they do: for example
+    /// batch norms that come before their ReLU and convolution, which no
+    /// rule canonizes. [`crate::Lrp`] and [`crate::AttnLrp`] ask first and
+    /// return [`salience_core::SalienceError::Unsupported`] with this
+    /// reason instead of running.
+    fn lrp_refusal(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A short name of the type `M` for error messages: its last path
+/// segment, without references or generic arguments
+/// (`&salience_data::models::DenseNet` → `DenseNet`).
+pub(crate) fn type_label<M: ?Sized>() -> String {
+    let mut t = std::any::type_name::<M>();
+    loop {
+        t = t.trim_start_matches('&').trim_start_matches("mut ");
+        // Look through smart pointers to the model type.
+        let inner = ["alloc::sync::Arc<", "alloc::boxed::Box<", "alloc::rc::Rc<"]
+            .iter()
+            .find_map(|w| t.strip_prefix(w))
+            .and_then(|r| r.strip_suffix('>'));
+        match inner {
+            Some(r) => t = r,
+            None => break,
+        }
+    }
+    let head = t.split('<').next().unwrap_or(t);
+    head.rsplit("::").next().unwrap_or(head).to_string()
 }
 
 impl<M: RuleForward + ?Sized> RuleForward for &M {
     fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         (**self).forward_with(x, ops)
+    }
+    fn lrp_refusal(&self) -> Option<String> {
+        (**self).lrp_refusal()
     }
 }
 
@@ -393,11 +427,17 @@ impl<M: RuleForward + ?Sized> RuleForward for Box<M> {
     fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         (**self).forward_with(x, ops)
     }
+    fn lrp_refusal(&self) -> Option<String> {
+        (**self).lrp_refusal()
+    }
 }
 
 impl<M: RuleForward + ?Sized> RuleForward for std::sync::Arc<M> {
     fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
         (**self).forward_with(x, ops)
+    }
+    fn lrp_refusal(&self) -> Option<String> {
+        (**self).lrp_refusal()
     }
 }
 
@@ -497,6 +537,14 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
     use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, VarBuilder, VarMap};
+
+    #[test]
+    fn type_labels_are_the_model_type() {
+        struct Net;
+        assert_eq!(super::type_label::<Net>(), "Net");
+        assert_eq!(super::type_label::<&std::sync::Arc<Net>>(), "Net");
+        assert_eq!(super::type_label::<Box<Vec<Net>>>(), "Vec");
+    }
 
     fn seq(shape: &[usize], a: f32, b: f32, c: f32) -> Tensor {
         let n: usize = shape.iter().product();

@@ -155,12 +155,12 @@ struct Footer {
     records: usize,
 }
 
-fn io_err(action: &'static str, path: &Path, e: impl std::fmt::Display) -> SalienceError {
-    SalienceError::Io {
-        action,
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+fn io_err(
+    action: &'static str,
+    path: &Path,
+    e: impl Into<salience_core::BoxedError>,
+) -> SalienceError {
+    SalienceError::io_invalid(action, path, e)
 }
 
 /// Writes `records` of one shard to `dir/<shard file name>` (creating

@@ -26,12 +26,12 @@ fn font_ref() -> Result<&'static FontRef<'static>> {
     static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
     FONT.get_or_init(|| FontRef::try_from_slice(DEJAVU_SANS).ok())
         .as_ref()
-        .ok_or_else(|| SalienceError::Backend("the embedded DejaVu Sans font did not load".into()))
+        .ok_or_else(|| SalienceError::backend_msg("the embedded DejaVu Sans font did not load"))
 }
 
 /// A plotters drawing error as a typed error.
-pub(crate) fn backend_err(e: impl std::fmt::Display) -> SalienceError {
-    SalienceError::Backend(format!("drawing: {e}"))
+pub(crate) fn backend_err(e: impl std::error::Error + Send + Sync + 'static) -> SalienceError {
+    SalienceError::backend("drawing", e)
 }
 
 /// Runs `f` on a drawing area over `img` (pixel coordinates, origin top

@@ -184,7 +184,7 @@ impl RgbImage {
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn to_png(&self) -> Result<Vec<u8>> {
-        let err = |e: png::EncodingError| SalienceError::Backend(format!("PNG encoding: {e}"));
+        let err = |e: png::EncodingError| SalienceError::backend("PNG encoding", e);
         let (w, h) = (dim_u32(self.width)?, dim_u32(self.height)?);
         let mut out = Vec::new();
         {
@@ -209,11 +209,7 @@ impl RgbImage {
     pub fn write_png(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = self.to_png()?;
-        std::fs::write(path, bytes).map_err(|e| SalienceError::Io {
-            action: "writing",
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        std::fs::write(path, bytes).map_err(|e| SalienceError::io("writing", path, e))
     }
 }
 
