@@ -213,13 +213,13 @@ fn job<'a>(s: &'a Setup, row: &str) -> Res<Job<'a>> {
             m,
             SaliencyConfig {
                 abs: true,
-                batch_size: n,
+                batch_size: salience::BatchSize::fixed(n)?,
             },
         ))),
         "ig50" => explain(Box::new(IntegratedGradients::with_config(
             m,
             IntegratedGradientsConfig {
-                batch_size: s.chunk,
+                batch_size: salience::BatchSize::fixed(s.chunk)?,
                 ..IntegratedGradientsConfig::captum()
             },
         ))),
@@ -228,13 +228,13 @@ fn job<'a>(s: &'a Setup, row: &str) -> Res<Job<'a>> {
                 m,
                 SaliencyConfig {
                     abs: false,
-                    batch_size: s.chunk,
+                    batch_size: salience::BatchSize::fixed(s.chunk)?,
                 },
             ),
             NoiseTunnelConfig {
                 n_samples: 50,
                 noise: NoiseScale::Absolute(SIGMA),
-                batch_size: s.chunk,
+                batch_size: salience::BatchSize::fixed(s.chunk)?,
                 ..NoiseTunnelConfig::default()
             },
         ))),
@@ -242,7 +242,7 @@ fn job<'a>(s: &'a Setup, row: &str) -> Res<Job<'a>> {
             Some(layer) => explain(Box::new(GradCam::with_config(
                 m,
                 GradCamConfig {
-                    batch_size: n,
+                    batch_size: salience::BatchSize::fixed(n)?,
                     ..GradCamConfig::new(layer)
                 },
             ))),
@@ -251,7 +251,7 @@ fn job<'a>(s: &'a Setup, row: &str) -> Res<Job<'a>> {
         "occlusion" if s.name == "cnn" => explain(Box::new(Occlusion::with_config(
             CandleModel::new(m).with_batch_size(s.chunk)?,
             OcclusionConfig {
-                batch_size: s.chunk,
+                batch_size: salience::BatchSize::fixed(s.chunk)?,
                 ..OcclusionConfig::square(4, 2)
             },
         ))),
