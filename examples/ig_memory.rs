@@ -20,7 +20,7 @@
 //!
 //! Prints `n_steps`, the batch size, the chunk it resolves to with its
 //! estimated memory (`salience_core::batch`: the shape probe's activation
-//! bytes A, 20 A + 4 I per point), VmHWM (peak RSS) before and after IG,
+//! bytes A, 2 A + 4 I per forward + backward point), VmHWM (peak RSS) before and after IG,
 //! and the wall time. Results are recorded in docs/performance.md.
 
 use candle_core::{Device, Tensor};

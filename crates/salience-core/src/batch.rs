@@ -49,10 +49,10 @@
 //!   ([`UNKNOWN_FORWARD_FACTOR`], [`UNKNOWN_BACKWARD_FACTOR`], at least
 //!   [`UNKNOWN_FLOOR_BYTES`]), so the estimate is never unbounded;
 //!
-//! times [`FORWARD_BACKWARD_FACTOR`] for a gradient pass (candle keeps every
-//! activation and its gradient; calibrated on ResNet-18 at 224², which
-//! needs ≈ 0.44 GB per image for forward + backward) or
-//! [`FORWARD_FACTOR`] for a forward pass.
+//! times [`FORWARD_BACKWARD_FACTOR`] for a gradient pass (the activations
+//! are kept for the backward pass, and their gradients come on top) or
+//! [`FORWARD_FACTOR`] for a forward pass; calibrated on the peak-RSS growth
+//! per image measured in docs/performance.md (see the constants).
 //!
 //! ```
 //! use salience_core::batch::{with_memory_budget, BatchSize};
@@ -89,25 +89,30 @@ pub const FALLBACK_BUDGET_BYTES: u64 = 2 << 30;
 
 /// Bytes one point of a forward + backward pass needs, as a multiple of
 /// the sum of the bytes of the forward pass's intermediate tensors (the
-/// activations). Calibrated on torchvision's ResNet-18 at 224²: its
-/// activations are 23.0 MB per image (5.74 M floats), and candle's
-/// forward and backward pass was measured at ≈ 0.44 GB per image (1.9 GB
-/// at batch 4, 7.2 GB at 16), a ratio of 19.1; 20 rounds it up.
-pub const FORWARD_BACKWARD_FACTOR: u64 = 20;
+/// activations, measured by the shape probe). Calibrated at 224² against
+/// the peak-RSS growth in docs/performance.md (2026-12-07): ResNet-18's
+/// activations are 23.0 MB per image and a forward + backward grows the
+/// peak by 37 MB per image (149 MB at batch 4; IG-50 in chunks of 16:
+/// 34 MB per point), ratio 1.6; ResNet-50's are 105.8 MB against 135 MB
+/// (540 MB at batch 4; IG-50: 122 MB per point), ratio 1.3. 2 keeps a
+/// margin of 1.25–1.7. (Issue 26's ≈ 0.44 GB per ResNet-18 image predates
+/// the batch-norm folding and the banded convolution backward.)
+pub const FORWARD_BACKWARD_FACTOR: u64 = 2;
 
 /// Bytes one point of a forward pass without gradients needs, as a
-/// multiple of the activations' bytes (intermediates are freed as the pass
-/// goes, but convolutions unfold their input): 2.
-pub const FORWARD_FACTOR: u64 = 2;
+/// multiple of the activations' bytes: 1 (intermediates are freed as the
+/// pass goes; the measured growth is 2 MB per ResNet-18 image and 13 MB per
+/// ResNet-50 image, well below the 23 and 106 MB of activations).
+pub const FORWARD_FACTOR: u64 = 1;
 
 /// For a model with no estimate: the bytes of one forward + backward point
-/// as a multiple of the input's bytes (ResNet-18 at 224² needs ≈ 730 ×
-/// its input).
-pub const UNKNOWN_BACKWARD_FACTOR: u64 = 1024;
+/// as a multiple of the input's bytes (measured: ResNet-18 at 224² ≈ 61 ×
+/// its 602 kB input, ResNet-50 ≈ 220 ×).
+pub const UNKNOWN_BACKWARD_FACTOR: u64 = 512;
 
 /// For a model with no estimate: the bytes of one forward point as a
-/// multiple of the input's bytes.
-pub const UNKNOWN_FORWARD_FACTOR: u64 = 128;
+/// multiple of the input's bytes (measured: ResNet-50 at 224² ≈ 22 ×).
+pub const UNKNOWN_FORWARD_FACTOR: u64 = 64;
 
 /// For a model with no estimate: the least bytes one point is assumed to
 /// need (1 MiB), so tiny inputs through a wide model are not under-counted
@@ -450,10 +455,10 @@ pub enum Pass {
 ///
 /// ```
 /// use salience_core::batch::{per_sample_bytes, Pass};
-/// // 23 MB of activations, a 602 kB input: 20 × 23 MB + 4 × 602 kB.
-/// assert_eq!(per_sample_bytes(Some(23_000_000), 602_112, Pass::ForwardBackward), 462_408_448);
-/// // No estimate: 1024 × the input.
-/// assert_eq!(per_sample_bytes(None, 602_112, Pass::ForwardBackward), 1028 * 602_112);
+/// // 23 MB of activations, a 602 kB input: 2 × 23 MB + 4 × 602 kB.
+/// assert_eq!(per_sample_bytes(Some(23_000_000), 602_112, Pass::ForwardBackward), 48_408_448);
+/// // No estimate: 512 × the input (+ 4 copies).
+/// assert_eq!(per_sample_bytes(None, 602_112, Pass::ForwardBackward), 516 * 602_112);
 /// ```
 pub fn per_sample_bytes(activation_bytes: Option<u64>, input_bytes: u64, pass: Pass) -> u64 {
     let model = match (activation_bytes, pass) {

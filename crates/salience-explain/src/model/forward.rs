@@ -466,9 +466,9 @@ mod tests {
 
     /// Issue 26: `Auto` takes a smaller chunk for a bigger input and a
     /// bigger one for a bigger budget, hand-computed from the probe: one
-    /// forward + backward point is 20 × activations + 4 × input bytes,
-    /// 20 · 276 + 4 · 64 = 5776 bytes at 4 × 4 and 20 · 1044 + 4 · 256 =
-    /// 21904 at 8 × 8.
+    /// forward + backward point is 2 × activations + 4 × input bytes,
+    /// 2 · 276 + 4 · 64 = 808 bytes at 4 × 4 and 2 · 1044 + 4 · 256 = 3112
+    /// at 8 × 8.
     #[test]
     fn auto_chunks_follow_input_size_and_budget() {
         use crate::gradient::chunk_size;
@@ -481,14 +481,14 @@ mod tests {
             })
             .unwrap()
         };
-        assert_eq!(auto(&[1, 4, 4], 100_000), 100_000 / 5776);
-        assert_eq!(auto(&[1, 8, 8], 100_000), 100_000 / 21904);
-        assert_eq!(auto(&[1, 4, 4], 200_000), 200_000 / 5776);
-        assert_eq!(auto(&[1, 8, 8], 200_000), 200_000 / 21904);
+        assert_eq!(auto(&[1, 4, 4], 20_000), 24); // 20000 / 808
+        assert_eq!(auto(&[1, 8, 8], 20_000), 6); // 20000 / 3112
+        assert_eq!(auto(&[1, 4, 4], 40_000), 49);
+        assert_eq!(auto(&[1, 8, 8], 40_000), 12);
         // Capped by the preferred batch size (64).
         assert_eq!(auto(&[1, 4, 4], 1 << 40), 64);
-        // Forward only: 2 × 276 + 256 = 808 bytes per point.
-        let fwd = with_memory_budget(8080, || {
+        // Forward only: 276 + 256 = 532 bytes per point.
+        let fwd = with_memory_budget(5320, || {
             chunk_size(&m, BatchSize::Auto, &[1, 4, 4], 1000, Pass::Forward)
         });
         assert_eq!(fwd.unwrap(), 10);
@@ -521,7 +521,7 @@ mod tests {
         let fixed = ig(BatchSize::fixed(64).unwrap())
             .explain(x.view(), &[0, 2], Seeds::base(0))
             .unwrap();
-        let small = with_memory_budget(3 * 5776, || {
+        let small = with_memory_budget(3 * 808, || {
             ig(BatchSize::Auto).explain(x.view(), &[0, 2], Seeds::base(0))
         })
         .unwrap();
@@ -531,14 +531,14 @@ mod tests {
             .zip(small.view().iter())
             .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(diff <= 1e-6, "{diff}");
-        let e = with_memory_budget(5775, || {
+        let e = with_memory_budget(807, || {
             ig(BatchSize::Auto).explain(x.view(), &[0, 2], Seeds::base(0))
         });
         assert!(
             matches!(e, Err(SalienceError::MemoryBudget { chunk: 1, .. })),
             "{e:?}"
         );
-        let e = with_memory_budget(3 * 5776, || {
+        let e = with_memory_budget(3 * 808, || {
             ig(BatchSize::fixed(4).unwrap()).explain(x.view(), &[0, 2], Seeds::base(0))
         });
         assert!(
