@@ -147,7 +147,8 @@ fn passes(m: &Model, reps: usize, ig: bool) -> R<()> {
     let sal = Saliency::with_config(
         m.clf,
         SaliencyConfig {
-            batch_size: n,
+            batch_size: salience::BatchSize::fixed(n)
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))?,
             ..Default::default()
         },
     );
@@ -167,7 +168,8 @@ fn passes(m: &Model, reps: usize, ig: bool) -> R<()> {
         let igx = IntegratedGradients::with_config(
             m.clf,
             IntegratedGradientsConfig {
-                batch_size: m.ig_chunk,
+                batch_size: salience::BatchSize::fixed(m.ig_chunk)
+                    .map_err(|e| candle_core::Error::Msg(e.to_string()))?,
                 ..Default::default()
             },
         );

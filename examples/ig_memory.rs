@@ -9,13 +9,18 @@
 //! cargo run --release --example ig_memory -- 500
 //! cargo run --release --example ig_memory -- 50 16 resnet50    # one 224² image
 //! cargo run --release --example ig_memory -- 500 16 resnet50
+//! cargo run --example ig_memory -- 50 auto probe    # estimates only, no IG
 //! ```
 //!
-//! Arguments: `n_steps` (50), IG's batch size (64), the model: `cnn` (a
-//! 2-conv CNN on 16 inputs of 28², default) or `resnet50` (torchvision's
-//! ResNet-50 layout with seeded weights, one 3×224² input).
+//! Arguments: `n_steps` (50), IG's batch size (`auto`, or a positive
+//! integer), the model: `cnn` (a 2-conv CNN on 16 inputs of 28², default),
+//! `resnet50` (torchvision's ResNet-50 layout with seeded weights, one
+//! 3×224² input) or `probe` (print the memory estimates of ResNet-18 and
+//! ResNet-50 at 224² and stop).
 //!
-//! Prints `n_steps`, the batch size, VmHWM (peak RSS) before and after IG,
+//! Prints `n_steps`, the batch size, the chunk it resolves to with its
+//! estimated memory (`salience_core::batch`: the shape probe's activation
+//! bytes A, 2 A + 4 I per forward + backward point), VmHWM (peak RSS) before and after IG,
 //! and the wall time. Results are recorded in docs/performance.md.
 
 use candle_core::{Device, Tensor};
@@ -25,7 +30,7 @@ use salience::data::models::{ResNet, ResNetConfig};
 use salience::explain::{
     Classifier, IntegratedGradients, IntegratedGradientsConfig, SequentialClassifier,
 };
-use salience::{Explainer, Seeds};
+use salience::{BatchSize, Explainer, Seeds};
 use std::time::Instant;
 
 fn randn(n: usize, scale: f32, seed: u64) -> Vec<f32> {
@@ -67,11 +72,23 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(50);
-    let batch_size: usize = std::env::args()
+    // `auto` (the default: the largest chunk within the memory budget,
+    // SALIENCE_MEMORY_BUDGET) or a positive integer.
+    let batch_size: BatchSize = std::env::args()
         .nth(2)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(64);
+        .map(|a| a.parse().expect("batch size: auto or a positive integer"))
+        .unwrap_or_default();
     let model = std::env::args().nth(3).unwrap_or_else(|| "cnn".into());
+    if model == "probe" {
+        for (name, cfg) in [
+            ("resnet18", ResNetConfig::resnet18(1000)),
+            ("resnet50", ResNetConfig::resnet50(1000)),
+        ] {
+            let m = ResNet::seeded(&cfg, 0, &Device::Cpu).expect("ResNet");
+            estimate(name, &m, &[3, 224, 224], n_steps, batch_size);
+        }
+        return;
+    }
     if model == "resnet50" {
         let m = ResNet::seeded(&ResNetConfig::resnet50(1000), 0, &Device::Cpu).expect("ResNet-50");
         let x = ArrayD::from_shape_vec(IxDyn(&[1, 3, 224, 224]), randn(3 * 224 * 224, 1.0, 7))
@@ -106,9 +123,42 @@ fn main() {
     measure(&m, x, t, n_steps, batch_size);
 }
 
+/// Prints the shape probe's activation bytes, the estimated bytes of one
+/// forward + backward point and the chunk `batch_size` resolves to for
+/// `points` path points under the current budget.
+fn estimate<C: Classifier>(
+    name: &str,
+    m: &C,
+    sample: &[usize],
+    points: usize,
+    batch_size: BatchSize,
+) {
+    use salience::core::batch::{memory_budget, per_sample_bytes, sample_bytes, Pass};
+    let a = m.activation_bytes(sample);
+    let per = per_sample_bytes(a, sample_bytes(sample), Pass::ForwardBackward);
+    let chunk = salience::explain::gradient::chunk_size(
+        m,
+        batch_size,
+        sample,
+        points,
+        Pass::ForwardBackward,
+    );
+    println!(
+        "{name}: activation_bytes={a:?} per_point_fwd_bwd_bytes={per} budget_bytes={} chunk={chunk:?}",
+        memory_budget().bytes
+    );
+}
+
 /// Runs IG once and prints the peak RSS before and after.
-fn measure<C: Classifier>(m: C, x: ArrayD<f32>, t: Vec<usize>, n_steps: usize, batch_size: usize) {
+fn measure<C: Classifier>(
+    m: C,
+    x: ArrayD<f32>,
+    t: Vec<usize>,
+    n_steps: usize,
+    batch_size: BatchSize,
+) {
     let n = t.len();
+    estimate("model", &m, &x.shape()[1..], n * n_steps, batch_size);
     let before = vm_hwm_kib();
     let ig = IntegratedGradients::with_config(
         m,

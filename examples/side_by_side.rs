@@ -232,13 +232,13 @@ fn job<'a>(s: &'a Setup, row: &str) -> Res<Job<'a>> {
             m,
             SaliencyConfig {
                 abs: true,
-                batch_size: n,
+                batch_size: salience::BatchSize::fixed(n)?,
             },
         ))),
         "ig50" => explain(Box::new(IntegratedGradients::with_config(
             m,
             IntegratedGradientsConfig {
-                batch_size: s.chunk,
+                batch_size: salience::BatchSize::fixed(s.chunk)?,
                 ..IntegratedGradientsConfig::captum()
             },
         ))),
@@ -247,13 +247,13 @@ fn job<'a>(s: &'a Setup, row: &str) -> Res<Job<'a>> {
                 m,
                 SaliencyConfig {
                     abs: false,
-                    batch_size: s.chunk,
+                    batch_size: salience::BatchSize::fixed(s.chunk)?,
                 },
             ),
             NoiseTunnelConfig {
                 n_samples: 50,
                 noise: NoiseScale::Absolute(SIGMA),
-                batch_size: s.chunk,
+                batch_size: salience::BatchSize::fixed(s.chunk)?,
                 ..NoiseTunnelConfig::default()
             },
         ))),
@@ -270,14 +270,14 @@ fn map_explainer<'a>(s: &'a Setup, row: &str) -> Res<Box<dyn Explainer + 'a>> {
         "gradcam" => Box::new(GradCam::with_config(
             m,
             GradCamConfig {
-                batch_size: s.targets.len(),
+                batch_size: salience::BatchSize::fixed(s.targets.len())?,
                 ..GradCamConfig::new(s.cam_layer)
             },
         )),
         "occlusion" => Box::new(Occlusion::with_config(
             CandleModel::new(m).with_batch_size(s.chunk)?,
             OcclusionConfig {
-                batch_size: s.chunk,
+                batch_size: salience::BatchSize::fixed(s.chunk)?,
                 ..OcclusionConfig::square(s.occlusion.0, s.occlusion.1)
             },
         )),

@@ -94,6 +94,6 @@ pub use salience_perturb as perturb;
 pub use salience_report as report;
 
 pub use salience_core::{
-    AttributionBatch, DegeneratePolicy, Ensemble, Explainer, Layout, Model, Normalization,
-    SalienceError, Seeds,
+    AttributionBatch, BatchSize, DegeneratePolicy, Ensemble, Explainer, Layout, Model,
+    Normalization, SalienceError, Seeds,
 };

@@ -100,7 +100,7 @@ fn per_input_makes_candle_explanations_independent_of_the_batch() {
         KernelShapConfig {
             n_samples: 40,
             feature_mask: FeatureMask::Patches { size: 7 },
-            batch_size: 16,
+            batch_size: salience_core::BatchSize::fixed(16).unwrap(),
             ..KernelShapConfig::default()
         },
     ));

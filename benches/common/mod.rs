@@ -202,6 +202,9 @@ impl<M: Classifier> Classifier for Counted<M> {
     fn preferred_batch_size(&self) -> usize {
         self.inner.preferred_batch_size()
     }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        self.inner.activation_bytes(sample_shape)
+    }
 }
 
 impl<M: LayerSplit> LayerSplit for Counted<M> {
@@ -257,6 +260,9 @@ impl<M: Model> Model for TimedModel<M> {
     }
     fn preferred_batch_size(&self) -> usize {
         self.inner.preferred_batch_size()
+    }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        self.inner.activation_bytes(sample_shape)
     }
 }
 

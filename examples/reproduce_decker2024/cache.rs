@@ -292,6 +292,9 @@ impl<M: Model> Model for CachedModel<M> {
     fn preferred_batch_size(&self) -> usize {
         self.inner.preferred_batch_size()
     }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        self.inner.activation_bytes(sample_shape)
+    }
 }
 
 #[cfg(test)]

@@ -222,6 +222,28 @@ pub enum SalienceError {
         /// The evidence and the way out (which op to replace, by what).
         detail: String,
     },
+    /// A chunk of model evaluations would exceed the memory budget
+    /// ([`crate::batch`]); returned before anything is allocated.
+    #[error(
+        "memory budget exceeded: a chunk of {chunk} (batch_size = {batch_size}) needs about {} ({} per point), the budget is {} ({origin}); use batch_size=auto or a smaller batch_size, or raise the budget with SALIENCE_MEMORY_BUDGET (e.g. 16G) or salience_core::batch::with_memory_budget",
+        crate::batch::human_bytes(*needed),
+        crate::batch::human_bytes(*per_sample),
+        crate::batch::human_bytes(*budget)
+    )]
+    MemoryBudget {
+        /// The batch size asked for (`auto` or a number).
+        batch_size: String,
+        /// The chunk that was checked (points).
+        chunk: usize,
+        /// The estimated bytes of one point.
+        per_sample: u64,
+        /// The estimated bytes of the chunk.
+        needed: u64,
+        /// The budget in bytes.
+        budget: u64,
+        /// Where the budget came from (and how to change it).
+        origin: String,
+    },
 }
 
 /// `": <first line of e>"`, or nothing without `e`.

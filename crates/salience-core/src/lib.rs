@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 pub mod attribution;
+pub mod batch;
 pub mod bbox;
 pub mod blur;
 pub mod ensemble;
@@ -51,6 +52,7 @@ pub mod spec;
 pub mod validate;
 
 pub use attribution::{AttributionBatch, ChannelReduction, Layout};
+pub use batch::BatchSize;
 pub use bbox::BoundingBox;
 pub use ensemble::Ensemble;
 pub use error::{BoxedError, DegenerateReason, GradientFault, ImageFault, Result, SalienceError};

@@ -14,6 +14,7 @@
 //!   [`Model::preferred_batch_size`]; salience never sends one forward per
 //!   perturbation.
 
+use crate::batch::{model_chunk, BatchSize};
 use crate::error::{Result, SalienceError};
 use crate::validate::check_finite;
 use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
@@ -32,6 +33,16 @@ pub trait Model: Send + Sync {
     fn preferred_batch_size(&self) -> usize {
         64
     }
+
+    /// The bytes of the intermediate tensors of one sample's forward pass
+    /// on inputs of per-sample shape `sample_shape`, if the model can tell
+    /// (`None` by default). [`crate::BatchSize::Auto`] sizes chunks from it
+    /// ([`crate::batch`]); without it a conservative multiple of the input
+    /// size is assumed.
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        let _ = sample_shape;
+        None
+    }
 }
 
 impl<M: Model + ?Sized> Model for &M {
@@ -43,6 +54,9 @@ impl<M: Model + ?Sized> Model for &M {
     }
     fn preferred_batch_size(&self) -> usize {
         (**self).preferred_batch_size()
+    }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        (**self).activation_bytes(sample_shape)
     }
 }
 
@@ -56,6 +70,9 @@ impl<M: Model + ?Sized> Model for Box<M> {
     fn preferred_batch_size(&self) -> usize {
         (**self).preferred_batch_size()
     }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        (**self).activation_bytes(sample_shape)
+    }
 }
 
 impl<M: Model + ?Sized> Model for Arc<M> {
@@ -67,6 +84,9 @@ impl<M: Model + ?Sized> Model for Arc<M> {
     }
     fn preferred_batch_size(&self) -> usize {
         (**self).preferred_batch_size()
+    }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        (**self).activation_bytes(sample_shape)
     }
 }
 
@@ -245,10 +265,13 @@ pub fn flatten_batch<'a>(
     }
 }
 
-/// Evaluates `model` on `inputs` in chunks of `batch_size` (default: the
-/// model's preferred size), checking the output shape and finiteness.
-/// `Some(0)` is an error ([`SalienceError::InvalidParameter`] naming
-/// `batch_size`), as everywhere else in the workspace.
+/// Evaluates `model` on `inputs` in chunks of `batch_size`, checking the
+/// output shape and finiteness. `None` is [`BatchSize::Auto`] (the largest
+/// chunk within the memory budget, at most the model's preferred size,
+/// [`crate::batch`]); `Some(n)` is a fixed chunk, an error
+/// ([`SalienceError::MemoryBudget`]) if it exceeds the budget; `Some(0)` is
+/// an error ([`SalienceError::InvalidParameter`] naming `batch_size`), as
+/// everywhere else in the workspace.
 ///
 /// ```
 /// use ndarray::array;
@@ -263,14 +286,12 @@ pub fn forward_chunked(
     inputs: ArrayViewD<'_, f32>,
     batch_size: Option<usize>,
 ) -> Result<Array2<f32>> {
-    check_batch_size(batch_size)?;
+    let batch_size = check_batch_size(batch_size)?;
     let n = inputs.shape().first().copied().unwrap_or(0);
     if n == 0 {
         return Err(SalienceError::Empty("model inputs".into()));
     }
-    let bs = batch_size
-        .unwrap_or_else(|| model.preferred_batch_size())
-        .max(1);
+    let bs = model_chunk(model, batch_size, &inputs.shape()[1..], n)?;
     let c = model.num_classes();
     let mut out = Array2::<f32>::zeros((n, c));
     let mut start = 0;
@@ -289,8 +310,9 @@ pub fn forward_chunked(
 /// that are *generated* chunk by chunk: `fill(start, buf)` writes inputs
 /// `start .. start + buf.len_of(Axis(0))` into `buf`. One chunk buffer is
 /// allocated and reused, so memory stays flat however many perturbations
-/// are evaluated. Returns the scores `[n_total, classes]`. `Some(0)` as
-/// `batch_size` is an error.
+/// are evaluated. Returns the scores `[n_total, classes]`. `batch_size` as
+/// in [`forward_chunked`] (`None` = auto within the memory budget, `Some(0)`
+/// an error).
 ///
 /// ```
 /// use ndarray::array;
@@ -317,15 +339,13 @@ pub fn forward_generated<F>(
 where
     F: FnMut(usize, ArrayViewMutD<'_, f32>) -> Result<()>,
 {
-    check_batch_size(batch_size)?;
+    let batch_size = check_batch_size(batch_size)?;
     if n_total == 0 {
         return Err(SalienceError::Empty(
             "zero model evaluations requested".into(),
         ));
     }
-    let bs = batch_size
-        .unwrap_or_else(|| model.preferred_batch_size())
-        .clamp(1, n_total);
+    let bs = model_chunk(model, batch_size, sample_shape, n_total)?;
     let c = model.num_classes();
     let mut shape = vec![bs];
     shape.extend_from_slice(sample_shape);
@@ -360,17 +380,10 @@ where
     Ok(out)
 }
 
-/// An error for an explicit chunk size of 0 (`None` means the model's
-/// preferred size).
-fn check_batch_size(batch_size: Option<usize>) -> Result<()> {
-    if batch_size == Some(0) {
-        return Err(SalienceError::invalid(
-            "batch_size",
-            0,
-            "must be at least 1 (or None for the model's preferred size)",
-        ));
-    }
-    Ok(())
+/// The [`BatchSize`] of an optional chunk size: `None` is
+/// [`BatchSize::Auto`], `Some(0)` an error.
+fn check_batch_size(batch_size: Option<usize>) -> Result<BatchSize> {
+    batch_size.map_or(Ok(BatchSize::Auto), BatchSize::fixed)
 }
 
 /// Checks a model's output: shape `[n, classes]`, all finite.
@@ -433,5 +446,41 @@ mod tests {
         let y = forward_chunked(&m, x.view(), Some(1)).unwrap();
         assert_eq!(y, array![[5.5f32], [0.5]]);
         assert!(forward_generated(&m, usize::MAX, &[usize::MAX], None, |_, _| Ok(())).is_err());
+    }
+
+    /// Issue 26: a budget too small for one point is a typed error before
+    /// the model is called or the chunk buffer allocated; Auto fits the
+    /// budget (hand-computed: 1 MiB floor + 4 × 8 bytes per point).
+    #[test]
+    fn chunks_follow_the_memory_budget_and_fail_before_calling_the_model() {
+        use crate::batch::with_memory_budget;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = AtomicUsize::new(0);
+        let widest = AtomicUsize::new(0);
+        let m = FnModel::new(1, |x| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            widest.fetch_max(x.shape()[0], Ordering::SeqCst);
+            Ok(Array2::zeros((x.shape()[0], 1)))
+        });
+        let x = ArrayD::<f32>::zeros(IxDyn(&[10, 2]));
+        let per_point = (1u64 << 20) + 8 * 4;
+        for r in [
+            with_memory_budget(per_point - 1, || forward_chunked(&m, x.view(), None)),
+            with_memory_budget(3 * per_point, || forward_chunked(&m, x.view(), Some(4))),
+            with_memory_budget(per_point - 1, || {
+                forward_generated(&m, 10, &[2], None, |_, _| Ok(()))
+            }),
+        ] {
+            assert!(
+                matches!(r, Err(SalienceError::MemoryBudget { .. })),
+                "{r:?}"
+            );
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        // 3 points fit: chunks of 3, 3, 3, 1.
+        let y = with_memory_budget(3 * per_point, || forward_chunked(&m, x.view(), None)).unwrap();
+        assert_eq!(y.shape(), &[10, 1]);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(widest.load(Ordering::SeqCst), 3);
     }
 }

@@ -79,7 +79,7 @@ fn epsilon0(rule: AttentionRule) -> AttnLrpConfig {
     AttnLrpConfig {
         rule,
         composite: Composite::uniform(LrpRule::Epsilon(0.0)),
-        batch_size: 2,
+        batch_size: salience_core::BatchSize::fixed(2).unwrap(),
     }
 }
 

@@ -444,7 +444,7 @@ fn every_lrp_preset_and_relu_rule_runs_on_the_shipped_resnet() {
         assert!(whole.iter().all(|v| v.is_finite()), "{c:?}");
         assert!(max_abs(&whole) > 0.0, "{c:?}");
         let chunked = Lrp::with_composite(&m, c.clone())
-            .with_batch_size(2)
+            .with_batch_size(salience_core::BatchSize::fixed(2).unwrap())
             .explain(x.view(), &labels, Seeds::base(0))
             .unwrap()
             .view()

@@ -244,7 +244,7 @@ fn swin_attnlrp_and_cp_lrp_conserve_the_target_logit_without_biases() {
             AttnLrpConfig {
                 rule,
                 composite: Composite::uniform(LrpRule::Epsilon(0.0)),
-                batch_size: 2,
+                batch_size: salience_core::BatchSize::fixed(2).unwrap(),
             },
         );
         let (r, absorbed) = e

@@ -102,7 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         l1: 1.0,
         l2: 1.0,
         baseline: Baseline::Zeros,
-        batch_size: CHUNK,
+        batch_size: salience_core::BatchSize::fixed(CHUNK)?,
         ..IGosConfig::default()
     };
     let e = IGosPlusPlus::with_config(&m, cfg);

@@ -5,11 +5,11 @@
 //! what depends on the input (window sizes against the image, grid
 //! against H and W, …) when they run.
 //!
-//! Batch sizes: the gradient and CAM methods batch forward/backward
-//! passes and need `batch_size ≥ 1`; the black-box perturbation methods
-//! of `salience-perturb` (whose configs are validated there, in
-//! [`salience_perturb::config`]) read `batch_size = 0` as "the model's
-//! preferred batch size" ([`salience_core::Model::preferred_batch_size`]).
+//! Batch sizes: every explainer's `batch_size` is a
+//! [`salience_core::BatchSize`], `auto` (the default: the largest chunk
+//! within the memory budget, [`salience_core::batch`]) or a positive
+//! integer; 0 is rejected when the config is parsed, so no `Validate`
+//! impl checks it.
 
 use crate::cam::attention::{AttentionRolloutConfig, GradientRolloutConfig};
 use crate::cam::eigen_cam::EigenCamConfig;
@@ -42,14 +42,13 @@ fn nonempty(name: &str, v: &str) -> Result<()> {
 
 impl Validate for SaliencyConfig {
     fn validate(&self) -> Result<()> {
-        check_count("batch_size", self.batch_size)
+        Ok(())
     }
 }
 
 impl Validate for IntegratedGradientsConfig {
     fn validate(&self) -> Result<()> {
         check_count("n_steps", self.n_steps)?;
-        check_count("batch_size", self.batch_size)?;
         self.baseline.validate()
     }
 }
@@ -57,7 +56,6 @@ impl Validate for IntegratedGradientsConfig {
 impl Validate for NoiseTunnelConfig {
     fn validate(&self) -> Result<()> {
         check_count("n_samples", self.n_samples)?;
-        check_count("batch_size", self.batch_size)?;
         let (NoiseScale::Absolute(s) | NoiseScale::Relative(s)) = self.noise;
         finite_nonneg("sigma", s.into())
     }
@@ -67,7 +65,6 @@ impl Validate for ExpectedGradientsConfig {
     fn validate(&self) -> Result<()> {
         check_count("n_samples", self.n_samples)?;
         check_count("n_steps", self.n_steps)?;
-        check_count("batch_size", self.batch_size)?;
         finite_nonneg("noise_std", self.noise_std.into())?;
         match &self.references {
             References::Generated(b) => b.validate(),
@@ -78,15 +75,13 @@ impl Validate for ExpectedGradientsConfig {
 
 impl Validate for GradCamConfig {
     fn validate(&self) -> Result<()> {
-        nonempty("layer", &self.layer)?;
-        check_count("batch_size", self.batch_size)
+        nonempty("layer", &self.layer)
     }
 }
 
 impl Validate for EigenCamConfig {
     fn validate(&self) -> Result<()> {
-        nonempty("layer", &self.layer)?;
-        check_count("batch_size", self.batch_size)
+        nonempty("layer", &self.layer)
     }
 }
 
@@ -102,7 +97,7 @@ impl Validate for PolyCamConfig {
         for l in &self.layers {
             nonempty("layers", l)?;
         }
-        check_count("batch_size", self.batch_size)
+        Ok(())
     }
 }
 
@@ -122,19 +117,18 @@ impl Validate for AttentionRolloutConfig {
                 "must be in [0, 1)",
             ));
         }
-        check_count("batch_size", self.batch_size)
+        Ok(())
     }
 }
 
 impl Validate for GradientRolloutConfig {
     fn validate(&self) -> Result<()> {
-        check_count("batch_size", self.batch_size)
+        Ok(())
     }
 }
 
 impl Validate for DeepLiftConfig {
     fn validate(&self) -> Result<()> {
-        check_count("batch_size", self.batch_size)?;
         self.baseline.validate()
     }
 }
@@ -208,13 +202,6 @@ mod tests {
                 }),
             ),
             (
-                "batch_size",
-                Box::new(SaliencyConfig {
-                    batch_size: 0,
-                    ..Default::default()
-                }),
-            ),
-            (
                 "decay",
                 Box::new(IGosConfig {
                     decay: 1.5,
@@ -228,10 +215,62 @@ mod tests {
                 other => panic!("{name}: {other:?}"),
             }
         }
-        // The perturbation methods read batch_size 0 as auto.
+        // Every method's batch size defaults to auto (a batch size of 0,
+        // formerly rejected here for the gradient methods and read as auto
+        // by the perturbation methods, cannot be built any more: see
+        // `batch_size_is_auto_or_a_positive_integer_in_every_config`).
         assert!(OcclusionConfig::default().validate().is_ok());
         assert!(LimeConfig::default().validate().is_ok());
         assert!(IGosConfig::khorram2021().validate().is_ok());
+    }
+
+    /// Issue 20 item 3: one batch-size type. Every explainer config reads
+    /// `batch_size` as `auto` or a positive integer (spec text and JSON)
+    /// and rejects 0 when it is read, naming the key.
+    #[test]
+    fn batch_size_is_auto_or_a_positive_integer_in_every_config() {
+        use salience_core::spec::config_from;
+        use salience_core::BatchSize;
+        fn check<T>(name: &str, preset: T, get: fn(&T) -> BatchSize)
+        where
+            T: serde::Serialize + serde::de::DeserializeOwned + Validate,
+        {
+            let kv = |v: &str| vec![("batch_size".to_string(), v.to_string())];
+            assert_eq!(get(&preset), BatchSize::Auto, "{name}: default");
+            let c = config_from(name, &preset, &kv("16")).unwrap();
+            assert_eq!(get(&c), BatchSize::fixed(16).unwrap(), "{name}");
+            let c = config_from(name, &c, &kv("auto")).unwrap();
+            assert_eq!(get(&c), BatchSize::Auto, "{name}");
+            let json = salience_core::spec::to_json(&preset).unwrap();
+            let compact: String = json.split_whitespace().collect();
+            assert!(compact.contains(r#""batch_size":"auto""#), "{name}: {json}");
+            for bad in ["0", "-1", "lots"] {
+                match config_from(name, &preset, &kv(bad)) {
+                    Err(SalienceError::InvalidParameter { name: key, .. }) => {
+                        assert_eq!(key, "batch_size", "{name}")
+                    }
+                    other => panic!("{name} batch_size={bad}: {:?}", other.is_ok()),
+                }
+            }
+        }
+        check("saliency", SaliencyConfig::default(), |c| c.batch_size);
+        check("ig", IntegratedGradientsConfig::default(), |c| c.batch_size);
+        check("smoothgrad", NoiseTunnelConfig::default(), |c| c.batch_size);
+        check("eg", ExpectedGradientsConfig::default(), |c| c.batch_size);
+        check("grad_cam", GradCamConfig::new("conv"), |c| c.batch_size);
+        check("eigen_cam", EigenCamConfig::paper("conv"), |c| c.batch_size);
+        check("poly_cam", PolyCamConfig::new(&["a"]), |c| c.batch_size);
+        check("igos_pp", IGosConfig::default(), |c| c.batch_size);
+        check("rollout", AttentionRolloutConfig::default(), |c| {
+            c.batch_size
+        });
+        check("gradient_rollout", GradientRolloutConfig::default(), |c| {
+            c.batch_size
+        });
+        check("deeplift", DeepLiftConfig::default(), |c| c.batch_size);
+        check("occlusion", OcclusionConfig::default(), |c| c.batch_size);
+        check("lime", LimeConfig::default(), |c| c.batch_size);
+        check("rise", RiseConfig::default(), |c| c.batch_size);
     }
 
     fn round_trip<T>(c: T)

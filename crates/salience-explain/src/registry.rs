@@ -30,7 +30,7 @@
 //!
 //! | name (aliases) | keys (default) |
 //! |---|---|
-//! | `saliency` | `abs` (false), `batch_size` (64) |
+//! | `saliency` | `abs` (false), `batch_size` (`auto`) |
 //! | `input_x_gradient` (`ixg`) | `batch_size` |
 //! | `integrated_gradients` (`ig`) | `n_steps` (50), `quadrature` = `gauss_legendre` \| `riemann_left` \| `riemann_right` \| `riemann_middle` \| `riemann_trapezoid`, baseline keys, `batch_size` |
 //! | `smoothgrad`, `smoothgrad_sq`, `vargrad` | `inner` (`saliency`), `inner.*`, `n_samples` (50), `sigma` (0.15), `noise` = `relative` (σ·(max−min)) \| `absolute`, `batch_size` |
@@ -65,6 +65,11 @@
 //! `gradient_rollout` with [`Registry::with_attention`], and (with a
 //! [`crate::RuleForward`] forward pass) `attnlrp` and `cp_lrp` with
 //! [`Registry::with_attention_lrp`]; without it those names are typed errors.
+//!
+//! `batch_size` (every method) is `auto` (the default: the largest chunk
+//! within the memory budget, [`salience_core::batch`]) or a positive
+//! integer: `ig:batch_size=16`, `saliency:batch_size=auto`; `0` is an
+//! error.
 //!
 //! Baseline keys: `baseline` = `zeros` \| `constant` \| `blur` \| `normal`,
 //! with `value` (constant, 0), `sigma` and `kernel_size` (blur, Mahlau &
@@ -108,7 +113,7 @@ use crate::model::adapter::CandleModel;
 use crate::model::split::LayerSplit;
 use crate::noise::noise_tunnel::{NoiseKind, NoiseTunnel, NoiseTunnelConfig};
 use salience_core::spec::{config_from, Spec, Validate};
-use salience_core::{ChannelReduction, Explainer, PixelMaps, Result, SalienceError};
+use salience_core::{BatchSize, ChannelReduction, Explainer, PixelMaps, Result, SalienceError};
 use salience_perturb::feature_ablation::{FeatureAblation, FeatureAblationConfig};
 use salience_perturb::kernel_shap::{KernelShap, KernelShapConfig};
 use salience_perturb::lime::{Lime, LimeConfig};
@@ -569,23 +574,15 @@ pub fn build_panel<M: LayerSplit + 'static>(
 }
 
 /// The parameters of a method whose only knob is the batch size.
-#[derive(Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BatchOnly {
-    batch_size: usize,
-}
-
-impl Default for BatchOnly {
-    fn default() -> Self {
-        BatchOnly {
-            batch_size: crate::gradient::DEFAULT_BATCH_SIZE,
-        }
-    }
+    batch_size: BatchSize,
 }
 
 impl Validate for BatchOnly {
     fn validate(&self) -> Result<()> {
-        salience_core::validate::check_count("batch_size", self.batch_size)
+        Ok(())
     }
 }
 
@@ -804,8 +801,8 @@ mod parity {
         LAST.with(|l| *l.borrow_mut() = serde_json::to_value(c).ok());
     }
 
-    fn batch(p: &mut Params) -> Result<usize> {
-        p.get_or("batch_size", crate::gradient::DEFAULT_BATCH_SIZE)
+    fn batch(p: &mut Params) -> Result<BatchSize> {
+        p.get_or("batch_size", BatchSize::Auto)
     }
 
     fn quadrature(p: &mut Params) -> Result<Quadrature> {
@@ -1174,6 +1171,10 @@ mod parity {
             "igos_pp:preset=other",
             "igos_pp:iterations=0",
             "igos_pp:decay=2",
+            // A batch size of 0 used to pass the old parser (to fail at
+            // explain time, or to mean "auto"); it is now an error on both.
+            "saliency:batch_size=0",
+            "occlusion:batch_size=0",
         ] {
             let spec: ExplainerSpec = text.parse().unwrap();
             assert!(old(&spec).is_err(), "old accepted {text}");
@@ -1185,7 +1186,6 @@ mod parity {
         // Parameters the old parser let through to a failure at explain
         // time now fail when the spec is built.
         for text in [
-            "saliency:batch_size=0",
             "ig:n_steps=0",
             "smoothgrad:n_samples=0",
             "rise:p_keep=1.5",

@@ -4,7 +4,7 @@
 mod ng_common;
 
 use ng_common::*;
-use salience_core::{SalienceError, Seeds};
+use salience_core::{BatchSize, SalienceError, Seeds};
 use salience_explain::{maximize_class, maximize_neuron, ActivationMaxConfig, ParamFilter};
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -88,7 +88,7 @@ fn regularised_run_is_deterministic_and_batch_size_invariant() {
         &[2, 4, 4],
         &[0, 1, 2],
         &ActivationMaxConfig {
-            batch_size: 2,
+            batch_size: BatchSize::fixed(2).unwrap(),
             ..cfg.clone()
         },
         Seeds::base(4),
@@ -196,14 +196,15 @@ fn bad_input_is_a_typed_error() {
         &[18],
         &[0]
     )));
-    assert!(inv(call(
+    // A batch size of 0 cannot be built (issue 20: one batch-size type).
+    assert!(inv(BatchSize::fixed(0).and_then(|batch_size| call(
         &ActivationMaxConfig {
-            batch_size: 0,
+            batch_size,
             ..ok.clone()
         },
         &[18],
         &[0]
-    )));
+    ))));
     // Jitter/blur need images.
     assert!(inv(call(
         &ActivationMaxConfig {

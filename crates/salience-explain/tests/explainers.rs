@@ -6,7 +6,7 @@ mod common;
 use candle_core::{Device, Tensor};
 use common::{array, cnn, linear};
 use ndarray::{ArrayD, Axis, IxDyn};
-use salience_core::{Explainer, SalienceError, Seeds};
+use salience_core::{BatchSize, Explainer, SalienceError, Seeds};
 use salience_explain::{
     Baseline, CandleModel, Classifier, ExpectedGradients, ExpectedGradientsConfig, InputXGradient,
     IntegratedGradients, IntegratedGradientsConfig, LayerSplit, ModuleClassifier, NoiseKind,
@@ -107,7 +107,7 @@ fn linear_ig_every_baseline_every_quadrature() {
                     n_steps: 7,
                     quadrature: q,
                     baseline: b.clone(),
-                    batch_size: 5,
+                    batch_size: BatchSize::fixed(5).unwrap(),
                 },
             );
             let out = ig
@@ -138,7 +138,7 @@ fn linear_smoothgrad_family() {
                 kind,
                 n_samples: 6,
                 noise: NoiseScale::Relative(0.2),
-                batch_size: 4,
+                batch_size: BatchSize::fixed(4).unwrap(),
             },
         )
         .explain(x.view(), &TARGETS, Seeds::base(3))
@@ -212,7 +212,7 @@ fn cnn_ig_completeness_gauss_legendre_200() {
                 n_steps: 200,
                 quadrature: Quadrature::GaussLegendre,
                 baseline,
-                batch_size: 128,
+                batch_size: BatchSize::fixed(128).unwrap(),
             },
         );
         let out = ig
@@ -234,11 +234,11 @@ fn same_seed_same_output_and_chunk_size_invariance() {
             &m,
             SaliencyConfig {
                 abs: false,
-                batch_size: inner_bs,
+                batch_size: BatchSize::fixed(inner_bs).unwrap(),
             },
         ))
         .with_samples(5)
-        .with_batch_size(bs)
+        .with_batch_size(BatchSize::fixed(bs).unwrap())
         .explain(x.view(), &CT, Seeds::base(seed))
         .unwrap()
         .into_inner()
@@ -258,7 +258,7 @@ fn same_seed_same_output_and_chunk_size_invariance() {
             IntegratedGradientsConfig {
                 n_steps: 10,
                 baseline: Baseline::RandomNormal,
-                batch_size: bs,
+                batch_size: BatchSize::fixed(bs).unwrap(),
                 ..Default::default()
             },
         )
@@ -277,7 +277,7 @@ fn same_seed_same_output_and_chunk_size_invariance() {
             ExpectedGradientsConfig {
                 n_samples: 3,
                 n_steps: 4,
-                batch_size: bs,
+                batch_size: BatchSize::fixed(bs).unwrap(),
                 ..Default::default()
             },
         )
@@ -416,10 +416,8 @@ fn bad_input_gives_typed_errors() {
         quadrature: Quadrature::RiemannTrapezoid,
         ..Default::default()
     })));
-    assert!(invalid(ig(IntegratedGradientsConfig {
-        batch_size: 0,
-        ..Default::default()
-    })));
+    // A batch size of 0 cannot be built (issue 20: one batch-size type).
+    assert!(invalid(BatchSize::fixed(0).unwrap_err()));
     assert!(invalid(ig(IntegratedGradientsConfig {
         baseline: Baseline::Blur {
             sigma: 1.0,
@@ -461,17 +459,7 @@ fn bad_input_gives_typed_errors() {
         .explain(x.view(), &CT, s)
         .unwrap_err()
     ));
-    assert!(invalid(
-        Saliency::with_config(
-            &m,
-            SaliencyConfig {
-                abs: false,
-                batch_size: 0
-            }
-        )
-        .explain(x.view(), &CT, s)
-        .unwrap_err()
-    ));
+    assert!(invalid(BatchSize::fixed(0).unwrap_err()));
     // Too few per-sample seeds.
     assert!(invalid(
         NoiseTunnel::smoothgrad(&sal)

@@ -226,10 +226,6 @@ fn gradient_check_config_is_validated() {
             tolerance: 0.0,
             ..Default::default()
         },
-        GradientCheckConfig {
-            batch_size: 0,
-            ..Default::default()
-        },
     ] {
         let r = check_gradients(&m, x.view(), &[0], &cfg);
         assert!(
@@ -237,6 +233,11 @@ fn gradient_check_config_is_validated() {
             "{cfg:?}"
         );
     }
+    // A batch size of 0 cannot be built any more (issue 20: one type).
+    assert!(matches!(
+        salience_core::BatchSize::fixed(0),
+        Err(SalienceError::InvalidParameter { .. })
+    ));
     assert!(
         check_gradients(&m, x.view(), &[0], &GradientCheckConfig::default())
             .unwrap()

@@ -8,7 +8,7 @@ mod common;
 
 use candle_core::{Device, Tensor};
 use ndarray::{Array, ArrayD, IxDyn};
-use salience_core::{Explainer, SalienceError, Seeds};
+use salience_core::{BatchSize, Explainer, SalienceError, Seeds};
 use salience_explain::{registry, Baseline, IGosConfig, IGosPlusPlus, ModuleClassifier};
 use std::sync::Arc;
 
@@ -208,7 +208,7 @@ fn seeded_and_independent_of_chunk_size_and_batch() {
     let targets = [2, 0, 1];
     let run = |bs: usize, seed: u64| {
         let cfg = IGosConfig {
-            batch_size: bs,
+            batch_size: BatchSize::fixed(bs).unwrap(),
             baseline: Baseline::RandomNormal,
             ..small(2)
         };
@@ -321,10 +321,6 @@ fn bad_input_and_config_give_typed_errors() {
             ..base.clone()
         },
         IGosConfig {
-            batch_size: 0,
-            ..base.clone()
-        },
-        IGosConfig {
             mask_size: 5,
             ..base.clone()
         },
@@ -376,6 +372,11 @@ fn bad_input_and_config_give_typed_errors() {
             "{cfg:?}: {e}"
         );
     }
+    // A batch size of 0 cannot be built (issue 20: one batch-size type).
+    assert!(matches!(
+        BatchSize::fixed(0),
+        Err(SalienceError::InvalidParameter { .. })
+    ));
     // The App. A default (50 × 50 mask) on a 4 × 4 image.
     assert!(matches!(
         err(IGosConfig::default(), &x, &[0]),

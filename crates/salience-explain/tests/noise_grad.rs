@@ -5,7 +5,7 @@ mod ng_common;
 
 use ng_common::*;
 use salience_core::seed::derive_seed;
-use salience_core::{Explainer, SalienceError, Seeds};
+use salience_core::{BatchSize, Explainer, SalienceError, Seeds};
 use salience_explain::{
     FusionGrad, FusionGradConfig, IntegratedGradients, NoiseGrad, NoiseGradConfig, NoiseScale,
     NoiseTunnel, NoiseTunnelConfig, Saliency, SaliencyConfig,
@@ -108,7 +108,7 @@ fn fusiongrad_does_not_depend_on_chunk_size_or_batch_split() {
             Ok(Saliency::with_config(
                 m,
                 SaliencyConfig {
-                    batch_size: inner_bs,
+                    batch_size: BatchSize::fixed(inner_bs).unwrap(),
                     ..Default::default()
                 },
             ))
@@ -116,7 +116,7 @@ fn fusiongrad_does_not_depend_on_chunk_size_or_batch_split() {
         .unwrap()
         .with_models(3)
         .with_inputs(4)
-        .with_batch_size(bs)
+        .with_batch_size(BatchSize::fixed(bs).unwrap())
     };
     let a = flat(&run(64, 64).explain(x.view(), &t, Seeds::base(5)).unwrap());
     let b = flat(&run(1, 5).explain(x.view(), &t, Seeds::base(5)).unwrap());
@@ -247,11 +247,10 @@ fn bad_parameters_are_typed_errors() {
         &[0],
         Seeds::base(0)
     )));
-    assert!(inv(fg().with_batch_size(0).explain(
-        x.view(),
-        &[0],
-        Seeds::base(0)
-    )));
+    // A batch size of 0 cannot be built (issue 20: one batch-size type).
+    assert!(inv(BatchSize::fixed(0).and_then(|b| fg()
+        .with_batch_size(b)
+        .explain(x.view(), &[0], Seeds::base(0)))));
     assert!(inv(fg().with_noise(NoiseScale::Relative(-1.0)).explain(
         x.view(),
         &[0],
@@ -319,7 +318,7 @@ fn nested_chunking_fusiongrad_of_ig() {
                 IntegratedGradientsConfig {
                     n_steps: 8,
                     baseline: Baseline::RandomNormal,
-                    batch_size: ig_bs,
+                    batch_size: BatchSize::fixed(ig_bs).unwrap(),
                     ..Default::default()
                 },
             ))
@@ -327,7 +326,7 @@ fn nested_chunking_fusiongrad_of_ig() {
         .unwrap()
         .with_models(2)
         .with_inputs(3)
-        .with_batch_size(bs)
+        .with_batch_size(BatchSize::fixed(bs).unwrap())
         .explain(x.view(), &t, Seeds::base(8))
         .unwrap()
     };

@@ -5,7 +5,7 @@ mod ng_common;
 
 use ng_common::*;
 use salience_core::seed::derive_seed;
-use salience_core::SalienceError;
+use salience_core::{BatchSize, SalienceError};
 use salience_explain::noise::noise_sigma::{accuracy, relative_accuracy_drop};
 use salience_explain::{
     fusiongrad_sigmas, noisegrad_sigma, Classifier, FusionRule, NoiseScale, NoiseSigmaConfig,
@@ -43,10 +43,10 @@ fn drop_at(
                 &ParamFilter::Parameters,
             )
             .unwrap();
-        acc += accuracy(&p, x.view(), y, 64).unwrap();
+        acc += accuracy(&p, x.view(), y, BatchSize::fixed(64).unwrap()).unwrap();
     }
     acc /= cfg.n_draws as f32;
-    let clean = accuracy(m, x.view(), y, 64).unwrap();
+    let clean = accuracy(m, x.view(), y, BatchSize::fixed(64).unwrap()).unwrap();
     relative_accuracy_drop(acc, clean, 1.0 / 3.0).unwrap()
 }
 
@@ -155,10 +155,8 @@ fn bad_input_is_a_typed_error() {
         sigma_init: 0.0,
         ..ok.clone()
     }));
-    assert!(inv(NoiseSigmaConfig {
-        batch_size: 0,
-        ..ok.clone()
-    }));
+    // A batch size of 0 cannot be built (issue 20: one batch-size type).
+    assert!(BatchSize::fixed(0).is_err());
     assert!(inv(NoiseSigmaConfig {
         chance_accuracy: Some(1.0),
         ..ok.clone()
@@ -201,8 +199,8 @@ fn batch_size_does_not_change_the_search() {
     let m = lin(d, k, 8);
     let (x, y) = data(&m, 150, d);
     assert_eq!(
-        accuracy(&m, x.view(), &y, 1).unwrap(),
-        accuracy(&m, x.view(), &y, 64).unwrap()
+        accuracy(&m, x.view(), &y, BatchSize::fixed(1).unwrap()).unwrap(),
+        accuracy(&m, x.view(), &y, BatchSize::Auto).unwrap()
     );
     let cfg = NoiseSigmaConfig {
         n_draws: 3,
@@ -214,7 +212,7 @@ fn batch_size_does_not_change_the_search() {
         x.view(),
         &y,
         &NoiseSigmaConfig {
-            batch_size: 7,
+            batch_size: BatchSize::fixed(7).unwrap(),
             ..cfg
         },
     )

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{array, cnn};
-use salience_core::{Explainer, SalienceError, Seeds};
+use salience_core::{BatchSize, Explainer, SalienceError, Seeds};
 use salience_explain::registry::{self, ExplainerSpec, Registry};
 use salience_explain::{
     Baseline, EigenCam, EigenCamConfig, ExpectedGradients, ExpectedGradientsConfig, GradCam,
@@ -79,7 +79,7 @@ fn built_explainers_equal_direct_ones() {
                     sigma: 1.0,
                     kernel_size: 3,
                 },
-                batch_size: 5,
+                batch_size: BatchSize::fixed(5).unwrap(),
             },
         ),
     );
@@ -130,7 +130,7 @@ fn built_explainers_equal_direct_ones() {
             m.clone(),
             PolyCamConfig {
                 variant: PolyCamVariant::Minus,
-                batch_size: 5,
+                batch_size: BatchSize::fixed(5).unwrap(),
                 ..PolyCamConfig::new(&["tanh", "pool"])
             },
         ),

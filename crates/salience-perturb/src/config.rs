@@ -5,9 +5,9 @@
 //! what depends on the input (window sizes against the image, grid
 //! against H and W, …) when they run.
 //!
-//! Batch sizes: the black-box perturbation methods read `batch_size = 0`
-//! as "the model's preferred batch size"
-//! ([`salience_core::Model::preferred_batch_size`]).
+//! Batch sizes are a [`salience_core::BatchSize`] (`auto` or a positive
+//! integer; 0 is rejected when the config is parsed), so they need no
+//! check here.
 
 use crate::baseline::Baseline;
 use crate::feature_ablation::FeatureAblationConfig;
@@ -20,14 +20,6 @@ use crate::shapley_sampling::ShapleySamplingConfig;
 use salience_core::spec::Validate;
 use salience_core::validate::check_count;
 use salience_core::{Result, SalienceError};
-
-/// `batch_size` of a perturbation method: 0 (auto) or a count.
-fn auto_batch(batch_size: usize) -> Result<()> {
-    match batch_size {
-        0 => Ok(()),
-        b => check_count("batch_size", b),
-    }
-}
 
 impl Validate for Baseline {
     fn validate(&self) -> Result<()> {
@@ -86,35 +78,33 @@ impl Validate for OcclusionConfig {
         for &v in self.window.iter().chain(&self.strides) {
             check_count("window/strides", v)?;
         }
-        self.baseline.validate()?;
-        auto_batch(self.batch_size)
+        self.baseline.validate()
     }
 }
 
 /// The checks shared by the group-based black-box methods.
-fn grouped(mask: &FeatureMask, baseline: &Baseline, batch_size: usize) -> Result<()> {
+fn grouped(mask: &FeatureMask, baseline: &Baseline) -> Result<()> {
     mask.validate()?;
-    baseline.validate()?;
-    auto_batch(batch_size)
+    baseline.validate()
 }
 
 impl Validate for FeatureAblationConfig {
     fn validate(&self) -> Result<()> {
-        grouped(&self.feature_mask, &self.baseline, self.batch_size)
+        grouped(&self.feature_mask, &self.baseline)
     }
 }
 
 impl Validate for ShapleySamplingConfig {
     fn validate(&self) -> Result<()> {
         check_count("n_permutations", self.n_permutations)?;
-        grouped(&self.feature_mask, &self.baseline, self.batch_size)
+        grouped(&self.feature_mask, &self.baseline)
     }
 }
 
 impl Validate for KernelShapConfig {
     fn validate(&self) -> Result<()> {
         check_count("n_samples", self.n_samples)?;
-        grouped(&self.feature_mask, &self.baseline, self.batch_size)
+        grouped(&self.feature_mask, &self.baseline)
     }
 }
 
@@ -123,7 +113,7 @@ impl Validate for LimeConfig {
         check_count("n_samples", self.n_samples)?;
         self.kernel.check()?;
         self.surrogate.check()?;
-        grouped(&self.feature_mask, &self.baseline, self.batch_size)
+        grouped(&self.feature_mask, &self.baseline)
     }
 }
 
@@ -138,7 +128,6 @@ impl Validate for RiseConfig {
                 "must be in (0, 1)",
             ));
         }
-        self.baseline.validate()?;
-        auto_batch(self.batch_size)
+        self.baseline.validate()
     }
 }

@@ -9,6 +9,7 @@ use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
 use crate::perturb::{prepare, PerturbationSource};
 use ndarray::ArrayViewD;
+use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Explainer, Model, Result, Seeds};
 
 /// Configuration of [`FeatureAblation`]. The default is Captum's (every
@@ -20,9 +21,10 @@ pub struct FeatureAblationConfig {
     pub feature_mask: FeatureMask,
     /// What ablated groups are replaced with. Default zeros.
     pub baseline: Baseline,
-    /// Perturbed inputs per model call (0 = the model's preferred batch
-    /// size). Default 0.
-    pub batch_size: usize,
+    /// Perturbed inputs per model call: [`BatchSize::Auto`] (the default: the
+    /// largest chunk within the memory budget, see [`salience_core::batch`])
+    /// or a fixed size.
+    pub batch_size: BatchSize,
 }
 
 impl FeatureAblationConfig {

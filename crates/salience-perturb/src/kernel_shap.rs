@@ -40,13 +40,14 @@ use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
 use crate::linear_fit::{fit_weighted, Surrogate, MAX_SURROGATE_FEATURES};
 use crate::perturb::{
-    check_design_size, check_positive, prepare, PerturbationSource, AUTO_BATCH, STREAM_PERTURB,
+    check_design_size, check_positive, prepare, PerturbationSource, STREAM_PERTURB,
 };
 use crate::AttributionsWithDelta;
 use ndarray::ArrayViewD;
 use rand::seq::SliceRandom;
 use rand::RngExt;
 use salience_core::seed::{derive_seed, rng};
+use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
 
 /// Configuration of [`KernelShap`].
@@ -61,9 +62,10 @@ pub struct KernelShapConfig {
     pub feature_mask: FeatureMask,
     /// The values of absent groups. Default zeros.
     pub baseline: Baseline,
-    /// Perturbed inputs per model call (0 = the model's preferred batch
-    /// size). Default 0.
-    pub batch_size: usize,
+    /// Perturbed inputs per model call: [`BatchSize::Auto`] (the default: the
+    /// largest chunk within the memory budget, see [`salience_core::batch`])
+    /// or a fixed size.
+    pub batch_size: BatchSize,
 }
 
 impl Default for KernelShapConfig {
@@ -72,7 +74,7 @@ impl Default for KernelShapConfig {
             n_samples: 25,
             feature_mask: FeatureMask::PerElement,
             baseline: Baseline::Zeros,
-            batch_size: AUTO_BATCH,
+            batch_size: BatchSize::Auto,
         }
     }
 }

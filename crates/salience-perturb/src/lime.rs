@@ -39,12 +39,13 @@ use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
 use crate::linear_fit::{fit_weighted, Surrogate, MAX_SURROGATE_FEATURES};
 use crate::perturb::{
-    check_design_size, check_positive, prepare, PerturbationSource, AUTO_BATCH, STREAM_PERTURB,
+    check_design_size, check_positive, prepare, PerturbationSource, STREAM_PERTURB,
 };
 use crate::slic::SlicConfig;
 use ndarray::ArrayViewD;
 use rand::RngExt;
 use salience_core::seed::{derive_seed, rng};
+use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
 
 /// The distance of LIME's similarity kernel.
@@ -143,9 +144,10 @@ pub struct LimeConfig {
     pub include_original: bool,
     /// The values of absent groups. Default zeros.
     pub baseline: Baseline,
-    /// Perturbed inputs per model call (0 = the model's preferred batch
-    /// size). Default 0.
-    pub batch_size: usize,
+    /// Perturbed inputs per model call: [`BatchSize::Auto`] (the default: the
+    /// largest chunk within the memory budget, see [`salience_core::batch`])
+    /// or a fixed size.
+    pub batch_size: BatchSize,
 }
 
 impl Default for LimeConfig {
@@ -157,7 +159,7 @@ impl Default for LimeConfig {
             surrogate: Surrogate::Lasso { lambda: 0.01 },
             include_original: false,
             baseline: Baseline::Zeros,
-            batch_size: AUTO_BATCH,
+            batch_size: BatchSize::Auto,
         }
     }
 }

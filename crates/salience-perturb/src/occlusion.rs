@@ -14,8 +14,9 @@
 //! Captum's `(C, kh, kw)`).
 
 use crate::baseline::Baseline;
-use crate::perturb::{prepare, PerturbationSource, AUTO_BATCH};
+use crate::perturb::{prepare, PerturbationSource};
 use ndarray::ArrayViewD;
+use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
 
 /// Configuration of [`Occlusion`].
@@ -30,9 +31,10 @@ pub struct OcclusionConfig {
     pub strides: Vec<usize>,
     /// What occluded elements are replaced with. Default zeros.
     pub baseline: Baseline,
-    /// Perturbed inputs per model call (0 = the model's preferred batch
-    /// size). Default 0.
-    pub batch_size: usize,
+    /// Perturbed inputs per model call: [`BatchSize::Auto`] (the default: the
+    /// largest chunk within the memory budget, see [`salience_core::batch`])
+    /// or a fixed size.
+    pub batch_size: BatchSize,
 }
 
 impl Default for OcclusionConfig {
@@ -41,7 +43,7 @@ impl Default for OcclusionConfig {
             window: vec![4, 4],
             strides: vec![1, 1],
             baseline: Baseline::Zeros,
-            batch_size: AUTO_BATCH,
+            batch_size: BatchSize::Auto,
         }
     }
 }

@@ -17,13 +17,10 @@ use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
 use crate::AttributionsWithDelta;
 use ndarray::ArrayViewD;
+use salience_core::batch::{model_chunk, BatchSize};
 use salience_core::model::forward_generated;
 use salience_core::validate::{check_finite, check_nonempty_shape, check_targets};
 use salience_core::{Model, Result, SalienceError, Seeds};
-
-/// Default number of perturbed inputs per model call when the config does
-/// not say (0 = the model's [`Model::preferred_batch_size`]).
-pub(crate) const AUTO_BATCH: usize = 0;
 
 /// Stream offsets, so that one sample's baseline noise and perturbation
 /// noise never share a generator.
@@ -68,7 +65,7 @@ impl Prepared {
         &self,
         model: &dyn Model,
         counts: &[usize],
-        batch_size: usize,
+        batch_size: BatchSize,
         src: &mut S,
     ) -> Result<()> {
         run_perturbations(
@@ -177,27 +174,20 @@ pub(crate) fn prepare(
     })
 }
 
-/// Checks a batch size (0 = the model's preferred size).
-pub(crate) fn resolve_batch_size(batch_size: usize, model: &dyn Model) -> usize {
-    if batch_size == 0 {
-        model.preferred_batch_size().max(1)
-    } else {
-        batch_size
-    }
-}
-
 /// Evaluates every perturbation of every sample (`counts[i]` for sample i)
-/// in chunks of `batch_size` (0 = the model's preferred size) and feeds the
-/// target scores to `src` in order.
+/// in chunks of `batch_size` ([`BatchSize::Auto`]: the largest chunk within
+/// the memory budget, at most the model's preferred size; see
+/// [`salience_core::batch`]) and feeds the target scores to `src` in order.
+/// The chunk is resolved, and checked against the budget, before any
+/// buffer is allocated or the model called.
 pub(crate) fn run_perturbations<S: PerturbationSource>(
     model: &dyn Model,
     sample_shape: &[usize],
     counts: &[usize],
     targets: &[usize],
-    batch_size: usize,
+    batch_size: BatchSize,
     src: &mut S,
 ) -> Result<()> {
-    let bs = resolve_batch_size(batch_size, model);
     let features: usize = sample_shape.iter().product();
     let mut offsets = Vec::with_capacity(counts.len() + 1);
     offsets.push(0usize);
@@ -211,6 +201,7 @@ pub(crate) fn run_perturbations<S: PerturbationSource>(
             "zero perturbations to evaluate".into(),
         ));
     }
+    let bs = model_chunk(model, batch_size, sample_shape, total)?;
     // (sample, index within sample) of global perturbation p.
     let locate = |p: usize| -> (usize, usize) {
         let i = offsets.partition_point(|&o| o <= p) - 1;

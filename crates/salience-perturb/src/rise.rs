@@ -24,10 +24,11 @@
 //! Model evaluations per input: `n_masks`.
 
 use crate::baseline::Baseline;
-use crate::perturb::{check_positive, prepare, PerturbationSource, AUTO_BATCH, STREAM_PERTURB};
+use crate::perturb::{check_positive, prepare, PerturbationSource, STREAM_PERTURB};
 use ndarray::ArrayViewD;
 use rand::RngExt;
 use salience_core::seed::{derive_seed, rng};
+use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
 
 /// Configuration of [`Rise`]. The default is the paper's ImageNet setting
@@ -43,9 +44,10 @@ pub struct RiseConfig {
     pub p_keep: f64,
     /// What masked pixels become (the paper: zeros). Default zeros.
     pub baseline: Baseline,
-    /// Masked inputs per model call (0 = the model's preferred batch
-    /// size). Default 0.
-    pub batch_size: usize,
+    /// Masked inputs per model call: [`BatchSize::Auto`] (the default: the
+    /// largest chunk within the memory budget, see [`salience_core::batch`])
+    /// or a fixed size.
+    pub batch_size: BatchSize,
 }
 
 impl Default for RiseConfig {
@@ -55,7 +57,7 @@ impl Default for RiseConfig {
             grid: 7,
             p_keep: 0.5,
             baseline: Baseline::Zeros,
-            batch_size: AUTO_BATCH,
+            batch_size: BatchSize::Auto,
         }
     }
 }

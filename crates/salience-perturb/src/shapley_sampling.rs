@@ -19,11 +19,12 @@
 
 use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
-use crate::perturb::{check_positive, prepare, PerturbationSource, AUTO_BATCH, STREAM_PERTURB};
+use crate::perturb::{check_positive, prepare, PerturbationSource, STREAM_PERTURB};
 use crate::AttributionsWithDelta;
 use ndarray::ArrayViewD;
 use rand::seq::SliceRandom;
 use salience_core::seed::{derive_seed, rng};
+use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
 
 /// Configuration of [`ShapleyValueSampling`]. The default is Captum's
@@ -37,9 +38,10 @@ pub struct ShapleySamplingConfig {
     pub feature_mask: FeatureMask,
     /// The values of absent groups. Default zeros.
     pub baseline: Baseline,
-    /// Perturbed inputs per model call (0 = the model's preferred batch
-    /// size). Default 0.
-    pub batch_size: usize,
+    /// Perturbed inputs per model call: [`BatchSize::Auto`] (the default: the
+    /// largest chunk within the memory budget, see [`salience_core::batch`])
+    /// or a fixed size.
+    pub batch_size: BatchSize,
 }
 
 impl Default for ShapleySamplingConfig {
@@ -48,7 +50,7 @@ impl Default for ShapleySamplingConfig {
             n_permutations: 25,
             feature_mask: FeatureMask::PerElement,
             baseline: Baseline::Zeros,
-            batch_size: AUTO_BATCH,
+            batch_size: BatchSize::Auto,
         }
     }
 }

@@ -10,7 +10,7 @@ type ScalarFn = dyn Fn(&[f32]) -> f32 + Send + Sync;
 
 use common::array;
 use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Axis, IxDyn};
-use salience_core::{Explainer, FnModel, LinearModel, Model, SalienceError, Seeds};
+use salience_core::{BatchSize, Explainer, FnModel, LinearModel, Model, SalienceError, Seeds};
 use salience_perturb::baseline::gaussian_blur;
 use salience_perturb::{
     slic, Baseline, FeatureAblation, FeatureAblationConfig, FeatureMask, KernelShap,
@@ -239,7 +239,7 @@ fn shapley_sampling_recovers_additive_contributions_exactly() {
         n_permutations: 3,
         feature_mask: FeatureMask::Patches { size: 2 },
         baseline,
-        batch_size: 5,
+        batch_size: BatchSize::fixed(5).unwrap(),
     };
     let a = ShapleyValueSampling::with_config(&model, cfg)
         .explain(x.view(), &[0, 1], Seeds::base(2))
@@ -377,7 +377,7 @@ fn lime_ols_on_linear_model_recovers_group_sums() {
         n_samples: 50,
         feature_mask: FeatureMask::Patches { size: 3 },
         surrogate: Surrogate::LinearRegression,
-        batch_size: 7,
+        batch_size: BatchSize::fixed(7).unwrap(),
         ..Default::default()
     };
     let a = Lime::with_config(&m, cfg)
@@ -617,7 +617,7 @@ fn slic_segments_are_connected_and_about_n_segments() {
 
 // ------------------------------------------------------------ determinism
 
-fn stochastic_panel<'a>(m: &'a LinearModel, batch_size: usize) -> Vec<Box<dyn Explainer + 'a>> {
+fn stochastic_panel<'a>(m: &'a LinearModel, batch_size: BatchSize) -> Vec<Box<dyn Explainer + 'a>> {
     vec![
         Box::new(Lime::with_config(
             m,
@@ -679,19 +679,25 @@ fn chunk_size_and_batch_composition_do_not_change_the_output() {
     let x = array(&[3, 1, 6, 6], 1.0, 22);
     let t = [0, 2, 1];
     let seeds = [11u64, 12, 13];
-    let reference: Vec<_> = stochastic_panel(&m, 0)
+    let reference: Vec<_> = stochastic_panel(&m, BatchSize::Auto)
         .iter()
         .map(|e| e.explain(x.view(), &t, Seeds::per_sample(&seeds)).unwrap())
         .collect();
     for bs in [1, 7, 1000] {
-        for (e, r) in stochastic_panel(&m, bs).iter().zip(&reference) {
+        for (e, r) in stochastic_panel(&m, BatchSize::fixed(bs).unwrap())
+            .iter()
+            .zip(&reference)
+        {
             let a = e.explain(x.view(), &t, Seeds::per_sample(&seeds)).unwrap();
             assert_eq!(&a, r, "{} with batch size {bs}", e.name());
         }
     }
     // Sample 1 alone, with its own seed, gives the same map.
     let x1 = x.slice_axis(Axis(0), (1..2).into()).to_owned();
-    for (e, r) in stochastic_panel(&m, 4).iter().zip(&reference) {
+    for (e, r) in stochastic_panel(&m, BatchSize::fixed(4).unwrap())
+        .iter()
+        .zip(&reference)
+    {
         let a = e
             .explain(x1.view(), &t[1..2], Seeds::per_sample(&seeds[1..2]))
             .unwrap();
@@ -704,7 +710,11 @@ fn chunk_size_and_batch_composition_do_not_change_the_output() {
     }
     // Other seeds give other maps for the stochastic methods.
     let other = [1u64, 2, 3];
-    for (e, r) in stochastic_panel(&m, 0).iter().zip(&reference).take(4) {
+    for (e, r) in stochastic_panel(&m, BatchSize::Auto)
+        .iter()
+        .zip(&reference)
+        .take(4)
+    {
         let a = e.explain(x.view(), &t, Seeds::per_sample(&other)).unwrap();
         assert_ne!(&a, r, "{}", e.name());
     }
@@ -900,7 +910,7 @@ fn bad_input_gives_typed_errors() {
     // NaN input, target out of range, wrong target count, bad baseline.
     let mut nan = x.clone();
     nan[[0, 0, 2, 2]] = f32::NAN;
-    for e in stochastic_panel(&m, 0) {
+    for e in stochastic_panel(&m, BatchSize::Auto) {
         assert!(
             matches!(
                 e.explain(nan.view(), &[0], Seeds::base(0)),
@@ -969,7 +979,7 @@ fn efficiency_deltas_are_reported_per_group() {
             n_permutations: 2,
             feature_mask: patches,
             baseline: Baseline::Constant(0.2),
-            batch_size: 3,
+            batch_size: BatchSize::fixed(3).unwrap(),
         },
     );
     let xs = x.as_slice().unwrap();
@@ -1002,4 +1012,94 @@ fn huge_blur_kernels_are_errors_not_capacity_overflows() {
         ));
     }
     assert!(gaussian_blur(x.view(), 1.0, 4095).is_ok());
+}
+
+// ------------------------------------------------------------ memory budget
+
+/// Issue 26: the chunk of every perturbation method follows the memory
+/// budget — a budget too small for one perturbed input is a typed error
+/// before the model is called, and `Auto` under a budget of three points
+/// sends chunks of at most three (1 MiB floor + 4 × 36 × 4 bytes per point
+/// for a model without an estimate) with the same maps as a fixed chunk.
+#[test]
+fn perturbation_chunks_follow_the_memory_budget() {
+    use salience_core::batch::with_memory_budget;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (lin, _) = linear(3, 36, 31);
+    let calls = AtomicUsize::new(0);
+    let widest = AtomicUsize::new(0);
+    let m = FnModel::new(3, |x: ArrayViewD<'_, f32>| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        widest.fetch_max(x.shape()[0], Ordering::SeqCst);
+        lin.forward(x)
+    });
+    let x = array(&[2, 1, 6, 6], 1.0, 32);
+    let t = [0, 2];
+    let per_point = (1u64 << 20) + 4 * 36 * 4;
+    let occ = |batch_size| {
+        Occlusion::with_config(
+            &m,
+            OcclusionConfig {
+                batch_size,
+                ..OcclusionConfig::square(2, 2)
+            },
+        )
+    };
+    for bs in [BatchSize::Auto, BatchSize::fixed(2).unwrap()] {
+        let r = with_memory_budget(per_point - 1, || {
+            occ(bs).explain(x.view(), &t, Seeds::base(0))
+        });
+        assert!(
+            matches!(r, Err(SalienceError::MemoryBudget { .. })),
+            "{r:?}"
+        );
+    }
+    let r = with_memory_budget(3 * per_point, || {
+        occ(BatchSize::fixed(4).unwrap()).explain(x.view(), &t, Seeds::base(0))
+    });
+    assert!(
+        matches!(r, Err(SalienceError::MemoryBudget { chunk: 4, .. })),
+        "{r:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let auto = with_memory_budget(3 * per_point, || {
+        occ(BatchSize::Auto).explain(x.view(), &t, Seeds::base(0))
+    })
+    .unwrap();
+    assert!(calls.load(Ordering::SeqCst) > 0);
+    assert_eq!(widest.load(Ordering::SeqCst), 3);
+    let fixed = occ(BatchSize::fixed(16).unwrap())
+        .explain(x.view(), &t, Seeds::base(0))
+        .unwrap();
+    assert_eq!(auto, fixed);
+}
+
+/// Issue 20: a batch size is `"auto"` or a positive integer in every
+/// perturbation config (spec text `batch_size=auto` / `batch_size=16`); 0
+/// is rejected when the config is read.
+#[test]
+fn perturbation_configs_read_auto_and_reject_zero() {
+    use salience_core::spec::config_from;
+    let kv = |v: &str| vec![("batch_size".to_string(), v.to_string())];
+    let c = config_from("occlusion", &OcclusionConfig::square(2, 2), &kv("auto")).unwrap();
+    assert_eq!(c.batch_size, BatchSize::Auto);
+    let c = config_from("rise", &RiseConfig::default(), &kv("16")).unwrap();
+    assert_eq!(c.batch_size, BatchSize::fixed(16).unwrap());
+    let c = config_from("lime", &LimeConfig::default(), &kv("auto")).unwrap();
+    assert_eq!(c, LimeConfig::default());
+    for e in [
+        config_from("kernel_shap", &KernelShapConfig::default(), &kv("0")).map(|_| ()),
+        config_from(
+            "feature_ablation",
+            &FeatureAblationConfig::default(),
+            &kv("0"),
+        )
+        .map(|_| ()),
+        config_from("shapley", &ShapleySamplingConfig::default(), &kv("-2")).map(|_| ()),
+    ] {
+        match e {
+            Err(SalienceError::InvalidParameter { name, .. }) => assert_eq!(name, "batch_size"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

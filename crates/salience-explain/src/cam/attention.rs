@@ -32,13 +32,14 @@
 //! probabilities, and the attention gradients against central finite
 //! differences.
 
+use crate::cam::image_chunk;
 use crate::cam::{chunk_tensor, upsample_maps, validate_images, ImageInfo};
-use crate::gradient::{check_batch_size, contiguous, flat_slice, DEFAULT_BATCH_SIZE};
+use crate::gradient::{contiguous, flat_slice};
 use crate::model::classifier::Classifier;
 use crate::model::convert::{candle_error, tensor_to_vec};
 use candle_core::{Tensor, Var};
 use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn};
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 
 /// A transformer classifier whose self-attention probabilities can be read
 /// and differentiated: the seam of the attention-based explainers.
@@ -141,8 +142,9 @@ pub struct AttentionRolloutConfig {
     /// class token's attention to itself is never discarded), as in the
     /// widely used vit-explain code. Default 0 (the paper's rollout).
     pub discard_ratio: f64,
-    /// Inputs per forward pass. Default 64.
-    pub batch_size: usize,
+    /// Inputs per forward pass. Default [`BatchSize::Auto`] (see
+    /// [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for AttentionRolloutConfig {
@@ -150,7 +152,7 @@ impl Default for AttentionRolloutConfig {
         AttentionRolloutConfig {
             head_fusion: HeadFusion::Mean,
             discard_ratio: 0.0,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -233,14 +235,15 @@ impl<M: AttentionModel> Explainer for AttentionRollout<M> {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GradientRolloutConfig {
-    /// Inputs per forward/backward pass. Default 64.
-    pub batch_size: usize,
+    /// Inputs per forward/backward pass. Default [`BatchSize::Auto`] (see
+    /// [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for GradientRolloutConfig {
     fn default() -> Self {
         GradientRolloutConfig {
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -364,12 +367,12 @@ fn run_rows<M: AttentionModel + ?Sized>(
     model: &M,
     inputs: &ArrayViewD<'_, f32>,
     targets: &[usize],
-    batch_size: usize,
+    batch_size: BatchSize,
     with_grad: bool,
     block: &BlockMatrix<'_>,
 ) -> Result<Array3<f32>> {
     let info = validate_images(inputs, targets, model.num_classes())?;
-    check_batch_size(batch_size)?;
+    let batch_size = image_chunk(model, batch_size, &info, with_grad)?;
     let (blocks, heads, t) = model.attention_shape();
     let prefix = model.prefix_tokens();
     let (gh, gw) = model.token_grid();

@@ -34,17 +34,18 @@
 //! with an f64 power-iteration reference to 2e-7 of their largest value
 //! (unit test, tolerance 1e-5); f64 Gram matrices cost ≈ 25 % more CPU time.
 
+use crate::cam::image_chunk;
 use crate::cam::{
     check_finite_slice, check_layer, chunk_tensor, layer_activations, upsample_maps,
     validate_images,
 };
-use crate::gradient::{check_batch_size, contiguous, flat_slice, DEFAULT_BATCH_SIZE};
+use crate::gradient::{contiguous, flat_slice};
 use crate::model::convert::{candle_error, tensor_to_vec};
 use crate::model::split::LayerSplit;
 use candle_core::{DType, Tensor};
 use nalgebra::{DMatrix, SymmetricEigen};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 
 /// Configuration of [`EigenCam`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -57,8 +58,9 @@ pub struct EigenCamConfig {
     pub center: bool,
     /// Apply a final ReLU (pytorch-grad-cam). Default `true`.
     pub relu: bool,
-    /// Inputs per forward pass. Default 64.
-    pub batch_size: usize,
+    /// Inputs per forward pass. Default [`BatchSize::Auto`] (see
+    /// [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl EigenCamConfig {
@@ -72,7 +74,7 @@ impl EigenCamConfig {
             layer: layer.to_string(),
             center: true,
             relu: true,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 
@@ -592,15 +594,15 @@ impl<M: LayerSplit> Explainer for EigenCam<M> {
     ) -> Result<AttributionBatch> {
         let model = &self.model;
         let info = validate_images(&inputs, targets, model.num_classes())?;
-        check_batch_size(self.config.batch_size)?;
         check_layer(model, &self.config.layer)?;
+        let bs = image_chunk(model, self.config.batch_size, &info, false)?;
         let xs = contiguous(&inputs);
         let data = flat_slice(&xs)?;
         let f = info.features();
         let mut out = Vec::with_capacity(info.n * info.h * info.w);
         let mut start = 0;
         while start < info.n {
-            let len = (info.n - start).min(self.config.batch_size);
+            let len = (info.n - start).min(bs);
             let x = chunk_tensor(
                 &data[start * f..(start + len) * f],
                 len,

@@ -4,10 +4,9 @@
 //! `ReLU(Σ_k w_k A_k)`, upsampled to the input (see [`crate::cam`]).
 
 use crate::cam::{run_layer_cam, weighted_sum};
-use crate::gradient::DEFAULT_BATCH_SIZE;
 use crate::model::split::LayerSplit;
 use ndarray::ArrayViewD;
-use salience_core::{AttributionBatch, Explainer, Result, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, Seeds};
 
 /// Configuration of [`GradCam`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -20,8 +19,9 @@ pub struct GradCamConfig {
     /// `true`; `false` is Captum's `LayerGradCam(relu_attributions=False)`
     /// default and keeps negative evidence.
     pub relu: bool,
-    /// Inputs per forward/backward pass. Default 64.
-    pub batch_size: usize,
+    /// Inputs per forward/backward pass. Default [`BatchSize::Auto`] (see
+    /// [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl GradCamConfig {
@@ -34,7 +34,7 @@ impl GradCamConfig {
         GradCamConfig {
             layer: layer.to_string(),
             relu: true,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 

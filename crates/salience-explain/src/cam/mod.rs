@@ -26,12 +26,14 @@ pub mod grad_cam;
 pub mod grad_cam_plus_plus;
 pub mod poly_cam;
 
-use crate::gradient::{check_batch_size, contiguous, flat_slice, missing_gradient, validate};
+use crate::gradient::{chunk_size, contiguous, flat_slice, missing_gradient, validate};
 use crate::model::convert::{candle_error, tensor_to_vec};
 use crate::model::split::LayerSplit;
 use crate::ops::upsample_bilinear2d;
 use candle_core::{Device, Tensor, Var};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use salience_core::batch::Pass;
+use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Result, SalienceError};
 
 /// A validated image batch `[N, C, H, W]`.
@@ -320,6 +322,22 @@ pub(crate) fn upsample_maps(
 /// sample's activations and gradients (`[k, h, w]` each).
 pub(crate) type MapFn<'a> = dyn Fn(&[f32], &[f32], usize, usize, usize) -> Vec<f64> + 'a;
 
+/// The chunk of a CAM's passes over images like `info`'s ([`chunk_size`];
+/// forward and backward when `with_grad`).
+pub(crate) fn image_chunk<M: crate::Classifier + ?Sized>(
+    model: &M,
+    batch_size: BatchSize,
+    info: &ImageInfo,
+    with_grad: bool,
+) -> Result<usize> {
+    let pass = if with_grad {
+        Pass::ForwardBackward
+    } else {
+        Pass::Forward
+    };
+    chunk_size(model, batch_size, &[info.c, info.h, info.w], info.n, pass)
+}
+
 /// Runs a single-layer CAM over a batch, in chunks of `batch_size` inputs:
 /// for each chunk one split forward (and backward, with `with_grad`)
 /// pass, then `map` per sample, then upsampling to the input resolution.
@@ -329,13 +347,13 @@ pub(crate) fn run_layer_cam<M: LayerSplit + ?Sized>(
     inputs: &ArrayViewD<'_, f32>,
     targets: &[usize],
     layer: &str,
-    batch_size: usize,
+    batch_size: BatchSize,
     with_grad: bool,
     map: &MapFn<'_>,
 ) -> Result<AttributionBatch> {
     let info = validate_images(inputs, targets, model.num_classes())?;
-    check_batch_size(batch_size)?;
     check_layer(model, layer)?;
+    let batch_size = image_chunk(model, batch_size, &info, with_grad)?;
     let xs = contiguous(inputs);
     let data = flat_slice(&xs)?;
     let f = info.features();

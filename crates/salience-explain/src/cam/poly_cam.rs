@@ -35,13 +35,14 @@
 //! and the layer activations, whatever the number of channels.
 
 use crate::cam::{check_finite_slice, chunk_tensor, validate_images, ImageInfo};
-use crate::gradient::{check_batch_size, contiguous, flat_slice, DEFAULT_BATCH_SIZE};
+use crate::gradient::{chunk_size, contiguous, flat_slice};
 use crate::model::convert::{candle_error, tensor_to_vec};
 use crate::model::split::LayerSplit;
 use crate::ops::upsample::interpolation_matrix;
 use candle_core::{Device, Tensor};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::batch::Pass;
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 
 /// How PolyCAM weighs the channels of a layer (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -69,8 +70,9 @@ pub struct PolyCamConfig {
     /// Use the local relevance normalisation when combining layers
     /// (reference default `true`).
     pub lnorm: bool,
-    /// Masked inputs per forward pass. Default 64.
-    pub batch_size: usize,
+    /// Masked inputs per forward pass. Default [`BatchSize::Auto`] (see
+    /// [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl PolyCamConfig {
@@ -85,7 +87,7 @@ impl PolyCamConfig {
             layers: layers.iter().map(|s| s.to_string()).collect(),
             variant: PolyCamVariant::PlusMinus,
             lnorm: true,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -139,7 +141,6 @@ impl<M: LayerSplit> PolyCam<M> {
 
     fn check(&self, inputs: &ArrayViewD<'_, f32>, targets: &[usize]) -> Result<ImageInfo> {
         let info = validate_images(inputs, targets, self.model.num_classes())?;
-        check_batch_size(self.config.batch_size)?;
         if self.config.layers.is_empty() {
             return Err(SalienceError::invalid(
                 "layers",
@@ -150,7 +151,20 @@ impl<M: LayerSplit> PolyCam<M> {
         for l in &self.config.layers {
             self.model.check_layer(l)?;
         }
+        self.chunk(&info, info.n)?;
         Ok(info)
+    }
+
+    /// The chunk of `n_points` forward passes on inputs like `info`'s
+    /// ([`chunk_size`]).
+    fn chunk(&self, info: &ImageInfo, n_points: usize) -> Result<usize> {
+        chunk_size(
+            &self.model,
+            self.config.batch_size,
+            &[info.c, info.h, info.w],
+            n_points,
+            Pass::Forward,
+        )
     }
 
     /// The channel weights `w_k` of layer `layer` for every input, `[N,
@@ -190,9 +204,10 @@ impl<M: LayerSplit> PolyCam<M> {
         let ctx = format!("activations of layer `{layer}`");
         let mut v = Vec::new();
         let mut dims: Option<(usize, usize, usize)> = None;
+        let bs = self.chunk(info, info.n)?;
         let mut start = 0;
         while start < info.n {
-            let len = (info.n - start).min(self.config.batch_size);
+            let len = (info.n - start).min(bs);
             let x = chunk_tensor(
                 &data[start * f..(start + len) * f],
                 len,
@@ -231,7 +246,7 @@ impl<M: LayerSplit> PolyCam<M> {
         fill: Option<&FillFn<'_>>,
     ) -> Result<Vec<f64>> {
         let f = info.features();
-        let bs = self.config.batch_size;
+        let bs = self.chunk(info, n_points)?;
         let device = self.model.device();
         let mut out = Vec::with_capacity(n_points);
         let mut start = 0;

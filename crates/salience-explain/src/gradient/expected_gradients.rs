@@ -18,15 +18,13 @@
 //! All draws of sample i come from `seeds.for_sample(i)`; the N ·
 //! n_samples · n_steps points are evaluated in chunks of `batch_size`.
 
-use crate::gradient::{
-    check_batch_size, contiguous, flat_slice, run_points, validate, PointSource, DEFAULT_BATCH_SIZE,
-};
+use crate::gradient::{contiguous, flat_slice, gradient_chunk, run_points, validate, PointSource};
 use crate::model::classifier::Classifier;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand_distr::{Distribution, StandardNormal, StandardUniform};
 use salience_core::seed::{derive_seed, rng};
 use salience_core::validate::check_finite;
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 use salience_perturb::Baseline;
 
 /// Where the baselines of Expected Gradients come from.
@@ -55,8 +53,10 @@ pub struct ExpectedGradientsConfig {
     /// Standard deviation of Gaussian noise added to the input per draw
     /// (absolute, Captum's `stdevs`). Default 0.
     pub noise_std: f32,
-    /// Points per forward/backward pass. Default 64.
-    pub batch_size: usize,
+    /// Points per forward/backward pass. Default [`BatchSize::Auto`] (the
+    /// largest chunk within the memory budget, at most the model's
+    /// preferred size; see [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for ExpectedGradientsConfig {
@@ -78,7 +78,7 @@ impl ExpectedGradientsConfig {
             n_steps: 30,
             references: References::Generated(Baseline::RandomNormal),
             noise_std: 0.0,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 
@@ -113,7 +113,7 @@ impl ExpectedGradientsConfig {
             n_steps: 1,
             references: References::Samples(references),
             noise_std: 0.0,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -174,7 +174,6 @@ impl<C: Classifier> ExpectedGradients<C> {
         let c = &self.config;
         salience_core::validate::check_count("n_samples", c.n_samples)?;
         salience_core::validate::check_count("n_steps", c.n_steps)?;
-        check_batch_size(c.batch_size)?;
         if !(c.noise_std.is_finite() && c.noise_std >= 0.0) {
             return Err(SalienceError::invalid(
                 "noise_std",
@@ -303,6 +302,11 @@ impl<C: Classifier> Explainer for ExpectedGradients<C> {
         let info = validate(&inputs, targets, self.classifier.num_classes())?;
         self.check(info.n, &info.sample_shape)?;
         seeds.check_len(info.n)?;
+        let n_points = info
+            .n
+            .saturating_mul(self.config.n_samples)
+            .saturating_mul(self.config.n_steps);
+        let bs = gradient_chunk(&self.classifier, self.config.batch_size, &info, n_points)?;
         let xs = contiguous(&inputs);
         let x = flat_slice(&xs)?;
         let refs_std = match &self.config.references {
@@ -337,12 +341,11 @@ impl<C: Classifier> Explainer for ExpectedGradients<C> {
             cur_b: vec![0.0; f],
             acc: vec![0.0; info.n * f],
         };
-        let n_points = info.n * self.config.n_samples * self.config.n_steps;
         run_points(
             &self.classifier,
             &info.sample_shape,
             n_points,
-            self.config.batch_size,
+            bs,
             true,
             &mut src,
         )?;

@@ -46,13 +46,14 @@
 use crate::gradient::integrated_gradients::{IntegratedGradients, IntegratedGradientsConfig};
 use crate::gradient::quadrature::Quadrature;
 use crate::gradient::{
-    check_batch_size, contiguous, flat_slice, input_gradients, target_logits, validate, BatchInfo,
-    DEFAULT_BATCH_SIZE, DIFFERENTIABLE_REPLACEMENTS, NO_BACKWARD_OPS,
+    chunk_size, contiguous, flat_slice, input_gradients, target_logits, validate, BatchInfo,
+    DIFFERENTIABLE_REPLACEMENTS, NO_BACKWARD_OPS,
 };
 use crate::model::classifier::Classifier;
 use ndarray::ArrayViewD;
 use rand_distr::{Distribution, StandardNormal};
-use salience_core::{GradientFault, Result, SalienceError, Seeds};
+use salience_core::batch::Pass;
+use salience_core::{BatchSize, GradientFault, Result, SalienceError, Seeds};
 use salience_perturb::Baseline;
 
 /// Largest number of random directions per probe input.
@@ -80,8 +81,9 @@ pub struct GradientCheckConfig {
     pub tolerance: f64,
     /// Seed of the random directions.
     pub seed: u64,
-    /// Points per forward/backward pass (≥ 1). Default 64.
-    pub batch_size: usize,
+    /// Points per forward/backward pass. Default [`BatchSize::Auto`] (see
+    /// [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for GradientCheckConfig {
@@ -93,7 +95,7 @@ impl Default for GradientCheckConfig {
             ig_steps: 64,
             tolerance: 0.1,
             seed: 0,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -132,7 +134,7 @@ impl GradientCheckConfig {
                 "must be finite and > 0",
             ));
         }
-        check_batch_size(self.batch_size)
+        Ok(())
     }
 }
 
@@ -241,8 +243,14 @@ pub fn check_gradients<C: Classifier + ?Sized>(
         .and_then(|p| p.checked_mul(2))
         .filter(|p| p.checked_mul(f).is_some())
         .ok_or_else(|| SalienceError::invalid("inputs", n, "too many probe points"))?;
+    let bs = chunk_size(
+        clf,
+        config.batch_size,
+        &info.sample_shape,
+        points,
+        Pass::Forward,
+    )?;
     let xs = contiguous(&inputs);
-    let bs = config.batch_size;
     let fx = target_logits(clf, flat_slice(&xs)?, &info, targets, bs)?;
 
     // The jittered probe x̃ and its gradient.
@@ -266,7 +274,7 @@ pub fn check_gradients<C: Classifier + ?Sized>(
     let x = jittered
         .as_slice()
         .ok_or_else(|| SalienceError::backend_msg("probe not contiguous"))?;
-    let grads = input_gradients(clf, jittered.view(), targets, bs)?;
+    let grads = input_gradients(clf, jittered.view(), targets, config.batch_size)?;
     let grads = grads
         .as_slice()
         .ok_or_else(|| SalienceError::backend_msg("gradient not contiguous"))?;
@@ -330,7 +338,7 @@ pub fn check_gradients<C: Classifier + ?Sized>(
             n_steps: config.ig_steps,
             quadrature: Quadrature::GaussLegendre,
             baseline: Baseline::Zeros,
-            batch_size: bs,
+            batch_size: config.batch_size,
         },
     );
     let out = ig.explain_with_delta(inputs, targets, Seeds::base(config.seed))?;

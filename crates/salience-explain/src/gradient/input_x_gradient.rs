@@ -1,9 +1,9 @@
 //! Input × Gradient (Shrikumar et al. 2016): `x ⊙ ∇f_t(x)`.
 
-use crate::gradient::{input_gradients, DEFAULT_BATCH_SIZE};
+use crate::gradient::input_gradients;
 use crate::model::classifier::Classifier;
 use ndarray::ArrayViewD;
-use salience_core::{AttributionBatch, Explainer, Result, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, Seeds};
 
 /// The Input × Gradient explainer. Deterministic (ignores seeds).
 ///
@@ -21,15 +21,15 @@ use salience_core::{AttributionBatch, Explainer, Result, Seeds};
 #[derive(Debug, Clone)]
 pub struct InputXGradient<C> {
     classifier: C,
-    batch_size: usize,
+    batch_size: BatchSize,
 }
 
 impl<C: Classifier> InputXGradient<C> {
-    /// Input × Gradient with the default batch size (64).
+    /// Input × Gradient with the default batch size ([`BatchSize::Auto`]).
     pub fn new(classifier: C) -> Self {
         InputXGradient {
             classifier,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 
@@ -38,9 +38,10 @@ impl<C: Classifier> InputXGradient<C> {
     /// ```
     /// use salience_explain::{InputXGradient, ModuleClassifier};
     /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 2);
-    /// let _e = InputXGradient::new(clf).with_batch_size(16);
+    /// let _e = InputXGradient::new(clf).with_batch_size(salience_core::BatchSize::fixed(16)?);
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+    pub fn with_batch_size(mut self, batch_size: BatchSize) -> Self {
         self.batch_size = batch_size;
         self
     }

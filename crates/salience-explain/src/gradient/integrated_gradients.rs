@@ -22,12 +22,13 @@
 
 use crate::gradient::quadrature::Quadrature;
 use crate::gradient::{
-    check_batch_size, contiguous, flat_slice, run_points, target_logits, validate, BatchInfo,
-    PointSource, DEFAULT_BATCH_SIZE,
+    chunk_size, contiguous, flat_slice, gradient_chunk, run_points, target_logits, validate,
+    BatchInfo, PointSource,
 };
 use crate::model::classifier::Classifier;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::batch::Pass;
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 use salience_perturb::AttributionsWithDelta;
 use salience_perturb::Baseline;
 
@@ -42,8 +43,10 @@ pub struct IntegratedGradientsConfig {
     pub quadrature: Quadrature,
     /// The baseline x′. Default zeros.
     pub baseline: Baseline,
-    /// Path points per forward/backward pass. Default 64.
-    pub batch_size: usize,
+    /// Path points per forward/backward pass. Default [`BatchSize::Auto`]
+    /// (the largest chunk within the memory budget, at most the model's
+    /// preferred size; see [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for IntegratedGradientsConfig {
@@ -52,7 +55,7 @@ impl Default for IntegratedGradientsConfig {
             n_steps: 50,
             quadrature: Quadrature::GaussLegendre,
             baseline: Baseline::Zeros,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -160,7 +163,13 @@ impl<C: Classifier> IntegratedGradients<C> {
             x,
             base,
         } = self.attribute(&inputs, targets, seeds)?;
-        let bs = self.config.batch_size;
+        let bs = chunk_size(
+            &self.classifier,
+            self.config.batch_size,
+            &info.sample_shape,
+            info.n,
+            Pass::Forward,
+        )?;
         let fx = target_logits(&self.classifier, &x, &info, targets, bs)?;
         let fb = target_logits(&self.classifier, &base, &info, targets, bs)?;
         let f = info.features;
@@ -187,10 +196,11 @@ impl<C: Classifier> IntegratedGradients<C> {
         seeds: Seeds<'_>,
     ) -> Result<Attributed> {
         let info = validate(inputs, targets, self.classifier.num_classes())?;
-        check_batch_size(self.config.batch_size)?;
         seeds.check_len(info.n)?;
         self.config.baseline.check(info.n, &info.sample_shape)?;
         let (alphas, weights) = self.config.quadrature.nodes_weights(self.config.n_steps)?;
+        let n_points = info.n.saturating_mul(alphas.len());
+        let bs = gradient_chunk(&self.classifier, self.config.batch_size, &info, n_points)?;
         let xs = contiguous(inputs);
         let x = flat_slice(&xs)?.to_vec();
         let f = info.features;
@@ -213,12 +223,11 @@ impl<C: Classifier> IntegratedGradients<C> {
             targets,
             acc: vec![0f64; x.len()],
         };
-        let n_points = info.n * alphas.len();
         run_points(
             &self.classifier,
             &info.sample_shape,
             n_points,
-            self.config.batch_size,
+            bs,
             true,
             &mut src,
         )?;

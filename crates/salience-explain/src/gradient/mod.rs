@@ -22,11 +22,82 @@ use crate::model::convert::{candle_error, model_call_error, tensor_to_vec};
 use candle_core::{Tensor, Var};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
+use salience_core::batch::{per_sample_bytes, sample_bytes, Pass};
 use salience_core::validate::{check_finite, check_nonempty_shape, check_targets};
-use salience_core::{GradientFault, Result, SalienceError};
+use salience_core::{BatchSize, GradientFault, Result, SalienceError};
 
-/// The default internal batch size (points per forward/backward pass).
+/// The most points per forward/backward pass of a classifier that does
+/// not say otherwise ([`Classifier::preferred_batch_size`]): the cap of
+/// [`BatchSize::Auto`].
 pub const DEFAULT_BATCH_SIZE: usize = 64;
+
+/// The chunk size for `n_points` points of per-sample shape
+/// `sample_shape` through `clf` in a `pass`: [`BatchSize::resolve`] with the
+/// classifier's [`Classifier::activation_bytes`] (a shape probe for staged
+/// models, run once per call) and its preferred batch size as the cap of
+/// `Auto`. A [`SalienceError::MemoryBudget`] error comes before anything is
+/// allocated or differentiated.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use salience_core::batch::{with_memory_budget, Pass};
+/// use salience_core::BatchSize;
+/// use salience_explain::{gradient::chunk_size, ModuleClassifier};
+/// let w = Tensor::new(&[[1.0f32, 2.0]], &Device::Cpu).unwrap();
+/// let clf = ModuleClassifier::new(candle_nn::Linear::new(w, None), 1);
+/// // No estimate: 1 MiB (the floor) + 4 × 8 bytes per point.
+/// let per_point = (1 << 20) + 32;
+/// let auto = with_memory_budget(10 * per_point, || {
+///     chunk_size(&clf, BatchSize::Auto, &[2], 100, Pass::ForwardBackward)
+/// })?;
+/// assert_eq!(auto, 10);
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn chunk_size<C: Classifier + ?Sized>(
+    clf: &C,
+    batch_size: BatchSize,
+    sample_shape: &[usize],
+    n_points: usize,
+    pass: Pass,
+) -> Result<usize> {
+    chunk_of_rows(clf, batch_size, sample_shape, n_points, pass, 1)
+}
+
+/// [`chunk_size`] of a forward + backward pass over `n_points` points
+/// shaped like `info`'s samples.
+pub(crate) fn gradient_chunk<C: Classifier + ?Sized>(
+    clf: &C,
+    batch_size: BatchSize,
+    info: &BatchInfo,
+    n_points: usize,
+) -> Result<usize> {
+    chunk_size(
+        clf,
+        batch_size,
+        &info.sample_shape,
+        n_points,
+        Pass::ForwardBackward,
+    )
+}
+
+/// [`chunk_size`] for points that each put `rows` rows through the model
+/// (DeepLIFT: an input and its baseline).
+pub(crate) fn chunk_of_rows<C: Classifier + ?Sized>(
+    clf: &C,
+    batch_size: BatchSize,
+    sample_shape: &[usize],
+    n_points: usize,
+    pass: Pass,
+    rows: u64,
+) -> Result<usize> {
+    let input = sample_bytes(sample_shape);
+    let per = per_sample_bytes(clf.activation_bytes(sample_shape), input, pass);
+    batch_size.resolve(
+        per.saturating_mul(rows),
+        n_points,
+        clf.preferred_batch_size(),
+    )
+}
 
 /// A validated batch: its size, per-sample shape and feature count.
 #[derive(Debug, Clone)]
@@ -310,7 +381,8 @@ pub(crate) fn target_logits<C: Classifier + ?Sized>(
 
 /// Gradients of each input's target logit, `[N, ...]` like the inputs,
 /// computed in chunks of `batch_size` inputs (one forward and one backward
-/// pass per chunk).
+/// pass per chunk; [`BatchSize::Auto`] within the memory budget, see
+/// [`chunk_size`]).
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -318,7 +390,7 @@ pub(crate) fn target_logits<C: Classifier + ?Sized>(
 /// let w = Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], &Device::Cpu).unwrap();
 /// let clf = ModuleClassifier::new(candle_nn::Linear::new(w, None), 2);
 /// let x = ndarray::array![[0.5f32, 0.5], [1.0, 1.0]].into_dyn();
-/// let g = input_gradients(&clf, x.view(), &[0, 1], 64)?;
+/// let g = input_gradients(&clf, x.view(), &[0, 1], salience_core::BatchSize::Auto)?;
 /// assert_eq!(g, ndarray::array![[1.0f32, 2.0], [3.0, 4.0]].into_dyn());
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
@@ -326,10 +398,10 @@ pub fn input_gradients<C: Classifier + ?Sized>(
     clf: &C,
     inputs: ArrayViewD<'_, f32>,
     targets: &[usize],
-    batch_size: usize,
+    batch_size: BatchSize,
 ) -> Result<ArrayD<f32>> {
     let info = validate(&inputs, targets, clf.num_classes())?;
-    check_batch_size(batch_size)?;
+    let batch_size = gradient_chunk(clf, batch_size, &info, info.n)?;
     let x = contiguous(&inputs);
     let data = flat_slice(&x)?;
     let mut src = InputRows {
@@ -342,4 +414,57 @@ pub fn input_gradients<C: Classifier + ?Sized>(
     run_points(clf, &info.sample_shape, info.n, batch_size, true, &mut src)?;
     ArrayD::from_shape_vec(IxDyn(inputs.shape()), src.out)
         .map_err(|e| SalienceError::backend("ndarray", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ModuleClassifier, Saliency};
+    use candle_core::Tensor;
+    use salience_core::batch::with_memory_budget;
+    use salience_core::{Explainer, Seeds};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Issue 26: a budget too small for one point is a typed error before
+    /// the classifier is called (a model without an estimate: the 1 MiB
+    /// floor plus 4 × 8 bytes per point), for Auto and for a fixed chunk
+    /// alike; a budget of 3 points makes chunks of at most 3.
+    #[test]
+    fn a_budget_below_one_point_fails_before_any_model_call() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let widest = Arc::new(AtomicUsize::new(0));
+        let (c, w) = (Arc::clone(&calls), Arc::clone(&widest));
+        let clf = ModuleClassifier::new(
+            move |x: &Tensor| {
+                c.fetch_add(1, Ordering::SeqCst);
+                w.fetch_max(x.dims()[0], Ordering::SeqCst);
+                x.sum_keepdim(1)
+            },
+            1,
+        );
+        let x = ndarray::Array2::from_shape_fn((7, 2), |(i, j)| (i + j) as f32).into_dyn();
+        let per_point = (1u64 << 20) + 32;
+        for bs in [BatchSize::Auto, BatchSize::fixed(2).unwrap()] {
+            let e = with_memory_budget(per_point - 1, || {
+                let cfg = crate::SaliencyConfig {
+                    batch_size: bs,
+                    ..Default::default()
+                };
+                Saliency::with_config(&clf, cfg).explain(x.view(), &[0; 7], Seeds::base(0))
+            });
+            assert!(
+                matches!(e, Err(SalienceError::MemoryBudget { .. })),
+                "{e:?}"
+            );
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        let g = with_memory_budget(3 * per_point, || {
+            input_gradients(&clf, x.view(), &[0; 7], BatchSize::Auto)
+        })
+        .unwrap();
+        assert!(g.iter().all(|&v| v == 1.0));
+        assert_eq!(calls.load(Ordering::SeqCst), 3); // 3 + 3 + 1
+        assert_eq!(widest.load(Ordering::SeqCst), 3);
+    }
 }

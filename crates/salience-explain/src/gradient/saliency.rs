@@ -1,10 +1,10 @@
 //! Saliency (Simonyan et al. 2014): the gradient of the target logit with
 //! respect to the input, signed or absolute.
 
-use crate::gradient::{input_gradients, DEFAULT_BATCH_SIZE};
+use crate::gradient::input_gradients;
 use crate::model::classifier::Classifier;
 use ndarray::ArrayViewD;
-use salience_core::{AttributionBatch, Explainer, Result, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, Seeds};
 
 /// Configuration of [`Saliency`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -15,15 +15,17 @@ pub struct SaliencyConfig {
     /// wrappers such as SmoothGrad average signed gradients; set `true` for
     /// Captum's preset.
     pub abs: bool,
-    /// Inputs per forward/backward pass. Default 64.
-    pub batch_size: usize,
+    /// Inputs per forward/backward pass. Default [`BatchSize::Auto`] (the
+    /// largest chunk within the memory budget, at most the model's
+    /// preferred size; see [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for SaliencyConfig {
     fn default() -> Self {
         SaliencyConfig {
             abs: false,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }

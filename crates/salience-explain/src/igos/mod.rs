@@ -117,16 +117,14 @@
 //! on a batch-invariant model; docs/architecture.md § Determinism for
 //! candle models); typed errors.
 
-use crate::gradient::{
-    contiguous, flat_slice, run_points, validate, PointSource, DEFAULT_BATCH_SIZE,
-};
+use crate::gradient::{contiguous, flat_slice, gradient_chunk, run_points, validate, PointSource};
 use crate::model::classifier::Classifier;
 use crate::ops::upsample::interpolation_matrix;
 use candle_core::{Device, Tensor};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
 use salience_core::seed::{derive_seed, rng};
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 use salience_perturb::Baseline;
 
 /// The stream (derived from a sample's seed) of iGOS++'s path noise.
@@ -171,8 +169,9 @@ pub struct IGosConfig {
     /// The baseline x′. Default [`Baseline::RandomNormal`] (App. A's
     /// "Normal"); the reference uses a blurred image.
     pub baseline: Baseline,
-    /// Path points per forward/backward pass (≥ 1). Default 64.
-    pub batch_size: usize,
+    /// Path points per forward/backward pass. Default [`BatchSize::Auto`]
+    /// (see [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for IGosConfig {
@@ -192,7 +191,7 @@ impl Default for IGosConfig {
             noise_std: 0.2,
             softmax: true,
             baseline: Baseline::RandomNormal,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -252,11 +251,7 @@ impl IGosConfig {
     /// assert!(IGosConfig { l1: f32::NAN, ..IGosConfig::default() }.check().is_err());
     /// ```
     pub fn check(&self) -> Result<()> {
-        let positive_int = [
-            ("iterations", self.iterations),
-            ("ig_steps", self.ig_steps),
-            ("batch_size", self.batch_size),
-        ];
+        let positive_int = [("iterations", self.iterations), ("ig_steps", self.ig_steps)];
         for (name, v) in positive_int {
             salience_core::validate::check_count(name, v)?;
         }
@@ -502,6 +497,8 @@ impl<C: Classifier> IGosPlusPlus<C> {
         }
         seeds.check_len(info.n)?;
         cfg.baseline.check(info.n, &info.sample_shape)?;
+        let points = info.n.saturating_mul(TERMS).saturating_mul(cfg.ig_steps);
+        let chunk = gradient_chunk(&self.classifier, cfg.batch_size, &info, points)?;
         let n = info.n;
         let f = info.features;
         let xs = contiguous(&inputs);
@@ -530,6 +527,7 @@ impl<C: Classifier> IGosPlusPlus<C> {
         let mut opt = Optimiser {
             clf: &clf,
             cfg,
+            chunk,
             sample_shape: &info.sample_shape,
             x,
             base: &base,
@@ -648,6 +646,9 @@ impl<C: Classifier> Classifier for ScoreOutput<'_, C> {
     }
     fn preferred_batch_size(&self) -> usize {
         self.inner.preferred_batch_size()
+    }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        self.inner.activation_bytes(sample_shape)
     }
 }
 
@@ -895,6 +896,8 @@ struct Evaluation {
 struct Optimiser<'a, C> {
     clf: &'a ScoreOutput<'a, C>,
     cfg: &'a IGosConfig,
+    /// The resolved chunk size of the path-point passes.
+    chunk: usize,
     sample_shape: &'a [usize],
     x: &'a [f32],
     base: &'a [f32],
@@ -1053,7 +1056,7 @@ impl<C: Classifier> Optimiser<'_, C> {
             self.clf,
             self.sample_shape,
             n_points,
-            self.cfg.batch_size,
+            self.chunk,
             with_grad,
             &mut src,
         )?;

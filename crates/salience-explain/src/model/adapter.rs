@@ -112,4 +112,8 @@ impl<C: Classifier> Model for CandleModel<C> {
     fn preferred_batch_size(&self) -> usize {
         self.batch_size
     }
+
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        self.classifier.activation_bytes(sample_shape)
+    }
 }

@@ -49,9 +49,22 @@ pub trait Classifier: Send + Sync {
     fn device(&self) -> &Device;
 
     /// The batch size the model runs best at (the default internal chunk
-    /// size of the black-box adapter).
+    /// size of the black-box adapter, and the most points
+    /// [`salience_core::BatchSize::Auto`] puts in one chunk).
     fn preferred_batch_size(&self) -> usize {
         64
+    }
+
+    /// The bytes of the intermediate tensors of one sample's forward pass
+    /// on inputs of per-sample shape `sample_shape`, if the model can tell;
+    /// [`salience_core::BatchSize::Auto`] sizes chunks from it (see
+    /// [`salience_core::batch`]). `None` by default (a conservative multiple
+    /// of the input size is assumed); models written as a
+    /// [`crate::StagedForward`] measure it with a shape probe
+    /// ([`crate::model::forward::activation_bytes`]).
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        let _ = sample_shape;
+        None
     }
 }
 
@@ -68,6 +81,9 @@ impl<C: Classifier + ?Sized> Classifier for &C {
     fn preferred_batch_size(&self) -> usize {
         (**self).preferred_batch_size()
     }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        (**self).activation_bytes(sample_shape)
+    }
 }
 
 impl<C: Classifier + ?Sized> Classifier for Box<C> {
@@ -83,6 +99,9 @@ impl<C: Classifier + ?Sized> Classifier for Box<C> {
     fn preferred_batch_size(&self) -> usize {
         (**self).preferred_batch_size()
     }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        (**self).activation_bytes(sample_shape)
+    }
 }
 
 impl<C: Classifier + ?Sized> Classifier for Arc<C> {
@@ -97,6 +116,9 @@ impl<C: Classifier + ?Sized> Classifier for Arc<C> {
     }
     fn preferred_batch_size(&self) -> usize {
         (**self).preferred_batch_size()
+    }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        (**self).activation_bytes(sample_shape)
     }
 }
 

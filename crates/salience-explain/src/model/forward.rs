@@ -178,6 +178,135 @@ pub fn head<M: StagedForward + ?Sized>(
     run(model, a, p + 1, model.stage_names().len(), &PlainOps)
 }
 
+/// The bytes of the intermediate tensors of one sample's forward pass: a
+/// shape probe that runs the forward once on a zero batch of 1 (on the
+/// model's device) with [`PlainOps`], summing the bytes of every
+/// [`LayerOps`] output (a flatten, a view, costs nothing) and, separately,
+/// of every stage output; the larger sum is returned (a stage computed
+/// outside the ops, a closure of a [`crate::SequentialClassifier`], is
+/// then still counted by its output). `None` when the probe fails (the
+/// input shape is wrong for the model: the explainer then reports the real
+/// error). What [`crate::Classifier::activation_bytes`] returns for every
+/// [`staged_model!`](crate::staged_model) type; the explainers scale it to
+/// a chunk's memory ([`salience_core::batch`]).
+///
+/// ```
+/// use salience_explain::model::forward::activation_bytes;
+/// use salience_explain::{RuleLayer, RuleSequential};
+/// // Ops: ReLU [4] (16 bytes), flatten (a view: 0); stage outputs 16 + 16.
+/// let m = RuleSequential::new(2).push("relu", RuleLayer::Relu).push("flat", RuleLayer::Flatten);
+/// assert_eq!(activation_bytes(&m, &[4]), Some(32));
+/// ```
+pub fn activation_bytes<M: StagedForward + ?Sized>(
+    model: &M,
+    sample_shape: &[usize],
+) -> Option<u64> {
+    // One probe per model and sample shape, not one per explain call (a
+    // 224² ResNet-50 probe costs about a tenth of a 4-image Saliency call).
+    // The key holds the model's address, type and stage names; the cache
+    // keeps at most PROBE_CACHE_LEN entries.
+    let key = ProbeKey {
+        address: (model as *const M).cast::<()>() as usize,
+        type_name: std::any::type_name::<M>(),
+        stages: model.stage_names(),
+        num_classes: model.num_classes(),
+        sample_shape: sample_shape.to_vec(),
+    };
+    if let Some(bytes) = PROBES
+        .lock()
+        .ok()
+        .and_then(|c| c.iter().find(|(k, _)| *k == key).map(|(_, b)| *b))
+    {
+        return Some(bytes);
+    }
+    let bytes = probe(model, sample_shape)?;
+    if let Ok(mut c) = PROBES.lock() {
+        if c.len() >= PROBE_CACHE_LEN {
+            c.remove(0);
+        }
+        c.push((key, bytes));
+    }
+    Some(bytes)
+}
+
+/// What identifies a probe's result ([`activation_bytes`]).
+#[derive(PartialEq)]
+struct ProbeKey {
+    address: usize,
+    type_name: &'static str,
+    stages: Vec<String>,
+    num_classes: usize,
+    sample_shape: Vec<usize>,
+}
+
+/// Most probe results kept (oldest dropped first).
+const PROBE_CACHE_LEN: usize = 64;
+
+static PROBES: std::sync::Mutex<Vec<(ProbeKey, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// The shape probe itself (uncached).
+fn probe<M: StagedForward + ?Sized>(model: &M, sample_shape: &[usize]) -> Option<u64> {
+    let mut shape = vec![1usize];
+    shape.extend_from_slice(sample_shape);
+    let x = Tensor::zeros(shape, candle_core::DType::F32, model.device()).ok()?;
+    let ops = CountingOps(std::cell::Cell::new(0));
+    model.check_input(&x).ok()?;
+    let mut h = x;
+    let mut stages = 0u64;
+    for k in 0..model.stage_names().len() {
+        h = model.stage(k, &h, &ops).ok()?;
+        stages = stages.saturating_add(tensor_bytes(&h));
+    }
+    Some(ops.0.get().max(stages))
+}
+
+/// The bytes of `t`'s elements.
+fn tensor_bytes(t: &Tensor) -> u64 {
+    (t.elem_count() as u64).saturating_mul(t.dtype().size_in_bytes() as u64)
+}
+
+/// [`PlainOps`], adding up the bytes of every output.
+struct CountingOps(std::cell::Cell<u64>);
+
+impl CountingOps {
+    fn count(&self, t: candle_core::Result<Tensor>) -> candle_core::Result<Tensor> {
+        let t = t?;
+        self.0.set(self.0.get().saturating_add(tensor_bytes(&t)));
+        Ok(t)
+    }
+}
+
+/// Methods of [`LayerOps`] that run [`PlainOps`] and count the output.
+macro_rules! counted {
+    ($($name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $name(&self, $($arg: $ty),*) -> candle_core::Result<Tensor> {
+            self.count(PlainOps.$name($($arg),*))
+        }
+    )*};
+}
+
+impl LayerOps for CountingOps {
+    counted! {
+        linear(name: &str, l: &candle_nn::Linear, x: &Tensor);
+        conv2d(name: &str, l: &candle_nn::Conv2d, x: &Tensor);
+        relu(x: &Tensor);
+        max_pool2d(x: &Tensor, k: usize);
+        max_pool2d_strided(x: &Tensor, k: usize, s: usize, p: usize);
+        avg_pool2d(x: &Tensor, k: usize);
+        global_avg_pool(x: &Tensor);
+        batch_norm(name: &str, l: &candle_nn::BatchNorm, x: &Tensor);
+        conv2d_batch_norm(name: &str, c: &candle_nn::Conv2d, b: &candle_nn::BatchNorm, x: &Tensor);
+        add(a: &Tensor, b: &Tensor);
+        layer_norm(name: &str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, eps: f64);
+        softmax(x: &Tensor);
+        matmul(a: &Tensor, b: &Tensor);
+        gelu(x: &Tensor);
+    }
+    fn canonizes(&self) -> bool {
+        PlainOps.canonizes()
+    }
+}
+
 /// The index of stage `layer`, or a candle error naming the stages.
 fn position<M: StagedForward + ?Sized>(model: &M, layer: &str) -> candle_core::Result<usize> {
     let names = model.stage_names();
@@ -218,6 +347,9 @@ macro_rules! staged_model {
             }
             fn preferred_batch_size(&self) -> usize {
                 $crate::model::forward::StagedForward::preferred_batch_size(self)
+            }
+            fn activation_bytes(&self, sample_shape: &[usize]) -> ::std::option::Option<u64> {
+                $crate::model::forward::activation_bytes(self, sample_shape)
             }
         }
         impl<$($g)*> $crate::LayerSplit for $t {
@@ -305,6 +437,21 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_probe_runs_once_per_model_and_sample_shape() {
+        let m = adder();
+        // Shapes no other test probes (the cache is process-wide).
+        let first = activation_bytes(&m, &[13]);
+        let after_first = m.calls.load(Ordering::SeqCst);
+        assert!(first.is_some() && after_first >= 3, "the first call probes");
+        assert_eq!(activation_bytes(&m, &[13]), first);
+        assert_eq!(m.calls.load(Ordering::SeqCst), after_first, "cached");
+        // Another sample shape is another probe, with its own size.
+        let wider = activation_bytes(&m, &[17]);
+        assert_eq!(m.calls.load(Ordering::SeqCst), after_first + 3);
+        assert_eq!(wider.map(|b| b * 13), first.map(|b| b * 17));
+    }
+
     fn value(t: &Tensor) -> f32 {
         t.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0]
     }
@@ -341,6 +488,132 @@ mod tests {
         // ((0 + 1)·2 + 10)·2 + 100)·2 = 248.
         let y = adder().forward_with(&x, &Doubling).unwrap();
         assert_eq!(value(&y), 248.0);
+    }
+
+    /// conv 1→2 (3×3, padding 1) → ReLU → global average pool → linear
+    /// 2→3, with fixed weights.
+    fn small_cnn() -> crate::RuleSequential {
+        let dev = &Device::Cpu;
+        let w = (Tensor::arange(0f32, 18., dev)
+            .unwrap()
+            .reshape((2, 1, 3, 3))
+            .unwrap()
+            * 0.1)
+            .unwrap()
+            .cos()
+            .unwrap();
+        let conv = candle_nn::Conv2d::new(
+            w,
+            None,
+            candle_nn::Conv2dConfig {
+                padding: 1,
+                ..Default::default()
+            },
+        );
+        let l = Tensor::new(&[[1.0f32, -1.0], [0.5, 2.0], [-1.0, 0.25]], dev).unwrap();
+        crate::RuleSequential::new(3)
+            .push("conv", conv)
+            .push("relu", crate::RuleLayer::Relu)
+            .push("gap", crate::RuleLayer::GlobalAvgPool)
+            .push("fc", candle_nn::Linear::new(l, None))
+    }
+
+    /// Issue 26: the shape probe counts every intermediate once,
+    /// hand-computed: at 4 × 4, conv and ReLU [2, 4, 4] (128 bytes each),
+    /// the pool [2] (8), the logits [3] (12); at 8 × 8 the first two are
+    /// 512 bytes each.
+    #[test]
+    fn the_shape_probe_counts_every_intermediate() {
+        let m = small_cnn();
+        assert_eq!(activation_bytes(&m, &[1, 4, 4]), Some(128 + 128 + 8 + 12));
+        assert_eq!(activation_bytes(&m, &[1, 8, 8]), Some(512 + 512 + 8 + 12));
+        assert_eq!(m.activation_bytes(&[1, 8, 8]), Some(1044));
+        // A shape the model cannot take: no estimate (the explainer then
+        // reports the real error).
+        assert_eq!(activation_bytes(&m, &[3, 4, 4]), None);
+    }
+
+    /// Issue 26: `Auto` takes a smaller chunk for a bigger input and a
+    /// bigger one for a bigger budget, hand-computed from the probe: one
+    /// forward + backward point is 2 × activations + 4 × input bytes,
+    /// 2 · 276 + 4 · 64 = 808 bytes at 4 × 4 and 2 · 1044 + 4 · 256 = 3112
+    /// at 8 × 8.
+    #[test]
+    fn auto_chunks_follow_input_size_and_budget() {
+        use crate::gradient::chunk_size;
+        use salience_core::batch::{with_memory_budget, Pass};
+        use salience_core::BatchSize;
+        let m = small_cnn();
+        let auto = |shape: &[usize], budget: u64| {
+            with_memory_budget(budget, || {
+                chunk_size(&m, BatchSize::Auto, shape, 1000, Pass::ForwardBackward)
+            })
+            .unwrap()
+        };
+        assert_eq!(auto(&[1, 4, 4], 20_000), 24); // 20000 / 808
+        assert_eq!(auto(&[1, 8, 8], 20_000), 6); // 20000 / 3112
+        assert_eq!(auto(&[1, 4, 4], 40_000), 49);
+        assert_eq!(auto(&[1, 8, 8], 40_000), 12);
+        // Capped by the preferred batch size (64).
+        assert_eq!(auto(&[1, 4, 4], 1 << 40), 64);
+        // Forward only: 276 + 256 = 532 bytes per point.
+        let fwd = with_memory_budget(5320, || {
+            chunk_size(&m, BatchSize::Auto, &[1, 4, 4], 1000, Pass::Forward)
+        });
+        assert_eq!(fwd.unwrap(), 10);
+    }
+
+    /// Issue 26: Integrated Gradients under a budget that fits three path
+    /// points gives the map of a fixed chunk of 64 (to 1e-6, the chunk
+    /// invariance the gradient explainers promise), and a budget below one
+    /// point is a typed error.
+    #[test]
+    fn ig_under_a_small_budget_matches_a_large_chunk() {
+        use crate::{IntegratedGradients, IntegratedGradientsConfig};
+        use salience_core::batch::with_memory_budget;
+        use salience_core::{BatchSize, Explainer, SalienceError, Seeds};
+        let m = small_cnn();
+        let x = ndarray::Array::from_shape_fn((2, 1, 4, 4), |(n, _, i, j)| {
+            ((n * 16 + i * 4 + j) as f32 * 0.37).sin()
+        })
+        .into_dyn();
+        let ig = |batch_size| {
+            IntegratedGradients::with_config(
+                &m,
+                IntegratedGradientsConfig {
+                    n_steps: 8,
+                    batch_size,
+                    ..Default::default()
+                },
+            )
+        };
+        let fixed = ig(BatchSize::fixed(64).unwrap())
+            .explain(x.view(), &[0, 2], Seeds::base(0))
+            .unwrap();
+        let small = with_memory_budget(3 * 808, || {
+            ig(BatchSize::Auto).explain(x.view(), &[0, 2], Seeds::base(0))
+        })
+        .unwrap();
+        let diff = fixed
+            .view()
+            .iter()
+            .zip(small.view().iter())
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff <= 1e-6, "{diff}");
+        let e = with_memory_budget(807, || {
+            ig(BatchSize::Auto).explain(x.view(), &[0, 2], Seeds::base(0))
+        });
+        assert!(
+            matches!(e, Err(SalienceError::MemoryBudget { chunk: 1, .. })),
+            "{e:?}"
+        );
+        let e = with_memory_budget(3 * 808, || {
+            ig(BatchSize::fixed(4).unwrap()).explain(x.view(), &[0, 2], Seeds::base(0))
+        });
+        assert!(
+            matches!(e, Err(SalienceError::MemoryBudget { chunk: 4, .. })),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -681,6 +681,9 @@ impl<M: Classifier> Classifier for WeightMapModel<M> {
     fn preferred_batch_size(&self) -> usize {
         self.model.preferred_batch_size()
     }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        self.model.activation_bytes(sample_shape)
+    }
 }
 
 impl<M: LayerSplit> LayerSplit for WeightMapModel<M> {

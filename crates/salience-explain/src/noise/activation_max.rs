@@ -32,8 +32,9 @@ use candle_core::{Tensor, Var};
 use ndarray::{ArrayD, IxDyn};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
+use salience_core::batch::{per_sample_bytes, sample_bytes, Pass};
 use salience_core::seed::{derive_seed, rng};
-use salience_core::{Result, SalienceError, Seeds};
+use salience_core::{BatchSize, Result, SalienceError, Seeds};
 use salience_perturb::baseline::gaussian_blur;
 
 /// Configuration of activation maximization.
@@ -62,8 +63,10 @@ pub struct ActivationMaxConfig {
     pub clip: Option<(f32, f32)>,
     /// Standard deviation of the initial noise (finite, ≥ 0). Default 0.01.
     pub init_scale: f32,
-    /// Images optimised together (≥ 1). Default 64.
-    pub batch_size: usize,
+    /// Images optimised together. Default [`BatchSize::Auto`]: at most 64,
+    /// within the memory budget at the estimate for a model with no
+    /// activation estimate ([`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for ActivationMaxConfig {
@@ -78,7 +81,7 @@ impl Default for ActivationMaxConfig {
             blur_sigma: 0.5,
             clip: None,
             init_scale: 0.01,
-            batch_size: 64,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -123,13 +126,6 @@ impl ActivationMaxConfig {
                 "init_scale",
                 c.init_scale,
                 "must be finite and >= 0",
-            ));
-        }
-        if c.batch_size == 0 {
-            return Err(SalienceError::invalid(
-                "batch_size",
-                0,
-                "must be at least 1",
             ));
         }
         if c.blur_every > 0 && !(c.blur_sigma.is_finite() && c.blur_sigma > 0.0) {
@@ -340,6 +336,10 @@ fn run<C: LayerSplitOrClassifier>(
         return Err(SalienceError::Empty("objectives".into()));
     }
     seeds.check_len(n)?;
+    let per_point = per_sample_bytes(None, sample_bytes(sample_shape), Pass::ForwardBackward);
+    let chunk = cfg
+        .batch_size
+        .resolve(per_point, n, crate::gradient::DEFAULT_BATCH_SIZE)?;
     let f: usize = sample_shape.iter().product();
     let (h, w) = match sample_shape.len() {
         1 => (1, sample_shape[0]),
@@ -355,7 +355,7 @@ fn run<C: LayerSplitOrClassifier>(
     let kernel = 2 * (3.0 * cfg.blur_sigma).ceil().max(1.0) as usize + 1;
     let mut start = 0;
     while start < n {
-        let len = (n - start).min(cfg.batch_size);
+        let len = (n - start).min(chunk);
         let sample_seed: Vec<u64> = (start..start + len).map(|i| seeds.for_sample(i)).collect();
         // Initial noise.
         let mut x = vec![0f32; len * f];

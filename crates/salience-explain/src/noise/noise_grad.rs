@@ -33,13 +33,13 @@
 //! memory holds one perturbed model and one explanation at a time; each base
 //! explanation is chunked by the base explainer itself.
 
-use crate::gradient::{validate, DEFAULT_BATCH_SIZE};
+use crate::gradient::validate;
 use crate::model::weight_map::{ParamFilter, WeightMapModel};
 use crate::noise::noise_tunnel::{NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig};
 use crate::Classifier;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use salience_core::seed::derive_seed;
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 
 /// Configuration of [`NoiseGrad`].
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -128,8 +128,9 @@ pub struct FusionGradConfig {
     pub filter: ParamFilter,
     /// Seed of the model draws. Default 0.
     pub model_seed: u64,
-    /// Noisy inputs per call of the base explainer. Default 64.
-    pub batch_size: usize,
+    /// Noisy inputs per call of the base explainer. Default
+    /// [`BatchSize::Auto`] (as in [`NoiseTunnelConfig::batch_size`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for FusionGradConfig {
@@ -141,7 +142,7 @@ impl Default for FusionGradConfig {
             noise: NoiseScale::Relative(0.1),
             filter: ParamFilter::Parameters,
             model_seed: 0,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -518,7 +519,7 @@ where
     }
 
     /// Sets the number of noisy inputs per call of the base explainer.
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+    pub fn with_batch_size(mut self, batch_size: BatchSize) -> Self {
         self.0.config.batch_size = batch_size;
         self
     }
@@ -563,13 +564,6 @@ where
         let c = &self.0.config;
         if c.n_inputs == 0 {
             return Err(SalienceError::invalid("n_inputs", 0, "must be at least 1"));
-        }
-        if c.batch_size == 0 {
-            return Err(SalienceError::invalid(
-                "batch_size",
-                0,
-                "must be at least 1",
-            ));
         }
         let tc = self.tunnel_config();
         average_over_draws(

@@ -24,7 +24,7 @@
 //! σ whose drop is closest to the target. The model runs forward only, in
 //! chunks of `batch_size` inputs.
 
-use crate::gradient::{check_batch_size, contiguous, flat_slice, validate, DEFAULT_BATCH_SIZE};
+use crate::gradient::{chunk_size, contiguous, flat_slice, validate};
 use crate::model::convert::{candle_error, tensor_to_vec};
 use crate::model::weight_map::{ParamFilter, WeightMapModel};
 use crate::noise::noise_tunnel::NoiseScale;
@@ -32,8 +32,9 @@ use crate::Classifier;
 use candle_core::Tensor;
 use ndarray::ArrayViewD;
 use rand_distr::{Distribution, StandardNormal};
+use salience_core::batch::Pass;
 use salience_core::seed::{derive_seed, rng};
-use salience_core::{Result, SalienceError};
+use salience_core::{BatchSize, Result, SalienceError};
 
 /// Configuration of the σ search ([`noisegrad_sigma`], [`fusiongrad_sigmas`]).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -58,8 +59,9 @@ pub struct NoiseSigmaConfig {
     pub filter: ParamFilter,
     /// Seed of the model (and input) noise. Default 0.
     pub seed: u64,
-    /// Inputs per forward pass. Default 64.
-    pub batch_size: usize,
+    /// Inputs per forward pass. Default [`BatchSize::Auto`] (see
+    /// [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for NoiseSigmaConfig {
@@ -74,7 +76,7 @@ impl Default for NoiseSigmaConfig {
             max_iter: 30,
             filter: ParamFilter::Parameters,
             seed: 0,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -122,7 +124,7 @@ impl NoiseSigmaConfig {
                 ));
             }
         }
-        check_batch_size(c.batch_size)
+        Ok(())
     }
 }
 
@@ -206,17 +208,18 @@ pub fn relative_accuracy_drop(accuracy: f32, clean: f32, chance: f32) -> Result<
 /// let w = Tensor::new(&[[1.0f32, 0.0], [0.0, 1.0]], &Device::Cpu).unwrap();
 /// let clf = ModuleClassifier::new(candle_nn::Linear::new(w, None), 2);
 /// let x = ndarray::array![[2.0f32, 1.0], [0.0, 1.0], [3.0, 0.0]].into_dyn();
-/// assert_eq!(accuracy(&clf, x.view(), &[0, 1, 1], 2)?, 2.0 / 3.0);
+/// let two = salience_core::BatchSize::fixed(2)?;
+/// assert_eq!(accuracy(&clf, x.view(), &[0, 1, 1], two)?, 2.0 / 3.0);
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn accuracy<C: Classifier + ?Sized>(
     clf: &C,
     inputs: ArrayViewD<'_, f32>,
     labels: &[usize],
-    batch_size: usize,
+    batch_size: BatchSize,
 ) -> Result<f32> {
     let info = validate(&inputs, labels, clf.num_classes())?;
-    check_batch_size(batch_size)?;
+    let batch_size = chunk_size(clf, batch_size, &info.sample_shape, info.n, Pass::Forward)?;
     let x = contiguous(&inputs);
     let data = flat_slice(&x)?;
     Ok(correct(clf, data, &info.sample_shape, labels, batch_size)? as f32 / info.n as f32)
@@ -284,6 +287,8 @@ struct Search<'a, M> {
     /// One input set per draw (noisy inputs for NoiseGrad++), or the clean one.
     data: Vec<Vec<f32>>,
     cfg: &'a NoiseSigmaConfig,
+    /// The resolved chunk size of the forward passes.
+    chunk: usize,
     clean: f32,
     chance: f32,
     evaluations: usize,
@@ -302,13 +307,7 @@ impl<M: Classifier> Search<'_, M> {
             )?;
             let data = self.data.get(d).or_else(|| self.data.first());
             let data = data.ok_or_else(|| SalienceError::Empty("labelled inputs".into()))?;
-            total += correct(
-                &m,
-                data,
-                &self.sample_shape,
-                self.labels,
-                self.cfg.batch_size,
-            )?;
+            total += correct(&m, data, &self.sample_shape, self.labels, self.chunk)?;
         }
         Ok(total as f32 / (n * self.cfg.n_draws) as f32)
     }
@@ -388,15 +387,16 @@ fn search<'a, M: Classifier>(
 ) -> Result<Search<'a, M>> {
     cfg.check()?;
     let info = validate(inputs, labels, model.num_classes())?;
+    let chunk = chunk_size(
+        model,
+        cfg.batch_size,
+        &info.sample_shape,
+        info.n,
+        Pass::Forward,
+    )?;
     let x = contiguous(inputs);
     let clean_data = flat_slice(&x)?;
-    let clean_hits = correct(
-        model,
-        clean_data,
-        &info.sample_shape,
-        labels,
-        cfg.batch_size,
-    )?;
+    let clean_hits = correct(model, clean_data, &info.sample_shape, labels, chunk)?;
     let clean = clean_hits as f32 / info.n as f32;
     let chance = cfg
         .chance_accuracy
@@ -442,6 +442,7 @@ fn search<'a, M: Classifier>(
         labels,
         data,
         cfg,
+        chunk,
         clean,
         chance,
         evaluations: 0,

@@ -27,9 +27,10 @@
 use crate::gradient::{flat_slice, DEFAULT_BATCH_SIZE};
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
+use salience_core::batch::sample_bytes;
 use salience_core::seed::{derive_seed, rng};
 use salience_core::validate::{check_finite, check_nonempty_shape};
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 
 /// How noise maps are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -74,8 +75,12 @@ pub struct NoiseTunnelConfig {
     pub n_samples: usize,
     /// Noise standard deviation. Default relative 0.15.
     pub noise: NoiseScale,
-    /// Noisy inputs per call of the inner explainer. Default 64.
-    pub batch_size: usize,
+    /// Noisy inputs per call of the inner explainer. Default
+    /// [`BatchSize::Auto`]: at most 64, within the memory budget at three
+    /// input copies per noisy input (the noisy input, the inner map, its
+    /// share of the accumulators; [`salience_core::batch`]). The inner
+    /// explainer chunks its own model passes by its own batch size.
+    pub batch_size: BatchSize,
 }
 
 impl Default for NoiseTunnelConfig {
@@ -84,7 +89,7 @@ impl Default for NoiseTunnelConfig {
             kind: NoiseKind::SmoothGrad,
             n_samples: 50,
             noise: NoiseScale::default(),
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -237,9 +242,11 @@ impl<E: Explainer> NoiseTunnel<E> {
     /// ```
     /// use salience_explain::{ModuleClassifier, NoiseTunnel, Saliency};
     /// let clf = ModuleClassifier::new(|x: &candle_core::Tensor| Ok(x.clone()), 2);
-    /// assert_eq!(NoiseTunnel::smoothgrad(Saliency::new(clf)).with_batch_size(4).config().batch_size, 4);
+    /// let four = salience_core::BatchSize::fixed(4)?;
+    /// assert_eq!(NoiseTunnel::smoothgrad(Saliency::new(clf)).with_batch_size(four).config().batch_size, four);
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+    pub fn with_batch_size(mut self, batch_size: BatchSize) -> Self {
         self.config.batch_size = batch_size;
         self
     }
@@ -264,7 +271,6 @@ impl<E: Explainer> NoiseTunnel<E> {
     fn check_config(&self) -> Result<()> {
         let c = &self.config;
         salience_core::validate::check_count("n_samples", c.n_samples)?;
-        salience_core::validate::check_count("batch_size", c.batch_size)?;
         let (name, v) = match c.noise {
             NoiseScale::Absolute(s) => ("noise (absolute sigma)", s),
             NoiseScale::Relative(r) => ("noise (relative sigma)", r),
@@ -325,7 +331,11 @@ impl<E: Explainer> Explainer for NoiseTunnel<E> {
             .collect();
         let s = self.config.n_samples;
         let total = n * s;
-        let bs = self.config.batch_size.min(total);
+        let per_point = sample_bytes(&shape[1..]).saturating_mul(3);
+        let bs = self
+            .config
+            .batch_size
+            .resolve(per_point, total, DEFAULT_BATCH_SIZE)?;
         let mut sum: Vec<f64> = Vec::new();
         let mut sumsq: Vec<f64> = Vec::new();
         let mut out_shape: Option<Vec<usize>> = None;

@@ -59,7 +59,7 @@ use crate::rules::lrp_rules::{Composite, LrpRule};
 use crate::rules::{grad_trick, safe_div, RuleForward};
 use candle_core::{Tensor, Var, D};
 use ndarray::ArrayViewD;
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 use std::sync::Arc;
 
 /// The rules for the attention and normalisation layers of a transformer
@@ -160,8 +160,9 @@ pub struct AttnLrpConfig {
     /// The rules of the dense and convolutional layers (default: ε =
     /// 1e-6 everywhere, as the paper).
     pub composite: Composite,
-    /// Inputs per forward/backward pass.
-    pub batch_size: usize,
+    /// Inputs per forward/backward pass. Default [`BatchSize::Auto`] (see
+    /// [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for AttnLrpConfig {
@@ -169,7 +170,7 @@ impl Default for AttnLrpConfig {
         AttnLrpConfig {
             rule: AttentionRule::AttnLrp,
             composite: Composite::uniform(LrpRule::Epsilon(1e-6)),
-            batch_size: crate::gradient::DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -360,7 +361,7 @@ impl<M: LayerSplit + RuleForward + 'static> Registry<M> {
                 Arc::new(move |p, m, _| {
                     let cfg = AttnLrpConfig {
                         rule,
-                        batch_size: p.get_or("batch_size", crate::gradient::DEFAULT_BATCH_SIZE)?,
+                        batch_size: p.get_or("batch_size", BatchSize::Auto)?,
                         ..Default::default()
                     };
                     Ok(Box::new(AttnLrp::with_config(m.clone(), cfg)))
@@ -542,7 +543,7 @@ mod tests {
         let cfg = |rule| AttnLrpConfig {
             rule,
             composite: Composite::uniform(LrpRule::Epsilon(0.0)),
-            batch_size: 1,
+            batch_size: BatchSize::fixed(1).unwrap(),
         };
         // CP-LRP (A, σ constant): ∇X₀ = c + p·P c, ∇X₁ = q·P c with the
         // centring P c = (−½, ½); R = X ⊙ ∇X, summing to f.

@@ -43,7 +43,7 @@
 //! an independent reference to 4e-6. Salience's are the Rescale rule; no
 //! Captum-compatible preset is offered.
 
-use crate::gradient::{check_batch_size, contiguous, flat_slice, validate, DEFAULT_BATCH_SIZE};
+use crate::gradient::{chunk_of_rows, contiguous, flat_slice, validate};
 use crate::model::convert::candle_error;
 use crate::ops::max_pool::{first_winners, pool_windows};
 use crate::rules::{
@@ -51,7 +51,8 @@ use crate::rules::{
 };
 use candle_core::{Tensor, Var};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::batch::Pass;
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 use salience_perturb::AttributionsWithDelta;
 use salience_perturb::Baseline;
 
@@ -65,15 +66,16 @@ pub struct DeepLiftConfig {
     /// The baseline x′. Default zeros (Captum's default).
     pub baseline: Baseline,
     /// Inputs per forward/backward pass (each pass carries the inputs and
-    /// their baselines, so twice as many rows). Default 64.
-    pub batch_size: usize,
+    /// their baselines, so twice as many rows; [`BatchSize::Auto`] counts
+    /// both). Default [`BatchSize::Auto`] (see [`salience_core::batch`]).
+    pub batch_size: BatchSize,
 }
 
 impl Default for DeepLiftConfig {
     fn default() -> Self {
         DeepLiftConfig {
             baseline: Baseline::Zeros,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -199,8 +201,10 @@ impl<M: RuleForward> DeepLift<M> {
     ///
     /// ```
     /// use salience_explain::{Baseline, DeepLift, DeepLiftConfig, RuleSequential};
-    /// let cfg = DeepLiftConfig { baseline: Baseline::Constant(0.5), batch_size: 8 };
+    /// let batch_size = salience_core::BatchSize::fixed(8)?;
+    /// let cfg = DeepLiftConfig { baseline: Baseline::Constant(0.5), batch_size };
     /// let _dl = DeepLift::with_config(RuleSequential::new(2), cfg);
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn with_config(model: M, config: DeepLiftConfig) -> Self {
         DeepLift { model, config }
@@ -210,7 +214,8 @@ impl<M: RuleForward> DeepLift<M> {
     ///
     /// ```
     /// use salience_explain::{DeepLift, RuleSequential};
-    /// assert_eq!(DeepLift::new(RuleSequential::new(2)).config().batch_size, 64);
+    /// use salience_core::BatchSize;
+    /// assert_eq!(DeepLift::new(RuleSequential::new(2)).config().batch_size, BatchSize::Auto);
     /// ```
     pub fn config(&self) -> &DeepLiftConfig {
         &self.config
@@ -226,10 +231,16 @@ impl<M: RuleForward> DeepLift<M> {
     ) -> Result<AttributionsWithDelta> {
         let model = &self.model;
         let info = validate(&inputs, targets, model.num_classes())?;
-        let bs = self.config.batch_size;
-        check_batch_size(bs)?;
         seeds.check_len(info.n)?;
         self.config.baseline.check(info.n, &info.sample_shape)?;
+        let bs = chunk_of_rows(
+            model,
+            self.config.batch_size,
+            &info.sample_shape,
+            info.n,
+            Pass::ForwardBackward,
+            2,
+        )?;
         let xs = contiguous(&inputs);
         let data = flat_slice(&xs)?;
         let f = info.features;

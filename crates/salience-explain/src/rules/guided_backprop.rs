@@ -16,11 +16,13 @@
 //! The model opts in through [`RuleForward`] (its ReLUs must be
 //! [`LayerOps::relu`]).
 
-use crate::gradient::{check_batch_size, contiguous, flat_slice, validate, DEFAULT_BATCH_SIZE};
+use crate::gradient::{chunk_size, contiguous, flat_slice, validate};
 use crate::model::convert::candle_error;
 use crate::rules::{backward_targets, grad_vec, LayerOps, RuleForward};
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, Var};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use salience_core::batch::Pass;
+use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
 /// Which ReLU backward rule to use.
@@ -80,12 +82,18 @@ impl LayerOps for ReluRuleOps {
 fn relu_rule_gradients<M: RuleForward + ?Sized>(
     model: &M,
     rule: ReluRule,
-    batch_size: usize,
+    batch_size: BatchSize,
     inputs: ArrayViewD<'_, f32>,
     targets: &[usize],
 ) -> Result<AttributionBatch> {
     let info = validate(&inputs, targets, model.num_classes())?;
-    check_batch_size(batch_size)?;
+    let batch_size = chunk_size(
+        model,
+        batch_size,
+        &info.sample_shape,
+        info.n,
+        Pass::ForwardBackward,
+    )?;
     let xs = contiguous(&inputs);
     let data = flat_slice(&xs)?;
     let f = info.features;
@@ -123,15 +131,15 @@ macro_rules! relu_rule_explainer {
         #[derive(Debug, Clone)]
         pub struct $ty<M> {
             model: M,
-            batch_size: usize,
+            batch_size: BatchSize,
         }
 
         impl<M: RuleForward> $ty<M> {
-            #[doc = concat!($label, " with the default batch size (64).")]
+            #[doc = concat!($label, " with the default batch size ([`BatchSize::Auto`]).")]
             pub fn new(model: M) -> Self {
                 $ty {
                     model,
-                    batch_size: DEFAULT_BATCH_SIZE,
+                    batch_size: BatchSize::Auto,
                 }
             }
 
@@ -139,9 +147,10 @@ macro_rules! relu_rule_explainer {
             ///
             /// ```
             #[doc = concat!("use salience_explain::{", stringify!($ty), ", RuleSequential};")]
-            #[doc = concat!("let _e = ", stringify!($ty), "::new(RuleSequential::new(2)).with_batch_size(8);")]
+            #[doc = concat!("let _e = ", stringify!($ty), "::new(RuleSequential::new(2)).with_batch_size(salience_core::BatchSize::fixed(8)?);")]
+            /// # Ok::<(), salience_core::SalienceError>(())
             /// ```
-            pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+            pub fn with_batch_size(mut self, batch_size: BatchSize) -> Self {
                 self.batch_size = batch_size;
                 self
             }

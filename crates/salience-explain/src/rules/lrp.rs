@@ -35,14 +35,15 @@
 //! against an explicit layer-by-layer implementation on an MLP with biases
 //! and mixed-sign inputs.
 
-use crate::gradient::{check_batch_size, contiguous, flat_slice, validate, DEFAULT_BATCH_SIZE};
+use crate::gradient::{chunk_size, contiguous, flat_slice, validate};
 use crate::model::convert::{candle_error, tensor_to_vec};
 use crate::rules::attn_lrp::{self, AttentionRule, TransformerState};
 use crate::rules::lrp_rules::{Composite, LayerKind, LrpRule};
 use crate::rules::{backward_targets, grad_trick, grad_vec, safe_div, LayerOps, RuleForward};
 use candle_core::{Module, Tensor, TensorId, Var};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::batch::Pass;
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 use std::cell::RefCell;
 
 /// Zennit's default stabiliser.
@@ -397,7 +398,7 @@ impl LayerOps for LrpOps<'_> {
 pub struct Lrp<M> {
     model: M,
     composite: Composite,
-    batch_size: usize,
+    batch_size: BatchSize,
     name: &'static str,
 }
 
@@ -441,17 +442,19 @@ impl<M: RuleForward> Lrp<M> {
             model,
             name: composite_name(&composite),
             composite,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: BatchSize::Auto,
         }
     }
 
-    /// Sets the number of inputs per forward/backward pass.
+    /// Sets the number of inputs per forward/backward pass
+    /// ([`BatchSize::Auto`] by default).
     ///
     /// ```
     /// use salience_explain::{Lrp, RuleSequential};
-    /// let _l = Lrp::new(RuleSequential::new(2)).with_batch_size(8);
+    /// let _l = Lrp::new(RuleSequential::new(2)).with_batch_size(salience_core::BatchSize::fixed(8)?);
+    /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+    pub fn with_batch_size(mut self, batch_size: BatchSize) -> Self {
         self.batch_size = batch_size;
         self
     }
@@ -499,7 +502,7 @@ pub(crate) struct LrpRun<'a> {
     pub method: &'a str,
     pub composite: &'a Composite,
     pub attention: AttentionRule,
-    pub batch_size: usize,
+    pub batch_size: BatchSize,
     /// Whether to measure the relevance the AttnLRP softmax rule absorbs.
     pub track_softmax_bias: bool,
     /// `Some(method)`: a forward pass without a softmax is an error
@@ -547,7 +550,6 @@ impl LrpRun<'_> {
         targets: &[usize],
     ) -> Result<LrpOutput> {
         let info = validate(&inputs, targets, model.num_classes())?;
-        check_batch_size(self.batch_size)?;
         self.composite.check()?;
         if let Some(reason) = model.lrp_refusal() {
             return Err(SalienceError::unsupported(
@@ -556,6 +558,13 @@ impl LrpRun<'_> {
                 reason,
             ));
         }
+        let chunk = chunk_size(
+            model,
+            self.batch_size,
+            &info.sample_shape,
+            info.n,
+            Pass::ForwardBackward,
+        )?;
         let xs = contiguous(&inputs);
         let data = flat_slice(&xs)?;
         let f = info.features;
@@ -563,7 +572,7 @@ impl LrpRun<'_> {
         let mut softmax_bias = vec![0f32; info.n];
         let mut start = 0;
         while start < info.n {
-            let len = (info.n - start).min(self.batch_size);
+            let len = (info.n - start).min(chunk);
             let r = start * f..(start + len) * f;
             let mut shape = vec![len];
             shape.extend_from_slice(&info.sample_shape);
