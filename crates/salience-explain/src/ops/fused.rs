@@ -29,15 +29,18 @@ const CHUNK: usize = 4096;
 pub(crate) trait Real: WithDType {
     fn sqrt(self) -> Self;
     fn exp(self) -> Self;
-    /// candle's own `erf` (so the GELU equals `Tensor::gelu_erf`).
-    fn erf(self) -> Self;
+    /// The exact GELU `x · Φ(x)` ([`super::gelu`]).
+    fn gelu(self) -> Self;
+    /// Its derivative `Φ(x) + x · φ(x)`.
+    fn gelu_grad(self) -> Self;
     fn from_usize(n: usize) -> Self;
     fn from_f(v: f64) -> Self;
 }
 
-/// `impl Real` for a float type with its `erf` function.
+/// `impl Real` for a float type with its GELU and GELU-derivative
+/// functions.
 macro_rules! impl_real {
-    ($t:ty, $erf:path) => {
+    ($t:ty, $gelu:path, $gelu_grad:path) => {
         impl Real for $t {
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
@@ -45,8 +48,13 @@ macro_rules! impl_real {
             fn exp(self) -> Self {
                 <$t>::exp(self)
             }
-            fn erf(self) -> Self {
-                $erf(self)
+            #[inline(always)]
+            fn gelu(self) -> Self {
+                $gelu(self)
+            }
+            #[inline(always)]
+            fn gelu_grad(self) -> Self {
+                $gelu_grad(self)
             }
             fn from_usize(n: usize) -> Self {
                 n as $t
@@ -58,8 +66,8 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f32, candle_core::cpu::erf::erf_f32);
-impl_real!(f64, candle_core::cpu::erf::erf_f64);
+impl_real!(f32, super::gelu::gelu_f32, super::gelu::gelu_grad_f32);
+impl_real!(f64, super::gelu::gelu_f64, super::gelu::gelu_grad_f64);
 
 /// Whether `x` and `others` can take a fused CPU kernel.
 pub(crate) fn fused_fits(x: &Tensor, others: &[&Tensor]) -> bool {
@@ -102,6 +110,49 @@ fn fill_rows<T: WithDType>(len: usize, d: usize, f: impl Fn(usize, &mut [T]) + S
         out.chunks_mut(d).enumerate().for_each(|(i, r)| f(i, r));
     }
     out
+}
+
+/// `f` of every value of a contiguous storage, in chunks of [`CHUNK`]
+/// (in parallel for large tensors, see [`fill_rows`]).
+pub(crate) fn map1<T: Real>(
+    s: &CpuStorage,
+    l: &Layout,
+    f: impl Fn(T) -> T + Sync,
+) -> candle_core::Result<CpuStorage> {
+    let x = slice::<T>(s, l)?;
+    Ok(T::to_cpu_storage_owned(fill_rows(
+        x.len(),
+        CHUNK,
+        |i, y| {
+            for (y, &v) in y.iter_mut().zip(&x[i * CHUNK..]) {
+                *y = f(v);
+            }
+        },
+    )))
+}
+
+/// `f(a, b)` of the values of two contiguous storages of the same length
+/// (`what` names the op in the error otherwise), like [`map1`].
+pub(crate) fn map2<T: Real>(
+    (a_s, a_l): (&CpuStorage, &Layout),
+    (b_s, b_l): (&CpuStorage, &Layout),
+    what: &str,
+    f: impl Fn(T, T) -> T + Sync,
+) -> candle_core::Result<CpuStorage> {
+    let (a, b) = (slice::<T>(a_s, a_l)?, slice::<T>(b_s, b_l)?);
+    if a.len() != b.len() {
+        bail!("{what}: {} and {} values", a.len(), b.len());
+    }
+    Ok(T::to_cpu_storage_owned(fill_rows(
+        a.len(),
+        CHUNK,
+        |i, out| {
+            let (a, b) = (&a[i * CHUNK..], &b[i * CHUNK..]);
+            for ((o, &u), &v) in out.iter_mut().zip(a).zip(b) {
+                *o = f(u, v);
+            }
+        },
+    )))
 }
 
 /// Mean and standard deviation `sqrt(var + eps)` (biased variance) of a row.
@@ -422,152 +473,12 @@ impl Kernel for Softmax {
     }
 }
 
-/// The erf GELU `x · (1 + erf(x / √2)) / 2` (the values of candle's
-/// `gelu_erf`, with candle's `erf`); its backward is
-/// `g · ((1 + erf(x / √2)) / 2 + x · φ(x))`, `φ` the standard normal
-/// density.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Gelu;
-
-/// `1 / √(2π)`.
-const INV_SQRT_2PI: f64 = 0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2;
-
-impl Kernel for Gelu {
-    const NAME: &'static str = "salience-gelu-erf";
-    const GRAD_NAME: &'static str = "salience-gelu-erf-backward";
-    const FROM_OUTPUT: bool = false;
-
-    fn fwd<T: Real>(s: &CpuStorage, l: &Layout) -> candle_core::Result<CpuStorage> {
-        let x = slice::<T>(s, l)?;
-        let (half, r2) = (T::from_f(0.5), T::from_f(std::f64::consts::FRAC_1_SQRT_2));
-        let one = T::one();
-        Ok(T::to_cpu_storage_owned(fill_rows(
-            x.len(),
-            CHUNK,
-            |i, y| {
-                for (y, &v) in y.iter_mut().zip(&x[i * CHUNK..]) {
-                    *y = ((v * r2).erf() + one) * half * v;
-                }
-            },
-        )))
-    }
-
-    fn grad<T: Real>(
-        (xs, xl): (&CpuStorage, &Layout),
-        (gs, gl): (&CpuStorage, &Layout),
-    ) -> candle_core::Result<CpuStorage> {
-        let (x, g) = (slice::<T>(xs, xl)?, slice::<T>(gs, gl)?);
-        if x.len() != g.len() {
-            bail!(
-                "gelu backward: {} values and {} gradients",
-                x.len(),
-                g.len()
-            );
-        }
-        let half = T::from_f(0.5);
-        let r2 = T::from_f(std::f64::consts::FRAC_1_SQRT_2);
-        let c = T::from_f(INV_SQRT_2PI);
-        let one = T::one();
-        Ok(T::to_cpu_storage_owned(fill_rows(
-            x.len(),
-            CHUNK,
-            |i, out| {
-                let (x, g) = (&x[i * CHUNK..], &g[i * CHUNK..]);
-                for ((o, &v), &gv) in out.iter_mut().zip(x).zip(g) {
-                    let pdf = (T::zero() - v * v * half).exp() * c;
-                    *o = gv * (((v * r2).erf() + one) * half + v * pdf);
-                }
-            },
-        )))
-    }
-
-    fn grad_ops(arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
-        let pdf = ((arg.sqr()? * -0.5)?.exp()? * INV_SQRT_2PI)?;
-        let cdf = (((arg * std::f64::consts::FRAC_1_SQRT_2)?.erf()? + 1.0)? * 0.5)?;
-        grad * (cdf + (arg * pdf)?)?
-    }
-}
-
-/// The exact (erf) GELU `x · (1 + erf(x / √2)) / 2`, the values of
-/// candle's `Tensor::gelu_erf` (the same `erf`). On the CPU (f32, f64) it
-/// is one op whose backward pass is one loop,
-/// `g · ((1 + erf(x / √2)) / 2 + x · φ(x))` with `φ` the standard normal
-/// density; other devices and dtypes run `Tensor::gelu_erf`.
-///
-/// ```
-/// use candle_core::{Device, Tensor, Var};
-/// let x = Var::new(&[-1f64, 0., 2.], &Device::Cpu).unwrap();
-/// let y = salience_explain::ops::gelu_erf(x.as_tensor()).unwrap();
-/// assert_eq!(y.to_vec1::<f64>().unwrap(), x.as_tensor().gelu_erf().unwrap().to_vec1::<f64>().unwrap());
-/// let g = y.sum_all().unwrap().backward().unwrap();
-/// // d/dx at 0 is 1/2.
-/// assert_eq!(g.get(x.as_tensor()).unwrap().to_vec1::<f64>().unwrap()[1], 0.5);
-/// ```
-pub fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
-    if fused_fits(x, &[]) {
-        x.contiguous()?.apply_op1(Fused(Gelu))
-    } else {
-        x.gelu_erf()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::norm::{layer_norm_composed, softmax_composed};
-    use super::super::test_util::seeded;
+    use super::super::test_util::{check_fd, close, flat, run, seeded};
     use super::*;
-    use candle_core::{Device, Var};
-
-    fn flat<T: WithDType>(t: &Tensor) -> Vec<T> {
-        t.flatten_all().unwrap().to_vec1().unwrap()
-    }
-
-    fn close(a: &[f64], b: &[f64], tol: f64) {
-        assert_eq!(a.len(), b.len());
-        for (i, (p, q)) in a.iter().zip(b).enumerate() {
-            assert!((p - q).abs() <= tol * (1.0 + p.abs()), "{i}: {p} vs {q}");
-        }
-    }
-
-    /// Values and input gradient of `f` at `x` for the output weighted by
-    /// `wts`, and the number of graph nodes of the output.
-    fn run(
-        x: &Tensor,
-        wts: &Tensor,
-        f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
-    ) -> (Vec<f64>, Vec<f64>, usize) {
-        let v = Var::from_tensor(x).unwrap();
-        let y = f(v.as_tensor()).unwrap();
-        let nodes = y.sorted_nodes().len();
-        let g = (&y * wts).unwrap().sum_all().unwrap().backward().unwrap();
-        let y = y.to_dtype(DType::F64).unwrap();
-        let g = g.get(v.as_tensor()).unwrap().to_dtype(DType::F64).unwrap();
-        (flat(&y), flat(&g), nodes)
-    }
-
-    /// Central finite differences of `Σ wts ⊙ f(x)` at every coordinate of
-    /// an f64 `x`, against the analytic gradient.
-    fn check_fd(x: &Tensor, wts: &Tensor, f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>) {
-        let (_, g, _) = run(x, wts, f);
-        let xs: Vec<f64> = flat(x);
-        let h = 1e-6;
-        let obj = |v: Vec<f64>| -> f64 {
-            let t = Tensor::from_vec(v, x.shape(), &Device::Cpu).unwrap();
-            let y = (f(&t).unwrap() * wts).unwrap().sum_all().unwrap();
-            y.to_scalar::<f64>().unwrap()
-        };
-        for i in 0..xs.len() {
-            let (mut a, mut b) = (xs.clone(), xs.clone());
-            a[i] += h;
-            b[i] -= h;
-            let fd = (obj(a) - obj(b)) / (2.0 * h);
-            assert!(
-                (fd - g[i]).abs() <= 1e-6 * (1.0 + fd.abs()),
-                "{i}: {fd} vs {}",
-                g[i]
-            );
-        }
-    }
+    use candle_core::Var;
 
     fn ln_params(d: usize) -> (Tensor, Tensor) {
         let w = (seeded(&[d], 11) + 1.0).unwrap();
@@ -657,27 +568,6 @@ mod tests {
             .bwd(&x64, &y, g.as_tensor())
             .unwrap()
             .unwrap();
-        assert!(b.track_op());
-        close(&flat(&a), &flat(&b), 1e-12);
-    }
-
-    #[test]
-    fn gelu_equals_candle_values_and_finite_differences() {
-        let x = (seeded(&[5000], 9) * 8.0).unwrap();
-        let wts = seeded(&[5000], 10);
-        let fused = run(&x, &wts, &|t| gelu_erf(t));
-        let candle = run(&x, &wts, &|t| t.gelu_erf());
-        assert_eq!(fused.0, candle.0);
-        assert_eq!(fused.2, 2);
-        // candle's backward rounds 1/√(2π) to 0.398942.
-        close(&fused.1, &candle.1, 1e-5);
-        let x64 = seeded(&[40], 11).to_dtype(DType::F64).unwrap();
-        let x64 = (x64 * 6.0).unwrap();
-        let w64 = seeded(&[40], 12).to_dtype(DType::F64).unwrap();
-        check_fd(&x64, &w64, &|t| gelu_erf(t));
-        let g = Var::from_tensor(&w64).unwrap();
-        let a = Fused(Gelu).bwd(&x64, &x64, &w64).unwrap().unwrap();
-        let b = Fused(Gelu).bwd(&x64, &x64, g.as_tensor()).unwrap().unwrap();
         assert!(b.track_op());
         close(&flat(&a), &flat(&b), 1e-12);
     }

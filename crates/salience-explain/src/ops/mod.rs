@@ -10,13 +10,14 @@
 //! through constant weights pay for the input gradient alone; max pooling
 //! and ReLU are one op each with a one-pass backward, and so are layer
 //! norm (constant parameters), softmax over the last dimension and the
-//! erf GELU. [`cpu_threads`] turns off candle's spinning elementwise pool
+//! erf GELU, whose f32 kernel is vectorised ([`gelu`]). [`cpu_threads`] turns off candle's spinning elementwise pool
 //! (a binary's choice, made at the start of `main`).
 
 pub mod adaptive_pool;
 pub mod conv2d;
 pub mod cpu_threads;
 pub mod fused;
+pub mod gelu;
 pub mod linear;
 pub mod max_pool;
 pub mod norm;
@@ -26,7 +27,7 @@ pub mod upsample;
 pub use adaptive_pool::adaptive_avg_pool2d;
 pub use conv2d::{conv2d, conv2d_grouped, conv2d_layer, Conv2d};
 pub use cpu_threads::candle_elementwise_on_caller;
-pub use fused::gelu_erf;
+pub use gelu::gelu_erf;
 pub use linear::linear;
 pub use max_pool::max_pool2d;
 pub use norm::{layer_norm, rms_norm, softmax};
@@ -155,7 +156,7 @@ pub(crate) use layer_op_impls;
 /// Helpers of this module's tests.
 #[cfg(test)]
 pub(crate) mod test_util {
-    use candle_core::{Device, Tensor};
+    use candle_core::{DType, Device, Tensor, Var, WithDType};
 
     /// Seeded f32 values in [−0.5, 0.5) (a fixed LCG) of `shape`.
     pub(crate) fn seeded(shape: &[usize], seed: u64) -> Tensor {
@@ -172,5 +173,62 @@ pub(crate) mod test_util {
             })
             .collect();
         Tensor::from_vec(v, shape, &Device::Cpu).expect("shape")
+    }
+
+    /// The values of `t`, flattened.
+    pub(crate) fn flat<T: WithDType>(t: &Tensor) -> Vec<T> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    /// `a` and `b` equal within `tol · (1 + |a|)` at every index.
+    pub(crate) fn close(a: &[f64], b: &[f64], tol: f64) {
+        assert_eq!(a.len(), b.len());
+        for (i, (p, q)) in a.iter().zip(b).enumerate() {
+            assert!((p - q).abs() <= tol * (1.0 + p.abs()), "{i}: {p} vs {q}");
+        }
+    }
+
+    /// Values and input gradient of `f` at `x` for the output weighted by
+    /// `wts`, and the number of graph nodes of the output.
+    pub(crate) fn run(
+        x: &Tensor,
+        wts: &Tensor,
+        f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+    ) -> (Vec<f64>, Vec<f64>, usize) {
+        let v = Var::from_tensor(x).unwrap();
+        let y = f(v.as_tensor()).unwrap();
+        let nodes = y.sorted_nodes().len();
+        let g = (&y * wts).unwrap().sum_all().unwrap().backward().unwrap();
+        let y = y.to_dtype(DType::F64).unwrap();
+        let g = g.get(v.as_tensor()).unwrap().to_dtype(DType::F64).unwrap();
+        (flat(&y), flat(&g), nodes)
+    }
+
+    /// Central finite differences of `Σ wts ⊙ f(x)` at every coordinate of
+    /// an f64 `x`, against the analytic gradient.
+    pub(crate) fn check_fd(
+        x: &Tensor,
+        wts: &Tensor,
+        f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+    ) {
+        let (_, g, _) = run(x, wts, f);
+        let xs: Vec<f64> = flat(x);
+        let h = 1e-6;
+        let obj = |v: Vec<f64>| -> f64 {
+            let t = Tensor::from_vec(v, x.shape(), &Device::Cpu).unwrap();
+            let y = (f(&t).unwrap() * wts).unwrap().sum_all().unwrap();
+            y.to_scalar::<f64>().unwrap()
+        };
+        for i in 0..xs.len() {
+            let (mut a, mut b) = (xs.clone(), xs.clone());
+            a[i] += h;
+            b[i] -= h;
+            let fd = (obj(a) - obj(b)) / (2.0 * h);
+            assert!(
+                (fd - g[i]).abs() <= 1e-6 * (1.0 + fd.abs()),
+                "{i}: {fd} vs {}",
+                g[i]
+            );
+        }
     }
 }
