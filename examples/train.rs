@@ -48,6 +48,8 @@ use salience::explain::Classifier;
 use std::collections::HashMap;
 use std::time::Instant;
 
+mod common;
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -234,7 +236,7 @@ fn train_gray<M: Classifier>(
     // Data randomization: the first n training images keep their pixels,
     // their labels are a seeded permutation of their own labels.
     let train = match permute {
-        Some(p) => permuted_labels(&train, n, p)?,
+        Some(p) => common::permuted_labels(&train, n, p)?,
         None => train,
     };
     let mut vm = VarMap::new();
@@ -319,15 +321,6 @@ fn accuracy<M: Classifier>(model: &M, set: &GrayImages, idx: &[usize], dev: &Dev
         hits += correct(&model.logits(&x)?, &y)?;
     }
     Ok(hits as f64 / idx.len().max(1) as f64)
-}
-
-/// The first `n` images of `set` with their labels shuffled across them by
-/// a permutation seeded with `seed` (the rest of the set is dropped).
-fn permuted_labels(set: &GrayImages, n: usize, seed: u64) -> Res<GrayImages> {
-    let mut labels: Vec<u8> = set.labels.iter().take(n).copied().collect();
-    labels.shuffle(&mut rng(derive_seed(seed, 0x5045_524d)));
-    let images = set.images.slice(ndarray::s![..n, .., ..]).to_owned();
-    Ok(GrayImages::new(images, labels)?)
 }
 
 fn train_resnet(args: &[String]) -> Res<()> {
