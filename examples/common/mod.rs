@@ -115,6 +115,30 @@ pub fn default_results(example: &str) -> std::path::PathBuf {
 }
 
 /// Verdicts of the reproductions, through `salience::metrics::verdict`.
+/// Labels-permutation seed of the shipped permuted-label CNN
+/// (`assets::small_cnn_permuted_labels`, `train -- cnn --permute-labels 7`).
+pub const PERMUTED_LABELS_SEED: u64 = 7;
+/// Training images of the shipped permuted-label CNN (`--limit 5000`).
+pub const PERMUTED_LABELS_IMAGES: usize = 5000;
+
+/// The first `n` images of `set` with their labels shuffled across them by
+/// a permutation seeded with `seed` (the rest of the set is dropped): the
+/// training data of `train -- cnn --permute-labels SEED --limit n`
+/// (Adebayo et al.'s data randomization test; the class counts are kept).
+pub fn permuted_labels(
+    set: &salience::data::GrayImages,
+    n: usize,
+    seed: u64,
+) -> salience::core::Result<salience::data::GrayImages> {
+    use rand::seq::SliceRandom;
+    use salience::core::seed::{derive_seed, rng};
+    let n = n.min(set.labels.len());
+    let mut labels: Vec<u8> = set.labels.iter().take(n).copied().collect();
+    labels.shuffle(&mut rng(derive_seed(seed, 0x5045_524d)));
+    let images = set.images.slice(ndarray::s![..n, .., ..]).to_owned();
+    salience::data::GrayImages::new(images, labels)
+}
+
 pub mod claims {
     use salience::metrics::verdict::{Claim, ClaimResult, Direction, VerdictConfig};
     use salience::report::records::Merged;
