@@ -254,24 +254,15 @@ macro_rules! drawn_explainer {
             F: Fn(WeightMapModel<M>) -> Result<E> + Send + Sync,
             E: Explainer,
         {
-            #[doc = concat!(
-                        stringify!($ty),
-                        " with the default configuration ([`",
-                        stringify!($config),
-                        "::default`], the paper's). Builds the base explainer once on \
-                 the unperturbed model (for its name), so a failing factory is \
-                 reported here."
-                    )]
+            /// The explainer with the default configuration (the paper's).
+            /// Builds the base explainer once on the unperturbed model (for
+            /// its name), so a failing factory is reported here.
             pub fn new(model: WeightMapModel<M>, factory: F) -> Result<Self> {
                 Self::with_config(model, factory, $config::default())
             }
 
-            #[doc = concat!(
-                        stringify!($ty),
-                        " with `config` (see the presets of [`",
-                        stringify!($config),
-                        "`]); the base explainer is built once, as in `new`."
-                    )]
+            /// The explainer with `config` (see its presets); the base
+            /// explainer is built once, as in `new`.
             pub fn with_config(
                 model: WeightMapModel<M>,
                 factory: F,
