@@ -7,7 +7,7 @@
 
 use crate::baseline::Baseline;
 use crate::feature_mask::{FeatureGroups, FeatureMask};
-use crate::perturb::{prepare, PerturbationSource};
+use crate::perturb::{fill_ablated, prepare, PerturbationSource};
 use ndarray::ArrayViewD;
 use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Explainer, Model, Result, Seeds};
@@ -129,16 +129,14 @@ struct Source<'a> {
 
 impl PerturbationSource for Source<'_> {
     fn fill(&mut self, i: usize, k: usize, out: &mut [f32]) -> Result<()> {
-        let r = i * self.f..(i + 1) * self.f;
-        out.copy_from_slice(&self.x[r.clone()]);
-        if k > 0 {
-            let b = &self.base[r];
-            for (e, &gid) in self.groups[i].ids().iter().enumerate() {
-                if gid == k - 1 {
+        let ids = self.groups[i].ids();
+        fill_ablated((self.x, self.base, self.f), (i, k), out, |g, b, out| {
+            for (e, &gid) in ids.iter().enumerate() {
+                if gid == g {
                     out[e] = b[e];
                 }
             }
-        }
+        });
         Ok(())
     }
     fn consume(&mut self, i: usize, k: usize, score: f32) -> Result<()> {

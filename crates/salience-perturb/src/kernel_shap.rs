@@ -48,7 +48,7 @@ use rand::seq::SliceRandom;
 use rand::RngExt;
 use salience_core::seed::{derive_seed, rng};
 use salience_core::BatchSize;
-use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
+use salience_core::{Explainer, Model, Result, SalienceError, Seeds};
 
 /// Configuration of [`KernelShap`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -409,20 +409,7 @@ fn solve(c: &Coalitions, m: usize, y: &[f64], fb: f64, fx: f64) -> Result<Vec<f6
 }
 
 impl<M: Model> Explainer for KernelShap<M> {
-    fn name(&self) -> &str {
-        "kernel_shap"
-    }
-
-    fn explain(
-        &self,
-        inputs: ArrayViewD<'_, f32>,
-        targets: &[usize],
-        seeds: Seeds<'_>,
-    ) -> Result<AttributionBatch> {
-        Ok(self
-            .explain_with_delta(inputs, targets, seeds)?
-            .attributions)
-    }
+    crate::explainer_via_report!("kernel_shap", explain_with_delta);
 }
 
 impl<M: Model> KernelShap<M> {

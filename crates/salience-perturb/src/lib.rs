@@ -74,6 +74,7 @@ pub use kernel_shap::{KernelShap, KernelShapConfig};
 pub use lime::{Lime, LimeConfig, LimeDistance, LimeKernel, LimeSpace};
 pub use linear_fit::{LinearFit, Surrogate};
 pub use occlusion::{Occlusion, OcclusionConfig};
+pub use perturb::check_explainer_inputs;
 pub use rise::{Rise, RiseConfig};
 pub use shapley_sampling::{ShapleySamplingConfig, ShapleyValueSampling};
 pub use slic::{slic, SlicColor, SlicConfig};
@@ -88,4 +89,41 @@ pub struct AttributionsWithDelta {
     pub delta: Vec<f32>,
     /// Per input: `f_t(x) − f_t(x′)`, the quantity the attributions split.
     pub output_difference: Vec<f32>,
+}
+
+/// What [`explainer_via_report!`] names, so that the macro's expansion
+/// resolves in any crate.
+#[doc(hidden)]
+pub mod __macro_support {
+    pub use ndarray::ArrayViewD;
+    pub use salience_core::{AttributionBatch, Result, Seeds};
+}
+
+/// The items of an [`Explainer`](salience_core::Explainer) impl whose
+/// `explain` returns the `attributions` field of a richer inherent method
+/// with the same arguments (`explain_with_delta`, `explain_with_trace`):
+/// written once for KernelSHAP, Shapley sampling, DeepLIFT and iGOS++.
+///
+/// ```ignore
+/// impl<M: Model> Explainer for KernelShap<M> {
+///     salience_perturb::explainer_via_report!("kernel_shap", explain_with_delta);
+/// }
+/// ```
+#[doc(hidden)]
+#[macro_export]
+macro_rules! explainer_via_report {
+    ($name:literal, $method:ident) => {
+        fn name(&self) -> &str {
+            $name
+        }
+
+        fn explain(
+            &self,
+            inputs: $crate::__macro_support::ArrayViewD<'_, f32>,
+            targets: &[usize],
+            seeds: $crate::__macro_support::Seeds<'_>,
+        ) -> $crate::__macro_support::Result<$crate::__macro_support::AttributionBatch> {
+            Ok(self.$method(inputs, targets, seeds)?.attributions)
+        }
+    };
 }

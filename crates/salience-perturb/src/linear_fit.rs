@@ -453,26 +453,51 @@ fn cholesky_solve(a: &[f64], b: &[f64], m: usize) -> Option<Vec<f64>> {
 /// Lasso by cyclic coordinate descent on the Gram form of
 /// `(1 / (2 sw)) Σ w r² + λ‖β‖₁`.
 fn lasso_cd(g: &[f64], b: &[f64], m: usize, sw: f64, lambda: f64) -> Vec<f64> {
-    let mut beta = vec![0f64; m];
     // grad_j = b_j − Σ_k G_jk β_k, kept up to date.
     let mut resid = b.to_vec();
+    lasso_sweeps(
+        m,
+        &mut resid,
+        |resid, j, old| {
+            let gjj = g[j * m + j];
+            if gjj <= 0.0 {
+                return None;
+            }
+            let rho = (resid[j] + gjj * old) / sw;
+            Some(soft_threshold(rho, lambda) / (gjj / sw))
+        },
+        |resid, j, delta| {
+            for k in 0..m {
+                resid[k] -= g[k * m + j] * delta;
+            }
+        },
+    )
+}
+
+/// The sweeps of cyclic coordinate descent shared by the lasso solvers:
+/// for j = 0..m, `step(state, j, β_j)` gives the new β_j (`None` skips the
+/// coordinate) and, where β_j moved by δ ≠ 0, `apply(state, j, δ)` updates
+/// the residuals; stops once the largest move is at most `LASSO_TOL` times
+/// the largest coefficient (or all are 0), or after `LASSO_MAX_SWEEPS`.
+fn lasso_sweeps<S: ?Sized>(
+    m: usize,
+    state: &mut S,
+    step: impl Fn(&S, usize, f64) -> Option<f64>,
+    apply: impl Fn(&mut S, usize, f64),
+) -> Vec<f64> {
+    let mut beta = vec![0f64; m];
     for _sweep in 0..LASSO_MAX_SWEEPS {
         let mut max_delta = 0f64;
         let mut max_beta = 0f64;
-        for j in 0..m {
-            let gjj = g[j * m + j];
-            if gjj <= 0.0 {
+        for (j, b) in beta.iter_mut().enumerate() {
+            let old = *b;
+            let Some(new) = step(state, j, old) else {
                 continue;
-            }
-            let old = beta[j];
-            let rho = (resid[j] + gjj * old) / sw;
-            let new = soft_threshold(rho, lambda) / (gjj / sw);
+            };
             let delta = new - old;
             if delta != 0.0 {
-                for k in 0..m {
-                    resid[k] -= g[k * m + j] * delta;
-                }
-                beta[j] = new;
+                apply(state, j, delta);
+                *b = new;
             }
             max_delta = max_delta.max(delta.abs());
             max_beta = max_beta.max(new.abs());
@@ -516,40 +541,30 @@ fn lasso_cd_residual(
         })
         .collect();
     let mut r: Vec<f64> = y.iter().map(|v| v - ym).collect();
-    let mut beta = vec![0f64; m];
-    for _sweep in 0..LASSO_MAX_SWEEPS {
-        let mut max_delta = 0f64;
-        let mut max_beta = 0f64;
-        for j in 0..m {
+    let col = |j: usize| &xc[j * n..(j + 1) * n];
+    lasso_sweeps(
+        m,
+        r.as_mut_slice(),
+        |r, j, old| {
             if norms[j] <= 0.0 {
-                continue;
+                return None;
             }
-            let col = &xc[j * n..(j + 1) * n];
-            let old = beta[j];
-            let rho = col
+            let rho = col(j)
                 .iter()
-                .zip(&r)
+                .zip(r)
                 .zip(w)
                 .map(|((c, rk), wk)| wk * c * rk)
                 .sum::<f64>()
                 / sw
                 + norms[j] * old;
-            let new = soft_threshold(rho, lambda) / norms[j];
-            let delta = new - old;
-            if delta != 0.0 {
-                for (rk, c) in r.iter_mut().zip(col) {
-                    *rk -= c * delta;
-                }
-                beta[j] = new;
+            Some(soft_threshold(rho, lambda) / norms[j])
+        },
+        |r, j, delta| {
+            for (rk, c) in r.iter_mut().zip(col(j)) {
+                *rk -= c * delta;
             }
-            max_delta = max_delta.max(delta.abs());
-            max_beta = max_beta.max(new.abs());
-        }
-        if max_beta == 0.0 || max_delta <= LASSO_TOL * max_beta {
-            break;
-        }
-    }
-    beta
+        },
+    )
 }
 
 fn soft_threshold(v: f64, t: f64) -> f64 {

@@ -14,7 +14,7 @@
 //! Captum's `(C, kh, kw)`).
 
 use crate::baseline::Baseline;
-use crate::perturb::{prepare, PerturbationSource};
+use crate::perturb::{fill_ablated, prepare, PerturbationSource};
 use ndarray::ArrayViewD;
 use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
@@ -238,12 +238,10 @@ struct Source<'a> {
 
 impl PerturbationSource for Source<'_> {
     fn fill(&mut self, i: usize, k: usize, out: &mut [f32]) -> Result<()> {
-        let r = i * self.f..(i + 1) * self.f;
-        out.copy_from_slice(&self.x[r.clone()]);
-        if k > 0 {
-            let b = &self.base[r];
-            self.g.for_each(k - 1, |e| out[e] = b[e]);
-        }
+        let g = self.g;
+        fill_ablated((self.x, self.base, self.f), (i, k), out, |w, b, out| {
+            g.for_each(w, |e| out[e] = b[e])
+        });
         Ok(())
     }
     fn consume(&mut self, i: usize, k: usize, score: f32) -> Result<()> {

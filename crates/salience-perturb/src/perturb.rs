@@ -123,6 +123,54 @@ impl Prepared {
     }
 }
 
+/// The perturbation `k` of sample `i` of the one-feature-set-at-a-time
+/// methods (Occlusion, Feature Ablation): `k = 0` is the sample itself
+/// (its score is `f_t(x)`), `k > 0` the sample with the features that
+/// `ablate(k - 1, baseline, out)` writes taken from its baseline.
+pub(crate) fn fill_ablated(
+    (x, base, f): (&[f32], &[f32], usize),
+    (i, k): (usize, usize),
+    out: &mut [f32],
+    ablate: impl FnOnce(usize, &[f32], &mut [f32]),
+) {
+    let r = i * f..(i + 1) * f;
+    out.copy_from_slice(&x[r.clone()]);
+    if k > 0 {
+        ablate(k - 1, &base[r], out);
+    }
+}
+
+/// Checks an explainer's inputs and targets, as every explainer of this
+/// crate and of `salience-explain` does before any work: inputs `[N, ...]`
+/// of rank 2 to 4 (`[N, D]`, `[N, H, W]` or `[N, C, H, W]`), non-empty and
+/// finite; one target per input, each below `num_classes`.
+///
+/// ```
+/// use salience_perturb::check_explainer_inputs;
+/// let x = ndarray::Array2::<f32>::zeros((2, 3)).into_dyn();
+/// assert!(check_explainer_inputs(&x.view(), &[0, 1], 2).is_ok());
+/// assert!(check_explainer_inputs(&x.view(), &[0, 2], 2).is_err()); // target 2 of 2 classes
+/// assert!(check_explainer_inputs(&x.view(), &[0], 2).is_err()); // one target for two inputs
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+pub fn check_explainer_inputs(
+    inputs: &ArrayViewD<'_, f32>,
+    targets: &[usize],
+    num_classes: usize,
+) -> Result<()> {
+    let shape = inputs.shape();
+    if !(2..=4).contains(&shape.len()) {
+        return Err(SalienceError::shape(
+            "explainer inputs",
+            "[N, D], [N, H, W] or [N, C, H, W]",
+            shape,
+        ));
+    }
+    check_nonempty_shape(shape, "explainer inputs")?;
+    check_finite(inputs, "explainer inputs")?;
+    check_targets(targets, shape[0], num_classes)
+}
+
 /// Checks inputs (rank 2–4, non-empty, finite), targets (against `model`'s
 /// classes), seeds and the baseline, and materializes inputs and baselines
 /// (sample i's baseline from `seeds.for_sample(i)`, as the gradient
@@ -134,18 +182,8 @@ pub(crate) fn prepare(
     baseline: &Baseline,
     seeds: Seeds<'_>,
 ) -> Result<Prepared> {
-    let num_classes = model.num_classes();
+    check_explainer_inputs(inputs, targets, model.num_classes())?;
     let shape = inputs.shape();
-    if !(2..=4).contains(&shape.len()) {
-        return Err(SalienceError::shape(
-            "explainer inputs",
-            "[N, D], [N, H, W] or [N, C, H, W]",
-            shape,
-        ));
-    }
-    check_nonempty_shape(shape, "explainer inputs")?;
-    check_finite(inputs, "explainer inputs")?;
-    check_targets(targets, shape[0], num_classes)?;
     let n = shape[0];
     seeds.check_len(n)?;
     let sample_shape = shape[1..].to_vec();

@@ -25,7 +25,7 @@ use ndarray::ArrayViewD;
 use rand::seq::SliceRandom;
 use salience_core::seed::{derive_seed, rng};
 use salience_core::BatchSize;
-use salience_core::{AttributionBatch, Explainer, Model, Result, SalienceError, Seeds};
+use salience_core::{Explainer, Model, Result, SalienceError, Seeds};
 
 /// Configuration of [`ShapleyValueSampling`]. The default is Captum's
 /// (25 permutations, every element its own feature, zero baseline).
@@ -233,20 +233,7 @@ impl PerturbationSource for Source<'_> {
 }
 
 impl<M: Model> Explainer for ShapleyValueSampling<M> {
-    fn name(&self) -> &str {
-        "shapley_value_sampling"
-    }
-
-    fn explain(
-        &self,
-        inputs: ArrayViewD<'_, f32>,
-        targets: &[usize],
-        seeds: Seeds<'_>,
-    ) -> Result<AttributionBatch> {
-        Ok(self
-            .explain_with_delta(inputs, targets, seeds)?
-            .attributions)
-    }
+    crate::explainer_via_report!("shapley_value_sampling", explain_with_delta);
 }
 
 impl<M: Model> ShapleyValueSampling<M> {

@@ -33,8 +33,7 @@
 //! differences.
 
 use crate::cam::image_chunk;
-use crate::cam::{chunk_tensor, upsample_maps, validate_images, ImageInfo};
-use crate::gradient::{contiguous, flat_slice};
+use crate::cam::{map_image_chunks, upsample_maps, validate_images, ImageInfo};
 use crate::model::classifier::Classifier;
 use crate::model::convert::{candle_error, tensor_to_vec};
 use candle_core::{Tensor, Var};
@@ -381,27 +380,12 @@ fn run_rows<M: AttentionModel + ?Sized>(
             "attention model reports {blocks} blocks, {heads} heads, {t} tokens, {prefix} prefix tokens and a {gh}x{gw} grid; they do not fit together"
         )));
     }
-    let xs = contiguous(inputs);
-    let data = flat_slice(&xs)?;
-    let f = info.features();
-    let mut out = Vec::with_capacity(info.n * gh * gw);
-    let mut start = 0;
-    while start < info.n {
-        let len = (info.n - start).min(batch_size);
-        let x = chunk_tensor(
-            &data[start * f..(start + len) * f],
-            len,
-            &info,
-            model.device(),
-        )?;
-        let (attn, grads) = chunk_attention(
-            model,
-            &x,
-            &targets[start..start + len],
-            (blocks, heads, t),
-            with_grad,
-        )?;
+    let out = map_image_chunks(inputs, &info, batch_size, model.device(), |x, rows| {
+        let len = rows.len();
+        let (attn, grads) =
+            chunk_attention(model, x, &targets[rows], (blocks, heads, t), with_grad)?;
         let per = heads * t * t;
+        let mut out = Vec::with_capacity(len * gh * gw);
         for j in 0..len {
             let mut v = vec![0f64; t];
             if prefix > 0 {
@@ -429,8 +413,8 @@ fn run_rows<M: AttentionModel + ?Sized>(
             }
             out.extend(v[prefix..].iter().map(|&x| x as f32));
         }
-        start += len;
-    }
+        Ok(out)
+    })?;
     if let Some((index, &value)) = out.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(SalienceError::NonFinite {
             context: "attention rollout".into(),

@@ -36,10 +36,9 @@
 
 use crate::cam::image_chunk;
 use crate::cam::{
-    check_finite_slice, check_layer, chunk_tensor, layer_activations, upsample_maps,
+    check_finite_slice, check_layer, layer_activations, map_image_chunks, upsample_maps,
     validate_images,
 };
-use crate::gradient::{contiguous, flat_slice};
 use crate::model::convert::{candle_error, tensor_to_vec};
 use crate::model::split::LayerSplit;
 use candle_core::{DType, Tensor};
@@ -596,30 +595,11 @@ impl<M: LayerSplit> Explainer for EigenCam<M> {
         let info = validate_images(&inputs, targets, model.num_classes())?;
         check_layer(model, &self.config.layer)?;
         let bs = image_chunk(model, self.config.batch_size, &info, false)?;
-        let xs = contiguous(&inputs);
-        let data = flat_slice(&xs)?;
-        let f = info.features();
-        let mut out = Vec::with_capacity(info.n * info.h * info.w);
-        let mut start = 0;
-        while start < info.n {
-            let len = (info.n - start).min(bs);
-            let x = chunk_tensor(
-                &data[start * f..(start + len) * f],
-                len,
-                &info,
-                model.device(),
-            )?;
-            let (a, (k, h, w)) = layer_activations(model, &x, &self.config.layer)?;
+        let out = map_image_chunks(&inputs, &info, bs, model.device(), |x, rows| {
+            let (a, (k, h, w)) = layer_activations(model, x, &self.config.layer)?;
             let maps = chunk_maps(&a, (k, h * w), self.config.center, self.config.relu)?;
-            out.extend(upsample_maps(
-                maps,
-                len,
-                (h, w),
-                (info.h, info.w),
-                model.device(),
-            )?);
-            start += len;
-        }
+            upsample_maps(maps, rows.len(), (h, w), (info.h, info.w), model.device())
+        })?;
         let a = ArrayD::from_shape_vec(IxDyn(&[info.n, info.h, info.w]), out)
             .map_err(|e| SalienceError::backend("ndarray", e))?;
         AttributionBatch::new(a)
@@ -656,18 +636,7 @@ mod tests {
         };
         let mut m: Vec<f64> = g.iter().map(|v| v / trace).collect();
         for _ in 0..squarings {
-            let mut sq = vec![0f64; n * n];
-            for i in 0..n {
-                for l in 0..n {
-                    let a = m[i * n + l];
-                    if a == 0.0 {
-                        continue;
-                    }
-                    for j in 0..n {
-                        sq[i * n + j] += a * m[l * n + j];
-                    }
-                }
-            }
+            let sq = crate::cam::matmul_skip_zeros(&m, &m, (n, n, n));
             let t: f64 = (0..n).map(|i| sq[i * n + i]).sum();
             if t.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
                 break;

@@ -134,15 +134,35 @@ impl<M: LayerSplit> Explainer for GradCam<M> {
         targets: &[usize],
         _seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
-        let relu = self.config.relu;
-        run_layer_cam(
-            &self.model,
-            &inputs,
-            targets,
-            &self.config.layer,
-            self.config.batch_size,
-            true,
-            &|a, g, _k, h, w| weighted_sum(a, &grad_cam_weights(g, h * w), h * w, relu),
-        )
+        run_gradient_weighted_cam(&self.model, &inputs, targets, &self.config, |_a, g, hw| {
+            grad_cam_weights(g, hw)
+        })
     }
+}
+
+/// One sample's channel weights from its `[k, hw]` activations and
+/// gradients and `hw`.
+pub(crate) type ChannelWeights = fn(&[f32], &[f32], usize) -> Vec<f64>;
+
+/// Grad-CAM and Grad-CAM++ at `config.layer`: per sample, the `[k, hw]`
+/// activations weighted by `weights(activations, gradients, hw)` (one
+/// weight per channel), summed over channels, optionally ReLU'd, and
+/// upsampled to the input.
+pub(crate) fn run_gradient_weighted_cam<M: LayerSplit>(
+    model: &M,
+    inputs: &ArrayViewD<'_, f32>,
+    targets: &[usize],
+    config: &GradCamConfig,
+    weights: ChannelWeights,
+) -> Result<AttributionBatch> {
+    let relu = config.relu;
+    run_layer_cam(
+        model,
+        inputs,
+        targets,
+        &config.layer,
+        config.batch_size,
+        true,
+        &|a, g, _k, h, w| weighted_sum(a, &weights(a, g, h * w), h * w, relu),
+    )
 }

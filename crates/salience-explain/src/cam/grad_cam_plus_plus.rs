@@ -12,8 +12,7 @@
 //! input (see [`crate::cam`]). The gradient is that of the logit `y_c`
 //! (pytorch-grad-cam's `ClassifierOutputTarget`).
 
-use crate::cam::grad_cam::GradCamConfig;
-use crate::cam::{run_layer_cam, weighted_sum};
+use crate::cam::grad_cam::{run_gradient_weighted_cam, GradCamConfig};
 use crate::model::split::LayerSplit;
 use ndarray::ArrayViewD;
 use salience_core::{AttributionBatch, Explainer, Result, Seeds};
@@ -100,15 +99,12 @@ impl<M: LayerSplit> Explainer for GradCamPlusPlus<M> {
         targets: &[usize],
         _seeds: Seeds<'_>,
     ) -> Result<AttributionBatch> {
-        let relu = self.config.relu;
-        run_layer_cam(
+        run_gradient_weighted_cam(
             &self.model,
             &inputs,
             targets,
-            &self.config.layer,
-            self.config.batch_size,
-            true,
-            &|a, g, _k, h, w| weighted_sum(a, &grad_cam_pp_weights(a, g, h * w), h * w, relu),
+            &self.config,
+            grad_cam_pp_weights,
         )
     }
 }

@@ -221,6 +221,55 @@ pub(crate) fn chunk_tensor(
     Tensor::from_slice(data, (len, info.c, info.h, info.w), device).map_err(candle_error)
 }
 
+/// The row-major product `a · b` of an `[r, k]` and a `[k, c]` matrix,
+/// skipping the zero entries of `a` (sparse interpolation weights): each
+/// output entry accumulates over `k` in ascending order.
+pub(crate) fn matmul_skip_zeros<T>(a: &[T], b: &[T], (r, k, c): (usize, usize, usize)) -> Vec<T>
+where
+    T: Copy + Default + PartialEq + std::ops::AddAssign + std::ops::Mul<Output = T>,
+{
+    let zero = T::default();
+    let mut out = vec![zero; r * c];
+    for i in 0..r {
+        for l in 0..k {
+            let w = a[i * k + l];
+            if w == zero {
+                continue;
+            }
+            for j in 0..c {
+                out[i * c + j] += w * b[l * c + j];
+            }
+        }
+    }
+    out
+}
+
+/// Runs `per_chunk(x, rows)` on the images of `inputs` (described by
+/// `info`) `batch_size` at a time, `x` holding images `rows` as a
+/// `[len, c, h, w]` tensor on `device`, and concatenates the values it
+/// returns, in input order.
+pub(crate) fn map_image_chunks(
+    inputs: &ArrayViewD<'_, f32>,
+    info: &ImageInfo,
+    batch_size: usize,
+    device: &Device,
+    mut per_chunk: impl FnMut(&Tensor, std::ops::Range<usize>) -> Result<Vec<f32>>,
+) -> Result<Vec<f32>> {
+    let batch_size = batch_size.max(1);
+    let xs = contiguous(inputs);
+    let data = flat_slice(&xs)?;
+    let f = info.features();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < info.n {
+        let len = (info.n - start).min(batch_size);
+        let x = chunk_tensor(&data[start * f..(start + len) * f], len, info, device)?;
+        out.extend(per_chunk(&x, start..start + len)?);
+        start += len;
+    }
+    Ok(out)
+}
+
 /// Runs one chunk to layer `layer`, and (with `targets`) backpropagates the
 /// sum of the target logits from the head to the detached activations.
 pub(crate) fn layer_pass<M: LayerSplit + ?Sized>(
@@ -354,21 +403,10 @@ pub(crate) fn run_layer_cam<M: LayerSplit + ?Sized>(
     let info = validate_images(inputs, targets, model.num_classes())?;
     check_layer(model, layer)?;
     let batch_size = image_chunk(model, batch_size, &info, with_grad)?;
-    let xs = contiguous(inputs);
-    let data = flat_slice(&xs)?;
-    let f = info.features();
-    let mut out = Vec::with_capacity(info.n * info.h * info.w);
-    let mut start = 0;
-    while start < info.n {
-        let len = (info.n - start).min(batch_size);
-        let x = chunk_tensor(
-            &data[start * f..(start + len) * f],
-            len,
-            &info,
-            model.device(),
-        )?;
-        let t = &targets[start..start + len];
-        let chunk = layer_pass(model, &x, layer, with_grad.then_some(t))?;
+    let out = map_image_chunks(inputs, &info, batch_size, model.device(), |x, rows| {
+        let len = rows.len();
+        let t = &targets[rows];
+        let chunk = layer_pass(model, x, layer, with_grad.then_some(t))?;
         let s = chunk.per_sample();
         let mut maps = Vec::with_capacity(len * chunk.h * chunk.w);
         for j in 0..len {
@@ -384,15 +422,14 @@ pub(crate) fn run_layer_cam<M: LayerSplit + ?Sized>(
                     .map(|v| v as f32),
             );
         }
-        out.extend(upsample_maps(
+        upsample_maps(
             maps,
             len,
             (chunk.h, chunk.w),
             (info.h, info.w),
             model.device(),
-        )?);
-        start += len;
-    }
+        )
+    })?;
     let a = ArrayD::from_shape_vec(IxDyn(&[info.n, info.h, info.w]), out)
         .map_err(|e| SalienceError::backend("ndarray", e))?;
     AttributionBatch::new(a)

@@ -34,7 +34,7 @@
 //! `batch_size` inputs at a time. Memory holds one chunk of masked inputs
 //! and the layer activations, whatever the number of channels.
 
-use crate::cam::{check_finite_slice, chunk_tensor, validate_images, ImageInfo};
+use crate::cam::{check_finite_slice, chunk_tensor, matmul_skip_zeros, validate_images, ImageInfo};
 use crate::gradient::{chunk_size, contiguous, flat_slice};
 use crate::model::convert::{candle_error, tensor_to_vec};
 use crate::model::split::LayerSplit;
@@ -351,19 +351,7 @@ fn upsample_one(
             tmp[a * ow + c] = (0..w).map(|b| aw[c * w + b] * m[a * w + b]).sum();
         }
     }
-    let mut out = vec![0f32; oh * ow];
-    for r in 0..oh {
-        for a in 0..h {
-            let wr = ah[r * h + a];
-            if wr == 0.0 {
-                continue;
-            }
-            for c in 0..ow {
-                out[r * ow + c] += wr * tmp[a * ow + c];
-            }
-        }
-    }
-    out
+    matmul_skip_zeros(ah, &tmp, (oh, h, ow))
 }
 
 /// A map and its `(h, w)`.

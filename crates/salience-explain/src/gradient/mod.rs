@@ -23,7 +23,6 @@ use candle_core::{Tensor, Var};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
 use salience_core::batch::{per_sample_bytes, sample_bytes, Pass};
-use salience_core::validate::{check_finite, check_nonempty_shape, check_targets};
 use salience_core::{BatchSize, GradientFault, Result, SalienceError};
 
 /// The most points per forward/backward pass of a classifier that does
@@ -114,17 +113,8 @@ pub(crate) fn validate(
     targets: &[usize],
     num_classes: usize,
 ) -> Result<BatchInfo> {
+    salience_perturb::check_explainer_inputs(inputs, targets, num_classes)?;
     let shape = inputs.shape();
-    if !(2..=4).contains(&shape.len()) {
-        return Err(SalienceError::shape(
-            "explainer inputs",
-            "[N, D], [N, H, W] or [N, C, H, W]",
-            shape,
-        ));
-    }
-    check_nonempty_shape(shape, "explainer inputs")?;
-    check_finite(inputs, "explainer inputs")?;
-    check_targets(targets, shape[0], num_classes)?;
     Ok(BatchInfo {
         n: shape[0],
         sample_shape: shape[1..].to_vec(),

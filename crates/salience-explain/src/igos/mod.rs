@@ -594,20 +594,7 @@ impl<C: Classifier> IGosPlusPlus<C> {
 }
 
 impl<C: Classifier> Explainer for IGosPlusPlus<C> {
-    fn name(&self) -> &str {
-        "igos_pp"
-    }
-
-    fn explain(
-        &self,
-        inputs: ArrayViewD<'_, f32>,
-        targets: &[usize],
-        seeds: Seeds<'_>,
-    ) -> Result<AttributionBatch> {
-        Ok(self
-            .explain_with_trace(inputs, targets, seeds)?
-            .attributions)
-    }
+    salience_perturb::explainer_via_report!("igos_pp", explain_with_trace);
 }
 
 fn internal() -> SalienceError {

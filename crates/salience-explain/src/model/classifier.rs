@@ -68,59 +68,31 @@ pub trait Classifier: Send + Sync {
     }
 }
 
-impl<C: Classifier + ?Sized> Classifier for &C {
-    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        (**self).logits(x)
-    }
-    fn num_classes(&self) -> usize {
-        (**self).num_classes()
-    }
-    fn device(&self) -> &Device {
-        (**self).device()
-    }
-    fn preferred_batch_size(&self) -> usize {
-        (**self).preferred_batch_size()
-    }
-    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
-        (**self).activation_bytes(sample_shape)
-    }
+/// `Classifier` for a pointer type (`&C`, `Box<C>`, `Arc<C>`) that
+/// forwards every method, defaults included, to the pointee.
+macro_rules! forward_classifier {
+    ($($ptr:ty),+) => {$(
+        impl<C: Classifier + ?Sized> Classifier for $ptr {
+            fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+                (**self).logits(x)
+            }
+            fn num_classes(&self) -> usize {
+                (**self).num_classes()
+            }
+            fn device(&self) -> &Device {
+                (**self).device()
+            }
+            fn preferred_batch_size(&self) -> usize {
+                (**self).preferred_batch_size()
+            }
+            fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+                (**self).activation_bytes(sample_shape)
+            }
+        }
+    )+};
 }
 
-impl<C: Classifier + ?Sized> Classifier for Box<C> {
-    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        (**self).logits(x)
-    }
-    fn num_classes(&self) -> usize {
-        (**self).num_classes()
-    }
-    fn device(&self) -> &Device {
-        (**self).device()
-    }
-    fn preferred_batch_size(&self) -> usize {
-        (**self).preferred_batch_size()
-    }
-    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
-        (**self).activation_bytes(sample_shape)
-    }
-}
-
-impl<C: Classifier + ?Sized> Classifier for Arc<C> {
-    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        (**self).logits(x)
-    }
-    fn num_classes(&self) -> usize {
-        (**self).num_classes()
-    }
-    fn device(&self) -> &Device {
-        (**self).device()
-    }
-    fn preferred_batch_size(&self) -> usize {
-        (**self).preferred_batch_size()
-    }
-    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
-        (**self).activation_bytes(sample_shape)
-    }
-}
+forward_classifier!(&C, Box<C>, Arc<C>);
 
 /// `on_device` and `with_batch_size` for a model type with `device` and
 /// `batch_size` fields; `$new` builds one in the doc examples (a

@@ -235,6 +235,90 @@ impl<M, F, C: std::fmt::Debug> Drawn<M, F, C> {
     }
 }
 
+/// Writes what [`NoiseGrad`] and [`FusionGrad`] share around their
+/// [`Drawn`]: `Debug`, `new` (the default configuration), `with_models`,
+/// `with_model_seed`, `config`, `model` and the [`Explainer`] impl, whose
+/// `explain` runs `$body` with `$this` = `self` and the call's inputs,
+/// targets and seeds.
+macro_rules! drawn_explainer {
+    ($ty:ident, $config:ident, $prefix:literal, |$this:ident, $inputs:ident, $targets:ident, $seeds:ident| $body:block) => {
+        impl<M, F> std::fmt::Debug for $ty<M, F> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt_as(stringify!($ty), f)
+            }
+        }
+
+        impl<M, F, E> $ty<M, F>
+        where
+            M: Classifier,
+            F: Fn(WeightMapModel<M>) -> Result<E> + Send + Sync,
+            E: Explainer,
+        {
+            /// The explainer with the default configuration (the paper's).
+            /// Builds the base explainer once on the unperturbed model (for
+            /// its name), so a failing factory is reported here.
+            pub fn new(model: WeightMapModel<M>, factory: F) -> Result<Self> {
+                Self::with_config(model, factory, $config::default())
+            }
+
+            /// The explainer with `config` (see its presets); the base
+            /// explainer is built once, as in `new`.
+            pub fn with_config(
+                model: WeightMapModel<M>,
+                factory: F,
+                config: $config,
+            ) -> Result<Self> {
+                Drawn::new(model, factory, config, $prefix).map($ty)
+            }
+        }
+
+        impl<M, F> $ty<M, F> {
+            /// Sets the number of model draws N.
+            pub fn with_models(mut self, n_models: usize) -> Self {
+                self.0.config.n_models = n_models;
+                self
+            }
+
+            /// Sets the seed of the model draws.
+            pub fn with_model_seed(mut self, seed: u64) -> Self {
+                self.0.config.model_seed = seed;
+                self
+            }
+
+            /// The configuration.
+            pub fn config(&self) -> &$config {
+                &self.0.config
+            }
+
+            /// The unperturbed model.
+            pub fn model(&self) -> &WeightMapModel<M> {
+                &self.0.model
+            }
+        }
+
+        impl<M, F, E> Explainer for $ty<M, F>
+        where
+            M: Classifier,
+            F: Fn(WeightMapModel<M>) -> Result<E> + Send + Sync,
+            E: Explainer,
+        {
+            fn name(&self) -> &str {
+                &self.0.name
+            }
+
+            fn explain(
+                &self,
+                inputs: ArrayViewD<'_, f32>,
+                targets: &[usize],
+                seeds: Seeds<'_>,
+            ) -> Result<AttributionBatch> {
+                let ($this, $inputs, $targets, $seeds) = (self, inputs, targets, seeds);
+                $body
+            }
+        }
+    };
+}
+
 fn check_draws(n_models: usize, sigma: f32) -> Result<()> {
     salience_core::validate::check_count("n_models", n_models)?;
     if !(sigma.is_finite() && sigma >= 0.0) {
@@ -324,113 +408,43 @@ where
 /// let model = WeightMapModel::new(HashMap::from([("fc.weight".to_string(), w)]), &Device::Cpu, |vb| {
 ///     Ok(ModuleClassifier::new(candle_nn::linear_no_bias(2, 1, vb.pp("fc"))?, 1))
 /// })?;
-/// let ng = NoiseGrad::new(model, |m| Ok(Saliency::new(m)))?;
+/// let ng = NoiseGrad::new(model.clone(), |m| Ok(Saliency::new(m)))?;
 /// assert_eq!(ng.name(), "noisegrad(saliency)");
 /// let x = ndarray::array![[3.0f32, 4.0]].into_dyn();
 /// let a = ng.explain(x.view(), &[0], Seeds::base(0))?;
 /// assert_eq!(a.shape(), &[1, 2]);
+/// let ng = NoiseGrad::with_config(model, |m| Ok(Saliency::new(m)), NoiseGradConfig::noisegrad())?;
+/// assert_eq!(ng.config().n_models, 25);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct NoiseGrad<M, F>(Drawn<M, F, NoiseGradConfig>);
 
-impl<M, F> std::fmt::Debug for NoiseGrad<M, F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt_as("NoiseGrad", f)
-    }
-}
-
-impl<M, F, E> NoiseGrad<M, F>
-where
-    M: Classifier,
-    F: Fn(WeightMapModel<M>) -> Result<E> + Send + Sync,
-    E: Explainer,
-{
-    /// NoiseGrad with the default configuration. Builds the base explainer
-    /// once on the unperturbed model (for its name), so a failing factory
-    /// is reported here.
-    pub fn new(model: WeightMapModel<M>, factory: F) -> Result<Self> {
-        Self::with_config(model, factory, NoiseGradConfig::default())
-    }
-
-    /// NoiseGrad with `config`.
-    ///
-    /// ```
-    /// # use std::collections::HashMap;
-    /// # use candle_core::{Device, Tensor};
-    /// # use salience_explain::{ModuleClassifier, NoiseGrad, NoiseGradConfig, Saliency, WeightMapModel};
-    /// # let w = Tensor::new(&[[1.0f32, -2.0]], &Device::Cpu)?;
-    /// # let model = WeightMapModel::new(HashMap::from([("fc.weight".to_string(), w)]), &Device::Cpu, |vb| {
-    /// #     Ok(ModuleClassifier::new(candle_nn::linear_no_bias(2, 1, vb.pp("fc"))?, 1))
-    /// # })?;
-    /// let ng = NoiseGrad::with_config(model, |m| Ok(Saliency::new(m)), NoiseGradConfig::noisegrad())?;
-    /// assert_eq!(ng.config().n_models, 25);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn with_config(
-        model: WeightMapModel<M>,
-        factory: F,
-        config: NoiseGradConfig,
-    ) -> Result<Self> {
-        Drawn::new(model, factory, config, "noisegrad").map(NoiseGrad)
-    }
-
-    /// Sets the number of model draws.
-    pub fn with_models(mut self, n_models: usize) -> Self {
-        self.0.config.n_models = n_models;
-        self
-    }
-
-    /// Sets σ_NG.
-    pub fn with_sigma(mut self, sigma: f32) -> Self {
-        self.0.config.sigma = sigma;
-        self
-    }
-
-    /// Sets the seed of the model draws.
-    pub fn with_model_seed(mut self, seed: u64) -> Self {
-        self.0.config.model_seed = seed;
-        self
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &NoiseGradConfig {
-        &self.0.config
-    }
-
-    /// The unperturbed model.
-    pub fn model(&self) -> &WeightMapModel<M> {
-        &self.0.model
-    }
-}
-
-impl<M, F, E> Explainer for NoiseGrad<M, F>
-where
-    M: Classifier,
-    F: Fn(WeightMapModel<M>) -> Result<E> + Send + Sync,
-    E: Explainer,
-{
-    fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    fn explain(
-        &self,
-        inputs: ArrayViewD<'_, f32>,
-        targets: &[usize],
-        seeds: Seeds<'_>,
-    ) -> Result<AttributionBatch> {
-        let c = &self.0.config;
+// The average of the base explanations over the model draws.
+drawn_explainer!(
+    NoiseGrad,
+    NoiseGradConfig,
+    "noisegrad",
+    |this, inputs, targets, seeds| {
+        let c = &this.0.config;
         average_over_draws(
-            &self.0.model,
+            &this.0.model,
             c.n_models,
             c.sigma,
             &c.filter,
             c.model_seed,
-            &|m| (self.0.factory)(m),
+            &|m| (this.0.factory)(m),
             inputs,
             targets,
             seeds,
         )
+    }
+);
+
+impl<M, F> NoiseGrad<M, F> {
+    /// Sets σ_NG.
+    pub fn with_sigma(mut self, sigma: f32) -> Self {
+        self.0.config.sigma = sigma;
+        self
     }
 }
 
@@ -442,64 +456,47 @@ where
 /// use std::collections::HashMap;
 /// use candle_core::{Device, Tensor};
 /// use salience_core::{Explainer, Seeds};
-/// use salience_explain::{FusionGrad, ModuleClassifier, Saliency, WeightMapModel};
+/// use salience_explain::{FusionGrad, FusionGradConfig, ModuleClassifier, Saliency, WeightMapModel};
 /// let w = Tensor::new(&[[1.0f32, -2.0]], &Device::Cpu)?;
 /// let model = WeightMapModel::new(HashMap::from([("fc.weight".to_string(), w)]), &Device::Cpu, |vb| {
 ///     Ok(ModuleClassifier::new(candle_nn::linear_no_bias(2, 1, vb.pp("fc"))?, 1))
 /// })?;
-/// let fg = FusionGrad::new(model, |m| Ok(Saliency::new(m)))?;
+/// let fg = FusionGrad::new(model.clone(), |m| Ok(Saliency::new(m)))?;
 /// assert_eq!(fg.name(), "fusiongrad(saliency)");
 /// let x = ndarray::array![[3.0f32, 4.0]].into_dyn();
 /// assert_eq!(fg.explain(x.view(), &[0], Seeds::base(0))?.shape(), &[1, 2]);
+/// let fg = FusionGrad::with_config(model, |m| Ok(Saliency::new(m)), FusionGradConfig::noisegrad())?;
+/// assert_eq!(fg.config().sigma_ng, 0.2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct FusionGrad<M, F>(Drawn<M, F, FusionGradConfig>);
 
-impl<M, F> std::fmt::Debug for FusionGrad<M, F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt_as("FusionGrad", f)
+// The average over the model draws of SmoothGrad of the base explainer.
+drawn_explainer!(
+    FusionGrad,
+    FusionGradConfig,
+    "fusiongrad",
+    |this, inputs, targets, seeds| {
+        let c = &this.0.config;
+        if c.n_inputs == 0 {
+            return Err(SalienceError::invalid("n_inputs", 0, "must be at least 1"));
+        }
+        let tc = this.tunnel_config();
+        average_over_draws(
+            &this.0.model,
+            c.n_models,
+            c.sigma_ng,
+            &c.filter,
+            c.model_seed,
+            &|m| Ok(NoiseTunnel::new((this.0.factory)(m)?, tc.clone())),
+            inputs,
+            targets,
+            seeds,
+        )
     }
-}
+);
 
-impl<M, F, E> FusionGrad<M, F>
-where
-    M: Classifier,
-    F: Fn(WeightMapModel<M>) -> Result<E> + Send + Sync,
-    E: Explainer,
-{
-    /// FusionGrad with the default (paper) configuration.
-    pub fn new(model: WeightMapModel<M>, factory: F) -> Result<Self> {
-        Self::with_config(model, factory, FusionGradConfig::default())
-    }
-
-    /// FusionGrad with `config`.
-    ///
-    /// ```
-    /// # use std::collections::HashMap;
-    /// # use candle_core::{Device, Tensor};
-    /// # use salience_explain::{FusionGrad, FusionGradConfig, ModuleClassifier, Saliency, WeightMapModel};
-    /// # let w = Tensor::new(&[[1.0f32, -2.0]], &Device::Cpu)?;
-    /// # let model = WeightMapModel::new(HashMap::from([("fc.weight".to_string(), w)]), &Device::Cpu, |vb| {
-    /// #     Ok(ModuleClassifier::new(candle_nn::linear_no_bias(2, 1, vb.pp("fc"))?, 1))
-    /// # })?;
-    /// let fg = FusionGrad::with_config(model, |m| Ok(Saliency::new(m)), FusionGradConfig::noisegrad())?;
-    /// assert_eq!(fg.config().sigma_ng, 0.2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn with_config(
-        model: WeightMapModel<M>,
-        factory: F,
-        config: FusionGradConfig,
-    ) -> Result<Self> {
-        Drawn::new(model, factory, config, "fusiongrad").map(FusionGrad)
-    }
-
-    /// Sets the number of model draws N.
-    pub fn with_models(mut self, n_models: usize) -> Self {
-        self.0.config.n_models = n_models;
-        self
-    }
-
+impl<M, F> FusionGrad<M, F> {
     /// Sets the number of input draws M per model.
     pub fn with_inputs(mut self, n_inputs: usize) -> Self {
         self.0.config.n_inputs = n_inputs;
@@ -524,17 +521,6 @@ where
         self
     }
 
-    /// Sets the seed of the model draws.
-    pub fn with_model_seed(mut self, seed: u64) -> Self {
-        self.0.config.model_seed = seed;
-        self
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &FusionGradConfig {
-        &self.0.config
-    }
-
     fn tunnel_config(&self) -> NoiseTunnelConfig {
         NoiseTunnelConfig {
             kind: NoiseKind::SmoothGrad,
@@ -542,40 +528,5 @@ where
             noise: self.0.config.noise,
             batch_size: self.0.config.batch_size,
         }
-    }
-}
-
-impl<M, F, E> Explainer for FusionGrad<M, F>
-where
-    M: Classifier,
-    F: Fn(WeightMapModel<M>) -> Result<E> + Send + Sync,
-    E: Explainer,
-{
-    fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    fn explain(
-        &self,
-        inputs: ArrayViewD<'_, f32>,
-        targets: &[usize],
-        seeds: Seeds<'_>,
-    ) -> Result<AttributionBatch> {
-        let c = &self.0.config;
-        if c.n_inputs == 0 {
-            return Err(SalienceError::invalid("n_inputs", 0, "must be at least 1"));
-        }
-        let tc = self.tunnel_config();
-        average_over_draws(
-            &self.0.model,
-            c.n_models,
-            c.sigma_ng,
-            &c.filter,
-            c.model_seed,
-            &|m| Ok(NoiseTunnel::new((self.0.factory)(m)?, tc.clone())),
-            inputs,
-            targets,
-            seeds,
-        )
     }
 }

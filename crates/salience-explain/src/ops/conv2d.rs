@@ -766,6 +766,24 @@ fn contiguous_slice<'a, T>(v: &'a [T], l: &Layout) -> candle_core::Result<&'a [T
     }
 }
 
+/// `f32(values)` or `f64(values)` of the contiguous f32 or f64 storage
+/// `s` (laid out by `l`): one generic column kernel for both dtypes.
+fn map_float_storage(
+    s: &CpuStorage,
+    l: &Layout,
+    f32: impl FnOnce(&[f32]) -> Vec<f32>,
+    f64: impl FnOnce(&[f64]) -> Vec<f64>,
+) -> candle_core::Result<CpuStorage> {
+    Ok(match s {
+        CpuStorage::F32(v) => CpuStorage::F32(f32(contiguous_slice(v, l)?)),
+        CpuStorage::F64(v) => CpuStorage::F64(f64(contiguous_slice(v, l)?)),
+        other => bail!(
+            "conv2d supports f32 and f64, got {:?}",
+            BackendStorage::dtype(other)
+        ),
+    })
+}
+
 impl CustomOp1 for Im2Col {
     fn name(&self) -> &'static str {
         "salience-im2col"
@@ -773,14 +791,7 @@ impl CustomOp1 for Im2Col {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from(self.cols_shape());
-        let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(self.gather(contiguous_slice(v, l)?)),
-            CpuStorage::F64(v) => CpuStorage::F64(self.gather(contiguous_slice(v, l)?)),
-            other => bail!(
-                "conv2d supports f32 and f64, got {:?}",
-                BackendStorage::dtype(other)
-            ),
-        };
+        let out = map_float_storage(s, l, |v| self.gather(v), |v| self.gather(v))?;
         Ok((out, shape))
     }
 
@@ -802,14 +813,7 @@ impl CustomOp1 for Col2Im {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = self.0;
         let shape = Shape::from((g.n, g.c, g.h, g.w));
-        let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(g.scatter(contiguous_slice(v, l)?)),
-            CpuStorage::F64(v) => CpuStorage::F64(g.scatter(contiguous_slice(v, l)?)),
-            other => bail!(
-                "conv2d supports f32 and f64, got {:?}",
-                BackendStorage::dtype(other)
-            ),
-        };
+        let out = map_float_storage(s, l, |v| g.scatter(v), |v| g.scatter(v))?;
         Ok((out, shape))
     }
 
@@ -1026,6 +1030,16 @@ mod tests {
         }
     }
 
+    /// Input `[2, 3, h, w]`, weight `[4, 3, k, k]` and bias `[4]` drawn
+    /// from seeds `seed`, `seed + 1` and `seed + 2`.
+    fn conv_case(h: usize, w: usize, k: usize, seed: u64) -> (Tensor, Tensor, Tensor) {
+        (
+            seeded(&[2, 3, h, w], seed),
+            seeded(&[4, 3, k, k], seed + 1),
+            seeded(&[4], seed + 2),
+        )
+    }
+
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b)
             .and_then(|d| d.abs())
@@ -1046,9 +1060,7 @@ mod tests {
             (2, 2, 0, 6, 7),
             (3, 3, 0, 10, 9),
         ] {
-            let x = seeded(&[2, 3, h, w], 1);
-            let wt = seeded(&[4, 3, k, k], 2);
-            let b = seeded(&[4], 3);
+            let (x, wt, b) = conv_case(h, w, k, 1);
             let ours = conv2d(&x, &wt, Some(&b), s, p).expect("ours");
             let theirs = x
                 .conv2d(&wt, p, s, 1, 1)
@@ -1275,9 +1287,7 @@ mod tests {
             (1, 1, 0, 5, 4),
             (1, 2, 0, 6, 5),
         ] {
-            let x = seeded(&[2, 3, h, w], 41);
-            let wt = seeded(&[4, 3, k, k], 42);
-            let b = seeded(&[4], 43);
+            let (x, wt, b) = conv_case(h, w, k, 41);
             let geom = geometry(h, w, k, s, p);
             let run = |f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>| {
                 let xv = Var::from_tensor(&x).expect("var");

@@ -297,18 +297,5 @@ impl<M: RuleForward> DeepLift<M> {
 }
 
 impl<M: RuleForward> Explainer for DeepLift<M> {
-    fn name(&self) -> &str {
-        "deeplift"
-    }
-
-    fn explain(
-        &self,
-        inputs: ArrayViewD<'_, f32>,
-        targets: &[usize],
-        seeds: Seeds<'_>,
-    ) -> Result<AttributionBatch> {
-        Ok(self
-            .explain_with_delta(inputs, targets, seeds)?
-            .attributions)
-    }
+    salience_perturb::explainer_via_report!("deeplift", explain_with_delta);
 }
