@@ -476,9 +476,9 @@ fn samples(args: &[String]) -> Res<()> {
     } else {
         LocalizationConfig::default()
     };
-    let gen = LocalizationGenerator::new(&test, cfg)?;
-    let set = gen.generate(LOCALIZATION_SAMPLE_SEED, 0, m)?;
-    let c = gen.config().canvas;
+    let generator = LocalizationGenerator::new(&test, cfg)?;
+    let set = generator.generate(LOCALIZATION_SAMPLE_SEED, 0, m)?;
+    let c = generator.config().canvas;
     let images: Vec<u8> = set
         .images
         .iter()

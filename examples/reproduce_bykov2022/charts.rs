@@ -38,7 +38,7 @@ fn relative(m: &Merged, method: &str, metric: &str) -> Option<(f64, f64)> {
     let r: Vec<f64> = v
         .iter()
         .zip(&base)
-        .filter(|(_, &b)| b > 0.0)
+        .filter(|&(_, &b)| b > 0.0)
         .map(|(&a, &b)| a / b - 1.0)
         .collect();
     mean_sem(&r)

@@ -360,8 +360,8 @@ fn setup(budget: Budget) -> Result<Setup> {
     // The labelled set of the σ heuristic: fresh generated images (held-out
     // seed, items from the shipped Fashion-MNIST test images).
     let pool = assets::fashion_mnist_sample_gray()?;
-    let gen = LocalizationGenerator::new(&pool, LocalizationConfig::easy())?;
-    let labelled = gen.generate(assets::RESNET_TEST_SEED, 0, budget.n_labelled)?;
+    let generator = LocalizationGenerator::new(&pool, LocalizationConfig::easy())?;
+    let labelled = generator.generate(assets::RESNET_TEST_SEED, 0, budget.n_labelled)?;
     let cfg = sigma_config(&budget);
     let search = noisegrad_sigma(
         &net,
@@ -1043,7 +1043,7 @@ fn input_noise_accuracy(setup: &Setup, alphas: &[f32]) -> Result<Vec<(f32, f32)>
         let hits = logits
             .outer_iter()
             .zip(&set.labels)
-            .filter(|(row, &y)| argmax(row.iter().copied()) == y)
+            .filter(|(row, y)| argmax(row.iter().copied()) == **y)
             .count();
         out.push((alpha, hits as f32 / set.len().max(1) as f32));
     }

@@ -1146,7 +1146,7 @@ fn canvas_shares(masks: &ndarray::Array3<bool>) -> (f64, f64) {
     for m in masks.outer_iter() {
         let on: Vec<(usize, usize)> = m
             .indexed_iter()
-            .filter(|(_, &v)| v)
+            .filter(|&(_, &v)| v)
             .map(|(ij, _)| ij)
             .collect();
         mask += on.len() as f64 / area;

@@ -72,7 +72,7 @@ impl BoundingBox {
             return None;
         }
         let (mut top, mut left, mut bottom, mut right) = (usize::MAX, usize::MAX, 0, 0);
-        for (idx, _) in mask.iter().enumerate().filter(|(_, &b)| b) {
+        for (idx, _) in mask.iter().enumerate().filter(|&(_, &b)| b) {
             let (r, c) = (idx / w, idx % w);
             top = top.min(r);
             left = left.min(c);

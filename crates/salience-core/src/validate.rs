@@ -56,7 +56,7 @@ pub fn check_targets(targets: &[usize], n_inputs: usize, num_classes: usize) -> 
             inputs: n_inputs,
         });
     }
-    if let Some((sample, &target)) = targets.iter().enumerate().find(|(_, &t)| t >= num_classes) {
+    if let Some((sample, &target)) = targets.iter().enumerate().find(|&(_, &t)| t >= num_classes) {
         return Err(SalienceError::TargetOutOfRange {
             sample,
             target,

@@ -7,12 +7,14 @@ use salience_explain::ops::{candle_elementwise_on_caller, cpu_threads::CANDLE_NU
 
 #[test]
 fn sets_one_thread_once_and_respects_a_users_choice() {
-    std::env::remove_var(CANDLE_NUM_THREADS);
+    // SAFETY: the only test of this binary; no other thread reads the environment.
+    unsafe { std::env::remove_var(CANDLE_NUM_THREADS) };
     // SAFETY: the only test of this binary; no other thread reads the environment.
     assert!(unsafe { candle_elementwise_on_caller() });
     assert_eq!(std::env::var(CANDLE_NUM_THREADS).unwrap(), "1");
     // Already set (by us or by the user): left as it is.
-    std::env::set_var(CANDLE_NUM_THREADS, "3");
+    // SAFETY: the only test of this binary; no other thread reads the environment.
+    unsafe { std::env::set_var(CANDLE_NUM_THREADS, "3") };
     assert!(!unsafe { candle_elementwise_on_caller() });
     assert_eq!(std::env::var(CANDLE_NUM_THREADS).unwrap(), "3");
     // A parallel-sized elementwise op (≥ 64 Ki elements) still computes the same

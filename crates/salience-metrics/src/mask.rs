@@ -59,7 +59,11 @@ impl MaskBatch {
     /// ```
     pub fn from_f32(data: ArrayView3<'_, f32>) -> Result<Self> {
         salience_core::validate::check_finite(&data, "ground-truth masks")?;
-        if let Some((index, &v)) = data.iter().enumerate().find(|(_, &v)| v != 0.0 && v != 1.0) {
+        if let Some((index, &v)) = data
+            .iter()
+            .enumerate()
+            .find(|&(_, &v)| v != 0.0 && v != 1.0)
+        {
             return Err(SalienceError::invalid(
                 "masks",
                 format!("{v} at flat index {index}"),

@@ -53,7 +53,7 @@ pub fn relevance_mass_accuracy(
         let inside: f64 = m
             .iter()
             .zip(mask.iter())
-            .filter(|(_, &b)| b)
+            .filter(|&(_, &b)| b)
             .map(|(&v, _)| v as f64)
             .sum();
         if total <= 0.0 {

@@ -347,7 +347,7 @@ fn random_pixels<R: rand::Rng + ?Sized>(
     share: f64,
     p: usize,
     r: &mut R,
-) -> impl Iterator<Item = usize> {
+) -> impl Iterator<Item = usize> + use<R> {
     let k = ((share * p as f64).round() as usize).clamp(1, p);
     rand::seq::index::sample(r, p, k).into_iter()
 }

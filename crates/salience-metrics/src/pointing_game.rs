@@ -116,7 +116,7 @@ fn is_hit(m: &[f32], mask: &[bool], h: usize, w: usize, tolerance: f64) -> bool 
     let r2 = tolerance * tolerance;
     m.iter()
         .enumerate()
-        .filter(|(_, &v)| v == max)
+        .filter(|&(_, &v)| v == max)
         .any(|(idx, _)| {
             if mask[idx] {
                 return true;

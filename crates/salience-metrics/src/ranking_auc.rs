@@ -58,7 +58,7 @@ pub fn ranking_auc(
         let pos_rank_sum: f64 = ranks
             .iter()
             .zip(mask.iter())
-            .filter(|(_, &b)| b)
+            .filter(|&(_, &b)| b)
             .map(|(r, _)| r)
             .sum();
         let (kf, nf) = (k as f64, (p - k) as f64);

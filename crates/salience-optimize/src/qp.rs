@@ -478,7 +478,7 @@ fn polish(p: &Array2<f64>, c: &[f64], x: &[f64]) -> Option<Vec<f64>> {
         if let Some((pos, _)) = w_s
             .iter()
             .enumerate()
-            .filter(|(_, &v)| v < 0.0)
+            .filter(|&(_, &v)| v < 0.0)
             .min_by(|a, b| a.1.total_cmp(b.1))
         {
             support[idx[pos]] = false;

@@ -235,7 +235,7 @@ impl Query<'_> {
                             *ai = row
                                 .iter()
                                 .zip(flags)
-                                .filter(|(_, &f)| f)
+                                .filter(|&(_, &f)| f)
                                 .map(|(&v, _)| f64::from(v))
                                 .sum();
                         }

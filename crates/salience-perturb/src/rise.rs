@@ -179,10 +179,10 @@ impl<M: Model> Rise<M> {
         n: usize,
     ) -> Result<ndarray::Array3<f32>> {
         self.config.check(h, w)?;
-        let gen = MaskGen::new(self.config.grid, self.config.p_keep, h, w);
+        let mask_gen = MaskGen::new(self.config.grid, self.config.p_keep, h, w);
         let mut out = vec![0f32; n * h * w];
         for (t, chunk) in out.chunks_exact_mut(h * w).enumerate() {
-            gen.mask(sample_seed, t, chunk);
+            mask_gen.mask(sample_seed, t, chunk);
         }
         ndarray::Array3::from_shape_vec((n, h, w), out)
             .map_err(|e| SalienceError::backend("ndarray", e))
@@ -261,7 +261,7 @@ impl MaskGen {
 }
 
 struct Source<'a> {
-    gen: &'a MaskGen,
+    mask_gen: &'a MaskGen,
     seeds: Vec<u64>,
     x: &'a [f32],
     base: &'a [f32],
@@ -272,8 +272,8 @@ struct Source<'a> {
 
 impl PerturbationSource for Source<'_> {
     fn fill(&mut self, i: usize, k: usize, out: &mut [f32]) -> Result<()> {
-        let hw = self.gen.h * self.gen.w;
-        self.gen.mask(self.seeds[i], k, &mut self.mask);
+        let hw = self.mask_gen.h * self.mask_gen.w;
+        self.mask_gen.mask(self.seeds[i], k, &mut self.mask);
         let r = i * self.f..(i + 1) * self.f;
         let (x, b) = (&self.x[r.clone()], &self.base[r]);
         for (e, o) in out.iter_mut().enumerate() {
@@ -283,8 +283,8 @@ impl PerturbationSource for Source<'_> {
         Ok(())
     }
     fn consume(&mut self, i: usize, k: usize, score: f32) -> Result<()> {
-        let hw = self.gen.h * self.gen.w;
-        self.gen.mask(self.seeds[i], k, &mut self.mask);
+        let hw = self.mask_gen.h * self.mask_gen.w;
+        self.mask_gen.mask(self.seeds[i], k, &mut self.mask);
         let s = score as f64;
         for (a, m) in self.acc[i * hw..(i + 1) * hw].iter_mut().zip(&self.mask) {
             *a += s * *m as f64;
@@ -316,10 +316,10 @@ impl<M: Model> Explainer for Rise<M> {
         };
         self.config.check(h, w)?;
         let p = prepare(&inputs, targets, &self.model, &self.config.baseline, seeds)?;
-        let gen = MaskGen::new(self.config.grid, self.config.p_keep, h, w);
+        let mask_gen = MaskGen::new(self.config.grid, self.config.p_keep, h, w);
         let hw = h * w;
         let mut src = Source {
-            gen: &gen,
+            mask_gen: &mask_gen,
             seeds: (0..p.n).map(|i| seeds.for_sample(i)).collect(),
             x: &p.x,
             base: &p.base,

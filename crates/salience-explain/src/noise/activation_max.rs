@@ -517,7 +517,7 @@ pub fn maximize_class<C: Classifier>(
     seeds: Seeds<'_>,
 ) -> Result<ActivationMaxResult> {
     let k = check_models(models)?;
-    if let Some((index, &target)) = classes.iter().enumerate().find(|(_, &c)| c >= k) {
+    if let Some((index, &target)) = classes.iter().enumerate().find(|&(_, &c)| c >= k) {
         return Err(SalienceError::TargetOutOfRange {
             sample: index,
             target,

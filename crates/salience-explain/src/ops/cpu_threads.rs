@@ -52,6 +52,8 @@ pub unsafe fn candle_elementwise_on_caller() -> bool {
     if std::env::var_os(CANDLE_NUM_THREADS).is_some() {
         return false;
     }
-    std::env::set_var(CANDLE_NUM_THREADS, "1");
+    // SAFETY: the caller guarantees that no other thread reads or writes the
+    // environment (see # Safety above).
+    unsafe { std::env::set_var(CANDLE_NUM_THREADS, "1") };
     true
 }
