@@ -52,7 +52,7 @@ fn batch_invariant_models_give_bit_identical_metrics_at_any_chunk_size() {
     let run = |bs: usize| {
         let cfg = InfidelityConfig {
             n_perturbations: 12,
-            batch_size: Some(bs),
+            batch_size: salience_core::BatchSize::fixed(bs).unwrap(),
             ..InfidelityConfig::decker2024()
         };
         infidelity(&model, x.view(), &maps, &targets, &cfg, Seeds::base(3))

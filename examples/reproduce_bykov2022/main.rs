@@ -734,13 +734,13 @@ fn score_chunk(
         projection: Projection::Indicator,
         n_runs: b.faith_runs,
         score: ScoreKind::Raw,
-        batch_size: None,
+        batch_size: salience::BatchSize::Auto,
     };
     let sens_cfg = SensitivityConfig {
         radius: b.sens_radius,
         n_samples: b.sens_samples,
         relative: true,
-        batch_size: 32,
+        batch_size: salience::BatchSize::fixed(32)?,
     };
     for row in table_rows(setup).into_iter().chain(ig_rows(setup)) {
         let name = row.name;

@@ -212,8 +212,10 @@ impl Rbm {
             }
         }
         if !(w.iter().all(|x| x.is_finite()) && c.is_finite()) {
-            return Err(SalienceError::Solver(
-                "RBM training diverged (lower the learning rate)".into(),
+            return Err(SalienceError::solver(
+                "RBM contrastive divergence",
+                salience_core::SolverStatus::Diverged,
+                "the weights became non-finite (lower the learning rate)",
             ));
         }
         let mut h: Vec<f64> = v.chunks_exact(k).map(|row| hidden(row, &w, c)).collect();

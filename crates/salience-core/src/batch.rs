@@ -146,6 +146,21 @@ impl BatchSize {
         }
     }
 
+    /// `Auto` for `None`, [`BatchSize::fixed`]`(n)` for `Some(n)` (the
+    /// `Option<usize>` batch sizes of older configs; `Some(0)` is an
+    /// [`SalienceError::InvalidParameter`] naming `batch_size`).
+    ///
+    /// ```
+    /// use salience_core::BatchSize;
+    /// assert_eq!(BatchSize::from_option(None)?, BatchSize::Auto);
+    /// assert_eq!(BatchSize::from_option(Some(8))?, BatchSize::fixed(8)?);
+    /// assert!(BatchSize::from_option(Some(0)).is_err());
+    /// # Ok::<(), salience_core::SalienceError>(())
+    /// ```
+    pub fn from_option(n: Option<usize>) -> Result<Self> {
+        n.map_or(Ok(BatchSize::Auto), BatchSize::fixed)
+    }
+
     /// The fixed size, `None` for `Auto`.
     pub fn get(self) -> Option<usize> {
         match self {

@@ -52,7 +52,7 @@ pub type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// | [`Unsupported`](Self::Unsupported) | a method does not apply to a model's architecture (LRP on pre-activation batch norms, AttnLRP without attention, ...) |
 /// | [`Gradient`](Self::Gradient) | an input gradient is missing or fails its check |
 /// | [`Model`](Self::Model) | a user's model misbehaved (wrong output shape, a failed call) |
-/// | [`Solver`](Self::Solver) | a numerical solver failed (the QP, a factorization) |
+/// | [`Solver`](Self::Solver) | a numerical solver failed (the QP, a factorization); [`SolverStatus`] says why |
 /// | [`Backend`](Self::Backend) | the tensor backend (candle) or an array library failed; the original error is the [`source`](std::error::Error::source) |
 /// | [`Io`](Self::Io) | reading or writing a file failed; the [`std::io::Error`] (or the parser's error) is the source |
 /// | [`DatasetMissing`](Self::DatasetMissing) | a dataset file is absent; says which package ships it |
@@ -198,9 +198,19 @@ pub enum SalienceError {
     /// The model (a user's implementation of [`crate::Model`]) failed.
     #[error("model error: {0}")]
     Model(String),
-    /// A numerical solver failed.
-    #[error("solver error: {0}")]
-    Solver(String),
+    /// A numerical solver failed: which one, a typed [`SolverStatus`] to
+    /// match on, and the evidence in words.
+    #[error("solver error: {solver}: {status}: {detail}")]
+    Solver {
+        /// The solver, in words (`"clarabel"`, `"pivoted Cholesky"`,
+        /// `"conjugate gradient"`, ...).
+        solver: &'static str,
+        /// Why it failed.
+        status: SolverStatus,
+        /// The evidence (iterations, the solver's own status, a residual)
+        /// and the way out where one is known.
+        detail: String,
+    },
     /// A backend (candle, ndarray, an encoder, ...) failed. `source` is the
     /// original error, kept whole (for candle: its inner errors and any
     /// backtrace); `None` for a failed internal invariant of the backend
@@ -263,6 +273,56 @@ fn list_files(files: &[(PathBuf, String)]) -> String {
         .map(|(p, why)| format!("{} ({why})", p.display()))
         .collect();
     v.join("; ")
+}
+
+/// Why a numerical solver failed ([`SalienceError::Solver`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SolverStatus {
+    /// No point satisfies the constraints (clarabel: primal or dual
+    /// infeasible, also at reduced accuracy).
+    Infeasible,
+    /// The iteration limit was reached before convergence (clarabel's
+    /// `MaxIterations`, a conjugate-gradient solve that did not reach its
+    /// tolerance).
+    MaxIterations,
+    /// The time limit was reached.
+    MaxTime,
+    /// The solver stopped making progress (clarabel's
+    /// `InsufficientProgress`).
+    InsufficientProgress,
+    /// Numerical breakdown: the solver reported a numerical error, or its
+    /// result is not finite.
+    NumericalError,
+    /// The solver rejected the problem data before iterating.
+    SetupFailed,
+    /// A system matrix is singular (or not positive definite where it must
+    /// be), so the solution is not unique or does not exist.
+    Singular,
+    /// An iterative training diverged: its iterate became non-finite.
+    Diverged,
+    /// The solver stopped with a point that is not a valid answer (weights
+    /// without a positive entry, no candidate found).
+    InvalidSolution,
+    /// Any other termination (clarabel: unsolved, stopped by a callback).
+    Other,
+}
+
+impl std::fmt::Display for SolverStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SolverStatus::Infeasible => "infeasible",
+            SolverStatus::MaxIterations => "iteration limit reached",
+            SolverStatus::MaxTime => "time limit reached",
+            SolverStatus::InsufficientProgress => "insufficient progress",
+            SolverStatus::NumericalError => "numerical error",
+            SolverStatus::SetupFailed => "setup failed",
+            SolverStatus::Singular => "singular system",
+            SolverStatus::Diverged => "diverged",
+            SolverStatus::InvalidSolution => "invalid solution",
+            SolverStatus::Other => "stopped",
+        })
+    }
 }
 
 /// What is wrong with an image file ([`SalienceError::Image`]).
@@ -358,6 +418,26 @@ impl SalienceError {
         SalienceError::Backend {
             context: context.into(),
             source: None,
+        }
+    }
+
+    /// [`SalienceError::Solver`]: `solver` stopped with `status`; `detail`
+    /// gives the evidence.
+    ///
+    /// ```
+    /// use salience_core::{SalienceError, SolverStatus};
+    /// let e = SalienceError::solver("clarabel", SolverStatus::MaxIterations, "after 1 iterations");
+    /// assert!(matches!(e, SalienceError::Solver { status: SolverStatus::MaxIterations, .. }));
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "solver error: clarabel: iteration limit reached: after 1 iterations"
+    /// );
+    /// ```
+    pub fn solver(solver: &'static str, status: SolverStatus, detail: impl Into<String>) -> Self {
+        SalienceError::Solver {
+            solver,
+            status,
+            detail: detail.into(),
         }
     }
 

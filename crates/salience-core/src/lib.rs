@@ -55,7 +55,9 @@ pub use attribution::{AttributionBatch, ChannelReduction, Layout};
 pub use batch::BatchSize;
 pub use bbox::BoundingBox;
 pub use ensemble::Ensemble;
-pub use error::{BoxedError, DegenerateReason, GradientFault, ImageFault, Result, SalienceError};
+pub use error::{
+    BoxedError, DegenerateReason, GradientFault, ImageFault, Result, SalienceError, SolverStatus,
+};
 pub use explainer::{explain_ensemble, Explainer, PerInput};
 pub use model::{FnModel, LinearModel, Model};
 pub use normalize::{DegeneratePolicy, Normalization};

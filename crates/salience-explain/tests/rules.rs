@@ -14,6 +14,24 @@ use salience_explain::{
     PlainOps, RuleForward, RuleLayer, RuleSequential,
 };
 
+/// `Classifier` for a CPU test model whose logits are its plain
+/// [`RuleForward::forward_with`].
+macro_rules! rule_classifier {
+    ($t:ty, $classes:expr) => {
+        impl Classifier for $t {
+            fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+                self.forward_with(x, &PlainOps)
+            }
+            fn num_classes(&self) -> usize {
+                $classes
+            }
+            fn device(&self) -> &Device {
+                &Device::Cpu
+            }
+        }
+    };
+}
+
 fn conv(w: Tensor, b: Option<Tensor>) -> candle_nn::Conv2d {
     candle_nn::Conv2d::new(
         w,
@@ -97,17 +115,7 @@ impl RuleForward for Residual {
     }
 }
 
-impl Classifier for Residual {
-    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_with(x, &PlainOps)
-    }
-    fn num_classes(&self) -> usize {
-        3
-    }
-    fn device(&self) -> &Device {
-        &Device::Cpu
-    }
-}
+rule_classifier!(Residual, 3);
 
 const CT: [usize; 3] = [0, 2, 1];
 
@@ -350,17 +358,7 @@ impl RuleForward for StridedPool {
     }
 }
 
-impl Classifier for StridedPool {
-    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_with(x, &PlainOps)
-    }
-    fn num_classes(&self) -> usize {
-        1
-    }
-    fn device(&self) -> &Device {
-        &Device::Cpu
-    }
-}
+rule_classifier!(StridedPool, 1);
 
 #[test]
 fn deeplift_overlapping_max_pool_adds_the_windows_a_pixel_wins() {
@@ -1168,4 +1166,52 @@ fn lrp_zbox_per_channel_bounds() {
             Err(SalienceError::InvalidParameter { .. })
         ));
     }
+}
+
+/// fc(4→4) → softmax over pairs with the pairs folded into the batch axis
+/// (`[N, 4]` → `[2N, 2]`) → fc(4→3): AttnLRP's absorbed softmax bias needs
+/// the batch on axis 0 of the softmax input.
+struct FoldedSoftmax {
+    fc1: candle_nn::Linear,
+    fc2: candle_nn::Linear,
+}
+
+impl RuleForward for FoldedSoftmax {
+    fn forward_with(&self, x: &Tensor, ops: &dyn LayerOps) -> candle_core::Result<Tensor> {
+        let n = x.dim(0)?;
+        let h = ops.linear("fc1", &self.fc1, x)?;
+        let s = ops.softmax(&h.reshape((2 * n, 2))?)?;
+        ops.linear("fc2", &self.fc2, &s.reshape((n, 4))?)
+    }
+}
+
+rule_classifier!(FoldedSoftmax, 3);
+
+#[test]
+fn attn_lrp_refuses_a_softmax_without_the_batch_axis_as_unsupported() {
+    let m = FoldedSoftmax {
+        fc1: candle_nn::Linear::new(tensor(&[4, 4], 0.5, 60), None),
+        fc2: candle_nn::Linear::new(tensor(&[3, 4], 0.5, 61), None),
+    };
+    let x = array(&[2, 4], 1.0, 62);
+    let e = salience_explain::AttnLrp::new(m);
+    match e.explain_with_softmax_bias(x.view(), &[0, 2]) {
+        Err(SalienceError::Unsupported {
+            method,
+            model,
+            reason,
+        }) => {
+            assert_eq!(method, "attnlrp");
+            assert_eq!(model, "FoldedSoftmax");
+            assert!(
+                reason.contains("leading dimension of 4 for a batch of 2"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    // Without the bias leaves the same model explains (the refusal is
+    // about the absorbed bias only).
+    let r = e.explain(x.view(), &[0, 2], Seeds::base(0)).unwrap();
+    assert_eq!(r.shape(), &[2, 4]);
 }

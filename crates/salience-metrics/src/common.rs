@@ -4,7 +4,7 @@
 use crate::insertion_deletion::ScoreKind;
 use ndarray::{Array2, ArrayViewD};
 use salience_core::validate::{check_finite, check_nonempty_shape};
-use salience_core::{AttributionBatch, Result, SalienceError};
+use salience_core::{AttributionBatch, BatchSize, Result, SalienceError};
 
 /// Per-sample geometry of a batch of inputs `[N, C, H, W]`, `[N, H, W]` or
 /// `[N, D]` (a tabular sample is one row of `D` "pixels").
@@ -134,12 +134,26 @@ pub(crate) fn argmax(v: &[f32]) -> usize {
     best
 }
 
-/// Checks an optional batch size.
-pub(crate) fn check_batch_size(bs: Option<usize>) -> Result<()> {
-    if bs == Some(0) {
-        return Err(SalienceError::invalid("batch_size", 0, "must be ≥ 1"));
+/// Checks a batch size: a `Fixed(n)` built without [`BatchSize::fixed`]
+/// must still be in its range (0 cannot be built at all).
+pub(crate) fn check_batch_size(bs: BatchSize) -> Result<()> {
+    match bs {
+        BatchSize::Auto => Ok(()),
+        BatchSize::Fixed(n) => BatchSize::fixed(n.get()).map(|_| ()),
     }
-    Ok(())
+}
+
+/// Samples per `explain` call that [`BatchSize::Auto`] means in the metrics
+/// that re-explain inputs (MPRT, sensitivity, stability): the explainer
+/// then chunks its own model calls by its own `batch_size`.
+pub(crate) const AUTO_EXPLAIN_BATCH: usize = 32;
+
+/// The samples per `explain` (and per model / representation) call of a
+/// re-explaining metric: `Fixed(n)` is `n`, `Auto` is
+/// [`AUTO_EXPLAIN_BATCH`].
+pub(crate) fn explain_batch(bs: BatchSize) -> Result<usize> {
+    check_batch_size(bs)?;
+    Ok(bs.get().unwrap_or(AUTO_EXPLAIN_BATCH))
 }
 
 /// Pearson correlation of two equally long samples, `None` when either is

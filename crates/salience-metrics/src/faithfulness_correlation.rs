@@ -28,7 +28,7 @@ use crate::perturbation::{checked_draws, McSettings, Perturbation, Projection};
 use crate::scores::{Outcome, Outcomes, Undefined};
 use ndarray::{ArrayView3, ArrayViewD};
 use salience_core::spec::Validate;
-use salience_core::{AttributionBatch, Model, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Model, Result, SalienceError, Seeds};
 
 /// Options of [`faithfulness_correlation()`].
 ///
@@ -58,8 +58,11 @@ pub struct FaithfulnessCorrelationConfig {
     pub n_runs: usize,
     /// Raw output (default, Quantus' `softmax=False`) or softmax probability.
     pub score: ScoreKind,
-    /// Model batch size (default: the model's preferred batch size).
-    pub batch_size: Option<usize>,
+    /// Model inputs per forward call: [`BatchSize::Auto`] (default) is the
+    /// largest chunk that fits the memory budget, at most the model's
+    /// preferred batch size ([`salience_core::batch`]); `Fixed(n)` is `n`.
+    /// Scores do not depend on it. `"auto"` or a positive integer in specs.
+    pub batch_size: BatchSize,
 }
 
 impl Default for FaithfulnessCorrelationConfig {
@@ -89,7 +92,7 @@ impl FaithfulnessCorrelationConfig {
             projection: Projection::Indicator,
             n_runs: 100,
             score: ScoreKind::Raw,
-            batch_size: None,
+            batch_size: BatchSize::Auto,
         }
     }
 
@@ -112,7 +115,7 @@ impl FaithfulnessCorrelationConfig {
             projection: Projection::Indicator,
             n_runs: 200,
             score: ScoreKind::Raw,
-            batch_size: None,
+            batch_size: BatchSize::Auto,
         }
     }
 
@@ -127,7 +130,7 @@ impl FaithfulnessCorrelationConfig {
 }
 
 impl Validate for FaithfulnessCorrelationConfig {
-    /// `n_runs` ≥ 2, a valid perturbation and `batch_size` ≥ 1 when given.
+    /// `n_runs` ≥ 2, a valid perturbation and a batch size in range.
     fn validate(&self) -> Result<()> {
         if self.n_runs < 2 {
             return Err(SalienceError::invalid(
@@ -315,7 +318,7 @@ mod tests {
         let run = |bs: Option<usize>| {
             let cfg = FaithfulnessCorrelationConfig {
                 n_runs: 9,
-                batch_size: bs,
+                batch_size: BatchSize::from_option(bs).unwrap(),
                 ..FaithfulnessCorrelationConfig::decker2024()
             };
             faithfulness_correlation(&m, x.view().into_dyn(), &a, &[0, 1], &cfg, Seeds::base(3))

@@ -630,10 +630,14 @@ fn pcg(
     let mut it = 0;
     while !done.iter().all(|&v| v) {
         if it >= config.max_iterations {
-            return Err(SalienceError::Solver(format!(
-                "noisy linear imputation: CG did not reach the relative residual {} in {} iterations",
-                config.tolerance, config.max_iterations
-            )));
+            return Err(SalienceError::solver(
+                "conjugate gradient",
+                salience_core::SolverStatus::MaxIterations,
+                format!(
+                    "noisy linear imputation did not reach the relative residual {} in {} iterations",
+                    config.tolerance, config.max_iterations
+                ),
+            ));
         }
         it += 1;
         a.matvec(&d, &mut q, c);
@@ -859,6 +863,29 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn cg_iteration_limit_is_a_typed_solver_error() {
+        // Half of a 16×16 ramp with a bump removed: one CG iteration does
+        // not reach a relative residual of 1e-12.
+        let img = Array3::from_shape_fn((1, 16, 16), |(_, y, x)| {
+            (y * x) as f32 / 16.0 + ((y * 7 + x * 3) % 5) as f32
+        });
+        let removed = Array2::from_shape_fn((16, 16), |(y, x)| (y + 2 * x) % 3 != 0);
+        let cfg = ImputationConfig {
+            noise: 0.0,
+            tolerance: 1e-12,
+            max_iterations: 1,
+        };
+        match noisy_linear_imputation(img.view(), removed.view(), &cfg, 0) {
+            Err(SalienceError::Solver {
+                solver: "conjugate gradient",
+                status: salience_core::SolverStatus::MaxIterations,
+                detail,
+            }) => assert!(detail.contains("1 iterations"), "{detail}"),
+            other => panic!("expected a CG iteration-limit error, got {other:?}"),
         }
     }
 

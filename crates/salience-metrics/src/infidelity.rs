@@ -40,7 +40,9 @@ use ndarray::{ArrayView3, ArrayViewD};
 use salience_core::blur::GaussianBlur;
 use salience_core::model::forward_generated;
 use salience_core::spec::Validate;
-use salience_core::{AttributionBatch, DegenerateReason, Model, Result, SalienceError, Seeds};
+use salience_core::{
+    AttributionBatch, BatchSize, DegenerateReason, Model, Result, SalienceError, Seeds,
+};
 
 /// Options of [`infidelity()`].
 ///
@@ -75,8 +77,11 @@ pub struct InfidelityConfig {
     pub normalize: bool,
     /// The target score `f`: raw output (default) or softmax probability.
     pub score: ScoreKind,
-    /// Model batch size (default: the model's preferred batch size).
-    pub batch_size: Option<usize>,
+    /// Model inputs per forward call: [`BatchSize::Auto`] (default) is the
+    /// largest chunk that fits the memory budget, at most the model's
+    /// preferred batch size ([`salience_core::batch`]); `Fixed(n)` is `n`.
+    /// Scores do not depend on it. `"auto"` or a positive integer in specs.
+    pub batch_size: BatchSize,
 }
 
 impl Default for InfidelityConfig {
@@ -123,7 +128,7 @@ impl InfidelityConfig {
             n_perturbations: 200,
             normalize: true,
             score: ScoreKind::Raw,
-            batch_size: None,
+            batch_size: BatchSize::Auto,
         }
     }
 
@@ -141,7 +146,7 @@ impl InfidelityConfig {
             n_perturbations: 10,
             normalize: false,
             score: ScoreKind::Raw,
-            batch_size: None,
+            batch_size: BatchSize::Auto,
         }
     }
 
@@ -175,14 +180,14 @@ impl InfidelityConfig {
             n_perturbations: 10,
             normalize: false,
             score: ScoreKind::Raw,
-            batch_size: None,
+            batch_size: BatchSize::Auto,
         }
     }
 }
 
 impl Validate for InfidelityConfig {
     /// `n_perturbations` ≥ 1 (≥ 2 with `normalize`), a valid perturbation
-    /// and `batch_size` ≥ 1 when given.
+    /// and a `batch_size` in range.
     fn validate(&self) -> Result<()> {
         let m = self.n_perturbations;
         if m == 0 {
@@ -202,7 +207,7 @@ impl Validate for InfidelityConfig {
 
 impl Validate for CumulativeInfidelityConfig {
     /// `patch_size` ≥ 1 (that it divides the image is checked against the
-    /// inputs), a finite constant baseline and `batch_size` ≥ 1 when given.
+    /// inputs), a finite constant baseline and a `batch_size` in range.
     fn validate(&self) -> Result<()> {
         check_batch_size(self.batch_size)?;
         if let CumulativeBaseline::Constant(v) = self.baseline {
@@ -370,8 +375,11 @@ pub struct CumulativeInfidelityConfig {
     /// The target score `f`: raw output (default, Quantus' logits) or
     /// softmax probability.
     pub score: ScoreKind,
-    /// Model batch size (default: the model's preferred batch size).
-    pub batch_size: Option<usize>,
+    /// Model inputs per forward call: [`BatchSize::Auto`] (default) is the
+    /// largest chunk that fits the memory budget, at most the model's
+    /// preferred batch size ([`salience_core::batch`]); `Fixed(n)` is `n`.
+    /// Scores do not depend on it. `"auto"` or a positive integer in specs.
+    pub batch_size: BatchSize,
 }
 
 impl Default for CumulativeInfidelityConfig {
@@ -380,7 +388,7 @@ impl Default for CumulativeInfidelityConfig {
             patch_size: 4,
             baseline: CumulativeBaseline::SampleMin,
             score: ScoreKind::Raw,
-            batch_size: None,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -484,7 +492,7 @@ pub fn infidelity_cumulative(
         model,
         total,
         &shape[1..],
-        config.batch_size,
+        config.batch_size.get(),
         |start, mut buf| {
             for (r, mut row) in buf.axis_iter_mut(ndarray::Axis(0)).enumerate() {
                 let (i, k) = ((start + r) / per, (start + r) % per);
@@ -750,7 +758,7 @@ mod tests {
                     n_perturbations: 12,
                     normalize,
                     score: ScoreKind::Raw,
-                    batch_size: Some(5),
+                    batch_size: BatchSize::fixed(5).unwrap(),
                 };
                 let s = infidelity(
                     &m,
@@ -849,7 +857,7 @@ mod tests {
             n_perturbations: 300,
             normalize: false,
             score: ScoreKind::Raw,
-            batch_size: None,
+            batch_size: BatchSize::Auto,
         };
         let s = infidelity(&m, x.view().into_dyn(), &a, &[0], &cfg, Seeds::base(2)).unwrap();
         // Each squared error is 0, 1 or 4, so 300·INFD is an integer; its
@@ -910,7 +918,7 @@ mod tests {
         let run = |bs: Option<usize>, seed: u64| {
             let cfg = InfidelityConfig {
                 n_perturbations: 6,
-                batch_size: bs,
+                batch_size: BatchSize::from_option(bs).unwrap(),
                 ..Default::default()
             };
             infidelity(
@@ -978,14 +986,17 @@ mod tests {
         let xv = x.view().into_dyn();
         let s = Seeds::base(0);
         let t = [0usize, 0, 0];
+        let invalid = |cfg: &InfidelityConfig| {
+            matches!(
+                infidelity(&m, xv.clone(), &a, &t, cfg, s),
+                Err(SalienceError::InvalidParameter { .. })
+            )
+        };
         let zero = InfidelityConfig {
             n_perturbations: 0,
             ..Default::default()
         };
-        assert!(matches!(
-            infidelity(&m, xv.clone(), &a, &t, &zero, s),
-            Err(SalienceError::InvalidParameter { .. })
-        ));
+        assert!(invalid(&zero));
         let big = InfidelityConfig {
             perturbation: Perturbation::SquarePatch {
                 size: 4,
@@ -993,10 +1004,7 @@ mod tests {
             },
             ..Default::default()
         };
-        assert!(matches!(
-            infidelity(&m, xv.clone(), &a, &t, &big, s),
-            Err(SalienceError::InvalidParameter { .. })
-        ));
+        assert!(invalid(&big));
         let seg = InfidelityConfig {
             perturbation: Perturbation::RandomSegments {
                 share: 0.2,
@@ -1004,10 +1012,7 @@ mod tests {
             },
             ..Default::default()
         };
-        assert!(matches!(
-            infidelity(&m, xv.clone(), &a, &t, &seg, s),
-            Err(SalienceError::InvalidParameter { .. })
-        ));
+        assert!(invalid(&seg));
         let segs = ndarray::Array3::<u32>::zeros((3, 2, 3));
         assert!(matches!(
             run(&m, xv.clone(), &a, Some(segs.view()), &t, &seg, s),

@@ -57,7 +57,7 @@ use salience_core::model::forward_generated;
 use salience_core::spec::Validate;
 use salience_core::validate::{check_finite, check_targets};
 use salience_core::{
-    AttributionBatch, ChannelReduction, Layout, Model, Result, SalienceError, Seeds,
+    AttributionBatch, BatchSize, ChannelReduction, Layout, Model, Result, SalienceError, Seeds,
 };
 
 /// Which model output the curves record.
@@ -102,8 +102,11 @@ pub struct CurveConfig {
     pub score: ScoreKind,
     /// Channel reduction for `[N, C, H, W]` attributions (default `SumAbs`).
     pub reduction: ChannelReduction,
-    /// Model batch size (default: the model's preferred batch size).
-    pub batch_size: Option<usize>,
+    /// Model inputs per forward call: [`BatchSize::Auto`] (default) is the
+    /// model's preferred batch size (the same chunk also sets how many
+    /// samples' curves are generated together); `Fixed(n)` is `n`. Scores
+    /// do not depend on it. `"auto"` or a positive integer in specs.
+    pub batch_size: BatchSize,
 }
 
 impl Default for CurveConfig {
@@ -113,7 +116,7 @@ impl Default for CurveConfig {
             baseline: Baseline::RandomNormal,
             score: ScoreKind::Softmax,
             reduction: ChannelReduction::SumAbs,
-            batch_size: None,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -186,14 +189,12 @@ enum Mode {
 }
 
 impl Validate for CurveConfig {
-    /// `n_steps` ≥ 1, `batch_size` ≥ 1 when given, and a valid baseline.
+    /// `n_steps` ≥ 1, a `batch_size` in range, and a valid baseline.
     fn validate(&self) -> Result<()> {
         if self.n_steps == 0 {
             return Err(SalienceError::invalid("n_steps", 0, "must be ≥ 1"));
         }
-        if self.batch_size == Some(0) {
-            return Err(SalienceError::invalid("batch_size", 0, "must be ≥ 1"));
-        }
+        crate::common::check_batch_size(self.batch_size)?;
         self.baseline.validate()
     }
 }
@@ -390,6 +391,7 @@ fn curves(
 
     let bs = config
         .batch_size
+        .get()
         .unwrap_or_else(|| model.preferred_batch_size())
         .max(1);
     // Samples per forward_generated call: enough to fill a chunk when the
@@ -517,76 +519,47 @@ mod tests {
     fn hand_computed_additive_model() {
         let (m, x) = additive();
         let a = AttributionBatch::from_pixel_maps(array![[[4.0f32, 3.0], [2.0, 1.0]]]).unwrap();
+        type Run = fn(
+            &dyn Model,
+            ArrayViewD<'_, f32>,
+            &AttributionBatch,
+            &[usize],
+            &CurveConfig,
+            Seeds<'_>,
+        ) -> Result<PerturbationCurves>;
+        let curve = |run: Run, a: &AttributionBatch, n_steps: usize| {
+            run(
+                &m,
+                x.view().into_dyn(),
+                a,
+                &[0],
+                &raw_black(n_steps),
+                Seeds::base(0),
+            )
+            .unwrap()
+        };
         // Insertion, 4 steps: scores 0, 4, 7, 9, 10 at x = 0, ¼, ½, ¾, 1:
         // AUC = ¼ (2 + 5.5 + 8 + 9.5) = 6.25.
-        let r = insertion(
-            &m,
-            x.view().into_dyn(),
-            &a,
-            &[0],
-            &raw_black(4),
-            Seeds::base(0),
-        )
-        .unwrap();
+        let r = curve(insertion, &a, 4);
         assert_eq!(r.fractions, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
         assert_eq!(r.curves.row(0).to_vec(), vec![0.0, 4.0, 7.0, 9.0, 10.0]);
         assert!((r.auc.values()[0] - 6.25).abs() < 1e-12);
         // n_steps larger than P is clamped to P.
-        let r2 = insertion(
-            &m,
-            x.view().into_dyn(),
-            &a,
-            &[0],
-            &raw_black(1000),
-            Seeds::base(0),
-        )
-        .unwrap();
+        let r2 = curve(insertion, &a, 1000);
         assert_eq!(r2, r);
         // 2 steps: 0, 7, 10 at 0, ½, 1 → ½ (3.5 + 8.5) = 6.
-        let r3 = insertion(
-            &m,
-            x.view().into_dyn(),
-            &a,
-            &[0],
-            &raw_black(2),
-            Seeds::base(0),
-        )
-        .unwrap();
+        let r3 = curve(insertion, &a, 2);
         assert!((r3.auc.values()[0] - 6.0).abs() < 1e-12);
         // 3 steps over 4 pixels: m = 0, 1, 2, 4 → scores 0, 4, 7, 10 at 0, ¼, ½, 1:
         // ¼·2 + ¼·5.5 + ½·8.5 = 6.125.
-        let r4 = insertion(
-            &m,
-            x.view().into_dyn(),
-            &a,
-            &[0],
-            &raw_black(3),
-            Seeds::base(0),
-        )
-        .unwrap();
+        let r4 = curve(insertion, &a, 3);
         assert!((r4.auc.values()[0] - 6.125).abs() < 1e-12);
         // Deletion: 10, 6, 3, 1, 0 → ¼ (8 + 4.5 + 2 + 0.5) = 3.75.
-        let d = deletion(
-            &m,
-            x.view().into_dyn(),
-            &a,
-            &[0],
-            &raw_black(4),
-            Seeds::base(0),
-        )
-        .unwrap();
+        let d = curve(deletion, &a, 4);
         assert!((d.auc.values()[0] - 3.75).abs() < 1e-12);
         // The reversed (worst) order: insertion 0,1,3,6,10 → ¼(0.5+2+4.5+8) = 3.75.
         let bad = AttributionBatch::from_pixel_maps(array![[[1.0f32, 2.0], [3.0, 4.0]]]).unwrap();
-        let rb = insertion(
-            &m,
-            x.view().into_dyn(),
-            &bad,
-            &[0],
-            &raw_black(4),
-            Seeds::base(0),
-        )
-        .unwrap();
+        let rb = curve(insertion, &bad, 4);
         assert!((rb.auc.values()[0] - 3.75).abs() < 1e-12);
     }
 
@@ -680,7 +653,7 @@ mod tests {
         let run = |bs: Option<usize>, seed: u64| {
             let cfg = CurveConfig {
                 n_steps: 7,
-                batch_size: bs,
+                batch_size: BatchSize::from_option(bs).unwrap(),
                 ..Default::default()
             };
             insertion(

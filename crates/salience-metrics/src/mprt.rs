@@ -25,7 +25,9 @@ use crate::sensitivity::explain_clean;
 use crate::similarity::{spearman, ssim, SsimConfig};
 use ndarray::{Array2, ArrayViewD, Axis};
 use salience_core::spec::Validate;
-use salience_core::{AttributionBatch, ChannelReduction, Explainer, Result, SalienceError, Seeds};
+use salience_core::{
+    AttributionBatch, BatchSize, ChannelReduction, Explainer, Result, SalienceError, Seeds,
+};
 
 /// Options of [`mprt`].
 ///
@@ -45,8 +47,11 @@ pub struct MprtConfig {
     /// SSIM options (default: scikit-image's 7 × 7 uniform window, data
     /// range from the two maps, as Quantus).
     pub ssim: SsimConfig,
-    /// Samples per `explain` call (≥ 1, default 32).
-    pub batch_size: usize,
+    /// Samples per `explain` call: [`BatchSize::Auto`] (default) is 32
+    /// (the explainer then chunks its own model calls by its own
+    /// `batch_size`); `Fixed(n)` is `n`. `"auto"` or a positive integer in
+    /// specs.
+    pub batch_size: BatchSize,
 }
 
 impl Default for MprtConfig {
@@ -58,7 +63,7 @@ impl Default for MprtConfig {
             },
             normalize: true,
             ssim: SsimConfig::default(),
-            batch_size: 32,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -76,11 +81,9 @@ pub struct MprtResult {
 }
 
 impl Validate for MprtConfig {
-    /// `batch_size` ≥ 1 and valid SSIM constants.
+    /// a `batch_size` in range and valid SSIM constants.
     fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 {
-            return Err(SalienceError::invalid("batch_size", 0, "must be ≥ 1"));
-        }
+        crate::common::check_batch_size(self.batch_size)?;
         self.ssim.validate()
     }
 }
@@ -138,9 +141,10 @@ pub fn mprt(
     }
     seeds.check_len(g.n)?;
     let x = crate::common::flat_inputs(inputs, &g, "MPRT inputs")?;
+    let bs = crate::common::explain_batch(config.batch_size)?;
     let stage_maps = |k: usize| -> Result<StageMaps> {
         let e = explainer_at(k)?;
-        let flat = explain_clean(e.as_ref(), &x, &shape, targets, seeds, config.batch_size)?;
+        let flat = explain_clean(e.as_ref(), &x, &shape, targets, seeds, bs)?;
         // Rebuild the batch to get its layout back.
         let mut ashape = vec![g.n];
         ashape.extend(map_shape(&shape, flat.ncols()));

@@ -28,7 +28,7 @@ use rand_distr::{Distribution, Normal};
 use salience_core::model::forward_generated;
 use salience_core::seed::{derive_seed, rng};
 use salience_core::validate::check_targets;
-use salience_core::{AttributionBatch, Model, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Model, Result, SalienceError, Seeds};
 
 /// How a Monte Carlo perturbation is drawn.
 ///
@@ -237,7 +237,7 @@ pub(crate) struct McArgs<'a> {
     pub projection: Projection,
     pub m: usize,
     pub score: ScoreKind,
-    pub batch_size: Option<usize>,
+    pub batch_size: BatchSize,
     pub seeds: Seeds<'a>,
 }
 
@@ -248,7 +248,7 @@ pub(crate) struct McSettings {
     pub projection: Projection,
     pub m: usize,
     pub score: ScoreKind,
-    pub batch_size: Option<usize>,
+    pub batch_size: BatchSize,
     /// The metric's name, for error contexts.
     pub metric: &'static str,
 }
@@ -386,7 +386,7 @@ pub(crate) fn draw_and_evaluate(a: McArgs<'_>) -> Result<Draws> {
         a.model,
         total,
         a.sample_shape,
-        a.batch_size,
+        a.batch_size.get(),
         |start, mut buf| {
             for (r, mut row) in buf.outer_iter_mut().enumerate() {
                 let gi = start + r;

@@ -50,7 +50,7 @@ use salience_core::seed::derive_seed;
 use salience_core::spec::Validate;
 use salience_core::validate::{check_finite, check_targets};
 use salience_core::{
-    AttributionBatch, ChannelReduction, Layout, Model, Result, SalienceError, Seeds,
+    AttributionBatch, BatchSize, ChannelReduction, Layout, Model, Result, SalienceError, Seeds,
 };
 
 /// Which pixels ROAD removes first.
@@ -117,8 +117,11 @@ pub struct RoadConfig {
     /// Channel reduction for `[N, C, H, W]` attributions (default `Sum`:
     /// signed evidence, so MoRF removes the most positive pixels first).
     pub reduction: ChannelReduction,
-    /// Model batch size (default: the model's preferred batch size).
-    pub batch_size: Option<usize>,
+    /// Model inputs per forward call: [`BatchSize::Auto`] (default) is the
+    /// largest chunk that fits the memory budget, at most the model's
+    /// preferred batch size ([`salience_core::batch`]); `Fixed(n)` is `n`.
+    /// Scores do not depend on it. `"auto"` or a positive integer in specs.
+    pub batch_size: BatchSize,
 }
 
 impl Default for RoadConfig {
@@ -141,7 +144,7 @@ impl RoadConfig {
             score: RoadScore::Accuracy,
             imputation: ImputationConfig::default(),
             reduction: ChannelReduction::Sum,
-            batch_size: None,
+            batch_size: BatchSize::Auto,
         }
     }
 
@@ -219,7 +222,7 @@ impl RoadCurves {
 
 impl Validate for RoadConfig {
     /// At least one percentage, each in (0, 100); a valid imputation;
-    /// `batch_size` ≥ 1 when given.
+    /// a `batch_size` in range.
     fn validate(&self) -> Result<()> {
         if self.percentages.is_empty() {
             return Err(SalienceError::Empty("ROAD percentages".into()));
@@ -321,7 +324,7 @@ pub fn road(
         model,
         g.n * per,
         &shape[1..],
-        config.batch_size,
+        config.batch_size.get(),
         |start, mut buf| {
             let rows: Vec<_> = buf.axis_iter_mut(Axis(0)).enumerate().collect();
             rows.into_par_iter()
@@ -444,7 +447,7 @@ mod tests {
         let run = |bs: Option<usize>, seed: u64, score: RoadScore| {
             let cfg = RoadConfig {
                 percentages: vec![20.0, 60.0],
-                batch_size: bs,
+                batch_size: BatchSize::from_option(bs).unwrap(),
                 score,
                 ..Default::default()
             };

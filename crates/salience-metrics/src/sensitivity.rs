@@ -36,7 +36,7 @@ use ndarray::{Array2, ArrayD, ArrayViewD, Axis, IxDyn};
 use rand::RngExt;
 use salience_core::seed::{derive_seed, rng};
 use salience_core::spec::Validate;
-use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
+use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 
 /// Options of [`sensitivity()`].
 ///
@@ -62,8 +62,11 @@ pub struct SensitivityConfig {
     pub n_samples: usize,
     /// Divide by `‖Φ(x)‖₂` (zero replaced by 1).
     pub relative: bool,
-    /// Perturbed copies per `explain` call (≥ 1, default 32).
-    pub batch_size: usize,
+    /// Perturbed copies per `explain` call: [`BatchSize::Auto`] (default)
+    /// is 32 (the explainer then chunks its own model calls by its own
+    /// `batch_size`); `Fixed(n)` is `n`. Scores do not depend on it.
+    /// `"auto"` or a positive integer in specs.
+    pub batch_size: BatchSize,
 }
 
 impl Default for SensitivityConfig {
@@ -84,7 +87,7 @@ impl SensitivityConfig {
             radius: 0.1,
             n_samples: 200,
             relative: true,
-            batch_size: 32,
+            batch_size: BatchSize::Auto,
         }
     }
 
@@ -121,7 +124,7 @@ impl SensitivityConfig {
             radius: 0.02,
             n_samples: 10,
             relative: true,
-            batch_size: 32,
+            batch_size: BatchSize::Auto,
         }
     }
 
@@ -136,7 +139,7 @@ impl SensitivityConfig {
             radius: 0.2,
             n_samples: 200,
             relative: true,
-            batch_size: 32,
+            batch_size: BatchSize::Auto,
         }
     }
 }
@@ -154,9 +157,7 @@ impl Validate for SensitivityConfig {
         if self.n_samples == 0 {
             return Err(SalienceError::invalid("n_samples", 0, "must be ≥ 1"));
         }
-        if self.batch_size == 0 {
-            return Err(SalienceError::invalid("batch_size", 0, "must be ≥ 1"));
-        }
+        crate::common::check_batch_size(self.batch_size)?;
         Ok(())
     }
 }
@@ -217,7 +218,7 @@ pub fn sensitivity(
     }
     seeds.check_len(g.n)?;
     let x = crate::common::flat_inputs(inputs, &g, "sensitivity inputs")?;
-    let bs = config.batch_size;
+    let bs = crate::common::explain_batch(config.batch_size)?;
     let base = explain_clean(explainer, &x, &shape, targets, seeds, bs)?;
     let q = base.ncols();
     let norms: Vec<f64> = base
@@ -394,7 +395,7 @@ mod tests {
             &[0, 1, 2],
             &SensitivityConfig {
                 n_samples: 10,
-                batch_size: 8,
+                batch_size: BatchSize::fixed(8).unwrap(),
                 ..Default::default()
             },
             Seeds::base(1),
@@ -420,7 +421,7 @@ mod tests {
             radius: 0.5,
             n_samples: 2,
             relative: false,
-            batch_size: 3,
+            batch_size: BatchSize::fixed(3).unwrap(),
         };
         let s = sensitivity(&e, x.view().into_dyn(), &[0, 0], &cfg, Seeds::base(5)).unwrap();
         for i in 0..2 {
@@ -448,7 +449,7 @@ mod tests {
             radius: 0.5,
             n_samples: 400,
             relative: false,
-            batch_size: 7,
+            batch_size: BatchSize::fixed(7).unwrap(),
         };
         let s = sensitivity(&e, x.view().into_dyn(), &[0], &cfg, Seeds::base(2)).unwrap();
         let bound = 3.0 * 0.5 * 2f64.sqrt();
@@ -477,7 +478,7 @@ mod tests {
             x.view().into_dyn(),
             &[0],
             &SensitivityConfig {
-                batch_size: 64,
+                batch_size: BatchSize::fixed(64).unwrap(),
                 ..cfg
             },
             Seeds::base(2),
@@ -506,8 +507,11 @@ mod tests {
                 radius: 0.0,
                 ..Default::default()
             },
+            // A batch size of 0 cannot be built (`BatchSize::fixed(0)`
+            // fails, tested below); one past MAX_COUNT built by hand is
+            // refused by the config's check.
             SensitivityConfig {
-                batch_size: 0,
+                batch_size: BatchSize::Fixed(std::num::NonZeroUsize::MAX),
                 ..Default::default()
             },
         ] {
@@ -516,6 +520,10 @@ mod tests {
                 Err(SalienceError::InvalidParameter { .. })
             ));
         }
+        assert!(matches!(
+            BatchSize::fixed(0),
+            Err(SalienceError::InvalidParameter { name, .. }) if name == "batch_size"
+        ));
         assert!(matches!(
             sensitivity(&e, xv.clone(), &[0, 1], &Default::default(), s),
             Err(SalienceError::TargetCount { .. })

@@ -211,6 +211,7 @@ pub fn metric_from_spec(spec: &Spec) -> Result<Box<dyn Metric>> {
 mod tests {
     use super::*;
     use crate::{CurveConfig, MprtConfig, SensitivityConfig, StabilityConfig};
+    use salience_core::BatchSize;
 
     #[test]
     fn every_name_builds_the_metric_of_that_name() {
@@ -330,5 +331,57 @@ mod tests {
                 other => panic!("{bad}: {:?}", other.map(|m| m.name().to_string())),
             }
         }
+    }
+
+    /// Each config with a `batch_size` takes `auto` or a positive integer
+    /// (as text, a JSON number or a JSON string), defaults to `Auto`,
+    /// refuses 0 naming the key, and round-trips through JSON.
+    fn check_batch_size_field<T>(name: &str, get: fn(&T) -> BatchSize)
+    where
+        T: Default + Serialize + DeserializeOwned + Validate + PartialEq + std::fmt::Debug,
+    {
+        let kv = |v: &str| vec![("batch_size".to_string(), v.to_string())];
+        assert_eq!(get(&T::default()), BatchSize::Auto, "{name}");
+        let auto: T = config(name, &kv("auto"), &[]).unwrap();
+        assert_eq!(get(&auto), BatchSize::Auto, "{name}");
+        let sixteen: T = config(name, &kv("16"), &[]).unwrap();
+        assert_eq!(get(&sixteen), BatchSize::fixed(16).unwrap(), "{name}");
+        for bad in ["0", "-3", "1.5", "many"] {
+            match config::<T>(name, &kv(bad), &[]) {
+                Err(SalienceError::InvalidParameter { name: key, .. }) => {
+                    assert_eq!(key, "batch_size", "{name}: {bad}")
+                }
+                other => panic!("{name}: batch_size={bad}: {other:?}"),
+            }
+        }
+        let json = serde_json::to_string(&sixteen).unwrap();
+        assert!(json.contains(r#""batch_size":16"#), "{json}");
+        assert_eq!(serde_json::from_str::<T>(&json).unwrap(), sixteen);
+        let json = serde_json::to_string(&auto).unwrap();
+        assert!(json.contains(r#""batch_size":"auto""#), "{json}");
+        assert_eq!(serde_json::from_str::<T>(&json).unwrap(), auto);
+        // The spec text and its JSON form reach the same metric config.
+        let text = metric_from_spec(&format!("{name}:batch_size=16").parse().unwrap());
+        let json = metric_from_spec(
+            &Spec::from_json(&format!(r#"{{"name": "{name}", "batch_size": 16}}"#)).unwrap(),
+        );
+        assert_eq!(text.unwrap().name(), json.unwrap().name());
+        assert!(metric_from_spec(&format!("{name}:batch_size=0").parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn batch_size_is_auto_or_a_positive_integer_everywhere() {
+        check_batch_size_field::<CurveConfig>("deletion", |c| c.batch_size);
+        check_batch_size_field::<InfidelityConfig>("infidelity", |c| c.batch_size);
+        check_batch_size_field::<CumulativeInfidelityConfig>("infidelity_cumulative", |c| {
+            c.batch_size
+        });
+        check_batch_size_field::<FaithfulnessCorrelationConfig>("faithfulness_correlation", |c| {
+            c.batch_size
+        });
+        check_batch_size_field::<RoadConfig>("road_morf", |c| c.batch_size);
+        check_batch_size_field::<SensitivityConfig>("avg_sensitivity", |c| c.batch_size);
+        check_batch_size_field::<StabilityConfig>("ris", |c| c.batch_size);
+        check_batch_size_field::<MprtConfig>("mprt_spearman", |c| c.batch_size);
     }
 }

@@ -82,7 +82,7 @@ use salience_core::model::{check_model_output, forward_chunked};
 use salience_core::seed::{derive_seed, rng};
 use salience_core::spec::Validate;
 use salience_core::validate::check_targets;
-use salience_core::{Explainer, Model, Result, SalienceError, Seeds};
+use salience_core::{BatchSize, Explainer, Model, Result, SalienceError, Seeds};
 
 /// An internal representation `L(x)` of a batch `[N, ...]` as `[N, r]`
 /// (for instance the activations of the penultimate layer; salience-explain's
@@ -191,9 +191,10 @@ pub struct StabilityConfig {
     /// `ε_min` (> 0): floor of the denominators and replacement of zero
     /// divisor entries.
     pub eps_min: f64,
-    /// Perturbed copies per model / explainer / representation call (≥ 1,
-    /// default 32).
-    pub batch_size: usize,
+    /// Perturbed copies per model / explainer / representation call:
+    /// [`BatchSize::Auto`] (default) is 32; `Fixed(n)` is `n`. Scores do
+    /// not depend on it. `"auto"` or a positive integer in specs.
+    pub batch_size: BatchSize,
     /// The denominators' formula (default [`StabilityFormula::Quantus`]).
     pub formula: StabilityFormula,
 }
@@ -216,7 +217,7 @@ impl StabilityConfig {
             noise: StabilityNoise::default(),
             n_samples: 200,
             eps_min: 1e-6,
-            batch_size: 32,
+            batch_size: BatchSize::Auto,
             formula: StabilityFormula::Quantus,
         }
     }
@@ -286,9 +287,7 @@ impl Validate for StabilityConfig {
                 "must be finite and > 0",
             ));
         }
-        if self.batch_size == 0 {
-            return Err(SalienceError::invalid("batch_size", 0, "must be ≥ 1"));
-        }
+        crate::common::check_batch_size(self.batch_size)?;
         Ok(())
     }
 }
@@ -483,7 +482,7 @@ fn run(
     check_targets(targets, g.n, model.num_classes())?;
     seeds.check_len(g.n)?;
     let x = crate::common::flat_inputs(inputs, &g, "stability inputs")?;
-    let bs = config.batch_size;
+    let bs = crate::common::explain_batch(config.batch_size)?;
     let eps = config.eps_min;
     let e_x = explain_clean(explainer, &x, &shape, targets, seeds, bs)?;
     let x_dyn = x
@@ -706,7 +705,7 @@ mod tests {
         let x = array![[2.0f32]];
         let cfg = StabilityConfig {
             n_samples: 50,
-            batch_size: 7,
+            batch_size: BatchSize::fixed(7).unwrap(),
             ..Default::default()
         };
         let rep = |x: ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
@@ -746,7 +745,7 @@ mod tests {
         // Chunk size and seed.
         let other = run(
             &StabilityConfig {
-                batch_size: 64,
+                batch_size: BatchSize::fixed(64).unwrap(),
                 ..cfg
             },
             4,

@@ -4,7 +4,7 @@
 
 use ndarray::{Array2, Array3, Array4, ArrayD, IxDyn};
 use proptest::prelude::*;
-use salience_core::{AttributionBatch, ChannelReduction, LinearModel, Seeds};
+use salience_core::{AttributionBatch, BatchSize, ChannelReduction, LinearModel, Seeds};
 use salience_metrics::*;
 
 fn value() -> impl Strategy<Value = f32> {
@@ -201,7 +201,7 @@ proptest! {
             n_steps,
             baseline,
             score: if softmax { ScoreKind::Softmax } else { ScoreKind::Raw },
-            batch_size: Some(bs),
+            batch_size: BatchSize::fixed(bs).unwrap(),
             ..Default::default()
         };
         let targets = vec![target; case.n];
@@ -244,15 +244,15 @@ proptest! {
         let segments = Array3::from_shape_fn((case.n, case.h, case.w), |(_, y, xx)| ((y + xx) % 3) as u32);
         let targets = vec![target; case.n];
         for a in [&images, &pixels] {
-            let infd = InfidelityConfig { perturbation, n_perturbations: m, normalize, batch_size: Some(bs), ..Default::default() };
+            let infd = InfidelityConfig { perturbation, n_perturbations: m, normalize, batch_size: BatchSize::fixed(bs).unwrap(), ..Default::default() };
             finite_outcomes(infidelity(&model, x.view(), a, &targets, &infd, Seeds::base(seed)), case.n, 0.0, f64::MAX);
             let with_segments = EvalBatch::new(&model, x.view(), &targets, a).and_then(|b| b.with_segments(segments.view()));
             finite_outcomes(with_segments.and_then(|b| infd.score(&b, Seeds::base(seed))), case.n, 0.0, f64::MAX);
-            let fc = FaithfulnessCorrelationConfig { perturbation, n_runs: m, batch_size: Some(bs), ..Default::default() };
+            let fc = FaithfulnessCorrelationConfig { perturbation, n_runs: m, batch_size: BatchSize::fixed(bs).unwrap(), ..Default::default() };
             if let Ok(s) = faithfulness_correlation(&model, x.view(), a, &targets, &fc, Seeds::base(seed)) {
                 prop_assert!(s.defined_values().iter().all(|v| (-1.0..=1.0).contains(v)));
             }
-            let rc = RoadConfig { percentages: vec![pct, 50.0], batch_size: Some(bs), ..Default::default() };
+            let rc = RoadConfig { percentages: vec![pct, 50.0], batch_size: BatchSize::fixed(bs).unwrap(), ..Default::default() };
             if let Ok(r) = road(&model, x.view(), a, &targets, &rc, Seeds::base(seed)) {
                 prop_assert!(r.curves.iter().all(|v| v.is_finite()));
                 finite_scores(Ok(r.mean));
@@ -264,13 +264,13 @@ proptest! {
             if let Ok(d) = faithfulness_correlation(&model, x.view(), a, &targets, &fc, Seeds::base(seed)) {
                 prop_assert!(d.sem().unwrap().iter().all(|v| v.is_finite() && *v >= 0.0));
             }
-            let cum = CumulativeInfidelityConfig { patch_size: 1 + m % 3, batch_size: Some(bs), ..Default::default() };
+            let cum = CumulativeInfidelityConfig { patch_size: 1 + m % 3, batch_size: BatchSize::fixed(bs).unwrap(), ..Default::default() };
             finite_outcomes(infidelity_cumulative(&model, x.view(), a, &targets, &cum), case.n, 0.0, f64::MAX);
         }
         // [N, 1, H, W] maps of multi-channel inputs are accepted as pixel maps.
         let one = pixels.view().to_owned().into_shape_with_order((case.n, 1, case.h, case.w)).unwrap();
         if let Ok(one) = AttributionBatch::from_images(one) {
-            let rc = RoadConfig { percentages: vec![pct, 50.0], batch_size: Some(bs), ..Default::default() };
+            let rc = RoadConfig { percentages: vec![pct, 50.0], batch_size: BatchSize::fixed(bs).unwrap(), ..Default::default() };
             let r_one = road(&model, x.view(), &one, &targets, &rc, Seeds::base(seed));
             let r_px = road(&model, x.view(), &pixels, &targets, &rc, Seeds::base(seed));
             prop_assert_eq!(r_one.is_ok(), r_px.is_ok());

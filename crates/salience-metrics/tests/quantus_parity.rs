@@ -379,7 +379,7 @@ fn cumulative_infidelity_equals_quantus() {
                 let cfg = CumulativeInfidelityConfig {
                     patch_size: patch,
                     baseline,
-                    batch_size: Some(5),
+                    batch_size: salience_core::BatchSize::fixed(5).unwrap(),
                     ..Default::default()
                 };
                 let key = format!("{map}_p{patch}_{name}");

@@ -123,8 +123,10 @@ pub fn global_minimum(g: ArrayView2<'_, f64>) -> Result<QpSolution> {
         }
     }
     let (_, w) = best.ok_or_else(|| {
-        SalienceError::Solver(
-            "global support enumeration found no feasible stationary point".into(),
+        SalienceError::solver(
+            "support enumeration",
+            salience_core::SolverStatus::NumericalError,
+            "no support gave a finite stationary point",
         )
     })?;
     let weights = Weights::new(w)?;

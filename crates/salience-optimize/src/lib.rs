@@ -55,8 +55,8 @@
 //! QP is solved exactly on its support and the KKT conditions checked (see
 //! [`solve_qp`]). Finally negatives are clipped to 0 and the weights
 //! renormalized to sum to 1 (aggopt clips but does not renormalize). Solver
-//! failures are [`salience_core::SalienceError::Solver`] with clarabel's
-//! status. k = 1 returns `[1.0]` without calling the solver.
+//! failures are [`salience_core::SalienceError::Solver`] with a typed
+//! [`salience_core::SolverStatus`] mapped from clarabel's. k = 1 returns `[1.0]` without calling the solver.
 //!
 //! ## Strategies
 //!

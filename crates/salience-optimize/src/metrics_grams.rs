@@ -266,7 +266,11 @@ impl FaithConfig<'_> {
             n_perturbations: self.samples,
             normalize: false,
             score: ScoreKind::Raw,
-            batch_size: self.chunk_size,
+            batch_size: match self.chunk_size {
+                None => salience_core::BatchSize::Auto,
+                Some(n) => salience_core::BatchSize::fixed(n)
+                    .map_err(|_| SalienceError::invalid("chunk_size", n, "must be ≥ 1"))?,
+            },
         })
     }
 }

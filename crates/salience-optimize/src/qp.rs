@@ -5,11 +5,12 @@ use crate::gram::Gram;
 use crate::query::{check_finite_f64, check_gram_matrix, overflow_checked};
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
-    DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus, ZeroConeT,
+    DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus as ClarabelStatus,
+    ZeroConeT,
 };
 use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 use ndarray::{Array2, ArrayView2};
-use salience_core::{Result, SalienceError};
+use salience_core::{Result, SalienceError, SolverStatus};
 
 /// Convex aggregation weights: k values, each ≥ 0, summing to 1 (up to one
 /// rounding of the final renormalization).
@@ -107,9 +108,11 @@ impl Weights {
         values.iter_mut().for_each(|v| *v = v.max(0.0));
         let s: f64 = values.iter().sum();
         if !(s.is_finite() && s > 0.0) {
-            return Err(SalienceError::Solver(format!(
-                "solution has no positive weight (sum {s})"
-            )));
+            return Err(SalienceError::solver(
+                "clarabel",
+                SolverStatus::InvalidSolution,
+                format!("the solution has no positive weight (sum {s})"),
+            ));
         }
         values.iter_mut().for_each(|v| *v /= s);
         Ok(Weights { values })
@@ -292,7 +295,8 @@ pub fn optimal_weights(gram: &Gram) -> Result<Weights> {
 ///    clarabel (P = 2(S + ridge·I), q = 0, constraints `[cᵀ; −I] v + s =
 ///    [1; 0]` with cones `ZeroConeT(1) × NonnegativeConeT(k)`); any status
 ///    other than `Solved`/`AlmostSolved` is a [`SalienceError::Solver`]
-///    carrying the status;
+///    whose [`SolverStatus`] is mapped from clarabel's (infeasible,
+///    iteration or time limit, numerical error, insufficient progress);
 /// 6. polish (default): take the support {i : v_i > 1e-7·max v}, solve the
 ///    equality-constrained QP on it exactly (nalgebra's Cholesky), and check primal
 ///    (v ≥ 0) and dual (μ_i = 2(Sv)_i − ν c_i ≥ −1e-9) feasibility, adding
@@ -436,29 +440,56 @@ fn clarabel_solve(
         ..Default::default()
     };
     let mut solver = DefaultSolver::new(&pm, &q, &am, &b, &cones, s)
-        .map_err(|e| SalienceError::Solver(format!("clarabel setup failed: {e}")))?;
+        .map_err(|e| SalienceError::solver("clarabel", SolverStatus::SetupFailed, e.to_string()))?;
     solver.solve();
     let sol = &solver.solution;
     match sol.status {
-        SolverStatus::Solved | SolverStatus::AlmostSolved => {}
+        ClarabelStatus::Solved | ClarabelStatus::AlmostSolved => {}
         other => {
-            return Err(SalienceError::Solver(format!(
-                "clarabel status {other} after {} iterations",
-                sol.iterations
-            )))
+            return Err(SalienceError::solver(
+                "clarabel",
+                solver_status(other),
+                format!(
+                    "clarabel status {other} after {} iterations",
+                    sol.iterations
+                ),
+            ))
         }
     }
     if sol.x.len() != k || sol.x.iter().any(|v| !v.is_finite()) {
-        return Err(SalienceError::Solver(format!(
-            "clarabel returned a non-finite solution (status {})",
-            sol.status
-        )));
+        return Err(SalienceError::solver(
+            "clarabel",
+            SolverStatus::NumericalError,
+            format!(
+                "clarabel returned a non-finite solution (status {})",
+                sol.status
+            ),
+        ));
     }
     let status = match sol.status {
-        SolverStatus::Solved => QpStatus::Solved,
+        ClarabelStatus::Solved => QpStatus::Solved,
         _ => QpStatus::AlmostSolved,
     };
     Ok((sol.x.clone(), status, sol.iterations))
+}
+
+/// The typed status of a clarabel termination other than `Solved` /
+/// `AlmostSolved`.
+fn solver_status(s: ClarabelStatus) -> SolverStatus {
+    match s {
+        ClarabelStatus::PrimalInfeasible
+        | ClarabelStatus::DualInfeasible
+        | ClarabelStatus::AlmostPrimalInfeasible
+        | ClarabelStatus::AlmostDualInfeasible => SolverStatus::Infeasible,
+        ClarabelStatus::MaxIterations => SolverStatus::MaxIterations,
+        ClarabelStatus::MaxTime => SolverStatus::MaxTime,
+        ClarabelStatus::NumericalError => SolverStatus::NumericalError,
+        ClarabelStatus::InsufficientProgress => SolverStatus::InsufficientProgress,
+        ClarabelStatus::Unsolved
+        | ClarabelStatus::CallbackTerminated
+        | ClarabelStatus::Solved
+        | ClarabelStatus::AlmostSolved => SolverStatus::Other,
+    }
 }
 
 /// Active-set polish of an interior-point iterate `x` for min vᵀPv s.t.
@@ -531,4 +562,48 @@ fn cholesky(a: DMatrix<f64>) -> Option<Cholesky<f64, Dyn>> {
     diag.iter()
         .all(|d| d.is_finite() && *d > 0.0)
         .then_some(chol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clarabel_statuses_map_to_typed_statuses() {
+        for (c, t) in [
+            (ClarabelStatus::PrimalInfeasible, SolverStatus::Infeasible),
+            (ClarabelStatus::DualInfeasible, SolverStatus::Infeasible),
+            (
+                ClarabelStatus::AlmostPrimalInfeasible,
+                SolverStatus::Infeasible,
+            ),
+            (
+                ClarabelStatus::AlmostDualInfeasible,
+                SolverStatus::Infeasible,
+            ),
+            (ClarabelStatus::MaxIterations, SolverStatus::MaxIterations),
+            (ClarabelStatus::MaxTime, SolverStatus::MaxTime),
+            (ClarabelStatus::NumericalError, SolverStatus::NumericalError),
+            (
+                ClarabelStatus::InsufficientProgress,
+                SolverStatus::InsufficientProgress,
+            ),
+            (ClarabelStatus::Unsolved, SolverStatus::Other),
+            (ClarabelStatus::CallbackTerminated, SolverStatus::Other),
+        ] {
+            assert_eq!(solver_status(c), t, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn clipped_weights_without_a_positive_entry_are_an_invalid_solution() {
+        match Weights::from_clipped(vec![-1.0, 0.0]) {
+            Err(SalienceError::Solver {
+                solver: "clarabel",
+                status: SolverStatus::InvalidSolution,
+                detail,
+            }) => assert!(detail.contains("no positive weight"), "{detail}"),
+            other => panic!("expected an invalid solution, got {other:?}"),
+        }
+    }
 }

@@ -231,8 +231,16 @@ fn solver_failure_is_typed() {
         ..QpSettings::default()
     };
     match solve_qp(g.view(), &settings) {
-        Err(salience_core::SalienceError::Solver(msg)) => {
-            assert!(msg.contains("MaxIterations"), "{msg}")
+        Err(
+            e @ salience_core::SalienceError::Solver {
+                solver: "clarabel",
+                status: salience_core::SolverStatus::MaxIterations,
+                ..
+            },
+        ) => {
+            let msg = e.to_string();
+            assert!(msg.contains("MaxIterations"), "{msg}");
+            assert!(msg.contains("iteration limit reached"), "{msg}");
         }
         other => panic!("expected a solver error, got {other:?}"),
     }

@@ -158,8 +158,10 @@ pub(crate) fn fit_weighted(
     }
     let sw: f64 = w.iter().sum();
     if sw <= 0.0 {
-        return Err(SalienceError::Solver(
-            "all surrogate sample weights are zero".into(),
+        return Err(SalienceError::solver(
+            "weighted least squares",
+            salience_core::SolverStatus::Singular,
+            "all surrogate sample weights are zero",
         ));
     }
     // Weighted means (zero without intercept).
@@ -259,8 +261,10 @@ pub(crate) fn fit_weighted(
 /// Checks the coefficients and adds the intercept ȳ − x̄ᵀβ.
 fn finish(beta: Vec<f64>, xm: &[f64], ym: f64, fit_intercept: bool) -> Result<LinearFit> {
     if beta.iter().any(|v| !v.is_finite()) {
-        return Err(SalienceError::Solver(
-            "surrogate regression produced non-finite coefficients".into(),
+        return Err(SalienceError::solver(
+            "weighted least squares",
+            salience_core::SolverStatus::NumericalError,
+            "the surrogate regression produced non-finite coefficients",
         ));
     }
     let intercept = if fit_intercept {
@@ -335,8 +339,13 @@ pub fn pinv_solve_for_bench(a: &[f64], b: &[f64], m: usize) -> Result<Vec<f64>> 
             &[a.len(), b.len()],
         ));
     }
-    pivoted_cholesky_pinv_solve(a, b, m, PINV_RTOL)
-        .ok_or_else(|| SalienceError::Solver("pivoted Cholesky: LᵀL does not factorise".into()))
+    pivoted_cholesky_pinv_solve(a, b, m, PINV_RTOL).ok_or_else(|| {
+        SalienceError::solver(
+            "pivoted Cholesky",
+            salience_core::SolverStatus::Singular,
+            "LᵀL does not factorise",
+        )
+    })
 }
 
 /// Minimum-norm solution of `A β = b` (`A` symmetric positive
@@ -758,5 +767,23 @@ mod tests {
             true
         )
         .is_err());
+    }
+
+    #[test]
+    fn zero_sample_weights_are_a_typed_singular_system() {
+        let x = vec![1.0, 0.0];
+        let y = vec![1.0, 0.0];
+        let e = fit_weighted(&x, 2, 1, &y, &[0.0, 0.0], Surrogate::LinearRegression, true);
+        assert!(
+            matches!(
+                e,
+                Err(SalienceError::Solver {
+                    solver: "weighted least squares",
+                    status: salience_core::SolverStatus::Singular,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
     }
 }

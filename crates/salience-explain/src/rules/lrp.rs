@@ -596,11 +596,17 @@ impl LrpRun<'_> {
                 let lv = tensor_to_vec(leaf.as_tensor())?;
                 let lg = grad_vec(&grads, leaf.as_tensor())?;
                 if lv.len() != dst.len() {
-                    return Err(SalienceError::backend_msg(format!(
-                        "LRP first-layer leaf has {} values for {} input values",
-                        lv.len(),
-                        dst.len()
-                    )));
+                    return Err(SalienceError::unsupported(
+                        self.method,
+                        crate::rules::type_label::<M>(),
+                        format!(
+                            "the composite's input-layer rule (zB, flat or w²) got an input of {} \
+                             values where the model input has {}: the layer it applies to must \
+                             take the model input (or its flattening) directly",
+                            lv.len(),
+                            dst.len()
+                        ),
+                    ));
                 }
                 for ((o, l), gv) in dst.iter_mut().zip(&lv).zip(&lg) {
                     *o += l * gv;
@@ -609,10 +615,17 @@ impl LrpRun<'_> {
             for leaf in &state.transformer.bias_leaves {
                 let lg = grad_vec(&grads, leaf.as_tensor())?;
                 if lg.len() != len {
-                    return Err(SalienceError::backend_msg(format!(
-                        "softmax input has a leading dimension of {} for a batch of {len}",
-                        lg.len()
-                    )));
+                    return Err(SalienceError::unsupported(
+                        self.method,
+                        crate::rules::type_label::<M>(),
+                        format!(
+                            "a softmax input has a leading dimension of {} for a batch of {len}: \
+                             the absorbed softmax bias needs the batch on axis 0 of every \
+                             LayerOps::softmax input (keep heads on their own axis, not folded \
+                             into the batch)",
+                            lg.len()
+                        ),
+                    ));
                 }
                 for (o, gv) in softmax_bias[start..start + len].iter_mut().zip(&lg) {
                     *o += gv;
