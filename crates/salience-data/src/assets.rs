@@ -10,26 +10,10 @@
 //! | [`small_cnn_permuted_labels`] | a [`SmallCnn`] trained on randomly permuted Fashion-MNIST labels (data randomization test) |
 //! | [`resnet_small`] | the trained small [`ResNet`] (localization set) |
 
-use crate::images::{GrayImages, LabelledImages};
-use crate::localization::{BoundingBox, LocalizationSet, Placement};
 use crate::models::{ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig};
-use candle_core::{DType, Device, Tensor};
-use ndarray::{Array3, Array4};
-use salience_core::{Result, SalienceError};
-use std::collections::HashMap;
-
-/// Number of Fashion-MNIST test images in the shipped sample (the first
-/// ones of the official test split).
-pub const FASHION_SAMPLE_LEN: usize = 1000;
-
-/// Number of images in the shipped localization sample.
-pub const LOCALIZATION_SAMPLE_LEN: usize = 200;
-
-/// Seed of the shipped localization sample (images `0 ..
-/// LOCALIZATION_SAMPLE_LEN` of this stream, items from the Fashion-MNIST
-/// test split, [`crate::LocalizationConfig::easy`], the configuration the
-/// shipped small ResNet was trained on).
-pub const LOCALIZATION_SAMPLE_SEED: u64 = 2024;
+use candle_core::Device;
+use salience_core::Result;
+pub use salience_datasets::assets::*;
 
 /// Seed of the generated training stream of the shipped small ResNet
 /// (items from the training split).
@@ -78,149 +62,6 @@ pub const VIT_FASHION_SAFETENSORS: &[u8] = include_bytes!(concat!(
 /// images), as printed by `examples/train.rs` when it was trained
 /// (`tests/assets.rs` re-measures it on the shipped 1000-image sample).
 pub const VIT_FASHION_TEST_ACCURACY: f64 = 0.8325;
-
-/// The Fashion-MNIST test sample (safetensors: `images` u8 `[n, 28, 28]`,
-/// `labels` u8 `[n]`).
-pub const FASHION_SAMPLE_SAFETENSORS: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/assets/fashion_mnist_test_sample.safetensors"
-));
-
-/// The localization sample (safetensors: `images` u8 `[n, 3, 64, 64]`,
-/// `labels` u8 `[n]`, `masks` u8 `[n, 64, 64]`, `boxes` u32 `[n, 4]` as
-/// top, left, bottom, right, `placements` u32 `[n, 4]` as source, top,
-/// left, side).
-pub const LOCALIZATION_SAMPLE_SAFETENSORS: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/assets/localization_sample.safetensors"
-));
-
-fn load(bytes: &[u8], what: &str) -> Result<HashMap<String, Tensor>> {
-    candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
-        .map_err(|e| SalienceError::format(what, e.to_string()))
-}
-
-fn get<'a>(
-    t: &'a HashMap<String, Tensor>,
-    name: &str,
-    dtype: DType,
-    dims: &[usize],
-    what: &str,
-) -> Result<&'a Tensor> {
-    let x = t
-        .get(name)
-        .ok_or_else(|| SalienceError::format(what, format!("no tensor `{name}`")))?;
-    if x.dtype() != dtype || x.dims() != dims {
-        return Err(SalienceError::format(
-            what,
-            format!(
-                "`{name}` is {:?} {:?}, expected {dtype:?} {dims:?}",
-                x.dtype(),
-                x.dims()
-            ),
-        ));
-    }
-    Ok(x)
-}
-
-fn u8_vec(t: &Tensor) -> Result<Vec<u8>> {
-    t.flatten_all()
-        .and_then(|f| f.to_vec1::<u8>())
-        .map_err(salience_explain::model::convert::candle_error)
-}
-
-/// The shipped Fashion-MNIST test sample as bytes.
-///
-/// ```
-/// let g = salience_data::assets::fashion_mnist_sample_gray().unwrap();
-/// assert_eq!(g.images.dim(), (salience_data::assets::FASHION_SAMPLE_LEN, 28, 28));
-/// ```
-pub fn fashion_mnist_sample_gray() -> Result<GrayImages> {
-    let what = "fashion_mnist_test_sample.safetensors";
-    let t = load(FASHION_SAMPLE_SAFETENSORS, what)?;
-    let n = FASHION_SAMPLE_LEN;
-    let images = u8_vec(get(&t, "images", DType::U8, &[n, 28, 28], what)?)?;
-    let labels = u8_vec(get(&t, "labels", DType::U8, &[n], what)?)?;
-    let images = Array3::from_shape_vec((n, 28, 28), images)
-        .map_err(|e| SalienceError::format(what, e.to_string()))?;
-    GrayImages::new(images, labels)
-}
-
-/// The shipped Fashion-MNIST test sample: `[1000, 1, 28, 28]` floats in
-/// `[0, 1]` and labels.
-///
-/// ```
-/// let s = salience_data::assets::fashion_mnist_sample().unwrap();
-/// assert_eq!(s.images.shape(), &[1000, 1, 28, 28]);
-/// assert!(s.labels.iter().all(|&l| l < 10));
-/// ```
-pub fn fashion_mnist_sample() -> Result<LabelledImages> {
-    fashion_mnist_sample_gray()?.to_labelled(0, FASHION_SAMPLE_LEN)
-}
-
-/// The shipped localization sample: `[200, 3, 64, 64]` images in `[0, 1]`
-/// (generated with [`crate::LocalizationConfig::easy`] and stored as
-/// bytes, so within 1/510 of the generator's floats), labels, exact
-/// masks, boxes and placements.
-///
-/// ```
-/// let s = salience_data::assets::localization_sample().unwrap();
-/// assert_eq!(s.images.shape(), &[200, 3, 64, 64]);
-/// assert_eq!(s.masks.shape(), &[200, 64, 64]);
-/// assert_eq!(s.boxes.len(), 200);
-/// ```
-pub fn localization_sample() -> Result<LocalizationSet> {
-    let what = "localization_sample.safetensors";
-    let t = load(LOCALIZATION_SAMPLE_SAFETENSORS, what)?;
-    let n = LOCALIZATION_SAMPLE_LEN;
-    let images = u8_vec(get(&t, "images", DType::U8, &[n, 3, 64, 64], what)?)?;
-    let masks = u8_vec(get(&t, "masks", DType::U8, &[n, 64, 64], what)?)?;
-    let labels = u8_vec(get(&t, "labels", DType::U8, &[n], what)?)?;
-    let boxes = get(&t, "boxes", DType::U32, &[n, 4], what)?
-        .to_vec2::<u32>()
-        .map_err(salience_explain::model::convert::candle_error)?;
-    let placements = get(&t, "placements", DType::U32, &[n, 4], what)?
-        .to_vec2::<u32>()
-        .map_err(salience_explain::model::convert::candle_error)?;
-    let images = Array4::from_shape_vec(
-        (n, 3, 64, 64),
-        images.into_iter().map(|v| f32::from(v) / 255.0).collect(),
-    )
-    .map_err(|e| SalienceError::format(what, e.to_string()))?;
-    let masks = Array3::from_shape_vec((n, 64, 64), masks.into_iter().map(|v| v != 0).collect())
-        .map_err(|e| SalienceError::format(what, e.to_string()))?;
-    let as_usize =
-        |r: &[u32]| -> [usize; 4] { [0, 1, 2, 3].map(|k| r.get(k).copied().unwrap_or(0) as usize) };
-    Ok(LocalizationSet {
-        images,
-        labels: labels.into_iter().map(usize::from).collect(),
-        masks,
-        boxes: boxes
-            .iter()
-            .map(|r| {
-                let [top, left, bottom, right] = as_usize(r);
-                BoundingBox {
-                    top,
-                    left,
-                    bottom,
-                    right,
-                }
-            })
-            .collect(),
-        placements: placements
-            .iter()
-            .map(|r| {
-                let [source, top, left, side] = as_usize(r);
-                Placement {
-                    source,
-                    top,
-                    left,
-                    side,
-                }
-            })
-            .collect(),
-    })
-}
 
 /// The trained small CNN for Fashion-MNIST on `device`.
 ///

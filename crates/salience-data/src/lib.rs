@@ -42,28 +42,14 @@
 #![deny(missing_docs)]
 
 pub mod assets;
-pub mod fashion_mnist;
-pub mod idx;
-pub mod image_file;
-pub mod imagenet;
-pub mod images;
-pub mod localization;
 pub mod models;
-pub mod resample;
-pub mod resize;
-pub mod transform;
 
-pub use fashion_mnist::FASHION_MNIST_PACKAGE;
-pub use image_file::{
-    decode_image, image_dimensions, load_image, ColorMode, ImageBatch, ImageBatches, ImageFolder,
-    LoadOptions,
+pub use salience_datasets::{
+    decode_image, image_dimensions, imagenet_class_name, load_image, BoundingBox, ColorMode,
+    GrayImages, ImageBatch, ImageBatches, ImageFault, ImageFolder, ImageTransform, Interpolation,
+    LabelledImages, LoadOptions, LocalizationConfig, LocalizationGenerator, LocalizationSet,
+    Normalize, Placement, ResizeArithmetic, Result, FASHION_MNIST_PACKAGE,
 };
-pub use imagenet::imagenet_class_name;
-pub use images::{GrayImages, LabelledImages};
-pub use localization::{
-    BoundingBox, LocalizationConfig, LocalizationGenerator, LocalizationSet, Placement,
+pub use salience_datasets::{
+    fashion_mnist, idx, image_file, imagenet, images, localization, resample, resize, transform,
 };
-pub use resample::ResizeArithmetic;
-pub use resize::Interpolation;
-pub use salience_core::{ImageFault, Result};
-pub use transform::{ImageTransform, Normalize};

@@ -47,7 +47,7 @@ impl Normalize {
     /// [`IMAGENET_STD`]).
     ///
     /// ```
-    /// let n = salience_data::Normalize::imagenet();
+    /// let n = salience_datasets::Normalize::imagenet();
     /// assert_eq!(n.std, vec![0.229, 0.224, 0.225]);
     /// ```
     pub fn imagenet() -> Self {
@@ -129,7 +129,7 @@ impl ImageTransform {
     /// `Normalize(IMAGENET_MEAN, IMAGENET_STD)`.
     ///
     /// ```
-    /// use salience_data::ImageTransform;
+    /// use salience_datasets::ImageTransform;
     /// let t = ImageTransform::torchvision_imagenet();
     /// let img = ndarray::Array3::from_elem((3, 375, 500), 0.5f32);
     /// let x = t.apply(img.view())?;
@@ -152,7 +152,7 @@ impl ImageTransform {
     /// The identity: no resize, no crop, no normalization.
     ///
     /// ```
-    /// let t = salience_data::ImageTransform::identity();
+    /// let t = salience_datasets::ImageTransform::identity();
     /// let img = ndarray::Array3::from_elem((1, 3, 5), 0.25f32);
     /// assert_eq!(t.apply(img.view())?, img);
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -170,7 +170,7 @@ impl ImageTransform {
     /// `_compute_resized_output_size` for an int size): `(height, width)`.
     ///
     /// ```
-    /// let t = salience_data::ImageTransform::torchvision_imagenet();
+    /// let t = salience_datasets::ImageTransform::torchvision_imagenet();
     /// assert_eq!(t.resized_size(257, 301)?, (256, 299)); // int(256·301/257) = 299
     /// assert_eq!(t.resized_size(500, 375)?, (341, 256));
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -220,7 +220,7 @@ impl ImageTransform {
     /// `h × w` image.
     ///
     /// ```
-    /// let t = salience_data::ImageTransform::torchvision_imagenet();
+    /// let t = salience_datasets::ImageTransform::torchvision_imagenet();
     /// assert_eq!(t.output_size(30, 4000)?, (224, 224));
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
@@ -254,7 +254,7 @@ impl ImageTransform {
     /// and outputs above [`MAX_RESIZE_PIXELS`] pixels.
     ///
     /// ```
-    /// use salience_data::ImageTransform;
+    /// use salience_datasets::ImageTransform;
     /// let t = ImageTransform { resize_shorter: Some(2), center_crop: Some([1, 1]),
     ///     normalize: None, ..ImageTransform::default() };
     /// // a 1x4x4 image whose left half is white -> 2x2 -> centre pixel
@@ -321,7 +321,7 @@ impl ImageTransform {
     /// `[0, 1]` before display.)
     ///
     /// ```
-    /// use salience_data::ImageTransform;
+    /// use salience_datasets::ImageTransform;
     /// let t = ImageTransform::torchvision_imagenet();
     /// let x = ndarray::ArrayD::<f32>::zeros(vec![2, 3, 4, 4]);
     /// let img = t.denormalize(x.view())?;

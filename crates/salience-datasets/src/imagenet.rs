@@ -22,7 +22,7 @@ const CLASSES_TXT: &str = include_str!(concat!(
 /// All 1000 names, index = class.
 ///
 /// ```
-/// let names = salience_data::imagenet::imagenet_class_names();
+/// let names = salience_datasets::imagenet::imagenet_class_names();
 /// assert_eq!(names.len(), 1000);
 /// assert_eq!(names[0], "tench");
 /// ```
@@ -35,7 +35,7 @@ pub fn imagenet_class_names() -> &'static [&'static str] {
 /// [`salience_core::SalienceError::InvalidParameter`] for `index >= 1000`.
 ///
 /// ```
-/// use salience_data::imagenet_class_name;
+/// use salience_datasets::imagenet_class_name;
 /// assert_eq!(imagenet_class_name(281)?, "tabby");
 /// assert_eq!(imagenet_class_name(999)?, "toilet tissue");
 /// assert!(imagenet_class_name(1000).is_err());

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use ndarray::{Array3, ArrayView3};
-use salience_data::{
+use salience_datasets::{
     load_image, ColorMode, ImageTransform, LoadOptions, Normalize, ResizeArithmetic,
 };
 use std::path::{Path, PathBuf};

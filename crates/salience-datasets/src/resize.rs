@@ -53,7 +53,7 @@ pub(crate) fn check_sizes(
 ///
 /// ```
 /// use ndarray::array;
-/// use salience_data::resize::{resize, Interpolation};
+/// use salience_datasets::resize::{resize, Interpolation};
 /// let a = array![[0.0f32, 1.0], [2.0, 3.0]];
 /// let n = resize(a.view(), 4, 4, Interpolation::Nearest).unwrap();
 /// assert_eq!(n.row(0).to_vec(), vec![0.0, 0.0, 1.0, 1.0]);

@@ -42,7 +42,7 @@
 //! batch.
 //!
 //! ```
-//! use salience_data::{ImageFolder, ImageTransform, LoadOptions};
+//! use salience_datasets::{ImageFolder, ImageTransform, LoadOptions};
 //! # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
 //! // a folder of PNG/JPEG files (sorted by name), in batches of 4,
 //! // with torchvision's ImageNet evaluation transform
@@ -51,17 +51,17 @@
 //! for batch in folder.batches(4, &transform)? {
 //!     let batch = batch?; // SalienceError::UnreadableImages names any bad file
 //!     assert_eq!(&batch.images.shape()[1..], &[3, 224, 224]);
-//!     let x = batch.tensor(&candle_core::Device::Cpu)?; // [n, 3, 224, 224] model input
-//!     # let _ = (x, &batch.paths);
+//!     #[cfg(feature = "candle")] // [n, 3, 224, 224] model input
+//!     let _x = batch.tensor(&candle_core::Device::Cpu)?;
+//!     # let _ = &batch.paths;
 //! }
 //! // one file
-//! let img = salience_data::load_image(dir.join("gray.png"), &LoadOptions::default())?;
+//! let img = salience_datasets::load_image(dir.join("gray.png"), &LoadOptions::default())?;
 //! assert_eq!(img.shape(), &[3, 190, 230]);
 //! # Ok::<(), salience_core::SalienceError>(())
 //! ```
 
 use crate::transform::ImageTransform;
-use candle_core::{Device, Tensor};
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader};
 use ndarray::{Array3, Array4, Axis};
 use salience_core::{ImageFault, Result, SalienceError};
@@ -97,7 +97,7 @@ impl ColorMode {
     /// The number of channels: 3 or 1.
     ///
     /// ```
-    /// assert_eq!(salience_data::ColorMode::Gray.channels(), 1);
+    /// assert_eq!(salience_datasets::ColorMode::Gray.channels(), 1);
     /// ```
     pub fn channels(self) -> usize {
         match self {
@@ -143,7 +143,7 @@ impl Default for LoadOptions {
 /// conversions and errors.
 ///
 /// ```
-/// use salience_data::{load_image, ColorMode, LoadOptions};
+/// use salience_datasets::{load_image, ColorMode, LoadOptions};
 /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
 /// let gray = LoadOptions { color: ColorMode::Gray, ..LoadOptions::default() };
 /// assert_eq!(load_image(dir.join("portrait.png"), &gray)?.shape(), &[1, 317, 181]);
@@ -173,7 +173,7 @@ pub fn load_image(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Array
 ///
 /// ```
 /// use salience_core::SalienceError;
-/// use salience_data::{decode_image, ImageFault, LoadOptions};
+/// use salience_datasets::{decode_image, ImageFault, LoadOptions};
 /// let e = decode_image(b"GIF89a....", "x.gif", &LoadOptions::default()).unwrap_err();
 /// assert!(matches!(e, SalienceError::Image { fault: ImageFault::Unsupported, .. }));
 /// ```
@@ -188,7 +188,7 @@ pub fn decode_image(bytes: &[u8], name: &str, options: &LoadOptions) -> Result<A
 ///
 /// ```
 /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
-/// assert_eq!(salience_data::image_dimensions(dir.join("odd_rgb.png"))?, (301, 257));
+/// assert_eq!(salience_datasets::image_dimensions(dir.join("odd_rgb.png"))?, (301, 257));
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
 pub fn image_dimensions(path: impl AsRef<Path>) -> Result<(u32, u32)> {
@@ -437,29 +437,13 @@ pub struct ImageBatch {
     pub paths: Vec<PathBuf>,
 }
 
-impl ImageBatch {
-    /// The images as a candle tensor on `device`.
-    ///
-    /// ```
-    /// let b = salience_data::ImageBatch {
-    ///     images: ndarray::Array4::zeros((2, 3, 4, 4)),
-    ///     paths: vec!["a.png".into(), "b.png".into()],
-    /// };
-    /// assert_eq!(b.tensor(&candle_core::Device::Cpu)?.dims(), &[2, 3, 4, 4]);
-    /// # Ok::<(), salience_core::SalienceError>(())
-    /// ```
-    pub fn tensor(&self, device: &Device) -> Result<Tensor> {
-        crate::images::images_tensor(&self.images, 0, self.images.len_of(Axis(0)), device)
-    }
-}
-
 impl ImageFolder {
     /// Lists the image files of `root` (see the type's docs). Errors when
     /// `root` is not a readable folder, when no file matches (naming the
     /// extensions), or when an entry leads outside it.
     ///
     /// ```
-    /// use salience_data::{ImageFolder, LoadOptions};
+    /// use salience_datasets::{ImageFolder, LoadOptions};
     /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
     /// let pngs = LoadOptions { extensions: vec!["png".into()], ..LoadOptions::default() };
     /// let folder = ImageFolder::open(&dir, pngs)?;
@@ -540,7 +524,7 @@ impl ImageFolder {
     ///
     /// ```
     /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
-    /// let f = salience_data::ImageFolder::open(&dir, Default::default())?;
+    /// let f = salience_datasets::ImageFolder::open(&dir, Default::default())?;
     /// assert!(f.files().windows(2).all(|w| w[0].file_name() < w[1].file_name()));
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
@@ -552,7 +536,7 @@ impl ImageFolder {
     ///
     /// ```
     /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
-    /// assert_eq!(salience_data::ImageFolder::open(&dir, Default::default())?.len(), 9);
+    /// assert_eq!(salience_datasets::ImageFolder::open(&dir, Default::default())?.len(), 9);
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn len(&self) -> usize {
@@ -563,7 +547,7 @@ impl ImageFolder {
     ///
     /// ```
     /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
-    /// assert!(!salience_data::ImageFolder::open(&dir, Default::default())?.is_empty());
+    /// assert!(!salience_datasets::ImageFolder::open(&dir, Default::default())?.is_empty());
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -578,7 +562,7 @@ impl ImageFolder {
     ///
     /// ```
     /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
-    /// salience_data::ImageFolder::open(&dir, Default::default())?.check()?;
+    /// salience_datasets::ImageFolder::open(&dir, Default::default())?.check()?;
     /// # Ok::<(), salience_core::SalienceError>(())
     /// ```
     pub fn check(&self) -> Result<()> {
@@ -615,7 +599,7 @@ impl ImageFolder {
     /// [`salience_core::SalienceError::ShapeMismatch`] naming the file.
     ///
     /// ```
-    /// use salience_data::{ImageFolder, ImageTransform};
+    /// use salience_datasets::{ImageFolder, ImageTransform};
     /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
     /// let folder = ImageFolder::open(&dir, Default::default())?;
     /// let small = ImageTransform { resize_shorter: Some(32), center_crop: Some([28, 28]),

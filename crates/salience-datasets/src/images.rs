@@ -1,7 +1,6 @@
 //! In-memory labelled image sets: raw bytes ([`GrayImages`]) and
 //! model-ready floats ([`LabelledImages`]).
 
-use candle_core::{Device, Tensor};
 use ndarray::{Array3, Array4, Axis};
 use salience_core::{Result, SalienceError};
 
@@ -20,7 +19,7 @@ impl GrayImages {
     /// the set is not empty.
     ///
     /// ```
-    /// use salience_data::GrayImages;
+    /// use salience_datasets::GrayImages;
     /// let g = GrayImages::new(ndarray::Array3::zeros((2, 4, 4)), vec![1, 2]).unwrap();
     /// assert_eq!(g.len(), 2);
     /// assert!(GrayImages::new(ndarray::Array3::zeros((2, 4, 4)), vec![1]).is_err());
@@ -45,7 +44,7 @@ impl GrayImages {
     /// The number of images.
     ///
     /// ```
-    /// let g = salience_data::GrayImages::new(ndarray::Array3::zeros((3, 2, 2)), vec![0; 3]).unwrap();
+    /// let g = salience_datasets::GrayImages::new(ndarray::Array3::zeros((3, 2, 2)), vec![0; 3]).unwrap();
     /// assert_eq!(g.len(), 3);
     /// ```
     pub fn len(&self) -> usize {
@@ -56,7 +55,7 @@ impl GrayImages {
     /// [`GrayImages::new`]).
     ///
     /// ```
-    /// let g = salience_data::GrayImages::new(ndarray::Array3::zeros((1, 2, 2)), vec![0]).unwrap();
+    /// let g = salience_datasets::GrayImages::new(ndarray::Array3::zeros((1, 2, 2)), vec![0]).unwrap();
     /// assert!(!g.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -67,7 +66,7 @@ impl GrayImages {
     /// cols]` floats in `[0, 1]` (byte / 255).
     ///
     /// ```
-    /// let g = salience_data::GrayImages::new(ndarray::Array3::from_elem((3, 2, 2), 255u8), vec![0, 1, 2]).unwrap();
+    /// let g = salience_datasets::GrayImages::new(ndarray::Array3::from_elem((3, 2, 2), 255u8), vec![0, 1, 2]).unwrap();
     /// let l = g.to_labelled(1, 2).unwrap();
     /// assert_eq!(l.images.shape(), &[2, 1, 2, 2]);
     /// assert_eq!(l.labels, vec![1, 2]);
@@ -114,7 +113,7 @@ impl LabelledImages {
     /// The number of images.
     ///
     /// ```
-    /// let l = salience_data::LabelledImages { images: ndarray::Array4::zeros((2, 1, 3, 3)), labels: vec![0, 1] };
+    /// let l = salience_datasets::LabelledImages { images: ndarray::Array4::zeros((2, 1, 3, 3)), labels: vec![0, 1] };
     /// assert_eq!(l.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
@@ -124,7 +123,7 @@ impl LabelledImages {
     /// Whether there is no image.
     ///
     /// ```
-    /// let l = salience_data::LabelledImages { images: ndarray::Array4::zeros((0, 1, 3, 3)), labels: vec![] };
+    /// let l = salience_datasets::LabelledImages { images: ndarray::Array4::zeros((0, 1, 3, 3)), labels: vec![] };
     /// assert!(l.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -137,7 +136,7 @@ impl LabelledImages {
     /// Errors: an index out of range ([`salience_core::SalienceError::InvalidParameter`]).
     ///
     /// ```
-    /// let l = salience_data::LabelledImages { images: ndarray::Array4::zeros((3, 1, 2, 2)), labels: vec![5, 6, 7] };
+    /// let l = salience_datasets::LabelledImages { images: ndarray::Array4::zeros((3, 1, 2, 2)), labels: vec![5, 6, 7] };
     /// assert_eq!(l.select(&[2, 0])?.labels, vec![7, 5]);
     /// assert!(l.select(&[3]).is_err());
     /// # Ok::<(), salience_core::SalienceError>(())
@@ -162,7 +161,7 @@ impl LabelledImages {
     /// e.g. reference images disjoint from the explained ones.
     ///
     /// ```
-    /// let l = salience_data::LabelledImages { images: ndarray::Array4::zeros((4, 1, 2, 2)), labels: vec![0, 1, 2, 3] };
+    /// let l = salience_datasets::LabelledImages { images: ndarray::Array4::zeros((4, 1, 2, 2)), labels: vec![0, 1, 2, 3] };
     /// assert_eq!(l.others(&[1, 2], 5).labels, vec![0, 3]);
     /// assert_eq!(l.others(&[], 1).labels, vec![0]);
     /// ```
@@ -174,37 +173,4 @@ impl LabelledImages {
             labels: rest.iter().map(|&i| self.labels[i]).collect(),
         }
     }
-
-    /// Images `start .. start + len` as a candle tensor on `device`.
-    ///
-    /// ```
-    /// let l = salience_data::LabelledImages { images: ndarray::Array4::ones((3, 1, 2, 2)), labels: vec![0, 1, 2] };
-    /// let t = l.tensor(1, 2, &candle_core::Device::Cpu).unwrap();
-    /// assert_eq!(t.dims(), &[2, 1, 2, 2]);
-    /// ```
-    pub fn tensor(&self, start: usize, len: usize, device: &Device) -> Result<Tensor> {
-        images_tensor(&self.images, start, len, device)
-    }
-}
-
-/// Rows `start .. start + len` of an NCHW array as a tensor on `device`.
-pub(crate) fn images_tensor(
-    images: &Array4<f32>,
-    start: usize,
-    len: usize,
-    device: &Device,
-) -> Result<Tensor> {
-    let n = images.len_of(Axis(0));
-    let end = start.checked_add(len).filter(|&e| e <= n).ok_or_else(|| {
-        SalienceError::invalid(
-            "len",
-            len,
-            &format!("range {start}..{start}+{len} exceeds {n} images"),
-        )
-    })?;
-    let part = images.slice(ndarray::s![start..end, .., .., ..]);
-    let (_, c, h, w) = part.dim();
-    let data: Vec<f32> = part.iter().copied().collect();
-    Tensor::from_vec(data, (len, c, h, w), device)
-        .map_err(salience_explain::model::convert::candle_error)
 }

@@ -183,7 +183,7 @@ fn pass_f32(src: &Array2<f32>, c: &Coefficients, horizontal: bool) -> Array2<f32
 ///
 /// ```
 /// use ndarray::array;
-/// use salience_data::resample::{resize_antialiased, ResizeArithmetic};
+/// use salience_datasets::resample::{resize_antialiased, ResizeArithmetic};
 /// // Shrinking by 2: a triangle of support 2 around each output centre,
 /// // weights 1/8, 3/8, 3/8, 1/8 (cut and renormalised at the edges), not
 /// // just the two nearest pixels.

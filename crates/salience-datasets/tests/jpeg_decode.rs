@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use image::ImageReader;
-use salience_data::{decode_image, load_image, ColorMode, LoadOptions};
+use salience_datasets::{decode_image, load_image, ColorMode, LoadOptions};
 use std::path::{Path, PathBuf};
 
 fn dir() -> PathBuf {

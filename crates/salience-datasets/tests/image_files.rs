@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use salience_core::SalienceError;
-use salience_data::{
+use salience_datasets::{
     decode_image, load_image, ColorMode, ImageFault, ImageFolder, ImageTransform, LoadOptions,
 };
 use std::path::{Path, PathBuf};

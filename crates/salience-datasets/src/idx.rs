@@ -31,7 +31,7 @@ pub struct IdxArray {
 /// dimensions (truncated or trailing data).
 ///
 /// ```
-/// use salience_data::idx::parse_idx;
+/// use salience_datasets::idx::parse_idx;
 /// // Two labels, 3 and 7.
 /// let bytes = [0u8, 0, 8, 1, 0, 0, 0, 2, 3, 7];
 /// let a = parse_idx(&bytes, "labels").unwrap();
@@ -108,7 +108,7 @@ pub fn parse_idx(bytes: &[u8], what: &str) -> Result<IdxArray> {
 /// use std::io::Write;
 /// let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
 /// gz.write_all(&[0, 0, 8, 1, 0, 0, 0, 1, 9]).unwrap();
-/// let a = salience_data::idx::parse_idx_maybe_gz(&gz.finish().unwrap(), "labels").unwrap();
+/// let a = salience_datasets::idx::parse_idx_maybe_gz(&gz.finish().unwrap(), "labels").unwrap();
 /// assert_eq!(a.data, vec![9]);
 /// ```
 pub fn parse_idx_maybe_gz(bytes: &[u8], what: &str) -> Result<IdxArray> {
@@ -131,7 +131,7 @@ pub fn parse_idx_maybe_gz(bytes: &[u8], what: &str) -> Result<IdxArray> {
 /// is malformed.
 ///
 /// ```
-/// let e = salience_data::idx::read_idx_file("/nonexistent/t10k-labels-idx1-ubyte.gz").unwrap_err();
+/// let e = salience_datasets::idx::read_idx_file("/nonexistent/t10k-labels-idx1-ubyte.gz").unwrap_err();
 /// assert!(e.to_string().contains("dataset-fashion-mnist"));
 /// ```
 pub fn read_idx_file(path: impl AsRef<Path>) -> Result<IdxArray> {

@@ -67,7 +67,7 @@ fn mean(v: &[f64]) -> f64 {
 #[test]
 fn slic_labels_equal_scikit_image_with_and_without_smoothing() {
     let meta = fixture();
-    let set = salience_data::assets::localization_sample().unwrap();
+    let set = salience_datasets::assets::localization_sample().unwrap();
     let (h, w) = (set.images.shape()[2], set.images.shape()[3]);
     for setting in meta["settings"].as_array().unwrap() {
         let cfg = config(setting);
@@ -92,7 +92,7 @@ fn slic_labels_equal_scikit_image_with_and_without_smoothing() {
 #[test]
 fn slic_follows_the_items_as_well_as_scikit_image() {
     let meta = fixture();
-    let set = salience_data::assets::localization_sample().unwrap();
+    let set = salience_datasets::assets::localization_sample().unwrap();
     let n = meta["n_images"].as_u64().unwrap() as usize;
     assert_eq!(n, set.images.shape()[0]);
     for setting in meta["settings"].as_array().unwrap() {
@@ -142,7 +142,7 @@ fn slic_follows_the_items_as_well_as_scikit_image() {
 /// 64 × 64 images (numbers in the module docs).
 #[test]
 fn smoothing_removes_the_degenerate_segmentations() {
-    let set = salience_data::assets::localization_sample().unwrap();
+    let set = salience_datasets::assets::localization_sample().unwrap();
     let stats = |sigma: f32| {
         let cfg = SlicConfig {
             sigma,

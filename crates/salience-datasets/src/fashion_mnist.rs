@@ -59,7 +59,7 @@ impl Split {
 /// else [`DEBIAN_DIR`].
 ///
 /// ```
-/// let d = salience_data::fashion_mnist::default_dir();
+/// let d = salience_datasets::fashion_mnist::default_dir();
 /// assert!(!d.as_os_str().is_empty());
 /// ```
 pub fn default_dir() -> PathBuf {
@@ -89,7 +89,7 @@ fn file(dir: &Path, name: &str) -> PathBuf {
 /// (image count ≠ label count, images not 3-D, labels not 1-D or ≥ 10).
 ///
 /// ```
-/// use salience_data::fashion_mnist::{load, Split};
+/// use salience_datasets::fashion_mnist::{load, Split};
 /// match load("/nonexistent", Split::Test) {
 ///     Err(e) => assert!(e.to_string().contains("dataset-fashion-mnist")),
 ///     Ok(_) => unreachable!(),
@@ -106,7 +106,7 @@ pub fn load(dir: impl AsRef<Path>, split: Split) -> Result<GrayImages> {
 /// Loads one split from [`default_dir`].
 ///
 /// ```no_run
-/// let test = salience_data::fashion_mnist::load_default(salience_data::fashion_mnist::Split::Test)?;
+/// let test = salience_datasets::fashion_mnist::load_default(salience_datasets::fashion_mnist::Split::Test)?;
 /// assert_eq!(test.len(), 10_000);
 /// # Ok::<(), salience_core::SalienceError>(())
 /// ```
@@ -118,7 +118,7 @@ pub fn load_default(split: Split) -> Result<GrayImages> {
 /// `[n]` (labels below 10).
 ///
 /// ```
-/// use salience_data::{fashion_mnist::from_idx, idx::IdxArray};
+/// use salience_datasets::{fashion_mnist::from_idx, idx::IdxArray};
 /// let im = IdxArray { dims: vec![1, 2, 2], data: vec![0, 1, 2, 3] };
 /// let lb = IdxArray { dims: vec![1], data: vec![7] };
 /// assert_eq!(from_idx(im, lb).unwrap().labels, vec![7]);

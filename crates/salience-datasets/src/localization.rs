@@ -100,7 +100,7 @@ impl LocalizationConfig {
     /// carries no class information.
     ///
     /// ```
-    /// let e = salience_data::LocalizationConfig::easy();
+    /// let e = salience_datasets::LocalizationConfig::easy();
     /// assert_eq!(e.max_distractors, 1);
     /// assert!(e.validate().is_ok());
     /// ```
@@ -122,7 +122,7 @@ impl LocalizationConfig {
     /// `pixel_noise_std` finite and ≥ 0.
     ///
     /// ```
-    /// use salience_data::LocalizationConfig;
+    /// use salience_datasets::LocalizationConfig;
     /// assert!(LocalizationConfig::default().validate().is_ok());
     /// let bad = LocalizationConfig { max_side: 100, ..Default::default() };
     /// assert!(bad.validate().is_err());
@@ -223,7 +223,7 @@ impl LocalizationSet {
     /// The number of images.
     ///
     /// ```
-    /// # use salience_data::*;
+    /// # use salience_datasets::*;
     /// let pool = GrayImages::new(ndarray::Array3::from_elem((1, 28, 28), 200u8), vec![3]).unwrap();
     /// let set = LocalizationGenerator::new(&pool, LocalizationConfig::default()).unwrap().generate(0, 0, 2).unwrap();
     /// assert_eq!(set.len(), 2);
@@ -235,30 +235,13 @@ impl LocalizationSet {
     /// Whether the set is empty.
     ///
     /// ```
-    /// # use salience_data::*;
+    /// # use salience_datasets::*;
     /// let pool = GrayImages::new(ndarray::Array3::from_elem((1, 28, 28), 200u8), vec![3]).unwrap();
     /// let set = LocalizationGenerator::new(&pool, LocalizationConfig::default()).unwrap().generate(0, 0, 1).unwrap();
     /// assert!(!set.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
-    }
-
-    /// Images `start .. start + len` as a candle tensor on `device`.
-    ///
-    /// ```
-    /// # use salience_data::*;
-    /// let pool = GrayImages::new(ndarray::Array3::from_elem((1, 28, 28), 200u8), vec![3]).unwrap();
-    /// let set = LocalizationGenerator::new(&pool, LocalizationConfig::default()).unwrap().generate(0, 0, 2).unwrap();
-    /// assert_eq!(set.tensor(0, 2, &candle_core::Device::Cpu).unwrap().dims(), &[2, 3, 64, 64]);
-    /// ```
-    pub fn tensor(
-        &self,
-        start: usize,
-        len: usize,
-        device: &candle_core::Device,
-    ) -> Result<candle_core::Tensor> {
-        crate::images::images_tensor(&self.images, start, len, device)
     }
 }
 
@@ -284,7 +267,7 @@ impl<'a> LocalizationGenerator<'a> {
     /// images are smaller than `distractor_max_side`.
     ///
     /// ```
-    /// # use salience_data::*;
+    /// # use salience_datasets::*;
     /// let pool = GrayImages::new(ndarray::Array3::from_elem((1, 28, 28), 200u8), vec![3]).unwrap();
     /// assert!(LocalizationGenerator::new(&pool, LocalizationConfig::default()).is_ok());
     /// let small = GrayImages::new(ndarray::Array3::from_elem((1, 4, 4), 200u8), vec![3]).unwrap();
@@ -306,7 +289,7 @@ impl<'a> LocalizationGenerator<'a> {
     /// The configuration.
     ///
     /// ```
-    /// # use salience_data::*;
+    /// # use salience_datasets::*;
     /// let pool = GrayImages::new(ndarray::Array3::from_elem((1, 28, 28), 200u8), vec![3]).unwrap();
     /// let g = LocalizationGenerator::new(&pool, LocalizationConfig::default()).unwrap();
     /// assert_eq!(g.config().canvas, 64);
@@ -324,7 +307,7 @@ impl<'a> LocalizationGenerator<'a> {
     /// all zero.
     ///
     /// ```
-    /// # use salience_data::*;
+    /// # use salience_datasets::*;
     /// let pool = GrayImages::new(ndarray::Array3::from_elem((2, 28, 28), 200u8), vec![3, 5]).unwrap();
     /// let g = LocalizationGenerator::new(&pool, LocalizationConfig::default()).unwrap();
     /// let all = g.generate(7, 0, 4).unwrap();
@@ -379,7 +362,7 @@ impl<'a> LocalizationGenerator<'a> {
     /// image equals this outside the mask.
     ///
     /// ```
-    /// # use salience_data::*;
+    /// # use salience_datasets::*;
     /// let pool = GrayImages::new(ndarray::Array3::from_elem((1, 28, 28), 200u8), vec![3]).unwrap();
     /// let g = LocalizationGenerator::new(&pool, LocalizationConfig::default()).unwrap();
     /// assert_eq!(g.background(1, 0).unwrap().dim(), (3, 64, 64));
@@ -392,7 +375,7 @@ impl<'a> LocalizationGenerator<'a> {
     /// interpolation, in `[0, 1]`: the alpha of the pasted item.
     ///
     /// ```
-    /// # use salience_data::*;
+    /// # use salience_datasets::*;
     /// let pool = GrayImages::new(ndarray::Array3::from_elem((1, 28, 28), 255u8), vec![3]).unwrap();
     /// let g = LocalizationGenerator::new(&pool, LocalizationConfig::default()).unwrap();
     /// assert_eq!(g.item_alpha(0, 30).unwrap()[[0, 0]], 1.0);
