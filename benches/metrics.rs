@@ -1,5 +1,5 @@
 //! Evaluation metrics per image on the shipped trained small CNN
-//! (Fashion-MNIST 1×28×28 → 10, `salience_data::assets::small_cnn`) and
+//! (Fashion-MNIST 1×28×28 → 10, `salience_models::assets::small_cnn`) and
 //! the first shipped test images, and ROAD's noisy linear imputation at
 //! 224×224×3 (synthetic image and map). Besides criterion's timings, each
 //! model-based metric is run once with a timing wrapper around the model
@@ -16,14 +16,14 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use ndarray::{Array2, Array3, Array4, ArrayViewD};
 use rand::{RngExt, SeedableRng};
 use salience::core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
-use salience::data::models::init::seeded_tensors;
-use salience::data::models::SmallCnn;
 use salience::explain::{CandleModel, LayerSplit, Saliency};
 use salience::metrics::{
     deletion, faithfulness_correlation, infidelity, insertion, mprt, noisy_linear_imputation,
     relative_stability, road, sensitivity, CurveConfig, FaithfulnessCorrelationConfig,
     ImputationConfig, InfidelityConfig, MprtConfig, RoadConfig, SensitivityConfig, StabilityConfig,
 };
+use salience::models::init::seeded_tensors;
+use salience::models::SmallCnn;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,7 +41,7 @@ fn rng(seed: u64) -> rand_chacha::ChaCha8Rng {
 /// randomization).
 fn randomized_top(k: usize) -> candle_core::Result<SmallCnn> {
     let mut t = candle_core::safetensors::load_buffer(
-        salience::data::assets::SMALL_CNN_SAFETENSORS,
+        salience::models::assets::SMALL_CNN_SAFETENSORS,
         &Device::Cpu,
     )?;
     let fresh = seeded_tensors(&SmallCnn::tensor_shapes(), 1000 + k as u64, &Device::Cpu)?;

@@ -49,7 +49,7 @@ own output (min-max scaled, cv2-resized) and its documented
 `blocks[-1].norm1` recipe compare with salience's map.
 
 `prepare` writes, per model, the weights (`MODEL.safetensors`; the CNN's
-are the shipped file, read from crates/salience-data/assets), the seeded
+are the shipped file, read from crates/salience-models/assets), the seeded
 inputs (`MODEL_x.npy`, uniform in [0, 1)), the targets (`MODEL_targets.npy`,
 float32 class indices, since salience's npy reader reads float32) and
 PyTorch's logits (`MODEL_logits_torch.npy`). `check` and every `row`
@@ -80,7 +80,7 @@ import torch.nn.functional as F
 warnings.filterwarnings("ignore")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CNN_WEIGHTS = os.path.join(ROOT, "crates", "salience-data", "assets", "small_cnn.safetensors")
+CNN_WEIGHTS = os.path.join(ROOT, "crates", "salience-models", "assets", "small_cnn.safetensors")
 MODELS = ("cnn", "resnet18", "vit_tiny", "resnet50")
 # Inputs per model, path points / noisy inputs per pass, Grad-CAM layer.
 BATCH = {"cnn": 64, "resnet18": 4, "vit_tiny": 4, "resnet50": 4}
@@ -103,7 +103,7 @@ MAP_ROWS = ("gradcam", "occlusion")
 
 
 class SmallCnn(torch.nn.Module):
-    """salience_data::models::SmallCnn in PyTorch: conv 1->16 3x3 pad 1,
+    """salience_models::SmallCnn in PyTorch: conv 1->16 3x3 pad 1,
     ReLU, max pool 2, conv 16->32 3x3 pad 1, ReLU, max pool 2, flatten,
     linear 1568->128, ReLU, linear 128->10."""
 

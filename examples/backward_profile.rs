@@ -49,12 +49,12 @@
 
 use candle_core::{Device, Tensor, Var};
 use ndarray::{Array4, ArrayD};
-use salience::data::models::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
 use salience::explain::ops::{conv2d, layer_norm, max_pool2d, softmax};
 use salience::explain::{
     Classifier, IntegratedGradients, IntegratedGradientsConfig, LayerSplit, Saliency,
     SaliencyConfig,
 };
+use salience::models::{ResNet, ResNetConfig, VisionTransformer, VitConfig};
 use salience::{Explainer, Seeds};
 use std::time::Instant;
 
@@ -381,9 +381,9 @@ fn conv_table(name: &str, convs: &[(ConvShape, usize)], reps: usize) -> R<f64> {
 }
 
 fn cnn(reps: usize, ig: bool, per_stage: bool) -> R<()> {
-    let m = salience::data::assets::small_cnn(&Device::Cpu)
+    let m = salience::models::assets::small_cnn(&Device::Cpu)
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-    let s = salience::data::assets::fashion_mnist_sample()
+    let s = salience::datasets::assets::fashion_mnist_sample()
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let n = 64;
     let imgs = s.images.slice(ndarray::s![..n, .., .., ..]).to_owned();
@@ -675,9 +675,9 @@ fn vit(reps: usize, ig: bool, per_stage: bool, parts: bool) -> R<()> {
 /// first 64 shipped images and of the seeded ResNet-18 for 2 × 224²
 /// inputs (little-endian f32, the CNN's first), to compare builds.
 fn dump_gradients(path: &str) -> R<()> {
-    let cnn = salience::data::assets::small_cnn(&Device::Cpu)
+    let cnn = salience::models::assets::small_cnn(&Device::Cpu)
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-    let s = salience::data::assets::fashion_mnist_sample()
+    let s = salience::datasets::assets::fashion_mnist_sample()
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let imgs = s.images.slice(ndarray::s![..64, .., .., ..]).to_owned();
     let x = Tensor::from_vec(

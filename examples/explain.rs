@@ -37,15 +37,16 @@
 use common::{argmax, progress_bar};
 use ndarray::{Array4, Axis};
 use salience::core::{ChannelReduction, Model, PixelMaps};
-use salience::data::models::{
+use salience::datasets::{fashion_mnist, imagenet, load_image, ColorMode, ImageFolder};
+use salience::datasets::{ImageTransform, LoadOptions};
+use salience::explain::registry::{ExplainerSpec, Registry};
+use salience::explain::{CandleModel, LayerSplit};
+use salience::models::assets;
+use salience::models::{
     DenseNet, DenseNetConfig, FeatureCnn, FeatureCnnConfig, MixerConfig, MlpMixer, MobileNetV2,
     MobileNetV2Config, ResNet, ResNetConfig, SwinConfig, SwinTransformer, VisionTransformer,
     VitConfig,
 };
-use salience::data::{assets, fashion_mnist, imagenet, load_image, ColorMode, ImageFolder};
-use salience::data::{ImageTransform, LoadOptions};
-use salience::explain::registry::{ExplainerSpec, Registry};
-use salience::explain::{CandleModel, LayerSplit};
 use salience::report::render::{gray_image, rgb_image, RgbImage};
 use salience::report::{run, write_run, PipelineConfig, ReportText};
 use std::path::{Path, PathBuf};

@@ -26,10 +26,10 @@
 use candle_core::{Device, Tensor};
 use ndarray::{ArrayD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
-use salience::data::models::{ResNet, ResNetConfig};
 use salience::explain::{
     Classifier, IntegratedGradients, IntegratedGradientsConfig, SequentialClassifier,
 };
+use salience::models::{ResNet, ResNetConfig};
 use salience::{BatchSize, Explainer, Seeds};
 use std::time::Instant;
 

@@ -10,9 +10,11 @@
 
 use common::{out_dir, progress_bar};
 use salience::core::{ChannelReduction, Explainer, PixelMaps};
-use salience::data::{assets, fashion_mnist::CLASS_NAMES};
+use salience::datasets::assets as samples;
+use salience::datasets::fashion_mnist::CLASS_NAMES;
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::CandleModel;
+use salience::models::assets;
 use salience::report::render::pictures;
 use salience::report::{
     correctly_classified, run, write_run, DeckerBudget, MetricBudget, PipelineConfig, ReportText,
@@ -48,7 +50,7 @@ fn main() -> Result<()> {
     // The shipped model and images: nothing is downloaded.
     let cnn = Arc::new(assets::small_cnn(&candle_core::Device::Cpu)?);
     let model = CandleModel::new(cnn.clone());
-    let data = assets::fashion_mnist_sample()?;
+    let data = samples::fashion_mnist_sample()?;
     let all = data.images.view().into_dyn();
     let chosen = correctly_classified(&model, all, &data.labels, N_IMAGES, SEED)?;
     let images = data.select(&chosen)?;

@@ -54,12 +54,12 @@
 use candle_core::{Device, Tensor, Var};
 use ndarray::ArrayD;
 use salience::core::npy;
-use salience::data::models::{ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig};
 use salience::explain::{
     CandleModel, Classifier, GradCam, GradCamConfig, IntegratedGradients,
     IntegratedGradientsConfig, LayerSplit, NoiseScale, NoiseTunnel, NoiseTunnelConfig, Saliency,
     SaliencyConfig,
 };
+use salience::models::{ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig};
 use salience::perturb::{Occlusion, OcclusionConfig};
 use salience::{Explainer, Seeds};
 use std::error::Error;
@@ -107,7 +107,7 @@ fn load(dir: &Path, name: &str) -> Res<Setup> {
     let (model, chunk, cam_layer): (Box<dyn ClfSplit>, usize, &'static str) = match name {
         "cnn" => (
             Box::new(SmallCnn::from_safetensors_bytes(
-                salience::data::assets::SMALL_CNN_SAFETENSORS,
+                salience::models::assets::SMALL_CNN_SAFETENSORS,
                 "small_cnn.safetensors",
                 &dev,
             )?),

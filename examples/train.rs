@@ -1,6 +1,6 @@
-//! Trains the models shipped in `crates/salience-data/assets/` on the CPU
-//! and writes the shipped data samples. Needs Fashion-MNIST (Debian
-//! package `dataset-fashion-mnist`, or `SALIENCE_FASHION_MNIST=<dir>`).
+//! Trains the models shipped in `crates/salience-models/assets/` on the CPU
+//! and writes the shipped data samples (`crates/salience-datasets/assets/`).
+//! Needs Fashion-MNIST (Debian package `dataset-fashion-mnist`, or `SALIENCE_FASHION_MNIST=<dir>`).
 //!
 //! ```text
 //! cargo run --release --example train -- cnn     [--epochs 3] [--seed 0] [--lr 2e-3] [--max-seconds S] [--init PATH] [--out PATH]
@@ -9,7 +9,7 @@
 //! cargo run --release --example train -- vit     [--epochs 3] [--seed 0] [--lr 1e-3] [--max-seconds S] [--init PATH] [--out PATH] [--limit N]  (VitConfig::fashion_mnist())
 //! cargo run --release --example train -- resnet  [--epochs 4] [--train-images 20000] [--test-images 5000] [--seed 0] [--lr 3e-3] [--easy 1] [--max-seconds S] [--init PATH [--grow 1]] [--out PATH]
 //!                                                  [--widths 16,32,64] [--blocks 1,1,3] [--stem-channels 16] [--stem-stride 2] [--stem-pool 1]  (ResNetConfig::small() by default)
-//! cargo run --release --example train -- samples [--easy 1] [--out-dir crates/salience-data/assets]
+//! cargo run --release --example train -- samples [--easy 1] [--out-dir crates/salience-datasets/assets]
 //! ```
 //!
 //! `--permute-labels SEED` trains on randomly permuted labels (Adebayo et
@@ -28,7 +28,7 @@
 //! their seeded initialisation, and each new block's `bn2.weight` is zero,
 //! so every new residual block starts as the identity (docs/data.md).
 //!
-//! Everything is seeded: weights start from `salience_data::models::init`
+//! Everything is seeded: weights start from `salience_models::init`
 //! (never candle's RNG), shuffling and generated images from
 //! `salience_core::seed`.
 
@@ -36,15 +36,15 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use salience::core::seed::{derive_seed, rng};
-use salience::data::assets::{
-    FASHION_SAMPLE_LEN, LOCALIZATION_SAMPLE_LEN, LOCALIZATION_SAMPLE_SEED, RESNET_TEST_SEED,
-    RESNET_TRAIN_SEED,
+use salience::datasets::assets::{
+    FASHION_SAMPLE_LEN, LOCALIZATION_SAMPLE_LEN, LOCALIZATION_SAMPLE_SEED,
 };
-use salience::data::fashion_mnist::{load_default, Split};
-use salience::data::models::init::reseed_varmap;
-use salience::data::models::{ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig};
-use salience::data::{GrayImages, LocalizationConfig, LocalizationGenerator};
+use salience::datasets::fashion_mnist::{load_default, Split};
+use salience::datasets::{GrayImages, LocalizationConfig, LocalizationGenerator};
 use salience::explain::Classifier;
+use salience::models::assets::{RESNET_TEST_SEED, RESNET_TRAIN_SEED};
+use salience::models::init::reseed_varmap;
+use salience::models::{ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -180,7 +180,7 @@ fn train_cnn(args: &[String]) -> Res<()> {
     train_gray(
         args,
         "small CNN",
-        "crates/salience-data/assets/small_cnn.safetensors",
+        "crates/salience-models/assets/small_cnn.safetensors",
         2e-3,
         |vb| Ok(SmallCnn::new(vb)?),
     )
@@ -190,7 +190,7 @@ fn train_vit(args: &[String]) -> Res<()> {
     train_gray(
         args,
         "ViT",
-        "crates/salience-data/assets/vit_fashion.safetensors",
+        "crates/salience-models/assets/vit_fashion.safetensors",
         1e-3,
         |vb| Ok(VisionTransformer::new(vb, &VitConfig::fashion_mnist())?),
     )
@@ -335,7 +335,7 @@ fn train_resnet(args: &[String]) -> Res<()> {
     let out: String = arg(
         args,
         "--out",
-        "crates/salience-data/assets/resnet_small.safetensors".to_string(),
+        "crates/salience-models/assets/resnet_small.safetensors".to_string(),
     );
     let dev = Device::Cpu;
     let train = load_default(Split::Train)?;
@@ -361,8 +361,8 @@ fn train_resnet(args: &[String]) -> Res<()> {
         config.blocks = b;
     }
     config.stem_channels = arg(args, "--stem-channels", config.stem_channels);
-    if let salience::data::models::Stem::Small { stride, pool } = config.stem {
-        config.stem = salience::data::models::Stem::Small {
+    if let salience::models::Stem::Small { stride, pool } = config.stem {
+        config.stem = salience::models::Stem::Small {
             stride: arg(args, "--stem-stride", stride),
             pool: arg(args, "--stem-pool", pool),
         };
@@ -448,7 +448,11 @@ fn train_resnet(args: &[String]) -> Res<()> {
 }
 
 fn samples(args: &[String]) -> Res<()> {
-    let dir: String = arg(args, "--out-dir", "crates/salience-data/assets".to_string());
+    let dir: String = arg(
+        args,
+        "--out-dir",
+        "crates/salience-datasets/assets".to_string(),
+    );
     let dev = Device::Cpu;
     let test = load_default(Split::Test)?;
     // Fashion-MNIST: the first FASHION_SAMPLE_LEN test images.

@@ -12,7 +12,8 @@
 //! | [`optimize`] | salience-optimize | optimal convex aggregation (Decker et al. 2024) |
 //! | [`metrics`] | salience-metrics | evaluation metrics |
 //! | [`report`] | salience-report | the pipeline as one call (`run`, `write_run`) and every picture, chart and result file: heatmaps and labelled grids (`render`), charts (`render::plot`), per-shard JSON-lines records and their merge (`records`, `Shard`) |
-//! | [`data`] | salience-data | offline data and trained models: Fashion-MNIST IDX reader, a localization set with ground-truth masks, small CNN / ResNet / ResNet-18, shipped weights and samples |
+//! | [`datasets`] | salience-datasets | offline data, no candle needed (its default `candle` feature adds the tensor conversions): Fashion-MNIST IDX reader, a localization set with ground-truth masks, PNG/JPEG files and folders, torchvision's transform, ImageNet class names, shipped data samples |
+//! | [`models`] | salience-models | reference architectures on candle (small CNN / ResNet / ViT, torchvision- and timm-layout ResNet, VGG, AlexNet, MobileNetV2, DenseNet, ViT/DeiT, MLP-Mixer, Swin) and the shipped trained weights |
 //! | [`perturb`] | salience-perturb | black-box perturbation explainers over any `Model`, without candle (Occlusion, Feature Ablation, Shapley sampling, KernelSHAP, LIME, RISE), SLIC superpixels, linear surrogates, the `Baseline` type |
 //! | [`explain`] | salience-explain | explainers on candle: gradient methods (Saliency, Input×Gradient, Integrated Gradients, SmoothGrad/SmoothGrad²/VarGrad, Expected Gradients/GradientSHAP, NoiseGrad/FusionGrad), the CAM family (Grad-CAM, Grad-CAM++, EigenCAM, PolyCAM), rule-based methods (Guided Backprop, Deconvnet, DeepLIFT, LRP), iGOS++, a registry of text specs (which also builds the perturbation methods over a candle model), and a gradient check |
 //!
@@ -86,9 +87,10 @@
 
 pub use salience_aggregate as aggregate;
 pub use salience_core as core;
-pub use salience_data as data;
+pub use salience_datasets as datasets;
 pub use salience_explain as explain;
 pub use salience_metrics as metrics;
+pub use salience_models as models;
 pub use salience_optimize as optimize;
 pub use salience_perturb as perturb;
 pub use salience_report as report;

@@ -12,7 +12,7 @@ use salience::perturb::{FeatureMask, KernelShap, KernelShapConfig};
 use salience::{AttributionBatch, Explainer, Seeds};
 
 fn cnn_inputs(n: usize) -> (ArrayD<f32>, Vec<usize>) {
-    let sample = salience::data::assets::fashion_mnist_sample().unwrap();
+    let sample = salience::datasets::assets::fashion_mnist_sample().unwrap();
     let x = sample
         .images
         .slice(s![0..n, .., .., ..])
@@ -23,7 +23,7 @@ fn cnn_inputs(n: usize) -> (ArrayD<f32>, Vec<usize>) {
 
 #[test]
 fn candle_logits_agree_across_chunk_sizes_within_f32_rounding() {
-    let cnn = salience::data::assets::small_cnn(&Device::Cpu).unwrap();
+    let cnn = salience::models::assets::small_cnn(&Device::Cpu).unwrap();
     let (x, _) = cnn_inputs(16);
     let m1 = CandleModel::new(&cnn).with_batch_size(1).unwrap();
     let y1 = forward_chunked(&m1, x.view(), Some(1)).unwrap();
@@ -93,7 +93,7 @@ fn batch_invariant_models_give_bit_identical_metrics_at_any_chunk_size() {
 
 #[test]
 fn per_input_makes_candle_explanations_independent_of_the_batch() {
-    let cnn = salience::data::assets::small_cnn(&Device::Cpu).unwrap();
+    let cnn = salience::models::assets::small_cnn(&Device::Cpu).unwrap();
     let (x, t) = cnn_inputs(4);
     let shap = PerInput(KernelShap::with_config(
         CandleModel::new(&cnn),
@@ -123,7 +123,7 @@ fn per_input_makes_candle_explanations_independent_of_the_batch() {
 
 #[test]
 fn results_are_bit_identical_at_one_and_two_threads() {
-    let cnn = salience::data::assets::small_cnn(&Device::Cpu).unwrap();
+    let cnn = salience::models::assets::small_cnn(&Device::Cpu).unwrap();
     let (x, t) = cnn_inputs(4);
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()

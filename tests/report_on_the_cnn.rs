@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 #[test]
 fn the_pipeline_runs_on_the_shipped_cnn_and_writes_its_report() {
-    let cnn = Arc::new(salience::data::assets::small_cnn(&candle_core::Device::Cpu).unwrap());
+    let cnn = Arc::new(salience::models::assets::small_cnn(&candle_core::Device::Cpu).unwrap());
     let model = CandleModel::new(cnn.clone());
-    let data = salience::data::assets::fashion_mnist_sample().unwrap();
+    let data = salience::datasets::assets::fashion_mnist_sample().unwrap();
     let x = data
         .images
         .slice(s![0..2, .., .., ..])

@@ -1,7 +1,8 @@
-//! Shared setup of the benches: the shipped trained small CNN and the
-//! shipped Fashion-MNIST images (`salience-data`), raw forward (+ backward)
-//! timings of one chunk, a median timer, and wrappers that count or time
-//! what a model / explainer does inside a library call.
+//! Shared setup of the benches: the shipped trained small CNN
+//! (`salience-models`) and the shipped Fashion-MNIST images
+//! (`salience-datasets`), raw forward (+ backward) timings of one chunk,
+//! a median timer, and wrappers that count or time what a model /
+//! explainer does inside a library call.
 //!
 //! Not every bench uses every helper.
 #![allow(dead_code)]
@@ -9,21 +10,21 @@
 use candle_core::{Device, Tensor, Var};
 use ndarray::{Array2, Array4, ArrayViewD, Axis};
 use salience::core::{AttributionBatch, Explainer, Model, Result, Seeds};
-use salience::data::models::SmallCnn;
 use salience::explain::{Classifier, LayerSplit};
+use salience::models::SmallCnn;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// The shipped trained small CNN (Fashion-MNIST, 1×28×28 → 10).
 pub fn small_cnn() -> SmallCnn {
-    salience::data::assets::small_cnn(&Device::Cpu).expect("shipped small CNN")
+    salience::models::assets::small_cnn(&Device::Cpu).expect("shipped small CNN")
 }
 
 /// The first `n` shipped Fashion-MNIST test images `[n, 1, 28, 28]` in
 /// `[0, 1]` with their labels.
 pub fn images(n: usize) -> (Array4<f32>, Vec<usize>) {
-    let s = salience::data::assets::fashion_mnist_sample().expect("shipped sample");
+    let s = salience::datasets::assets::fashion_mnist_sample().expect("shipped sample");
     let x = s.images.slice(ndarray::s![..n, .., .., ..]).to_owned();
     (x, s.labels[..n].to_vec())
 }

@@ -51,8 +51,8 @@ use rand_distr::{Distribution, StandardNormal};
 use report::{report_md, ReportInput};
 use salience::core::seed::rng;
 use salience::core::{derive_seed, AttributionBatch, ChannelReduction, PixelMaps};
-use salience::data::models::{ResNet, ResNetConfig};
-use salience::data::{assets, LocalizationConfig, LocalizationGenerator, LocalizationSet};
+use salience::datasets::assets as samples;
+use salience::datasets::{LocalizationConfig, LocalizationGenerator, LocalizationSet};
 use salience::explain::noise::noise_sigma::{accuracy, noisegrad_sigma, relative_accuracy_drop};
 use salience::explain::noise::noise_sigma::{
     fusiongrad_sigmas, FusionRule, FusionSigmas, NoiseSigmaConfig, NoiseSigmaEstimate,
@@ -68,6 +68,8 @@ use salience::metrics::{
     ComplexityConfig, FaithfulnessCorrelationConfig, MaskBatch, Perturbation, PixelMapConfig,
     PointingGameConfig, Projection, ScoreKind, Scores, SensitivityConfig, SparsenessConfig,
 };
+use salience::models::assets;
+use salience::models::{ResNet, ResNetConfig};
 use salience::report::records::{self, merge, shard_files, write_records, Record, RunHeader};
 use salience::report::render::{gray_image, rgb_image, Cell, HeatmapGrid};
 use salience::report::Shard;
@@ -339,7 +341,7 @@ fn load_net() -> Result<Net> {
 fn setup(budget: Budget) -> Result<Setup> {
     let net = load_net()?;
     let model = CandleModel::new(net.clone());
-    let sample = assets::localization_sample()?;
+    let sample = samples::localization_sample()?;
     let logits = model.forward(sample.images.view().into_dyn())?;
     let correct: Vec<usize> = (0..sample.len())
         .filter(|&i| sample.labels.get(i) == Some(&argmax(logits.row(i).iter().copied())))
@@ -359,7 +361,7 @@ fn setup(budget: Budget) -> Result<Setup> {
 
     // The labelled set of the σ heuristic: fresh generated images (held-out
     // seed, items from the shipped Fashion-MNIST test images).
-    let pool = assets::fashion_mnist_sample_gray()?;
+    let pool = samples::fashion_mnist_sample_gray()?;
     let generator = LocalizationGenerator::new(&pool, LocalizationConfig::easy())?;
     let labelled = generator.generate(assets::RESNET_TEST_SEED, 0, budget.n_labelled)?;
     let cfg = sigma_config(&budget);

@@ -645,13 +645,13 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
            that the drop with both noises AD₊₊ ≈ 5 % (same labelled set, draws and tolerance; \
            draw d adds input noise from its own seed): **σ_NG = {:.4}** (AD₊₊ = {:.2} %, ACC₊₊ = \
            {:.4}, {} σ evaluated).\n\n",
-        salience::data::models::ResNetConfig::small().num_parameters() as f64 / 1000.0,
-        100.0 * salience::data::assets::RESNET_SMALL_HELD_OUT_ACCURACY,
+        salience::models::ResNetConfig::small().num_parameters() as f64 / 1000.0,
+        100.0 * salience::models::assets::RESNET_SMALL_HELD_OUT_ACCURACY,
         s.n_correct,
         s.n(),
         &s.index[..s.index.len().min(8)],
         b.n_labelled,
-        salience::data::assets::RESNET_TEST_SEED,
+        salience::models::assets::RESNET_TEST_SEED,
         b.sigma_draws,
         h.sigma_ng,
         100.0 * h.search.relative_drop,
@@ -925,9 +925,9 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         .filter_map(|k| mean_of(m, k, "max_sens").map(|v| (k.to_string(), v)))
         .collect();
     md.push_str(&discussion(&Facts {
-        params: salience::data::models::ResNetConfig::small().num_parameters(),
+        params: salience::models::ResNetConfig::small().num_parameters(),
         sample_accuracy: 100.0 * s.n_correct as f64
-            / salience::data::assets::LOCALIZATION_SAMPLE_LEN as f64,
+            / salience::datasets::assets::LOCALIZATION_SAMPLE_LEN as f64,
         acc_clean: f64::from(h.search.accuracy_clean),
         acc_alpha: acc_at(h.alpha_sg),
         acc_alpha_03: acc_at(0.3),

@@ -10,10 +10,11 @@ use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Axis;
 use salience::core::{ChannelReduction, Model, PixelMaps};
-use salience::data::assets;
-use salience::data::models::ResNet;
+use salience::datasets::assets as samples;
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::CandleModel;
+use salience::models::assets;
+use salience::models::ResNet;
 use salience::optimize::{
     explain_panel, faith_gram, robust_gram, FaithConfig, MetricGrams, OptConfig, QpSettings,
     RobustConfig, Strategy,
@@ -56,7 +57,7 @@ pub fn variants() -> Vec<(String, String)> {
 pub fn run(b: &Budget, shard: Shard, out: &std::path::Path) -> Result<()> {
     let net = Arc::new(assets::resnet_small(&Device::Cpu)?);
     let model = CandleModel::new(net.clone());
-    let set = assets::localization_sample()?;
+    let set = samples::localization_sample()?;
     // The first n_lime correctly classified images of a seeded shuffle.
     let mut order: Vec<usize> = (0..set.len()).collect();
     {

@@ -15,7 +15,7 @@ use candle_core::{DType, Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array1, Array2, Array4, ArrayViewD, Axis};
 use salience::core::{derive_seed, AttributionBatch, ChannelReduction, Model, PixelMaps};
-use salience::data::assets;
+use salience::datasets::assets as samples;
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::rules::{LayerOps, PlainOps, RuleForward};
 use salience::explain::{CandleModel, DeepLift, GuidedBackprop, LayerSplit};
@@ -26,6 +26,7 @@ use salience::metrics::{
     RoadConfig, RoadOrder, SampleSubset, Scores, SensitivityConfig, StabilityConfig,
     StabilityFormula,
 };
+use salience::models::assets;
 use salience::optimize::{
     explain_panel, faith_gram, robust_gram, Baseline, FaithConfig, GaussianBlur, Gram,
     MapNormalization, MetricGrams, OptConfig, QpSettings, RobustConfig, SeedStream, Strategy,
@@ -324,7 +325,7 @@ type ImageId = (usize, usize);
 /// shipped sample (independent of the shard): (index, label) and `[n, 1, 28, 28]`.
 fn pick_images(model: &dyn Model, n: usize) -> Result<(Vec<ImageId>, Array4<f32>)> {
     use rand::seq::SliceRandom;
-    let data = assets::fashion_mnist_sample()?;
+    let data = samples::fashion_mnist_sample()?;
     let mut order: Vec<usize> = (0..data.len()).collect();
     order.shuffle(&mut salience::core::seed::rng(RUN_SEED));
     let batch = data.images.select(Axis(0), &order);
@@ -886,7 +887,7 @@ mod tests {
     /// say); on the CNN both apply.
     #[test]
     fn rule_methods_without_rule_layers_are_not_applicable_and_say_why() {
-        let data = assets::fashion_mnist_sample().unwrap();
+        let data = samples::fashion_mnist_sample().unwrap();
         let x = data.images.slice_axis(Axis(0), (0..1).into()).into_dyn();
         let label = data.labels[0];
         let t = Tensor::from_slice(
@@ -905,7 +906,7 @@ mod tests {
         for name in ["Saliency", "IntGrad", "GradCAM"] {
             assert!(not_applicable(vit.as_ref(), &t, name).unwrap().is_none());
         }
-        let r = registry::<salience::data::models::VisionTransformer>();
+        let r = registry::<salience::models::VisionTransformer>();
         let map = |spec: &str| {
             r.build(&spec.parse().unwrap(), &vit)
                 .unwrap()

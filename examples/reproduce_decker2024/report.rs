@@ -500,7 +500,7 @@ fn header_section(
          ({:.2} %; each model explains the first images of the same seeded shuffle of the shipped 1000 that it classifies \
          correctly, predicted = true class explained) and {} correctly classified localization images (small ResNet, 64×64).\n",
         main.n_samples,
-        100.0 * salience::data::assets::VIT_FASHION_TEST_ACCURACY,
+        100.0 * salience::models::assets::VIT_FASHION_TEST_ACCURACY,
         lime.n_samples
     );
     let _ = writeln!(md, "## Budgets (this run vs. the paper)\n");

@@ -7,14 +7,15 @@ use crate::{Args, Result, RUN_LOC, SEED};
 use indicatif::ProgressBar;
 use ndarray::{s, Array3, Array4, ArrayViewD, Axis};
 use salience::core::{derive_seed, AttributionBatch, DegenerateReason, Explainer, PerInput, Seeds};
-use salience::data::assets;
-use salience::data::models::ResNet;
+use salience::datasets::assets as samples;
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::{Classifier, DeepLift, LayerSplit, RuleForward};
 use salience::metrics::{
     box_localization, pixel_maps, pointing_game, relevance_mass_accuracy, relevance_rank_accuracy,
     BoundingBox, BoxLocalizationConfig, MaskBatch, PixelMapConfig, PointingGameConfig,
 };
+use salience::models::assets;
+use salience::models::ResNet;
 use salience::report::records::{write_records, Record, RunHeader};
 use salience::report::Shard;
 use salience::SalienceError;
@@ -112,7 +113,7 @@ pub struct LocData {
 impl LocData {
     /// Loads the sample and classifies it with `model` (no randomness).
     pub fn load(model: &ResNet) -> Result<Self> {
-        let set = assets::localization_sample()?;
+        let set = samples::localization_sample()?;
         let preds = predict(model, set.images.view().into_dyn())?;
         let chosen: Vec<usize> = (0..set.labels.len())
             .filter(|&i| preds.get(i) == set.labels.get(i))

@@ -80,7 +80,7 @@ pub struct Budget {
     /// SLIC's Gaussian pre-smoothing σ (scikit-image's `sigma`): 2, not
     /// scikit-image's default 0, which on these noisy 64 × 64 images
     /// collapses a third of them into fewer than 10 superpixels
-    /// (`crates/salience-data/tests/slic_parity.rs`).
+    /// (`crates/salience-datasets/tests/slic_parity.rs`).
     pub slic_sigma: f32,
 }
 

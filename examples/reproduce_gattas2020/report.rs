@@ -10,12 +10,13 @@ use crate::sanity::{mprt_stage_models, null_noise_std, MPRT_GROUPS};
 use crate::{Args, Budget, Result, RUN_DATA, RUN_LOC, SEED};
 use ndarray::{Array2, ArrayViewD, Axis};
 use salience::core::{AttributionBatch, Explainer, Seeds};
-use salience::data::assets;
-use salience::data::fashion_mnist::CLASS_NAMES;
-use salience::data::models::{ResNet, SmallCnn};
+use salience::datasets::assets as samples;
+use salience::datasets::fashion_mnist::CLASS_NAMES;
 use salience::explain::registry::ExplainerSpec;
 use salience::metrics::verdict::{Claim, Comparison, Direction, Verdict};
 use salience::metrics::{pixel_maps, Better, PixelMapConfig, ScoreTable, Summary};
+use salience::models::assets;
+use salience::models::{ResNet, SmallCnn};
 use salience::report::records::{merge, shard_files, write_records, Merged};
 use salience::report::render::{
     gray_image, rgb_image, upscale_nearest, Cell, HeatmapGrid, RgbImage,
@@ -476,7 +477,7 @@ impl Tables {
 /// labels permuted as `train -- cnn --permute-labels` permutes them, and
 /// their count; `None` when the training split is not installed.
 fn perm_train_accuracy() -> Result<Option<(f64, usize)>> {
-    use salience::data::fashion_mnist::{load_default, Split};
+    use salience::datasets::fashion_mnist::{load_default, Split};
     let Ok(train) = load_default(Split::Train) else {
         return Ok(None);
     };
@@ -829,7 +830,7 @@ fn grids(dir: &Path, budget: &Budget, loc: &Merged) -> Result<Vec<String>> {
     // Data randomisation: input, then per method (real CNN, permuted CNN).
     let cnn = Arc::new(assets::small_cnn(&dev)?);
     let perm = Arc::new(assets::small_cnn_permuted_labels(&dev)?);
-    let fm = assets::fashion_mnist_sample()?;
+    let fm = samples::fashion_mnist_sample()?;
     let preds = crate::loc::predict(cnn.as_ref(), fm.images.view().into_dyn())?;
     let chosen: Vec<usize> = (0..fm.labels.len())
         .filter(|&i| preds.get(i) == fm.labels.get(i))
@@ -926,7 +927,7 @@ fn markdown(
     let _ = writeln!(md, "* seeds: every draw derives from `SEED = {SEED}` per sample (`Shard::sample_seed`), so any `--shard i/n` split draws the same random numbers; every method explains one image per call (`PerInput`), so no model batch mixes images; checked with `--n-images 3` as 1 and as 2 shards: the merged records are bit-identical\n");
     md.push_str("## Setup and budgets\n\n");
     md.push_str("The thesis evaluates DeepLIFT, Grad-CAM, SHAP and LIME on ImageNet validation images with VGG16 (ResNet50 and InceptionV3 as support) by weakly supervised object localisation (WSOL) against the ground-truth boxes, and discusses Adebayo et al.'s sanity checks. Its Results chapter is empty (the text is an unfinished skeleton), so the claims checked below are those of its method and evaluation chapters. Here:\n\n");
-    let held_out = 100.0 * salience::data::assets::RESNET_SMALL_HELD_OUT_ACCURACY;
+    let held_out = 100.0 * salience::models::assets::RESNET_SMALL_HELD_OUT_ACCURACY;
     let _ = writeln!(md, "* **model / data**: the shipped small ResNet (`ResNetConfig::small()`, {held_out:.1} % held-out accuracy) on the shipped localization sample (200 images of 3 × 64 × 64, one Fashion-MNIST item on a textured background, exact masks and boxes). Only the images the ResNet classifies **correctly** are used (the explained class is then both the true and the predicted one), in sample order;");
     md.push_str("* **panel** (registry specs — the thesis' *attributer*):\n\n```text\n");
     md.push_str(&b.loc_panel());
@@ -1050,7 +1051,7 @@ fn slic_section(t: &Tables, loc: &Merged, b: &Budget) -> String {
     };
     let n = loc.values(SLIC_KEYS[0], "segments").len();
     let mut md = format!(
-        "\n**SLIC check** (the superpixels of KernelSHAP and LIME, {} requested; `salience_perturb::slic` equals scikit-image 0.26's `slic` label for label on the shipped localization images with σ = 0 and σ = 2, and its boundary recall and undersegmentation error on all 200 of them are identical: `crates/salience-data/tests/slic_parity.rs`, fixture `scripts/parity/slic_fixture.py`). Over the {n} images of the run, mean ± std; boundary recall = share of the item mask's outline within 1 / 2 pixels of a superpixel edge, undersegmentation error = share of pixels the best superpixel-constant mask gets wrong:\n\n",
+        "\n**SLIC check** (the superpixels of KernelSHAP and LIME, {} requested; `salience_perturb::slic` equals scikit-image 0.26's `slic` label for label on the shipped localization images with σ = 0 and σ = 2, and its boundary recall and undersegmentation error on all 200 of them are identical: `crates/salience-datasets/tests/slic_parity.rs`, fixture `scripts/parity/slic_fixture.py`). Over the {n} images of the run, mean ± std; boundary recall = share of the item mask's outline within 1 / 2 pixels of a superpixel edge, undersegmentation error = share of pixels the best superpixel-constant mask gets wrong:\n\n",
         b.n_segments
     );
     md.push_str(&t.slic.to_markdown(3).unwrap_or_default());
@@ -1125,7 +1126,7 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
         PANEL_KEYS.iter().map(|k| format!("{} {:.2}", name(k), mean(loc, k, "box_iou"))).collect::<Vec<_>>().join(", "),
         mean(loc, "full_box", "box_iou"),
         format_args!("\"Grad-CAM localises best\" (relevance mass accuracy, Grad-CAM against every other method): {gc_best}."),
-        100.0 * salience::data::assets::RESNET_SMALL_HELD_OUT_ACCURACY,
+        100.0 * salience::models::assets::RESNET_SMALL_HELD_OUT_ACCURACY,
     );
     // 2. The connected-component rule.
     let comp: Vec<String> = PANEL_KEYS

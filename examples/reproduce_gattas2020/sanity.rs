@@ -10,11 +10,12 @@ use candle_nn::VarBuilder;
 use indicatif::ProgressBar;
 use ndarray::{s, ArrayViewD, Axis};
 use salience::core::{derive_seed, Explainer, Seeds};
-use salience::data::assets;
-use salience::data::models::{ResNet, ResNetConfig, SmallCnn};
+use salience::datasets::assets as samples;
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::{Randomization, WeightMapModel};
 use salience::metrics::{mprt, MprtConfig};
+use salience::models::assets;
+use salience::models::{ResNet, ResNetConfig, SmallCnn};
 use salience::report::records::{write_records, Record, RunHeader};
 use salience::report::Shard;
 use salience::SalienceError;
@@ -45,7 +46,7 @@ const NOISE_STREAM: u64 = 0x4e4f_4953;
 /// i.e. a perturbation the data already contains and the model should not
 /// care about.
 pub fn null_noise_std() -> f32 {
-    salience::data::LocalizationConfig::easy().pixel_noise_std
+    salience::datasets::LocalizationConfig::easy().pixel_noise_std
 }
 
 /// Stage `k` (`0 ..= 5`): the shipped ResNet with its top `k` layer groups
@@ -305,7 +306,7 @@ pub fn data_randomization(
     let cnn = Arc::new(assets::small_cnn(&dev)?);
     let perm = Arc::new(assets::small_cnn_permuted_labels(&dev)?);
     let models: Vec<Arc<SmallCnn>> = vec![cnn.clone(), perm.clone()];
-    let data = assets::fashion_mnist_sample()?;
+    let data = samples::fashion_mnist_sample()?;
     let preds = predict(cnn.as_ref(), data.images.view().into_dyn())?;
     let chosen: Vec<usize> = (0..data.labels.len())
         .filter(|&i| preds.get(i) == data.labels.get(i))

@@ -36,10 +36,11 @@ use common::progress_bar;
 use ndarray::{Array3, Array4, Axis};
 use salience::aggregate::{Aggregation, Aggregator};
 use salience::core::{derive_seed, model::forward_chunked, ChannelReduction, PixelMaps};
-use salience::data::assets;
+use salience::datasets::assets as samples;
 use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::CandleModel;
 use salience::metrics::{deletion, insertion, CurveConfig};
+use salience::models::assets;
 use salience::report::records::{self, Record, RunHeader};
 use salience::report::Shard;
 use salience::{AttributionBatch, DegeneratePolicy, Ensemble, Explainer, Normalization, Seeds};
@@ -274,7 +275,7 @@ fn main() -> Result<()> {
 fn run_shard(budget: &Budget, shard: Shard) -> Result<Vec<Record>> {
     let cnn = Arc::new(assets::small_cnn(&candle_core::Device::Cpu)?);
     let model = CandleModel::new(cnn.clone());
-    let data = assets::fashion_mnist_sample()?;
+    let data = samples::fashion_mnist_sample()?;
     if budget.n_images > data.len() {
         return Err(format!(
             "--n-images {} exceeds the {} shipped images",

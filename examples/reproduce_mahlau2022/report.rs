@@ -438,7 +438,7 @@ fn markdown(
     let _ = writeln!(
         md,
         "* Images: the first {n} images of the shipped Fashion-MNIST test sample \
-         (`salience_data::assets::fashion_mnist_sample`), 1 × 28 × 28; model: the shipped small CNN \
+         (`salience_datasets::assets::fashion_mnist_sample`), 1 × 28 × 28; model: the shipped small CNN \
          (91 % test accuracy); the **predicted** class is explained and scored (correct or not, as in the paper)."
     );
     md.push_str(

@@ -3,7 +3,7 @@
 with the authors' reference implementation, LXT (`pip install lxt`, version
 2.1; its explicit, relevance-propagating functions
 `lxt.explicit.functional` and `lxt.explicit.rules`), as fixtures for
-crates/salience-data/tests/attn_lrp.rs.
+crates/salience-models/tests/attn_lrp.rs.
 
 Developers run it (CI does not); it needs PyTorch, timm, safetensors, NumPy
 and lxt, and runs offline:
@@ -46,7 +46,7 @@ import lxt.explicit.functional as lf
 from lxt.explicit.rules import identity, epsilon_lrp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIX = os.path.join(ROOT, "crates", "salience-data", "tests", "fixtures")
+FIX = os.path.join(ROOT, "crates", "salience-models", "tests", "fixtures")
 OUT = os.path.join(FIX, "lxt")
 # The stabiliser of every rule. 0: the rules themselves are compared. (LXT
 # adds its ε without sign, also to LayerNorm outputs and sums, which

@@ -2,7 +2,7 @@
 """Records tiny, randomly initialised Hugging Face `transformers` DeiT
 (`DeiTForImageClassificationWithTeacher`) and Swin
 (`SwinForImageClassification`) models with their logits and input
-gradients, for crates/salience-data/tests/hf_names.rs
+gradients, for crates/salience-models/tests/hf_names.rs
 (`VisionTransformer::from_hf_safetensors_bytes`,
 `SwinTransformer::from_hf_safetensors_bytes`).
 
@@ -10,7 +10,7 @@ Developers run it (CI does not); it needs torch, transformers, safetensors:
 
     /work/pyref/bin/python scripts/parity/hf_fixtures.py
 
-Each model is written twice to crates/salience-data/tests/fixtures/hf/:
+Each model is written twice to crates/salience-models/tests/fixtures/hf/:
 `<name>.v5.safetensors` with the names of transformers 5's `state_dict`
 (`deit.layers.{i}.attention.q_proj`, ...), and `<name>.hub.safetensors`
 with the names of the checkpoints on the hub (`facebook/deit-*`,
@@ -34,7 +34,7 @@ import transformers
 from safetensors.torch import save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "crates", "salience-data", "tests", "fixtures", "hf")
+OUT = os.path.join(ROOT, "crates", "salience-models", "tests", "fixtures", "hf")
 
 
 def arr(t):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes small JPEG files and what torchvision's `decode_image` (libjpeg-turbo)
-and Pillow decode them to, for crates/salience-data/tests/jpeg_decode.rs.
+and Pillow decode them to, for crates/salience-datasets/tests/jpeg_decode.rs.
 
 Developers run it (CI does not); it needs torch, torchvision, Pillow, NumPy:
 
@@ -9,7 +9,7 @@ Developers run it (CI does not); it needs torch, torchvision, Pillow, NumPy:
 What it writes (deterministic: the images are drawn with NumPy from fixed
 seeds and encoded by Pillow's libjpeg-turbo):
 
-* crates/salience-data/tests/fixtures/jpeg/<name>.jpg: one file per layout
+* crates/salience-datasets/tests/fixtures/jpeg/<name>.jpg: one file per layout
   a loader meets: chroma 4:2:0, 4:2:2, 4:4:4 (baseline), greyscale,
   progressive 4:2:0 and 4:4:4, restart markers, odd sizes (37 x 23, 1 x 1,
   2 x 17, ...), a size that is a multiple of the MCU, and quality 100 / 30.
@@ -33,7 +33,7 @@ from PIL import Image
 from torchvision.io import ImageReadMode, decode_image
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
-OUT = os.path.join(ROOT, "crates", "salience-data", "tests", "fixtures", "jpeg")
+OUT = os.path.join(ROOT, "crates", "salience-datasets", "tests", "fixtures", "jpeg")
 
 
 def pattern(h, w, seed):

@@ -1,11 +1,11 @@
 """scikit-image SLIC on the shipped localization images: the reference for
-salience_perturb::slic (crates/salience-data/tests/slic_parity.rs).
+salience_perturb::slic (crates/salience-datasets/tests/slic_parity.rs).
 
 Developers run it (CI does not):
     /work/pyref/bin/python scripts/parity/slic_fixture.py
-It reads crates/salience-data/assets/localization_sample.safetensors (200
+It reads crates/salience-datasets/assets/localization_sample.safetensors (200
 images of 3 x 64 x 64, uint8, and their exact item masks) and writes
-crates/salience-data/tests/fixtures/slic/skimage.json: for each setting
+crates/salience-datasets/tests/fixtures/slic/skimage.json: for each setting
 below (n_segments in {50, 100}, sigma in {0, 2}; otherwise scikit-image's
 defaults: compactness=10, max_num_iter=10, convert2lab for RGB,
 enforce_connectivity, min/max_size_factor 0.5/3, start_label=0)
@@ -32,7 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 N_LABELS = 12
 SETTINGS = [(50, 0.0), (50, 2.0), (100, 0.0), (100, 2.0)]
 COMPACTNESS = 10.0
-OUT = ROOT / "crates/salience-data/tests/fixtures/slic"
+OUT = ROOT / "crates/salience-datasets/tests/fixtures/slic"
 
 
 def boundaries(labels):
@@ -83,7 +83,7 @@ def rle(labels):
 
 
 def main():
-    t = load_file(str(ROOT / "crates/salience-data/assets/localization_sample.safetensors"))
+    t = load_file(str(ROOT / "crates/salience-datasets/assets/localization_sample.safetensors"))
     images = t["images"].astype(np.float64) / 255.0  # [200, 3, 64, 64]
     masks = t["masks"] != 0
     OUT.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Records timm and Hugging Face Vision Transformers' logits, attention maps,
 input gradients and Captum's Integrated Gradients as fixtures for
-crates/salience-data/tests/timm_parity.rs.
+crates/salience-models/tests/timm_parity.rs.
 
 Developers run it (CI does not): it needs PyTorch, timm, safetensors, Captum
 and NumPy, e.g.
@@ -38,7 +38,7 @@ import captum
 from captum.attr import IntegratedGradients
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "crates", "salience-data", "tests", "fixtures", "timm")
+OUT = os.path.join(ROOT, "crates", "salience-models", "tests", "fixtures", "timm")
 IG_STEPS = 16
 
 

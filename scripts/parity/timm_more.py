@@ -2,7 +2,7 @@
 """Records timm's distilled DeiT, MLP-Mixer and Swin Transformer (reduced
 widths and depths) with their logits, input gradients, Captum's Integrated
 Gradients and pytorch-grad-cam's Grad-CAM on the token grid, as fixtures
-for crates/salience-data/tests/timm_more.rs.
+for crates/salience-models/tests/timm_more.rs.
 
 Developers run it (CI does not); it needs what scripts/parity/timm_fixtures.py
 needs plus pytorch-grad-cam (`pip install grad-cam`):
@@ -56,7 +56,7 @@ from captum.attr import IntegratedGradients
 from timm_fixtures import IG_STEPS, arr, grad_cam_at, timm_attentions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "crates", "salience-data", "tests", "fixtures", "timm")
+OUT = os.path.join(ROOT, "crates", "salience-models", "tests", "fixtures", "timm")
 SIZE = 32
 CLASSES = 5
 

@@ -2,7 +2,7 @@
 """Records a reduced torchvision bottleneck ResNet (torchvision's own
 `Bottleneck` blocks and `_forward_impl` layout: conv1/bn1/relu/maxpool,
 layer1..2, avgpool, fc) as a fixture for
-crates/salience-data/tests/torchvision_bottleneck.rs: its weights with
+crates/salience-models/tests/torchvision_bottleneck.rs: its weights with
 torchvision's names (safetensors; batch-norm statistics and affine
 parameters perturbed so that none is trivially 0 or 1), two inputs, targets,
 logits and the input gradient of the target logits.
@@ -28,7 +28,7 @@ from torchvision.models.resnet import Bottleneck, conv1x1
 from safetensors.torch import save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "crates", "salience-data", "tests", "fixtures", "torchvision")
+OUT = os.path.join(ROOT, "crates", "salience-models", "tests", "fixtures", "torchvision")
 
 
 def arr(a):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Records reduced torchvision CNNs (torchvision's own classes and module
 layout, fewer channels / blocks) as fixtures for
-crates/salience-data/tests/torchvision_cnns.rs: for each, its weights with
+crates/salience-models/tests/torchvision_cnns.rs: for each, its weights with
 torchvision's `state_dict` names (safetensors; biases, batch-norm
 statistics and affine parameters perturbed so that none is trivially 0 or
 1; dense layers at PyTorch's default init), two 3x64x64 inputs, targets
@@ -49,7 +49,7 @@ from torchvision.models import densenet, mobilenetv2, vgg
 from torchvision.models.alexnet import AlexNet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "crates", "salience-data", "tests", "fixtures", "torchvision")
+OUT = os.path.join(ROOT, "crates", "salience-models", "tests", "fixtures", "torchvision")
 IG_STEPS = 16
 SIZE = 64
 CLASSES = 5

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the test images and the torchvision-transformed tensors that
-crates/salience-data/tests/image_parity.rs compares with
-`salience_data::ImageTransform` and `salience_data::load_image`, and the
-ImageNet class-name asset of `salience_data::imagenet`.
+crates/salience-datasets/tests/image_parity.rs compares with
+`salience_datasets::ImageTransform` and `salience_datasets::load_image`, and the
+ImageNet class-name asset of `salience_datasets::imagenet`.
 
 Developers run it (CI does not): it needs torch, torchvision, Pillow and
 NumPy, e.g.
@@ -13,7 +13,7 @@ NumPy, e.g.
 What it writes (all deterministic; the images are drawn with NumPy from a
 fixed seed):
 
-* crates/salience-data/tests/fixtures/images/*.png|*.jpg: small test images
+* crates/salience-datasets/tests/fixtures/images/*.png|*.jpg: small test images
   of odd sizes and every mode a loader meets (RGB, portrait RGB, gray "L",
   RGBA, gray+alpha "LA", palette "P", a 4:2:0 JPEG, a CMYK JPEG, a JPEG with
   EXIF orientation 6).
@@ -32,7 +32,7 @@ fixed seed):
   convert("RGB")), C, H, W, for the JPEG decoder comparison.
 * .../images/manifest.json: every case, its parameters and output shape,
   and the versions used.
-* crates/salience-data/assets/imagenet_classes.txt: the 1000 names of
+* crates/salience-datasets/assets/imagenet_classes.txt: the 1000 names of
   `torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]`,
   one a line, in class-index order.
 """
@@ -50,7 +50,7 @@ from torchvision import transforms
 from torchvision.transforms import functional as F
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
-DATA = os.path.join(ROOT, "crates", "salience-data")
+DATA = os.path.join(ROOT, "crates", "salience-datasets")
 IMAGES = os.path.join(DATA, "tests", "fixtures", "images")
 EXPECTED = os.path.join(IMAGES, "expected")
 MEAN = [0.485, 0.456, 0.406]

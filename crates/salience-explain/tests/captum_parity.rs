@@ -7,7 +7,7 @@
 //! `Quadrature::RiemannTrapezoid` and `DeepLift`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-#[path = "../../salience-data/tests/support/arrays.rs"]
+#[path = "../../salience-models/tests/support/arrays.rs"]
 mod arrays;
 #[path = "../../salience-metrics/tests/support/json.rs"]
 mod json;

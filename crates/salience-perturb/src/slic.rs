@@ -29,7 +29,7 @@
 //! On small noisy images `sigma = 0` can be degenerate: the k-means labels
 //! fragment into specks that the connectivity step merges into one giant
 //! segment (scikit-image does the same; see [`boundary_recall`] and
-//! `crates/salience-data/tests/slic_parity.rs`).
+//! `crates/salience-datasets/tests/slic_parity.rs`).
 //!
 //! Differences: no SLIC-zero, no mask; Achanta's move of the seeds to the
 //! lowest-gradient pixel of their 3 × 3 neighbourhood is not done (neither
@@ -42,7 +42,7 @@
 //! one case where an output segment can be disconnected). On the 12 shipped
 //! localization images the labels equal scikit-image 0.26's exactly
 //! (identical label arrays, so identical boundary recall of the item masks;
-//! `crates/salience-data/tests/slic_parity.rs`, fixture from
+//! `crates/salience-datasets/tests/slic_parity.rs`, fixture from
 //! `scripts/parity/slic_fixture.py`). Other tests: a two-colour image
 //! segmented by hand, 4-connectivity and segment counts on noisy RGB
 //! images.

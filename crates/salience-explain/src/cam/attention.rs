@@ -42,7 +42,7 @@ use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceErro
 
 /// A transformer classifier whose self-attention probabilities can be read
 /// and differentiated: the seam of the attention-based explainers.
-/// `salience_data::models::VisionTransformer` implements it.
+/// `salience_models::VisionTransformer` implements it.
 pub trait AttentionModel: Classifier {
     /// The number of blocks, heads per block and tokens per input: the
     /// shape `[N, heads, tokens, tokens]` of each block's probabilities.

@@ -34,7 +34,7 @@
 //! likely culprit and its replacement in [`crate::ops`].
 //!
 //! Measured (tests `gradient_faults.rs`,
-//! `salience-data/tests/gradient_check.rs`; default tolerance 0.1):
+//! `salience-models/tests/gradient_check.rs`; default tolerance 0.1):
 //!
 //! | model | directional error | ∇f·v ÷ finite difference | completeness error |
 //! |---|---:|---:|---:|

@@ -48,7 +48,7 @@
 //! Swin, AttnLRP and CP-LRP run on the window attention (the relative
 //! position bias and shift mask are constants added to the scores;
 //! conservation tested on a bias-free Swin with padding, a shifted block
-//! and patch merging, `salience-data/tests/transformer_lrp.rs`); the Mixer
+//! and patch merging, `salience-models/tests/transformer_lrp.rs`); the Mixer
 //! has no softmax, so `attnlrp` there is a typed error and `lrp` applies
 //! the LayerNorm and GELU rules (conservation tested on a bias-free Mixer).
 
@@ -178,7 +178,7 @@ impl Default for AttnLrpConfig {
 /// LRP for transformers: AttnLRP or CP-LRP (see the [module docs](self)).
 /// Relevance starts at the target logit, as in [`crate::Lrp`]. The model
 /// must compute its attention with [`LayerOps::softmax`](crate::LayerOps::softmax)
-/// (as `salience_data::models::VisionTransformer` does); a model whose
+/// (as `salience_models::VisionTransformer` does); a model whose
 /// forward pass has no softmax (a CNN, an MLP-Mixer) is a
 /// [`SalienceError::Unsupported`] error: use [`crate::Lrp`] there.
 ///
@@ -329,7 +329,7 @@ pub(crate) fn register_unsupported<M: LayerSplit + 'static>(r: &mut Registry<M>)
                     name,
                     crate::rules::type_label::<M>(),
                     "it needs a transformer whose forward pass is written with LayerOps \
-                     (RuleForward, e.g. salience_data's VisionTransformer): build the registry \
+                     (RuleForward, e.g. salience_models' VisionTransformer): build the registry \
                      with Registry::with_attention_lrp() for such a model",
                 ))
             }),

@@ -395,7 +395,7 @@ pub trait RuleForward: Classifier {
 
 /// A short name of the type `M` for error messages: its last path
 /// segment, without references or generic arguments
-/// (`&salience_data::models::DenseNet` → `DenseNet`).
+/// (`&salience_models::DenseNet` → `DenseNet`).
 pub(crate) fn type_label<M: ?Sized>() -> String {
     let mut t = std::any::type_name::<M>();
     loop {
