@@ -126,17 +126,17 @@ pub const PERMUTED_LABELS_IMAGES: usize = 5000;
 /// training data of `train -- cnn --permute-labels SEED --limit n`
 /// (Adebayo et al.'s data randomization test; the class counts are kept).
 pub fn permuted_labels(
-    set: &salience::data::GrayImages,
+    set: &salience::datasets::GrayImages,
     n: usize,
     seed: u64,
-) -> salience::core::Result<salience::data::GrayImages> {
+) -> salience::core::Result<salience::datasets::GrayImages> {
     use rand::seq::SliceRandom;
     use salience::core::seed::{derive_seed, rng};
     let n = n.min(set.labels.len());
     let mut labels: Vec<u8> = set.labels.iter().take(n).copied().collect();
     labels.shuffle(&mut rng(derive_seed(seed, 0x5045_524d)));
     let images = set.images.slice(ndarray::s![..n, .., ..]).to_owned();
-    salience::data::GrayImages::new(images, labels)
+    salience::datasets::GrayImages::new(images, labels)
 }
 
 pub mod claims {

@@ -1326,7 +1326,7 @@ mod tests {
     fn permuted_labels_shuffle_the_labels_and_keep_the_images() {
         let images = ndarray::Array3::from_shape_fn((50, 2, 2), |(i, _, _)| i as u8);
         let labels: Vec<u8> = (0..50).map(|i| (i % 10) as u8).collect();
-        let set = salience::data::GrayImages::new(images.clone(), labels.clone()).unwrap();
+        let set = salience::datasets::GrayImages::new(images.clone(), labels.clone()).unwrap();
         let a = permuted_labels(&set, 40, 7).unwrap();
         // The first 40 images, unchanged; their labels a permutation of
         // their own (class counts kept), seeded.
