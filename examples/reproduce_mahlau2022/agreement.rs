@@ -5,6 +5,7 @@
 use crate::catalogue::{self, METHODS};
 use crate::common::claims;
 use crate::report::{ablation, fmt_param, Col, Data};
+use crate::Arch;
 use salience::metrics::verdict::{Claim, Comparison, Direction, Verdict};
 use salience::metrics::Summary;
 use salience::Normalization;
@@ -12,8 +13,8 @@ use std::fmt::Write as _;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-fn z(spec: &str) -> String {
-    catalogue::key(Normalization::ZScore, spec, catalogue::ALL)
+fn z(data: &Data, spec: &str) -> String {
+    data.full(Normalization::ZScore, spec)
 }
 
 fn mean(data: &Data, key: &str, col: Col) -> Result<f64> {
@@ -103,7 +104,7 @@ fn rank(data: &Data, key: &str, keys: &[String], col: Col) -> Result<usize> {
 
 fn best_method(data: &Data, col: Col) -> Result<(usize, f64)> {
     let mut best: Option<(usize, f64)> = None;
-    for m in 0..METHODS.len() {
+    for m in data.methods() {
         let v = mean(data, &catalogue::method_key(m), col)?;
         let is_better = match best {
             None => true,
@@ -131,7 +132,7 @@ fn sweep_means(data: &Data, stem: &str, col: Col) -> Result<Vec<(f64, f64)>> {
     sweep
         .points
         .iter()
-        .map(|(x, spec)| Ok((*x, mean(data, &z(spec), col)?)))
+        .map(|(x, spec)| Ok((*x, mean(data, &z(data, spec), col)?)))
         .collect()
 }
 
@@ -152,20 +153,33 @@ fn argbest(points: &[(f64, f64)], col: Col) -> (f64, f64) {
 }
 
 /// The Markdown section.
-pub fn section(data: &Data) -> Result<String> {
+/// The Markdown section, and (claim, verdict cell) per tested claim (for
+/// the "holds on both architectures" table).
+pub fn section(data: &Data, arch: Arch) -> Result<(String, Vec<(String, String)>)> {
     let n = data.samples.len();
-    let avg = z("mean");
+    let avg = z(data, "mean");
     let avg_l = ("Average", avg.as_str());
-    let aggs: Vec<String> = catalogue::TABLE1.iter().map(|(_, s)| z(s)).collect();
+    let aggs: Vec<String> = catalogue::TABLE1.iter().map(|(_, s)| z(data, s)).collect();
     let mut rows: Vec<(String, String, String)> = Vec::new();
     let mut push = |claim: &str, ours: String, v: String| rows.push((claim.into(), ours, v));
     let method_keys: Vec<String> = (0..METHODS.len()).map(catalogue::method_key).collect();
+    let applicable: Vec<String> = data
+        .methods()
+        .into_iter()
+        .map(catalogue::method_key)
+        .collect();
 
     // §4.1 / Figure 4: the Average beats every base method on insertion.
     let (bi, bi_v) = best_method(data, Col::Ins)?;
     let mut c = Vec::new();
-    for (m, key) in method_keys.iter().enumerate() {
-        c.push(cmp(data, avg_l, (METHODS[m], key), Col::Ins, true)?);
+    for m in data.methods() {
+        c.push(cmp(
+            data,
+            avg_l,
+            (METHODS[m], &method_keys[m]),
+            Col::Ins,
+            true,
+        )?);
     }
     push(
         "§4.1, Fig. 4: the Average has a better insertion score than every base attribution",
@@ -180,13 +194,13 @@ pub fn section(data: &Data) -> Result<String> {
     // §4.1 deletion: the best base method beats the Average (the
     // "close to the best" half is reported, not tested).
     let (bd, bd_v) = best_method(data, Col::Del)?;
-    let r = rank(data, &avg, &method_keys, Col::Del)?;
+    let r = rank(data, &avg, &applicable, Col::Del)?;
     let avg_del = mean(data, &avg, Col::Del)?;
     push(
         "§4.1: the Average's deletion is not better than every base attribution, but close to the best (tested: the best base method by mean beats the Average)",
         format!(
             "Average {avg_del:.4}, rank {r} of {} among the base methods and the Average; best base {} {bd_v:.4} ({:+.1} % of it)",
-            METHODS.len() + 1,
+            applicable.len() + 1,
             METHODS[bd],
             100.0 * (avg_del - bd_v) / bd_v.abs().max(1e-12)
         ),
@@ -211,7 +225,7 @@ pub fn section(data: &Data) -> Result<String> {
         ("AEI", "aei:a=-10,b=5,n=10", Col::Ins, false, "Table 1: AEI is a little worse than the Average (insertion)"),
         ("RBM", "rbm:lr=1e-4,iters=100", Col::Ins, true, "Table 1: RBM beats the Average on insertion (ImageNet only; much worse on GTSRB)"),
     ] {
-        let key = z(spec);
+        let key = z(data, spec);
         let what = if col == Col::Del { "deletion" } else { "insertion" };
         push(
             claim,
@@ -225,7 +239,13 @@ pub fn section(data: &Data) -> Result<String> {
     }
     // VAR: δ disclosed; identical to the Average → inconclusive.
     let var = salience::aggregate::Var::mahlau2022();
-    let (v, text) = equivalent(data, ("VAR", &z("var:eps=1e-7")), avg_l, Col::Ins, 1e-3)?;
+    let (v, text) = equivalent(
+        data,
+        ("VAR", &z(data, "var:eps=1e-7")),
+        avg_l,
+        Col::Ins,
+        1e-3,
+    )?;
     push(
         "Table 1: VAR (ε = 10⁻⁷) is within ~0.001 of the Average (tested: the 95 % HL interval of VAR − Average inside ±0.001; identical maps cannot agree)",
         format!(
@@ -235,11 +255,11 @@ pub fn section(data: &Data) -> Result<String> {
         format!("**{v}**"),
     );
     for col in [Col::Ins, Col::Del] {
-        let r = rank(data, &z("ci"), &aggs, col)?;
+        let r = rank(data, &z(data, "ci"), &aggs, col)?;
         let mut c = Vec::new();
         for ((label, _), key) in catalogue::TABLE1.iter().zip(&aggs) {
-            if *key != z("ci") {
-                c.push(cmp(data, (label, key), ("CI", &z("ci")), col, true)?);
+            if *key != z(data, "ci") {
+                c.push(cmp(data, (label, key), ("CI", &z(data, "ci")), col, true)?);
             }
         }
         push(
@@ -290,7 +310,11 @@ pub fn section(data: &Data) -> Result<String> {
             .into_iter()
             .find(|s| s.stem == stem)
             .ok_or("unknown sweep")?;
-        Ok(sweep.points.iter().map(|(x, spec)| (*x, z(spec))).collect())
+        Ok(sweep
+            .points
+            .iter()
+            .map(|(x, spec)| (*x, z(data, spec)))
+            .collect())
     };
     let p_ins = sweep_means(data, "fig5_percentile", Col::Ins)?;
     let p_del = sweep_means(data, "fig5_percentile", Col::Del)?;
@@ -461,7 +485,7 @@ pub fn section(data: &Data) -> Result<String> {
     );
 
     // §4.3: each named normalization better than every other one.
-    let norm_key = |nm: Normalization| catalogue::key(nm, "mean", catalogue::ALL);
+    let norm_key = |nm: Normalization| data.full(nm, "mean");
     let norms = catalogue::NORMS;
     let by = |col: Col| -> Result<Normalization> {
         let mut best: Option<(Normalization, f64)> = None;
@@ -556,6 +580,7 @@ pub fn section(data: &Data) -> Result<String> {
         };
         let rnd = |k: usize| a.random.get(k - 1).map_or(f64::NAN, |s| s.mean);
         let k_best = pick(&a.top);
+        let k_max = data.methods().len();
         push(
             if col == Col::Ins {
                 "§4.4, Fig. 11: (top-k, insertion) weaker methods hurt: the best ensemble has fewer than 7 methods; UCB's advantage over the Average grows with k"
@@ -563,11 +588,11 @@ pub fn section(data: &Data) -> Result<String> {
                 "§4.4, Fig. 11: (top-k, deletion) best with two methods; UCB's advantage over the Average grows with k"
             },
             format!(
-                "Average top-k best at k = {k_best}; UCB − Average ({name}, + = UCB better): {:+.4} at k = 2, {:+.4} at k = 7; all-subsets Average: {:.4} at k = 2 → {:.4} at k = 7",
+                "Average top-k best at k = {k_best}; UCB − Average ({name}, + = UCB better): {:+.4} at k = 2, {:+.4} at k = {k_max}; all-subsets Average: {:.4} at k = 2 → {:.4} at k = {k_max}",
                 gap(2),
-                gap(7),
+                gap(k_max),
                 rnd(2),
-                rnd(7)
+                rnd(k_max)
             ),
             "descriptive (means over k; no paired test)".into(),
         );
@@ -577,30 +602,45 @@ pub fn section(data: &Data) -> Result<String> {
     let _ = writeln!(
         md,
         "Each claim of the paper (ResNet18 on ImageNet / GTSRB, 2000 images) against this run ({n} Fashion-MNIST \
-         images, small CNN). {}\n",
+         images, {}). {}\n",
+        arch.title(),
         claims::method_note()
     );
     md.push_str("| claim (paper) | this run | verdict |\n|---|---|---|\n");
+    let mut verdicts = Vec::new();
     for (c, o, v) in rows {
         let _ = writeln!(md, "| {c} | {o} | {v} |");
+        verdicts.push((c, v));
     }
-    md.push_str(
-        "\n**Why results can differ (not comparable one to one).** The model is a 2-conv-layer CNN on 28 × 28 \
-         grey images (784 pixels, 10 classes), not a ResNet18 on 224 × 224 colour images: Grad-CAM / PolyCAM maps \
-         come from 14 × 14 and 28 × 28 layers, the iGOS++ mask has 7 × 7 cells, and every insertion / deletion step \
-         moves 3.6 % of the pixels (the paper: 0.1 %). Fashion-MNIST objects fill much of the image on a black \
-         background, so a random-normal baseline (per-image mean and standard deviation) is far from the data, and \
-         the softmax of a small CNN saturates differently from an ImageNet ResNet's. The explainers' budgets are \
-         reduced (table above) and n is small, so differences of the size reported in the paper's Table 1 \
-         (≈ 0.001–0.01 AUC) are often within noise here. Hyperparameters were not tuned on this data: the \
-         paper's ImageNet-tuned values are used throughout, as the paper did for GTSRB. Expected Gradients, \
-         the base method that beats the Average here (Fig. 4 claim), integrates from random-normal baselines — \
-         the same kind of image the insertion / deletion curves start from (insertion) or end at (deletion); \
-         its attributions are therefore tuned to exactly the perturbation these metrics apply, which likely \
-         favours it on this data (a guess, not tested here: scoring with a blurred or black baseline would \
-         tell).\n",
-    );
-    Ok(md)
+    md.push_str(&why(arch));
+    md.push_str(&crate::control::sentence(data)?);
+    md.push('\n');
+    Ok((md, verdicts))
+}
+
+/// The fixed part of "why results can differ" for `arch` (facts about the
+/// setup, no measured numbers).
+fn why(arch: Arch) -> String {
+    let model = match arch {
+        Arch::Cnn => {
+            "The model is a 2-conv-layer CNN on 28 × 28 grey images (784 pixels, 10 classes), not a ResNet18 on \
+             224 × 224 colour images: Grad-CAM / PolyCAM maps come from 14 × 14 and 28 × 28 layers"
+        }
+        Arch::Vit => {
+            "The model is a 4-block Vision Transformer on 28 × 28 grey images (7 × 7 patches of 4 px and a class \
+             token, 10 classes), not a ResNet18 on 224 × 224 colour images: Grad-CAM maps come from the 7 × 7 \
+             token grid of `blocks.2` (PolyCAM does not apply, see Table 1)"
+        }
+    };
+    format!(
+        "\n**Why results can differ (not comparable one to one).** {model}, the iGOS++ mask has 7 × 7 cells, and \
+         every insertion / deletion step moves 3.6 % of the pixels (the paper: 0.1 %). Fashion-MNIST objects fill \
+         much of the image on a black background, so a random-normal baseline (per-image mean and standard \
+         deviation) is far from the data, and the softmax of a small model saturates differently from an ImageNet \
+         ResNet's. The explainers' budgets are reduced (table above), so differences of the size reported in the \
+         paper's Table 1 (≈ 0.001–0.01 AUC) can be within noise here. Hyperparameters were not tuned on this data: \
+         the paper's ImageNet-tuned values are used throughout, as the paper did for GTSRB.\n"
+    )
 }
 
 #[cfg(test)]

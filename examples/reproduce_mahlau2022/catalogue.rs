@@ -39,6 +39,12 @@ pub struct Variant {
     pub subset: u32,
 }
 
+/// Whether `key` is the key of a base method outside the mask `all` (a
+/// method that does not apply to the model).
+pub fn missing_method(key: &str, all: u32) -> bool {
+    (0..METHODS.len()).any(|m| all >> m & 1 == 0 && key == method_key(m))
+}
+
 /// The key of an aggregate.
 pub fn key(norm: Normalization, spec: &str, subset: u32) -> String {
     format!("{}|{spec}|{subset:02x}", norm.name())
@@ -187,29 +193,34 @@ pub fn sweeps() -> Vec<Sweep> {
 /// §4.4: the aggregators of the ensemble-size ablation.
 pub const SIZE_AGGS: [(&str, &str); 2] = [("Average", "mean"), ("UCB (ε = −0.5)", "ucb:eps=-0.5")];
 
-/// Every subset of at least two methods (bit masks, ascending).
-pub fn subsets() -> Vec<u32> {
-    (1..=ALL).filter(|s| s.count_ones() >= 2).collect()
+/// Every subset of at least two of the methods in `all` (bit masks,
+/// ascending).
+pub fn subsets(all: u32) -> Vec<u32> {
+    (1..=all)
+        .filter(|s| s & !all == 0 && s.count_ones() >= 2)
+        .collect()
 }
 
-/// The catalogue: every aggregate of every table and figure, each once.
-pub fn variants() -> salience::core::Result<Vec<Variant>> {
+/// The catalogue over the methods of the mask `all` (those that apply to
+/// the model; [`ALL`] on the CNN): every aggregate of every table and
+/// figure, each once.
+pub fn variants(all: u32) -> salience::core::Result<Vec<Variant>> {
     let mut specs: Vec<(Normalization, String, u32)> = Vec::new();
     for (_, s) in TABLE1 {
-        specs.push((Normalization::ZScore, s.to_string(), ALL));
+        specs.push((Normalization::ZScore, s.to_string(), all));
     }
     for n in NORMS {
         for (_, s) in NORM_AGGS {
-            specs.push((n, s.to_string(), ALL));
+            specs.push((n, s.to_string(), all));
         }
     }
     for sweep in sweeps() {
         for (_, s) in sweep.points {
-            specs.push((Normalization::ZScore, s, ALL));
+            specs.push((Normalization::ZScore, s, all));
         }
     }
     for (_, s) in SIZE_AGGS {
-        for subset in subsets() {
+        for subset in subsets(all) {
             specs.push((Normalization::ZScore, s.to_string(), subset));
         }
     }
@@ -230,9 +241,12 @@ pub fn variants() -> salience::core::Result<Vec<Variant>> {
 }
 
 /// The keys whose whole curves are recorded (Figures 4 and 10): the base
-/// methods, and the average under every normalization.
-pub fn curve_keys() -> Vec<String> {
-    let mut keys: Vec<String> = (0..METHODS.len()).map(method_key).collect();
-    keys.extend(NORMS.iter().map(|&n| key(n, "mean", ALL)));
+/// methods of `all`, and the average under every normalization.
+pub fn curve_keys(all: u32) -> Vec<String> {
+    let mut keys: Vec<String> = (0..METHODS.len())
+        .filter(|m| all >> m & 1 == 1)
+        .map(method_key)
+        .collect();
+    keys.extend(NORMS.iter().map(|&n| key(n, "mean", all)));
     keys
 }

@@ -2,7 +2,7 @@
 //! an insertion panel and a deletion panel side by side (the two metrics
 //! live on different scales, as the paper's twin y axes).
 
-use crate::catalogue::{self, METHODS};
+use crate::catalogue;
 use crate::report::{ablation, Col, Data};
 use salience::metrics::Summary;
 use salience::report::render::plot::{LineChart, Series};
@@ -48,12 +48,13 @@ fn panel(
 
 fn side_by_side(
     dir: &Path,
+    run: &str,
     stem: &str,
     left: RgbImage,
     right: RgbImage,
 ) -> Result<(String, String)> {
     let img = grid(&[left, right], 2, 8, [255, 255, 255])?;
-    let file = format!("mahlau2022_{stem}.png");
+    let file = format!("{run}_{stem}.png");
     img.write_png(dir.join(&file))?;
     Ok((stem.to_string(), file))
 }
@@ -77,7 +78,7 @@ fn col_name(col: Col) -> &'static str {
 
 fn best_method(data: &Data, col: Col) -> Result<(usize, f64)> {
     let mut best: Option<(usize, f64)> = None;
-    for m in 0..METHODS.len() {
+    for m in data.methods() {
         let v = Summary::of(&data.column(&catalogue::method_key(m), col)?).mean;
         let better = match best {
             None => true,
@@ -90,10 +91,11 @@ fn best_method(data: &Data, col: Col) -> Result<(usize, f64)> {
     best.ok_or_else(|| "no methods".into())
 }
 
-/// Writes every chart into `dir`; returns (stem, file name) pairs.
-pub fn write_all(data: &Data, dir: &Path) -> Result<Vec<(String, String)>> {
+/// Writes every chart into `dir`, file names `<run>_<stem>.png`; returns
+/// (stem, file name) pairs.
+pub fn write_all(data: &Data, dir: &Path, run: &str) -> Result<Vec<(String, String)>> {
     let n = data.samples.len();
-    let avg = catalogue::key(Normalization::ZScore, "mean", catalogue::ALL);
+    let avg = data.full(Normalization::ZScore, "mean");
     let mut out = Vec::new();
 
     // Figures 5–9: the sweeps.
@@ -109,7 +111,7 @@ pub fn write_all(data: &Data, dir: &Path) -> Result<Vec<(String, String)>> {
                 .points
                 .iter()
                 .map(|(_, spec)| {
-                    let k = catalogue::key(Normalization::ZScore, spec, catalogue::ALL);
+                    let k = data.full(Normalization::ZScore, spec);
                     Ok(Summary::of(&data.column(&k, col)?))
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -135,7 +137,7 @@ pub fn write_all(data: &Data, dir: &Path) -> Result<Vec<(String, String)>> {
         }
         let right = panels.pop().ok_or("panel")?;
         let left = panels.pop().ok_or("panel")?;
-        out.push(side_by_side(dir, sweep.stem, left, right)?);
+        out.push(side_by_side(dir, run, sweep.stem, left, right)?);
     }
 
     // Figure 11: ensemble size.
@@ -173,21 +175,18 @@ pub fn write_all(data: &Data, dir: &Path) -> Result<Vec<(String, String)>> {
     }
     let right = panels.pop().ok_or("panel")?;
     let left = panels.pop().ok_or("panel")?;
-    out.push(side_by_side(dir, "fig11_ensemble_size", left, right)?);
+    out.push(side_by_side(dir, run, "fig11_ensemble_size", left, right)?);
 
     // Figures 4 and 10: mean curves.
-    let mut fig4: Vec<(String, String)> = (0..METHODS.len())
+    let mut fig4: Vec<(String, String)> = data
+        .methods()
+        .into_iter()
         .map(|m| (SHORT[m].to_string(), catalogue::method_key(m)))
         .collect();
     fig4.push(("Average (z-score)".into(), avg.clone()));
     let fig10: Vec<(String, String)> = catalogue::NORMS
         .iter()
-        .map(|&nm| {
-            (
-                format!("Average, {}", nm.name()),
-                catalogue::key(nm, "mean", catalogue::ALL),
-            )
-        })
+        .map(|&nm| (format!("Average, {}", nm.name()), data.full(nm, "mean")))
         .collect();
     for (stem, title, rows) in [
         (
@@ -204,8 +203,10 @@ pub fn write_all(data: &Data, dir: &Path) -> Result<Vec<(String, String)>> {
         let mut panels = Vec::new();
         for (prefix, what) in [("ins_curve", "insertion"), ("del_curve", "deletion")] {
             let mut series = Vec::new();
+            let mut n_min = n;
             for (label, key) in rows.iter() {
-                let curve = data.mean_curve(key, prefix)?;
+                let (curve, n_curves) = data.mean_curve(key, prefix)?;
+                n_min = n_min.min(n_curves);
                 let s = curve.len().saturating_sub(1).max(1);
                 let points: Vec<(f64, f64)> = curve
                     .iter()
@@ -215,7 +216,7 @@ pub fn write_all(data: &Data, dir: &Path) -> Result<Vec<(String, String)>> {
                 series.push(Series::new(label.clone(), points));
             }
             panels.push(panel(
-                format!("{title}, {what}, n = {n}"),
+                format!("{title}, {what}, n = {n_min}"),
                 "fraction of pixels changed",
                 "softmax probability of the class",
                 series,
@@ -224,7 +225,7 @@ pub fn write_all(data: &Data, dir: &Path) -> Result<Vec<(String, String)>> {
         }
         let right = panels.pop().ok_or("panel")?;
         let left = panels.pop().ok_or("panel")?;
-        out.push(side_by_side(dir, stem, left, right)?);
+        out.push(side_by_side(dir, run, stem, left, right)?);
     }
     Ok(out)
 }

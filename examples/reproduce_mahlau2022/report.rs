@@ -3,8 +3,8 @@
 //! paper, and the PNGs.
 
 use crate::catalogue::{self, METHODS};
-use crate::common::fmt_p;
-use crate::Budget;
+use crate::common::{claims, fmt_p};
+use crate::{Arch, Budget};
 use salience::metrics::{wilcoxon_signed_rank, Summary, WilcoxonConfig};
 use salience::report::records::Merged;
 use salience::Normalization;
@@ -27,15 +27,45 @@ pub struct Timing {
     pub cpu: Option<f64>,
 }
 
+/// Marks the methods that do not apply to the model in a run header's
+/// configuration: `unsupported=Method: reason | Method: reason` (last field).
+pub const UNSUPPORTED: &str = "unsupported=";
+
+/// The merged records of one architecture.
+pub struct ArchRun {
+    /// The architecture.
+    pub arch: Arch,
+    /// Its merged records.
+    pub merged: Merged,
+    /// Wall time of a plain run (`None` when merged from shards).
+    pub timing: Option<Timing>,
+}
+
 /// Per-image values by (key, metric), in sample order.
 pub struct Data {
     values: HashMap<(String, String), BTreeMap<usize, f64>>,
     /// The images (sample indices) of the run.
     pub samples: Vec<usize>,
+    /// The methods of the ensemble (bit mask over [`METHODS`]): all but
+    /// those that do not apply to the model.
+    pub all: u32,
+    /// The methods that do not apply to the model, with the reason.
+    pub na: Vec<(usize, String)>,
 }
 
 impl Data {
     pub(crate) fn new(merged: &Merged) -> Self {
+        let mut na = Vec::new();
+        if let Some((_, list)) = merged.header.config.split_once(UNSUPPORTED) {
+            for item in list.split(" | ") {
+                for (m, name) in METHODS.iter().enumerate() {
+                    if let Some(reason) = item.strip_prefix(&format!("{name}: ")) {
+                        na.push((m, reason.to_string()));
+                    }
+                }
+            }
+        }
+        let all = na.iter().fold(catalogue::ALL, |a, (m, _)| a & !(1u32 << m));
         let mut values: HashMap<(String, String), BTreeMap<usize, f64>> = HashMap::new();
         let mut samples = std::collections::BTreeSet::new();
         for r in &merged.records {
@@ -48,7 +78,31 @@ impl Data {
         Data {
             values,
             samples: samples.into_iter().collect(),
+            all,
+            na,
         }
+    }
+
+    /// The base methods of the ensemble (indices into [`METHODS`]).
+    pub fn methods(&self) -> Vec<usize> {
+        (0..METHODS.len())
+            .filter(|m| self.all >> m & 1 == 1)
+            .collect()
+    }
+
+    /// Why the base method of record key `key` does not apply (`None` for
+    /// an applicable method or an aggregate).
+    pub fn na_reason(&self, key: &str) -> Option<&str> {
+        self.na
+            .iter()
+            .find(|(m, _)| key == catalogue::method_key(*m))
+            .map(|(_, r)| r.as_str())
+    }
+
+    /// The key of the aggregate `spec` over the whole ensemble, normalized
+    /// with `norm`.
+    pub fn full(&self, norm: Normalization, spec: &str) -> String {
+        catalogue::key(norm, spec, self.all)
     }
 
     /// The values of `key` / `metric` for every image (error if one is
@@ -69,21 +123,24 @@ impl Data {
         Ok(m.values().copied().collect())
     }
 
-    /// The mean over images of a recorded curve (`ins_curve` or
-    /// `del_curve`), point by point.
-    pub fn mean_curve(&self, key: &str, prefix: &str) -> Result<Vec<f64>> {
+    /// The mean over the images that have it (the first
+    /// [`crate::CURVE_IMAGES`]) of a recorded curve (`ins_curve` or
+    /// `del_curve`), point by point, and that number of images.
+    pub fn mean_curve(&self, key: &str, prefix: &str) -> Result<(Vec<f64>, usize)> {
         let mut out = Vec::new();
-        loop {
-            let metric = format!("{prefix}@{:04}", out.len());
-            if !self.values.contains_key(&(key.to_string(), metric.clone())) {
-                break;
-            }
-            out.push(Summary::of(&self.get(key, &metric)?).mean);
+        let mut n = usize::MAX;
+        while let Some(m) = self
+            .values
+            .get(&(key.to_string(), format!("{prefix}@{:04}", out.len())))
+        {
+            let v: Vec<f64> = m.values().copied().collect();
+            n = n.min(v.len());
+            out.push(Summary::of(&v).mean);
         }
         if out.is_empty() {
             return Err(format!("no {prefix} records for {key}").into());
         }
-        Ok(out)
+        Ok((out, n))
     }
 
     /// insertion − deletion per image.
@@ -203,6 +260,10 @@ fn metric_table(data: &Data, rows: &[(String, String)], reference: Option<&str>)
     md.push('\n');
     let mut cells: Vec<Vec<Summary>> = Vec::new();
     for (_, key) in rows {
+        if data.na_reason(key).is_some() {
+            cells.push(Vec::new());
+            continue;
+        }
         cells.push(
             Col::ALL
                 .iter()
@@ -213,10 +274,23 @@ fn metric_table(data: &Data, rows: &[(String, String)], reference: Option<&str>)
     let bests: Vec<Option<usize>> = Col::ALL
         .iter()
         .enumerate()
-        .map(|(j, &c)| best(&cells.iter().map(|r| r[j].mean).collect::<Vec<_>>(), c))
+        .map(|(j, &c)| {
+            let means: Vec<f64> = cells
+                .iter()
+                .map(|r| r.get(j).map_or(f64::NAN, |s| s.mean))
+                .collect();
+            best(&means, c)
+        })
         .collect();
     for (i, ((label, key), row)) in rows.iter().zip(&cells).enumerate() {
         let _ = write!(md, "| {label} |");
+        if let Some(reason) = data.na_reason(key) {
+            let cols = 3 + if reference.is_some() { 2 } else { 0 };
+            let _ = write!(md, " n/a ({reason}) |");
+            md.push_str(&" n/a |".repeat(cols - 1));
+            md.push('\n');
+            continue;
+        }
         for (j, s) in row.iter().enumerate() {
             if bests[j] == Some(i) {
                 let _ = write!(md, " **{}** |", fmt_summary(s));
@@ -257,7 +331,9 @@ pub struct Ablation {
 
 /// The methods ordered best first by their mean of `col` over the run.
 pub fn method_order(data: &Data, col: Col) -> Result<Vec<usize>> {
-    let mut means: Vec<(usize, f64)> = (0..METHODS.len())
+    let mut means: Vec<(usize, f64)> = data
+        .methods()
+        .into_iter()
         .map(|m| Ok((m, mean_of(data, &catalogue::method_key(m), col)?)))
         .collect::<Result<Vec<_>>>()?;
     means.sort_by(|a, b| {
@@ -271,7 +347,7 @@ pub fn method_order(data: &Data, col: Col) -> Result<Vec<usize>> {
 }
 
 /// The key of the aggregate of a subset with spec (one method: the method).
-fn subset_key(spec: &str, subset: u32) -> String {
+pub fn subset_key(spec: &str, subset: u32) -> String {
     if subset.count_ones() == 1 {
         catalogue::method_key(subset.trailing_zeros() as usize)
     } else {
@@ -282,7 +358,7 @@ fn subset_key(spec: &str, subset: u32) -> String {
 /// Computes the ablation (k = 1 … 7; k = 1 is the single methods).
 pub fn ablation(data: &Data, spec: &str, col: Col) -> Result<Ablation> {
     let order = method_order(data, col)?;
-    let n = METHODS.len();
+    let n = data.methods().len();
     let mut out = Ablation {
         ks: Vec::new(),
         top: Vec::new(),
@@ -292,8 +368,8 @@ pub fn ablation(data: &Data, spec: &str, col: Col) -> Result<Ablation> {
         let top: u32 = order.iter().take(k).map(|&m| 1u32 << m).sum();
         out.top
             .push(Summary::of(&data.column(&subset_key(spec, top), col)?));
-        let subsets: Vec<u32> = (1..=catalogue::ALL)
-            .filter(|s| s.count_ones() as usize == k)
+        let subsets: Vec<u32> = (1..=data.all)
+            .filter(|s| s & !data.all == 0 && s.count_ones() as usize == k)
             .collect();
         let mut per_image = vec![0.0; data.samples.len()];
         for &s in &subsets {
@@ -310,33 +386,45 @@ pub fn ablation(data: &Data, spec: &str, col: Col) -> Result<Ablation> {
     Ok(out)
 }
 
-/// Writes `mahlau2022.md` and the PNGs into `results`.
-pub fn write(
-    merged: &Merged,
-    budget: &Budget,
-    results: &Path,
-    timing: Option<Timing>,
-    note: Option<&str>,
-) -> Result<()> {
+/// Writes `mahlau2022.md`, the records and the PNGs of every
+/// architecture in `runs` into `results`.
+pub fn write(runs: &[ArchRun], budget: &Budget, results: &Path, note: Option<&str>) -> Result<()> {
     std::fs::create_dir_all(results)?;
-    let data = Data::new(merged);
-    let n = data.samples.len();
-    if n == 0 {
-        return Err("no records to report".into());
+    let mut parts = Vec::new();
+    for r in runs {
+        let data = Data::new(&r.merged);
+        if data.samples.is_empty() {
+            return Err(format!("no records of the {} to report", r.arch.title()).into());
+        }
+        // The merged records next to the report, so every table and
+        // figure can be re-derived without re-running (`--merge --out
+        // <results>`).
+        salience::report::records::write_records(results, &r.merged.header, &r.merged.records)?;
+        let pngs = crate::plots::write_all(&data, results, r.arch.run_name())?;
+        parts.push(Part { run: r, data, pngs });
     }
-    // The merged records next to the report, so every table and figure can
-    // be re-derived without re-running (`--merge --out <results>`).
-    salience::report::records::write_records(results, &merged.header, &merged.records)?;
-    let pngs = crate::plots::write_all(&data, results)?;
-    let md = markdown(&data, budget, timing, note, &pngs)?;
+    let md = markdown(&parts, budget, note)?;
     let path = results.join("mahlau2022.md");
     std::fs::write(&path, md)?;
-    println!("wrote {} and {} PNGs", path.display(), pngs.len());
+    println!(
+        "wrote {} for {} architecture(s)",
+        path.display(),
+        parts.len()
+    );
     Ok(())
 }
 
-/// Labels and keys of Table 1: the base methods, then the aggregators.
-pub fn table1_rows() -> Vec<(String, String)> {
+/// One architecture's records, tables and charts.
+struct Part<'a> {
+    run: &'a ArchRun,
+    data: Data,
+    pngs: Vec<(String, String)>,
+}
+
+/// Labels and keys of Table 1: the base methods (those outside `all`
+/// too: their rows read n/a), then the aggregators over the methods of
+/// `all`.
+pub fn table1_rows(all: u32) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = METHODS
         .iter()
         .enumerate()
@@ -345,7 +433,7 @@ pub fn table1_rows() -> Vec<(String, String)> {
     rows.extend(catalogue::TABLE1.iter().map(|(label, spec)| {
         (
             label.to_string(),
-            catalogue::key(Normalization::ZScore, spec, catalogue::ALL),
+            catalogue::key(Normalization::ZScore, spec, all),
         )
     }));
     rows
@@ -358,15 +446,11 @@ fn git(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn markdown(
-    data: &Data,
-    budget: &Budget,
-    timing: Option<Timing>,
-    note: Option<&str>,
-    pngs: &[(String, String)],
-) -> Result<String> {
-    let n = data.samples.len();
-    let avg = catalogue::key(Normalization::ZScore, "mean", catalogue::ALL);
+fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<String> {
+    let ns: Vec<String> = parts
+        .iter()
+        .map(|p| format!("{} {}", p.run.arch.title(), p.data.samples.len()))
+        .collect();
     let mut md = String::from(
         "# Reproduction: Mahlau & Nolde (2022), ensemble aggregation with Bayesian-optimization acquisition functions\n\n",
     );
@@ -394,11 +478,17 @@ fn markdown(
         if args.is_empty() { "" } else { " -- " },
         args.join(" ")
     );
+    let files: Vec<String> = parts
+        .iter()
+        .map(|p| format!("`{}.jsonl` ({})", p.run.arch.run_name(), p.run.arch.title()))
+        .collect();
     let _ = writeln!(
         md,
-        "* Records: `mahlau2022.jsonl` next to this report (one line per image × method × metric, \
-         curves included); `-- --merge --out <this folder>` re-derives every table and figure \
-         without re-running."
+        "* Records: {} next to this report (one line per image × method × metric; whole curves for the \
+         images with index below {}; the header names the methods that do not apply to the model); `-- --merge --out <this folder>` \
+         re-derives every table and figure without re-running.",
+        files.join(", "),
+        crate::CURVE_IMAGES
     );
     let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
@@ -419,27 +509,44 @@ fn markdown(
         std::thread::available_parallelism().map_or(0, |c| c.get()),
         note.map(|s| format!("; {s}")).unwrap_or_default()
     );
-    match &timing {
-        Some(t) => {
-            let _ = writeln!(
-                md,
-                "* Wall time: **{:.1} s** ({:.1} min) for explanations, aggregates, curves and this report \
-                 (CPU time, user + system: {}); load average (1/5/15 min) {} at the start, {} at the end \
-                 (on an idle 2-core machine the wall time is about CPU time / 2)",
-                t.wall.as_secs_f64(),
-                t.wall.as_secs_f64() / 60.0,
-                t.cpu.map_or("unknown".into(), |c| format!("{c:.0} s")),
-                t.load_before,
-                t.load_after
-            );
+    for p in parts {
+        let n = p.data.samples.len();
+        match &p.run.timing {
+            Some(t) => {
+                let _ = writeln!(
+                    md,
+                    "* Wall time, {}: **{:.1} s** ({:.1} min) for explanations, aggregates and curves of {n} images, \
+                     **{:.2} s per image** (CPU time, user + system: {}, {} per image); load average (1/5/15 min) {} at the \
+                     start, {} at the end (on an idle 2-core machine the wall time is about CPU time / 2)",
+                    p.run.arch.title(),
+                    t.wall.as_secs_f64(),
+                    t.wall.as_secs_f64() / 60.0,
+                    t.wall.as_secs_f64() / n.max(1) as f64,
+                    t.cpu.map_or("unknown".into(), |c| format!("{c:.0} s")),
+                    t.cpu
+                        .map_or("unknown".into(), |c| format!("{:.2} s", c / n.max(1) as f64)),
+                    t.load_before,
+                    t.load_after
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "* Wall time, {}: merged from shards (see the shards' logs)",
+                    p.run.arch.title()
+                );
+            }
         }
-        None => md.push_str("* Wall time: merged from shards (see the shards' logs)\n"),
     }
     let _ = writeln!(
         md,
-        "* Images: the first {n} images of the shipped Fashion-MNIST test sample \
-         (`salience_datasets::assets::fashion_mnist_sample`), 1 × 28 × 28; model: the shipped small CNN \
-         (91 % test accuracy); the **predicted** class is explained and scored (correct or not, as in the paper)."
+        "* Images: the first n images of the shipped Fashion-MNIST test sample \
+         (`salience_datasets::assets::fashion_mnist_sample`), 1 × 28 × 28 (n: {}); models: the shipped small CNN \
+         (91 % test accuracy) and the shipped ViT (`vit_fashion`: 4 blocks of 4 heads, width 64, 4 × 4 patches \
+         on a 7 × 7 grid and a class token; {:.2} % test accuracy); the **predicted** class is explained and \
+         scored (correct or not, as in the paper).",
+        ns.join(", "),
+        100.0 * salience::models::assets::VIT_FASHION_TEST_ACCURACY
     );
     md.push_str(
         "* Seeds: image i draws everything from `Shard::sample_seed(2022, i)` (method m: `derive_seed(·, m)`; \
@@ -452,7 +559,7 @@ fn markdown(
         (
             "images",
             "2000 (ImageNet / GTSRB validation)".to_string(),
-            format!("{}", budget.n_images),
+            ns.join(", "),
         ),
         (
             "SmoothGrad samples, σ",
@@ -478,12 +585,14 @@ fn markdown(
         (
             "Grad-CAM",
             "last conv layer".into(),
-            "`conv2` (the last conv layer)".into(),
+            "CNN: `conv2` (the last conv layer); ViT: the 7 × 7 token grid of `blocks.2` (the input of the last \
+             block, as the Decker runner)"
+                .into(),
         ),
         (
             "PolyCAM",
             "channel-wise variation of confidence".into(),
-            "PCAM± over `conv1`, `conv2`".into(),
+            "CNN: PCAM± over `conv1`, `conv2`; ViT: `blocks.1`, `blocks.2` asked for (see its Table 1)".into(),
         ),
         (
             "iGOS++ mask, iterations, IG steps",
@@ -526,6 +635,42 @@ fn markdown(
          aggregates on the maps normalized as stated (a constant map — e.g. an all-zero Grad-CAM — normalizes to zeros).\n",
     );
 
+    let mut verdicts = Vec::new();
+    for p in parts {
+        let (body, v) = arch_body(&p.data, p.run.arch, budget, &p.pngs)?;
+        let _ = writeln!(
+            md,
+            "\n## {} (n = {})\n",
+            p.run.arch.title(),
+            p.data.samples.len()
+        );
+        // The architecture's sections one level down.
+        for line in body.lines() {
+            if line.starts_with('#') {
+                md.push('#');
+            }
+            md.push_str(line);
+            md.push('\n');
+        }
+        verdicts.push((p.run.arch, v));
+    }
+    if verdicts.len() == 2 {
+        md.push_str(&both_section(&verdicts));
+    }
+    Ok(md)
+}
+
+/// The sections of one architecture (Table 1 to the agreement table) and
+/// its (claim, verdict cell) pairs.
+fn arch_body(
+    data: &Data,
+    arch: Arch,
+    budget: &Budget,
+    pngs: &[(String, String)],
+) -> Result<(String, Vec<(String, String)>)> {
+    let n = data.samples.len();
+    let avg = data.full(Normalization::ZScore, "mean");
+    let mut md = String::new();
     // Table 1.
     md.push_str("\n## Table 1 analogue: every aggregator on z-scored maps\n\n");
     let _ = writeln!(
@@ -534,17 +679,20 @@ fn markdown(
          compare each row with the Average on the same images: mean difference, images where the row is \
          higher / lower, two-sided Wilcoxon signed-rank p (for deletion a negative Δ is better).\n"
     );
-    md.push_str(&metric_table(data, &table1_rows(), Some(&avg))?);
+    md.push_str(&metric_table(data, &table1_rows(data.all), Some(&avg))?);
+    let [_, (_, blur)] = budget.control_curves();
+    md.push_str(&crate::control::section(data, &blur)?);
 
     // §4.3
-    md.push_str("\n## §4.3 analogue: normalization\n\nEach aggregator (all seven methods) on maps normalized by each method; best normalization per aggregator and column in bold.\n\n");
+    let k_all = data.methods().len();
+    let _ = write!(md, "\n## §4.3 analogue: normalization\n\nEach aggregator (all {k_all} methods) on maps normalized by each method; best normalization per aggregator and column in bold.\n\n");
     for (label, spec) in catalogue::NORM_AGGS {
         let rows: Vec<(String, String)> = catalogue::NORMS
             .iter()
             .map(|&nm| {
                 (
                     format!("{label}, {}", catalogue::norm_label(nm)),
-                    catalogue::key(nm, spec, catalogue::ALL),
+                    data.full(nm, spec),
                 )
             })
             .collect();
@@ -554,7 +702,7 @@ fn markdown(
     }
 
     // §4.2 sweeps.
-    md.push_str("## §4.2 analogue: hyperparameter sweeps (Figures 5–9)\n\nZ-scored maps, all seven methods; mean over images (standard error in parentheses). The charts also show the Average and the best base method as horizontal lines; the band is ± one standard error.\n\n");
+    let _ = write!(md, "## §4.2 analogue: hyperparameter sweeps (Figures 5–9)\n\nZ-scored maps, all {k_all} methods; mean over images (standard error in parentheses). The charts also show the Average and the best base method as horizontal lines; the band is ± one standard error.\n\n");
     for sweep in catalogue::sweeps() {
         let _ = writeln!(
             md,
@@ -568,7 +716,7 @@ fn markdown(
         let mut ins = Vec::new();
         let mut del = Vec::new();
         for (x, spec) in &sweep.points {
-            let k = catalogue::key(Normalization::ZScore, spec, catalogue::ALL);
+            let k = data.full(Normalization::ZScore, spec);
             ins.push(Summary::of(&data.get(&k, "insertion")?));
             del.push(Summary::of(&data.get(&k, "deletion")?));
             let _ = x;
@@ -597,12 +745,13 @@ fn markdown(
 
     // §4.4
     md.push_str("## §4.4 analogue: ensemble size (Figure 11)\n\n");
-    md.push_str(
+    let _ = write!(
+        md,
         "Two ways of choosing the k methods: **top-k** as the paper (the best base methods for the measured metric, \
          ranked by their mean over this run's images, added in descending order of performance; insertion and \
          deletion have their own order), and **all subsets** — instead of a few seeded random draws per k, every one \
-         of the C(7, k) subsets is aggregated (the exact expectation over uniformly drawn subsets), averaged per image. \
-         k = 1 is the single base method (top-1) or the mean over the seven methods. Mean (standard error) over images.\n\n",
+         of the C({k_all}, k) subsets is aggregated (the exact expectation over uniformly drawn subsets), averaged per image. \
+         k = 1 is the single base method (top-1) or the mean over the {k_all} methods. Mean (standard error) over images.\n\n",
     );
     for (col, name) in [(Col::Ins, "insertion ↑"), (Col::Del, "deletion ↓")] {
         let order = method_order(data, col)?;
@@ -645,15 +794,71 @@ fn markdown(
         }
     }
 
-    md.push_str("## Curves (Figures 4 and 10 analogues)\n\n");
+    let _ = writeln!(
+        md,
+        "## Curves (Figures 4 and 10 analogues)\n\nMean curves over the images with index below {} (the \
+         records keep whole curves for those only; the AUCs of every table cover all {n} images).\n",
+        crate::CURVE_IMAGES
+    );
     for (s, f) in pngs {
         if s.starts_with("fig4") || s.starts_with("fig10") {
             let _ = writeln!(md, "![{s}]({f})\n");
         }
     }
 
-    md.push_str(&crate::agreement::section(data)?);
-    Ok(md)
+    let (agreement, mut verdicts) = crate::agreement::section(data, arch)?;
+    md.push_str(&agreement);
+    for (suffix, label) in crate::control::BASELINES {
+        verdicts.push((
+            format!("control: Expected Gradients beats the Average ({label} baseline; insertion and deletion)"),
+            claims::cell(&crate::control::eg_claim(data, suffix)?),
+        ));
+    }
+    Ok((md, verdicts))
+}
+
+/// Whether each tested claim holds on both architectures: its verdict on
+/// each, "yes" only when it agrees on both (descriptive rows left out).
+fn both_section(per_arch: &[(Arch, Vec<(String, String)>)]) -> String {
+    let titles: Vec<&str> = per_arch.iter().map(|(a, _)| a.title()).collect();
+    let mut md = format!(
+        "\n## Does the claim hold on both architectures?\n\n| claim | {} | holds on both |\n|---|{}\n",
+        titles.join(" | "),
+        "---|".repeat(titles.len() + 1)
+    );
+    let word = |cell: &str| {
+        ["agrees", "disagrees", "inconclusive"]
+            .into_iter()
+            .find(|w| cell.starts_with(&format!("**{w}**")))
+    };
+    let (mut tested, mut both) = (0, 0);
+    for (claim, _) in per_arch.first().map_or(&[][..], |(_, v)| &v[..]) {
+        let ws: Vec<Option<&str>> = per_arch
+            .iter()
+            .map(|(_, v)| {
+                v.iter()
+                    .find(|(c, _)| c == claim)
+                    .and_then(|(_, cell)| word(cell))
+            })
+            .collect();
+        if ws.iter().all(Option::is_none) {
+            continue;
+        }
+        tested += 1;
+        let holds = ws.iter().all(|w| *w == Some("agrees"));
+        both += usize::from(holds);
+        let _ = write!(md, "| {claim} |");
+        for w in &ws {
+            let _ = write!(md, " {} |", w.unwrap_or("—"));
+        }
+        let _ = writeln!(md, " {} |", if holds { "**yes**" } else { "no" });
+    }
+    let _ = writeln!(
+        md,
+        "\n{both} of {tested} tested claims (and controls) agree on both architectures; a verdict is \
+         **agrees** only when every comparison of the claim is significant in the paper's direction (Holm)."
+    );
+    md
 }
 
 /// A sweep parameter for a table cell.
@@ -662,5 +867,71 @@ pub fn fmt_param(x: f64, log: bool) -> String {
         format!("1e{}", x.log10().round())
     } else {
         format!("{x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use salience::report::records::{Record, RunHeader};
+    use salience::report::Shard;
+
+    /// A method named unsupported in the header leaves the ensemble (the
+    /// aggregates' keys use the smaller mask, 57 subsets of 6 methods
+    /// instead of 120 of 7) and its Table 1 row reads "n/a (reason)".
+    #[test]
+    fn unsupported_methods_read_na_and_leave_the_ensemble() {
+        let all = catalogue::ALL & !(1 << 4);
+        let mut records = Vec::new();
+        for i in 0..8 {
+            for (_, key) in table1_rows(all) {
+                if catalogue::missing_method(&key, all) {
+                    continue;
+                }
+                records.push(Record::new(i, &key, "insertion", 0.1 * i as f64));
+                records.push(Record::new(i, &key, "deletion", 0.05 * i as f64));
+            }
+        }
+        let config = format!("model=vit;{UNSUPPORTED}PolyCAM: tokens, not maps");
+        let data = Data::new(&Merged {
+            header: RunHeader::new("t", 8, 0, Shard::all(), &config),
+            records,
+        });
+        assert_eq!(data.all, all);
+        assert_eq!(data.methods(), vec![0, 1, 2, 3, 5, 6]);
+        assert_eq!(data.na_reason("method|4"), Some("tokens, not maps"));
+        assert_eq!(data.na_reason("method|3"), None);
+        let md = metric_table(&data, &table1_rows(data.all), None).unwrap();
+        assert!(
+            md.contains("| PolyCAM (base) | n/a (tokens, not maps) | n/a | n/a |"),
+            "{md}"
+        );
+        assert_eq!(catalogue::subsets(all).len(), 57);
+        assert_eq!(catalogue::subsets(catalogue::ALL).len(), 120);
+    }
+
+    /// "Holds on both" is yes only when both verdicts agree; descriptive
+    /// rows are left out.
+    #[test]
+    fn holds_on_both_needs_agreement_on_both() {
+        let rows = |b: &str| {
+            vec![
+                ("A".to_string(), "**agrees**: x".to_string()),
+                ("B".to_string(), b.to_string()),
+                ("C".to_string(), "descriptive (no test)".to_string()),
+            ]
+        };
+        let md = both_section(&[
+            (Arch::Cnn, rows("**agrees**: y")),
+            (Arch::Vit, {
+                let mut r = rows("**inconclusive**: z");
+                r[0].1 = "**agrees**: w".into();
+                r
+            }),
+        ]);
+        assert!(md.contains("| A | agrees | agrees | **yes** |"), "{md}");
+        assert!(md.contains("| B | agrees | inconclusive | no |"), "{md}");
+        assert!(!md.contains("| C |"), "{md}");
+        assert!(md.contains("1 of 2 tested claims"), "{md}");
     }
 }
