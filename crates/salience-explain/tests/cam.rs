@@ -393,6 +393,105 @@ fn poly_cam_multi_layer_sanity() {
     close(&flat(&one.view().to_owned()), &a1, 1e-6);
 }
 
+/// `cnn()` seen as a transformer: layer `l`'s `[N, K, h, w]` maps become
+/// `[N, 1 + h·w, K]` tokens (a constant class token first, then the
+/// row-major patches), and the head undoes it, so the logits are
+/// unchanged.
+struct AsTokens(SequentialClassifier);
+
+impl AsTokens {
+    /// `(h, w)` of `cnn()`'s layers on `[N, 2, 4, 4]` inputs.
+    fn grid(layer: &str) -> (usize, usize) {
+        if layer == "pool" {
+            (2, 2)
+        } else {
+            (4, 4)
+        }
+    }
+}
+
+impl salience_explain::Classifier for AsTokens {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.0.logits(x)
+    }
+    fn num_classes(&self) -> usize {
+        self.0.num_classes()
+    }
+    fn device(&self) -> &Device {
+        self.0.device()
+    }
+}
+
+impl LayerSplit for AsTokens {
+    fn layer_names(&self) -> Vec<String> {
+        vec!["tanh".into(), "pool".into()]
+    }
+    fn activations(&self, x: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+        let a = self.0.activations(x, layer)?;
+        let (n, k, _, _) = a.dims4()?;
+        let patches = a.flatten_from(2)?.transpose(1, 2)?;
+        let cls = Tensor::full(7f32, (n, 1, k), a.device())?;
+        Tensor::cat(&[&cls, &patches], 1)
+    }
+    fn head(&self, a: &Tensor, layer: &str) -> candle_core::Result<Tensor> {
+        let (h, w) = Self::grid(layer);
+        let (n, _, k) = a.dims3()?;
+        let maps = a
+            .narrow(1, 1, h * w)?
+            .transpose(1, 2)?
+            .reshape((n, k, h, w))?;
+        self.0.head(&maps, layer)
+    }
+    fn token_grid(&self, layer: &str) -> Option<salience_explain::TokenGrid> {
+        let (rows, cols) = Self::grid(layer);
+        Some(salience_explain::TokenGrid {
+            prefix: 1,
+            rows,
+            cols,
+        })
+    }
+}
+
+#[test]
+fn poly_cam_reads_token_layers_as_their_patch_grid() {
+    // The same network with its layers as tokens gives the same maps and
+    // channel weights: the class token is dropped, the patches laid out
+    // as the grid (it failed with a ShapeMismatch on [N, T, D] tokens).
+    let x = array(&[3, 2, 4, 4], 1.0, 50);
+    let t = [0, 2, 1];
+    let tok = AsTokens(cnn());
+    let cfg_of = |variant| PolyCamConfig {
+        variant,
+        batch_size: BatchSize::fixed(2).unwrap(),
+        ..PolyCamConfig::new(&["tanh", "pool"])
+    };
+    for variant in [
+        PolyCamVariant::Plus,
+        PolyCamVariant::Minus,
+        PolyCamVariant::PlusMinus,
+    ] {
+        let cfg = cfg_of(variant);
+        let want = PolyCam::with_config(cnn(), cfg.clone())
+            .explain(x.view(), &t, Seeds::base(0))
+            .unwrap();
+        let e = PolyCam::with_config(&tok, cfg);
+        let got = e.explain(x.view(), &t, Seeds::base(0)).unwrap();
+        assert_eq!(got.shape(), &[3, 4, 4]);
+        assert!(want.view().iter().any(|&v| v > 0.0), "{variant:?}");
+        assert_eq!(
+            flat(&got.view().to_owned()),
+            flat(&want.view().to_owned()),
+            "{variant:?}"
+        );
+        let w = e.channel_weights(x.view(), &t, "pool").unwrap();
+        let w_cnn = PolyCam::with_config(cnn(), cfg_of(variant))
+            .channel_weights(x.view(), &t, "pool")
+            .unwrap();
+        assert_eq!(w.len(), 3 * 4);
+        assert_eq!(w, w_cnn, "{variant:?}");
+    }
+}
+
 fn cam_with_batch(m: &SequentialClassifier, which: usize, bs: usize) -> Box<dyn Explainer + '_> {
     match which {
         0 => Box::new(GradCam::with_config(

@@ -842,12 +842,18 @@ fn bad_input_gives_typed_errors() {
             Err(SalienceError::InvalidParameter { .. })
         ));
     }
-    // A first-layer rule on a layer that does not take the input.
+    // A first-layer rule on a layer that does not take the input: the
+    // composite does not fit the model (typed, not a backend error).
     let c = Composite::epsilon_plus().with_layer("fc2", LrpRule::Flat);
-    assert!(matches!(
-        Lrp::with_composite(&m, c).explain(x.view(), &CT, s),
-        Err(SalienceError::Backend { .. })
-    ));
+    let e = Lrp::with_composite(&m, c).explain(x.view(), &CT, s);
+    assert!(
+        matches!(
+            &e,
+            Err(SalienceError::Unsupported { method, model, reason })
+                if method == "lrp" && model == "RuleSequential" && reason.contains("`fc2`")
+        ),
+        "{e:?}"
+    );
 }
 
 // ------------------------------------ LRP against an explicit reference
@@ -1148,10 +1154,15 @@ fn lrp_zbox_per_channel_bounds() {
     // Bounds for the wrong number of channels; invalid bounds.
     let s = Seeds::base(0);
     let three = Composite::epsilon_gamma_box_channels(vec![0.0; 3], vec![1.0; 3]);
-    assert!(matches!(
-        Lrp::with_composite(&cnn, three).explain(x.view(), &CT, s),
-        Err(SalienceError::Backend { .. })
-    ));
+    let e = Lrp::with_composite(&cnn, three).explain(x.view(), &CT, s);
+    assert!(
+        matches!(
+            &e,
+            Err(SalienceError::InvalidParameter { name, value, .. })
+                if name == "zbox channel bounds" && value == "3 channels"
+        ),
+        "{e:?}"
+    );
     for (lo, hi) in [
         (vec![0.0], vec![1.0, 2.0]),
         (vec![], vec![]),

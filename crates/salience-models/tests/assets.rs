@@ -132,3 +132,42 @@ fn shipped_resnet_reaches_its_stated_held_out_accuracy_on_fresh_generated_images
         "accuracy {acc}, stated {RESNET_SMALL_HELD_OUT_ACCURACY}"
     );
 }
+
+/// PolyCAM reads the shipped ViT's token layers as their 7 × 7 patch grid
+/// (class token dropped), as Grad-CAM does; it failed with a shape error
+/// on `[N, T, D]` tokens.
+#[test]
+fn poly_cam_explains_the_shipped_vit_at_its_token_layers() {
+    use salience_core::{Explainer, Seeds};
+    use salience_explain::{LayerSplit, PolyCam, PolyCamConfig, PolyCamVariant};
+    let s = fashion_mnist_sample().unwrap();
+    let x = s
+        .images
+        .slice(ndarray::s![0..2, .., .., ..])
+        .to_owned()
+        .into_dyn();
+    let t = &s.labels[0..2];
+    let m = vit_fashion(&Device::Cpu).unwrap();
+    for l in ["blocks.1", "blocks.2"] {
+        let g = m.token_grid(l).expect("token layer");
+        assert_eq!((g.prefix, g.rows, g.cols), (1, 7, 7));
+    }
+    for variant in [PolyCamVariant::Plus, PolyCamVariant::PlusMinus] {
+        let cfg = PolyCamConfig {
+            variant,
+            ..PolyCamConfig::new(&["blocks.1", "blocks.2"])
+        };
+        let a = PolyCam::with_config(&m, cfg)
+            .explain(x.view(), t, Seeds::base(0))
+            .expect("PolyCAM on the ViT's token layers");
+        assert_eq!(a.shape(), &[2, 28, 28]);
+        for i in 0..2 {
+            let map = a.view().index_axis(ndarray::Axis(0), i).to_owned();
+            assert!(map.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
+            let (lo, hi) = map
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            assert!(hi - lo > 0.5, "{variant:?} map {i}: range [{lo}, {hi}]");
+        }
+    }
+}

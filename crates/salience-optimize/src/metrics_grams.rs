@@ -4,7 +4,7 @@
 //!
 //! * [`robust_gram`]: Average-Sensitivity of the aggregate,
 //!   (1/m) Σ_j ‖φ_w(x) − φ_w(x + ε⁽ʲ⁾)‖², ε⁽ʲ⁾ ~ U\[−r, r\]^d. The panel is
-//!   re-run on all m perturbations of all N inputs, `chunk_size` perturbed
+//!   re-run on all m perturbations of all N inputs, `batch_size` perturbed
 //!   inputs per [`Explainer::explain`] call.
 //! * [`faith_gram`]: Infidelity with binary perturbations,
 //!   (1/m) Σ_j (I⁽ʲ⁾ᵀφ_w(x) − (f_t(x) − f_t(h(x, x_b, I⁽ʲ⁾))))², where
@@ -63,7 +63,7 @@ use salience_core::model::{forward_chunked, forward_generated};
 use salience_core::seed::derive_seed;
 use salience_core::validate::{check_finite, check_targets};
 use salience_core::{
-    explain_ensemble, AttributionBatch, DegeneratePolicy, Ensemble, Explainer, Model,
+    explain_ensemble, AttributionBatch, BatchSize, DegeneratePolicy, Ensemble, Explainer, Model,
     Normalization, Result, SalienceError, Seeds,
 };
 use salience_metrics::{
@@ -131,11 +131,16 @@ pub enum ExplainerSeeds {
     Fresh,
 }
 
+/// Perturbed inputs per [`Explainer::explain`] call of [`robust_gram`]
+/// under [`BatchSize::Auto`] (the sensitivity metric's `Auto` too).
+const ROBUST_AUTO_BATCH: usize = 32;
+
 /// The settings of [`robust_gram`].
 ///
 /// ```
 /// let c = salience_optimize::RobustConfig::default();
-/// assert_eq!((c.samples, c.noise.radius, c.chunk_size), (50, 0.1, 32));
+/// assert_eq!((c.samples, c.noise.radius), (50, 0.1));
+/// assert_eq!(c.batch_size, salience_core::BatchSize::Auto); // 32 per explain call
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RobustConfig {
@@ -143,8 +148,10 @@ pub struct RobustConfig {
     pub samples: usize,
     /// The noise ε (U\[−0.1, 0.1\]).
     pub noise: UniformNoise,
-    /// Perturbed inputs per [`Explainer::explain`] call (≥ 1).
-    pub chunk_size: usize,
+    /// Perturbed inputs per [`Explainer::explain`] call. Default
+    /// [`BatchSize::Auto`]: 32 per call, the sensitivity metric's `Auto`;
+    /// the Grams do not depend on it.
+    pub batch_size: BatchSize,
     /// Normalization of the perturbed maps; must be the one Φ(x) was
     /// normalized with.
     pub normalization: MapNormalization,
@@ -159,7 +166,7 @@ impl Default for RobustConfig {
         RobustConfig {
             samples: 50,
             noise: UniformNoise::default(),
-            chunk_size: 32,
+            batch_size: BatchSize::Auto,
             normalization: MapNormalization::default(),
             explainer_seeds: ExplainerSeeds::Shared,
             stream: SeedStream::Fit,
@@ -183,8 +190,11 @@ pub struct FaithConfig<'a> {
     pub masks: PixelMasks,
     /// The values that replace the masked pixels.
     pub baseline: Baseline<'a>,
-    /// Model batch size (`None`: [`Model::preferred_batch_size`]).
-    pub chunk_size: Option<usize>,
+    /// Perturbed inputs per model call. Default [`BatchSize::Auto`] (the
+    /// largest chunk the memory budget allows, at most
+    /// [`Model::preferred_batch_size`]; see [`salience_core::batch`]); the
+    /// Grams do not depend on it.
+    pub batch_size: BatchSize,
     /// Which perturbation stream (fitting or held-out evaluation).
     pub stream: SeedStream,
 }
@@ -216,7 +226,7 @@ impl FaithConfig<'_> {
             samples: 50,
             masks: PixelMasks::default(),
             baseline: Baseline::default(),
-            chunk_size: None,
+            batch_size: BatchSize::Auto,
             stream: SeedStream::Fit,
         }
     }
@@ -266,11 +276,7 @@ impl FaithConfig<'_> {
             n_perturbations: self.samples,
             normalize: false,
             score: ScoreKind::Raw,
-            batch_size: match self.chunk_size {
-                None => salience_core::BatchSize::Auto,
-                Some(n) => salience_core::BatchSize::fixed(n)
-                    .map_err(|_| SalienceError::invalid("chunk_size", n, "must be ≥ 1"))?,
-            },
+            batch_size: self.batch_size,
         })
     }
 }
@@ -367,7 +373,7 @@ pub(crate) fn phi_of(ensemble: &Ensemble, i: usize) -> Array2<f32> {
 ///
 /// `ensemble` is Φ(x) for the same panel, normalized with
 /// `cfg.normalization` (build it with [`explain_panel`]); the panel is run
-/// on all N·m perturbed inputs in chunks of `cfg.chunk_size`, each with the
+/// on all N·m perturbed inputs in chunks of `cfg.batch_size`, each with the
 /// targets of its input. Targets are range-checked by the explainers.
 ///
 /// **Map normalization (App. C.2).** The paper normalizes every attribution
@@ -423,9 +429,6 @@ pub fn robust_gram<E: Explainer>(
     let m = cfg.samples;
     let geo = check_common(ensemble, &x, targets, m, &seeds)?;
     cfg.noise.validate()?;
-    if cfg.chunk_size == 0 {
-        return Err(SalienceError::invalid("chunk_size", 0, "must be ≥ 1"));
-    }
     let k = panel.len();
     if k != ensemble.k() {
         return Err(SalienceError::invalid(
@@ -447,7 +450,7 @@ pub fn robust_gram<E: Explainer>(
         .map(|_| GramAccumulator::new(k))
         .collect::<Result<Vec<_>>>()?;
     let total = n * m;
-    let chunk = cfg.chunk_size.min(total);
+    let chunk = cfg.batch_size.get().unwrap_or(ROBUST_AUTO_BATCH).min(total);
     let mut buf = vec![0.0f32; chunk * p_in];
     let mut in_shape = x.shape().to_vec();
     let mut start = 0;
@@ -594,9 +597,6 @@ pub fn faith_gram(
     check_targets(targets, geo.n, model.num_classes())?;
     let channels = geo.attribution_channels(ensemble.layout())?;
     cfg.masks.validate(geo.h, geo.w)?;
-    if cfg.chunk_size == Some(0) {
-        return Err(SalienceError::invalid("chunk_size", 0, "must be ≥ 1"));
-    }
     let (n, p_in, hw) = (geo.n, geo.features(), geo.pixels());
     let xs = x.as_standard_layout().into_owned();
     let baseline: ArrayD<f32> = cfg.baseline.resolve(x.view())?;
@@ -604,12 +604,12 @@ pub fn faith_gram(
     let mask_seed = |i: usize, j: usize| {
         perturbation_seed(sample_seeds[i], MetricKind::Infidelity, cfg.stream, j)
     };
-    let clean = forward_chunked(model, xs.view(), cfg.chunk_size)?;
+    let clean = forward_chunked(model, xs.view(), cfg.batch_size.get())?;
     let scores = forward_generated(
         model,
         n * m,
         &x.shape()[1..],
-        cfg.chunk_size,
+        cfg.batch_size.get(),
         |start, mut buf| {
             let Some(out) = buf.as_slice_mut() else {
                 return Err(SalienceError::backend_msg(

@@ -143,3 +143,29 @@ fn decker2024_preset_is_shared_and_twinless_configs_are_errors() {
     };
     assert!(given.reported_metric().is_err());
 }
+
+/// The Gram's model batch size is a [`salience_core::BatchSize`] like the
+/// metric's: `Auto` by default, passed through to the metric twin as it
+/// is, and 0 is unrepresentable (`BatchSize::fixed(0)` is an
+/// `InvalidParameter` naming `batch_size`).
+#[test]
+fn faith_batch_size_is_the_metric_twins() {
+    use salience_core::{BatchSize, SalienceError};
+    assert_eq!(FaithConfig::default().batch_size, BatchSize::Auto);
+    assert_eq!(
+        FaithConfig::default().reported_metric().unwrap().batch_size,
+        BatchSize::Auto
+    );
+    let seven = FaithConfig {
+        batch_size: BatchSize::fixed(7).unwrap(),
+        ..FaithConfig::default()
+    };
+    assert_eq!(
+        seven.reported_metric().unwrap().batch_size,
+        BatchSize::fixed(7).unwrap()
+    );
+    assert!(matches!(
+        BatchSize::fixed(0),
+        Err(SalienceError::InvalidParameter { name, .. }) if name == "batch_size"
+    ));
+}

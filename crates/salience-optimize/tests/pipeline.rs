@@ -6,7 +6,9 @@
 use ndarray::{Array, Array2, ArrayD, ArrayViewD, Axis, IxDyn};
 use rand::RngExt;
 use salience_core::seed::rng;
-use salience_core::{AttributionBatch, Ensemble, Explainer, LinearModel, SalienceError, Seeds};
+use salience_core::{
+    AttributionBatch, BatchSize, Ensemble, Explainer, LinearModel, SalienceError, Seeds,
+};
 use salience_optimize::{
     aggregate, explain_panel, faith_gram, held_out, robust_gram, AggregateConfig, Baseline,
     ExplainerSeeds, FaithConfig, GaussianBlur, Gram, MapNormalization, MaskShape, PixelMasks,
@@ -308,7 +310,7 @@ fn held_out_opt_reports_both_metrics() {
     }
 }
 
-fn robust_grams(chunk: usize, seed: u64, stream: SeedStream) -> Vec<Gram> {
+fn robust_grams(chunk: Option<usize>, seed: u64, stream: SeedStream) -> Vec<Gram> {
     let m = model();
     let x = inputs();
     let panel: Vec<Box<dyn Explainer>> = vec![
@@ -317,7 +319,7 @@ fn robust_grams(chunk: usize, seed: u64, stream: SeedStream) -> Vec<Gram> {
     ];
     let cfg = RobustConfig {
         samples: 7,
-        chunk_size: chunk,
+        batch_size: BatchSize::from_option(chunk).unwrap(),
         explainer_seeds: ExplainerSeeds::Fresh,
         stream,
         ..Default::default()
@@ -344,7 +346,7 @@ fn faith_grams(chunk: Option<usize>, seed: u64) -> Vec<Gram> {
     let phi = explain_panel(&panel, x.view(), &TARGETS, &norm, Seeds::base(seed)).unwrap();
     let cfg = FaithConfig {
         samples: 9,
-        chunk_size: chunk,
+        batch_size: BatchSize::from_option(chunk).unwrap(),
         baseline: Baseline::Blur(BLUR),
         masks: PixelMasks {
             share: 0.2,
@@ -357,34 +359,34 @@ fn faith_grams(chunk: Option<usize>, seed: u64) -> Vec<Gram> {
 
 #[test]
 fn grams_are_bitwise_independent_of_chunk_size_and_threads() {
-    let reference: Vec<Vec<u64>> = robust_grams(1, 7, SeedStream::Fit)
+    let reference: Vec<Vec<u64>> = robust_grams(Some(1), 7, SeedStream::Fit)
         .iter()
         .map(bits)
         .collect();
-    for chunk in [2, 5, 1000] {
+    for chunk in [Some(2), Some(5), Some(1000), None] {
         let g: Vec<Vec<u64>> = robust_grams(chunk, 7, SeedStream::Fit)
             .iter()
             .map(bits)
             .collect();
-        assert_eq!(g, reference, "robust, chunk {chunk}");
+        assert_eq!(g, reference, "robust, chunk {chunk:?}");
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .unwrap();
     let single: Vec<Vec<u64>> = pool.install(|| {
-        robust_grams(3, 7, SeedStream::Fit)
+        robust_grams(Some(3), 7, SeedStream::Fit)
             .iter()
             .map(bits)
             .collect()
     });
     assert_eq!(single, reference);
-    let other: Vec<Vec<u64>> = robust_grams(3, 8, SeedStream::Fit)
+    let other: Vec<Vec<u64>> = robust_grams(Some(3), 8, SeedStream::Fit)
         .iter()
         .map(bits)
         .collect();
     assert_ne!(other, reference);
-    let eval: Vec<Vec<u64>> = robust_grams(3, 7, SeedStream::Eval)
+    let eval: Vec<Vec<u64>> = robust_grams(Some(3), 7, SeedStream::Eval)
         .iter()
         .map(bits)
         .collect();
@@ -526,12 +528,10 @@ fn bad_input_gives_typed_errors() {
         faith_gram(&m, &phi, x.view(), &TARGETS, &share, s),
         Err(SalienceError::InvalidParameter { .. })
     ));
-    let chunk = RobustConfig {
-        chunk_size: 0,
-        ..rc
-    };
+    // A batch of 0 perturbed inputs per call is unrepresentable: the
+    // BatchSize is refused when it is built.
     assert!(matches!(
-        robust_gram(&panel, &phi, x.view(), &TARGETS, &chunk, s),
+        BatchSize::fixed(0),
         Err(SalienceError::InvalidParameter { .. })
     ));
     let radius = RobustConfig {

@@ -34,7 +34,10 @@
 //! `batch_size` inputs at a time. Memory holds one chunk of masked inputs
 //! and the layer activations, whatever the number of channels.
 
-use crate::cam::{check_finite_slice, chunk_tensor, matmul_skip_zeros, validate_images, ImageInfo};
+use crate::cam::{
+    check_finite_slice, chunk_tensor, matmul_skip_zeros, split_activations, validate_images,
+    ImageInfo,
+};
 use crate::gradient::{chunk_size, contiguous, flat_slice};
 use crate::model::convert::{candle_error, tensor_to_vec};
 use crate::model::split::LayerSplit;
@@ -93,7 +96,10 @@ impl PolyCamConfig {
 }
 
 /// The PolyCAM explainer. Deterministic (ignores seeds). Returns `[N, H,
-/// W]` maps in `[0, 1]` for `[N, C, H, W]` inputs.
+/// W]` maps in `[0, 1]` for `[N, C, H, W]` inputs. Layers may be feature
+/// maps `[N, K, h, w]` or transformer tokens `[N, T, D]` of a layer the
+/// model describes with [`LayerSplit::token_grid`] (read as the `[D, rows,
+/// cols]` patch grid, class tokens dropped, as by every CAM).
 ///
 /// ```
 /// use candle_core::Tensor;
@@ -197,8 +203,12 @@ impl<M: LayerSplit> PolyCam<M> {
         self.weights(data, &info, targets, &base, &acts)
     }
 
-    /// Activations of every input at `layer`, `[N, k, h, w]`, computed
-    /// `batch_size` inputs at a time.
+    /// Activations of every input at `layer` as an `[N, k, h, w]` grid
+    /// (feature maps as they are; `[N, T, D]` tokens of a layer the model
+    /// describes with [`LayerSplit::token_grid`] with their class /
+    /// distillation tokens dropped and the patches laid out as `[D, rows,
+    /// cols]`, like every CAM's `split_activations`),
+    /// computed `batch_size` inputs at a time.
     fn layer_acts(&self, data: &[f32], info: &ImageInfo, layer: &str) -> Result<Acts> {
         let f = info.features();
         let ctx = format!("activations of layer `{layer}`");
@@ -214,19 +224,17 @@ impl<M: LayerSplit> PolyCam<M> {
                 info,
                 self.model.device(),
             )?;
-            let a = self.model.activations(&x, layer).map_err(candle_error)?;
-            let (n, k, h, w) = a
-                .dims4()
-                .map_err(|_| SalienceError::shape(&ctx, "[N, K, h, w]", a.dims()))?;
-            if n != len || k * h * w == 0 || dims.is_some_and(|d| d != (k, h, w)) {
+            let a = split_activations(&self.model, &x, layer)?;
+            let (k, h, w) = (a.k, a.h, a.w);
+            if dims.is_some_and(|d| d != (k, h, w)) {
                 return Err(SalienceError::shape(
                     &ctx,
-                    format!("non-empty [{len}, K, h, w]"),
-                    a.dims(),
+                    format!("the same [K, h, w] for every chunk (first {dims:?})"),
+                    a.raw.dims(),
                 ));
             }
             dims = Some((k, h, w));
-            v.extend(tensor_to_vec(&a)?);
+            v.extend(a.to_grid(tensor_to_vec(&a.raw)?, len));
             start += len;
         }
         check_finite_slice(&v, &ctx)?;

@@ -43,15 +43,14 @@
 //! an independent reference to 4e-6. Salience's are the Rescale rule; no
 //! Captum-compatible preset is offered.
 
-use crate::gradient::{chunk_of_rows, contiguous, flat_slice, validate};
+use crate::gradient::{contiguous, flat_slice, validate};
 use crate::model::convert::candle_error;
 use crate::ops::max_pool::{first_winners, pool_windows};
 use crate::rules::{
-    backward_targets, grad_trick, grad_vec, pool_dims, safe_div, LayerOps, RuleForward,
+    backward_targets, grad_trick, grad_vec, pool_dims, rule_chunk, safe_div, LayerOps, RuleForward,
 };
 use candle_core::{Tensor, Var};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use salience_core::batch::Pass;
 use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 use salience_perturb::AttributionsWithDelta;
 use salience_perturb::Baseline;
@@ -233,14 +232,7 @@ impl<M: RuleForward> DeepLift<M> {
         let info = validate(&inputs, targets, model.num_classes())?;
         seeds.check_len(info.n)?;
         self.config.baseline.check(info.n, &info.sample_shape)?;
-        let bs = chunk_of_rows(
-            model,
-            self.config.batch_size,
-            &info.sample_shape,
-            info.n,
-            Pass::ForwardBackward,
-            2,
-        )?;
+        let bs = rule_chunk(model, self.config.batch_size, &info, 2)?;
         let xs = contiguous(&inputs);
         let data = flat_slice(&xs)?;
         let f = info.features;

@@ -16,12 +16,10 @@
 //! The model opts in through [`RuleForward`] (its ReLUs must be
 //! [`LayerOps::relu`]).
 
-use crate::gradient::{chunk_size, contiguous, flat_slice, validate};
-use crate::model::convert::candle_error;
-use crate::rules::{backward_targets, grad_vec, LayerOps, RuleForward};
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, Var};
+use crate::gradient::{contiguous, flat_slice, validate};
+use crate::rules::{chunk_leaf, input_gradients, rule_chunk, LayerOps, RuleForward};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use salience_core::batch::Pass;
 use salience_core::BatchSize;
 use salience_core::{AttributionBatch, Explainer, Result, SalienceError, Seeds};
 
@@ -87,13 +85,7 @@ fn relu_rule_gradients<M: RuleForward + ?Sized>(
     targets: &[usize],
 ) -> Result<AttributionBatch> {
     let info = validate(&inputs, targets, model.num_classes())?;
-    let batch_size = chunk_size(
-        model,
-        batch_size,
-        &info.sample_shape,
-        info.n,
-        Pass::ForwardBackward,
-    )?;
+    let batch_size = rule_chunk(model, batch_size, &info, 1)?;
     let xs = contiguous(&inputs);
     let data = flat_slice(&xs)?;
     let f = info.features;
@@ -102,18 +94,8 @@ fn relu_rule_gradients<M: RuleForward + ?Sized>(
     let mut start = 0;
     while start < info.n {
         let len = (info.n - start).min(batch_size);
-        let mut shape = vec![len];
-        shape.extend_from_slice(&info.sample_shape);
-        let x = Var::from_slice(&data[start * f..(start + len) * f], shape, model.device())
-            .map_err(candle_error)?;
-        let (_, grads) = backward_targets(
-            model,
-            &ops,
-            x.as_tensor(),
-            &targets[start..start + len],
-            len,
-        )?;
-        let g = grad_vec(&grads, x.as_tensor())?;
+        let x = chunk_leaf(data, &info, start..start + len, model.device())?;
+        let (_, g) = input_gradients(model, &ops, &x, &targets[start..start + len])?;
         out[start * f..(start + len) * f].copy_from_slice(&g);
         start += len;
     }

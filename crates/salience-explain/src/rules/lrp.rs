@@ -35,14 +35,15 @@
 //! against an explicit layer-by-layer implementation on an MLP with biases
 //! and mixed-sign inputs.
 
-use crate::gradient::{chunk_size, contiguous, flat_slice, validate};
+use crate::gradient::{contiguous, flat_slice, validate};
 use crate::model::convert::{candle_error, tensor_to_vec};
 use crate::rules::attn_lrp::{self, AttentionRule, TransformerState};
 use crate::rules::lrp_rules::{Composite, LayerKind, LrpRule};
-use crate::rules::{backward_targets, grad_trick, grad_vec, safe_div, LayerOps, RuleForward};
+use crate::rules::{
+    chunk_leaf, grad_trick, grad_vec, input_gradients, rule_chunk, safe_div, LayerOps, RuleForward,
+};
 use candle_core::{Module, Tensor, TensorId, Var};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use salience_core::batch::Pass;
 use salience_core::{AttributionBatch, BatchSize, Explainer, Result, SalienceError, Seeds};
 use std::cell::RefCell;
 
@@ -160,6 +161,10 @@ struct LrpState {
     leaves: Vec<Var>,
     /// The softmaxes seen and AttnLRP's softmax-bias leaves.
     transformer: TransformerState,
+    /// Why the composite does not fit the model, when a layer refused its
+    /// rule during the forward pass: the typed error [`LrpRun`] returns in
+    /// place of the backend error that stopped the pass.
+    refusal: Option<SalienceError>,
 }
 
 /// The LRP [`LayerOps`]: dense and convolutional layers follow the
@@ -169,9 +174,27 @@ struct LrpOps<'a> {
     composite: &'a Composite,
     attention: AttentionRule,
     state: RefCell<LrpState>,
+    /// The explainer's name and the model type, for typed refusals.
+    method: &'a str,
+    model: String,
 }
 
 impl LrpOps<'_> {
+    /// Stops the forward pass for a composite that does not fit the model:
+    /// keeps `e` for [`LrpOps::typed`] and returns the backend error that
+    /// carries its message out of the pass.
+    fn refuse(&self, e: SalienceError) -> candle_core::Error {
+        let msg = e.to_string();
+        self.state.borrow_mut().refusal = Some(e);
+        candle_core::Error::Msg(msg)
+    }
+
+    /// The error of a pass with these ops: the kept refusal if a layer
+    /// refused its rule, `e` otherwise.
+    fn typed(&self, e: SalienceError) -> SalienceError {
+        self.state.borrow_mut().refusal.take().unwrap_or(e)
+    }
+
     fn affine(&self, name: &str, aff: Affine<'_>, x: &Tensor) -> candle_core::Result<Tensor> {
         let (index, is_input) = {
             let mut s = self.state.borrow_mut();
@@ -181,10 +204,15 @@ impl LrpOps<'_> {
         };
         let rule = self.composite.rule_for(name, aff.kind(), index);
         if rule.needs_input() && !is_input {
-            candle_core::bail!(
-                "LRP rule {rule:?} of layer `{name}` replaces the layer's inputs, so the layer must take \
-                 the model input (or its flattening) directly"
-            );
+            return Err(self.refuse(SalienceError::unsupported(
+                self.method,
+                &self.model,
+                format!(
+                    "LRP rule {rule:?} of layer `{name}` replaces the layer's inputs, so the layer \
+                     must take the model input (or its flattening) directly; give that layer \
+                     another rule (Composite::with_layer) or the composite no first-layer rule"
+                ),
+            )));
         }
         let w = aff.weight();
         let b = aff.bias();
@@ -233,11 +261,15 @@ impl LrpOps<'_> {
             LrpRule::ZBoxChannels { ref low, ref high } => {
                 let c = low.len();
                 if x.rank() < 2 || x.dim(1)? != c {
-                    candle_core::bail!(
-                        "per-channel zB bounds for {c} channels, but layer `{name}` takes input of shape {:?} \
-                         (channels on axis 1)",
-                        x.dims()
-                    );
+                    return Err(self.refuse(SalienceError::invalid(
+                        "zbox channel bounds",
+                        format!("{c} channels"),
+                        &format!(
+                            "layer `{name}` takes input of shape {:?}: need one (low, high) pair \
+                             per channel of axis 1",
+                            x.dims()
+                        ),
+                    )));
                 }
                 let mut shape = vec![1usize; x.rank()];
                 shape[1] = c;
@@ -521,10 +553,12 @@ pub(crate) struct LrpOutput {
 
 impl LrpRun<'_> {
     /// The layer ops for a forward pass on input `x`.
-    fn ops(&self, x: &Tensor) -> LrpOps<'_> {
+    fn ops<M: ?Sized>(&self, x: &Tensor) -> LrpOps<'_> {
         LrpOps {
             composite: self.composite,
             attention: self.attention,
+            method: self.method,
+            model: crate::rules::type_label::<M>(),
             state: RefCell::new(LrpState {
                 input_ids: vec![x.id()],
                 transformer: TransformerState {
@@ -540,7 +574,10 @@ impl LrpRun<'_> {
     /// logits: the rules change only the backward pass).
     pub(crate) fn logits<M: RuleForward + ?Sized>(&self, model: &M, x: &Tensor) -> Result<Tensor> {
         self.composite.check()?;
-        model.forward_with(x, &self.ops(x)).map_err(candle_error)
+        let ops = self.ops::<M>(x);
+        model
+            .forward_with(x, &ops)
+            .map_err(|e| ops.typed(candle_error(e)))
     }
 
     pub(crate) fn explain<M: RuleForward + ?Sized>(
@@ -558,13 +595,7 @@ impl LrpRun<'_> {
                 reason,
             ));
         }
-        let chunk = chunk_size(
-            model,
-            self.batch_size,
-            &info.sample_shape,
-            info.n,
-            Pass::ForwardBackward,
-        )?;
+        let chunk = rule_chunk(model, self.batch_size, &info, 1)?;
         let xs = contiguous(&inputs);
         let data = flat_slice(&xs)?;
         let f = info.features;
@@ -574,19 +605,10 @@ impl LrpRun<'_> {
         while start < info.n {
             let len = (info.n - start).min(chunk);
             let r = start * f..(start + len) * f;
-            let mut shape = vec![len];
-            shape.extend_from_slice(&info.sample_shape);
-            let x =
-                Var::from_slice(&data[r.clone()], shape, model.device()).map_err(candle_error)?;
-            let ops = self.ops(x.as_tensor());
-            let (_, grads) = backward_targets(
-                model,
-                &ops,
-                x.as_tensor(),
-                &targets[start..start + len],
-                len,
-            )?;
-            let g = grad_vec(&grads, x.as_tensor())?;
+            let x = chunk_leaf(data, &info, start..start + len, model.device())?;
+            let ops = self.ops::<M>(x.as_tensor());
+            let (grads, g) = input_gradients(model, &ops, &x, &targets[start..start + len])
+                .map_err(|e| ops.typed(e))?;
             let dst = &mut out[r.clone()];
             for ((o, xv), gv) in dst.iter_mut().zip(&data[r]).zip(&g) {
                 *o = xv * gv;

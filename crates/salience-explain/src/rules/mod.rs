@@ -62,11 +62,13 @@ pub mod guided_backprop;
 pub mod lrp;
 pub mod lrp_rules;
 
+use crate::gradient::{chunk_of_rows, BatchInfo};
 use crate::model::classifier::Classifier;
 use crate::model::convert::{candle_error, tensor_to_vec};
 use candle_core::backprop::GradStore;
-use candle_core::{ModuleT, Tensor};
-use salience_core::{Result, SalienceError};
+use candle_core::{Device, ModuleT, Tensor, Var};
+use salience_core::batch::Pass;
+use salience_core::{BatchSize, Result, SalienceError};
 
 /// The layer operations a network's forward pass is written with. Every
 /// method except [`LayerOps::conv2d_batch_norm`] (canonized by default)
@@ -532,10 +534,57 @@ pub(crate) fn grad_vec(grads: &GradStore, t: &Tensor) -> Result<Vec<f32>> {
     Ok(g)
 }
 
+/// How many inputs of `info` a rule-based explainer puts in one forward +
+/// backward pass when each input takes `rows` rows of the model batch
+/// (1; DeepLIFT's input and reference: 2), for `batch_size`.
+pub(crate) fn rule_chunk<M: Classifier + ?Sized>(
+    model: &M,
+    batch_size: BatchSize,
+    info: &BatchInfo,
+    rows: u64,
+) -> Result<usize> {
+    chunk_of_rows(
+        model,
+        batch_size,
+        &info.sample_shape,
+        info.n,
+        Pass::ForwardBackward,
+        rows,
+    )
+}
+
+/// Inputs `rows` of the flat batch `data` (samples shaped like `info`'s)
+/// as a gradient leaf `[len, ...]` on `device`.
+pub(crate) fn chunk_leaf(
+    data: &[f32],
+    info: &BatchInfo,
+    rows: std::ops::Range<usize>,
+    device: &Device,
+) -> Result<Var> {
+    let f = info.features;
+    let mut shape = vec![rows.len()];
+    shape.extend_from_slice(&info.sample_shape);
+    Var::from_slice(&data[rows.start * f..rows.end * f], shape, device).map_err(candle_error)
+}
+
+/// The gradients of the sum of the target logits of the inputs `x` (one
+/// target per row) through `ops` ([`backward_targets`]), and the input
+/// gradient ([`grad_vec`]).
+pub(crate) fn input_gradients<M: RuleForward + ?Sized>(
+    model: &M,
+    ops: &dyn LayerOps,
+    x: &Var,
+    targets: &[usize],
+) -> Result<(GradStore, Vec<f32>)> {
+    let (_, grads) = backward_targets(model, ops, x.as_tensor(), targets, targets.len())?;
+    let g = grad_vec(&grads, x.as_tensor())?;
+    Ok((grads, g))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device, Var};
+    use candle_core::DType;
     use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, VarBuilder, VarMap};
 
     #[test]
