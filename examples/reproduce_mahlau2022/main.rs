@@ -441,39 +441,12 @@ fn run_shard(budget: &Budget, arch: Arch, shard: Shard) -> Result<(Vec<Record>, 
     }
 }
 
-/// Why the panel's method `m` does not apply to `model`, from the error
+/// Why the panel's method `m` does not apply to the model, from the error
 /// its `explain` returned: the typed [`SalienceError::Unsupported`] as it
-/// is, or a shape error of a CAM whose layer is a token sequence (PolyCAM
-/// reads `[N, K, h, w]` feature maps only) turned into one. Any other
-/// error is the run's error.
-fn unsupported<M: LayerSplit>(
-    model: &M,
-    arch: Arch,
-    m: usize,
-    err: SalienceError,
-) -> std::result::Result<SalienceError, SalienceError> {
-    let (_, poly) = arch.cam_layers();
-    let tokens: Vec<&str> = poly
-        .split('|')
-        .filter(|l| model.token_grid(l).is_some())
-        .collect();
+/// is. Any other error is the run's error.
+fn unsupported(err: SalienceError) -> std::result::Result<SalienceError, SalienceError> {
     match err {
         e @ SalienceError::Unsupported { .. } => Ok(e),
-        // Its message names the batch's shape: left out, so every shard
-        // writes the same header.
-        SalienceError::ShapeMismatch { context, .. }
-            if METHODS[m] == "PolyCAM" && !tokens.is_empty() =>
-        {
-            Ok(SalienceError::unsupported(
-                METHODS[m],
-                arch.title(),
-                format!(
-                    "its layers ({}) are [N, T, D] token sequences and this PolyCAM reads \
-                     [N, K, h, w] feature maps only (shape mismatch in {context})",
-                    tokens.join(", ")
-                ),
-            ))
-        }
         e => Err(e),
     }
 }
@@ -541,7 +514,7 @@ fn run_model<M: LayerSplit + Send + Sync + 'static>(
                 avail.push(m);
             }
             Err(err) => {
-                let reason = unsupported(net.as_ref(), arch, m, err)?;
+                let reason = unsupported(err)?;
                 eprintln!("{}: n/a ({reason})", METHODS[m]);
                 na.push(format!("{}: {reason}", METHODS[m]));
             }
@@ -716,12 +689,12 @@ fn normalize(e: &Ensemble, n: Normalization) -> Result<Ensemble> {
 mod tests {
     use super::*;
 
-    /// PolyCAM on the ViT's token layers fails with a shape error (it
-    /// reads `[N, K, h, w]` maps); the runner reports it as the typed
-    /// `Unsupported` error with the layers named. Any other error, or a
-    /// shape error on the CNN, stays the run's error.
+    /// PolyCAM explains the ViT at its token layers (read as the 7 × 7
+    /// patch grid; the library refused them with a shape error before),
+    /// and only a typed `Unsupported` error marks a method as not
+    /// applying: any other error stays the run's error.
     #[test]
-    fn poly_cam_on_vit_tokens_is_unsupported() {
+    fn poly_cam_explains_the_vit_and_only_unsupported_is_not_applicable() {
         let dev = candle_core::Device::Cpu;
         let vit = Arc::new(assets::vit_fashion(&dev).unwrap());
         let data = samples::fashion_mnist_sample().unwrap();
@@ -729,27 +702,19 @@ mod tests {
         let (_, poly) = Arch::Vit.cam_layers();
         let spec: ExplainerSpec = format!("poly_cam:layers={poly}").parse().unwrap();
         let e = Registry::with_builtins().build(&spec, &vit).unwrap();
-        let err = e
+        let map = e
             .explain(x.view().into_dyn(), &[0], Seeds::per_sample(&[1]))
-            .unwrap_err();
-        let m = METHODS.iter().position(|m| *m == "PolyCAM").unwrap();
-        match unsupported(vit.as_ref(), Arch::Vit, m, err) {
-            Ok(SalienceError::Unsupported {
-                method,
-                model,
-                reason,
-            }) => {
-                assert_eq!((method.as_str(), model.as_str()), ("PolyCAM", "ViT"));
-                assert!(reason.contains("blocks.1, blocks.2"), "{reason}");
-                // No batch shape: shards of different sizes agree.
-                assert!(!reason.contains("[1, 50, 64]"), "{reason}");
-            }
-            other => panic!("expected Unsupported, got {other:?}"),
-        }
-        let other = SalienceError::Empty("inputs".into());
-        assert!(unsupported(vit.as_ref(), Arch::Vit, m, other).is_err());
-        let cnn = assets::small_cnn(&dev).unwrap();
+            .unwrap();
+        assert_eq!(map.shape(), &[1, 28, 28]);
+        assert!(map.view().iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(map.view().iter().any(|&v| v > 0.5));
+        let u = SalienceError::unsupported("PolyCAM", "ViT", "a reason");
+        assert!(matches!(
+            unsupported(u),
+            Ok(SalienceError::Unsupported { method, .. }) if method == "PolyCAM"
+        ));
+        assert!(unsupported(SalienceError::Empty("inputs".into())).is_err());
         let shape = SalienceError::shape("t", "[N, K, h, w]", &[1, 2]);
-        assert!(unsupported(&cnn, Arch::Cnn, m, shape).is_err());
+        assert!(unsupported(shape).is_err());
     }
 }

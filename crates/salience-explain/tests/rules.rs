@@ -850,7 +850,7 @@ fn bad_input_gives_typed_errors() {
         matches!(
             &e,
             Err(SalienceError::Unsupported { method, model, reason })
-                if method == "lrp" && model == "RuleSequential" && reason.contains("`fc2`")
+                if method == "lrp" && model == "Sequential" && reason.contains("`fc2`")
         ),
         "{e:?}"
     );

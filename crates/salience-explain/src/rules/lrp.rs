@@ -400,7 +400,9 @@ impl LayerOps for LrpOps<'_> {
     }
 
     fn gelu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        attn_lrp::identity_rule(x, &x.gelu_erf()?)
+        // The model's own exact GELU (the plain forward's), so the rule's
+        // logits are the model's; only the backward is the identity rule.
+        attn_lrp::identity_rule(x, &crate::ops::gelu_erf(&x.detach())?)
     }
 }
 
