@@ -15,7 +15,19 @@ where
     S: Data<Elem = f32>,
     D: Dimension,
 {
-    if let Some((index, &value)) = a.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+    // A standard-layout array is checked as one slice (blocks that
+    // vectorise, independent of how ndarray's iterator is inlined: a
+    // per-element iterator call made the aggregators 1.3-1.7x slower in
+    // one build); any other layout element by element, in logical order.
+    let bad = match a.as_slice() {
+        Some(s) => first_non_finite(s).map(|i| (i, s[i])),
+        None => a
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite())
+            .map(|(i, &v)| (i, v)),
+    };
+    if let Some((index, value)) = bad {
         return Err(SalienceError::NonFinite {
             context: context.to_string(),
             index,
@@ -23,6 +35,29 @@ where
         });
     }
     Ok(())
+}
+
+/// The index of the first NaN or infinite value of `s`: blocks of 256
+/// values are tested without branches, the position searched only in the
+/// block that fails.
+///
+/// ```
+/// use salience_core::validate::first_non_finite;
+/// let mut v = vec![1.0f32; 1000];
+/// assert_eq!(first_non_finite(&v), None);
+/// v[700] = f32::NEG_INFINITY;
+/// v[900] = f32::NAN;
+/// assert_eq!(first_non_finite(&v), Some(700));
+/// ```
+pub fn first_non_finite(s: &[f32]) -> Option<usize> {
+    const BLOCK: usize = 256;
+    s.chunks(BLOCK).enumerate().find_map(|(b, c)| {
+        if c.iter().fold(true, |ok, v| ok & v.is_finite()) {
+            None
+        } else {
+            c.iter().position(|v| !v.is_finite()).map(|i| b * BLOCK + i)
+        }
+    })
 }
 
 /// Returns an error if `shape` has a zero-size axis or is empty.
@@ -158,4 +193,37 @@ pub fn check_count(name: &str, value: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn check_finite_names_the_first_bad_value_in_logical_order_in_any_layout() {
+        // Standard layout, past a block boundary, two bad values: the first.
+        let mut a = Array2::<f32>::ones((3, 300));
+        a[[1, 10]] = f32::INFINITY;
+        a[[2, 0]] = f32::NAN;
+        match check_finite(&a, "a") {
+            Err(SalienceError::NonFinite { index, value, .. }) => {
+                assert_eq!((index, value), (310, f32::INFINITY));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The transposed view is not a standard-layout slice: the index
+        // is still the logical (row-major) one of the view.
+        let t = a.t();
+        match check_finite(&t, "t") {
+            Err(SalienceError::NonFinite { index, value, .. }) => {
+                // t[[0, 2]] = a[[2, 0]] = NaN comes first in t's order.
+                assert_eq!(index, 2);
+                assert!(value.is_nan());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(check_finite(&Array2::<f32>::zeros((7, 513)), "z").is_ok());
+        assert_eq!(first_non_finite(&[]), None);
+    }
 }
