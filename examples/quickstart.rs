@@ -23,8 +23,6 @@ use std::sync::Arc;
 
 mod common;
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-
 /// The explainer panel, one registry spec per line (`name:key=value,...`).
 const PANEL: &str = "\
 saliency
@@ -44,7 +42,7 @@ const SEED: u64 = 2024;
 /// Number of test images explained.
 const N_IMAGES: usize = 10;
 
-fn main() -> Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe { salience::explain::ops::candle_elementwise_on_caller() }; // SAFETY: no other thread yet
     let out = out_dir("quickstart")?;
     // The shipped model and images: nothing is downloaded.
