@@ -213,11 +213,11 @@ impl PixelMoments {
 /// Wraps an aggregate `[N * P]` buffer as a batch of the ensemble's map
 /// shape; a non-finite value (overflow on extreme inputs) is a typed error.
 pub(crate) fn finish(e: &Ensemble, values: Vec<f32>, name: &str) -> Result<AttributionBatch> {
-    if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+    if let Some(index) = salience_core::validate::first_non_finite(&values) {
         return Err(SalienceError::NonFinite {
             context: format!("{name} aggregate (overflow: rescale or normalize the maps)"),
             index,
-            value,
+            value: values[index],
         });
     }
     e.batch_from_flat(values)

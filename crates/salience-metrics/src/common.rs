@@ -146,7 +146,7 @@ pub(crate) fn check_batch_size(bs: BatchSize) -> Result<()> {
 /// Samples per `explain` call that [`BatchSize::Auto`] means in the metrics
 /// that re-explain inputs (MPRT, sensitivity, stability): the explainer
 /// then chunks its own model calls by its own `batch_size`.
-pub(crate) const AUTO_EXPLAIN_BATCH: usize = 32;
+pub const AUTO_EXPLAIN_BATCH: usize = 32;
 
 /// The samples per `explain` (and per model / representation) call of a
 /// re-explaining metric: `Fixed(n)` is `n`, `Auto` is

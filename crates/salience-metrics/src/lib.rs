@@ -129,6 +129,7 @@ pub mod wilcoxon;
 pub use baseline::{make_baseline, Baseline};
 pub use bbox::BoundingBox;
 pub use box_localization::{box_localization, BoxLocalization, BoxLocalizationConfig};
+pub use common::AUTO_EXPLAIN_BATCH;
 pub use defined::{on_defined_samples, SampleSubset};
 pub use entropy::{entropy_complexity, entropy_of, ComplexityConfig};
 pub use faithfulness_correlation::{faithfulness_correlation, FaithfulnessCorrelationConfig};

@@ -68,6 +68,7 @@ use salience_core::{
 };
 use salience_metrics::{
     Baseline as MetricBaseline, InfidelityConfig, Perturbation, Projection, ScoreKind,
+    AUTO_EXPLAIN_BATCH,
 };
 
 /// Tag of the explainer seeds of a perturbed input under
@@ -131,10 +132,6 @@ pub enum ExplainerSeeds {
     Fresh,
 }
 
-/// Perturbed inputs per [`Explainer::explain`] call of [`robust_gram`]
-/// under [`BatchSize::Auto`] (the sensitivity metric's `Auto` too).
-const ROBUST_AUTO_BATCH: usize = 32;
-
 /// The settings of [`robust_gram`].
 ///
 /// ```
@@ -149,8 +146,8 @@ pub struct RobustConfig {
     /// The noise ε (U\[−0.1, 0.1\]).
     pub noise: UniformNoise,
     /// Perturbed inputs per [`Explainer::explain`] call. Default
-    /// [`BatchSize::Auto`]: 32 per call, the sensitivity metric's `Auto`;
-    /// the Grams do not depend on it.
+    /// [`BatchSize::Auto`]: [`AUTO_EXPLAIN_BATCH`] (32) per call, the
+    /// sensitivity metric's `Auto`; the Grams do not depend on it.
     pub batch_size: BatchSize,
     /// Normalization of the perturbed maps; must be the one Φ(x) was
     /// normalized with.
@@ -450,7 +447,11 @@ pub fn robust_gram<E: Explainer>(
         .map(|_| GramAccumulator::new(k))
         .collect::<Result<Vec<_>>>()?;
     let total = n * m;
-    let chunk = cfg.batch_size.get().unwrap_or(ROBUST_AUTO_BATCH).min(total);
+    let chunk = cfg
+        .batch_size
+        .get()
+        .unwrap_or(AUTO_EXPLAIN_BATCH)
+        .min(total);
     let mut buf = vec![0.0f32; chunk * p_in];
     let mut in_shape = x.shape().to_vec();
     let mut start = 0;

@@ -342,11 +342,11 @@ pub(crate) fn layer_pass<M: LayerSplit + ?Sized>(
 
 /// A typed error for the first non-finite value of `v`.
 pub(crate) fn check_finite_slice(v: &[f32], context: &str) -> Result<()> {
-    match v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-        Some((index, &value)) => Err(SalienceError::NonFinite {
+    match salience_core::validate::first_non_finite(v) {
+        Some(index) => Err(SalienceError::NonFinite {
             context: context.into(),
             index,
-            value,
+            value: v[index],
         }),
         None => Ok(()),
     }
