@@ -42,8 +42,8 @@
 //! once on your model to catch a wrong one.
 //!
 //! ```
-//! use candle_core::{DType, Device, Tensor};
-//! use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
+//! use candle_core::{Device, Tensor};
+//! use candle_nn::{Conv2d, Conv2dConfig, Linear};
 //! use salience::core::{ChannelReduction, Explainer, PixelMaps, Seeds};
 //! use salience::explain::gradient::gradient_check::{check_gradients, GradientCheckConfig};
 //! use salience::explain::{staged_model, GradCam, IntegratedGradients, LayerOps, Lrp, StagedForward};
@@ -64,11 +64,16 @@
 //! }
 //! staged_model!(Net); // Classifier, LayerSplit at every stage, RuleForward
 //!
-//! // Your weights (fresh here; VarBuilder::from_mmaped_safetensors loads trained ones).
-//! let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
+//! // Your weights: fixed values here, so the example is deterministic
+//! // (candle_nn::VarBuilder::from_mmaped_safetensors loads trained ones).
+//! let w = |shape: &[usize], s: f32| -> candle_core::Result<Tensor> {
+//!     let v: Vec<f32> = (0..shape.iter().product()).map(|i: usize| 0.3 * (i as f32 * 0.618 + s).sin()).collect();
+//!     Tensor::from_vec(v, shape, &Device::Cpu)
+//! };
 //! let cfg = Conv2dConfig { padding: 1, ..Default::default() };
-//! let (conv1, conv2) = (conv2d(3, 8, 3, cfg, vb.pp("conv1"))?, conv2d(8, 16, 3, cfg, vb.pp("conv2"))?);
-//! let model = Net { conv1, conv2, fc: linear(16, 10, vb.pp("fc"))? };
+//! let conv1 = Conv2d::new(w(&[8, 3, 3, 3], 0.1)?, Some(w(&[8], 0.2)?), cfg);
+//! let conv2 = Conv2d::new(w(&[16, 8, 3, 3], 0.3)?, Some(w(&[16], 0.4)?), cfg);
+//! let model = Net { conv1, conv2, fc: Linear::new(w(&[10, 16], 0.5)?, Some(w(&[10], 0.6)?)) };
 //! let x = ndarray::Array4::from_shape_fn((2, 3, 32, 32), |(n, c, i, j)| ((n + c + i * j) % 7) as f32 / 7.0);
 //! let (x, targets) = (x.into_dyn(), [3, 7]);
 //! // Once per model: are its input gradients right? The error names the op to swap.
