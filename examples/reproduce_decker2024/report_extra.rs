@@ -506,6 +506,13 @@ pub fn stability_section(arch: Arch, d: &Data) -> Result<String> {
         arch.title()
     );
     let (deg, n) = degenerate_counts(d);
+    // The main tables' stability configuration (ε_min, noise radius).
+    let main_cfg = salience::metrics::StabilityConfig::symmetric();
+    let eps_main = main_cfg.eps_min;
+    let radius = match main_cfg.noise {
+        salience::metrics::StabilityNoise::Uniform { high, .. } => high,
+        salience::metrics::StabilityNoise::Gaussian { std } => std,
+    };
     let px = Summary::of(
         &values(d, "input", "exact_zero_px")
             .into_values()
@@ -519,16 +526,18 @@ pub fn stability_section(arch: Arch, d: &Data) -> Result<String> {
     let _ = writeln!(
         md,
         "RIS, RRS and ROS divide element-wise by x, e_x, L(x) and h(x). The main tables replace an exactly zero \
-         divisor by ε_min = 1e-6 (Quantus; OpenXAI clips every divisor at 1e-3): {deg} of {n} images here have \
-         exactly zero pixels (on average {:.0} of {:.0} pixels, the black background), where U[−0.1, 0.1] noise \
-         becomes a relative change of up to 1e5, so those values measure zero patterns, not stability; **the main \
+         divisor by ε_min = {eps_main:e} (Quantus; OpenXAI clips every divisor at 1e-3): {deg} of {n} images here have \
+         exactly zero pixels (on average {:.0} of {:.0} pixels, the black background), where U[−{radius}, {radius}] noise \
+         becomes a relative change of up to {:.0e}, so those values measure zero patterns, not stability; **the main \
          tables' RIS/RRS/ROS columns are therefore not shown** (the values stay in the records). Here every relative \
          norm ‖(a − a′)/a‖₂ sums only over the entries with |a| ≥ τ = {TAU} (OpenXAI's clip value, used as a \
          threshold: `StabilityFormula::Support`); entries below τ are left out of numerator and denominators alike, \
          and an image whose clean map has no entry ≥ τ is undefined for that row (no value, counted below). The \
          aggregates are refitted on the Table 1 panel alone (m_agg draws), the noise and the number of \
          perturbations are the main tables' (perturbations that flip the prediction excluded).\n",
-        px.mean, feats.mean
+        px.mean,
+        feats.mean,
+        f64::from(radius) / eps_main
     );
     let _ = writeln!(
         md,
