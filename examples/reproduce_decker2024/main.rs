@@ -15,10 +15,17 @@
 //!
 //! Flags: `--shard i/n`, `--out DIR` (records, default
 //! `target/reproduce_decker2024`), `--n-images N` (Fashion-MNIST images),
-//! `--n-lime N` (localization images for §5.3), `--part all|main|lime`
-//! (compute only one experiment; the tables need both record files),
+//! `--n-lime N` (localization images for §5.3), `--n-thm43 N` (images of
+//! the Theorem 4.3 sweep),
+//! `--part all|main|lime|thm43|faith_target|stability` (compute only one
+//! experiment; the tables need the main and §5.3 record files, the
+//! sections of the other three are written when their records exist:
+//! `thm43` the Theorem 4.3 sweep over m, `faith_target` AGG_faith on
+//! logits vs probabilities, `stability` RIS/RRS/ROS on the entries where
+//! they are defined),
 //! `--model all|cnn|vit` (which architectures the main tables run on;
-//! default both, the report needs the records of both),
+//! default both, the report needs the records of both; the `thm43` sweep
+//! runs on the small CNN unless `--model` is given),
 //! `--merge`, `--results DIR`
 //! (default `target/reproduce_decker2024/results`; `--results docs/results` updates the committed report), `--paper` (the paper's budgets; documented,
 //! far beyond 10 minutes on 2 cores).
@@ -32,9 +39,14 @@ mod cache;
 mod charts;
 #[path = "../common/mod.rs"]
 mod common;
+mod extra;
+mod faith_target;
 mod lime_sizes;
 mod main_tables;
 mod report;
+mod report_extra;
+mod stability_part;
+mod thm43;
 
 use salience::report::Shard;
 use std::path::PathBuf;
@@ -128,6 +140,14 @@ pub struct Budget {
     /// ViT pass costs more than a CNN pass, so the default reduces them to
     /// keep both architectures within the wall budget.
     pub vit: ArchBudget,
+    /// Images of the Theorem 4.3 sweep (`--part thm43`).
+    pub n_thm43: usize,
+    /// Held-out draws of the sweep's Average-Sensitivity Gram (each
+    /// re-explains a perturbed input with the whole panel).
+    pub m_thm43_eval_sens: usize,
+    /// Held-out masks of the sweep's infidelity Gram (one forward pass
+    /// each).
+    pub m_thm43_eval_faith: usize,
     /// Images processed together. 1: an image's computation never shares a
     /// batch with another image's, because candle's CPU matmul results depend
     /// on the batch size in the last bits, and a shared batch would make a
@@ -147,6 +167,9 @@ impl Default for Budget {
             m_agg_lime: 6,
             lime_samples: 64,
             vit: VIT_DEFAULT,
+            n_thm43: 20,
+            m_thm43_eval_sens: 200,
+            m_thm43_eval_faith: 2000,
             chunk: 1,
         }
     }
@@ -203,6 +226,9 @@ impl Budget {
                 m_stab: 200,
                 m_faith_eval: 200,
             },
+            n_thm43: 100,
+            m_thm43_eval_sens: 1000,
+            m_thm43_eval_faith: 5000,
             chunk: 1,
         }
     }
@@ -234,6 +260,8 @@ pub struct Args {
     paper: bool,
     part: Part,
     models: Vec<Arch>,
+    /// Whether `--model` was given (the sweep's default is the CNN only).
+    models_given: bool,
 }
 
 /// Which experiments to compute (`--part`): both by default.
@@ -242,6 +270,16 @@ pub enum Part {
     All,
     Main,
     Lime,
+    Thm43,
+    FaithTarget,
+    Stability,
+}
+
+impl Part {
+    /// Whether the run computes `p` (`All` computes every part).
+    fn runs(self, p: Part) -> bool {
+        self == Part::All || self == p
+    }
 }
 
 fn parse_args() -> Result<Args> {
@@ -255,6 +293,7 @@ fn parse_args() -> Result<Args> {
         paper: false,
         part: Part::All,
         models: Arch::ALL.to_vec(),
+        models_given: false,
     };
     if raw.iter().any(|s| s == "--paper") {
         a.budget = Budget::paper();
@@ -273,18 +312,26 @@ fn parse_args() -> Result<Args> {
             "--results" => a.results = value("--results")?.into(),
             "--n-images" => a.budget.n_images = value("--n-images")?.parse()?,
             "--n-lime" => a.budget.n_lime = value("--n-lime")?.parse()?,
+            "--n-thm43" => a.budget.n_thm43 = value("--n-thm43")?.parse()?,
             "--merge" => a.merge = true,
             "--part" => {
                 a.part = match value("--part")?.as_str() {
                     "all" => Part::All,
                     "main" => Part::Main,
                     "lime" => Part::Lime,
+                    "thm43" => Part::Thm43,
+                    "faith_target" => Part::FaithTarget,
+                    "stability" => Part::Stability,
                     other => {
-                        return Err(format!("--part {other}: expected all, main or lime").into())
+                        return Err(format!(
+                    "--part {other}: expected all, main, lime, thm43, faith_target or stability"
+                )
+                        .into())
                     }
                 }
             }
             "--model" => {
+                a.models_given = true;
                 a.models = match value("--model")?.as_str() {
                     "all" => Arch::ALL.to_vec(),
                     "cnn" => vec![Arch::Cnn],
@@ -297,8 +344,8 @@ fn parse_args() -> Result<Args> {
             "--paper" => {}
             "-h" | "--help" => {
                 println!(
-                    "usage: reproduce_decker2024 [--shard i/n] [--out DIR] [--n-images N] [--n-lime N] \
-                     [--part all|main|lime] [--model all|cnn|vit] [--merge] [--results DIR] [--paper]"
+                    "usage: reproduce_decker2024 [--shard i/n] [--out DIR] [--n-images N] [--n-lime N] [--n-thm43 N] \
+                     [--part all|main|lime|thm43|faith_target|stability] [--model all|cnn|vit] [--merge] [--results DIR] [--paper]"
                 );
                 std::process::exit(0);
             }
@@ -316,7 +363,7 @@ fn main() -> Result<()> {
     let started = Instant::now();
     if !args.merge {
         let shard = args.shard.unwrap_or_else(Shard::all);
-        if args.part != Part::Lime {
+        if args.part.runs(Part::Main) {
             for &arch in &args.models {
                 let t = Instant::now();
                 main_tables::run(&args.budget, arch, shard, &args.out)?;
@@ -327,10 +374,48 @@ fn main() -> Result<()> {
                 );
             }
         }
-        if args.part != Part::Main {
+        if args.part.runs(Part::Lime) {
             let t = Instant::now();
             lime_sizes::run(&args.budget, shard, &args.out)?;
             eprintln!("§5.3 LIME experiment: {:.1} s", t.elapsed().as_secs_f64());
+        }
+        if args.part.runs(Part::Thm43) {
+            let archs = if args.models_given {
+                args.models.clone()
+            } else {
+                vec![Arch::Cnn]
+            };
+            for arch in archs {
+                let t = Instant::now();
+                thm43::run(&args.budget, arch, shard, &args.out)?;
+                eprintln!(
+                    "Theorem 4.3 sweep ({}): {:.1} s",
+                    arch.title(),
+                    t.elapsed().as_secs_f64()
+                );
+            }
+        }
+        if args.part.runs(Part::FaithTarget) {
+            for &arch in &args.models {
+                let t = Instant::now();
+                faith_target::run(&args.budget, arch, shard, &args.out)?;
+                eprintln!(
+                    "AGG_faith logits vs probabilities ({}): {:.1} s",
+                    arch.title(),
+                    t.elapsed().as_secs_f64()
+                );
+            }
+        }
+        if args.part.runs(Part::Stability) {
+            for &arch in &args.models {
+                let t = Instant::now();
+                stability_part::run(&args.budget, arch, shard, &args.out)?;
+                eprintln!(
+                    "stability on defined entries ({}): {:.1} s",
+                    arch.title(),
+                    t.elapsed().as_secs_f64()
+                );
+            }
         }
         eprintln!(
             "shard {shard}: records written to {} in {:.1} s",
@@ -342,7 +427,9 @@ fn main() -> Result<()> {
     // merge path as `--merge`.
     if args.merge || args.shard.is_none() {
         std::fs::create_dir_all(&args.results)?;
-        let compute_secs = (!args.merge).then(|| started.elapsed().as_secs_f64());
+        // The wall time covers the whole computation only when every part ran.
+        let compute_secs =
+            (!args.merge && args.part == Part::All).then(|| started.elapsed().as_secs_f64());
         report::write(
             &args.budget,
             args.paper,

@@ -238,7 +238,7 @@ pub fn fit_blur<'a>() -> Baseline<'a> {
     Baseline::Blur(GaussianBlur::rise())
 }
 
-fn registry<M: LayerSplit + RuleForward + Send + Sync + 'static>() -> Registry<M> {
+pub(crate) fn registry<M: LayerSplit + RuleForward + Send + Sync + 'static>() -> Registry<M> {
     let mut r = Registry::<M>::with_builtins();
     r.register(
         "deeplift",
@@ -323,7 +323,7 @@ type ImageId = (usize, usize);
 
 /// The first `n` correctly classified images of a seeded shuffle of the
 /// shipped sample (independent of the shard): (index, label) and `[n, 1, 28, 28]`.
-fn pick_images(model: &dyn Model, n: usize) -> Result<(Vec<ImageId>, Array4<f32>)> {
+pub(crate) fn pick_images(model: &dyn Model, n: usize) -> Result<(Vec<ImageId>, Array4<f32>)> {
     use rand::seq::SliceRandom;
     let data = samples::fashion_mnist_sample()?;
     let mut order: Vec<usize> = (0..data.len()).collect();
@@ -364,7 +364,7 @@ struct Row {
 }
 
 /// Per-metric seeds (the same for every row).
-fn metric_seeds(seeds: &[u64], tag: u64) -> Vec<u64> {
+pub(crate) fn metric_seeds(seeds: &[u64], tag: u64) -> Vec<u64> {
     seeds.iter().map(|&s| derive_seed(s, 1000 + tag)).collect()
 }
 
@@ -380,7 +380,7 @@ pub fn run(b: &Budget, arch: Arch, shard: Shard, out: &std::path::Path) -> Resul
 
 /// The layer whose activations are the RRS representation: the input of
 /// the classifier head.
-fn repr_layer(arch: Arch) -> &'static str {
+pub(crate) fn repr_layer(arch: Arch) -> &'static str {
     match arch {
         Arch::Cnn => "fc1",
         Arch::Vit => "pre_logits",
@@ -817,13 +817,13 @@ fn chunk_records(
     Ok(())
 }
 
-fn first(s: &Scores) -> f64 {
+pub(crate) fn first(s: &Scores) -> f64 {
     s.values().first().copied().unwrap_or(f64::NAN)
 }
 
 /// Runs `f` per image; an image for which the metric is undefined (every
 /// stability perturbation flips the prediction, …) gets no value.
-fn per_image(
+pub(crate) fn per_image(
     n: usize,
     f: impl Fn(usize) -> salience::core::Result<Vec<f64>>,
 ) -> Result<Vec<Option<Vec<f64>>>> {

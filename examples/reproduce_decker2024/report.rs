@@ -6,6 +6,7 @@ use crate::lime_sizes::{variants, PATCH, SLIC_SEGMENTS};
 use crate::main_tables::{
     arch_panel, Strat, FAITH_PANEL, NOT_APPLICABLE, ROBUST_PANEL, VIT_CAM_LAYER,
 };
+use crate::report_extra::Extra;
 use crate::{Arch, Budget, Result, RUN_LIME, RUN_MAIN, RUN_VIT};
 use salience::metrics::verdict::{Claim, Comparison, Direction, Verdict};
 use salience::metrics::{
@@ -25,7 +26,7 @@ pub struct Data {
 }
 
 impl Data {
-    fn from(m: &Merged) -> Data {
+    pub(crate) fn from(m: &Merged) -> Data {
         let mut values: HashMap<(String, String), BTreeMap<usize, f64>> = HashMap::new();
         for r in &m.records {
             values
@@ -62,6 +63,25 @@ impl Data {
         self.summary(method, metric).map(|s| s.mean)
     }
 
+    /// Values of (method, metric) `a` and `b` on the images both have.
+    pub(crate) fn paired_on(&self, a: (&str, &str), b: (&str, &str)) -> (Vec<f64>, Vec<f64>) {
+        let (Some(x), Some(y)) = (self.get(a.0, a.1), self.get(b.0, b.1)) else {
+            return (Vec::new(), Vec::new());
+        };
+        x.iter()
+            .filter_map(|(s, &v)| y.get(s).map(|&w| (v, w)))
+            .unzip()
+    }
+
+    /// The metrics of `method` starting with `prefix`, prefix removed.
+    pub(crate) fn methods_with_prefix(&self, method: &str, prefix: &str) -> Vec<String> {
+        self.values
+            .keys()
+            .filter(|(m, _)| m == method)
+            .filter_map(|(_, metric)| metric.strip_prefix(prefix).map(str::to_string))
+            .collect()
+    }
+
     /// Values of `a` and `b` on `metric` for the images both have.
     fn paired(&self, a: &str, b: &str, metric: &str) -> (Vec<f64>, Vec<f64>) {
         let (Some(x), Some(y)) = (self.get(a, metric), self.get(b, metric)) else {
@@ -75,7 +95,7 @@ impl Data {
     /// "`a` is better than each of `others`" on `metric` (rows are
     /// (label, record key); `a` itself and rows without the metric are
     /// skipped), paired by image.
-    fn beats(
+    pub(crate) fn beats(
         &self,
         metric: &str,
         a: &(String, String),
@@ -114,7 +134,7 @@ pub fn direction(metric: &str) -> Better {
 
 /// The Markdown table of `rows` × `metrics`; a row whose method does not
 /// apply to the model shows the reason instead of numbers.
-fn table(
+pub(crate) fn table(
     data: &Data,
     rows: &[(String, String)],
     metrics: &[&str],
@@ -145,7 +165,11 @@ fn table(
 
 /// (display label, record method) of a panel's rows: methods, then the
 /// experiment's aggregates.
-fn panel_rows(exp_id: &str, methods: &[&str], strats: &[Strat]) -> Vec<(String, String)> {
+pub(crate) fn panel_rows(
+    exp_id: &str,
+    methods: &[&str],
+    strats: &[Strat],
+) -> Vec<(String, String)> {
     methods
         .iter()
         .map(|m| (m.to_string(), m.to_string()))
@@ -337,10 +361,38 @@ pub fn write(
         }
     }
     let lime_records = merged(out, RUN_LIME, plain)?;
+    // The issue-23 parts: each section is written when its records exist.
+    let mut part_records: Vec<(usize, Arch, Merged)> = Vec::new();
+    for arch in Arch::ALL {
+        let names = [
+            crate::thm43::run_name(arch),
+            crate::faith_target::run_name(arch),
+            crate::stability_part::run_name(arch),
+        ];
+        for (p, name) in names.iter().enumerate() {
+            if let Ok(m) = merged(out, name, plain) {
+                part_records.push((p, arch, m));
+            }
+        }
+    }
     // The merged records next to the tables (the unsharded run's files,
     // byte for byte): `--merge --out <results>` rebuilds the tables.
-    for m in arch_records.iter().map(|a| &a.1).chain([&lime_records]) {
+    for m in arch_records
+        .iter()
+        .map(|a| &a.1)
+        .chain([&lime_records])
+        .chain(part_records.iter().map(|p| &p.2))
+    {
         write_records(results, &m.header, &m.records)?;
+    }
+    let mut extra = Extra::default();
+    for (p, arch, m) in &part_records {
+        let d = (*arch, Data::from(m));
+        match p {
+            0 => extra.thm43.push(d),
+            1 => extra.faith_target.push(d),
+            _ => extra.stability.push(d),
+        }
     }
     let archs: Vec<(Arch, Data)> = arch_records
         .iter()
@@ -374,7 +426,16 @@ pub fn write(
     }
     md.push_str(&ablation_section(main, results)?);
     md.push_str(&lime_section(&lime, results)?);
-    md.push_str(&agreement_section(main, vit, &lime));
+    for (arch, d) in &extra.thm43 {
+        md.push_str(&crate::report_extra::thm43_section(*arch, d, results)?);
+    }
+    for (arch, d) in &extra.faith_target {
+        md.push_str(&crate::report_extra::faith_target_section(*arch, d)?);
+    }
+    for (arch, d) in &extra.stability {
+        md.push_str(&crate::report_extra::stability_section(*arch, d)?);
+    }
+    md.push_str(&agreement_section_with(main, vit, &lime, &extra));
     std::fs::write(results.join("decker2024.md"), md)?;
     Ok(())
 }
@@ -384,15 +445,10 @@ pub fn write(
 fn arch_section(arch: Arch, data: &Data, results: &Path) -> Result<String> {
     let mut md = String::new();
     let core = ["SENS_avg", "SENS_max", "INFD", "FCOR", "INFD_Q"];
-    let extra = [
-        "RIS",
-        "RRS",
-        "ROS",
-        "INFD_0",
-        "INFD_mean",
-        "FCOR_0",
-        "FCOR_mean",
-    ];
+    // RIS / RRS / ROS with ε_min-replaced zero divisors are degenerate on
+    // this data (black backgrounds, exact zeros of the maps): not shown;
+    // see the section on the entries where they are defined.
+    let extra = ["INFD_0", "INFD_mean", "FCOR_0", "FCOR_mean"];
     let road = ["MoRF10", "MoRF20", "MoRF30", "LeRF10", "LeRF20", "LeRF30"];
     for (exp, methods, title) in [
         (
@@ -416,9 +472,11 @@ fn arch_section(arch: Arch, data: &Data, results: &Path) -> Result<String> {
         );
         let _ = writeln!(md, "### Robustness and faithfulness (Tables 1 and 2)\n");
         md.push_str(&table(data, &rows, &core, 4)?);
-        let _ = writeln!(
-            md,
-            "\n### Stability and alternative corruptions (Table 3)\n"
+        let _ = writeln!(md, "\n### Alternative corruptions (Table 3)\n");
+        md.push_str(
+            "RIS / RRS / ROS are not shown here: with zero divisors replaced by ε_min they are degenerate on \
+             Fashion-MNIST's black background and the maps' exact zeros (their values stay in the records); see \
+             the section \"Stability where it is defined\".\n\n",
         );
         md.push_str(&table(data, &rows, &extra, 3)?);
         let _ = writeln!(md, "\n### ROAD (Table 3 / Table 4; change of the target probability in percentage points)\n");
@@ -881,10 +939,9 @@ fn main_claims(data: &Data) -> Vec<Judged> {
     }
     // Table 3: the best (by mean) of AGG_robust/faith/opt beats every
     // other row outside the three, AGG_opt beats every row but that one.
+    // RIS / RRS / ROS: tested on the defined entries (the stability part's
+    // records), not on the degenerate ε_min-replaced values.
     for metric in [
-        "RIS",
-        "RRS",
-        "ROS",
         "INFD_0",
         "INFD_mean",
         "FCOR_0",
@@ -1050,7 +1107,12 @@ fn both_section(per_arch: &[(Arch, Vec<Judged>)]) -> String {
     md
 }
 
+#[cfg(test)]
 fn agreement_section(data: &Data, vit: Option<&Data>, lime: &Data) -> String {
+    agreement_section_with(data, vit, lime, &Extra::default())
+}
+
+fn agreement_section_with(data: &Data, vit: Option<&Data>, lime: &Data, extra: &Extra) -> String {
     let mut md = String::from("## Agreement with the paper\n\n");
     md.push_str(&claims::method_note());
     md.push_str(
@@ -1065,7 +1127,26 @@ fn agreement_section(data: &Data, vit: Option<&Data>, lime: &Data) -> String {
             continue;
         };
         let _ = writeln!(md, "### {}: Tables 1–3, Figure 4, §5.2\n", arch.title());
-        let judged = main_claims(d);
+        let mut judged = main_claims(d);
+        match extra.stability(arch) {
+            Some(st) => judged.extend(crate::report_extra::stability_claims(st).into_iter().map(
+                |(claim, line, verdict)| Judged {
+                    claim,
+                    line,
+                    verdict,
+                    descriptive: false,
+                },
+            )),
+            None => judged.push(Judged {
+                claim: "Table 3 (RIS/RRS/ROS)".into(),
+                line: "* Table 3 (RIS / RRS / ROS): not tested — with ε_min-replaced zero divisors they are \
+                       degenerate on this data, and no records on the defined entries (`--part stability`) exist \
+                       for this architecture."
+                    .into(),
+                verdict: None,
+                descriptive: true,
+            }),
+        }
         for j in &judged {
             let _ = writeln!(md, "{}", j.line);
         }
@@ -1073,6 +1154,22 @@ fn agreement_section(data: &Data, vit: Option<&Data>, lime: &Data) -> String {
         per_arch.push((arch, judged));
     }
     md.push_str(&both_section(&per_arch));
+    if !extra.thm43.is_empty() || !extra.faith_target.is_empty() {
+        md.push_str("### Theorem 4.3 and the infidelity target\n\n");
+        for (arch, d) in &extra.thm43 {
+            for l in crate::report_extra::thm43_claims(d) {
+                let _ = writeln!(md, "{} ({})", l, arch.title());
+            }
+        }
+        for (arch, _) in &extra.faith_target {
+            let _ = writeln!(
+                md,
+                "* AGG_faith on logits vs probabilities ({}): no claim of the paper (it does not say which); the paired comparisons are in its section.",
+                arch.title()
+            );
+        }
+        md.push('\n');
+    }
     md.push_str("### Ablations (small CNN) and §5.3 (small ResNet)\n\n");
     // D.4 count: "improves with more methods, then saturates" — every
     // larger panel better than the two-method panel, paired by image.
@@ -1176,8 +1273,9 @@ fn agreement_section(data: &Data, vit: Option<&Data>, lime: &Data) -> String {
          * **RIS / RRS / ROS** divide element-wise by x, e_x, L(x) and h(x) (OpenXAI/Quantus formulas, zero entries \
            replaced by ε_min = 1e-6). Fashion-MNIST has a black background (x = 0) and most abs-max maps have exact zeros \
            (ReLU-clipped CAMs, IG/I×G on black pixels), so these ratios are dominated by the ε_min replacement: RIS is \
-           ≈ 0 whenever x has zeros, RRS/ROS explode for maps with zeros. The ranks are reported as computed, but they \
-           measure zero patterns more than stability.\n\
+           ≈ 0 whenever x has zeros, RRS/ROS explode for maps with zeros. They are therefore not shown in the Table 3 \
+           tables and not tested; the section \"Stability where it is defined\" computes them on the entries whose \
+           divisor is at least τ and counts the entries left out.\n\
          * **ROAD** on 28×28 images removes 78–235 pixels per step and imputes them from neighbours; the small CNN's \
            confidence changes are far larger than on ImageNet (tens of percentage points).\n\
          * **Sensitivity of sparse maps.** Abs-max normalized sparse or all-zero maps (Grad-CAM on some inputs, \

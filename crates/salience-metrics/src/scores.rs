@@ -250,6 +250,10 @@ pub enum Undefined {
     /// None of the perturbations kept the predicted class (relative
     /// stability).
     NoKeptPerturbation,
+    /// A relative change restricted to the entries with a divisor
+    /// `|a| ≥ ε_min` has no such entry (relative stability,
+    /// `StabilityFormula::Support`: an all-zero clean map).
+    EmptySupport,
     /// A correlation is undefined: one of the correlated sequences is
     /// constant (faithfulness correlation: equal subset sums or equal score
     /// drops over all runs).
@@ -272,6 +276,9 @@ impl std::fmt::Display for Undefined {
             Undefined::NonPositiveTotal => f.write_str("the total attribution is not positive"),
             Undefined::NoKeptPerturbation => {
                 f.write_str("no perturbation kept the predicted class")
+            }
+            Undefined::EmptySupport => {
+                f.write_str("no entry of a relative change's divisor reaches ε_min")
             }
             Undefined::ZeroVariance => {
                 f.write_str("a correlated sequence is constant (zero variance)")
@@ -318,6 +325,9 @@ impl Undefined {
             ),
             Undefined::NoKeptPerturbation => SalienceError::Empty(format!(
                 "stability of sample {sample}: none of the perturbations kept the predicted class (reduce the noise or draw more)"
+            )),
+            Undefined::EmptySupport => SalienceError::Empty(format!(
+                "stability of sample {sample}: the clean input, map, outputs or representation have no entry ≥ ε_min (StabilityFormula::Support)"
             )),
             Undefined::ZeroVariance => SalienceError::DegenerateMap {
                 sample,

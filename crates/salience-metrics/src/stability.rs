@@ -166,6 +166,16 @@ pub enum StabilityFormula {
     /// `ε_min` by `max` (Agarwal et al.'s form; salience's formula before
     /// the Quantus preset was corrected).
     Relative,
+    /// [`Relative`](Self::Relative) restricted to the entries where a
+    /// relative change is defined: each relative norm `‖(a − b)/a‖₂` sums
+    /// only over the entries with `|a| ≥ ε_min` (OpenXAI clips every
+    /// divisor at `1e-3` and Quantus replaces an exact 0 by `ε_min`, so an
+    /// input with a black background or a map with exact zeros is
+    /// dominated by those entries; here they are left out). A sample whose
+    /// clean input, clean map or outputs have no entry with `|a| ≥ ε_min`
+    /// is [`Undefined::EmptySupport`] (RRS alone when only the
+    /// representation has none). Denominators floored at `ε_min` by `max`.
+    Support,
 }
 
 /// Options of [`relative_stability`].
@@ -546,28 +556,44 @@ fn run(
             }
             kept[i] += 1;
             let f = config.formula;
-            let num = rel_norm(e_x.row(i).iter(), e.row(k).iter(), eps);
-            let dx = floor(f, rel_norm(x.row(i).iter(), xs.row(k).iter(), eps), eps);
+            let rel = |a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>| match f {
+                StabilityFormula::Support => support_norm(a.iter(), b.iter(), eps),
+                _ => rel_norm(a.iter(), b.iter(), eps),
+            };
+            let num = rel(e_x.row(i), e.row(k));
+            let dx = floor(f, rel(x.row(i), xs.row(k)), eps);
             let dh = match f {
                 StabilityFormula::Quantus => abs_norm(h_x.row(i).iter(), h.row(k).iter()),
-                StabilityFormula::Relative => rel_norm(h_x.row(i).iter(), h.row(k).iter(), eps),
+                _ => rel(h_x.row(i), h.row(k)),
             };
             ris[i] = ris[i].max(num / dx);
             ros[i] = ros[i].max(num / floor(f, dh, eps));
             if let (Some(lx), Some(l)) = (&l_x, &l) {
-                let dl = floor(f, rel_norm(lx.row(i).iter(), l.row(k).iter(), eps), eps);
+                let dl = floor(f, rel(lx.row(i), l.row(k)), eps);
                 rrs[i] = rrs[i].max(num / dl);
             }
         }
         start += len;
     }
-    let outcomes = |v: Vec<f64>| {
+    // Support formula: a sample with no entry |a| ≥ ε_min in a divisor has
+    // no relative change there.
+    let support = config.formula == StabilityFormula::Support;
+    let empty = |a: ArrayView1<'_, f32>| support && !a.iter().any(|v| f64::from(v.abs()) >= eps);
+    let empty_core: Vec<bool> = (0..g.n)
+        .map(|i| empty(x.row(i)) || empty(e_x.row(i)) || empty(h_x.row(i)))
+        .collect();
+    let empty_rep: Vec<bool> = (0..g.n)
+        .map(|i| l_x.as_ref().is_some_and(|lx| empty(lx.row(i))))
+        .collect();
+    let outcomes = |v: Vec<f64>, rep: bool| {
         Outcomes::new(
             v.into_iter()
-                .zip(&kept)
-                .map(|(v, &k)| {
-                    if k == 0 {
+                .enumerate()
+                .map(|(i, v)| {
+                    if kept[i] == 0 {
                         Outcome::Undefined(Undefined::NoKeptPerturbation)
+                    } else if empty_core[i] || (rep && empty_rep[i]) {
+                        Outcome::Undefined(Undefined::EmptySupport)
                     } else {
                         Outcome::Score(v)
                     }
@@ -576,10 +602,10 @@ fn run(
         )
     };
     Ok(StabilityScores {
-        ris: outcomes(ris)?,
-        ros: outcomes(ros)?,
+        ris: outcomes(ris, false)?,
+        ros: outcomes(ros, false)?,
         rrs: if representation.is_some() {
-            Some(outcomes(rrs)?)
+            Some(outcomes(rrs, true)?)
         } else {
             None
         },
@@ -593,8 +619,23 @@ fn floor(formula: StabilityFormula, d: f64, eps: f64) -> f64 {
     match formula {
         StabilityFormula::Quantus if d == 0.0 => eps,
         StabilityFormula::Quantus => d,
-        StabilityFormula::Relative => d.max(eps),
+        StabilityFormula::Relative | StabilityFormula::Support => d.max(eps),
     }
+}
+
+/// `‖(a − b) / a‖₂` over the entries with `|a| ≥ eps` only (the
+/// [`StabilityFormula::Support`] form; 0 when there is none).
+fn support_norm<'a>(
+    a: impl Iterator<Item = &'a f32>,
+    b: impl Iterator<Item = &'a f32>,
+    eps: f64,
+) -> f64 {
+    a.zip(b)
+        .map(|(&a, &b)| (a as f64, b as f64))
+        .filter(|(a, _)| a.abs() >= eps)
+        .map(|(a, b)| ((a - b) / a).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// `‖a − b‖₂`.
@@ -692,6 +733,56 @@ mod tests {
     ) -> StabilityScores {
         let x = x.view().into_dyn();
         relative_stability(model, &Square, None, x, targets, cfg, Seeds::base(seed)).unwrap()
+    }
+
+    /// The support formula leaves out the entries with a divisor below
+    /// ε_min: x = [2, 0], e = x², h = [x0 + x1, 0], one perturbation
+    /// x' = [2.5, 0.5]. On entry 0 alone: Δe/e = 2.25/4 = 0.5625,
+    /// Δx/x = 0.25, Δh/h = 0.5, so RIS = 2.25 and ROS = 1.125; the relative
+    /// formula divides the zero entries by ε_min and reads RIS ≈ 0.5. An
+    /// all-zero input (and map) has no support: undefined, not a score.
+    #[test]
+    fn support_formula_leaves_out_zero_divisors() {
+        let model =
+            LinearModel::new(array![[1.0f32, 1.0], [0.0, 0.0]], array![0.0f32, 0.0]).unwrap();
+        let cfg = StabilityConfig {
+            eps_min: 1e-3,
+            formula: StabilityFormula::Support,
+            ..Default::default()
+        };
+        let run = |x: Array2<f32>, xs: ndarray::Array3<f32>, cfg: &StabilityConfig| {
+            relative_stability_with_perturbations(
+                &model,
+                &Square,
+                None,
+                x.view().into_dyn(),
+                xs.view().into_dyn(),
+                &[0],
+                cfg,
+                Seeds::base(0),
+            )
+            .unwrap()
+        };
+        let (x, xs) = (array![[2.0f32, 0.0]], array![[[2.5f32, 0.5]]]);
+        let s = run(x.clone(), xs.clone(), &cfg);
+        assert!((s.ris.get(0).unwrap() - 2.25).abs() < 1e-9, "{:?}", s.ris);
+        assert!((s.ros.get(0).unwrap() - 1.125).abs() < 1e-9, "{:?}", s.ros);
+        let rel = StabilityConfig {
+            formula: StabilityFormula::Relative,
+            ..cfg
+        };
+        let r = run(x, xs, &rel).ris.get(0).unwrap();
+        assert!((r - 0.5).abs() < 1e-3, "{r}");
+        let zero = run(array![[0.0f32, 0.0]], array![[[0.1f32, 0.1]]], &cfg);
+        assert_eq!(
+            zero.ris.outcomes(),
+            &[Outcome::Undefined(Undefined::EmptySupport)]
+        );
+        assert!(matches!(zero.ros.strict(), Err(SalienceError::Empty(_))));
+        assert!(run(array![[0.0f32, 0.0]], array![[[0.1f32, 0.1]]], &rel)
+            .ris
+            .get(0)
+            .is_some());
     }
 
     #[test]
