@@ -496,7 +496,7 @@ fn perm_train_fit() -> Result<String> {
         return Ok(
             "its fit of the permuted training labels is not measured here (the \
                    Fashion-MNIST training split is not installed; \
-                   `crates/salience-data/assets/README.md` records it)"
+                   `crates/salience-models/assets/README.md` records it)"
                 .into(),
         );
     };
