@@ -231,15 +231,15 @@ pub struct Budget {
 impl Budget {
     /// The default run: 200 images per architecture (issue 23), the
     /// explainers' budgets reduced as the report's budget table states.
-    /// Measured single-threaded in release on the shared 2-core machine:
-    /// about 5 CPU-s per image on the CNN and 24 on the ViT, i.e. about
-    /// 17 min and 80 min of one core. The ResNet on the 64 × 64 × 3
-    /// localization images (default: all 200 shipped): about 56 CPU-s and
-    /// 55 s wall per image (measured with `RAYON_NUM_THREADS=1` at load
-    /// 2–4), 46 s of it the curves (338 maps × 29 points × 2, plus the
-    /// control baselines' 17 rows), i.e. about 3 h of one core for the 200.
-    /// `--shard i/n` splits a run (e.g. the ViT or the ResNet as 2 shards on
-    /// 2 idle cores, then `--merge`).
+    /// Measured single-threaded in release (`RAYON_NUM_THREADS=1`) on the
+    /// shared 2-core machine: about 5 CPU-s per image on the CNN, 26 on the
+    /// ViT (all 7 methods, PolyCAM included: 338 maps per image) and 51–56 on
+    /// the ResNet on the 64 × 64 × 3 localization images (53–55 s wall at
+    /// load 2–4; 44–46 s of it the curves: 338 maps × 29 points × 2 plus the
+    /// control baselines' 17 rows, each a forward pass of the ResNet), i.e.
+    /// about 17 min, 85 min and 3 h of one core for 200 images (the ResNet's
+    /// default: all 200 shipped localization images). `--shard i/n` splits
+    /// a run (e.g. as 2 shards on 2 idle cores, then `--merge`).
     pub fn default_run() -> Self {
         Budget {
             n_images: 200,
