@@ -1,6 +1,9 @@
 //! Reproduces Mahlau & Nolde (2022), "Fidelity of Ensemble Aggregation for
-//! Saliency Map Explanations using Bayesian Optimization Techniques", on two
-//! shipped Fashion-MNIST models (the small CNN and the ViT): Table 1 (every aggregator on z-scored maps),
+//! Saliency Map Explanations using Bayesian Optimization Techniques", on three
+//! shipped models and two datasets — the small CNN and the ViT on
+//! Fashion-MNIST (1 × 28 × 28), and the small ResNet on the localization set
+//! (3 × 64 × 64: a Fashion-MNIST item on a textured colour background):
+//! Table 1 (every aggregator on z-scored maps),
 //! the hyperparameter sweeps of §4.2 (Figures 5–9), the normalization
 //! comparison of §4.3 (Figure 10) and the ensemble-size ablation of §4.4
 //! (Figure 11), all with insertion / deletion AUC, and a control of the
@@ -15,16 +18,24 @@
 //!
 //! Flags: `--shard i/n`, `--out DIR` (records, default
 //! `target/reproduce_mahlau2022`), `--n-images N` (default 200),
-//! `--n-images-vit N` (the ViT's, default `--n-images`), `--merge` (tables and
+//! `--n-images-vit N` (the ViT's, default `--n-images`), `--n-images-loc N`
+//! (the ResNet's, default `--n-images` capped at the 200 shipped
+//! localization images), `--merge` (tables and
 //! charts from the shard files in `--out`, or from a plain run's records
 //! there), `--results DIR`
 //! (tables and PNGs, default `target/reproduce_mahlau2022/results`; `--results docs/results` updates the committed report), `--paper` (the paper's
 //! explainer and metric budgets; documented, far beyond 10 minutes here),
 //! `--note TEXT` (a line on the machine's load for the results file),
-//! `--model all|cnn|vit` (the architectures, default both; the report has
-//! a part per architecture and a "holds on both" table when both are
-//! there). A method that does not apply to a model (PolyCAM on the ViT's
-//! token layers) is left out of its ensemble and reads "n/a (reason)".
+//! `--model all|cnn|vit|resnet_loc` or a comma list such as `cnn,resnet_loc`
+//! (the architectures, default all three; the report has a part per
+//! architecture and a "holds on all" table when more than one is there).
+//! A method that does not apply to a model (typed `Unsupported` error) is
+//! left out of its ensemble and reads "n/a (reason)".
+//!
+//! Every plain (unsharded) run also writes `<run>.run.json` next to its
+//! records: the command, commit, machine, wall and CPU time of that run.
+//! `--merge` reads it back, so a report merged from records of different
+//! runs (or commits) states each architecture's own provenance.
 //!
 //! Every image's explanations are computed once; every table and figure is
 //! computed from the same maps. All randomness derives from the image's
@@ -75,11 +86,15 @@ pub enum Arch {
     /// The shipped Vision Transformer (`assets::vit_fashion`), the same
     /// Fashion-MNIST data in 7 × 7 patches of 4 px.
     Vit,
+    /// The shipped small ResNet (`assets::resnet_small`) on the second
+    /// dataset: the shipped localization sample (3 × 64 × 64, a
+    /// Fashion-MNIST item on a textured colour background).
+    ResnetLoc,
 }
 
 impl Arch {
-    /// Both, in report order.
-    pub const ALL: [Arch; 2] = [Arch::Cnn, Arch::Vit];
+    /// All three, in report order.
+    pub const ALL: [Arch; 3] = [Arch::Cnn, Arch::Vit, Arch::ResnetLoc];
 
     /// (`--model` name, display name, records' run name; the CNN keeps the
     /// original one).
@@ -87,6 +102,59 @@ impl Arch {
         match self {
             Arch::Cnn => ["cnn", "small CNN", RUN],
             Arch::Vit => ["vit", "ViT", "mahlau2022_vit"],
+            Arch::ResnetLoc => [
+                "resnet_loc",
+                "small ResNet (localization)",
+                "mahlau2022_loc",
+            ],
+        }
+    }
+
+    /// The architecture of a `--model` name.
+    pub fn parse(name: &str) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The side of the (square) input images in pixels.
+    pub fn side(self) -> usize {
+        match self {
+            Arch::Cnn | Arch::Vit => 28,
+            Arch::ResnetLoc => 64,
+        }
+    }
+
+    /// Pixels per image (what insertion / deletion reveal or remove).
+    pub fn pixels(self) -> usize {
+        self.side() * self.side()
+    }
+
+    /// The dataset in words (report).
+    pub fn dataset(self) -> &'static str {
+        match self {
+            Arch::Cnn | Arch::Vit => "Fashion-MNIST",
+            Arch::ResnetLoc => "localization (Fashion-MNIST items on textured colour backgrounds)",
+        }
+    }
+
+    /// The images the architecture explains: the shipped Fashion-MNIST
+    /// test sample (`[1000, 1, 28, 28]`) or the shipped localization
+    /// sample (`[200, 3, 64, 64]`).
+    pub fn images(self) -> Result<Array4<f32>> {
+        Ok(match self {
+            Arch::Cnn | Arch::Vit => samples::fashion_mnist_sample()?.images,
+            Arch::ResnetLoc => samples::localization_sample()?.images,
+        })
+    }
+
+    /// The sizes of the panel scaled from the paper's 224 px to this
+    /// input: (IG blur σ, IG blur kernel, iGOS++ mask cells per side).
+    /// 28 px (÷ 8): σ 20 → 2.5, 25 × 25 → 3 × 3, 50 × 50 → 7 × 7 (4 px per
+    /// cell); 64 px (÷ 3.5): σ → 5.7, 25 → 7 × 7, 50 → 14 × 14 (4.6 px per
+    /// cell; the paper's 224/50 ≈ 4.5).
+    pub fn scaled_sizes(self) -> (f64, usize, usize) {
+        match self {
+            Arch::Cnn | Arch::Vit => (2.5, 3, 7),
+            Arch::ResnetLoc => (5.7, 7, 14),
         }
     }
 
@@ -109,10 +177,16 @@ impl Arch {
     /// The ViT's are the Decker runner's: `blocks.2` (the input of the last
     /// block; the last block's own tokens do not reach the logits), and
     /// PolyCAM's pair the block before it, as `conv1|conv2` on the CNN.
+    /// The ResNet's are its last two split points with a spatial map
+    /// (`LayerSplit` at `stem`, `layer1` … `layer3`, `avgpool`, `fc`):
+    /// `layer3` (64 × 8 × 8, the last conv stage, as the paper's "last conv
+    /// layer" and the Gattas runner) for Grad-CAM, `layer2|layer3`
+    /// (16 × 16 and 8 × 8) for PolyCAM.
     pub fn cam_layers(self) -> (&'static str, &'static str) {
         match self {
             Arch::Cnn => ("conv2", "conv1|conv2"),
             Arch::Vit => ("blocks.2", "blocks.1|blocks.2"),
+            Arch::ResnetLoc => ("layer3", "layer2|layer3"),
         }
     }
 }
@@ -130,6 +204,9 @@ pub struct Budget {
     /// Images explained on the ViT, where fewer than `n_images`
     /// (`--n-images-vit`; a ViT image costs about 4–5 CNN images here).
     pub n_images_vit: Option<usize>,
+    /// Images explained on the ResNet (`--n-images-loc`; default
+    /// `n_images` capped at the 200 shipped localization images).
+    pub n_images_loc: Option<usize>,
     /// SmoothGrad noise samples (paper 256).
     pub sg_samples: usize,
     /// Integrated Gradients steps (paper 30).
@@ -144,21 +221,30 @@ pub struct Budget {
     pub igos_ig_steps: usize,
     /// RISE masks (paper 5000).
     pub rise_masks: usize,
-    /// Insertion / deletion steps (paper 1000, clamped to 784 pixels).
+    /// Insertion / deletion steps (paper 1000, clamped to the pixels: 784
+    /// on Fashion-MNIST, 4096 on the localization set). The same count on
+    /// every architecture, so every step moves the same fraction of the
+    /// image (1/28 = 3.6 %: 28 px of 784, 146–147 px of 4096).
     pub curve_steps: usize,
 }
 
 impl Budget {
     /// The default run: 200 images per architecture (issue 23), the
     /// explainers' budgets reduced as the report's budget table states.
-    /// Measured single-threaded in release on the shared 2-core machine:
-    /// about 5 CPU-s per image on the CNN and 24 on the ViT, i.e. about
-    /// 17 min and 80 min of one core; `--shard i/n` splits it (e.g. the ViT
-    /// as 2 shards on 2 idle cores, then `--merge`).
+    /// Measured single-threaded in release (`RAYON_NUM_THREADS=1`) on the
+    /// shared 2-core machine: about 5 CPU-s per image on the CNN, 26 on the
+    /// ViT (all 7 methods, PolyCAM included: 338 maps per image) and 51–56 on
+    /// the ResNet on the 64 × 64 × 3 localization images (53–55 s wall at
+    /// load 2–4; 44–46 s of it the curves: 338 maps × 29 points × 2 plus the
+    /// control baselines' 17 rows, each a forward pass of the ResNet), i.e.
+    /// about 17 min, 85 min and 3 h of one core for 200 images (the ResNet's
+    /// default: all 200 shipped localization images). `--shard i/n` splits
+    /// a run (e.g. as 2 shards on 2 idle cores, then `--merge`).
     pub fn default_run() -> Self {
         Budget {
             n_images: 200,
             n_images_vit: None,
+            n_images_loc: None,
             sg_samples: 64,
             ig_steps: 30,
             eg_samples: 10,
@@ -175,6 +261,7 @@ impl Budget {
         Budget {
             n_images: 1000,
             n_images_vit: None,
+            n_images_loc: None,
             sg_samples: 256,
             ig_steps: 30,
             eg_samples: 20,
@@ -191,24 +278,30 @@ impl Budget {
         match arch {
             Arch::Cnn => self.n_images,
             Arch::Vit => self.n_images_vit.unwrap_or(self.n_images),
+            Arch::ResnetLoc => self
+                .n_images_loc
+                .unwrap_or(self.n_images.min(samples::LOCALIZATION_SAMPLE_LEN)),
         }
     }
 
     /// The registry specs of the ensemble, in [`METHODS`] order.
     ///
-    /// Sizes are scaled from the paper's 224 × 224 to 28 × 28 (÷ 8): the IG
-    /// blur baseline σ = 20, 25 × 25 becomes σ = 2.5, 3 × 3; the iGOS++ mask
-    /// 50 × 50 becomes 7 × 7 (4 pixels per cell; 224/50 ≈ 4.5). RISE keeps
-    /// its 10 × 10 grid (a resolution relative to the image).
+    /// Sizes are scaled from the paper's 224 × 224 to the input
+    /// ([`Arch::scaled_sizes`]): on 28 × 28 (÷ 8) the IG blur baseline
+    /// σ = 20, 25 × 25 becomes σ = 2.5, 3 × 3 and the iGOS++ mask 50 × 50
+    /// becomes 7 × 7 (4 pixels per cell; 224/50 ≈ 4.5); on 64 × 64 (÷ 3.5)
+    /// σ = 5.7, 7 × 7 and 14 × 14. RISE keeps its 10 × 10 grid (a
+    /// resolution relative to the image).
     pub fn panel(&self, arch: Arch) -> String {
         let (grad_cam, poly_cam) = arch.cam_layers();
+        let (sigma, kernel, mask) = arch.scaled_sizes();
         format!(
             "smoothgrad:n_samples={},sigma=0.1\n\
-             integrated_gradients:n_steps={},baseline=blur,sigma=2.5,kernel_size=3\n\
+             integrated_gradients:n_steps={},baseline=blur,sigma={sigma},kernel_size={kernel}\n\
              expected_gradients:n_samples={},n_steps={},baseline=normal\n\
              grad_cam:layer={grad_cam}\n\
              poly_cam:layers={poly_cam}\n\
-             igos_pp:mask_size=7,iterations={},ig_steps={},baseline=normal\n\
+             igos_pp:mask_size={mask},iterations={},ig_steps={},baseline=normal\n\
              rise:n_masks={},grid=10,p_keep=0.5",
             self.sg_samples,
             self.ig_steps,
@@ -298,6 +391,7 @@ fn parse_args() -> Result<Args> {
     };
     let mut n_images: Option<usize> = None;
     let mut n_vit: Option<usize> = None;
+    let mut n_loc: Option<usize> = None;
     let mut it = raw.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -311,23 +405,20 @@ fn parse_args() -> Result<Args> {
             "--n-images-vit" => {
                 n_vit = Some(it.next().ok_or("--n-images-vit needs a number")?.parse()?)
             }
+            "--n-images-loc" => {
+                n_loc = Some(it.next().ok_or("--n-images-loc needs a number")?.parse()?)
+            }
             "--merge" => args.merge = true,
             "--paper" => args.paper = true,
             "--note" => args.note = Some(it.next().ok_or("--note needs a text")?.clone()),
             "--model" => {
-                args.models = match it.next().ok_or("--model needs all, cnn or vit")?.as_str() {
-                    "all" => Arch::ALL.to_vec(),
-                    "cnn" => vec![Arch::Cnn],
-                    "vit" => vec![Arch::Vit],
-                    other => {
-                        return Err(format!("--model {other}: expected all, cnn or vit").into())
-                    }
-                }
+                args.models = parse_models(it.next().ok_or("--model needs a value")?)?;
             }
             "-h" | "--help" => {
                 println!(
                     "usage: reproduce_mahlau2022 [--shard i/n] [--out DIR] [--n-images N] [--merge] \
-                     [--results DIR] [--paper] [--note TEXT] [--model all|cnn|vit] [--n-images-vit N]"
+                     [--results DIR] [--paper] [--note TEXT] [--model all|cnn|vit|resnet_loc[,…]] \
+                     [--n-images-vit N] [--n-images-loc N]"
                 );
                 std::process::exit(0);
             }
@@ -349,7 +440,36 @@ fn parse_args() -> Result<Args> {
         }
         args.budget.n_images_vit = Some(n);
     }
+    if let Some(n) = n_loc {
+        if n == 0 {
+            return Err("--n-images-loc must be at least 1".into());
+        }
+        args.budget.n_images_loc = Some(n);
+    }
     Ok(args)
+}
+
+/// `--model`: `all`, one name, or a comma-separated list of names
+/// ([`Arch::name`]), kept in report order ([`Arch::ALL`]).
+fn parse_models(value: &str) -> Result<Vec<Arch>> {
+    if value == "all" {
+        return Ok(Arch::ALL.to_vec());
+    }
+    let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+    let mut chosen = Vec::new();
+    for part in value.split(',') {
+        let arch = Arch::parse(part.trim()).ok_or_else(|| {
+            format!(
+                "--model {part}: expected all or one of {}",
+                names.join(", ")
+            )
+        })?;
+        chosen.push(arch);
+    }
+    Ok(Arch::ALL
+        .into_iter()
+        .filter(|a| chosen.contains(a))
+        .collect())
 }
 
 fn main() -> Result<()> {
@@ -369,10 +489,12 @@ fn main() -> Result<()> {
                 Err(_) if plain.exists() => vec![plain],
                 Err(e) => return Err(e.into()),
             };
+            // The run's provenance, where it wrote one (plain runs do).
+            let timing = report::Timing::load(&args.out, run)?;
             runs.push(report::ArchRun {
                 arch,
                 merged: records::merge(&files)?,
-                timing: None,
+                timing,
             });
         }
         return report::write(&runs, budget, &args.results, args.note.as_deref());
@@ -404,15 +526,22 @@ fn main() -> Result<()> {
             started.elapsed().as_secs_f64()
         );
         if args.shard.count() == 1 {
+            let timing = report::Timing {
+                wall: started.elapsed(),
+                load_before,
+                load_after: common::load_average(),
+                cpu: common::cpu_seconds().map(|c| c - cpu_before.unwrap_or(0.0)),
+                command: report::command_line(),
+                commit: common::git_commit(),
+                machine: report::machine(args.note.as_deref()),
+                finished: report::now_utc(),
+                source: None,
+            };
+            timing.save(&args.out, arch.run_name())?;
             runs.push(report::ArchRun {
                 arch,
                 merged: records::merge(&[path])?,
-                timing: Some(report::Timing {
-                    wall: started.elapsed(),
-                    load_before,
-                    load_after: common::load_average(),
-                    cpu: common::cpu_seconds().map(|c| c - cpu_before.unwrap_or(0.0)),
-                }),
+                timing: Some(timing),
             });
         } else {
             eprintln!(
@@ -438,6 +567,7 @@ fn run_shard(budget: &Budget, arch: Arch, shard: Shard) -> Result<(Vec<Record>, 
     match arch {
         Arch::Cnn => run_model(budget, arch, Arc::new(assets::small_cnn(&dev)?), shard),
         Arch::Vit => run_model(budget, arch, Arc::new(assets::vit_fashion(&dev)?), shard),
+        Arch::ResnetLoc => run_model(budget, arch, Arc::new(assets::resnet_small(&dev)?), shard),
     }
 }
 
@@ -458,12 +588,13 @@ fn run_model<M: LayerSplit + Send + Sync + 'static>(
     shard: Shard,
 ) -> Result<(Vec<Record>, Vec<String>)> {
     let model = CandleModel::new(net.clone());
-    let data = samples::fashion_mnist_sample()?;
+    let data = arch.images()?;
     let n_images = budget.n_for(arch);
-    if n_images > data.len() {
+    if n_images > data.shape()[0] {
         return Err(format!(
-            "--n-images {n_images} exceeds the {} shipped images",
-            data.len()
+            "{n_images} images asked of the {}, but {} are shipped",
+            arch.title(),
+            data.shape()[0]
         )
         .into());
     }
@@ -472,7 +603,7 @@ fn run_model<M: LayerSplit + Send + Sync + 'static>(
     if images.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let x = data.images.select(Axis(0), &images);
+    let x = data.select(Axis(0), &images);
     // The predicted class is explained (correct or not, as the paper).
     let logits = forward_chunked(&model, x.view().into_dyn(), None)?;
     let targets: Vec<usize> = logits
@@ -688,6 +819,124 @@ fn normalize(e: &Ensemble, n: Normalization) -> Result<Ensemble> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--model` takes `all`, a name or a comma list (kept in report
+    /// order); the ResNet's default image count is capped at the 200
+    /// shipped localization images.
+    #[test]
+    fn model_names_and_the_resnet_image_count() {
+        assert_eq!(parse_models("all").unwrap(), Arch::ALL.to_vec());
+        assert_eq!(parse_models("resnet_loc").unwrap(), vec![Arch::ResnetLoc]);
+        assert_eq!(
+            parse_models("resnet_loc,cnn").unwrap(),
+            vec![Arch::Cnn, Arch::ResnetLoc]
+        );
+        assert!(parse_models("resnet").is_err());
+        let mut b = Budget::default_run();
+        assert_eq!(b.n_for(Arch::ResnetLoc), 200);
+        b.n_images = 1000;
+        assert_eq!(b.n_for(Arch::ResnetLoc), 200);
+        b.n_images = 32;
+        assert_eq!(b.n_for(Arch::ResnetLoc), 32);
+        b.n_images_loc = Some(8);
+        assert_eq!((b.n_for(Arch::ResnetLoc), b.n_for(Arch::Cnn)), (8, 32));
+        // The CNN's panel is unchanged by the per-architecture scaling.
+        assert!(b
+            .panel(Arch::Cnn)
+            .contains("baseline=blur,sigma=2.5,kernel_size=3"));
+        assert!(b.panel(Arch::Cnn).contains("igos_pp:mask_size=7,"));
+        let loc = b.panel(Arch::ResnetLoc);
+        assert!(loc.contains("sigma=5.7,kernel_size=7"), "{loc}");
+        assert!(loc.contains("grad_cam:layer=layer3"), "{loc}");
+        assert!(loc.contains("poly_cam:layers=layer2|layer3"), "{loc}");
+        assert!(loc.contains("igos_pp:mask_size=14,"), "{loc}");
+    }
+
+    /// A tiny run of the ResNet on the localization images (2 images,
+    /// minimal budgets): every method applies, every image has finite
+    /// insertion / deletion AUCs in [0, 1] for every base method, every
+    /// Table 1 row and both control baselines, and the report renders
+    /// from the records (a part for the ResNet, provenance stated).
+    #[test]
+    fn resnet_loc_tiny_run_records_every_method_and_reports() {
+        let budget = Budget {
+            n_images: 2,
+            n_images_vit: None,
+            n_images_loc: None,
+            sg_samples: 2,
+            ig_steps: 2,
+            eg_samples: 1,
+            eg_steps: 2,
+            igos_iterations: 1,
+            igos_ig_steps: 2,
+            rise_masks: 8,
+            curve_steps: 4,
+        };
+        let (recs, na) = run_shard(&budget, Arch::ResnetLoc, Shard::all()).unwrap();
+        assert!(na.is_empty(), "{na:?}");
+        let value = |image: usize, key: &str, metric: &str| {
+            recs.iter()
+                .find(|r| r.sample == image && r.method == key && r.metric == metric)
+                .map(|r| r.value)
+        };
+        let rows = report::table1_rows(catalogue::ALL);
+        assert_eq!(rows.len(), METHODS.len() + catalogue::TABLE1.len());
+        for image in 0..2 {
+            for (label, key) in &rows {
+                for metric in [
+                    "insertion",
+                    "deletion",
+                    "insertion_black",
+                    "deletion_black",
+                    "insertion_blur",
+                    "deletion_blur",
+                ] {
+                    let v = value(image, key, metric)
+                        .unwrap_or_else(|| panic!("no {metric} of {label} on image {image}"));
+                    assert!(
+                        v.is_finite() && (0.0..=1.0).contains(&v),
+                        "{label} {metric}: {v}"
+                    );
+                }
+            }
+        }
+        // Whole curves: S + 1 points of the base methods.
+        assert!(value(0, &catalogue::method_key(0), "ins_curve@0004").is_some());
+        assert!(value(0, &catalogue::method_key(0), "ins_curve@0005").is_none());
+
+        let dir = std::env::temp_dir().join(format!("mahlau_loc_{}", std::process::id()));
+        let header = RunHeader::new(
+            Arch::ResnetLoc.run_name(),
+            2,
+            RUN_SEED,
+            Shard::all(),
+            &format!(
+                "{};{}",
+                budget.describe(Arch::ResnetLoc),
+                report::UNSUPPORTED
+            ),
+        );
+        let path = records::write_records(&dir, &header, &recs).unwrap();
+        let runs = [report::ArchRun {
+            arch: Arch::ResnetLoc,
+            merged: records::merge(&[path]).unwrap(),
+            timing: None,
+        }];
+        report::write(&runs, &budget, &dir, None).unwrap();
+        let md = std::fs::read_to_string(dir.join("mahlau2022.md")).unwrap();
+        assert!(
+            md.contains("## small ResNet (localization) (n = 2)"),
+            "{md}"
+        );
+        assert!(md.contains("`layer3` (64 × 8 × 8"), "{md}");
+        assert!(md.contains("1024 px per step of 4096"), "{md}");
+        assert!(
+            md.contains("merged from shards or from records without"),
+            "{md}"
+        );
+        assert!(dir.join("mahlau2022_loc_fig4_curves.png").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// PolyCAM explains the ViT at its token layers (read as the 7 × 7
     /// patch grid; the library refused them with a shape error before),

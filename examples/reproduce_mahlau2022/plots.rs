@@ -23,9 +23,6 @@ const SHORT: [&str; 7] = [
     "RISE",
 ];
 
-/// Pixels of the 28 × 28 images (for the curves' x axis).
-const PIXELS: usize = 784;
-
 fn panel(
     title: String,
     x_label: &str,
@@ -92,8 +89,14 @@ fn best_method(data: &Data, col: Col) -> Result<(usize, f64)> {
 }
 
 /// Writes every chart into `dir`, file names `<run>_<stem>.png`; returns
-/// (stem, file name) pairs.
-pub fn write_all(data: &Data, dir: &Path, run: &str) -> Result<Vec<(String, String)>> {
+/// (stem, file name) pairs. `pixels` is the images' pixel count (the
+/// curves' x axis: after step k of S, ⌊k·P/S⌋ of the P pixels changed).
+pub fn write_all(
+    data: &Data,
+    dir: &Path,
+    run: &str,
+    pixels: usize,
+) -> Result<Vec<(String, String)>> {
     let n = data.samples.len();
     let avg = data.full(Normalization::ZScore, "mean");
     let mut out = Vec::new();
@@ -211,7 +214,7 @@ pub fn write_all(data: &Data, dir: &Path, run: &str) -> Result<Vec<(String, Stri
                 let points: Vec<(f64, f64)> = curve
                     .iter()
                     .enumerate()
-                    .map(|(k, &v)| (((k * PIXELS) / s) as f64 / PIXELS as f64, v))
+                    .map(|(k, &v)| (((k * pixels) / s) as f64 / pixels as f64, v))
                     .collect();
                 series.push(Series::new(label.clone(), points));
             }

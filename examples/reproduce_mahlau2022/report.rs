@@ -15,9 +15,13 @@ use std::time::Duration;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// Wall time and machine load of a plain (unsharded) run.
+/// The provenance of a plain (unsharded) run of one architecture: its
+/// command, commit, machine, wall time and load. Written next to the
+/// records as `<run>.run.json` and read back by `--merge`, so a report
+/// merged from runs of different commits states each one's own.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Timing {
-    /// Wall time of the whole run.
+    /// Wall time of the architecture's part of the run.
     pub wall: Duration,
     /// `/proc/loadavg` at the start.
     pub load_before: String,
@@ -25,6 +29,119 @@ pub struct Timing {
     pub load_after: String,
     /// User + system CPU seconds of the process, if known.
     pub cpu: Option<f64>,
+    /// The command line that ran it (shell-quoted).
+    pub command: String,
+    /// The commit it ran at (`common::git_commit`: with "+ uncommitted
+    /// changes" when the sources differed from it).
+    pub commit: String,
+    /// The machine, and the note on its load (`--note`).
+    pub machine: String,
+    /// When it finished (UTC), or "unknown".
+    pub finished: String,
+    /// Where this provenance comes from when the run did not write it
+    /// itself (e.g. transcribed from an earlier generated report).
+    pub source: Option<String>,
+}
+
+impl Timing {
+    /// The file name of `run`'s provenance.
+    pub fn file_name(run: &str) -> String {
+        format!("{run}.run.json")
+    }
+
+    /// Writes `dir/<run>.run.json`.
+    pub fn save(&self, dir: &Path, run: &str) -> Result<()> {
+        let v = serde_json::json!({
+            "run": run,
+            "command": self.command,
+            "commit": self.commit,
+            "machine": self.machine,
+            "finished": self.finished,
+            "wall_s": self.wall.as_secs_f64(),
+            "cpu_s": self.cpu,
+            "load_before": self.load_before,
+            "load_after": self.load_after,
+            "source": self.source,
+        });
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join(Self::file_name(run)),
+            serde_json::to_string_pretty(&v)? + "\n",
+        )?;
+        Ok(())
+    }
+
+    /// Reads `dir/<run>.run.json` (`None` when there is none).
+    pub fn load(dir: &Path, run: &str) -> Result<Option<Self>> {
+        let path = dir.join(Self::file_name(run));
+        if !path.exists() {
+            return Ok(None);
+        }
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        let text = |k: &str| -> Result<String> {
+            Ok(v.get(k)
+                .and_then(|x| x.as_str())
+                .ok_or_else(|| format!("{}: no `{k}`", path.display()))?
+                .to_string())
+        };
+        let wall = v
+            .get("wall_s")
+            .and_then(|x| x.as_f64())
+            .ok_or_else(|| format!("{}: no `wall_s`", path.display()))?;
+        Ok(Some(Timing {
+            wall: Duration::from_secs_f64(wall),
+            load_before: text("load_before")?,
+            load_after: text("load_after")?,
+            cpu: v.get("cpu_s").and_then(|x| x.as_f64()),
+            command: text("command")?,
+            commit: text("commit")?,
+            machine: text("machine")?,
+            finished: text("finished")?,
+            source: v.get("source").and_then(|x| x.as_str()).map(String::from),
+        }))
+    }
+}
+
+/// This process's command line, shell-quoted so it can be pasted.
+pub fn command_line() -> String {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            if a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
+            {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
+    format!(
+        "cargo run --release --example reproduce_mahlau2022{}{}",
+        if args.is_empty() { "" } else { " -- " },
+        args.join(" ")
+    )
+}
+
+/// The machine in words, with the `--note` on its load.
+pub fn machine(note: Option<&str>) -> String {
+    format!(
+        "2-vCPU AMD EPYC (shared), CPU candle backend, {} logical cores visible{}",
+        std::thread::available_parallelism().map_or(0, |c| c.get()),
+        note.map(|s| format!("; {s}")).unwrap_or_default()
+    )
+}
+
+/// The current UTC time as `YYYY-MM-DD HH:MM UTC` (`date -u`), or "unknown".
+pub fn now_utc() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".into(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        })
 }
 
 /// Marks the methods that do not apply to the model in a run header's
@@ -400,7 +517,10 @@ pub fn write(runs: &[ArchRun], budget: &Budget, results: &Path, note: Option<&st
         // figure can be re-derived without re-running (`--merge --out
         // <results>`).
         salience::report::records::write_records(results, &r.merged.header, &r.merged.records)?;
-        let pngs = crate::plots::write_all(&data, results, r.arch.run_name())?;
+        if let Some(t) = &r.timing {
+            t.save(results, r.arch.run_name())?;
+        }
+        let pngs = crate::plots::write_all(&data, results, r.arch.run_name(), r.arch.pixels())?;
         parts.push(Part { run: r, data, pngs });
     }
     let md = markdown(&parts, budget, note)?;
@@ -439,13 +559,6 @@ pub fn table1_rows(all: u32) -> Vec<(String, String)> {
     rows
 }
 
-fn git(args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<String> {
     let ns: Vec<String> = parts
         .iter()
@@ -459,24 +572,12 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
          Optimization Techniques*. Example: `examples/reproduce_mahlau2022/` (generated file — rerun the \
          command below to regenerate it).\n\n## Run\n\n",
     );
-    // Shell-quoted, so the line can be pasted.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .map(|a| {
-            if a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c))
-            {
-                a
-            } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            }
-        })
-        .collect();
     let _ = writeln!(
         md,
-        "* Command: `cargo run --release --example reproduce_mahlau2022{}{}`",
-        if args.is_empty() { "" } else { " -- " },
-        args.join(" ")
+        "* Report: rendered by `{}` at commit `{}` from the records below (each architecture's own run is \
+         stated next to it).",
+        command_line(),
+        crate::common::git_commit()
     );
     let files: Vec<String> = parts
         .iter()
@@ -485,40 +586,32 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
     let _ = writeln!(
         md,
         "* Records: {} next to this report (one line per image × method × metric; whole curves for the \
-         images with index below {}; the header names the methods that do not apply to the model); `-- --merge --out <this folder>` \
-         re-derives every table and figure without re-running.",
+         images with index below {}; the header names the methods that do not apply to the model), each with its \
+         run's provenance in `<run>.run.json`; `-- --merge --out <this folder>` re-derives every table and figure \
+         without re-running.",
         files.join(", "),
         crate::CURVE_IMAGES
     );
-    let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-        .map(|s| !s.is_empty())
-        .unwrap_or(false);
-    let _ = writeln!(
-        md,
-        "* Git commit: `{commit}`{}",
-        if dirty {
-            " (with uncommitted changes)"
-        } else {
-            ""
-        }
-    );
-    let _ = writeln!(
-        md,
-        "* Machine: 2-vCPU AMD EPYC (shared), CPU candle backend, {} logical cores visible{}",
-        std::thread::available_parallelism().map_or(0, |c| c.get()),
-        note.map(|s| format!("; {s}")).unwrap_or_default()
-    );
+    let _ = writeln!(md, "* Machine of this rendering: {}", machine(note));
     for p in parts {
         let n = p.data.samples.len();
+        let title = p.run.arch.title();
         match &p.run.timing {
             Some(t) => {
                 let _ = writeln!(
                     md,
-                    "* Wall time, {}: **{:.1} s** ({:.1} min) for explanations, aggregates and curves of {n} images, \
-                     **{:.2} s per image** (CPU time, user + system: {}, {} per image); load average (1/5/15 min) {} at the \
-                     start, {} at the end (on an idle 2-core machine the wall time is about CPU time / 2)",
-                    p.run.arch.title(),
+                    "* **{title}** (n = {n}): command `{}`; commit `{}`; machine: {}; finished {}{}. Wall time \
+                     **{:.1} s** ({:.1} min) for explanations, aggregates and curves of {n} images, **{:.2} s per \
+                     image** (CPU time, user + system: {}, {} per image); load average (1/5/15 min) {} at the \
+                     start, {} at the end (on an idle 2-core machine the wall time is about CPU time / 2).",
+                    t.command,
+                    t.commit,
+                    t.machine,
+                    t.finished,
+                    t.source
+                        .as_deref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default(),
                     t.wall.as_secs_f64(),
                     t.wall.as_secs_f64() / 60.0,
                     t.wall.as_secs_f64() / n.max(1) as f64,
@@ -532,21 +625,42 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
             None => {
                 let _ = writeln!(
                     md,
-                    "* Wall time, {}: merged from shards (see the shards' logs)",
-                    p.run.arch.title()
+                    "* **{title}** (n = {n}): merged from shards or from records without a `{}` \
+                     (command, commit and wall time unknown; see the shards' logs)",
+                    Timing::file_name(p.run.arch.run_name())
                 );
             }
         }
     }
-    let _ = writeln!(
-        md,
-        "* Images: the first n images of the shipped Fashion-MNIST test sample \
-         (`salience_datasets::assets::fashion_mnist_sample`), 1 × 28 × 28 (n: {}); models: the shipped small CNN \
-         (91 % test accuracy) and the shipped ViT (`vit_fashion`: 4 blocks of 4 heads, width 64, 4 × 4 patches \
-         on a 7 × 7 grid and a class token; {:.2} % test accuracy); the **predicted** class is explained and \
-         scored (correct or not, as in the paper).",
-        ns.join(", "),
-        100.0 * salience::models::assets::VIT_FASHION_TEST_ACCURACY
+    md.push_str(&mixed_commits(parts));
+    let loc = parts.iter().any(|p| p.run.arch == Arch::ResnetLoc);
+    let fashion = parts.iter().any(|p| p.run.arch != Arch::ResnetLoc);
+    if fashion {
+        let _ = writeln!(
+            md,
+            "* Fashion-MNIST images: the first n images of the shipped Fashion-MNIST test sample \
+             (`salience_datasets::assets::fashion_mnist_sample`), 1 × 28 × 28; models: the shipped small CNN \
+             (91 % test accuracy) and the shipped ViT (`vit_fashion`: 4 blocks of 4 heads, width 64, 4 × 4 patches \
+             on a 7 × 7 grid and a class token; {:.2} % test accuracy).",
+            100.0 * salience::models::assets::VIT_FASHION_TEST_ACCURACY
+        );
+    }
+    if loc {
+        let _ = writeln!(
+            md,
+            "* Second dataset: the first n images of the shipped localization sample \
+             (`salience_datasets::assets::localization_sample`, {} images), 3 × 64 × 64: a Fashion-MNIST item \
+             pasted on a textured colour background (`LocalizationConfig::easy`); model: the shipped small ResNet \
+             (`resnet_small`: stem, 3 stages of 1, 1, 3 basic blocks, widths 16 / 32 / 64, 226 010 parameters; \
+             {:.2} % held-out accuracy), trained on that generator. Attributions of the 3 channels are summed \
+             into one map per pixel (`ChannelReduction::Sum`, as on the 1-channel images); insertion / deletion \
+             reveal or remove all 3 channels of a pixel at once.",
+            salience::datasets::assets::LOCALIZATION_SAMPLE_LEN,
+            100.0 * salience::models::assets::RESNET_SMALL_HELD_OUT_ACCURACY
+        );
+    }
+    md.push_str(
+        "* On every architecture the **predicted** class is explained and scored (correct or not, as in the paper).\n",
     );
     md.push_str(
         "* Seeds: image i draws everything from `Shard::sample_seed(2022, i)` (method m: `derive_seed(·, m)`; \
@@ -573,8 +687,16 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
             "Integrated Gradients steps, baseline",
             "30, blur σ = 20, 25 × 25 (224 px)".into(),
             format!(
-                "{} (Gauss–Legendre), blur σ = 2.5, 3 × 3 (scaled ÷ 8 to 28 px)",
-                budget.ig_steps
+                "{} (Gauss–Legendre), blur {}",
+                budget.ig_steps,
+                per_arch(parts, |a| {
+                    let (sigma, k, _) = a.scaled_sizes();
+                    format!(
+                        "σ = {sigma}, {k} × {k} (scaled ÷ {:.1} to {} px)",
+                        224.0 / a.side() as f64,
+                        a.side()
+                    )
+                })
             ),
         ),
         (
@@ -585,21 +707,37 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
         (
             "Grad-CAM",
             "last conv layer".into(),
-            "CNN: `conv2` (the last conv layer); ViT: the 7 × 7 token grid of `blocks.2` (the input of the last \
-             block, as the Decker runner)"
-                .into(),
+            per_arch(parts, |a| {
+                match a {
+                Arch::Cnn => "`conv2` (the last conv layer)".into(),
+                Arch::Vit => "the 7 × 7 token grid of `blocks.2` (the input of the last block, as the Decker runner)"
+                    .into(),
+                Arch::ResnetLoc => "`layer3` (64 × 8 × 8, the last conv stage, as the Gattas runner)".into(),
+            }
+            }),
         ),
         (
             "PolyCAM",
             "channel-wise variation of confidence".into(),
-            "CNN: PCAM± over `conv1`, `conv2`; ViT: `blocks.1`, `blocks.2` asked for (see its Table 1)".into(),
+            per_arch(parts, |a| match a {
+                Arch::Cnn => "PCAM± over `conv1`, `conv2`".into(),
+                Arch::Vit => {
+                    "PCAM± over the token grids of `blocks.1`, `blocks.2` (see its Table 1)".into()
+                }
+                Arch::ResnetLoc => "PCAM± over `layer2` (16 × 16), `layer3` (8 × 8)".into(),
+            }),
         ),
         (
             "iGOS++ mask, iterations, IG steps",
             "50 × 50, 20, 25 (λ₁ = 20, λ₂ = 30, …), Normal".into(),
             format!(
-                "7 × 7, {}, {} (other parameters as App. A), Normal",
-                budget.igos_iterations, budget.igos_ig_steps
+                "{}, {}, {} (other parameters as App. A), Normal",
+                per_arch(parts, |a| {
+                    let (_, _, m) = a.scaled_sizes();
+                    format!("{m} × {m}")
+                }),
+                budget.igos_iterations,
+                budget.igos_ig_steps
             ),
         ),
         (
@@ -611,9 +749,13 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
             "insertion / deletion steps",
             "1000 (≈ 64 px per step on ImageNet, ≈ 16 on GTSRB)".into(),
             format!(
-                "{} ({} px per step of 784)",
+                "{} ({})",
                 budget.curve_steps,
-                784usize.div_ceil(budget.curve_steps.min(784))
+                per_arch(parts, |a| format!(
+                    "{} px per step of {}",
+                    a.pixels().div_ceil(budget.curve_steps.min(a.pixels())),
+                    a.pixels()
+                ))
             ),
         ),
     ];
@@ -622,7 +764,7 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
     }
     let _ = writeln!(
         md,
-        "\n`--paper` selects the paper's budgets ({} images, SmoothGrad {}, EG {} × {}, iGOS++ {} × {}, RISE {}, {} steps); \
+        "\n`--paper` selects the paper's budgets ({} images — on the ResNet all 200 localization images —, SmoothGrad {}, EG {} × {}, iGOS++ {} × {}, RISE {}, {} steps); \
          it was not run (hours on this machine).",
         p.n_images, p.sg_samples, p.eg_samples, p.eg_steps, p.igos_iterations, p.igos_ig_steps, p.rise_masks, p.curve_steps
     );
@@ -654,8 +796,8 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
         }
         verdicts.push((p.run.arch, v));
     }
-    if verdicts.len() == 2 {
-        md.push_str(&both_section(&verdicts));
+    if verdicts.len() > 1 {
+        md.push_str(&all_section(&verdicts));
     }
     Ok(md)
 }
@@ -817,12 +959,14 @@ fn arch_body(
     Ok((md, verdicts))
 }
 
-/// Whether each tested claim holds on both architectures: its verdict on
-/// each, "yes" only when it agrees on both (descriptive rows left out).
-fn both_section(per_arch: &[(Arch, Vec<(String, String)>)]) -> String {
+/// Whether each tested claim holds on every architecture of the report:
+/// its verdict on each, "yes" only when it agrees on all (descriptive
+/// rows left out).
+fn all_section(per_arch: &[(Arch, Vec<(String, String)>)]) -> String {
     let titles: Vec<&str> = per_arch.iter().map(|(a, _)| a.title()).collect();
     let mut md = format!(
-        "\n## Does the claim hold on both architectures?\n\n| claim | {} | holds on both |\n|---|{}\n",
+        "\n## Does the claim hold on all {} architectures?\n\n| claim | {} | holds on all |\n|---|{}\n",
+        titles.len(),
         titles.join(" | "),
         "---|".repeat(titles.len() + 1)
     );
@@ -831,7 +975,7 @@ fn both_section(per_arch: &[(Arch, Vec<(String, String)>)]) -> String {
             .into_iter()
             .find(|w| cell.starts_with(&format!("**{w}**")))
     };
-    let (mut tested, mut both) = (0, 0);
+    let (mut tested, mut all) = (0, 0);
     for (claim, _) in per_arch.first().map_or(&[][..], |(_, v)| &v[..]) {
         let ws: Vec<Option<&str>> = per_arch
             .iter()
@@ -846,7 +990,7 @@ fn both_section(per_arch: &[(Arch, Vec<(String, String)>)]) -> String {
         }
         tested += 1;
         let holds = ws.iter().all(|w| *w == Some("agrees"));
-        both += usize::from(holds);
+        all += usize::from(holds);
         let _ = write!(md, "| {claim} |");
         for w in &ws {
             let _ = write!(md, " {} |", w.unwrap_or("—"));
@@ -855,10 +999,58 @@ fn both_section(per_arch: &[(Arch, Vec<(String, String)>)]) -> String {
     }
     let _ = writeln!(
         md,
-        "\n{both} of {tested} tested claims (and controls) agree on both architectures; a verdict is \
-         **agrees** only when every comparison of the claim is significant in the paper's direction (Holm)."
+        "\n{all} of {tested} tested claims (and controls) agree on all {} architectures ({}); a verdict is \
+         **agrees** only when every comparison of the claim is significant in the paper's direction (Holm).",
+        titles.len(),
+        titles.join(", ")
     );
     md
+}
+
+/// One cell of the budget table per architecture of the report:
+/// "title: text; title: text", or the text alone when one is there.
+fn per_arch(parts: &[Part<'_>], f: impl Fn(Arch) -> String) -> String {
+    if parts.len() == 1 {
+        return parts.first().map(|p| f(p.run.arch)).unwrap_or_default();
+    }
+    parts
+        .iter()
+        .map(|p| format!("{}: {}", p.run.arch.title(), f(p.run.arch)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A line stating that the architectures' records come from different
+/// commits (or unknown ones), when they do; empty otherwise.
+fn mixed_commits(parts: &[Part<'_>]) -> String {
+    let commits: Vec<(String, &str)> = parts
+        .iter()
+        .map(|p| {
+            (
+                p.run
+                    .timing
+                    .as_ref()
+                    .map_or("unknown".to_string(), |t| t.commit.clone()),
+                p.run.arch.title(),
+            )
+        })
+        .collect();
+    let mut distinct: Vec<&String> = commits.iter().map(|(c, _)| c).collect();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() < 2 {
+        return String::new();
+    }
+    format!(
+        "* **Mixed commits:** the architectures' records were computed at different commits ({}); each part \
+         below is re-derived from its own records, whose headers carry the full configuration of their run. \
+         Only the rendering of the tables and verdicts is at this report's commit.\n",
+        commits
+            .iter()
+            .map(|(c, t)| format!("{t}: `{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// A sweep parameter for a table cell.
@@ -910,10 +1102,10 @@ mod tests {
         assert_eq!(catalogue::subsets(catalogue::ALL).len(), 120);
     }
 
-    /// "Holds on both" is yes only when both verdicts agree; descriptive
+    /// "Holds on all" is yes only when every verdict agrees; descriptive
     /// rows are left out.
     #[test]
-    fn holds_on_both_needs_agreement_on_both() {
+    fn holds_on_all_needs_agreement_on_all() {
         let rows = |b: &str| {
             vec![
                 ("A".to_string(), "**agrees**: x".to_string()),
@@ -921,7 +1113,7 @@ mod tests {
                 ("C".to_string(), "descriptive (no test)".to_string()),
             ]
         };
-        let md = both_section(&[
+        let md = all_section(&[
             (Arch::Cnn, rows("**agrees**: y")),
             (Arch::Vit, {
                 let mut r = rows("**inconclusive**: z");
@@ -933,5 +1125,78 @@ mod tests {
         assert!(md.contains("| B | agrees | inconclusive | no |"), "{md}");
         assert!(!md.contains("| C |"), "{md}");
         assert!(md.contains("1 of 2 tested claims"), "{md}");
+        assert!(md.contains("hold on all 2 architectures"), "{md}");
+        // A third architecture: a claim that agrees on two of three does not hold.
+        let md = all_section(&[
+            (Arch::Cnn, rows("**agrees**: y")),
+            (Arch::Vit, rows("**agrees**: y")),
+            (Arch::ResnetLoc, rows("**disagrees**: y")),
+        ]);
+        assert!(
+            md.contains("| claim | small CNN | ViT | small ResNet (localization) | holds on all |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| A | agrees | agrees | agrees | **yes** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| B | agrees | agrees | disagrees | no |"),
+            "{md}"
+        );
+        assert!(md.contains("1 of 2 tested claims"), "{md}");
+    }
+
+    /// The provenance file round-trips, and a report part without one (or
+    /// from another commit) is flagged as mixed.
+    #[test]
+    fn provenance_round_trips_and_mixed_commits_are_stated() {
+        let dir = std::env::temp_dir().join(format!("mahlau_prov_{}", std::process::id()));
+        let t = Timing {
+            wall: Duration::from_secs_f64(12.5),
+            load_before: "1 / 2 / 3".into(),
+            load_after: "4 / 5 / 6".into(),
+            cpu: Some(20.0),
+            command: "cargo run -- --model cnn".into(),
+            commit: "abc".into(),
+            machine: "m".into(),
+            finished: "2026-01-01 00:00 UTC".into(),
+            source: Some("transcribed".into()),
+        };
+        t.save(&dir, "r").unwrap();
+        assert_eq!(Timing::load(&dir, "r").unwrap(), Some(t.clone()));
+        assert_eq!(Timing::load(&dir, "none").unwrap(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+        let merged = || Merged {
+            header: RunHeader::new("t", 1, 0, Shard::all(), "c"),
+            records: vec![Record::new(0, "method|0", "insertion", 0.5)],
+        };
+        let (a, b) = (
+            ArchRun {
+                arch: Arch::Cnn,
+                merged: merged(),
+                timing: Some(t.clone()),
+            },
+            ArchRun {
+                arch: Arch::ResnetLoc,
+                merged: merged(),
+                timing: Some(Timing {
+                    commit: "def".into(),
+                    ..t.clone()
+                }),
+            },
+        );
+        let part = |r| Part {
+            run: r,
+            data: Data::new(&r.merged),
+            pngs: Vec::new(),
+        };
+        let same = mixed_commits(&[part(&a), part(&a)]);
+        assert!(same.is_empty(), "{same}");
+        let mixed = mixed_commits(&[part(&a), part(&b)]);
+        assert!(
+            mixed.contains("small CNN: `abc`, small ResNet (localization): `def`"),
+            "{mixed}"
+        );
     }
 }
