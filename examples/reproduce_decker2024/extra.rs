@@ -4,16 +4,21 @@
 //! (so the fitting Grams of a sweep over m reuse the explanations of the
 //! perturbed inputs already drawn), and the softmax of a model.
 
-use crate::main_tables::{arch_panel, not_applicable, pick_images, registry, repr_layer};
-use crate::{Arch, Result};
-use candle_core::{DType, Device, Tensor};
+use crate::main_tables::{
+    abs_max, arch_panel, not_applicable, pick_images, registry, representation,
+};
+use crate::{Arch, Result, RUN_SEED};
+use candle_core::{Device, Tensor};
 use ndarray::{Array2, Array4, ArrayD, ArrayViewD, Axis, IxDyn};
+use salience::core::Ensemble;
 use salience::core::{AttributionBatch, ChannelReduction, Model, PixelMaps};
 use salience::explain::registry::ExplainerSpec;
 use salience::explain::rules::RuleForward;
 use salience::explain::{CandleModel, LayerSplit};
 use salience::metrics::Representation;
 use salience::models::assets;
+use salience::optimize::explain_panel;
+use salience::report::Shard;
 use salience::{Explainer, SalienceError, Seeds};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,10 +50,43 @@ impl Setup {
             .into_dyn()
     }
 
+    /// Image `i` with its class, its seed and the panel's abs-max maps of
+    /// it (the start of every part's per-image loop).
+    pub fn explained(&self, i: usize) -> Result<Explained> {
+        let x = self.image(i);
+        let targets = [self.chosen[i].1];
+        let seeds = [Shard::sample_seed(RUN_SEED, i)];
+        let phi = explain_panel(
+            &self.panel,
+            x.view(),
+            &targets,
+            &abs_max(),
+            Seeds::per_sample(&seeds),
+        )?;
+        Ok(Explained {
+            x,
+            targets,
+            seeds,
+            phi,
+        })
+    }
+
     /// One line naming the model and the panel (record headers).
     pub fn describe(&self, arch: Arch) -> String {
         format!("model={}; panel: {}", arch.name(), self.specs.join(" | "))
     }
+}
+
+/// One image of a part's loop (see [`Setup::explained`]).
+pub struct Explained {
+    /// The image, `[1, 1, 28, 28]`.
+    pub x: ArrayD<f32>,
+    /// Its explained class.
+    pub targets: [usize; 1],
+    /// Its seed, `Shard::sample_seed(RUN_SEED, i)`.
+    pub seeds: [u64; 1],
+    /// The panel's abs-max normalised maps of it.
+    pub phi: Ensemble,
 }
 
 /// The first `n_images` images of the main tables' shuffle and the panel
@@ -97,22 +135,7 @@ fn setup_model<M: LayerSplit + RuleForward + Send + Sync + 'static>(
         .into_iter()
         .map(|e| PixelMaps::new(e, ChannelReduction::Sum))
         .collect();
-    let layer = repr_layer(arch);
-    let repr_net = net.clone();
-    let repr = move |x: ArrayViewD<'_, f32>| -> salience::core::Result<Array2<f32>> {
-        let xs = x.as_standard_layout();
-        let t = Tensor::from_slice(xs.as_slice().unwrap_or(&[]), x.shape(), &Device::Cpu)
-            .map_err(|e| SalienceError::backend("ndarray", e))?;
-        let a = repr_net
-            .activations(&t, layer)
-            .and_then(|a| a.to_dtype(DType::F32))
-            .and_then(|a| a.flatten_from(1))
-            .and_then(|a| a.to_vec2::<f32>())
-            .map_err(|e| SalienceError::backend("ndarray", e))?;
-        let r = a.first().map_or(0, |v| v.len());
-        Array2::from_shape_vec((a.len(), r), a.concat())
-            .map_err(|e| SalienceError::backend("ndarray", e))
-    };
+    let repr = representation(net.clone(), arch);
     Ok(Setup {
         names,
         specs,

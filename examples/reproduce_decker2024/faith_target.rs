@@ -13,8 +13,8 @@
 //! `INFD_Q_prob`, `INFD_logit`, `INFD_prob`, `FCOR_logit`, `FCOR_prob` and
 //! the weights `w:<method>`; method `time`, metric `secs`.
 
-use crate::extra::{setup, Softmax};
-use crate::main_tables::{abs_max, fit_blur, metric_seeds, FAITH_PANEL};
+use crate::extra::{setup, Explained, Softmax};
+use crate::main_tables::{fit_blur, metric_seeds, FAITH_PANEL};
 use crate::{Arch, Budget, Result, RUN_SEED};
 use ndarray::Array2;
 use salience::core::{AttributionBatch, Model};
@@ -22,9 +22,7 @@ use salience::metrics::{
     faithfulness_correlation, infidelity, Baseline as MetricBaseline,
     FaithfulnessCorrelationConfig, InfidelityConfig, Perturbation, ScoreKind,
 };
-use salience::optimize::{
-    explain_panel, faith_gram, FaithConfig, MetricGrams, QpSettings, SeedStream, Strategy,
-};
+use salience::optimize::{faith_gram, FaithConfig, MetricGrams, QpSettings, SeedStream, Strategy};
 use salience::report::records::{write_records, Record, RunHeader};
 use salience::report::Shard;
 use salience::{SalienceError, Seeds};
@@ -64,11 +62,13 @@ pub fn run(b: &Budget, arch: Arch, shard: Shard, out: &std::path::Path) -> Resul
     let mut records = Vec::new();
     for i in shard.range(b.n_images) {
         let t0 = Instant::now();
-        let x = s.image(i);
-        let targets = [s.chosen[i].1];
-        let seeds = [Shard::sample_seed(RUN_SEED, i)];
+        let Explained {
+            x,
+            targets,
+            seeds,
+            phi,
+        } = s.explained(i)?;
         let sd = Seeds::per_sample(&seeds);
-        let phi = explain_panel(&s.panel, x.view(), &targets, &abs_max(), sd)?;
         let cfg = |m: usize, stream: SeedStream| FaithConfig {
             samples: m,
             baseline: fit_blur(),

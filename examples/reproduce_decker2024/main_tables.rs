@@ -387,6 +387,29 @@ pub(crate) fn repr_layer(arch: Arch) -> &'static str {
     }
 }
 
+/// The RRS representation of `net`: the activations at
+/// [`repr_layer`], flattened per input.
+pub(crate) fn representation<M: LayerSplit + Send + Sync + 'static>(
+    net: Arc<M>,
+    arch: Arch,
+) -> impl Fn(ArrayViewD<'_, f32>) -> salience::core::Result<Array2<f32>> + Send + Sync {
+    let layer = repr_layer(arch);
+    move |x: ArrayViewD<'_, f32>| -> salience::core::Result<Array2<f32>> {
+        let xs = x.as_standard_layout();
+        let t = Tensor::from_slice(xs.as_slice().unwrap_or(&[]), x.shape(), &Device::Cpu)
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
+        let a = net
+            .activations(&t, layer)
+            .and_then(|a| a.to_dtype(DType::F32))
+            .and_then(|a| a.flatten_from(1))
+            .and_then(|a| a.to_vec2::<f32>())
+            .map_err(|e| SalienceError::backend("ndarray", e))?;
+        let r = a.first().map_or(0, |v| v.len());
+        Array2::from_shape_vec((a.len(), r), a.concat())
+            .map_err(|e| SalienceError::backend("ndarray", e))
+    }
+}
+
 fn run_model<M: LayerSplit + RuleForward + Send + Sync + 'static>(
     b: &Budget,
     arch: Arch,
@@ -440,22 +463,7 @@ fn run_model<M: LayerSplit + RuleForward + Send + Sync + 'static>(
     }
     let model = CachedModel::new(CandleModel::new(net.clone()));
     let cache = PanelCache::new(&panel, abs_max());
-    let repr_net = net.clone();
-    let layer = repr_layer(arch);
-    let repr = move |x: ArrayViewD<'_, f32>| -> salience::core::Result<Array2<f32>> {
-        let xs = x.as_standard_layout();
-        let t = Tensor::from_slice(xs.as_slice().unwrap_or(&[]), x.shape(), &Device::Cpu)
-            .map_err(|e| SalienceError::backend("ndarray", e))?;
-        let a = repr_net
-            .activations(&t, layer)
-            .and_then(|a| a.to_dtype(DType::F32))
-            .and_then(|a| a.flatten_from(1))
-            .and_then(|a| a.to_vec2::<f32>())
-            .map_err(|e| SalienceError::backend("ndarray", e))?;
-        let r = a.first().map_or(0, |v| v.len());
-        Array2::from_shape_vec((a.len(), r), a.concat())
-            .map_err(|e| SalienceError::backend("ndarray", e))
-    };
+    let repr = representation(net.clone(), arch);
     let setup = Setup {
         budget: b,
         panel_names: panel_specs.iter().map(|p| p.0).collect(),

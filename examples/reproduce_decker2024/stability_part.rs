@@ -24,13 +24,13 @@
 //! metric `secs`.
 
 use crate::cache::{combine_maps, CachedModel, Combine, PanelCache, RowExplainer};
-use crate::extra::setup;
+use crate::extra::{setup, Explained};
 use crate::main_tables::{abs_max, fit_blur, Strat, ROBUST_PANEL};
 use crate::{Arch, Budget, Result, RUN_SEED};
 use salience::metrics::{relative_stability, StabilityConfig, StabilityFormula};
 use salience::optimize::{
-    explain_panel, faith_gram, robust_gram, FaithConfig, MetricGrams, OptConfig, QpSettings,
-    RobustConfig, Strategy,
+    faith_gram, robust_gram, FaithConfig, MetricGrams, OptConfig, QpSettings, RobustConfig,
+    Strategy,
 };
 use salience::report::records::{write_records, Record, RunHeader};
 use salience::report::Shard;
@@ -89,11 +89,13 @@ pub fn run(b: &Budget, arch: Arch, shard: Shard, out: &std::path::Path) -> Resul
     let mut records = Vec::new();
     for i in shard.range(b.n_images) {
         let t0 = Instant::now();
-        let x = s.image(i);
-        let targets = [s.chosen[i].1];
-        let seeds = [Shard::sample_seed(RUN_SEED, i)];
+        let Explained {
+            x,
+            targets,
+            seeds,
+            phi,
+        } = s.explained(i)?;
         let sd = Seeds::per_sample(&seeds);
-        let phi = explain_panel(&s.panel, x.view(), &targets, &abs_max(), sd)?;
         cache.prefill(x.view(), &seeds, &phi)?;
         let robust = robust_gram(
             &s.panel,

@@ -19,12 +19,12 @@
 //! the fitting sample), `q_min`; method `time`, metric `secs`: the image's
 //! compute time.
 
-use crate::extra::{setup, Memo};
+use crate::extra::{setup, Explained, Memo};
 use crate::main_tables::{abs_max, fit_blur, ROBUST_PANEL};
 use crate::{Arch, Budget, Result, RUN_SEED};
 use salience::optimize::{
-    explain_panel, faith_gram, robust_gram, BoundInputs, FaithConfig, Gram, MetricGrams,
-    QpSettings, RobustConfig, SeedStream, Strategy,
+    faith_gram, robust_gram, BoundInputs, FaithConfig, Gram, MetricGrams, QpSettings, RobustConfig,
+    SeedStream, Strategy,
 };
 use salience::report::records::{write_records, Record, RunHeader};
 use salience::report::Shard;
@@ -118,11 +118,13 @@ pub fn run(b: &Budget, arch: Arch, shard: Shard, out: &std::path::Path) -> Resul
     let mut records = Vec::new();
     for i in shard.range(b.n_thm43) {
         let t0 = Instant::now();
-        let x = s.image(i);
-        let targets = [s.chosen[i].1];
-        let seeds = [Shard::sample_seed(RUN_SEED, i)];
+        let Explained {
+            x,
+            targets,
+            seeds,
+            phi,
+        } = s.explained(i)?;
         let sd = Seeds::per_sample(&seeds);
-        let phi = explain_panel(&s.panel, x.view(), &targets, &abs_max(), sd)?;
         // Sensitivity: the panel on the m_max fitting draws once (memoized),
         // then every m's Gram from the first m of them.
         let memo: Vec<Memo<'_>> = s
