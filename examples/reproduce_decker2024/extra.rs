@@ -5,10 +5,10 @@
 //! perturbed inputs already drawn), and the softmax of a model.
 
 use crate::main_tables::{
-    abs_max, arch_panel, not_applicable, pick_images, registry, representation,
+    abs_max, arch_panel, first_image, not_applicable, pick_images, registry, representation,
 };
 use crate::{Arch, Result, RUN_SEED};
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use ndarray::{Array2, Array4, ArrayD, ArrayViewD, Axis, IxDyn};
 use salience::core::Ensemble;
 use salience::core::{AttributionBatch, ChannelReduction, Model, PixelMaps};
@@ -112,12 +112,7 @@ fn setup_model<M: LayerSplit + RuleForward + Send + Sync + 'static>(
 ) -> Result<Setup> {
     let plain = CandleModel::new(net.clone());
     let (chosen, x_all) = pick_images(&plain, n_images)?;
-    let first = x_all.slice_axis(Axis(0), (0..1).into());
-    let first = Tensor::from_slice(
-        first.as_standard_layout().as_slice().unwrap_or(&[]),
-        first.shape(),
-        &Device::Cpu,
-    )?;
+    let first = first_image(&x_all)?;
     let mut names = Vec::new();
     let mut specs = Vec::new();
     for (name, spec) in arch_panel(arch) {

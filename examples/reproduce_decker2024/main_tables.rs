@@ -387,6 +387,17 @@ pub(crate) fn repr_layer(arch: Arch) -> &'static str {
     }
 }
 
+/// The first image of `x_all` as a `[1, …]` tensor (the methods that do
+/// not apply to a model are decided on it, the same for every shard).
+pub(crate) fn first_image(x_all: &Array4<f32>) -> Result<Tensor> {
+    let first = x_all.slice_axis(Axis(0), (0..1).into());
+    Ok(Tensor::from_slice(
+        first.as_standard_layout().as_slice().unwrap_or(&[]),
+        first.shape(),
+        &Device::Cpu,
+    )?)
+}
+
 /// The RRS representation of `net`: the activations at
 /// [`repr_layer`], flattened per input.
 pub(crate) fn representation<M: LayerSplit + Send + Sync + 'static>(
@@ -421,12 +432,7 @@ fn run_model<M: LayerSplit + RuleForward + Send + Sync + 'static>(
     let (chosen, x_all) = pick_images(&plain, b.n_images)?;
     // The methods that do not apply to this model (decided on the first
     // image, the same for every shard).
-    let first = x_all.slice_axis(Axis(0), (0..1).into());
-    let first = Tensor::from_slice(
-        first.as_standard_layout().as_slice().unwrap_or(&[]),
-        first.shape(),
-        &Device::Cpu,
-    )?;
+    let first = first_image(&x_all)?;
     let mut panel_specs = Vec::new();
     let mut unsupported = Vec::new();
     for (name, spec) in arch_panel(arch) {
