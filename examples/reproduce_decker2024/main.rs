@@ -424,7 +424,17 @@ fn main() -> Result<()> {
         );
     }
     // A plain run (no --shard) also writes the tables, through the same
-    // merge path as `--merge`.
+    // merge path as `--merge`; a plain run of one part only when the main
+    // tables' records are already in `--out` (the report needs them).
+    let main_records = args.out.join(format!("{RUN_MAIN}.jsonl"));
+    if !args.merge && args.shard.is_none() && args.part != Part::All && !main_records.exists() {
+        eprintln!(
+            "tables not written: {} is missing; run `--part main` (and the other parts) \
+             into the same --out, then `--merge`",
+            main_records.display()
+        );
+        return Ok(());
+    }
     if args.merge || args.shard.is_none() {
         std::fs::create_dir_all(&args.results)?;
         // The wall time covers the whole computation only when every part ran.
