@@ -670,7 +670,7 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
     ));
     md.push_str("## Budgets (this run vs the paper)\n\n| quantity | this run | paper (`--paper`) |\n|---|---:|---:|\n");
     let rows: [(&str, String, String); 14] = [
-        ("images", b.n_images.to_string(), "256 (CMNIST test)".into()),
+        ("images", s.n().to_string(), "256 (CMNIST test)".into()),
         ("SmoothGrad N", b.n_sg.to_string(), paper.n_sg.to_string()),
         ("NoiseGrad N", b.n_ng.to_string(), paper.n_ng.to_string()),
         (
@@ -700,7 +700,7 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         ),
         ("sweep draws: NG / SG N", b.sweep_n.to_string(), "10".into()),
         ("sweep draws: FG N = M", b.sweep_fg.to_string(), "10".into()),
-        ("images in the sweeps", b.n_images.to_string(), "200".into()),
+        ("images in the sweeps", s.n().to_string(), "200".into()),
         (
             "Table 3: IG steps (Gauss–Legendre, zero baseline)",
             b.ig_steps.to_string(),
@@ -721,7 +721,7 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         md.push_str(&format!("| {q} | {a} | {p} |\n"));
     }
     md.push_str(
-        "\nEvery reduction is for the ≤ 10 min budget on 2 shared cores: FusionGrad costs N·M \
+        "\nEvery reduction of draws keeps the whole image set within about an hour of CPU on 2 shared cores (run it in shards): FusionGrad costs N·M \
          gradients per image and max-sensitivity re-explains every perturbed copy, so FG with \
          N = M = 10 and 10 sensitivity draws alone is 1 100 backward passes per image.\n\n",
     );
