@@ -611,12 +611,25 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         r.load.0,
         r.load.1
     ));
-    md.push_str(&format!(
-        "* Wall time {:.0} s{}; the wall time on an idle machine would be about the CPU time / 2.\n",
-        r.wall_s,
-        r.cpu_s
-            .map_or(String::new(), |c| format!(", CPU time (user + sys) {c:.0} s"))
-    ));
+    let cpu = r.cpu_s.map_or(String::new(), |c| {
+        format!(", CPU time (user + sys) {c:.0} s")
+    });
+    if r.command.contains("--merge") {
+        // A merge only re-derives the tables: its time is not the run's.
+        md.push_str(&format!(
+            "* Wall time of this merge (tables, charts, the example grid and the accuracy \
+             curves; not the explanations) {:.0} s{cpu}. The shards' own wall and CPU times are \
+             not recorded in their record files; docs/performance.md lists those of the \
+             committed run.\n",
+            r.wall_s
+        ));
+    } else {
+        md.push_str(&format!(
+            "* Wall time {:.0} s{cpu}; the wall time on an idle machine would be about the CPU \
+             time / 2.\n",
+            r.wall_s
+        ));
+    }
     md.push_str(&format!(
         "* Seeds: everything derives from `RUN_SEED = {RUN_SEED}`; image i (index in the shipped \
          sample) uses `Shard::sample_seed(RUN_SEED, i)`, so `--shard` splits give the same records.\n\n"
@@ -971,7 +984,12 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         table3: table3_text(s, m),
     }));
 
-    md.push_str("\n## Timing (wall seconds)\n\n| stage | s |\n|---|---:|\n");
+    md.push_str(if r.command.contains("--merge") {
+        "\n## Timing of this merge (wall seconds; the shards' stages are not recorded)\n\n\
+         | stage | s |\n|---|---:|\n"
+    } else {
+        "\n## Timing (wall seconds)\n\n| stage | s |\n|---|---:|\n"
+    });
     for (stage, t) in r.timings {
         md.push_str(&format!("| {stage} | {t:.1} |\n"));
     }
