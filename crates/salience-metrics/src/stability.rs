@@ -171,10 +171,11 @@ pub enum StabilityFormula {
     /// only over the entries with `|a| ≥ ε_min` (OpenXAI clips every
     /// divisor at `1e-3` and Quantus replaces an exact 0 by `ε_min`, so an
     /// input with a black background or a map with exact zeros is
-    /// dominated by those entries; here they are left out). A sample whose
-    /// clean input, clean map or outputs have no entry with `|a| ≥ ε_min`
-    /// is [`Undefined::EmptySupport`] (RRS alone when only the
-    /// representation has none). Denominators floored at `ε_min` by `max`.
+    /// dominated by those entries; here they are left out). A ratio whose
+    /// divisors have no entry with `|a| ≥ ε_min` — the clean map, and the
+    /// clean input (RIS), outputs (ROS) or representation (RRS) — is
+    /// [`Undefined::EmptySupport`] for that sample; the other ratios keep
+    /// their scores. Denominators floored at `ε_min` by `max`.
     Support,
 }
 
@@ -579,20 +580,22 @@ fn run(
     // no relative change there.
     let support = config.formula == StabilityFormula::Support;
     let empty = |a: ArrayView1<'_, f32>| support && !a.iter().any(|v| f64::from(v.abs()) >= eps);
-    let empty_core: Vec<bool> = (0..g.n)
-        .map(|i| empty(x.row(i)) || empty(e_x.row(i)) || empty(h_x.row(i)))
-        .collect();
-    let empty_rep: Vec<bool> = (0..g.n)
-        .map(|i| l_x.as_ref().is_some_and(|lx| empty(lx.row(i))))
-        .collect();
-    let outcomes = |v: Vec<f64>, rep: bool| {
+    // Each ratio's own divisors: the map's change over the input's (RIS),
+    // the outputs' (ROS) or the representation's (RRS).
+    let empty_of = |rows: Option<&Array2<f32>>| -> Vec<bool> {
+        (0..g.n)
+            .map(|i| empty(e_x.row(i)) || rows.is_some_and(|r| empty(r.row(i))))
+            .collect()
+    };
+    let outcomes = |v: Vec<f64>, empty: Vec<bool>| {
         Outcomes::new(
             v.into_iter()
+                .zip(empty)
                 .enumerate()
-                .map(|(i, v)| {
+                .map(|(i, (v, empty))| {
                     if kept[i] == 0 {
                         Outcome::Undefined(Undefined::NoKeptPerturbation)
-                    } else if empty_core[i] || (rep && empty_rep[i]) {
+                    } else if empty {
                         Outcome::Undefined(Undefined::EmptySupport)
                     } else {
                         Outcome::Score(v)
@@ -602,10 +605,10 @@ fn run(
         )
     };
     Ok(StabilityScores {
-        ris: outcomes(ris, false)?,
-        ros: outcomes(ros, false)?,
+        ris: outcomes(ris, empty_of(Some(&x)))?,
+        ros: outcomes(ros, empty_of(Some(&h_x)))?,
         rrs: if representation.is_some() {
-            Some(outcomes(rrs, true)?)
+            Some(outcomes(rrs, empty_of(l_x.as_ref()))?)
         } else {
             None
         },
@@ -783,6 +786,36 @@ mod tests {
             .ris
             .get(0)
             .is_some());
+    }
+
+    /// Each ratio is undefined only through its own divisors: all-zero
+    /// outputs (a zero model) leave ROS without support, while RIS, which
+    /// divides by the input's change, keeps its 2.25 of the test above.
+    #[test]
+    fn support_formula_is_undefined_per_ratio() {
+        let model = LinearModel::new(Array2::<f32>::zeros((2, 2)), array![0.0f32, 0.0]).unwrap();
+        let cfg = StabilityConfig {
+            eps_min: 1e-3,
+            formula: StabilityFormula::Support,
+            ..Default::default()
+        };
+        let (x, xs) = (array![[2.0f32, 0.0]], array![[[2.5f32, 0.5]]]);
+        let s = relative_stability_with_perturbations(
+            &model,
+            &Square,
+            None,
+            x.view().into_dyn(),
+            xs.view().into_dyn(),
+            &[0],
+            &cfg,
+            Seeds::base(0),
+        )
+        .unwrap();
+        assert!((s.ris.get(0).unwrap() - 2.25).abs() < 1e-9, "{:?}", s.ris);
+        assert_eq!(
+            s.ros.outcomes(),
+            &[Outcome::Undefined(Undefined::EmptySupport)]
+        );
     }
 
     #[test]
