@@ -200,16 +200,19 @@ pub mod claims {
         let c = VerdictConfig::default();
         format!(
             "Verdicts are computed by `salience_metrics::verdict`: each claim is a set of paired \
-             comparisons over images (two-sided Wilcoxon signed-rank test, scipy's defaults), \
-             Holm–Bonferroni across the claim's comparisons, α = {}; **agrees** only if every \
-             comparison is significant in the paper's direction, **disagrees** if any is \
-             significant in the opposite direction, **inconclusive** otherwise. Differences within \
-             a relative {:.0e} count as ties. Each comparison prints the median paired \
-             difference, the Hodges–Lehmann estimate with its {:.0} % distribution-free interval \
-             (Walsh averages), the matched-pairs rank-biserial r, the Holm-adjusted p and n. \
-             Comparisons of different images (unpaired, `n = a vs b`) use the two-sided \
-             Mann–Whitney U test (scipy's defaults), the difference of medians, the two-sample \
-             Hodges–Lehmann shift and the rank-biserial P(a > b) − P(a < b).",
+             comparisons over images (two-sided Wilcoxon signed-rank test, scipy's defaults \
+             except that tied pairs are ranked and their ranks split between the two signs, \
+             scipy's `zero_method=\"zsplit\"`, so ties weigh against a difference instead of \
+             being dropped), Holm–Bonferroni across the claim's comparisons, α = {}; **agrees** \
+             only if every comparison is significant in the paper's direction, **disagrees** if \
+             any is significant in the opposite direction, **inconclusive** otherwise. \
+             Differences within a relative {:.0e} count as ties. Each comparison prints the \
+             median paired difference, the Hodges–Lehmann estimate with its {:.0} % \
+             distribution-free interval (Walsh averages), the matched-pairs rank-biserial r \
+             (ties included), the Holm-adjusted p and n (with the number tied). Comparisons of \
+             different images (unpaired, `n = a vs b`) use the two-sided Mann–Whitney U test \
+             (scipy's defaults), the difference of medians, the two-sample Hodges–Lehmann shift \
+             and the rank-biserial P(a > b) − P(a < b).",
             c.alpha,
             c.rel_tol,
             100.0 * c.confidence

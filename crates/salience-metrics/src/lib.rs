@@ -168,4 +168,5 @@ pub use verdict::{
 };
 pub use wilcoxon::{
     wilcoxon_differences, wilcoxon_signed_rank, WilcoxonConfig, WilcoxonMethod, WilcoxonResult,
+    ZeroMethod,
 };

@@ -29,9 +29,15 @@
 //!
 //! **Ties.** A difference with `|x − y| ≤ rel_tol · max(|x|, |y|)`
 //! ([`VerdictConfig::rel_tol`], default 1e-6, about f32 rounding) counts as
-//! zero; zero differences are dropped by the test (scipy's
-//! `zero_method="wilcox"`), and a comparison whose differences are all zero
-//! has p = 1. A tie therefore can never be significant.
+//! zero. Zero differences are **ranked and split** between W+ and W−
+//! ([`ZeroMethod::Zsplit`](crate::ZeroMethod::Zsplit), scipy's
+//! `zero_method="zsplit"`; otherwise scipy's defaults): every tie is
+//! evidence of no difference, so a comparison that is mostly ties cannot be
+//! significant however one-sided its few untied pairs are (15 ties and 5
+//! positive differences: p = 0.077, where dropping the zeros, scipy's
+//! default, gives 0.043), and the rank-biserial `r` shrinks towards 0 with
+//! the share of ties. A comparison whose differences are all zero has
+//! p = 1. A tie therefore can never be significant.
 //!
 //! **Verdict** ([`Verdict`]): a comparison is *significant* when its
 //! Holm-adjusted p-value is below `alpha` (default 0.05); its observed
@@ -65,6 +71,7 @@ use crate::mann_whitney::{
 };
 use crate::wilcoxon::{
     check_finite64, exact_null_pmf, wilcoxon_differences, WilcoxonConfig, WilcoxonMethod,
+    ZeroMethod,
 };
 use salience_core::{Result, SalienceError};
 use statrs::distribution::{ContinuousCDF, Normal};
@@ -409,8 +416,11 @@ impl Claim {
 /// Options of [`Claim::evaluate`].
 ///
 /// ```
-/// let c = salience_metrics::verdict::VerdictConfig::default();
+/// use salience_metrics::{verdict::VerdictConfig, WilcoxonConfig, ZeroMethod};
+/// let c = VerdictConfig::default();
 /// assert_eq!((c.alpha, c.confidence, c.rel_tol), (0.05, 0.95, 1e-6));
+/// // scipy's test, with ties ranked and split instead of dropped.
+/// assert_eq!(c.wilcoxon, WilcoxonConfig { zero_method: ZeroMethod::Zsplit, ..WilcoxonConfig::scipy() });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VerdictConfig {
@@ -422,7 +432,9 @@ pub struct VerdictConfig {
     /// Relative tolerance under which a paired difference counts as a tie
     /// (zero), ≥ 0 (default 1e-6).
     pub rel_tol: f64,
-    /// The Wilcoxon test's options (default [`WilcoxonConfig::scipy`]).
+    /// The Wilcoxon test's options (default [`WilcoxonConfig::scipy`] with
+    /// [`ZeroMethod::Zsplit`](crate::ZeroMethod::Zsplit): ties weigh
+    /// against a difference).
     pub wilcoxon: WilcoxonConfig,
 }
 
@@ -432,7 +444,10 @@ impl Default for VerdictConfig {
             alpha: 0.05,
             confidence: 0.95,
             rel_tol: 1e-6,
-            wilcoxon: WilcoxonConfig::scipy(),
+            wilcoxon: WilcoxonConfig {
+                zero_method: ZeroMethod::Zsplit,
+                ..WilcoxonConfig::scipy()
+            },
         }
     }
 }
@@ -480,7 +495,8 @@ pub struct PairResult {
     /// Size of `b`'s sample for an unpaired comparison ([`Reference::Unpaired`]);
     /// `None` for paired and one-sample comparisons.
     pub n_b: Option<usize>,
-    /// Number of zero (tied) differences, dropped by the test.
+    /// Number of zero (tied) differences (ranked and split by the default
+    /// test, [`VerdictConfig::wilcoxon`]).
     pub n_zero: usize,
     /// Median of the paired differences `a − b` (unpaired: the difference
     /// of the medians).
@@ -949,17 +965,29 @@ mod tests {
 
     #[test]
     fn rank_biserial_and_median_by_hand() {
-        // d = [3, -1, 2, 0, 4]: the zero is dropped; |d| = 3, 1, 2, 4 →
-        // ranks 3, 1, 2, 4; W+ = 9, W− = 1, r = 8/10. Median of all five
-        // differences: 2.
+        // d = [3, -1, 2, 0, 4]: the zero is ranked and split (default);
+        // |d| = 3, 1, 2, 0, 4 → ranks 4, 2, 3, 1, 5; W+ = 12 + ½,
+        // W− = 2 + ½, r = 10/15. Median of all five differences: 2.
         let x = [3.0, -1.0, 2.0, 0.0, 4.0];
         let r = Claim::new()
             .paired("a", "b", Direction::Greater, &x, &[0.0; 5])
             .evaluate(&cfg())
             .unwrap();
         let p = &r.pairs[0];
-        assert!((p.rank_biserial - 0.8).abs() < 1e-15);
+        assert!((p.rank_biserial - 10.0 / 15.0).abs() < 1e-15);
         assert_eq!((p.n, p.n_zero, p.median_difference), (5, 1, 2.0));
+        // Dropped (scipy's default): |d| = 3, 1, 2, 4 → ranks 3, 1, 2, 4;
+        // W+ = 9, W− = 1, r = 8/10.
+        let dropped = VerdictConfig {
+            wilcoxon: WilcoxonConfig::scipy(),
+            ..cfg()
+        };
+        let d = Claim::new()
+            .paired("a", "b", Direction::Greater, &x, &[0.0; 5])
+            .evaluate(&dropped)
+            .unwrap();
+        assert!((d.pairs[0].rank_biserial - 0.8).abs() < 1e-15);
+        assert_eq!(d.verdict, Verdict::Inconclusive);
         // 5 pairs cannot reach p < 0.05: inconclusive, not agrees.
         assert_eq!(r.verdict, Verdict::Inconclusive);
     }
@@ -998,6 +1026,42 @@ mod tests {
         let r = Claim::new()
             .paired("AGG", "best", Direction::Less, &x, &y)
             .evaluate(&strict)
+            .unwrap();
+        assert_eq!(r.verdict, Verdict::Agrees);
+    }
+
+    #[test]
+    fn a_claim_that_is_mostly_ties_cannot_agree() {
+        // Decker's Theorem 4.3 sweep for AGG_faith: the gap is exactly 0 on
+        // 15 of 20 images and positive on 5. Dropping the ties (scipy's
+        // default) the 5 would read "agrees" (p = 0.043); split, the ties
+        // weigh in (p = 0.077, scipy 1.17 zero_method="zsplit").
+        let mut gap = vec![0.0; 15];
+        gap.extend([1e-4, 2e-4, 3e-4, 4e-4, 5e-4]);
+        let r = Claim::new()
+            .against("gap", "0", 0.0, Direction::Greater, &gap)
+            .evaluate(&VerdictConfig::default())
+            .unwrap();
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert_eq!(r.pairs[0].n_zero, 15);
+        assert!((r.pairs[0].p_value - 0.07698581147096221).abs() < 1e-10);
+        // r = (150 − 60) / 210: the ties pull the effect size towards 0.
+        assert!((r.pairs[0].rank_biserial - 90.0 / 210.0).abs() < 1e-12);
+        let dropped = VerdictConfig {
+            wilcoxon: WilcoxonConfig::scipy(),
+            ..VerdictConfig::default()
+        };
+        let r = Claim::new()
+            .against("gap", "0", 0.0, Direction::Greater, &gap)
+            .evaluate(&dropped)
+            .unwrap();
+        assert_eq!(r.verdict, Verdict::Agrees);
+        // With few ties the same one-sided evidence still agrees.
+        let mut most = vec![0.0; 2];
+        most.extend((1..=18).map(|i| i as f64 * 1e-4));
+        let r = Claim::new()
+            .against("gap", "0", 0.0, Direction::Greater, &most)
+            .evaluate(&VerdictConfig::default())
             .unwrap();
         assert_eq!(r.verdict, Verdict::Agrees);
     }

@@ -4,9 +4,14 @@
 //! Wilcoxon signed-rank test for p = 0.05").
 //!
 //! Conventions (documented choices):
-//! * differences are `d_i = x_i − y_i`; **zero differences are dropped**
-//!   before ranking (Wilcoxon's original convention, scipy's
-//!   `zero_method="wilcox"`, its default);
+//! * differences are `d_i = x_i − y_i`; by default **zero differences are
+//!   dropped** before ranking (Wilcoxon's original convention, scipy's
+//!   `zero_method="wilcox"`, its default); [`ZeroMethod::Pratt`] ranks them
+//!   with the others and then drops their ranks (Pratt 1959, with
+//!   Cureton's 1967 normal approximation), and [`ZeroMethod::Zsplit`] ranks
+//!   them and adds half of their ranks to each of W+ and W− (so ties pull
+//!   the statistic towards its null mean) — both exactly as scipy's
+//!   `zero_method="pratt"` / `"zsplit"`;
 //! * `|d_i|` are ranked with average ranks for ties;
 //! * the statistic reported is `min(W+, W−)` (as scipy's two-sided test);
 //! * the p-value is **two-sided**;
@@ -61,6 +66,41 @@ pub enum WilcoxonMethod {
     Permutation,
 }
 
+/// How zero differences `x_i = y_i` enter the test (scipy's `zero_method`).
+///
+/// ```
+/// use salience_metrics::{wilcoxon_differences, WilcoxonConfig, ZeroMethod};
+/// // 15 ties and 5 positive differences (scipy 1.17: p = 0.0431 dropping
+/// // the zeros, 0.0770 splitting them).
+/// let mut d = vec![0.0; 15];
+/// d.extend([1.0, 2.0, 3.0, 4.0, 5.0]);
+/// let drop = wilcoxon_differences(&d, &WilcoxonConfig::scipy())?;
+/// let split = WilcoxonConfig { zero_method: ZeroMethod::Zsplit, ..WilcoxonConfig::scipy() };
+/// let split = wilcoxon_differences(&d, &split)?;
+/// // Dropped: W+ = 1 + … + 5. Split: ranks 16..=20 plus half of 1..=15.
+/// assert_eq!((drop.w_plus, split.w_plus, split.w_minus), (15.0, 150.0, 60.0));
+/// assert!(drop.p_value < 0.05 && split.p_value > 0.05); // the ties weigh in
+/// # Ok::<(), salience_core::SalienceError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ZeroMethod {
+    /// Drop zero differences before ranking (Wilcoxon 1945; scipy's
+    /// default `"wilcox"`): ties carry no evidence either way.
+    #[default]
+    Wilcox,
+    /// Rank the zeros with the other `|d_i|` (they take the lowest ranks),
+    /// then drop their ranks; the normal approximation's mean and variance
+    /// are corrected for the dropped ranks (Pratt 1959, Cureton 1967;
+    /// scipy's `"pratt"`).
+    Pratt,
+    /// Rank the zeros with the other `|d_i|` and add half of their ranks to
+    /// each of W+ and W− (scipy's `"zsplit"`): every tie counts as evidence
+    /// of no difference, so a comparison that is mostly ties cannot be
+    /// significant however one-sided its few untied pairs are.
+    Zsplit,
+}
+
 /// Options of [`wilcoxon_signed_rank`].
 ///
 /// ```
@@ -88,8 +128,12 @@ pub struct WilcoxonConfig {
     pub permutation_max_len: usize,
     /// `Auto`: zero differences rule out the plain exact distribution (as in
     /// scipy ≥ 1.13) even though, with zeros dropped, it is still exact for
-    /// untied `|d|` (default false; scipy: true).
+    /// untied `|d|` (default false; scipy: true). With zeros ranked
+    /// ([`ZeroMethod::Pratt`], [`ZeroMethod::Zsplit`]) the plain exact
+    /// distribution never applies to zeros.
     pub zeros_leave_exact: bool,
+    /// How zero differences enter (default [`ZeroMethod::Wilcox`], as scipy).
+    pub zero_method: ZeroMethod,
 }
 
 impl Default for WilcoxonConfig {
@@ -100,6 +144,7 @@ impl Default for WilcoxonConfig {
             continuity_correction: true,
             permutation_max_len: 0,
             zeros_leave_exact: false,
+            zero_method: ZeroMethod::Wilcox,
         }
     }
 }
@@ -123,6 +168,7 @@ impl WilcoxonConfig {
             continuity_correction: false,
             permutation_max_len: 13,
             zeros_leave_exact: true,
+            zero_method: ZeroMethod::Wilcox,
         }
     }
 }
@@ -141,13 +187,16 @@ impl WilcoxonConfig {
 pub struct WilcoxonResult {
     /// `min(W+, W−)`.
     pub statistic: f64,
-    /// Sum of the ranks of the positive differences `x − y > 0`.
+    /// Sum of the ranks of the positive differences `x − y > 0` (with
+    /// [`ZeroMethod::Zsplit`], plus half the zeros' ranks).
     pub w_plus: f64,
-    /// Sum of the ranks of the negative differences.
+    /// Sum of the ranks of the negative differences (with
+    /// [`ZeroMethod::Zsplit`], plus half the zeros' ranks).
     pub w_minus: f64,
-    /// Number of non-zero differences used.
+    /// Number of non-zero differences.
     pub n: usize,
-    /// Number of zero differences dropped.
+    /// Number of zero differences (dropped, or ranked by
+    /// [`ZeroMethod::Pratt`] / [`ZeroMethod::Zsplit`]).
     pub n_zero: usize,
     /// The z statistic of the normal approximation (signed, W+ − E[W+]);
     /// `None` for the exact method.
@@ -165,7 +214,8 @@ pub struct WilcoxonResult {
 ///
 /// Errors: different lengths ([`SalienceError::ShapeMismatch`]), empty
 /// input or all differences zero ([`SalienceError::Empty`]), NaN/Inf
-/// ([`SalienceError::NonFinite`]), `Exact` requested with tied `|d|`,
+/// ([`SalienceError::NonFinite`]), `Exact` requested with tied `|d|` (or
+/// with zero differences under [`ZeroMethod::Pratt`] / [`ZeroMethod::Zsplit`]),
 /// `Exact`/`Permutation` with more than 200 non-zero differences, or
 /// `exact_max_n`/`permutation_max_len > 200`
 /// ([`SalienceError::InvalidParameter`]).
@@ -234,22 +284,40 @@ pub fn wilcoxon_differences(d: &[f64], config: &WilcoxonConfig) -> Result<Wilcox
             "wilcoxon: every paired difference is zero".into(),
         ));
     }
-    let abs: Vec<f64> = nz.iter().map(|v| v.abs()).collect();
+    let zeros_ranked = config.zero_method != ZeroMethod::Wilcox && n_zero > 0;
+    // The values ranked: the non-zero differences, or all of them.
+    let ranked: &[f64] = if zeros_ranked { d } else { &nz };
+    let abs: Vec<f64> = ranked.iter().map(|v| v.abs()).collect();
     let ranks = average_ranks(&abs);
-    let w_plus: f64 = nz
-        .iter()
-        .zip(&ranks)
-        .filter(|(v, _)| **v > 0.0)
-        .map(|(_, r)| r)
-        .sum();
-    let total = (n * (n + 1)) as f64 / 2.0;
-    let w_minus = total - w_plus;
+    let sum_where = |keep: fn(f64) -> bool| -> f64 {
+        ranked
+            .iter()
+            .zip(&ranks)
+            .filter(|(v, _)| keep(**v))
+            .map(|(_, r)| r)
+            .sum()
+    };
+    // W+ over the non-zero differences only (the permutation's statistic).
+    let positive = sum_where(|v| v > 0.0);
+    let negative = sum_where(|v| v < 0.0);
+    let zero_half = if config.zero_method == ZeroMethod::Zsplit {
+        sum_where(|v| v == 0.0) / 2.0
+    } else {
+        0.0
+    };
+    let w_plus = positive + zero_half;
+    let w_minus = negative + zero_half;
     let statistic = w_plus.min(w_minus);
-    let ties = tie_group_sizes(&abs);
+    // Tie groups of |d|; Pratt leaves the zeros' group out (as scipy).
+    let ties = if config.zero_method == ZeroMethod::Pratt {
+        tie_group_sizes(&nz.iter().map(|v| v.abs()).collect::<Vec<_>>())
+    } else {
+        tie_group_sizes(&abs)
+    };
 
     let method = match config.method {
         WilcoxonMethod::Auto => {
-            let zeros_block = config.zeros_leave_exact && n_zero > 0;
+            let zeros_block = (config.zeros_leave_exact || zeros_ranked) && n_zero > 0;
             if n <= config.exact_max_n && ties.is_empty() && !zeros_block {
                 WilcoxonMethod::Exact
             } else if d.len() <= config.permutation_max_len {
@@ -269,11 +337,12 @@ pub fn wilcoxon_differences(d: &[f64], config: &WilcoxonConfig) -> Result<Wilcox
             WilcoxonMethod::Permutation
         }
         WilcoxonMethod::Exact => {
-            if !ties.is_empty() {
+            if !ties.is_empty() || zeros_ranked {
                 return Err(SalienceError::invalid(
                     "method",
                     "Exact",
-                    "the exact distribution needs untied |x − y|; use Auto or Normal",
+                    "the exact distribution needs untied |x − y| (and no zero difference \
+                     when zeros are ranked); use Auto, Permutation or Normal",
                 ));
             }
             if n > 200 {
@@ -295,10 +364,28 @@ pub fn wilcoxon_differences(d: &[f64], config: &WilcoxonConfig) -> Result<Wilcox
             let p = 2.0 * exact_lower_tail(n, t);
             (None, p.min(1.0))
         }
-        WilcoxonMethod::Permutation => (None, permutation_p_value(&ranks, w_plus)),
+        WilcoxonMethod::Permutation => {
+            // Only the non-zero differences' signs can flip; a zero adds the
+            // same (Zsplit) or nothing (Wilcox, Pratt) to every flip's W+.
+            let flippable: Vec<f64> = ranked
+                .iter()
+                .zip(&ranks)
+                .filter(|(v, _)| **v != 0.0)
+                .map(|(_, r)| *r)
+                .collect();
+            (None, permutation_p_value(&flippable, positive))
+        }
         _ => {
-            let nf = n as f64;
-            let mean = nf * (nf + 1.0) / 4.0;
+            // Every ranked value counts (N = n, or n + zeros when ranked);
+            // Pratt removes the zeros' ranks 1..=n₀ from the mean and the
+            // variance (Cureton 1967), as scipy.
+            let nf = ranked.len() as f64;
+            let z0 = if config.zero_method == ZeroMethod::Pratt && zeros_ranked {
+                n_zero as f64
+            } else {
+                0.0
+            };
+            let mean = nf * (nf + 1.0) / 4.0 - z0 * (z0 + 1.0) / 4.0;
             let tie_term: f64 = ties
                 .iter()
                 .map(|&t| {
@@ -306,7 +393,10 @@ pub fn wilcoxon_differences(d: &[f64], config: &WilcoxonConfig) -> Result<Wilcox
                     t * (t * t - 1.0)
                 })
                 .sum();
-            let var = (nf * (nf + 1.0) * (2.0 * nf + 1.0) - 0.5 * tie_term) / 24.0;
+            let var = (nf * (nf + 1.0) * (2.0 * nf + 1.0)
+                - z0 * (z0 + 1.0) * (2.0 * z0 + 1.0)
+                - 0.5 * tie_term)
+                / 24.0;
             let mut dev = w_plus - mean;
             if config.continuity_correction {
                 dev = if dev.abs() <= 0.5 {
@@ -575,6 +665,129 @@ mod tests {
         };
         let a = wilcoxon_differences(&darwin(), &perm).unwrap();
         assert!((a.p_value - 0.041259765625).abs() < 1e-12);
+    }
+
+    /// scipy.stats.wilcoxon(d, zero_method=…) (scipy 1.17.1, otherwise
+    /// default arguments): statistic and p-value with the zeros ranked.
+    #[test]
+    fn pratt_and_zsplit_match_scipy() {
+        let mut tied = vec![0.0; 15];
+        tied.extend([1.0, 2.0, 3.0, 4.0, 5.0]);
+        let noisy = [
+            0.4, 0.7, 0.1, 0.0, -0.1, -0.6, 0.5, 1.7, -0.1, -0.2, 0.9, 0.8, 0.5, -0.5, 0.4, 1.1,
+            -0.9, -0.1, -1.5, -0.9,
+        ];
+        let many = [
+            0.0, 0.0, 0.0, 1.0, 1.0, -1.0, 2.0, 2.0, 3.0, -4.0, 5.0, 6.0, 6.0, 7.0, 8.0, 0.0, 9.0,
+            10.0, -11.0, 12.0, 0.0, 13.0,
+        ];
+        let small: &[f64] = &[0.0, 0.0, 1.0, 2.0, 3.0];
+        let eight: &[f64] = &[0.0, 1.0, 2.0, -3.0, 4.0, 5.0, 0.0, 6.0];
+        use ZeroMethod::{Pratt, Zsplit};
+        let cases: [(&[f64], ZeroMethod, f64, f64, WilcoxonMethod); 10] = [
+            (
+                &tied,
+                Pratt,
+                0.0,
+                0.025800712226030923,
+                WilcoxonMethod::Normal,
+            ),
+            (
+                &tied,
+                Zsplit,
+                60.0,
+                0.07698581147096221,
+                WilcoxonMethod::Normal,
+            ),
+            (small, Pratt, 0.0, 0.25, WilcoxonMethod::Permutation),
+            (small, Zsplit, 1.5, 0.25, WilcoxonMethod::Permutation),
+            (eight, Pratt, 5.0, 0.125, WilcoxonMethod::Permutation),
+            (eight, Zsplit, 6.5, 0.125, WilcoxonMethod::Permutation),
+            (
+                &noisy,
+                Pratt,
+                89.5,
+                0.5747857872188656,
+                WilcoxonMethod::Normal,
+            ),
+            (
+                &noisy,
+                Zsplit,
+                90.0,
+                0.5748526445797921,
+                WilcoxonMethod::Normal,
+            ),
+            (
+                &many,
+                Pratt,
+                39.0,
+                0.00886206965193102,
+                WilcoxonMethod::Normal,
+            ),
+            (
+                &many,
+                Zsplit,
+                46.5,
+                0.009275971285682522,
+                WilcoxonMethod::Normal,
+            ),
+        ];
+        for (d, zero_method, stat, p, method) in cases {
+            let c = WilcoxonConfig {
+                zero_method,
+                ..WilcoxonConfig::scipy()
+            };
+            let r = wilcoxon_differences(d, &c).unwrap();
+            assert_eq!(r.method, method, "{zero_method:?} {d:?}");
+            assert_eq!(r.statistic, stat, "{zero_method:?} {d:?}");
+            assert!(
+                (r.p_value - p).abs() < 1e-10,
+                "{zero_method:?} {d:?}: {} vs {p}",
+                r.p_value
+            );
+        }
+        // Without zeros the three methods are one test.
+        for zero_method in [Pratt, Zsplit] {
+            let c = WilcoxonConfig {
+                zero_method,
+                ..Default::default()
+            };
+            let a = wilcoxon_differences(&darwin(), &c).unwrap();
+            assert_eq!(a.method, WilcoxonMethod::Exact);
+            assert!((a.p_value - 0.041259765625).abs() < 1e-12);
+            // Zeros ranked: the plain exact distribution does not apply.
+            let exact = WilcoxonConfig {
+                method: WilcoxonMethod::Exact,
+                ..c
+            };
+            assert!(matches!(
+                wilcoxon_differences(small, &exact),
+                Err(SalienceError::InvalidParameter { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn zsplit_by_hand() {
+        // d = [0, 0, 1, 2, 3]: |d| ranks 1.5, 1.5, 3, 4, 5. W+ = 12 + 1.5,
+        // W− = 1.5; N = 5, mean 7.5, tie group of 2: var = (330 − 3)/24.
+        let c = WilcoxonConfig {
+            method: WilcoxonMethod::Normal,
+            continuity_correction: false,
+            zero_method: ZeroMethod::Zsplit,
+            ..Default::default()
+        };
+        let r = wilcoxon_differences(&[0.0, 0.0, 1.0, 2.0, 3.0], &c).unwrap();
+        assert_eq!((r.w_plus, r.w_minus, r.n, r.n_zero), (13.5, 1.5, 3, 2));
+        assert!((r.z.unwrap() - 6.0 / (327.0f64 / 24.0).sqrt()).abs() < 1e-12);
+        // Pratt: W+ = 12, mean 7.5 − 2·3/4 = 6, var = (330 − 30)/24.
+        let c = WilcoxonConfig {
+            zero_method: ZeroMethod::Pratt,
+            ..c
+        };
+        let r = wilcoxon_differences(&[0.0, 0.0, 1.0, 2.0, 3.0], &c).unwrap();
+        assert_eq!((r.w_plus, r.w_minus), (12.0, 0.0));
+        assert!((r.z.unwrap() - 6.0 / 12.5f64.sqrt()).abs() < 1e-12);
     }
 
     #[test]
