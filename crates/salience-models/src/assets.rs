@@ -8,8 +8,11 @@
 //! | [`small_cnn`] | the trained [`SmallCnn`] (Fashion-MNIST) |
 //! | [`small_cnn_permuted_labels`] | a [`SmallCnn`] trained on randomly permuted Fashion-MNIST labels (data randomization test) |
 //! | [`resnet_small`] | the trained small [`ResNet`] (localization set) |
+//! | [`vgg_small_loc`] | the trained small VGG ([`FeatureCnnConfig::small_vgg`], localization set): the localization reproductions' second architecture |
 
-use crate::{ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig};
+use crate::{
+    FeatureCnn, FeatureCnnConfig, ResNet, ResNetConfig, SmallCnn, VisionTransformer, VitConfig,
+};
 use candle_core::Device;
 use salience_core::Result;
 
@@ -49,6 +52,18 @@ pub const RESNET_SMALL_SAFETENSORS: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/assets/resnet_small.safetensors"
 ));
+
+/// The trained small VGG's weights ([`FeatureCnnConfig::small_vgg`],
+/// safetensors, torchvision's `features.*` / `classifier.*` names).
+pub const VGG_SMALL_LOC_SAFETENSORS: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/vgg_small_loc.safetensors"
+));
+
+/// Accuracy of the shipped small VGG ([`vgg_small_loc`]) on the same 2000
+/// held-out generated images as [`RESNET_SMALL_HELD_OUT_ACCURACY`], as
+/// printed by `examples/train.rs` when the shipped weights were trained.
+pub const VGG_SMALL_LOC_HELD_OUT_ACCURACY: f64 = 0.0;
 
 /// The trained Fashion-MNIST Vision Transformer's weights
 /// ([`VitConfig::fashion_mnist`], safetensors with timm's names).
@@ -128,6 +143,27 @@ pub fn resnet_small(device: &Device) -> Result<ResNet> {
         RESNET_SMALL_SAFETENSORS,
         &ResNetConfig::small(),
         "resnet_small.safetensors",
+        device,
+    )
+}
+
+/// The trained small VGG ([`FeatureCnnConfig::small_vgg`]: five 3×3
+/// convolutions, no batch norm, no residual connections) for the
+/// localization set on `device`, trained on the same generated stream as
+/// [`resnet_small`] ([`RESNET_TRAIN_SEED`]); the localization
+/// reproductions' second architecture.
+///
+/// ```
+/// use salience_explain::{Classifier, LayerSplit};
+/// let m = salience_models::assets::vgg_small_loc(&candle_core::Device::Cpu).unwrap();
+/// assert_eq!(m.num_classes(), 10);
+/// assert!(m.layer_names().contains(&"features.12".to_string()));
+/// ```
+pub fn vgg_small_loc(device: &Device) -> Result<FeatureCnn> {
+    FeatureCnn::from_safetensors_bytes(
+        VGG_SMALL_LOC_SAFETENSORS,
+        &FeatureCnnConfig::small_vgg(),
+        "vgg_small_loc.safetensors",
         device,
     )
 }

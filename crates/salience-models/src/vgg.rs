@@ -83,4 +83,23 @@ impl FeatureCnnConfig {
             num_classes,
         )
     }
+
+    /// The small VGG of the localization reproductions (the second
+    /// architecture beside [`crate::ResNetConfig::small`]): 3×3
+    /// convolutions of 16 | 32 | 64, 64 | 128 channels, each block ending
+    /// in a 2×2 max pool (64² → 4²), no batch norm, a 4×4 adaptive average
+    /// pool (the identity on 64² inputs), one hidden dense layer of 128 and
+    /// 10 logits: 397 930 parameters. The last convolution
+    /// (`features.12`, 128 × 8 × 8 on 64² inputs) is where CAMs look.
+    ///
+    /// ```
+    /// let c = salience_models::FeatureCnnConfig::small_vgg();
+    /// assert_eq!(c.last_conv_stage().as_deref(), Some("features.12"));
+    /// assert_eq!(c.num_parameters(), 397_930);
+    /// ```
+    pub fn small_vgg() -> Self {
+        let mut c = Self::vgg(&[&[16], &[32], &[64, 64], &[128]], false, vec![128], 10);
+        c.pool = (4, 4);
+        c
+    }
 }
