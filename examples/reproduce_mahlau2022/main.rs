@@ -932,17 +932,18 @@ mod tests {
             ),
         );
         let path = records::write_records(&dir, &header, &recs).unwrap();
-        let runs = [report::ArchRun {
+        let arch_run = |dir: &std::path::Path| report::ArchRun {
             arch: Arch::ResnetLoc,
-            merged: records::merge(&[path]).unwrap(),
+            merged: records::merge(std::slice::from_ref(&path)).unwrap(),
             runs: common::provenance::for_records(
-                &dir,
-                &[dir.join("resnet_loc.jsonl")],
+                dir,
+                std::slice::from_ref(&path),
                 |s| s.to_string(),
                 |s| s.to_string(),
             )
             .unwrap(),
-        }];
+        };
+        let runs = [arch_run(&dir)];
         report::write(&runs, &budget, &dir, None).unwrap();
         let md = std::fs::read_to_string(dir.join("mahlau2022.md")).unwrap();
         assert!(
@@ -956,6 +957,29 @@ mod tests {
             "{md}"
         );
         assert!(dir.join("mahlau2022_loc_fig4_curves.png").exists());
+        // With the run's provenance next to its records, the report states
+        // it and its commit, and the results folder gets a copy.
+        let prov = common::provenance::RunClock::start().finish(
+            "reproduce_mahlau2022",
+            "small ResNet (localization), images 0..2",
+            Some("test"),
+        );
+        prov.save(&dir, "mahlau2022_loc").unwrap();
+        let results = dir.join("results");
+        report::write(&[arch_run(&dir)], &budget, &results, None).unwrap();
+        let md = std::fs::read_to_string(results.join("mahlau2022.md")).unwrap();
+        assert!(md.contains("(n = 2; run `mahlau2022_loc`)"), "{md}");
+        assert!(
+            md.contains(&format!(
+                "* All records were computed at commit `{}`.",
+                prov.commit
+            )),
+            "{md}"
+        );
+        assert_eq!(
+            common::provenance::RunProvenance::load(&results, "mahlau2022_loc").unwrap(),
+            Some(prov)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
