@@ -546,7 +546,7 @@ fn header_section(
         Some(s) => {
             let _ = writeln!(
                 md,
-                "* Wall time of the computation and these tables (this plain run): {s:.0} s"
+                "* Wall time of the computation (this plain run, before the tables): {s:.0} s"
             );
         }
         None => {
