@@ -219,3 +219,471 @@ pub mod claims {
         )
     }
 }
+
+/// The provenance of a run that writes records (plain, `--shard i/n` or
+/// one `--part`): written next to its records as `<stem>.run.json` and
+/// read back by `--merge`, so a report states each run's own command,
+/// commit, machine and times, and whether they were computed at one commit.
+pub mod provenance {
+    use std::fmt::Write as _;
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
+    type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+    /// The extension of a provenance file.
+    pub const SUFFIX: &str = ".run.json";
+
+    /// One run's provenance (the JSON schema of Mahlau's `<run>.run.json`,
+    /// extended by `covers`, `rayon_num_threads` and `stages`).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct RunProvenance {
+        /// What the run computed (model, part, shard, images), if stated.
+        pub covers: Option<String>,
+        /// Wall time of the run's computation.
+        pub wall: Duration,
+        /// `/proc/loadavg` at the start.
+        pub load_before: String,
+        /// `/proc/loadavg` at the end.
+        pub load_after: String,
+        /// User + system CPU seconds of the computation, if known.
+        pub cpu: Option<f64>,
+        /// The command line that ran it (shell-quoted).
+        pub command: String,
+        /// The commit it ran at (`common::git_commit`: with "+ uncommitted
+        /// changes" when the sources differed from it).
+        pub commit: String,
+        /// The machine, and the note on its load (`--note`).
+        pub machine: String,
+        /// `RAYON_NUM_THREADS`, when it was set.
+        pub rayon_threads: Option<String>,
+        /// When it finished (UTC), or "unknown".
+        pub finished: String,
+        /// Where this provenance comes from when the run did not write it
+        /// itself (e.g. transcribed from an earlier generated report).
+        pub source: Option<String>,
+        /// Wall seconds per stage, where the runner times its stages.
+        pub stages: Vec<(String, f64)>,
+    }
+
+    impl RunProvenance {
+        /// The file name of the provenance of the run `stem`.
+        pub fn file_name(stem: &str) -> String {
+            format!("{stem}{SUFFIX}")
+        }
+
+        /// Writes `dir/<stem>.run.json`.
+        pub fn save(&self, dir: &Path, stem: &str) -> Result<PathBuf> {
+            let v = serde_json::json!({
+                "run": stem,
+                "covers": self.covers,
+                "command": self.command,
+                "commit": self.commit,
+                "machine": self.machine,
+                "rayon_num_threads": self.rayon_threads,
+                "finished": self.finished,
+                "wall_s": self.wall.as_secs_f64(),
+                "cpu_s": self.cpu,
+                "load_before": self.load_before,
+                "load_after": self.load_after,
+                "source": self.source,
+                "stages": self.stages.iter().map(|(s, t)| serde_json::json!([s, t])).collect::<Vec<_>>(),
+            });
+            std::fs::create_dir_all(dir)?;
+            let path = dir.join(Self::file_name(stem));
+            std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")?;
+            Ok(path)
+        }
+
+        /// Reads `dir/<stem>.run.json` (`None` when there is none).
+        pub fn load(dir: &Path, stem: &str) -> Result<Option<Self>> {
+            let path = dir.join(Self::file_name(stem));
+            if !path.exists() {
+                return Ok(None);
+            }
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+            let text = |k: &str| -> Result<String> {
+                Ok(v.get(k)
+                    .and_then(|x| x.as_str())
+                    .ok_or_else(|| format!("{}: no `{k}`", path.display()))?
+                    .to_string())
+            };
+            let opt = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
+            let wall = v
+                .get("wall_s")
+                .and_then(|x| x.as_f64())
+                .ok_or_else(|| format!("{}: no `wall_s`", path.display()))?;
+            let stages = v
+                .get("stages")
+                .and_then(|x| x.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| {
+                            Some((s.get(0)?.as_str()?.to_string(), s.get(1)?.as_f64()?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(Some(RunProvenance {
+                covers: opt("covers"),
+                wall: Duration::from_secs_f64(wall),
+                load_before: text("load_before")?,
+                load_after: text("load_after")?,
+                cpu: v.get("cpu_s").and_then(|x| x.as_f64()),
+                command: text("command")?,
+                commit: text("commit")?,
+                machine: text("machine")?,
+                rayon_threads: opt("rayon_num_threads"),
+                finished: text("finished")?,
+                source: opt("source"),
+                stages,
+            }))
+        }
+    }
+
+    /// The clock of a run: started before it computes, finished into its
+    /// provenance once its records are written.
+    pub struct RunClock {
+        started: Instant,
+        load_before: String,
+        cpu_before: Option<f64>,
+    }
+
+    impl RunClock {
+        /// Starts the clock (load average and CPU time now).
+        pub fn start() -> Self {
+            RunClock {
+                started: Instant::now(),
+                load_before: super::load_average(),
+                cpu_before: super::cpu_seconds(),
+            }
+        }
+
+        /// The provenance of the run of `example` since [`RunClock::start`],
+        /// covering `covers`, on the machine with the `--note` `note`.
+        pub fn finish(&self, example: &str, covers: &str, note: Option<&str>) -> RunProvenance {
+            RunProvenance {
+                covers: Some(covers.to_string()),
+                wall: self.started.elapsed(),
+                load_before: self.load_before.clone(),
+                load_after: super::load_average(),
+                cpu: super::cpu_seconds().map(|c| c - self.cpu_before.unwrap_or(0.0)),
+                command: command_line(example),
+                commit: super::git_commit(),
+                machine: machine(note),
+                rayon_threads: std::env::var("RAYON_NUM_THREADS").ok(),
+                finished: now_utc(),
+                source: None,
+                stages: Vec::new(),
+            }
+        }
+    }
+
+    /// This process's command line as `cargo run --release --example
+    /// <example> -- <args>`, shell-quoted so it can be pasted.
+    pub fn command_line(example: &str) -> String {
+        let args: Vec<String> = std::env::args()
+            .skip(1)
+            .map(|a| {
+                if !a.is_empty()
+                    && a.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
+                {
+                    a
+                } else {
+                    format!("'{}'", a.replace('\'', "'\\''"))
+                }
+            })
+            .collect();
+        format!(
+            "cargo run --release --example {example}{}{}",
+            if args.is_empty() { "" } else { " -- " },
+            args.join(" ")
+        )
+    }
+
+    /// The machine in words, with the `--note` on its load.
+    pub fn machine(note: Option<&str>) -> String {
+        format!(
+            "2-vCPU AMD EPYC (shared), CPU candle backend, {} logical cores visible{}",
+            std::thread::available_parallelism().map_or(0, |c| c.get()),
+            note.map(|s| format!("; {s}")).unwrap_or_default()
+        )
+    }
+
+    /// The current UTC time as `YYYY-MM-DD HH:MM UTC` (`date -u`), or "unknown".
+    pub fn now_utc() -> String {
+        std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map_or("unknown".into(), |o| {
+                String::from_utf8_lossy(&o.stdout).trim().to_string()
+            })
+    }
+
+    /// The stem of a records file (`x.shard-0-of-2.jsonl` → `x.shard-0-of-2`).
+    pub fn records_stem(path: &Path) -> String {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        name.strip_suffix(".jsonl").unwrap_or(&name).to_string()
+    }
+
+    /// One run behind a report: its provenance stem, what it covers, and
+    /// its provenance (`None`: the records have no provenance file).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct RunEntry {
+        /// The provenance file's stem (`<stem>.run.json`).
+        pub stem: String,
+        /// What the run covers (the runner's words when the file does not say).
+        pub label: String,
+        /// The provenance, if a file was found.
+        pub prov: Option<RunProvenance>,
+    }
+
+    impl RunEntry {
+        /// What the run covers: the file's `covers`, else the runner's label.
+        pub fn covers(&self) -> &str {
+            self.prov
+                .as_ref()
+                .and_then(|p| p.covers.as_deref())
+                .unwrap_or(&self.label)
+        }
+    }
+
+    /// Every `<prefix>*.run.json` in `dir`, sorted by name.
+    pub fn load_matching(dir: &Path, prefix: &str) -> Result<Vec<RunEntry>> {
+        let mut stems: Vec<String> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_prefix(prefix)?;
+                    name.strip_suffix(SUFFIX).map(String::from)
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        stems.sort();
+        let mut out = Vec::new();
+        for stem in stems {
+            let prov = RunProvenance::load(dir, &stem)?;
+            out.push(RunEntry {
+                label: stem.clone(),
+                stem,
+                prov,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The runs behind the records `files` of `dir`: for each file, the
+    /// provenance `<stem_of(records stem)>.run.json` (or `None`), labelled
+    /// `label(records stem)`. Merged unsharded records whose own file is
+    /// missing take the shards' provenance files when those are present
+    /// (a `--merge --out <results>` re-derivation).
+    pub fn for_records(
+        dir: &Path,
+        files: &[PathBuf],
+        stem_of: impl Fn(&str) -> String,
+        label: impl Fn(&str) -> String,
+    ) -> Result<Vec<RunEntry>> {
+        let mut out = Vec::new();
+        for f in files {
+            let records = records_stem(f);
+            let stem = stem_of(&records);
+            let prov = RunProvenance::load(dir, &stem)?;
+            if prov.is_none() && !records.contains(".shard-") {
+                let shards = load_matching(dir, &format!("{stem}.shard-"))?;
+                if !shards.is_empty() {
+                    out.extend(shards);
+                    continue;
+                }
+            }
+            out.push(RunEntry {
+                label: label(&records),
+                stem,
+                prov,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Copies the provenance of `runs` into `dir` (next to the merged
+    /// records there).
+    pub fn copy_to(runs: &[RunEntry], dir: &Path) -> Result<()> {
+        for r in runs {
+            if let Some(p) = &r.prov {
+                p.save(dir, &r.stem)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A report bullet for one run: what it covers, command, commit,
+    /// machine, wall, CPU and load; or that it has no provenance file.
+    pub fn bullet(r: &RunEntry) -> String {
+        let Some(p) = &r.prov else {
+            return format!(
+                "* Run `{}` ({}): no provenance file: computed before provenance was recorded.\n",
+                r.stem, r.label
+            );
+        };
+        format!(
+            "* Run `{}` ({}): command `{}`; commit `{}`; machine: {}{}; finished {}{}; wall time **{:.1} s**, \
+             CPU time (user + system) {}; load average (1/5/15 min) {} at the start, {} at the end.\n",
+            r.stem,
+            r.covers(),
+            p.command,
+            p.commit,
+            p.machine,
+            p.rayon_threads
+                .as_deref()
+                .map(|t| format!(", RAYON_NUM_THREADS={t}"))
+                .unwrap_or_default(),
+            p.finished,
+            p.source
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default(),
+            p.wall.as_secs_f64(),
+            p.cpu.map_or("unknown".into(), |c| format!("{c:.0} s")),
+            p.load_before,
+            p.load_after
+        )
+    }
+
+    /// The one line on the commits of `runs`: "All records were computed
+    /// at commit X." or "Mixed commits: …" (which run at which commit; a
+    /// run without a provenance file counts as unknown).
+    pub fn commits_line(runs: &[RunEntry]) -> String {
+        let commits: Vec<Option<&str>> = runs
+            .iter()
+            .map(|r| r.prov.as_ref().map(|p| p.commit.as_str()))
+            .collect();
+        if runs.is_empty() || commits.iter().all(|c| c.is_none()) {
+            return "* Commit of the records: unknown (no provenance file: computed before provenance \
+                    was recorded).\n"
+                .into();
+        }
+        let first = commits[0];
+        if first.is_some() && commits.iter().all(|c| *c == first) {
+            return format!(
+                "* All records were computed at commit `{}`.\n",
+                first.unwrap_or_default()
+            );
+        }
+        format!(
+            "* **Mixed commits:** the records were computed at different commits ({}); each part is \
+             re-derived from its own records, whose headers carry the full configuration of their run. \
+             Only the rendering of the tables and verdicts is at this report's commit.\n",
+            runs.iter()
+                .zip(&commits)
+                .map(|(r, c)| match c {
+                    Some(c) => format!("{}: `{c}`", r.covers()),
+                    None => format!("{}: unknown (no provenance file)", r.covers()),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
+    /// One bullet per run, then the commits line.
+    pub fn section(runs: &[RunEntry]) -> String {
+        let mut md = String::new();
+        for r in runs {
+            md.push_str(&bullet(r));
+        }
+        if runs.is_empty() {
+            md.push_str(
+                "* No records' provenance file found: computed before provenance was recorded.\n",
+            );
+        }
+        let _ = write!(md, "{}", commits_line(runs));
+        md
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn prov(commit: &str) -> RunProvenance {
+            RunProvenance {
+                covers: Some(format!("part at {commit}")),
+                wall: Duration::from_secs_f64(12.5),
+                load_before: "1 / 2 / 3".into(),
+                load_after: "4 / 5 / 6".into(),
+                cpu: Some(20.0),
+                command: "cargo run -- --shard 0/2".into(),
+                commit: commit.into(),
+                machine: "m".into(),
+                rayon_threads: Some("1".into()),
+                finished: "2026-01-01 00:00 UTC".into(),
+                source: None,
+                stages: vec![("explain 3 images: lime".into(), 1.5)],
+            }
+        }
+
+        #[test]
+        fn provenance_round_trips_and_is_found_next_to_its_records() {
+            let dir = std::env::temp_dir().join(format!("common_prov_{}", std::process::id()));
+            let p = prov("abc");
+            let path = p.save(&dir, "x.shard-0-of-2").unwrap();
+            assert!(path.ends_with("x.shard-0-of-2.run.json"));
+            assert_eq!(
+                RunProvenance::load(&dir, "x.shard-0-of-2").unwrap(),
+                Some(p.clone())
+            );
+            assert_eq!(RunProvenance::load(&dir, "none").unwrap(), None);
+            let files = [
+                dir.join("x.shard-0-of-2.jsonl"),
+                dir.join("x.shard-1-of-2.jsonl"),
+            ];
+            let runs = for_records(&dir, &files, |s| s.to_string(), |s| s.to_string()).unwrap();
+            assert_eq!(runs[0].prov, Some(p.clone()));
+            assert_eq!(runs[1].prov, None);
+            let md = section(&runs);
+            assert!(
+                md.contains("no provenance file: computed before provenance was recorded"),
+                "{md}"
+            );
+            assert!(
+                md.contains("part at abc: `abc`, x.shard-1-of-2: unknown"),
+                "{md}"
+            );
+            // Merged records re-derived from a folder with the shards' files.
+            let merged = for_records(
+                &dir,
+                &[dir.join("x.jsonl")],
+                |s| s.to_string(),
+                |s| s.to_string(),
+            )
+            .unwrap();
+            assert_eq!(merged.len(), 1);
+            assert_eq!(merged[0].stem, "x.shard-0-of-2");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+
+        #[test]
+        fn one_commit_or_mixed_commits_are_stated() {
+            let entry = |stem: &str, commit: &str| RunEntry {
+                stem: stem.into(),
+                label: stem.into(),
+                prov: Some(prov(commit)),
+            };
+            let same = commits_line(&[entry("a", "abc"), entry("b", "abc")]);
+            assert_eq!(same, "* All records were computed at commit `abc`.\n");
+            let mixed = commits_line(&[entry("a", "abc"), entry("b", "def")]);
+            assert!(mixed.starts_with("* **Mixed commits:**"), "{mixed}");
+            assert!(
+                mixed.contains("part at abc: `abc`, part at def: `def`"),
+                "{mixed}"
+            );
+            let none = commits_line(&[]);
+            assert!(none.contains("unknown"), "{none}");
+        }
+    }
+}

@@ -6,7 +6,13 @@
 //!
 //! ```text
 //! cargo run --release --example reproduce_bykov2022 [-- --n-images N] [--shard i/n]
-//!     [--out DIR] [--merge] [--results DIR] [--paper]
+//!     [--out DIR] [--merge] [--results DIR] [--paper] [--note TEXT]
+//!
+//! Every run that writes records (plain or `--shard i/n`) writes its
+//! provenance next to them as `<records stem>.run.json`
+//! (`bykov2022.run.json`, `bykov2022.shard-0-of-2.run.json`;
+//! `common::provenance`); `--merge` states each run's and copies the
+//! files to `--results`.
 //! ```
 //!
 //! * **Table 1 analogue**: Baseline (Saliency: |∇ logit| summed over the
@@ -227,6 +233,8 @@ struct Args {
     results: PathBuf,
     merge_only: bool,
     budget: Budget,
+    /// A line on the machine's load for the provenance (`--note TEXT`).
+    note: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -237,6 +245,7 @@ fn parse_args() -> Result<Args> {
     let mut n_images: Option<usize> = None;
     let mut merge_only = false;
     let mut paper = false;
+    let mut note: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -245,6 +254,7 @@ fn parse_args() -> Result<Args> {
             "--n-images" => n_images = Some(it.next().ok_or("--n-images needs N")?.parse()?),
             "--merge" => merge_only = true,
             "--paper" => paper = true,
+            "--note" => note = Some(it.next().ok_or("--note needs a text")?.clone()),
             "--shard" => {
                 it.next();
             }
@@ -269,6 +279,7 @@ fn parse_args() -> Result<Args> {
         results,
         merge_only,
         budget,
+        note,
     })
 }
 
@@ -928,6 +939,7 @@ fn main() -> Result<()> {
     unsafe { salience::explain::ops::candle_elementwise_on_caller() };
     let args = parse_args()?;
     let started = Instant::now();
+    let clock = common::provenance::RunClock::start();
     let load_start = load_average();
     let mut timings = Timings::default();
     eprintln!("setting up: model, images, σ_NG heuristic on the labelled set …");
@@ -948,6 +960,23 @@ fn main() -> Result<()> {
         shard_files(&args.out, RUN)?
     } else {
         let path = run_shard(&setup, args.shard, &args.out, &mut timings)?;
+        // The run's provenance next to its records (`<records stem>.run.json`).
+        let range = args.shard.range(setup.n());
+        let covers = if args.shard.count() == 1 {
+            format!("all {} images", setup.n())
+        } else {
+            format!(
+                "shard {}, images {}..{} of {}",
+                args.shard,
+                range.start,
+                range.end,
+                setup.n()
+            )
+        };
+        let mut prov = clock.finish("reproduce_bykov2022", &covers, args.note.as_deref());
+        prov.stages = timings.0.clone();
+        let stem = common::provenance::records_stem(&path);
+        eprintln!("wrote {}", prov.save(&args.out, &stem)?.display());
         if args.shard.count() > 1 {
             println!(
                 "wrote shard {} records to {}; run with --merge when every shard is done",
@@ -959,6 +988,13 @@ fn main() -> Result<()> {
         vec![path]
     };
     let merged = merge(&files)?;
+    // Each records file's run, with its provenance where it wrote one.
+    let runs = common::provenance::for_records(
+        &args.out,
+        &files,
+        |stem| stem.to_string(),
+        |stem| format!("`{stem}.jsonl`"),
+    )?;
     if merged.header.config != setup.config_string() {
         return Err("the records were written with another budget or noise levels".into());
     }
@@ -986,6 +1022,7 @@ fn main() -> Result<()> {
     // The records next to the report, so the tables can be re-derived.
     let jsonl = args.results.join("bykov2022.jsonl");
     records::write_records(&args.results, &merged.header, &merged.records)?;
+    common::provenance::copy_to(&runs, &args.results)?;
     let wall_s = started.elapsed().as_secs_f64();
     let report = report_md(&ReportInput {
         setup: &setup,
@@ -999,6 +1036,7 @@ fn main() -> Result<()> {
         timings: &timings.0,
         wall_s,
         merged_from: files.len(),
+        runs: &runs,
         command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
     })?;
     let md = args.results.join("bykov2022.md");

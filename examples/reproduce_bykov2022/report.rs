@@ -28,6 +28,8 @@ pub struct ReportInput<'a> {
     pub load: (String, String),
     pub merged_from: usize,
     pub command: String,
+    /// The runs that computed the records, with their provenance.
+    pub runs: &'a [crate::common::provenance::RunEntry],
 }
 
 /// A paired comparison of `a` against `b` on `metric`.
@@ -599,8 +601,10 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
          (records merged from {} file(s)).\n",
         r.command, r.merged_from
     ));
+    // One bullet per run that computed the records, then their commit(s).
+    md.push_str(&crate::common::provenance::section(r.runs));
     md.push_str(&format!(
-        "* Git commit: `{}`.\n",
+        "* Git commit of this report: `{}`.\n",
         crate::common::git_commit()
     ));
     md.push_str(&format!(
@@ -618,9 +622,8 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
         // A merge only re-derives the tables: its time is not the run's.
         md.push_str(&format!(
             "* Wall time of this merge (tables, charts, the example grid and the accuracy \
-             curves; not the explanations) {:.0} s{cpu}. The shards' own wall and CPU times are \
-             not recorded in their record files; docs/performance.md lists those of the \
-             committed run.\n",
+             curves; not the explanations) {:.0} s{cpu}. The runs' own wall and CPU times are \
+             in their provenance bullets above.\n",
             r.wall_s
         ));
     } else {
@@ -985,7 +988,7 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
     }));
 
     md.push_str(if r.command.contains("--merge") {
-        "\n## Timing of this merge (wall seconds; the shards' stages are not recorded)\n\n\
+        "\n## Timing of this merge (wall seconds; the runs' own stages follow, from their provenance)\n\n\
          | stage | s |\n|---|---:|\n"
     } else {
         "\n## Timing (wall seconds)\n\n| stage | s |\n|---|---:|\n"
@@ -993,7 +996,16 @@ pub fn report_md(r: &ReportInput<'_>) -> Result<String> {
     for (stage, t) in r.timings {
         md.push_str(&format!("| {stage} | {t:.1} |\n"));
     }
-    md.push_str(&format!("| total | {:.1} |\n", r.wall_s));
+    if r.command.contains("--merge") {
+        md.push_str(&format!("| total of this merge | {:.1} |\n", r.wall_s));
+        for run in r.runs {
+            for (stage, t) in run.prov.iter().flat_map(|p| &p.stages) {
+                md.push_str(&format!("| {stage} (run `{}`) | {t:.1} |\n", run.stem));
+            }
+        }
+    } else {
+        md.push_str(&format!("| total | {:.1} |\n", r.wall_s));
+    }
     Ok(md)
 }
 

@@ -26,9 +26,16 @@
 //! `--model all|cnn|vit` (which architectures the main tables run on;
 //! default both, the report needs the records of both; the `thm43` sweep
 //! runs on the small CNN unless `--model` is given),
+//! `--note TEXT` (a line on the machine's load for the provenance),
 //! `--merge`, `--results DIR`
 //! (default `target/reproduce_decker2024/results`; `--results docs/results` updates the committed report), `--paper` (the paper's budgets; documented,
 //! far beyond 10 minutes on 2 cores).
+//!
+//! Every computing run (plain, `--shard i/n`, every `--part`) writes its
+//! provenance next to its records as
+//! `decker2024.<part>[-<model>][.shard-i-of-n].run.json`
+//! (`common::provenance`); the report states every one found in `--out`
+//! and copies them to `--results`.
 //!
 //! Every random draw derives from the image's own seed
 //! `Shard::sample_seed(RUN_SEED, index)`, so a sharded run merges into
@@ -262,6 +269,8 @@ pub struct Args {
     models: Vec<Arch>,
     /// Whether `--model` was given (the sweep's default is the CNN only).
     models_given: bool,
+    /// A line on the machine's load for the provenance (`--note TEXT`).
+    note: Option<String>,
 }
 
 /// Which experiments to compute (`--part`): both by default.
@@ -276,6 +285,18 @@ pub enum Part {
 }
 
 impl Part {
+    /// The `--part` name.
+    fn name(self) -> &'static str {
+        match self {
+            Part::All => "all",
+            Part::Main => "main",
+            Part::Lime => "lime",
+            Part::Thm43 => "thm43",
+            Part::FaithTarget => "faith_target",
+            Part::Stability => "stability",
+        }
+    }
+
     /// Whether the run computes `p` (`All` computes every part).
     fn runs(self, p: Part) -> bool {
         self == Part::All || self == p
@@ -294,6 +315,7 @@ fn parse_args() -> Result<Args> {
         part: Part::All,
         models: Arch::ALL.to_vec(),
         models_given: false,
+        note: None,
     };
     if raw.iter().any(|s| s == "--paper") {
         a.budget = Budget::paper();
@@ -342,10 +364,11 @@ fn parse_args() -> Result<Args> {
                 }
             }
             "--paper" => {}
+            "--note" => a.note = Some(value("--note")?),
             "-h" | "--help" => {
                 println!(
                     "usage: reproduce_decker2024 [--shard i/n] [--out DIR] [--n-images N] [--n-lime N] [--n-thm43 N] \
-                     [--part all|main|lime|thm43|faith_target|stability] [--model all|cnn|vit] [--merge] [--results DIR] [--paper]"
+                     [--part all|main|lime|thm43|faith_target|stability] [--model all|cnn|vit] [--merge] [--results DIR] [--paper] [--note TEXT]"
                 );
                 std::process::exit(0);
             }
@@ -355,6 +378,42 @@ fn parse_args() -> Result<Args> {
     Ok(a)
 }
 
+/// The provenance stem of this run and what it covers:
+/// `decker2024.<part>[-<model>][.shard-i-of-n]` (its file is
+/// `<stem>.run.json` next to the records), e.g. `decker2024.all`,
+/// `decker2024.main-cnn.shard-0-of-2`.
+fn provenance_stem(args: &Args, shard: Shard) -> (String, String) {
+    // The models this run explained (the LIME part: the localization
+    // ResNet only; the sweep: the CNN unless `--model` names others).
+    let archs: Vec<Arch> = match args.part {
+        Part::Lime => Vec::new(),
+        Part::Thm43 if !args.models_given => vec![Arch::Cnn],
+        _ => args.models.clone(),
+    };
+    let mut models: Vec<&str> = archs.iter().map(|a| a.name()).collect();
+    let model = if archs.is_empty() || archs.len() == Arch::ALL.len() {
+        String::new()
+    } else {
+        format!("-{}", models.join("-"))
+    };
+    if args.part == Part::Lime {
+        models.push("small ResNet (localization)");
+    }
+    let name = shard.file_name(&format!("{RUN_MAIN}.{}{model}", args.part.name()));
+    let stem = name.strip_suffix(".jsonl").unwrap_or(&name).to_string();
+    let covers = format!(
+        "--part {}, models {}, {}",
+        args.part.name(),
+        models.join(" + "),
+        if shard.count() == 1 {
+            "all images".to_string()
+        } else {
+            format!("shard {shard}")
+        }
+    );
+    (stem, covers)
+}
+
 fn main() -> Result<()> {
     // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
     unsafe { salience::explain::ops::candle_elementwise_on_caller() };
@@ -362,6 +421,7 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let started = Instant::now();
     if !args.merge {
+        let clock = common::provenance::RunClock::start();
         let shard = args.shard.unwrap_or_else(Shard::all);
         if args.part.runs(Part::Main) {
             for &arch in &args.models {
@@ -422,6 +482,10 @@ fn main() -> Result<()> {
             args.out.display(),
             started.elapsed().as_secs_f64()
         );
+        // The run's provenance next to its records.
+        let (stem, covers) = provenance_stem(&args, shard);
+        let prov = clock.finish("reproduce_decker2024", &covers, args.note.as_deref());
+        eprintln!("wrote {}", prov.save(&args.out, &stem)?.display());
     }
     // A plain run (no --shard) also writes the tables, through the same
     // merge path as `--merge`; a plain run of one part only when the main
@@ -450,4 +514,38 @@ fn main() -> Result<()> {
         println!("wrote {}/decker2024.md", args.results.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every part and shard names its own provenance file.
+    #[test]
+    fn provenance_stems_name_the_part_model_and_shard() {
+        let args = |part, models: Vec<Arch>, given| Args {
+            shard: None,
+            out: PathBuf::new(),
+            results: PathBuf::new(),
+            merge: false,
+            budget: Budget::default(),
+            paper: false,
+            part,
+            models,
+            models_given: given,
+            note: None,
+        };
+        let all = Shard::all();
+        let two = Shard::new(1, 2).unwrap();
+        let a = args(Part::All, Arch::ALL.to_vec(), false);
+        assert_eq!(provenance_stem(&a, all).0, "decker2024.all");
+        let m = args(Part::Main, vec![Arch::Cnn], true);
+        let (stem, covers) = provenance_stem(&m, two);
+        assert_eq!(stem, "decker2024.main-cnn.shard-1-of-2");
+        assert!(covers.contains("shard 1/2"), "{covers}");
+        let t = args(Part::Thm43, Arch::ALL.to_vec(), false);
+        assert_eq!(provenance_stem(&t, all).0, "decker2024.thm43-cnn");
+        let l = args(Part::Lime, vec![Arch::Cnn], true);
+        assert_eq!(provenance_stem(&l, all).0, "decker2024.lime");
+    }
 }

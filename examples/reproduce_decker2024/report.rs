@@ -410,13 +410,15 @@ pub fn write(
         md,
         "# Reproduction: Decker et al. 2024, optimized aggregation\n"
     );
-    // A hand-written run log (shard wall and CPU times), if present.
-    let note = std::fs::read_to_string(out.join("run_note.md")).ok();
+    // Every run's provenance file in the records folder (`decker2024.*.run.json`),
+    // copied next to the merged records.
+    let runs = crate::common::provenance::load_matching(out, &format!("{RUN_MAIN}."))?;
+    crate::common::provenance::copy_to(&runs, results)?;
     md.push_str(&header_section(
         b,
         paper,
         compute_secs,
-        note.as_deref(),
+        &runs,
         main,
         vit,
         &lime,
@@ -507,7 +509,7 @@ fn header_section(
     b: &Budget,
     paper: bool,
     compute_secs: Option<f64>,
-    run_note: Option<&str>,
+    runs: &[crate::common::provenance::RunEntry],
     main: &Data,
     vit: Option<&Data>,
     lime: &Data,
@@ -532,25 +534,32 @@ fn header_section(
          the merged records equal the unsharded run's byte for byte (every image is computed alone, from its own seed).",
         if paper { " -- --paper" } else { "" }
     );
-    let _ = writeln!(md, "* Git commit of the code: `{commit}`");
+    let _ = writeln!(
+        md,
+        "* Git commit of the code that wrote this file: `{commit}`"
+    );
     let _ = writeln!(
         md,
         "* Machine: {cores}-vCPU AMD EPYC, CPU candle backend (1-min / 5-min / 15-min load average when the tables were written: {load}; 2 is a fully busy machine with nothing else running)"
     );
     match compute_secs {
         Some(s) => {
-            let _ = writeln!(md, "* Wall time of the computation: {s:.0} s");
+            let _ = writeln!(
+                md,
+                "* Wall time of the computation (this plain run, before the tables): {s:.0} s"
+            );
         }
         None => {
             let _ = writeln!(
                 md,
-                "* Tables written by `--merge` from the shard files (wall and CPU times: run log)"
+                "* Tables written by `--merge` from the records files; the runs' own wall and CPU times \
+                 are in their provenance below (this merge's own time is not the computation's)"
             );
         }
     }
-    if let Some(note) = run_note {
-        let _ = writeln!(md, "* Run log:\n\n{}\n", note.trim_end());
-    }
+    // One bullet per run (`<stem>.run.json` next to the records), then
+    // whether they were computed at one commit.
+    md.push_str(&crate::common::provenance::section(runs));
     let vit_n = vit.map_or(0, |v| v.n_samples);
     let _ = writeln!(
         md,

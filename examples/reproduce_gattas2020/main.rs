@@ -37,6 +37,11 @@
 //! random numbers, and every method explains one image per call
 //! (`salience::core::PerInput`), so no model batch mixes images and the
 //! merged records equal the unsharded run's bit for bit.
+//!
+//! Every computing process writes its provenance next to its records
+//! (`gattas2020.run.json`, or `gattas2020.shard-i-of-n.run.json`;
+//! `common::provenance`, with `--note TEXT` on the machine's load); the
+//! report states each run's and copies the files to `--results`.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -177,6 +182,8 @@ pub struct Args {
     pub budget: Budget,
     /// The command line as given (for the results file).
     pub command: String,
+    /// A line on the machine's load for the provenance (`--note TEXT`).
+    pub note: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -190,12 +197,14 @@ fn parse_args() -> Result<Args> {
     let mut merge = false;
     let mut budget = Budget::default();
     let mut n_images: Option<usize> = None;
+    let mut note: Option<String> = None;
     let mut it = raw.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = it.next().ok_or("--out needs a folder")?.into(),
             "--results" => results = it.next().ok_or("--results needs a folder")?.into(),
             "--merge" => merge = true,
+            "--note" => note = Some(it.next().ok_or("--note needs a text")?.clone()),
             "--paper" => budget = Budget::paper(),
             "--n-images" => {
                 n_images = Some(it.next().ok_or("--n-images needs a number")?.parse()?);
@@ -207,7 +216,7 @@ fn parse_args() -> Result<Args> {
             other => {
                 return Err(format!(
                     "unknown argument `{other}`; expected --n-images N, --shard i/n, --out DIR, \
-                     --results DIR, --merge, --paper"
+                     --results DIR, --merge, --paper, --note TEXT"
                 )
                 .into())
             }
@@ -225,11 +234,7 @@ fn parse_args() -> Result<Args> {
     if merge && sharded {
         return Err("--merge reads every shard: do not combine it with --shard".into());
     }
-    let command = format!(
-        "cargo run --release --example reproduce_gattas2020{}{}",
-        if raw.is_empty() { "" } else { " -- " },
-        raw.join(" ")
-    );
+    let command = common::provenance::command_line("reproduce_gattas2020");
     Ok(Args {
         shard,
         sharded,
@@ -238,6 +243,7 @@ fn parse_args() -> Result<Args> {
         merge,
         budget,
         command,
+        note,
     })
 }
 
@@ -245,24 +251,27 @@ fn main() -> Result<()> {
     // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
     unsafe { salience::explain::ops::candle_elementwise_on_caller() };
     let args = parse_args()?;
-    let started = Instant::now();
     if !args.merge {
-        let load_start = common::load_average();
+        let clock = common::provenance::RunClock::start();
         let mut timings: Vec<(String, f64)> = Vec::new();
         let files = compute_shard(&args, &mut timings)?;
         for f in &files {
             eprintln!("wrote {}", f.display());
         }
-        let info = report::ShardInfo {
-            shard: args.shard,
-            command: args.command.clone(),
-            commit: common::git_commit(),
-            wall_s: started.elapsed().as_secs_f64(),
-            cpu_s: common::cpu_seconds().unwrap_or(0.0),
-            load: format!("{load_start} → {}", common::load_average()),
-            timings,
+        // The run's provenance next to its records: `gattas2020.run.json`,
+        // or `gattas2020.shard-i-of-n.run.json` for a shard.
+        let covers = if args.shard.count() == 1 {
+            "both runs (localization + MPRT, data randomization), all samples".to_string()
+        } else {
+            format!(
+                "both runs (localization + MPRT, data randomization), shard {}",
+                args.shard
+            )
         };
-        eprintln!("wrote {}", info.write(&args.out)?.display());
+        let mut prov = clock.finish("reproduce_gattas2020", &covers, args.note.as_deref());
+        prov.stages = timings;
+        let path = prov.save(&args.out, &report::provenance_stem(args.shard))?;
+        eprintln!("wrote {}", path.display());
         if args.sharded {
             return Ok(());
         }

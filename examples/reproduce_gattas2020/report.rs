@@ -2,6 +2,7 @@
 //! merged records (the grids re-explain a few example images).
 
 use crate::common::claims;
+use crate::common::provenance::{self, RunEntry};
 use crate::common::{permuted_labels, PERMUTED_LABELS_IMAGES, PERMUTED_LABELS_SEED};
 use crate::loc::{
     display, method_seeds, predict, registry, LocData, RandomMap, LOC_METRICS, SLIC_KEYS,
@@ -176,98 +177,23 @@ fn files(args: &Args, from_shards: bool, run: &str) -> Result<Vec<PathBuf>> {
     Ok(vec![whole])
 }
 
-/// What a computing process records about itself next to its records
-/// (`gattas2020-info.<shard>.tsv`): command, commit, times, load.
-pub struct ShardInfo {
-    /// The shard it computed.
-    pub shard: Shard,
-    /// Its command line.
-    pub command: String,
-    /// `git describe --always --dirty`.
-    pub commit: String,
-    /// Wall time of the computation (s).
-    pub wall_s: f64,
-    /// CPU time (user + system, all threads) of the process (s).
-    pub cpu_s: f64,
-    /// 1-minute load average at its start → end.
-    pub load: String,
-    /// Per-stage wall times.
-    pub timings: Vec<(String, f64)>,
+/// The provenance stem of a computing process: `gattas2020` for the
+/// plain run, `gattas2020.shard-i-of-n` for a shard (its file is
+/// `<stem>.run.json`, next to the records of both runs).
+pub fn provenance_stem(shard: Shard) -> String {
+    let name = shard.file_name("gattas2020");
+    name.strip_suffix(".jsonl").unwrap_or(&name).to_string()
 }
 
-impl ShardInfo {
-    fn file_name(shard: Shard) -> String {
-        format!("gattas2020-info.{}-of-{}.tsv", shard.index(), shard.count())
-    }
-
-    /// Writes the file into `dir`.
-    pub fn write(&self, dir: &Path) -> Result<PathBuf> {
-        let mut s = String::new();
-        let _ = writeln!(s, "command\t{}", self.command);
-        let _ = writeln!(s, "commit\t{}", self.commit);
-        let _ = writeln!(s, "wall_s\t{:.1}", self.wall_s);
-        let _ = writeln!(s, "cpu_s\t{:.1}", self.cpu_s);
-        let _ = writeln!(s, "load\t{}", self.load);
-        for (stage, t) in &self.timings {
-            let _ = writeln!(s, "stage\t{stage}\t{t:.2}");
-        }
-        let path = dir.join(Self::file_name(self.shard));
-        std::fs::write(&path, s)?;
-        Ok(path)
-    }
-
-    /// Reads the info files of the `count` shards in `dir` (missing ones
-    /// skipped); when there is none (the merged, unsharded records of a
-    /// `--merge --out <results>` re-derivation), those of the first shard
-    /// count n ≤ 256 with any.
-    fn read_all(dir: &Path, count: usize) -> Vec<ShardInfo> {
-        let found = Self::read_count(dir, count);
-        if !found.is_empty() {
-            return found;
-        }
-        (1..=256)
-            .map(|n| Self::read_count(dir, n))
-            .find(|v| !v.is_empty())
-            .unwrap_or_default()
-    }
-
-    /// The info files of shards `0 .. count` of `count` in `dir`.
-    fn read_count(dir: &Path, count: usize) -> Vec<ShardInfo> {
-        let mut out = Vec::new();
-        for index in 0..count {
-            let Ok(shard) = Shard::new(index, count) else {
-                continue;
-            };
-            let Ok(text) = std::fs::read_to_string(dir.join(Self::file_name(shard))) else {
-                continue;
-            };
-            let mut info = ShardInfo {
-                shard,
-                command: String::new(),
-                commit: String::new(),
-                wall_s: 0.0,
-                cpu_s: 0.0,
-                load: String::new(),
-                timings: Vec::new(),
-            };
-            for line in text.lines() {
-                let f: Vec<&str> = line.split('\t').collect();
-                match f.as_slice() {
-                    ["command", v] => info.command = v.to_string(),
-                    ["commit", v] => info.commit = v.to_string(),
-                    ["wall_s", v] => info.wall_s = v.parse().unwrap_or(0.0),
-                    ["cpu_s", v] => info.cpu_s = v.parse().unwrap_or(0.0),
-                    ["load", v] => info.load = v.to_string(),
-                    ["stage", name, v] => info
-                        .timings
-                        .push((name.to_string(), v.parse().unwrap_or(0.0))),
-                    _ => {}
-                }
-            }
-            out.push(info);
-        }
-        out
-    }
+/// The runs behind the localization records `loc_files` in `dir` (one
+/// process computes both runs of its shard).
+fn runs_of(dir: &Path, loc_files: &[PathBuf]) -> Result<Vec<RunEntry>> {
+    provenance::for_records(
+        dir,
+        loc_files,
+        |stem| stem.replacen(RUN_LOC, "gattas2020", 1),
+        |stem| format!("the process that wrote `{stem}.jsonl`"),
+    )
 }
 
 fn summary(v: &[f64]) -> Option<Summary> {
@@ -301,11 +227,9 @@ pub fn write_results(args: &Args, from_shards: bool) -> Result<()> {
     let tables = Tables::new(&loc, &data, &args.budget)?;
     let mut pngs = charts(&args.results, &tables, &loc, &data)?;
     pngs.extend(grids(&args.results, &args.budget, &loc)?);
-    let infos = ShardInfo::read_all(&args.out, loc_files.len());
-    // The computing shards' logs go with the records (times, load, commit).
-    for info in &infos {
-        info.write(&args.results)?;
-    }
+    let infos = runs_of(&args.out, &loc_files)?;
+    // The computing runs' provenance goes with the records.
+    provenance::copy_to(&infos, &args.results)?;
     let report_s = started.elapsed().as_secs_f64();
     let md = markdown(
         args,
@@ -896,7 +820,7 @@ fn markdown(
     t: &Tables,
     loc: &Merged,
     data: &Merged,
-    infos: &[ShardInfo],
+    infos: &[RunEntry],
     report_s: f64,
     report_cpu_s: f64,
     pngs: &[String],
@@ -909,17 +833,8 @@ fn markdown(
         md,
         "Generated by `examples/reproduce_gattas2020/` — do not edit by hand.\n"
     );
-    for i in infos {
-        let _ = writeln!(
-            md,
-            "* computed by (shard {}): `{}` at git `{}`: **{:.0} s wall, {:.0} s CPU** (user + system, all threads; 1-min load average {})",
-            i.shard, i.command, i.commit, i.wall_s, i.cpu_s, i.load
-        );
-    }
-    if infos.is_empty() {
-        md.push_str("* computed by: (no shard info files found next to the records)\n");
-    }
-    let _ = writeln!(md, "* tables and PNGs written by: `{}` at git `{}` ({report_s:.0} s wall, {report_cpu_s:.0} s CPU in all for this process, including the example grids, which re-explain {N_EXAMPLES} + {N_MPRT_EXAMPLES} × 6 stages images)", args.command, crate::common::git_commit());
+    md.push_str(&provenance::section(infos));
+    let _ = writeln!(md, "* tables and PNGs written by: `{}` at commit `{}` (wall time of this merge (rendering) alone, not of the runs above: {report_s:.0} s; {report_cpu_s:.0} s CPU in all for this process, including the example grids, which re-explain {N_EXAMPLES} + {N_MPRT_EXAMPLES} × 6 stages images)", args.command, crate::common::git_commit());
     let _ = writeln!(
         md,
         "* machine: 2-vCPU AMD EPYC, CPU candle backend, release build; other jobs may have shared it (the 1-min load averages above: 2 is a fully busy machine with nothing else running). On a loaded machine the wall time is several times the CPU time; on an idle 2-core machine the run takes about its CPU time or less"
@@ -972,9 +887,12 @@ fn markdown(
         "| SLIC superpixels | {} | {} | `lime`: quickshift segments |",
         b.n_segments, p.n_segments
     );
-    let cpu: f64 = infos.iter().map(|i| i.cpu_s).sum();
-    let cpu = if infos.is_empty() {
-        "an unknown amount of CPU time (no shard logs found)".to_string()
+    let cpu: f64 = infos.iter().filter_map(|i| i.prov.as_ref()?.cpu).sum();
+    let cpu = if infos
+        .iter()
+        .any(|i| i.prov.as_ref().and_then(|p| p.cpu).is_none())
+    {
+        "an unknown amount of CPU time (a run without provenance file)".to_string()
     } else {
         format!("{cpu:.0} s of CPU time")
     };
@@ -1028,15 +946,15 @@ fn markdown(
 
     md.push_str("\n## Timing (wall seconds per stage; the load averages in the run header say whether other jobs shared the machine)\n\n| stage | seconds |\n|---|---:|\n");
     for i in infos {
-        for (stage, s) in &i.timings {
-            let _ = writeln!(md, "| {stage} (shard {}) | {s:.1} |", i.shard);
+        for (stage, s) in i.prov.iter().flat_map(|p| &p.stages) {
+            let _ = writeln!(md, "| {stage} (run `{}`) | {s:.1} |", i.stem);
         }
     }
     md.push_str("\n## Files\n\n");
     for f in pngs {
         let _ = writeln!(md, "* [{f}]({f})");
     }
-    let _ = writeln!(md, "* records: `{RUN_LOC}.jsonl`, `{RUN_DATA}.jsonl` and the shards' logs `gattas2020-info.*.tsv` next to this report (one line per sample × method × metric; `--merge --out <this folder>` re-derives every table and figure without re-running)");
+    let _ = writeln!(md, "* records: `{RUN_LOC}.jsonl`, `{RUN_DATA}.jsonl` and the runs' provenance `gattas2020*.run.json` next to this report (one line per sample × method × metric; `--merge --out <this folder>` re-derives every table and figure without re-running)");
     Ok(md)
 }
 
@@ -1079,7 +997,7 @@ fn slic_section(t: &Tables, loc: &Merged, b: &Budget) -> String {
 
 /// The "Agreement with the paper" section, from the numbers (every
 /// verdict below is computed, not written in advance).
-fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> String {
+fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[RunEntry]) -> String {
     let mut md = String::new();
     let name = |k: &str| display(k).to_string();
     // 1. Localisation ranking and the chance level.
@@ -1279,7 +1197,7 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
         let suffix = format!(": {key}");
         let (mut s, mut n) = (0.0, 0usize);
         for i in infos {
-            for (stage, v) in &i.timings {
+            for (stage, v) in i.prov.iter().flat_map(|p| &p.stages) {
                 if let Some(rest) = stage.strip_prefix("explain ") {
                     if rest.ends_with(&suffix) {
                         let count: usize = rest
@@ -1299,13 +1217,23 @@ fn agreement(t: &Tables, loc: &Merged, data: &Merged, infos: &[ShardInfo]) -> St
         .iter()
         .filter_map(|k| per_image(k).map(|v| format!("{} {v:.3} s", name(k))))
         .collect();
-    let _ = writeln!(md, "6. **Cost** (thesis: DeepLIFT \"extremely fast\", one backward pass; LIME \"extremely performance costly\"): wall seconds per image (see the load averages in the run header): {}. The gradient methods need one forward and backward pass; KernelSHAP and LIME one forward pass per perturbation ({} and {} here); per-image wall times come from the shard logs, not per-image records, so this is descriptive (no test).", costs.join(", "), t.shap_samples, t.lime_samples);
+    let _ = writeln!(md, "6. **Cost** (thesis: DeepLIFT \"extremely fast\", one backward pass; LIME \"extremely performance costly\"): wall seconds per image (see the load averages in the run header): {}. The gradient methods need one forward and backward pass; KernelSHAP and LIME one forward pass per perturbation ({} and {} here); per-image wall times come from the runs' provenance files (stages), not per-image records, so this is descriptive (no test).", costs.join(", "), t.shap_samples, t.lime_samples);
     md
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process's provenance file is named after its shard, like its records.
+    #[test]
+    fn provenance_stems_follow_the_record_names() {
+        assert_eq!(provenance_stem(Shard::all()), "gattas2020");
+        assert_eq!(
+            provenance_stem(Shard::new(1, 3).unwrap()),
+            "gattas2020.shard-1-of-3"
+        );
+    }
 
     /// Issue 23: Adebayo et al.'s data-randomisation control must fit its
     /// random labels; the first shipped model fitted 46.7 % of them. Needs

@@ -32,10 +32,13 @@
 //! A method that does not apply to a model (typed `Unsupported` error) is
 //! left out of its ensemble and reads "n/a (reason)".
 //!
-//! Every plain (unsharded) run also writes `<run>.run.json` next to its
-//! records: the command, commit, machine, wall and CPU time of that run.
-//! `--merge` reads it back, so a report merged from records of different
-//! runs (or commits) states each architecture's own provenance.
+//! Every run, plain or `--shard i/n`, also writes its provenance next to
+//! its records as `<records stem>.run.json` (`mahlau2022_loc.run.json`,
+//! `mahlau2022_loc.shard-0-of-2.run.json`, …; `common::provenance`): the
+//! command, commit, machine, wall and CPU time and load of that run.
+//! `--merge` reads them back (and copies them to `--results`), so a report
+//! merged from records of different runs (or commits) states each run's
+//! own provenance and whether they share one commit.
 //!
 //! Every image's explanations are computed once; every table and figure is
 //! computed from the same maps. All randomness derives from the image's
@@ -489,12 +492,17 @@ fn main() -> Result<()> {
                 Err(_) if plain.exists() => vec![plain],
                 Err(e) => return Err(e.into()),
             };
-            // The run's provenance, where it wrote one (plain runs do).
-            let timing = report::Timing::load(&args.out, run)?;
+            // Each records file's provenance, where its run wrote one.
+            let prov = common::provenance::for_records(
+                &args.out,
+                &files,
+                |stem| stem.to_string(),
+                |stem| format!("{}, `{stem}.jsonl`", arch.title()),
+            )?;
             runs.push(report::ArchRun {
                 arch,
                 merged: records::merge(&files)?,
-                timing,
+                runs: prov,
             });
         }
         return report::write(&runs, budget, &args.results, args.note.as_deref());
@@ -502,8 +510,7 @@ fn main() -> Result<()> {
     let mut runs = Vec::new();
     for &arch in &args.models {
         let started = Instant::now();
-        let load_before = common::load_average();
-        let cpu_before = common::cpu_seconds();
+        let clock = common::provenance::RunClock::start();
         let (recs, unsupported) = run_shard(budget, arch, args.shard)?;
         let header = RunHeader::new(
             arch.run_name(),
@@ -525,23 +532,31 @@ fn main() -> Result<()> {
             path.display(),
             started.elapsed().as_secs_f64()
         );
+        // Every run (plain or shard) leaves its provenance next to its records.
+        let range = args.shard.range(budget.n_for(arch));
+        let covers = if args.shard.count() == 1 {
+            format!("{}, images {}..{}", arch.title(), range.start, range.end)
+        } else {
+            format!(
+                "{}, shard {}, images {}..{}",
+                arch.title(),
+                args.shard,
+                range.start,
+                range.end
+            )
+        };
+        let timing = clock.finish("reproduce_mahlau2022", &covers, args.note.as_deref());
+        let stem = common::provenance::records_stem(&path);
+        timing.save(&args.out, &stem)?;
         if args.shard.count() == 1 {
-            let timing = report::Timing {
-                wall: started.elapsed(),
-                load_before,
-                load_after: common::load_average(),
-                cpu: common::cpu_seconds().map(|c| c - cpu_before.unwrap_or(0.0)),
-                command: report::command_line(),
-                commit: common::git_commit(),
-                machine: report::machine(args.note.as_deref()),
-                finished: report::now_utc(),
-                source: None,
-            };
-            timing.save(&args.out, arch.run_name())?;
             runs.push(report::ArchRun {
                 arch,
                 merged: records::merge(&[path])?,
-                timing: Some(timing),
+                runs: vec![common::provenance::RunEntry {
+                    label: stem.clone(),
+                    stem,
+                    prov: Some(timing),
+                }],
             });
         } else {
             eprintln!(
@@ -917,11 +932,18 @@ mod tests {
             ),
         );
         let path = records::write_records(&dir, &header, &recs).unwrap();
-        let runs = [report::ArchRun {
+        let arch_run = |dir: &std::path::Path| report::ArchRun {
             arch: Arch::ResnetLoc,
-            merged: records::merge(&[path]).unwrap(),
-            timing: None,
-        }];
+            merged: records::merge(std::slice::from_ref(&path)).unwrap(),
+            runs: common::provenance::for_records(
+                dir,
+                std::slice::from_ref(&path),
+                |s| s.to_string(),
+                |s| s.to_string(),
+            )
+            .unwrap(),
+        };
+        let runs = [arch_run(&dir)];
         report::write(&runs, &budget, &dir, None).unwrap();
         let md = std::fs::read_to_string(dir.join("mahlau2022.md")).unwrap();
         assert!(
@@ -931,10 +953,33 @@ mod tests {
         assert!(md.contains("`layer3` (64 × 8 × 8"), "{md}");
         assert!(md.contains("1024 px per step of 4096"), "{md}");
         assert!(
-            md.contains("merged from shards or from records without"),
+            md.contains("no provenance file: computed before provenance was recorded"),
             "{md}"
         );
         assert!(dir.join("mahlau2022_loc_fig4_curves.png").exists());
+        // With the run's provenance next to its records, the report states
+        // it and its commit, and the results folder gets a copy.
+        let prov = common::provenance::RunClock::start().finish(
+            "reproduce_mahlau2022",
+            "small ResNet (localization), images 0..2",
+            Some("test"),
+        );
+        prov.save(&dir, "mahlau2022_loc").unwrap();
+        let results = dir.join("results");
+        report::write(&[arch_run(&dir)], &budget, &results, None).unwrap();
+        let md = std::fs::read_to_string(results.join("mahlau2022.md")).unwrap();
+        assert!(md.contains("(n = 2; run `mahlau2022_loc`)"), "{md}");
+        assert!(
+            md.contains(&format!(
+                "* All records were computed at commit `{}`.",
+                prov.commit
+            )),
+            "{md}"
+        );
+        assert_eq!(
+            common::provenance::RunProvenance::load(&results, "mahlau2022_loc").unwrap(),
+            Some(prov)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -11,138 +11,19 @@ use salience::Normalization;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// The provenance of a plain (unsharded) run of one architecture: its
-/// command, commit, machine, wall time and load. Written next to the
-/// records as `<run>.run.json` and read back by `--merge`, so a report
-/// merged from runs of different commits states each one's own.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Timing {
-    /// Wall time of the architecture's part of the run.
-    pub wall: Duration,
-    /// `/proc/loadavg` at the start.
-    pub load_before: String,
-    /// `/proc/loadavg` at the end.
-    pub load_after: String,
-    /// User + system CPU seconds of the process, if known.
-    pub cpu: Option<f64>,
-    /// The command line that ran it (shell-quoted).
-    pub command: String,
-    /// The commit it ran at (`common::git_commit`: with "+ uncommitted
-    /// changes" when the sources differed from it).
-    pub commit: String,
-    /// The machine, and the note on its load (`--note`).
-    pub machine: String,
-    /// When it finished (UTC), or "unknown".
-    pub finished: String,
-    /// Where this provenance comes from when the run did not write it
-    /// itself (e.g. transcribed from an earlier generated report).
-    pub source: Option<String>,
-}
-
-impl Timing {
-    /// The file name of `run`'s provenance.
-    pub fn file_name(run: &str) -> String {
-        format!("{run}.run.json")
-    }
-
-    /// Writes `dir/<run>.run.json`.
-    pub fn save(&self, dir: &Path, run: &str) -> Result<()> {
-        let v = serde_json::json!({
-            "run": run,
-            "command": self.command,
-            "commit": self.commit,
-            "machine": self.machine,
-            "finished": self.finished,
-            "wall_s": self.wall.as_secs_f64(),
-            "cpu_s": self.cpu,
-            "load_before": self.load_before,
-            "load_after": self.load_after,
-            "source": self.source,
-        });
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(
-            dir.join(Self::file_name(run)),
-            serde_json::to_string_pretty(&v)? + "\n",
-        )?;
-        Ok(())
-    }
-
-    /// Reads `dir/<run>.run.json` (`None` when there is none).
-    pub fn load(dir: &Path, run: &str) -> Result<Option<Self>> {
-        let path = dir.join(Self::file_name(run));
-        if !path.exists() {
-            return Ok(None);
-        }
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-        let text = |k: &str| -> Result<String> {
-            Ok(v.get(k)
-                .and_then(|x| x.as_str())
-                .ok_or_else(|| format!("{}: no `{k}`", path.display()))?
-                .to_string())
-        };
-        let wall = v
-            .get("wall_s")
-            .and_then(|x| x.as_f64())
-            .ok_or_else(|| format!("{}: no `wall_s`", path.display()))?;
-        Ok(Some(Timing {
-            wall: Duration::from_secs_f64(wall),
-            load_before: text("load_before")?,
-            load_after: text("load_after")?,
-            cpu: v.get("cpu_s").and_then(|x| x.as_f64()),
-            command: text("command")?,
-            commit: text("commit")?,
-            machine: text("machine")?,
-            finished: text("finished")?,
-            source: v.get("source").and_then(|x| x.as_str()).map(String::from),
-        }))
-    }
-}
+/// The provenance of a run (`<records stem>.run.json`, shared with the
+/// other reproductions: `common::provenance`).
+pub use crate::common::provenance::RunEntry;
 
 /// This process's command line, shell-quoted so it can be pasted.
 pub fn command_line() -> String {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .map(|a| {
-            if a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
-            {
-                a
-            } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            }
-        })
-        .collect();
-    format!(
-        "cargo run --release --example reproduce_mahlau2022{}{}",
-        if args.is_empty() { "" } else { " -- " },
-        args.join(" ")
-    )
+    crate::common::provenance::command_line("reproduce_mahlau2022")
 }
 
-/// The machine in words, with the `--note` on its load.
-pub fn machine(note: Option<&str>) -> String {
-    format!(
-        "2-vCPU AMD EPYC (shared), CPU candle backend, {} logical cores visible{}",
-        std::thread::available_parallelism().map_or(0, |c| c.get()),
-        note.map(|s| format!("; {s}")).unwrap_or_default()
-    )
-}
-
-/// The current UTC time as `YYYY-MM-DD HH:MM UTC` (`date -u`), or "unknown".
-pub fn now_utc() -> String {
-    std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map_or("unknown".into(), |o| {
-            String::from_utf8_lossy(&o.stdout).trim().to_string()
-        })
-}
+pub use crate::common::provenance::machine;
 
 /// Marks the methods that do not apply to the model in a run header's
 /// configuration: `unsupported=Method: reason | Method: reason` (last field).
@@ -154,8 +35,9 @@ pub struct ArchRun {
     pub arch: Arch,
     /// Its merged records.
     pub merged: Merged,
-    /// Wall time of a plain run (`None` when merged from shards).
-    pub timing: Option<Timing>,
+    /// The runs behind its records (one per records file), with their
+    /// provenance where they wrote one.
+    pub runs: Vec<RunEntry>,
 }
 
 /// Per-image values by (key, metric), in sample order.
@@ -517,9 +399,8 @@ pub fn write(runs: &[ArchRun], budget: &Budget, results: &Path, note: Option<&st
         // figure can be re-derived without re-running (`--merge --out
         // <results>`).
         salience::report::records::write_records(results, &r.merged.header, &r.merged.records)?;
-        if let Some(t) = &r.timing {
-            t.save(results, r.arch.run_name())?;
-        }
+        // Their provenance files too, so the results folder carries them.
+        crate::common::provenance::copy_to(&r.runs, results)?;
         let pngs = crate::plots::write_all(&data, results, r.arch.run_name(), r.arch.pixels())?;
         parts.push(Part { run: r, data, pngs });
     }
@@ -587,7 +468,7 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
         md,
         "* Records: {} next to this report (one line per image × method × metric; whole curves for the \
          images with index below {}; the header names the methods that do not apply to the model), each with its \
-         run's provenance in `<run>.run.json`; `-- --merge --out <this folder>` re-derives every table and figure \
+         runs' provenance in `<records stem>.run.json`; `-- --merge --out <this folder>` re-derives every table and figure \
          without re-running.",
         files.join(", "),
         crate::CURVE_IMAGES
@@ -596,17 +477,25 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
     for p in parts {
         let n = p.data.samples.len();
         let title = p.run.arch.title();
-        match &p.run.timing {
-            Some(t) => {
+        match p.run.runs.as_slice() {
+            [RunEntry {
+                prov: Some(t),
+                stem,
+                ..
+            }] => {
                 let _ = writeln!(
                     md,
-                    "* **{title}** (n = {n}): command `{}`; commit `{}`; machine: {}; finished {}{}. Wall time \
+                    "* **{title}** (n = {n}; run `{stem}`): command `{}`; commit `{}`; machine: {}{}; finished {}{}. Wall time \
                      **{:.1} s** ({:.1} min) for explanations, aggregates and curves of {n} images, **{:.2} s per \
                      image** (CPU time, user + system: {}, {} per image); load average (1/5/15 min) {} at the \
                      start, {} at the end (on an idle 2-core machine the wall time is about CPU time / 2).",
                     t.command,
                     t.commit,
                     t.machine,
+                    t.rayon_threads
+                        .as_deref()
+                        .map(|r| format!(", RAYON_NUM_THREADS={r}"))
+                        .unwrap_or_default(),
                     t.finished,
                     t.source
                         .as_deref()
@@ -622,13 +511,16 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
                     t.load_after
                 );
             }
-            None => {
+            runs => {
                 let _ = writeln!(
                     md,
-                    "* **{title}** (n = {n}): merged from shards or from records without a `{}` \
-                     (command, commit and wall time unknown; see the shards' logs)",
-                    Timing::file_name(p.run.arch.run_name())
+                    "* **{title}** (n = {n}), from {} records file(s):",
+                    runs.len()
                 );
+                for r in runs {
+                    md.push_str("  ");
+                    md.push_str(&crate::common::provenance::bullet(r));
+                }
             }
         }
     }
@@ -1020,37 +912,19 @@ fn per_arch(parts: &[Part<'_>], f: impl Fn(Arch) -> String) -> String {
         .join("; ")
 }
 
-/// A line stating that the architectures' records come from different
-/// commits (or unknown ones), when they do; empty otherwise.
+/// The line on the commits of the architectures' runs: "All records were
+/// computed at commit X." or "Mixed commits: …" (`common::provenance`).
 fn mixed_commits(parts: &[Part<'_>]) -> String {
-    let commits: Vec<(String, &str)> = parts
+    let runs: Vec<RunEntry> = parts
         .iter()
-        .map(|p| {
-            (
-                p.run
-                    .timing
-                    .as_ref()
-                    .map_or("unknown".to_string(), |t| t.commit.clone()),
-                p.run.arch.title(),
-            )
+        .flat_map(|p| {
+            p.run.runs.iter().map(|r| RunEntry {
+                label: p.run.arch.title().to_string(),
+                ..r.clone()
+            })
         })
         .collect();
-    let mut distinct: Vec<&String> = commits.iter().map(|(c, _)| c).collect();
-    distinct.sort();
-    distinct.dedup();
-    if distinct.len() < 2 {
-        return String::new();
-    }
-    format!(
-        "* **Mixed commits:** the architectures' records were computed at different commits ({}); each part \
-         below is re-derived from its own records, whose headers carry the full configuration of their run. \
-         Only the rendering of the tables and verdicts is at this report's commit.\n",
-        commits
-            .iter()
-            .map(|(c, t)| format!("{t}: `{c}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    crate::common::provenance::commits_line(&runs)
 }
 
 /// A sweep parameter for a table cell.
@@ -1065,8 +939,10 @@ pub fn fmt_param(x: f64, log: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::provenance::RunProvenance as Timing;
     use salience::report::records::{Record, RunHeader};
     use salience::report::Shard;
+    use std::time::Duration;
 
     /// A method named unsupported in the header leaves the ensemble (the
     /// aggregates' keys use the smaller mask, 57 subsets of 6 methods
@@ -1162,6 +1038,9 @@ mod tests {
             machine: "m".into(),
             finished: "2026-01-01 00:00 UTC".into(),
             source: Some("transcribed".into()),
+            covers: None,
+            rayon_threads: None,
+            stages: Vec::new(),
         };
         t.save(&dir, "r").unwrap();
         assert_eq!(Timing::load(&dir, "r").unwrap(), Some(t.clone()));
@@ -1175,15 +1054,23 @@ mod tests {
             ArchRun {
                 arch: Arch::Cnn,
                 merged: merged(),
-                timing: Some(t.clone()),
+                runs: vec![RunEntry {
+                    stem: "r".into(),
+                    label: "r".into(),
+                    prov: Some(t.clone()),
+                }],
             },
             ArchRun {
                 arch: Arch::ResnetLoc,
                 merged: merged(),
-                timing: Some(Timing {
-                    commit: "def".into(),
-                    ..t.clone()
-                }),
+                runs: vec![RunEntry {
+                    stem: "r2".into(),
+                    label: "r2".into(),
+                    prov: Some(Timing {
+                        commit: "def".into(),
+                        ..t.clone()
+                    }),
+                }],
             },
         );
         let part = |r| Part {
@@ -1192,7 +1079,7 @@ mod tests {
             pngs: Vec::new(),
         };
         let same = mixed_commits(&[part(&a), part(&a)]);
-        assert!(same.is_empty(), "{same}");
+        assert_eq!(same, "* All records were computed at commit `abc`.\n");
         let mixed = mixed_commits(&[part(&a), part(&b)]);
         assert!(
             mixed.contains("small CNN: `abc`, small ResNet (localization): `def`"),
