@@ -9,6 +9,9 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// What the charts are drawn from.
 pub struct ChartInput<'a> {
+    /// The architecture's records stem: the charts' file names start with
+    /// it (`bykov2022_fig3_auc.png`, `bykov2022_vgg_fig3_auc.png`).
+    pub stem: &'a str,
     /// The merged per-image records.
     pub merged: &'a Merged,
     /// The heuristic σ_NG*.
@@ -127,7 +130,7 @@ pub fn write_charts(c: &ChartInput<'_>) -> Result<Vec<String>> {
             ));
         }
         save(
-            &format!("bykov2022_fig3_{metric}.png"),
+            &format!("{}_fig3_{metric}.png", c.stem),
             chart(
                 &format!(
                     "Relative {what} gain over Baseline vs weight noise (s_NG* = {:.3})",
@@ -150,7 +153,7 @@ pub fn write_charts(c: &ChartInput<'_>) -> Result<Vec<String>> {
             .collect()
     };
     save(
-        "bykov2022_sweep_sg.png",
+        &format!("{}_sweep_sg.png", c.stem),
         chart(
             "SmoothGrad: relative gain over Baseline vs input noise",
             "a_SG (input noise std / (max - min))",
@@ -175,7 +178,7 @@ pub fn write_charts(c: &ChartInput<'_>) -> Result<Vec<String>> {
         .collect();
     let s_max = c.accuracy.iter().map(|a| a.0 as f64).fold(0.0, f64::max);
     save(
-        "bykov2022_fig9_accuracy.png",
+        &format!("{}_fig9_accuracy.png", c.stem),
         chart(
             "Accuracy of the noisy models on the labelled set (eq. 5)",
             "s_NG (multiplicative weight noise std)",
@@ -223,7 +226,7 @@ pub fn write_charts(c: &ChartInput<'_>) -> Result<Vec<String>> {
         lines.push(Some(Series::new("AD = 5 %", vec![(0.05, lo), (0.05, hi)])));
     }
     save(
-        "bykov2022_fig9_quality_vs_drop.png",
+        &format!("{}_fig9_quality_vs_drop.png", c.stem),
         chart(
             "NoiseGrad localization vs relative accuracy drop (Fig. 9)",
             "relative accuracy drop AD(s_NG)",

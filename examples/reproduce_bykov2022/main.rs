@@ -1,18 +1,26 @@
 //! Reproduction of Bykov et al. (AAAI 2022), "NoiseGrad — Enhancing
 //! Explanations by Introducing Stochasticity to Model Weights" (Bykov et al. (2022)),
-//! on the shipped small ResNet and the shipped 64×64 localization sample
-//! (the paper's CMNIST counterpart: a Fashion-MNIST item on a random
-//! background, with its exact mask).
+//! on two architectures, the shipped small ResNet and the shipped small VGG
+//! (`--model resnet|vgg|all`, default `all`), and the shipped 64×64
+//! localization sample (the paper's CMNIST counterpart: a Fashion-MNIST
+//! item on a random background, with its exact mask).
 //!
 //! ```text
-//! cargo run --release --example reproduce_bykov2022 [-- --n-images N] [--shard i/n]
-//!     [--out DIR] [--merge] [--results DIR] [--paper] [--note TEXT]
+//! cargo run --release --example reproduce_bykov2022 [-- --model resnet|vgg|all]
+//!     [--n-images N] [--shard i/n] [--out DIR] [--merge] [--results DIR]
+//!     [--paper] [--note TEXT]
 //!
-//! Every run that writes records (plain or `--shard i/n`) writes its
-//! provenance next to them as `<records stem>.run.json`
-//! (`bykov2022.run.json`, `bykov2022.shard-0-of-2.run.json`;
-//! `common::provenance`); `--merge` states each run's and copies the
-//! files to `--results`.
+//! Each architecture has its own records stem ([`Arch::stem`]):
+//! `bykov2022` (ResNet) and `bykov2022_vgg` (VGG); `--shard i/n` runs
+//! shard i of every chosen architecture. Every run that writes records
+//! (plain or `--shard i/n`) writes its provenance next to them as
+//! `<records stem>.run.json` (`bykov2022.run.json`,
+//! `bykov2022_vgg.shard-0-of-2.run.json`; `common::provenance`);
+//! `--merge` reads the records of whichever chosen architectures are in
+//! `--out` (shard files, else the merged `<stem>.jsonl`), states each run's
+//! provenance and copies the files to `--results`. One report,
+//! `bykov2022.md`, has a section per architecture and the table of the
+//! claims that hold on every architecture present.
 //! ```
 //!
 //! * **Table 1 analogue**: Baseline (Saliency: |∇ logit| summed over the
@@ -64,9 +72,9 @@ use salience::explain::noise::noise_sigma::{
     fusiongrad_sigmas, FusionRule, FusionSigmas, NoiseSigmaConfig, NoiseSigmaEstimate,
 };
 use salience::explain::{
-    CandleModel, FusionGrad, FusionGradConfig, IntegratedGradients, IntegratedGradientsConfig,
-    NoiseGrad, NoiseGradConfig, NoiseKind, NoiseScale, NoiseTunnel, NoiseTunnelConfig, ParamFilter,
-    Saliency, WeightMapModel,
+    CandleModel, Classifier, FusionGrad, FusionGradConfig, IntegratedGradients,
+    IntegratedGradientsConfig, NoiseGrad, NoiseGradConfig, NoiseKind, NoiseScale, NoiseTunnel,
+    NoiseTunnelConfig, ParamFilter, Saliency, WeightMapModel,
 };
 use salience::metrics::{
     entropy_complexity, faithfulness_correlation, gini_sparseness, pointing_game, ranking_auc,
@@ -75,7 +83,7 @@ use salience::metrics::{
     PointingGameConfig, Projection, ScoreKind, Scores, SensitivityConfig, SparsenessConfig,
 };
 use salience::models::assets;
-use salience::models::{ResNet, ResNetConfig};
+use salience::models::{FeatureCnn, FeatureCnnConfig, ResNet, ResNetConfig};
 use salience::report::records::{self, merge, shard_files, write_records, Record, RunHeader};
 use salience::report::render::{gray_image, rgb_image, Cell, HeatmapGrid};
 use salience::report::Shard;
@@ -84,11 +92,162 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-/// The shipped small ResNet as a re-parameterizable model.
-type Net = WeightMapModel<ResNet>;
+/// The shipped model of an architecture as a re-parameterizable model.
+type Net = WeightMapModel<ArchNet>;
 
-/// The run's name (records file stem).
-const RUN: &str = "bykov2022";
+/// The report's file name (one report for every architecture).
+const REPORT: &str = "bykov2022.md";
+/// The architectures the reproduction runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// The shipped small ResNet (`ResNetConfig::small()`).
+    ResNet,
+    /// The shipped small VGG (`FeatureCnnConfig::small_vgg()`).
+    Vgg,
+}
+
+impl Arch {
+    /// Every architecture, in report order.
+    const ALL: [Arch; 2] = [Arch::ResNet, Arch::Vgg];
+
+    /// The `--model` value.
+    fn key(self) -> &'static str {
+        match self {
+            Arch::ResNet => "resnet",
+            Arch::Vgg => "vgg",
+        }
+    }
+
+    /// The records stem (records, provenance, charts and example grid):
+    /// `bykov2022` for the ResNet, so the committed records stay valid.
+    pub fn stem(self) -> &'static str {
+        match self {
+            Arch::ResNet => "bykov2022",
+            Arch::Vgg => "bykov2022_vgg",
+        }
+    }
+
+    /// The model's name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::ResNet => "small ResNet",
+            Arch::Vgg => "small VGG",
+        }
+    }
+
+    /// The architecture family (`a 113 k-parameter ResNet`).
+    pub fn family(self) -> &'static str {
+        match self {
+            Arch::ResNet => "ResNet",
+            Arch::Vgg => "VGG",
+        }
+    }
+
+    /// The configuration, as code.
+    pub fn config(self) -> &'static str {
+        match self {
+            Arch::ResNet => "`ResNetConfig::small()`",
+            Arch::Vgg => "`FeatureCnnConfig::small_vgg()`: 5 convolutions, no batch norm",
+        }
+    }
+
+    pub fn num_parameters(self) -> usize {
+        match self {
+            Arch::ResNet => ResNetConfig::small().num_parameters(),
+            Arch::Vgg => FeatureCnnConfig::small_vgg().num_parameters(),
+        }
+    }
+
+    /// The held-out accuracy recorded when the shipped weights were
+    /// trained (0 for a placeholder weights file).
+    pub fn held_out_accuracy(self) -> f64 {
+        match self {
+            Arch::ResNet => assets::RESNET_SMALL_HELD_OUT_ACCURACY,
+            Arch::Vgg => assets::VGG_SMALL_LOC_HELD_OUT_ACCURACY,
+        }
+    }
+
+    /// Which tensors NoiseGrad perturbs. Both use `ParamFilter::Parameters`
+    /// (PyTorch's `model.parameters()`, as the authors' code): for the VGG,
+    /// which has no batch norm, that is every weight and bias of its five
+    /// convolutions and two linear layers.
+    pub fn noise_text(self) -> &'static str {
+        match self {
+            Arch::ResNet => {
+                "all parameters, batch-norm running statistics untouched, as the authors' code"
+            }
+            Arch::Vgg => {
+                "all parameters, as the authors' code: the weights and biases of the five \
+                 convolutions `features.{0,3,6,8,11}` and the two linear layers \
+                 `classifier.{0,3}`; the VGG has no batch norm, so nothing is left out"
+            }
+        }
+    }
+
+    /// The shipped weights as a re-parameterizable model.
+    fn load(self) -> Result<Net> {
+        let dev = candle_core::Device::Cpu;
+        let bytes = match self {
+            Arch::ResNet => assets::RESNET_SMALL_SAFETENSORS,
+            Arch::Vgg => assets::VGG_SMALL_LOC_SAFETENSORS,
+        };
+        let weights = candle_core::safetensors::load_buffer(bytes, &dev)?;
+        Ok(WeightMapModel::new(weights, &dev, move |vb| {
+            Ok(match self {
+                Arch::ResNet => ArchNet::ResNet(ResNet::new(vb, &ResNetConfig::small())?),
+                Arch::Vgg => ArchNet::Vgg(FeatureCnn::new(vb, &FeatureCnnConfig::small_vgg())?),
+            })
+        })?)
+    }
+
+    /// The architectures of a `--model` value.
+    fn parse(v: &str) -> Result<Vec<Arch>> {
+        match v {
+            "all" => Ok(Arch::ALL.to_vec()),
+            _ => Arch::ALL
+                .into_iter()
+                .find(|a| a.key() == v)
+                .map(|a| vec![a])
+                .ok_or_else(|| format!("--model must be resnet, vgg or all, not {v}").into()),
+        }
+    }
+}
+
+/// One of the architectures' models; every `Classifier` method forwards
+/// to it (defaults included), so the ResNet runs exactly as a
+/// `WeightMapModel<ResNet>`.
+pub enum ArchNet {
+    ResNet(ResNet),
+    Vgg(FeatureCnn),
+}
+
+impl ArchNet {
+    fn inner(&self) -> &dyn Classifier {
+        match self {
+            ArchNet::ResNet(m) => m,
+            ArchNet::Vgg(m) => m,
+        }
+    }
+}
+
+impl Classifier for ArchNet {
+    fn logits(&self, x: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
+        self.inner().logits(x)
+    }
+    fn num_classes(&self) -> usize {
+        self.inner().num_classes()
+    }
+    fn device(&self) -> &candle_core::Device {
+        self.inner().device()
+    }
+    fn preferred_batch_size(&self) -> usize {
+        self.inner().preferred_batch_size()
+    }
+    fn activation_bytes(&self, sample_shape: &[usize]) -> Option<u64> {
+        self.inner().activation_bytes(sample_shape)
+    }
+}
+
 /// Every random draw derives from this seed.
 const RUN_SEED: u64 = 2022;
 /// Images explained per batch (memory stays flat in the number of images).
@@ -228,6 +387,8 @@ impl Budget {
 
 /// Command-line options.
 struct Args {
+    /// The architectures to run or merge (`--model resnet|vgg|all`).
+    archs: Vec<Arch>,
     shard: Shard,
     out: PathBuf,
     results: PathBuf,
@@ -246,6 +407,7 @@ fn parse_args() -> Result<Args> {
     let mut merge_only = false;
     let mut paper = false;
     let mut note: Option<String> = None;
+    let mut archs = Arch::ALL.to_vec();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -253,6 +415,7 @@ fn parse_args() -> Result<Args> {
             "--results" => results = it.next().ok_or("--results needs a folder")?.into(),
             "--n-images" => n_images = Some(it.next().ok_or("--n-images needs N")?.parse()?),
             "--merge" => merge_only = true,
+            "--model" => archs = Arch::parse(it.next().ok_or("--model needs resnet|vgg|all")?)?,
             "--paper" => paper = true,
             "--note" => note = Some(it.next().ok_or("--note needs a text")?.clone()),
             "--shard" => {
@@ -274,6 +437,7 @@ fn parse_args() -> Result<Args> {
         budget.n_images = n;
     }
     Ok(Args {
+        archs,
         shard,
         out,
         results,
@@ -303,6 +467,7 @@ struct Heuristics {
 
 /// Everything a run (shard or merge) shares.
 struct Setup {
+    arch: Arch,
     net: Net,
     /// The chosen images `[n, 3, 64, 64]`, labels, masks and their indices
     /// in the shipped sample.
@@ -342,16 +507,8 @@ impl Setup {
     }
 }
 
-fn load_net() -> Result<Net> {
-    let dev = candle_core::Device::Cpu;
-    let weights = candle_core::safetensors::load_buffer(assets::RESNET_SMALL_SAFETENSORS, &dev)?;
-    Ok(WeightMapModel::new(weights, &dev, |vb| {
-        ResNet::new(vb, &ResNetConfig::small())
-    })?)
-}
-
-fn setup(budget: Budget) -> Result<Setup> {
-    let net = load_net()?;
+fn setup(arch: Arch, budget: Budget) -> Result<Setup> {
+    let net = arch.load()?;
     let model = CandleModel::new(net.clone());
     let sample = samples::localization_sample()?;
     let logits = model.forward(sample.images.view().into_dyn())?;
@@ -396,6 +553,7 @@ fn setup(budget: Budget) -> Result<Setup> {
         pp,
     };
     Ok(Setup {
+        arch,
         net,
         images,
         labels,
@@ -853,7 +1011,13 @@ fn run_shard(
         records.extend(score_chunk(setup, &chunk, &progress, timings)?);
     }
     progress.finish_and_clear();
-    let header = RunHeader::new(RUN, n, RUN_SEED, shard, &setup.config_string());
+    let header = RunHeader::new(
+        setup.arch.stem(),
+        n,
+        RUN_SEED,
+        shard,
+        &setup.config_string(),
+    );
     Ok(write_records(out_dir, &header, &records)?)
 }
 
@@ -934,21 +1098,90 @@ fn example_grid(setup: &Setup, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
-    // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
-    unsafe { salience::explain::ops::candle_elementwise_on_caller() };
-    let args = parse_args()?;
+/// The records of `stem` in `dir`: its shard files, else the merged
+/// `<stem>.jsonl` (a re-derivation from a results folder); `None` when
+/// there are neither.
+fn records_files(dir: &Path, stem: &str) -> Option<Vec<PathBuf>> {
+    match shard_files(dir, stem) {
+        Ok(files) => Some(files),
+        Err(_) => {
+            let merged = dir.join(format!("{stem}.jsonl"));
+            merged.is_file().then(|| vec![merged])
+        }
+    }
+}
+
+/// One architecture's merged results: what its report section is made of.
+struct ArchPart {
+    setup: Setup,
+    merged: records::Merged,
+    accuracy: Vec<(f32, f32, f32)>,
+    input_noise_accuracy: Vec<(f32, f32)>,
+    pngs: Vec<String>,
+    grid_file: String,
+    timings: Timings,
+    wall_s: f64,
+    cpu_s: Option<f64>,
+    load: (String, String),
+    merged_from: usize,
+    runs: Vec<common::provenance::RunEntry>,
+}
+
+impl ArchPart {
+    fn input<'a>(&'a self, command: &str) -> ReportInput<'a> {
+        ReportInput {
+            setup: &self.setup,
+            merged: &self.merged,
+            accuracy: &self.accuracy,
+            input_noise_accuracy: &self.input_noise_accuracy,
+            cpu_s: self.cpu_s,
+            load: self.load.clone(),
+            pngs: &self.pngs,
+            grid_file: &self.grid_file,
+            timings: &self.timings.0,
+            wall_s: self.wall_s,
+            merged_from: self.merged_from,
+            runs: &self.runs,
+            command: command.to_string(),
+        }
+    }
+}
+
+/// Runs (or, with `--merge`, reads) one architecture's records and derives
+/// its tables' inputs, charts and example grid; `None` for a shard of a
+/// sharded run (merge later) or when `--merge` finds no records of it.
+fn run_arch(arch: Arch, args: &Args) -> Result<Option<ArchPart>> {
     let started = Instant::now();
+    let cpu_start = cpu_seconds();
     let clock = common::provenance::RunClock::start();
     let load_start = load_average();
+    let stem = arch.stem();
     let mut timings = Timings::default();
-    eprintln!("setting up: model, images, σ_NG heuristic on the labelled set …");
+    let mut files = Vec::new();
+    if args.merge_only {
+        match records_files(&args.out, stem) {
+            Some(f) => files = f,
+            None => {
+                eprintln!(
+                    "{}: no records {stem}*.jsonl in {}; skipped",
+                    arch.name(),
+                    args.out.display()
+                );
+                return Ok(None);
+            }
+        }
+    }
+    eprintln!(
+        "{}: setting up: model, images, σ_NG heuristic on the labelled set …",
+        arch.name()
+    );
     let t = Instant::now();
-    let setup = setup(args.budget.clone())?;
+    let setup = setup(arch, args.budget.clone())?;
     timings.add("setup: pick images, σ_NG search (eq. 5)", t);
     let h = &setup.heur;
     eprintln!(
-        "σ_NG* = {:.4} (AD {:.4}, ACC {:.4} → {:.4}); {} correctly classified images of 200; explaining {}",
+        "{}: σ_NG* = {:.4} (AD {:.4}, ACC {:.4} → {:.4}); {} correctly classified images of 200; explaining {}",
+        arch.name(),
         h.sigma_ng,
         h.search.relative_drop,
         h.search.accuracy_clean,
@@ -956,17 +1189,16 @@ fn main() -> Result<()> {
         setup.n_correct,
         setup.n()
     );
-    let files = if args.merge_only {
-        shard_files(&args.out, RUN)?
-    } else {
+    if !args.merge_only {
         let path = run_shard(&setup, args.shard, &args.out, &mut timings)?;
         // The run's provenance next to its records (`<records stem>.run.json`).
         let range = args.shard.range(setup.n());
         let covers = if args.shard.count() == 1 {
-            format!("all {} images", setup.n())
+            format!("{}: all {} images", arch.name(), setup.n())
         } else {
             format!(
-                "shard {}, images {}..{} of {}",
+                "{}: shard {}, images {}..{} of {}",
+                arch.name(),
                 args.shard,
                 range.start,
                 range.end,
@@ -975,18 +1207,18 @@ fn main() -> Result<()> {
         };
         let mut prov = clock.finish("reproduce_bykov2022", &covers, args.note.as_deref());
         prov.stages = timings.0.clone();
-        let stem = common::provenance::records_stem(&path);
-        eprintln!("wrote {}", prov.save(&args.out, &stem)?.display());
+        let prov_stem = common::provenance::records_stem(&path);
+        eprintln!("wrote {}", prov.save(&args.out, &prov_stem)?.display());
         if args.shard.count() > 1 {
             println!(
                 "wrote shard {} records to {}; run with --merge when every shard is done",
                 args.shard,
                 path.display()
             );
-            return Ok(());
+            return Ok(None);
         }
-        vec![path]
-    };
+        files = vec![path];
+    }
     let merged = merge(&files)?;
     // Each records file's run, with its provenance where it wrote one.
     let runs = common::provenance::for_records(
@@ -996,56 +1228,92 @@ fn main() -> Result<()> {
         |stem| format!("`{stem}.jsonl`"),
     )?;
     if merged.header.config != setup.config_string() {
-        return Err("the records were written with another budget or noise levels".into());
+        return Err(
+            format!("the {stem} records were written with another budget or noise levels").into(),
+        );
     }
     std::fs::create_dir_all(&args.results)?;
     let t = Instant::now();
-    let grid_file = "bykov2022_examples.png";
-    example_grid(&setup, &args.results.join(grid_file))?;
+    let grid_file = format!("{stem}_examples.png");
+    example_grid(&setup, &args.results.join(&grid_file))?;
     timings.add("example grid PNG", t);
     let t = Instant::now();
     let mut sigmas: Vec<f32> = vec![0.0];
     sigmas.extend(sweep_values(&setup.budget.sweep_ng_factors, h.sigma_ng));
-    let acc = accuracy_curve(&setup, &sigmas)?;
-    let input_acc = input_noise_accuracy(&setup, &setup.budget.sweep_sg)?;
+    let accuracy = accuracy_curve(&setup, &sigmas)?;
+    let input_noise_accuracy = input_noise_accuracy(&setup, &setup.budget.sweep_sg)?;
     timings.add("accuracy under weight / input noise", t);
     let pngs = write_charts(&ChartInput {
+        stem,
         merged: &merged,
         sigma_star: h.sigma_ng,
         sweep_ng: &sweep_values(&setup.budget.sweep_ng_factors, h.sigma_ng),
         sweep_sg: &setup.budget.sweep_sg,
         fg_alpha: &setup.budget.sweep_fg_alpha,
         fg_sigma: &sweep_values(&setup.budget.sweep_fg_factors, h.sigma_ng),
-        accuracy: &acc,
+        accuracy: &accuracy,
         dir: &args.results,
     })?;
     // The records next to the report, so the tables can be re-derived.
-    let jsonl = args.results.join("bykov2022.jsonl");
     records::write_records(&args.results, &merged.header, &merged.records)?;
     common::provenance::copy_to(&runs, &args.results)?;
-    let wall_s = started.elapsed().as_secs_f64();
-    let report = report_md(&ReportInput {
-        setup: &setup,
-        merged: &merged,
-        accuracy: &acc,
-        input_noise_accuracy: &input_acc,
-        cpu_s: cpu_seconds(),
-        load: (load_start, load_average()),
-        pngs: &pngs,
+    let cpu_s = cpu_seconds().zip(cpu_start).map(|(end, start)| end - start);
+    Ok(Some(ArchPart {
+        setup,
+        merged,
+        accuracy,
+        input_noise_accuracy,
+        pngs,
         grid_file,
-        timings: &timings.0,
-        wall_s,
+        timings,
+        wall_s: started.elapsed().as_secs_f64(),
+        cpu_s,
+        load: (load_start, load_average()),
         merged_from: files.len(),
-        runs: &runs,
-        command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
-    })?;
-    let md = args.results.join("bykov2022.md");
-    std::fs::write(&md, report)?;
+        runs,
+    }))
+}
+
+fn main() -> Result<()> {
+    // SAFETY: first thing in main, no other thread exists yet; see ops::cpu_threads.
+    unsafe { salience::explain::ops::candle_elementwise_on_caller() };
+    let args = parse_args()?;
+    let started = Instant::now();
+    let mut parts = Vec::new();
+    for &arch in &args.archs {
+        parts.extend(run_arch(arch, &args)?);
+    }
+    if args.shard.count() > 1 && !args.merge_only {
+        return Ok(());
+    }
+    if parts.is_empty() {
+        let stems: Vec<&str> = args.archs.iter().map(|a| a.stem()).collect();
+        return Err(format!(
+            "no records of {} in {}",
+            stems.join(", "),
+            args.out.display()
+        )
+        .into());
+    }
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let inputs: Vec<ReportInput<'_>> = parts.iter().map(|p| p.input(&command)).collect();
+    let md = args.results.join(REPORT);
+    std::fs::write(&md, report_md(&inputs)?)?;
+    for p in &parts {
+        println!(
+            "{}: wrote {}, {} and {} PNGs",
+            p.setup.arch.name(),
+            args.results
+                .join(format!("{}.jsonl", p.setup.arch.stem()))
+                .display(),
+            args.results.join(&p.grid_file).display(),
+            p.pngs.len() + 1,
+        );
+    }
     println!(
-        "wrote {}, {} and {} PNGs in {wall_s:.1} s",
+        "wrote {} in {:.1} s",
         md.display(),
-        jsonl.display(),
-        pngs.len() + 1,
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }
@@ -1087,4 +1355,129 @@ fn input_noise_accuracy(setup: &Setup, alphas: &[f32]) -> Result<Vec<(f32, f32)>
 
 fn sweep_values(factors: &[f32], sigma: f32) -> Vec<f32> {
     factors.iter().map(|f| f * sigma).collect()
+}
+
+#[cfg(test)]
+impl Budget {
+    /// A few seconds' budget for the tests: 2 images, 1–2 draws everywhere,
+    /// one point per sweep.
+    fn tiny() -> Self {
+        Budget {
+            n_images: 2,
+            n_sg: 2,
+            n_ng: 2,
+            fg_n: 1,
+            fg_m: 2,
+            n_labelled: 40,
+            sigma_draws: 1,
+            faith_runs: 2,
+            faith_subset: 8,
+            sens_samples: 1,
+            sens_radius: 0.2,
+            sweep_n: 1,
+            sweep_fg: 1,
+            sweep_ng_factors: vec![1.0],
+            sweep_sg: vec![0.1],
+            sweep_fg_alpha: vec![0.1],
+            sweep_fg_factors: vec![0.5],
+            ig_steps: 2,
+            ig_n: 1,
+            ig_fg_n: 1,
+            ig_fg_m: 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("bykov2022_{name}_{}", std::process::id()))
+    }
+
+    /// NoiseGrad's `ParamFilter::Parameters` selects every tensor of the
+    /// VGG (5 convolutions and 2 linear layers, weight and bias; no batch
+    /// norm), the same rule as the ResNet's minus nothing.
+    #[test]
+    fn noisegrad_perturbs_every_vgg_weight_and_bias() {
+        let weights = candle_core::safetensors::load_buffer(
+            assets::VGG_SMALL_LOC_SAFETENSORS,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let mut names: Vec<String> = weights.keys().cloned().collect();
+        names.sort();
+        let mut expected: Vec<String> = ["features.0", "features.3", "features.6"]
+            .into_iter()
+            .chain(["features.8", "features.11", "classifier.0", "classifier.3"])
+            .flat_map(|l| [format!("{l}.weight"), format!("{l}.bias")])
+            .collect();
+        expected.sort();
+        assert_eq!(names, expected);
+        assert!(names.iter().all(|n| ParamFilter::Parameters.selects(n)));
+    }
+
+    #[test]
+    fn model_option_and_stems() {
+        assert_eq!(Arch::parse("all").unwrap(), vec![Arch::ResNet, Arch::Vgg]);
+        assert_eq!(Arch::parse("vgg").unwrap(), vec![Arch::Vgg]);
+        assert_eq!(Arch::parse("resnet").unwrap(), vec![Arch::ResNet]);
+        assert!(Arch::parse("vit").is_err());
+        // The ResNet keeps the committed records' stem.
+        assert_eq!(Arch::ResNet.stem(), "bykov2022");
+        assert_eq!(Arch::Vgg.stem(), "bykov2022_vgg");
+    }
+
+    /// `--merge` finds each architecture's own shard files (the ResNet's
+    /// prefix `bykov2022.shard-` never takes the VGG's), else its merged file.
+    #[test]
+    fn records_files_per_stem() {
+        let dir = temp("files");
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [
+            "bykov2022.shard-1-of-2.jsonl",
+            "bykov2022.shard-0-of-2.jsonl",
+            "bykov2022_vgg.jsonl",
+        ] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        assert_eq!(
+            records_files(&dir, Arch::ResNet.stem()).unwrap(),
+            vec![
+                dir.join("bykov2022.shard-0-of-2.jsonl"),
+                dir.join("bykov2022.shard-1-of-2.jsonl")
+            ]
+        );
+        assert_eq!(
+            records_files(&dir, Arch::Vgg.stem()).unwrap(),
+            vec![dir.join("bykov2022_vgg.jsonl")]
+        );
+        assert_eq!(records_files(&dir, "other"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A tiny VGG run: every Table 1 and Table 3 method has a finite score
+    /// on every metric and image, and the records carry the VGG's stem.
+    /// Independent of the shipped weights' accuracy (it explains whichever
+    /// images are correctly classified, at most 2).
+    #[test]
+    fn tiny_vgg_run_scores_every_method() {
+        let setup = setup(Arch::Vgg, Budget::tiny()).unwrap();
+        let dir = temp("vgg_run");
+        let path = run_shard(&setup, Shard::all(), &dir, &mut Timings::default()).unwrap();
+        assert!(path.ends_with("bykov2022_vgg.jsonl"), "{}", path.display());
+        let merged = merge(&[path]).unwrap();
+        assert_eq!(merged.header.run, "bykov2022_vgg");
+        assert_eq!(merged.header.config, setup.config_string());
+        assert!(setup.heur.sigma_ng.is_finite() && setup.heur.sigma_ng >= 0.0);
+        for method in METHODS.iter().chain(IG_METHODS.iter()) {
+            for (metric, _, _) in METRICS {
+                let v = merged.values(method, metric);
+                assert_eq!(v.len(), setup.n(), "{method} {metric}");
+                assert!(v.iter().all(|x| x.is_finite()), "{method} {metric}: {v:?}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
