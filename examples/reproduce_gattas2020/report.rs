@@ -1141,6 +1141,7 @@ fn arch_sections(t: &ArchTables, loc: &Merged, b: &Budget) -> Result<String> {
     let _ = write!(md, "Examples (per image, one row per method — DeepLIFT, Grad-CAM, KernelSHAP, LIME —: input, the original |map|, then 1 … {} layer groups randomised):\n\n![MPRT examples]({})\n\n", groups.len(), arch.png("mprt_examples"));
     let _ = writeln!(md, "**Seed stability and the nulls of the MPRT test** (the thesis: LIME's \"instability from random sampling makes an explanation undesirably non-deterministic\"): the unrandomised model explained twice, similarity of |map| (1 = identical): with two seeds, and with another seed on a copy of the input with fresh N(0, {:.2}²) pixel noise (clamped to [0, 1]; {:.2} is the pixel noise the localization sample was generated with, so the model has seen such noise). A method whose two seeds agree on every image is deterministic; its MPRT null is the input-noise column, a stochastic method's the two-seeds column (see the verdicts below).\n", null_noise_std(), null_noise_std());
     md.push_str(&t.seed.to_markdown(3)?);
+    md.push('\n');
     Ok(md)
 }
 /// The SLIC check of the localisation section: how well the superpixels of
