@@ -1,9 +1,10 @@
-//! The localisation run: the panel on the small ResNet and the shipped
-//! localization sample, the localisation metric panel (the thesis'
+//! The localisation run: the panel on one architecture ([`Arch`]) and the
+//! shipped localization sample, the localisation metric panel (the thesis'
 //! "evaluator"), and the MPRT on the first `n_mprt` images.
 
+use crate::arch::{Arch, ArchModel};
 use crate::sanity;
-use crate::{Args, Result, RUN_LOC, SEED};
+use crate::{Args, Result, SEED};
 use indicatif::ProgressBar;
 use ndarray::{s, Array3, Array4, ArrayViewD, Axis};
 use salience::core::{derive_seed, AttributionBatch, DegenerateReason, Explainer, PerInput, Seeds};
@@ -14,8 +15,6 @@ use salience::metrics::{
     box_localization, pixel_maps, pointing_game, relevance_mass_accuracy, relevance_rank_accuracy,
     BoundingBox, BoxLocalizationConfig, MaskBatch, PixelMapConfig, PointingGameConfig,
 };
-use salience::models::assets;
-use salience::models::ResNet;
 use salience::report::records::{write_records, Record, RunHeader};
 use salience::report::Shard;
 use salience::SalienceError;
@@ -94,8 +93,8 @@ impl Explainer for RandomMap {
     }
 }
 
-/// The shipped localization sample restricted to the images the shipped
-/// ResNet classifies correctly.
+/// The shipped localization sample restricted to the images a shipped
+/// model classifies correctly.
 pub struct LocData {
     /// `[200, 3, 64, 64]` images.
     pub images: Array4<f32>,
@@ -112,7 +111,7 @@ pub struct LocData {
 
 impl LocData {
     /// Loads the sample and classifies it with `model` (no randomness).
-    pub fn load(model: &ResNet) -> Result<Self> {
+    pub fn load<M: Classifier>(model: &M) -> Result<Self> {
         let set = samples::localization_sample()?;
         let preds = predict(model, set.images.view().into_dyn())?;
         let chosen: Vec<usize> = (0..set.labels.len())
@@ -352,34 +351,38 @@ pub fn score(key: &str, maps: &AttributionBatch, sel: &Selection) -> Result<Vec<
     Ok(out)
 }
 
-/// Computes this shard of the localisation run and writes its records.
-pub fn run(
+/// Computes this shard of the localisation run of `arch` (model type `M`)
+/// and writes its records (`arch.run_loc()`).
+pub fn run<M: ArchModel>(
     args: &Args,
+    arch: Arch,
     progress: &ProgressBar,
     timings: &mut Vec<(String, f64)>,
 ) -> Result<PathBuf> {
     let dev = candle_core::Device::Cpu;
-    let resnet = Arc::new(assets::resnet_small(&dev)?);
-    let data = LocData::load(&resnet)?;
+    let model = Arc::new(M::shipped(&dev)?);
+    let data = LocData::load(model.as_ref())?;
     let budget = &args.budget;
     let n = budget.n_images.min(data.chosen.len());
     let n_mprt = budget.n_mprt.min(n);
     let range = args.shard.range(n);
     let sel = data.select(range.clone())?;
     let mprt_range = range.start..range.end.min(n_mprt).max(range.start);
-    let specs = ExplainerSpec::parse_list(&budget.loc_panel())?;
-    let reg = registry::<ResNet>();
+    let specs = ExplainerSpec::parse_list(&budget.loc_panel(arch))?;
+    let reg = registry::<M>();
     let mut panel: Vec<(String, Box<dyn Explainer>)> = specs
         .iter()
         .map(|s| {
             // One image per call: no model batch mixes images, so a
             // sharded run merges to the unsharded records bit for bit.
-            let e: Box<dyn Explainer> = Box::new(PerInput(reg.build(s, &resnet)?));
+            let e: Box<dyn Explainer> = Box::new(PerInput(reg.build(s, &model)?));
             Ok((s.name.clone(), e))
         })
         .collect::<salience::core::Result<_>>()?;
     panel.push(("random".into(), Box::new(RandomMap)));
-    progress.set_length((panel.len() + 3 * specs.len() + 4 * specs.len()) as u64);
+    let done = progress.length().unwrap_or(0);
+    progress.set_length(done + (panel.len() + 3 * specs.len() + 4 * specs.len()) as u64);
+    let prefix = arch.stage_prefix();
 
     let mut records: Vec<Record> = Vec::new();
     for (j, i) in range.clone().enumerate() {
@@ -409,12 +412,12 @@ pub fn run(
         }
     }
     for (m, (key, e)) in panel.iter().enumerate() {
-        progress.set_message(format!("localisation: {key}"));
+        progress.set_message(format!("{prefix}localisation: {key}"));
         let t = Instant::now();
         let own = method_seeds(&sel.seeds, m);
         let maps = e.explain(sel.x.view(), &sel.targets, Seeds::per_sample(&own))?;
         timings.push((
-            format!("explain {} images: {key}", sel.targets.len()),
+            format!("{prefix}explain {} images: {key}", sel.targets.len()),
             t.elapsed().as_secs_f64(),
         ));
         records.extend(score(key, &maps, &sel)?);
@@ -422,8 +425,53 @@ pub fn run(
     }
     if !mprt_range.is_empty() {
         let sub = data.select(mprt_range)?;
-        records.extend(sanity::mprt_records(&specs, &reg, &sub, progress, timings)?);
+        records.extend(sanity::mprt_records::<M>(
+            arch, &specs, &reg, &sub, progress, timings,
+        )?);
     }
-    let header = RunHeader::new(RUN_LOC, n, SEED, args.shard, &budget.config());
+    let header = RunHeader::new(&arch.run_loc(), n, SEED, args.shard, &budget.config());
     Ok(write_records(&args.out, &header, &records)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use salience::report::records::merge;
+
+    /// A tiny localisation + MPRT run of the VGG: its records file, its
+    /// seven MPRT stages and the localisation metrics of every method on
+    /// the images the VGG classifies correctly (whatever their number).
+    #[test]
+    fn tiny_vgg_localisation_run_writes_its_own_records() {
+        let dir = std::env::temp_dir().join(format!("gattas_vgg_loc_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let args = crate::tests_args(&dir);
+        let progress = ProgressBar::hidden();
+        let mut timings = Vec::new();
+        let path =
+            run::<salience::models::FeatureCnn>(&args, Arch::Vgg, &progress, &mut timings).unwrap();
+        assert_eq!(path, dir.join("gattas2020-loc-vgg.jsonl"));
+        let m = merge(&[path]).unwrap();
+        assert_eq!(m.header.run, "gattas2020-loc-vgg");
+        let n = m.values("data", "label").len();
+        assert_eq!(n, m.header.n_samples.min(2));
+        if n > 0 {
+            for key in ["deeplift", "grad_cam", "kernel_shap", "lime", "random"] {
+                assert!(
+                    !m.values(key, "mass_accuracy").is_empty() || key == "grad_cam",
+                    "{key}"
+                );
+            }
+            // The MPRT: 7 stages (or a constant-map stop) per method.
+            for key in ["deeplift", "kernel_shap", "lime"] {
+                let full = m.values(key, "mprt_spearman_7").len();
+                let stop = m.values(key, "mprt_constant_stage").len();
+                assert_eq!(full + stop.min(1), 1, "{key}");
+                assert!(m.values(key, "mprt_spearman_8").is_empty());
+            }
+            // Stage names carry the architecture.
+            assert!(timings.iter().all(|(s, _)| s.starts_with("small VGG: ")));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -6,10 +6,19 @@
 //! randomisation).
 //!
 //! ```text
-//! cargo run --release --example reproduce_gattas2020 -- [--n-images N] [--shard i/n] [--out DIR] [--results DIR] [--merge] [--paper]
+//! cargo run --release --example reproduce_gattas2020 -- [--model resnet|vgg|all] [--n-images N] [--shard i/n] [--out DIR] [--results DIR] [--merge] [--paper]
 //! ```
 //!
-//! * Localisation: the shipped small ResNet on the shipped 64 × 64
+//! Localisation and MPRT run on two architectures (`--model`, default
+//! `all`; `arch.rs`): the shipped small ResNet (`assets::resnet_small`,
+//! records `gattas2020-loc*.jsonl`) and the shipped small VGG
+//! (`assets::vgg_small_loc`, records `gattas2020-loc-vgg*.jsonl`). The
+//! data randomisation runs with the ResNet (`--model resnet` or `all`);
+//! `--model vgg` computes only the VGG's records (provenance
+//! `gattas2020-vgg*.run.json`), e.g. to add it to existing ResNet records.
+//! `--merge` reports every architecture whose records are in `--out`.
+//!
+//! * Localisation: each shipped model on the shipped 64 × 64
 //!   localization sample (restricted to the images it classifies
 //!   correctly, so the explained class is both the predicted and the true
 //!   one); pointing game, relevance mass / rank accuracy, CAM's box IoU
@@ -17,8 +26,8 @@
 //!   same threshold; a uniform-random map and the full-image box as
 //!   baselines.
 //! * Parameter randomisation (MPRT, `salience_metrics::mprt`): the top
-//!   layers of the ResNet re-initialised cascading from `fc` down to the
-//!   stem; Spearman (|map|) and SSIM to the original explanation per stage.
+//!   layer groups re-initialised cascading from the logits down to the
+//!   first layer (ResNet: `fc` … stem; VGG: `classifier.3` … `features.0`); Spearman (|map|) and SSIM to the original explanation per stage.
 //! * Data randomisation: the same panel on the shipped Fashion-MNIST CNN
 //!   and on the CNN trained on permuted labels
 //!   (`assets::small_cnn_permuted_labels`), compared by Spearman and SSIM.
@@ -40,15 +49,19 @@
 //!
 //! Every computing process writes its provenance next to its records
 //! (`gattas2020.run.json`, or `gattas2020.shard-i-of-n.run.json`;
+//! `gattas2020-vgg…` for a `--model vgg` process;
 //! `common::provenance`, with `--note TEXT` on the machine's load); the
 //! report states each run's and copies the files to `--results`.
 
 #[path = "../common/mod.rs"]
 mod common;
+#[macro_use]
+mod arch;
 mod loc;
 mod report;
 mod sanity;
 
+use arch::Arch;
 use salience::report::Shard;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -122,13 +135,15 @@ impl Budget {
         }
     }
 
-    /// The localisation panel, one registry spec per line.
-    pub fn loc_panel(&self) -> String {
+    /// The localisation panel of `arch`, one registry spec per line (only
+    /// Grad-CAM's layer depends on the architecture).
+    pub fn loc_panel(&self, arch: Arch) -> String {
         format!(
             "deeplift\n\
-             grad_cam:layer=layer3\n\
+             grad_cam:layer={}\n\
              kernel_shap:n_samples={},feature_mask=slic,n_segments={},slic_sigma={}\n\
              lime:n_samples={},feature_mask=slic,n_segments={},slic_sigma={},surrogate=ridge\n",
+            arch.grad_cam_layer(),
             self.shap_samples,
             self.n_segments,
             self.slic_sigma,
@@ -184,6 +199,16 @@ pub struct Args {
     pub command: String,
     /// A line on the machine's load for the provenance (`--note TEXT`).
     pub note: Option<String>,
+    /// The architectures of the localisation and MPRT runs (`--model`).
+    pub archs: Vec<Arch>,
+}
+
+impl Args {
+    /// Whether this process computes the data randomisation (it goes with
+    /// the ResNet, as before the second architecture).
+    pub fn computes_data(&self) -> bool {
+        self.archs.contains(&Arch::ResNet)
+    }
 }
 
 fn parse_args() -> Result<Args> {
@@ -198,6 +223,7 @@ fn parse_args() -> Result<Args> {
     let mut budget = Budget::default();
     let mut n_images: Option<usize> = None;
     let mut note: Option<String> = None;
+    let mut archs = Arch::ALL.to_vec();
     let mut it = raw.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -206,6 +232,7 @@ fn parse_args() -> Result<Args> {
             "--merge" => merge = true,
             "--note" => note = Some(it.next().ok_or("--note needs a text")?.clone()),
             "--paper" => budget = Budget::paper(),
+            "--model" => archs = Arch::parse_list(it.next().ok_or("--model needs a value")?)?,
             "--n-images" => {
                 n_images = Some(it.next().ok_or("--n-images needs a number")?.parse()?);
             }
@@ -215,7 +242,7 @@ fn parse_args() -> Result<Args> {
             s if s.starts_with("--shard=") => {}
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; expected --n-images N, --shard i/n, --out DIR, \
+                    "unknown argument `{other}`; expected --model resnet|vgg|all, --n-images N, --shard i/n, --out DIR, \
                      --results DIR, --merge, --paper, --note TEXT"
                 )
                 .into())
@@ -244,6 +271,7 @@ fn parse_args() -> Result<Args> {
         budget,
         command,
         note,
+        archs,
     })
 }
 
@@ -259,18 +287,21 @@ fn main() -> Result<()> {
             eprintln!("wrote {}", f.display());
         }
         // The run's provenance next to its records: `gattas2020.run.json`,
-        // or `gattas2020.shard-i-of-n.run.json` for a shard.
+        // or `gattas2020.shard-i-of-n.run.json` for a shard
+        // (`gattas2020-vgg…` for a VGG-only process).
+        let names: Vec<&str> = args.archs.iter().map(|a| a.name()).collect();
+        let mut what = format!("localization + MPRT on the {}", names.join(" and the "));
+        if args.computes_data() {
+            what = format!("both runs ({what}, data randomization)");
+        }
         let covers = if args.shard.count() == 1 {
-            "both runs (localization + MPRT, data randomization), all samples".to_string()
+            format!("{what}, all samples")
         } else {
-            format!(
-                "both runs (localization + MPRT, data randomization), shard {}",
-                args.shard
-            )
+            format!("{what}, shard {}", args.shard)
         };
         let mut prov = clock.finish("reproduce_gattas2020", &covers, args.note.as_deref());
         prov.stages = timings;
-        let path = prov.save(&args.out, &report::provenance_stem(args.shard))?;
+        let path = prov.save(&args.out, &report::provenance_stem(&args.archs, args.shard))?;
         eprintln!("wrote {}", path.display());
         if args.sharded {
             return Ok(());
@@ -286,11 +317,41 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Computes this process's shard of both runs and writes their records.
+/// Computes this process's shard of the runs of `--model` and writes
+/// their records.
 fn compute_shard(args: &Args, timings: &mut Vec<(String, f64)>) -> Result<Vec<PathBuf>> {
     let progress = common::progress_bar(0)?;
-    let loc = loc::run(args, &progress, timings)?;
-    let data = sanity::data_randomization(args, &progress, timings)?;
+    let mut files = Vec::new();
+    for &arch in &args.archs {
+        files.push(with_arch!(arch, M => loc::run::<M>(args, arch, &progress, timings))?);
+    }
+    if args.computes_data() {
+        files.push(sanity::data_randomization(args, &progress, timings)?);
+    }
     progress.finish_and_clear();
-    Ok(vec![loc, data])
+    Ok(files)
+}
+
+/// Arguments of a run into `out` (results under it) with the tests'
+/// tiny budget: 2 images, 1 through the MPRT, 16 perturbation samples.
+#[cfg(test)]
+pub fn tests_args(out: &std::path::Path) -> Args {
+    Args {
+        shard: Shard::all(),
+        sharded: false,
+        out: out.to_path_buf(),
+        results: out.join("results"),
+        merge: false,
+        budget: Budget {
+            n_images: 2,
+            n_mprt: 1,
+            n_fmnist: 2,
+            shap_samples: 16,
+            lime_samples: 16,
+            ..Budget::default()
+        },
+        command: "test".into(),
+        note: None,
+        archs: Arch::ALL.to_vec(),
+    }
 }

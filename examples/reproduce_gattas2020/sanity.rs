@@ -1,8 +1,9 @@
 //! Adebayo et al.'s sanity checks as the thesis discusses them: cascading
-//! model-parameter randomisation (MPRT) on the small ResNet, the data
+//! model-parameter randomisation (MPRT) on each architecture, the data
 //! randomisation test on Fashion-MNIST, the seed stability of the
 //! sampling methods and the input-noise null of the deterministic ones.
 
+use crate::arch::{Arch, ArchModel};
 use crate::loc::{method_seeds, predict, registry, Selection};
 use crate::{Args, Result, RUN_DATA, SEED};
 use candle_core::{DType, Device};
@@ -15,23 +16,13 @@ use salience::explain::registry::{ExplainerSpec, Registry};
 use salience::explain::{Randomization, WeightMapModel};
 use salience::metrics::{mprt, MprtConfig};
 use salience::models::assets;
-use salience::models::{ResNet, ResNetConfig, SmallCnn};
+use salience::models::SmallCnn;
 use salience::report::records::{write_records, Record, RunHeader};
 use salience::report::Shard;
 use salience::SalienceError;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// The ResNet's layers in forward order (display name, weight prefixes);
-/// the MPRT randomises them cascading from the last one.
-pub const MPRT_GROUPS: [(&str, &[&str]); 5] = [
-    ("stem", &["conv1", "bn1"]),
-    ("layer1", &["layer1"]),
-    ("layer2", &["layer2"]),
-    ("layer3", &["layer3"]),
-    ("fc", &["fc"]),
-];
 
 /// Stream of the randomised weights (one draw for the whole run: the
 /// randomised model is the same for every sample and shard).
@@ -49,16 +40,21 @@ pub fn null_noise_std() -> f32 {
     salience::datasets::LocalizationConfig::easy().pixel_noise_std
 }
 
-/// Stage `k` (`0 ..= 5`): the shipped ResNet with its top `k` layer groups
+/// The tensors of MPRT stages `1 ..= ` the number of `arch.mprt_groups()`:
+/// the shipped weights of `M` with their top `k` layer groups
 /// re-initialised as PyTorch's `reset_parameters()` does (what Quantus'
-/// MPRT calls; batch norms reset to identity statistics).
-pub fn mprt_stage_models(dev: &Device) -> Result<Vec<Arc<ResNet>>> {
-    let weights = candle_core::safetensors::load_buffer(assets::RESNET_SMALL_SAFETENSORS, dev)?;
-    let cfg = ResNetConfig::small();
-    let wm = WeightMapModel::new(weights, dev, move |vb| ResNet::new(vb, &cfg))?;
-    let mut stages = vec![Arc::new(assets::resnet_small(dev)?)];
-    for k in 1..=MPRT_GROUPS.len() {
-        let top: Vec<&str> = MPRT_GROUPS[MPRT_GROUPS.len() - k..]
+/// MPRT calls; batch norms, where there are any, reset to identity
+/// statistics). One draw for the whole run.
+pub fn mprt_stage_weights<M: ArchModel>(
+    arch: Arch,
+    dev: &Device,
+) -> Result<Vec<std::collections::HashMap<String, candle_core::Tensor>>> {
+    let weights = candle_core::safetensors::load_buffer(M::weights(), dev)?;
+    let wm = WeightMapModel::new(weights, dev, M::build)?;
+    let groups = arch.mprt_groups();
+    let mut stages = Vec::new();
+    for k in 1..=groups.len() {
+        let top: Vec<&str> = groups[groups.len() - k..]
             .iter()
             .flat_map(|(_, p)| p.iter().copied())
             .collect();
@@ -67,8 +63,18 @@ pub fn mprt_stage_models(dev: &Device) -> Result<Vec<Arc<ResNet>>> {
             Randomization::PytorchDefault,
             derive_seed(SEED, MPRT_WEIGHT_STREAM),
         )?;
-        let vb = VarBuilder::from_tensors(r.weights().clone(), DType::F32, dev);
-        stages.push(Arc::new(ResNet::new(vb, &ResNetConfig::small())?));
+        stages.push(r.weights().clone());
+    }
+    Ok(stages)
+}
+
+/// Stage `k` (`0 ..= ` the number of `arch.mprt_groups()`): the shipped
+/// model (`k = 0`), then the models on [`mprt_stage_weights`].
+pub fn mprt_stage_models<M: ArchModel>(arch: Arch, dev: &Device) -> Result<Vec<Arc<M>>> {
+    let mut stages = vec![Arc::new(M::shipped(dev)?)];
+    for w in mprt_stage_weights::<M>(arch, dev)? {
+        let vb = VarBuilder::from_tensors(w, DType::F32, dev);
+        stages.push(Arc::new(M::build(vb)?));
     }
     Ok(stages)
 }
@@ -170,14 +176,17 @@ fn mprt_one(
 /// `seed_ssim`: the map with the method's seed vs another seed), and the
 /// input-noise null (`noise_spearman`, `noise_ssim`: vs another seed on a
 /// [`noisy_copy`] of the input at [`null_noise_std`]).
-pub fn mprt_records(
+pub fn mprt_records<M: ArchModel>(
+    arch: Arch,
     specs: &[ExplainerSpec],
-    reg: &Registry<ResNet>,
+    reg: &Registry<M>,
     sel: &Selection,
     progress: &ProgressBar,
     timings: &mut Vec<(String, f64)>,
 ) -> Result<Vec<Record>> {
-    let models = mprt_stage_models(&Device::Cpu)?;
+    let models = mprt_stage_models::<M>(arch, &Device::Cpu)?;
+    let n_groups = arch.mprt_groups().len();
+    let stage_prefix = arch.stage_prefix();
     let mut out = Vec::new();
     for (m, spec) in specs.iter().enumerate() {
         let factory = stage_factory(spec, reg, &models);
@@ -188,14 +197,14 @@ pub fn mprt_records(
         // deterministic methods, the null of the MPRT test.
         let same_model = reseeded(&factory, 0.0);
         let noisy_model = reseeded(&factory, null_noise_std());
-        let mprt_label = format!("MPRT ({} stages)", MPRT_GROUPS.len());
+        let mprt_label = format!("MPRT ({n_groups} stages)");
         let runs: [(&str, &StageFactory<'_>, usize, &str, u64); 3] = [
-            (&mprt_label, &factory, MPRT_GROUPS.len(), "mprt_", 2),
+            (&mprt_label, &factory, n_groups, "mprt_", 2),
             ("seed stability", &same_model, 1, "seed_", 1),
             ("input-noise null", &noisy_model, 1, "noise_", 1),
         ];
         for (what, stages, n_stages, prefix, ticks) in runs {
-            progress.set_message(format!("{what}: {}", spec.name));
+            progress.set_message(format!("{stage_prefix}{what}: {}", spec.name));
             let t = Instant::now();
             for (j, sample) in sel.range.clone().enumerate() {
                 let xj = sel.x.slice_axis(Axis(0), ndarray::Slice::from(j..j + 1));
@@ -211,7 +220,11 @@ pub fn mprt_records(
                 )?);
             }
             timings.push((
-                format!("{what} on {} images: {}", sel.targets.len(), spec.name),
+                format!(
+                    "{stage_prefix}{what} on {} images: {}",
+                    sel.targets.len(),
+                    spec.name
+                ),
                 t.elapsed().as_secs_f64(),
             ));
             progress.inc(ticks);
@@ -384,5 +397,97 @@ mod tests {
         assert!(e.iter().any(|&v| v < 1.0));
         // The sample's generator noise.
         assert_eq!(null_noise_std(), 0.02);
+    }
+
+    /// Stage k of `arch`'s MPRT randomises exactly the tensors of its top
+    /// k layer groups: every other tensor equals the shipped one bit for
+    /// bit, every tensor of those groups differs; a group randomised at
+    /// stage k keeps its values at later stages (one draw per tensor).
+    fn stage_weights_randomise_the_top_groups<M: ArchModel>(arch: Arch) {
+        let dev = Device::Cpu;
+        let shipped = candle_core::safetensors::load_buffer(M::weights(), &dev).unwrap();
+        let stages = mprt_stage_weights::<M>(arch, &dev).unwrap();
+        let groups = arch.mprt_groups();
+        assert_eq!(stages.len(), groups.len());
+        let values = |t: &candle_core::Tensor| -> Vec<f32> {
+            t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        let group_of = |name: &str| {
+            groups.iter().position(|(_, prefixes)| {
+                prefixes.iter().any(|p| {
+                    name == *p
+                        || (name.starts_with(p) && name.as_bytes().get(p.len()) == Some(&b'.'))
+                })
+            })
+        };
+        for (i, w) in stages.iter().enumerate() {
+            let k = i + 1;
+            assert_eq!(w.len(), shipped.len(), "stage {k}: the same tensors");
+            for (name, t) in w {
+                let g = group_of(name).unwrap_or_else(|| panic!("{name} in no layer group"));
+                let orig = &shipped[name];
+                assert_eq!(t.dims(), orig.dims(), "{name}");
+                let randomised = g >= groups.len() - k;
+                let (a, b) = (values(t), values(orig));
+                if randomised {
+                    // Batch-norm statistics reset to 0 / 1 may equal a
+                    // shipped constant; weights and biases never do.
+                    if !name.contains("running_") && !name.contains("num_batches") {
+                        assert_ne!(a, b, "stage {k}: {name} not randomised");
+                    }
+                    if k > 1 && g >= groups.len() - (k - 1) {
+                        assert_eq!(a, values(&stages[i - 1][name]), "stage {k}: {name} redrawn");
+                    }
+                } else {
+                    assert_eq!(a, b, "stage {k}: {name} changed");
+                }
+            }
+        }
+        // The models build on every stage, and the fully randomised one
+        // predicts differently from the shipped one.
+        let models = mprt_stage_models::<M>(arch, &dev).unwrap();
+        assert_eq!(models.len(), groups.len() + 1);
+        let x = ndarray::ArrayD::from_elem(ndarray::IxDyn(&[1, 3, 64, 64]), 0.5f32);
+        let logits = |m: &M| -> Vec<f32> {
+            let t = salience::explain::model::convert::tensor_from_view(x.view(), &dev).unwrap();
+            m.logits(&t)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        assert_ne!(logits(&models[0]), logits(&models[groups.len()]));
+    }
+
+    #[test]
+    fn vgg_mprt_stages_randomise_exactly_the_top_layer_groups() {
+        let arch = Arch::Vgg;
+        // The VGG's groups: every conv and dense layer, forward order.
+        let names: Vec<&str> = arch.mprt_groups().iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "features.0",
+                "features.3",
+                "features.6",
+                "features.8",
+                "features.11",
+                "classifier.0",
+                "classifier.3"
+            ]
+        );
+        // They cover every tensor of the config.
+        let shapes = salience::models::FeatureCnnConfig::small_vgg().tensor_shapes();
+        assert_eq!(shapes.len(), 2 * names.len());
+        for (n, _) in &shapes {
+            assert!(names.iter().any(|g| n.starts_with(&format!("{g}."))), "{n}");
+        }
+        stage_weights_randomise_the_top_groups::<salience::models::FeatureCnn>(arch);
+    }
+
+    #[test]
+    fn resnet_mprt_stages_randomise_exactly_the_top_layer_groups() {
+        stage_weights_randomise_the_top_groups::<salience::models::ResNet>(Arch::ResNet);
     }
 }
