@@ -341,22 +341,43 @@ pub mod provenance {
         }
     }
 
+    /// The commit a run cites: `start` (the checkout when it started, the
+    /// one its binary was built from), with a note when the checkout was
+    /// `now` at its end instead.
+    pub fn cited_commit(start: &str, now: &str) -> String {
+        if now == start {
+            start.to_string()
+        } else {
+            format!("{start} (the checkout changed to `{now}` while it ran)")
+        }
+    }
+
     /// The clock of a run: started before it computes, finished into its
     /// provenance once its records are written.
     pub struct RunClock {
         started: Instant,
         load_before: String,
         cpu_before: Option<f64>,
+        /// The checkout's commit when the run started: the one its binary
+        /// was built from (a commit made while it runs must not be cited).
+        commit: String,
     }
 
     impl RunClock {
-        /// Starts the clock (load average and CPU time now).
+        /// Starts the clock (load average, CPU time and commit now).
         pub fn start() -> Self {
             RunClock {
                 started: Instant::now(),
                 load_before: super::load_average(),
                 cpu_before: super::cpu_seconds(),
+                commit: super::git_commit(),
             }
+        }
+
+        /// The commit to cite: the one at the start, with a note when the
+        /// checkout moved (or its sources changed) while the run computed.
+        fn commit(&self) -> String {
+            cited_commit(&self.commit, &super::git_commit())
         }
 
         /// The provenance of the run of `example` since [`RunClock::start`],
@@ -369,7 +390,7 @@ pub mod provenance {
                 load_after: super::load_average(),
                 cpu: super::cpu_seconds().map(|c| c - self.cpu_before.unwrap_or(0.0)),
                 command: command_line(example),
-                commit: super::git_commit(),
+                commit: self.commit(),
                 machine: machine(note),
                 rayon_threads: std::env::var("RAYON_NUM_THREADS").ok(),
                 finished: now_utc(),
@@ -609,6 +630,14 @@ pub mod provenance {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn a_run_cites_the_commit_it_started_at() {
+            assert_eq!(cited_commit("abc", "abc"), "abc");
+            let moved = cited_commit("abc", "def");
+            assert!(moved.starts_with("abc "), "{moved}");
+            assert!(moved.contains("changed to `def`"), "{moved}");
+        }
 
         fn prov(commit: &str) -> RunProvenance {
             RunProvenance {

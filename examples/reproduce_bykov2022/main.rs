@@ -159,7 +159,7 @@ impl Arch {
     }
 
     /// The held-out accuracy recorded when the shipped weights were
-    /// trained (0 for a placeholder weights file).
+    /// trained.
     pub fn held_out_accuracy(self) -> f64 {
         match self {
             Arch::ResNet => assets::RESNET_SMALL_HELD_OUT_ACCURACY,
