@@ -716,3 +716,104 @@ pub mod provenance {
         }
     }
 }
+
+/// The models trained on the shipped localization set, shared by the
+/// reproductions that run on it (Bykov et al. 2022, Gattas 2020): what
+/// each runner needs to know about an architecture that is not specific to
+/// that runner (its records' names and layer choices are).
+pub mod loc_arch {
+    use salience::models::{assets, FeatureCnnConfig, ResNetConfig};
+
+    /// An architecture trained on the localization set.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum LocArch {
+        /// `assets::resnet_small` (`ResNetConfig::small()`).
+        ResNet,
+        /// `assets::vgg_small_loc` (`FeatureCnnConfig::small_vgg()`, no
+        /// batch norm).
+        Vgg,
+    }
+
+    impl LocArch {
+        /// Every architecture, in report order.
+        pub const ALL: [LocArch; 2] = [LocArch::ResNet, LocArch::Vgg];
+
+        /// The `--model` value.
+        pub fn key(self) -> &'static str {
+            match self {
+                LocArch::ResNet => "resnet",
+                LocArch::Vgg => "vgg",
+            }
+        }
+
+        /// The display name.
+        pub fn name(self) -> &'static str {
+            match self {
+                LocArch::ResNet => "small ResNet",
+                LocArch::Vgg => "small VGG",
+            }
+        }
+
+        /// The architecture family.
+        pub fn family(self) -> &'static str {
+            match self {
+                LocArch::ResNet => "ResNet",
+                LocArch::Vgg => "VGG",
+            }
+        }
+
+        /// Number of parameters.
+        pub fn num_parameters(self) -> usize {
+            match self {
+                LocArch::ResNet => ResNetConfig::small().num_parameters(),
+                LocArch::Vgg => FeatureCnnConfig::small_vgg().num_parameters(),
+            }
+        }
+
+        /// The held-out accuracy recorded when the shipped weights were
+        /// trained (2000 generated images).
+        pub fn held_out_accuracy(self) -> f64 {
+            match self {
+                LocArch::ResNet => assets::RESNET_SMALL_HELD_OUT_ACCURACY,
+                LocArch::Vgg => assets::VGG_SMALL_LOC_HELD_OUT_ACCURACY,
+            }
+        }
+
+        /// The shipped weights (safetensors).
+        pub fn weights(self) -> &'static [u8] {
+            match self {
+                LocArch::ResNet => assets::RESNET_SMALL_SAFETENSORS,
+                LocArch::Vgg => assets::VGG_SMALL_LOC_SAFETENSORS,
+            }
+        }
+
+        /// The architectures a `--model` value selects (`all` or a key).
+        pub fn parse_list(s: &str) -> Result<Vec<LocArch>, String> {
+            match s {
+                "all" => Ok(LocArch::ALL.to_vec()),
+                _ => LocArch::ALL
+                    .into_iter()
+                    .find(|a| a.key() == s)
+                    .map(|a| vec![a])
+                    .ok_or_else(|| format!("--model: `{s}`; expected resnet, vgg or all")),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn model_values_select_architectures() {
+            assert_eq!(LocArch::parse_list("all").unwrap(), LocArch::ALL.to_vec());
+            assert_eq!(LocArch::parse_list("vgg").unwrap(), vec![LocArch::Vgg]);
+            assert_eq!(
+                LocArch::parse_list("resnet").unwrap(),
+                vec![LocArch::ResNet]
+            );
+            assert!(LocArch::parse_list("vit").is_err());
+            assert_eq!(LocArch::Vgg.num_parameters(), 397_930);
+        }
+    }
+}

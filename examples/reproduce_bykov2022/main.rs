@@ -97,27 +97,10 @@ type Net = WeightMapModel<ArchNet>;
 
 /// The report's file name (one report for every architecture).
 const REPORT: &str = "bykov2022.md";
-/// The architectures the reproduction runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    /// The shipped small ResNet (`ResNetConfig::small()`).
-    ResNet,
-    /// The shipped small VGG (`FeatureCnnConfig::small_vgg()`).
-    Vgg,
-}
+/// The architectures the reproduction runs on (`common::loc_arch`).
+pub use common::loc_arch::LocArch as Arch;
 
 impl Arch {
-    /// Every architecture, in report order.
-    const ALL: [Arch; 2] = [Arch::ResNet, Arch::Vgg];
-
-    /// The `--model` value.
-    fn key(self) -> &'static str {
-        match self {
-            Arch::ResNet => "resnet",
-            Arch::Vgg => "vgg",
-        }
-    }
-
     /// The records stem (records, provenance, charts and example grid):
     /// `bykov2022` for the ResNet, so the committed records stay valid.
     pub fn stem(self) -> &'static str {
@@ -127,43 +110,11 @@ impl Arch {
         }
     }
 
-    /// The model's name in the report.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::ResNet => "small ResNet",
-            Arch::Vgg => "small VGG",
-        }
-    }
-
-    /// The architecture family (`a 113 k-parameter ResNet`).
-    pub fn family(self) -> &'static str {
-        match self {
-            Arch::ResNet => "ResNet",
-            Arch::Vgg => "VGG",
-        }
-    }
-
     /// The configuration, as code.
     pub fn config(self) -> &'static str {
         match self {
             Arch::ResNet => "`ResNetConfig::small()`",
             Arch::Vgg => "`FeatureCnnConfig::small_vgg()`: 5 convolutions, no batch norm",
-        }
-    }
-
-    pub fn num_parameters(self) -> usize {
-        match self {
-            Arch::ResNet => ResNetConfig::small().num_parameters(),
-            Arch::Vgg => FeatureCnnConfig::small_vgg().num_parameters(),
-        }
-    }
-
-    /// The held-out accuracy recorded when the shipped weights were
-    /// trained.
-    pub fn held_out_accuracy(self) -> f64 {
-        match self {
-            Arch::ResNet => assets::RESNET_SMALL_HELD_OUT_ACCURACY,
-            Arch::Vgg => assets::VGG_SMALL_LOC_HELD_OUT_ACCURACY,
         }
     }
 
@@ -187,29 +138,13 @@ impl Arch {
     /// The shipped weights as a re-parameterizable model.
     fn load(self) -> Result<Net> {
         let dev = candle_core::Device::Cpu;
-        let bytes = match self {
-            Arch::ResNet => assets::RESNET_SMALL_SAFETENSORS,
-            Arch::Vgg => assets::VGG_SMALL_LOC_SAFETENSORS,
-        };
-        let weights = candle_core::safetensors::load_buffer(bytes, &dev)?;
+        let weights = candle_core::safetensors::load_buffer(self.weights(), &dev)?;
         Ok(WeightMapModel::new(weights, &dev, move |vb| {
             Ok(match self {
                 Arch::ResNet => ArchNet::ResNet(ResNet::new(vb, &ResNetConfig::small())?),
                 Arch::Vgg => ArchNet::Vgg(FeatureCnn::new(vb, &FeatureCnnConfig::small_vgg())?),
             })
         })?)
-    }
-
-    /// The architectures of a `--model` value.
-    fn parse(v: &str) -> Result<Vec<Arch>> {
-        match v {
-            "all" => Ok(Arch::ALL.to_vec()),
-            _ => Arch::ALL
-                .into_iter()
-                .find(|a| a.key() == v)
-                .map(|a| vec![a])
-                .ok_or_else(|| format!("--model must be resnet, vgg or all, not {v}").into()),
-        }
     }
 }
 
@@ -415,7 +350,9 @@ fn parse_args() -> Result<Args> {
             "--results" => results = it.next().ok_or("--results needs a folder")?.into(),
             "--n-images" => n_images = Some(it.next().ok_or("--n-images needs N")?.parse()?),
             "--merge" => merge_only = true,
-            "--model" => archs = Arch::parse(it.next().ok_or("--model needs resnet|vgg|all")?)?,
+            "--model" => {
+                archs = Arch::parse_list(it.next().ok_or("--model needs resnet|vgg|all")?)?
+            }
             "--paper" => paper = true,
             "--note" => note = Some(it.next().ok_or("--note needs a text")?.clone()),
             "--shard" => {
@@ -1420,10 +1357,13 @@ mod tests {
 
     #[test]
     fn model_option_and_stems() {
-        assert_eq!(Arch::parse("all").unwrap(), vec![Arch::ResNet, Arch::Vgg]);
-        assert_eq!(Arch::parse("vgg").unwrap(), vec![Arch::Vgg]);
-        assert_eq!(Arch::parse("resnet").unwrap(), vec![Arch::ResNet]);
-        assert!(Arch::parse("vit").is_err());
+        assert_eq!(
+            Arch::parse_list("all").unwrap(),
+            vec![Arch::ResNet, Arch::Vgg]
+        );
+        assert_eq!(Arch::parse_list("vgg").unwrap(), vec![Arch::Vgg]);
+        assert_eq!(Arch::parse_list("resnet").unwrap(), vec![Arch::ResNet]);
+        assert!(Arch::parse_list("vit").is_err());
         // The ResNet keeps the committed records' stem.
         assert_eq!(Arch::ResNet.stem(), "bykov2022");
         assert_eq!(Arch::Vgg.stem(), "bykov2022_vgg");

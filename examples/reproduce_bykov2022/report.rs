@@ -733,7 +733,7 @@ fn arch_report(r: &ReportInput<'_>) -> Result<String> {
     ));
     md.push_str(&format!(
         "## Setup\n\n\
-         * Model: the shipped {} ({}, {:.0} k parameters, {}), run as a `WeightMapModel` so \
+         * Model: the shipped {} ({}, {:.0} k parameters, {:.1} % held-out accuracy), run as a `WeightMapModel` so \
            NoiseGrad can perturb its weights ({}).\n\
          * Images: the shipped 64×64 localization sample (Fashion-MNIST item on a random background, \
            exact item mask; the paper's CMNIST analogue). The model classifies {} of its 200 images \
@@ -757,7 +757,7 @@ fn arch_report(r: &ReportInput<'_>) -> Result<String> {
         s.arch.name(),
         s.arch.config(),
         s.arch.num_parameters() as f64 / 1000.0,
-        format!("{:.1} % held-out accuracy", 100.0 * s.arch.held_out_accuracy()),
+        100.0 * s.arch.held_out_accuracy(),
         s.arch.noise_text(),
         s.n_correct,
         s.n(),

@@ -11,14 +11,8 @@ use salience::explain::{Classifier, LayerSplit, RuleForward};
 use salience::models::assets;
 use salience::models::{FeatureCnn, FeatureCnnConfig, ResNet, ResNetConfig};
 
-/// An architecture of the localisation and MPRT runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Arch {
-    /// `assets::resnet_small` (the original run; its record names are kept).
-    ResNet,
-    /// `assets::vgg_small_loc` (`FeatureCnnConfig::small_vgg`, no batch norm).
-    Vgg,
-}
+/// An architecture of the localisation and MPRT runs (`common::loc_arch`).
+pub use crate::common::loc_arch::LocArch as Arch;
 
 /// The ResNet's layer groups in forward order (display name, weight
 /// prefixes); the MPRT randomises them cascading from the last one.
@@ -43,25 +37,6 @@ pub const VGG_GROUPS: [(&str, &[&str]); 7] = [
 ];
 
 impl Arch {
-    /// Every architecture, in report order.
-    pub const ALL: [Arch; 2] = [Arch::ResNet, Arch::Vgg];
-
-    /// The `--model` value.
-    pub fn key(self) -> &'static str {
-        match self {
-            Arch::ResNet => "resnet",
-            Arch::Vgg => "vgg",
-        }
-    }
-
-    /// The display name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::ResNet => "small ResNet",
-            Arch::Vgg => "small VGG",
-        }
-    }
-
     /// Suffix of the architecture's file names (`""` for the ResNet, so its
     /// committed records keep their names).
     pub fn suffix(self) -> &'static str {
@@ -111,14 +86,6 @@ impl Arch {
         }
     }
 
-    /// The shipped model's held-out accuracy.
-    pub fn held_out_accuracy(self) -> f64 {
-        match self {
-            Arch::ResNet => assets::RESNET_SMALL_HELD_OUT_ACCURACY,
-            Arch::Vgg => assets::VGG_SMALL_LOC_HELD_OUT_ACCURACY,
-        }
-    }
-
     /// The model's description in the report's setup.
     pub fn description(self) -> &'static str {
         match self {
@@ -141,18 +108,6 @@ impl Arch {
             Arch::Vgg => "no batch norms",
         }
     }
-
-    /// Parses a `--model` value into the architectures it selects.
-    pub fn parse_list(s: &str) -> Result<Vec<Arch>> {
-        match s {
-            "all" => Ok(Arch::ALL.to_vec()),
-            _ => Arch::ALL
-                .into_iter()
-                .find(|a| a.key() == s)
-                .map(|a| vec![a])
-                .ok_or_else(|| format!("--model: `{s}`; expected resnet, vgg or all").into()),
-        }
-    }
 }
 
 /// A model of the localisation runs: the explainers' traits plus how to
@@ -171,7 +126,7 @@ impl ArchModel for ResNet {
         Ok(assets::resnet_small(dev)?)
     }
     fn weights() -> &'static [u8] {
-        assets::RESNET_SMALL_SAFETENSORS
+        Arch::ResNet.weights()
     }
     fn build(vb: VarBuilder) -> candle_core::Result<Self> {
         ResNet::new(vb, &ResNetConfig::small())
@@ -183,7 +138,7 @@ impl ArchModel for FeatureCnn {
         Ok(assets::vgg_small_loc(dev)?)
     }
     fn weights() -> &'static [u8] {
-        assets::VGG_SMALL_LOC_SAFETENSORS
+        Arch::Vgg.weights()
     }
     fn build(vb: VarBuilder) -> candle_core::Result<Self> {
         FeatureCnn::new(vb, &FeatureCnnConfig::small_vgg())
