@@ -78,7 +78,8 @@ pub const RUN_LOC: &str = "gattas2020-loc";
 pub const RUN_DATA: &str = "gattas2020-data";
 
 /// The budgets (images, perturbation samples). `Budget::default()` is the
-/// shipped run (≈ 30 CPU-minutes on 2 cores): every correctly classified
+/// shipped run (≈ 18 CPU-minutes for both architectures at `b4529ad`,
+/// docs/performance.md): every correctly classified
 /// localization image of the 200 shipped, 200 data-randomisation images,
 /// and the MPRT — 25 s per image for KernelSHAP and LIME across its
 /// stages and null draws — on the first 48; `Budget::paper()` the thesis' /
