@@ -4,7 +4,8 @@
 //! [`Direction`] (`a > b` or `a < b`) and paired per-sample scores (or one
 //! sample against a constant, or two independent samples). [`Claim::evaluate`]
 //! tests each comparison with the paired two-sided Wilcoxon signed-rank test
-//! ([`wilcoxon_differences`], scipy's defaults by default) — independent
+//! ([`wilcoxon_differences`], by default scipy's defaults with tied pairs
+//! ranked and split, see **Ties** below) — independent
 //! samples ([`Comparison::unpaired`]) with the Mann–Whitney U test
 //! ([`mann_whitney_u`], scipy's defaults) —, corrects the
 //! p-values across the claim's comparisons with Holm–Bonferroni, and
@@ -30,7 +31,7 @@
 //! **Ties.** A difference with `|x − y| ≤ rel_tol · max(|x|, |y|)`
 //! ([`VerdictConfig::rel_tol`], default 1e-6, about f32 rounding) counts as
 //! zero. Zero differences are **ranked and split** between W+ and W−
-//! ([`ZeroMethod::Zsplit`](crate::ZeroMethod::Zsplit), scipy's
+//! ([`ZeroMethod::Zsplit`], scipy's
 //! `zero_method="zsplit"`; otherwise scipy's defaults): every tie is
 //! evidence of no difference, so a comparison that is mostly ties cannot be
 //! significant however one-sided its few untied pairs are (15 ties and 5
@@ -432,9 +433,8 @@ pub struct VerdictConfig {
     /// Relative tolerance under which a paired difference counts as a tie
     /// (zero), ≥ 0 (default 1e-6).
     pub rel_tol: f64,
-    /// The Wilcoxon test's options (default [`WilcoxonConfig::scipy`] with
-    /// [`ZeroMethod::Zsplit`](crate::ZeroMethod::Zsplit): ties weigh
-    /// against a difference).
+    /// The Wilcoxon test's options: by default [`WilcoxonConfig::scipy`]
+    /// with [`ZeroMethod::Zsplit`], so ties weigh against a difference.
     pub wilcoxon: WilcoxonConfig,
 }
 
