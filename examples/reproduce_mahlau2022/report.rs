@@ -478,38 +478,18 @@ fn markdown(parts: &[Part<'_>], budget: &Budget, note: Option<&str>) -> Result<S
         let n = p.data.samples.len();
         let title = p.run.arch.title();
         match p.run.runs.as_slice() {
-            [RunEntry {
-                prov: Some(t),
-                stem,
-                ..
-            }] => {
+            [r @ RunEntry { prov: Some(t), .. }] => {
+                let per = |v: f64| v / n.max(1) as f64;
                 let _ = writeln!(
                     md,
-                    "* **{title}** (n = {n}; run `{stem}`): command `{}`; commit `{}`; machine: {}{}; finished {}{}. Wall time \
-                     **{:.1} s** ({:.1} min) for explanations, aggregates and curves of {n} images, **{:.2} s per \
-                     image** (CPU time, user + system: {}, {} per image); load average (1/5/15 min) {} at the \
-                     start, {} at the end (on an idle 2-core machine the wall time is about CPU time / 2).",
-                    t.command,
-                    t.commit,
-                    t.machine,
-                    t.rayon_threads
-                        .as_deref()
-                        .map(|r| format!(", RAYON_NUM_THREADS={r}"))
-                        .unwrap_or_default(),
-                    t.finished,
-                    t.source
-                        .as_deref()
-                        .map(|s| format!(" ({s})"))
-                        .unwrap_or_default(),
-                    t.wall.as_secs_f64(),
-                    t.wall.as_secs_f64() / 60.0,
-                    t.wall.as_secs_f64() / n.max(1) as f64,
-                    t.cpu.map_or("unknown".into(), |c| format!("{c:.0} s")),
-                    t.cpu
-                        .map_or("unknown".into(), |c| format!("{:.2} s", c / n.max(1) as f64)),
-                    t.load_before,
-                    t.load_after
+                    "* **{title}** (n = {n}; run `{}`): explanations, aggregates and curves **{:.2} s per image** \
+                     wall, {} CPU (on an idle 2-core machine the wall time is about CPU time / 2):",
+                    r.stem,
+                    per(t.wall.as_secs_f64()),
+                    t.cpu.map_or("unknown".into(), |c| format!("{:.2} s", per(c))),
                 );
+                md.push_str("  ");
+                md.push_str(&crate::common::provenance::bullet(r));
             }
             runs => {
                 let _ = writeln!(
